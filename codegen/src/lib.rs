@@ -1,0 +1,138 @@
+//! # strata-codegen
+//!
+//! The Strata schema compiler. The pipeline, stage by stage:
+//!
+//! ```text
+//! load (files) → parse (spanned YAML → AST) → resolve (checked Model) → generate (Files) → persist
+//! ```
+//!
+//! ```no_run
+//! let schema = strata_codegen::load("schema").unwrap();
+//! let model = strata_codegen::compile(&schema).unwrap();
+//! let files = strata_codegen::generate(&model, &strata_codegen::Settings::default());
+//! strata_codegen::persist(&files, "out".as_ref()).unwrap();
+//! ```
+
+pub mod diagnostics;
+pub mod files;
+pub mod model;
+pub mod names;
+pub mod postgres;
+pub mod source;
+pub mod syntax;
+
+use std::path::Path;
+
+pub use diagnostics::{Diagnostics, Problem};
+pub use files::{persist, Files};
+pub use model::Model;
+pub use source::Sources;
+
+/// Hard limit on one schema file, so that no input can make the compiler
+/// spend unbounded time or memory.
+pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Errors before any schema text is read: missing files, unreadable folders.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LoadError {
+    #[error("cannot read `{path}`: {source}")]
+    #[diagnostic(code(strata::io), help("check that the path exists and is readable"))]
+    Io { path: String, source: std::io::Error },
+    #[error("`{path}` holds no schema files")]
+    #[diagnostic(code(strata::no_schema), help("a schema folder holds `*.yaml` or `*.yml` files"))]
+    Empty { path: String },
+    #[error("`{path}` is larger than {MAX_FILE_BYTES} bytes")]
+    #[diagnostic(code(strata::too_large), help("split the schema into several files in one folder"))]
+    TooLarge { path: String },
+    #[error("`{path}` is not UTF-8 text")]
+    #[diagnostic(code(strata::not_utf8), help("save the schema as UTF-8"))]
+    NotUtf8 { path: String },
+}
+
+/// Stage 1: reads a schema file, or every `*.yaml`/`*.yml` file of a folder
+/// (recursively, in path order, so output is deterministic).
+pub fn load(path: impl AsRef<Path>) -> Result<Sources, LoadError> {
+    let path = path.as_ref();
+    let io = |e| LoadError::Io { path: path.display().to_string(), source: e };
+    let mut files = Vec::new();
+    if std::fs::metadata(path).map_err(io)?.is_dir() {
+        collect_yaml(path, &mut files)?;
+        if files.is_empty() {
+            return Err(LoadError::Empty { path: path.display().to_string() });
+        }
+    } else {
+        files.push(path.to_path_buf());
+    }
+    files.sort();
+    let mut sources = Sources::default();
+    for f in files {
+        let name = f.display().to_string();
+        let bytes = std::fs::read(&f).map_err(|e| LoadError::Io { path: name.clone(), source: e })?;
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(LoadError::TooLarge { path: name });
+        }
+        let text = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: name.clone() })?;
+        sources.add(name, text);
+    }
+    Ok(sources)
+}
+
+/// Every schema file under `dir`, for `cargo:rerun-if-changed` and loading.
+pub fn schema_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, LoadError> {
+    let mut out = Vec::new();
+    collect_yaml(dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), LoadError> {
+    let io = |e| LoadError::Io { path: dir.display().to_string(), source: e };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let p = entry.map_err(io)?.path();
+        if p.is_dir() {
+            collect_yaml(&p, out)?;
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Stages 2 and 3: parses every file and resolves them into one checked model.
+/// All problems of all files are reported together.
+pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
+    let mut problems = diagnostics::Problems::default();
+    let mut asts = Vec::with_capacity(sources.files.len());
+    for (id, file) in sources.files.iter().enumerate() {
+        match syntax::yaml::load(id, &file.text) {
+            Ok(root) => asts.push(syntax::decode(root.as_ref(), &mut problems)),
+            Err(p) => problems.push(p),
+        }
+    }
+    // Resolve even after shape errors, so one run reports every problem it can.
+    let model = model::resolve(sources, &asts, &mut problems);
+    match model {
+        Some(m) if problems.is_empty() => Ok(m),
+        _ => Err(Diagnostics::new(sources, problems.list)),
+    }
+}
+
+/// Compiles schema text held in memory (one file), for tests and tools.
+pub fn compile_str(name: &str, text: &str) -> Result<Model, Diagnostics> {
+    let mut s = Sources::default();
+    s.add(name, text);
+    compile(&s)
+}
+
+/// What to generate. Built with `with_*` methods.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    _private: (),
+}
+
+/// Stage 4: every artifact of every back end, keyed by relative path.
+pub fn generate(model: &Model, _settings: &Settings) -> Files {
+    let mut files = Files::default();
+    postgres::generate(model, &mut files);
+    files
+}

@@ -1,0 +1,380 @@
+//! The store-neutral model (IR) of a schema. It holds no SQL text and no Rust
+//! tokens: every back end reads these fields and renders its own artifacts.
+//! Every name is carried in all its forms ([`Ident`]) and every item keeps its
+//! [`Span`] so later stages can still report problems at the YAML.
+
+mod resolve;
+mod types;
+
+pub use resolve::resolve;
+pub use types::{parse_type, ScalarType, Type};
+
+use std::collections::BTreeMap;
+
+use crate::source::Span;
+
+/// A name in each of its forms.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ident {
+    /// As written in the schema (`Decision`, `decision_type`).
+    pub schema: String,
+    /// In SQL (`live_decision_log`, `decision_type`); always quoted when emitted.
+    pub sql: String,
+    /// In Rust (`Decision`, `decision_type`, `r#type`-safe: see [`Ident::rust_ident`]).
+    pub rust: String,
+}
+
+impl Ident {
+    /// The Rust identifier text, raw (`r#type`) when it is a Rust keyword.
+    pub fn rust_ident(&self) -> String {
+        crate::names::rust_ident(&self.rust)
+    }
+}
+
+/// Where an environment value comes from: `${VAR}` or `${VAR:default}` parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    Text(String),
+    Var { name: String, default: Option<String> },
+}
+
+/// A setting that may contain `${VAR}` and `${VAR:default}` references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub raw: String,
+    pub parts: Vec<TemplatePart>,
+}
+
+impl Template {
+    /// Expands the template with a variable lookup. Errors name the missing variable.
+    pub fn expand(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::Var { name, default } => match lookup(name).or_else(|| default.clone()) {
+                    Some(v) => out.push_str(&v),
+                    None => return Err(name.clone()),
+                },
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// Stores by name.
+    pub stores: BTreeMap<String, Store>,
+    /// Enums in declaration order (files in name order).
+    pub enums: Vec<Enum>,
+    /// Entities in declaration order (files in name order).
+    pub entities: Vec<Entity>,
+    /// Sync rules expanded to one rule per (entity, target store).
+    pub sync: Vec<SyncRule>,
+}
+
+impl Model {
+    pub fn entity(&self, schema_name: &str) -> Option<&Entity> {
+        self.entities.iter().find(|e| e.name.schema == schema_name)
+    }
+    pub fn enum_(&self, schema_name: &str) -> Option<&Enum> {
+        self.enums.iter().find(|e| e.name.schema == schema_name)
+    }
+    pub fn store(&self, name: &str) -> Option<&Store> {
+        self.stores.get(name)
+    }
+    /// Entities whose home store is of the given kind.
+    pub fn entities_in(&self, kind: StoreKindTag) -> impl Iterator<Item = &Entity> {
+        self.entities.iter().filter(move |e| self.stores.get(&e.store).map(|s| s.kind.tag()) == Some(kind))
+    }
+    /// Sync targets of an entity.
+    pub fn sync_targets<'a>(&'a self, entity: &'a str) -> impl Iterator<Item = &'a Store> + 'a {
+        self.sync.iter().filter(move |r| r.from == entity).filter_map(|r| self.stores.get(&r.to))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Store {
+    pub name: String,
+    pub kind: StoreKind,
+    pub url: Option<Template>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StoreKindTag {
+    Postgres,
+    Redis,
+    ClickHouse,
+    Elasticsearch,
+    InfluxDb,
+}
+
+impl StoreKindTag {
+    pub const ALL: &'static [(&'static str, StoreKindTag)] = &[
+        ("postgres", StoreKindTag::Postgres),
+        ("redis", StoreKindTag::Redis),
+        ("clickhouse", StoreKindTag::ClickHouse),
+        ("elasticsearch", StoreKindTag::Elasticsearch),
+        ("influxdb", StoreKindTag::InfluxDb),
+    ];
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, t)| *t == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreKind {
+    Postgres { pool: PoolSettings, schema: Option<String> },
+    Redis { key_prefix: Option<String> },
+    ClickHouse { database: Option<String>, cluster: Option<String>, server_version: Option<(u32, u32)> },
+    Elasticsearch { index_prefix: Option<String> },
+    InfluxDb { org: Option<Template>, bucket: Option<Template>, token: Option<Template>, precision: Precision },
+}
+
+impl StoreKind {
+    pub fn tag(&self) -> StoreKindTag {
+        match self {
+            StoreKind::Postgres { .. } => StoreKindTag::Postgres,
+            StoreKind::Redis { .. } => StoreKindTag::Redis,
+            StoreKind::ClickHouse { .. } => StoreKindTag::ClickHouse,
+            StoreKind::Elasticsearch { .. } => StoreKindTag::Elasticsearch,
+            StoreKind::InfluxDb { .. } => StoreKindTag::InfluxDb,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    Ns,
+    Us,
+    Ms,
+    S,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PoolSettings {
+    pub max: Option<u32>,
+    pub min: Option<u32>,
+    /// Milliseconds.
+    pub acquire_timeout: Option<u64>,
+    /// Milliseconds.
+    pub idle_timeout: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enum {
+    /// `schema`: `DecisionType`; `sql`: the PostgreSQL type name `decision_type`; `rust`: `DecisionType`.
+    pub name: Ident,
+    pub variants: Vec<EnumVariant>,
+    pub doc: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnumVariant {
+    /// `schema` and `sql`: the value as stored (`BUY`); `rust`: `Buy`.
+    pub name: Ident,
+    pub span: Span,
+}
+
+/// What an entity is for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntityKind {
+    /// A row with a primary key (PostgreSQL, or ClickHouse as home store).
+    Record,
+    /// A time-series point: a time field, tag fields, value fields.
+    Series { time: usize, tags: Vec<usize>, measurement: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entity {
+    /// `schema`: `Decision`; `sql`: the table `live_decision_log`; `rust`: `Decision`.
+    pub name: Ident,
+    pub doc: Option<String>,
+    /// Name of the home store.
+    pub store: String,
+    pub kind: EntityKind,
+    pub fields: Vec<Field>,
+    /// Indexes into `fields` of the primary key, in key order. Empty for series.
+    pub key: Vec<usize>,
+    pub uniques: Vec<Unique>,
+    pub indexes: Vec<Index>,
+    pub queries: Vec<Query>,
+    pub cache: Option<Cache>,
+    pub search: Option<Search>,
+    /// Field used for time partitioning in analytics copies.
+    pub partition_by: Option<usize>,
+    /// The optimistic-lock column, if any (also in `fields`).
+    pub version: Option<usize>,
+    /// Previous table name, for a rename migration.
+    pub renamed_from: Option<String>,
+    pub span: Span,
+}
+
+impl Entity {
+    pub fn field(&self, schema_name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name.schema == schema_name)
+    }
+    pub fn key_fields(&self) -> impl Iterator<Item = &Field> {
+        self.key.iter().map(|&i| &self.fields[i])
+    }
+    pub fn is_series(&self) -> bool {
+        matches!(self.kind, EntityKind::Series { .. })
+    }
+}
+
+/// What maintains a field's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldRole {
+    Data,
+    /// `created_at`, set on insert.
+    CreatedAt,
+    /// `updated_at`, set on every write.
+    UpdatedAt,
+    /// The optimistic-lock counter, starts at 1, bumped by every update.
+    Version,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub name: Ident,
+    pub ty: Type,
+    pub nullable: bool,
+    pub default: Option<Default>,
+    pub role: FieldRole,
+    pub references: Option<Reference>,
+    pub renamed_from: Option<String>,
+    pub doc: Option<String>,
+    pub span: Span,
+}
+
+impl Field {
+    /// Whether the database fills this field when an insert leaves it out.
+    pub fn is_generated(&self) -> bool {
+        matches!(self.default, Some(Default::GeneratedUuid | Default::Now | Default::Identity)) || self.role != FieldRole::Data
+    }
+    pub fn is_secret(&self) -> bool {
+        self.ty.scalar() == &ScalarType::Secret
+    }
+}
+
+/// A default value, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Default {
+    /// The current time.
+    Now,
+    /// A random v4 UUID.
+    GeneratedUuid,
+    /// An integer drawn from an identity sequence.
+    Identity,
+    Bool(bool),
+    /// An integer, kept as text to stay exact.
+    Int(String),
+    /// A decimal or float, kept as text to stay exact.
+    Number(String),
+    String(String),
+    /// A member of the field's enum (the stored value).
+    EnumMember(String),
+    /// An empty array.
+    EmptyArray,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDelete {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reference {
+    /// Schema name of the referenced entity.
+    pub entity: String,
+    /// Schema name of the referenced field.
+    pub field: String,
+    pub on_delete: OnDelete,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unique {
+    /// Constraint name (SQL).
+    pub name: String,
+    pub fields: Vec<usize>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Index {
+    /// Index name (SQL).
+    pub name: String,
+    pub columns: Vec<IndexColumn>,
+    pub unique: bool,
+    pub method: IndexMethod,
+    pub predicate: Option<Predicate>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexColumn {
+    pub field: usize,
+    pub desc: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexMethod {
+    BTree,
+    Hash,
+    Gin,
+    Gist,
+    Brin,
+}
+
+/// A partial-index predicate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predicate {
+    /// Equalities with typed literals (`null` means IS NULL); the back end quotes them.
+    Equals(Vec<(usize, Default)>),
+    /// SQL written by the schema author (checked to hold no `;` or comment).
+    Sql(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub name: Ident,
+    /// Fields compared for equality with a parameter, in order.
+    pub params: Vec<usize>,
+    /// Fields compared with a fixed value.
+    pub fixed: Vec<(usize, Default)>,
+    pub order: Vec<IndexColumn>,
+    pub limit: Option<u32>,
+    /// Returns at most one row.
+    pub one: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cache {
+    pub store: String,
+    /// Milliseconds.
+    pub ttl_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    pub store: String,
+    /// Fields indexed as full text (others as keywords/values). Never a secret.
+    pub text: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncRule {
+    /// Schema name of the entity.
+    pub from: String,
+    /// Target store name.
+    pub to: String,
+    pub span: Span,
+}

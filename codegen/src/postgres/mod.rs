@@ -1,0 +1,6 @@
+//! PostgreSQL back end: DDL of the whole schema and migrations.
+
+use crate::files::Files;
+use crate::model::Model;
+
+pub fn generate(_model: &Model, _files: &mut Files) {}
