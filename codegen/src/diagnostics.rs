@@ -25,7 +25,13 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(code: &'static str, span: Span, message: impl Into<String>) -> Self {
-        Problem { code, message: message.into(), span, label: String::new(), help: None }
+        Problem {
+            code,
+            message: message.into(),
+            span,
+            label: String::new(),
+            help: None,
+        }
     }
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();
@@ -53,7 +59,10 @@ impl Problem {
 }
 
 /// The closest candidate by Jaro-Winkler similarity, if it is close enough.
-pub fn did_you_mean<'a>(got: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    got: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = got.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -112,7 +121,10 @@ impl Diagnostic for SchemaDiagnostic {
         Some(Box::new(self.problem.code))
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.problem.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.problem
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
         Some(&self.source)
@@ -120,7 +132,11 @@ impl Diagnostic for SchemaDiagnostic {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let s = self.problem.span;
         let label = (!self.problem.label.is_empty()).then(|| self.problem.label.clone());
-        Some(Box::new(std::iter::once(LabeledSpan::new(label, s.start, s.len()))))
+        Some(Box::new(std::iter::once(LabeledSpan::new(
+            label,
+            s.start,
+            s.len(),
+        ))))
     }
 }
 
@@ -151,8 +167,9 @@ impl Diagnostics {
     /// Renders every diagnostic without colour, the way the CLI prints them
     /// when stderr is not a terminal (and the way snapshot tests pin them).
     pub fn render_plain(&self) -> String {
-        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-            .with_width(100);
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(100);
         let mut out = String::new();
         for d in &self.items {
             out.push_str(&format!("error: {}: {}\n", d.location, d.problem.message));
@@ -165,7 +182,12 @@ impl Diagnostics {
     pub fn render_short(&self) -> String {
         self.items
             .iter()
-            .map(|d| format!("{}: error[{}]: {}\n", d.location, d.problem.code, d.problem.message))
+            .map(|d| {
+                format!(
+                    "{}: error[{}]: {}\n",
+                    d.location, d.problem.code, d.problem.message
+                )
+            })
             .collect()
     }
 }
@@ -173,7 +195,11 @@ impl Diagnostics {
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.items.len();
-        write!(f, "the schema has {n} error{}", if n == 1 { "" } else { "s" })
+        write!(
+            f,
+            "the schema has {n} error{}",
+            if n == 1 { "" } else { "s" }
+        )
     }
 }
 

@@ -13,11 +13,15 @@
 //! strata_codegen::persist(&files, "out".as_ref()).unwrap();
 //! ```
 
+pub mod clickhouse;
 pub mod diagnostics;
+pub mod elasticsearch;
 pub mod files;
+pub mod influx;
 pub mod model;
 pub mod names;
 pub mod postgres;
+pub mod rust;
 pub mod source;
 pub mod syntax;
 
@@ -37,12 +41,21 @@ pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 pub enum LoadError {
     #[error("cannot read `{path}`: {source}")]
     #[diagnostic(code(strata::io), help("check that the path exists and is readable"))]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("`{path}` holds no schema files")]
-    #[diagnostic(code(strata::no_schema), help("a schema folder holds `*.yaml` or `*.yml` files"))]
+    #[diagnostic(
+        code(strata::no_schema),
+        help("a schema folder holds `*.yaml` or `*.yml` files")
+    )]
     Empty { path: String },
     #[error("`{path}` is larger than {MAX_FILE_BYTES} bytes")]
-    #[diagnostic(code(strata::too_large), help("split the schema into several files in one folder"))]
+    #[diagnostic(
+        code(strata::too_large),
+        help("split the schema into several files in one folder")
+    )]
     TooLarge { path: String },
     #[error("`{path}` is not UTF-8 text")]
     #[diagnostic(code(strata::not_utf8), help("save the schema as UTF-8"))]
@@ -53,12 +66,17 @@ pub enum LoadError {
 /// (recursively, in path order, so output is deterministic).
 pub fn load(path: impl AsRef<Path>) -> Result<Sources, LoadError> {
     let path = path.as_ref();
-    let io = |e| LoadError::Io { path: path.display().to_string(), source: e };
+    let io = |e| LoadError::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
     let mut files = Vec::new();
     if std::fs::metadata(path).map_err(io)?.is_dir() {
         collect_yaml(path, &mut files)?;
         if files.is_empty() {
-            return Err(LoadError::Empty { path: path.display().to_string() });
+            return Err(LoadError::Empty {
+                path: path.display().to_string(),
+            });
         }
     } else {
         files.push(path.to_path_buf());
@@ -67,11 +85,15 @@ pub fn load(path: impl AsRef<Path>) -> Result<Sources, LoadError> {
     let mut sources = Sources::default();
     for f in files {
         let name = f.display().to_string();
-        let bytes = std::fs::read(&f).map_err(|e| LoadError::Io { path: name.clone(), source: e })?;
+        let bytes = std::fs::read(&f).map_err(|e| LoadError::Io {
+            path: name.clone(),
+            source: e,
+        })?;
         if bytes.len() > MAX_FILE_BYTES {
             return Err(LoadError::TooLarge { path: name });
         }
-        let text = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: name.clone() })?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: name.clone() })?;
         sources.add(name, text);
     }
     Ok(sources)
@@ -86,7 +108,10 @@ pub fn schema_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, LoadError> {
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), LoadError> {
-    let io = |e| LoadError::Io { path: dir.display().to_string(), source: e };
+    let io = |e| LoadError::Io {
+        path: dir.display().to_string(),
+        source: e,
+    };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let p = entry.map_err(io)?.path();
         if p.is_dir() {
@@ -134,5 +159,9 @@ pub struct Settings {
 pub fn generate(model: &Model, _settings: &Settings) -> Files {
     let mut files = Files::default();
     postgres::generate(model, &mut files);
+    rust::generate(model, &mut files);
+    clickhouse::generate(model, &mut files);
+    elasticsearch::generate(model, &mut files);
+    influx::generate(model, &mut files);
     files
 }

@@ -11,7 +11,11 @@ const EXIT_INVALID: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "strata", version, about = "Compile a Strata schema into a typed multi-store data layer")]
+#[command(
+    name = "strata",
+    version,
+    about = "Compile a Strata schema into a typed multi-store data layer"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,7 +68,11 @@ fn main() -> ExitCode {
             let files = strata_codegen::generate(&model, &strata_codegen::Settings::default());
             match strata_codegen::persist(&files, &out) {
                 Ok(n) => {
-                    eprintln!("wrote {n} of {} files to {}", files.files.len(), out.display());
+                    eprintln!(
+                        "wrote {n} of {} files to {}",
+                        files.files.len(),
+                        out.display()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -76,7 +84,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_and_compile(path: &std::path::Path, short: bool) -> Result<strata_codegen::Model, ExitCode> {
+fn load_and_compile(
+    path: &std::path::Path,
+    short: bool,
+) -> Result<strata_codegen::Model, ExitCode> {
     let sources = strata_codegen::load(path).map_err(|e| {
         eprintln!("{:?}", miette::Report::new(e));
         ExitCode::from(EXIT_USAGE)

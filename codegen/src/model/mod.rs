@@ -6,7 +6,7 @@
 mod resolve;
 mod types;
 
-pub use resolve::resolve;
+pub use resolve::{constraint_name, resolve};
 pub use types::{parse_type, ScalarType, Type};
 
 use std::collections::BTreeMap;
@@ -35,7 +35,10 @@ impl Ident {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplatePart {
     Text(String),
-    Var { name: String, default: Option<String> },
+    Var {
+        name: String,
+        default: Option<String>,
+    },
 }
 
 /// A setting that may contain `${VAR}` and `${VAR:default}` references.
@@ -52,10 +55,12 @@ impl Template {
         for p in &self.parts {
             match p {
                 TemplatePart::Text(t) => out.push_str(t),
-                TemplatePart::Var { name, default } => match lookup(name).or_else(|| default.clone()) {
-                    Some(v) => out.push_str(&v),
-                    None => return Err(name.clone()),
-                },
+                TemplatePart::Var { name, default } => {
+                    match lookup(name).or_else(|| default.clone()) {
+                        Some(v) => out.push_str(&v),
+                        None => return Err(name.clone()),
+                    }
+                }
             }
         }
         Ok(out)
@@ -86,11 +91,16 @@ impl Model {
     }
     /// Entities whose home store is of the given kind.
     pub fn entities_in(&self, kind: StoreKindTag) -> impl Iterator<Item = &Entity> {
-        self.entities.iter().filter(move |e| self.stores.get(&e.store).map(|s| s.kind.tag()) == Some(kind))
+        self.entities
+            .iter()
+            .filter(move |e| self.stores.get(&e.store).map(|s| s.kind.tag()) == Some(kind))
     }
     /// Sync targets of an entity.
     pub fn sync_targets<'a>(&'a self, entity: &'a str) -> impl Iterator<Item = &'a Store> + 'a {
-        self.sync.iter().filter(move |r| r.from == entity).filter_map(|r| self.stores.get(&r.to))
+        self.sync
+            .iter()
+            .filter(move |r| r.from == entity)
+            .filter_map(|r| self.stores.get(&r.to))
     }
 }
 
@@ -120,17 +130,37 @@ impl StoreKindTag {
         ("influxdb", StoreKindTag::InfluxDb),
     ];
     pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(_, t)| *t == self).map(|(n, _)| *n).unwrap_or("?")
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreKind {
-    Postgres { pool: PoolSettings, schema: Option<String> },
-    Redis { key_prefix: Option<String> },
-    ClickHouse { database: Option<String>, cluster: Option<String>, server_version: Option<(u32, u32)> },
-    Elasticsearch { index_prefix: Option<String> },
-    InfluxDb { org: Option<Template>, bucket: Option<Template>, token: Option<Template>, precision: Precision },
+    Postgres {
+        pool: PoolSettings,
+        schema: Option<String>,
+    },
+    Redis {
+        key_prefix: Option<String>,
+    },
+    ClickHouse {
+        database: Option<String>,
+        cluster: Option<String>,
+        server_version: Option<(u32, u32)>,
+    },
+    Elasticsearch {
+        index_prefix: Option<String>,
+    },
+    InfluxDb {
+        org: Option<Template>,
+        bucket: Option<Template>,
+        token: Option<Template>,
+        precision: Precision,
+    },
 }
 
 impl StoreKind {
@@ -185,7 +215,11 @@ pub enum EntityKind {
     /// A row with a primary key (PostgreSQL, or ClickHouse as home store).
     Record,
     /// A time-series point: a time field, tag fields, value fields.
-    Series { time: usize, tags: Vec<usize>, measurement: String },
+    Series {
+        time: usize,
+        tags: Vec<usize>,
+        measurement: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -253,7 +287,10 @@ pub struct Field {
 impl Field {
     /// Whether the database fills this field when an insert leaves it out.
     pub fn is_generated(&self) -> bool {
-        matches!(self.default, Some(Default::GeneratedUuid | Default::Now | Default::Identity)) || self.role != FieldRole::Data
+        matches!(
+            self.default,
+            Some(Default::GeneratedUuid | Default::Now | Default::Identity)
+        ) || self.role != FieldRole::Data
     }
     pub fn is_secret(&self) -> bool {
         self.ty.scalar() == &ScalarType::Secret

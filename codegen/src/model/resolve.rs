@@ -15,18 +15,31 @@ use crate::source::{Sources, Spanned};
 use crate::syntax::ast::{self, DefaultLit, Filter};
 
 /// Builds the model from every file's AST. Returns `None` when any problem was found.
-pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problems) -> Option<Model> {
+pub fn resolve(
+    sources: &Sources,
+    files: &[ast::SchemaFile],
+    probs: &mut Problems,
+) -> Option<Model> {
     let before = probs.list.len();
     let mut r = Resolver { sources, probs };
     let stores = r.stores(files);
     let enums = r.enums(files);
-    let enum_names: HashMap<&str, &Enum> = enums.iter().map(|e| (e.name.schema.as_str(), e)).collect();
+    let enum_names: HashMap<&str, &Enum> =
+        enums.iter().map(|e| (e.name.schema.as_str(), e)).collect();
     let decls = r.unique_entities(files);
-    let mut entities: Vec<Entity> = decls.iter().map(|d| r.entity(d, &stores, &enum_names)).collect();
+    let mut entities: Vec<Entity> = decls
+        .iter()
+        .map(|d| r.entity(d, &stores, &enum_names))
+        .collect();
     r.references(&decls, &mut entities);
     r.table_names(&entities);
     let sync = r.sync(files, &stores, &entities);
-    (probs_len(r.probs) == before).then_some(Model { stores, enums, entities, sync })
+    (probs_len(r.probs) == before).then_some(Model {
+        stores,
+        enums,
+        entities,
+        sync,
+    })
 }
 
 fn probs_len(p: &Problems) -> usize {
@@ -46,9 +59,15 @@ impl Resolver<'_> {
     fn duplicate(&mut self, what: &str, name: &Spanned<String>, first: Span) {
         let at = self.sources.location(first);
         self.err(
-            Problem::new("strata::duplicate_name", name.span, format!("{what} `{}` is declared twice", name.value))
-                .label("declared again here")
-                .help(format!("the first declaration is at {at}; rename or remove one of them")),
+            Problem::new(
+                "strata::duplicate_name",
+                name.span,
+                format!("{what} `{}` is declared twice", name.value),
+            )
+            .label("declared again here")
+            .help(format!(
+                "the first declaration is at {at}; rename or remove one of them"
+            )),
         );
     }
 
@@ -77,10 +96,16 @@ impl Resolver<'_> {
             Some((_, t)) => *t,
             None => {
                 self.err(
-                    Problem::new("strata::unknown_store_kind", d.kind.span, format!("unknown store kind `{}`", d.kind.value))
-                        .label("not a store kind")
-                        .suggest(&d.kind, StoreKindTag::ALL.iter().map(|(n, _)| *n))
-                        .help_or("store kinds are postgres, redis, clickhouse, elasticsearch and influxdb"),
+                    Problem::new(
+                        "strata::unknown_store_kind",
+                        d.kind.span,
+                        format!("unknown store kind `{}`", d.kind.value),
+                    )
+                    .label("not a store kind")
+                    .suggest(&d.kind, StoreKindTag::ALL.iter().map(|(n, _)| *n))
+                    .help_or(
+                        "store kinds are postgres, redis, clickhouse, elasticsearch and influxdb",
+                    ),
                 );
                 return None;
             }
@@ -101,10 +126,18 @@ impl Resolver<'_> {
                     Problem::new(
                         "strata::setting_not_for_kind",
                         key.span,
-                        format!("`{}` is not a setting of a {} store", key.value, tag.as_str()),
+                        format!(
+                            "`{}` is not a setting of a {} store",
+                            key.value,
+                            tag.as_str()
+                        ),
                     )
                     .label("not for this kind")
-                    .help(format!("a {} store takes: url, {}", tag.as_str(), allowed.join(", "))),
+                    .help(format!(
+                        "a {} store takes: url, {}",
+                        tag.as_str(),
+                        allowed.join(", ")
+                    )),
                 );
                 continue;
             }
@@ -143,13 +176,17 @@ impl Resolver<'_> {
                     scalars.insert(key.as_str(), v);
                 }
                 (k, _) => self.err(
-                    Problem::new("strata::bad_setting", key.span, format!("`{k}` has the wrong shape"))
-                        .label("unexpected value")
-                        .help(if k == "pool" {
-                            "write `pool: { max: 10, acquire_timeout: 30s }`"
-                        } else {
-                            "write a single value"
-                        }),
+                    Problem::new(
+                        "strata::bad_setting",
+                        key.span,
+                        format!("`{k}` has the wrong shape"),
+                    )
+                    .label("unexpected value")
+                    .help(if k == "pool" {
+                        "write `pool: { max: 10, acquire_timeout: 30s }`"
+                    } else {
+                        "write a single value"
+                    }),
                 ),
             }
         }
@@ -161,10 +198,13 @@ impl Resolver<'_> {
             Some(v.value.clone())
         };
         let kind = match tag {
-            StoreKindTag::Postgres => StoreKind::Postgres { pool, schema: ident(self, "schema") },
-            StoreKindTag::Redis => {
-                StoreKind::Redis { key_prefix: scalars.get("key_prefix").map(|v| v.value.clone()) }
-            }
+            StoreKindTag::Postgres => StoreKind::Postgres {
+                pool,
+                schema: ident(self, "schema"),
+            },
+            StoreKindTag::Redis => StoreKind::Redis {
+                key_prefix: scalars.get("key_prefix").map(|v| v.value.clone()),
+            },
             StoreKindTag::ClickHouse => {
                 let server_version = scalars.get("server_version").and_then(|v| {
                     let parsed = v.split_once('.').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
@@ -177,9 +217,15 @@ impl Resolver<'_> {
                     }
                     parsed
                 });
-                StoreKind::ClickHouse { database: ident(self, "database"), cluster: ident(self, "cluster"), server_version }
+                StoreKind::ClickHouse {
+                    database: ident(self, "database"),
+                    cluster: ident(self, "cluster"),
+                    server_version,
+                }
             }
-            StoreKindTag::Elasticsearch => StoreKind::Elasticsearch { index_prefix: ident(self, "index_prefix") },
+            StoreKindTag::Elasticsearch => StoreKind::Elasticsearch {
+                index_prefix: ident(self, "index_prefix"),
+            },
             StoreKindTag::InfluxDb => {
                 let t = |r: &mut Self, k: &str| scalars.get(k).and_then(|v| r.template(v));
                 let precision = match scalars.get("precision").map(|p| p.as_str()) {
@@ -190,17 +236,31 @@ impl Resolver<'_> {
                     Some(_) => {
                         let v = scalars["precision"];
                         self.err(
-                            Problem::new("strata::bad_setting", v.span, "`precision` must be ns, us, ms or s")
-                                .label("unknown precision")
-                                .help("the InfluxDB write API accepts ns, us, ms and s"),
+                            Problem::new(
+                                "strata::bad_setting",
+                                v.span,
+                                "`precision` must be ns, us, ms or s",
+                            )
+                            .label("unknown precision")
+                            .help("the InfluxDB write API accepts ns, us, ms and s"),
                         );
                         Precision::Ns
                     }
                 };
-                StoreKind::InfluxDb { org: t(self, "org"), bucket: t(self, "bucket"), token: t(self, "token"), precision }
+                StoreKind::InfluxDb {
+                    org: t(self, "org"),
+                    bucket: t(self, "bucket"),
+                    token: t(self, "token"),
+                    precision,
+                }
             }
         };
-        Some(Store { name: d.name.value.clone(), kind, url, span: d.span })
+        Some(Store {
+            name: d.name.value.clone(),
+            kind,
+            url,
+            span: d.span,
+        })
     }
 
     /// Parses `${VAR}` and `${VAR:default}` references.
@@ -230,19 +290,29 @@ impl Resolver<'_> {
                 && !name.starts_with(|c: char| c.is_ascii_digit());
             if !valid {
                 self.err(
-                    Problem::new("strata::bad_template", s.span, format!("`{name}` is not an environment variable name"))
-                        .label("bad variable")
-                        .help("variable names are letters, digits and `_`, as in `${DATABASE_URL}`"),
+                    Problem::new(
+                        "strata::bad_template",
+                        s.span,
+                        format!("`{name}` is not an environment variable name"),
+                    )
+                    .label("bad variable")
+                    .help("variable names are letters, digits and `_`, as in `${DATABASE_URL}`"),
                 );
                 return None;
             }
-            parts.push(TemplatePart::Var { name: name.to_string(), default });
+            parts.push(TemplatePart::Var {
+                name: name.to_string(),
+                default,
+            });
             rest = &after[close + 1..];
         }
         if !rest.is_empty() {
             parts.push(TemplatePart::Text(rest.to_string()));
         }
-        Some(Template { raw: s.value.clone(), parts })
+        Some(Template {
+            raw: s.value.clone(),
+            parts,
+        })
     }
 
     fn bad_name(&mut self, what: &str, name: &Spanned<String>, style: &str) {
@@ -258,9 +328,13 @@ impl Resolver<'_> {
             format!("{what} names are {style} ASCII letters, digits and `_`")
         };
         self.err(
-            Problem::new("strata::bad_identifier", name.span, format!("`{}` is not a valid {what} name", name.value))
-                .label("not a safe identifier")
-                .help(hint),
+            Problem::new(
+                "strata::bad_identifier",
+                name.span,
+                format!("`{}` is not a valid {what} name", name.value),
+            )
+            .label("not a safe identifier")
+            .help(hint),
         );
     }
 
@@ -288,9 +362,13 @@ impl Resolver<'_> {
             };
             if d.values.is_empty() {
                 self.err(
-                    Problem::new("strata::empty_enum", d.name.span, format!("enum `{}` has no values", d.name.value))
-                        .label("no values")
-                        .help("list its values: `Side: [BUY, SELL]`"),
+                    Problem::new(
+                        "strata::empty_enum",
+                        d.name.span,
+                        format!("enum `{}` has no values", d.name.value),
+                    )
+                    .label("no values")
+                    .help("list its values: `Side: [BUY, SELL]`"),
                 );
             }
             let mut variants: Vec<EnumVariant> = Vec::new();
@@ -300,18 +378,29 @@ impl Resolver<'_> {
                     continue;
                 }
                 let rust = v.value.to_lowercase().to_upper_camel_case();
-                if let Some(prev) = variants.iter().find(|p| p.name.schema == v.value || p.name.rust == rust) {
+                if let Some(prev) = variants
+                    .iter()
+                    .find(|p| p.name.schema == v.value || p.name.rust == rust)
+                {
                     let first = prev.span;
                     self.duplicate("enum value", v, first);
                     continue;
                 }
                 variants.push(EnumVariant {
-                    name: Ident { schema: v.value.clone(), sql: v.value.clone(), rust },
+                    name: Ident {
+                        schema: v.value.clone(),
+                        sql: v.value.clone(),
+                        rust,
+                    },
                     span: v.span,
                 });
             }
             out.push(Enum {
-                name: Ident { schema: d.name.value.clone(), sql, rust: d.name.value.clone() },
+                name: Ident {
+                    schema: d.name.value.clone(),
+                    sql,
+                    rust: d.name.value.clone(),
+                },
                 variants,
                 doc: d.doc.clone(),
                 span: d.span,
@@ -335,7 +424,12 @@ impl Resolver<'_> {
         out
     }
 
-    fn entity(&mut self, d: &ast::EntityDecl, stores: &BTreeMap<String, Store>, enums: &HashMap<&str, &Enum>) -> Entity {
+    fn entity(
+        &mut self,
+        d: &ast::EntityDecl,
+        stores: &BTreeMap<String, Store>,
+        enums: &HashMap<&str, &Enum>,
+    ) -> Entity {
         if !is_type_ident(&d.name) {
             self.bad_name("entity", &d.name, "UpperCamelCase");
         }
@@ -351,7 +445,11 @@ impl Resolver<'_> {
             None => d.name.value.to_snake_case(),
         };
         let mut e = Entity {
-            name: Ident { schema: d.name.value.clone(), sql: table, rust: d.name.value.clone() },
+            name: Ident {
+                schema: d.name.value.clone(),
+                sql: table,
+                rust: d.name.value.clone(),
+            },
             doc: d.doc.clone(),
             store,
             kind: EntityKind::Record,
@@ -386,14 +484,31 @@ impl Resolver<'_> {
         let series = store_kind == Some(StoreKindTag::InfluxDb);
         if d.timestamps.as_ref().is_some_and(|t| t.value) {
             let span = d.timestamps.as_ref().map(|t| t.span).unwrap_or(d.span);
-            for (name, role) in [("created_at", FieldRole::CreatedAt), ("updated_at", FieldRole::UpdatedAt)] {
-                self.builtin_field(&mut e, name, Type::Scalar(ScalarType::Timestamptz), Some(Default::Now), role, span);
+            for (name, role) in [
+                ("created_at", FieldRole::CreatedAt),
+                ("updated_at", FieldRole::UpdatedAt),
+            ] {
+                self.builtin_field(
+                    &mut e,
+                    name,
+                    Type::Scalar(ScalarType::Timestamptz),
+                    Some(Default::Now),
+                    role,
+                    span,
+                );
             }
         }
         if d.version.as_ref().is_some_and(|t| t.value) {
             let span = d.version.as_ref().map(|t| t.span).unwrap_or(d.span);
             let ty = Type::Scalar(ScalarType::I64);
-            if self.builtin_field(&mut e, "version", ty, Some(Default::Int("1".into())), FieldRole::Version, span) {
+            if self.builtin_field(
+                &mut e,
+                "version",
+                ty,
+                Some(Default::Int("1".into())),
+                FieldRole::Version,
+                span,
+            ) {
                 e.version = Some(e.fields.len() - 1);
             }
         }
@@ -416,11 +531,18 @@ impl Resolver<'_> {
         self.cache_search(d, &mut e, stores);
         if let Some(p) = &d.partition_by {
             if let Some(i) = self.field_ref(&e, p) {
-                if !matches!(e.fields[i].ty, Type::Scalar(ScalarType::Timestamptz | ScalarType::Date)) {
+                if !matches!(
+                    e.fields[i].ty,
+                    Type::Scalar(ScalarType::Timestamptz | ScalarType::Date)
+                ) {
                     self.err(
-                        Problem::new("strata::bad_partition", p.span, format!("`{}` is not a time field", p.value))
-                            .label(format!("is {}", e.fields[i].ty))
-                            .help("partition by a `timestamptz` or `date` field, such as `created_at`"),
+                        Problem::new(
+                            "strata::bad_partition",
+                            p.span,
+                            format!("`{}` is not a time field", p.value),
+                        )
+                        .label(format!("is {}", e.fields[i].ty))
+                        .help("partition by a `timestamptz` or `date` field, such as `created_at`"),
                     );
                 }
                 e.partition_by = Some(i);
@@ -442,15 +564,21 @@ impl Resolver<'_> {
             Some(s) if stores.contains_key(&s.value) => s.value.clone(),
             Some(s) => {
                 self.err(
-                    Problem::new("strata::unknown_store", s.span, format!("no store named `{}`", s.value))
-                        .label("unknown store")
-                        .suggest(s, stores.keys().map(String::as_str))
-                        .help_or(format!("declared stores: {}", list(stores.keys()))),
+                    Problem::new(
+                        "strata::unknown_store",
+                        s.span,
+                        format!("no store named `{}`", s.value),
+                    )
+                    .label("unknown store")
+                    .suggest(s, stores.keys().map(String::as_str))
+                    .help_or(format!("declared stores: {}", list(stores.keys()))),
                 );
                 s.value.clone()
             }
             None => {
-                let mut pg = stores.values().filter(|s| s.kind.tag() == StoreKindTag::Postgres);
+                let mut pg = stores
+                    .values()
+                    .filter(|s| s.kind.tag() == StoreKindTag::Postgres);
                 match (pg.next(), pg.next()) {
                     (Some(only), None) => only.name.clone(),
                     _ => {
@@ -467,7 +595,15 @@ impl Resolver<'_> {
     }
 
     /// Adds `created_at`/`updated_at`/`version`; false when the name is taken.
-    fn builtin_field(&mut self, e: &mut Entity, name: &str, ty: Type, default: Option<Default>, role: FieldRole, span: Span) -> bool {
+    fn builtin_field(
+        &mut self,
+        e: &mut Entity,
+        name: &str,
+        ty: Type,
+        default: Option<Default>,
+        role: FieldRole,
+        span: Span,
+    ) -> bool {
         if let Some(f) = e.fields.iter().find(|f| f.name.schema == name) {
             self.err(
                 Problem::new("strata::reserved_field", f.span, format!("field `{name}` clashes with a maintained column"))
@@ -480,7 +616,11 @@ impl Resolver<'_> {
             return false;
         }
         e.fields.push(Field {
-            name: Ident { schema: name.into(), sql: name.into(), rust: name.into() },
+            name: Ident {
+                schema: name.into(),
+                sql: name.into(),
+                rust: name.into(),
+            },
             ty,
             nullable: false,
             default,
@@ -500,23 +640,35 @@ impl Resolver<'_> {
         let mut ty = match parse_type(&f.ty, |n| enums.contains_key(n)) {
             Ok(t) => t,
             Err(TypeError::Unknown(name)) => {
-                let candidates: Vec<&str> = BUILTIN_TYPES.iter().copied().chain(enums.keys().copied()).collect();
+                let candidates: Vec<&str> = BUILTIN_TYPES
+                    .iter()
+                    .copied()
+                    .chain(enums.keys().copied())
+                    .collect();
                 self.err(
-                    Problem::new("strata::unknown_type", f.ty.span, format!("unknown type `{name}`"))
-                        .label("not a type")
-                        .suggest(&name, candidates.iter().copied())
-                        .help_or(format!(
-                            "types are {}, decimal(p,s), string(n), `T[]` arrays and enum names",
-                            BUILTIN_TYPES.join(", ")
-                        )),
+                    Problem::new(
+                        "strata::unknown_type",
+                        f.ty.span,
+                        format!("unknown type `{name}`"),
+                    )
+                    .label("not a type")
+                    .suggest(&name, candidates.iter().copied())
+                    .help_or(format!(
+                        "types are {}, decimal(p,s), string(n), `T[]` arrays and enum names",
+                        BUILTIN_TYPES.join(", ")
+                    )),
                 );
                 return None;
             }
             Err(TypeError::Malformed(why)) => {
                 self.err(
-                    Problem::new("strata::bad_type", f.ty.span, format!("invalid type `{}`", f.ty.value))
-                        .label("malformed type")
-                        .help(why),
+                    Problem::new(
+                        "strata::bad_type",
+                        f.ty.span,
+                        format!("invalid type `{}`", f.ty.value),
+                    )
+                    .label("malformed type")
+                    .help(why),
                 );
                 return None;
             }
@@ -547,13 +699,21 @@ impl Resolver<'_> {
         if f.on_delete.is_some() && f.references.is_none() {
             let s = f.on_delete.as_ref().map(|o| o.span).unwrap_or(f.span);
             self.err(
-                Problem::new("strata::on_delete_without_reference", s, "`on_delete` needs `references`")
-                    .label("no reference")
-                    .help("add `references: Entity` to this field, or remove `on_delete`"),
+                Problem::new(
+                    "strata::on_delete_without_reference",
+                    s,
+                    "`on_delete` needs `references`",
+                )
+                .label("no reference")
+                .help("add `references: Entity` to this field, or remove `on_delete`"),
             );
         }
         Some(Field {
-            name: Ident { schema: f.name.value.clone(), sql: f.name.value.clone(), rust: f.name.value.clone() },
+            name: Ident {
+                schema: f.name.value.clone(),
+                sql: f.name.value.clone(),
+                rust: f.name.value.clone(),
+            },
             ty,
             nullable,
             default,
@@ -566,16 +726,25 @@ impl Resolver<'_> {
     }
 
     /// Checks a literal against a type.
-    fn default(&mut self, d: &Spanned<DefaultLit>, ty: &Type, enums: &HashMap<&str, &Enum>) -> Option<Default> {
+    fn default(
+        &mut self,
+        d: &Spanned<DefaultLit>,
+        ty: &Type,
+        enums: &HashMap<&str, &Enum>,
+    ) -> Option<Default> {
         let (text, quoted) = match &d.value {
             DefaultLit::Plain(s) => (s.as_str(), false),
             DefaultLit::Quoted(s) => (s.as_str(), true),
         };
         let bad = |r: &mut Self, help: String| {
             r.err(
-                Problem::new("strata::bad_default", d.span, format!("`{text}` is not a valid value for a `{ty}` field"))
-                    .label("wrong value")
-                    .help(help),
+                Problem::new(
+                    "strata::bad_default",
+                    d.span,
+                    format!("`{text}` is not a valid value for a `{ty}` field"),
+                )
+                .label("wrong value")
+                .help(help),
             );
             None
         };
@@ -587,16 +756,25 @@ impl Resolver<'_> {
             };
         }
         match ty.scalar() {
-            ScalarType::Timestamptz | ScalarType::Date if text == "now" && !quoted => Some(Default::Now),
-            ScalarType::Timestamptz | ScalarType::Date => bad(self, "time fields take `now` as a default".into()),
+            ScalarType::Timestamptz | ScalarType::Date if text == "now" && !quoted => {
+                Some(Default::Now)
+            }
+            ScalarType::Timestamptz | ScalarType::Date => {
+                bad(self, "time fields take `now` as a default".into())
+            }
             ScalarType::Uuid if text == "generated" && !quoted => Some(Default::GeneratedUuid),
-            ScalarType::Uuid => bad(self, "uuid fields take `generated` (a random v4 UUID) as a default".into()),
+            ScalarType::Uuid => bad(
+                self,
+                "uuid fields take `generated` (a random v4 UUID) as a default".into(),
+            ),
             ScalarType::Bool => match (text, quoted) {
                 ("true", false) => Some(Default::Bool(true)),
                 ("false", false) => Some(Default::Bool(false)),
                 _ => bad(self, "write `true` or `false` without quotes".into()),
             },
-            ScalarType::I32 | ScalarType::I64 if text == "generated" && !quoted => Some(Default::Identity),
+            ScalarType::I32 | ScalarType::I64 if text == "generated" && !quoted => {
+                Some(Default::Identity)
+            }
             ScalarType::I16 | ScalarType::I32 | ScalarType::I64 => {
                 let (lo, hi) = match ty.scalar() {
                     ScalarType::I16 => (i16::MIN as i64, i16::MAX as i64),
@@ -615,14 +793,23 @@ impl Resolver<'_> {
             ScalarType::Decimal { precision, scale } => {
                 let (p, s) = (*precision as usize, *scale as usize);
                 if quoted || !is_decimal_literal(text, p, s) {
-                    return bad(self, format!("write a number with at most {} digits before and {s} after the point", p - s));
+                    return bad(
+                        self,
+                        format!(
+                            "write a number with at most {} digits before and {s} after the point",
+                            p - s
+                        ),
+                    );
                 }
                 Some(Default::Number(text.to_string()))
             }
             ScalarType::String { max } => {
                 if let Some(m) = max {
                     if text.chars().count() > *m as usize {
-                        return bad(self, format!("the default is longer than the field's {m} characters"));
+                        return bad(
+                            self,
+                            format!("the default is longer than the field's {m} characters"),
+                        );
                     }
                 }
                 Some(Default::String(text.to_string()))
@@ -630,7 +817,10 @@ impl Resolver<'_> {
             ScalarType::Text => Some(Default::String(text.to_string())),
             ScalarType::Json => match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(_) => Some(Default::String(text.to_string())),
-                Err(_) => bad(self, "write the JSON as a quoted string, e.g. `default: '{}'`".into()),
+                Err(_) => bad(
+                    self,
+                    "write the JSON as a quoted string, e.g. `default: '{}'`".into(),
+                ),
             },
             ScalarType::Enum(name) => {
                 let e = enums.get(name.as_str())?;
@@ -638,15 +828,24 @@ impl Resolver<'_> {
                     Some(Default::EnumMember(text.to_string()))
                 } else {
                     self.err(
-                        Problem::new("strata::unknown_enum_value", d.span, format!("`{text}` is not a value of enum `{name}`"))
-                            .label("not a member")
-                            .suggest(text, e.variants.iter().map(|v| v.name.schema.as_str()))
-                            .help_or(format!("values: {}", list(e.variants.iter().map(|v| &v.name.schema)))),
+                        Problem::new(
+                            "strata::unknown_enum_value",
+                            d.span,
+                            format!("`{text}` is not a value of enum `{name}`"),
+                        )
+                        .label("not a member")
+                        .suggest(text, e.variants.iter().map(|v| v.name.schema.as_str()))
+                        .help_or(format!(
+                            "values: {}",
+                            list(e.variants.iter().map(|v| &v.name.schema))
+                        )),
                     );
                     None
                 }
             }
-            ScalarType::Bytes | ScalarType::Secret => bad(self, format!("`{ty}` fields take no default")),
+            ScalarType::Bytes | ScalarType::Secret => {
+                bad(self, format!("`{ty}` fields take no default"))
+            }
         }
     }
 
@@ -656,10 +855,17 @@ impl Resolver<'_> {
             return Some(i);
         }
         self.err(
-            Problem::new("strata::unknown_field", name.span, format!("entity `{}` has no field `{}`", e.name.schema, name.value))
-                .label("unknown field")
-                .suggest(name, e.fields.iter().map(|f| f.name.schema.as_str()))
-                .help_or(format!("fields: {}", list(e.fields.iter().map(|f| &f.name.schema)))),
+            Problem::new(
+                "strata::unknown_field",
+                name.span,
+                format!("entity `{}` has no field `{}`", e.name.schema, name.value),
+            )
+            .label("unknown field")
+            .suggest(name, e.fields.iter().map(|f| f.name.schema.as_str()))
+            .help_or(format!(
+                "fields: {}",
+                list(e.fields.iter().map(|f| &f.name.schema))
+            )),
         );
         None
     }
@@ -680,15 +886,28 @@ impl Resolver<'_> {
             d.key.clone()
         };
         for n in &names {
-            let Some(i) = self.field_ref(e, n) else { continue };
+            let Some(i) = self.field_ref(e, n) else {
+                continue;
+            };
             if e.key.contains(&i) {
-                self.err(Problem::new("strata::duplicate_name", n.span, format!("`{}` is in the key twice", n.value)).label("repeated"));
+                self.err(
+                    Problem::new(
+                        "strata::duplicate_name",
+                        n.span,
+                        format!("`{}` is in the key twice", n.value),
+                    )
+                    .label("repeated"),
+                );
                 continue;
             }
             let f = &e.fields[i];
             let bad = if f.nullable {
                 Some("a key field cannot be nullable")
-            } else if matches!(f.ty.scalar(), ScalarType::Json | ScalarType::Secret | ScalarType::F64) || f.ty.is_array() {
+            } else if matches!(
+                f.ty.scalar(),
+                ScalarType::Json | ScalarType::Secret | ScalarType::F64
+            ) || f.ty.is_array()
+            {
                 Some("a key field cannot be json, secret, f64 or an array")
             } else {
                 None
@@ -707,37 +926,60 @@ impl Resolver<'_> {
     fn series(&mut self, d: &ast::EntityDecl, e: &mut Entity) {
         if let Some(k) = d.key.first() {
             self.err(
-                Problem::new("strata::series_key", k.span, "a time-series entity has no `key`")
-                    .label("not used")
-                    .help("a point is identified by its `time` and `tags`; remove `key`"),
+                Problem::new(
+                    "strata::series_key",
+                    k.span,
+                    "a time-series entity has no `key`",
+                )
+                .label("not used")
+                .help("a point is identified by its `time` and `tags`; remove `key`"),
             );
         }
         let Some(time_name) = &d.time else {
             self.err(
-                Problem::new("strata::missing_key", d.name.span, format!("time-series entity `{}` has no `time`", d.name.value))
-                    .label("needs `time:`")
-                    .help("name its timestamptz field: `time: ts`"),
+                Problem::new(
+                    "strata::missing_key",
+                    d.name.span,
+                    format!("time-series entity `{}` has no `time`", d.name.value),
+                )
+                .label("needs `time:`")
+                .help("name its timestamptz field: `time: ts`"),
             );
             return;
         };
-        let Some(time) = self.field_ref(e, time_name) else { return };
+        let Some(time) = self.field_ref(e, time_name) else {
+            return;
+        };
         if e.fields[time].ty != Type::Scalar(ScalarType::Timestamptz) || e.fields[time].nullable {
             self.err(
-                Problem::new("strata::bad_series", time_name.span, "the time field must be a non-null `timestamptz`")
-                    .label(format!("is {}", e.fields[time].ty))
-                    .help("declare it as `ts: timestamptz`"),
+                Problem::new(
+                    "strata::bad_series",
+                    time_name.span,
+                    "the time field must be a non-null `timestamptz`",
+                )
+                .label(format!("is {}", e.fields[time].ty))
+                .help("declare it as `ts: timestamptz`"),
             );
         }
         let mut tags = Vec::new();
         for t in &d.tags {
-            let Some(i) = self.field_ref(e, t) else { continue };
+            let Some(i) = self.field_ref(e, t) else {
+                continue;
+            };
             let f = &e.fields[i];
-            let ok = matches!(f.ty, Type::Scalar(ScalarType::String { .. } | ScalarType::Text | ScalarType::Enum(_)));
+            let ok = matches!(
+                f.ty,
+                Type::Scalar(ScalarType::String { .. } | ScalarType::Text | ScalarType::Enum(_))
+            );
             if !ok || i == time {
                 self.err(
-                    Problem::new("strata::bad_series", t.span, format!("tag `{}` must be a string or enum field", t.value))
-                        .label(format!("is {}", f.ty))
-                        .help("tags are indexed text; numbers belong in fields"),
+                    Problem::new(
+                        "strata::bad_series",
+                        t.span,
+                        format!("tag `{}` must be a string or enum field", t.value),
+                    )
+                    .label(format!("is {}", f.ty))
+                    .help("tags are indexed text; numbers belong in fields"),
                 );
             }
             tags.push(i);
@@ -745,9 +987,13 @@ impl Resolver<'_> {
         for f in &e.fields {
             if f.is_secret() {
                 self.err(
-                    Problem::new("strata::secret_in_series", f.span, "a time-series entity cannot hold a secret")
-                        .label("secret field")
-                        .help("secrets live in PostgreSQL only"),
+                    Problem::new(
+                        "strata::secret_in_series",
+                        f.span,
+                        "a time-series entity cannot hold a secret",
+                    )
+                    .label("secret field")
+                    .help("secrets live in PostgreSQL only"),
                 );
             }
         }
@@ -760,7 +1006,11 @@ impl Resolver<'_> {
             }
             None => e.name.sql.clone(),
         };
-        e.kind = EntityKind::Series { time, tags, measurement };
+        e.kind = EntityKind::Series {
+            time,
+            tags,
+            measurement,
+        };
     }
 
     fn uniques(&mut self, d: &ast::EntityDecl, e: &mut Entity) {
@@ -773,13 +1023,20 @@ impl Resolver<'_> {
             }
         }
         for u in &d.unique {
-            let idx: Vec<usize> = u.value.iter().filter_map(|n| self.field_ref(e, n)).collect();
+            let idx: Vec<usize> = u
+                .value
+                .iter()
+                .filter_map(|n| self.field_ref(e, n))
+                .collect();
             if idx.len() == u.value.len() && !idx.is_empty() {
                 sets.push((idx, u.span));
             }
         }
         for (fields, span) in sets {
-            let cols: Vec<&str> = fields.iter().map(|&i| e.fields[i].name.sql.as_str()).collect();
+            let cols: Vec<&str> = fields
+                .iter()
+                .map(|&i| e.fields[i].name.sql.as_str())
+                .collect();
             let name = constraint_name(&e.name.sql, &cols, "key");
             if e.uniques.iter().any(|u| u.fields == fields) {
                 continue;
@@ -793,14 +1050,24 @@ impl Resolver<'_> {
             let mut columns = Vec::new();
             for (n, desc) in &i.columns {
                 if let Some(f) = self.field_ref(e, n) {
-                    columns.push(IndexColumn { field: f, desc: *desc });
+                    columns.push(IndexColumn {
+                        field: f,
+                        desc: *desc,
+                    });
                 }
             }
             if columns.len() != i.columns.len() {
                 continue;
             }
             if columns.is_empty() {
-                self.err(Problem::new("strata::empty_index", i.span, "an index needs at least one field").label("empty"));
+                self.err(
+                    Problem::new(
+                        "strata::empty_index",
+                        i.span,
+                        "an index needs at least one field",
+                    )
+                    .label("empty"),
+                );
                 continue;
             }
             let method = match i.method.as_ref().map(|m| m.as_str()) {
@@ -812,10 +1079,14 @@ impl Resolver<'_> {
                 Some(other) => {
                     let m = i.method.as_ref().map(|m| m.span).unwrap_or(i.span);
                     self.err(
-                        Problem::new("strata::bad_index", m, format!("unknown index method `{other}`"))
-                            .label("not a method")
-                            .suggest(other, ["btree", "hash", "gin", "gist", "brin"])
-                            .help_or("methods are btree, hash, gin, gist and brin"),
+                        Problem::new(
+                            "strata::bad_index",
+                            m,
+                            format!("unknown index method `{other}`"),
+                        )
+                        .label("not a method")
+                        .suggest(other, ["btree", "hash", "gin", "gist", "brin"])
+                        .help_or("methods are btree, hash, gin, gist and brin"),
                     );
                     IndexMethod::BTree
                 }
@@ -825,7 +1096,9 @@ impl Resolver<'_> {
                 Some(Filter::Equals(pairs)) => {
                     let mut out = Vec::new();
                     for (n, lit) in pairs {
-                        let Some(f) = self.field_ref(e, n) else { continue };
+                        let Some(f) = self.field_ref(e, n) else {
+                            continue;
+                        };
                         let ty = e.fields[f].ty.clone();
                         if let Some(v) = self.default(lit, &ty, enums) {
                             out.push((f, v));
@@ -844,7 +1117,10 @@ impl Resolver<'_> {
                     Some(Predicate::Sql(sql.value.clone()))
                 }
             };
-            let cols: Vec<&str> = columns.iter().map(|c| e.fields[c.field].name.sql.as_str()).collect();
+            let cols: Vec<&str> = columns
+                .iter()
+                .map(|c| e.fields[c.field].name.sql.as_str())
+                .collect();
             let name = match &i.name {
                 Some(n) => {
                     if !is_snake_ident(n) {
@@ -859,7 +1135,14 @@ impl Resolver<'_> {
                 self.duplicate("index", &Spanned::new(name.clone(), i.span), first);
                 continue;
             }
-            e.indexes.push(Index { name, columns, unique: i.unique, method, predicate, span: i.span });
+            e.indexes.push(Index {
+                name,
+                columns,
+                unique: i.unique,
+                method,
+                predicate,
+                span: i.span,
+            });
         }
     }
 
@@ -873,7 +1156,11 @@ impl Resolver<'_> {
                 self.duplicate("query", &q.name, first);
                 continue;
             }
-            let params: Vec<usize> = q.params.iter().filter_map(|n| self.field_ref(e, n)).collect();
+            let params: Vec<usize> = q
+                .params
+                .iter()
+                .filter_map(|n| self.field_ref(e, n))
+                .collect();
             for (n, &i) in q.params.iter().zip(&params) {
                 if e.fields[i].is_secret() {
                     self.err(
@@ -885,7 +1172,9 @@ impl Resolver<'_> {
             }
             let mut fixed = Vec::new();
             for (n, lit) in &q.fixed {
-                let Some(f) = self.field_ref(e, n) else { continue };
+                let Some(f) = self.field_ref(e, n) else {
+                    continue;
+                };
                 let ty = e.fields[f].ty.clone();
                 if let Some(v) = self.default(lit, &ty, enums) {
                     fixed.push((f, v));
@@ -894,7 +1183,12 @@ impl Resolver<'_> {
             let order = q
                 .order
                 .iter()
-                .filter_map(|(n, desc)| Some(IndexColumn { field: self.field_ref(e, n)?, desc: *desc }))
+                .filter_map(|(n, desc)| {
+                    Some(IndexColumn {
+                        field: self.field_ref(e, n)?,
+                        desc: *desc,
+                    })
+                })
                 .collect();
             if q.params.is_empty() && q.fixed.is_empty() && q.limit.is_none() {
                 self.err(
@@ -904,7 +1198,11 @@ impl Resolver<'_> {
                 );
             }
             e.queries.push(Query {
-                name: Ident { schema: q.name.value.clone(), sql: q.name.value.clone(), rust: q.name.value.clone() },
+                name: Ident {
+                    schema: q.name.value.clone(),
+                    sql: q.name.value.clone(),
+                    rust: q.name.value.clone(),
+                },
                 params,
                 fixed,
                 order,
@@ -915,25 +1213,42 @@ impl Resolver<'_> {
         }
     }
 
-    fn cache_search(&mut self, d: &ast::EntityDecl, e: &mut Entity, stores: &BTreeMap<String, Store>) {
+    fn cache_search(
+        &mut self,
+        d: &ast::EntityDecl,
+        e: &mut Entity,
+        stores: &BTreeMap<String, Store>,
+    ) {
         if let Some(c) = &d.cache {
             if self.store_of_kind(&c.store, stores, StoreKindTag::Redis, "cache") {
-                e.cache = Some(Cache { store: c.store.value.clone(), ttl_ms: c.ttl.as_ref().map(|t| t.value) });
+                e.cache = Some(Cache {
+                    store: c.store.value.clone(),
+                    ttl_ms: c.ttl.as_ref().map(|t| t.value),
+                });
             }
         }
         if let Some(s) = &d.search {
             let ok = self.store_of_kind(&s.store, stores, StoreKindTag::Elasticsearch, "search");
             let mut text = Vec::new();
             for n in &s.text {
-                let Some(i) = self.field_ref(e, n) else { continue };
+                let Some(i) = self.field_ref(e, n) else {
+                    continue;
+                };
                 let f = &e.fields[i];
                 if f.is_secret() {
                     self.err(
-                        Problem::new("strata::secret_in_search", n.span, "a secret field cannot be searchable")
-                            .label("secret field")
-                            .help("secrets are never copied to caches, search or analytics"),
+                        Problem::new(
+                            "strata::secret_in_search",
+                            n.span,
+                            "a secret field cannot be searchable",
+                        )
+                        .label("secret field")
+                        .help("secrets are never copied to caches, search or analytics"),
                     );
-                } else if !matches!(f.ty.scalar(), ScalarType::String { .. } | ScalarType::Text | ScalarType::Json) {
+                } else if !matches!(
+                    f.ty.scalar(),
+                    ScalarType::String { .. } | ScalarType::Text | ScalarType::Json
+                ) {
                     self.err(
                         Problem::new("strata::bad_search_field", n.span, format!("`{}` is not text", n.value))
                             .label(format!("is {}", f.ty))
@@ -943,28 +1258,52 @@ impl Resolver<'_> {
                 text.push(i);
             }
             if ok {
-                e.search = Some(Search { store: s.store.value.clone(), text });
+                e.search = Some(Search {
+                    store: s.store.value.clone(),
+                    text,
+                });
             }
         }
     }
 
-    fn store_of_kind(&mut self, name: &Spanned<String>, stores: &BTreeMap<String, Store>, kind: StoreKindTag, what: &str) -> bool {
+    fn store_of_kind(
+        &mut self,
+        name: &Spanned<String>,
+        stores: &BTreeMap<String, Store>,
+        kind: StoreKindTag,
+        what: &str,
+    ) -> bool {
         match stores.get(&name.value) {
             Some(s) if s.kind.tag() == kind => true,
             Some(s) => {
                 self.err(
-                    Problem::new("strata::wrong_store_kind", name.span, format!("`{what}` needs a {} store", kind.as_str()))
-                        .label(format!("`{}` is a {} store", name.value, s.kind.tag().as_str()))
-                        .help(format!("declare a store with `kind: {}` and name it here", kind.as_str())),
+                    Problem::new(
+                        "strata::wrong_store_kind",
+                        name.span,
+                        format!("`{what}` needs a {} store", kind.as_str()),
+                    )
+                    .label(format!(
+                        "`{}` is a {} store",
+                        name.value,
+                        s.kind.tag().as_str()
+                    ))
+                    .help(format!(
+                        "declare a store with `kind: {}` and name it here",
+                        kind.as_str()
+                    )),
                 );
                 false
             }
             None => {
                 self.err(
-                    Problem::new("strata::unknown_store", name.span, format!("no store named `{}`", name.value))
-                        .label("unknown store")
-                        .suggest(name, stores.keys().map(String::as_str))
-                        .help_or(format!("declared stores: {}", list(stores.keys()))),
+                    Problem::new(
+                        "strata::unknown_store",
+                        name.span,
+                        format!("no store named `{}`", name.value),
+                    )
+                    .label("unknown store")
+                    .suggest(name, stores.keys().map(String::as_str))
+                    .help_or(format!("declared stores: {}", list(stores.keys()))),
                 );
                 false
             }
@@ -975,8 +1314,16 @@ impl Resolver<'_> {
     fn references(&mut self, decls: &[&ast::EntityDecl], entities: &mut [Entity]) {
         for (di, d) in decls.iter().enumerate() {
             for fd in &d.fields {
-                let Some(target) = &fd.references else { continue };
-                let Some(fi) = entities[di].fields.iter().position(|f| f.name.schema == fd.name.value) else { continue };
+                let Some(target) = &fd.references else {
+                    continue;
+                };
+                let Some(fi) = entities[di]
+                    .fields
+                    .iter()
+                    .position(|f| f.name.schema == fd.name.value)
+                else {
+                    continue;
+                };
                 let (ent_name, field_name) = match target.split_once('.') {
                     Some((a, b)) => (a, Some(b)),
                     None => (target.as_str(), None),
@@ -997,25 +1344,47 @@ impl Resolver<'_> {
                 };
                 let Some(tf) = tf else {
                     let help = match field_name {
-                        Some(_) => format!("fields: {}", list(te.fields.iter().map(|f| &f.name.schema))),
-                        None => format!("`{ent_name}` has no single-field key; write `{ent_name}.field`"),
+                        Some(_) => {
+                            format!("fields: {}", list(te.fields.iter().map(|f| &f.name.schema)))
+                        }
+                        None => format!(
+                            "`{ent_name}` has no single-field key; write `{ent_name}.field`"
+                        ),
                     };
                     let msg = match field_name {
                         Some(f) => format!("entity `{ent_name}` has no field `{f}`"),
                         None => format!("cannot tell which field of `{ent_name}` is referenced"),
                     };
-                    self.err(Problem::new("strata::unknown_field", target.span, msg).label("bad reference").help(help));
+                    self.err(
+                        Problem::new("strata::unknown_field", target.span, msg)
+                            .label("bad reference")
+                            .help(help),
+                    );
                     continue;
                 };
                 let src = &entities[di].fields[fi];
                 let unique_target = (te.key.len() == 1 && te.fields[te.key[0]].name == tf.name)
-                    || te.uniques.iter().any(|u| u.fields.len() == 1 && te.fields[u.fields[0]].name == tf.name);
-                let problem = if src.ty.scalar() != tf.ty.scalar() && !same_family(src.ty.scalar(), tf.ty.scalar()) {
-                    Some(format!("`{}` is {} but `{}.{}` is {}", src.name.schema, src.ty, ent_name, tf.name.schema, tf.ty))
+                    || te
+                        .uniques
+                        .iter()
+                        .any(|u| u.fields.len() == 1 && te.fields[u.fields[0]].name == tf.name);
+                let problem = if src.ty.scalar() != tf.ty.scalar()
+                    && !same_family(src.ty.scalar(), tf.ty.scalar())
+                {
+                    Some(format!(
+                        "`{}` is {} but `{}.{}` is {}",
+                        src.name.schema, src.ty, ent_name, tf.name.schema, tf.ty
+                    ))
                 } else if !unique_target {
-                    Some(format!("`{}.{}` is neither the key nor unique", ent_name, tf.name.schema))
+                    Some(format!(
+                        "`{}.{}` is neither the key nor unique",
+                        ent_name, tf.name.schema
+                    ))
                 } else if te.store != entities[di].store {
-                    Some(format!("`{ent_name}` lives in store `{}`, not `{}`", te.store, entities[di].store))
+                    Some(format!(
+                        "`{ent_name}` lives in store `{}`, not `{}`",
+                        te.store, entities[di].store
+                    ))
                 } else {
                     None
                 };
@@ -1034,16 +1403,26 @@ impl Resolver<'_> {
                     Some(("set_null", s)) => {
                         if !src.nullable {
                             self.err(
-                                Problem::new("strata::bad_reference", s, "`on_delete: set_null` needs a nullable field")
-                                    .label("field is not nullable")
-                                    .help("add `nullable: true` or pick `cascade` / `restrict`"),
+                                Problem::new(
+                                    "strata::bad_reference",
+                                    s,
+                                    "`on_delete: set_null` needs a nullable field",
+                                )
+                                .label("field is not nullable")
+                                .help("add `nullable: true` or pick `cascade` / `restrict`"),
                             );
                         }
                         OnDelete::SetNull
                     }
                     Some(("set_default", _)) => OnDelete::SetDefault,
                     Some((other, s)) => {
-                        let opts = ["no_action", "restrict", "cascade", "set_null", "set_default"];
+                        let opts = [
+                            "no_action",
+                            "restrict",
+                            "cascade",
+                            "set_null",
+                            "set_default",
+                        ];
                         self.err(
                             Problem::new("strata::bad_reference", s, format!("unknown `on_delete` action `{other}`"))
                                 .label("not an action")
@@ -1053,7 +1432,11 @@ impl Resolver<'_> {
                         OnDelete::NoAction
                     }
                 };
-                let reference = Reference { entity: te.name.schema.clone(), field: tf.name.schema.clone(), on_delete };
+                let reference = Reference {
+                    entity: te.name.schema.clone(),
+                    field: tf.name.schema.clone(),
+                    on_delete,
+                };
                 entities[di].fields[fi].references = Some(reference);
             }
         }
@@ -1070,42 +1453,73 @@ impl Resolver<'_> {
             if let Some(first) = seen.insert((e.store.as_str(), table), e.span) {
                 let at = self.sources.location(first);
                 self.err(
-                    Problem::new("strata::duplicate_table", e.span, format!("table `{table}` is used by two entities"))
-                        .label("same table as another entity")
-                        .help(format!("the other entity is at {at}; set a different `table:`")),
+                    Problem::new(
+                        "strata::duplicate_table",
+                        e.span,
+                        format!("table `{table}` is used by two entities"),
+                    )
+                    .label("same table as another entity")
+                    .help(format!(
+                        "the other entity is at {at}; set a different `table:`"
+                    )),
                 );
             }
         }
     }
 
-    fn sync(&mut self, files: &[ast::SchemaFile], stores: &BTreeMap<String, Store>, entities: &[Entity]) -> Vec<SyncRule> {
+    fn sync(
+        &mut self,
+        files: &[ast::SchemaFile],
+        stores: &BTreeMap<String, Store>,
+        entities: &[Entity],
+    ) -> Vec<SyncRule> {
         let mut out: Vec<SyncRule> = Vec::new();
         for s in files.iter().flat_map(|f| &f.sync) {
             let Some(e) = entities.iter().find(|e| e.name.schema == s.from.value) else {
                 self.err(
-                    Problem::new("strata::unknown_entity", s.from.span, format!("no entity named `{}`", s.from.value))
-                        .label("unknown entity")
-                        .suggest(&s.from, entities.iter().map(|e| e.name.schema.as_str()))
-                        .help_or("`from` names an entity declared under `entities:`"),
+                    Problem::new(
+                        "strata::unknown_entity",
+                        s.from.span,
+                        format!("no entity named `{}`", s.from.value),
+                    )
+                    .label("unknown entity")
+                    .suggest(&s.from, entities.iter().map(|e| e.name.schema.as_str()))
+                    .help_or("`from` names an entity declared under `entities:`"),
                 );
                 continue;
             };
             for to in &s.to {
                 let Some(store) = stores.get(&to.value) else {
                     self.err(
-                        Problem::new("strata::unknown_store", to.span, format!("no store named `{}`", to.value))
-                            .label("unknown store")
-                            .suggest(to, stores.keys().map(String::as_str))
-                            .help_or(format!("declared stores: {}", list(stores.keys()))),
+                        Problem::new(
+                            "strata::unknown_store",
+                            to.span,
+                            format!("no store named `{}`", to.value),
+                        )
+                        .label("unknown store")
+                        .suggest(to, stores.keys().map(String::as_str))
+                        .help_or(format!("declared stores: {}", list(stores.keys()))),
                     );
                     continue;
                 };
                 let why = if to.value == e.store {
                     Some("an entity cannot be synced to its own store".to_string())
-                } else if !matches!(store.kind.tag(), StoreKindTag::ClickHouse | StoreKindTag::Elasticsearch) {
-                    Some(format!("sync targets are clickhouse or elasticsearch stores; `{}` is {}", to.value, store.kind.tag().as_str()))
-                } else if store.kind.tag() == StoreKindTag::Elasticsearch && e.search.as_ref().map(|x| &x.store) != Some(&to.value) {
-                    Some(format!("`{}` has no `search: {{ store: {} }}` section", e.name.schema, to.value))
+                } else if !matches!(
+                    store.kind.tag(),
+                    StoreKindTag::ClickHouse | StoreKindTag::Elasticsearch
+                ) {
+                    Some(format!(
+                        "sync targets are clickhouse or elasticsearch stores; `{}` is {}",
+                        to.value,
+                        store.kind.tag().as_str()
+                    ))
+                } else if store.kind.tag() == StoreKindTag::Elasticsearch
+                    && e.search.as_ref().map(|x| &x.store) != Some(&to.value)
+                {
+                    Some(format!(
+                        "`{}` has no `search: {{ store: {} }}` section",
+                        e.name.schema, to.value
+                    ))
                 } else if e.is_series() {
                     Some("time-series entities are not synced".to_string())
                 } else {
@@ -1119,11 +1533,25 @@ impl Resolver<'_> {
                     );
                     continue;
                 }
-                if out.iter().any(|r| r.from == e.name.schema && r.to == to.value) {
-                    self.err(Problem::new("strata::duplicate_name", to.span, "this sync rule is given twice").label("repeated"));
+                if out
+                    .iter()
+                    .any(|r| r.from == e.name.schema && r.to == to.value)
+                {
+                    self.err(
+                        Problem::new(
+                            "strata::duplicate_name",
+                            to.span,
+                            "this sync rule is given twice",
+                        )
+                        .label("repeated"),
+                    );
                     continue;
                 }
-                out.push(SyncRule { from: e.name.schema.clone(), to: to.value.clone(), span: s.span });
+                out.push(SyncRule {
+                    from: e.name.schema.clone(),
+                    to: to.value.clone(),
+                    span: s.span,
+                });
             }
         }
         out
@@ -1131,7 +1559,13 @@ impl Resolver<'_> {
 }
 
 fn same_family(a: &ScalarType, b: &ScalarType) -> bool {
-    matches!((a, b), (ScalarType::String { .. } | ScalarType::Text, ScalarType::String { .. } | ScalarType::Text))
+    matches!(
+        (a, b),
+        (
+            ScalarType::String { .. } | ScalarType::Text,
+            ScalarType::String { .. } | ScalarType::Text
+        )
+    )
 }
 
 fn is_decimal_literal(text: &str, precision: usize, scale: usize) -> bool {
@@ -1145,7 +1579,11 @@ fn is_decimal_literal(text: &str, precision: usize, scale: usize) -> bool {
 }
 
 fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
-    items.into_iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    items
+        .into_iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// PostgreSQL-style constraint names, `{table}_{cols}_{suffix}`, kept within

@@ -7,7 +7,9 @@ use std::fmt;
 pub enum ScalarType {
     Uuid,
     /// `string` or `string(N)`: text with an optional maximum length in characters.
-    String { max: Option<u32> },
+    String {
+        max: Option<u32>,
+    },
     /// Unbounded text.
     Text,
     Bool,
@@ -16,7 +18,10 @@ pub enum ScalarType {
     I64,
     F64,
     /// `decimal(p,s)`: exact numbers, for money.
-    Decimal { precision: u8, scale: u8 },
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
     Timestamptz,
     Date,
     Json,
@@ -47,7 +52,19 @@ impl Type {
 
 /// Built-in type names, for "did you mean" and the JSON Schema.
 pub const BUILTIN_TYPES: &[&str] = &[
-    "uuid", "string", "text", "bool", "i16", "i32", "i64", "f64", "decimal", "timestamptz", "date", "json", "bytes",
+    "uuid",
+    "string",
+    "text",
+    "bool",
+    "i16",
+    "i32",
+    "i64",
+    "f64",
+    "decimal",
+    "timestamptz",
+    "date",
+    "json",
+    "bytes",
     "secret",
 ];
 
@@ -71,7 +88,9 @@ pub fn parse_type(text: &str, is_enum: impl Fn(&str) -> bool) -> Result<Type, Ty
         None => (t, false),
     };
     if inner.ends_with("[]") {
-        return Err(TypeError::Malformed("arrays of arrays are not supported; use `json` for nested data"));
+        return Err(TypeError::Malformed(
+            "arrays of arrays are not supported; use `json` for nested data",
+        ));
     }
     let (base, args) = match inner.find('(') {
         Some(open) => {
@@ -84,7 +103,11 @@ pub fn parse_type(text: &str, is_enum: impl Fn(&str) -> bool) -> Result<Type, Ty
     };
     let nums = |args: &str| -> Result<Vec<u32>, TypeError> {
         args.split(',')
-            .map(|a| a.trim().parse::<u32>().map_err(|_| TypeError::Malformed("type arguments must be whole numbers")))
+            .map(|a| {
+                a.trim()
+                    .parse::<u32>()
+                    .map_err(|_| TypeError::Malformed("type arguments must be whole numbers"))
+            })
             .collect()
     };
     let scalar = match (base, args) {
@@ -92,8 +115,16 @@ pub fn parse_type(text: &str, is_enum: impl Fn(&str) -> bool) -> Result<Type, Ty
         ("string", None) => ScalarType::String { max: None },
         ("string", Some(a)) => match nums(a)?.as_slice() {
             [n] if *n >= 1 && *n <= 10_485_760 => ScalarType::String { max: Some(*n) },
-            [_] => return Err(TypeError::Malformed("a string length must be between 1 and 10485760")),
-            _ => return Err(TypeError::Malformed("`string` takes one length: `string(20)`")),
+            [_] => {
+                return Err(TypeError::Malformed(
+                    "a string length must be between 1 and 10485760",
+                ))
+            }
+            _ => {
+                return Err(TypeError::Malformed(
+                    "`string` takes one length: `string(20)`",
+                ))
+            }
         },
         ("text", None) => ScalarType::Text,
         ("bool", None) => ScalarType::Bool,
@@ -102,16 +133,25 @@ pub fn parse_type(text: &str, is_enum: impl Fn(&str) -> bool) -> Result<Type, Ty
         ("i64", None) => ScalarType::I64,
         ("f64", None) => ScalarType::F64,
         ("decimal", Some(a)) => match nums(a)?.as_slice() {
-            [p, s] if *p >= 1 && *p <= MAX_DECIMAL_PRECISION && s <= p => {
-                ScalarType::Decimal { precision: *p as u8, scale: *s as u8 }
-            }
+            [p, s] if *p >= 1 && *p <= MAX_DECIMAL_PRECISION && s <= p => ScalarType::Decimal {
+                precision: *p as u8,
+                scale: *s as u8,
+            },
             [_, _] => {
-                return Err(TypeError::Malformed("decimal precision must be 1 to 76 and the scale at most the precision"))
+                return Err(TypeError::Malformed(
+                    "decimal precision must be 1 to 76 and the scale at most the precision",
+                ))
             }
-            _ => return Err(TypeError::Malformed("`decimal` takes a precision and a scale: `decimal(20,8)`")),
+            _ => {
+                return Err(TypeError::Malformed(
+                    "`decimal` takes a precision and a scale: `decimal(20,8)`",
+                ))
+            }
         },
         ("decimal", None) => {
-            return Err(TypeError::Malformed("`decimal` needs a precision and a scale: `decimal(20,8)`"))
+            return Err(TypeError::Malformed(
+                "`decimal` needs a precision and a scale: `decimal(20,8)`",
+            ))
         }
         ("timestamptz", None) => ScalarType::Timestamptz,
         ("date", None) => ScalarType::Date,
@@ -125,9 +165,15 @@ pub fn parse_type(text: &str, is_enum: impl Fn(&str) -> bool) -> Result<Type, Ty
         (b, _) => return Err(TypeError::Unknown(b.to_string())),
     };
     if array && matches!(scalar, ScalarType::Secret | ScalarType::Json) {
-        return Err(TypeError::Malformed("arrays of `secret` or `json` are not supported"));
+        return Err(TypeError::Malformed(
+            "arrays of `secret` or `json` are not supported",
+        ));
     }
-    Ok(if array { Type::Array(scalar) } else { Type::Scalar(scalar) })
+    Ok(if array {
+        Type::Array(scalar)
+    } else {
+        Type::Scalar(scalar)
+    })
 }
 
 impl fmt::Display for ScalarType {

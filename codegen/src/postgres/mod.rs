@@ -1,6 +1,18 @@
-//! PostgreSQL back end: DDL of the whole schema and migrations.
+//! PostgreSQL back end: the catalog a store should have, its DDL, and migrations.
 
-use crate::files::Files;
+pub mod catalog;
+pub mod ddl;
+
+use crate::files::{header, Files};
 use crate::model::Model;
 
-pub fn generate(_model: &Model, _files: &mut Files) {}
+/// `postgres/<store>.sql`: the DDL of each postgres store, from an empty database.
+pub fn generate(model: &Model, files: &mut Files) {
+    for store in catalog::postgres_stores(model) {
+        let cat = catalog::catalog(model, store);
+        files.insert(
+            format!("postgres/{store}.sql"),
+            format!("{}\n{}", header("--"), ddl::create_all(&cat)),
+        );
+    }
+}

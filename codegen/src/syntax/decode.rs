@@ -8,16 +8,51 @@ use crate::source::{Span, Spanned};
 
 const TOP_KEYS: &[&str] = &["version", "stores", "enums", "entities", "sync"];
 const STORE_KEYS: &[&str] = &[
-    "kind", "url", "pool", "database", "cluster", "server_version", "index_prefix", "org", "bucket", "token",
-    "precision", "key_prefix", "schema",
+    "kind",
+    "url",
+    "pool",
+    "database",
+    "cluster",
+    "server_version",
+    "index_prefix",
+    "org",
+    "bucket",
+    "token",
+    "precision",
+    "key_prefix",
+    "schema",
 ];
 const ENUM_KEYS: &[&str] = &["values", "sql_name", "doc"];
 const ENTITY_KEYS: &[&str] = &[
-    "doc", "store", "table", "renamed_from", "key", "timestamps", "version", "fields", "unique", "indexes",
-    "queries", "cache", "search", "partition_by", "time", "tags", "measurement",
+    "doc",
+    "store",
+    "table",
+    "renamed_from",
+    "key",
+    "timestamps",
+    "version",
+    "fields",
+    "unique",
+    "indexes",
+    "queries",
+    "cache",
+    "search",
+    "partition_by",
+    "time",
+    "tags",
+    "measurement",
 ];
-const FIELD_KEYS: &[&str] =
-    &["type", "nullable", "default", "max", "unique", "references", "on_delete", "renamed_from", "doc"];
+const FIELD_KEYS: &[&str] = &[
+    "type",
+    "nullable",
+    "default",
+    "max",
+    "unique",
+    "references",
+    "on_delete",
+    "renamed_from",
+    "doc",
+];
 const INDEX_KEYS: &[&str] = &["fields", "unique", "name", "method", "where"];
 const QUERY_KEYS: &[&str] = &["where", "order", "limit", "one"];
 const CACHE_KEYS: &[&str] = &["store", "ttl"];
@@ -42,13 +77,19 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
 pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     let mut out = SchemaFile::default();
     let Some(root) = root else { return out };
-    let Some(mut top) = MapReader::new(root, "the schema file", TOP_KEYS, probs) else { return out };
+    let Some(mut top) = MapReader::new(root, "the schema file", TOP_KEYS, probs) else {
+        return out;
+    };
     if let Some(v) = top.get("version") {
         if v.as_str() != Some("1") {
             probs.push(
-                Problem::new("strata::version", v.span, "unsupported schema language version")
-                    .label("expected 1")
-                    .help("this compiler reads version 1 of the schema language"),
+                Problem::new(
+                    "strata::version",
+                    v.span,
+                    "unsupported schema language version",
+                )
+                .label("expected 1")
+                .help("this compiler reads version 1 of the schema language"),
             );
         }
     }
@@ -93,32 +134,53 @@ impl<'a> MapReader<'a> {
     fn new(node: &'a Node, what: &str, known: &[&str], probs: &mut Problems) -> Option<Self> {
         let NodeKind::Map(entries) = &node.kind else {
             probs.push(
-                Problem::new("strata::expected_mapping", node.span, format!("{what} must be a mapping"))
-                    .label(format!("found {}", node.describe()))
-                    .help(format!("write `key: value` pairs; known keys: {}", known.join(", "))),
+                Problem::new(
+                    "strata::expected_mapping",
+                    node.span,
+                    format!("{what} must be a mapping"),
+                )
+                .label(format!("found {}", node.describe()))
+                .help(format!(
+                    "write `key: value` pairs; known keys: {}",
+                    known.join(", ")
+                )),
             );
             return None;
         };
         for (k, _) in entries {
             let key = k.as_str().unwrap_or_default();
             if !known.contains(&key) {
-                let mut p = Problem::new("strata::unknown_key", k.span, format!("unknown key `{key}` in {what}"))
-                    .label("unknown key");
-                if key.ends_with(')') && key.trim_end_matches(')').chars().all(|c| c.is_ascii_digit() || c == ' ') {
+                let mut p = Problem::new(
+                    "strata::unknown_key",
+                    k.span,
+                    format!("unknown key `{key}` in {what}"),
+                )
+                .label("unknown key");
+                if key.ends_with(')')
+                    && key
+                        .trim_end_matches(')')
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == ' ')
+                {
                     // `{ type: decimal(20,8) }`: the comma ended the flow entry.
                     p = p.help("inside `{ }` a comma separates entries: quote the type, as in `type: \"decimal(20,8)\"`");
                 }
                 probs.push(
-                    p
-                        .suggest(key, known.iter().copied())
+                    p.suggest(key, known.iter().copied())
                         .help_or(format!("known keys: {}", known.join(", "))),
                 );
             }
         }
-        Some(MapReader { entries, span: node.span })
+        Some(MapReader {
+            entries,
+            span: node.span,
+        })
     }
     fn get(&mut self, key: &str) -> Option<&'a Node> {
-        self.entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
     }
 }
 
@@ -128,9 +190,13 @@ fn entries<'a>(node: &'a Node, what: &str, probs: &mut Problems) -> Vec<(&'a Nod
         _ if node.is_null() => Vec::new(),
         _ => {
             probs.push(
-                Problem::new("strata::expected_mapping", node.span, format!("{what} must be a mapping of names"))
-                    .label(format!("found {}", node.describe()))
-                    .help("write one `Name: ...` entry per line"),
+                Problem::new(
+                    "strata::expected_mapping",
+                    node.span,
+                    format!("{what} must be a mapping of names"),
+                )
+                .label(format!("found {}", node.describe()))
+                .help("write one `Name: ...` entry per line"),
             );
             Vec::new()
         }
@@ -143,9 +209,13 @@ fn seq<'a>(node: &'a Node, what: &str, probs: &mut Problems) -> Vec<&'a Node> {
         _ if node.is_null() => Vec::new(),
         _ => {
             probs.push(
-                Problem::new("strata::expected_list", node.span, format!("{what} must be a list"))
-                    .label(format!("found {}", node.describe()))
-                    .help("write `[a, b]` or one `- item` per line"),
+                Problem::new(
+                    "strata::expected_list",
+                    node.span,
+                    format!("{what} must be a list"),
+                )
+                .label(format!("found {}", node.describe()))
+                .help("write `[a, b]` or one `- item` per line"),
             );
             Vec::new()
         }
@@ -165,9 +235,13 @@ fn name(node: &Node, what: &str, probs: &mut Problems) -> Option<Name> {
         NodeKind::Scalar(s, _) if !node.is_null() => Some(Spanned::new(s.clone(), node.span)),
         _ => {
             probs.push(
-                Problem::new("strata::expected_name", node.span, format!("{what} must be a name"))
-                    .label(format!("found {}", node.describe()))
-                    .help("write a plain name such as `symbol`"),
+                Problem::new(
+                    "strata::expected_name",
+                    node.span,
+                    format!("{what} must be a name"),
+                )
+                .label(format!("found {}", node.describe()))
+                .help("write a plain name such as `symbol`"),
             );
             None
         }
@@ -180,9 +254,13 @@ fn boolean(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<bool
         NodeKind::Scalar(ref s, false) if s == "false" => Some(Spanned::new(false, node.span)),
         _ => {
             probs.push(
-                Problem::new("strata::expected_bool", node.span, format!("{what} must be true or false"))
-                    .label(format!("found {}", node.describe_value()))
-                    .help("write `true` or `false` without quotes"),
+                Problem::new(
+                    "strata::expected_bool",
+                    node.span,
+                    format!("{what} must be true or false"),
+                )
+                .label(format!("found {}", node.describe_value()))
+                .help("write `true` or `false` without quotes"),
             );
             None
         }
@@ -194,9 +272,13 @@ fn number(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<u32>>
         Some(n) => Some(Spanned::new(n, node.span)),
         None => {
             probs.push(
-                Problem::new("strata::expected_number", node.span, format!("{what} must be a whole number"))
-                    .label(format!("found {}", node.describe_value()))
-                    .help("write a number such as `100`"),
+                Problem::new(
+                    "strata::expected_number",
+                    node.span,
+                    format!("{what} must be a whole number"),
+                )
+                .label(format!("found {}", node.describe_value()))
+                .help("write a number such as `100`"),
             );
             None
         }
@@ -225,9 +307,13 @@ fn duration(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<u64
         Some(ms) => Some(Spanned::new(ms, node.span)),
         None => {
             probs.push(
-                Problem::new("strata::expected_duration", node.span, format!("{what} must be a duration"))
-                    .label(format!("found {}", node.describe_value()))
-                    .help("write a number and a unit: `500ms`, `30s`, `5m`, `1h` or `1d`"),
+                Problem::new(
+                    "strata::expected_duration",
+                    node.span,
+                    format!("{what} must be a duration"),
+                )
+                .label(format!("found {}", node.describe_value()))
+                .help("write a number and a unit: `500ms`, `30s`, `5m`, `1h` or `1d`"),
             );
             None
         }
@@ -237,7 +323,9 @@ fn duration(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<u64
 fn literal(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<DefaultLit>> {
     match &node.kind {
         NodeKind::Scalar(s, true) => Some(Spanned::new(DefaultLit::Quoted(s.clone()), node.span)),
-        NodeKind::Scalar(s, false) if !node.is_null() => Some(Spanned::new(DefaultLit::Plain(s.clone()), node.span)),
+        NodeKind::Scalar(s, false) if !node.is_null() => {
+            Some(Spanned::new(DefaultLit::Plain(s.clone()), node.span))
+        }
         _ => {
             probs.push(
                 Problem::new("strata::expected_literal", node.span, format!("{what} must be a single value"))
@@ -284,9 +372,13 @@ fn store(k: &Node, v: &Node, probs: &mut Problems) -> Option<StoreDecl> {
         Some(n) => name(n, "`kind`", probs)?,
         None => {
             probs.push(
-                Problem::new("strata::missing_key", k.span, format!("{what} has no `kind`"))
-                    .label("needs `kind:`")
-                    .help("add `kind: postgres` (or redis, clickhouse, elasticsearch, influxdb)"),
+                Problem::new(
+                    "strata::missing_key",
+                    k.span,
+                    format!("{what} has no `kind`"),
+                )
+                .label("needs `kind:`")
+                .help("add `kind: postgres` (or redis, clickhouse, elasticsearch, influxdb)"),
             );
             return None;
         }
@@ -309,7 +401,13 @@ fn store(k: &Node, v: &Node, probs: &mut Problems) -> Option<StoreDecl> {
         };
         settings.push((key_name(key), setting));
     }
-    Some(StoreDecl { name: key_name(k), kind, url, settings, span: m.span })
+    Some(StoreDecl {
+        name: key_name(k),
+        kind,
+        url,
+        settings,
+        span: m.span,
+    })
 }
 
 fn enum_decl(k: &Node, v: &Node, probs: &mut Problems) -> Option<EnumDecl> {
@@ -326,26 +424,46 @@ fn enum_decl(k: &Node, v: &Node, probs: &mut Problems) -> Option<EnumDecl> {
             (values, sql_name, doc(m.get("doc"), probs))
         }
     };
-    Some(EnumDecl { name: key_name(k), values, sql_name, doc: doc_s, span: v.span })
+    Some(EnumDecl {
+        name: key_name(k),
+        values,
+        sql_name,
+        doc: doc_s,
+        span: v.span,
+    })
 }
 
 fn entity(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
     let what = format!("entity `{}`", k.as_str().unwrap_or_default());
     let mut m = MapReader::new(v, &what, ENTITY_KEYS, probs)?;
-    let mut e = EntityDecl { name: key_name(k), span: v.span, ..Default::default() };
+    let mut e = EntityDecl {
+        name: key_name(k),
+        span: v.span,
+        ..Default::default()
+    };
     e.doc = doc(m.get("doc"), probs);
     e.store = m.get("store").and_then(|n| name(n, "`store`", probs));
     e.table = m.get("table").and_then(|n| name(n, "`table`", probs));
-    e.renamed_from = m.get("renamed_from").and_then(|n| name(n, "`renamed_from`", probs));
+    e.renamed_from = m
+        .get("renamed_from")
+        .and_then(|n| name(n, "`renamed_from`", probs));
     if let Some(n) = m.get("key") {
         e.key = names(n, "a key field", probs);
         e.key_span = Some(n.span);
     }
-    e.timestamps = m.get("timestamps").and_then(|n| boolean(n, "`timestamps`", probs));
-    e.version = m.get("version").and_then(|n| boolean(n, "`version`", probs));
-    e.partition_by = m.get("partition_by").and_then(|n| name(n, "`partition_by`", probs));
+    e.timestamps = m
+        .get("timestamps")
+        .and_then(|n| boolean(n, "`timestamps`", probs));
+    e.version = m
+        .get("version")
+        .and_then(|n| boolean(n, "`version`", probs));
+    e.partition_by = m
+        .get("partition_by")
+        .and_then(|n| name(n, "`partition_by`", probs));
     e.time = m.get("time").and_then(|n| name(n, "`time`", probs));
-    e.measurement = m.get("measurement").and_then(|n| name(n, "`measurement`", probs));
+    e.measurement = m
+        .get("measurement")
+        .and_then(|n| name(n, "`measurement`", probs));
     if let Some(n) = m.get("tags") {
         e.tags = names(n, "a tag field", probs);
     }
@@ -358,7 +476,10 @@ fn entity(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
     }
     if let Some(n) = m.get("unique") {
         for item in seq(n, "`unique`", probs) {
-            e.unique.push(Spanned::new(names(item, "a unique field", probs), item.span));
+            e.unique.push(Spanned::new(
+                names(item, "a unique field", probs),
+                item.span,
+            ));
         }
     }
     if let Some(n) = m.get("indexes") {
@@ -380,20 +501,43 @@ fn entity(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
             let store = c.get("store").and_then(|s| name(s, "`store`", probs));
             let ttl = c.get("ttl").and_then(|t| duration(t, "`ttl`", probs));
             match store {
-                Some(store) => e.cache = Some(CacheDecl { store, ttl, span: n.span }),
-                None => probs.push(missing(n.span, "`cache`", "store", "add `store: cache` naming a redis store")),
+                Some(store) => {
+                    e.cache = Some(CacheDecl {
+                        store,
+                        ttl,
+                        span: n.span,
+                    })
+                }
+                None => probs.push(missing(
+                    n.span,
+                    "`cache`",
+                    "store",
+                    "add `store: cache` naming a redis store",
+                )),
             }
         }
     }
     if let Some(n) = m.get("search") {
         if let Some(mut c) = MapReader::new(n, "`search`", SEARCH_KEYS, probs) {
             let store = c.get("store").and_then(|s| name(s, "`store`", probs));
-            let text = c.get("text").map(|t| names(t, "a text field", probs)).unwrap_or_default();
+            let text = c
+                .get("text")
+                .map(|t| names(t, "a text field", probs))
+                .unwrap_or_default();
             match store {
-                Some(store) => e.search = Some(SearchDecl { store, text, span: n.span }),
-                None => {
-                    probs.push(missing(n.span, "`search`", "store", "add `store: search` naming an elasticsearch store"))
+                Some(store) => {
+                    e.search = Some(SearchDecl {
+                        store,
+                        text,
+                        span: n.span,
+                    })
                 }
+                None => probs.push(missing(
+                    n.span,
+                    "`search`",
+                    "store",
+                    "add `store: search` naming an elasticsearch store",
+                )),
             }
         }
     }
@@ -401,11 +545,21 @@ fn entity(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
 }
 
 fn missing(span: Span, what: &str, key: &str, help: &str) -> Problem {
-    Problem::new("strata::missing_key", span, format!("{what} has no `{key}`")).label(format!("needs `{key}:`")).help(help)
+    Problem::new(
+        "strata::missing_key",
+        span,
+        format!("{what} has no `{key}`"),
+    )
+    .label(format!("needs `{key}:`"))
+    .help(help)
 }
 
 fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDecl> {
-    let mut f = FieldDecl { name: key_name(k), span: Span::new(k.span.file, k.span.start, v.span.end), ..Default::default() };
+    let mut f = FieldDecl {
+        name: key_name(k),
+        span: Span::new(k.span.file, k.span.start, v.span.end),
+        ..Default::default()
+    };
     match &v.kind {
         NodeKind::Scalar(..) => f.ty = name(v, "a field type", probs)?,
         _ => {
@@ -414,17 +568,32 @@ fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDecl> {
             match m.get("type") {
                 Some(t) => f.ty = name(t, "`type`", probs)?,
                 None => {
-                    probs.push(missing(k.span, &what, "type", "add `type: string` (or another type)"));
+                    probs.push(missing(
+                        k.span,
+                        &what,
+                        "type",
+                        "add `type: string` (or another type)",
+                    ));
                     return None;
                 }
             }
-            f.nullable = m.get("nullable").and_then(|n| boolean(n, "`nullable`", probs));
-            f.default = m.get("default").and_then(|n| literal(n, "`default`", probs));
+            f.nullable = m
+                .get("nullable")
+                .and_then(|n| boolean(n, "`nullable`", probs));
+            f.default = m
+                .get("default")
+                .and_then(|n| literal(n, "`default`", probs));
             f.max = m.get("max").and_then(|n| number(n, "`max`", probs));
             f.unique = m.get("unique").and_then(|n| boolean(n, "`unique`", probs));
-            f.references = m.get("references").and_then(|n| name(n, "`references`", probs));
-            f.on_delete = m.get("on_delete").and_then(|n| name(n, "`on_delete`", probs));
-            f.renamed_from = m.get("renamed_from").and_then(|n| name(n, "`renamed_from`", probs));
+            f.references = m
+                .get("references")
+                .and_then(|n| name(n, "`references`", probs));
+            f.on_delete = m
+                .get("on_delete")
+                .and_then(|n| name(n, "`on_delete`", probs));
+            f.renamed_from = m
+                .get("renamed_from")
+                .and_then(|n| name(n, "`renamed_from`", probs));
             f.doc = doc(m.get("doc"), probs);
         }
     }
@@ -453,21 +622,44 @@ fn ordered(n: Name) -> (Name, bool) {
 }
 
 fn index(node: &Node, probs: &mut Problems) -> Option<IndexDecl> {
-    let mut i = IndexDecl { columns: Vec::new(), unique: false, name: None, method: None, filter: None, span: node.span };
+    let mut i = IndexDecl {
+        columns: Vec::new(),
+        unique: false,
+        name: None,
+        method: None,
+        filter: None,
+        span: node.span,
+    };
     match &node.kind {
         NodeKind::Seq(_) | NodeKind::Scalar(..) => {
-            i.columns = names(node, "an index field", probs).into_iter().map(ordered).collect();
+            i.columns = names(node, "an index field", probs)
+                .into_iter()
+                .map(ordered)
+                .collect();
         }
         NodeKind::Map(_) => {
             let mut m = MapReader::new(node, "an index", INDEX_KEYS, probs)?;
             match m.get("fields") {
-                Some(f) => i.columns = names(f, "an index field", probs).into_iter().map(ordered).collect(),
+                Some(f) => {
+                    i.columns = names(f, "an index field", probs)
+                        .into_iter()
+                        .map(ordered)
+                        .collect()
+                }
                 None => {
-                    probs.push(missing(node.span, "an index", "fields", "add `fields: [a, b]`"));
+                    probs.push(missing(
+                        node.span,
+                        "an index",
+                        "fields",
+                        "add `fields: [a, b]`",
+                    ));
                     return None;
                 }
             }
-            i.unique = m.get("unique").and_then(|n| boolean(n, "`unique`", probs)).is_some_and(|b| b.value);
+            i.unique = m
+                .get("unique")
+                .and_then(|n| boolean(n, "`unique`", probs))
+                .is_some_and(|b| b.value);
             i.name = m.get("name").and_then(|n| name(n, "`name`", probs));
             i.method = m.get("method").and_then(|n| name(n, "`method`", probs));
             i.filter = m.get("where").and_then(|n| filter(n, probs));
@@ -479,7 +671,10 @@ fn index(node: &Node, probs: &mut Problems) -> Option<IndexDecl> {
 fn filter(node: &Node, probs: &mut Problems) -> Option<Filter> {
     match &node.kind {
         NodeKind::Map(entries) => Some(Filter::Equals(
-            entries.iter().filter_map(|(k, v)| Some((key_name(k), literal(v, "a filter value", probs)?))).collect(),
+            entries
+                .iter()
+                .filter_map(|(k, v)| Some((key_name(k), literal(v, "a filter value", probs)?)))
+                .collect(),
         )),
         _ => name(node, "`where`", probs).map(Filter::Sql),
     }
@@ -488,7 +683,15 @@ fn filter(node: &Node, probs: &mut Problems) -> Option<Filter> {
 fn query(k: &Node, v: &Node, probs: &mut Problems) -> Option<QueryDecl> {
     let what = format!("query `{}`", k.as_str().unwrap_or_default());
     let mut m = MapReader::new(v, &what, QUERY_KEYS, probs)?;
-    let mut q = QueryDecl { name: key_name(k), params: Vec::new(), fixed: Vec::new(), order: Vec::new(), limit: None, one: false, span: v.span };
+    let mut q = QueryDecl {
+        name: key_name(k),
+        params: Vec::new(),
+        fixed: Vec::new(),
+        order: Vec::new(),
+        limit: None,
+        one: false,
+        span: v.span,
+    };
     if let Some(w) = m.get("where") {
         match &w.kind {
             NodeKind::Map(entries) => {
@@ -506,10 +709,16 @@ fn query(k: &Node, v: &Node, probs: &mut Problems) -> Option<QueryDecl> {
         }
     }
     if let Some(o) = m.get("order") {
-        q.order = names(o, "an order field", probs).into_iter().map(ordered).collect();
+        q.order = names(o, "an order field", probs)
+            .into_iter()
+            .map(ordered)
+            .collect();
     }
     q.limit = m.get("limit").and_then(|n| number(n, "`limit`", probs));
-    q.one = m.get("one").and_then(|n| boolean(n, "`one`", probs)).is_some_and(|b| b.value);
+    q.one = m
+        .get("one")
+        .and_then(|n| boolean(n, "`one`", probs))
+        .is_some_and(|b| b.value);
     Some(q)
 }
 
@@ -518,16 +727,30 @@ fn sync(node: &Node, probs: &mut Problems) -> Option<SyncDecl> {
     let from = match m.get("from") {
         Some(n) => name(n, "`from`", probs)?,
         None => {
-            probs.push(missing(node.span, "a sync rule", "from", "add `from: Entity`"));
+            probs.push(missing(
+                node.span,
+                "a sync rule",
+                "from",
+                "add `from: Entity`",
+            ));
             return None;
         }
     };
     let to = match m.get("to") {
         Some(n) => names(n, "a store", probs),
         None => {
-            probs.push(missing(node.span, "a sync rule", "to", "add `to: store` or `to: [store, store]`"));
+            probs.push(missing(
+                node.span,
+                "a sync rule",
+                "to",
+                "add `to: store` or `to: [store, store]`",
+            ));
             return None;
         }
     };
-    Some(SyncDecl { from, to, span: node.span })
+    Some(SyncDecl {
+        from,
+        to,
+        span: node.span,
+    })
 }

@@ -59,8 +59,16 @@ struct Offsets {
 impl Offsets {
     fn new(text: &str) -> Self {
         let ascii = text.is_ascii();
-        let bytes = if ascii { Vec::new() } else { text.char_indices().map(|(b, _)| b).collect() };
-        Offsets { ascii, bytes, len: text.len() }
+        let bytes = if ascii {
+            Vec::new()
+        } else {
+            text.char_indices().map(|(b, _)| b).collect()
+        };
+        Offsets {
+            ascii,
+            bytes,
+            len: text.len(),
+        }
     }
     fn byte(&self, char_index: usize) -> usize {
         if self.ascii {
@@ -88,9 +96,13 @@ pub fn load(file: FileId, text: &str) -> Result<Option<Node>, Problem> {
     while let Some(ev) = parser.next_event() {
         let (ev, ys) = ev.map_err(|e| {
             let at = off.byte(e.marker().index());
-            Problem::new("strata::yaml", Span::new(file, at, at + 1), format!("invalid YAML: {}", e.info()))
-                .label("here")
-                .help("check indentation and quoting around this point")
+            Problem::new(
+                "strata::yaml",
+                Span::new(file, at, at + 1),
+                format!("invalid YAML: {}", e.info()),
+            )
+            .label("here")
+            .help("check indentation and quoting around this point")
         })?;
         let sp = span(ys);
         let node = match ev {
@@ -98,31 +110,50 @@ pub fn load(file: FileId, text: &str) -> Result<Option<Node>, Problem> {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(Problem::new("strata::yaml", sp, "a schema file holds one YAML document")
-                        .label("second document starts here")
-                        .help("split the documents into separate files in the schema directory"));
+                    return Err(Problem::new(
+                        "strata::yaml",
+                        sp,
+                        "a schema file holds one YAML document",
+                    )
+                    .label("second document starts here")
+                    .help("split the documents into separate files in the schema directory"));
                 }
                 continue;
             }
             Event::Alias(_) => {
-                return Err(Problem::new("strata::yaml_alias", sp, "YAML aliases are not supported in schemas")
-                    .label("alias")
-                    .help("write the value out; anchors and aliases are refused to keep schemas explicit"));
+                return Err(Problem::new(
+                    "strata::yaml_alias",
+                    sp,
+                    "YAML aliases are not supported in schemas",
+                )
+                .label("alias")
+                .help(
+                    "write the value out; anchors and aliases are refused to keep schemas explicit",
+                ));
             }
             Event::Scalar(value, style, anchor, _tag) => {
                 if anchor != 0 {
                     return Err(anchor_problem(sp));
                 }
-                Node { kind: NodeKind::Scalar(value.into_owned(), style != ScalarStyle::Plain), span: sp }
+                Node {
+                    kind: NodeKind::Scalar(value.into_owned(), style != ScalarStyle::Plain),
+                    span: sp,
+                }
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if anchor != 0 {
                     return Err(anchor_problem(sp));
                 }
                 if stack.len() >= MAX_DEPTH {
-                    return Err(Problem::new("strata::yaml_depth", sp, format!("nesting deeper than {MAX_DEPTH} levels"))
-                        .label("too deep")
-                        .help("a schema never needs this much nesting; check for a runaway structure"));
+                    return Err(Problem::new(
+                        "strata::yaml_depth",
+                        sp,
+                        format!("nesting deeper than {MAX_DEPTH} levels"),
+                    )
+                    .label("too deep")
+                    .help(
+                        "a schema never needs this much nesting; check for a runaway structure",
+                    ));
                 }
                 stack.push(if matches!(ev, Event::SequenceStart(..)) {
                     Frame::Seq(Vec::new(), sp.start)
@@ -132,15 +163,17 @@ pub fn load(file: FileId, text: &str) -> Result<Option<Node>, Problem> {
                 continue;
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(items, start)) => {
-                    Node { kind: NodeKind::Seq(items), span: Span::new(file, start, sp.end.max(start)) }
-                }
+                Some(Frame::Seq(items, start)) => Node {
+                    kind: NodeKind::Seq(items),
+                    span: Span::new(file, start, sp.end.max(start)),
+                },
                 _ => unreachable_event(sp)?,
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(entries, _, start)) => {
-                    Node { kind: NodeKind::Map(entries), span: Span::new(file, start, sp.end.max(start)) }
-                }
+                Some(Frame::Map(entries, _, start)) => Node {
+                    kind: NodeKind::Map(entries),
+                    span: Span::new(file, start, sp.end.max(start)),
+                },
                 _ => unreachable_event(sp)?,
             },
         };
@@ -151,9 +184,13 @@ pub fn load(file: FileId, text: &str) -> Result<Option<Node>, Problem> {
             Some(Frame::Map(entries, pending, _)) => match pending.take() {
                 None => {
                     if !matches!(node.kind, NodeKind::Scalar(..)) {
-                        return Err(Problem::new("strata::yaml_key", node.span, "mapping keys must be plain names")
-                            .label("complex key")
-                            .help("use a plain scalar such as `name:` as the key"));
+                        return Err(Problem::new(
+                            "strata::yaml_key",
+                            node.span,
+                            "mapping keys must be plain names",
+                        )
+                        .label("complex key")
+                        .help("use a plain scalar such as `name:` as the key"));
                     }
                     if entries.iter().any(|(k, _)| k.as_str() == node.as_str()) {
                         return Err(Problem::new(
@@ -174,9 +211,13 @@ pub fn load(file: FileId, text: &str) -> Result<Option<Node>, Problem> {
 }
 
 fn anchor_problem(sp: Span) -> Problem {
-    Problem::new("strata::yaml_alias", sp, "YAML anchors are not supported in schemas")
-        .label("anchor")
-        .help("write the value out; anchors and aliases are refused to keep schemas explicit")
+    Problem::new(
+        "strata::yaml_alias",
+        sp,
+        "YAML anchors are not supported in schemas",
+    )
+    .label("anchor")
+    .help("write the value out; anchors and aliases are refused to keep schemas explicit")
 }
 
 fn unreachable_event(sp: Span) -> Result<Node, Problem> {

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs (when missing) and starts every server the test suite talks to, on
+# loopback only, then prints the environment the tests read. Idempotent: a
+# server that already answers is left alone.
+#
+#   eval "$(bash scripts/services.sh)"
+#
+# PostgreSQL and Redis come with this project's machines; ClickHouse 18.16 and
+# VictoriaMetrics (the InfluxDB v2 write API) install from the OS packages;
+# chdb-core (a modern ClickHouse engine, in-process) from PyPI.
+set -euo pipefail
+log() { echo "services: $*" >&2; }
+STATE="${STRATA_SERVICES_DIR:-/tmp/strata-services}"
+mkdir -p "$STATE"
+
+wait_for() { # name, command, tries
+  for _ in $(seq 1 "${3:-60}"); do
+    if eval "$2" >/dev/null 2>&1; then log "$1 is up"; return 0; fi
+    sleep 1
+  done
+  log "$1 did not come up"; return 1
+}
+
+# --- PostgreSQL ------------------------------------------------------------------
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  if ! command -v pg_ctlcluster >/dev/null; then
+    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2
+  fi
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start >&2 || true
+  wait_for postgres "pg_isready -h 127.0.0.1 -p 5432"
+fi
+
+# --- Redis -------------------------------------------------------------------------
+if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  command -v redis-server >/dev/null || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >&2; }
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >&2
+  wait_for redis "redis-cli -h 127.0.0.1 ping"
+fi
+
+# --- ClickHouse 18.16 and VictoriaMetrics from the OS packages ---------------------
+need=()
+command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
+command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2
+fi
+
+if ! curl -sf 'http://127.0.0.1:8123/?query=SELECT%201' >/dev/null 2>&1; then
+  D="$STATE/clickhouse"; mkdir -p "$D"
+  setsid clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- \
+    --path="$D/data/" --tmp_path="$D/tmp/" --user_files_path="$D/uf/" \
+    --format_schema_path="$D/fs/" --logger.log="$D/log" --logger.errorlog="$D/err" \
+    >"$D/out" 2>&1 < /dev/null &
+  wait_for clickhouse "curl -sf 'http://127.0.0.1:8123/?query=SELECT%201'"
+fi
+
+if ! curl -sf http://127.0.0.1:8428/health >/dev/null 2>&1; then
+  D="$STATE/victoria"; mkdir -p "$D"
+  setsid victoria-metrics -storageDataPath="$D/data" -httpListenAddr=127.0.0.1:8428 \
+    -retentionPeriod=100y >"$D/log" 2>&1 < /dev/null &
+  wait_for victoria-metrics "curl -sf http://127.0.0.1:8428/health"
+fi
+
+# --- chdb-core: a modern ClickHouse engine for DDL checks ---------------------------
+if ! python3 -c 'import chdb' >/dev/null 2>&1; then
+  log "installing chdb-core"
+  python3 -m pip install -q chdb-core >&2
+fi
+
+cat <<ENV
+export DATABASE_URL="\${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export REDIS_URL="\${REDIS_URL:-redis://127.0.0.1:6379}"
+export CLICKHOUSE_URL="\${CLICKHOUSE_URL:-http://127.0.0.1:8123}"
+export VICTORIA_URL="\${VICTORIA_URL:-http://127.0.0.1:8428}"
+ENV
