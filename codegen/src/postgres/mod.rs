@@ -2,6 +2,9 @@
 
 pub mod catalog;
 pub mod ddl;
+pub mod diff;
+mod diff_table;
+pub mod migration;
 
 use crate::files::{header, Files};
 use crate::model::Model;

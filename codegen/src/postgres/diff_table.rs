@@ -1,0 +1,444 @@
+//! Tables, columns, keys and indexes of a [`Catalog`] diff.
+//!
+//! Renames (`renamed_from` on a table or column) are applied to a copy of the
+//! old catalog first; after that, everything is matched by name, and an index
+//! or constraint whose definition is unchanged but whose (derived) name moved
+//! is renamed rather than rebuilt.
+
+use std::collections::BTreeMap;
+
+use super::catalog::{Catalog, Column, Table};
+use super::ddl::{add_foreign_key, cols, column_def, create_index, create_table, qualified};
+use super::diff::{DiffOptions, Step};
+use crate::names::quote_ident;
+
+/// The table steps, grouped by the phase they run in (see `diff::diff`).
+#[derive(Default)]
+pub struct TablePlan {
+    pub renames: Vec<Step>,
+    pub drops_before: Vec<Step>,
+    pub drop_tables: Vec<Step>,
+    pub create_tables: Vec<Step>,
+    pub alters: Vec<Step>,
+    pub adds_after: Vec<Step>,
+    pub concurrent: Vec<Step>,
+    pub foreign_keys: Vec<Step>,
+}
+
+pub fn pkey_name(table: &str) -> String {
+    let mut s = format!("{table}_pkey");
+    s.truncate(63);
+    s
+}
+
+pub fn diff_tables(old: &Catalog, new: &Catalog, opts: &DiffOptions) -> TablePlan {
+    let mut p = TablePlan::default();
+    let (renamed, was) = apply_renames(old, new, &mut p.renames);
+    let olds: BTreeMap<&str, &Table> = renamed.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut fk_drops = Vec::new();
+    for t in &new.tables {
+        match olds.get(t.name.as_str()) {
+            Some(o) => {
+                let old_name = was.get(&t.name).unwrap_or(&t.name);
+                diff_table(new, o, t, old_name, opts, &mut p, &mut fk_drops)
+            }
+            None => {
+                p.create_tables.push(Step::new(create_table(new, t)));
+                for i in &t.indexes {
+                    p.create_tables
+                        .push(Step::new(create_index(new, &t.name, i, false)));
+                }
+                for fk in &t.foreign_keys {
+                    p.foreign_keys
+                        .push(Step::new(add_foreign_key(new, &t.name, fk)));
+                }
+            }
+        }
+    }
+    for o in &renamed {
+        if !new.tables.iter().any(|t| t.name == o.name) {
+            // Foreign keys between dropped tables go first so the drops succeed in any order.
+            for fk in &o.foreign_keys {
+                fk_drops.push(Step::new(format!(
+                    "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};",
+                    qualified(new, &o.name),
+                    quote_ident(&fk.name)
+                )));
+            }
+            p.drop_tables.push(Step::destructive(
+                format!("DROP TABLE {};", qualified(new, &o.name)),
+                format!("drops table \"{}\" and its rows", o.name),
+            ));
+        }
+    }
+    fk_drops.append(&mut p.drops_before);
+    p.drops_before = fk_drops;
+    p
+}
+
+/// The old tables with every `renamed_from` applied, emitting the renames;
+/// and the old name of each table renamed here (new name → old name).
+fn apply_renames(
+    old: &Catalog,
+    new: &Catalog,
+    steps: &mut Vec<Step>,
+) -> (Vec<Table>, BTreeMap<String, String>) {
+    let has_old = |n: &str| old.tables.iter().any(|t| t.name == n);
+    let has_new = |n: &str| new.tables.iter().any(|t| t.name == n);
+    let mut tables: Vec<Table> = old.tables.clone();
+    let mut table_map: BTreeMap<String, String> = BTreeMap::new();
+    for t in &new.tables {
+        let Some(from) = &t.renamed_from else {
+            continue;
+        };
+        if has_old(&t.name) || !has_old(from) || has_new(from) {
+            continue; // already renamed, or a stale note
+        }
+        steps.push(Step::new(format!(
+            "ALTER TABLE {} RENAME TO {};",
+            qualified(new, from),
+            quote_ident(&t.name)
+        )));
+        table_map.insert(from.clone(), t.name.clone());
+    }
+    for t in &mut tables {
+        if let Some(n) = table_map.get(&t.name) {
+            t.name = n.clone();
+        }
+        for fk in &mut t.foreign_keys {
+            if let Some(n) = table_map.get(&fk.ref_table) {
+                fk.ref_table = n.clone();
+            }
+        }
+    }
+    // Column renames, then every reference to the renamed columns.
+    let mut col_maps: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for t in &new.tables {
+        let Some(o) = tables.iter().find(|o| o.name == t.name) else {
+            continue;
+        };
+        let mut map = BTreeMap::new();
+        for c in &t.columns {
+            let Some(from) = &c.renamed_from else {
+                continue;
+            };
+            let exists = |tab: &Table, n: &str| tab.columns.iter().any(|c| c.name == n);
+            if exists(o, &c.name) || !exists(o, from) || exists(t, from) {
+                continue;
+            }
+            steps.push(Step::new(format!(
+                "ALTER TABLE {} RENAME COLUMN {} TO {};",
+                qualified(new, &t.name),
+                quote_ident(from),
+                quote_ident(&c.name)
+            )));
+            map.insert(from.clone(), c.name.clone());
+        }
+        if !map.is_empty() {
+            col_maps.insert(t.name.clone(), map);
+        }
+    }
+    let rn = |map: Option<&BTreeMap<String, String>>, c: &mut String| {
+        if let Some(n) = map.and_then(|m| m.get(c.as_str())) {
+            *c = n.clone();
+        }
+    };
+    for t in &mut tables {
+        let map = col_maps.get(&t.name);
+        t.columns.iter_mut().for_each(|c| rn(map, &mut c.name));
+        t.primary_key.iter_mut().for_each(|c| rn(map, c));
+        for u in &mut t.uniques {
+            u.columns.iter_mut().for_each(|c| rn(map, c));
+        }
+        for i in &mut t.indexes {
+            i.columns.iter_mut().for_each(|(c, _)| rn(map, c));
+            if let (Some(pred), Some(m)) = (&mut i.predicate, map) {
+                for (from, to) in m {
+                    *pred = pred.replace(&quote_ident(from), &quote_ident(to));
+                }
+            }
+        }
+        for fk in &mut t.foreign_keys {
+            fk.columns.iter_mut().for_each(|c| rn(map, c));
+            let target = col_maps.get(&fk.ref_table);
+            fk.ref_columns.iter_mut().for_each(|c| rn(target, c));
+        }
+    }
+    let was = table_map.into_iter().map(|(o, n)| (n, o)).collect();
+    (tables, was)
+}
+
+fn diff_table(
+    cat: &Catalog,
+    o: &Table,
+    t: &Table,
+    old_name: &str,
+    opts: &DiffOptions,
+    p: &mut TablePlan,
+    fk_drops: &mut Vec<Step>,
+) {
+    let table = qualified(cat, &t.name);
+    let alter = |rest: String| Step::new(format!("ALTER TABLE {table} {rest};"));
+    let rename_constraint = |from: &str, to: &str| {
+        alter(format!(
+            "RENAME CONSTRAINT {} TO {}",
+            quote_ident(from),
+            quote_ident(to)
+        ))
+    };
+
+    // Primary key: its name follows the table's.
+    let old_pk = if o.primary_key.is_empty() {
+        None
+    } else {
+        Some(pkey_name(old_name))
+    };
+    if o.primary_key != t.primary_key {
+        if let Some(n) = &old_pk {
+            p.drops_before
+                .push(alter(format!("DROP CONSTRAINT {}", quote_ident(n))));
+        }
+        if !t.primary_key.is_empty() {
+            p.adds_after.push(alter(format!(
+                "ADD CONSTRAINT {} PRIMARY KEY ({})",
+                quote_ident(&pkey_name(&t.name)),
+                cols(&t.primary_key)
+            )));
+        }
+    } else if let Some(n) = old_pk.filter(|n| *n != pkey_name(&t.name)) {
+        p.renames.push(rename_constraint(&n, &pkey_name(&t.name)));
+    }
+
+    // Unique constraints.
+    let (keep, drop, add) = match_named(
+        &o.uniques,
+        &t.uniques,
+        |u| &u.name,
+        |a, b| a.columns == b.columns,
+    );
+    for (from, to) in keep {
+        p.renames.push(rename_constraint(&from.name, &to.name));
+    }
+    for u in drop {
+        p.drops_before
+            .push(alter(format!("DROP CONSTRAINT {}", quote_ident(&u.name))));
+    }
+    for u in add {
+        p.adds_after.push(alter(format!(
+            "ADD CONSTRAINT {} UNIQUE ({})",
+            quote_ident(&u.name),
+            cols(&u.columns)
+        )));
+    }
+
+    // Indexes.
+    let (keep, drop, add) = match_named(
+        &o.indexes,
+        &t.indexes,
+        |i| &i.name,
+        |a, b| {
+            (&a.columns, a.unique, &a.method, &a.predicate)
+                == (&b.columns, b.unique, &b.method, &b.predicate)
+        },
+    );
+    for (from, to) in keep {
+        p.renames.push(Step::new(format!(
+            "ALTER INDEX {} RENAME TO {};",
+            qualified(cat, &from.name),
+            quote_ident(&to.name)
+        )));
+    }
+    for i in drop {
+        p.drops_before.push(Step::new(format!(
+            "DROP INDEX {};",
+            qualified(cat, &i.name)
+        )));
+    }
+    for i in add {
+        if opts.concurrently {
+            let sql = create_index(cat, &t.name, i, true).replacen(
+                " CONCURRENTLY ",
+                " CONCURRENTLY IF NOT EXISTS ",
+                1,
+            );
+            p.concurrent.push(Step::new(sql));
+        } else {
+            p.adds_after
+                .push(Step::new(create_index(cat, &t.name, i, false)));
+        }
+    }
+
+    // Foreign keys.
+    let (keep, drop, add) = match_named(
+        &o.foreign_keys,
+        &t.foreign_keys,
+        |f| &f.name,
+        |a, b| {
+            (&a.columns, &a.ref_table, &a.ref_columns, &a.on_delete)
+                == (&b.columns, &b.ref_table, &b.ref_columns, &b.on_delete)
+        },
+    );
+    for (from, to) in keep {
+        p.renames.push(rename_constraint(&from.name, &to.name));
+    }
+    for f in drop {
+        fk_drops.push(alter(format!("DROP CONSTRAINT {}", quote_ident(&f.name))));
+    }
+    for f in add {
+        p.foreign_keys
+            .push(Step::new(add_foreign_key(cat, &t.name, f)));
+    }
+
+    // Columns.
+    for c in &t.columns {
+        match o.columns.iter().find(|oc| oc.name == c.name) {
+            None => {
+                let mut s = alter(format!("ADD COLUMN {}", column_def(c)));
+                if !c.nullable && c.default.is_none() && !c.identity {
+                    s = s.with_note("NOT NULL without a default: fails if the table has rows");
+                }
+                p.alters.push(s);
+            }
+            Some(oc) => p.alters.extend(alter_column(&table, oc, c)),
+        }
+    }
+    for oc in &o.columns {
+        if !t.columns.iter().any(|c| c.name == oc.name) {
+            p.alters.push(Step::destructive(
+                format!("ALTER TABLE {table} DROP COLUMN {};", quote_ident(&oc.name)),
+                format!(
+                    "drops column \"{}\" of \"{}\" and its data",
+                    oc.name, t.name
+                ),
+            ));
+        }
+    }
+}
+
+/// Pairs items by name; unmatched new items whose definition equals an
+/// unmatched old one's become renames. Returns (renames, drops, adds).
+type Matched<'a, T> = (Vec<(&'a T, &'a T)>, Vec<&'a T>, Vec<&'a T>);
+
+fn match_named<'a, T>(
+    old: &'a [T],
+    new: &'a [T],
+    name: impl Fn(&T) -> &String,
+    same: impl Fn(&T, &T) -> bool,
+) -> Matched<'a, T> {
+    let mut renames = Vec::new();
+    let mut drops = Vec::new();
+    let mut adds = Vec::new();
+    let mut old_left: Vec<&T> = Vec::new();
+    for o in old {
+        match new.iter().find(|n| name(n) == name(o)) {
+            Some(n) if same(o, n) => {}
+            Some(_) => drops.push(o),
+            None => old_left.push(o),
+        }
+    }
+    for n in new {
+        match old.iter().find(|o| name(o) == name(n)) {
+            Some(o) if same(o, n) => {}
+            Some(_) => adds.push(n),
+            None => match old_left.iter().position(|o| same(o, n)) {
+                Some(k) => renames.push((old_left.remove(k), n)),
+                None => adds.push(n),
+            },
+        }
+    }
+    drops.extend(old_left);
+    (renames, drops, adds)
+}
+
+fn alter_column(table: &str, o: &Column, c: &Column) -> Vec<Step> {
+    let col = quote_ident(&c.name);
+    let alter = |rest: String| format!("ALTER TABLE {table} ALTER COLUMN {col} {rest};");
+    let mut steps = Vec::new();
+    let type_changed = o.sql_type != c.sql_type;
+    if o.identity && !c.identity {
+        steps.push(Step::new(alter("DROP IDENTITY IF EXISTS".into())));
+    }
+    // A default of the old type may not cast to the new one: drop it first.
+    if o.default.is_some() && (o.default != c.default || type_changed) {
+        steps.push(Step::new(alter("DROP DEFAULT".into())));
+    }
+    if type_changed {
+        let sql = alter(format!("TYPE {} USING {col}::{}", c.sql_type, c.sql_type));
+        steps.push(if is_widening(&o.sql_type, &c.sql_type) {
+            Step::new(sql)
+        } else {
+            Step::destructive(
+                sql,
+                format!(
+                    "changes column \"{}\" of {table} from {} to {} (may fail or lose data)",
+                    c.name, o.sql_type, c.sql_type
+                ),
+            )
+        });
+    }
+    if o.nullable && !c.nullable {
+        steps.push(
+            Step::new(alter("SET NOT NULL".into())).with_note("fails if the column holds NULLs"),
+        );
+    } else if !o.nullable && c.nullable {
+        steps.push(Step::new(alter("DROP NOT NULL".into())));
+    }
+    if let Some(d) = &c.default {
+        if o.default.as_ref() != Some(d) || type_changed {
+            steps.push(Step::new(alter(format!("SET DEFAULT {d}"))));
+        }
+    }
+    if c.identity && !o.identity {
+        steps.push(Step::new(alter(
+            "ADD GENERATED BY DEFAULT AS IDENTITY".into(),
+        )));
+    }
+    steps
+}
+
+/// Whether every value of type `old` fits `new` unchanged.
+pub fn is_widening(old: &str, new: &str) -> bool {
+    if let (Some(o), Some(n)) = (old.strip_suffix("[]"), new.strip_suffix("[]")) {
+        return is_widening(o, n);
+    }
+    let int_rank = |t: &str| match t {
+        "smallint" => Some(1),
+        "integer" => Some(2),
+        "bigint" => Some(3),
+        _ => None,
+    };
+    let int_digits = |t: &str| match t {
+        "smallint" => Some(5),
+        "integer" => Some(10),
+        "bigint" => Some(19),
+        _ => None,
+    };
+    let varchar = |t: &str| {
+        t.strip_prefix("varchar(")
+            .and_then(|r| r.strip_suffix(')'))
+            .and_then(|n| n.parse::<u32>().ok())
+    };
+    let numeric = |t: &str| {
+        let (p, s) = t
+            .strip_prefix("numeric(")?
+            .strip_suffix(')')?
+            .split_once(',')?;
+        Some((p.trim().parse::<u32>().ok()?, s.trim().parse::<u32>().ok()?))
+    };
+    if let (Some(a), Some(b)) = (int_rank(old), int_rank(new)) {
+        return a <= b;
+    }
+    if let (Some(a), Some(b)) = (varchar(old), varchar(new)) {
+        return a <= b;
+    }
+    if varchar(old).is_some() && new == "text" {
+        return true;
+    }
+    if let (Some((p1, s1)), Some((p2, s2))) = (numeric(old), numeric(new)) {
+        return s2 >= s1 && p2 - s2.min(p2) >= p1 - s1.min(p1);
+    }
+    if let (Some(d), Some((p, s))) = (int_digits(old), numeric(new)) {
+        return p.saturating_sub(s) >= d;
+    }
+    false
+}
