@@ -248,7 +248,7 @@ fn old_type_name(name: &str) -> String {
 fn rebuild_columns(new: &Catalog, rebuilt: &[PgEnum]) -> Vec<Step> {
     let mut steps = Vec::new();
     for e in rebuilt {
-        let ty = quote_ident(&e.name);
+        let ty = qualified(new, &e.name);
         let arr = format!("{ty}[]");
         for t in &new.tables {
             for c in t
