@@ -15,8 +15,10 @@
 //! Each migration runs in its own transaction together with the row that
 //! records it, unless its leading comments hold `-- strata:no-transaction`;
 //! then its statements run one by one and it is recorded after the last.
-//! The whole run holds a PostgreSQL advisory lock, so concurrent runs apply
-//! each migration exactly once. An applied migration whose file changed, or
+//! The whole run holds a PostgreSQL advisory lock (taken by polling
+//! `pg_try_advisory_lock`, so a waiting run holds no transaction that a
+//! `CREATE INDEX CONCURRENTLY` in the running one would wait for), so
+//! concurrent runs apply each migration exactly once. An applied migration whose file changed, or
 //! whose file is gone, stops the run before anything is applied.
 
 mod run;

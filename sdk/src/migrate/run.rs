@@ -1,7 +1,7 @@
 //! Applying migrations and reading their state, on one connection.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, Executor, PgConnection};
 
 use super::{split, MigrateError, Migration, Migrations};
 
@@ -88,10 +88,7 @@ impl Migrator {
 
     /// Applies every pending migration, in version order, under the advisory lock.
     pub async fn apply(&self, conn: &mut PgConnection) -> Result<ApplyReport, MigrateError> {
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut *conn)
-            .await?;
+        lock(conn).await?;
         let result = self.apply_locked(conn).await;
         let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(LOCK_KEY)
@@ -103,7 +100,7 @@ impl Migrator {
     }
 
     async fn apply_locked(&self, conn: &mut PgConnection) -> Result<ApplyReport, MigrateError> {
-        sqlx::raw_sql(&format!(
+        let create = format!(
             "CREATE TABLE IF NOT EXISTS \"{}\" (
                 version bigint PRIMARY KEY,
                 name text NOT NULL,
@@ -113,9 +110,8 @@ impl Migrator {
                 duration_ms bigint NOT NULL DEFAULT 0
             )",
             self.table
-        ))
-        .execute(&mut *conn)
-        .await?;
+        );
+        conn.execute(create.as_str()).await?;
         let applied = self.applied(conn).await?;
         self.verify(&applied)?;
         let mut report = ApplyReport {
@@ -148,14 +144,24 @@ impl Migrator {
         );
         if m.no_transaction {
             for statement in split::statements(&m.sql) {
-                sqlx::raw_sql(&statement).execute(&mut *conn).await?;
+                conn.execute(statement.as_str()).await?;
             }
             record_row(&record, m, started).execute(&mut *conn).await?;
         } else {
-            let mut tx = conn.begin().await?;
-            sqlx::raw_sql(&m.sql).execute(&mut *tx).await?;
-            record_row(&record, m, started).execute(&mut *tx).await?;
-            tx.commit().await?;
+            conn.execute("BEGIN").await?;
+            let mut body = conn.execute(m.sql.as_str()).await;
+            if body.is_ok() {
+                body = record_row(&record, m, started).execute(&mut *conn).await;
+            }
+            match body {
+                Ok(_) => {
+                    conn.execute("COMMIT").await?;
+                }
+                Err(e) => {
+                    conn.execute("ROLLBACK").await?;
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
@@ -244,6 +250,25 @@ impl Migrator {
     }
 }
 
+/// Takes the advisory lock by polling `pg_try_advisory_lock`. A session
+/// blocked in `pg_advisory_lock` sits in an open transaction, and
+/// `CREATE INDEX CONCURRENTLY` in the session holding the lock waits for every
+/// open transaction to end: the two would deadlock.
+async fn lock(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let mut wait = std::time::Duration::from_millis(20);
+    loop {
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LOCK_KEY)
+            .fetch_one(&mut *conn)
+            .await?;
+        if got {
+            return Ok(());
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_millis(500));
+    }
+}
+
 fn record_row<'q>(
     sql: &'q str,
     m: &'q Migration,
@@ -256,4 +281,15 @@ fn record_row<'q>(
         .bind(&m.checksum)
         .bind(m.no_transaction)
         .bind(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Applications run migrations from spawned tasks.
+    #[allow(dead_code)]
+    fn apply_is_send(m: &super::Migrator, c: &mut sqlx::PgConnection) {
+        fn send<T: Send>(_: T) {}
+        send(m.apply(c));
+        send(m.status(c));
+    }
 }

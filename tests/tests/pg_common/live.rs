@@ -75,6 +75,18 @@ const CONSTRAINT_COLS: &str =
     "array(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, o)
      JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)";
 
+/// name, kind, columns, referenced table, referenced columns, ON DELETE code.
+type ConstraintRow = (
+    String,
+    String,
+    Vec<String>,
+    Option<String>,
+    Vec<String>,
+    String,
+);
+/// name, unique, method, predicate, columns, descending flags.
+type IndexRow = (String, bool, String, Option<String>, Vec<String>, Vec<bool>);
+
 async fn read_table(conn: &mut PgConnection, rel: &str, name: String) -> Table {
     let columns: Vec<(String, String, bool, Option<String>, bool)> = sqlx::query_as(
         "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
@@ -87,7 +99,7 @@ async fn read_table(conn: &mut PgConnection, rel: &str, name: String) -> Table {
     .fetch_all(&mut *conn)
     .await
     .expect("read columns");
-    let constraints: Vec<(String, String, Vec<String>, Option<String>, Vec<String>, String)> =
+    let constraints: Vec<ConstraintRow> =
         sqlx::query_as(&format!(
             "SELECT c.conname::text, c.contype::text, {CONSTRAINT_COLS},
                 (SELECT r.relname::text FROM pg_class r WHERE r.oid = c.confrelid),
@@ -100,7 +112,7 @@ async fn read_table(conn: &mut PgConnection, rel: &str, name: String) -> Table {
         .fetch_all(&mut *conn)
         .await
         .expect("read constraints");
-    let indexes: Vec<(String, bool, String, Option<String>, Vec<String>, Vec<bool>)> =
+    let indexes: Vec<IndexRow> =
         sqlx::query_as(
             "SELECT ic.relname::text, i.indisunique, am.amname::text, pg_get_expr(i.indpred, i.indrelid),
                 array(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) k),
