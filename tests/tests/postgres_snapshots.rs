@@ -104,7 +104,7 @@ fn migrations_of_each_fixture() {
 #[test]
 fn migrations_of_an_evolving_schema() {
     let tmp = TempDir::new("evolve");
-    for (v, allow) in [("v1", false), ("v2", false), ("v3", true)] {
+    for (v, allow) in [("v1", false), ("v2", false), ("v3", true), ("v4", true)] {
         let input = root().join(format!("tests/fixtures/migrate/{v}.yaml"));
         let files = migration::next(
             &catalog(&input),

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::catalog::{Catalog, PgEnum};
-use super::ddl::{create_enum, qualified};
+use super::ddl::{create_enum, create_index, qualified};
+pub use super::diff_table::is_widening;
 use super::diff_table::{self, TablePlan};
 use crate::names::{quote_ident, quote_literal};
 
@@ -130,7 +131,13 @@ pub fn diff(old: &Catalog, new: &Catalog, opts: &DiffOptions) -> Result<Plan, Di
     plan.main.extend(create_tables);
     plan.main.extend(alters);
     // Columns of a rebuilt enum move to the new type once tables are settled.
-    plan.main.extend(rebuild_columns(new, &rebuilt));
+    let rebuild = rebuild_columns(new, &rebuilt);
+    // An index the rebuild creates again is not created twice.
+    let adds_after: Vec<Step> = adds_after
+        .into_iter()
+        .filter(|s| !rebuild.contains(s))
+        .collect();
+    plan.main.extend(rebuild);
     plan.main.extend(adds_after);
     plan.main.extend(foreign_keys);
     plan.concurrent.extend(concurrent);
@@ -244,19 +251,26 @@ fn old_type_name(name: &str) -> String {
     s
 }
 
-/// Moves every column typed by a rebuilt enum from the old type to the new one.
+/// Moves every column typed by a rebuilt enum from the old type to the new
+/// one. Partial indexes of those tables are dropped first and built again
+/// after: a predicate compares with a literal of the old type, which the new
+/// type's operators do not accept.
 fn rebuild_columns(new: &Catalog, rebuilt: &[PgEnum]) -> Vec<Step> {
+    let mut drops = Vec::new();
     let mut steps = Vec::new();
+    let mut creates = Vec::new();
     for e in rebuilt {
         let ty = qualified(new, &e.name);
         let arr = format!("{ty}[]");
         for t in &new.tables {
+            let table = qualified(new, &t.name);
+            let mut affected = false;
             for c in t
                 .columns
                 .iter()
                 .filter(|c| c.sql_type == ty || c.sql_type == arr)
             {
-                let table = qualified(new, &t.name);
+                affected = true;
                 let col = quote_ident(&c.name);
                 let cast = if c.sql_type == arr { "text[]" } else { "text" };
                 if c.default.is_some() {
@@ -274,9 +288,23 @@ fn rebuild_columns(new: &Catalog, rebuilt: &[PgEnum]) -> Vec<Step> {
                     )));
                 }
             }
+            for i in t
+                .indexes
+                .iter()
+                .filter(|i| affected && i.predicate.is_some())
+            {
+                let drop = Step::new(format!("DROP INDEX IF EXISTS {};", qualified(new, &i.name)));
+                let create = Step::new(create_index(new, &t.name, i, false));
+                if !drops.contains(&drop) {
+                    drops.push(drop);
+                    creates.push(create);
+                }
+            }
         }
     }
-    steps
+    drops.extend(steps);
+    drops.extend(creates);
+    drops
 }
 
 /// Drops enums no longer used, and the old halves of rebuilt ones.
