@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::catalog::{Catalog, PgEnum};
 use super::ddl::{create_enum, create_index, qualified};
-pub use super::diff_table::is_widening;
+pub use super::diff_column::is_widening;
 use super::diff_table::{self, TablePlan};
 use crate::names::{quote_ident, quote_literal};
 
