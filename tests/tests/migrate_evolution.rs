@@ -153,3 +153,47 @@ async fn v1_to_v2_keeps_rows_and_v3_needs_allow_destructive() {
         .unwrap();
     assert_eq!(kept, 3);
 }
+
+#[test]
+fn diff_usage_and_schema_errors_have_their_exit_codes() {
+    let dir = TempDir::new("usage");
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "version: 1\nstores:\n  db: { kind: postgres, url: x }\nentities:\n  A:\n    store: db\n    fields:\n      id: uuidd\n",
+    )
+    .unwrap();
+    let out = dir.path().join("m");
+    let out = out.to_str().unwrap();
+    let (code, _, err) = strata(&["migrate", "diff", broken.to_str().unwrap(), "--dir", out]);
+    assert_eq!(code, 1, "schema errors: {err}");
+    assert!(err.contains("broken.yaml:8:"), "{err}");
+    let (code, _, err) = strata(&[
+        "migrate",
+        "diff",
+        &fixture("v1"),
+        "--dir",
+        out,
+        "--name",
+        "Bad-Name",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`Bad-Name` is not valid"), "{err}");
+    let (code, _, err) = strata(&[
+        "migrate",
+        "diff",
+        &fixture("v1"),
+        "--dir",
+        out,
+        "--store",
+        "nope",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`nope` is not a postgres store"), "{err}");
+    let (code, _, _) = strata(&["migrate", "diff", &fixture("v1")]);
+    assert_eq!(code, 2, "--dir is required");
+    assert!(!std::path::Path::new(out).exists(), "nothing written");
+    let (code, out, _) = strata(&["migrate", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("diff") && out.contains("apply") && out.contains("status"));
+}
