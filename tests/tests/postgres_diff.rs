@@ -147,3 +147,95 @@ fn widening_and_narrowing() {
         assert!(!is_widening(a, b), "{a} -> {b} narrows or converts");
     }
 }
+
+fn cat_of(yaml: &str) -> strata_codegen::postgres::catalog::Catalog {
+    let m = strata_codegen::compile_str("inline.yaml", yaml)
+        .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    strata_codegen::postgres::catalog::catalog(&m, "db")
+}
+
+const RENAME_V1: &str = r#"
+version: 1
+stores: { db: { kind: postgres, url: "x" } }
+entities:
+  Author:
+    table: authors
+    store: db
+    fields:
+      id:    { type: uuid, default: generated }
+      email: { type: string(100), unique: true }
+    indexes: [[email]]
+  Book:
+    table: books
+    store: db
+    fields:
+      id:        { type: uuid, default: generated }
+      author_id: { type: uuid, references: Author, on_delete: cascade }
+"#;
+
+#[test]
+fn renames_come_from_renamed_from_and_carry_dependent_names() {
+    let v2 = RENAME_V1
+        .replace(
+            "table: authors",
+            "table: writers\n    renamed_from: authors",
+        )
+        .replace(
+            "email: { type: string(100), unique: true }",
+            "mail: { type: string(100), unique: true, renamed_from: email }",
+        )
+        .replace("indexes: [[email]]", "indexes: [[mail]]");
+    let plan = strata_codegen::postgres::diff::diff(
+        &cat_of(RENAME_V1),
+        &cat_of(&v2),
+        &DiffOptions::default(),
+    )
+    .unwrap();
+    let sql: Vec<&str> = plan.steps().map(|s| s.sql.as_str()).collect();
+    assert_eq!(
+        sql,
+        [
+            "ALTER TABLE \"authors\" RENAME TO \"writers\";",
+            "ALTER TABLE \"writers\" RENAME COLUMN \"email\" TO \"mail\";",
+            "ALTER TABLE \"writers\" RENAME CONSTRAINT \"authors_pkey\" TO \"writers_pkey\";",
+            "ALTER TABLE \"writers\" RENAME CONSTRAINT \"authors_email_key\" TO \"writers_mail_key\";",
+            "ALTER INDEX \"authors_email_idx\" RENAME TO \"writers_mail_idx\";",
+        ]
+    );
+    assert!(plan.destructive().is_empty());
+}
+
+#[test]
+fn a_rename_without_renamed_from_is_a_refused_drop_and_add() {
+    let v2 = RENAME_V1
+        .replace(
+            "email: { type: string(100), unique: true }",
+            "mail: { type: string(100), unique: true }",
+        )
+        .replace("indexes: [[email]]", "indexes: [[mail]]");
+    let tmp = TempDir::new("norename");
+    migration::write(
+        tmp.path(),
+        &migration::next(
+            &cat_of(RENAME_V1),
+            tmp.path(),
+            None,
+            &DiffOptions::default(),
+            false,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    match migration::next(
+        &cat_of(&v2),
+        tmp.path(),
+        None,
+        &DiffOptions::default(),
+        false,
+    ) {
+        Err(MigrationError::Destructive(r)) => {
+            assert_eq!(r, ["drops column \"email\" of \"authors\" and its data"]);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -186,3 +186,53 @@ impl Migrations {
         self.list.iter().find(|m| m.version == version)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{MigrateError, Migration, Migrations};
+
+    #[test]
+    fn file_names_versions_and_markers() {
+        let m = Migration::new(
+            "0012_add_notes.sql",
+            "-- x\n-- strata:no-transaction\nSELECT 1;",
+        )
+        .unwrap();
+        assert_eq!(
+            (m.version, m.name.as_str(), m.no_transaction),
+            (12, "add_notes", true)
+        );
+        // The marker counts only among the leading comments.
+        let m = Migration::new("3_a.sql", "SELECT 1;\n-- strata:no-transaction\n").unwrap();
+        assert!(!m.no_transaction);
+        assert_eq!(m.checksum.len(), 64);
+        for bad in [
+            "init.sql",
+            "_a.sql",
+            "12.sql",
+            "12_.sql",
+            "x1_a.sql",
+            "0001_a.txt",
+        ] {
+            assert!(
+                matches!(
+                    Migration::new(bad, ""),
+                    Err(MigrateError::BadFileName { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn versions_are_ordered_numerically_and_unique() {
+        let ms = Migrations::from_files([("10_b.sql", ""), ("9_a.sql", ""), ("0011_c.sql", "")])
+            .unwrap();
+        let v: Vec<i64> = ms.iter().map(|m| m.version).collect();
+        assert_eq!(v, [9, 10, 11]);
+        assert!(matches!(
+            Migrations::from_files([("1_a.sql", ""), ("001_b.sql", "")]),
+            Err(MigrateError::DuplicateVersion { version: 1, .. })
+        ));
+    }
+}
