@@ -89,16 +89,20 @@ impl Drop for TestDb {
 pub fn strata_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // target/<profile>/deps/<test> → target/<profile>/strata
+        let exe = std::env::current_exe().expect("test executable path");
+        let dir = exe.parent().and_then(Path::parent).expect("target dir");
+        let mut args = vec!["build", "-q", "-p", "strata-codegen", "--bin", "strata"];
+        if dir.file_name().is_some_and(|n| n == "release") {
+            args.push("--release");
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let status = std::process::Command::new(cargo)
-            .args(["build", "-q", "-p", "strata-codegen", "--bin", "strata"])
+            .args(&args)
             .current_dir(root())
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build of the strata binary failed");
-        // target/debug/deps/<test> → target/debug/strata
-        let exe = std::env::current_exe().expect("test executable path");
-        let dir = exe.parent().and_then(Path::parent).expect("target dir");
         dir.join(format!("strata{}", std::env::consts::EXE_SUFFIX))
     })
 }
