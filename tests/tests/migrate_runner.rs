@@ -39,11 +39,19 @@ async fn four_concurrent_runs_apply_each_migration_once() {
     let migrations = Migrations::from_dir(dir.path()).unwrap();
     let total = migrations.len();
     let mut tasks = Vec::new();
-    for _ in 0..4 {
+    for i in 0..4 {
         let (migrations, url) = (migrations.clone(), db.url.clone());
         tasks.push(tokio::spawn(async move {
-            let mut conn = strata_sdk::migrate::connect(&url).await?;
-            Migrator::new(migrations).apply(&mut conn).await
+            let m = Migrator::new(migrations);
+            if i % 2 == 0 {
+                let mut conn = strata_sdk::migrate::connect(&url).await?;
+                m.apply(&mut conn).await
+            } else {
+                let pool = sqlx::PgPool::connect(&url).await?;
+                let report = m.apply_pool(&pool).await;
+                pool.close().await;
+                report
+            }
         }));
     }
     let mut applied = 0;

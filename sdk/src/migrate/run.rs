@@ -99,6 +99,18 @@ impl Migrator {
         Ok(report)
     }
 
+    /// [`Migrator::apply`] on a connection of `pool`. On an error the
+    /// connection is closed rather than returned, so no session state (such
+    /// as the advisory lock) outlives the run.
+    pub async fn apply_pool(&self, pool: &sqlx::PgPool) -> Result<ApplyReport, MigrateError> {
+        let mut conn = pool.acquire().await?;
+        let result = self.apply(&mut conn).await;
+        if result.is_err() {
+            let _ = conn.detach().close().await;
+        }
+        result
+    }
+
     async fn apply_locked(&self, conn: &mut PgConnection) -> Result<ApplyReport, MigrateError> {
         let create = format!(
             "CREATE TABLE IF NOT EXISTS \"{}\" (
