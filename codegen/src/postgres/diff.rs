@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::catalog::{Catalog, PgEnum};
-use super::ddl::{create_enum, create_index, qualified};
+use super::ddl::{create_enum, qualified};
 pub use super::diff_column::is_widening;
 use super::diff_table::{self, TablePlan};
 use crate::names::{quote_ident, quote_literal};
@@ -114,30 +114,34 @@ pub fn diff(old: &Catalog, new: &Catalog, opts: &DiffOptions) -> Result<Plan, Di
         )));
     }
     let rebuilt = enums_before(old, new, &mut plan);
-    let tables = diff_table::diff_tables(old, new, opts);
+    let rebuilt_types: Vec<String> = rebuilt.iter().map(|e| qualified(new, &e.name)).collect();
     let TablePlan {
         renames,
         drops_before,
         drop_tables,
         create_tables,
+        rebuild_drops,
+        rebuild,
         alters,
+        rebuild_indexes,
         adds_after,
         concurrent,
         foreign_keys,
-    } = tables;
+    } = diff_table::diff_tables(old, new, opts, &rebuilt_types);
     plan.main.extend(renames);
     plan.main.extend(drops_before);
     plan.main.extend(drop_tables);
     plan.main.extend(create_tables);
+    // Columns of a rebuilt enum move to the new type before other changes.
+    plan.main.extend(rebuild_drops);
+    plan.main.extend(rebuild);
     plan.main.extend(alters);
-    // Columns of a rebuilt enum move to the new type once tables are settled.
-    let rebuild = rebuild_columns(new, &rebuilt);
     // An index the rebuild creates again is not created twice.
     let adds_after: Vec<Step> = adds_after
         .into_iter()
-        .filter(|s| !rebuild.contains(s))
+        .filter(|s| !rebuild_indexes.contains(s))
         .collect();
-    plan.main.extend(rebuild);
+    plan.main.extend(rebuild_indexes);
     plan.main.extend(adds_after);
     plan.main.extend(foreign_keys);
     plan.concurrent.extend(concurrent);
@@ -249,62 +253,6 @@ fn old_type_name(name: &str) -> String {
     let mut s = format!("{name}__strata_old");
     s.truncate(63);
     s
-}
-
-/// Moves every column typed by a rebuilt enum from the old type to the new
-/// one. Partial indexes of those tables are dropped first and built again
-/// after: a predicate compares with a literal of the old type, which the new
-/// type's operators do not accept.
-fn rebuild_columns(new: &Catalog, rebuilt: &[PgEnum]) -> Vec<Step> {
-    let mut drops = Vec::new();
-    let mut steps = Vec::new();
-    let mut creates = Vec::new();
-    for e in rebuilt {
-        let ty = qualified(new, &e.name);
-        let arr = format!("{ty}[]");
-        for t in &new.tables {
-            let table = qualified(new, &t.name);
-            let mut affected = false;
-            for c in t
-                .columns
-                .iter()
-                .filter(|c| c.sql_type == ty || c.sql_type == arr)
-            {
-                affected = true;
-                let col = quote_ident(&c.name);
-                let cast = if c.sql_type == arr { "text[]" } else { "text" };
-                if c.default.is_some() {
-                    steps.push(Step::new(format!(
-                        "ALTER TABLE {table} ALTER COLUMN {col} DROP DEFAULT;"
-                    )));
-                }
-                steps.push(Step::new(format!(
-                    "ALTER TABLE {table} ALTER COLUMN {col} TYPE {} USING {col}::{cast}::{};",
-                    c.sql_type, c.sql_type
-                )));
-                if let Some(d) = &c.default {
-                    steps.push(Step::new(format!(
-                        "ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {d};"
-                    )));
-                }
-            }
-            for i in t
-                .indexes
-                .iter()
-                .filter(|i| affected && i.predicate.is_some())
-            {
-                let drop = Step::new(format!("DROP INDEX IF EXISTS {};", qualified(new, &i.name)));
-                let create = Step::new(create_index(new, &t.name, i, false));
-                if !drops.contains(&drop) {
-                    drops.push(drop);
-                    creates.push(create);
-                }
-            }
-        }
-    }
-    drops.extend(steps);
-    drops.extend(creates);
-    drops
 }
 
 /// Drops enums no longer used, and the old halves of rebuilt ones.

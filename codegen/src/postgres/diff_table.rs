@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::catalog::{Catalog, Table};
+use super::catalog::{Catalog, Column, Table};
 use super::ddl::{add_foreign_key, cols, column_def, create_index, create_table, qualified};
 use super::diff::{DiffOptions, Step};
 use super::diff_column::alter_column;
@@ -20,7 +20,13 @@ pub struct TablePlan {
     pub drops_before: Vec<Step>,
     pub drop_tables: Vec<Step>,
     pub create_tables: Vec<Step>,
+    /// Partial indexes dropped before columns move to a rebuilt enum type.
+    pub rebuild_drops: Vec<Step>,
+    /// Columns moved to a rebuilt enum type.
+    pub rebuild: Vec<Step>,
     pub alters: Vec<Step>,
+    /// The partial indexes of `rebuild_drops`, created again.
+    pub rebuild_indexes: Vec<Step>,
     pub adds_after: Vec<Step>,
     pub concurrent: Vec<Step>,
     pub foreign_keys: Vec<Step>,
@@ -32,7 +38,32 @@ pub fn pkey_name(table: &str) -> String {
     s
 }
 
-pub fn diff_tables(old: &Catalog, new: &Catalog, opts: &DiffOptions) -> TablePlan {
+/// What every table's diff needs to know.
+struct Ctx<'a> {
+    cat: &'a Catalog,
+    opts: &'a DiffOptions,
+    /// Qualified names of the enum types being rebuilt.
+    rebuilt: &'a [String],
+}
+
+impl Ctx<'_> {
+    fn is_rebuilt(&self, sql_type: &str) -> bool {
+        let base = sql_type.strip_suffix("[]").unwrap_or(sql_type);
+        self.rebuilt.iter().any(|r| r == base)
+    }
+}
+
+pub fn diff_tables(
+    old: &Catalog,
+    new: &Catalog,
+    opts: &DiffOptions,
+    rebuilt: &[String],
+) -> TablePlan {
+    let ctx = Ctx {
+        cat: new,
+        opts,
+        rebuilt,
+    };
     let mut p = TablePlan::default();
     let (renamed, was) = apply_renames(old, new, &mut p.renames);
     let olds: BTreeMap<&str, &Table> = renamed.iter().map(|t| (t.name.as_str(), t)).collect();
@@ -41,7 +72,7 @@ pub fn diff_tables(old: &Catalog, new: &Catalog, opts: &DiffOptions) -> TablePla
         match olds.get(t.name.as_str()) {
             Some(o) => {
                 let old_name = was.get(&t.name).unwrap_or(&t.name);
-                diff_table(new, o, t, old_name, opts, &mut p, &mut fk_drops)
+                diff_table(&ctx, o, t, old_name, &mut p, &mut fk_drops)
             }
             None => {
                 p.create_tables.push(Step::new(create_table(new, t)));
@@ -170,14 +201,14 @@ fn apply_renames(
 }
 
 fn diff_table(
-    cat: &Catalog,
+    ctx: &Ctx,
     o: &Table,
     t: &Table,
     old_name: &str,
-    opts: &DiffOptions,
     p: &mut TablePlan,
     fk_drops: &mut Vec<Step>,
 ) {
+    let (cat, opts) = (ctx.cat, ctx.opts);
     let table = qualified(cat, &t.name);
     let alter = |rest: String| Step::new(format!("ALTER TABLE {table} {rest};"));
     let rename_constraint = |from: &str, to: &str| {
@@ -291,6 +322,7 @@ fn diff_table(
     }
 
     // Columns.
+    let mut affected = false;
     for c in &t.columns {
         match o.columns.iter().find(|oc| oc.name == c.name) {
             None => {
@@ -300,8 +332,32 @@ fn diff_table(
                 }
                 p.alters.push(s);
             }
+            Some(oc) if oc.sql_type == c.sql_type && ctx.is_rebuilt(&c.sql_type) => {
+                affected = true;
+                p.rebuild.extend(convert_column(&table, oc, c));
+                // After the conversion the column has its new default.
+                let now = Column {
+                    default: c.default.clone(),
+                    ..oc.clone()
+                };
+                p.alters.extend(alter_column(&table, &now, c));
+            }
             Some(oc) => p.alters.extend(alter_column(&table, oc, c)),
         }
+    }
+    // A partial index's predicate compares with a literal of the old type,
+    // which the new type's operators do not accept: build those again.
+    for i in t
+        .indexes
+        .iter()
+        .filter(|i| affected && i.predicate.is_some())
+    {
+        p.rebuild_drops.push(Step::new(format!(
+            "DROP INDEX IF EXISTS {};",
+            qualified(cat, &i.name)
+        )));
+        p.rebuild_indexes
+            .push(Step::new(create_index(cat, &t.name, i, false)));
     }
     for oc in &o.columns {
         if !t.columns.iter().any(|c| c.name == oc.name) {
@@ -314,6 +370,32 @@ fn diff_table(
             ));
         }
     }
+}
+
+/// Moves a column to the rebuilt enum type of the same name, through text.
+fn convert_column(table: &str, o: &Column, c: &Column) -> Vec<Step> {
+    let col = quote_ident(&c.name);
+    let via = if c.sql_type.ends_with("[]") {
+        "text[]"
+    } else {
+        "text"
+    };
+    let mut steps = Vec::new();
+    if o.default.is_some() {
+        steps.push(Step::new(format!(
+            "ALTER TABLE {table} ALTER COLUMN {col} DROP DEFAULT;"
+        )));
+    }
+    steps.push(Step::new(format!(
+        "ALTER TABLE {table} ALTER COLUMN {col} TYPE {} USING {col}::{via}::{};",
+        c.sql_type, c.sql_type
+    )));
+    if let Some(d) = &c.default {
+        steps.push(Step::new(format!(
+            "ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {d};"
+        )));
+    }
+    steps
 }
 
 /// Pairs items by name; unmatched new items whose definition equals an

@@ -256,3 +256,12 @@ async fn normalise_predicate(conn: &mut PgConnection, rel: &str, col: &str, pred
         .expect("drop temp table");
     text
 }
+
+/// The catalog with each table's columns in name order: PostgreSQL appends
+/// an added column, so after migrations the column order follows history.
+pub fn columns_by_name(mut cat: Catalog) -> Catalog {
+    for t in &mut cat.tables {
+        t.columns.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    cat
+}
