@@ -193,6 +193,23 @@ fn diff_usage_and_schema_errors_have_their_exit_codes() {
     let (code, _, _) = strata(&["migrate", "diff", &fixture("v1")]);
     assert_eq!(code, 2, "--dir is required");
     assert!(!std::path::Path::new(out).exists(), "nothing written");
+    // Two postgres stores: --store chooses.
+    let two = dir.path().join("two.yaml");
+    std::fs::write(
+        &two,
+        "version: 1\nstores:\n  a: { kind: postgres, url: x }\n  b: { kind: postgres, url: y }\n\
+         entities:\n  A:\n    store: a\n    fields: { id: uuid }\n  B:\n    store: b\n    fields: { id: uuid }\n",
+    )
+    .unwrap();
+    let two = two.to_str().unwrap();
+    let (code, _, err) = strata(&["migrate", "diff", two, "--dir", out]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("several postgres stores (a, b)"), "{err}");
+    let (code, _, err) = strata(&["migrate", "diff", two, "--dir", out, "--store", "b"]);
+    assert_eq!(code, 0, "{err}");
+    let sql = std::fs::read_to_string(std::path::Path::new(out).join("0001_init.sql")).unwrap();
+    assert!(sql.contains("CREATE TABLE \"b\"") && !sql.contains("CREATE TABLE \"a\""), "{sql}");
+
     let (code, out, _) = strata(&["migrate", "--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("diff") && out.contains("apply") && out.contains("status"));
