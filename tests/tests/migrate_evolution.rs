@@ -208,7 +208,10 @@ fn diff_usage_and_schema_errors_have_their_exit_codes() {
     let (code, _, err) = strata(&["migrate", "diff", two, "--dir", out, "--store", "b"]);
     assert_eq!(code, 0, "{err}");
     let sql = std::fs::read_to_string(std::path::Path::new(out).join("0001_init.sql")).unwrap();
-    assert!(sql.contains("CREATE TABLE \"b\"") && !sql.contains("CREATE TABLE \"a\""), "{sql}");
+    assert!(
+        sql.contains("CREATE TABLE \"b\"") && !sql.contains("CREATE TABLE \"a\""),
+        "{sql}"
+    );
 
     let (code, out, _) = strata(&["migrate", "--help"]);
     assert_eq!(code, 0);

@@ -32,7 +32,7 @@ impl Rng {
 
 /// `c_name` is the current name of column `c`, which is now and then renamed
 /// (with `renamed_from`, kept even when stale, as users leave it).
-fn random_schema(rng: &mut Rng, c_name: &mut String) -> String {
+fn random_schema(rng: &mut Rng, c_name: &mut String, part_table: &mut String) -> String {
     let colors: Vec<&str> = {
         let all = ["RED", "GREEN", "BLUE", "BLACK"];
         let mut v: Vec<&str> = all.iter().copied().filter(|_| rng.below(4) != 0).collect();
@@ -118,8 +118,39 @@ fn random_schema(rng: &mut Rng, c_name: &mut String) -> String {
     } else {
         format!("    indexes:\n{}\n", indexes.join("\n"))
     };
+    // A second table, now and then renamed, referencing the first.
+    let mut part = String::new();
+    if rng.below(4) != 0 {
+        let mut renamed = String::new();
+        if rng.below(3) == 0 {
+            let to = if part_table == "parts" {
+                "pieces"
+            } else {
+                "parts"
+            };
+            renamed = format!("\n    renamed_from: {part_table}");
+            *part_table = to.to_string();
+        }
+        let (on_delete, nullable) = match rng.below(3) {
+            0 => ("cascade", false),
+            1 => ("restrict", false),
+            _ => ("set_null", true),
+        };
+        let index = if rng.coin() {
+            "\n    indexes:\n      - [thing_id, label desc]"
+        } else {
+            ""
+        };
+        part = format!(
+            "  Part:\n    table: {part_table}{renamed}\n    store: db\n    fields:\n      \
+             id: {{ type: i64, default: generated }}\n      \
+             thing_id: {{ type: uuid, nullable: {nullable}, references: Thing, on_delete: {on_delete} }}\n      \
+             label: string({})\n{index}\n",
+            rng.pick(&["16", "32"])
+        );
+    }
     format!(
-        "version: 1\nstores:\n  db: {{ kind: postgres, url: x }}\n{enums}entities:\n  Thing:\n    table: things\n    store: db\n    fields:\n{}\n{unique}{indexes}",
+        "version: 1\nstores:\n  db: {{ kind: postgres, url: x }}\n{enums}entities:\n  Thing:\n    table: things\n    store: db\n    fields:\n{}\n{unique}{indexes}{part}",
         fields.join("\n")
     )
 }
@@ -136,8 +167,12 @@ async fn random_schema_changes_migrate_to_exactly_the_schema() {
         .unwrap_or(0x5eed_2026_1126_u64);
     let mut rng = Rng(seed | 1);
     let mut c_name = "c".to_string();
+    let mut part_table = "parts".to_string();
     for step in 0..40 {
-        let yaml = random_schema(&mut rng, &mut c_name);
+        let yaml = random_schema(&mut rng, &mut c_name, &mut part_table);
+        if std::env::var("STRATA_SHOW").is_ok() {
+            eprintln!("--- step {step}\n{yaml}");
+        }
         let model = strata_codegen::compile_str("random.yaml", &yaml)
             .unwrap_or_else(|d| panic!("step {step}:\n{yaml}\n{}", d.render_plain()));
         let cat = strata_codegen::postgres::catalog::catalog(&model, "db");
