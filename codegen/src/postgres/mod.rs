@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod ddl;
 pub mod diff;
 mod diff_column;
+mod diff_rename;
 mod diff_table;
 pub mod migration;
 
