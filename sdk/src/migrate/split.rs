@@ -15,8 +15,17 @@ pub fn statements(sql: &str) -> Vec<String> {
         match b[i] {
             b'\'' | b'"' => {
                 let q = b[i];
+                // E'…' strings take backslash escapes (E'it\'s').
+                let escapes = q == b'\''
+                    && i > 0
+                    && matches!(b[i - 1], b'e' | b'E')
+                    && (i < 2 || !(b[i - 2].is_ascii_alphanumeric() || b[i - 2] == b'_'));
                 i += 1;
                 while i < b.len() {
+                    if escapes && b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
                     if b[i] == q {
                         if b.get(i + 1) == Some(&q) {
                             i += 2;
@@ -117,6 +126,14 @@ mod tests {
                 "/* c; /* nested; */ */ SELECT $f$ a; b $f$;",
                 "SELECT 1",
             ]
+        );
+    }
+
+    #[test]
+    fn escape_strings() {
+        assert_eq!(
+            statements("SELECT E'a\\';b'; SELECT 'c\\'; SELECT 2"),
+            vec!["SELECT E'a\\';b';", "SELECT 'c\\';", "SELECT 2"]
         );
     }
 
