@@ -5,10 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[path = "strata/migrate.rs"]
+mod migrate;
+
 /// Exit code when the schema has errors.
 const EXIT_INVALID: u8 = 1;
 /// Exit code for usage and I/O errors.
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +40,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// PostgreSQL migrations: diff the schema, apply, show status.
+    Migrate {
+        #[command(subcommand)]
+        command: migrate::MigrateCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +68,7 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Migrate { command } => migrate::run(command),
         Command::Generate { schema, out } => {
             let model = match load_and_compile(&schema, false) {
                 Ok(m) => m,
@@ -84,7 +93,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_and_compile(
+pub(crate) fn load_and_compile(
     path: &std::path::Path,
     short: bool,
 ) -> Result<strata_codegen::Model, ExitCode> {

@@ -122,7 +122,10 @@ pub fn catalog(model: &Model, store: &str) -> Catalog {
             values: e.variants.iter().map(|v| v.name.sql.clone()).collect(),
         })
         .collect();
-    let tables = entities.iter().map(|e| table(model, e)).collect();
+    let tables = entities
+        .iter()
+        .map(|e| table(model, e, schema.as_deref()))
+        .collect();
     Catalog {
         schema,
         enums,
@@ -130,19 +133,19 @@ pub fn catalog(model: &Model, store: &str) -> Catalog {
     }
 }
 
-fn table(model: &Model, e: &Entity) -> Table {
+fn table(model: &Model, e: &Entity, ns: Option<&str>) -> Table {
     let col = |i: usize| e.fields[i].name.sql.clone();
     let columns = e
         .fields
         .iter()
         .map(|f| Column {
             name: f.name.sql.clone(),
-            sql_type: sql_type(model, &f.ty),
+            sql_type: sql_type_in(model, &f.ty, ns),
             nullable: f.nullable,
             default: f
                 .default
                 .as_ref()
-                .and_then(|d| default_sql(model, &f.ty, d)),
+                .and_then(|d| default_sql_in(model, &f.ty, d, ns)),
             identity: f.default == Some(Default::Identity),
             renamed_from: f.renamed_from.clone(),
         })
@@ -178,7 +181,7 @@ fn table(model: &Model, e: &Entity) -> Table {
                 IndexMethod::Brin => "brin",
             }
             .to_string(),
-            predicate: i.predicate.as_ref().map(|p| predicate_sql(model, e, p)),
+            predicate: i.predicate.as_ref().map(|p| predicate_sql(model, e, p, ns)),
         })
         .collect();
     Table {
@@ -201,6 +204,11 @@ fn table(model: &Model, e: &Entity) -> Table {
 
 /// The SQL type of a field type.
 pub fn sql_type(model: &Model, ty: &Type) -> String {
+    sql_type_in(model, ty, None)
+}
+
+/// The SQL type of a field type, enum types qualified with the PostgreSQL schema `ns`.
+pub fn sql_type_in(model: &Model, ty: &Type, ns: Option<&str>) -> String {
     let scalar = match ty.scalar() {
         ScalarType::Uuid => "uuid".to_string(),
         ScalarType::String { max: Some(n) } => format!("varchar({n})"),
@@ -217,12 +225,16 @@ pub fn sql_type(model: &Model, ty: &Type) -> String {
         ScalarType::Date => "date".to_string(),
         ScalarType::Json => "jsonb".to_string(),
         ScalarType::Bytes => "bytea".to_string(),
-        ScalarType::Enum(name) => quote_ident(
-            &model
+        ScalarType::Enum(name) => {
+            let sql = model
                 .enum_(name)
                 .map(|e| e.name.sql.clone())
-                .unwrap_or_default(),
-        ),
+                .unwrap_or_default();
+            match ns {
+                Some(ns) => format!("{}.{}", quote_ident(ns), quote_ident(&sql)),
+                None => quote_ident(&sql),
+            }
+        }
     };
     if ty.is_array() {
         format!("{scalar}[]")
@@ -233,6 +245,11 @@ pub fn sql_type(model: &Model, ty: &Type) -> String {
 
 /// A typed default as a SQL expression. Identity columns have none.
 pub fn default_sql(model: &Model, ty: &Type, d: &Default) -> Option<String> {
+    default_sql_in(model, ty, d, None)
+}
+
+/// [`default_sql`] with enum types qualified with the PostgreSQL schema `ns`.
+pub fn default_sql_in(model: &Model, ty: &Type, d: &Default, ns: Option<&str>) -> Option<String> {
     Some(match d {
         Default::Now if ty.scalar() == &ScalarType::Date => "CURRENT_DATE".to_string(),
         Default::Now => "now()".to_string(),
@@ -247,9 +264,9 @@ pub fn default_sql(model: &Model, ty: &Type, d: &Default) -> Option<String> {
         Default::EnumMember(v) => format!(
             "{}::{}",
             quote_literal(v),
-            sql_type(model, &Type::Scalar(ty.scalar().clone()))
+            sql_type_in(model, &Type::Scalar(ty.scalar().clone()), ns)
         ),
-        Default::EmptyArray => format!("'{{}}'::{}", sql_type(model, ty)),
+        Default::EmptyArray => format!("'{{}}'::{}", sql_type_in(model, ty, ns)),
     })
 }
 
@@ -263,14 +280,14 @@ fn on_delete_sql(o: OnDelete) -> &'static str {
     }
 }
 
-fn predicate_sql(model: &Model, e: &Entity, p: &Predicate) -> String {
+fn predicate_sql(model: &Model, e: &Entity, p: &Predicate, ns: Option<&str>) -> String {
     match p {
         Predicate::Sql(s) => s.clone(),
         Predicate::Equals(pairs) => pairs
             .iter()
             .map(|(i, v)| {
                 let f = &e.fields[*i];
-                let value = default_sql(model, &f.ty, v).unwrap_or_else(|| "NULL".into());
+                let value = default_sql_in(model, &f.ty, v, ns).unwrap_or_else(|| "NULL".into());
                 format!("{} = {}", quote_ident(&f.name.sql), value)
             })
             .collect::<Vec<_>>()

@@ -2,6 +2,11 @@
 
 pub mod catalog;
 pub mod ddl;
+pub mod diff;
+mod diff_column;
+mod diff_rename;
+mod diff_table;
+pub mod migration;
 
 use crate::files::{header, Files};
 use crate::model::Model;

@@ -1,0 +1,343 @@
+//! Tables, columns, keys and indexes of a [`Catalog`] diff.
+//!
+//! Renames (`renamed_from` on a table or column) are applied to a copy of the
+//! old catalog first; after that, everything is matched by name, and an index
+//! or constraint whose definition is unchanged but whose (derived) name moved
+//! is renamed rather than rebuilt.
+
+use std::collections::BTreeMap;
+
+use super::catalog::{Catalog, Column, Table};
+use super::ddl::{add_foreign_key, cols, column_def, create_index, create_table, qualified};
+use super::diff::{DiffOptions, Step};
+use super::diff_column::alter_column;
+use super::diff_rename::apply_renames;
+use crate::names::quote_ident;
+
+/// The table steps, grouped by the phase they run in (see `diff::diff`).
+#[derive(Default)]
+pub struct TablePlan {
+    pub renames: Vec<Step>,
+    pub drops_before: Vec<Step>,
+    pub drop_tables: Vec<Step>,
+    pub create_tables: Vec<Step>,
+    /// Partial indexes dropped before columns move to a rebuilt enum type.
+    pub rebuild_drops: Vec<Step>,
+    /// Columns moved to a rebuilt enum type.
+    pub rebuild: Vec<Step>,
+    pub alters: Vec<Step>,
+    /// The partial indexes of `rebuild_drops`, created again.
+    pub rebuild_indexes: Vec<Step>,
+    pub adds_after: Vec<Step>,
+    pub concurrent: Vec<Step>,
+    pub foreign_keys: Vec<Step>,
+}
+
+pub fn pkey_name(table: &str) -> String {
+    let mut s = format!("{table}_pkey");
+    s.truncate(63);
+    s
+}
+
+/// What every table's diff needs to know.
+struct Ctx<'a> {
+    cat: &'a Catalog,
+    opts: &'a DiffOptions,
+    /// Qualified names of the enum types being rebuilt.
+    rebuilt: &'a [String],
+}
+
+impl Ctx<'_> {
+    fn is_rebuilt(&self, sql_type: &str) -> bool {
+        let base = sql_type.strip_suffix("[]").unwrap_or(sql_type);
+        self.rebuilt.iter().any(|r| r == base)
+    }
+}
+
+pub fn diff_tables(
+    old: &Catalog,
+    new: &Catalog,
+    opts: &DiffOptions,
+    rebuilt: &[String],
+) -> TablePlan {
+    let ctx = Ctx {
+        cat: new,
+        opts,
+        rebuilt,
+    };
+    let mut p = TablePlan::default();
+    let (renamed, was) = apply_renames(old, new, &mut p.renames);
+    let olds: BTreeMap<&str, &Table> = renamed.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut fk_drops = Vec::new();
+    for t in &new.tables {
+        match olds.get(t.name.as_str()) {
+            Some(o) => {
+                let old_name = was.get(&t.name).unwrap_or(&t.name);
+                diff_table(&ctx, o, t, old_name, &mut p, &mut fk_drops)
+            }
+            None => {
+                p.create_tables.push(Step::new(create_table(new, t)));
+                for i in &t.indexes {
+                    p.create_tables
+                        .push(Step::new(create_index(new, &t.name, i, false)));
+                }
+                for fk in &t.foreign_keys {
+                    p.foreign_keys
+                        .push(Step::new(add_foreign_key(new, &t.name, fk)));
+                }
+            }
+        }
+    }
+    for o in &renamed {
+        if !new.tables.iter().any(|t| t.name == o.name) {
+            // Foreign keys between dropped tables go first so the drops succeed in any order.
+            for fk in &o.foreign_keys {
+                fk_drops.push(Step::new(format!(
+                    "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};",
+                    qualified(new, &o.name),
+                    quote_ident(&fk.name)
+                )));
+            }
+            p.drop_tables.push(Step::destructive(
+                format!("DROP TABLE {};", qualified(new, &o.name)),
+                format!("drops table \"{}\" and its rows", o.name),
+            ));
+        }
+    }
+    fk_drops.append(&mut p.drops_before);
+    p.drops_before = fk_drops;
+    p
+}
+
+fn diff_table(
+    ctx: &Ctx,
+    o: &Table,
+    t: &Table,
+    old_name: &str,
+    p: &mut TablePlan,
+    fk_drops: &mut Vec<Step>,
+) {
+    let (cat, opts) = (ctx.cat, ctx.opts);
+    let table = qualified(cat, &t.name);
+    let alter = |rest: String| Step::new(format!("ALTER TABLE {table} {rest};"));
+    let rename_constraint = |from: &str, to: &str| {
+        alter(format!(
+            "RENAME CONSTRAINT {} TO {}",
+            quote_ident(from),
+            quote_ident(to)
+        ))
+    };
+
+    // Primary key: its name follows the table's.
+    let old_pk = if o.primary_key.is_empty() {
+        None
+    } else {
+        Some(pkey_name(old_name))
+    };
+    if o.primary_key != t.primary_key {
+        if let Some(n) = &old_pk {
+            p.drops_before
+                .push(alter(format!("DROP CONSTRAINT {}", quote_ident(n))));
+        }
+        if !t.primary_key.is_empty() {
+            p.adds_after.push(alter(format!(
+                "ADD CONSTRAINT {} PRIMARY KEY ({})",
+                quote_ident(&pkey_name(&t.name)),
+                cols(&t.primary_key)
+            )));
+        }
+    } else if let Some(n) = old_pk.filter(|n| *n != pkey_name(&t.name)) {
+        p.renames.push(rename_constraint(&n, &pkey_name(&t.name)));
+    }
+
+    // Unique constraints.
+    let (keep, drop, add) = match_named(
+        &o.uniques,
+        &t.uniques,
+        |u| &u.name,
+        |a, b| a.columns == b.columns,
+    );
+    for (from, to) in keep {
+        p.renames.push(rename_constraint(&from.name, &to.name));
+    }
+    for u in drop {
+        p.drops_before
+            .push(alter(format!("DROP CONSTRAINT {}", quote_ident(&u.name))));
+    }
+    for u in add {
+        p.adds_after.push(alter(format!(
+            "ADD CONSTRAINT {} UNIQUE ({})",
+            quote_ident(&u.name),
+            cols(&u.columns)
+        )));
+    }
+
+    // Indexes.
+    let (keep, drop, add) = match_named(
+        &o.indexes,
+        &t.indexes,
+        |i| &i.name,
+        |a, b| {
+            (&a.columns, a.unique, &a.method, &a.predicate)
+                == (&b.columns, b.unique, &b.method, &b.predicate)
+        },
+    );
+    for (from, to) in keep {
+        p.renames.push(Step::new(format!(
+            "ALTER INDEX {} RENAME TO {};",
+            qualified(cat, &from.name),
+            quote_ident(&to.name)
+        )));
+    }
+    for i in drop {
+        p.drops_before.push(Step::new(format!(
+            "DROP INDEX {};",
+            qualified(cat, &i.name)
+        )));
+    }
+    for i in add {
+        if opts.concurrently {
+            let sql = create_index(cat, &t.name, i, true).replacen(
+                " CONCURRENTLY ",
+                " CONCURRENTLY IF NOT EXISTS ",
+                1,
+            );
+            p.concurrent.push(Step::new(sql));
+        } else {
+            p.adds_after
+                .push(Step::new(create_index(cat, &t.name, i, false)));
+        }
+    }
+
+    // Foreign keys.
+    let (keep, drop, add) = match_named(
+        &o.foreign_keys,
+        &t.foreign_keys,
+        |f| &f.name,
+        |a, b| {
+            (&a.columns, &a.ref_table, &a.ref_columns, &a.on_delete)
+                == (&b.columns, &b.ref_table, &b.ref_columns, &b.on_delete)
+        },
+    );
+    for (from, to) in keep {
+        p.renames.push(rename_constraint(&from.name, &to.name));
+    }
+    for f in drop {
+        fk_drops.push(alter(format!("DROP CONSTRAINT {}", quote_ident(&f.name))));
+    }
+    for f in add {
+        p.foreign_keys
+            .push(Step::new(add_foreign_key(cat, &t.name, f)));
+    }
+
+    // Columns.
+    let mut affected = false;
+    for c in &t.columns {
+        match o.columns.iter().find(|oc| oc.name == c.name) {
+            None => {
+                let mut s = alter(format!("ADD COLUMN {}", column_def(c)));
+                if !c.nullable && c.default.is_none() && !c.identity {
+                    s = s.with_note("NOT NULL without a default: fails if the table has rows");
+                }
+                p.alters.push(s);
+            }
+            Some(oc) if oc.sql_type == c.sql_type && ctx.is_rebuilt(&c.sql_type) => {
+                affected = true;
+                p.rebuild.extend(convert_column(&table, oc, c));
+                // After the conversion the column has its new default.
+                let now = Column {
+                    default: c.default.clone(),
+                    ..oc.clone()
+                };
+                p.alters.extend(alter_column(&table, &now, c));
+            }
+            Some(oc) => p.alters.extend(alter_column(&table, oc, c)),
+        }
+    }
+    // A partial index's predicate compares with a literal of the old type,
+    // which the new type's operators do not accept: build those again.
+    for i in t
+        .indexes
+        .iter()
+        .filter(|i| affected && i.predicate.is_some())
+    {
+        p.rebuild_drops.push(Step::new(format!(
+            "DROP INDEX IF EXISTS {};",
+            qualified(cat, &i.name)
+        )));
+        p.rebuild_indexes
+            .push(Step::new(create_index(cat, &t.name, i, false)));
+    }
+    for oc in &o.columns {
+        if !t.columns.iter().any(|c| c.name == oc.name) {
+            p.alters.push(Step::destructive(
+                format!("ALTER TABLE {table} DROP COLUMN {};", quote_ident(&oc.name)),
+                format!(
+                    "drops column \"{}\" of \"{}\" and its data",
+                    oc.name, t.name
+                ),
+            ));
+        }
+    }
+}
+
+/// Moves a column to the rebuilt enum type of the same name, through text.
+fn convert_column(table: &str, o: &Column, c: &Column) -> Vec<Step> {
+    let col = quote_ident(&c.name);
+    let via = if c.sql_type.ends_with("[]") {
+        "text[]"
+    } else {
+        "text"
+    };
+    let mut steps = Vec::new();
+    if o.default.is_some() {
+        steps.push(Step::new(format!(
+            "ALTER TABLE {table} ALTER COLUMN {col} DROP DEFAULT;"
+        )));
+    }
+    steps.push(Step::new(format!(
+        "ALTER TABLE {table} ALTER COLUMN {col} TYPE {} USING {col}::{via}::{};",
+        c.sql_type, c.sql_type
+    )));
+    if let Some(d) = &c.default {
+        steps.push(Step::new(format!(
+            "ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {d};"
+        )));
+    }
+    steps
+}
+
+/// Pairs items by name; unmatched new items whose definition equals an
+/// unmatched old one's become renames. Returns (renames, drops, adds).
+type Matched<'a, T> = (Vec<(&'a T, &'a T)>, Vec<&'a T>, Vec<&'a T>);
+
+fn match_named<'a, T>(
+    old: &'a [T],
+    new: &'a [T],
+    name: impl Fn(&T) -> &String,
+    same: impl Fn(&T, &T) -> bool,
+) -> Matched<'a, T> {
+    let mut renames = Vec::new();
+    let mut drops = Vec::new();
+    let mut adds = Vec::new();
+    let mut old_left: Vec<&T> = Vec::new();
+    for o in old {
+        match new.iter().find(|n| name(n) == name(o)) {
+            Some(n) if same(o, n) => {}
+            Some(_) => drops.push(o),
+            None => old_left.push(o),
+        }
+    }
+    for n in new {
+        match old.iter().find(|o| name(o) == name(n)) {
+            Some(o) if same(o, n) => {}
+            Some(_) => adds.push(n),
+            None => match old_left.iter().position(|o| same(o, n)) {
+                Some(k) => renames.push((old_left.remove(k), n)),
+                None => adds.push(n),
+            },
+        }
+    }
+    drops.extend(old_left);
+    (renames, drops, adds)
+}

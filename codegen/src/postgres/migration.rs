@@ -1,0 +1,243 @@
+//! Migration files: `NNNN_name.sql` (plain SQL, applied in version order) and,
+//! next to the last file written by each `strata migrate diff`,
+//! `NNNN_name.catalog.json` (the [`Catalog`] the database has once that
+//! migration ran: the base of the next diff). See `docs/migrations.md`.
+
+use std::path::{Path, PathBuf};
+
+use super::catalog::Catalog;
+use super::diff::{self, DiffOptions, Plan, Step};
+
+/// A leading comment line that makes `strata migrate apply` run the file
+/// statement by statement, outside a transaction.
+pub const NO_TRANSACTION: &str = "-- strata:no-transaction";
+/// The comment line above every destructive statement.
+pub const DESTRUCTIVE: &str = "-- strata:destructive:";
+
+/// One migration to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationFile {
+    pub version: u32,
+    pub name: String,
+    pub sql: String,
+    /// The catalog JSON recorded next to it, if any.
+    pub catalog: Option<String>,
+}
+
+impl MigrationFile {
+    /// `0001_init`.
+    pub fn stem(&self) -> String {
+        format!("{:04}_{}", self.version, self.name)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("cannot read migrations in `{path}`: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not a valid catalog file: {source}")]
+    BadCatalog {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("the migration name `{0}` is not valid: use lower-case letters, digits and `_`")]
+    BadName(String),
+    #[error(transparent)]
+    Diff(#[from] diff::DiffError),
+    #[error("refusing destructive changes (pass --allow-destructive to write them):\n{}", .0.iter().map(|s| format!("  - {s}")).collect::<Vec<_>>().join("\n"))]
+    Destructive(Vec<String>),
+}
+
+/// The numbered `.sql` files of a folder, in version order.
+pub fn list(dir: &Path) -> Result<Vec<(u32, String, PathBuf)>, MigrationError> {
+    let io = |e| MigrationError::Io {
+        path: dir.display().to_string(),
+        source: e,
+    };
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
+            continue;
+        };
+        if let Some((v, name)) = parse_stem(file.strip_suffix(".sql").unwrap_or("")) {
+            out.push((v, name, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `0003_add_notes` → (3, "add_notes").
+pub fn parse_stem(stem: &str) -> Option<(u32, String)> {
+    let (v, name) = stem.split_once('_')?;
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || !valid_name(name) {
+        return None;
+    }
+    Some((v.parse().ok()?, name.to_string()))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The catalog recorded by the latest migration that has one (empty when the
+/// folder has none), and the highest version in the folder.
+pub fn latest_catalog(dir: &Path) -> Result<(Catalog, u32), MigrationError> {
+    let files = list(dir)?;
+    let last = files.last().map_or(0, |f| f.0);
+    for (_, _, sql) in files.iter().rev() {
+        let json = sql.with_extension("catalog.json");
+        if json.exists() {
+            let text = std::fs::read_to_string(&json).map_err(|e| MigrationError::Io {
+                path: json.display().to_string(),
+                source: e,
+            })?;
+            let cat = serde_json::from_str(&text).map_err(|e| MigrationError::BadCatalog {
+                path: json.display().to_string(),
+                source: e,
+            })?;
+            return Ok((cat, last));
+        }
+    }
+    Ok((Catalog::default(), last))
+}
+
+/// Diffs and refuses destructive steps unless `allow_destructive`.
+pub fn plan(
+    old: &Catalog,
+    new: &Catalog,
+    opts: &DiffOptions,
+    allow_destructive: bool,
+) -> Result<Plan, MigrationError> {
+    let plan = diff::diff(old, new, opts)?;
+    let destructive = plan.destructive();
+    if !allow_destructive && !destructive.is_empty() {
+        return Err(MigrationError::Destructive(
+            destructive.into_iter().map(String::from).collect(),
+        ));
+    }
+    Ok(plan)
+}
+
+/// The files of a plan, numbered from `first`: the enum values (no
+/// transaction), the main migration, the concurrent indexes (no transaction).
+/// The last one records `catalog`.
+pub fn files(
+    plan: &Plan,
+    first: u32,
+    name: &str,
+    catalog: &Catalog,
+) -> Result<Vec<MigrationFile>, MigrationError> {
+    if !valid_name(name) {
+        return Err(MigrationError::BadName(name.to_string()));
+    }
+    let parts: [(&[Step], bool, &str, &str); 3] = [
+        (
+            &plan.enum_values,
+            true,
+            "_enum_values",
+            "-- A value added to an enum cannot be used in the transaction that adds it,\n\
+             -- so values are added here, outside one, before the next migration uses them.\n",
+        ),
+        (&plan.main, false, "", ""),
+        (
+            &plan.concurrent,
+            true,
+            "_concurrent_indexes",
+            "-- CREATE INDEX CONCURRENTLY cannot run in a transaction; each statement runs on\n\
+             -- its own. If one fails, drop the INVALID index it left and apply again.\n",
+        ),
+    ];
+    let used: Vec<_> = parts.iter().filter(|p| !p.0.is_empty()).collect();
+    let mut out = Vec::new();
+    for (k, (steps, no_tx, suffix, why)) in used.iter().enumerate() {
+        let version = first + k as u32;
+        let name = if used.len() > 1 && !suffix.is_empty() {
+            format!("{name}{suffix}")
+        } else {
+            name.to_string()
+        };
+        let mut sql = format!(
+            "-- strata migration {version:04}_{name}\n\
+             -- Written by `strata migrate diff`; applied by `strata migrate apply`.\n"
+        );
+        if *no_tx {
+            sql.push_str(NO_TRANSACTION);
+            sql.push('\n');
+            sql.push_str(why);
+        }
+        for s in steps.iter() {
+            sql.push('\n');
+            if let Some(d) = &s.destructive {
+                sql.push_str(&format!("{DESTRUCTIVE} {d}\n"));
+            }
+            if let Some(n) = &s.note {
+                sql.push_str(&format!("-- note: {n}\n"));
+            }
+            sql.push_str(&s.sql);
+            sql.push('\n');
+        }
+        let last = k + 1 == used.len();
+        out.push(MigrationFile {
+            version,
+            name,
+            sql,
+            catalog: last.then(|| catalog_json(catalog)),
+        });
+    }
+    Ok(out)
+}
+
+pub fn catalog_json(catalog: &Catalog) -> String {
+    serde_json::to_string_pretty(catalog).unwrap_or_default() + "\n"
+}
+
+/// Writes the files into `dir` (created if needed). Returns the paths written.
+pub fn write(dir: &Path, files: &[MigrationFile]) -> Result<Vec<PathBuf>, MigrationError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |e| MigrationError::Io { path, source: e }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut written = Vec::new();
+    for f in files {
+        let sql = dir.join(format!("{}.sql", f.stem()));
+        std::fs::write(&sql, &f.sql).map_err(io(&sql))?;
+        written.push(sql);
+        if let Some(c) = &f.catalog {
+            let json = dir.join(format!("{}.catalog.json", f.stem()));
+            std::fs::write(&json, c).map_err(io(&json))?;
+            written.push(json);
+        }
+    }
+    Ok(written)
+}
+
+/// The next migration(s) for `new` in `dir`: empty when nothing changed.
+/// `name` defaults to `init` for the first migration and `migration` after.
+pub fn next(
+    new: &Catalog,
+    dir: &Path,
+    name: Option<&str>,
+    opts: &DiffOptions,
+    allow_destructive: bool,
+) -> Result<Vec<MigrationFile>, MigrationError> {
+    let (old, last) = latest_catalog(dir)?;
+    let plan = plan(&old, new, opts, allow_destructive)?;
+    if plan.is_empty() {
+        return Ok(Vec::new());
+    }
+    let name = name.unwrap_or(if last == 0 { "init" } else { "migration" });
+    files(&plan, last + 1, name, new)
+}

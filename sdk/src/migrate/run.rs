@@ -1,0 +1,307 @@
+//! Applying migrations and reading their state, on one connection.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Connection, Executor, PgConnection};
+
+use super::{split, MigrateError, Migration, Migrations};
+
+/// The advisory lock key every run takes ("STRATAMG").
+pub const LOCK_KEY: i64 = 0x5354_5241_5441_4d47;
+/// The table that records applied migrations, by default.
+pub const DEFAULT_TABLE: &str = "strata_migrations";
+
+/// Opens the single connection a run uses (the advisory lock is per session).
+pub async fn connect(url: &str) -> Result<PgConnection, MigrateError> {
+    Ok(PgConnection::connect(url).await?)
+}
+
+/// Applies a set of migrations. Built with `with_*` methods.
+#[derive(Debug, Clone)]
+pub struct Migrator {
+    migrations: Migrations,
+    table: String,
+}
+
+/// What one `apply` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// (version, name) of each migration this run applied, in order.
+    pub applied: Vec<(i64, String)>,
+    /// How many were already applied.
+    pub already_applied: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigrationState {
+    Applied {
+        at: DateTime<Utc>,
+    },
+    Pending,
+    /// Applied, but the file differs from what was applied.
+    Changed {
+        at: DateTime<Utc>,
+    },
+    /// Applied, but no file has this version any more.
+    Missing {
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub version: i64,
+    pub name: String,
+    pub state: MigrationState,
+}
+
+struct Applied {
+    version: i64,
+    name: String,
+    checksum: String,
+    at: DateTime<Utc>,
+}
+
+impl Migrator {
+    pub fn new(migrations: Migrations) -> Self {
+        Migrator {
+            migrations,
+            table: DEFAULT_TABLE.to_string(),
+        }
+    }
+
+    /// Records applied migrations in `table` (a plain lower-case name).
+    pub fn with_table(mut self, table: &str) -> Result<Self, MigrateError> {
+        let mut chars = table.chars();
+        let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && table.len() <= 63;
+        if !ok {
+            return Err(MigrateError::BadTable(table.to_string()));
+        }
+        self.table = table.to_string();
+        Ok(self)
+    }
+
+    pub fn migrations(&self) -> &Migrations {
+        &self.migrations
+    }
+
+    /// Applies every pending migration, in version order, under the advisory lock.
+    pub async fn apply(&self, conn: &mut PgConnection) -> Result<ApplyReport, MigrateError> {
+        lock(conn).await?;
+        let result = self.apply_locked(conn).await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LOCK_KEY)
+            .execute(&mut *conn)
+            .await;
+        let report = result?;
+        unlocked?;
+        Ok(report)
+    }
+
+    /// [`Migrator::apply`] on a connection of `pool`. On an error the
+    /// connection is closed rather than returned, so no session state (such
+    /// as the advisory lock) outlives the run.
+    pub async fn apply_pool(&self, pool: &sqlx::PgPool) -> Result<ApplyReport, MigrateError> {
+        let mut conn = pool.acquire().await?;
+        let result = self.apply(&mut conn).await;
+        if result.is_err() {
+            let _ = conn.detach().close().await;
+        }
+        result
+    }
+
+    async fn apply_locked(&self, conn: &mut PgConnection) -> Result<ApplyReport, MigrateError> {
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS \"{}\" (
+                version bigint PRIMARY KEY,
+                name text NOT NULL,
+                checksum text NOT NULL,
+                no_transaction boolean NOT NULL DEFAULT false,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                duration_ms bigint NOT NULL DEFAULT 0
+            )",
+            self.table
+        );
+        conn.execute(create.as_str()).await?;
+        let applied = self.applied(conn).await?;
+        self.verify(&applied)?;
+        let mut report = ApplyReport {
+            already_applied: applied.len(),
+            ..ApplyReport::default()
+        };
+        for m in self.migrations.iter() {
+            if applied.iter().any(|a| a.version == m.version) {
+                continue;
+            }
+            self.apply_one(conn, m)
+                .await
+                .map_err(|source| MigrateError::Failed {
+                    version: m.version,
+                    name: m.name.clone(),
+                    source,
+                })?;
+            tracing::info!(version = m.version, name = %m.name, "applied migration");
+            report.applied.push((m.version, m.name.clone()));
+        }
+        Ok(report)
+    }
+
+    async fn apply_one(&self, conn: &mut PgConnection, m: &Migration) -> Result<(), sqlx::Error> {
+        let started = std::time::Instant::now();
+        let record = format!(
+            "INSERT INTO \"{}\" (version, name, checksum, no_transaction, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+            self.table
+        );
+        if m.no_transaction {
+            for statement in split::statements(&m.sql) {
+                conn.execute(statement.as_str()).await?;
+            }
+            record_row(&record, m, started).execute(&mut *conn).await?;
+        } else {
+            conn.execute("BEGIN").await?;
+            let mut body = conn.execute(m.sql.as_str()).await;
+            if body.is_ok() {
+                body = record_row(&record, m, started).execute(&mut *conn).await;
+            }
+            match body {
+                Ok(_) => {
+                    conn.execute("COMMIT").await?;
+                }
+                Err(e) => {
+                    conn.execute("ROLLBACK").await?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn applied(&self, conn: &mut PgConnection) -> Result<Vec<Applied>, MigrateError> {
+        let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+            .bind(format!("\"{}\"", self.table))
+            .fetch_one(&mut *conn)
+            .await?;
+        if exists.is_none() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, String, String, DateTime<Utc>)> = sqlx::query_as(&format!(
+            "SELECT version, name, checksum, applied_at FROM \"{}\" ORDER BY version",
+            self.table
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(version, name, checksum, at)| Applied {
+                version,
+                name,
+                checksum,
+                at,
+            })
+            .collect())
+    }
+
+    fn verify(&self, applied: &[Applied]) -> Result<(), MigrateError> {
+        for a in applied {
+            match self.migrations.get(a.version) {
+                None => {
+                    return Err(MigrateError::Missing {
+                        version: a.version,
+                        name: a.name.clone(),
+                    })
+                }
+                Some(m) if m.checksum != a.checksum => {
+                    return Err(MigrateError::Changed {
+                        version: a.version,
+                        name: a.name.clone(),
+                        applied: a.checksum.clone(),
+                        local: m.checksum.clone(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Every migration known to the folder or the database, in version order.
+    pub async fn status(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<Vec<MigrationStatus>, MigrateError> {
+        let applied = self.applied(conn).await?;
+        let mut out: Vec<MigrationStatus> = self
+            .migrations
+            .iter()
+            .map(|m| {
+                let state = match applied.iter().find(|a| a.version == m.version) {
+                    None => MigrationState::Pending,
+                    Some(a) if a.checksum != m.checksum => MigrationState::Changed { at: a.at },
+                    Some(a) => MigrationState::Applied { at: a.at },
+                };
+                MigrationStatus {
+                    version: m.version,
+                    name: m.name.clone(),
+                    state,
+                }
+            })
+            .collect();
+        for a in &applied {
+            if self.migrations.get(a.version).is_none() {
+                out.push(MigrationStatus {
+                    version: a.version,
+                    name: a.name.clone(),
+                    state: MigrationState::Missing { at: a.at },
+                });
+            }
+        }
+        out.sort_by_key(|s| s.version);
+        Ok(out)
+    }
+}
+
+/// Takes the advisory lock by polling `pg_try_advisory_lock`. A session
+/// blocked in `pg_advisory_lock` sits in an open transaction, and
+/// `CREATE INDEX CONCURRENTLY` in the session holding the lock waits for every
+/// open transaction to end: the two would deadlock.
+async fn lock(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let mut wait = std::time::Duration::from_millis(20);
+    loop {
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LOCK_KEY)
+            .fetch_one(&mut *conn)
+            .await?;
+        if got {
+            return Ok(());
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_millis(500));
+    }
+}
+
+fn record_row<'q>(
+    sql: &'q str,
+    m: &'q Migration,
+    started: std::time::Instant,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    sqlx::query(sql)
+        .bind(m.version)
+        .bind(&m.name)
+        .bind(&m.checksum)
+        .bind(m.no_transaction)
+        .bind(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Applications run migrations from spawned tasks.
+    #[allow(dead_code)]
+    fn apply_is_send(m: &super::Migrator, c: &mut sqlx::PgConnection) {
+        fn send<T: Send>(_: T) {}
+        send(m.apply(c));
+        send(m.status(c));
+    }
+}

@@ -1,0 +1,160 @@
+//! Shared by the PostgreSQL and migration tests: a database per test, the
+//! `strata` binary, and the live catalog read back from pg_catalog.
+#![allow(dead_code)]
+
+pub mod live;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use sqlx::{Connection, PgConnection};
+
+/// The workspace root (the parent of `tests/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The server every test database is created on.
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// `admin_url` with another database name.
+fn url_for(db: &str) -> String {
+    let admin = admin_url();
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b.to_string(), format!("?{q}")),
+        None => (admin.clone(), String::new()),
+    };
+    let cut = base
+        .rfind('/')
+        .filter(|&i| i > "postgres://".len())
+        .unwrap_or(base.len());
+    format!("{}/{db}{query}", &base[..cut])
+}
+
+/// A fresh database, dropped when this value is dropped.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let name = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url())
+            .await
+            .expect("PostgreSQL is running (scripts/services.sh) and DATABASE_URL reaches it");
+        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        let url = url_for(&name);
+        TestDb { name, url }
+    }
+
+    pub async fn connect(&self) -> PgConnection {
+        PgConnection::connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime the test may still hold: use a thread of our own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let mut admin = PgConnection::connect(&admin_url()).await?;
+                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                Ok::<_, sqlx::Error>(())
+            })
+            .map_err(std::io::Error::other)
+        })
+        .join();
+    }
+}
+
+/// The `strata` binary, built once per test process.
+pub fn strata_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // target/<profile>/deps/<test> → target/<profile>/strata
+        let exe = std::env::current_exe().expect("test executable path");
+        let dir = exe.parent().and_then(Path::parent).expect("target dir");
+        let mut args = vec!["build", "-q", "-p", "strata-codegen", "--bin", "strata"];
+        if dir.file_name().is_some_and(|n| n == "release") {
+            args.push("--release");
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let status = std::process::Command::new(cargo)
+            .args(&args)
+            .current_dir(root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build of the strata binary failed");
+        dir.join(format!("strata{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// Runs `strata` with `args`: (exit code, stdout, stderr).
+pub fn strata(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(strata_bin())
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run strata");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A temporary folder, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p =
+            std::env::temp_dir().join(format!("strata_{tag}_{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn str(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Compiles a schema file or folder, panicking with the rendered diagnostics.
+pub fn model(path: &Path) -> strata_codegen::Model {
+    let sources = strata_codegen::load(path).expect("schema loads");
+    strata_codegen::compile(&sources).unwrap_or_else(|d| panic!("{}", d.render_plain()))
+}
+
+/// The catalog of the model's only postgres store.
+pub fn catalog(path: &Path) -> strata_codegen::postgres::catalog::Catalog {
+    let m = model(path);
+    let stores = strata_codegen::postgres::catalog::postgres_stores(&m);
+    assert_eq!(stores.len(), 1, "one postgres store in {}", path.display());
+    strata_codegen::postgres::catalog::catalog(&m, stores[0])
+}

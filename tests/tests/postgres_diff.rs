@@ -1,0 +1,241 @@
+//! Behaviour of `strata migrate diff` beyond the snapshots: the
+//! `--concurrently` split, enum values removed (a type rebuild), type widening.
+
+mod pg_common;
+
+use pg_common::{catalog, live, root, TempDir, TestDb};
+use strata_codegen::postgres::diff::{is_widening, DiffOptions};
+use strata_codegen::postgres::migration::{self, MigrationError};
+use strata_sdk::migrate::{Migrations, Migrator};
+
+fn fixture(v: &str) -> std::path::PathBuf {
+    root().join(format!("tests/fixtures/migrate/{v}.yaml"))
+}
+
+fn step(dir: &TempDir, v: &str, opts: &DiffOptions, allow: bool) -> Vec<migration::MigrationFile> {
+    let files = migration::next(&catalog(&fixture(v)), dir.path(), Some(v), opts, allow).unwrap();
+    migration::write(dir.path(), &files).unwrap();
+    files
+}
+
+async fn apply(db: &TestDb, dir: &TempDir) {
+    let mut conn = db.connect().await;
+    Migrator::new(Migrations::from_dir(dir.path()).unwrap())
+        .apply(&mut conn)
+        .await
+        .unwrap();
+}
+
+async fn assert_catalog(db: &TestDb, v: &str) {
+    let mut conn = db.connect().await;
+    let cat = catalog(&fixture(v));
+    let live = live::read(&mut conn, None).await;
+    assert_eq!(
+        live,
+        live::expected(&mut conn, &cat).await,
+        "catalog after {v}"
+    );
+}
+
+#[tokio::test]
+async fn concurrently_moves_new_indexes_of_existing_tables_to_a_no_transaction_migration() {
+    let dir = TempDir::new("conc");
+    let db = TestDb::new().await;
+    step(&dir, "v1", &DiffOptions::default(), false);
+    apply(&db, &dir).await;
+    let files = step(
+        &dir,
+        "v2",
+        &DiffOptions::default().with_concurrently(true),
+        false,
+    );
+    let names: Vec<String> = files.iter().map(|f| f.stem()).collect();
+    assert_eq!(
+        names,
+        [
+            "0002_v2_enum_values",
+            "0003_v2",
+            "0004_v2_concurrent_indexes"
+        ]
+    );
+    assert!(files[0].sql.contains(migration::NO_TRANSACTION));
+    assert!(!files[1].sql.contains(migration::NO_TRANSACTION));
+    assert!(files[2].sql.contains(migration::NO_TRANSACTION));
+    assert!(files[2].catalog.is_some() && files[0].catalog.is_none());
+    // Existing table: concurrently, later; new table: plain, in the main migration.
+    assert!(files[2]
+        .sql
+        .contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"memos_status_priority_idx\""));
+    assert!(!files[1]
+        .sql
+        .contains("CREATE INDEX \"memos_status_priority_idx\""));
+    assert!(files[1].sql.contains("CREATE TABLE \"tags\""));
+    apply(&db, &dir).await;
+    assert_catalog(&db, "v2").await;
+}
+
+#[tokio::test]
+async fn removing_an_enum_value_is_refused_then_rebuilds_the_type_keeping_rows() {
+    let dir = TempDir::new("enumrm");
+    let db = TestDb::new().await;
+    step(&dir, "v1", &DiffOptions::default(), false);
+    step(&dir, "v2", &DiffOptions::default(), false);
+    apply(&db, &dir).await;
+    let mut conn = db.connect().await;
+    sqlx::query("INSERT INTO memos (title, status) VALUES ('a', 'PAUSED'), ('b', 'CLOSED')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    match migration::next(
+        &catalog(&fixture("v4")),
+        dir.path(),
+        None,
+        &DiffOptions::default(),
+        false,
+    ) {
+        Err(MigrationError::Destructive(reasons)) => {
+            assert!(
+                reasons
+                    .iter()
+                    .any(|r| r.contains("removes value(s) ARCHIVED")),
+                "{reasons:?}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let files = step(&dir, "v4", &DiffOptions::default(), true);
+    assert!(files[0]
+        .sql
+        .contains("-- strata:destructive: removes value(s) ARCHIVED"));
+    apply(&db, &dir).await;
+    assert_catalog(&db, "v4").await;
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT title, status::text FROM memos ORDER BY title")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [("a".into(), "PAUSED".into()), ("b".into(), "CLOSED".into())]
+    );
+}
+
+#[test]
+fn widening_and_narrowing() {
+    for (a, b) in [
+        ("smallint", "integer"),
+        ("integer", "bigint"),
+        ("varchar(20)", "varchar(64)"),
+        ("varchar(20)", "text"),
+        ("numeric(20,8)", "numeric(28,8)"),
+        ("numeric(10,2)", "numeric(12,4)"),
+        ("integer", "numeric(12,0)"),
+        ("varchar(5)[]", "varchar(9)[]"),
+    ] {
+        assert!(is_widening(a, b), "{a} -> {b} widens");
+    }
+    for (a, b) in [
+        ("bigint", "integer"),
+        ("varchar(64)", "varchar(20)"),
+        ("text", "varchar(20)"),
+        ("numeric(28,8)", "numeric(20,8)"),
+        ("numeric(12,4)", "numeric(12,2)"),
+        ("bigint", "numeric(10,0)"),
+        ("text", "integer"),
+        ("uuid", "text"),
+    ] {
+        assert!(!is_widening(a, b), "{a} -> {b} narrows or converts");
+    }
+}
+
+fn cat_of(yaml: &str) -> strata_codegen::postgres::catalog::Catalog {
+    let m = strata_codegen::compile_str("inline.yaml", yaml)
+        .unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    strata_codegen::postgres::catalog::catalog(&m, "db")
+}
+
+const RENAME_V1: &str = r#"
+version: 1
+stores: { db: { kind: postgres, url: "x" } }
+entities:
+  Author:
+    table: authors
+    store: db
+    fields:
+      id:    { type: uuid, default: generated }
+      email: { type: string(100), unique: true }
+    indexes: [[email]]
+  Book:
+    table: books
+    store: db
+    fields:
+      id:        { type: uuid, default: generated }
+      author_id: { type: uuid, references: Author, on_delete: cascade }
+"#;
+
+#[test]
+fn renames_come_from_renamed_from_and_carry_dependent_names() {
+    let v2 = RENAME_V1
+        .replace(
+            "table: authors",
+            "table: writers\n    renamed_from: authors",
+        )
+        .replace(
+            "email: { type: string(100), unique: true }",
+            "mail: { type: string(100), unique: true, renamed_from: email }",
+        )
+        .replace("indexes: [[email]]", "indexes: [[mail]]");
+    let plan = strata_codegen::postgres::diff::diff(
+        &cat_of(RENAME_V1),
+        &cat_of(&v2),
+        &DiffOptions::default(),
+    )
+    .unwrap();
+    let sql: Vec<&str> = plan.steps().map(|s| s.sql.as_str()).collect();
+    assert_eq!(
+        sql,
+        [
+            "ALTER TABLE \"authors\" RENAME TO \"writers\";",
+            "ALTER TABLE \"writers\" RENAME COLUMN \"email\" TO \"mail\";",
+            "ALTER TABLE \"writers\" RENAME CONSTRAINT \"authors_pkey\" TO \"writers_pkey\";",
+            "ALTER TABLE \"writers\" RENAME CONSTRAINT \"authors_email_key\" TO \"writers_mail_key\";",
+            "ALTER INDEX \"authors_email_idx\" RENAME TO \"writers_mail_idx\";",
+        ]
+    );
+    assert!(plan.destructive().is_empty());
+}
+
+#[test]
+fn a_rename_without_renamed_from_is_a_refused_drop_and_add() {
+    let v2 = RENAME_V1
+        .replace(
+            "email: { type: string(100), unique: true }",
+            "mail: { type: string(100), unique: true }",
+        )
+        .replace("indexes: [[email]]", "indexes: [[mail]]");
+    let tmp = TempDir::new("norename");
+    migration::write(
+        tmp.path(),
+        &migration::next(
+            &cat_of(RENAME_V1),
+            tmp.path(),
+            None,
+            &DiffOptions::default(),
+            false,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    match migration::next(
+        &cat_of(&v2),
+        tmp.path(),
+        None,
+        &DiffOptions::default(),
+        false,
+    ) {
+        Err(MigrationError::Destructive(r)) => {
+            assert_eq!(r, ["drops column \"email\" of \"authors\" and its data"]);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
