@@ -8,7 +8,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
+use miette::{
+    Diagnostic, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents,
+};
 
 use crate::source::{Sources, Span};
 
@@ -72,6 +74,14 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// After this many problems, no more "did you mean" suggestions are computed:
+/// each costs a scan of the candidates, and a schema with thousands of errors
+/// must still be reported quickly.
+pub const SUGGESTION_BUDGET: usize = 200;
+
+/// At most this many problems are rendered in full; the rest are counted.
+pub const MAX_RENDERED: usize = 200;
+
 /// A collector of problems, passed through a stage.
 #[derive(Debug, Default)]
 pub struct Problems {
@@ -85,6 +95,129 @@ impl Problems {
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
+    /// Whether suggestions are still worth computing (see [`SUGGESTION_BUDGET`]).
+    pub fn wants_suggestions(&self) -> bool {
+        self.list.len() < SUGGESTION_BUDGET
+    }
+}
+
+impl Problem {
+    /// [`Problem::suggest`], only while `enabled` (pass [`Problems::wants_suggestions`]).
+    pub fn suggest_when<'a>(
+        self,
+        enabled: bool,
+        got: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        if enabled {
+            self.suggest(got, candidates)
+        } else {
+            self
+        }
+    }
+}
+
+/// One schema file with an index of its line starts, so that locating and
+/// rendering a problem costs the size of a few lines, not of the whole file.
+#[derive(Debug, Clone)]
+struct IndexedFile {
+    name: String,
+    text: Arc<str>,
+    /// Byte offset where each line starts; the first is 0.
+    lines: Arc<[usize]>,
+}
+
+impl IndexedFile {
+    fn new(name: &str, text: &Arc<str>) -> Self {
+        let lines = std::iter::once(0)
+            .chain(
+                text.bytes()
+                    .enumerate()
+                    .filter(|(_, b)| *b == b'\n')
+                    .map(|(i, _)| i + 1),
+            )
+            .collect();
+        IndexedFile {
+            name: name.to_string(),
+            text: text.clone(),
+            lines,
+        }
+    }
+    /// 0-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.lines
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1)
+    }
+    /// 0-based column, in characters, of a byte offset on a char boundary.
+    fn column_of(&self, offset: usize) -> usize {
+        let start = self.lines[self.line_of(offset)];
+        self.text
+            .get(start..offset)
+            .map_or(0, |s| s.chars().count())
+    }
+    /// The span made safe to render: inside the text, on char boundaries, and
+    /// cut at the end of its first line (a problem about a whole mapping points
+    /// at where it starts, not at fifty underlined lines).
+    fn clamp(&self, span: Span) -> (usize, usize) {
+        let text = &self.text;
+        let mut start = span.start.min(text.len());
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = span.end.clamp(start, text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        if let Some(nl) = text[start..end].find('\n') {
+            if nl > 0 {
+                end = start + nl;
+            }
+        }
+        (start, end)
+    }
+}
+
+impl SourceCode for IndexedFile {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let (start, len) = (span.offset(), span.len());
+        let end = start.checked_add(len).ok_or(MietteError::OutOfBounds)?;
+        if end > self.text.len() || !self.text.is_char_boundary(start) {
+            return Err(MietteError::OutOfBounds);
+        }
+        let first_line = self.line_of(start);
+        let last_line = self.line_of(end.saturating_sub(1).max(start));
+        let from_line = first_line.saturating_sub(before);
+        let to_line = (last_line + after).min(self.lines.len() - 1);
+        let data_start = if before == 0 {
+            start
+        } else {
+            self.lines[from_line]
+        };
+        let data_end = self
+            .lines
+            .get(to_line + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        let (line, column) = if before == 0 {
+            (first_line, self.column_of(start))
+        } else {
+            (from_line, 0)
+        };
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            &self.text.as_bytes()[data_start..data_end],
+            (data_start, data_end - data_start).into(),
+            line,
+            column,
+            to_line - from_line + 1,
+        )))
+    }
 }
 
 /// A single problem bound to its source file, renderable by miette.
@@ -92,7 +225,9 @@ impl Problems {
 pub struct SchemaDiagnostic {
     problem: Problem,
     location: String,
-    source: NamedSource<Arc<str>>,
+    source: IndexedFile,
+    /// The problem's span, clamped for rendering.
+    at: (usize, usize),
 }
 
 impl SchemaDiagnostic {
@@ -130,12 +265,12 @@ impl Diagnostic for SchemaDiagnostic {
         Some(&self.source)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let s = self.problem.span;
+        let (start, end) = self.at;
         let label = (!self.problem.label.is_empty()).then(|| self.problem.label.clone());
         Some(Box::new(std::iter::once(LabeledSpan::new(
             label,
-            s.start,
-            s.len(),
+            start,
+            end - start,
         ))))
     }
 }
@@ -150,13 +285,26 @@ impl Diagnostics {
     pub fn new(sources: &Sources, mut problems: Vec<Problem>) -> Self {
         problems.sort_by(|a, b| a.span.cmp(&b.span).then_with(|| a.message.cmp(&b.message)));
         problems.dedup_by(|a, b| a.span == b.span && a.message == b.message);
+        let mut files: Vec<Option<IndexedFile>> = vec![None; sources.files.len()];
         let items = problems
             .into_iter()
+            .filter(|p| p.span.file < sources.files.len())
             .map(|problem| {
-                let file = sources.get(problem.span.file);
+                let file = files[problem.span.file].get_or_insert_with(|| {
+                    let f = sources.get(problem.span.file);
+                    IndexedFile::new(&f.name, &f.text)
+                });
+                let at = file.clamp(problem.span);
+                let location = format!(
+                    "{}:{}:{}",
+                    file.name,
+                    file.line_of(at.0) + 1,
+                    file.column_of(at.0) + 1
+                );
                 SchemaDiagnostic {
-                    location: sources.location(problem.span),
-                    source: NamedSource::new(file.name.clone(), file.text.clone()),
+                    location,
+                    source: file.clone(),
+                    at,
                     problem,
                 }
             })
@@ -166,14 +314,17 @@ impl Diagnostics {
 
     /// Renders every diagnostic without colour, the way the CLI prints them
     /// when stderr is not a terminal (and the way snapshot tests pin them).
+    /// Past [`MAX_RENDERED`] problems, only their `file:line:col` lines are printed.
     pub fn render_plain(&self) -> String {
         let handler =
             miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
                 .with_width(100);
         let mut out = String::new();
-        for d in &self.items {
+        for (i, d) in self.items.iter().enumerate() {
             out.push_str(&format!("error: {}: {}\n", d.location, d.problem.message));
-            let _ = handler.render_report(&mut out, d);
+            if i < MAX_RENDERED {
+                let _ = handler.render_report(&mut out, d);
+            }
         }
         out
     }

@@ -102,15 +102,17 @@ pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     }
     if let Some(n) = top.get("enums") {
         for (k, v) in entries(n, "`enums`", probs) {
-            if let Some(e) = enum_decl(k, v, probs) {
-                out.enums.push(e);
+            match enum_decl(k, v, probs) {
+                Some(e) => out.enums.push(e),
+                None => out.broken.push(key_name(k).value),
             }
         }
     }
     if let Some(n) = top.get("entities") {
         for (k, v) in entries(n, "`entities`", probs) {
-            if let Some(e) = entity(k, v, probs) {
-                out.entities.push(e);
+            match entity(k, v, probs) {
+                Some(e) => out.entities.push(e),
+                None => out.broken.push(key_name(k).value),
             }
         }
     }
@@ -166,7 +168,7 @@ impl<'a> MapReader<'a> {
                     p = p.help("inside `{ }` a comma separates entries: quote the type, as in `type: \"decimal(20,8)\"`");
                 }
                 probs.push(
-                    p.suggest(key, known.iter().copied())
+                    p.suggest_when(probs.wants_suggestions(), key, known.iter().copied())
                         .help_or(format!("known keys: {}", known.join(", "))),
                 );
             }
@@ -469,8 +471,9 @@ fn entity(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
     }
     if let Some(n) = m.get("fields") {
         for (fk, fv) in entries(n, "`fields`", probs) {
-            if let Some(f) = field(fk, fv, probs) {
-                e.fields.push(f);
+            match field(fk, fv, probs) {
+                Some(f) => e.fields.push(f),
+                None => e.broken_fields.push(key_name(fk).value),
             }
         }
     }

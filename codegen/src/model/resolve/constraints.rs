@@ -7,6 +7,12 @@ impl Resolver<'_> {
         let names: Vec<Spanned<String>> = if d.key.is_empty() {
             if e.field("id").is_some() {
                 vec![Spanned::new("id".to_string(), d.name.span)]
+            } else if d.broken_fields.iter().any(|f| f == "id")
+                || self
+                    .broken_fields
+                    .contains(&(e.name.schema.clone(), "id".to_string()))
+            {
+                return;
             } else {
                 self.err(
                     Problem::new("strata::missing_key", d.name.span, format!("entity `{}` has no primary key", d.name.value))
@@ -60,7 +66,7 @@ impl Resolver<'_> {
         let mut sets: Vec<(Vec<usize>, Span)> = Vec::new();
         for f in &d.fields {
             if f.unique.as_ref().is_some_and(|u| u.value) {
-                if let Some(i) = e.fields.iter().position(|x| x.name.schema == f.name.value) {
+                if let Some(&i) = self.field_index.get(&f.name.value) {
                     sets.push((vec![i], f.span));
                 }
             }
@@ -71,17 +77,19 @@ impl Resolver<'_> {
                 .iter()
                 .filter_map(|n| self.field_ref(e, n))
                 .collect();
-            if idx.len() == u.value.len() && !idx.is_empty() {
+            if idx.len() == u.value.len() && !idx.is_empty() && !self.repeated_field(&idx, &u.value)
+            {
                 sets.push((idx, u.span));
             }
         }
+        let mut seen: HashSet<Vec<usize>> = HashSet::new();
         for (fields, span) in sets {
             let cols: Vec<&str> = fields
                 .iter()
                 .map(|&i| e.fields[i].name.sql.as_str())
                 .collect();
             let name = constraint_name(&e.name.sql, &cols, "key");
-            if e.uniques.iter().any(|u| u.fields == fields) {
+            if !seen.insert(fields.clone()) {
                 continue;
             }
             e.uniques.push(Unique { name, fields, span });
@@ -94,6 +102,7 @@ impl Resolver<'_> {
         e: &mut Entity,
         enums: &HashMap<&str, &Enum>,
     ) {
+        let mut index_names: HashMap<String, Span> = HashMap::new();
         for i in &d.indexes {
             let mut columns = Vec::new();
             for (n, desc) in &i.columns {
@@ -105,6 +114,13 @@ impl Resolver<'_> {
                 }
             }
             if columns.len() != i.columns.len() {
+                continue;
+            }
+            let fields: Vec<usize> = columns.iter().map(|c| c.field).collect();
+            if self.repeated_field(
+                &fields,
+                &i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            ) {
                 continue;
             }
             if columns.is_empty() {
@@ -133,12 +149,45 @@ impl Resolver<'_> {
                             format!("unknown index method `{other}`"),
                         )
                         .label("not a method")
-                        .suggest(other, ["btree", "hash", "gin", "gist", "brin"])
+                        .suggest_when(
+                            self.probs.wants_suggestions(),
+                            other,
+                            ["btree", "hash", "gin", "gist", "brin"],
+                        )
                         .help_or("methods are btree, hash, gin, gist and brin"),
                     );
                     IndexMethod::BTree
                 }
             };
+            let method_span = i.method.as_ref().map_or(i.span, |m| m.span);
+            if method == IndexMethod::Hash && (columns.len() > 1 || i.unique) {
+                self.err(
+                    Problem::new(
+                        "strata::bad_index",
+                        method_span,
+                        "a hash index covers one field and cannot be unique",
+                    )
+                    .label("hash index")
+                    .help("use the default btree method for composite or unique indexes"),
+                );
+            }
+            if method == IndexMethod::Gin {
+                let ok = columns.iter().all(|c| {
+                    let ty = &e.fields[c.field].ty;
+                    ty.is_array() || ty.scalar() == &ScalarType::Json
+                });
+                if !ok {
+                    self.err(
+                        Problem::new(
+                            "strata::bad_index",
+                            method_span,
+                            "a gin index needs array or json fields",
+                        )
+                        .label("gin index")
+                        .help("index scalar fields with btree (the default)"),
+                    );
+                }
+            }
             let predicate = match &i.filter {
                 None => None,
                 Some(Filter::Equals(pairs)) => {
@@ -178,11 +227,11 @@ impl Resolver<'_> {
                 }
                 None => constraint_name(&e.name.sql, &cols, "idx"),
             };
-            if let Some(prev) = e.indexes.iter().find(|x| x.name == name) {
-                let first = prev.span;
+            if let Some(&first) = index_names.get(&name) {
                 self.duplicate("index", &Spanned::new(name.clone(), i.span), first);
                 continue;
             }
+            index_names.insert(name.clone(), i.span);
             e.indexes.push(Index {
                 name,
                 columns,
@@ -200,15 +249,16 @@ impl Resolver<'_> {
         e: &mut Entity,
         enums: &HashMap<&str, &Enum>,
     ) {
+        let mut query_names: HashMap<&str, Span> = HashMap::new();
         for q in &d.queries {
             if !is_snake_ident(&q.name) {
                 self.bad_name("query", &q.name, "snake_case");
             }
-            if let Some(prev) = e.queries.iter().find(|p| p.name.schema == q.name.value) {
-                let first = prev.span;
+            if let Some(&first) = query_names.get(q.name.as_str()) {
                 self.duplicate("query", &q.name, first);
                 continue;
             }
+            query_names.insert(&q.name.value, q.name.span);
             let params: Vec<usize> = q
                 .params
                 .iter()
@@ -243,6 +293,13 @@ impl Resolver<'_> {
                     })
                 })
                 .collect();
+            if let Some(l) = q.limit.as_ref().filter(|l| l.value == 0) {
+                self.err(
+                    Problem::new("strata::bad_query", l.span, "`limit: 0` returns nothing")
+                        .label("zero")
+                        .help("give a limit of at least 1, or leave `limit` out"),
+                );
+            }
             if q.params.is_empty() && q.fixed.is_empty() && q.limit.is_none() {
                 self.err(
                     Problem::new("strata::unbounded_query", q.name.span, format!("query `{}` has no `where` and no `limit`", q.name.value))
@@ -264,5 +321,25 @@ impl Resolver<'_> {
                 span: q.span,
             });
         }
+    }
+
+    /// Reports a field named twice in one key, constraint or index.
+    fn repeated_field(&mut self, fields: &[usize], names: &[Spanned<String>]) -> bool {
+        let mut seen = HashSet::new();
+        for (f, n) in fields.iter().zip(names) {
+            if !seen.insert(*f) {
+                self.err(
+                    Problem::new(
+                        "strata::duplicate_name",
+                        n.span,
+                        format!("`{}` is listed twice", n.value),
+                    )
+                    .label("repeated")
+                    .help("name each field once"),
+                );
+                return true;
+            }
+        }
+        false
     }
 }

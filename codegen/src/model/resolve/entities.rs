@@ -3,19 +3,18 @@
 use super::*;
 
 impl Resolver<'_> {
-    // ---- entities -----------------------------------------------------------------------
-
     pub(super) fn unique_entities<'f>(
         &mut self,
         files: &'f [ast::SchemaFile],
     ) -> Vec<&'f ast::EntityDecl> {
         let mut out: Vec<&ast::EntityDecl> = Vec::new();
+        let mut seen: HashMap<&str, Span> = HashMap::new();
         for d in files.iter().flat_map(|f| &f.entities) {
-            if let Some(prev) = out.iter().find(|e| e.name.value == d.name.value) {
-                let first = prev.name.span;
+            if let Some(&first) = seen.get(d.name.as_str()) {
                 self.duplicate("entity", &d.name, first);
                 continue;
             }
+            seen.insert(&d.name.value, d.name.span);
             out.push(d);
         }
         out
@@ -29,6 +28,8 @@ impl Resolver<'_> {
     ) -> Entity {
         if !is_type_ident(&d.name) {
             self.bad_name("entity", &d.name, "UpperCamelCase");
+        } else if d.name.value == "Self" {
+            self.reserved_rust_name("an entity", &d.name);
         }
         let store = self.entity_store(d, stores);
         let store_kind = stores.get(&store).map(|s| s.kind.tag());
@@ -39,7 +40,13 @@ impl Resolver<'_> {
                 }
                 t.value.clone()
             }
-            None => d.name.value.to_snake_case(),
+            None => {
+                let sql = d.name.value.to_snake_case();
+                if is_type_ident(&d.name) && !is_snake_ident(&sql) {
+                    self.derived_too_long("entity", &d.name, &sql, "table");
+                }
+                sql
+            }
         };
         let mut e = Entity {
             name: Ident {
@@ -68,18 +75,42 @@ impl Resolver<'_> {
             }
             e.renamed_from = Some(r.value.clone());
         }
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for name in &d.broken_fields {
+            self.broken_fields
+                .insert((d.name.value.clone(), name.clone()));
+        }
         for f in &d.fields {
-            if let Some(prev) = e.fields.iter().find(|p| p.name.schema == f.name.value) {
-                let first = prev.span;
+            if let Some(&first) = seen.get(f.name.as_str()) {
                 self.duplicate("field", &f.name, first);
                 continue;
             }
-            if let Some(field) = self.field(f, enums) {
-                e.fields.push(field);
+            seen.insert(&f.name.value, f.span);
+            match self.field(f, enums) {
+                Some(field) => e.fields.push(field),
+                None => {
+                    self.broken_fields
+                        .insert((d.name.value.clone(), f.name.value.clone()));
+                }
             }
         }
-        let series = store_kind == Some(StoreKindTag::InfluxDb);
-        if d.timestamps.as_ref().is_some_and(|t| t.value) {
+        // An entity whose store is unknown is checked as what it looks like.
+        let series = match store_kind {
+            Some(kind) => kind == StoreKindTag::InfluxDb,
+            None => d.time.is_some(),
+        };
+        if series {
+            for flag in [&d.timestamps, &d.version].into_iter().flatten() {
+                if flag.value {
+                    self.err(
+                        Problem::new("strata::series_only", flag.span, "a time-series entity has no maintained columns")
+                            .label("not for series")
+                            .help("a point is written once and never updated: remove `timestamps` and `version`"),
+                    );
+                }
+            }
+        }
+        if !series && d.timestamps.as_ref().is_some_and(|t| t.value) {
             let span = d.timestamps.as_ref().map(|t| t.span).unwrap_or(d.span);
             for (name, role) in [
                 ("created_at", FieldRole::CreatedAt),
@@ -95,7 +126,7 @@ impl Resolver<'_> {
                 );
             }
         }
-        if d.version.as_ref().is_some_and(|t| t.value) {
+        if !series && d.version.as_ref().is_some_and(|t| t.value) {
             let span = d.version.as_ref().map(|t| t.span).unwrap_or(d.span);
             let ty = Type::Scalar(ScalarType::I64);
             if self.builtin_field(
@@ -109,6 +140,9 @@ impl Resolver<'_> {
                 e.version = Some(e.fields.len() - 1);
             }
         }
+        self.field_index = (e.fields.iter().enumerate())
+            .map(|(i, f)| (f.name.schema.clone(), i))
+            .collect();
         if series {
             self.series(d, &mut e);
         } else {
@@ -163,6 +197,7 @@ impl Resolver<'_> {
     ) -> String {
         match &d.store {
             Some(s) if stores.contains_key(&s.value) => s.value.clone(),
+            Some(s) if self.incomplete => s.value.clone(),
             Some(s) => {
                 self.err(
                     Problem::new(
@@ -171,7 +206,11 @@ impl Resolver<'_> {
                         format!("no store named `{}`", s.value),
                     )
                     .label("unknown store")
-                    .suggest(s, stores.keys().map(String::as_str))
+                    .suggest_when(
+                        self.probs.wants_suggestions(),
+                        s,
+                        stores.keys().map(String::as_str),
+                    )
                     .help_or(format!("declared stores: {}", list(stores.keys()))),
                 );
                 s.value.clone()
@@ -182,6 +221,7 @@ impl Resolver<'_> {
                     .filter(|s| s.kind.tag() == StoreKindTag::Postgres);
                 match (pg.next(), pg.next()) {
                     (Some(only), None) => only.name.clone(),
+                    _ if self.incomplete => String::new(),
                     _ => {
                         self.err(
                             Problem::new("strata::missing_key", d.name.span, format!("entity `{}` has no `store`", d.name.value))

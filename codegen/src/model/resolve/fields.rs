@@ -8,30 +8,15 @@ impl Resolver<'_> {
         f: &ast::FieldDecl,
         enums: &HashMap<&str, &Enum>,
     ) -> Option<Field> {
-        if !is_snake_ident(&f.name) {
+        if !is_snake_ident(&f.name) || f.name.value == "_" {
             self.bad_name("field", &f.name, "snake_case");
         }
         let mut ty = match parse_type(&f.ty, |n| enums.contains_key(n)) {
             Ok(t) => t,
             Err(TypeError::Unknown(name)) => {
-                let candidates: Vec<&str> = BUILTIN_TYPES
-                    .iter()
-                    .copied()
-                    .chain(enums.keys().copied())
-                    .collect();
-                self.err(
-                    Problem::new(
-                        "strata::unknown_type",
-                        f.ty.span,
-                        format!("unknown type `{name}`"),
-                    )
-                    .label("not a type")
-                    .suggest(&name, candidates.iter().copied())
-                    .help_or(format!(
-                        "types are {}, decimal(p,s), string(n), `T[]` arrays and enum names",
-                        BUILTIN_TYPES.join(", ")
-                    )),
-                );
+                if !self.quiet(&name) {
+                    self.unknown_type(&f.ty, &name, enums);
+                }
                 return None;
             }
             Err(TypeError::Malformed(why)) => {
@@ -208,7 +193,11 @@ impl Resolver<'_> {
                             format!("`{text}` is not a value of enum `{name}`"),
                         )
                         .label("not a member")
-                        .suggest(text, e.variants.iter().map(|v| v.name.schema.as_str()))
+                        .suggest_when(
+                            self.probs.wants_suggestions(),
+                            text,
+                            e.variants.iter().map(|v| v.name.schema.as_str()),
+                        )
                         .help_or(format!(
                             "values: {}",
                             list(e.variants.iter().map(|v| &v.name.schema))
@@ -225,9 +214,26 @@ impl Resolver<'_> {
 
     /// Looks a field up by schema name, reporting a miss with a suggestion.
     pub(super) fn field_ref(&mut self, e: &Entity, name: &Spanned<String>) -> Option<usize> {
+        let hit = self.field_index.get(&name.value).copied();
+        if let Some(i) =
+            hit.filter(|&i| e.fields.get(i).is_some_and(|f| f.name.schema == name.value))
+        {
+            return Some(i);
+        }
         if let Some(i) = e.fields.iter().position(|f| f.name.schema == name.value) {
             return Some(i);
         }
+        if self
+            .broken_fields
+            .contains(&(e.name.schema.clone(), name.value.clone()))
+        {
+            return None;
+        }
+        let help = if e.fields.is_empty() {
+            format!("`{}` declares no fields yet", e.name.schema)
+        } else {
+            format!("fields: {}", list(e.fields.iter().map(|f| &f.name.schema)))
+        };
         self.err(
             Problem::new(
                 "strata::unknown_field",
@@ -235,12 +241,36 @@ impl Resolver<'_> {
                 format!("entity `{}` has no field `{}`", e.name.schema, name.value),
             )
             .label("unknown field")
-            .suggest(name, e.fields.iter().map(|f| f.name.schema.as_str()))
-            .help_or(format!(
-                "fields: {}",
-                list(e.fields.iter().map(|f| &f.name.schema))
-            )),
+            .suggest_when(
+                self.probs.wants_suggestions(),
+                name,
+                e.fields.iter().map(|f| f.name.schema.as_str()),
+            )
+            .help_or(help),
         );
         None
+    }
+
+    fn unknown_type(&mut self, at: &Spanned<String>, name: &str, enums: &HashMap<&str, &Enum>) {
+        let mut p = Problem::new(
+            "strata::unknown_type",
+            at.span,
+            format!("unknown type `{name}`"),
+        )
+        .label("not a type");
+        if self.entity_names.contains(name) {
+            p = p.help(format!(
+                "`{name}` is an entity; a field that points at it is written `{{ type: uuid, references: {name} }}` (the type of its key)"
+            ));
+        } else if let Some(instead) = type_alias(name) {
+            p = p.help(format!("did you mean `{instead}`?"));
+        } else if self.probs.wants_suggestions() {
+            let candidates = BUILTIN_TYPES.iter().copied().chain(enums.keys().copied());
+            p = p.suggest(name, candidates);
+        }
+        self.err(p.help_or(format!(
+            "types are {}, decimal(p,s), string(n), `T[]` arrays and enum names",
+            BUILTIN_TYPES.join(", ")
+        )));
     }
 }

@@ -84,6 +84,7 @@ impl Resolver<'_> {
                 );
                 false
             }
+            None if self.incomplete => false,
             None => {
                 self.err(
                     Problem::new(
@@ -92,7 +93,11 @@ impl Resolver<'_> {
                         format!("no store named `{}`", name.value),
                     )
                     .label("unknown store")
-                    .suggest(name, stores.keys().map(String::as_str))
+                    .suggest_when(
+                        self.probs.wants_suggestions(),
+                        name,
+                        stores.keys().map(String::as_str),
+                    )
                     .help_or(format!("declared stores: {}", list(stores.keys()))),
                 );
                 false
@@ -101,28 +106,39 @@ impl Resolver<'_> {
     }
 
     /// Second pass: references, once every entity's fields are known.
-    pub(super) fn references(&mut self, decls: &[&ast::EntityDecl], entities: &mut [Entity]) {
+    pub(super) fn references(
+        &mut self,
+        decls: &[&ast::EntityDecl],
+        entities: &mut [Entity],
+        stores: &BTreeMap<String, Store>,
+    ) {
+        let by_name: HashMap<String, usize> = (entities.iter().enumerate())
+            .map(|(i, e)| (e.name.schema.clone(), i))
+            .collect();
         for (di, d) in decls.iter().enumerate() {
-            for fd in &d.fields {
+            let positions: HashMap<&str, usize> = (entities[di].fields.iter().enumerate())
+                .map(|(i, f)| (f.name.schema.as_str(), i))
+                .collect();
+            let found: Vec<(&ast::FieldDecl, usize)> = (d.fields.iter())
+                .filter(|fd| fd.references.is_some())
+                .filter_map(|fd| Some((fd, *positions.get(fd.name.as_str())?)))
+                .collect();
+            for (fd, fi) in found {
                 let Some(target) = &fd.references else {
-                    continue;
-                };
-                let Some(fi) = entities[di]
-                    .fields
-                    .iter()
-                    .position(|f| f.name.schema == fd.name.value)
-                else {
                     continue;
                 };
                 let (ent_name, field_name) = match target.split_once('.') {
                     Some((a, b)) => (a, Some(b)),
                     None => (target.as_str(), None),
                 };
-                let Some(te) = entities.iter().find(|e| e.name.schema == ent_name) else {
+                let Some(te) = by_name.get(ent_name).map(|&i| &entities[i]) else {
+                    if self.quiet(ent_name) {
+                        continue;
+                    }
                     self.err(
                         Problem::new("strata::unknown_entity", target.span, format!("no entity named `{ent_name}`"))
                             .label("unknown entity")
-                            .suggest(ent_name, entities.iter().map(|e| e.name.schema.as_str()))
+                            .suggest_when(self.probs.wants_suggestions(), ent_name, entities.iter().map(|e| e.name.schema.as_str()))
                             .help_or("`references` names an entity, optionally with a field: `Strategy` or `Strategy.id`"),
                     );
                     continue;
@@ -133,6 +149,15 @@ impl Resolver<'_> {
                     None => None,
                 };
                 let Some(tf) = tf else {
+                    let missing = field_name.unwrap_or_default();
+                    let quiet = self
+                        .broken_fields
+                        .contains(&(te.name.schema.clone(), missing.to_string()))
+                        || (field_name.is_none() && te.key.is_empty());
+                    if quiet {
+                        // A broken key field, or no key at all: both already reported.
+                        continue;
+                    }
                     let help = match field_name {
                         Some(_) => {
                             format!("fields: {}", list(te.fields.iter().map(|f| &f.name.schema)))
@@ -158,7 +183,9 @@ impl Resolver<'_> {
                         .uniques
                         .iter()
                         .any(|u| u.fields.len() == 1 && te.fields[u.fields[0]].name == tf.name);
-                let problem = if src.ty.scalar() != tf.ty.scalar()
+                let problem = if src.ty.is_array() || tf.ty.is_array() {
+                    Some("an array field cannot be a reference".to_string())
+                } else if src.ty.scalar() != tf.ty.scalar()
                     && !same_family(src.ty.scalar(), tf.ty.scalar())
                 {
                     Some(format!(
@@ -170,7 +197,10 @@ impl Resolver<'_> {
                         "`{}.{}` is neither the key nor unique",
                         ent_name, tf.name.schema
                     ))
-                } else if te.store != entities[di].store {
+                } else if te.store != entities[di].store
+                    && stores.contains_key(&te.store)
+                    && stores.contains_key(&entities[di].store)
+                {
                     Some(format!(
                         "`{ent_name}` lives in store `{}`, not `{}`",
                         te.store, entities[di].store
@@ -216,7 +246,7 @@ impl Resolver<'_> {
                         self.err(
                             Problem::new("strata::bad_reference", s, format!("unknown `on_delete` action `{other}`"))
                                 .label("not an action")
-                                .suggest(other, opts)
+                                .suggest_when(self.probs.wants_suggestions(), other, opts)
                                 .help_or("actions are no_action, restrict, cascade, set_null and set_default"),
                         );
                         OnDelete::NoAction
@@ -232,31 +262,6 @@ impl Resolver<'_> {
         }
     }
 
-    /// Two entities of one store may not share a table (or measurement).
-    pub(super) fn table_names(&mut self, entities: &[Entity]) {
-        let mut seen: HashMap<(&str, &str), Span> = HashMap::new();
-        for e in entities {
-            let table = match &e.kind {
-                EntityKind::Series { measurement, .. } => measurement.as_str(),
-                EntityKind::Record => e.name.sql.as_str(),
-            };
-            if let Some(first) = seen.insert((e.store.as_str(), table), e.span) {
-                let at = self.sources.location(first);
-                self.err(
-                    Problem::new(
-                        "strata::duplicate_table",
-                        e.span,
-                        format!("table `{table}` is used by two entities"),
-                    )
-                    .label("same table as another entity")
-                    .help(format!(
-                        "the other entity is at {at}; set a different `table:`"
-                    )),
-                );
-            }
-        }
-    }
-
     pub(super) fn sync(
         &mut self,
         files: &[ast::SchemaFile],
@@ -264,8 +269,16 @@ impl Resolver<'_> {
         entities: &[Entity],
     ) -> Vec<SyncRule> {
         let mut out: Vec<SyncRule> = Vec::new();
+        let by_name: HashMap<&str, &Entity> = entities
+            .iter()
+            .map(|e| (e.name.schema.as_str(), e))
+            .collect();
+        let mut seen: HashSet<(String, String)> = HashSet::new();
         for s in files.iter().flat_map(|f| &f.sync) {
-            let Some(e) = entities.iter().find(|e| e.name.schema == s.from.value) else {
+            let Some(&e) = by_name.get(s.from.as_str()) else {
+                if self.quiet(&s.from) {
+                    continue;
+                }
                 self.err(
                     Problem::new(
                         "strata::unknown_entity",
@@ -273,13 +286,20 @@ impl Resolver<'_> {
                         format!("no entity named `{}`", s.from.value),
                     )
                     .label("unknown entity")
-                    .suggest(&s.from, entities.iter().map(|e| e.name.schema.as_str()))
+                    .suggest_when(
+                        self.probs.wants_suggestions(),
+                        &s.from,
+                        entities.iter().map(|e| e.name.schema.as_str()),
+                    )
                     .help_or("`from` names an entity declared under `entities:`"),
                 );
                 continue;
             };
             for to in &s.to {
                 let Some(store) = stores.get(&to.value) else {
+                    if self.incomplete {
+                        continue;
+                    }
                     self.err(
                         Problem::new(
                             "strata::unknown_store",
@@ -287,7 +307,11 @@ impl Resolver<'_> {
                             format!("no store named `{}`", to.value),
                         )
                         .label("unknown store")
-                        .suggest(to, stores.keys().map(String::as_str))
+                        .suggest_when(
+                            self.probs.wants_suggestions(),
+                            to,
+                            stores.keys().map(String::as_str),
+                        )
                         .help_or(format!("declared stores: {}", list(stores.keys()))),
                     );
                     continue;
@@ -323,17 +347,15 @@ impl Resolver<'_> {
                     );
                     continue;
                 }
-                if out
-                    .iter()
-                    .any(|r| r.from == e.name.schema && r.to == to.value)
-                {
+                if !seen.insert((e.name.schema.clone(), to.value.clone())) {
                     self.err(
                         Problem::new(
                             "strata::duplicate_name",
                             to.span,
                             "this sync rule is given twice",
                         )
-                        .label("repeated"),
+                        .label("repeated")
+                        .help("remove one of the two rules"),
                     );
                     continue;
                 }

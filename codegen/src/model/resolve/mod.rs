@@ -3,6 +3,7 @@
 //! The passes run in order (stores, enums, entity shells, fields, keys and
 //! constraints, queries, sync) and each collects every problem it finds.
 
+mod clashes;
 mod constraints;
 mod entities;
 mod enums;
@@ -10,11 +11,11 @@ mod fields;
 mod links;
 mod stores;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 
-use super::types::{parse_type, TypeError, BUILTIN_TYPES};
+use super::types::{parse_type, type_alias, TypeError, BUILTIN_TYPES};
 use super::*;
 use crate::diagnostics::{Problem, Problems};
 use crate::names::{is_enum_value, is_snake_ident, is_type_ident, MAX_SQL_IDENT};
@@ -28,7 +29,20 @@ pub fn resolve(
     probs: &mut Problems,
 ) -> Option<Model> {
     let before = probs.list.len();
-    let mut r = Resolver { sources, probs };
+    let mut r = Resolver {
+        sources,
+        probs,
+        incomplete: files.iter().any(|f| f.incomplete),
+        broken: files
+            .iter()
+            .flat_map(|f| f.broken.iter().cloned())
+            .collect(),
+        broken_fields: HashSet::new(),
+        field_index: HashMap::new(),
+        entity_names: (files.iter().flat_map(|f| &f.entities))
+            .map(|e| e.name.value.clone())
+            .collect(),
+    };
     let stores = r.stores(files);
     let enums = r.enums(files);
     let enum_names: HashMap<&str, &Enum> =
@@ -38,8 +52,8 @@ pub fn resolve(
         .iter()
         .map(|d| r.entity(d, &stores, &enum_names))
         .collect();
-    r.references(&decls, &mut entities);
-    r.table_names(&entities);
+    r.references(&decls, &mut entities, &stores);
+    r.clashes(&decls, &entities, &enums, &stores);
     let sync = r.sync(files, &stores, &entities);
     (probs_len(r.probs) == before).then_some(Model {
         stores,
@@ -56,6 +70,18 @@ fn probs_len(p: &Problems) -> usize {
 struct Resolver<'a> {
     sources: &'a Sources,
     probs: &'a mut Problems,
+    /// Some file did not parse: a name that is not found may be declared there,
+    /// so failed lookups of entities, stores and types are not reported.
+    incomplete: bool,
+    /// Enums and entities whose declaration was malformed (already reported).
+    broken: HashSet<String>,
+    /// (entity, field) pairs whose declaration was malformed or mistyped
+    /// (already reported), so that a key or index naming them stays quiet.
+    broken_fields: HashSet<(String, String)>,
+    /// Every declared entity name (for "`User` is an entity" hints).
+    entity_names: HashSet<String>,
+    /// Field positions of the entity being resolved, by schema name.
+    field_index: HashMap<String, usize>,
 }
 
 impl Resolver<'_> {
@@ -63,8 +89,18 @@ impl Resolver<'_> {
         self.probs.push(p);
     }
 
+    /// Whether a failed lookup of `name` is a consequence of an earlier problem.
+    fn quiet(&self, name: &str) -> bool {
+        self.incomplete || self.broken.contains(name)
+    }
+
     fn duplicate(&mut self, what: &str, name: &Spanned<String>, first: Span) {
-        let at = self.sources.location(first);
+        // Locating the first declaration scans its file: skip it in a flood of errors.
+        let at = if self.probs.wants_suggestions() {
+            self.sources.location(first)
+        } else {
+            "another place".to_string()
+        };
         self.err(
             Problem::new(
                 "strata::duplicate_name",
@@ -123,11 +159,16 @@ fn is_decimal_literal(text: &str, precision: usize, scale: usize) -> bool {
 }
 
 fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
-    items
-        .into_iter()
-        .map(|s| format!("`{s}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    const SHOWN: usize = 20;
+    let mut out: Vec<String> = Vec::new();
+    for (i, s) in items.into_iter().enumerate() {
+        if i == SHOWN {
+            out.push("…".to_string());
+            break;
+        }
+        out.push(format!("`{s}`"));
+    }
+    out.join(", ")
 }
 
 /// PostgreSQL-style constraint names, `{table}_{cols}_{suffix}`, kept within
@@ -139,6 +180,11 @@ pub fn constraint_name(table: &str, cols: &[&str], suffix: &str) -> String {
     }
     use sha2::{Digest, Sha256};
     let hash = hex::encode(&Sha256::digest(full.as_bytes())[..4]);
-    let keep = MAX_SQL_IDENT - hash.len() - suffix.len() - 2;
+    let mut keep = MAX_SQL_IDENT.saturating_sub(hash.len() + suffix.len() + 2);
+    // Names are checked to be ASCII, but this also runs on names already
+    // reported as invalid, so it must not cut a character in two.
+    while !full.is_char_boundary(keep) {
+        keep -= 1;
+    }
     format!("{}_{hash}_{suffix}", &full[..keep])
 }

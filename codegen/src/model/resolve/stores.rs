@@ -34,7 +34,11 @@ impl Resolver<'_> {
                         format!("unknown store kind `{}`", d.kind.value),
                     )
                     .label("not a store kind")
-                    .suggest(&d.kind, StoreKindTag::ALL.iter().map(|(n, _)| *n))
+                    .suggest_when(
+                        self.probs.wants_suggestions(),
+                        &d.kind,
+                        StoreKindTag::ALL.iter().map(|(n, _)| *n),
+                    )
                     .help_or(
                         "store kinds are postgres, redis, clickhouse, elasticsearch and influxdb",
                     ),
@@ -98,7 +102,7 @@ impl Resolver<'_> {
                             other => self.err(
                                 Problem::new("strata::unknown_key", k.span, format!("unknown key `{other}` in `pool`"))
                                     .label("unknown key")
-                                    .suggest(other, ["max", "min", "acquire_timeout", "idle_timeout"])
+                                    .suggest_when(self.probs.wants_suggestions(), other, ["max", "min", "acquire_timeout", "idle_timeout"])
                                     .help_or("known keys: max, min, acquire_timeout, idle_timeout"),
                             ),
                         }
@@ -213,6 +217,16 @@ impl Resolver<'_> {
                 return None;
             };
             let inner = &after[..close];
+            if inner.contains("${") {
+                self.err(
+                    Problem::new("strata::bad_template", s.span, "a `${` inside `${...}`")
+                        .label("nested or unclosed variable")
+                        .help(
+                            "close each variable with `}`; a default cannot hold another variable",
+                        ),
+                );
+                return None;
+            }
             let (name, default) = match inner.split_once(':') {
                 Some((n, d)) => (n, Some(d.to_string())),
                 None => (inner, None),
