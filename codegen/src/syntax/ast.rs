@@ -69,6 +69,10 @@ pub struct EntityDecl {
     pub measurement: Option<Name>,
     /// Fields whose declaration was malformed (already reported).
     pub broken_fields: Vec<String>,
+    /// The declaration had shape problems (a misspelt key, a list for a
+    /// mapping): what seems missing from it may just be misspelt, so the
+    /// resolver does not report missing keys, time fields or unknown fields.
+    pub incomplete: bool,
     pub span: Span,
 }
 

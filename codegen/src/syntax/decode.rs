@@ -436,6 +436,13 @@ fn enum_decl(k: &Node, v: &Node, probs: &mut Problems) -> Option<EnumDecl> {
 }
 
 fn entity(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
+    let before = probs.list.len();
+    let mut e = entity_parts(k, v, probs)?;
+    e.incomplete = probs.list.len() > before;
+    Some(e)
+}
+
+fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
     let what = format!("entity `{}`", k.as_str().unwrap_or_default());
     let mut m = MapReader::new(v, &what, ENTITY_KEYS, probs)?;
     let mut e = EntityDecl {

@@ -7,7 +7,8 @@ impl Resolver<'_> {
         let names: Vec<Spanned<String>> = if d.key.is_empty() {
             if e.field("id").is_some() {
                 vec![Spanned::new("id".to_string(), d.name.span)]
-            } else if d.broken_fields.iter().any(|f| f == "id")
+            } else if d.incomplete
+                || d.broken_fields.iter().any(|f| f == "id")
                 || self
                     .broken_fields
                     .contains(&(e.name.schema.clone(), "id".to_string()))

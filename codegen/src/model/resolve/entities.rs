@@ -140,6 +140,7 @@ impl Resolver<'_> {
                 e.version = Some(e.fields.len() - 1);
             }
         }
+        self.fields_unknown = d.incomplete && d.fields.is_empty();
         self.field_index = (e.fields.iter().enumerate())
             .map(|(i, f)| (f.name.schema.clone(), i))
             .collect();
@@ -287,6 +288,9 @@ impl Resolver<'_> {
             );
         }
         let Some(time_name) = &d.time else {
+            if d.incomplete {
+                return;
+            }
             self.err(
                 Problem::new(
                     "strata::missing_key",

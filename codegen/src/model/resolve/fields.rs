@@ -220,12 +220,8 @@ impl Resolver<'_> {
         {
             return Some(i);
         }
-        if let Some(i) = e.fields.iter().position(|f| f.name.schema == name.value) {
-            return Some(i);
-        }
-        if self
-            .broken_fields
-            .contains(&(e.name.schema.clone(), name.value.clone()))
+        if self.fields_unknown
+            || (self.broken_fields).contains(&(e.name.schema.clone(), name.value.clone()))
         {
             return None;
         }

@@ -39,6 +39,7 @@ pub fn resolve(
             .collect(),
         broken_fields: HashSet::new(),
         field_index: HashMap::new(),
+        fields_unknown: false,
         entity_names: (files.iter().flat_map(|f| &f.entities))
             .map(|e| e.name.value.clone())
             .collect(),
@@ -82,6 +83,9 @@ struct Resolver<'a> {
     entity_names: HashSet<String>,
     /// Field positions of the entity being resolved, by schema name.
     field_index: HashMap<String, usize>,
+    /// The entity being resolved had shape problems and declares no fields:
+    /// its unknown fields are a consequence, not news.
+    fields_unknown: bool,
 }
 
 impl Resolver<'_> {
