@@ -60,18 +60,30 @@ impl Problem {
     }
 }
 
-/// The closest candidate by Jaro-Winkler similarity, if it is close enough.
+/// The closest candidate, if it is close enough: within a few edits
+/// (transpositions count as one, so `NWE` finds `NEW`) or very similar by
+/// Jaro-Winkler (which favours a shared prefix, so `created` finds `created_at`).
 pub fn did_you_mean<'a>(
     got: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let lower = got.to_ascii_lowercase();
+    let max_edits = match lower.chars().count() {
+        0..=3 => 1,
+        4..=6 => 2,
+        _ => 3,
+    };
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .filter(|c| *c != got)
+        .filter_map(|c| {
+            let other = c.to_ascii_lowercase();
+            let edits = strsim::osa_distance(&lower, &other);
+            let similar = strsim::jaro_winkler(&lower, &other);
+            (edits <= max_edits || similar >= 0.85).then_some((edits, similar, c))
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| c)
 }
 
 /// After this many problems, no more "did you mean" suggestions are computed:

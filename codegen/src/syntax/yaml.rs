@@ -323,23 +323,31 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
     } else {
         "check indentation and quoting around this point".to_string()
     };
-    let (span, label) = match opener {
-        Some((start, c)) if at_end => (
-            Span::new(file, start, start + 1),
-            format!("this `{c}` is never closed"),
-        ),
+    let error_line = line_col(text, at.min(end)).0;
+    match opener {
+        // The collection opened on an earlier line and YAML gave up later: the
+        // opening bracket is where the fix goes.
+        Some((start, c)) if at_end || line_col(text, start).0 < error_line => {
+            let close = if c == '{' { '}' } else { ']' };
+            Problem::new("strata::yaml", Span::new(file, start, start + 1), format!("invalid YAML: this `{c}` is never closed"))
+                .label(format!("needs a matching `{close}`"))
+                .help(format!("add `{close}` at the end of the entries (YAML stopped at line {error_line}: {info})"))
+        }
         _ => {
             let mut at = at.min(end.saturating_sub(1));
             while at > 0 && !text.is_char_boundary(at) {
                 at -= 1;
             }
             let next = text[at..].chars().next().map_or(0, char::len_utf8);
-            (Span::new(file, at, at + next), "here".to_string())
+            Problem::new(
+                "strata::yaml",
+                Span::new(file, at, at + next),
+                format!("invalid YAML: {info}"),
+            )
+            .label("here")
+            .help(help)
         }
-    };
-    Problem::new("strata::yaml", span, format!("invalid YAML: {info}"))
-        .label(label)
-        .help(help)
+    }
 }
 
 fn line_col(text: &str, at: usize) -> (usize, usize) {

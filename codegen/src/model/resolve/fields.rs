@@ -100,7 +100,7 @@ impl Resolver<'_> {
                 Problem::new(
                     "strata::bad_default",
                     d.span,
-                    format!("`{text}` is not a valid value for a `{ty}` field"),
+                    format!("`{text}` is not a valid value for a field of type `{ty}`"),
                 )
                 .label("wrong value")
                 .help(help),
