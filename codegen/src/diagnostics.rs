@@ -129,6 +129,40 @@ impl Problem {
     }
 }
 
+/// Largest source excerpt rendered for one problem, in bytes.
+const MAX_WINDOW: usize = 4096;
+/// Bytes shown either side of a problem on a very long line.
+const WIDE_CONTEXT: usize = 60;
+/// Longest underline, in bytes.
+const MAX_UNDERLINE: usize = 200;
+/// Longest message, label or help, in characters (they quote the schema's text).
+const MAX_TEXT: usize = 300;
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+fn shorten(s: &mut String) {
+    if s.len() > MAX_TEXT {
+        if let Some((cut, _)) = s.char_indices().nth(MAX_TEXT) {
+            s.truncate(cut);
+            s.push('…');
+        }
+    }
+}
+
 /// One schema file with an index of its line starts, so that locating and
 /// rendering a problem costs the size of a few lines, not of the whole file.
 #[derive(Debug, Clone)]
@@ -186,7 +220,7 @@ impl IndexedFile {
                 end = start + nl;
             }
         }
-        (start, end)
+        (start, ceil_boundary(text, end.min(start + MAX_UNDERLINE)))
     }
 }
 
@@ -216,6 +250,37 @@ impl SourceCode for IndexedFile {
             .get(to_line + 1)
             .copied()
             .unwrap_or(self.text.len());
+        if data_end - data_start > MAX_WINDOW {
+            // A very long line: show the part around the span, not megabytes.
+            let line_end = self
+                .lines
+                .get(first_line + 1)
+                .map_or(self.text.len(), |&s| s - 1);
+            let from = if before == 0 {
+                start
+            } else {
+                floor_boundary(
+                    &self.text,
+                    start
+                        .saturating_sub(WIDE_CONTEXT)
+                        .max(self.lines[first_line]),
+                )
+            };
+            let to = ceil_boundary(&self.text, (end + WIDE_CONTEXT).min(line_end).max(end));
+            let column = if before == 0 {
+                self.column_of(start)
+            } else {
+                0
+            };
+            return Ok(Box::new(MietteSpanContents::new_named(
+                self.name.clone(),
+                &self.text.as_bytes()[from..to],
+                (from, to - from).into(),
+                first_line,
+                column,
+                1,
+            )));
+        }
         let (line, column) = if before == 0 {
             (first_line, self.column_of(start))
         } else {
@@ -301,7 +366,12 @@ impl Diagnostics {
         let items = problems
             .into_iter()
             .filter(|p| p.span.file < sources.files.len())
-            .map(|problem| {
+            .map(|mut problem| {
+                shorten(&mut problem.message);
+                shorten(&mut problem.label);
+                if let Some(h) = &mut problem.help {
+                    shorten(h);
+                }
                 let file = files[problem.span.file].get_or_insert_with(|| {
                     let f = sources.get(problem.span.file);
                     IndexedFile::new(&f.name, &f.text)
