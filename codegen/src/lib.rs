@@ -18,6 +18,7 @@ pub mod diagnostics;
 pub mod elasticsearch;
 pub mod files;
 pub mod influx;
+pub mod json_schema;
 pub mod model;
 pub mod names;
 pub mod postgres;

@@ -31,6 +31,8 @@ enum Command {
         #[arg(long)]
         short: bool,
     },
+    /// Print a JSON Schema of the schema language, for YAML editors.
+    SchemaJson,
     /// Write every artifact the compiler produces into a folder.
     Generate {
         schema: PathBuf,
@@ -60,6 +62,10 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::SchemaJson => {
+            print!("{}", strata_codegen::json_schema::schema_json());
+            ExitCode::SUCCESS
+        }
         Command::Generate { schema, out } => {
             let model = match load_and_compile(&schema, false) {
                 Ok(m) => m,

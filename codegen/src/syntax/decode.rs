@@ -58,6 +58,28 @@ const QUERY_KEYS: &[&str] = &["where", "order", "limit", "one"];
 const CACHE_KEYS: &[&str] = &["store", "ttl"];
 const SEARCH_KEYS: &[&str] = &["store", "text"];
 const SYNC_KEYS: &[&str] = &["from", "to"];
+const POOL_KEYS: &[&str] = &["max", "min", "acquire_timeout", "idle_timeout"];
+
+/// The settings each store kind takes besides `kind` and `url`.
+pub const STORE_KIND_SETTINGS: &[(&str, &[&str])] = &[
+    ("postgres", &["pool", "schema"]),
+    ("redis", &["key_prefix"]),
+    ("clickhouse", &["database", "cluster", "server_version"]),
+    ("elasticsearch", &["index_prefix"]),
+    ("influxdb", &["org", "bucket", "token", "precision"]),
+];
+/// `on_delete` actions of a reference.
+pub const ON_DELETE_ACTIONS: &[&str] = &[
+    "no_action",
+    "restrict",
+    "cascade",
+    "set_null",
+    "set_default",
+];
+/// Index methods.
+pub const INDEX_METHODS: &[&str] = &["btree", "hash", "gin", "gist", "brin"];
+/// InfluxDB write precisions.
+pub const PRECISIONS: &[&str] = &["ns", "us", "ms", "s"];
 
 /// Keys of every section, for the JSON Schema and for tests.
 pub const SECTIONS: &[(&str, &[&str])] = &[
@@ -71,6 +93,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("cache", CACHE_KEYS),
     ("search", SEARCH_KEYS),
     ("sync", SYNC_KEYS),
+    ("pool", POOL_KEYS),
 ];
 
 /// Decodes one file's tree. `None` (an empty file) gives an empty schema.

@@ -4,7 +4,10 @@ pub mod ast;
 mod decode;
 pub mod yaml;
 
-pub use decode::{decode, parse_duration, SECTIONS};
+pub use decode::{
+    decode, parse_duration, INDEX_METHODS, ON_DELETE_ACTIONS, PRECISIONS, SECTIONS,
+    STORE_KIND_SETTINGS,
+};
 
 use crate::diagnostics::Problems;
 use crate::source::FileId;

@@ -153,7 +153,7 @@ impl Resolver<'_> {
                         .suggest_when(
                             self.probs.wants_suggestions(),
                             other,
-                            ["btree", "hash", "gin", "gist", "brin"],
+                            crate::syntax::INDEX_METHODS.iter().copied(),
                         )
                         .help_or("methods are btree, hash, gin, gist and brin"),
                     );

@@ -236,13 +236,7 @@ impl Resolver<'_> {
                     }
                     Some(("set_default", _)) => OnDelete::SetDefault,
                     Some((other, s)) => {
-                        let opts = [
-                            "no_action",
-                            "restrict",
-                            "cascade",
-                            "set_null",
-                            "set_default",
-                        ];
+                        let opts = crate::syntax::ON_DELETE_ACTIONS.iter().copied();
                         self.err(
                             Problem::new("strata::bad_reference", s, format!("unknown `on_delete` action `{other}`"))
                                 .label("not an action")

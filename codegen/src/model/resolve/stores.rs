@@ -47,13 +47,9 @@ impl Resolver<'_> {
             }
         };
         let url = d.url.as_ref().and_then(|u| self.template(u));
-        let allowed: &[&str] = match tag {
-            StoreKindTag::Postgres => &["pool", "schema"],
-            StoreKindTag::Redis => &["key_prefix"],
-            StoreKindTag::ClickHouse => &["database", "cluster", "server_version"],
-            StoreKindTag::Elasticsearch => &["index_prefix"],
-            StoreKindTag::InfluxDb => &["org", "bucket", "token", "precision"],
-        };
+        let allowed: &[&str] = (crate::syntax::STORE_KIND_SETTINGS.iter())
+            .find(|(kind, _)| *kind == tag.as_str())
+            .map_or(&[], |(_, keys)| keys);
         let mut scalars: HashMap<&str, &Spanned<String>> = HashMap::new();
         let mut pool = PoolSettings::default();
         for (key, setting) in &d.settings {
