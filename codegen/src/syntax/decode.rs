@@ -594,6 +594,15 @@ fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDecl> {
         ..Default::default()
     };
     match &v.kind {
+        _ if v.is_null() => {
+            probs.push(missing(
+                k.span,
+                &format!("field `{}`", f.name.value),
+                "type",
+                "write its type after the colon, as in `symbol: string(20)`",
+            ));
+            return None;
+        }
         NodeKind::Scalar(..) => f.ty = name(v, "a field type", probs)?,
         _ => {
             let what = format!("field `{}`", k.as_str().unwrap_or_default());
@@ -634,7 +643,18 @@ fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDecl> {
     if let Some(stripped) = f.ty.value.strip_suffix('?') {
         let s = f.ty.span;
         f.ty = Spanned::new(stripped.trim_end().to_string(), s);
-        f.nullable.get_or_insert(Spanned::new(true, s));
+        if let Some(n) = f.nullable.as_ref().filter(|n| !n.value) {
+            probs.push(
+                Problem::new(
+                    "strata::conflict",
+                    n.span,
+                    "`nullable: false` contradicts the `?` of the type",
+                )
+                .label("not nullable")
+                .help("drop the `?` or the `nullable: false`"),
+            );
+        }
+        f.nullable = Some(Spanned::new(true, s));
     }
     Some(f)
 }

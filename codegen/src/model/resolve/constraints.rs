@@ -36,7 +36,8 @@ impl Resolver<'_> {
                         n.span,
                         format!("`{}` is in the key twice", n.value),
                     )
-                    .label("repeated"),
+                    .label("repeated")
+                    .help("name each key field once"),
                 );
                 continue;
             }
@@ -131,7 +132,8 @@ impl Resolver<'_> {
                         i.span,
                         "an index needs at least one field",
                     )
-                    .label("empty"),
+                    .label("empty")
+                    .help("list the fields to index: `[symbol, created_at desc]`"),
                 );
                 continue;
             }
