@@ -94,10 +94,15 @@ pub const SUGGESTION_BUDGET: usize = 200;
 /// At most this many problems are rendered in full; the rest are counted.
 pub const MAX_RENDERED: usize = 200;
 
+/// Most candidate comparisons all suggestions of one run may cost together.
+pub const SUGGESTION_WORK: usize = 50_000;
+
 /// A collector of problems, passed through a stage.
 #[derive(Debug, Default)]
 pub struct Problems {
     pub list: Vec<Problem>,
+    /// Candidate comparisons spent on suggestions so far.
+    spent: std::cell::Cell<usize>,
 }
 
 impl Problems {
@@ -109,23 +114,27 @@ impl Problems {
     }
     /// Whether suggestions are still worth computing (see [`SUGGESTION_BUDGET`]).
     pub fn wants_suggestions(&self) -> bool {
-        self.list.len() < SUGGESTION_BUDGET
+        self.list.len() < SUGGESTION_BUDGET && self.spent.get() < SUGGESTION_WORK
     }
 }
 
 impl Problem {
-    /// [`Problem::suggest`], only while `enabled` (pass [`Problems::wants_suggestions`]).
+    /// [`Problem::suggest`] while `probs` has suggestion budget left
+    /// ([`Problems::wants_suggestions`]), charging it for the comparisons.
     pub fn suggest_when<'a>(
         self,
-        enabled: bool,
+        probs: &Problems,
         got: &str,
         candidates: impl IntoIterator<Item = &'a str>,
     ) -> Self {
-        if enabled {
-            self.suggest(got, candidates)
-        } else {
-            self
+        if !probs.wants_suggestions() {
+            return self;
         }
+        let mut compared = 0;
+        let counted = candidates.into_iter().inspect(|_| compared += 1);
+        let p = self.suggest(got, counted);
+        probs.spent.set(probs.spent.get() + compared);
+        p
     }
 }
 

@@ -191,7 +191,7 @@ impl<'a> MapReader<'a> {
                     p = p.help("inside `{ }` a comma separates entries: quote the type, as in `type: \"decimal(20,8)\"`");
                 }
                 probs.push(
-                    p.suggest_when(probs.wants_suggestions(), key, known.iter().copied())
+                    p.suggest_when(probs, key, known.iter().copied())
                         .help_or(format!("known keys: {}", known.join(", "))),
                 );
             }

@@ -153,7 +153,7 @@ impl Resolver<'_> {
                         )
                         .label("not a method")
                         .suggest_when(
-                            self.probs.wants_suggestions(),
+                            self.probs,
                             other,
                             crate::syntax::INDEX_METHODS.iter().copied(),
                         )

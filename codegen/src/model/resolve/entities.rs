@@ -207,11 +207,7 @@ impl Resolver<'_> {
                         format!("no store named `{}`", s.value),
                     )
                     .label("unknown store")
-                    .suggest_when(
-                        self.probs.wants_suggestions(),
-                        s,
-                        stores.keys().map(String::as_str),
-                    )
+                    .suggest_when(self.probs, s, stores.keys().map(String::as_str))
                     .help_or(format!("declared stores: {}", list(stores.keys()))),
                 );
                 s.value.clone()

@@ -194,7 +194,7 @@ impl Resolver<'_> {
                         )
                         .label("not a member")
                         .suggest_when(
-                            self.probs.wants_suggestions(),
+                            self.probs,
                             text,
                             e.variants.iter().map(|v| v.name.schema.as_str()),
                         )
@@ -238,7 +238,7 @@ impl Resolver<'_> {
             )
             .label("unknown field")
             .suggest_when(
-                self.probs.wants_suggestions(),
+                self.probs,
                 name,
                 e.fields.iter().map(|f| f.name.schema.as_str()),
             )
@@ -260,9 +260,9 @@ impl Resolver<'_> {
             ));
         } else if let Some(instead) = type_alias(name) {
             p = p.help(format!("did you mean `{instead}`?"));
-        } else if self.probs.wants_suggestions() {
+        } else {
             let candidates = BUILTIN_TYPES.iter().copied().chain(enums.keys().copied());
-            p = p.suggest(name, candidates);
+            p = p.suggest_when(self.probs, name, candidates);
         }
         self.err(p.help_or(format!(
             "types are {}, decimal(p,s), string(n), `T[]` arrays and enum names",

@@ -93,11 +93,7 @@ impl Resolver<'_> {
                         format!("no store named `{}`", name.value),
                     )
                     .label("unknown store")
-                    .suggest_when(
-                        self.probs.wants_suggestions(),
-                        name,
-                        stores.keys().map(String::as_str),
-                    )
+                    .suggest_when(self.probs, name, stores.keys().map(String::as_str))
                     .help_or(format!("declared stores: {}", list(stores.keys()))),
                 );
                 false
@@ -138,7 +134,7 @@ impl Resolver<'_> {
                     self.err(
                         Problem::new("strata::unknown_entity", target.span, format!("no entity named `{ent_name}`"))
                             .label("unknown entity")
-                            .suggest_when(self.probs.wants_suggestions(), ent_name, entities.iter().map(|e| e.name.schema.as_str()))
+                            .suggest_when(self.probs, ent_name, entities.iter().map(|e| e.name.schema.as_str()))
                             .help_or("`references` names an entity, optionally with a field: `Strategy` or `Strategy.id`"),
                     );
                     continue;
@@ -240,7 +236,7 @@ impl Resolver<'_> {
                         self.err(
                             Problem::new("strata::bad_reference", s, format!("unknown `on_delete` action `{other}`"))
                                 .label("not an action")
-                                .suggest_when(self.probs.wants_suggestions(), other, opts)
+                                .suggest_when(self.probs, other, opts)
                                 .help_or("actions are no_action, restrict, cascade, set_null and set_default"),
                         );
                         OnDelete::NoAction
@@ -281,7 +277,7 @@ impl Resolver<'_> {
                     )
                     .label("unknown entity")
                     .suggest_when(
-                        self.probs.wants_suggestions(),
+                        self.probs,
                         &s.from,
                         entities.iter().map(|e| e.name.schema.as_str()),
                     )
@@ -301,11 +297,7 @@ impl Resolver<'_> {
                             format!("no store named `{}`", to.value),
                         )
                         .label("unknown store")
-                        .suggest_when(
-                            self.probs.wants_suggestions(),
-                            to,
-                            stores.keys().map(String::as_str),
-                        )
+                        .suggest_when(self.probs, to, stores.keys().map(String::as_str))
                         .help_or(format!("declared stores: {}", list(stores.keys()))),
                     );
                     continue;

@@ -35,7 +35,7 @@ impl Resolver<'_> {
                     )
                     .label("not a store kind")
                     .suggest_when(
-                        self.probs.wants_suggestions(),
+                        self.probs,
                         &d.kind,
                         StoreKindTag::ALL.iter().map(|(n, _)| *n),
                     )
@@ -98,7 +98,7 @@ impl Resolver<'_> {
                             other => self.err(
                                 Problem::new("strata::unknown_key", k.span, format!("unknown key `{other}` in `pool`"))
                                     .label("unknown key")
-                                    .suggest_when(self.probs.wants_suggestions(), other, ["max", "min", "acquire_timeout", "idle_timeout"])
+                                    .suggest_when(self.probs, other, ["max", "min", "acquire_timeout", "idle_timeout"])
                                     .help_or("known keys: max, min, acquire_timeout, idle_timeout"),
                             ),
                         }
