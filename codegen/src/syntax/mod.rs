@@ -2,12 +2,14 @@
 
 pub mod ast;
 mod decode;
+mod entity;
+mod keys;
+mod reader;
 pub mod yaml;
 
-pub use decode::{
-    decode, parse_duration, INDEX_METHODS, ON_DELETE_ACTIONS, PRECISIONS, SECTIONS,
-    STORE_KIND_SETTINGS,
-};
+pub use decode::decode;
+pub use keys::{INDEX_METHODS, ON_DELETE_ACTIONS, PRECISIONS, SECTIONS, STORE_KIND_SETTINGS};
+pub use reader::parse_duration;
 
 use crate::diagnostics::Problems;
 use crate::source::FileId;
