@@ -186,3 +186,15 @@ fn a_schema_may_be_split_across_files() {
         .and_then(|f| f.references.as_ref())
         .is_some());
 }
+
+/// `docs/strata.schema.json` is what `strata schema-json` prints, so editors
+/// pointed at the checked-in file see the language of this compiler.
+#[test]
+fn the_checked_in_json_schema_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/strata.schema.json");
+    let on_disk = std::fs::read_to_string(&path).expect("docs/strata.schema.json");
+    assert!(
+        on_disk == strata_codegen::json_schema::schema_json(),
+        "docs/strata.schema.json is stale: run `strata schema-json > docs/strata.schema.json`"
+    );
+}

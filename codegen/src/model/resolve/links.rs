@@ -149,9 +149,21 @@ impl Resolver<'_> {
                     let quiet = self
                         .broken_fields
                         .contains(&(te.name.schema.clone(), missing.to_string()))
-                        || (field_name.is_none() && te.key.is_empty());
+                        || (field_name.is_none() && te.key.is_empty() && !te.is_series());
                     if quiet {
-                        // A broken key field, or no key at all: both already reported.
+                        // A broken key field, or a record without a key: both already reported.
+                        continue;
+                    }
+                    if te.is_series() {
+                        self.err(
+                            Problem::new(
+                                "strata::bad_reference",
+                                target.span,
+                                format!("`{ent_name}` is a time-series entity"),
+                            )
+                            .label("cannot reference this")
+                            .help("a reference points at a record entity's key or unique field"),
+                        );
                         continue;
                     }
                     let help = match field_name {
