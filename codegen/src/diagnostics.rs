@@ -68,6 +68,11 @@ pub fn did_you_mean<'a>(
     got: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    // Names are at most 63 bytes: nothing is close to a longer text, and
+    // comparing one costs its length times each candidate's.
+    if got.len() > 2 * crate::names::MAX_SQL_IDENT {
+        return None;
+    }
     let lower = got.to_ascii_lowercase();
     let max_edits = match lower.chars().count() {
         0..=3 => 1,

@@ -50,8 +50,13 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every schema file we have: the trading schema and all fixtures.
-fn corpus() -> Vec<(String, String)> {
+/// Every schema file we have: the trading schema and all fixtures (read once).
+fn corpus() -> &'static [(String, String)] {
+    static CORPUS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    CORPUS.get_or_init(read_corpus)
+}
+
+fn read_corpus() -> Vec<(String, String)> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
