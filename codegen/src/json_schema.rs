@@ -16,9 +16,6 @@ use serde_json::{json, Map, Value};
 use crate::model::{StoreKindTag, BUILTIN_TYPES};
 use crate::syntax::{INDEX_METHODS, ON_DELETE_ACTIONS, PRECISIONS, SECTIONS, STORE_KIND_SETTINGS};
 
-/// Where the schema says it lives (its `$id`).
-pub const SCHEMA_ID: &str = "https://strata.dev/schema/v1.json";
-
 /// `string(20)`, `decimal(20,8)?`, `i64[]`, `Side`: the text form of a type.
 const TYPE_PATTERN: &str = r"^\s*(uuid|string(\(\s*\d+\s*\))?|text|bool|i16|i32|i64|f64|decimal\(\s*\d+\s*,\s*\d+\s*\)|timestamptz|date|json|bytes|secret|[A-Z][A-Za-z0-9]*)\s*(\[\])?\s*\??\s*$";
 const DURATION_PATTERN: &str = r"^\s*\d+(ms|s|m|h|d)\s*$";
@@ -88,7 +85,6 @@ pub fn schema() -> Value {
     }
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
-        "$id": SCHEMA_ID,
         "title": "Strata schema",
         "description": "A Strata schema file: stores, enums, entities and sync rules. A schema is one file or a folder of files merged into one model.",
         "type": "object",
