@@ -14,8 +14,8 @@ pub struct SchemaFile {
     /// The file did not parse as YAML: names it declares are unknown, so the
     /// resolver does not report lookups that fail for that reason.
     pub incomplete: bool,
-    /// Names of enums and entities whose declaration was malformed (already
-    /// reported); lookups of them are not reported again.
+    /// Names of stores, enums and entities whose declaration was malformed
+    /// (already reported); lookups of them are not reported again.
     pub broken: Vec<String>,
 }
 

@@ -32,8 +32,9 @@ pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     }
     if let Some(n) = top.get("stores") {
         for (k, v) in entries(n, "`stores`", probs) {
-            if let Some(s) = store(k, v, probs) {
-                out.stores.push(s);
+            match store(k, v, probs) {
+                Some(s) => out.stores.push(s),
+                None => out.broken.push(key_name(k).value),
             }
         }
     }
@@ -69,7 +70,8 @@ fn store(k: &Node, v: &Node, probs: &mut Problems) -> Option<StoreDecl> {
     let kind = match m.get("kind") {
         Some(n) => name(n, "`kind`", probs)?,
         None => {
-            probs.push(
+            m.report_missing(
+                "kind",
                 Problem::new(
                     "strata::missing_key",
                     k.span,
@@ -77,6 +79,7 @@ fn store(k: &Node, v: &Node, probs: &mut Problems) -> Option<StoreDecl> {
                 )
                 .label("needs `kind:`")
                 .help("add `kind: postgres` (or redis, clickhouse, elasticsearch, influxdb)"),
+                probs,
             );
             return None;
         }
@@ -136,24 +139,27 @@ fn sync(node: &Node, probs: &mut Problems) -> Option<SyncDecl> {
     let from = match m.get("from") {
         Some(n) => name(n, "`from`", probs)?,
         None => {
-            probs.push(missing(
-                node.span,
-                "a sync rule",
+            m.report_missing(
                 "from",
-                "add `from: Entity`",
-            ));
+                missing(node.span, "a sync rule", "from", "add `from: Entity`"),
+                probs,
+            );
             return None;
         }
     };
     let to = match m.get("to") {
         Some(n) => names(n, "a store", probs),
         None => {
-            probs.push(missing(
-                node.span,
-                "a sync rule",
+            m.report_missing(
                 "to",
-                "add `to: store` or `to: [store, store]`",
-            ));
+                missing(
+                    node.span,
+                    "a sync rule",
+                    "to",
+                    "add `to: store` or `to: [store, store]`",
+                ),
+                probs,
+            );
             return None;
         }
     };

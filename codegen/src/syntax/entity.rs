@@ -90,12 +90,16 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
                         span: n.span,
                     })
                 }
-                None => probs.push(missing(
-                    n.span,
-                    "`cache`",
+                None => c.report_missing(
                     "store",
-                    "add `store: cache` naming a redis store",
-                )),
+                    missing(
+                        n.span,
+                        "`cache`",
+                        "store",
+                        "add `store: cache` naming a redis store",
+                    ),
+                    probs,
+                ),
             }
         }
     }
@@ -114,12 +118,16 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
                         span: n.span,
                     })
                 }
-                None => probs.push(missing(
-                    n.span,
-                    "`search`",
+                None => c.report_missing(
                     "store",
-                    "add `store: search` naming an elasticsearch store",
-                )),
+                    missing(
+                        n.span,
+                        "`search`",
+                        "store",
+                        "add `store: search` naming an elasticsearch store",
+                    ),
+                    probs,
+                ),
             }
         }
     }
@@ -149,12 +157,13 @@ pub(super) fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDec
             match m.get("type") {
                 Some(t) => f.ty = name(t, "`type`", probs)?,
                 None => {
-                    probs.push(missing(
+                    let p = missing(
                         k.span,
                         &what,
                         "type",
                         "add `type: string` (or another type)",
-                    ));
+                    );
+                    m.report_missing("type", p, probs);
                     return None;
                 }
             }
@@ -239,12 +248,8 @@ pub(super) fn index(node: &Node, probs: &mut Problems) -> Option<IndexDecl> {
                         .collect()
                 }
                 None => {
-                    probs.push(missing(
-                        node.span,
-                        "an index",
-                        "fields",
-                        "add `fields: [a, b]`",
-                    ));
+                    let p = missing(node.span, "an index", "fields", "add `fields: [a, b]`");
+                    m.report_missing("fields", p, probs);
                     return None;
                 }
             }

@@ -3,22 +3,25 @@
 
 use super::ast::*;
 use super::yaml::{Node, NodeKind};
-use crate::diagnostics::{Problem, Problems};
+use crate::diagnostics::{did_you_mean, Problem, Problems};
 use crate::source::{Span, Spanned};
 
 /// A mapping whose keys are checked against a known list.
 pub(super) struct MapReader<'a> {
     pub(super) entries: &'a [(Node, Node)],
     pub(super) span: Span,
+    /// Known keys that an unknown key was taken for (`feilds` → `fields`).
+    misspelt: Vec<&'static str>,
 }
 
 impl<'a> MapReader<'a> {
     pub(super) fn new(
         node: &'a Node,
         what: &str,
-        known: &[&str],
+        known: &[&'static str],
         probs: &mut Problems,
     ) -> Option<Self> {
+        let mut misspelt = Vec::new();
         let NodeKind::Map(entries) = &node.kind else {
             probs.push(
                 Problem::new(
@@ -52,16 +55,29 @@ impl<'a> MapReader<'a> {
                     // `{ type: decimal(20,8) }`: the comma ended the flow entry.
                     p = p.help("inside `{ }` a comma separates entries: quote the type, as in `type: \"decimal(20,8)\"`");
                 }
-                probs.push(
-                    p.suggest_when(probs, key, known.iter().copied())
-                        .help_or(format!("known keys: {}", known.join(", "))),
-                );
+                // The known lists are short: no need to budget this suggestion.
+                let instead = key_alias(key)
+                    .filter(|k| known.contains(k))
+                    .or_else(|| did_you_mean(key, known.iter().copied()));
+                if let Some(instead) = instead {
+                    p = p.help(format!("did you mean `{instead}`?"));
+                    misspelt.push(instead);
+                }
+                probs.push(p.help_or(format!("known keys: {}", known.join(", "))));
             }
         }
         Some(MapReader {
             entries,
             span: node.span,
+            misspelt,
         })
+    }
+    /// Reports a missing required key, unless a misspelling of it was
+    /// reported already (`feilds:` is not also "no `fields`").
+    pub(super) fn report_missing(&self, key: &str, p: Problem, probs: &mut Problems) {
+        if !self.misspelt.contains(&key) {
+            probs.push(p);
+        }
     }
     pub(super) fn get(&mut self, key: &str) -> Option<&'a Node> {
         self.entries
@@ -268,4 +284,43 @@ pub(super) fn missing(span: Span, what: &str, key: &str, help: &str) -> Problem 
     )
     .label(format!("needs `{key}:`"))
     .help(help)
+}
+
+/// Keys other tools spell differently, and the key this language uses.
+const KEY_ALIASES: &[(&str, &str)] = &[
+    ("columns", "fields"),
+    ("column", "fields"),
+    ("properties", "fields"),
+    ("attributes", "fields"),
+    ("primary_key", "key"),
+    ("pk", "key"),
+    ("optional", "nullable"),
+    ("null", "nullable"),
+    ("required", "nullable"),
+    ("foreign_key", "references"),
+    ("fk", "references"),
+    ("ref", "references"),
+    ("table_name", "table"),
+    ("index", "indexes"),
+    ("uniq", "unique"),
+    ("length", "max"),
+    ("max_length", "max"),
+    ("enum", "values"),
+    ("default_value", "default"),
+    ("type_", "type"),
+    ("kind_", "kind"),
+    ("driver", "kind"),
+    ("dsn", "url"),
+    ("connection", "url"),
+    ("filter", "where"),
+    ("order_by", "order"),
+    ("sort", "order"),
+];
+
+fn key_alias(key: &str) -> Option<&'static str> {
+    let lower = key.to_ascii_lowercase();
+    KEY_ALIASES
+        .iter()
+        .find(|(a, _)| *a == lower)
+        .map(|(_, k)| *k)
 }

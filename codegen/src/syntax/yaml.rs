@@ -324,6 +324,13 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
         "check indentation and quoting around this point".to_string()
     };
     let error_line = line_col(text, at.min(end)).0;
+    if info.contains("mapping values are not allowed") && opener.is_none() {
+        // `id uuid` on one line and `symbol: x` on the next read as one
+        // scalar `id uuid symbol` followed by a stray `:`: the fix is above.
+        if let Some(p) = missing_colon(file, text, at) {
+            return p;
+        }
+    }
     match opener {
         // The collection opened on an earlier line and YAML gave up later: the
         // opening bracket is where the fix goes.
@@ -348,6 +355,29 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
             .help(help)
         }
     }
+}
+
+/// The line above `at`, when it is a plain `word word` line without a colon.
+fn missing_colon(file: FileId, text: &str, at: usize) -> Option<Problem> {
+    let line_start = text.get(..at)?.rfind('\n')?;
+    let above = text[..line_start]
+        .rsplit('\n')
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))?;
+    let trimmed = above.trim();
+    if trimmed.contains(':') || trimmed.starts_with(['-', '[', '{', '"', '\'']) {
+        return None;
+    }
+    let offset =
+        above.as_ptr() as usize - text.as_ptr() as usize + (above.len() - above.trim_start().len());
+    Some(
+        Problem::new(
+            "strata::yaml",
+            Span::new(file, offset, offset + trimmed.len()),
+            "invalid YAML: this line has no `:`",
+        )
+        .label("expected `key: value`")
+        .help("write a colon and a space after the key, as in `id: uuid`"),
+    )
 }
 
 fn line_col(text: &str, at: usize) -> (usize, usize) {

@@ -198,7 +198,7 @@ impl Resolver<'_> {
     ) -> String {
         match &d.store {
             Some(s) if stores.contains_key(&s.value) => s.value.clone(),
-            Some(s) if self.incomplete => s.value.clone(),
+            Some(s) if self.quiet(s) => s.value.clone(),
             Some(s) => {
                 self.err(
                     Problem::new(

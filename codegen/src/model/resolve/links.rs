@@ -84,7 +84,7 @@ impl Resolver<'_> {
                 );
                 false
             }
-            None if self.incomplete => false,
+            None if self.quiet(name) => false,
             None => {
                 self.err(
                     Problem::new(
@@ -299,7 +299,7 @@ impl Resolver<'_> {
             };
             for to in &s.to {
                 let Some(store) = stores.get(&to.value) else {
-                    if self.incomplete {
+                    if self.quiet(to) {
                         continue;
                     }
                     self.err(

@@ -7,17 +7,24 @@ impl Resolver<'_> {
 
     pub(super) fn stores(&mut self, files: &[ast::SchemaFile]) -> BTreeMap<String, Store> {
         let mut out: BTreeMap<String, Store> = BTreeMap::new();
+        let mut seen: HashMap<&str, Span> = HashMap::new();
         for decl in files.iter().flat_map(|f| &f.stores) {
-            if let Some(prev) = out.get(&decl.name.value) {
-                let first = prev.span;
+            if let Some(&first) = seen.get(decl.name.as_str()) {
                 self.duplicate("store", &decl.name, first);
                 continue;
             }
+            seen.insert(&decl.name.value, decl.name.span);
             if !is_snake_ident(&decl.name) {
                 self.bad_name("store", &decl.name, "snake_case");
             }
-            if let Some(s) = self.store(decl) {
-                out.insert(decl.name.value.clone(), s);
+            match self.store(decl) {
+                Some(s) => {
+                    out.insert(decl.name.value.clone(), s);
+                }
+                // Already reported: entities naming this store stay quiet.
+                None => {
+                    self.broken.insert(decl.name.value.clone());
+                }
             }
         }
         out
