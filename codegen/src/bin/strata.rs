@@ -23,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print a JSON Schema of the schema language, for YAML editors.
+    SchemaJson,
     /// Check a schema file or folder; exit 0 when valid, 1 with diagnostics when not.
     Check {
         /// A schema file or a folder of `*.yaml` files.
@@ -31,8 +33,6 @@ enum Command {
         #[arg(long)]
         short: bool,
     },
-    /// Print a JSON Schema of the schema language, for YAML editors.
-    SchemaJson,
     /// Write every artifact the compiler produces into a folder.
     Generate {
         schema: PathBuf,
@@ -50,6 +50,10 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::SchemaJson => {
+            print!("{}", strata_codegen::json_schema::schema_json());
+            ExitCode::SUCCESS
+        }
         Command::Check { schema, short } => match load_and_compile(&schema, short) {
             Ok(model) => {
                 eprintln!(
@@ -62,10 +66,6 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::SchemaJson => {
-            print!("{}", strata_codegen::json_schema::schema_json());
-            ExitCode::SUCCESS
-        }
         Command::Generate { schema, out } => {
             let model = match load_and_compile(&schema, false) {
                 Ok(m) => m,
