@@ -213,6 +213,12 @@ impl Resolver<'_> {
                                 .label("unsafe SQL")
                                 .help("write a single boolean expression, or use `where: { field: value }`"),
                         );
+                    } else if !balanced(sql) {
+                        self.err(
+                            Problem::new("strata::bad_predicate", sql.span, "unbalanced quotes or parentheses in an index predicate")
+                                .label("does not close")
+                                .help("close every `(` and `'`, and write identifiers without `\"` or `$`"),
+                        );
                     }
                     Some(Predicate::Sql(sql.value.clone()))
                 }
@@ -345,4 +351,23 @@ impl Resolver<'_> {
         }
         false
     }
+}
+
+/// A predicate that cannot escape its `WHERE (...)`: parentheses balance
+/// outside string literals, literals close, and no `"` or `$` quoting.
+fn balanced(sql: &str) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    for c in sql.chars() {
+        match (c, in_string) {
+            ('\'', _) => in_string = !in_string,
+            (_, true) => {}
+            ('(', false) => depth += 1,
+            (')', false) if depth == 0 => return false,
+            (')', false) => depth -= 1,
+            ('"' | '$', false) => return false,
+            _ => {}
+        }
+    }
+    depth == 0 && !in_string
 }
