@@ -277,8 +277,16 @@ fn yaml_schema() -> impl Strategy<Value = String> {
     (stores, enums, entities, sync).prop_map(|(s, e, n, y)| format!("version: 1\n{s}{e}{n}{y}"))
 }
 
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases each by default; `PROPTEST_CASES=5000` runs a longer hunt.
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn random_text_never_panics(text in any::<String>()) {
