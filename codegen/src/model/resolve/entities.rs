@@ -197,7 +197,17 @@ impl Resolver<'_> {
         stores: &BTreeMap<String, Store>,
     ) -> String {
         match &d.store {
-            Some(s) if stores.contains_key(&s.value) => s.value.clone(),
+            Some(s) if stores.contains_key(&s.value) => {
+                let kind = stores[&s.value].kind.tag();
+                if matches!(kind, StoreKindTag::Redis | StoreKindTag::Elasticsearch) {
+                    self.err(
+                        Problem::new("strata::wrong_store_kind", s.span, format!("an entity cannot live in a {} store", kind.as_str()))
+                            .label(format!("`{}` is a {} store", s.value, kind.as_str()))
+                            .help("an entity's home is a postgres, clickhouse or influxdb store; use `cache:` for redis and `search:` for elasticsearch"),
+                    );
+                }
+                s.value.clone()
+            }
             Some(s) if self.quiet(s) => s.value.clone(),
             Some(s) => {
                 self.err(
