@@ -162,24 +162,24 @@ fn sql_reserved_words_are_valid_names_and_quoted() {
     }
 }
 
-/// The `strata` binary next to this test's executable (`target/<profile>/strata`).
+/// The `strata` binary next to this test's executable (`target/<profile>/strata`),
+/// built (or found up to date) first: `cargo test` builds the library and the
+/// tests, not the binary of another package.
 fn strata_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>");
-    let bin = dir.join(format!("strata{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "strata-codegen", "--bin", "strata"])
-            .current_dir(root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building the strata binary failed");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "-q", "-p", "strata-codegen", "--bin", "strata"]);
+    if dir.ends_with("release") {
+        build.arg("--release");
     }
-    bin
+    let status = build.current_dir(root()).status().expect("run cargo build");
+    assert!(status.success(), "building the strata binary failed");
+    dir.join(format!("strata{}", std::env::consts::EXE_SUFFIX))
 }
 
 #[test]
