@@ -135,7 +135,10 @@ impl Resolver<'_> {
                         Problem::new("strata::unknown_entity", target.span, format!("no entity named `{ent_name}`"))
                             .label("unknown entity")
                             .suggest_when(self.probs, ent_name, entities.iter().map(|e| e.name.schema.as_str()))
-                            .help_or("`references` names an entity, optionally with a field: `Strategy` or `Strategy.id`"),
+                            .help_or(format!(
+                                "`references` names an entity (`Entity` or `Entity.field`); entities: {}",
+                                list(entities.iter().map(|e| &e.name.schema))
+                            )),
                     );
                     continue;
                 };

@@ -129,6 +129,24 @@ impl Resolver<'_> {
                 ),
             }
         }
+        if let (Some(min), Some(max)) = (pool.min, pool.max) {
+            if min > max {
+                let at = d
+                    .settings
+                    .iter()
+                    .find(|(k, _)| k.as_str() == "pool")
+                    .map_or(d.span, |(k, _)| k.span);
+                self.err(
+                    Problem::new(
+                        "strata::bad_setting",
+                        at,
+                        format!("the pool's `min` ({min}) is above its `max` ({max})"),
+                    )
+                    .label("min > max")
+                    .help("keep `min` at or below `max`"),
+                );
+            }
+        }
         let ident = |r: &mut Self, key: &str| -> Option<String> {
             let v = scalars.get(key)?;
             if !is_snake_ident(v) {
