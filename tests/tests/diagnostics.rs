@@ -141,7 +141,7 @@ fn misspellings_get_a_did_you_mean() {
 
 #[test]
 fn sql_reserved_words_are_valid_names_and_quoted() {
-    let path = root().join("fixtures/valid/reserved_words.yaml");
+    let path = root().join("fixtures/language/reserved_words.yaml");
     let model =
         strata_codegen::compile(&load(&path)).unwrap_or_else(|d| panic!("{}", d.render_plain()));
     let order = model.entity("Order").expect("Order");

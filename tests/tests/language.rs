@@ -1,4 +1,4 @@
-//! The language tour (`tests/fixtures/valid/language_tour.yaml`) compiles to
+//! The language tour (`tests/fixtures/language/language_tour.yaml`) compiles to
 //! the model the language reference (`docs/schema-language.md`) promises.
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use strata_codegen::model::{
 use strata_codegen::Model;
 
 fn tour() -> Model {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/valid/language_tour.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/language/language_tour.yaml");
     let sources = strata_codegen::load(path).expect("tour loads");
     strata_codegen::compile(&sources).unwrap_or_else(|d| panic!("{}", d.render_plain()))
 }
