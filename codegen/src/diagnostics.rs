@@ -6,9 +6,12 @@
 //! through miette (`file:line:col`, the source line and an underline).
 
 use std::fmt;
-use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
+use miette::{Diagnostic, LabeledSpan, SourceCode};
+
+mod excerpt;
+
+use excerpt::{shorten, IndexedFile};
 
 use crate::source::{Sources, Span};
 
@@ -58,24 +61,54 @@ impl Problem {
     }
 }
 
-/// The closest candidate by Jaro-Winkler similarity, if it is close enough.
+/// The closest candidate, if it is close enough: within a few edits
+/// (transpositions count as one, so `NWE` finds `NEW`) or very similar by
+/// Jaro-Winkler (which favours a shared prefix, so `created` finds `created_at`).
 pub fn did_you_mean<'a>(
     got: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    // Names are at most 63 bytes: nothing is close to a longer text, and
+    // comparing one costs its length times each candidate's.
+    if got.len() > 2 * crate::names::MAX_SQL_IDENT {
+        return None;
+    }
     let lower = got.to_ascii_lowercase();
+    let max_edits = match lower.chars().count() {
+        0..=3 => 1,
+        4..=6 => 2,
+        _ => 3,
+    };
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .filter(|c| *c != got)
+        .filter_map(|c| {
+            let other = c.to_ascii_lowercase();
+            let edits = strsim::osa_distance(&lower, &other);
+            let similar = strsim::jaro_winkler(&lower, &other);
+            (edits <= max_edits || similar >= 0.85).then_some((edits, similar, c))
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| c)
 }
+
+/// After this many problems, no more "did you mean" suggestions are computed:
+/// each costs a scan of the candidates, and a schema with thousands of errors
+/// must still be reported quickly.
+pub const SUGGESTION_BUDGET: usize = 200;
+
+/// At most this many problems are rendered in full; the rest are counted.
+pub const MAX_RENDERED: usize = 200;
+
+/// Most candidate comparisons all suggestions of one run may cost together.
+pub const SUGGESTION_WORK: usize = 50_000;
 
 /// A collector of problems, passed through a stage.
 #[derive(Debug, Default)]
 pub struct Problems {
     pub list: Vec<Problem>,
+    /// Candidate comparisons spent on suggestions so far.
+    spent: std::cell::Cell<usize>,
 }
 
 impl Problems {
@@ -85,6 +118,30 @@ impl Problems {
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
+    /// Whether suggestions are still worth computing (see [`SUGGESTION_BUDGET`]).
+    pub fn wants_suggestions(&self) -> bool {
+        self.list.len() < SUGGESTION_BUDGET && self.spent.get() < SUGGESTION_WORK
+    }
+}
+
+impl Problem {
+    /// [`Problem::suggest`] while `probs` has suggestion budget left
+    /// ([`Problems::wants_suggestions`]), charging it for the comparisons.
+    pub fn suggest_when<'a>(
+        self,
+        probs: &Problems,
+        got: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        if !probs.wants_suggestions() {
+            return self;
+        }
+        let mut compared = 0;
+        let counted = candidates.into_iter().inspect(|_| compared += 1);
+        let p = self.suggest(got, counted);
+        probs.spent.set(probs.spent.get() + compared);
+        p
+    }
 }
 
 /// A single problem bound to its source file, renderable by miette.
@@ -92,7 +149,9 @@ impl Problems {
 pub struct SchemaDiagnostic {
     problem: Problem,
     location: String,
-    source: NamedSource<Arc<str>>,
+    source: IndexedFile,
+    /// The problem's span, clamped for rendering.
+    at: (usize, usize),
 }
 
 impl SchemaDiagnostic {
@@ -130,12 +189,12 @@ impl Diagnostic for SchemaDiagnostic {
         Some(&self.source)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let s = self.problem.span;
+        let (start, end) = self.at;
         let label = (!self.problem.label.is_empty()).then(|| self.problem.label.clone());
         Some(Box::new(std::iter::once(LabeledSpan::new(
             label,
-            s.start,
-            s.len(),
+            start,
+            end - start,
         ))))
     }
 }
@@ -150,13 +209,31 @@ impl Diagnostics {
     pub fn new(sources: &Sources, mut problems: Vec<Problem>) -> Self {
         problems.sort_by(|a, b| a.span.cmp(&b.span).then_with(|| a.message.cmp(&b.message)));
         problems.dedup_by(|a, b| a.span == b.span && a.message == b.message);
+        let mut files: Vec<Option<IndexedFile>> = vec![None; sources.files.len()];
         let items = problems
             .into_iter()
-            .map(|problem| {
-                let file = sources.get(problem.span.file);
+            .filter(|p| p.span.file < sources.files.len())
+            .map(|mut problem| {
+                shorten(&mut problem.message);
+                shorten(&mut problem.label);
+                if let Some(h) = &mut problem.help {
+                    shorten(h);
+                }
+                let file = files[problem.span.file].get_or_insert_with(|| {
+                    let f = sources.get(problem.span.file);
+                    IndexedFile::new(&f.name, &f.text)
+                });
+                let at = file.clamp(problem.span);
+                let location = format!(
+                    "{}:{}:{}",
+                    file.name,
+                    file.line_of(at.0) + 1,
+                    file.column_of(at.0) + 1
+                );
                 SchemaDiagnostic {
-                    location: sources.location(problem.span),
-                    source: NamedSource::new(file.name.clone(), file.text.clone()),
+                    location,
+                    source: file.clone(),
+                    at,
                     problem,
                 }
             })
@@ -166,14 +243,17 @@ impl Diagnostics {
 
     /// Renders every diagnostic without colour, the way the CLI prints them
     /// when stderr is not a terminal (and the way snapshot tests pin them).
+    /// Past [`MAX_RENDERED`] problems, only their `file:line:col` lines are printed.
     pub fn render_plain(&self) -> String {
         let handler =
             miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
                 .with_width(100);
         let mut out = String::new();
-        for d in &self.items {
+        for (i, d) in self.items.iter().enumerate() {
             out.push_str(&format!("error: {}: {}\n", d.location, d.problem.message));
-            let _ = handler.render_report(&mut out, d);
+            if i < MAX_RENDERED {
+                let _ = handler.render_report(&mut out, d);
+            }
         }
         out
     }

@@ -18,6 +18,7 @@ pub mod diagnostics;
 pub mod elasticsearch;
 pub mod files;
 pub mod influx;
+pub mod json_schema;
 pub mod model;
 pub mod names;
 pub mod postgres;
@@ -127,13 +128,9 @@ fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), Loa
 /// All problems of all files are reported together.
 pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
     let mut problems = diagnostics::Problems::default();
-    let mut asts = Vec::with_capacity(sources.files.len());
-    for (id, file) in sources.files.iter().enumerate() {
-        match syntax::yaml::load(id, &file.text) {
-            Ok(root) => asts.push(syntax::decode(root.as_ref(), &mut problems)),
-            Err(p) => problems.push(p),
-        }
-    }
+    let asts: Vec<_> = (sources.files.iter().enumerate())
+        .map(|(id, file)| syntax::parse(id, &file.text, &mut problems))
+        .collect();
     // Resolve even after shape errors, so one run reports every problem it can.
     let model = model::resolve(sources, &asts, &mut problems);
     match model {

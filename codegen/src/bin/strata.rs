@@ -26,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print a JSON Schema of the schema language, for YAML editors.
+    SchemaJson,
     /// Check a schema file or folder; exit 0 when valid, 1 with diagnostics when not.
     Check {
         /// A schema file or a folder of `*.yaml` files.
@@ -56,6 +58,10 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::SchemaJson => {
+            print!("{}", strata_codegen::json_schema::schema_json());
+            ExitCode::SUCCESS
+        }
         Command::Check { schema, short } => match load_and_compile(&schema, short) {
             Ok(model) => {
                 eprintln!(

@@ -68,6 +68,54 @@ pub const BUILTIN_TYPES: &[&str] = &[
     "secret",
 ];
 
+/// Type names from SQL and Rust, and what to write instead in a schema.
+const TYPE_ALIASES: &[(&str, &str)] = &[
+    ("varchar", "string(n)"),
+    ("char", "string(n)"),
+    ("character varying", "string(n)"),
+    ("str", "string"),
+    ("int", "i32"),
+    ("integer", "i32"),
+    ("int4", "i32"),
+    ("smallint", "i16"),
+    ("int2", "i16"),
+    ("bigint", "i64"),
+    ("int8", "i64"),
+    ("i8", "i16"),
+    ("u8", "i16"),
+    ("u16", "i32"),
+    ("u32", "i64"),
+    ("u64", "decimal(20,0)"),
+    ("serial", "i32` with `default: generated"),
+    ("bigserial", "i64` with `default: generated"),
+    ("boolean", "bool"),
+    ("float", "f64"),
+    ("double", "f64"),
+    ("f32", "f64"),
+    ("real", "f64"),
+    ("float8", "f64"),
+    ("numeric", "decimal(p,s)"),
+    ("money", "decimal(p,s)"),
+    ("timestamp", "timestamptz"),
+    ("datetime", "timestamptz"),
+    ("jsonb", "json"),
+    ("bytea", "bytes"),
+    ("blob", "bytes"),
+    ("binary", "bytes"),
+    ("password", "secret"),
+    ("guid", "uuid"),
+];
+
+/// The schema spelling of a type written the SQL or Rust way (`varchar`, `bigint`, `String`).
+pub fn type_alias(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    TYPE_ALIASES
+        .iter()
+        .find(|(a, _)| *a == lower)
+        .map(|(_, t)| *t)
+        .or_else(|| BUILTIN_TYPES.iter().copied().find(|b| *b == lower))
+}
+
 /// Largest precision PostgreSQL and ClickHouse both accept for `decimal`.
 pub const MAX_DECIMAL_PRECISION: u32 = 76;
 

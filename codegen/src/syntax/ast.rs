@@ -11,6 +11,12 @@ pub struct SchemaFile {
     pub enums: Vec<EnumDecl>,
     pub entities: Vec<EntityDecl>,
     pub sync: Vec<SyncDecl>,
+    /// The file did not parse as YAML: names it declares are unknown, so the
+    /// resolver does not report lookups that fail for that reason.
+    pub incomplete: bool,
+    /// Names of stores, enums and entities whose declaration was malformed
+    /// (already reported); lookups of them are not reported again.
+    pub broken: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +67,12 @@ pub struct EntityDecl {
     pub time: Option<Name>,
     pub tags: Vec<Name>,
     pub measurement: Option<Name>,
+    /// Fields whose declaration was malformed (already reported).
+    pub broken_fields: Vec<String>,
+    /// The declaration had shape problems (a misspelt key, a list for a
+    /// mapping): what seems missing from it may just be misspelt, so the
+    /// resolver does not report missing keys, time fields or unknown fields.
+    pub incomplete: bool,
     pub span: Span,
 }
 

@@ -8,7 +8,9 @@
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YSpan};
 
-use crate::diagnostics::Problem;
+use std::collections::HashSet;
+
+use crate::diagnostics::{Problem, Problems};
 use crate::source::{FileId, Span};
 
 /// Deepest nesting a schema file may have. Real schemas use about six.
@@ -81,11 +83,30 @@ impl Offsets {
 
 enum Frame {
     Seq(Vec<Node>, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, usize),
+    Map(MapFrame),
 }
 
-/// Parses one YAML document into a spanned tree. An empty file gives `None`.
-pub fn load(file: FileId, text: &str) -> Result<Option<Node>, Problem> {
+/// A mapping being built: its entries, its keys (for duplicate checks in
+/// constant time) and the key waiting for its value.
+struct MapFrame {
+    entries: Vec<(Node, Node)>,
+    keys: HashSet<String>,
+    pending: Option<Pending>,
+    start: usize,
+}
+
+enum Pending {
+    /// A key; `None` when the key was refused and its value is to be dropped.
+    Key(Option<Node>),
+    /// `8)` of `{ type: decimal(20,8) }`, which YAML splits at the comma: the
+    /// key is glued back onto the previous value when its own value is empty.
+    Continuation(Node),
+}
+
+/// Parses one YAML document into a spanned tree. An empty file gives `None`;
+/// so does a syntax error, which is pushed to `probs`. Duplicate and complex
+/// keys are reported and skipped, so the rest of the file is still checked.
+pub fn load(file: FileId, text: &str, probs: &mut Problems) -> Option<Node> {
     let off = Offsets::new(text);
     let span = |s: YSpan| Span::new(file, off.byte(s.start.index()), off.byte(s.end.index()));
     let mut parser = Parser::new_from_str(text);
@@ -94,46 +115,43 @@ pub fn load(file: FileId, text: &str) -> Result<Option<Node>, Problem> {
     let mut documents = 0;
 
     while let Some(ev) = parser.next_event() {
-        let (ev, ys) = ev.map_err(|e| {
-            let at = off.byte(e.marker().index());
-            Problem::new(
-                "strata::yaml",
-                Span::new(file, at, at + 1),
-                format!("invalid YAML: {}", e.info()),
-            )
-            .label("here")
-            .help("check indentation and quoting around this point")
-        })?;
+        let (ev, ys) = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                let at = off.byte(e.marker().index());
+                probs.push(syntax_error(file, text, at, e.info(), &stack));
+                return None;
+            }
+        };
         let sp = span(ys);
         let node = match ev {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => continue,
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(Problem::new(
-                        "strata::yaml",
-                        sp,
-                        "a schema file holds one YAML document",
-                    )
-                    .label("second document starts here")
-                    .help("split the documents into separate files in the schema directory"));
+                    probs.push(
+                        Problem::new("strata::yaml", sp, "a schema file holds one YAML document")
+                            .label("second document starts here")
+                            .help(
+                                "split the documents into separate files in the schema directory",
+                            ),
+                    );
+                    return None;
                 }
                 continue;
             }
             Event::Alias(_) => {
-                return Err(Problem::new(
-                    "strata::yaml_alias",
-                    sp,
-                    "YAML aliases are not supported in schemas",
-                )
-                .label("alias")
-                .help(
-                    "write the value out; anchors and aliases are refused to keep schemas explicit",
-                ));
+                probs.push(
+                    Problem::new("strata::yaml_alias", sp, "YAML aliases are not supported in schemas")
+                        .label("alias")
+                        .help("write the value out; anchors and aliases are refused to keep schemas explicit"),
+                );
+                return None;
             }
             Event::Scalar(value, style, anchor, _tag) => {
                 if anchor != 0 {
-                    return Err(anchor_problem(sp));
+                    probs.push(anchor_problem(sp));
+                    return None;
                 }
                 Node {
                     kind: NodeKind::Scalar(value.into_owned(), style != ScalarStyle::Plain),
@@ -142,72 +160,233 @@ pub fn load(file: FileId, text: &str) -> Result<Option<Node>, Problem> {
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if anchor != 0 {
-                    return Err(anchor_problem(sp));
+                    probs.push(anchor_problem(sp));
+                    return None;
                 }
                 if stack.len() >= MAX_DEPTH {
-                    return Err(Problem::new(
-                        "strata::yaml_depth",
-                        sp,
-                        format!("nesting deeper than {MAX_DEPTH} levels"),
-                    )
-                    .label("too deep")
-                    .help(
-                        "a schema never needs this much nesting; check for a runaway structure",
-                    ));
+                    probs.push(
+                        Problem::new(
+                            "strata::yaml_depth",
+                            sp,
+                            format!("nesting deeper than {MAX_DEPTH} levels"),
+                        )
+                        .label("too deep")
+                        .help(
+                            "a schema never needs this much nesting; check for a runaway structure",
+                        ),
+                    );
+                    return None;
                 }
                 stack.push(if matches!(ev, Event::SequenceStart(..)) {
                     Frame::Seq(Vec::new(), sp.start)
                 } else {
-                    Frame::Map(Vec::new(), None, sp.start)
+                    Frame::Map(MapFrame {
+                        entries: Vec::new(),
+                        keys: HashSet::new(),
+                        pending: None,
+                        start: sp.start,
+                    })
                 });
                 continue;
             }
-            Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(items, start)) => Node {
-                    kind: NodeKind::Seq(items),
-                    span: Span::new(file, start, sp.end.max(start)),
-                },
-                _ => unreachable_event(sp)?,
-            },
-            Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(entries, _, start)) => Node {
-                    kind: NodeKind::Map(entries),
-                    span: Span::new(file, start, sp.end.max(start)),
-                },
-                _ => unreachable_event(sp)?,
-            },
+            Event::SequenceEnd | Event::MappingEnd => {
+                let kind = match stack.pop() {
+                    Some(Frame::Seq(items, start)) => (NodeKind::Seq(items), start),
+                    Some(Frame::Map(m)) => (NodeKind::Map(m.entries), m.start),
+                    None => {
+                        probs.push(
+                            Problem::new("strata::yaml", sp, "invalid YAML: unbalanced collection")
+                                .label("here")
+                                .help("check the brackets and indentation around this point"),
+                        );
+                        return None;
+                    }
+                };
+                Node {
+                    span: Span::new(file, kind.1, sp.end.max(kind.1)),
+                    kind: kind.0,
+                }
+            }
         };
         // Attach the finished node to its parent.
         match stack.last_mut() {
             None => root = Some(node),
             Some(Frame::Seq(items, _)) => items.push(node),
-            Some(Frame::Map(entries, pending, _)) => match pending.take() {
-                None => {
-                    if !matches!(node.kind, NodeKind::Scalar(..)) {
-                        return Err(Problem::new(
-                            "strata::yaml_key",
-                            node.span,
-                            "mapping keys must be plain names",
-                        )
-                        .label("complex key")
-                        .help("use a plain scalar such as `name:` as the key"));
-                    }
-                    if entries.iter().any(|(k, _)| k.as_str() == node.as_str()) {
-                        return Err(Problem::new(
-                            "strata::duplicate_key",
-                            node.span,
-                            format!("duplicate key `{}`", node.as_str().unwrap_or_default()),
-                        )
-                        .label("written again here")
-                        .help("each key may appear once in a mapping; merge the two entries"));
-                    }
-                    *pending = Some(node);
-                }
-                Some(key) => entries.push((key, node)),
-            },
+            Some(Frame::Map(m)) => attach(m, node, probs),
         }
     }
-    Ok(root)
+    root
+}
+
+fn attach(m: &mut MapFrame, node: Node, probs: &mut Problems) {
+    match m.pending.take() {
+        None => m.pending = Some(key(m, node, true, probs)),
+        Some(Pending::Key(None)) => {}
+        Some(Pending::Key(Some(k))) => m.entries.push((k, node)),
+        Some(Pending::Continuation(k)) => {
+            if !node.is_null() {
+                if let Pending::Key(Some(k)) = key(m, k, false, probs) {
+                    m.entries.push((k, node));
+                }
+            } else if let Some((_, v)) = m.entries.last_mut() {
+                if let NodeKind::Scalar(text, _) = &mut v.kind {
+                    text.push(',');
+                    text.push_str(k.as_str().unwrap_or_default());
+                    v.span.end = k.span.end;
+                }
+            }
+        }
+    }
+}
+
+/// Checks a key; a refused key's value is dropped.
+fn key(m: &mut MapFrame, node: Node, glue: bool, probs: &mut Problems) -> Pending {
+    let NodeKind::Scalar(text, quoted) = &node.kind else {
+        probs.push(
+            Problem::new(
+                "strata::yaml_key",
+                node.span,
+                "mapping keys must be plain names",
+            )
+            .label("complex key")
+            .help("use a plain scalar such as `name:` as the key"),
+        );
+        return Pending::Key(None);
+    };
+    if glue
+        && !quoted
+        && is_continuation(text)
+        && m.entries.last().is_some_and(|(_, v)| opens_args(v))
+    {
+        return Pending::Continuation(node);
+    }
+    if !m.keys.insert(text.clone()) {
+        probs.push(
+            Problem::new(
+                "strata::duplicate_key",
+                node.span,
+                format!("duplicate key `{text}`"),
+            )
+            .label("written again here")
+            .help("each key may appear once in a mapping; merge the two entries"),
+        );
+        return Pending::Key(None);
+    }
+    Pending::Key(Some(node))
+}
+
+/// `decimal(20` (a plain scalar with an unclosed argument list).
+fn opens_args(v: &Node) -> bool {
+    matches!(&v.kind, NodeKind::Scalar(s, false)
+        if s.rfind('(').is_some_and(|i| !s[i..].contains(')')
+            && s[i + 1..].trim().chars().all(|c| c.is_ascii_digit() || c == ' ' || c == ',')))
+}
+
+/// `8)`, `8)?`, `8)[]`: the rest of a type's argument list.
+fn is_continuation(k: &str) -> bool {
+    k.split_once(')').is_some_and(|(args, rest)| {
+        !args.trim().is_empty()
+            && args
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ' ' || c == ',')
+            && matches!(rest.trim(), "" | "?" | "[]" | "[]?")
+    })
+}
+
+/// A YAML syntax error, pointed at the most useful place: an unclosed `{` or
+/// `[` rather than the end of the file, with a help line for the usual causes.
+fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]) -> Problem {
+    let opener = stack.iter().rev().find_map(|f| {
+        let start = match f {
+            Frame::Seq(_, s) => *s,
+            Frame::Map(m) => m.start,
+        };
+        let c = text.get(start..)?.chars().next()?;
+        matches!(c, '[' | '{').then_some((start, c))
+    });
+    let end = text.trim_end().len();
+    let at_end = at >= end;
+    let help = if info.contains("tab") {
+        "indent with spaces: YAML does not allow tabs in indentation".to_string()
+    } else if let Some((start, c)) = opener {
+        let (line, col) = line_col(text, start);
+        let close = if c == '{' { '}' } else { ']' };
+        format!("the `{c}` at line {line}, column {col} is not closed: add `{close}`, or separate its entries with `,`")
+    } else if info.contains("mapping values are not allowed") {
+        "a value holding `: ` must be quoted, and a key starts its own line".to_string()
+    } else if info.contains("indentation") || info.contains("did not find expected key") {
+        "keys of one mapping start in the same column; check the indentation".to_string()
+    } else if info.contains("cannot start any token") {
+        "quote the value: `@`, `%` and backticks cannot start a plain YAML value".to_string()
+    } else if info.contains("quoted scalar") {
+        "close the quote on the same value".to_string()
+    } else {
+        "check indentation and quoting around this point".to_string()
+    };
+    let error_line = line_col(text, at.min(end)).0;
+    if info.contains("mapping values are not allowed") && opener.is_none() {
+        // `id uuid` on one line and `symbol: x` on the next read as one
+        // scalar `id uuid symbol` followed by a stray `:`: the fix is above.
+        if let Some(p) = missing_colon(file, text, at) {
+            return p;
+        }
+    }
+    match opener {
+        // The collection opened on an earlier line and YAML gave up later: the
+        // opening bracket is where the fix goes.
+        Some((start, c)) if at_end || line_col(text, start).0 < error_line => {
+            let close = if c == '{' { '}' } else { ']' };
+            Problem::new("strata::yaml", Span::new(file, start, start + 1), format!("invalid YAML: this `{c}` is never closed"))
+                .label(format!("needs a matching `{close}`"))
+                .help(format!("add `{close}` at the end of the entries (YAML stopped at line {error_line}: {info})"))
+        }
+        _ => {
+            let mut at = at.min(end.saturating_sub(1));
+            while at > 0 && !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            let next = text[at..].chars().next().map_or(0, char::len_utf8);
+            Problem::new(
+                "strata::yaml",
+                Span::new(file, at, at + next),
+                format!("invalid YAML: {info}"),
+            )
+            .label("here")
+            .help(help)
+        }
+    }
+}
+
+/// The line above `at`, when it is a plain `word word` line without a colon.
+fn missing_colon(file: FileId, text: &str, at: usize) -> Option<Problem> {
+    let line_start = text.get(..at)?.rfind('\n')?;
+    let above = text[..line_start]
+        .rsplit('\n')
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))?;
+    let trimmed = above.trim();
+    if trimmed.contains(':') || trimmed.starts_with(['-', '[', '{', '"', '\'']) {
+        return None;
+    }
+    let offset =
+        above.as_ptr() as usize - text.as_ptr() as usize + (above.len() - above.trim_start().len());
+    Some(
+        Problem::new(
+            "strata::yaml",
+            Span::new(file, offset, offset + trimmed.len()),
+            "invalid YAML: this line has no `:`",
+        )
+        .label("expected `key: value`")
+        .help("write a colon and a space after the key, as in `id: uuid`"),
+    )
+}
+
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 fn anchor_problem(sp: Span) -> Problem {
@@ -218,8 +397,4 @@ fn anchor_problem(sp: Span) -> Problem {
     )
     .label("anchor")
     .help("write the value out; anchors and aliases are refused to keep schemas explicit")
-}
-
-fn unreachable_event(sp: Span) -> Result<Node, Problem> {
-    Err(Problem::new("strata::yaml", sp, "invalid YAML: unbalanced collection").label("here"))
 }

@@ -1,0 +1,111 @@
+//! Names that must be unique across kinds of items: Rust type names, and SQL
+//! relation names (tables, indexes and unique constraints share one namespace
+//! in a PostgreSQL schema; a table also declares a type of its own name).
+
+use super::*;
+
+impl Resolver<'_> {
+    pub(super) fn clashes(
+        &mut self,
+        decls: &[&ast::EntityDecl],
+        entities: &[Entity],
+        enums: &[Enum],
+        stores: &BTreeMap<String, Store>,
+    ) {
+        let enum_types: HashMap<&str, Span> = enums
+            .iter()
+            .map(|e| (e.name.schema.as_str(), e.span))
+            .collect();
+        for d in decls {
+            if let Some(&first) = enum_types.get(d.name.as_str()) {
+                self.clash(
+                    d.name.span,
+                    format!("entity `{}` has the name of an enum", d.name.value),
+                    first,
+                    "rename the entity or the enum: both become Rust types of one module",
+                );
+            }
+        }
+        // Tables and measurements, per store.
+        let mut relations: HashMap<(&str, &str), Span> = HashMap::new();
+        for (d, e) in decls.iter().zip(entities) {
+            let table = match &e.kind {
+                EntityKind::Series { measurement, .. } => measurement.as_str(),
+                EntityKind::Record => e.name.sql.as_str(),
+            };
+            let at = d.table.as_ref().map_or(d.name.span, |t| t.span);
+            if let Some(&first) = relations.get(&(e.store.as_str(), table)) {
+                self.clash(
+                    at,
+                    format!("table `{table}` is used by two entities"),
+                    first,
+                    "set a different `table:`",
+                );
+            } else {
+                relations.insert((e.store.as_str(), table), at);
+            }
+        }
+        let is_pg = |e: &Entity| {
+            !e.is_series()
+                && stores
+                    .get(&e.store)
+                    .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
+        };
+        // Enum types live beside the tables of every postgres store.
+        for en in enums {
+            let clash = (stores.values())
+                .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
+                .find_map(|s| {
+                    relations
+                        .get(&(s.name.as_str(), en.name.sql.as_str()))
+                        .copied()
+                });
+            if let Some(first) = clash {
+                self.clash(
+                    en.span,
+                    format!(
+                        "the SQL type `{}` of enum `{}` has the name of a table",
+                        en.name.sql, en.name.schema
+                    ),
+                    first,
+                    "set the enum's `sql_name:` or the entity's `table:` to another name",
+                );
+            }
+        }
+        for e in entities.iter().filter(|e| is_pg(e)) {
+            let named = (e.indexes.iter().map(|i| (i.name.as_str(), i.span, "index"))).chain(
+                e.uniques
+                    .iter()
+                    .map(|u| (u.name.as_str(), u.span, "unique constraint")),
+            );
+            for (name, span, what) in named {
+                if let Some(&first) = relations.get(&(e.store.as_str(), name)) {
+                    self.clash(
+                        span,
+                        format!(
+                            "{what} name `{name}` is already used in store `{}`",
+                            e.store
+                        ),
+                        first,
+                        "give the index another `name:`",
+                    );
+                } else {
+                    relations.insert((e.store.as_str(), name), span);
+                }
+            }
+        }
+    }
+
+    fn clash(&mut self, span: Span, message: String, first: Span, help: &str) {
+        let at = if self.probs.wants_suggestions() {
+            self.sources.location(first)
+        } else {
+            "another place".to_string()
+        };
+        self.err(
+            Problem::new("strata::duplicate_name", span, message)
+                .label("name already taken")
+                .help(format!("the other one is at {at}; {help}")),
+        );
+    }
+}

@@ -1,0 +1,373 @@
+//! Keys, unique constraints, indexes and finder queries.
+
+use super::*;
+
+impl Resolver<'_> {
+    pub(super) fn key(&mut self, d: &ast::EntityDecl, e: &mut Entity) {
+        let names: Vec<Spanned<String>> = if d.key.is_empty() {
+            if e.field("id").is_some() {
+                vec![Spanned::new("id".to_string(), d.name.span)]
+            } else if d.incomplete
+                || d.broken_fields.iter().any(|f| f == "id")
+                || self
+                    .broken_fields
+                    .contains(&(e.name.schema.clone(), "id".to_string()))
+            {
+                return;
+            } else {
+                self.err(
+                    Problem::new("strata::missing_key", d.name.span, format!("entity `{}` has no primary key", d.name.value))
+                        .label("needs `key:`")
+                        .help("add `key: id` (or `key: [a, b]` for a composite key); an `id` field is the key by default"),
+                );
+                return;
+            }
+        } else {
+            d.key.clone()
+        };
+        for n in &names {
+            let Some(i) = self.field_ref(e, n) else {
+                continue;
+            };
+            if e.key.contains(&i) {
+                self.err(
+                    Problem::new(
+                        "strata::duplicate_name",
+                        n.span,
+                        format!("`{}` is in the key twice", n.value),
+                    )
+                    .label("repeated")
+                    .help("name each key field once"),
+                );
+                continue;
+            }
+            let f = &e.fields[i];
+            let bad = if f.nullable {
+                Some("a key field cannot be nullable")
+            } else if matches!(
+                f.ty.scalar(),
+                ScalarType::Json | ScalarType::Secret | ScalarType::F64
+            ) || f.ty.is_array()
+            {
+                Some("a key field cannot be json, secret, f64 or an array")
+            } else {
+                None
+            };
+            if let Some(why) = bad {
+                self.err(
+                    Problem::new("strata::bad_key", n.span, format!("`{}` cannot be part of the primary key", n.value))
+                        .label(why)
+                        .help("key on uuid, string, integer, decimal, enum or time fields that are not nullable"),
+                );
+            }
+            e.key.push(i);
+        }
+    }
+
+    pub(super) fn uniques(&mut self, d: &ast::EntityDecl, e: &mut Entity) {
+        let mut sets: Vec<(Vec<usize>, Span)> = Vec::new();
+        for f in &d.fields {
+            if f.unique.as_ref().is_some_and(|u| u.value) {
+                if let Some(&i) = self.field_index.get(&f.name.value) {
+                    sets.push((vec![i], f.span));
+                }
+            }
+        }
+        for u in &d.unique {
+            let idx: Vec<usize> = u
+                .value
+                .iter()
+                .filter_map(|n| self.field_ref(e, n))
+                .collect();
+            if idx.len() == u.value.len() && !idx.is_empty() && !self.repeated_field(&idx, &u.value)
+            {
+                sets.push((idx, u.span));
+            }
+        }
+        let mut seen: HashSet<Vec<usize>> = HashSet::new();
+        for (fields, span) in sets {
+            let cols: Vec<&str> = fields
+                .iter()
+                .map(|&i| e.fields[i].name.sql.as_str())
+                .collect();
+            let name = constraint_name(&e.name.sql, &cols, "key");
+            if !seen.insert(fields.clone()) {
+                continue;
+            }
+            e.uniques.push(Unique { name, fields, span });
+        }
+    }
+
+    pub(super) fn indexes(
+        &mut self,
+        d: &ast::EntityDecl,
+        e: &mut Entity,
+        enums: &HashMap<&str, &Enum>,
+    ) {
+        let mut index_names: HashMap<String, Span> = HashMap::new();
+        for i in &d.indexes {
+            let mut columns = Vec::new();
+            for (n, desc) in &i.columns {
+                if let Some(f) = self.field_ref(e, n) {
+                    columns.push(IndexColumn {
+                        field: f,
+                        desc: *desc,
+                    });
+                }
+            }
+            if columns.len() != i.columns.len() {
+                continue;
+            }
+            let fields: Vec<usize> = columns.iter().map(|c| c.field).collect();
+            if self.repeated_field(
+                &fields,
+                &i.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            ) {
+                continue;
+            }
+            if columns.is_empty() {
+                self.err(
+                    Problem::new(
+                        "strata::empty_index",
+                        i.span,
+                        "an index needs at least one field",
+                    )
+                    .label("empty")
+                    .help("list the fields to index: `[symbol, created_at desc]`"),
+                );
+                continue;
+            }
+            let method = match i.method.as_ref().map(|m| m.as_str()) {
+                None | Some("btree") => IndexMethod::BTree,
+                Some("hash") => IndexMethod::Hash,
+                Some("gin") => IndexMethod::Gin,
+                Some("gist") => IndexMethod::Gist,
+                Some("brin") => IndexMethod::Brin,
+                Some(other) => {
+                    let m = i.method.as_ref().map(|m| m.span).unwrap_or(i.span);
+                    self.err(
+                        Problem::new(
+                            "strata::bad_index",
+                            m,
+                            format!("unknown index method `{other}`"),
+                        )
+                        .label("not a method")
+                        .suggest_when(
+                            self.probs,
+                            other,
+                            crate::syntax::INDEX_METHODS.iter().copied(),
+                        )
+                        .help_or("methods are btree, hash, gin, gist and brin"),
+                    );
+                    IndexMethod::BTree
+                }
+            };
+            let method_span = i.method.as_ref().map_or(i.span, |m| m.span);
+            if method == IndexMethod::Hash && (columns.len() > 1 || i.unique) {
+                self.err(
+                    Problem::new(
+                        "strata::bad_index",
+                        method_span,
+                        "a hash index covers one field and cannot be unique",
+                    )
+                    .label("hash index")
+                    .help("use the default btree method for composite or unique indexes"),
+                );
+            }
+            if method == IndexMethod::Gin {
+                let ok = columns.iter().all(|c| {
+                    let ty = &e.fields[c.field].ty;
+                    ty.is_array() || ty.scalar() == &ScalarType::Json
+                });
+                if !ok {
+                    self.err(
+                        Problem::new(
+                            "strata::bad_index",
+                            method_span,
+                            "a gin index needs array or json fields",
+                        )
+                        .label("gin index")
+                        .help("index scalar fields with btree (the default)"),
+                    );
+                }
+            }
+            let predicate = match &i.filter {
+                None => None,
+                Some(Filter::Equals(pairs)) => {
+                    let mut out = Vec::new();
+                    for (n, lit) in pairs {
+                        let Some(f) = self.field_ref(e, n) else {
+                            continue;
+                        };
+                        let ty = e.fields[f].ty.clone();
+                        if let Some(v) = self.default(lit, &ty, enums) {
+                            out.push((f, v));
+                        }
+                    }
+                    Some(Predicate::Equals(out))
+                }
+                Some(Filter::Sql(sql)) => {
+                    if sql.contains(';') || sql.contains("--") || sql.contains("/*") {
+                        self.err(
+                            Problem::new("strata::bad_predicate", sql.span, "an index predicate may not contain `;` or comments")
+                                .label("unsafe SQL")
+                                .help("write a single boolean expression, or use `where: { field: value }`"),
+                        );
+                    } else if !balanced(sql) {
+                        self.err(
+                            Problem::new("strata::bad_predicate", sql.span, "unbalanced quotes or parentheses in an index predicate")
+                                .label("does not close")
+                                .help("close every `(` and `'`, and write identifiers without `\"` or `$`"),
+                        );
+                    }
+                    Some(Predicate::Sql(sql.value.clone()))
+                }
+            };
+            let cols: Vec<&str> = columns
+                .iter()
+                .map(|c| e.fields[c.field].name.sql.as_str())
+                .collect();
+            let name = match &i.name {
+                Some(n) => {
+                    if !is_snake_ident(n) {
+                        self.bad_name("index", n, "snake_case");
+                    }
+                    n.value.clone()
+                }
+                None => constraint_name(&e.name.sql, &cols, "idx"),
+            };
+            if let Some(&first) = index_names.get(&name) {
+                self.duplicate("index", &Spanned::new(name.clone(), i.span), first);
+                continue;
+            }
+            index_names.insert(name.clone(), i.span);
+            e.indexes.push(Index {
+                name,
+                columns,
+                unique: i.unique,
+                method,
+                predicate,
+                span: i.span,
+            });
+        }
+    }
+
+    pub(super) fn queries(
+        &mut self,
+        d: &ast::EntityDecl,
+        e: &mut Entity,
+        enums: &HashMap<&str, &Enum>,
+    ) {
+        let mut query_names: HashMap<&str, Span> = HashMap::new();
+        for q in &d.queries {
+            if !is_snake_ident(&q.name) {
+                self.bad_name("query", &q.name, "snake_case");
+            }
+            if let Some(&first) = query_names.get(q.name.as_str()) {
+                self.duplicate("query", &q.name, first);
+                continue;
+            }
+            query_names.insert(&q.name.value, q.name.span);
+            let params: Vec<usize> = q
+                .params
+                .iter()
+                .filter_map(|n| self.field_ref(e, n))
+                .collect();
+            for (n, &i) in q.params.iter().zip(&params) {
+                if e.fields[i].is_secret() {
+                    self.err(
+                        Problem::new("strata::secret_query", n.span, "a finder cannot look up by a secret")
+                            .label("secret field")
+                            .help("fetch the row by another field and compare the secret in constant time"),
+                    );
+                }
+            }
+            let mut fixed = Vec::new();
+            for (n, lit) in &q.fixed {
+                let Some(f) = self.field_ref(e, n) else {
+                    continue;
+                };
+                let ty = e.fields[f].ty.clone();
+                if let Some(v) = self.default(lit, &ty, enums) {
+                    fixed.push((f, v));
+                }
+            }
+            let order = q
+                .order
+                .iter()
+                .filter_map(|(n, desc)| {
+                    Some(IndexColumn {
+                        field: self.field_ref(e, n)?,
+                        desc: *desc,
+                    })
+                })
+                .collect();
+            if let Some(l) = q.limit.as_ref().filter(|l| l.value == 0) {
+                self.err(
+                    Problem::new("strata::bad_query", l.span, "`limit: 0` returns nothing")
+                        .label("zero")
+                        .help("give a limit of at least 1, or leave `limit` out"),
+                );
+            }
+            if q.params.is_empty() && q.fixed.is_empty() && q.limit.is_none() {
+                self.err(
+                    Problem::new("strata::unbounded_query", q.name.span, format!("query `{}` has no `where` and no `limit`", q.name.value))
+                        .label("reads the whole table")
+                        .help("add `where:` or `limit:`; use the repository's paginated `list` to read everything"),
+                );
+            }
+            e.queries.push(Query {
+                name: Ident {
+                    schema: q.name.value.clone(),
+                    sql: q.name.value.clone(),
+                    rust: q.name.value.clone(),
+                },
+                params,
+                fixed,
+                order,
+                limit: q.limit.as_ref().map(|l| l.value),
+                one: q.one,
+                span: q.span,
+            });
+        }
+    }
+
+    /// Reports a field named twice in one key, constraint or index.
+    fn repeated_field(&mut self, fields: &[usize], names: &[Spanned<String>]) -> bool {
+        let mut seen = HashSet::new();
+        for (f, n) in fields.iter().zip(names) {
+            if !seen.insert(*f) {
+                self.err(
+                    Problem::new(
+                        "strata::duplicate_name",
+                        n.span,
+                        format!("`{}` is listed twice", n.value),
+                    )
+                    .label("repeated")
+                    .help("name each field once"),
+                );
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// A predicate that cannot escape its `WHERE (...)`: parentheses balance
+/// outside string literals, literals close, and no `"` or `$` quoting.
+fn balanced(sql: &str) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    for c in sql.chars() {
+        match (c, in_string) {
+            ('\'', _) => in_string = !in_string,
+            (_, true) => {}
+            ('(', false) => depth += 1,
+            (')', false) if depth == 0 => return false,
+            (')', false) => depth -= 1,
+            ('"' | '$', false) => return false,
+            _ => {}
+        }
+    }
+    depth == 0 && !in_string
+}

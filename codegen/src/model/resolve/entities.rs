@@ -1,0 +1,376 @@
+//! Entities: their store, table, maintained columns and time-series shape.
+
+use super::*;
+
+impl Resolver<'_> {
+    pub(super) fn unique_entities<'f>(
+        &mut self,
+        files: &'f [ast::SchemaFile],
+    ) -> Vec<&'f ast::EntityDecl> {
+        let mut out: Vec<&ast::EntityDecl> = Vec::new();
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for d in files.iter().flat_map(|f| &f.entities) {
+            if let Some(&first) = seen.get(d.name.as_str()) {
+                self.duplicate("entity", &d.name, first);
+                continue;
+            }
+            seen.insert(&d.name.value, d.name.span);
+            out.push(d);
+        }
+        out
+    }
+
+    pub(super) fn entity(
+        &mut self,
+        d: &ast::EntityDecl,
+        stores: &BTreeMap<String, Store>,
+        enums: &HashMap<&str, &Enum>,
+    ) -> Entity {
+        if !is_type_ident(&d.name) {
+            self.bad_name("entity", &d.name, "UpperCamelCase");
+        } else if d.name.value == "Self" {
+            self.reserved_rust_name("an entity", &d.name);
+        }
+        let store = self.entity_store(d, stores);
+        let store_kind = stores.get(&store).map(|s| s.kind.tag());
+        let table = match &d.table {
+            Some(t) => {
+                if !is_snake_ident(t) {
+                    self.bad_name("table", t, "snake_case");
+                }
+                t.value.clone()
+            }
+            None => {
+                let sql = d.name.value.to_snake_case();
+                if is_type_ident(&d.name) && !is_snake_ident(&sql) {
+                    self.derived_too_long("entity", &d.name, &sql, "table");
+                }
+                sql
+            }
+        };
+        let mut e = Entity {
+            name: Ident {
+                schema: d.name.value.clone(),
+                sql: table,
+                rust: d.name.value.clone(),
+            },
+            doc: d.doc.clone(),
+            store,
+            kind: EntityKind::Record,
+            fields: Vec::new(),
+            key: Vec::new(),
+            uniques: Vec::new(),
+            indexes: Vec::new(),
+            queries: Vec::new(),
+            cache: None,
+            search: None,
+            partition_by: None,
+            version: None,
+            renamed_from: None,
+            span: d.span,
+        };
+        if let Some(r) = &d.renamed_from {
+            if !is_snake_ident(r) {
+                self.bad_name("table", r, "snake_case");
+            }
+            e.renamed_from = Some(r.value.clone());
+        }
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for name in &d.broken_fields {
+            self.broken_fields
+                .insert((d.name.value.clone(), name.clone()));
+        }
+        for f in &d.fields {
+            if let Some(&first) = seen.get(f.name.as_str()) {
+                self.duplicate("field", &f.name, first);
+                continue;
+            }
+            seen.insert(&f.name.value, f.span);
+            match self.field(f, enums) {
+                Some(field) => e.fields.push(field),
+                None => {
+                    self.broken_fields
+                        .insert((d.name.value.clone(), f.name.value.clone()));
+                }
+            }
+        }
+        // An entity whose store is unknown is checked as what it looks like.
+        let series = match store_kind {
+            Some(kind) => kind == StoreKindTag::InfluxDb,
+            None => d.time.is_some(),
+        };
+        if series {
+            for flag in [&d.timestamps, &d.version].into_iter().flatten() {
+                if flag.value {
+                    self.err(
+                        Problem::new("strata::series_only", flag.span, "a time-series entity has no maintained columns")
+                            .label("not for series")
+                            .help("a point is written once and never updated: remove `timestamps` and `version`"),
+                    );
+                }
+            }
+        }
+        if !series && d.timestamps.as_ref().is_some_and(|t| t.value) {
+            let span = d.timestamps.as_ref().map(|t| t.span).unwrap_or(d.span);
+            for (name, role) in [
+                ("created_at", FieldRole::CreatedAt),
+                ("updated_at", FieldRole::UpdatedAt),
+            ] {
+                self.builtin_field(
+                    &mut e,
+                    name,
+                    Type::Scalar(ScalarType::Timestamptz),
+                    Some(Default::Now),
+                    role,
+                    span,
+                );
+            }
+        }
+        if !series && d.version.as_ref().is_some_and(|t| t.value) {
+            let span = d.version.as_ref().map(|t| t.span).unwrap_or(d.span);
+            let ty = Type::Scalar(ScalarType::I64);
+            if self.builtin_field(
+                &mut e,
+                "version",
+                ty,
+                Some(Default::Int("1".into())),
+                FieldRole::Version,
+                span,
+            ) {
+                e.version = Some(e.fields.len() - 1);
+            }
+        }
+        self.fields_unknown = d.incomplete && d.fields.is_empty();
+        self.field_index = (e.fields.iter().enumerate())
+            .map(|(i, f)| (f.name.schema.clone(), i))
+            .collect();
+        if series {
+            self.series(d, &mut e);
+        } else {
+            for (what, n) in [("time", &d.time), ("measurement", &d.measurement)] {
+                if let Some(n) = n {
+                    self.not_series(what, n.span);
+                }
+            }
+            if let Some(t) = d.tags.first() {
+                self.not_series("tags", t.span);
+            }
+            self.key(d, &mut e);
+        }
+        self.uniques(d, &mut e);
+        self.indexes(d, &mut e, enums);
+        self.queries(d, &mut e, enums);
+        self.cache_search(d, &mut e, stores);
+        if let Some(p) = &d.partition_by {
+            if let Some(i) = self.field_ref(&e, p) {
+                if !matches!(
+                    e.fields[i].ty,
+                    Type::Scalar(ScalarType::Timestamptz | ScalarType::Date)
+                ) {
+                    self.err(
+                        Problem::new(
+                            "strata::bad_partition",
+                            p.span,
+                            format!("`{}` is not a time field", p.value),
+                        )
+                        .label(format!("is {}", e.fields[i].ty))
+                        .help("partition by a `timestamptz` or `date` field, such as `created_at`"),
+                    );
+                }
+                e.partition_by = Some(i);
+            }
+        }
+        e
+    }
+
+    pub(super) fn not_series(&mut self, what: &str, span: Span) {
+        self.err(
+            Problem::new("strata::series_only", span, format!("`{what}` is only for time-series entities"))
+                .label("not a series entity")
+                .help("`time`, `tags` and `measurement` apply to entities whose store is an influxdb store"),
+        );
+    }
+
+    pub(super) fn entity_store(
+        &mut self,
+        d: &ast::EntityDecl,
+        stores: &BTreeMap<String, Store>,
+    ) -> String {
+        match &d.store {
+            Some(s) if stores.contains_key(&s.value) => {
+                let kind = stores[&s.value].kind.tag();
+                if matches!(kind, StoreKindTag::Redis | StoreKindTag::Elasticsearch) {
+                    self.err(
+                        Problem::new("strata::wrong_store_kind", s.span, format!("an entity cannot live in a {} store", kind.as_str()))
+                            .label(format!("`{}` is a {} store", s.value, kind.as_str()))
+                            .help("an entity's home is a postgres, clickhouse or influxdb store; use `cache:` for redis and `search:` for elasticsearch"),
+                    );
+                }
+                s.value.clone()
+            }
+            Some(s) if self.quiet(s) => s.value.clone(),
+            Some(s) => {
+                self.err(
+                    Problem::new(
+                        "strata::unknown_store",
+                        s.span,
+                        format!("no store named `{}`", s.value),
+                    )
+                    .label("unknown store")
+                    .suggest_when(self.probs, s, stores.keys().map(String::as_str))
+                    .help_or(format!("declared stores: {}", list(stores.keys()))),
+                );
+                s.value.clone()
+            }
+            None => {
+                let mut pg = stores
+                    .values()
+                    .filter(|s| s.kind.tag() == StoreKindTag::Postgres);
+                match (pg.next(), pg.next()) {
+                    (Some(only), None) => only.name.clone(),
+                    _ if self.incomplete => String::new(),
+                    _ => {
+                        self.err(
+                            Problem::new("strata::missing_key", d.name.span, format!("entity `{}` has no `store`", d.name.value))
+                                .label("needs `store:`")
+                                .help("name the store it lives in; it may be left out only when there is exactly one postgres store"),
+                        );
+                        String::new()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds `created_at`/`updated_at`/`version`; false when the name is taken.
+    pub(super) fn builtin_field(
+        &mut self,
+        e: &mut Entity,
+        name: &str,
+        ty: Type,
+        default: Option<Default>,
+        role: FieldRole,
+        span: Span,
+    ) -> bool {
+        if let Some(f) = e.fields.iter().find(|f| f.name.schema == name) {
+            self.err(
+                Problem::new("strata::reserved_field", f.span, format!("field `{name}` clashes with a maintained column"))
+                    .label("declared by hand")
+                    .help(match role {
+                        FieldRole::Version => "`version: true` adds this column; remove the field or the setting",
+                        _ => "`timestamps: true` adds created_at and updated_at; remove the field or the setting",
+                    }),
+            );
+            return false;
+        }
+        e.fields.push(Field {
+            name: Ident {
+                schema: name.into(),
+                sql: name.into(),
+                rust: name.into(),
+            },
+            ty,
+            nullable: false,
+            default,
+            role,
+            references: None,
+            renamed_from: None,
+            doc: None,
+            span,
+        });
+        true
+    }
+
+    pub(super) fn series(&mut self, d: &ast::EntityDecl, e: &mut Entity) {
+        if let Some(k) = d.key.first() {
+            self.err(
+                Problem::new(
+                    "strata::series_key",
+                    k.span,
+                    "a time-series entity has no `key`",
+                )
+                .label("not used")
+                .help("a point is identified by its `time` and `tags`; remove `key`"),
+            );
+        }
+        let Some(time_name) = &d.time else {
+            if d.incomplete {
+                return;
+            }
+            self.err(
+                Problem::new(
+                    "strata::missing_key",
+                    d.name.span,
+                    format!("time-series entity `{}` has no `time`", d.name.value),
+                )
+                .label("needs `time:`")
+                .help("name its timestamptz field: `time: ts`"),
+            );
+            return;
+        };
+        let Some(time) = self.field_ref(e, time_name) else {
+            return;
+        };
+        if e.fields[time].ty != Type::Scalar(ScalarType::Timestamptz) || e.fields[time].nullable {
+            self.err(
+                Problem::new(
+                    "strata::bad_series",
+                    time_name.span,
+                    "the time field must be a non-null `timestamptz`",
+                )
+                .label(format!("is {}", e.fields[time].ty))
+                .help("declare it as `ts: timestamptz`"),
+            );
+        }
+        let mut tags = Vec::new();
+        for t in &d.tags {
+            let Some(i) = self.field_ref(e, t) else {
+                continue;
+            };
+            let f = &e.fields[i];
+            let ok = matches!(
+                f.ty,
+                Type::Scalar(ScalarType::String { .. } | ScalarType::Text | ScalarType::Enum(_))
+            );
+            if !ok || i == time {
+                self.err(
+                    Problem::new(
+                        "strata::bad_series",
+                        t.span,
+                        format!("tag `{}` must be a string or enum field", t.value),
+                    )
+                    .label(format!("is {}", f.ty))
+                    .help("tags are indexed text; numbers belong in fields"),
+                );
+            }
+            tags.push(i);
+        }
+        for f in &e.fields {
+            if f.is_secret() {
+                self.err(
+                    Problem::new(
+                        "strata::secret_in_series",
+                        f.span,
+                        "a time-series entity cannot hold a secret",
+                    )
+                    .label("secret field")
+                    .help("secrets live in PostgreSQL only"),
+                );
+            }
+        }
+        let measurement = match &d.measurement {
+            Some(m) => {
+                if !is_snake_ident(m) {
+                    self.bad_name("measurement", m, "snake_case");
+                }
+                m.value.clone()
+            }
+            None => e.name.sql.clone(),
+        };
+        e.kind = EntityKind::Series {
+            time,
+            tags,
+            measurement,
+        };
+    }
+}

@@ -1,0 +1,129 @@
+//! Enums: names, SQL type names and values.
+
+use super::*;
+
+impl Resolver<'_> {
+    pub(super) fn enums(&mut self, files: &[ast::SchemaFile]) -> Vec<Enum> {
+        let mut out: Vec<Enum> = Vec::new();
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for d in files.iter().flat_map(|f| &f.enums) {
+            if let Some(&first) = seen.get(d.name.as_str()) {
+                self.duplicate("enum", &d.name, first);
+                continue;
+            }
+            seen.insert(&d.name.value, d.name.span);
+            if BUILTIN_TYPES.contains(&d.name.as_str()) || !is_type_ident(&d.name) {
+                self.bad_name("enum", &d.name, "UpperCamelCase");
+            } else if d.name.value == "Self" {
+                self.reserved_rust_name("enum", &d.name);
+            }
+            let sql = match &d.sql_name {
+                Some(n) => {
+                    if !is_snake_ident(n) {
+                        self.bad_name("SQL type", n, "snake_case");
+                    }
+                    n.value.clone()
+                }
+                None => {
+                    let sql = d.name.value.to_snake_case();
+                    if is_type_ident(&d.name) && !is_snake_ident(&sql) {
+                        self.derived_too_long("enum", &d.name, &sql, "sql_name");
+                    }
+                    sql
+                }
+            };
+            if d.values.is_empty() {
+                self.err(
+                    Problem::new(
+                        "strata::empty_enum",
+                        d.name.span,
+                        format!("enum `{}` has no values", d.name.value),
+                    )
+                    .label("no values")
+                    .help("list its values: `Side: [BUY, SELL]`"),
+                );
+            }
+            let variants = self.variants(d);
+            out.push(Enum {
+                name: Ident {
+                    schema: d.name.value.clone(),
+                    sql,
+                    rust: d.name.value.clone(),
+                },
+                variants,
+                doc: d.doc.clone(),
+                span: d.span,
+            });
+        }
+        out
+    }
+
+    fn variants(&mut self, d: &ast::EnumDecl) -> Vec<EnumVariant> {
+        let mut variants: Vec<EnumVariant> = Vec::new();
+        // Both the stored value and the Rust variant must be unique (`BUY` and
+        // `buy` would both become `Buy`).
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        for v in &d.values {
+            if !is_enum_value(v) {
+                self.bad_name("enum value", v, "letter-first ASCII");
+                continue;
+            }
+            let rust = v.value.to_lowercase().to_upper_camel_case();
+            if rust == "Self" {
+                self.reserved_rust_name("enum value", v);
+                continue;
+            }
+            let first = seen.get(&v.value).or_else(|| seen.get(&rust)).copied();
+            if let Some(first) = first {
+                self.duplicate("enum value", v, first);
+                continue;
+            }
+            seen.insert(v.value.clone(), v.span);
+            seen.insert(rust.clone(), v.span);
+            variants.push(EnumVariant {
+                name: Ident {
+                    schema: v.value.clone(),
+                    sql: v.value.clone(),
+                    rust,
+                },
+                span: v.span,
+            });
+        }
+        variants
+    }
+
+    /// `Self` passes every identifier rule but cannot name a Rust type or variant.
+    pub(super) fn reserved_rust_name(&mut self, what: &str, name: &Spanned<String>) {
+        self.err(
+            Problem::new(
+                "strata::bad_identifier",
+                name.span,
+                format!("`{}` cannot be used as {what} name", name.value),
+            )
+            .label("reserved in Rust")
+            .help("`Self` is a Rust keyword; pick another name"),
+        );
+    }
+
+    /// A name that is valid as written but whose derived SQL name is too long.
+    pub(super) fn derived_too_long(
+        &mut self,
+        what: &str,
+        name: &Spanned<String>,
+        sql: &str,
+        key: &str,
+    ) {
+        self.err(
+            Problem::new(
+                "strata::bad_identifier",
+                name.span,
+                format!(
+                    "the SQL name `{sql}` of {what} `{}` is longer than {MAX_SQL_IDENT} bytes",
+                    name.value
+                ),
+            )
+            .label("name too long in SQL")
+            .help(format!("set a shorter `{key}:`")),
+        );
+    }
+}

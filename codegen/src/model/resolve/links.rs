@@ -1,0 +1,372 @@
+//! Links between items: cache and search stores, references, table names, sync rules.
+
+use super::*;
+
+impl Resolver<'_> {
+    pub(super) fn cache_search(
+        &mut self,
+        d: &ast::EntityDecl,
+        e: &mut Entity,
+        stores: &BTreeMap<String, Store>,
+    ) {
+        if let Some(c) = &d.cache {
+            if self.store_of_kind(&c.store, stores, StoreKindTag::Redis, "cache") {
+                e.cache = Some(Cache {
+                    store: c.store.value.clone(),
+                    ttl_ms: c.ttl.as_ref().map(|t| t.value),
+                });
+            }
+        }
+        if let Some(s) = &d.search {
+            let ok = self.store_of_kind(&s.store, stores, StoreKindTag::Elasticsearch, "search");
+            let mut text = Vec::new();
+            for n in &s.text {
+                let Some(i) = self.field_ref(e, n) else {
+                    continue;
+                };
+                let f = &e.fields[i];
+                if f.is_secret() {
+                    self.err(
+                        Problem::new(
+                            "strata::secret_in_search",
+                            n.span,
+                            "a secret field cannot be searchable",
+                        )
+                        .label("secret field")
+                        .help("secrets are never copied to caches, search or analytics"),
+                    );
+                } else if !matches!(
+                    f.ty.scalar(),
+                    ScalarType::String { .. } | ScalarType::Text | ScalarType::Json
+                ) {
+                    self.err(
+                        Problem::new("strata::bad_search_field", n.span, format!("`{}` is not text", n.value))
+                            .label(format!("is {}", f.ty))
+                            .help("full-text fields are string, text or json; other fields are indexed by value anyway"),
+                    );
+                }
+                text.push(i);
+            }
+            if ok {
+                e.search = Some(Search {
+                    store: s.store.value.clone(),
+                    text,
+                });
+            }
+        }
+    }
+
+    pub(super) fn store_of_kind(
+        &mut self,
+        name: &Spanned<String>,
+        stores: &BTreeMap<String, Store>,
+        kind: StoreKindTag,
+        what: &str,
+    ) -> bool {
+        match stores.get(&name.value) {
+            Some(s) if s.kind.tag() == kind => true,
+            Some(s) => {
+                self.err(
+                    Problem::new(
+                        "strata::wrong_store_kind",
+                        name.span,
+                        format!("`{what}` needs a {} store", kind.as_str()),
+                    )
+                    .label(format!(
+                        "`{}` is a {} store",
+                        name.value,
+                        s.kind.tag().as_str()
+                    ))
+                    .help(format!(
+                        "declare a store with `kind: {}` and name it here",
+                        kind.as_str()
+                    )),
+                );
+                false
+            }
+            None if self.quiet(name) => false,
+            None => {
+                self.err(
+                    Problem::new(
+                        "strata::unknown_store",
+                        name.span,
+                        format!("no store named `{}`", name.value),
+                    )
+                    .label("unknown store")
+                    .suggest_when(self.probs, name, stores.keys().map(String::as_str))
+                    .help_or(format!("declared stores: {}", list(stores.keys()))),
+                );
+                false
+            }
+        }
+    }
+
+    /// Second pass: references, once every entity's fields are known.
+    pub(super) fn references(
+        &mut self,
+        decls: &[&ast::EntityDecl],
+        entities: &mut [Entity],
+        stores: &BTreeMap<String, Store>,
+    ) {
+        let by_name: HashMap<String, usize> = (entities.iter().enumerate())
+            .map(|(i, e)| (e.name.schema.clone(), i))
+            .collect();
+        for (di, d) in decls.iter().enumerate() {
+            let positions: HashMap<&str, usize> = (entities[di].fields.iter().enumerate())
+                .map(|(i, f)| (f.name.schema.as_str(), i))
+                .collect();
+            let found: Vec<(&ast::FieldDecl, usize)> = (d.fields.iter())
+                .filter(|fd| fd.references.is_some())
+                .filter_map(|fd| Some((fd, *positions.get(fd.name.as_str())?)))
+                .collect();
+            for (fd, fi) in found {
+                let Some(target) = &fd.references else {
+                    continue;
+                };
+                let (ent_name, field_name) = match target.split_once('.') {
+                    Some((a, b)) => (a, Some(b)),
+                    None => (target.as_str(), None),
+                };
+                let Some(te) = by_name.get(ent_name).map(|&i| &entities[i]) else {
+                    if self.quiet(ent_name) {
+                        continue;
+                    }
+                    self.err(
+                        Problem::new("strata::unknown_entity", target.span, format!("no entity named `{ent_name}`"))
+                            .label("unknown entity")
+                            .suggest_when(self.probs, ent_name, entities.iter().map(|e| e.name.schema.as_str()))
+                            .help_or(format!(
+                                "`references` names an entity (`Entity` or `Entity.field`); entities: {}",
+                                list(entities.iter().map(|e| &e.name.schema))
+                            )),
+                    );
+                    continue;
+                };
+                let tf = match field_name {
+                    Some(f) => te.field(f),
+                    None if te.key.len() == 1 => Some(&te.fields[te.key[0]]),
+                    None => None,
+                };
+                let Some(tf) = tf else {
+                    let missing = field_name.unwrap_or_default();
+                    let quiet = self
+                        .broken_fields
+                        .contains(&(te.name.schema.clone(), missing.to_string()))
+                        || (field_name.is_none() && te.key.is_empty() && !te.is_series());
+                    if quiet {
+                        // A broken key field, or a record without a key: both already reported.
+                        continue;
+                    }
+                    if te.is_series() {
+                        self.err(
+                            Problem::new(
+                                "strata::bad_reference",
+                                target.span,
+                                format!("`{ent_name}` is a time-series entity"),
+                            )
+                            .label("cannot reference this")
+                            .help("a reference points at a record entity's key or unique field"),
+                        );
+                        continue;
+                    }
+                    let help = match field_name {
+                        Some(_) => {
+                            format!("fields: {}", list(te.fields.iter().map(|f| &f.name.schema)))
+                        }
+                        None => format!(
+                            "`{ent_name}` has no single-field key; write `{ent_name}.field`"
+                        ),
+                    };
+                    let msg = match field_name {
+                        Some(f) => format!("entity `{ent_name}` has no field `{f}`"),
+                        None => format!("cannot tell which field of `{ent_name}` is referenced"),
+                    };
+                    self.err(
+                        Problem::new("strata::unknown_field", target.span, msg)
+                            .label("bad reference")
+                            .help(help),
+                    );
+                    continue;
+                };
+                let src = &entities[di].fields[fi];
+                let unique_target = (te.key.len() == 1 && te.fields[te.key[0]].name == tf.name)
+                    || te
+                        .uniques
+                        .iter()
+                        .any(|u| u.fields.len() == 1 && te.fields[u.fields[0]].name == tf.name);
+                let problem = if src.ty.is_array() || tf.ty.is_array() {
+                    Some("an array field cannot be a reference".to_string())
+                } else if src.ty.scalar() != tf.ty.scalar()
+                    && !same_family(src.ty.scalar(), tf.ty.scalar())
+                {
+                    Some(format!(
+                        "`{}` is {} but `{}.{}` is {}",
+                        src.name.schema, src.ty, ent_name, tf.name.schema, tf.ty
+                    ))
+                } else if !unique_target {
+                    Some(format!(
+                        "`{}.{}` is neither the key nor unique",
+                        ent_name, tf.name.schema
+                    ))
+                } else if te.store != entities[di].store
+                    && stores.contains_key(&te.store)
+                    && stores.contains_key(&entities[di].store)
+                {
+                    Some(format!(
+                        "`{ent_name}` lives in store `{}`, not `{}`",
+                        te.store, entities[di].store
+                    ))
+                } else {
+                    None
+                };
+                if let Some(msg) = problem {
+                    self.err(
+                        Problem::new("strata::bad_reference", target.span, msg)
+                            .label("cannot reference this")
+                            .help("a reference points at a key or unique field of the same type in the same store"),
+                    );
+                    continue;
+                }
+                let on_delete = match fd.on_delete.as_ref().map(|o| (o.as_str(), o.span)) {
+                    None | Some(("no_action", _)) => OnDelete::NoAction,
+                    Some(("restrict", _)) => OnDelete::Restrict,
+                    Some(("cascade", _)) => OnDelete::Cascade,
+                    Some(("set_null", s)) => {
+                        if !src.nullable {
+                            self.err(
+                                Problem::new(
+                                    "strata::bad_reference",
+                                    s,
+                                    "`on_delete: set_null` needs a nullable field",
+                                )
+                                .label("field is not nullable")
+                                .help("add `nullable: true` or pick `cascade` / `restrict`"),
+                            );
+                        }
+                        OnDelete::SetNull
+                    }
+                    Some(("set_default", _)) => OnDelete::SetDefault,
+                    Some((other, s)) => {
+                        let opts = crate::syntax::ON_DELETE_ACTIONS.iter().copied();
+                        self.err(
+                            Problem::new("strata::bad_reference", s, format!("unknown `on_delete` action `{other}`"))
+                                .label("not an action")
+                                .suggest_when(self.probs, other, opts)
+                                .help_or("actions are no_action, restrict, cascade, set_null and set_default"),
+                        );
+                        OnDelete::NoAction
+                    }
+                };
+                let reference = Reference {
+                    entity: te.name.schema.clone(),
+                    field: tf.name.schema.clone(),
+                    on_delete,
+                };
+                entities[di].fields[fi].references = Some(reference);
+            }
+        }
+    }
+
+    pub(super) fn sync(
+        &mut self,
+        files: &[ast::SchemaFile],
+        stores: &BTreeMap<String, Store>,
+        entities: &[Entity],
+    ) -> Vec<SyncRule> {
+        let mut out: Vec<SyncRule> = Vec::new();
+        let by_name: HashMap<&str, &Entity> = entities
+            .iter()
+            .map(|e| (e.name.schema.as_str(), e))
+            .collect();
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        for s in files.iter().flat_map(|f| &f.sync) {
+            let Some(&e) = by_name.get(s.from.as_str()) else {
+                if self.quiet(&s.from) {
+                    continue;
+                }
+                self.err(
+                    Problem::new(
+                        "strata::unknown_entity",
+                        s.from.span,
+                        format!("no entity named `{}`", s.from.value),
+                    )
+                    .label("unknown entity")
+                    .suggest_when(
+                        self.probs,
+                        &s.from,
+                        entities.iter().map(|e| e.name.schema.as_str()),
+                    )
+                    .help_or("`from` names an entity declared under `entities:`"),
+                );
+                continue;
+            };
+            for to in &s.to {
+                let Some(store) = stores.get(&to.value) else {
+                    if self.quiet(to) {
+                        continue;
+                    }
+                    self.err(
+                        Problem::new(
+                            "strata::unknown_store",
+                            to.span,
+                            format!("no store named `{}`", to.value),
+                        )
+                        .label("unknown store")
+                        .suggest_when(self.probs, to, stores.keys().map(String::as_str))
+                        .help_or(format!("declared stores: {}", list(stores.keys()))),
+                    );
+                    continue;
+                };
+                let why = if to.value == e.store {
+                    Some("an entity cannot be synced to its own store".to_string())
+                } else if !matches!(
+                    store.kind.tag(),
+                    StoreKindTag::ClickHouse | StoreKindTag::Elasticsearch
+                ) {
+                    Some(format!(
+                        "sync targets are clickhouse or elasticsearch stores; `{}` is {}",
+                        to.value,
+                        store.kind.tag().as_str()
+                    ))
+                } else if store.kind.tag() == StoreKindTag::Elasticsearch
+                    && e.search.as_ref().map(|x| &x.store) != Some(&to.value)
+                {
+                    Some(format!(
+                        "`{}` has no `search: {{ store: {} }}` section",
+                        e.name.schema, to.value
+                    ))
+                } else if e.is_series() {
+                    Some("time-series entities are not synced".to_string())
+                } else {
+                    None
+                };
+                if let Some(msg) = why {
+                    self.err(
+                        Problem::new("strata::bad_sync", to.span, msg)
+                            .label("cannot sync here")
+                            .help("sync copies a record entity from its home store to an analytics (clickhouse) or search (elasticsearch) store"),
+                    );
+                    continue;
+                }
+                if !seen.insert((e.name.schema.clone(), to.value.clone())) {
+                    self.err(
+                        Problem::new(
+                            "strata::duplicate_name",
+                            to.span,
+                            "this sync rule is given twice",
+                        )
+                        .label("repeated")
+                        .help("remove one of the two rules"),
+                    );
+                    continue;
+                }
+                out.push(SyncRule {
+                    from: e.name.schema.clone(),
+                    to: to.value.clone(),
+                    span: s.span,
+                });
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,194 @@
+//! Resolution and validation: the schema AST of every file → one checked [`Model`].
+//!
+//! The passes run in order (stores, enums, entity shells, fields, keys and
+//! constraints, queries, sync) and each collects every problem it finds.
+
+mod clashes;
+mod constraints;
+mod entities;
+mod enums;
+mod fields;
+mod links;
+mod stores;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
+
+use super::types::{parse_type, type_alias, TypeError, BUILTIN_TYPES};
+use super::*;
+use crate::diagnostics::{Problem, Problems};
+use crate::names::{is_enum_value, is_snake_ident, is_type_ident, MAX_SQL_IDENT};
+use crate::source::{Sources, Spanned};
+use crate::syntax::ast::{self, DefaultLit, Filter};
+
+/// Builds the model from every file's AST. Returns `None` when any problem was found.
+pub fn resolve(
+    sources: &Sources,
+    files: &[ast::SchemaFile],
+    probs: &mut Problems,
+) -> Option<Model> {
+    let before = probs.list.len();
+    let mut r = Resolver {
+        sources,
+        probs,
+        incomplete: files.iter().any(|f| f.incomplete),
+        broken: files
+            .iter()
+            .flat_map(|f| f.broken.iter().cloned())
+            .collect(),
+        broken_fields: HashSet::new(),
+        field_index: HashMap::new(),
+        fields_unknown: false,
+        entity_names: (files.iter().flat_map(|f| &f.entities))
+            .map(|e| e.name.value.clone())
+            .collect(),
+    };
+    let stores = r.stores(files);
+    let enums = r.enums(files);
+    let enum_names: HashMap<&str, &Enum> =
+        enums.iter().map(|e| (e.name.schema.as_str(), e)).collect();
+    let decls = r.unique_entities(files);
+    let mut entities: Vec<Entity> = decls
+        .iter()
+        .map(|d| r.entity(d, &stores, &enum_names))
+        .collect();
+    r.references(&decls, &mut entities, &stores);
+    r.clashes(&decls, &entities, &enums, &stores);
+    let sync = r.sync(files, &stores, &entities);
+    (probs_len(r.probs) == before).then_some(Model {
+        stores,
+        enums,
+        entities,
+        sync,
+    })
+}
+
+fn probs_len(p: &Problems) -> usize {
+    p.list.len()
+}
+
+struct Resolver<'a> {
+    sources: &'a Sources,
+    probs: &'a mut Problems,
+    /// Some file did not parse: a name that is not found may be declared there,
+    /// so failed lookups of entities, stores and types are not reported.
+    incomplete: bool,
+    /// Enums and entities whose declaration was malformed (already reported).
+    broken: HashSet<String>,
+    /// (entity, field) pairs whose declaration was malformed or mistyped
+    /// (already reported), so that a key or index naming them stays quiet.
+    broken_fields: HashSet<(String, String)>,
+    /// Every declared entity name (for "`User` is an entity" hints).
+    entity_names: HashSet<String>,
+    /// Field positions of the entity being resolved, by schema name.
+    field_index: HashMap<String, usize>,
+    /// The entity being resolved had shape problems and declares no fields:
+    /// its unknown fields are a consequence, not news.
+    fields_unknown: bool,
+}
+
+impl Resolver<'_> {
+    fn err(&mut self, p: Problem) {
+        self.probs.push(p);
+    }
+
+    /// Whether a failed lookup of `name` is a consequence of an earlier problem.
+    fn quiet(&self, name: &str) -> bool {
+        self.incomplete || self.broken.contains(name)
+    }
+
+    fn duplicate(&mut self, what: &str, name: &Spanned<String>, first: Span) {
+        // Locating the first declaration scans its file: skip it in a flood of errors.
+        let at = if self.probs.wants_suggestions() {
+            self.sources.location(first)
+        } else {
+            "another place".to_string()
+        };
+        self.err(
+            Problem::new(
+                "strata::duplicate_name",
+                name.span,
+                format!("{what} `{}` is declared twice", name.value),
+            )
+            .label("declared again here")
+            .help(format!(
+                "the first declaration is at {at}; rename or remove one of them"
+            )),
+        );
+    }
+
+    fn bad_name(&mut self, what: &str, name: &Spanned<String>, style: &str) {
+        let example = match style {
+            "UpperCamelCase" => name.value.to_upper_camel_case(),
+            _ => name.value.to_snake_case(),
+        };
+        let hint = if name.len() > MAX_SQL_IDENT {
+            format!("names are at most {MAX_SQL_IDENT} bytes")
+        } else if !example.is_empty() && example != name.value {
+            format!("{what} names are {style} ASCII; try `{example}`")
+        } else {
+            format!("{what} names are {style} ASCII letters, digits and `_`")
+        };
+        self.err(
+            Problem::new(
+                "strata::bad_identifier",
+                name.span,
+                format!("`{}` is not a valid {what} name", name.value),
+            )
+            .label("not a safe identifier")
+            .help(hint),
+        );
+    }
+}
+
+fn same_family(a: &ScalarType, b: &ScalarType) -> bool {
+    matches!(
+        (a, b),
+        (
+            ScalarType::String { .. } | ScalarType::Text,
+            ScalarType::String { .. } | ScalarType::Text
+        )
+    )
+}
+
+fn is_decimal_literal(text: &str, precision: usize, scale: usize) -> bool {
+    let t = text.strip_prefix('-').unwrap_or(text);
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    !int.is_empty()
+        && int.chars().all(|c| c.is_ascii_digit())
+        && frac.chars().all(|c| c.is_ascii_digit())
+        && int.trim_start_matches('0').len() <= precision - scale
+        && frac.len() <= scale
+}
+
+fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    const SHOWN: usize = 20;
+    let mut out: Vec<String> = Vec::new();
+    for (i, s) in items.into_iter().enumerate() {
+        if i == SHOWN {
+            out.push("…".to_string());
+            break;
+        }
+        out.push(format!("`{s}`"));
+    }
+    out.join(", ")
+}
+
+/// PostgreSQL-style constraint names, `{table}_{cols}_{suffix}`, kept within
+/// 63 bytes by a stable hash so that long names stay unique.
+pub fn constraint_name(table: &str, cols: &[&str], suffix: &str) -> String {
+    let full = format!("{table}_{}_{suffix}", cols.join("_"));
+    if full.len() <= MAX_SQL_IDENT {
+        return full;
+    }
+    use sha2::{Digest, Sha256};
+    let hash = hex::encode(&Sha256::digest(full.as_bytes())[..4]);
+    let mut keep = MAX_SQL_IDENT.saturating_sub(hash.len() + suffix.len() + 2);
+    // Names are checked to be ASCII, but this also runs on names already
+    // reported as invalid, so it must not cut a character in two.
+    while !full.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}_{hash}_{suffix}", &full[..keep])
+}

@@ -1,0 +1,284 @@
+//! Stores: kinds, per-kind settings and `${VAR}` templates.
+
+use super::*;
+
+impl Resolver<'_> {
+    // ---- stores -------------------------------------------------------------------------
+
+    pub(super) fn stores(&mut self, files: &[ast::SchemaFile]) -> BTreeMap<String, Store> {
+        let mut out: BTreeMap<String, Store> = BTreeMap::new();
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for decl in files.iter().flat_map(|f| &f.stores) {
+            if let Some(&first) = seen.get(decl.name.as_str()) {
+                self.duplicate("store", &decl.name, first);
+                continue;
+            }
+            seen.insert(&decl.name.value, decl.name.span);
+            if !is_snake_ident(&decl.name) {
+                self.bad_name("store", &decl.name, "snake_case");
+            }
+            match self.store(decl) {
+                Some(s) => {
+                    out.insert(decl.name.value.clone(), s);
+                }
+                // Already reported: entities naming this store stay quiet.
+                None => {
+                    self.broken.insert(decl.name.value.clone());
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn store(&mut self, d: &ast::StoreDecl) -> Option<Store> {
+        let tag = match StoreKindTag::ALL.iter().find(|(n, _)| *n == d.kind.value) {
+            Some((_, t)) => *t,
+            None => {
+                self.err(
+                    Problem::new(
+                        "strata::unknown_store_kind",
+                        d.kind.span,
+                        format!("unknown store kind `{}`", d.kind.value),
+                    )
+                    .label("not a store kind")
+                    .suggest_when(
+                        self.probs,
+                        &d.kind,
+                        StoreKindTag::ALL.iter().map(|(n, _)| *n),
+                    )
+                    .help_or(
+                        "store kinds are postgres, redis, clickhouse, elasticsearch and influxdb",
+                    ),
+                );
+                return None;
+            }
+        };
+        let url = d.url.as_ref().and_then(|u| self.template(u));
+        let allowed: &[&str] = (crate::syntax::STORE_KIND_SETTINGS.iter())
+            .find(|(kind, _)| *kind == tag.as_str())
+            .map_or(&[], |(_, keys)| keys);
+        let mut scalars: HashMap<&str, &Spanned<String>> = HashMap::new();
+        let mut pool = PoolSettings::default();
+        for (key, setting) in &d.settings {
+            if !allowed.contains(&key.as_str()) {
+                self.err(
+                    Problem::new(
+                        "strata::setting_not_for_kind",
+                        key.span,
+                        format!(
+                            "`{}` is not a setting of a {} store",
+                            key.value,
+                            tag.as_str()
+                        ),
+                    )
+                    .label("not for this kind")
+                    .help(format!(
+                        "a {} store takes: url, {}",
+                        tag.as_str(),
+                        allowed.join(", ")
+                    )),
+                );
+                continue;
+            }
+            match (key.as_str(), setting) {
+                ("pool", ast::Setting::Map(entries)) => {
+                    for (k, v) in entries {
+                        match k.as_str() {
+                            "max" | "min" => match v.parse::<u32>() {
+                                Ok(n) if k.as_str() == "max" => pool.max = Some(n),
+                                Ok(n) => pool.min = Some(n),
+                                Err(_) => self.err(
+                                    Problem::new("strata::expected_number", v.span, format!("`{}` must be a whole number", k.value))
+                                        .label("not a number")
+                                        .help("write a number such as `10`"),
+                                ),
+                            },
+                            "acquire_timeout" | "idle_timeout" => match crate::syntax::parse_duration(v) {
+                                Some(ms) if k.as_str() == "acquire_timeout" => pool.acquire_timeout = Some(ms),
+                                Some(ms) => pool.idle_timeout = Some(ms),
+                                None => self.err(
+                                    Problem::new("strata::expected_duration", v.span, format!("`{}` must be a duration", k.value))
+                                        .label("not a duration")
+                                        .help("write a number and a unit: `500ms`, `30s`, `5m`, `1h` or `1d`"),
+                                ),
+                            },
+                            other => self.err(
+                                Problem::new("strata::unknown_key", k.span, format!("unknown key `{other}` in `pool`"))
+                                    .label("unknown key")
+                                    .suggest_when(self.probs, other, ["max", "min", "acquire_timeout", "idle_timeout"])
+                                    .help_or("known keys: max, min, acquire_timeout, idle_timeout"),
+                            ),
+                        }
+                    }
+                }
+                (_, ast::Setting::Scalar(v)) if key.as_str() != "pool" => {
+                    scalars.insert(key.as_str(), v);
+                }
+                (k, _) => self.err(
+                    Problem::new(
+                        "strata::bad_setting",
+                        key.span,
+                        format!("`{k}` has the wrong shape"),
+                    )
+                    .label("unexpected value")
+                    .help(if k == "pool" {
+                        "write `pool: { max: 10, acquire_timeout: 30s }`"
+                    } else {
+                        "write a single value"
+                    }),
+                ),
+            }
+        }
+        if let (Some(min), Some(max)) = (pool.min, pool.max) {
+            if min > max {
+                let at = d
+                    .settings
+                    .iter()
+                    .find(|(k, _)| k.as_str() == "pool")
+                    .map_or(d.span, |(k, _)| k.span);
+                self.err(
+                    Problem::new(
+                        "strata::bad_setting",
+                        at,
+                        format!("the pool's `min` ({min}) is above its `max` ({max})"),
+                    )
+                    .label("min > max")
+                    .help("keep `min` at or below `max`"),
+                );
+            }
+        }
+        let ident = |r: &mut Self, key: &str| -> Option<String> {
+            let v = scalars.get(key)?;
+            if !is_snake_ident(v) {
+                r.bad_name(key, v, "snake_case");
+            }
+            Some(v.value.clone())
+        };
+        let kind = match tag {
+            StoreKindTag::Postgres => StoreKind::Postgres {
+                pool,
+                schema: ident(self, "schema"),
+            },
+            StoreKindTag::Redis => StoreKind::Redis {
+                key_prefix: scalars.get("key_prefix").map(|v| v.value.clone()),
+            },
+            StoreKindTag::ClickHouse => {
+                let server_version = scalars.get("server_version").and_then(|v| {
+                    let parsed = v.split_once('.').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+                    if parsed.is_none() {
+                        self.err(
+                            Problem::new("strata::bad_setting", v.span, "`server_version` must be MAJOR.MINOR")
+                                .label("not a version")
+                                .help("write the ClickHouse release the DDL must run on, e.g. `\"18.16\"` or `\"24.8\"`"),
+                        );
+                    }
+                    parsed
+                });
+                StoreKind::ClickHouse {
+                    database: ident(self, "database"),
+                    cluster: ident(self, "cluster"),
+                    server_version,
+                }
+            }
+            StoreKindTag::Elasticsearch => StoreKind::Elasticsearch {
+                index_prefix: ident(self, "index_prefix"),
+            },
+            StoreKindTag::InfluxDb => {
+                let t = |r: &mut Self, k: &str| scalars.get(k).and_then(|v| r.template(v));
+                let precision = match scalars.get("precision").map(|p| p.as_str()) {
+                    None | Some("ns") => Precision::Ns,
+                    Some("us") => Precision::Us,
+                    Some("ms") => Precision::Ms,
+                    Some("s") => Precision::S,
+                    Some(_) => {
+                        let v = scalars["precision"];
+                        self.err(
+                            Problem::new(
+                                "strata::bad_setting",
+                                v.span,
+                                "`precision` must be ns, us, ms or s",
+                            )
+                            .label("unknown precision")
+                            .help("the InfluxDB write API accepts ns, us, ms and s"),
+                        );
+                        Precision::Ns
+                    }
+                };
+                StoreKind::InfluxDb {
+                    org: t(self, "org"),
+                    bucket: t(self, "bucket"),
+                    token: t(self, "token"),
+                    precision,
+                }
+            }
+        };
+        Some(Store {
+            name: d.name.value.clone(),
+            kind,
+            url,
+            span: d.span,
+        })
+    }
+
+    /// Parses `${VAR}` and `${VAR:default}` references.
+    pub(super) fn template(&mut self, s: &Spanned<String>) -> Option<Template> {
+        let mut parts = Vec::new();
+        let mut rest = s.as_str();
+        while let Some(i) = rest.find("${") {
+            if i > 0 {
+                parts.push(TemplatePart::Text(rest[..i].to_string()));
+            }
+            let after = &rest[i + 2..];
+            let Some(close) = after.find('}') else {
+                self.err(
+                    Problem::new("strata::bad_template", s.span, "unclosed `${` in a setting")
+                        .label("no closing `}`")
+                        .help("write `${VAR}` or `${VAR:default}`"),
+                );
+                return None;
+            };
+            let inner = &after[..close];
+            if inner.contains("${") {
+                self.err(
+                    Problem::new("strata::bad_template", s.span, "a `${` inside `${...}`")
+                        .label("nested or unclosed variable")
+                        .help(
+                            "close each variable with `}`; a default cannot hold another variable",
+                        ),
+                );
+                return None;
+            }
+            let (name, default) = match inner.split_once(':') {
+                Some((n, d)) => (n, Some(d.to_string())),
+                None => (inner, None),
+            };
+            let valid = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if !valid {
+                self.err(
+                    Problem::new(
+                        "strata::bad_template",
+                        s.span,
+                        format!("`{name}` is not an environment variable name"),
+                    )
+                    .label("bad variable")
+                    .help("variable names are letters, digits and `_`, as in `${DATABASE_URL}`"),
+                );
+                return None;
+            }
+            parts.push(TemplatePart::Var {
+                name: name.to_string(),
+                default,
+            });
+            rest = &after[close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(TemplatePart::Text(rest.to_string()));
+        }
+        Some(Template {
+            raw: s.value.clone(),
+            parts,
+        })
+    }
+}

@@ -1,0 +1,320 @@
+//! Reads entities: fields, keys, constraints, indexes, queries, cache and search.
+
+use super::ast::*;
+use super::keys::*;
+use super::reader::*;
+use super::yaml::{Node, NodeKind};
+use crate::diagnostics::{Problem, Problems};
+use crate::source::{Span, Spanned};
+
+pub(super) fn entity(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
+    let before = probs.list.len();
+    let mut e = entity_parts(k, v, probs)?;
+    e.incomplete = probs.list.len() > before;
+    Some(e)
+}
+
+pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
+    let what = format!("entity `{}`", k.as_str().unwrap_or_default());
+    let mut m = MapReader::new(v, &what, ENTITY_KEYS, probs)?;
+    let mut e = EntityDecl {
+        name: key_name(k),
+        span: v.span,
+        ..Default::default()
+    };
+    e.doc = doc(m.get("doc"), probs);
+    e.store = m.get("store").and_then(|n| name(n, "`store`", probs));
+    e.table = m.get("table").and_then(|n| name(n, "`table`", probs));
+    e.renamed_from = m
+        .get("renamed_from")
+        .and_then(|n| name(n, "`renamed_from`", probs));
+    if let Some(n) = m.get("key") {
+        e.key = names(n, "a key field", probs);
+        e.key_span = Some(n.span);
+    }
+    e.timestamps = m
+        .get("timestamps")
+        .and_then(|n| boolean(n, "`timestamps`", probs));
+    e.version = m
+        .get("version")
+        .and_then(|n| boolean(n, "`version`", probs));
+    e.partition_by = m
+        .get("partition_by")
+        .and_then(|n| name(n, "`partition_by`", probs));
+    e.time = m.get("time").and_then(|n| name(n, "`time`", probs));
+    e.measurement = m
+        .get("measurement")
+        .and_then(|n| name(n, "`measurement`", probs));
+    if let Some(n) = m.get("tags") {
+        e.tags = names(n, "a tag field", probs);
+    }
+    if let Some(n) = m.get("fields") {
+        for (fk, fv) in entries(n, "`fields`", probs) {
+            match field(fk, fv, probs) {
+                Some(f) => e.fields.push(f),
+                None => e.broken_fields.push(key_name(fk).value),
+            }
+        }
+    }
+    if let Some(n) = m.get("unique") {
+        for item in seq(n, "`unique`", probs) {
+            e.unique.push(Spanned::new(
+                names(item, "a unique field", probs),
+                item.span,
+            ));
+        }
+    }
+    if let Some(n) = m.get("indexes") {
+        for item in seq(n, "`indexes`", probs) {
+            if let Some(i) = index(item, probs) {
+                e.indexes.push(i);
+            }
+        }
+    }
+    if let Some(n) = m.get("queries") {
+        for (qk, qv) in entries(n, "`queries`", probs) {
+            if let Some(q) = query(qk, qv, probs) {
+                e.queries.push(q);
+            }
+        }
+    }
+    if let Some(n) = m.get("cache") {
+        if let Some(mut c) = MapReader::new(n, "`cache`", CACHE_KEYS, probs) {
+            let store = c.get("store").and_then(|s| name(s, "`store`", probs));
+            let ttl = c.get("ttl").and_then(|t| duration(t, "`ttl`", probs));
+            match store {
+                Some(store) => {
+                    e.cache = Some(CacheDecl {
+                        store,
+                        ttl,
+                        span: n.span,
+                    })
+                }
+                None => c.report_missing(
+                    "store",
+                    missing(
+                        n.span,
+                        "`cache`",
+                        "store",
+                        "add `store: cache` naming a redis store",
+                    ),
+                    probs,
+                ),
+            }
+        }
+    }
+    if let Some(n) = m.get("search") {
+        if let Some(mut c) = MapReader::new(n, "`search`", SEARCH_KEYS, probs) {
+            let store = c.get("store").and_then(|s| name(s, "`store`", probs));
+            let text = c
+                .get("text")
+                .map(|t| names(t, "a text field", probs))
+                .unwrap_or_default();
+            match store {
+                Some(store) => {
+                    e.search = Some(SearchDecl {
+                        store,
+                        text,
+                        span: n.span,
+                    })
+                }
+                None => c.report_missing(
+                    "store",
+                    missing(
+                        n.span,
+                        "`search`",
+                        "store",
+                        "add `store: search` naming an elasticsearch store",
+                    ),
+                    probs,
+                ),
+            }
+        }
+    }
+    Some(e)
+}
+
+pub(super) fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDecl> {
+    let mut f = FieldDecl {
+        name: key_name(k),
+        span: Span::new(k.span.file, k.span.start, v.span.end),
+        ..Default::default()
+    };
+    match &v.kind {
+        _ if v.is_null() => {
+            probs.push(missing(
+                k.span,
+                &format!("field `{}`", f.name.value),
+                "type",
+                "write its type after the colon, as in `symbol: string(20)`",
+            ));
+            return None;
+        }
+        NodeKind::Scalar(..) => f.ty = name(v, "a field type", probs)?,
+        _ => {
+            let what = format!("field `{}`", k.as_str().unwrap_or_default());
+            let mut m = MapReader::new(v, &what, FIELD_KEYS, probs)?;
+            match m.get("type") {
+                Some(t) => f.ty = name(t, "`type`", probs)?,
+                None => {
+                    let p = missing(
+                        k.span,
+                        &what,
+                        "type",
+                        "add `type: string` (or another type)",
+                    );
+                    m.report_missing("type", p, probs);
+                    return None;
+                }
+            }
+            f.nullable = m
+                .get("nullable")
+                .and_then(|n| boolean(n, "`nullable`", probs));
+            f.default = m
+                .get("default")
+                .and_then(|n| literal(n, "`default`", probs));
+            f.max = m.get("max").and_then(|n| number(n, "`max`", probs));
+            f.unique = m.get("unique").and_then(|n| boolean(n, "`unique`", probs));
+            f.references = m
+                .get("references")
+                .and_then(|n| name(n, "`references`", probs));
+            f.on_delete = m
+                .get("on_delete")
+                .and_then(|n| name(n, "`on_delete`", probs));
+            f.renamed_from = m
+                .get("renamed_from")
+                .and_then(|n| name(n, "`renamed_from`", probs));
+            f.doc = doc(m.get("doc"), probs);
+        }
+    }
+    // `type?` is shorthand for `nullable: true`.
+    if let Some(stripped) = f.ty.value.strip_suffix('?') {
+        let s = f.ty.span;
+        f.ty = Spanned::new(stripped.trim_end().to_string(), s);
+        if let Some(n) = f.nullable.as_ref().filter(|n| !n.value) {
+            probs.push(
+                Problem::new(
+                    "strata::conflict",
+                    n.span,
+                    "`nullable: false` contradicts the `?` of the type",
+                )
+                .label("not nullable")
+                .help("drop the `?` or the `nullable: false`"),
+            );
+        }
+        f.nullable = Some(Spanned::new(true, s));
+    }
+    Some(f)
+}
+
+/// `"created_at desc"` → (`created_at`, true).
+pub(super) fn ordered(n: Name) -> (Name, bool) {
+    let mut parts = n.value.split_whitespace();
+    let field = parts.next().unwrap_or_default().to_string();
+    let desc = match parts.next() {
+        Some(d) if d.eq_ignore_ascii_case("desc") => true,
+        Some(a) if a.eq_ignore_ascii_case("asc") => false,
+        None => false,
+        // Unknown suffix: keep the whole text as the field name so the resolver reports it.
+        Some(_) => return (n, false),
+    };
+    let span = Span::new(n.span.file, n.span.start, n.span.start + field.len());
+    (Spanned::new(field, span), desc)
+}
+
+pub(super) fn index(node: &Node, probs: &mut Problems) -> Option<IndexDecl> {
+    let mut i = IndexDecl {
+        columns: Vec::new(),
+        unique: false,
+        name: None,
+        method: None,
+        filter: None,
+        span: node.span,
+    };
+    match &node.kind {
+        NodeKind::Seq(_) | NodeKind::Scalar(..) => {
+            i.columns = names(node, "an index field", probs)
+                .into_iter()
+                .map(ordered)
+                .collect();
+        }
+        NodeKind::Map(_) => {
+            let mut m = MapReader::new(node, "an index", INDEX_KEYS, probs)?;
+            match m.get("fields") {
+                Some(f) => {
+                    i.columns = names(f, "an index field", probs)
+                        .into_iter()
+                        .map(ordered)
+                        .collect()
+                }
+                None => {
+                    let p = missing(node.span, "an index", "fields", "add `fields: [a, b]`");
+                    m.report_missing("fields", p, probs);
+                    return None;
+                }
+            }
+            i.unique = m
+                .get("unique")
+                .and_then(|n| boolean(n, "`unique`", probs))
+                .is_some_and(|b| b.value);
+            i.name = m.get("name").and_then(|n| name(n, "`name`", probs));
+            i.method = m.get("method").and_then(|n| name(n, "`method`", probs));
+            i.filter = m.get("where").and_then(|n| filter(n, probs));
+        }
+    }
+    Some(i)
+}
+
+pub(super) fn filter(node: &Node, probs: &mut Problems) -> Option<Filter> {
+    match &node.kind {
+        NodeKind::Map(entries) => Some(Filter::Equals(
+            entries
+                .iter()
+                .filter_map(|(k, v)| Some((key_name(k), literal(v, "a filter value", probs)?)))
+                .collect(),
+        )),
+        _ => name(node, "`where`", probs).map(Filter::Sql),
+    }
+}
+
+pub(super) fn query(k: &Node, v: &Node, probs: &mut Problems) -> Option<QueryDecl> {
+    let what = format!("query `{}`", k.as_str().unwrap_or_default());
+    let mut m = MapReader::new(v, &what, QUERY_KEYS, probs)?;
+    let mut q = QueryDecl {
+        name: key_name(k),
+        params: Vec::new(),
+        fixed: Vec::new(),
+        order: Vec::new(),
+        limit: None,
+        one: false,
+        span: v.span,
+    };
+    if let Some(w) = m.get("where") {
+        match &w.kind {
+            NodeKind::Map(entries) => {
+                for (fk, fv) in entries {
+                    // `{ status: PENDING }` fixes a value; `{ symbol: ? }`... is not a thing: a bare
+                    // list names parameters. A mapping value of `~` (null) makes a parameter too.
+                    if fv.is_null() {
+                        q.params.push(key_name(fk));
+                    } else if let Some(l) = literal(fv, "a query value", probs) {
+                        q.fixed.push((key_name(fk), l));
+                    }
+                }
+            }
+            _ => q.params = names(w, "a query field", probs),
+        }
+    }
+    if let Some(o) = m.get("order") {
+        q.order = names(o, "an order field", probs)
+            .into_iter()
+            .map(ordered)
+            .collect();
+    }
+    q.limit = m.get("limit").and_then(|n| number(n, "`limit`", probs));
+    q.one = m
+        .get("one")
+        .and_then(|n| boolean(n, "`one`", probs))
+        .is_some_and(|b| b.value);
+    Some(q)
+}

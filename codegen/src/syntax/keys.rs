@@ -1,0 +1,92 @@
+//! The keys of every section of the language: one list, read by the decoder,
+//! the JSON Schema and the tests.
+
+pub(crate) const TOP_KEYS: &[&str] = &["version", "stores", "enums", "entities", "sync"];
+pub(crate) const STORE_KEYS: &[&str] = &[
+    "kind",
+    "url",
+    "pool",
+    "database",
+    "cluster",
+    "server_version",
+    "index_prefix",
+    "org",
+    "bucket",
+    "token",
+    "precision",
+    "key_prefix",
+    "schema",
+];
+pub(crate) const ENUM_KEYS: &[&str] = &["values", "sql_name", "doc"];
+pub(crate) const ENTITY_KEYS: &[&str] = &[
+    "doc",
+    "store",
+    "table",
+    "renamed_from",
+    "key",
+    "timestamps",
+    "version",
+    "fields",
+    "unique",
+    "indexes",
+    "queries",
+    "cache",
+    "search",
+    "partition_by",
+    "time",
+    "tags",
+    "measurement",
+];
+pub(crate) const FIELD_KEYS: &[&str] = &[
+    "type",
+    "nullable",
+    "default",
+    "max",
+    "unique",
+    "references",
+    "on_delete",
+    "renamed_from",
+    "doc",
+];
+pub(crate) const INDEX_KEYS: &[&str] = &["fields", "unique", "name", "method", "where"];
+pub(crate) const QUERY_KEYS: &[&str] = &["where", "order", "limit", "one"];
+pub(crate) const CACHE_KEYS: &[&str] = &["store", "ttl"];
+pub(crate) const SEARCH_KEYS: &[&str] = &["store", "text"];
+pub(crate) const SYNC_KEYS: &[&str] = &["from", "to"];
+pub(crate) const POOL_KEYS: &[&str] = &["max", "min", "acquire_timeout", "idle_timeout"];
+
+/// The settings each store kind takes besides `kind` and `url`.
+pub const STORE_KIND_SETTINGS: &[(&str, &[&str])] = &[
+    ("postgres", &["pool", "schema"]),
+    ("redis", &["key_prefix"]),
+    ("clickhouse", &["database", "cluster", "server_version"]),
+    ("elasticsearch", &["index_prefix"]),
+    ("influxdb", &["org", "bucket", "token", "precision"]),
+];
+/// `on_delete` actions of a reference.
+pub const ON_DELETE_ACTIONS: &[&str] = &[
+    "no_action",
+    "restrict",
+    "cascade",
+    "set_null",
+    "set_default",
+];
+/// Index methods.
+pub const INDEX_METHODS: &[&str] = &["btree", "hash", "gin", "gist", "brin"];
+/// InfluxDB write precisions.
+pub const PRECISIONS: &[&str] = &["ns", "us", "ms", "s"];
+
+/// Keys of every section, for the JSON Schema and for tests.
+pub const SECTIONS: &[(&str, &[&str])] = &[
+    ("schema", TOP_KEYS),
+    ("store", STORE_KEYS),
+    ("enum", ENUM_KEYS),
+    ("entity", ENTITY_KEYS),
+    ("field", FIELD_KEYS),
+    ("index", INDEX_KEYS),
+    ("query", QUERY_KEYS),
+    ("cache", CACHE_KEYS),
+    ("search", SEARCH_KEYS),
+    ("sync", SYNC_KEYS),
+    ("pool", POOL_KEYS),
+];

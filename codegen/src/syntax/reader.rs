@@ -1,0 +1,326 @@
+//! Typed readers of YAML values (names, flags, numbers, durations, literals)
+//! and of mappings with a known set of keys. Each reports what it expected.
+
+use super::ast::*;
+use super::yaml::{Node, NodeKind};
+use crate::diagnostics::{did_you_mean, Problem, Problems};
+use crate::source::{Span, Spanned};
+
+/// A mapping whose keys are checked against a known list.
+pub(super) struct MapReader<'a> {
+    pub(super) entries: &'a [(Node, Node)],
+    pub(super) span: Span,
+    /// Known keys that an unknown key was taken for (`feilds` → `fields`).
+    misspelt: Vec<&'static str>,
+}
+
+impl<'a> MapReader<'a> {
+    pub(super) fn new(
+        node: &'a Node,
+        what: &str,
+        known: &[&'static str],
+        probs: &mut Problems,
+    ) -> Option<Self> {
+        let mut misspelt = Vec::new();
+        let NodeKind::Map(entries) = &node.kind else {
+            probs.push(
+                Problem::new(
+                    "strata::expected_mapping",
+                    node.span,
+                    format!("{what} must be a mapping"),
+                )
+                .label(format!("found {}", node.describe()))
+                .help(format!(
+                    "write `key: value` pairs; known keys: {}",
+                    known.join(", ")
+                )),
+            );
+            return None;
+        };
+        for (k, _) in entries {
+            let key = k.as_str().unwrap_or_default();
+            if !known.contains(&key) {
+                let mut p = Problem::new(
+                    "strata::unknown_key",
+                    k.span,
+                    format!("unknown key `{key}` in {what}"),
+                )
+                .label("unknown key");
+                if key.ends_with(')')
+                    && key
+                        .trim_end_matches(')')
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == ' ')
+                {
+                    // `{ type: decimal(20,8) }`: the comma ended the flow entry.
+                    p = p.help("inside `{ }` a comma separates entries: quote the type, as in `type: \"decimal(20,8)\"`");
+                }
+                // The known lists are short: no need to budget this suggestion.
+                let instead = key_alias(key)
+                    .filter(|k| known.contains(k))
+                    .or_else(|| did_you_mean(key, known.iter().copied()));
+                if let Some(instead) = instead {
+                    p = p.help(format!("did you mean `{instead}`?"));
+                    misspelt.push(instead);
+                }
+                probs.push(p.help_or(format!("known keys: {}", known.join(", "))));
+            }
+        }
+        Some(MapReader {
+            entries,
+            span: node.span,
+            misspelt,
+        })
+    }
+    /// Reports a missing required key, unless a misspelling of it was
+    /// reported already (`feilds:` is not also "no `fields`").
+    pub(super) fn report_missing(&self, key: &str, p: Problem, probs: &mut Problems) {
+        if !self.misspelt.contains(&key) {
+            probs.push(p);
+        }
+    }
+    pub(super) fn get(&mut self, key: &str) -> Option<&'a Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+}
+
+pub(super) fn entries<'a>(
+    node: &'a Node,
+    what: &str,
+    probs: &mut Problems,
+) -> Vec<(&'a Node, &'a Node)> {
+    match &node.kind {
+        NodeKind::Map(e) => e.iter().map(|(k, v)| (k, v)).collect(),
+        _ if node.is_null() => Vec::new(),
+        _ => {
+            probs.push(
+                Problem::new(
+                    "strata::expected_mapping",
+                    node.span,
+                    format!("{what} must be a mapping of names"),
+                )
+                .label(format!("found {}", node.describe()))
+                .help("write one `Name: ...` entry per line"),
+            );
+            Vec::new()
+        }
+    }
+}
+
+pub(super) fn seq<'a>(node: &'a Node, what: &str, probs: &mut Problems) -> Vec<&'a Node> {
+    match &node.kind {
+        NodeKind::Seq(items) => items.iter().collect(),
+        _ if node.is_null() => Vec::new(),
+        _ => {
+            probs.push(
+                Problem::new(
+                    "strata::expected_list",
+                    node.span,
+                    format!("{what} must be a list"),
+                )
+                .label(format!("found {}", node.describe()))
+                .help("write `[a, b]` or one `- item` per line"),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// A scalar or a list of scalars, as a list.
+pub(super) fn names(node: &Node, what: &str, probs: &mut Problems) -> Vec<Name> {
+    match &node.kind {
+        NodeKind::Seq(items) => items.iter().filter_map(|n| name(n, what, probs)).collect(),
+        _ => name(node, what, probs).into_iter().collect(),
+    }
+}
+
+pub(super) fn name(node: &Node, what: &str, probs: &mut Problems) -> Option<Name> {
+    match &node.kind {
+        NodeKind::Scalar(s, _) if !node.is_null() => Some(Spanned::new(s.clone(), node.span)),
+        _ => {
+            probs.push(
+                Problem::new(
+                    "strata::expected_name",
+                    node.span,
+                    format!("{what} must be a name"),
+                )
+                .label(format!("found {}", node.describe()))
+                .help("write a plain name such as `symbol`"),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn boolean(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<bool>> {
+    match node.kind {
+        NodeKind::Scalar(ref s, false) if s == "true" => Some(Spanned::new(true, node.span)),
+        NodeKind::Scalar(ref s, false) if s == "false" => Some(Spanned::new(false, node.span)),
+        _ => {
+            probs.push(
+                Problem::new(
+                    "strata::expected_bool",
+                    node.span,
+                    format!("{what} must be true or false"),
+                )
+                .label(format!("found {}", node.describe_value()))
+                .help("write `true` or `false` without quotes"),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn number(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<u32>> {
+    match node.as_str().and_then(|s| s.parse::<u32>().ok()) {
+        Some(n) => Some(Spanned::new(n, node.span)),
+        None => {
+            probs.push(
+                Problem::new(
+                    "strata::expected_number",
+                    node.span,
+                    format!("{what} must be a whole number"),
+                )
+                .label(format!("found {}", node.describe_value()))
+                .help("write a number such as `100`"),
+            );
+            None
+        }
+    }
+}
+
+/// `30s`, `500ms`, `5m`, `1h`, `1d` as milliseconds.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let mul = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+pub(super) fn duration(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<u64>> {
+    match node.as_str().and_then(parse_duration) {
+        Some(ms) => Some(Spanned::new(ms, node.span)),
+        None => {
+            probs.push(
+                Problem::new(
+                    "strata::expected_duration",
+                    node.span,
+                    format!("{what} must be a duration"),
+                )
+                .label(format!("found {}", node.describe_value()))
+                .help("write a number and a unit: `500ms`, `30s`, `5m`, `1h` or `1d`"),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn literal(
+    node: &Node,
+    what: &str,
+    probs: &mut Problems,
+) -> Option<Spanned<DefaultLit>> {
+    match &node.kind {
+        NodeKind::Scalar(s, true) => Some(Spanned::new(DefaultLit::Quoted(s.clone()), node.span)),
+        NodeKind::Scalar(s, false) if !node.is_null() => {
+            Some(Spanned::new(DefaultLit::Plain(s.clone()), node.span))
+        }
+        _ => {
+            probs.push(
+                Problem::new("strata::expected_literal", node.span, format!("{what} must be a single value"))
+                    .label(format!("found {}", node.describe()))
+                    .help("write a literal such as `0`, `true`, `'text'`, an enum member, `now` or `generated`"),
+            );
+            None
+        }
+    }
+}
+
+pub(super) trait DescribeValue {
+    fn describe_value(&self) -> String;
+}
+impl DescribeValue for Node {
+    fn describe_value(&self) -> String {
+        match &self.kind {
+            NodeKind::Scalar(s, _) if !self.is_null() => format!("`{}`", truncate(s)),
+            _ => self.describe().to_string(),
+        }
+    }
+}
+
+pub(super) fn truncate(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+pub(super) fn key_name(k: &Node) -> Name {
+    Spanned::new(k.as_str().unwrap_or_default().to_string(), k.span)
+}
+
+pub(super) fn doc(node: Option<&Node>, probs: &mut Problems) -> Option<String> {
+    node.and_then(|n| name(n, "`doc`", probs)).map(|n| n.value)
+}
+
+pub(super) fn missing(span: Span, what: &str, key: &str, help: &str) -> Problem {
+    Problem::new(
+        "strata::missing_key",
+        span,
+        format!("{what} has no `{key}`"),
+    )
+    .label(format!("needs `{key}:`"))
+    .help(help)
+}
+
+/// Keys other tools spell differently, and the key this language uses.
+const KEY_ALIASES: &[(&str, &str)] = &[
+    ("columns", "fields"),
+    ("column", "fields"),
+    ("properties", "fields"),
+    ("attributes", "fields"),
+    ("primary_key", "key"),
+    ("pk", "key"),
+    ("optional", "nullable"),
+    ("null", "nullable"),
+    ("required", "nullable"),
+    ("foreign_key", "references"),
+    ("fk", "references"),
+    ("ref", "references"),
+    ("table_name", "table"),
+    ("index", "indexes"),
+    ("uniq", "unique"),
+    ("length", "max"),
+    ("max_length", "max"),
+    ("enum", "values"),
+    ("default_value", "default"),
+    ("type_", "type"),
+    ("kind_", "kind"),
+    ("driver", "kind"),
+    ("dsn", "url"),
+    ("connection", "url"),
+    ("filter", "where"),
+    ("order_by", "order"),
+    ("sort", "order"),
+];
+
+fn key_alias(key: &str) -> Option<&'static str> {
+    let lower = key.to_ascii_lowercase();
+    KEY_ALIASES
+        .iter()
+        .find(|(a, _)| *a == lower)
+        .map(|(_, k)| *k)
+}
