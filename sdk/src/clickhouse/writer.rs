@@ -1,0 +1,199 @@
+//! The batching ClickHouse writer.
+
+use std::time::{Duration, Instant};
+
+use ::clickhouse::{Client, RowOwned, RowWrite};
+
+use super::Table;
+
+/// Limits of one batch and the retry policy. Built with `with_*` methods.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    max_rows: usize,
+    max_bytes: usize,
+    max_age: Duration,
+    retries: u32,
+    backoff: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            max_rows: 100_000,
+            max_bytes: 32 << 20,
+            max_age: Duration::from_secs(1),
+            retries: 5,
+            backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+impl WriterConfig {
+    /// Flush once this many rows are buffered.
+    pub fn with_max_rows(mut self, n: usize) -> Self {
+        self.max_rows = n.max(1);
+        self
+    }
+    /// Flush once the buffered rows reach this many RowBinary bytes.
+    pub fn with_max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = n.max(1);
+        self
+    }
+    /// Flush on the next write once the oldest buffered row is this old.
+    pub fn with_max_age(mut self, d: Duration) -> Self {
+        self.max_age = d;
+        self
+    }
+    /// How many times a failed insert is retried (with doubling backoff).
+    pub fn with_retries(mut self, n: u32, first_backoff: Duration) -> Self {
+        self.retries = n;
+        self.backoff = first_backoff;
+        self
+    }
+}
+
+/// Why a write or flush failed. The batch stays buffered after an insert
+/// error, so a later `flush` retries it; nothing is dropped silently.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("insert into `{table}` failed after {attempts} attempts: {source}")]
+    Insert {
+        table: &'static str,
+        attempts: u32,
+        source: ::clickhouse::error::Error,
+    },
+    #[error("the writer holds {rows} unsent rows (twice its batch limit); flush must succeed before more rows are accepted")]
+    Backlog { rows: usize },
+}
+
+/// Buffers rows of one table and inserts them in batches, by count, bytes
+/// and age. A failed insert is retried with the whole batch; replays cannot
+/// duplicate a row's effect, because the table is a `ReplacingMergeTree`
+/// keyed by the primary key and versioned by `_version`: a row sent twice
+/// is collapsed with its copy.
+///
+/// ```no_run
+/// # async fn f<T>(rows: Vec<T>) -> Result<(), strata_sdk::clickhouse::Error>
+/// # where T: strata_sdk::clickhouse::Table + clickhouse::RowOwned + clickhouse::RowWrite {
+/// let client = strata_sdk::clickhouse::client("http://127.0.0.1:8123", "deepalpha");
+/// let mut w = strata_sdk::clickhouse::Writer::<T>::new(client, Default::default());
+/// for r in rows { w.write(r).await?; }
+/// w.flush().await?;
+/// # Ok(()) }
+/// ```
+pub struct Writer<T> {
+    client: Client,
+    config: WriterConfig,
+    rows: Vec<T>,
+    bytes: usize,
+    oldest: Option<Instant>,
+    sent: u64,
+}
+
+impl<T: Table + RowOwned + RowWrite> Writer<T> {
+    pub fn new(client: Client, config: WriterConfig) -> Self {
+        Writer {
+            client,
+            config,
+            rows: Vec::new(),
+            bytes: 0,
+            oldest: None,
+            sent: 0,
+        }
+    }
+
+    /// Buffers a row, inserting the batch when a limit is reached.
+    pub async fn write(&mut self, row: T) -> Result<(), Error> {
+        if self.rows.len() >= self.config.max_rows.saturating_mul(2)
+            || self.bytes >= self.config.max_bytes.saturating_mul(2)
+        {
+            self.flush().await.map_err(|_| Error::Backlog {
+                rows: self.rows.len(),
+            })?;
+        }
+        self.bytes += row.encoded_len();
+        self.rows.push(row);
+        self.oldest.get_or_insert_with(Instant::now);
+        if self.due() {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn due(&self) -> bool {
+        self.rows.len() >= self.config.max_rows
+            || self.bytes >= self.config.max_bytes
+            || self
+                .oldest
+                .is_some_and(|t| t.elapsed() >= self.config.max_age)
+    }
+
+    /// Rows buffered and not yet inserted.
+    pub fn pending(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Rows inserted so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Inserts every buffered row now, retrying a failed insert.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.insert().await {
+                Ok(()) => break,
+                Err(e) if attempt > self.config.retries || !retryable(&e) => {
+                    return Err(Error::Insert {
+                        table: T::TABLE,
+                        attempts: attempt,
+                        source: e,
+                    })
+                }
+                Err(e) => {
+                    tracing::warn!(table = T::TABLE, attempt, error = %e, "clickhouse insert failed; retrying");
+                    let wait = self
+                        .config
+                        .backoff
+                        .saturating_mul(1 << (attempt - 1).min(10));
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        self.sent += self.rows.len() as u64;
+        self.rows.clear();
+        self.bytes = 0;
+        self.oldest = None;
+        Ok(())
+    }
+
+    async fn insert(&self) -> ::clickhouse::error::Result<()> {
+        let mut insert = self.client.insert::<T>(T::TABLE).await?;
+        for row in &self.rows {
+            insert.write(row).await?;
+        }
+        insert.end().await
+    }
+}
+
+/// Errors a retry can cure: the network and timeouts. A row the server
+/// rejects (bad data, unknown table) fails the same way every time.
+fn retryable(e: &::clickhouse::error::Error) -> bool {
+    use ::clickhouse::error::Error as E;
+    match e {
+        E::Network(_) | E::TimedOut => true,
+        // Server errors of the overloaded or unavailable kind.
+        E::BadResponse(m) => {
+            m.contains("TOO_MANY_SIMULTANEOUS_QUERIES")
+                || m.contains("TOO_MANY_PARTS")
+                || m.contains("503")
+                || m.contains("502")
+        }
+        _ => false,
+    }
+}
