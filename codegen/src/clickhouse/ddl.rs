@@ -19,12 +19,19 @@ pub const LOCAL_SUFFIX: &str = "_local";
 pub struct DdlOptions {
     target: Option<Target>,
     database: Option<String>,
+    single_node: bool,
 }
 
 impl DdlOptions {
     /// Render for this release instead of the store's `server_version`.
     pub fn with_target(mut self, t: Target) -> Self {
         self.target = Some(t);
+        self
+    }
+    /// Render for one server even when the store declares a cluster (no
+    /// `ON CLUSTER`, no Replicated engine, no Distributed table).
+    pub fn single_node(mut self) -> Self {
+        self.single_node = true;
         self
     }
     /// Use this database instead of the store's (tests use their own).
@@ -68,7 +75,7 @@ pub fn statements(model: &Model, store: &str, e: &Entity, opts: &DdlOptions) -> 
         .database
         .clone()
         .unwrap_or_else(|| database_of(model, store));
-    let cluster = cluster_of(model, store);
+    let cluster = cluster_of(model, store).filter(|_| !opts.single_node);
     let on = cluster
         .as_ref()
         .map(|c| format!(" ON CLUSTER {}", q(c)))

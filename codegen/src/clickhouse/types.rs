@@ -113,13 +113,7 @@ pub fn unsupported(f: &Field, t: Target) -> Option<(String, String)> {
                 "make the array non-nullable (`default: empty`): an empty array and NULL would otherwise be one value".into(),
             ));
         }
-        if matches!(
-            s,
-            ScalarType::Decimal { .. }
-                | ScalarType::Timestamptz
-                | ScalarType::Date
-                | ScalarType::Bytes
-        ) {
+        if matches!(s, ScalarType::Bytes) {
             return Some((
                 format!("arrays of `{s}` are not carried to ClickHouse rows"),
                 "use `json` for this list, or a separate entity".into(),
