@@ -84,6 +84,12 @@ pub enum Error {
 pub struct Writer<T> {
     client: Client,
     config: WriterConfig,
+    /// The batch's `INSERT`, streaming rows to the server as they are
+    /// written (so sending overlaps the caller's work); `None` before the
+    /// first row of a batch or after a failure.
+    open: Option<::clickhouse::insert::Insert<T>>,
+    /// Every row of the batch, kept until the server acknowledges it, so a
+    /// failed insert can be replayed whole.
     rows: Vec<T>,
     bytes: usize,
     oldest: Option<Instant>,
@@ -95,6 +101,7 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         Writer {
             client,
             config,
+            open: None,
             rows: Vec::new(),
             bytes: 0,
             oldest: None,
@@ -112,6 +119,7 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
             })?;
         }
         self.bytes += row.encoded_len();
+        self.stream(&row).await;
         self.rows.push(row);
         self.oldest.get_or_insert_with(Instant::now);
         if self.due() {
@@ -138,32 +146,45 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         self.sent
     }
 
+    /// Streams a row into the batch's open `INSERT`. A failure only closes
+    /// it: the row is kept, and `flush` replays the batch.
+    async fn stream(&mut self, row: &T) {
+        if self.open.is_none() && self.rows.is_empty() {
+            self.open = self.client.insert::<T>(T::TABLE).await.ok();
+        }
+        if let Some(insert) = &mut self.open {
+            if insert.write(row).await.is_err() {
+                self.open = None;
+            }
+        }
+    }
+
     /// Inserts every buffered row now, retrying a failed insert.
     pub async fn flush(&mut self) -> Result<(), Error> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.insert().await {
-                Ok(()) => break,
-                Err(e) if attempt > self.config.retries || !retryable(&e) => {
-                    return Err(Error::Insert {
-                        table: T::TABLE,
-                        attempts: attempt,
-                        source: e,
-                    })
-                }
-                Err(e) => {
-                    tracing::warn!(table = T::TABLE, attempt, error = %e, "clickhouse insert failed; retrying");
-                    let wait = self
-                        .config
-                        .backoff
-                        .saturating_mul(1 << (attempt - 1).min(10));
-                    tokio::time::sleep(wait).await;
-                }
+        let mut result = match self.open.take() {
+            Some(insert) => insert.end().await,
+            None => self.insert().await,
+        };
+        let mut attempt = 1;
+        while let Err(e) = result {
+            if attempt > self.config.retries || !retryable(&e) {
+                return Err(Error::Insert {
+                    table: T::TABLE,
+                    attempts: attempt,
+                    source: e,
+                });
             }
+            tracing::warn!(table = T::TABLE, attempt, error = %e, "clickhouse insert failed; retrying");
+            let wait = self
+                .config
+                .backoff
+                .saturating_mul(1 << (attempt - 1).min(10));
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+            result = self.insert().await;
         }
         self.sent += self.rows.len() as u64;
         self.rows.clear();
@@ -172,6 +193,7 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         Ok(())
     }
 
+    /// Sends the whole batch in a new `INSERT` (a replay after a failure).
     async fn insert(&self) -> ::clickhouse::error::Result<()> {
         let mut insert = self.client.insert::<T>(T::TABLE).await?;
         for row in &self.rows {
