@@ -251,3 +251,54 @@ async fn arrays_bytes_and_low_cardinality_round_trip_on_18_16() {
         .unwrap();
     assert_eq!(back, rows);
 }
+
+#[tokio::test]
+async fn an_unreachable_server_is_retried_and_the_batch_kept() {
+    // Port 9 on localhost is closed: every attempt is a network error.
+    let client = strata_sdk::clickhouse::client("http://127.0.0.1:9", "nowhere");
+    let config = WriterConfig::default().with_retries(2, Duration::from_millis(5));
+    let mut w = Writer::<OrderRow>::new(client, config);
+    for i in 1..=3 {
+        w.write(order(i, 1, 0)).await.expect("buffered");
+    }
+    match w.flush().await {
+        Err(strata_sdk::clickhouse::Error::Insert { attempts, .. }) => assert_eq!(attempts, 3),
+        other => panic!("expected an insert error, got {other:?}"),
+    }
+    assert_eq!(w.pending(), 3, "the rows stay for the next flush");
+    assert_eq!(w.sent(), 0);
+}
+
+#[tokio::test]
+async fn rows_kept_after_a_failed_flush_are_all_sent_by_the_next() {
+    // The first flush fails (the table is missing), a row is written after
+    // it, the table comes back: the next flush must send all three rows.
+    let db = TestDb::new("../schema", "analytics", &["Order"]).await;
+    let client = db.client();
+    client
+        .query("RENAME TABLE live_order TO live_order_away")
+        .execute()
+        .await
+        .unwrap();
+    let mut w = Writer::<OrderRow>::new(
+        client.clone(),
+        WriterConfig::default().with_retries(0, Duration::from_millis(1)),
+    );
+    w.write(order(1, 1, 0)).await.unwrap();
+    w.write(order(2, 1, 0)).await.unwrap();
+    assert!(w.flush().await.is_err(), "no table yet");
+    w.write(order(3, 1, 0)).await.unwrap();
+    client
+        .query("RENAME TABLE live_order_away TO live_order")
+        .execute()
+        .await
+        .unwrap();
+    w.flush().await.expect("replayed");
+    assert_eq!(w.sent(), 3);
+    let n: u64 = client
+        .query("SELECT count() FROM live_order FINAL")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(n, 3, "rows from before and after the failure all arrived");
+}

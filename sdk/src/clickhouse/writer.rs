@@ -180,19 +180,19 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         let mut result = if self.healthy {
             self.inserter.force_commit().await.map(drop)
         } else {
-            Err(::clickhouse::error::Error::Custom(
-                "a row could not be written".into(),
-            ))
-        };
-        if result.is_err() {
-            // Drop the broken insert (dropping aborts it) and replay the batch.
+            // A row failed to serialize: the replay reports the real error.
             self.inserter = Self::inserter(&self.client);
             self.healthy = true;
-            result = self.insert().await;
-        }
+            self.insert().await
+        };
         let mut attempt = 1;
         while let Err(e) = result {
+            // Drop the broken insert (dropping aborts it); replays start afresh.
+            self.inserter = Self::inserter(&self.client);
             if attempt > self.config.retries || !retryable(&e) {
+                // The kept rows are no longer in the pending insert: the
+                // next flush replays them all.
+                self.healthy = false;
                 return Err(Error::Insert {
                     table: T::TABLE,
                     attempts: attempt,
