@@ -106,9 +106,27 @@ pub fn rust(model: &Model) -> String {
             .filter(|(s, _)| s == store)
             .map(|(s, e)| rows::row(model, s, e));
         let doc = format!(" Rows of the ClickHouse store `{store}`.");
+        let url = model
+            .store(store)
+            .and_then(|s| s.url.as_ref())
+            .map_or_else(|| "http://127.0.0.1:8123".to_string(), |t| t.raw.clone());
+        let db = ddl::database_of(model, store);
+        let client_doc = format!(
+            " A client for store `{store}` (database `{db}`), its url `{url}` expanded from the environment."
+        );
         quote! {
             #[doc = #doc]
             pub mod #m {
+                #[doc = #client_doc]
+                pub fn client() -> ::std::result::Result<
+                    ::strata_sdk::clickhouse::client::Client,
+                    ::strata_sdk::clickhouse::MissingVar,
+                > {
+                    ::std::result::Result::Ok(::strata_sdk::clickhouse::client(
+                        &::strata_sdk::clickhouse::expand(#url)?,
+                        #db,
+                    ))
+                }
                 #(#rows)*
             }
         }

@@ -115,9 +115,25 @@ pub fn rust(model: &Model) -> String {
             .filter(|(s, _)| s == store)
             .map(|(s, e)| document(model, s, e));
         let doc = format!(" Documents of the Elasticsearch store `{store}`.");
+        let url = model
+            .store(store)
+            .and_then(|s| s.url.as_ref())
+            .map_or_else(|| "http://127.0.0.1:9200".to_string(), |t| t.raw.clone());
+        let cfg_doc = format!(
+            " Bulk settings for store `{store}`, its url `{url}` expanded from the environment."
+        );
         quote! {
             #[doc = #doc]
             pub mod #m {
+                #[doc = #cfg_doc]
+                pub fn bulk_config() -> ::std::result::Result<
+                    ::strata_sdk::elasticsearch::BulkConfig,
+                    ::strata_sdk::elasticsearch::MissingVar,
+                > {
+                    ::std::result::Result::Ok(::strata_sdk::elasticsearch::BulkConfig::new(
+                        ::strata_sdk::elasticsearch::expand(#url)?,
+                    ))
+                }
                 #(#docs)*
             }
         }

@@ -7,6 +7,7 @@
 pub mod columns;
 mod writer;
 
+pub use crate::influx::{expand, MissingVar};
 pub use ::chrono::{DateTime, NaiveDate, Utc};
 pub use ::clickhouse as client;
 pub use ::rust_decimal::Decimal;

@@ -3,6 +3,7 @@
 
 mod bulk;
 
+pub use crate::influx::{expand, MissingVar};
 pub use ::chrono::{DateTime, NaiveDate, Utc};
 pub use ::rust_decimal::Decimal;
 pub use ::serde;
