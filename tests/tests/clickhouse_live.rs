@@ -274,7 +274,10 @@ async fn rows_kept_after_a_failed_flush_are_all_sent_by_the_next() {
     // The first flush fails (the table is missing), a row is written after
     // it, the table comes back: the next flush must send all three rows.
     let db = TestDb::new("../schema", "analytics", &["Order"]).await;
-    let client = db.client();
+    // The generated client of the store (CLICKHOUSE_URL), on the test's database.
+    let client = trading::analytics::client()
+        .expect("url")
+        .with_database(&db.name);
     client
         .query("RENAME TABLE live_order TO live_order_away")
         .execute()
