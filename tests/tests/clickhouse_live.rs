@@ -229,6 +229,7 @@ async fn arrays_bytes_and_low_cardinality_round_trip_on_18_16() {
             payload: (i % 2 == 1).then(|| vec![0u8, 255, b'\n', i as u8]),
             prices: vec![Decimal::new(12_345_678, 4), Decimal::new(-1, 4)],
             seen_at: vec![at, at + chrono::Duration::days(400)],
+            r#type: (i % 2 == 0).then(|| "landing".to_string()),
             _version: 1,
             _deleted: 0,
         })

@@ -215,6 +215,7 @@ fn generated_points_encode_tags_sorted_and_nulls_left_out() {
         ok: true,
         note: None,
         price: None,
+        r#type: None,
     };
     assert!(matches!(enc.encode(&r), Err(EncodeError::NotFinite(_))));
 }

@@ -154,6 +154,7 @@ async fn fixture_points_with_optional_tags_round_trip() {
             ok: i % 3 == 0,
             note: Some("one, \"two\" = 3\\".into()),
             price: Some(Decimal::new(12_345, 4)),
+            r#type: Some("probe".into()),
         };
         w.write(&p).await.unwrap();
     }

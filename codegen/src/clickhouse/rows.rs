@@ -117,8 +117,11 @@ fn field(f: &Field) -> (TokenStream, (usize, Option<TokenStream>)) {
         f.ty,
         if f.nullable { "?" } else { "" }
     );
+    // The column is the SQL name, whatever the Rust spelling (`r#type`).
+    let column = &f.name.sql;
     let decl = quote! {
         #[doc = #doc]
+        #[serde(rename = #column)]
         #attr
         pub #name: #ty,
     };
