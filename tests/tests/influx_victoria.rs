@@ -79,7 +79,8 @@ async fn candles_round_trip_through_victoria_metrics() {
     let base = Utc::now().timestamp_millis() - 60_000;
     let config = InfluxConfig::new(url(), "deepalpha", "market_data")
         .with_precision(Precision::Ns)
-        .with_batch_points(7);
+        .with_batch_points(7)
+        .with_max_age(Duration::from_secs(2));
     let mut w = InfluxWriter::new(config);
     let symbol = "BTC/USDT, \"perp\" = x\\y ü";
     let mut points = Vec::new();
@@ -101,7 +102,12 @@ async fn candles_round_trip_through_victoria_metrics() {
         points.push(p);
     }
     assert!(w.sent() >= 21, "batches of 7 went out on their own");
-    w.flush().await.expect("flush");
+    // Four points wait; nothing is due yet (max age 2 s), then the age is reached.
+    assert_eq!(w.pending(), 4);
+    w.flush_if_due().await.unwrap();
+    assert_eq!(w.pending(), 4);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    w.flush_if_due().await.expect("flush");
     assert_eq!(w.pending(), 0);
     assert_eq!(w.sent(), 25);
 

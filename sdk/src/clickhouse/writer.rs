@@ -145,6 +145,19 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
                     .is_some_and(|t| t.elapsed() >= self.config.max_age))
     }
 
+    /// Flushes when the oldest buffered row has reached `max_age`: call it
+    /// from a timer when writes can pause, since age is otherwise checked
+    /// only on `write`.
+    pub async fn flush_if_due(&mut self) -> Result<(), Error> {
+        if self
+            .oldest
+            .is_some_and(|t| t.elapsed() >= self.config.max_age)
+        {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     /// Rows buffered and not yet inserted.
     pub fn pending(&self) -> usize {
         self.rows.len()

@@ -177,6 +177,19 @@ impl InfluxWriter {
         Ok(())
     }
 
+    /// Flushes when the oldest buffered point has reached `max_age`: call it
+    /// from a timer when writes can pause, since age is otherwise checked
+    /// only on `write`.
+    pub async fn flush_if_due(&mut self) -> Result<(), WriteError> {
+        if self
+            .oldest
+            .is_some_and(|t| t.elapsed() >= self.config.max_age)
+        {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     /// Points buffered and not yet accepted by the server.
     pub fn pending(&self) -> usize {
         self.enc.lines()
