@@ -271,6 +271,32 @@ async fn an_unreachable_server_is_retried_and_the_batch_kept() {
 }
 
 #[tokio::test]
+async fn a_full_writer_refuses_rows_instead_of_growing() {
+    let client = strata_sdk::clickhouse::client("http://127.0.0.1:9", "nowhere");
+    let config = WriterConfig::default()
+        .with_max_rows(2)
+        .with_retries(0, Duration::from_millis(1));
+    let mut w = Writer::<OrderRow>::new(client, config);
+    let mut refused = 0;
+    for i in 1..=10 {
+        match w.write(order(i, 1, 0)).await {
+            Err(strata_sdk::clickhouse::Error::Backlog { rows, .. }) => {
+                assert_eq!(rows, 4);
+                refused += 1;
+            }
+            // The batch limit is reached: the flush fails, the row is kept.
+            Err(strata_sdk::clickhouse::Error::Insert { .. }) | Ok(()) => {}
+        }
+    }
+    assert!(refused > 0);
+    assert!(
+        w.pending() <= 4,
+        "never more than twice a batch: {}",
+        w.pending()
+    );
+}
+
+#[tokio::test]
 async fn rows_kept_after_a_failed_flush_are_all_sent_by_the_next() {
     // The first flush fails (the table is missing), a row is written after
     // it, the table comes back: the next flush must send all three rows.

@@ -62,8 +62,10 @@ pub enum Error {
         attempts: u32,
         source: ::clickhouse::error::Error,
     },
-    #[error("the writer holds {rows} unsent rows (twice its batch limit); flush must succeed before more rows are accepted")]
-    Backlog { rows: usize },
+    /// The row given to this `write` was not accepted: the writer already
+    /// holds twice a batch and could not send it.
+    #[error("the writer holds {rows} unsent rows (twice its batch limit) and could not flush them, so this row was not accepted: {source}")]
+    Backlog { rows: usize, source: Box<Error> },
 }
 
 /// Buffers rows of one table and inserts them in batches, by count, bytes
@@ -115,9 +117,12 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         if self.rows.len() >= self.config.max_rows.saturating_mul(2)
             || self.bytes >= self.config.max_bytes.saturating_mul(2)
         {
-            self.flush().await.map_err(|_| Error::Backlog {
-                rows: self.rows.len(),
-            })?;
+            if let Err(e) = self.flush().await {
+                return Err(Error::Backlog {
+                    rows: self.rows.len(),
+                    source: Box::new(e),
+                });
+            }
         }
         self.bytes += row.encoded_len();
         self.stream(&row).await;
