@@ -133,6 +133,12 @@ pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
         .collect();
     // Resolve even after shape errors, so one run reports every problem it can.
     let model = model::resolve(sources, &asts, &mut problems);
+    // Back ends report what their stores cannot carry (lossy types, missing features).
+    if let Some(m) = &model {
+        problems.list.extend(clickhouse::check(m));
+        problems.list.extend(elasticsearch::check(m));
+        problems.list.extend(influx::check(m));
+    }
     match model {
         Some(m) if problems.is_empty() => Ok(m),
         _ => Err(Diagnostics::new(sources, problems.list)),

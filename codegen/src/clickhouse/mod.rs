@@ -1,6 +1,135 @@
-//! clickhouse back end.
+//! ClickHouse back end: for every entity that lives in or is synced to a
+//! ClickHouse store, the table DDL (`clickhouse/<store>/<table>.sql`) and a
+//! typed row struct (`rust/clickhouse.rs`, one module per store).
 
+pub mod ddl;
+mod rows;
+pub mod types;
+
+use quote::{format_ident, quote};
+
+use crate::diagnostics::Problem;
 use crate::files::Files;
-use crate::model::Model;
+use crate::model::{Entity, Model, StoreKindTag};
 
-pub fn generate(_model: &Model, _files: &mut Files) {}
+pub use ddl::{statements, DdlOptions};
+pub use types::{Target, MODERN};
+
+/// Entities stored in a ClickHouse store, by store name: its own record
+/// entities, then those synced to it, in declaration order.
+pub fn tables(model: &Model) -> Vec<(&str, &Entity)> {
+    let mut out = Vec::new();
+    for (name, store) in &model.stores {
+        if store.kind.tag() != StoreKindTag::ClickHouse {
+            continue;
+        }
+        for e in &model.entities {
+            let synced = model
+                .sync
+                .iter()
+                .any(|r| r.from == e.name.schema && &r.to == name);
+            if (e.store == *name && !e.is_series()) || synced {
+                out.push((name.as_str(), e));
+            }
+        }
+    }
+    out
+}
+
+/// Problems a model has for its ClickHouse stores: types that cannot be
+/// carried without loss on the targeted release.
+pub fn check(model: &Model) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (store, e) in tables(model) {
+        let t = Target::of(model, store);
+        for f in types::columns(e) {
+            if let Some((label, help)) = types::unsupported(f, t) {
+                out.push(
+                    Problem::new(
+                        "strata::clickhouse_type",
+                        f.span,
+                        format!(
+                            "`{}.{}` cannot be stored in ClickHouse store `{store}` without loss",
+                            e.name.schema, f.name.schema
+                        ),
+                    )
+                    .label(label)
+                    .help(help),
+                );
+            }
+        }
+        if let Some(p) = e.partition_by.map(|i| &e.fields[i]) {
+            if p.nullable {
+                out.push(
+                    Problem::new(
+                        "strata::clickhouse_partition",
+                        p.span,
+                        format!(
+                            "`{}` partitions a ClickHouse table but is nullable",
+                            p.name.schema
+                        ),
+                    )
+                    .label("nullable")
+                    .help("partition by a non-nullable time field such as `created_at`"),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Writes the DDL of every table and the row structs.
+pub fn generate(model: &Model, files: &mut Files) {
+    let tables = tables(model);
+    if tables.is_empty() {
+        return;
+    }
+    let opts = DdlOptions::default();
+    for (store, e) in &tables {
+        files.insert(
+            format!("clickhouse/{store}/{}.sql", e.name.sql),
+            ddl::file(model, store, e, &opts),
+        );
+    }
+    files.insert("rust/clickhouse.rs", rust(model));
+}
+
+/// The generated Rust: `pub mod <store> { <Entity>Row ... }`.
+pub fn rust(model: &Model) -> String {
+    let tables = tables(model);
+    let mut stores: Vec<&str> = tables.iter().map(|(s, _)| *s).collect();
+    stores.dedup();
+    let mods = stores.iter().map(|store| {
+        let m = format_ident!("{}", crate::names::rust_ident(store));
+        let rows = tables
+            .iter()
+            .filter(|(s, _)| s == store)
+            .map(|(s, e)| rows::row(model, s, e));
+        let doc = format!(" Rows of the ClickHouse store `{store}`.");
+        let url = model
+            .store(store)
+            .and_then(|s| s.url.as_ref())
+            .map_or_else(|| "http://127.0.0.1:8123".to_string(), |t| t.raw.clone());
+        let db = ddl::database_of(model, store);
+        let client_doc = format!(
+            " A client for store `{store}` (database `{db}`), its url `{url}` expanded from the environment."
+        );
+        quote! {
+            #[doc = #doc]
+            pub mod #m {
+                #[doc = #client_doc]
+                pub fn client() -> ::std::result::Result<
+                    ::strata_sdk::clickhouse::client::Client,
+                    ::strata_sdk::clickhouse::MissingVar,
+                > {
+                    ::std::result::Result::Ok(::strata_sdk::clickhouse::client(
+                        &::strata_sdk::clickhouse::expand(#url)?,
+                        #db,
+                    ))
+                }
+                #(#rows)*
+            }
+        }
+    });
+    crate::rust::format_file(quote!(#(#mods)*))
+}

@@ -1,6 +1,54 @@
-//! elasticsearch back end.
+//! Elasticsearch back end: for every entity with a `search:` section, the
+//! index (`elasticsearch/<index>.json`: alias, settings, strict mapping) and
+//! a typed document struct (`rust/elasticsearch.rs`, one module per store).
 
+mod docs;
+pub mod mapping;
+
+use crate::diagnostics::Problem;
 use crate::files::Files;
-use crate::model::Model;
+use crate::model::{Entity, Model, ScalarType};
 
-pub fn generate(_model: &Model, _files: &mut Files) {}
+/// Searchable entities with their search store, in declaration order.
+pub fn indexes(model: &Model) -> Vec<(&str, &Entity)> {
+    model
+        .entities
+        .iter()
+        .filter_map(|e| e.search.as_ref().map(|s| (s.store.as_str(), e)))
+        .collect()
+}
+
+/// Problems a model has for its Elasticsearch stores.
+pub fn check(model: &Model) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (store, e) in indexes(model) {
+        for (_, f) in mapping::fields(e) {
+            if matches!(f.ty.scalar(), ScalarType::Bytes) {
+                out.push(
+                    Problem::new(
+                        "strata::search_type",
+                        f.span,
+                        format!("`{}.{}` cannot be indexed in search store `{store}`", e.name.schema, f.name.schema),
+                    )
+                    .label("bytes are not searchable")
+                    .help("keep binary data out of searchable entities, or store a reference (a string) instead"),
+                );
+            }
+        }
+    }
+    out
+}
+
+pub fn generate(model: &Model, files: &mut Files) {
+    let idx = indexes(model);
+    if idx.is_empty() {
+        return;
+    }
+    for (store, e) in &idx {
+        let name = mapping::index_name(model, store, e);
+        let body = mapping::create_body(model, store, e);
+        let text = serde_json::to_string_pretty(&body).unwrap_or_default();
+        files.insert(format!("elasticsearch/{name}.json"), format!("{text}\n"));
+    }
+    files.insert("rust/elasticsearch.rs", docs::rust(model));
+}

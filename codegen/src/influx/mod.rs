@@ -1,6 +1,239 @@
-//! influx back end.
+//! InfluxDB back end: for every time-series entity, a typed point struct
+//! that encodes itself as line protocol (`rust/influx.rs`, one module per
+//! store, with a `config()` built from the store's settings).
 
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::diagnostics::Problem;
 use crate::files::Files;
-use crate::model::Model;
+use crate::model::{
+    Entity, EntityKind, Field, Model, Precision, ScalarType, StoreKind, StoreKindTag,
+};
 
-pub fn generate(_model: &Model, _files: &mut Files) {}
+/// Problems of time-series entities: values line protocol cannot carry.
+pub fn check(model: &Model) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for e in model.entities_in(StoreKindTag::InfluxDb) {
+        let EntityKind::Series { time, tags, .. } = &e.kind else {
+            continue;
+        };
+        for (i, f) in e.fields.iter().enumerate() {
+            let bad = if i == *time {
+                (f.nullable || f.ty.is_array()).then_some((
+                    "the time of a point cannot be null",
+                    "make the time field a non-nullable `timestamptz`",
+                ))
+            } else if f.ty.is_array() {
+                Some((
+                    "line protocol has no arrays",
+                    "use one field per value, or a `json` field (a string)",
+                ))
+            } else if matches!(f.ty.scalar(), ScalarType::Bytes) {
+                Some((
+                    "line protocol has no binary values",
+                    "store the bytes elsewhere and reference them",
+                ))
+            } else if tags.contains(&i)
+                && matches!(f.ty.scalar(), ScalarType::F64 | ScalarType::Json)
+            {
+                Some((
+                    "a tag is an identifying text; floats and json do not make tags",
+                    "make it a field, or a tag of type string",
+                ))
+            } else {
+                None
+            };
+            if let Some((label, help)) = bad {
+                out.push(
+                    Problem::new(
+                        "strata::influx_type",
+                        f.span,
+                        format!(
+                            "`{}.{}` cannot be written as line protocol",
+                            e.name.schema, f.name.schema
+                        ),
+                    )
+                    .label(label)
+                    .help(help),
+                );
+            }
+        }
+    }
+    out
+}
+
+pub fn generate(model: &Model, files: &mut Files) {
+    if model.entities_in(StoreKindTag::InfluxDb).next().is_some() {
+        files.insert("rust/influx.rs", rust(model));
+    }
+}
+
+fn ident(s: &str) -> proc_macro2::Ident {
+    let s = crate::names::rust_ident(s);
+    match s.strip_prefix("r#") {
+        Some(raw) => proc_macro2::Ident::new_raw(raw, proc_macro2::Span::call_site()),
+        None => proc_macro2::Ident::new(&s, proc_macro2::Span::call_site()),
+    }
+}
+
+fn rust_type(f: &Field) -> TokenStream {
+    let sdk = quote!(::strata_sdk::influx);
+    let t = match f.ty.scalar() {
+        ScalarType::Uuid => quote!(#sdk::Uuid),
+        ScalarType::Bool => quote!(bool),
+        ScalarType::I16 => quote!(i16),
+        ScalarType::I32 => quote!(i32),
+        ScalarType::I64 => quote!(i64),
+        ScalarType::F64 => quote!(f64),
+        ScalarType::Decimal { .. } => quote!(#sdk::Decimal),
+        ScalarType::Timestamptz => quote!(#sdk::DateTime<#sdk::Utc>),
+        ScalarType::Date => quote!(#sdk::NaiveDate),
+        _ => quote!(::std::string::String),
+    };
+    if f.nullable {
+        quote!(::std::option::Option<#t>)
+    } else {
+        t
+    }
+}
+
+fn point(e: &Entity) -> TokenStream {
+    let EntityKind::Series {
+        time,
+        tags,
+        measurement,
+    } = &e.kind
+    else {
+        return TokenStream::new();
+    };
+    let name = format_ident!("{}Point", e.name.rust);
+    let fields: Vec<&Field> = e.fields.iter().filter(|f| !f.is_secret()).collect();
+    let decls = fields.iter().map(|f| {
+        let n = ident(&f.name.rust);
+        let t = rust_type(f);
+        let doc = format!(
+            " `{}` ({}{})",
+            f.name.schema,
+            f.ty,
+            if f.nullable { "?" } else { "" }
+        );
+        quote!(#[doc = #doc] pub #n: #t,)
+    });
+    let mut tag_fields: Vec<&Field> = tags.iter().map(|&i| &e.fields[i]).collect();
+    tag_fields.sort_by(|a, b| a.name.schema.cmp(&b.name.schema));
+    let tag_calls = tag_fields.iter().map(|f| {
+        let n = ident(&f.name.rust);
+        let key = &f.name.schema;
+        quote!(line.tag(#key, &self.#n)?;)
+    });
+    let field_calls = e
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| *i != *time && !tags.contains(i) && !f.is_secret())
+        .map(|(_, f)| {
+            let n = ident(&f.name.rust);
+            let key = &f.name.schema;
+            quote!(line.field(#key, &self.#n)?;)
+        });
+    let t = ident(&e.fields[*time].name.rust);
+    let doc = format!(
+        " A point of measurement `{measurement}` (entity `{}`). Tags: {}. Enums are their stored names.",
+        e.name.schema,
+        tag_fields.iter().map(|f| format!("`{}`", f.name.schema)).collect::<Vec<_>>().join(", ")
+    );
+    quote! {
+        #[doc = #doc]
+        #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::cmp::PartialEq)]
+        pub struct #name {
+            #(#decls)*
+        }
+
+        impl ::strata_sdk::influx::Point for #name {
+            const MEASUREMENT: &'static str = #measurement;
+            fn encode(
+                &self,
+                line: &mut ::strata_sdk::influx::Line<'_>,
+            ) -> ::std::result::Result<(), ::strata_sdk::influx::EncodeError> {
+                #(#tag_calls)*
+                #(#field_calls)*
+                line.time(self.#t)
+            }
+        }
+    }
+}
+
+fn config(model: &Model, store: &str) -> TokenStream {
+    let Some(s) = model.store(store) else {
+        return TokenStream::new();
+    };
+    let StoreKind::InfluxDb {
+        org,
+        bucket,
+        token,
+        precision,
+    } = &s.kind
+    else {
+        return TokenStream::new();
+    };
+    let raw = |t: &Option<crate::model::Template>, d: &str| {
+        t.as_ref().map_or(d.to_string(), |t| t.raw.clone())
+    };
+    let url = raw(&s.url, "http://127.0.0.1:8086");
+    let org = raw(org, "");
+    let bucket = raw(bucket, store);
+    let token = raw(token, "");
+    let p = format_ident!(
+        "{}",
+        match precision {
+            Precision::Ns => "Ns",
+            Precision::Us => "Us",
+            Precision::Ms => "Ms",
+            Precision::S => "S",
+        }
+    );
+    let doc = format!(
+        " The writer settings of store `{store}`, with `${{VAR}}` and `${{VAR:default}}` \
+         taken from the environment: url `{url}`, org `{org}`, bucket `{bucket}`."
+    );
+    quote! {
+        #[doc = #doc]
+        pub fn config() -> ::std::result::Result<::strata_sdk::influx::InfluxConfig, ::strata_sdk::influx::MissingVar> {
+            let expand = ::strata_sdk::influx::expand;
+            ::std::result::Result::Ok(
+                ::strata_sdk::influx::InfluxConfig::new(expand(#url)?, expand(#org)?, expand(#bucket)?)
+                    .with_token(expand(#token)?)
+                    .with_precision(::strata_sdk::influx::Precision::#p),
+            )
+        }
+    }
+}
+
+/// The generated Rust: `pub mod <store> { config(), <Entity>Point ... }`.
+pub fn rust(model: &Model) -> String {
+    let mut stores: Vec<&str> = model
+        .entities_in(StoreKindTag::InfluxDb)
+        .map(|e| e.store.as_str())
+        .collect();
+    stores.sort();
+    stores.dedup();
+    let mods = stores.iter().map(|store| {
+        let m = ident(store);
+        let cfg = config(model, store);
+        let points = model
+            .entities
+            .iter()
+            .filter(|e| e.store == *store && e.is_series())
+            .map(point);
+        let doc = format!(" Points of the InfluxDB store `{store}`.");
+        quote! {
+            #[doc = #doc]
+            pub mod #m {
+                #cfg
+                #(#points)*
+            }
+        }
+    });
+    crate::rust::format_file(quote!(#(#mods)*))
+}

@@ -1,1 +1,38 @@
-//! clickhouse runtime.
+//! ClickHouse runtime: the serde helpers generated row structs name, the
+//! [`Table`] trait they implement and the batching [`Writer`].
+//!
+//! Generated code reaches the `clickhouse` crate, serde and the value types
+//! through this module, so a generated crate depends on `strata-sdk` alone.
+
+pub mod columns;
+mod writer;
+
+pub use crate::influx::{expand, MissingVar};
+pub use ::chrono::{DateTime, NaiveDate, Utc};
+pub use ::clickhouse as client;
+pub use ::rust_decimal::Decimal;
+pub use ::uuid::Uuid;
+pub use writer::{Error, Writer, WriterConfig};
+
+/// A generated row type: where it lives and how large it is on the wire.
+pub trait Table {
+    /// The database named in the schema (a writer may target another one).
+    const DATABASE: &'static str;
+    /// The table rows are inserted into.
+    const TABLE: &'static str;
+    /// The size of the row in RowBinary, close enough to batch by bytes
+    /// (exact for fixed-width columns, length plus one for strings).
+    fn encoded_len(&self) -> usize;
+}
+
+/// A client for the store at `url` with `database` selected. Validation of
+/// row types against the server schema is off: servers before 24.x (such as
+/// 18.16) reject the `describe_include_subcolumns` setting it needs, and the
+/// generated rows are derived from the same schema as the DDL.
+pub fn client(url: &str, database: &str) -> client::Client {
+    client::Client::default()
+        .with_url(url)
+        .with_database(database)
+        .with_validation(false)
+}
+pub use ::serde;

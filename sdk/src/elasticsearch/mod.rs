@@ -1,1 +1,26 @@
-//! elasticsearch runtime.
+//! Elasticsearch runtime: the [`Document`] trait generated document structs
+//! implement, and the NDJSON `_bulk` indexer.
+
+mod bulk;
+
+pub use crate::influx::{expand, MissingVar};
+pub use ::chrono::{DateTime, NaiveDate, Utc};
+pub use ::rust_decimal::Decimal;
+pub use ::serde;
+pub use ::serde_json::Value as Json;
+pub use ::uuid::Uuid;
+pub use bulk::{BulkConfig, BulkError, BulkIndexer, BulkReport, ItemError};
+
+/// A generated document type: where it is indexed, its id and version.
+pub trait Document: ::serde::Serialize {
+    /// The alias reads and writes go through.
+    const ALIAS: &'static str;
+    /// The concrete, versioned index behind the alias (a mapping change
+    /// names a new one; reindex into it, then move the alias).
+    const INDEX: &'static str;
+    /// The `_id`: the entity's primary key.
+    fn id(&self) -> String;
+    /// The external version (the entity's version, or its `updated_at` in
+    /// microseconds): a replay of an older or equal version is a no-op.
+    fn version(&self) -> Option<u64>;
+}

@@ -1,1 +1,16 @@
-//! influx runtime.
+//! InfluxDB (v2 write API) runtime: the line-protocol encoder generated
+//! point structs call, and the batching HTTP writer.
+//!
+//! Written over reqwest rather than the `influxdb2` crate, which pins an
+//! old HTTP stack.
+
+mod line;
+mod template;
+mod writer;
+
+pub use ::chrono::{DateTime, NaiveDate, Utc};
+pub use ::rust_decimal::Decimal;
+pub use ::uuid::Uuid;
+pub use line::{EncodeError, FieldValue, Line, LineEncoder, Point, Precision, TagValue};
+pub use template::{expand, MissingVar};
+pub use writer::{InfluxConfig, InfluxWriter, WriteError};

@@ -1,0 +1,189 @@
+//! The typed row struct of each ClickHouse table (`clickhouse::Row` + serde).
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::model::{Entity, Field, ScalarType, Type};
+
+use super::ddl::{database_of, DELETED_COLUMN, VERSION_COLUMN};
+use super::types::columns;
+
+fn ident(s: &str) -> Ident {
+    match s.strip_prefix("r#") {
+        Some(raw) => Ident::new_raw(raw, Span::call_site()),
+        None => Ident::new(s, Span::call_site()),
+    }
+}
+
+/// The Rust type of a scalar in a row, and the serde attribute it needs.
+fn scalar(s: &ScalarType, shape: Shape) -> (TokenStream, TokenStream) {
+    let sdk = quote!(::strata_sdk::clickhouse);
+    let none = TokenStream::new();
+    match s {
+        ScalarType::Uuid => {
+            let path = match shape {
+                Shape::One => "::strata_sdk::clickhouse::client::serde::uuid",
+                Shape::Option => "::strata_sdk::clickhouse::client::serde::uuid::option",
+                Shape::Vec => "::strata_sdk::clickhouse::client::serde::uuid_vec",
+            };
+            (quote!(#sdk::Uuid), quote!(#[serde(with = #path)]))
+        }
+        ScalarType::String { .. } | ScalarType::Text | ScalarType::Json | ScalarType::Enum(_) => {
+            (quote!(::std::string::String), none)
+        }
+        ScalarType::Secret => (quote!(::std::string::String), none),
+        ScalarType::Bytes => {
+            let path = match shape {
+                Shape::Option => "::strata_sdk::clickhouse::columns::bytes_opt",
+                _ => "::strata_sdk::clickhouse::columns::bytes",
+            };
+            (quote!(::std::vec::Vec<u8>), quote!(#[serde(with = #path)]))
+        }
+        ScalarType::Bool => (quote!(bool), none),
+        ScalarType::I16 => (quote!(i16), none),
+        ScalarType::I32 => (quote!(i32), none),
+        ScalarType::I64 => (quote!(i64), none),
+        ScalarType::F64 => (quote!(f64), none),
+        ScalarType::Decimal { precision, scale } => {
+            let ser = format!(
+                "::strata_sdk::clickhouse::columns::decimal_ser::<_, _, {precision}, {scale}>"
+            );
+            let de = format!(
+                "::strata_sdk::clickhouse::columns::decimal_de::<_, _, {precision}, {scale}>"
+            );
+            (
+                quote!(#sdk::Decimal),
+                quote!(#[serde(serialize_with = #ser, deserialize_with = #de)]),
+            )
+        }
+        ScalarType::Timestamptz => (
+            quote!(#sdk::DateTime<#sdk::Utc>),
+            quote!(#[serde(
+                serialize_with = "::strata_sdk::clickhouse::columns::micros_ser",
+                deserialize_with = "::strata_sdk::clickhouse::columns::micros_de"
+            )]),
+        ),
+        ScalarType::Date => (
+            quote!(#sdk::NaiveDate),
+            quote!(#[serde(
+                serialize_with = "::strata_sdk::clickhouse::columns::days_ser",
+                deserialize_with = "::strata_sdk::clickhouse::columns::days_de"
+            )]),
+        ),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    One,
+    Option,
+    Vec,
+}
+
+/// RowBinary size of one value: fixed, or `None` for length-prefixed bytes.
+fn fixed_size(s: &ScalarType) -> Option<usize> {
+    match s {
+        ScalarType::Uuid => Some(16),
+        ScalarType::Bool => Some(1),
+        ScalarType::I16 => Some(2),
+        ScalarType::I32 | ScalarType::Date => Some(4),
+        ScalarType::I64 | ScalarType::F64 | ScalarType::Timestamptz => Some(8),
+        ScalarType::Decimal { precision, .. } => Some(match precision {
+            0..=9 => 4,
+            10..=18 => 8,
+            _ => 16,
+        }),
+        _ => None,
+    }
+}
+
+fn field(f: &Field) -> (TokenStream, (usize, Option<TokenStream>)) {
+    let name = ident(&f.name.rust_ident());
+    let shape = match (&f.ty, f.nullable) {
+        (Type::Array(_), _) => Shape::Vec,
+        (Type::Scalar(_), true) => Shape::Option,
+        (Type::Scalar(_), false) => Shape::One,
+    };
+    let s = f.ty.scalar();
+    let (ty, attr) = scalar(s, shape);
+    let ty = match shape {
+        Shape::One => ty,
+        Shape::Option => quote!(::std::option::Option<#ty>),
+        Shape::Vec => quote!(::std::vec::Vec<#ty>),
+    };
+    let doc = format!(
+        " `{}` ({}{})",
+        f.name.sql,
+        f.ty,
+        if f.nullable { "?" } else { "" }
+    );
+    // The column is the SQL name, whatever the Rust spelling (`r#type`).
+    let column = &f.name.sql;
+    let decl = quote! {
+        #[doc = #doc]
+        #[serde(rename = #column)]
+        #attr
+        pub #name: #ty,
+    };
+    // (bytes known now, expression for the rest)
+    let len = match (shape, fixed_size(s)) {
+        (Shape::One, Some(n)) => (n, None),
+        (Shape::One, None) => (1, Some(quote!(self.#name.len()))),
+        // A null is one byte; counting the value too keeps the estimate an upper bound.
+        (Shape::Option, Some(n)) => (n + 1, None),
+        (Shape::Option, None) => (2, Some(quote!(self.#name.as_ref().map_or(0, |v| v.len())))),
+        (Shape::Vec, Some(n)) => (1, Some(quote!(self.#name.len() * #n))),
+        (Shape::Vec, None) => (
+            1,
+            Some(quote!(self.#name.iter().map(|v| v.len() + 1).sum::<usize>())),
+        ),
+    };
+    (decl, len)
+}
+
+/// The row struct and its `Table` impl for one entity in one store.
+pub fn row(model: &crate::model::Model, store: &str, e: &Entity) -> TokenStream {
+    let name = format_ident!("{}Row", e.name.rust);
+    let db = database_of(model, store);
+    let table = &e.name.sql;
+    let (decls, lens): (Vec<_>, Vec<_>) = columns(e).map(field).unzip();
+    // `_version` and `_deleted` add 9 bytes.
+    let fixed: usize = 9 + lens.iter().map(|(n, _)| n).sum::<usize>();
+    let vars = lens.into_iter().filter_map(|(_, v)| v);
+    let version = format_ident!("{}", VERSION_COLUMN);
+    let deleted = format_ident!("{}", DELETED_COLUMN);
+    let doc = format!(
+        " A row of `{db}.{table}`: entity `{}` as stored in ClickHouse store `{store}`. \
+         Enums are their stored names, `json` is its JSON text, secrets are left out.",
+        e.name.schema
+    );
+    quote! {
+        #[doc = #doc]
+        #[derive(
+            ::std::fmt::Debug,
+            ::std::clone::Clone,
+            ::std::cmp::PartialEq,
+            ::strata_sdk::clickhouse::client::Row,
+            ::strata_sdk::clickhouse::serde::Serialize,
+            ::strata_sdk::clickhouse::serde::Deserialize,
+        )]
+        #[clickhouse(crate = "::strata_sdk::clickhouse::client")]
+        #[serde(crate = "::strata_sdk::clickhouse::serde")]
+        pub struct #name {
+            #(#decls)*
+            /// Version of this copy: a larger one replaces a smaller one for the same key;
+            /// the same version sent twice collapses into one row.
+            pub #version: u64,
+            /// 1 when this row is the tombstone of a deleted key.
+            pub #deleted: u8,
+        }
+
+        impl ::strata_sdk::clickhouse::Table for #name {
+            const DATABASE: &'static str = #db;
+            const TABLE: &'static str = #table;
+            fn encoded_len(&self) -> usize {
+                #fixed #(+ #vars)*
+            }
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! Live round trip on the real ClickHouse 18.16 server (CLICKHOUSE_URL,
+//! default http://127.0.0.1:8123): the 18.16 DDL is created in a database of
+//! the test's own, typed rows go through the SDK writer and read back equal.
+
+#[allow(dead_code)]
+mod trading {
+    include!(concat!(env!("OUT_DIR"), "/trading/clickhouse.rs"));
+}
+#[allow(dead_code)]
+mod analytics {
+    include!(concat!(env!("OUT_DIR"), "/analytics/clickhouse.rs"));
+}
+
+use std::path::Path;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use strata_codegen::clickhouse::{self, DdlOptions};
+use strata_sdk::clickhouse::{Writer, WriterConfig};
+use trading::analytics::OrderRow;
+
+fn url() -> String {
+    std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// A database for one test, dropped when the test ends (even on failure).
+struct TestDb {
+    name: String,
+    admin: ::clickhouse::Client,
+}
+
+impl TestDb {
+    async fn new(schema: &str, store_name: &str, entities: &[&str]) -> TestDb {
+        let name = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = ::clickhouse::Client::default()
+            .with_url(url())
+            .with_validation(false);
+        let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(schema);
+        let m = strata_codegen::compile(&strata_codegen::load(&full).unwrap()).unwrap();
+        let db = TestDb { name, admin };
+        for (store, e) in clickhouse::tables(&m) {
+            if store != store_name || !entities.contains(&e.name.schema.as_str()) {
+                continue;
+            }
+            let opts = DdlOptions::default()
+                .with_target(clickhouse::Target {
+                    major: 18,
+                    minor: 16,
+                })
+                .with_database(&db.name)
+                .single_node();
+            for st in clickhouse::statements(&m, store, e, &opts) {
+                db.admin
+                    .query(&st)
+                    .execute()
+                    .await
+                    .unwrap_or_else(|err| panic!("{err}\n{st}"));
+            }
+        }
+        db
+    }
+    fn client(&self) -> ::clickhouse::Client {
+        strata_sdk::clickhouse::client(&url(), &self.name)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS `{}`", self.name);
+        // Drop runs while the test's runtime is blocked: a fresh client (its
+        // own connection pool) on a small runtime of its own does the job.
+        let _ = std::thread::spawn(move || {
+            let admin = ::clickhouse::Client::default().with_url(url());
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(admin.query(&sql).execute()))
+        })
+        .join();
+    }
+}
+
+fn order(i: u128, version: u64, deleted: u8) -> OrderRow {
+    let t0 = chrono::DateTime::from_timestamp_micros(1_767_225_600_123_456).unwrap();
+    OrderRow {
+        id: uuid::Uuid::from_u128(i),
+        client_order_id: format!("c-{i}-v{version}"),
+        exchange_order_id: (i % 2 == 0).then(|| format!("x'{i}\\\"")),
+        decision_id: None,
+        strategy_id: Some(uuid::Uuid::from_u128(i * 7)),
+        symbol: "BTCUSDT".into(),
+        side: "BUY".into(),
+        order_type: "LIMIT".into(),
+        time_in_force: "GTC".into(),
+        status: if version > 1 { "FILLED" } else { "NEW" }.into(),
+        quantity: Decimal::new(12_345_678_901_234_567, 8) * Decimal::from(version),
+        price: Some(Decimal::new(-99_999_999_999, 8)),
+        stop_price: None,
+        filled_quantity: Decimal::ZERO,
+        average_fill_price: Some(Decimal::new(1, 8)),
+        fee: Decimal::new(5, 2),
+        fee_currency: Some("USDT".into()),
+        notes: Some("naïve \u{1F680} note, with 'quotes'\nand lines".into()),
+        submitted_at: Some(t0 + chrono::Duration::microseconds(i as i64)),
+        filled_at: None,
+        created_at: t0,
+        updated_at: t0 + chrono::Duration::seconds(version as i64),
+        version: version as i64,
+        _version: version,
+        _deleted: deleted,
+    }
+}
+
+#[tokio::test]
+async fn rows_round_trip_through_the_writer_on_18_16() {
+    let db = TestDb::new("../schema", "analytics", &["Order"]).await;
+    let config = WriterConfig::default()
+        .with_max_rows(7)
+        .with_max_age(Duration::from_secs(60));
+    let mut w = Writer::<OrderRow>::new(db.client(), config);
+    let mut expected = Vec::new();
+    for i in 1..=20u128 {
+        for v in 1..=3 {
+            w.write(order(i, v, 0)).await.expect("write");
+        }
+        if i % 5 == 0 {
+            // Deleted: a tombstone with a higher version.
+            w.write(order(i, 4, 1)).await.expect("tombstone");
+        } else {
+            expected.push(order(i, 3, 0));
+        }
+    }
+    assert!(w.sent() > 0, "batches of 7 rows went out before the flush");
+    w.flush().await.expect("flush");
+    assert_eq!(w.pending(), 0);
+
+    let client = db.client();
+    let mut back = client
+        .query("SELECT ?fields FROM live_order FINAL WHERE _deleted = 0 ORDER BY id")
+        .fetch_all::<OrderRow>()
+        .await
+        .expect("read back");
+    assert_eq!(back.len(), expected.len());
+    for (got, want) in back.iter().zip(&expected) {
+        assert_eq!(got, want);
+    }
+
+    // Replaying every row (a retried batch) changes nothing.
+    for r in back.drain(..) {
+        w.write(r).await.expect("replay");
+    }
+    w.flush().await.expect("flush replay");
+    let ids: Vec<String> = client
+        .query("SELECT toString(id) FROM live_order_current ORDER BY id")
+        .fetch_all::<String>()
+        .await
+        .expect("view");
+    assert_eq!(ids.len(), expected.len());
+    assert_eq!(ids[0], uuid::Uuid::from_u128(1).to_string());
+}
+
+#[tokio::test]
+async fn a_row_that_does_not_fit_is_an_error_not_rounded() {
+    let db = TestDb::new("../schema", "analytics", &["Order"]).await;
+    let mut w = Writer::<OrderRow>::new(db.client(), WriterConfig::default());
+    let mut bad = order(1, 1, 0);
+    bad.fee = Decimal::new(1, 9); // 9 decimal places into Decimal(20, 8)
+    w.write(bad).await.expect("buffered");
+    let err = w.flush().await.expect_err("refused");
+    assert!(err.to_string().contains("decimal places"), "{err}");
+}
+
+#[tokio::test]
+async fn fixture_rows_with_every_type_round_trip_on_18_16() {
+    use analytics::legacy::InvoiceRow;
+    let db = TestDb::new("fixtures/valid/analytics.yaml", "legacy", &["Invoice"]).await;
+    // The fixture's legacy store is its own database name; rows go to ours.
+    let row = InvoiceRow {
+        id: uuid::Uuid::new_v4(),
+        number: "INV-1".into(),
+        customer: "ACME \"Intl\"".into(),
+        plan: "PRO".into(),
+        amount: Decimal::new(-123_456_789_012_345_678, 2),
+        tax_rate: Decimal::new(2_000, 4),
+        total: Some(Decimal::new(1_234_567_890_123_456_789, 10)),
+        paid: true,
+        due_on: chrono::NaiveDate::from_ymd_opt(1901, 2, 3).unwrap(),
+        lines: r#"[{"sku":"a","n":2}]"#.into(),
+        paid_at: Some(chrono::DateTime::from_timestamp_micros(-1_000_001).unwrap()),
+        created_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_000_001).unwrap(),
+        updated_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_000_002).unwrap(),
+        version: 1,
+        _version: 1,
+        _deleted: 0,
+    };
+    let mut w = Writer::<InvoiceRow>::new(db.client(), WriterConfig::default());
+    w.write(row.clone()).await.unwrap();
+    w.flush().await.unwrap();
+    let back = db
+        .client()
+        .query("SELECT ?fields FROM invoices FINAL")
+        .fetch_all::<InvoiceRow>()
+        .await
+        .unwrap();
+    assert_eq!(back, vec![row]);
+}
+
+#[tokio::test]
+async fn arrays_bytes_and_low_cardinality_round_trip_on_18_16() {
+    use analytics::lake::PageViewRow;
+    let db = TestDb::new("fixtures/valid/analytics.yaml", "lake", &["PageView"]).await;
+    let at = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+    let rows: Vec<PageViewRow> = (0..50)
+        .map(|i| PageViewRow {
+            id: uuid::Uuid::from_u128(i + 1),
+            site: format!("site-{}", i % 3),
+            viewed_at: at + chrono::Duration::microseconds(i as i64),
+            day: chrono::NaiveDate::from_ymd_opt(2026, 1, 1 + (i % 28) as u32).unwrap(),
+            path: format!("/p/{i}?q=a,b c=d"),
+            referrer: (i % 2 == 0).then(|| "https://example.com/ü".to_string()),
+            plan: (i % 3 == 0).then(|| "PRO".to_string()),
+            bot: i % 5 == 0,
+            load_ms: i as i32 * 10,
+            depth: (i % 4 == 0).then_some(i as i16),
+            bytes_out: -(i as i64),
+            score: Some(i as f64 / 3.0),
+            tags: vec!["a".into(), format!("t{i}")],
+            ab_groups: vec![uuid::Uuid::from_u128(i * 99)],
+            payload: (i % 2 == 1).then(|| vec![0u8, 255, b'\n', i as u8]),
+            prices: vec![Decimal::new(12_345_678, 4), Decimal::new(-1, 4)],
+            seen_at: vec![at, at + chrono::Duration::days(400)],
+            r#type: (i % 2 == 0).then(|| "landing".to_string()),
+            _version: 1,
+            _deleted: 0,
+        })
+        .collect();
+    let mut w =
+        Writer::<PageViewRow>::new(db.client(), WriterConfig::default().with_max_bytes(1000));
+    for r in &rows {
+        w.write(r.clone()).await.unwrap();
+    }
+    assert!(
+        w.sent() > 0,
+        "the 1000-byte limit sent batches before the flush"
+    );
+    w.flush().await.unwrap();
+    let back = db
+        .client()
+        .query("SELECT ?fields FROM page_view FINAL ORDER BY id")
+        .fetch_all::<PageViewRow>()
+        .await
+        .unwrap();
+    assert_eq!(back, rows);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_retried_and_the_batch_kept() {
+    // Port 9 on localhost is closed: every attempt is a network error.
+    let client = strata_sdk::clickhouse::client("http://127.0.0.1:9", "nowhere");
+    let config = WriterConfig::default().with_retries(2, Duration::from_millis(5));
+    let mut w = Writer::<OrderRow>::new(client, config);
+    for i in 1..=3 {
+        w.write(order(i, 1, 0)).await.expect("buffered");
+    }
+    match w.flush().await {
+        Err(strata_sdk::clickhouse::Error::Insert { attempts, .. }) => assert_eq!(attempts, 3),
+        other => panic!("expected an insert error, got {other:?}"),
+    }
+    assert_eq!(w.pending(), 3, "the rows stay for the next flush");
+    assert_eq!(w.sent(), 0);
+}
+
+#[tokio::test]
+async fn a_full_writer_refuses_rows_instead_of_growing() {
+    let client = strata_sdk::clickhouse::client("http://127.0.0.1:9", "nowhere");
+    let config = WriterConfig::default()
+        .with_max_rows(2)
+        .with_retries(0, Duration::from_millis(1));
+    let mut w = Writer::<OrderRow>::new(client, config);
+    let mut refused = 0;
+    for i in 1..=10 {
+        match w.write(order(i, 1, 0)).await {
+            Err(strata_sdk::clickhouse::Error::Backlog { rows, .. }) => {
+                assert_eq!(rows, 4);
+                refused += 1;
+            }
+            // The batch limit is reached: the flush fails, the row is kept.
+            Err(strata_sdk::clickhouse::Error::Insert { .. }) | Ok(()) => {}
+        }
+    }
+    assert!(refused > 0);
+    assert!(
+        w.pending() <= 4,
+        "never more than twice a batch: {}",
+        w.pending()
+    );
+}
+
+#[tokio::test]
+async fn rows_kept_after_a_failed_flush_are_all_sent_by_the_next() {
+    // The first flush fails (the table is missing), a row is written after
+    // it, the table comes back: the next flush must send all three rows.
+    let db = TestDb::new("../schema", "analytics", &["Order"]).await;
+    // The generated client of the store (CLICKHOUSE_URL), on the test's database.
+    let client = trading::analytics::client()
+        .expect("url")
+        .with_database(&db.name);
+    client
+        .query("RENAME TABLE live_order TO live_order_away")
+        .execute()
+        .await
+        .unwrap();
+    let mut w = Writer::<OrderRow>::new(
+        client.clone(),
+        WriterConfig::default().with_retries(0, Duration::from_millis(1)),
+    );
+    w.write(order(1, 1, 0)).await.unwrap();
+    w.write(order(2, 1, 0)).await.unwrap();
+    assert!(w.flush().await.is_err(), "no table yet");
+    w.write(order(3, 1, 0)).await.unwrap();
+    client
+        .query("RENAME TABLE live_order_away TO live_order")
+        .execute()
+        .await
+        .unwrap();
+    w.flush().await.expect("replayed");
+    assert_eq!(w.sent(), 3);
+    let n: u64 = client
+        .query("SELECT count() FROM live_order FINAL")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(n, 3, "rows from before and after the failure all arrived");
+}
