@@ -4,7 +4,7 @@
 
 mod pg_common;
 
-use pg_common::{catalog, live, root, TempDir, TestDb};
+use pg_common::{catalog, live, postgres_fixtures, root, TempDir, TestDb};
 use strata_codegen::postgres::{diff::DiffOptions, migration};
 use strata_sdk::migrate::{Migrations, Migrator};
 
@@ -33,13 +33,7 @@ async fn trading_migrations_build_the_schema_catalog() {
 
 #[tokio::test]
 async fn every_fixture_migrates_to_its_catalog() {
-    let dir = root().join("tests/fixtures/valid");
-    let mut fixtures: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    fixtures.sort();
+    let fixtures = postgres_fixtures();
     assert!(fixtures.len() >= 5);
     for path in fixtures {
         let cat = catalog(&path);
@@ -93,12 +87,7 @@ async fn one_database_through_every_fixture() {
     let db = TestDb::new().await;
     let tmp = TempDir::new("chain");
     let mut conn = db.connect().await;
-    let mut paths: Vec<_> = std::fs::read_dir(root().join("tests/fixtures/valid"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
+    let mut paths = postgres_fixtures();
     // Back to the first, too.
     paths.push(paths[0].clone());
     for path in paths {

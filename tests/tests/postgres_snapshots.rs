@@ -11,13 +11,7 @@ use pg_common::{catalog, model, root, TempDir};
 use strata_codegen::postgres::{diff::DiffOptions, migration};
 
 fn fixtures() -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(root().join("tests/fixtures/valid"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    v.sort();
-    v
+    pg_common::postgres_fixtures()
 }
 
 fn rel(p: &Path) -> String {

@@ -145,6 +145,20 @@ impl Drop for TempDir {
     }
 }
 
+/// The fixture schemas of `tests/fixtures/valid/` that have a postgres store,
+/// in name order. Other back ends add fixtures there with no postgres store
+/// (analytics or time-series only); those have nothing to migrate.
+pub fn postgres_fixtures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("tests/fixtures/valid"))
+        .expect("tests/fixtures/valid exists")
+        .map(|e| e.expect("readable fixture folder").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| !strata_codegen::postgres::catalog::postgres_stores(&model(p)).is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
 /// Compiles a schema file or folder, panicking with the rendered diagnostics.
 pub fn model(path: &Path) -> strata_codegen::Model {
     let sources = strata_codegen::load(path).expect("schema loads");
