@@ -1,1 +1,30 @@
-//! placeholder
+//! # strata-derive
+//!
+//! `#[derive(Entity)]`: the repository of a struct with `#[strata(...)]`
+//! attributes. A thin front end over `strata_codegen::rust::repository`,
+//! the one emitter that generated and hand-written structs share.
+//!
+//! ```ignore
+//! #[derive(sqlx::FromRow, strata_derive::Entity)]
+//! #[strata(table = "notes", key(id))]
+//! pub struct Note {
+//!     #[strata(ty = "uuid", default = generated)]
+//!     pub id: uuid::Uuid,
+//!     #[strata(ty = "text")]
+//!     pub body: String,
+//! }
+//! // Note::insert, Note::get, Note::list, Note::upsert_many, ...
+//! ```
+
+use proc_macro::TokenStream;
+
+#[proc_macro_derive(Entity, attributes(strata))]
+pub fn derive_entity(input: TokenStream) -> TokenStream {
+    expand(input.into()).into()
+}
+
+fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    syn::parse2::<syn::DeriveInput>(input)
+        .and_then(|i| strata_codegen::rust::repository::expand(&i))
+        .unwrap_or_else(syn::Error::into_compile_error)
+}

@@ -32,6 +32,14 @@ pub enum Error {
     /// A serialization failure or deadlock: the transaction may be retried.
     #[error("transaction conflict ({code}), retry: {message}")]
     Retry { code: String, message: String },
+    /// A batch update matched fewer rows than it was given (a missing key or
+    /// a stale version); the whole batch was rolled back.
+    #[error("batch of `{entity}`: {affected} of {expected} rows matched; nothing was written")]
+    BatchIncomplete {
+        entity: &'static str,
+        expected: u64,
+        affected: u64,
+    },
     /// A setting could not be read (a `${VAR}` with no value and no default).
     #[error("configuration: {0}")]
     Config(String),
@@ -60,10 +68,12 @@ impl From<sqlx::Error> for Error {
                 constraint: constraint(),
             },
             // Class 22 (data exception), not-null and check violations.
-            c if c.starts_with("22") || c == "23502" || c == "23514" => Error::InvalidValue {
-                message: db.message().to_string(),
-                code,
-            },
+            c if c.starts_with("22") || c == "23502" || c == "23514" || c == "21000" => {
+                Error::InvalidValue {
+                    message: db.message().to_string(),
+                    code,
+                }
+            }
             "40001" | "40P01" => Error::Retry {
                 message: db.message().to_string(),
                 code,

@@ -1,0 +1,243 @@
+//! Batch writers: `insert_many`, `upsert_many`, `update_many`,
+//! `delete_many`. The input streams from an iterator in chunks; each chunk is
+//! moved column by column into arrays (never held twice) and sent as one
+//! statement over `UNNEST($1, $2, …)`; the whole call is one transaction.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+use super::plan::{Plan, ALIAS};
+
+/// Arrays for some fields: declarations, pushes from `row`, binds, the
+/// `UNNEST(...) AS u(...)` clause.
+struct Columns {
+    decls: TokenStream,
+    pushes: TokenStream,
+    binds: TokenStream,
+    unnest: String,
+}
+
+fn columns(
+    p: &Plan,
+    fields: &[usize],
+    ty: impl Fn(usize) -> TokenStream,
+    value: impl Fn(usize) -> TokenStream,
+) -> Columns {
+    let (mut decls, mut pushes, mut binds) = (quote!(), quote!(), quote!());
+    for (n, &i) in fields.iter().enumerate() {
+        let c = format_ident!("c{}", n);
+        let (t, v) = (ty(i), value(i));
+        decls
+            .extend(quote!(let mut #c: ::std::vec::Vec<#t> = ::std::vec::Vec::with_capacity(cap);));
+        pushes.extend(quote_spanned!(p.def.spans[i]=> #c.push(#v);));
+        binds.extend(quote_spanned!(p.def.spans[i]=> .bind(#c)));
+    }
+    let params: Vec<String> = (1..=fields.len()).map(|n| format!("${n}")).collect();
+    let unnest = format!(
+        "UNNEST({}) AS u({})",
+        params.join(", "),
+        p.list(fields, |c| c)
+    );
+    Columns {
+        decls,
+        pushes,
+        binds,
+        unnest,
+    }
+}
+
+/// The chunk loop around one statement; `exec` runs it on `tx` and adds to `counts`.
+fn chunked(item: TokenStream, cols: &Columns, exec: TokenStream) -> TokenStream {
+    let Columns { decls, pushes, .. } = cols;
+    quote! {
+        let chunk = ::strata_sdk::postgres::BATCH_CHUNK;
+        let mut tx = ::sqlx::Acquire::begin(db).await?;
+        let mut rows = rows.into_iter();
+        let mut counts = ::strata_sdk::BatchCounts::default();
+        loop {
+            let cap = rows.size_hint().0.clamp(1, chunk);
+            #decls
+            let mut n: usize = 0;
+            for #item in rows.by_ref().take(chunk) {
+                #pushes
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            #exec
+            if n < chunk {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+}
+
+pub fn emit(p: &Plan) -> TokenStream {
+    // Arrays of arrays do not go through UNNEST; such entities keep the
+    // single-row methods only.
+    if p.def.entity.fields.iter().any(|f| f.ty.is_array()) {
+        return quote!();
+    }
+    let (table, new) = (&p.table, p.new_ident());
+    let key_ty = p.key_ty();
+    let name = p.entity_name();
+    let db = quote!(::sqlx::Acquire<'c, Database = ::sqlx::Postgres>);
+    let r = quote!(::strata_sdk::Result<::strata_sdk::BatchCounts>);
+    let moved = |i: usize| {
+        let f = p.ident(i);
+        quote!(row.#f)
+    };
+
+    let ins = columns(p, &p.new, |i| p.new_ty(i), moved);
+    let exprs: Vec<String> = p
+        .new
+        .iter()
+        .map(|&i| p.insert_expr(i, &format!("u.{}", p.col(i))))
+        .collect();
+    let select = format!("SELECT {} FROM {}", exprs.join(", "), ins.unnest);
+    let insert_cols = p.list(&p.new, |c| c);
+    let key_row = p.key_row(|c| c);
+    let insert_sql =
+        format!("INSERT INTO {table} ({insert_cols}) {select} ON CONFLICT {key_row} DO NOTHING");
+    let binds = &ins.binds;
+    let insert_many = chunked(
+        quote!(row),
+        &ins,
+        quote! {
+            counts.inserted += ::sqlx::query(#insert_sql) #binds .execute(&mut *tx).await?.rows_affected();
+        },
+    );
+
+    let mut sets: Vec<String> = p
+        .upd
+        .iter()
+        .map(|&i| format!("{c} = EXCLUDED.{c}", c = p.col(i)))
+        .collect();
+    sets.extend(p.maintained_sets(ALIAS));
+    let conflict = if sets.is_empty() {
+        "DO NOTHING".to_string()
+    } else {
+        format!("DO UPDATE SET {}", sets.join(", "))
+    };
+    let upsert_sql = format!(
+        "WITH w AS (INSERT INTO {table} AS {ALIAS} ({insert_cols}) {select} ON CONFLICT {key_row} {conflict} RETURNING (xmax = 0) AS ins) \
+         SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM w"
+    );
+    let upsert_many = chunked(
+        quote!(row),
+        &ins,
+        quote! {
+            let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_sql) #binds .fetch_one(&mut *tx).await?;
+            counts.inserted += i as u64;
+            counts.updated += u as u64;
+        },
+    );
+
+    let mut fields: Vec<usize> = p.key.clone();
+    fields.extend(&p.upd);
+    fields.extend(p.version);
+    let upd = columns(
+        p,
+        &fields,
+        |i| {
+            let t = p.ty(i);
+            quote!(#t)
+        },
+        moved,
+    );
+    let mut sets: Vec<String> = p
+        .upd
+        .iter()
+        .map(|&i| format!("{c} = u.{c}", c = p.col(i)))
+        .collect();
+    sets.extend(p.maintained_sets(ALIAS));
+    let mut conds: Vec<String> = p
+        .key
+        .iter()
+        .map(|&i| format!("{ALIAS}.{c} = u.{c}", c = p.col(i)))
+        .collect();
+    conds.extend(
+        p.version
+            .map(|i| format!("{ALIAS}.{c} = u.{c}", c = p.col(i))),
+    );
+    let update_sql = format!(
+        "UPDATE {table} AS {ALIAS} SET {} FROM {} WHERE {}",
+        sets.join(", "),
+        upd.unnest,
+        conds.join(" AND ")
+    );
+    let binds = &upd.binds;
+    let update_many = chunked(
+        quote!(row),
+        &upd,
+        quote! {
+            let done = ::sqlx::query(#update_sql) #binds .execute(&mut *tx).await?.rows_affected();
+            if done != n as u64 {
+                return Err(::strata_sdk::Error::BatchIncomplete { entity: #name, expected: n as u64, affected: done });
+            }
+            counts.updated += done;
+        },
+    );
+
+    let key_value = |i: usize| match p.key.iter().position(|&k| k == i) {
+        Some(_) if p.key.len() == 1 => quote!(row),
+        Some(n) => {
+            let idx = syn::Index::from(n);
+            quote!(row.#idx)
+        }
+        None => quote!(),
+    };
+    let del = columns(
+        p,
+        &p.key,
+        |i| {
+            let t = p.ty(i);
+            quote!(#t)
+        },
+        key_value,
+    );
+    let delete_sql = format!(
+        "DELETE FROM {table} WHERE {key_row} IN (SELECT * FROM {})",
+        del.unnest
+    );
+    let binds = &del.binds;
+    let delete_many = chunked(
+        quote!(row),
+        &del,
+        quote! {
+            counts.deleted += ::sqlx::query(#delete_sql) #binds .execute(&mut *tx).await?.rows_affected();
+        },
+    );
+    let update_many = if sets_empty(p) {
+        quote!()
+    } else {
+        quote! {
+            #[doc = "Writes every data column of each row by key, in chunks, in one transaction. A missing key or a stale `version` fails the whole call with `Error::BatchIncomplete` and nothing is written."]
+            pub async fn update_many<'c, A: #db, I: ::std::iter::IntoIterator<Item = Self>>(db: A, rows: I) -> #r {
+                #update_many
+            }
+        }
+    };
+    quote! {
+        #[doc = "Inserts rows streamed from an iterator, skipping keys that exist; one statement per chunk, one transaction for the call."]
+        pub async fn insert_many<'c, A: #db, I: ::std::iter::IntoIterator<Item = #new>>(db: A, rows: I) -> #r {
+            #insert_many
+        }
+        #[doc = "Inserts rows or overwrites those whose key exists; one statement per chunk, one transaction for the call. Counts inserted and updated rows."]
+        pub async fn upsert_many<'c, A: #db, I: ::std::iter::IntoIterator<Item = #new>>(db: A, rows: I) -> #r {
+            #upsert_many
+        }
+        #update_many
+        #[doc = "Deletes the rows with these keys; one statement per chunk, one transaction for the call."]
+        pub async fn delete_many<'c, A: #db, I: ::std::iter::IntoIterator<Item = #key_ty>>(db: A, rows: I) -> #r {
+            #delete_many
+        }
+    }
+}
+
+fn sets_empty(p: &Plan) -> bool {
+    p.upd.is_empty() && p.updated_at.is_none() && p.version.is_none()
+}
