@@ -1,0 +1,296 @@
+//! Batch writes against a real PostgreSQL, on the `sdk_composite` fixture's
+//! generated SDK: counts, conflicts, empty input, 100,000 rows, and a batch
+//! that fails half-way leaving nothing behind.
+
+mod sdk_support;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use sdk_support::TestDb;
+use strata_sdk::{BatchCounts, Error};
+use strata_tests::fixtures::sdk_composite::entities::*;
+
+async fn db() -> TestDb {
+    let model = strata_codegen::compile(
+        &strata_codegen::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/valid/sdk_composite.yaml"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    TestDb::for_model(&model, "main").await
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
+}
+
+/// `n` candles for one symbol, one a minute, priced from `base`.
+fn candles(symbol: &str, n: usize, base: f64) -> impl Iterator<Item = NewCandleBar> + '_ {
+    (0..n).map(move |i| NewCandleBar {
+        symbol: symbol.to_string(),
+        timeframe: "1m".into(),
+        ts: t0() + Duration::minutes(i as i64),
+        open: base + i as f64,
+        high: base + i as f64 + 1.0,
+        low: base + i as f64 - 1.0,
+        close: base + i as f64 + 0.5,
+        volume: 10.0,
+    })
+}
+
+#[tokio::test]
+async fn insert_many_skips_existing_keys_and_upsert_many_counts() {
+    let db = db().await;
+    let pool = &db.pool;
+    let c = CandleBar::insert_many(pool, candles("BTC", 10, 100.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        c,
+        BatchCounts {
+            inserted: 10,
+            ..Default::default()
+        }
+    );
+    // 5 existing + 5 new: the existing keys are skipped, unchanged.
+    let c = CandleBar::insert_many(pool, candles("BTC", 15, 999.0).skip(5))
+        .await
+        .unwrap();
+    assert_eq!(c.inserted, 5);
+    let first = CandleBar::get(pool, &("BTC".into(), "1m".into(), t0()))
+        .await
+        .unwrap();
+    assert_eq!(first.open, 100.0);
+    let c = CandleBar::upsert_many(pool, candles("BTC", 20, 500.0))
+        .await
+        .unwrap();
+    assert_eq!((c.inserted, c.updated), (5, 15));
+    assert_eq!(CandleBar::count(pool).await.unwrap(), 20);
+    let series = CandleBar::series(pool, "BTC", "1m").await.unwrap();
+    assert_eq!(series.len(), 20);
+    assert!(series.iter().all(|s| s.open >= 500.0));
+    assert!(series.windows(2).all(|w| w[0].ts < w[1].ts));
+
+    // update_many by key; delete_many by key.
+    let mut rows = series.clone();
+    for r in &mut rows {
+        r.volume = 42.0;
+    }
+    let c = CandleBar::update_many(pool, rows.clone()).await.unwrap();
+    assert_eq!(c.updated, 20);
+    assert!(CandleBar::series(pool, "BTC", "1m")
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.volume == 42.0));
+    let keys: Vec<_> = rows.iter().take(7).map(|r| r.key()).collect();
+    assert_eq!(CandleBar::get_many(pool, &keys).await.unwrap().len(), 7);
+    let c = CandleBar::delete_many(pool, keys).await.unwrap();
+    assert_eq!(c.deleted, 7);
+    assert_eq!(CandleBar::count(pool).await.unwrap(), 13);
+}
+
+#[tokio::test]
+async fn empty_batches_do_nothing() {
+    let db = db().await;
+    let pool = &db.pool;
+    assert_eq!(
+        CandleBar::insert_many(pool, std::iter::empty())
+            .await
+            .unwrap(),
+        BatchCounts::default()
+    );
+    assert_eq!(
+        CandleBar::upsert_many(pool, Vec::new()).await.unwrap(),
+        BatchCounts::default()
+    );
+    assert_eq!(
+        CandleBar::update_many(pool, Vec::new()).await.unwrap(),
+        BatchCounts::default()
+    );
+    assert_eq!(
+        CandleBar::delete_many(pool, Vec::new()).await.unwrap(),
+        BatchCounts::default()
+    );
+    assert_eq!(
+        Note::insert_many(pool, Vec::new()).await.unwrap(),
+        BatchCounts::default()
+    );
+}
+
+#[tokio::test]
+async fn hundred_thousand_rows_in_one_call() {
+    let db = db().await;
+    let pool = &db.pool;
+    let c = CandleBar::upsert_many(pool, candles("ETH", 100_000, 1.0))
+        .await
+        .unwrap();
+    assert_eq!((c.inserted, c.updated), (100_000, 0));
+    let c = CandleBar::upsert_many(pool, candles("ETH", 100_000, 2.0))
+        .await
+        .unwrap();
+    assert_eq!((c.inserted, c.updated), (0, 100_000));
+    assert_eq!(CandleBar::count(pool).await.unwrap(), 100_000);
+    let last = CandleBar::get(
+        pool,
+        &("ETH".into(), "1m".into(), t0() + Duration::minutes(99_999)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(last.open, 2.0 + 99_999.0);
+}
+
+#[tokio::test]
+async fn a_batch_failing_half_way_leaves_nothing() {
+    let db = db().await;
+    let pool = &db.pool;
+    // 25,000 good rows (several chunks), then a row PostgreSQL refuses:
+    // a symbol longer than varchar(20).
+    let bad = NewCandleBar {
+        symbol: "X".repeat(21),
+        ..candles("BAD", 1, 0.0).next().unwrap()
+    };
+    let rows = candles("SOL", 25_000, 1.0).chain(std::iter::once(bad));
+    let err = CandleBar::upsert_many(pool, rows).await.unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidValue { ref code, .. } if code == "22001"),
+        "{err:?}"
+    );
+    assert_eq!(CandleBar::count(pool).await.unwrap(), 0);
+
+    // update_many with a stale version rolls back the rows before it.
+    let notes: Vec<NewNote> = (0..3).map(|i| note(&format!("n{i}"), "body")).collect();
+    Note::insert_many(pool, notes).await.unwrap();
+    let mut rows = Note::flagged(pool).await.unwrap();
+    assert!(rows.is_empty());
+    rows = Note::list(pool, &strata_sdk::postgres::PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    for r in &mut rows {
+        r.body = "changed".into();
+    }
+    rows[2].version = 99;
+    let err = Note::update_many(pool, rows).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BatchIncomplete {
+                expected: 3,
+                affected: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let after = Note::list(pool, &strata_sdk::postgres::PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert!(after.iter().all(|n| n.body == "body" && n.version == 1));
+}
+
+fn note(title: &str, body: &str) -> NewNote {
+    NewNote {
+        id: None,
+        title: title.into(),
+        body: body.into(),
+        side: None,
+        count: None,
+        small: None,
+        big: None,
+        ratio: None,
+        amount: None,
+        day: None,
+        payload: None,
+        raw: None,
+        token: None,
+        flag: None,
+    }
+}
+
+#[tokio::test]
+async fn every_type_round_trips_and_batches_version_rows() {
+    let db = db().await;
+    let pool = &db.pool;
+    let full = NewNote {
+        id: Some(uuid::Uuid::new_v4()),
+        title: "full".into(),
+        body: "b".into(),
+        side: Some(Side::Sell),
+        count: Some(7),
+        small: Some(-3),
+        big: Some(i64::MAX),
+        ratio: Some(0.5),
+        amount: Some("12345678.12345678".parse().unwrap()),
+        day: Some(chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()),
+        payload: Some(serde_json::json!({"a": [1, 2, {"b": null}]})),
+        raw: Some(vec![0, 1, 2, 255]),
+        token: Some(strata_sdk::Secret::new("s3cret")),
+        flag: Some(true),
+    };
+    let n = Note::insert(pool, &full).await.unwrap();
+    assert_eq!(Some(n.id), full.id);
+    assert_eq!(
+        (n.side, n.count, n.small, n.big),
+        (Side::Sell, 7, Some(-3), Some(i64::MAX))
+    );
+    assert_eq!(n.amount.unwrap().to_string(), "12345678.12345678");
+    assert_eq!(n.raw.as_deref(), Some(&[0u8, 1, 2, 255][..]));
+    assert_eq!(n.token.as_ref().map(|t| t.expose()), Some("s3cret"));
+    assert_eq!(n.day, full.day);
+    assert_eq!(n.payload, full.payload);
+    let empty = Note::insert(pool, &note("empty", "")).await.unwrap();
+    assert_eq!((empty.side, empty.count, empty.flag), (Side::Buy, 0, false));
+    assert_eq!(
+        (empty.small, empty.amount.is_none(), empty.token.is_none()),
+        (None, true, true)
+    );
+    assert_eq!(Note::flagged(pool).await.unwrap().len(), 1);
+    assert_eq!(
+        Note::by_title(pool, "empty").await.unwrap().map(|n| n.id),
+        Some(empty.id)
+    );
+
+    // Batch upsert of the same rows bumps version and updated_at; a unique
+    // clash on another column is a typed conflict and rolls back.
+    let again = vec![NewNote {
+        body: "b2".into(),
+        ..full.clone()
+    }];
+    let c = Note::upsert_many(pool, again).await.unwrap();
+    assert_eq!((c.inserted, c.updated), (0, 1));
+    let n2 = Note::get(pool, &n.id).await.unwrap();
+    assert_eq!((n2.version, n2.body.as_str()), (2, "b2"));
+    assert!(n2.updated_at >= n.updated_at);
+    let clash = vec![note("fresh", "x"), note("full", "dup title")];
+    let err = Note::insert_many(pool, clash).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Conflict { ref constraint } if constraint.contains("title")),
+        "{err:?}"
+    );
+    assert!(Note::by_title(pool, "fresh").await.unwrap().is_none());
+
+    // Identity keys are generated by the database.
+    let e = Event::insert(
+        pool,
+        &NewEvent {
+            kind: "boot".into(),
+            at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let c = Event::insert_many(
+        pool,
+        (0..5).map(|_| NewEvent {
+            kind: "tick".into(),
+            at: None,
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.inserted, 5);
+    assert!(Event::exists(pool, &(e.id + 5)).await.unwrap());
+}
