@@ -37,6 +37,27 @@ fn run(schema: &Path, out: &Path) -> Result<(), String> {
             "pub mod {name} {{\n    include!(concat!(env!(\"OUT_DIR\"), \"/rust/{name}.rs\"));\n}}\n"
         ));
     }
+    // The DDL of each postgres store, for a fresh database (until migrations apply it).
+    let mut ddl = String::new();
+    for (path, text) in &generated.files {
+        let Some(store) = path
+            .strip_prefix("postgres/")
+            .and_then(|p| p.strip_suffix(".sql"))
+        else {
+            continue;
+        };
+        if store.contains('/') {
+            continue;
+        }
+        rust.insert(path.clone(), text.clone());
+        let konst = store.to_ascii_uppercase();
+        ddl.push_str(&format!(
+            "    #[doc = \"`CREATE` statements of the postgres store `{store}`, from an empty database.\"]\n    pub const {konst}: &str = include_str!(concat!(env!(\"OUT_DIR\"), \"/{path}\"));\n"
+        ));
+    }
+    modules.push_str(&format!(
+        "/// The DDL of each postgres store.\npub mod ddl {{\n{ddl}}}\n"
+    ));
     rust.insert("modules.rs", modules);
     strata_codegen::persist(&rust, out).map_err(|e| e.to_string())?;
     Ok(())

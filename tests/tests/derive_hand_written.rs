@@ -44,7 +44,9 @@ fn new(owner: &str, url: &str) -> NewBookmark {
 async fn hand_written_struct_gets_the_repository() {
     let db = TestDb::with_ddl(DDL).await;
     let pool = &db.pool;
-    let b = Bookmark::insert(pool, &new("ann", "https://a")).await.unwrap();
+    let b = Bookmark::insert(pool, &new("ann", "https://a"))
+        .await
+        .unwrap();
     assert_eq!((b.starred, b.hits), (false, 0));
     let key: BookmarkKey = ("ann".into(), "https://a".into());
     assert_eq!(Bookmark::get(pool, &key).await.unwrap(), b);
@@ -61,9 +63,16 @@ async fn hand_written_struct_gets_the_repository() {
     assert_eq!(c.inserted, 30);
     assert_eq!(Bookmark::for_owner(pool, "ann").await.unwrap().len(), 31);
     assert_eq!(Bookmark::starred(pool).await.unwrap().len(), 10);
-    let p = Bookmark::patch(pool, &key, &BookmarkPatch { hits: Some(9), ..Default::default() })
-        .await
-        .unwrap();
+    let p = Bookmark::patch(
+        pool,
+        &key,
+        &BookmarkPatch {
+            hits: Some(9),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(p.hits, 9);
     let page = Bookmark::list(pool, &PageRequest::first(20)).await.unwrap();
     assert_eq!(page.items.len(), 20);

@@ -294,3 +294,63 @@ async fn every_type_round_trips_and_batches_version_rows() {
     assert_eq!(c.inserted, 5);
     assert!(Event::exists(pool, &(e.id + 5)).await.unwrap());
 }
+
+fn full_note(i: usize) -> NewNote {
+    NewNote {
+        id: Some(uuid::Uuid::new_v4()),
+        title: format!("note {i}"),
+        body: format!("body 'quoted' {i} 🦀"),
+        side: Some(if i % 2 == 0 { Side::Buy } else { Side::Sell }),
+        count: if i % 3 == 0 { None } else { Some(i as i32) },
+        small: Some((i % 100) as i16),
+        big: Some(i as i64 * 1_000_000_007),
+        ratio: Some(i as f64 / 7.0),
+        amount: Some(rust_decimal::Decimal::new(i as i64 * 12345, 8)),
+        day: chrono::NaiveDate::from_ymd_opt(2024, 1, 1 + (i % 28) as u32),
+        payload: Some(serde_json::json!({ "i": i, "tags": ["a", "b"] })),
+        raw: Some(vec![i as u8, 0, 255]),
+        token: Some(strata_sdk::Secret::new(format!("tok{i}"))),
+        flag: Some(i % 5 == 0),
+    }
+}
+
+#[tokio::test]
+async fn copy_path_carries_every_type_and_nests_in_a_caller_transaction() {
+    let db = db().await;
+    let pool = &db.pool;
+    let n = strata_sdk::postgres::BATCH_CHUNK + 1_000;
+    let mut tx = pool.begin().await.unwrap();
+    let c = Note::insert_many(&mut *tx, (0..n).map(full_note))
+        .await
+        .unwrap();
+    assert_eq!(c.inserted, n as u64);
+    // A second large call in the same transaction (the staging table is per call).
+    let c = Note::upsert_many(&mut *tx, (n..2 * n).map(full_note))
+        .await
+        .unwrap();
+    assert_eq!((c.inserted, c.updated), (n as u64, 0));
+    tx.rollback().await.unwrap();
+    assert_eq!(Note::count(pool).await.unwrap(), 0);
+
+    let rows: Vec<NewNote> = (0..n).map(full_note).collect();
+    let want = rows[4242].clone();
+    Note::insert_many(pool, rows).await.unwrap();
+    let got = Note::by_title(pool, "note 4242").await.unwrap().unwrap();
+    assert_eq!(Some(got.id), want.id);
+    assert_eq!(
+        (got.body.as_str(), Some(got.side), got.count),
+        (want.body.as_str(), want.side, want.count.unwrap_or(0))
+    );
+    assert_eq!(
+        (got.small, got.big, got.ratio, got.amount),
+        (want.small, want.big, want.ratio, want.amount)
+    );
+    assert_eq!(
+        (got.day, &got.payload, &got.raw),
+        (want.day, &want.payload, &want.raw)
+    );
+    assert_eq!(got.token.unwrap().expose(), "tok4242");
+    assert_eq!(Note::get(pool, &want.id.unwrap()).await.unwrap().version, 1);
+    let defaulted = Note::by_title(pool, "note 3").await.unwrap().unwrap();
+    assert_eq!(defaulted.count, 0);
+}

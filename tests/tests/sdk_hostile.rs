@@ -120,3 +120,22 @@ async fn nul_bytes_are_a_typed_error_and_write_nothing() {
     assert!(matches!(err, Error::InvalidValue { .. }), "{err:?}");
     assert_eq!(Note::count(pool).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn nul_byte_in_a_large_copy_batch_writes_nothing() {
+    let db = db().await;
+    let pool = &db.pool;
+    let n = strata_sdk::postgres::BATCH_CHUNK + 10;
+    let rows = (0..n).map(|i| note(&format!("t{i}"), if i == n - 5 { "a\0b" } else { "ok" }));
+    let err = Note::insert_many(pool, rows).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidValue { .. }), "{err:?}");
+    assert_eq!(Note::count(pool).await.unwrap(), 0);
+    // The pool's connections are still usable afterwards.
+    assert_eq!(
+        Note::insert_many(pool, vec![note("after", "ok")])
+            .await
+            .unwrap()
+            .inserted,
+        1
+    );
+}

@@ -1,7 +1,8 @@
 //! Batch writers: `insert_many`, `upsert_many`, `update_many`,
-//! `delete_many`. The input streams from an iterator in chunks; each chunk is
-//! moved column by column into arrays (never held twice) and sent as one
-//! statement over `UNNEST($1, $2, …)`; the whole call is one transaction.
+//! `delete_many`. The input streams from an iterator; the whole call is one
+//! transaction. Chunks are moved column by column into arrays (never held
+//! twice) and sent as one statement over `UNNEST($1, $2, …)`; large inserts
+//! and upserts stream through `COPY (FORMAT binary)` instead.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -75,6 +76,79 @@ fn chunked(item: TokenStream, cols: &Columns, exec: TokenStream) -> TokenStream 
     }
 }
 
+/// Name of the per-call staging table of the COPY path (a temp table,
+/// dropped at the end of the call, or with the rollback of a failed one).
+const STAGE: &str = "\"_strata_stage\"";
+
+/// `insert_many`/`upsert_many`: fewer rows than a chunk go as one `UNNEST`
+/// statement; more stream through `COPY (FORMAT binary)` into a staging
+/// table and one `INSERT … SELECT … ON CONFLICT` (the fastest upsert
+/// PostgreSQL has, see BENCHMARKS.md). `small` runs the `UNNEST` statement,
+/// `staged` the statement reading the staging table; both add to `counts`.
+fn small_or_staged(
+    p: &Plan,
+    cols: &Columns,
+    small: TokenStream,
+    staged: TokenStream,
+) -> TokenStream {
+    let Columns { decls, pushes, .. } = cols;
+    let new = p.new_ident();
+    let create = format!(
+        "CREATE TEMP TABLE {STAGE} AS SELECT {} FROM {} WITH NO DATA",
+        p.list(&p.new, |c| c),
+        p.table
+    );
+    let copy = format!(
+        "COPY {STAGE} ({}) FROM STDIN (FORMAT binary)",
+        p.list(&p.new, |c| c)
+    );
+    let drop = format!("DROP TABLE {STAGE}");
+    let width = p.new.len() as i16;
+    let fields = p.new.iter().map(|&i| {
+        let f = p.ident(i);
+        quote_spanned!(p.def.spans[i]=> w.field(&row.#f)?;)
+    });
+    quote! {
+        let chunk = ::strata_sdk::postgres::BATCH_CHUNK;
+        let mut tx = ::sqlx::Acquire::begin(db).await?;
+        let mut rows = rows.into_iter();
+        let head: ::std::vec::Vec<#new> = rows.by_ref().take(chunk).collect();
+        let mut counts = ::strata_sdk::BatchCounts::default();
+        if head.len() < chunk {
+            if !head.is_empty() {
+                let cap = head.len();
+                #decls
+                for row in head {
+                    #pushes
+                }
+                #small
+            }
+        } else {
+            ::sqlx::query(#create).execute(&mut *tx).await?;
+            let mut copy = tx.copy_in_raw(#copy).await?;
+            let mut w = ::strata_sdk::postgres::CopyWriter::new();
+            for row in head.into_iter().chain(rows) {
+                w.row(#width);
+                let encoded = (|| -> ::strata_sdk::Result<()> {
+                    #(#fields)*
+                    Ok(())
+                })();
+                if let Err(e) = encoded {
+                    return Err(::strata_sdk::postgres::abort_copy(copy, e).await);
+                }
+                if w.full() {
+                    w.flush(&mut copy).await?;
+                }
+            }
+            w.finish(copy).await?;
+            #staged
+            ::sqlx::query(#drop).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+}
+
 pub fn emit(p: &Plan) -> TokenStream {
     // Arrays of arrays do not go through UNNEST; such entities keep the
     // single-row methods only.
@@ -102,12 +176,19 @@ pub fn emit(p: &Plan) -> TokenStream {
     let key_row = p.key_row(|c| c);
     let insert_sql =
         format!("INSERT INTO {table} ({insert_cols}) {select} ON CONFLICT {key_row} DO NOTHING");
+    let staged_select = format!("SELECT {} FROM {STAGE} AS u", exprs.join(", "));
+    let insert_staged = format!(
+        "INSERT INTO {table} ({insert_cols}) {staged_select} ON CONFLICT {key_row} DO NOTHING"
+    );
     let binds = &ins.binds;
-    let insert_many = chunked(
-        quote!(row),
+    let insert_many = small_or_staged(
+        p,
         &ins,
         quote! {
             counts.inserted += ::sqlx::query(#insert_sql) #binds .execute(&mut *tx).await?.rows_affected();
+        },
+        quote! {
+            counts.inserted += ::sqlx::query(#insert_staged).execute(&mut *tx).await?.rows_affected();
         },
     );
 
@@ -126,11 +207,17 @@ pub fn emit(p: &Plan) -> TokenStream {
         "WITH w AS (INSERT INTO {table} AS {ALIAS} ({insert_cols}) {select} ON CONFLICT {key_row} {conflict} RETURNING (xmax = 0) AS ins) \
          SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM w"
     );
-    let upsert_many = chunked(
-        quote!(row),
+    let upsert_staged = upsert_sql.replace(&select, &staged_select);
+    let upsert_many = small_or_staged(
+        p,
         &ins,
         quote! {
             let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_sql) #binds .fetch_one(&mut *tx).await?;
+            counts.inserted += i as u64;
+            counts.updated += u as u64;
+        },
+        quote! {
+            let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_staged).fetch_one(&mut *tx).await?;
             counts.inserted += i as u64;
             counts.updated += u as u64;
         },

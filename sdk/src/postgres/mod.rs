@@ -1,8 +1,10 @@
 //! PostgreSQL runtime: pools built from the schema's store settings, and the
 //! small types generated repositories share (pages, sort order, chunk size).
 
+mod copy;
 mod pool;
 
+pub use copy::{abort as abort_copy, CopyWriter, COPY_BLOCK};
 pub use pool::{expand_env, PoolConfig};
 
 /// Rows per statement in batch writes: one round trip per chunk.
