@@ -354,3 +354,32 @@ async fn copy_path_carries_every_type_and_nests_in_a_caller_transaction() {
     let defaulted = Note::by_title(pool, "note 3").await.unwrap().unwrap();
     assert_eq!(defaulted.count, 0);
 }
+
+#[tokio::test]
+async fn large_insert_many_falls_back_when_keys_exist() {
+    let db = db().await;
+    let pool = &db.pool;
+    let n = strata_sdk::postgres::BATCH_CHUNK * 6; // several COPY blocks
+    CandleBar::insert_many(pool, candles("ADA", 5, 7.0))
+        .await
+        .unwrap();
+    CandleBar::insert_many(pool, candles("ADA", n, 1.0).skip(n - 3))
+        .await
+        .unwrap();
+    // Fresh blocks go straight in; the blocks holding the 8 known keys fall back.
+    let c = CandleBar::insert_many(pool, candles("ADA", n, 1.0))
+        .await
+        .unwrap();
+    assert_eq!(c.inserted, (n - 8) as u64);
+    assert_eq!(CandleBar::count(pool).await.unwrap(), n as i64);
+    let first = CandleBar::get(pool, &("ADA".into(), "1m".into(), t0()))
+        .await
+        .unwrap();
+    assert_eq!(first.open, 7.0, "existing rows are left alone");
+    // Duplicates inside one call are skipped too.
+    let dup = candles("XRP", 15_000, 1.0).chain(candles("XRP", 15_000, 2.0));
+    assert_eq!(
+        CandleBar::insert_many(pool, dup).await.unwrap().inserted,
+        15_000
+    );
+}

@@ -85,12 +85,7 @@ const STAGE: &str = "\"_strata_stage\"";
 /// table and one `INSERT … SELECT … ON CONFLICT` (the fastest upsert
 /// PostgreSQL has, see BENCHMARKS.md). `small` runs the `UNNEST` statement,
 /// `staged` the statement reading the staging table; both add to `counts`.
-fn small_or_staged(
-    p: &Plan,
-    cols: &Columns,
-    small: TokenStream,
-    staged: TokenStream,
-) -> TokenStream {
+fn small_or_staged(p: &Plan, cols: &Columns, small: TokenStream, large: Large) -> TokenStream {
     let Columns { decls, pushes, .. } = cols;
     let new = p.new_ident();
     let create = format!(
@@ -104,26 +99,16 @@ fn small_or_staged(
     );
     let drop = format!("DROP TABLE {STAGE}");
     let width = p.new.len() as i16;
-    let fields = p.new.iter().map(|&i| {
-        let f = p.ident(i);
-        quote_spanned!(p.def.spans[i]=> w.field(&row.#f)?;)
-    });
-    quote! {
-        let chunk = ::strata_sdk::postgres::BATCH_CHUNK;
-        let mut tx = ::sqlx::Acquire::begin(db).await?;
-        let mut rows = rows.into_iter();
-        let head: ::std::vec::Vec<#new> = rows.by_ref().take(chunk).collect();
-        let mut counts = ::strata_sdk::BatchCounts::default();
-        if head.len() < chunk {
-            if !head.is_empty() {
-                let cap = head.len();
-                #decls
-                for row in head {
-                    #pushes
-                }
-                #small
-            }
-        } else {
+    let fields: Vec<TokenStream> = p
+        .new
+        .iter()
+        .map(|&i| {
+            let f = p.ident(i);
+            quote_spanned!(p.def.spans[i]=> w.field(&row.#f)?;)
+        })
+        .collect();
+    let large_body = match large {
+        Large::Staged(staged) => quote! {
             ::sqlx::query(#create).execute(&mut *tx).await?;
             let mut copy = tx.copy_in_raw(#copy).await?;
             let mut w = ::strata_sdk::postgres::CopyWriter::new();
@@ -143,10 +128,68 @@ fn small_or_staged(
             w.finish(copy).await?;
             #staged
             ::sqlx::query(#drop).execute(&mut *tx).await?;
+        },
+        Large::Direct { insert_from_stage } => {
+            let direct = format!(
+                "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                p.table,
+                p.list(&p.new, |c| c)
+            );
+            quote! {
+                let sql = ::strata_sdk::postgres::InsertSql {
+                    copy_direct: #direct,
+                    create_stage: #create,
+                    copy_stage: #copy,
+                    insert_from_stage: #insert_from_stage,
+                    drop_stage: #drop,
+                };
+                let mut w = ::strata_sdk::postgres::CopyWriter::new();
+                for row in head.into_iter().chain(rows) {
+                    w.row(#width);
+                    (|| -> ::strata_sdk::Result<()> {
+                        #(#fields)*
+                        Ok(())
+                    })()?;
+                    if w.bytes() >= ::strata_sdk::postgres::INSERT_BLOCK {
+                        counts.inserted += ::strata_sdk::postgres::insert_block(&mut tx, &w.take_block(), &sql).await?;
+                    }
+                }
+                if w.has_rows() {
+                    counts.inserted += ::strata_sdk::postgres::insert_block(&mut tx, &w.take_block(), &sql).await?;
+                }
+            }
+        }
+    };
+    quote! {
+        let chunk = ::strata_sdk::postgres::BATCH_CHUNK;
+        let mut tx = ::sqlx::Acquire::begin(db).await?;
+        let mut rows = rows.into_iter();
+        let head: ::std::vec::Vec<#new> = rows.by_ref().take(chunk).collect();
+        let mut counts = ::strata_sdk::BatchCounts::default();
+        if head.len() < chunk {
+            if !head.is_empty() {
+                let cap = head.len();
+                #decls
+                for row in head {
+                    #pushes
+                }
+                #small
+            }
+        } else {
+            #large_body
         }
         tx.commit().await?;
         Ok(counts)
     }
+}
+
+/// How many rows go once there are more than a chunk.
+enum Large {
+    /// All through the staging table, then this statement.
+    Staged(TokenStream),
+    /// Blocks copied straight into the table, falling back per block to
+    /// the staging table and this `INSERT … SELECT … DO NOTHING` when a key exists.
+    Direct { insert_from_stage: String },
 }
 
 pub fn emit(p: &Plan) -> TokenStream {
@@ -187,8 +230,16 @@ pub fn emit(p: &Plan) -> TokenStream {
         quote! {
             counts.inserted += ::sqlx::query(#insert_sql) #binds .execute(&mut *tx).await?.rows_affected();
         },
-        quote! {
-            counts.inserted += ::sqlx::query(#insert_staged).execute(&mut *tx).await?.rows_affected();
+        // COPY writes a `None` as NULL, so tables whose inserts apply
+        // defaults to `None`s go through the staging table and COALESCE.
+        if p.new.iter().any(|&i| p.optional_in_new(i)) {
+            Large::Staged(quote! {
+                counts.inserted += ::sqlx::query(#insert_staged).execute(&mut *tx).await?.rows_affected();
+            })
+        } else {
+            Large::Direct {
+                insert_from_stage: insert_staged,
+            }
         },
     );
 
@@ -216,11 +267,11 @@ pub fn emit(p: &Plan) -> TokenStream {
             counts.inserted += i as u64;
             counts.updated += u as u64;
         },
-        quote! {
+        Large::Staged(quote! {
             let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_staged).fetch_one(&mut *tx).await?;
             counts.inserted += i as u64;
             counts.updated += u as u64;
-        },
+        }),
     );
 
     let mut fields: Vec<usize> = p.key.clone();

@@ -12,6 +12,60 @@ use crate::error::{Error, Result};
 pub const COPY_BLOCK: usize = 1 << 20;
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+const HEADER_LEN: usize = 19;
+
+/// Bytes of rows held per block by [`insert_block`] (so a fallback can resend them).
+pub const INSERT_BLOCK: usize = 4 << 20;
+
+/// The statements of [`insert_block`] for one table.
+#[derive(Debug, Clone, Copy)]
+pub struct InsertSql {
+    /// `COPY t (cols) FROM STDIN (FORMAT binary)`.
+    pub copy_direct: &'static str,
+    /// `CREATE TEMP TABLE stage AS SELECT cols FROM t WITH NO DATA`.
+    pub create_stage: &'static str,
+    /// `COPY stage (cols) FROM STDIN (FORMAT binary)`.
+    pub copy_stage: &'static str,
+    /// `INSERT INTO t (cols) SELECT … FROM stage ON CONFLICT (key) DO NOTHING`.
+    pub insert_from_stage: &'static str,
+    /// `DROP TABLE stage`.
+    pub drop_stage: &'static str,
+}
+
+async fn send_block(conn: &mut PgConnection, sql: &str, block: &[u8]) -> Result<u64> {
+    let mut copy = conn.copy_in_raw(sql).await?;
+    if let Err(e) = copy.send(block).await {
+        return Err(abort(copy, e.into()).await);
+    }
+    Ok(copy.finish().await?)
+}
+
+/// Inserts one block of rows, skipping keys that exist. Fresh keys take the
+/// fastest path PostgreSQL has, a `COPY` straight into the table, under a
+/// savepoint; if a key exists (SQLSTATE 23505) the savepoint is rolled back
+/// and the block goes through a staging table and `ON CONFLICT DO NOTHING`.
+/// Only for tables whose inserts fill every column they name (no defaults
+/// applied to `None`s), since `COPY` writes a `None` as NULL.
+pub async fn insert_block(conn: &mut PgConnection, block: &[u8], sql: &InsertSql) -> Result<u64> {
+    use sqlx::Executor;
+    conn.execute("SAVEPOINT strata_copy").await?;
+    match send_block(conn, sql.copy_direct, block).await {
+        Ok(n) => {
+            conn.execute("RELEASE SAVEPOINT strata_copy").await?;
+            Ok(n)
+        }
+        Err(Error::Conflict { .. }) => {
+            conn.execute("ROLLBACK TO SAVEPOINT strata_copy").await?;
+            conn.execute(sql.create_stage).await?;
+            send_block(conn, sql.copy_stage, block).await?;
+            let n = conn.execute(sql.insert_from_stage).await?.rows_affected();
+            conn.execute(sql.drop_stage).await?;
+            conn.execute("RELEASE SAVEPOINT strata_copy").await?;
+            Ok(n)
+        }
+        Err(e) => Err(e),
+    }
+}
 
 /// Encodes rows in PostgreSQL's binary COPY format.
 ///
@@ -65,6 +119,27 @@ impl CopyWriter {
     /// Whether enough bytes are buffered to send a block.
     pub fn full(&self) -> bool {
         self.buf.len() >= COPY_BLOCK
+    }
+
+    /// Bytes buffered (header included).
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether any row was written since the header.
+    pub fn has_rows(&self) -> bool {
+        self.buf.len() > HEADER_LEN
+    }
+
+    /// The buffered rows as one complete COPY stream (header, rows,
+    /// trailer); the writer starts over with a fresh header.
+    pub fn take_block(&mut self) -> Vec<u8> {
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        let block = std::mem::take(&mut *self.buf);
+        self.buf.reserve(block.len());
+        self.buf.extend_from_slice(SIGNATURE);
+        self.buf.extend_from_slice(&[0; 8]);
+        block
     }
 
     /// Sends the buffered bytes.

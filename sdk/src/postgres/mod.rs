@@ -4,7 +4,9 @@
 mod copy;
 mod pool;
 
-pub use copy::{abort as abort_copy, CopyWriter, COPY_BLOCK};
+pub use copy::{
+    abort as abort_copy, insert_block, CopyWriter, InsertSql, COPY_BLOCK, INSERT_BLOCK,
+};
 pub use pool::{expand_env, PoolConfig};
 
 /// Rows per statement in batch writes: one round trip per chunk.
