@@ -196,6 +196,11 @@ async fn main() {
         .unwrap();
 
     println!("{rows} candle rows, {reps} repetitions, median rows/s; one transaction per method\n");
+    let server_version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    println!("PostgreSQL {server_version}\n");
     let (mut gen_up, mut hand_up, mut slow) = (vec![], vec![], vec![]);
     let (mut gen_ins, mut raw_copy) = (vec![], vec![]);
     for rep in 0..reps {
@@ -234,14 +239,12 @@ async fn main() {
                 raw_copy.push(rate(rows, t.elapsed()));
             }
         }
-        if rep == 0 {
-            // Same table state as the upserts; half of these keys exist.
-            reset(&pool, rows / 2).await;
-            let from = (rows / 2).saturating_sub(slow_rows / 2);
-            let t = Instant::now();
-            row_by_row(&pool, candles(from..from + slow_rows, 5.0)).await;
-            slow.push(rate(slow_rows, t.elapsed()));
-        }
+        // Same table state as the upserts; half of these keys exist.
+        reset(&pool, rows / 2).await;
+        let from = (rows / 2).saturating_sub(slow_rows / 2);
+        let t = Instant::now();
+        row_by_row(&pool, candles(from..from + slow_rows, 5.0)).await;
+        slow.push(rate(slow_rows, t.elapsed()));
     }
     let (g, h, s) = (median(gen_up), median(hand_up), median(slow));
     println!(
