@@ -275,6 +275,7 @@ async fn main() {
         CandleBar::COLUMNS,
         CandleBar::TABLE
     );
+    reset(&pool, rows).await;
     let mut conn = pool.acquire().await.unwrap();
     let (mut gen_t, mut hand_t) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
     for i in 0..calls + 500 {

@@ -28,6 +28,8 @@ const TAKEN: &[&str] = &[
     "delete_many",
 ];
 
+/// The connection is `strata_db`/`strata_conn` so that a parameter named
+/// after a field (`db`, `conn`) cannot shadow it.
 pub fn emit(p: &Plan) -> TokenStream {
     let methods = p.def.entity.queries.iter().map(|q| {
         let mut conds: Vec<String> = q
@@ -77,17 +79,17 @@ pub fn emit(p: &Plan) -> TokenStream {
         if q.one {
             quote! {
                 #[doc = #doc]
-                pub async fn #name<'c, A: #db>(db: A, #(#args),*) -> ::strata_sdk::Result<::std::option::Option<Self>> {
-                    let mut conn = db.acquire().await?;
-                    Ok(::sqlx::query_as::<_, Self>(#sql) #(#binds)* .fetch_optional(&mut *conn).await?)
+                pub async fn #name<'c, A: #db>(strata_db: A, #(#args),*) -> ::strata_sdk::Result<::std::option::Option<Self>> {
+                    let mut strata_conn = strata_db.acquire().await?;
+                    Ok(::sqlx::query_as::<_, Self>(#sql) #(#binds)* .fetch_optional(&mut *strata_conn).await?)
                 }
             }
         } else {
             quote! {
                 #[doc = #doc]
-                pub async fn #name<'c, A: #db>(db: A, #(#args),*) -> ::strata_sdk::Result<::std::vec::Vec<Self>> {
-                    let mut conn = db.acquire().await?;
-                    Ok(::sqlx::query_as::<_, Self>(#sql) #(#binds)* .fetch_all(&mut *conn).await?)
+                pub async fn #name<'c, A: #db>(strata_db: A, #(#args),*) -> ::strata_sdk::Result<::std::vec::Vec<Self>> {
+                    let mut strata_conn = strata_db.acquire().await?;
+                    Ok(::sqlx::query_as::<_, Self>(#sql) #(#binds)* .fetch_all(&mut *strata_conn).await?)
                 }
             }
         }
