@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema");
+    // `…/schema`, not `…/generated/../schema`, in diagnostics.
+    let schema = std::fs::canonicalize(&schema).unwrap_or(schema);
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     if let Err(message) = run(&schema, &out) {
         // Cargo shows a failed build script's stderr: the same diagnostics as `strata check`.

@@ -65,7 +65,7 @@ fn enum_(e: &crate::model::Enum) -> TokenStream {
     let variants: Vec<_> = e
         .variants
         .iter()
-        .map(|v| format_ident!("{}", v.name.rust))
+        .map(|v| types::ident(&v.name.rust))
         .collect();
     let stored: Vec<_> = e.variants.iter().map(|v| v.name.sql.clone()).collect();
     let doc = e
@@ -122,7 +122,7 @@ fn value(d: &Value) -> TokenStream {
 fn entity(model: &Model, e: &Entity) -> TokenStream {
     let ident = format_ident!("{}", e.name.rust);
     let table = &e.name.sql;
-    let key = e.key_fields().map(|f| format_ident!("{}", f.name.rust));
+    let key = e.key_fields().map(|f| types::ident(&f.name.rust));
     let schema = match model.store(&e.store).map(|s| &s.kind) {
         Some(StoreKind::Postgres {
             schema: Some(s), ..
@@ -130,18 +130,18 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
         _ => quote!(),
     };
     let queries = e.queries.iter().map(|q| {
-        let name = format_ident!("{}", q.name.rust);
+        let name = types::ident(&q.name.rust);
         let mut parts = vec![];
         if !q.params.is_empty() {
             let ps = q
                 .params
                 .iter()
-                .map(|&i| format_ident!("{}", e.fields[i].name.rust));
+                .map(|&i| types::ident(&e.fields[i].name.rust));
             parts.push(quote!(params(#(#ps),*)));
         }
         if !q.fixed.is_empty() {
             let fs = q.fixed.iter().map(|(i, v)| {
-                let f = format_ident!("{}", e.fields[*i].name.rust);
+                let f = types::ident(&e.fields[*i].name.rust);
                 let v = value(v);
                 quote!(#f = #v)
             });
@@ -172,11 +172,14 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
         quote!(, query(#name(#(#parts),*)))
     });
     let fields = e.fields.iter().map(|f| {
-        let name = syn::Ident::new_raw_or_not(&f.name.rust);
+        let name = types::ident(&f.name.rust);
         let ty = types::of_field(model, f);
         let ty_text = f.ty.to_string();
         let mut settings = vec![quote!(ty = #ty_text)];
-        if f.name.sql != f.name.rust {
+        // The column differs from the field when the schema renames it or
+        // the Rust name had to change (`self` → `self_`).
+        let differs = name.to_string().trim_start_matches("r#") != f.name.sql;
+        if differs {
             let c = &f.name.sql;
             settings.push(quote!(column = #c));
         }
@@ -190,7 +193,7 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
             FieldRole::UpdatedAt => settings.push(quote!(updated_at)),
             FieldRole::Version => settings.push(quote!(version)),
         }
-        let rename = (f.name.sql != f.name.rust).then(|| {
+        let rename = differs.then(|| {
             let c = &f.name.sql;
             quote!(#[sqlx(rename = #c)])
         });
@@ -212,21 +215,6 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
         #[strata(table = #table, key(#(#key),*) #schema #(#queries)*)]
         pub struct #ident {
             #(#fields,)*
-        }
-    }
-}
-
-trait RawOrNot {
-    fn new_raw_or_not(s: &str) -> syn::Ident;
-}
-
-impl RawOrNot for syn::Ident {
-    /// `r#type` for a Rust keyword, the plain name otherwise.
-    fn new_raw_or_not(s: &str) -> syn::Ident {
-        let text = crate::names::rust_ident(s);
-        match text.strip_prefix("r#") {
-            Some(raw) => syn::Ident::new_raw(raw, proc_macro2::Span::call_site()),
-            None => syn::Ident::new(&text, proc_macro2::Span::call_site()),
         }
     }
 }

@@ -63,7 +63,7 @@ pub fn emit(p: &Plan) -> TokenStream {
         let name = if TAKEN.contains(&q.name.rust.as_str()) {
             format_ident!("find_{}", q.name.rust)
         } else {
-            format_ident!("{}", crate::names::rust_ident(&q.name.rust).trim_start_matches("r#"))
+            super::types::ident(&q.name.rust)
         };
         let args = q.params.iter().map(|&i| {
             let f = p.ident(i);

@@ -69,3 +69,12 @@ pub fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
         _ => None,
     }
 }
+
+/// `r#type` for a Rust keyword, the plain name otherwise.
+pub fn ident(s: &str) -> syn::Ident {
+    let text = crate::names::rust_ident(s);
+    match text.strip_prefix("r#") {
+        Some(raw) => syn::Ident::new_raw(raw, proc_macro2::Span::call_site()),
+        None => syn::Ident::new(&text, proc_macro2::Span::call_site()),
+    }
+}
