@@ -269,3 +269,55 @@ async fn nulls_enums_decimals_and_json_round_trip() {
         "\"PENDING\""
     );
 }
+
+#[tokio::test]
+async fn keyset_pages_by_a_sort_field() {
+    let db = TestDb::trading().await;
+    let pool = &db.pool;
+    let symbols = ["ETH", "BTC", "SOL", "BTC", "ADA", "BTC", "ETH"];
+    let rows = symbols.iter().map(|s| NewDecision {
+        id: None,
+        symbol: s.to_string(),
+        timeframe: "1h".into(),
+        decision_type: DecisionType::Hold,
+        status: None,
+        confidence: None,
+        price: None,
+        quantity: None,
+        reasoning: None,
+        summary: None,
+        strategy_id: None,
+        executed_at: None,
+    });
+    assert_eq!(Decision::insert_many(pool, rows).await.unwrap().inserted, 7);
+    for desc in [false, true] {
+        let mut req = PageRequest::first(3);
+        if desc {
+            req = req.desc();
+        }
+        let mut seen = Vec::new();
+        loop {
+            let page = Decision::list_by_symbol(pool, &req).await.unwrap();
+            seen.extend(page.items.iter().map(|d| (d.symbol.clone(), d.id)));
+            match page.next_request(&req) {
+                Some(next) => req = next,
+                None => break,
+            }
+        }
+        let mut want = seen.clone();
+        want.sort();
+        if desc {
+            want.reverse();
+        }
+        assert_eq!(seen.len(), 7);
+        assert_eq!(
+            seen, want,
+            "pages follow (symbol, id) order without gaps or repeats"
+        );
+    }
+    let newest = Decision::list_by_created_at(pool, &PageRequest::first(2).desc())
+        .await
+        .unwrap();
+    assert_eq!(newest.items.len(), 2);
+    assert!(newest.next.is_some());
+}

@@ -4,7 +4,7 @@
 //! or written by hand.
 //!
 //! ```text
-//! #[strata(table = "config", key(scope, name), schema = "app",
+//! #[strata(table = "config", key(scope, name), schema = "app", sort(created_at),
 //!          query(in_scope(params(scope), fixed(active = true), order = "name desc", limit = 100, one)))]
 //! field: #[strata(column = "sql_name", ty = "decimal(20,8)", default = now | generated | identity | empty | "lit" | true,
 //!                 created_at | updated_at | version)]
@@ -36,6 +36,8 @@ pub struct EntityDef {
     pub idents: Vec<syn::Ident>,
     /// Each field's span, so type errors point at the user's field.
     pub spans: Vec<Span>,
+    /// Fields with a `list_by_<field>` keyset listing, in order.
+    pub sorts: Vec<usize>,
 }
 
 /// Rejects an attribute key given twice.
@@ -283,6 +285,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
     let mut table = None;
     let mut schema = None;
     let mut key_idents = None;
+    let mut sort_idents = Vec::new();
     let mut raw_queries = Vec::new();
     let mut seen = Seen(BTreeSet::new());
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("strata")) {
@@ -295,6 +298,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
                 "table" => table = Some(sql_name(m.value()?.parse()?)?),
                 "schema" => schema = Some(sql_name(m.value()?.parse()?)?),
                 "key" => key_idents = Some(ident_list(&m)?),
+                "sort" => sort_idents = ident_list(&m)?,
                 other => return Err(m.error(format!("unknown setting `{other}`"))),
             }
             Ok(())
@@ -312,6 +316,10 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
                 )
             })?],
     };
+    let sorts = sort_idents
+        .iter()
+        .map(find)
+        .collect::<syn::Result<Vec<_>>>()?;
     let mut queries = Vec::new();
     let mut names = BTreeSet::new();
     for q in raw_queries {
@@ -385,5 +393,6 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
         types,
         idents,
         spans,
+        sorts,
     })
 }

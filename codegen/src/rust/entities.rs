@@ -8,7 +8,7 @@ use quote::{format_ident, quote};
 
 use super::types;
 use crate::model::{
-    Default as Value, Entity, EntityKind, FieldRole, Model, StoreKind, StoreKindTag,
+    Default as Value, Entity, EntityKind, FieldRole, Model, ScalarType, StoreKind, StoreKindTag,
 };
 
 pub fn emit(model: &Model) -> TokenStream {
@@ -119,6 +119,30 @@ fn value(d: &Value) -> TokenStream {
     }
 }
 
+/// Fields worth a keyset listing of their own: the leading column of each
+/// index and `created_at`, when not part of the key, not nullable (NULLs
+/// break row comparisons) and of an orderable scalar type.
+fn sort_fields(e: &Entity) -> Vec<usize> {
+    let leading = e
+        .indexes
+        .iter()
+        .filter_map(|i| i.columns.first().map(|c| c.field));
+    let created = e.fields.iter().position(|f| f.role == FieldRole::CreatedAt);
+    let mut out: Vec<usize> = Vec::new();
+    for i in leading.chain(created) {
+        let f = &e.fields[i];
+        let orderable = !f.ty.is_array()
+            && !matches!(
+                f.ty.scalar(),
+                ScalarType::Json | ScalarType::Secret | ScalarType::Bytes
+            );
+        if orderable && !f.nullable && !e.key.contains(&i) && !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
 fn entity(model: &Model, e: &Entity) -> TokenStream {
     let ident = format_ident!("{}", e.name.rust);
     let table = &e.name.sql;
@@ -129,6 +153,11 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
         }) => quote!(, schema = #s),
         _ => quote!(),
     };
+    let sorts = sort_fields(e);
+    let sort = (!sorts.is_empty()).then(|| {
+        let fs = sorts.iter().map(|&i| types::ident(&e.fields[i].name.rust));
+        quote!(, sort(#(#fs),*))
+    });
     let queries = e.queries.iter().map(|q| {
         let name = types::ident(&q.name.rust);
         let mut parts = vec![];
@@ -212,7 +241,7 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
     quote! {
         #[doc = #doc]
         #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, ::sqlx::FromRow, ::strata_derive::Entity)]
-        #[strata(table = #table, key(#(#key),*) #schema #(#queries)*)]
+        #[strata(table = #table, key(#(#key),*) #schema #sort #(#queries)*)]
         pub struct #ident {
             #(#fields,)*
         }

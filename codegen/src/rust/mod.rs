@@ -6,6 +6,7 @@ mod batch;
 mod entities;
 mod finders;
 mod format;
+mod list;
 mod plan;
 pub mod repository;
 pub mod types;

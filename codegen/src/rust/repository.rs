@@ -206,7 +206,7 @@ fn single(p: &Plan) -> TokenStream {
     let delete_sql = format!("DELETE FROM {table} WHERE {key_where}");
     let count_sql = format!("SELECT count(*) FROM {table}");
     let get_many = get_many(p);
-    let list = list(p);
+    let list = super::list::emit(p);
     let missing = missing(p);
     let _ = default_sql;
     quote! {
@@ -354,48 +354,6 @@ fn get_many(p: &Plan) -> TokenStream {
         pub async fn get_many<'c, A: #db>(db: A, keys: &[#key_ty]) -> ::strata_sdk::Result<::std::vec::Vec<Self>> {
             let mut conn = db.acquire().await?;
             Ok(::sqlx::query_as::<_, Self>(#sql) #binds .fetch_all(&mut *conn).await?)
-        }
-    }
-}
-
-fn list(p: &Plan) -> TokenStream {
-    let (table, cols) = (&p.table, &p.cols);
-    let key_ty = p.key_ty();
-    let db = quote!(::sqlx::Acquire<'c, Database = ::sqlx::Postgres>);
-    let n = p.key.len();
-    let params: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-    let row = p.key_row(|c| c);
-    let order = |dir: &str| p.list(&p.key, |c| format!("{c} {dir}"));
-    let sql = |cmp: Option<&str>, dir: &str| match cmp {
-        None => format!(
-            "SELECT {cols} FROM {table} ORDER BY {} LIMIT $1",
-            order(dir)
-        ),
-        Some(cmp) => format!(
-            "SELECT {cols} FROM {table} WHERE {row} {cmp} ({}) ORDER BY {} LIMIT ${}",
-            params.join(", "),
-            order(dir),
-            n + 1
-        ),
-    };
-    let (asc, desc) = (sql(None, "ASC"), sql(None, "DESC"));
-    let (asc_after, desc_after) = (sql(Some(">"), "ASC"), sql(Some("<"), "DESC"));
-    let bind_key = p.bind_key(quote!(after));
-    quote! {
-        #[doc = "One page of rows in key order, after the request's cursor (keyset pagination, never OFFSET)."]
-        pub async fn list<'c, A: #db>(db: A, page: &::strata_sdk::postgres::PageRequest<#key_ty>) -> ::strata_sdk::Result<::strata_sdk::postgres::Page<Self, #key_ty>> {
-            let mut conn = db.acquire().await?;
-            let limit = ::strata_sdk::postgres::limit(page.limit);
-            let desc = page.order == ::strata_sdk::postgres::Order::Desc;
-            let rows = match &page.after {
-                ::std::option::Option::None => {
-                    ::sqlx::query_as::<_, Self>(if desc { #desc } else { #asc }).bind(limit).fetch_all(&mut *conn).await?
-                }
-                ::std::option::Option::Some(after) => {
-                    ::sqlx::query_as::<_, Self>(if desc { #desc_after } else { #asc_after }) #bind_key .bind(limit).fetch_all(&mut *conn).await?
-                }
-            };
-            Ok(::strata_sdk::postgres::Page::new(rows, page.limit, Self::key))
         }
     }
 }
