@@ -383,3 +383,49 @@ async fn large_insert_many_falls_back_when_keys_exist() {
         15_000
     );
 }
+
+#[tokio::test]
+async fn generated_only_rows_and_join_tables() {
+    let db = db().await;
+    let pool = &db.pool;
+    let a = Counter::insert(pool, &NewCounter {}).await.unwrap();
+    let b = Counter::upsert(pool, &NewCounter {}).await.unwrap();
+    assert_eq!(b.id, a.id + 1);
+    let c = Counter::update_many(pool, vec![a.clone()]).await.unwrap();
+    assert_eq!(c.updated, 1, "update_many bumps updated_at");
+    assert_eq!(
+        Counter::delete_many(pool, vec![a.id, b.id])
+            .await
+            .unwrap()
+            .deleted,
+        2
+    );
+
+    let n = Note::insert(pool, &note("tagged", "x")).await.unwrap();
+    let tags = ["a", "b", "a"].map(|t| NewNoteTag {
+        note_id: n.id,
+        tag: t.into(),
+    });
+    let c = NoteTag::upsert_many(pool, tags.clone()[..2].to_vec())
+        .await
+        .unwrap();
+    assert_eq!((c.inserted, c.updated), (2, 0));
+    assert_eq!(NoteTag::insert_many(pool, tags).await.unwrap().inserted, 0);
+    let one = NoteTag::upsert(
+        pool,
+        &NewNoteTag {
+            note_id: n.id,
+            tag: "a".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(one.tag, "a");
+    let key: NoteTagKey = (n.id, "b".into());
+    let same = NoteTag::patch(pool, &key, &NoteTagPatch {}).await.unwrap();
+    assert_eq!(same.tag, "b");
+    assert_eq!(NoteTag::update(pool, &same).await.unwrap(), same);
+    assert_eq!(NoteTag::count(pool).await.unwrap(), 2);
+    Note::delete(pool, &n.id).await.unwrap();
+    assert_eq!(NoteTag::count(pool).await.unwrap(), 0, "cascade");
+}

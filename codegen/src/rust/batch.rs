@@ -359,7 +359,8 @@ pub fn emit(p: &Plan) -> TokenStream {
             }
         }
     };
-    quote! {
+    // Rows with nothing to insert (every column generated) have no batch insert.
+    let writes = (!p.new.is_empty()).then(|| quote! {
         #[doc = "Inserts rows streamed from an iterator, skipping keys that exist; one statement per chunk, one transaction for the call."]
         pub async fn insert_many<'c, A: #db, I: ::std::iter::IntoIterator<Item = #new>>(db: A, rows: I) -> #r {
             #insert_many
@@ -368,6 +369,9 @@ pub fn emit(p: &Plan) -> TokenStream {
         pub async fn upsert_many<'c, A: #db, I: ::std::iter::IntoIterator<Item = #new>>(db: A, rows: I) -> #r {
             #upsert_many
         }
+    });
+    quote! {
+        #writes
         #update_many
         #[doc = "Deletes the rows with these keys; one statement per chunk, one transaction for the call."]
         pub async fn delete_many<'c, A: #db, I: ::std::iter::IntoIterator<Item = #key_ty>>(db: A, rows: I) -> #r {

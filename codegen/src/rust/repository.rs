@@ -91,10 +91,14 @@ fn single(p: &Plan) -> TokenStream {
         .map(|(n, &i)| p.insert_expr(i, &format!("${}", n + 1)))
         .collect();
     let insert_cols = p.list(&p.new, |c| c);
-    let insert_sql = format!(
-        "INSERT INTO {table} ({insert_cols}) VALUES ({}) RETURNING {cols}",
-        placeholders.join(", ")
-    );
+    let insert_sql = if p.new.is_empty() {
+        format!("INSERT INTO {table} DEFAULT VALUES RETURNING {cols}")
+    } else {
+        format!(
+            "INSERT INTO {table} ({insert_cols}) VALUES ({}) RETURNING {cols}",
+            placeholders.join(", ")
+        )
+    };
     let mut sets: Vec<String> = p
         .upd
         .iter()
@@ -105,12 +109,17 @@ fn single(p: &Plan) -> TokenStream {
         let c = p.col(p.key[0]);
         sets.push(format!("{c} = EXCLUDED.{c}"));
     }
-    let upsert_sql = format!(
-        "INSERT INTO {table} AS {ALIAS} ({insert_cols}) VALUES ({}) ON CONFLICT {key_row_cols} DO UPDATE SET {} RETURNING {}",
-        placeholders.join(", "),
-        sets.join(", "),
-        p.list(&(0..p.def.entity.fields.len()).collect::<Vec<_>>(), |c| format!("{ALIAS}.{c}")),
-    );
+    // With nothing to insert the key is generated: an upsert is an insert.
+    let upsert_sql = if p.new.is_empty() {
+        insert_sql.clone()
+    } else {
+        format!(
+            "INSERT INTO {table} AS {ALIAS} ({insert_cols}) VALUES ({}) ON CONFLICT {key_row_cols} DO UPDATE SET {} RETURNING {}",
+            placeholders.join(", "),
+            sets.join(", "),
+            p.list(&(0..p.def.entity.fields.len()).collect::<Vec<_>>(), |c| format!("{ALIAS}.{c}")),
+        )
+    };
     let bind_new: Vec<TokenStream> = p
         .new
         .iter()
