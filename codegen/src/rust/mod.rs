@@ -9,6 +9,7 @@ mod format;
 mod list;
 mod plan;
 pub mod repository;
+mod sendable;
 pub mod types;
 
 pub use format::format_file;

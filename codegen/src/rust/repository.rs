@@ -24,12 +24,11 @@ pub fn emit(def: &EntityDef) -> TokenStream {
     let finders = super::finders::emit(&p);
     let batch = super::batch::emit(&p);
     let ident = &def.ident;
+    let methods = super::sendable::rewrite(quote!(#single #finders #batch));
     quote! {
         #types
         impl #ident {
-            #single
-            #finders
-            #batch
+            #methods
         }
     }
 }
