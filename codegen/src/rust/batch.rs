@@ -143,20 +143,17 @@ fn small_or_staged(p: &Plan, cols: &Columns, small: TokenStream, large: Large) -
                     insert_from_stage: #insert_from_stage,
                     drop_stage: #drop,
                 };
-                let mut w = ::strata_sdk::postgres::CopyWriter::new();
-                for row in head.into_iter().chain(rows) {
-                    w.row(#width);
-                    (|| -> ::strata_sdk::Result<()> {
+                counts.inserted += ::strata_sdk::postgres::insert_rows(
+                    &mut tx,
+                    &sql,
+                    #width,
+                    head.into_iter().chain(rows),
+                    |w: &mut ::strata_sdk::postgres::CopyWriter, row: #new| -> ::strata_sdk::Result<()> {
                         #(#fields)*
                         Ok(())
-                    })()?;
-                    if w.bytes() >= ::strata_sdk::postgres::INSERT_BLOCK {
-                        counts.inserted += ::strata_sdk::postgres::insert_block(&mut tx, &w.take_block(), &sql).await?;
-                    }
-                }
-                if w.has_rows() {
-                    counts.inserted += ::strata_sdk::postgres::insert_block(&mut tx, &w.take_block(), &sql).await?;
-                }
+                    },
+                )
+                .await?;
             }
         }
     };

@@ -14,10 +14,10 @@ pub const COPY_BLOCK: usize = 1 << 20;
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 const HEADER_LEN: usize = 19;
 
-/// Bytes of rows held per block by [`insert_block`] (so a fallback can resend them).
+/// Bytes of rows kept per block by [`insert_rows`] (so a fallback can resend them).
 pub const INSERT_BLOCK: usize = 4 << 20;
 
-/// The statements of [`insert_block`] for one table.
+/// The statements of [`insert_rows`] for one table.
 #[derive(Debug, Clone, Copy)]
 pub struct InsertSql {
     /// `COPY t (cols) FROM STDIN (FORMAT binary)`.
@@ -38,33 +38,6 @@ async fn send_block(conn: &mut PgConnection, sql: &str, block: &[u8]) -> Result<
         return Err(abort(copy, e.into()).await);
     }
     Ok(copy.finish().await?)
-}
-
-/// Inserts one block of rows, skipping keys that exist. Fresh keys take the
-/// fastest path PostgreSQL has, a `COPY` straight into the table, under a
-/// savepoint; if a key exists (SQLSTATE 23505) the savepoint is rolled back
-/// and the block goes through a staging table and `ON CONFLICT DO NOTHING`.
-/// Only for tables whose inserts fill every column they name (no defaults
-/// applied to `None`s), since `COPY` writes a `None` as NULL.
-pub async fn insert_block(conn: &mut PgConnection, block: &[u8], sql: &InsertSql) -> Result<u64> {
-    use sqlx::Executor;
-    conn.execute("SAVEPOINT strata_copy").await?;
-    match send_block(conn, sql.copy_direct, block).await {
-        Ok(n) => {
-            conn.execute("RELEASE SAVEPOINT strata_copy").await?;
-            Ok(n)
-        }
-        Err(Error::Conflict { .. }) => {
-            conn.execute("ROLLBACK TO SAVEPOINT strata_copy").await?;
-            conn.execute(sql.create_stage).await?;
-            send_block(conn, sql.copy_stage, block).await?;
-            let n = conn.execute(sql.insert_from_stage).await?.rows_affected();
-            conn.execute(sql.drop_stage).await?;
-            conn.execute("RELEASE SAVEPOINT strata_copy").await?;
-            Ok(n)
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// Encodes rows in PostgreSQL's binary COPY format.
@@ -131,6 +104,14 @@ impl CopyWriter {
         self.buf.len() > HEADER_LEN
     }
 
+    /// The bytes buffered so far (a piece of the stream); the buffer starts
+    /// over empty.
+    pub fn take_piece(&mut self) -> Vec<u8> {
+        let piece = std::mem::take(&mut *self.buf);
+        self.buf.reserve(piece.len());
+        piece
+    }
+
     /// The buffered rows as one complete COPY stream (header, rows,
     /// trailer); the writer starts over with a fresh header.
     pub fn take_block(&mut self) -> Vec<u8> {
@@ -164,4 +145,69 @@ pub async fn abort(copy: PgCopyIn<&mut PgConnection>, e: Error) -> Error {
     match copy.abort(e.to_string()).await {
         Ok(()) | Err(_) => e,
     }
+}
+
+/// Inserts rows, skipping keys that exist, in blocks of [`INSERT_BLOCK`]
+/// bytes. Each block streams straight into the table with `COPY` (pieces of
+/// [`COPY_BLOCK`] bytes go out while the next rows are encoded) under a
+/// savepoint, and its bytes are kept until the block commits; if a key
+/// exists (SQLSTATE 23505 at the end of the block) the savepoint is rolled
+/// back and the kept bytes go through the staging table and
+/// `ON CONFLICT DO NOTHING`. The input rows are consumed once; at most one
+/// block of encoded bytes is held.
+///
+/// Only for tables whose inserts fill every column they name (no defaults
+/// applied to `None`s), since `COPY` writes a `None` as NULL.
+pub async fn insert_rows<R, I, F>(
+    conn: &mut PgConnection,
+    sql: &InsertSql,
+    width: i16,
+    rows: I,
+    mut encode: F,
+) -> Result<u64>
+where
+    I: Iterator<Item = R>,
+    F: FnMut(&mut CopyWriter, R) -> Result<()>,
+{
+    use sqlx::Executor;
+    let mut rows = rows.peekable();
+    let mut total = 0;
+    while rows.peek().is_some() {
+        conn.execute("SAVEPOINT strata_copy").await?;
+        let mut kept: Vec<u8> = Vec::new();
+        let mut w = CopyWriter::new();
+        let mut copy = conn.copy_in_raw(sql.copy_direct).await?;
+        while kept.len() + w.bytes() < INSERT_BLOCK {
+            let Some(row) = rows.next() else { break };
+            w.row(width);
+            if let Err(e) = encode(&mut w, row) {
+                return Err(abort(copy, e).await);
+            }
+            if w.full() {
+                let piece = w.take_piece();
+                copy.send(piece.as_slice()).await?;
+                kept.extend_from_slice(&piece);
+            }
+        }
+        w.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        let piece = w.take_piece();
+        copy.send(piece.as_slice()).await?;
+        kept.extend_from_slice(&piece);
+        match copy.finish().await.map_err(Error::from) {
+            Ok(n) => {
+                conn.execute("RELEASE SAVEPOINT strata_copy").await?;
+                total += n;
+            }
+            Err(Error::Conflict { .. }) => {
+                conn.execute("ROLLBACK TO SAVEPOINT strata_copy").await?;
+                conn.execute(sql.create_stage).await?;
+                send_block(conn, sql.copy_stage, &kept).await?;
+                total += conn.execute(sql.insert_from_stage).await?.rows_affected();
+                conn.execute(sql.drop_stage).await?;
+                conn.execute("RELEASE SAVEPOINT strata_copy").await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total)
 }

@@ -4,9 +4,7 @@
 mod copy;
 mod pool;
 
-pub use copy::{
-    abort as abort_copy, insert_block, CopyWriter, InsertSql, COPY_BLOCK, INSERT_BLOCK,
-};
+pub use copy::{abort as abort_copy, insert_rows, CopyWriter, InsertSql, COPY_BLOCK, INSERT_BLOCK};
 pub use pool::{expand_env, PoolConfig};
 
 /// Rows per statement in batch writes: one round trip per chunk.
