@@ -79,6 +79,7 @@ pub fn emit(p: &Plan) -> TokenStream {
         if q.one {
             quote! {
                 #[doc = #doc]
+                #[allow(clippy::too_many_arguments)]
                 pub async fn #name<'c, A: #db>(strata_db: A, #(#args),*) -> ::strata_sdk::Result<::std::option::Option<Self>> {
                     let mut strata_conn = strata_db.acquire().await?;
                     Ok(::sqlx::query_as::<_, Self>(#sql) #(#binds)* .fetch_optional(&mut *strata_conn).await?)
@@ -87,6 +88,7 @@ pub fn emit(p: &Plan) -> TokenStream {
         } else {
             quote! {
                 #[doc = #doc]
+                #[allow(clippy::too_many_arguments)]
                 pub async fn #name<'c, A: #db>(strata_db: A, #(#args),*) -> ::strata_sdk::Result<::std::vec::Vec<Self>> {
                     let mut strata_conn = strata_db.acquire().await?;
                     Ok(::sqlx::query_as::<_, Self>(#sql) #(#binds)* .fetch_all(&mut *strata_conn).await?)
