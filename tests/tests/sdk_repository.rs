@@ -50,6 +50,13 @@ async fn insert_get_update_patch_delete() {
     assert_eq!(User::get(pool, &u.id).await.unwrap(), u);
     assert!(User::exists(pool, &u.id).await.unwrap());
     assert_eq!(User::count(pool).await.unwrap(), 1);
+    let bob = User::insert(pool, &new_user("bob")).await.unwrap();
+    let many = User::get_many(pool, &[u.id, bob.id, uuid::Uuid::new_v4()])
+        .await
+        .unwrap();
+    assert_eq!(many.len(), 2);
+    assert!(User::get_many(pool, &[]).await.unwrap().is_empty());
+    assert!(User::delete(pool, &bob.id).await.unwrap());
 
     // Whole-row update bumps version and updated_at.
     let mut changed = u.clone();
