@@ -15,6 +15,19 @@
 //! }
 //! // Note::insert, Note::get, Note::list, Note::upsert_many, ...
 //! ```
+//!
+//! Struct settings: `table = "…"`, `schema = "…"`, `key(a, b)` (default
+//! `id`), `sort(field, …)` (adds `list_by_<field>`), `query(name(params(…),
+//! fixed(field = value), order = "f desc", limit = N, one))`. Field settings:
+//! `column = "…"`, `ty = "decimal(20,8)"` (schema type; arrays opt out of the
+//! batch methods), `default = now | generated | identity | empty | literal`
+//! (the field is `Option` in `New…` and the database fills a `None`),
+//! `created_at`, `updated_at`, `version`.
+//!
+//! Field types must be the exact Rust types of their columns (`i32` for
+//! `integer`, `i64` for `bigint`, …): large batches travel as binary `COPY`
+//! rows, which PostgreSQL does not coerce; a mismatch is a typed
+//! `Error::InvalidValue` at run time.
 
 use proc_macro::TokenStream;
 
