@@ -93,6 +93,18 @@ CREATE INDEX "audit_log_entity_type_entity_id_idx" ON "audit_log" ("entity_type"
 
 CREATE INDEX "audit_log_occurred_at_idx" ON "audit_log" USING brin ("occurred_at");
 
+CREATE TABLE "candle_bars" (
+    "symbol" varchar(20) NOT NULL,
+    "timeframe" varchar(10) NOT NULL,
+    "ts" timestamptz NOT NULL,
+    "open" double precision NOT NULL,
+    "high" double precision NOT NULL,
+    "low" double precision NOT NULL,
+    "close" double precision NOT NULL,
+    "volume" double precision NOT NULL,
+    CONSTRAINT "candle_bars_pkey" PRIMARY KEY ("symbol", "timeframe", "ts")
+);
+
 CREATE TABLE "live_decision_log" (
     "id" uuid NOT NULL DEFAULT gen_random_uuid(),
     "symbol" varchar(20) NOT NULL,

@@ -6,6 +6,11 @@
 
 pub mod clickhouse;
 pub mod elasticsearch;
+pub mod error;
 pub mod influx;
 pub mod migrate;
 pub mod postgres;
+pub mod secret;
+
+pub use error::{BatchCounts, Error, Result};
+pub use secret::Secret;

@@ -1,10 +1,23 @@
-//! Rust back end: the generated structs and enums of the SDK crate.
+//! Rust back end: the generated structs and enums of the SDK crate, and the
+//! one repository emitter that `strata-derive` expands for them.
 
+pub mod attrs;
+mod batch;
+mod entities;
+mod finders;
 mod format;
+mod list;
+mod plan;
+pub mod repository;
+mod sendable;
+pub mod types;
 
 pub use format::format_file;
 
 use crate::files::Files;
 use crate::model::Model;
 
-pub fn generate(_model: &Model, _files: &mut Files) {}
+/// `rust/entities.rs`: enums, row structs and pool constructors.
+pub fn generate(model: &Model, files: &mut Files) {
+    files.insert("rust/entities.rs", format_file(entities::emit(model)));
+}

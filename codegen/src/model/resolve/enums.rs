@@ -69,10 +69,7 @@ impl Resolver<'_> {
                 continue;
             }
             let rust = v.value.to_lowercase().to_upper_camel_case();
-            if rust == "Self" {
-                self.reserved_rust_name("enum value", v);
-                continue;
-            }
+            // A value `self` becomes the variant `Self_` (see names::rust_ident).
             let first = seen.get(&v.value).or_else(|| seen.get(&rust)).copied();
             if let Some(first) = first {
                 self.duplicate("enum value", v, first);

@@ -1,0 +1,188 @@
+//! What the repository emitter derives from one entity before writing any
+//! tokens: which columns an insert takes, which an update sets, the SQL of
+//! each column expression. Shared by the single-row and batch emitters.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::attrs::EntityDef;
+use crate::model::{Default as Value, FieldRole};
+use crate::names::{quote_ident, quote_literal};
+
+/// Alias of the target table in statements that need one.
+pub const ALIAS: &str = "\"_s\"";
+
+pub struct Plan<'a> {
+    pub def: &'a EntityDef,
+    /// Qualified, quoted table name.
+    pub table: String,
+    /// Every column, quoted, in field order (the `SELECT` list).
+    pub cols: String,
+    pub key: Vec<usize>,
+    /// Fields an insert takes (data fields except identity columns).
+    pub new: Vec<usize>,
+    /// Fields an update sets (data fields outside the key).
+    pub upd: Vec<usize>,
+    pub updated_at: Option<usize>,
+    pub version: Option<usize>,
+}
+
+impl<'a> Plan<'a> {
+    pub fn new(def: &'a EntityDef) -> Self {
+        let e = &def.entity;
+        let table = match &def.schema {
+            Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&e.name.sql)),
+            None => quote_ident(&e.name.sql),
+        };
+        let data = |i: &usize| e.fields[*i].role == FieldRole::Data;
+        let all: Vec<usize> = (0..e.fields.len()).collect();
+        let plan = Plan {
+            def,
+            table,
+            cols: String::new(),
+            key: e.key.clone(),
+            new: all
+                .iter()
+                .copied()
+                .filter(data)
+                .filter(|&i| e.fields[i].default != Some(Value::Identity))
+                .collect(),
+            upd: all
+                .iter()
+                .copied()
+                .filter(data)
+                .filter(|i| !e.key.contains(i))
+                .collect(),
+            updated_at: e.fields.iter().position(|f| f.role == FieldRole::UpdatedAt),
+            version: e.version,
+        };
+        let cols = plan.list(&all, |c| c);
+        Plan { cols, ..plan }
+    }
+
+    pub fn col(&self, i: usize) -> String {
+        quote_ident(&self.def.entity.fields[i].name.sql)
+    }
+
+    /// `f(col)` of each field, joined with `, `.
+    pub fn list(&self, fields: &[usize], f: impl Fn(String) -> String) -> String {
+        fields
+            .iter()
+            .map(|&i| f(self.col(i)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The key comparison `"a" = $n AND "b" = $n+1`, placeholders from `first`.
+    pub fn key_where(&self, first: usize) -> String {
+        self.key
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| format!("{} = ${}", self.col(i), first + n))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// The key as a row: `("a", "b")`, columns mapped by `f`.
+    pub fn key_row(&self, f: impl Fn(String) -> String) -> String {
+        format!("({})", self.list(&self.key, f))
+    }
+
+    /// Whether an insert may leave the field out (`Option` in `New…`): it
+    /// has a default and is not nullable.
+    pub fn optional_in_new(&self, i: usize) -> bool {
+        let f = &self.def.entity.fields[i];
+        f.default.is_some() && !f.nullable
+    }
+
+    /// The value an insert writes for a field, given its placeholder.
+    pub fn insert_expr(&self, i: usize, placeholder: &str) -> String {
+        let f = &self.def.entity.fields[i];
+        match (&f.default, self.optional_in_new(i)) {
+            (Some(d), true) => format!("COALESCE({placeholder}, {})", default_sql(d)),
+            _ => placeholder.to_string(),
+        }
+    }
+
+    /// `SET` items for the maintained columns on every update.
+    pub fn maintained_sets(&self, alias: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(i) = self.updated_at {
+            out.push(format!("{} = now()", self.col(i)));
+        }
+        if let Some(i) = self.version {
+            out.push(format!("{c} = {alias}.{c} + 1", c = self.col(i)));
+        }
+        out
+    }
+
+    pub fn ident(&self, i: usize) -> &syn::Ident {
+        &self.def.idents[i]
+    }
+    pub fn ty(&self, i: usize) -> &syn::Type {
+        &self.def.types[i]
+    }
+
+    /// The Rust type of a field in `New…`.
+    pub fn new_ty(&self, i: usize) -> TokenStream {
+        let t = self.ty(i);
+        if self.optional_in_new(i) {
+            quote!(::std::option::Option<#t>)
+        } else {
+            quote!(#t)
+        }
+    }
+
+    /// The key type: the field's type, or a tuple for a composite key.
+    pub fn key_ty(&self) -> TokenStream {
+        match self.key.as_slice() {
+            [one] => {
+                let t = self.ty(*one);
+                quote!(#t)
+            }
+            many => {
+                let ts = many.iter().map(|&i| self.ty(i));
+                quote!((#(#ts,)*))
+            }
+        }
+    }
+
+    /// `.bind(...)` of each key part of `key: &K`.
+    pub fn bind_key(&self, key: TokenStream) -> TokenStream {
+        match self.key.len() {
+            1 => quote!(.bind(#key)),
+            n => {
+                let parts = (0..n).map(syn::Index::from);
+                quote!(#(.bind(&(#key).#parts))*)
+            }
+        }
+    }
+
+    pub fn entity_name(&self) -> String {
+        self.def.ident.to_string()
+    }
+    pub fn new_ident(&self) -> syn::Ident {
+        format_ident!("New{}", self.def.ident)
+    }
+    pub fn patch_ident(&self) -> syn::Ident {
+        format_ident!("{}Patch", self.def.ident)
+    }
+    pub fn key_ident(&self) -> syn::Ident {
+        format_ident!("{}Key", self.def.ident)
+    }
+}
+
+/// A typed default as SQL. Literals are quoted: PostgreSQL coerces a quoted
+/// literal to the column's type, so `'0'`, `'PENDING'` and `'{}'` all work.
+pub fn default_sql(d: &Value) -> String {
+    match d {
+        Value::Now => "now()".into(),
+        Value::GeneratedUuid => "gen_random_uuid()".into(),
+        Value::Identity => "DEFAULT".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(s) | Value::Number(s) | Value::String(s) | Value::EnumMember(s) => {
+            quote_literal(s)
+        }
+        Value::EmptyArray => "'{}'".into(),
+    }
+}

@@ -1,0 +1,292 @@
+//! A tour of the generated SDK against the local PostgreSQL:
+//!
+//! ```sh
+//! scripts/services.sh            # PostgreSQL on 127.0.0.1:5432
+//! cargo run -p deepalpha-db --example trading
+//! ```
+//!
+//! It (re)creates the database `deepalpha_example` on the server of
+//! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`), applies the
+//! schema, writes a user, a strategy, decisions, orders and a position,
+//! bulk-upserts 100,000 candles, reads them back through the schema's
+//! finders and keyset pagination, and leaves the database for you to look at.
+
+use std::time::Instant;
+
+use chrono::{Duration, TimeZone, Utc};
+use deepalpha_db::*;
+use rust_decimal::Decimal;
+use sqlx::{Connection, Executor, PgConnection};
+use strata_sdk::postgres::PageRequest;
+use strata_sdk::{Error, Secret};
+
+const DB: &str = "deepalpha_example";
+
+fn dec(s: &str) -> Decimal {
+    s.parse().expect("a decimal literal")
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let server = url
+        .rsplit_once('/')
+        .map(|(s, _)| s.to_string())
+        .unwrap_or(url);
+
+    // A fresh database with the schema applied.
+    // TODO(lead): apply the checked-in migrations with `strata_sdk::migrate`
+    // once the migration runner is merged; the DDL is the same schema.
+    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await?;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS \"{DB}\" WITH (FORCE)").as_str())
+        .await?;
+    admin
+        .execute(format!("CREATE DATABASE \"{DB}\"").as_str())
+        .await?;
+    let config = strata_sdk::postgres::PoolConfig {
+        url: format!("{server}/{DB}"),
+        ..main_pool_config()
+    };
+    let pool = config.connect().await?;
+    sqlx::raw_sql(deepalpha_db::ddl::MAIN)
+        .execute(&pool)
+        .await?;
+    println!("created database {DB} and applied the schema of store `main`");
+
+    // A user and a strategy.
+    let user = User::insert(
+        &pool,
+        &NewUser {
+            id: None,
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+            hashed_password: Secret::new("$argon2id$v=19$..."),
+            api_key: None,
+            api_secret: None,
+            role: Some(UserRole::Admin),
+            is_active: None,
+            last_login_at: None,
+        },
+    )
+    .await?;
+    println!(
+        "user {} ({:?}), password prints as {:?}",
+        user.username, user.role, user.hashed_password
+    );
+    let strategy = Strategy::insert(
+        &pool,
+        &NewStrategy {
+            id: None,
+            name: "mean-reversion".into(),
+            description: Some("buys dips".into()),
+            status: Some(StrategyStatus::Active),
+            parameters: Some(serde_json::json!({ "window": 20, "z": 2.0 })),
+            symbols: Some(vec!["BTCUSDT".into(), "ETHUSDT".into()]),
+            max_position_size: dec("10"),
+            risk_limit: Some(dec("0.02")),
+            owner_id: user.id,
+        },
+    )
+    .await?;
+
+    // Decisions, and an order and a position for each BUY, in one transaction.
+    let mut tx = pool.begin().await?;
+    let mut orders = Vec::new();
+    for (i, (symbol, kind)) in [
+        ("BTCUSDT", DecisionType::Buy),
+        ("ETHUSDT", DecisionType::Buy),
+        ("BTCUSDT", DecisionType::Hold),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let decision = Decision::insert(
+            &mut *tx,
+            &NewDecision {
+                id: None,
+                symbol: symbol.into(),
+                timeframe: "1h".into(),
+                decision_type: kind,
+                status: None,
+                confidence: Some(0.6 + i as f64 / 10.0),
+                price: Some(dec("43000.5")),
+                quantity: Some(dec("0.25")),
+                reasoning: Some(serde_json::json!({ "signal": "z-score", "z": -2.1 })),
+                summary: Some(format!("{kind} {symbol}")),
+                strategy_id: Some(strategy.id),
+                executed_at: None,
+            },
+        )
+        .await?;
+        if kind != DecisionType::Buy {
+            continue;
+        }
+        let order = Order::insert(
+            &mut *tx,
+            &NewOrder {
+                id: None,
+                client_order_id: format!("ex-{i}"),
+                exchange_order_id: None,
+                decision_id: Some(decision.id),
+                strategy_id: Some(strategy.id),
+                symbol: symbol.into(),
+                side: OrderSide::Buy,
+                order_type: OrderType::Limit,
+                time_in_force: None,
+                status: None,
+                quantity: dec("0.25"),
+                price: Some(dec("43000.5")),
+                stop_price: None,
+                filled_quantity: None,
+                average_fill_price: None,
+                fee: None,
+                fee_currency: None,
+                notes: None,
+                submitted_at: Some(Utc::now()),
+                filled_at: None,
+            },
+        )
+        .await?;
+        orders.push(order);
+        Position::insert(
+            &mut *tx,
+            &NewPosition {
+                id: None,
+                strategy_id: strategy.id,
+                symbol: symbol.into(),
+                side: PositionSide::Long,
+                status: None,
+                quantity: dec("0.25"),
+                entry_price: dec("43000.5"),
+                current_price: None,
+                unrealized_pnl: None,
+                realized_pnl: None,
+                opened_at: None,
+                closed_at: None,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    println!(
+        "wrote {} decisions, {} orders, {} positions",
+        Decision::count(&pool).await?,
+        Order::count(&pool).await?,
+        Position::count(&pool).await?
+    );
+
+    // Fill an order with a patch; a second writer holding the old version loses.
+    let first = &orders[0];
+    let filled = Order::patch(
+        &pool,
+        &first.id,
+        &OrderPatch {
+            status: Some(OrderStatus::Filled),
+            filled_quantity: Some(first.quantity),
+            average_fill_price: Some(Some(dec("42990.1"))),
+            filled_at: Some(Some(Utc::now())),
+            expected_version: Some(first.version),
+            ..Default::default()
+        },
+    )
+    .await?;
+    println!(
+        "order {} is {} (version {})",
+        filled.client_order_id, filled.status, filled.version
+    );
+    let mut stale = first.clone();
+    stale.notes = Some("written from an old copy".into());
+    match Order::update(&pool, &stale).await {
+        Err(Error::StaleVersion {
+            expected, found, ..
+        }) => {
+            println!("stale update refused: expected version {expected}, row has {found}")
+        }
+        other => println!("unexpected: {other:?}"),
+    }
+
+    // 100,000 candles in one call (25,000 per symbol, one a minute).
+    let t0 = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+    let symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"];
+    let candles = |base: f64| {
+        (0..100_000usize).map(move |i| {
+            let p = base + (i % 500) as f64;
+            NewCandleBar {
+                symbol: symbols[i % 4].into(),
+                timeframe: "1m".into(),
+                ts: t0 + Duration::minutes((i / 4) as i64),
+                open: p,
+                high: p + 5.0,
+                low: p - 5.0,
+                close: p + 1.0,
+                volume: 1.0 + (i % 17) as f64,
+            }
+        })
+    };
+    let t = Instant::now();
+    let counts = CandleBar::upsert_many(&pool, candles(100.0)).await?;
+    println!(
+        "upsert_many of 100,000 candles: {counts} in {:.2?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let counts = CandleBar::upsert_many(&pool, candles(200.0).take(50_000)).await?;
+    println!(
+        "upsert_many of 50,000 known candles again: {counts} in {:.2?}",
+        t.elapsed()
+    );
+
+    // Reading back: finders and keyset pagination.
+    let btc = Decision::by_symbol(&pool, "BTCUSDT").await?;
+    println!(
+        "Decision::by_symbol(BTCUSDT): {} rows, newest first: {:?}",
+        btc.len(),
+        btc.iter().map(|d| d.decision_type).collect::<Vec<_>>()
+    );
+    let by_client = Order::by_client_id(&pool, "ex-0").await?;
+    println!(
+        "Order::by_client_id(ex-0): {:?}",
+        by_client.map(|o| (o.symbol, o.status))
+    );
+    let open = Position::open_for_strategy(&pool, &strategy.id).await?;
+    println!(
+        "Position::open_for_strategy: {:?}",
+        open.iter().map(|p| &p.symbol).collect::<Vec<_>>()
+    );
+    let series = CandleBar::series(&pool, "ETHUSDT", "1m").await?;
+    println!(
+        "CandleBar::series(ETHUSDT, 1m): {} bars, first close {}, last ts {}",
+        series.len(),
+        series[0].close,
+        series[series.len() - 1].ts
+    );
+    let mut req = PageRequest::first(20_000);
+    let (mut pages, mut rows) = (0, 0);
+    loop {
+        let page = CandleBar::list(&pool, &req).await?;
+        pages += 1;
+        rows += page.items.len();
+        match page.next_request(&req) {
+            Some(next) => req = next,
+            None => break,
+        }
+    }
+    println!("CandleBar::list: {rows} bars in {pages} keyset pages of 20,000");
+    let keys: Vec<CandleBarKey> = (0..3)
+        .map(|m| {
+            (
+                "BTCUSDT".to_string(),
+                "1m".to_string(),
+                t0 + Duration::minutes(m),
+            )
+        })
+        .collect();
+    println!(
+        "CandleBar::get_many of 3 keys: {} rows in one round trip",
+        CandleBar::get_many(&pool, &keys).await?.len()
+    );
+    println!("done; inspect with: psql {server}/{DB}");
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! `COPY … FROM STDIN (FORMAT binary)` rows, encoded with sqlx's own binary
+//! encoders (the same bytes a bound parameter carries), streamed to the
+//! server in blocks so the input is never held twice.
+
+use sqlx::encode::IsNull;
+use sqlx::postgres::{PgArgumentBuffer, PgConnection, PgCopyIn};
+use sqlx::{Encode, Postgres};
+
+use crate::error::{Error, Result};
+
+/// Bytes buffered before they are sent to the server.
+pub const COPY_BLOCK: usize = 1 << 20;
+
+const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+const HEADER_LEN: usize = 19;
+
+/// Bytes of rows kept per block by [`insert_rows`] (so a fallback can resend them).
+pub const INSERT_BLOCK: usize = 4 << 20;
+
+/// The statements of [`insert_rows`] for one table.
+#[derive(Debug, Clone, Copy)]
+pub struct InsertSql {
+    /// `COPY t (cols) FROM STDIN (FORMAT binary)`.
+    pub copy_direct: &'static str,
+    /// `CREATE TEMP TABLE stage AS SELECT cols FROM t WITH NO DATA`.
+    pub create_stage: &'static str,
+    /// `COPY stage (cols) FROM STDIN (FORMAT binary)`.
+    pub copy_stage: &'static str,
+    /// `INSERT INTO t (cols) SELECT … FROM stage ON CONFLICT (key) DO NOTHING`.
+    pub insert_from_stage: &'static str,
+    /// `DROP TABLE stage`.
+    pub drop_stage: &'static str,
+}
+
+async fn send_block(conn: &mut PgConnection, sql: &str, block: &[u8]) -> Result<u64> {
+    let mut copy = conn.copy_in_raw(sql).await?;
+    if let Err(e) = copy.send(block).await {
+        return Err(abort(copy, e.into()).await);
+    }
+    Ok(copy.finish().await?)
+}
+
+/// Encodes rows in PostgreSQL's binary COPY format.
+///
+/// Only scalar values: arrays of user-defined types need OIDs that are
+/// resolved per connection, which this encoder does not do.
+pub struct CopyWriter {
+    buf: PgArgumentBuffer,
+}
+
+impl Default for CopyWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CopyWriter {
+    pub fn new() -> Self {
+        let mut buf = PgArgumentBuffer::default();
+        buf.reserve(COPY_BLOCK + 64 * 1024);
+        buf.extend_from_slice(SIGNATURE);
+        buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+        buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+        CopyWriter { buf }
+    }
+
+    /// Starts a row of `fields` values.
+    pub fn row(&mut self, fields: i16) {
+        self.buf.extend_from_slice(&fields.to_be_bytes());
+    }
+
+    /// Appends one value (`None` is NULL).
+    pub fn field<'q, T: Encode<'q, Postgres>>(&mut self, value: &T) -> Result<()> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        let null = value
+            .encode_by_ref(&mut self.buf)
+            .map_err(|e| Error::Database(sqlx::Error::Encode(e)))?;
+        let len = match null {
+            IsNull::Yes => {
+                self.buf.truncate(start + 4);
+                -1
+            }
+            IsNull::No => i32::try_from(self.buf.len() - start - 4).map_err(|_| {
+                Error::Database(sqlx::Error::Encode("value larger than 2 GiB".into()))
+            })?,
+        };
+        self.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        Ok(())
+    }
+
+    /// Whether enough bytes are buffered to send a block.
+    pub fn full(&self) -> bool {
+        self.buf.len() >= COPY_BLOCK
+    }
+
+    /// Bytes buffered (header included).
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether any row was written since the header.
+    pub fn has_rows(&self) -> bool {
+        self.buf.len() > HEADER_LEN
+    }
+
+    /// The bytes buffered so far (a piece of the stream); the buffer starts
+    /// over empty.
+    pub fn take_piece(&mut self) -> Vec<u8> {
+        let piece = std::mem::take(&mut *self.buf);
+        self.buf.reserve(piece.len());
+        piece
+    }
+
+    /// The buffered rows as one complete COPY stream (header, rows,
+    /// trailer); the writer starts over with a fresh header.
+    pub fn take_block(&mut self) -> Vec<u8> {
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        let block = std::mem::take(&mut *self.buf);
+        self.buf.reserve(block.len());
+        self.buf.extend_from_slice(SIGNATURE);
+        self.buf.extend_from_slice(&[0; 8]);
+        block
+    }
+
+    /// Sends the buffered bytes.
+    pub async fn flush(&mut self, copy: &mut PgCopyIn<&mut PgConnection>) -> Result<()> {
+        if !self.buf.is_empty() {
+            copy.send(self.buf.as_slice()).await?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes the trailer, sends the rest and ends the COPY; returns the rows copied.
+    pub async fn finish(mut self, mut copy: PgCopyIn<&mut PgConnection>) -> Result<u64> {
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        self.flush(&mut copy).await?;
+        Ok(copy.finish().await?)
+    }
+}
+
+/// Aborts a COPY after an error while encoding, leaving the connection usable.
+pub async fn abort(copy: PgCopyIn<&mut PgConnection>, e: Error) -> Error {
+    match copy.abort(e.to_string()).await {
+        Ok(()) | Err(_) => e,
+    }
+}
+
+/// Inserts rows, skipping keys that exist, in blocks of [`INSERT_BLOCK`]
+/// bytes. Each block streams straight into the table with `COPY` (pieces of
+/// [`COPY_BLOCK`] bytes go out while the next rows are encoded) under a
+/// savepoint, and its bytes are kept until the block commits; if a key
+/// exists (SQLSTATE 23505 at the end of the block) the savepoint is rolled
+/// back and the kept bytes go through the staging table and
+/// `ON CONFLICT DO NOTHING`. The input rows are consumed once; at most one
+/// block of encoded bytes is held.
+///
+/// Only for tables whose inserts fill every column they name (no defaults
+/// applied to `None`s), since `COPY` writes a `None` as NULL.
+pub async fn insert_rows<R, I, F>(
+    conn: &mut PgConnection,
+    sql: &InsertSql,
+    width: i16,
+    rows: I,
+    mut encode: F,
+) -> Result<u64>
+where
+    I: Iterator<Item = R>,
+    F: FnMut(&mut CopyWriter, R) -> Result<()>,
+{
+    use sqlx::Executor;
+    let mut rows = rows.peekable();
+    let mut total = 0;
+    while rows.peek().is_some() {
+        conn.execute("SAVEPOINT strata_copy").await?;
+        let mut kept: Vec<u8> = Vec::new();
+        let mut w = CopyWriter::new();
+        let mut copy = conn.copy_in_raw(sql.copy_direct).await?;
+        while kept.len() + w.bytes() < INSERT_BLOCK {
+            let Some(row) = rows.next() else { break };
+            w.row(width);
+            if let Err(e) = encode(&mut w, row) {
+                return Err(abort(copy, e).await);
+            }
+            if w.full() {
+                let piece = w.take_piece();
+                copy.send(piece.as_slice()).await?;
+                kept.extend_from_slice(&piece);
+            }
+        }
+        w.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        let piece = w.take_piece();
+        copy.send(piece.as_slice()).await?;
+        kept.extend_from_slice(&piece);
+        match copy.finish().await.map_err(Error::from) {
+            Ok(n) => {
+                conn.execute("RELEASE SAVEPOINT strata_copy").await?;
+                total += n;
+            }
+            Err(Error::Conflict { .. }) => {
+                conn.execute("ROLLBACK TO SAVEPOINT strata_copy").await?;
+                conn.execute(sql.create_stage).await?;
+                send_block(conn, sql.copy_stage, &kept).await?;
+                total += conn.execute(sql.insert_from_stage).await?.rows_affected();
+                conn.execute(sql.drop_stage).await?;
+                conn.execute("RELEASE SAVEPOINT strata_copy").await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total)
+}
