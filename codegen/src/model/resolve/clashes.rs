@@ -45,6 +45,41 @@ impl Resolver<'_> {
                 relations.insert((e.store.as_str(), table), at);
             }
         }
+        // A table's `renamed_from` must name a table that no longer exists, once.
+        let mut renamed: HashMap<(&str, &str), &str> = HashMap::new();
+        for (d, e) in decls.iter().zip(entities) {
+            let Some(r) = &d.renamed_from else { continue };
+            let key = (e.store.as_str(), r.value.as_str());
+            let problem = if r.value == e.name.sql {
+                Some((
+                    format!("table `{}` is renamed from itself", r.value),
+                    "write the table's previous name, or remove `renamed_from`".to_string(),
+                ))
+            } else if relations.contains_key(&key) {
+                Some((
+                    format!("`{}` is still the table of an entity", r.value),
+                    "the old name of a renamed table must be free; if this rename was applied already, remove `renamed_from`".to_string(),
+                ))
+            } else {
+                renamed.get(&key).map(|other| {
+                    (
+                        format!(
+                            "entities `{other}` and `{}` are both renamed from `{}`",
+                            d.name.value, r.value
+                        ),
+                        "a table can be renamed to one new name only".to_string(),
+                    )
+                })
+            };
+            renamed.insert(key, &d.name.value);
+            if let Some((message, help)) = problem {
+                self.err(
+                    Problem::new("strata::bad_rename", r.span, message)
+                        .label("renamed_from")
+                        .help(help),
+                );
+            }
+        }
         let is_pg = |e: &Entity| {
             !e.is_series()
                 && stores

@@ -74,6 +74,18 @@ impl Resolver<'_> {
             }
         }
         for u in &d.unique {
+            if u.value.is_empty() {
+                self.err(
+                    Problem::new(
+                        "strata::bad_unique",
+                        u.span,
+                        "this unique constraint lists no fields",
+                    )
+                    .label("empty")
+                    .help("list its fields, as in `[account_id, symbol]`, or remove the item"),
+                );
+                continue;
+            }
             let idx: Vec<usize> = u
                 .value
                 .iter()
@@ -237,7 +249,21 @@ impl Resolver<'_> {
                 None => constraint_name(&e.name.sql, &cols, "idx"),
             };
             if let Some(&first) = index_names.get(&name) {
-                self.duplicate("index", &Spanned::new(name.clone(), i.span), first);
+                if i.name.is_some() {
+                    self.duplicate("index", &Spanned::new(name.clone(), i.span), first);
+                } else {
+                    // Nobody wrote this name: say where it comes from.
+                    let at = if self.probs.wants_suggestions() {
+                        self.sources.location(first)
+                    } else {
+                        "another place".to_string()
+                    };
+                    self.err(
+                        Problem::new("strata::duplicate_name", i.span, format!("two indexes on the same fields get the derived name `{name}`"))
+                            .label("second index on these fields")
+                            .help(format!("the first is at {at}; give one of them a `name:`, or remove this one if it is the same index")),
+                    );
+                }
                 continue;
             }
             index_names.insert(name.clone(), i.span);

@@ -63,9 +63,10 @@ impl Resolver<'_> {
         // Both the stored value and the Rust variant must be unique (`BUY` and
         // `buy` would both become `Buy`).
         let mut seen: HashMap<String, Span> = HashMap::new();
+        let mut by_variant: HashMap<String, String> = HashMap::new();
         for v in &d.values {
             if !is_enum_value(v) {
-                self.bad_name("enum value", v, "letter-first ASCII");
+                self.bad_name("enum value", v, "letter-first");
                 continue;
             }
             let rust = v.value.to_lowercase().to_upper_camel_case();
@@ -73,13 +74,29 @@ impl Resolver<'_> {
                 self.reserved_rust_name("enum value", v);
                 continue;
             }
-            let first = seen.get(&v.value).or_else(|| seen.get(&rust)).copied();
-            if let Some(first) = first {
+            if let Some(&first) = seen.get(&v.value) {
                 self.duplicate("enum value", v, first);
                 continue;
             }
+            if let Some(other) = by_variant.get(&rust) {
+                self.err(
+                    Problem::new(
+                        "strata::duplicate_name",
+                        v.span,
+                        format!(
+                            "enum values `{other}` and `{}` differ only in case",
+                            v.value
+                        ),
+                    )
+                    .label("same Rust variant")
+                    .help(format!(
+                        "both become the Rust variant `{rust}`; keep one spelling"
+                    )),
+                );
+                continue;
+            }
             seen.insert(v.value.clone(), v.span);
-            seen.insert(rust.clone(), v.span);
+            by_variant.insert(rust.clone(), v.value.clone());
             variants.push(EnumVariant {
                 name: Ident {
                     schema: v.value.clone(),

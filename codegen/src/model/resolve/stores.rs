@@ -24,6 +24,7 @@ impl Resolver<'_> {
                 // Already reported: entities naming this store stay quiet.
                 None => {
                     self.broken.insert(decl.name.value.clone());
+                    self.stores_broken = true;
                 }
             }
         }
