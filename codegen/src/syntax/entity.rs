@@ -58,10 +58,21 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
     }
     if let Some(n) = m.get("unique") {
         for item in seq(n, "`unique`", probs) {
-            e.unique.push(Spanned::new(
-                names(item, "a unique field", probs),
-                item.span,
-            ));
+            if let NodeKind::Map(_) = item.kind {
+                // `{ fields: [a, b] }` is the shape of an index, not of a unique item.
+                probs.push(
+                    Problem::new("strata::expected_list", item.span, "a unique constraint is a field or a list of fields")
+                        .label("found a mapping")
+                        .help("write `- [a, b]` for a composite constraint; for options (`where`, `name`) declare a unique index under `indexes:`"),
+                );
+                continue;
+            }
+            let before = probs.list.len();
+            let fields = names(item, "a unique field", probs);
+            // A malformed item is reported once, not again as an empty constraint.
+            if probs.list.len() == before {
+                e.unique.push(Spanned::new(fields, item.span));
+            }
         }
     }
     if let Some(n) = m.get("indexes") {
@@ -208,16 +219,52 @@ pub(super) fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDec
 }
 
 /// `"created_at desc"` → (`created_at`, true).
-pub(super) fn ordered(n: Name) -> (Name, bool) {
+pub(super) fn ordered(n: Name, probs: &mut Problems) -> (Name, bool) {
     let mut parts = n.value.split_whitespace();
     let field = parts.next().unwrap_or_default().to_string();
-    let desc = match parts.next() {
+    let suffix = parts.next();
+    let desc = match suffix {
         Some(d) if d.eq_ignore_ascii_case("desc") => true,
         Some(a) if a.eq_ignore_ascii_case("asc") => false,
         None => false,
-        // Unknown suffix: keep the whole text as the field name so the resolver reports it.
-        Some(_) => return (n, false),
+        // `name descending`, `name dsc`: the field is fine, the order word is not.
+        Some(word) => {
+            // The span covers the text exactly unless the scalar was quoted.
+            let exact = n.span.len() == n.value.len();
+            let at = n.value.find(word).filter(|_| exact);
+            let span = match at {
+                Some(i) => Span::new(n.span.file, n.span.start + i, n.span.start + i + word.len()),
+                None => n.span,
+            };
+            probs.push(
+                Problem::new(
+                    "strata::bad_order",
+                    span,
+                    format!("`{word}` is not an order"),
+                )
+                .label("expected `desc` or `asc`")
+                .help(format!(
+                    "write `{field} desc` (or `{field} asc`, the default)"
+                )),
+            );
+            false
+        }
     };
+    if let Some(extra) = parts.next().filter(|_| {
+        suffix.is_some_and(|s| s.eq_ignore_ascii_case("desc") || s.eq_ignore_ascii_case("asc"))
+    }) {
+        probs.push(
+            Problem::new(
+                "strata::bad_order",
+                n.span,
+                format!("unexpected `{extra}` after the order"),
+            )
+            .label("one field and its order")
+            .help(format!(
+                "write `{field} desc`; list several fields as separate items"
+            )),
+        );
+    }
     let span = Span::new(n.span.file, n.span.start, n.span.start + field.len());
     (Spanned::new(field, span), desc)
 }
@@ -235,7 +282,7 @@ pub(super) fn index(node: &Node, probs: &mut Problems) -> Option<IndexDecl> {
         NodeKind::Seq(_) | NodeKind::Scalar(..) => {
             i.columns = names(node, "an index field", probs)
                 .into_iter()
-                .map(ordered)
+                .map(|n| ordered(n, probs))
                 .collect();
         }
         NodeKind::Map(_) => {
@@ -244,7 +291,7 @@ pub(super) fn index(node: &Node, probs: &mut Problems) -> Option<IndexDecl> {
                 Some(f) => {
                     i.columns = names(f, "an index field", probs)
                         .into_iter()
-                        .map(ordered)
+                        .map(|n| ordered(n, probs))
                         .collect()
                 }
                 None => {
@@ -273,7 +320,19 @@ pub(super) fn filter(node: &Node, probs: &mut Problems) -> Option<Filter> {
                 .filter_map(|(k, v)| Some((key_name(k), literal(v, "a filter value", probs)?)))
                 .collect(),
         )),
-        _ => name(node, "`where`", probs).map(Filter::Sql),
+        NodeKind::Scalar(..) if !node.is_null() => name(node, "`where`", probs).map(Filter::Sql),
+        _ => {
+            probs.push(
+                Problem::new(
+                    "strata::expected_name",
+                    node.span,
+                    "an index's `where` is a mapping of equalities or a SQL predicate",
+                )
+                .label(format!("found {}", node.describe()))
+                .help("write `where: { status: OPEN }` or `where: \"price > 0\"`"),
+            );
+            None
+        }
     }
 }
 
@@ -308,7 +367,7 @@ pub(super) fn query(k: &Node, v: &Node, probs: &mut Problems) -> Option<QueryDec
     if let Some(o) = m.get("order") {
         q.order = names(o, "an order field", probs)
             .into_iter()
-            .map(ordered)
+            .map(|n| ordered(n, probs))
             .collect();
     }
     q.limit = m.get("limit").and_then(|n| number(n, "`limit`", probs));

@@ -320,6 +320,8 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
         "quote the value: `@`, `%` and backticks cannot start a plain YAML value".to_string()
     } else if info.contains("quoted scalar") {
         "close the quote on the same value".to_string()
+    } else if info.contains("recursion limit") {
+        "nesting is limited to 64 levels: flatten this value".to_string()
     } else {
         "check indentation and quoting around this point".to_string()
     };
