@@ -86,8 +86,23 @@ impl Resolver<'_> {
                     .get(&e.store)
                     .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
         };
-        // Enum types live beside the tables of every postgres store.
+        // Enum types live beside the tables of every postgres store, and
+        // two enums cannot share a SQL type name.
+        let mut types: HashMap<&str, Span> = HashMap::new();
         for en in enums {
+            if let Some(&first) = types.get(en.name.sql.as_str()) {
+                self.clash(
+                    en.span,
+                    format!(
+                        "enum `{}` has the SQL type name `{}` of another enum",
+                        en.name.schema, en.name.sql
+                    ),
+                    first,
+                    "give one of them another `sql_name:`",
+                );
+            } else {
+                types.insert(&en.name.sql, en.span);
+            }
             let clash = (stores.values())
                 .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
                 .find_map(|s| {
