@@ -180,3 +180,83 @@ async fn a_multi_tenant_billing_folder_with_composite_keys_evolves_with_its_rows
     })
     .await;
 }
+
+/// `{table}_pkey` cut to 63 bytes is the table's own name when the table
+/// name has 63 bytes: PostgreSQL refused the CREATE TABLE.
+#[tokio::test]
+async fn a_table_name_of_63_bytes_gets_a_primary_key_that_applies() {
+    let long = "a_table_name_that_is_exactly_sixty_three_bytes_long_for_testing";
+    assert_eq!(long.len(), 63);
+    let db = TestDb::new().await;
+    let dir = TempDir::new("qa_long_table");
+    let schemas = TempDir::new("qa_long_table_schema");
+    let write = |text: String| {
+        let path = schemas.path().join("s.yaml");
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let v1 = write(format!(
+        "stores:\n  db: {{ kind: postgres }}\nentities:\n  Tile:\n    table: {long}\n    fields:\n      id: i64\n      x_min: f64\n"
+    ));
+    for step in [
+        vec!["migrate", "diff", &v1, "--dir", dir.str()],
+        vec![
+            "migrate",
+            "apply",
+            "--dir",
+            dir.str(),
+            "--database-url",
+            &db.url,
+        ],
+    ] {
+        let (code, _, err) = strata(&step);
+        assert_eq!(code, 0, "{step:?}: {err}");
+    }
+    assert_catalog_of(&db, &v1).await;
+    // Renamed to a short name: the hashed key name is renamed with the table.
+    let v2 = write(format!(
+        "stores:\n  db: {{ kind: postgres }}\nentities:\n  Tile:\n    table: tile\n    renamed_from: {long}\n    fields:\n      id: i64\n      x_min: f64\n"
+    ));
+    for step in [
+        vec![
+            "migrate",
+            "diff",
+            &v2,
+            "--dir",
+            dir.str(),
+            "--name",
+            "short",
+        ],
+        vec![
+            "migrate",
+            "apply",
+            "--dir",
+            dir.str(),
+            "--database-url",
+            &db.url,
+        ],
+    ] {
+        let (code, _, err) = strata(&step);
+        assert_eq!(code, 0, "{step:?}: {err}");
+    }
+    assert_catalog_of(&db, &v2).await;
+    let mut conn = db.connect().await;
+    let pkey: String = sqlx::query_scalar(
+        "SELECT conname::text FROM pg_constraint WHERE contype = 'p' AND conrelid = 'tile'::regclass",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(pkey, "tile_pkey");
+}
+
+async fn assert_catalog_of(db: &TestDb, path: &str) {
+    let mut conn = db.connect().await;
+    let cat = catalog(std::path::Path::new(path));
+    let live = live::read(&mut conn, None).await;
+    assert_eq!(
+        live::columns_by_name(live),
+        live::columns_by_name(live::expected(&mut conn, &cat).await),
+        "live catalog of {path}"
+    );
+}
