@@ -203,6 +203,33 @@ impl Resolver<'_> {
                     );
                 }
             }
+            // PostgreSQL has no gist operator class for these types without an
+            // extension (btree_gist), and no brin one for booleans, enums,
+            // json or arrays: the migration would fail.
+            if method == IndexMethod::Gist {
+                let ty = &e.fields[columns[0].field].ty;
+                self.err(
+                    Problem::new("strata::bad_index", method_span, format!("PostgreSQL has no gist operator class for `{ty}`"))
+                        .label("gist index")
+                        .help("gist needs the btree_gist extension for these types: use btree (the default), brin for large append-only tables, or gin for arrays and json"),
+                );
+            }
+            if method == IndexMethod::Brin {
+                let bad = columns.iter().map(|c| &e.fields[c.field]).find(|f| {
+                    f.ty.is_array()
+                        || matches!(
+                            f.ty.scalar(),
+                            ScalarType::Bool | ScalarType::Json | ScalarType::Enum(_)
+                        )
+                });
+                if let Some(f) = bad {
+                    self.err(
+                        Problem::new("strata::bad_index", method_span, format!("PostgreSQL has no brin operator class for `{}` ({})", f.name.schema, f.ty))
+                            .label("brin index")
+                            .help("brin suits numbers, text, uuids and times; index booleans and enums with btree, arrays and json with gin"),
+                    );
+                }
+            }
             let predicate = match &i.filter {
                 None => None,
                 Some(Filter::Equals(pairs)) => {

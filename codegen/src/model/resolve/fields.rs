@@ -10,6 +10,20 @@ impl Resolver<'_> {
     ) -> Option<Field> {
         if !is_snake_ident(&f.name) || f.name.value == "_" {
             self.bad_name("field", &f.name, "snake_case");
+        } else if PG_SYSTEM_COLUMNS.contains(&f.name.as_str()) {
+            self.err(
+                Problem::new(
+                    "strata::bad_identifier",
+                    f.name.span,
+                    format!("`{}` is the name of a PostgreSQL system column", f.name.value),
+                )
+                .label("reserved by PostgreSQL")
+                .help(format!(
+                    "every PostgreSQL table has the hidden columns {}: name the field otherwise, e.g. `{}_value`",
+                    PG_SYSTEM_COLUMNS.join(", "),
+                    f.name.value
+                )),
+            );
         }
         let mut ty = match parse_type(&f.ty, |n| enums.contains_key(n)) {
             Ok(t) => t,
@@ -270,3 +284,7 @@ impl Resolver<'_> {
         )));
     }
 }
+
+/// Hidden columns of every PostgreSQL table: a column of one of these names
+/// cannot be created (`column name "xmin" conflicts with a system column name`).
+const PG_SYSTEM_COLUMNS: &[&str] = &["tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"];
