@@ -317,7 +317,20 @@ pub(super) fn filter(node: &Node, probs: &mut Problems) -> Option<Filter> {
         NodeKind::Map(entries) => Some(Filter::Equals(
             entries
                 .iter()
-                .filter_map(|(k, v)| Some((key_name(k), literal(v, "a filter value", probs)?)))
+                .filter_map(|(k, v)| {
+                    if v.is_null() {
+                        // `{ deleted_at: ~ }`: in a query `~` is a parameter, so
+                        // here it is not read as IS NULL; say how to write that.
+                        let field = key_name(k).value;
+                        probs.push(
+                            Problem::new("strata::expected_literal", v.span, "an index's `where` compares with values, not null")
+                                .label("null")
+                                .help(format!("for rows where `{field}` is null write the predicate as SQL: `where: \"{field} IS NULL\"`")),
+                        );
+                        return None;
+                    }
+                    Some((key_name(k), literal(v, "a filter value", probs)?))
+                })
                 .collect(),
         )),
         NodeKind::Scalar(..) if !node.is_null() => name(node, "`where`", probs).map(Filter::Sql),

@@ -122,12 +122,38 @@ impl Resolver<'_> {
                 );
             }
         }
-        for e in entities.iter().filter(|e| is_pg(e)) {
-            let named = (e.indexes.iter().map(|i| (i.name.as_str(), i.span, "index"))).chain(
-                e.uniques
-                    .iter()
-                    .map(|u| (u.name.as_str(), u.span, "unique constraint")),
-            );
+        // The primary key's index and identity sequences are relations too:
+        // a table named `order_pkey` or `order_id_seq` would not be created.
+        let implicit: Vec<Vec<(String, Span, &str)>> = (entities.iter())
+            .map(|e| {
+                if !is_pg(e) || e.key.is_empty() {
+                    return Vec::new();
+                }
+                let mut v = vec![(
+                    crate::postgres::pkey_name(&e.name.sql),
+                    e.span,
+                    "primary key",
+                )];
+                for f in &e.fields {
+                    let seq = format!("{}_{}_seq", e.name.sql, f.name.sql);
+                    if f.default == Some(Default::Identity) && seq.len() <= MAX_SQL_IDENT {
+                        v.push((seq, f.span, "identity sequence"));
+                    }
+                }
+                v
+            })
+            .collect();
+        for (e, implicit) in entities.iter().zip(&implicit) {
+            if !is_pg(e) {
+                continue;
+            }
+            let named = (e.indexes.iter().map(|i| (i.name.as_str(), i.span, "index")))
+                .chain(
+                    e.uniques
+                        .iter()
+                        .map(|u| (u.name.as_str(), u.span, "unique constraint")),
+                )
+                .chain(implicit.iter().map(|(n, s, w)| (n.as_str(), *s, *w)));
             for (name, span, what) in named {
                 if let Some(&first) = relations.get(&(e.store.as_str(), name)) {
                     self.clash(
@@ -137,7 +163,12 @@ impl Resolver<'_> {
                             e.store
                         ),
                         first,
-                        "give the index another `name:`",
+                        match what {
+                            "primary key" | "identity sequence" => {
+                                "PostgreSQL derives this name from the table; set another `table:` on one of the two"
+                            }
+                            _ => "give the index another `name:`",
+                        },
                     );
                 } else {
                     relations.insert((e.store.as_str(), name), span);
