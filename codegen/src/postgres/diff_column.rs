@@ -18,7 +18,12 @@ pub fn alter_column(table: &str, o: &Column, c: &Column) -> Vec<Step> {
         steps.push(Step::new(alter("DROP DEFAULT".into())));
     }
     if type_changed {
-        let sql = alter(format!("TYPE {} USING {col}::{}", c.sql_type, c.sql_type));
+        let sql = alter(format!(
+            "TYPE {} USING {col}{}::{}",
+            c.sql_type,
+            via_text(&o.sql_type, &c.sql_type),
+            c.sql_type
+        ));
         steps.push(if is_widening(&o.sql_type, &c.sql_type) {
             Step::new(sql)
         } else {
@@ -49,6 +54,22 @@ pub fn alter_column(table: &str, o: &Column, c: &Column) -> Vec<Step> {
         )));
     }
     steps
+}
+
+/// PostgreSQL has no cast between two enum types (an enum's SQL name changed,
+/// or a field moved to another enum): such a conversion goes through `text`,
+/// which converts to and from every enum by its labels.
+fn via_text(old: &str, new: &str) -> &'static str {
+    let is_enum = |t: &str| t.starts_with('"');
+    let (o, n) = (old.trim_end_matches("[]"), new.trim_end_matches("[]"));
+    match (
+        is_enum(o) || is_enum(n),
+        old.ends_with("[]") && new.ends_with("[]"),
+    ) {
+        (false, _) => "",
+        (true, false) => "::text",
+        (true, true) => "::text[]",
+    }
 }
 
 /// Whether every value of type `old` fits `new` unchanged.

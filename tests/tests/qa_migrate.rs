@@ -1,0 +1,95 @@
+//! Migration bugs found by trying schemas as a user would.
+
+mod pg_common;
+
+use pg_common::{catalog, live, strata, TempDir, TestDb};
+
+struct Steps {
+    db: TestDb,
+    dir: TempDir,
+    schemas: TempDir,
+}
+
+impl Steps {
+    async fn new(tag: &str) -> Steps {
+        Steps {
+            db: TestDb::new().await,
+            dir: TempDir::new(tag),
+            schemas: TempDir::new(&format!("{tag}_schema")),
+        }
+    }
+
+    /// Writes `text` as the schema, diffs it (with `flags`) and applies it.
+    async fn migrate_to(&self, name: &str, text: &str, flags: &[&str]) {
+        let path = self.schemas.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, text).unwrap();
+        let path = path.display().to_string();
+        let mut diff = vec![
+            "migrate",
+            "diff",
+            &path,
+            "--dir",
+            self.dir.str(),
+            "--name",
+            name,
+        ];
+        diff.extend(flags);
+        let apply = [
+            "migrate",
+            "apply",
+            "--dir",
+            self.dir.str(),
+            "--database-url",
+            &self.db.url,
+        ];
+        for step in [&diff[..], &apply[..]] {
+            let (code, _, err) = strata(step);
+            assert_eq!(code, 0, "{step:?}: {err}");
+        }
+        let mut conn = self.db.connect().await;
+        let cat = catalog(std::path::Path::new(&path));
+        assert_eq!(
+            live::columns_by_name(live::read(&mut conn, None).await),
+            live::columns_by_name(live::expected(&mut conn, &cat).await),
+            "live catalog after {name}"
+        );
+    }
+}
+
+/// PostgreSQL has no cast from one enum type to another: a changed
+/// `sql_name` (or a field moved to another enum) failed with "cannot cast
+/// type color to colour". Text to enum and enum arrays go the same way.
+#[tokio::test]
+async fn a_column_moves_to_another_enum_type_through_text() {
+    let s = Steps::new("qa_enum_cast").await;
+    let v1 = "stores:\n  db: { kind: postgres }\nenums:\n  Color: { values: [RED, BLUE], sql_name: color }\nentities:\n  Paint:\n    fields:\n      id: i64\n      color: { type: Color, default: RED }\n      status: text\n      mix: \"Color[]\"\n";
+    s.migrate_to("v1", v1, &[]).await;
+    let mut conn = s.db.connect().await;
+    sqlx::raw_sql(
+        "INSERT INTO paint VALUES (1, 'BLUE', 'OPEN', '{RED,BLUE}'), (2, 'RED', 'DONE', '{}')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let v2 = "stores:\n  db: { kind: postgres }\nenums:\n  Color: { values: [RED, BLUE], sql_name: colour }\n  Status: [OPEN, DONE]\nentities:\n  Paint:\n    fields:\n      id: i64\n      color: { type: Color, default: BLUE }\n      status: Status\n      mix: \"Color[]\"\n";
+    s.migrate_to("v2", v2, &["--allow-destructive"]).await;
+    let rows: Vec<(i64, String, String, String)> =
+        sqlx::query_as("SELECT id, color::text, status::text, mix::text FROM paint ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (1, "BLUE".into(), "OPEN".into(), "{RED,BLUE}".into()),
+            (2, "RED".into(), "DONE".into(), "{}".into()),
+        ]
+    );
+    let ty: String = sqlx::query_scalar(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'paint'::regclass AND attname = 'color'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(ty, "colour");
+}
