@@ -34,7 +34,10 @@ pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
         for (k, v) in entries(n, "`stores`", probs) {
             match store(k, v, probs) {
                 Some(s) => out.stores.push(s),
-                None => out.broken.push(key_name(k).value),
+                None => {
+                    out.broken.push(key_name(k).value);
+                    out.broken_store = true;
+                }
             }
         }
     }
@@ -119,6 +122,8 @@ fn enum_decl(k: &Node, v: &Node, probs: &mut Problems) -> Option<EnumDecl> {
             let mut m = MapReader::new(v, &what, ENUM_KEYS, probs)?;
             let values = match m.get("values") {
                 Some(n) => names(n, "an enum value", probs),
+                // `vales:` was reported: the enum is not also "without values".
+                None if m.was_misspelt("values") => return None,
                 None => Vec::new(),
             };
             let sql_name = m.get("sql_name").and_then(|n| name(n, "`sql_name`", probs));

@@ -360,6 +360,7 @@ pub(super) fn query(k: &Node, v: &Node, probs: &mut Problems) -> Option<QueryDec
         limit: None,
         one: false,
         span: v.span,
+        incomplete: m.was_misspelt("where") || m.was_misspelt("limit"),
     };
     if let Some(w) = m.get("where") {
         match &w.kind {

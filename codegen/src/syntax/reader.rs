@@ -79,6 +79,10 @@ impl<'a> MapReader<'a> {
             probs.push(p);
         }
     }
+    /// Whether an unknown key was reported as a misspelling of `key`.
+    pub(super) fn was_misspelt(&self, key: &str) -> bool {
+        self.misspelt.contains(&key)
+    }
     pub(super) fn get(&mut self, key: &str) -> Option<&'a Node> {
         self.entries
             .iter()

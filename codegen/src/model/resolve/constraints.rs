@@ -362,7 +362,7 @@ impl Resolver<'_> {
                         .help("give a limit of at least 1, or leave `limit` out"),
                 );
             }
-            if q.params.is_empty() && q.fixed.is_empty() && q.limit.is_none() {
+            if q.params.is_empty() && q.fixed.is_empty() && q.limit.is_none() && !q.incomplete {
                 self.err(
                     Problem::new("strata::unbounded_query", q.name.span, format!("query `{}` has no `where` and no `limit`", q.name.value))
                         .label("reads the whole table")

@@ -40,7 +40,7 @@ pub fn resolve(
         broken_fields: HashSet::new(),
         field_index: HashMap::new(),
         fields_unknown: false,
-        stores_broken: false,
+        stores_broken: files.iter().any(|f| f.broken_store),
         storeless_reported: false,
         entity_names: (files.iter().flat_map(|f| &f.entities))
             .map(|e| e.name.value.clone())
