@@ -260,6 +260,19 @@ fn key(m: &mut MapFrame, node: Node, glue: bool, probs: &mut Problems) -> Pendin
     {
         return Pending::Continuation(node);
     }
+    if text == "<<" && !quoted {
+        // YAML 1.1 merge keys: this parser would read `<<` as a name.
+        probs.push(
+            Problem::new(
+                "strata::yaml_key",
+                node.span,
+                "YAML merge keys (`<<`) are not supported in schemas",
+            )
+            .label("merge key")
+            .help("write the keys out in full; merges, anchors and aliases are refused to keep schemas explicit"),
+        );
+        return Pending::Key(None);
+    }
     if !m.keys.insert(text.clone()) {
         probs.push(
             Problem::new(
