@@ -182,14 +182,30 @@ pub(super) fn number(node: &Node, what: &str, probs: &mut Problems) -> Option<Sp
     match node.as_str().and_then(|s| s.parse::<u32>().ok()) {
         Some(n) => Some(Spanned::new(n, node.span)),
         None => {
-            probs.push(
-                Problem::new(
-                    "strata::expected_number",
-                    node.span,
+            let text = node.as_str().unwrap_or_default();
+            let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+            let (message, help) = match (digits, text.strip_prefix('-')) {
+                (true, _) => (
+                    format!("{what} is too large"),
+                    format!("write a number up to {}", u32::MAX),
+                ),
+                (false, Some(rest))
+                    if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    (
+                        format!("{what} cannot be negative"),
+                        "write a positive whole number such as `100`".to_string(),
+                    )
+                }
+                _ => (
                     format!("{what} must be a whole number"),
-                )
-                .label(format!("found {}", node.describe_value()))
-                .help("write a number such as `100`"),
+                    "write a number such as `100`".to_string(),
+                ),
+            };
+            probs.push(
+                Problem::new("strata::expected_number", node.span, message)
+                    .label(format!("found {}", node.describe_value()))
+                    .help(help),
             );
             None
         }

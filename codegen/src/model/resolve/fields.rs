@@ -46,7 +46,21 @@ impl Resolver<'_> {
                 return None;
             }
         };
-        if let Some(max) = &f.max {
+        if let Some(max) = f
+            .max
+            .as_ref()
+            .filter(|m| m.value == 0 || m.value > 10_485_760)
+        {
+            self.err(
+                Problem::new(
+                    "strata::bad_max",
+                    max.span,
+                    format!("`max: {}` is not a string length", max.value),
+                )
+                .label("out of range")
+                .help("a string length is between 1 and 10485760; use `text` for unbounded text"),
+            );
+        } else if let Some(max) = &f.max {
             match &mut ty {
                 Type::Scalar(ScalarType::String { max: m @ None }) | Type::Array(ScalarType::String { max: m @ None })
                     if max.value >= 1 =>
