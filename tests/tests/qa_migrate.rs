@@ -49,7 +49,7 @@ impl Steps {
         let mut conn = self.db.connect().await;
         let cat = catalog(std::path::Path::new(&path));
         assert_eq!(
-            live::columns_by_name(live::read(&mut conn, None).await),
+            live::columns_by_name(live::read(&mut conn, cat.schema.as_deref()).await),
             live::columns_by_name(live::expected(&mut conn, &cat).await),
             "live catalog after {name}"
         );
@@ -92,4 +92,25 @@ async fn a_column_moves_to_another_enum_type_through_text() {
     .await
     .unwrap();
     assert_eq!(ty, "colour");
+}
+
+/// `default: generated` added to a column that already holds rows: the new
+/// identity sequence started at 1, so the next insert collided with row 1.
+#[tokio::test]
+async fn an_identity_added_to_a_filled_column_continues_after_its_rows() {
+    let s = Steps::new("qa_identity").await;
+    let v1 = "stores:\n  db: { kind: postgres, schema: shop }\nentities:\n  Item:\n    fields:\n      id: i32\n      label: text\n";
+    s.migrate_to("v1", v1, &[]).await;
+    let mut conn = s.db.connect().await;
+    sqlx::raw_sql("INSERT INTO shop.item VALUES (1, 'a'), (2, 'b'), (7, 'c')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let v2 = "stores:\n  db: { kind: postgres, schema: shop }\nentities:\n  Item:\n    fields:\n      id: { type: i64, default: generated }\n      label: text\n";
+    s.migrate_to("v2", v2, &[]).await;
+    let id: i64 = sqlx::query_scalar("INSERT INTO shop.item (label) VALUES ('d') RETURNING id")
+        .fetch_one(&mut conn)
+        .await
+        .expect("the identity continues after the existing rows");
+    assert_eq!(id, 8);
 }
