@@ -220,6 +220,13 @@ pub(super) fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDec
 
 /// `"created_at desc"` → (`created_at`, true).
 pub(super) fn ordered(n: Name, probs: &mut Problems) -> (Name, bool) {
+    // Where the text starts in its span: 0 plain, 1 quoted (`"name desc"`),
+    // unknown when the scalar had escapes or folded lines.
+    let lead = match n.span.len().checked_sub(n.value.len()) {
+        Some(0) => Some(0),
+        Some(2) => Some(1),
+        _ => None,
+    };
     let mut parts = n.value.split_whitespace();
     let field = parts.next().unwrap_or_default().to_string();
     let suffix = parts.next();
@@ -229,12 +236,13 @@ pub(super) fn ordered(n: Name, probs: &mut Problems) -> (Name, bool) {
         None => false,
         // `name descending`, `name dsc`: the field is fine, the order word is not.
         Some(word) => {
-            // The span covers the text exactly unless the scalar was quoted.
-            let exact = n.span.len() == n.value.len();
-            let at = n.value.find(word).filter(|_| exact);
-            let span = match at {
-                Some(i) => Span::new(n.span.file, n.span.start + i, n.span.start + i + word.len()),
-                None => n.span,
+            let at = n.value.find(word).filter(|_| lead.is_some());
+            let span = match (at, lead) {
+                (Some(i), Some(l)) => {
+                    let start = n.span.start + l + i;
+                    Span::new(n.span.file, start, start + word.len())
+                }
+                _ => n.span,
             };
             probs.push(
                 Problem::new(
@@ -265,7 +273,13 @@ pub(super) fn ordered(n: Name, probs: &mut Problems) -> (Name, bool) {
             )),
         );
     }
-    let span = Span::new(n.span.file, n.span.start, n.span.start + field.len());
+    let span = match lead {
+        Some(l) => {
+            let start = n.span.start + l + n.value.len() - n.value.trim_start().len();
+            Span::new(n.span.file, start, start + field.len())
+        }
+        None => n.span,
+    };
     (Spanned::new(field, span), desc)
 }
 
