@@ -137,14 +137,33 @@ pub fn schema_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, LoadError> {
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), LoadError> {
+    collect_yaml_in(dir, out, &mut std::collections::HashSet::new())
+}
+
+/// Each folder is read once, by its canonical path, so that a symbolic link
+/// to a parent folder cannot make loading loop forever. Hidden entries
+/// (`.git`, editor lock files such as `.#schema.yaml`) are skipped.
+fn collect_yaml_in(
+    dir: &Path,
+    out: &mut Vec<std::path::PathBuf>,
+    seen: &mut std::collections::HashSet<std::path::PathBuf>,
+) -> Result<(), LoadError> {
     let io = |e| LoadError::Io {
         path: dir.display().to_string(),
         source: e,
     };
+    if !seen.insert(std::fs::canonicalize(dir).map_err(io)?) {
+        return Ok(());
+    }
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let p = entry.map_err(io)?.path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
         if p.is_dir() {
-            collect_yaml(&p, out)?;
+            collect_yaml_in(&p, out, seen)?;
         } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             out.push(p);
         }

@@ -89,3 +89,41 @@ fn an_empty_schema_is_an_error() {
         "{stderr}"
     );
 }
+
+/// A symbolic link from a schema folder back to itself (or a parent) made
+/// loading recurse forever; hidden files (editor locks, `.git`) were read.
+#[cfg(unix)]
+#[test]
+fn a_folder_with_a_symlink_loop_loads_once() {
+    let dir = std::env::temp_dir().join(format!("strata_qa_{}_loop", std::process::id()));
+    let inner = dir.join("inner");
+    std::fs::create_dir_all(&inner).expect("temp dir");
+    std::fs::write(
+        dir.join("stores.yaml"),
+        "stores:\n  db: { kind: postgres }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        inner.join("book.yaml"),
+        "entities:\n  Book:\n    fields:\n      id: uuid\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join(".#book.yaml"), "not: [yaml").unwrap();
+    for (link, to) in [(dir.join("self"), &dir), (inner.join("back"), &dir)] {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(to, &link).expect("symlink");
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = dir.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(strata_codegen::load(&path).map(|s| s.files.len()));
+    });
+    let loaded = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("loading finishes")
+        .expect("loads");
+    assert_eq!(loaded, 2, "each file once, hidden files skipped");
+    let (code, stderr) = strata_check(&dir);
+    assert_eq!(code, 0, "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
