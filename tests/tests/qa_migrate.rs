@@ -114,3 +114,46 @@ async fn an_identity_added_to_a_filled_column_continues_after_its_rows() {
         .expect("the identity continues after the existing rows");
     assert_eq!(id, 8);
 }
+
+/// A failed migration said only "error returned from database: column
+/// \"battery\" contains null values": which of its statements failed is now
+/// named by line, and the transaction still rolls back as a whole.
+#[tokio::test]
+async fn a_failed_migration_names_the_line_of_its_statement() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new("qa_failed_line");
+    std::fs::write(
+        dir.path().join("0001_init.sql"),
+        "-- strata migration 0001_init\nCREATE TABLE device (id bigint PRIMARY KEY, battery numeric);\nINSERT INTO device VALUES (1, NULL);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("0002_battery.sql"),
+        "-- strata migration 0002_battery\n\nALTER TABLE device ADD COLUMN note text;\n\n-- note: fails if the column holds NULLs\nALTER TABLE device ALTER COLUMN battery SET NOT NULL;\n",
+    )
+    .unwrap();
+    let (code, _, err) = strata(&[
+        "migrate",
+        "apply",
+        "--dir",
+        dir.str(),
+        "--database-url",
+        &db.url,
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains(
+            "migration 2 `battery` failed at line 6: ALTER TABLE device ALTER COLUMN battery SET NOT NULL;"
+        ),
+        "{err}"
+    );
+    // All or nothing: the column added before the failure is gone.
+    let mut conn = db.connect().await;
+    let note: Option<String> = sqlx::query_scalar(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = 'device'::regclass AND attname = 'note'",
+    )
+    .fetch_optional(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(note, None);
+}
