@@ -76,6 +76,15 @@ impl Resolver<'_> {
         }
         let nullable = f.nullable.as_ref().is_some_and(|n| n.value);
         let default = f.default.as_ref().and_then(|d| self.default(d, &ty, enums));
+        if nullable && default == Some(Default::Identity) {
+            // PostgreSQL makes an identity column NOT NULL whatever the schema says.
+            let at = f.default.as_ref().map_or(f.span, |d| d.span);
+            self.err(
+                Problem::new("strata::bad_default", at, "an identity column cannot be nullable")
+                    .label("identity")
+                    .help("PostgreSQL keeps identity columns NOT NULL: drop the `?` (or `nullable: true`), or the `default: generated`"),
+            );
+        }
         let mut renamed_from = None;
         if let Some(r) = &f.renamed_from {
             if !is_snake_ident(r) {
