@@ -32,6 +32,13 @@ pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     }
     if let Some(n) = top.get("stores") {
         for (k, v) in entries(n, "`stores`", probs) {
+            // A real store (it has a `kind`) may be called `database`.
+            let has_kind = matches!(&v.kind, NodeKind::Map(e) if e.iter().any(|(k, _)| k.as_str() == Some("kind")));
+            if !has_kind && misplaced(k, "a store", STORE_KEYS, probs) {
+                out.broken.push(key_name(k).value);
+                out.broken_store = true;
+                continue;
+            }
             match store(k, v, probs) {
                 Some(s) => out.stores.push(s),
                 None => {
@@ -43,6 +50,10 @@ pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     }
     if let Some(n) = top.get("enums") {
         for (k, v) in entries(n, "`enums`", probs) {
+            if misplaced(k, "an enum", ENUM_KEYS, probs) {
+                out.broken.push(key_name(k).value);
+                continue;
+            }
             match enum_decl(k, v, probs) {
                 Some(e) => out.enums.push(e),
                 None => out.broken.push(key_name(k).value),
@@ -51,6 +62,10 @@ pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     }
     if let Some(n) = top.get("entities") {
         for (k, v) in entries(n, "`entities`", probs) {
+            if misplaced(k, "an entity", ENTITY_KEYS, probs) {
+                out.broken.push(key_name(k).value);
+                continue;
+            }
             match entity(k, v, probs) {
                 Some(e) => out.entities.push(e),
                 None => out.broken.push(key_name(k).value),
@@ -112,6 +127,32 @@ fn store(k: &Node, v: &Node, probs: &mut Problems) -> Option<StoreDecl> {
         settings,
         span: m.span,
     })
+}
+
+/// A declaration named like a top-level section (`entities:` indented under
+/// `stores:`) or like a key of what it sits in (`fields:` indented one level
+/// too little, beside the entities): an indentation mistake, said as such.
+fn misplaced(k: &Node, what: &str, own_keys: &[&str], probs: &mut Problems) -> bool {
+    let Some(name) = k.as_str() else {
+        return false;
+    };
+    let help = if TOP_KEYS.contains(&name) {
+        format!("`{name}:` is a top-level section: start it at the beginning of the line")
+    } else if own_keys.contains(&name) {
+        format!("`{name}:` belongs inside {what}: indent it under the one it belongs to")
+    } else {
+        return false;
+    };
+    probs.push(
+        Problem::new(
+            "strata::misplaced_key",
+            k.span,
+            format!("`{name}` is not the name of {what}"),
+        )
+        .label("wrong indentation?")
+        .help(help),
+    );
+    true
 }
 
 fn enum_decl(k: &Node, v: &Node, probs: &mut Problems) -> Option<EnumDecl> {

@@ -14,9 +14,51 @@ pub(super) fn entity(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityD
     Some(e)
 }
 
+/// Keys of an entity written where its `fields:` should be (`id: uuid` right
+/// under the entity): what a field looks like, when there is no `fields:`.
+fn stray_fields(v: &Node) -> Vec<Span> {
+    let NodeKind::Map(entries) = &v.kind else {
+        return Vec::new();
+    };
+    if entries.iter().any(|(k, _)| k.as_str() == Some("fields")) {
+        return Vec::new();
+    }
+    let looks_like_a_type = |t: &str| {
+        let base = t.trim_end_matches('?').trim_end_matches("[]");
+        let base = base.split('(').next().unwrap_or_default();
+        crate::model::BUILTIN_TYPES.contains(&base)
+    };
+    (entries.iter())
+        .filter(|(k, _)| !k.as_str().is_some_and(|k| ENTITY_KEYS.contains(&k)))
+        .filter(|(_, v)| match &v.kind {
+            NodeKind::Map(e) => e.iter().any(|(k, _)| k.as_str() == Some("type")),
+            _ => v.as_str().is_some_and(looks_like_a_type),
+        })
+        .map(|(k, _)| k.span)
+        .collect()
+}
+
 pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
     let what = format!("entity `{}`", k.as_str().unwrap_or_default());
-    let mut m = MapReader::new(v, &what, ENTITY_KEYS, probs)?;
+    let stray = stray_fields(v);
+    let mut m = if stray.is_empty() {
+        MapReader::new(v, &what, ENTITY_KEYS, probs)?
+    } else {
+        // One problem for the missing `fields:`, not an unknown key per field.
+        let mut scratch = Problems::default();
+        let m = MapReader::new(v, &what, ENTITY_KEYS, &mut scratch);
+        for p in scratch.list {
+            if !(p.code == "strata::unknown_key" && stray.contains(&p.span)) {
+                probs.push(p);
+            }
+        }
+        probs.push(
+            Problem::new("strata::expected_mapping", stray[0], format!("the fields of {what} are not under `fields:`"))
+                .label("a field, outside `fields:`")
+                .help("write `fields:` under the entity and indent its fields below it, as in `fields: { id: uuid, name: text }`"),
+        );
+        m?
+    };
     let mut e = EntityDecl {
         name: key_name(k),
         span: v.span,
