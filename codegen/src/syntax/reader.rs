@@ -59,7 +59,9 @@ impl<'a> MapReader<'a> {
                 let instead = key_alias(key)
                     .filter(|k| known.contains(k))
                     .or_else(|| did_you_mean(key, known.iter().copied()));
-                if let Some(instead) = instead {
+                if let Some(hint) = field_hint(known, key) {
+                    p = p.help(hint);
+                } else if let Some(instead) = instead {
                     p = p.help(format!("did you mean `{instead}`?"));
                     misspelt.push(instead);
                 }
@@ -336,6 +338,24 @@ const KEY_ALIASES: &[(&str, &str)] = &[
     ("order_by", "order"),
     ("sort", "order"),
 ];
+
+/// Field settings other tools put on the field that this language puts on
+/// the entity (or in `enums:`), with where they go.
+fn field_hint(known: &[&str], key: &str) -> Option<&'static str> {
+    if !known.contains(&"references") {
+        return None; // not a field's keys
+    }
+    Some(match key.to_ascii_lowercase().as_str() {
+        "primary_key" | "primary" | "pk" | "is_primary" => {
+            "the primary key is declared on the entity: `key: <field>` (a field named `id` is the key by default)"
+        }
+        "index" | "indexed" => "indexes are declared on the entity: `indexes: [[<field>]]`",
+        "values" | "enum" | "options" | "choices" => {
+            "declare an enum under `enums:` (e.g. `Status: [ACTIVE, CLOSED]`) and use its name as the type"
+        }
+        _ => return None,
+    })
+}
 
 fn key_alias(key: &str) -> Option<&'static str> {
     let lower = key.to_ascii_lowercase();

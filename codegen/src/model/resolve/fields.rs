@@ -295,6 +295,8 @@ impl Resolver<'_> {
             p = p.help(format!(
                 "`{name}` is an entity; a field that points at it is written `{{ type: uuid, references: {name} }}` (the type of its key)"
             ));
+        } else if name.eq_ignore_ascii_case("enum") {
+            p = p.help("declare the enum under `enums:` (e.g. `Status: [ACTIVE, CLOSED]`) and write its name as the type: `type: Status`");
         } else if let Some(instead) = type_alias(name) {
             p = p.help(format!("did you mean `{instead}`?"));
         } else {
