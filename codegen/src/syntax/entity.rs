@@ -20,9 +20,6 @@ fn stray_fields(v: &Node) -> Vec<Span> {
     let NodeKind::Map(entries) = &v.kind else {
         return Vec::new();
     };
-    if entries.iter().any(|(k, _)| k.as_str() == Some("fields")) {
-        return Vec::new();
-    }
     let looks_like_a_type = |t: &str| {
         let base = t.trim_end_matches('?').trim_end_matches("[]");
         let base = base.split('(').next().unwrap_or_default();
@@ -41,22 +38,31 @@ fn stray_fields(v: &Node) -> Vec<Span> {
 pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
     let what = format!("entity `{}`", k.as_str().unwrap_or_default());
     let stray = stray_fields(v);
+    let has_fields =
+        matches!(&v.kind, NodeKind::Map(e) if e.iter().any(|(k, _)| k.as_str() == Some("fields")));
     let mut m = if stray.is_empty() {
         MapReader::new(v, &what, ENTITY_KEYS, probs)?
     } else {
-        // One problem for the missing `fields:`, not an unknown key per field.
         let mut scratch = Problems::default();
         let m = MapReader::new(v, &what, ENTITY_KEYS, &mut scratch);
-        for p in scratch.list {
-            if !(p.code == "strata::unknown_key" && stray.contains(&p.span)) {
+        for mut p in scratch.list {
+            let field_like = p.code == "strata::unknown_key" && stray.contains(&p.span);
+            if field_like && has_fields {
+                // Some fields sit one level too far left.
+                p.help = Some("this looks like a field: indent it under `fields:`".into());
+                probs.push(p);
+            } else if !field_like {
                 probs.push(p);
             }
         }
-        probs.push(
-            Problem::new("strata::expected_mapping", stray[0], format!("the fields of {what} are not under `fields:`"))
-                .label("a field, outside `fields:`")
-                .help("write `fields:` under the entity and indent its fields below it, as in `fields: { id: uuid, name: text }`"),
-        );
+        if !has_fields {
+            // One problem for the missing `fields:`, not an unknown key per field.
+            probs.push(
+                Problem::new("strata::expected_mapping", stray[0], format!("the fields of {what} are not under `fields:`"))
+                    .label("a field, outside `fields:`")
+                    .help("write `fields:` under the entity and indent its fields below it, as in `fields: { id: uuid, name: text }`"),
+            );
+        }
         m?
     };
     let mut e = EntityDecl {
