@@ -203,6 +203,37 @@ impl Resolver<'_> {
                     );
                 }
             }
+            // Only btree indexes are unique or ordered; hash has its own message above.
+            if matches!(
+                method,
+                IndexMethod::Gin | IndexMethod::Brin | IndexMethod::Gist
+            ) {
+                let m = match method {
+                    IndexMethod::Gin => "gin",
+                    IndexMethod::Brin => "brin",
+                    _ => "gist",
+                };
+                if i.unique {
+                    self.err(
+                        Problem::new("strata::bad_index", method_span, format!("a {m} index cannot be unique"))
+                            .label(format!("{m} index"))
+                            .help("only btree (the default) indexes are unique: drop `unique` or the `method`"),
+                    );
+                }
+            }
+            if method != IndexMethod::BTree {
+                if let Some((n, _)) = i.columns.iter().find(|(_, desc)| *desc) {
+                    self.err(
+                        Problem::new(
+                            "strata::bad_index",
+                            n.span,
+                            "only a btree index can be ordered",
+                        )
+                        .label("`desc` on a non-btree index")
+                        .help("drop `desc`, or drop the `method` to use btree"),
+                    );
+                }
+            }
             // PostgreSQL has no gist operator class for these types without an
             // extension (btree_gist), and no brin one for booleans, enums,
             // json or arrays: the migration would fail.
