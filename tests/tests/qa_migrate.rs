@@ -157,3 +157,74 @@ async fn a_failed_migration_names_the_line_of_its_statement() {
     .unwrap();
     assert_eq!(note, None);
 }
+
+/// Whatever `strata check` accepts must be created by PostgreSQL: every
+/// field type, alone and as an array, under every index method, unique or
+/// not, ascending or descending, nullable or not. Before, gist on any type,
+/// brin on booleans, unique gin/brin and `desc` on non-btree indexes passed
+/// the check and failed at migration.
+#[tokio::test]
+async fn every_index_the_checker_accepts_is_created_by_postgres() {
+    let types = [
+        "uuid",
+        "string(10)",
+        "text",
+        "bool",
+        "i16",
+        "i32",
+        "i64",
+        "f64",
+        "\"decimal(10,2)\"",
+        "timestamptz",
+        "date",
+        "json",
+        "bytes",
+        "E",
+        "\"text[]\"",
+        "\"i32[]\"",
+        "\"E[]\"",
+        "\"uuid[]\"",
+    ];
+    let methods = ["btree", "hash", "gin", "gist", "brin"];
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    let (mut accepted, mut refused) = (0, 0);
+    for (t, ty) in types.iter().enumerate() {
+        for method in methods {
+            for unique in [false, true] {
+                for desc in ["", " desc"] {
+                    for nullable in ["", "?"] {
+                        let ns = format!("c{}", accepted + refused);
+                        let ty = match nullable {
+                            "?" if ty.starts_with('"') => {
+                                format!("{}?\"", ty.trim_end_matches('"'))
+                            }
+                            _ => format!("{ty}{nullable}"),
+                        };
+                        let text = format!(
+                            "stores:\n  db: {{ kind: postgres, schema: {ns} }}\nenums:\n  E: [A, B]\nentities:\n  T{t}:\n    fields:\n      id: uuid\n      x: {ty}\n    indexes:\n      - {{ fields: [\"x{desc}\"], method: {method}, unique: {unique} }}\n"
+                        );
+                        let model = match strata_codegen::compile_str("case.yaml", &text) {
+                            Ok(m) => m,
+                            Err(_) => {
+                                refused += 1;
+                                continue;
+                            }
+                        };
+                        accepted += 1;
+                        let stores = strata_codegen::postgres::catalog::postgres_stores(&model);
+                        let cat = strata_codegen::postgres::catalog::catalog(&model, stores[0]);
+                        let ddl = strata_codegen::postgres::ddl::create_all(&cat);
+                        if let Err(e) = sqlx::raw_sql(&ddl).execute(&mut conn).await {
+                            panic!("accepted by check, refused by PostgreSQL: {e}\n{text}\n{ddl}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        accepted > 100 && refused > 100,
+        "{accepted} accepted, {refused} refused"
+    );
+}
