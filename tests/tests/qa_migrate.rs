@@ -228,3 +228,145 @@ async fn every_index_the_checker_accepts_is_created_by_postgres() {
         "{accepted} accepted, {refused} refused"
     );
 }
+
+/// The same for defaults, keys and unique constraints: each accepted
+/// combination is created, and a row of defaults is inserted.
+#[tokio::test]
+async fn every_default_and_key_the_checker_accepts_works_in_postgres() {
+    let types = [
+        "uuid",
+        "string(3)",
+        "text",
+        "bool",
+        "i16",
+        "i32",
+        "i64",
+        "f64",
+        "\"decimal(4,2)\"",
+        "timestamptz",
+        "date",
+        "json",
+        "bytes",
+        "secret",
+        "E",
+        "\"text[]\"",
+        "\"E[]\"",
+    ];
+    let defaults = [
+        "0",
+        "-1",
+        "1.5",
+        "99.99",
+        "true",
+        "'x'",
+        "''",
+        "now",
+        "generated",
+        "A",
+        "'{}'",
+        "'[]'",
+        "empty",
+        "'2024-01-01'",
+        "\"it's\"",
+    ];
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    let (mut accepted, mut refused) = (0, 0);
+    let mut case = 0;
+    for ty in types {
+        for default in defaults {
+            for shape in ["plain", "key", "unique"] {
+                case += 1;
+                let ns = format!("d{case}");
+                let (key, unique) = match shape {
+                    "key" => ("    key: [x]\n", ""),
+                    "unique" => ("    key: [id]\n", "    unique: [[id, x]]\n"),
+                    _ => ("    key: [id]\n", ""),
+                };
+                let text = format!(
+                    "stores:\n  db: {{ kind: postgres, schema: {ns} }}\nenums:\n  E: [A, B]\nentities:\n  T:\n{key}{unique}    fields:\n      id: {{ type: uuid, default: generated }}\n      x: {{ type: {ty}, default: {default} }}\n"
+                );
+                let Ok(model) = strata_codegen::compile_str("case.yaml", &text) else {
+                    refused += 1;
+                    continue;
+                };
+                accepted += 1;
+                let stores = strata_codegen::postgres::catalog::postgres_stores(&model);
+                let cat = strata_codegen::postgres::catalog::catalog(&model, stores[0]);
+                let ddl = strata_codegen::postgres::ddl::create_all(&cat);
+                let insert = format!("INSERT INTO \"{ns}\".\"t\" DEFAULT VALUES");
+                for sql in [&ddl, &insert] {
+                    if let Err(e) = sqlx::raw_sql(sql).execute(&mut conn).await {
+                        panic!("accepted by check, refused by PostgreSQL: {e}\n{text}\n{sql}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        accepted > 50 && refused > 100,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
+/// And for references: every key type referenced from every field type, with
+/// every `on_delete`, nullable or not.
+#[tokio::test]
+async fn every_reference_the_checker_accepts_works_in_postgres() {
+    let types = [
+        "uuid",
+        "string(3)",
+        "text",
+        "i16",
+        "i32",
+        "i64",
+        "\"decimal(4,2)\"",
+        "date",
+        "timestamptz",
+        "E",
+        "bool",
+    ];
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    let (mut accepted, mut refused) = (0, 0);
+    let mut case = 0;
+    for key in types {
+        for from in types {
+            for on_delete in [
+                "no_action",
+                "restrict",
+                "cascade",
+                "set_null",
+                "set_default",
+            ] {
+                for nullable in [false, true] {
+                    case += 1;
+                    let ns = format!("r{case}");
+                    let default = if on_delete == "set_default" {
+                        ", default: A"
+                    } else {
+                        ""
+                    };
+                    let text = format!(
+                        "stores:\n  db: {{ kind: postgres, schema: {ns} }}\nenums:\n  E: [A, B]\nentities:\n  P:\n    key: [k]\n    fields:\n      k: {key}\n  C:\n    fields:\n      id: uuid\n      p: {{ type: {from}, nullable: {nullable}, references: P, on_delete: {on_delete}{default} }}\n"
+                    );
+                    let Ok(model) = strata_codegen::compile_str("case.yaml", &text) else {
+                        refused += 1;
+                        continue;
+                    };
+                    accepted += 1;
+                    let stores = strata_codegen::postgres::catalog::postgres_stores(&model);
+                    let cat = strata_codegen::postgres::catalog::catalog(&model, stores[0]);
+                    let ddl = strata_codegen::postgres::ddl::create_all(&cat);
+                    if let Err(e) = sqlx::raw_sql(&ddl).execute(&mut conn).await {
+                        panic!("accepted by check, refused by PostgreSQL: {e}\n{text}\n{ddl}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        accepted > 30 && refused > 100,
+        "{accepted} accepted, {refused} refused"
+    );
+}
