@@ -66,17 +66,55 @@ pub fn alter_column(table: &str, o: &Column, c: &Column) -> Vec<Step> {
 /// PostgreSQL has no cast between two enum types (an enum's SQL name changed,
 /// or a field moved to another enum): such a conversion goes through `text`,
 /// which converts to and from every enum by its labels.
+///
+/// So do conversions PostgreSQL has no cast for (`boolean` to `date`, `uuid`
+/// to `bigint`, `bytea` to `integer`…): without one the migration could never
+/// run, even on an empty table; through text it runs, and fails only on
+/// values whose text is not valid for the new type (the step is marked
+/// destructive either way).
 fn via_text(old: &str, new: &str) -> &'static str {
     let is_enum = |t: &str| t.starts_with('"');
     let (o, n) = (old.trim_end_matches("[]"), new.trim_end_matches("[]"));
-    match (
-        is_enum(o) || is_enum(n),
-        old.ends_with("[]") && new.ends_with("[]"),
-    ) {
-        (false, _) => "",
-        (true, false) => "::text",
-        (true, true) => "::text[]",
+    if !(is_enum(o) || is_enum(n)) && has_cast(old, new) {
+        return "";
     }
+    if old.ends_with("[]") && new.ends_with("[]") {
+        "::text[]"
+    } else {
+        "::text"
+    }
+}
+
+/// Whether PostgreSQL has a cast (explicit or implicit) from `old` to `new`,
+/// for the SQL types Strata writes (enums aside).
+fn has_cast(old: &str, new: &str) -> bool {
+    let base = |t: &str| t.split('(').next().unwrap_or_default().to_string();
+    match (old.strip_suffix("[]"), new.strip_suffix("[]")) {
+        (Some(o), Some(n)) => return has_cast(o, n),
+        (Some(_), None) => return matches!(base(new).as_str(), "text" | "varchar"),
+        (None, Some(_)) => return matches!(base(old).as_str(), "text" | "varchar"),
+        (None, None) => {}
+    }
+    let (o, n) = (base(old), base(new));
+    let number = |t: &str| {
+        matches!(
+            t,
+            "smallint" | "integer" | "bigint" | "double precision" | "numeric"
+        )
+    };
+    o == n
+        || matches!(o.as_str(), "text" | "varchar")
+        || matches!(n.as_str(), "text" | "varchar")
+        || (number(&o) && number(&n))
+        || matches!(
+            (o.as_str(), n.as_str()),
+            ("boolean", "integer") | ("integer", "boolean")
+        )
+        || (o == "jsonb" && (number(&n) || n == "boolean"))
+        || matches!(
+            (o.as_str(), n.as_str()),
+            ("timestamptz", "date") | ("date", "timestamptz")
+        )
 }
 
 /// Whether every value of type `old` fits `new` unchanged.
