@@ -420,3 +420,21 @@ async fn every_type_change_applies_to_null_values() {
     s.migrate_to("v2", &schema(true), &["--allow-destructive"])
         .await;
 }
+
+/// A changed default of the same type is one `SET DEFAULT`, not a
+/// `DROP DEFAULT` followed by `SET DEFAULT`.
+#[tokio::test]
+async fn a_changed_default_is_set_once() {
+    let s = Steps::new("qa_default").await;
+    let v = |d: &str| {
+        format!("stores:\n  db: {{ kind: postgres }}\nentities:\n  Gauge:\n    fields:\n      id: i64\n      gain: {{ type: f64, default: {d} }}\n")
+    };
+    s.migrate_to("v1", &v("1.5"), &[]).await;
+    s.migrate_to("v2", &v("2.0"), &[]).await;
+    let sql = std::fs::read_to_string(s.dir.path().join("0002_v2.sql")).unwrap();
+    assert!(
+        sql.contains("ALTER COLUMN \"gain\" SET DEFAULT 2.0;"),
+        "{sql}"
+    );
+    assert!(!sql.contains("DROP DEFAULT"), "{sql}");
+}

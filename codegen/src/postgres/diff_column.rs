@@ -14,7 +14,8 @@ pub fn alter_column(table: &str, o: &Column, c: &Column) -> Vec<Step> {
         steps.push(Step::new(alter("DROP IDENTITY IF EXISTS".into())));
     }
     // A default of the old type may not cast to the new one: drop it first.
-    if o.default.is_some() && (o.default != c.default || type_changed) {
+    // A default replaced by another of the same type needs only SET DEFAULT.
+    if o.default.is_some() && (type_changed || c.default.is_none()) {
         steps.push(Step::new(alter("DROP DEFAULT".into())));
     }
     if type_changed {
