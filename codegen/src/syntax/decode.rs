@@ -194,6 +194,18 @@ fn sync(node: &Node, probs: &mut Problems) -> Option<SyncDecl> {
         }
     };
     let to = match m.get("to") {
+        Some(n) if matches!(&n.kind, NodeKind::Seq(items) if items.is_empty()) => {
+            probs.push(
+                Problem::new(
+                    "strata::missing_key",
+                    n.span,
+                    "this sync rule copies to no store",
+                )
+                .label("empty list")
+                .help("name the stores to copy to: `to: analytics` or `to: [analytics, search]`"),
+            );
+            return None;
+        }
         Some(n) => names(n, "a store", probs),
         None => {
             m.report_missing(
