@@ -14,6 +14,10 @@ use crate::diagnostics::{Problem, Problems};
 pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     let mut out = SchemaFile::default();
     let Some(root) = root else { return out };
+    // `---` alone, or `~`: an empty document, like an empty file.
+    if root.is_null() {
+        return out;
+    }
     let Some(mut top) = MapReader::new(root, "the schema file", TOP_KEYS, probs) else {
         return out;
     };
