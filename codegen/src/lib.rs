@@ -90,12 +90,40 @@ pub fn load(path: impl AsRef<Path>) -> Result<Sources, LoadError> {
             path: name.clone(),
             source: e,
         })?;
+        // A file that is too large or not UTF-8 is a broken schema, reported
+        // as a located diagnostic (exit 1) like any other mistake.
         if bytes.len() > MAX_FILE_BYTES {
-            return Err(LoadError::TooLarge { path: name });
+            let id = sources.add(name, "");
+            sources.problems.push(
+                Problem::new(
+                    "strata::too_large",
+                    source::Span::new(id, 0, 0),
+                    format!("this file is larger than {MAX_FILE_BYTES} bytes"),
+                )
+                .label("not read")
+                .help("split the schema into several files in one folder"),
+            );
+            continue;
         }
-        let text =
-            String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: name.clone() })?;
-        sources.add(name, text);
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                sources.add(name, text);
+            }
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let id = sources.add(name, text);
+                sources.problems.push(
+                    Problem::new(
+                        "strata::not_utf8",
+                        source::Span::new(id, at, at + '\u{FFFD}'.len_utf8()),
+                        "this file is not UTF-8 text",
+                    )
+                    .label("invalid byte")
+                    .help("save the schema as UTF-8 (it may be Latin-1 or UTF-16)"),
+                );
+            }
+        }
     }
     Ok(sources)
 }
@@ -109,14 +137,33 @@ pub fn schema_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, LoadError> {
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), LoadError> {
+    collect_yaml_in(dir, out, &mut std::collections::HashSet::new())
+}
+
+/// Each folder is read once, by its canonical path, so that a symbolic link
+/// to a parent folder cannot make loading loop forever. Hidden entries
+/// (`.git`, editor lock files such as `.#schema.yaml`) are skipped.
+fn collect_yaml_in(
+    dir: &Path,
+    out: &mut Vec<std::path::PathBuf>,
+    seen: &mut std::collections::HashSet<std::path::PathBuf>,
+) -> Result<(), LoadError> {
     let io = |e| LoadError::Io {
         path: dir.display().to_string(),
         source: e,
     };
+    if !seen.insert(std::fs::canonicalize(dir).map_err(io)?) {
+        return Ok(());
+    }
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let p = entry.map_err(io)?.path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
         if p.is_dir() {
-            collect_yaml(&p, out)?;
+            collect_yaml_in(&p, out, seen)?;
         } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             out.push(p);
         }
@@ -128,8 +175,19 @@ fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), Loa
 /// All problems of all files are reported together.
 pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
     let mut problems = diagnostics::Problems::default();
+    for p in &sources.problems {
+        problems.push(p.clone());
+    }
+    let unread = |id: usize| sources.problems.iter().any(|p| p.span.file == id);
     let asts: Vec<_> = (sources.files.iter().enumerate())
-        .map(|(id, file)| syntax::parse(id, &file.text, &mut problems))
+        .map(|(id, file)| match unread(id) {
+            // Not parsed: what it declares is unknown, so lookups stay quiet.
+            true => syntax::ast::SchemaFile {
+                incomplete: true,
+                ..Default::default()
+            },
+            false => syntax::parse(id, &file.text, &mut problems),
+        })
         .collect();
     // Resolve even after shape errors, so one run reports every problem it can.
     let model = model::resolve(sources, &asts, &mut problems);
@@ -140,9 +198,27 @@ pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
         problems.list.extend(influx::check(m));
     }
     match model {
-        Some(m) if problems.is_empty() => Ok(m),
+        Some(m) if problems.is_empty() => match nothing_declared(sources, &m) {
+            Some(p) => Err(Diagnostics::new(sources, vec![p])),
+            None => Ok(m),
+        },
         _ => Err(Diagnostics::new(sources, problems.list)),
     }
+}
+
+/// A schema that declares nothing at all (empty files, only comments) is a
+/// mistake, most often the wrong path or a file saved empty.
+fn nothing_declared(sources: &Sources, m: &Model) -> Option<Problem> {
+    let empty = m.stores.is_empty() && m.enums.is_empty() && m.entities.is_empty();
+    (empty && !sources.files.is_empty()).then(|| {
+        Problem::new(
+            "strata::empty_schema",
+            source::Span::new(0, 0, 0),
+            "the schema declares nothing",
+        )
+        .label("no stores, enums or entities")
+        .help("declare at least a store and an entity, as in `stores: { main: { kind: postgres, url: \"${DATABASE_URL}\" } }`")
+    })
 }
 
 /// Compiles schema text held in memory (one file), for tests and tools.

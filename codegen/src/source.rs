@@ -89,6 +89,9 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     pub files: Vec<SourceFile>,
+    /// Problems found while reading the files (not UTF-8, too large): `compile`
+    /// reports them with the rest and does not parse those files.
+    pub problems: Vec<crate::diagnostics::Problem>,
 }
 
 impl Sources {

@@ -64,11 +64,14 @@ fn main() -> ExitCode {
         }
         Command::Check { schema, short } => match load_and_compile(&schema, short) {
             Ok(model) => {
+                let count = |n: usize, one: &str, many: &str| {
+                    format!("{n} {}", if n == 1 { one } else { many })
+                };
                 eprintln!(
-                    "ok: {} entities, {} enums, {} stores",
-                    model.entities.len(),
-                    model.enums.len(),
-                    model.stores.len()
+                    "ok: {}, {}, {}",
+                    count(model.entities.len(), "entity", "entities"),
+                    count(model.enums.len(), "enum", "enums"),
+                    count(model.stores.len(), "store", "stores")
                 );
                 ExitCode::SUCCESS
             }

@@ -65,12 +65,7 @@ pub fn create_table(catalog: &Catalog, t: &Table) -> String {
     if !t.primary_key.is_empty() {
         lines.push(format!(
             "CONSTRAINT {} PRIMARY KEY ({})",
-            quote_ident(
-                &format!("{}_pkey", t.name)
-                    .chars()
-                    .take(63)
-                    .collect::<String>()
-            ),
+            quote_ident(&super::diff_table::pkey_name(&t.name)),
             cols(&t.primary_key)
         ));
     }

@@ -33,7 +33,13 @@ pub struct TablePlan {
     pub foreign_keys: Vec<Step>,
 }
 
+/// PostgreSQL's name for a primary key, `{table}_pkey` cut to 63 bytes. For a
+/// table name of 63 bytes that cut gives the table's own name, which the key's
+/// index cannot share: such a name is shortened with a hash instead.
 pub fn pkey_name(table: &str) -> String {
+    if table.len() >= 63 {
+        return crate::model::constraint_name(table, &[], "pkey");
+    }
     let mut s = format!("{table}_pkey");
     s.truncate(63);
     s

@@ -8,6 +8,8 @@ mod diff_rename;
 mod diff_table;
 pub mod migration;
 
+pub use diff_table::pkey_name;
+
 use crate::files::{header, Files};
 use crate::model::Model;
 

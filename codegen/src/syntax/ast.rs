@@ -17,6 +17,9 @@ pub struct SchemaFile {
     /// Names of stores, enums and entities whose declaration was malformed
     /// (already reported); lookups of them are not reported again.
     pub broken: Vec<String>,
+    /// A store declaration was malformed (already reported): entities without
+    /// `store:` may have meant it.
+    pub broken_store: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +135,9 @@ pub struct QueryDecl {
     pub limit: Option<Spanned<u32>>,
     pub one: bool,
     pub span: Span,
+    /// A key of the query was misspelt (already reported): a missing `where`
+    /// or `limit` may just be misspelt.
+    pub incomplete: bool,
 }
 
 #[derive(Debug, Clone)]

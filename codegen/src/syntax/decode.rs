@@ -14,6 +14,10 @@ use crate::diagnostics::{Problem, Problems};
 pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     let mut out = SchemaFile::default();
     let Some(root) = root else { return out };
+    // `---` alone, or `~`: an empty document, like an empty file.
+    if root.is_null() {
+        return out;
+    }
     let Some(mut top) = MapReader::new(root, "the schema file", TOP_KEYS, probs) else {
         return out;
     };
@@ -32,14 +36,28 @@ pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     }
     if let Some(n) = top.get("stores") {
         for (k, v) in entries(n, "`stores`", probs) {
+            // A real store (it has a `kind`) may be called `database`.
+            let has_kind = matches!(&v.kind, NodeKind::Map(e) if e.iter().any(|(k, _)| k.as_str() == Some("kind")));
+            if !has_kind && misplaced(k, "a store", STORE_KEYS, probs) {
+                out.broken.push(key_name(k).value);
+                out.broken_store = true;
+                continue;
+            }
             match store(k, v, probs) {
                 Some(s) => out.stores.push(s),
-                None => out.broken.push(key_name(k).value),
+                None => {
+                    out.broken.push(key_name(k).value);
+                    out.broken_store = true;
+                }
             }
         }
     }
     if let Some(n) = top.get("enums") {
         for (k, v) in entries(n, "`enums`", probs) {
+            if misplaced(k, "an enum", ENUM_KEYS, probs) {
+                out.broken.push(key_name(k).value);
+                continue;
+            }
             match enum_decl(k, v, probs) {
                 Some(e) => out.enums.push(e),
                 None => out.broken.push(key_name(k).value),
@@ -48,6 +66,10 @@ pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     }
     if let Some(n) = top.get("entities") {
         for (k, v) in entries(n, "`entities`", probs) {
+            if misplaced(k, "an entity", ENTITY_KEYS, probs) {
+                out.broken.push(key_name(k).value);
+                continue;
+            }
             match entity(k, v, probs) {
                 Some(e) => out.entities.push(e),
                 None => out.broken.push(key_name(k).value),
@@ -111,6 +133,32 @@ fn store(k: &Node, v: &Node, probs: &mut Problems) -> Option<StoreDecl> {
     })
 }
 
+/// A declaration named like a top-level section (`entities:` indented under
+/// `stores:`) or like a key of what it sits in (`fields:` indented one level
+/// too little, beside the entities): an indentation mistake, said as such.
+fn misplaced(k: &Node, what: &str, own_keys: &[&str], probs: &mut Problems) -> bool {
+    let Some(name) = k.as_str() else {
+        return false;
+    };
+    let help = if TOP_KEYS.contains(&name) {
+        format!("`{name}:` is a top-level section: start it at the beginning of the line")
+    } else if own_keys.contains(&name) {
+        format!("`{name}:` belongs inside {what}: indent it under the one it belongs to")
+    } else {
+        return false;
+    };
+    probs.push(
+        Problem::new(
+            "strata::misplaced_key",
+            k.span,
+            format!("`{name}` is not the name of {what}"),
+        )
+        .label("wrong indentation?")
+        .help(help),
+    );
+    true
+}
+
 fn enum_decl(k: &Node, v: &Node, probs: &mut Problems) -> Option<EnumDecl> {
     let what = format!("enum `{}`", k.as_str().unwrap_or_default());
     let (values, sql_name, doc_s) = match &v.kind {
@@ -119,6 +167,8 @@ fn enum_decl(k: &Node, v: &Node, probs: &mut Problems) -> Option<EnumDecl> {
             let mut m = MapReader::new(v, &what, ENUM_KEYS, probs)?;
             let values = match m.get("values") {
                 Some(n) => names(n, "an enum value", probs),
+                // `vales:` was reported: the enum is not also "without values".
+                None if m.was_misspelt("values") => return None,
                 None => Vec::new(),
             };
             let sql_name = m.get("sql_name").and_then(|n| name(n, "`sql_name`", probs));
@@ -148,6 +198,18 @@ fn sync(node: &Node, probs: &mut Problems) -> Option<SyncDecl> {
         }
     };
     let to = match m.get("to") {
+        Some(n) if matches!(&n.kind, NodeKind::Seq(items) if items.is_empty()) => {
+            probs.push(
+                Problem::new(
+                    "strata::missing_key",
+                    n.span,
+                    "this sync rule copies to no store",
+                )
+                .label("empty list")
+                .help("name the stores to copy to: `to: analytics` or `to: [analytics, search]`"),
+            );
+            return None;
+        }
         Some(n) => names(n, "a store", probs),
         None => {
             m.report_missing(

@@ -14,9 +14,57 @@ pub(super) fn entity(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityD
     Some(e)
 }
 
+/// Keys of an entity written where its `fields:` should be (`id: uuid` right
+/// under the entity): what a field looks like, when there is no `fields:`.
+fn stray_fields(v: &Node) -> Vec<Span> {
+    let NodeKind::Map(entries) = &v.kind else {
+        return Vec::new();
+    };
+    let looks_like_a_type = |t: &str| {
+        let base = t.trim_end_matches('?').trim_end_matches("[]");
+        let base = base.split('(').next().unwrap_or_default();
+        crate::model::BUILTIN_TYPES.contains(&base)
+    };
+    (entries.iter())
+        .filter(|(k, _)| !k.as_str().is_some_and(|k| ENTITY_KEYS.contains(&k)))
+        .filter(|(_, v)| match &v.kind {
+            NodeKind::Map(e) => e.iter().any(|(k, _)| k.as_str() == Some("type")),
+            _ => v.as_str().is_some_and(looks_like_a_type),
+        })
+        .map(|(k, _)| k.span)
+        .collect()
+}
+
 pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
     let what = format!("entity `{}`", k.as_str().unwrap_or_default());
-    let mut m = MapReader::new(v, &what, ENTITY_KEYS, probs)?;
+    let stray = stray_fields(v);
+    let has_fields =
+        matches!(&v.kind, NodeKind::Map(e) if e.iter().any(|(k, _)| k.as_str() == Some("fields")));
+    let mut m = if stray.is_empty() {
+        MapReader::new(v, &what, ENTITY_KEYS, probs)?
+    } else {
+        let mut scratch = Problems::default();
+        let m = MapReader::new(v, &what, ENTITY_KEYS, &mut scratch);
+        for mut p in scratch.list {
+            let field_like = p.code == "strata::unknown_key" && stray.contains(&p.span);
+            if field_like && has_fields {
+                // Some fields sit one level too far left.
+                p.help = Some("this looks like a field: indent it under `fields:`".into());
+                probs.push(p);
+            } else if !field_like {
+                probs.push(p);
+            }
+        }
+        if !has_fields {
+            // One problem for the missing `fields:`, not an unknown key per field.
+            probs.push(
+                Problem::new("strata::expected_mapping", stray[0], format!("the fields of {what} are not under `fields:`"))
+                    .label("a field, outside `fields:`")
+                    .help("write `fields:` under the entity and indent its fields below it, as in `fields: { id: uuid, name: text }`"),
+            );
+        }
+        m?
+    };
     let mut e = EntityDecl {
         name: key_name(k),
         span: v.span,
@@ -58,10 +106,21 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
     }
     if let Some(n) = m.get("unique") {
         for item in seq(n, "`unique`", probs) {
-            e.unique.push(Spanned::new(
-                names(item, "a unique field", probs),
-                item.span,
-            ));
+            if let NodeKind::Map(_) = item.kind {
+                // `{ fields: [a, b] }` is the shape of an index, not of a unique item.
+                probs.push(
+                    Problem::new("strata::expected_list", item.span, "a unique constraint is a field or a list of fields")
+                        .label("found a mapping")
+                        .help("write `- [a, b]` for a composite constraint; for options (`where`, `name`) declare a unique index under `indexes:`"),
+                );
+                continue;
+            }
+            let before = probs.list.len();
+            let fields = names(item, "a unique field", probs);
+            // A malformed item is reported once, not again as an empty constraint.
+            if probs.list.len() == before {
+                e.unique.push(Spanned::new(fields, item.span));
+            }
         }
     }
     if let Some(n) = m.get("indexes") {
@@ -208,17 +267,67 @@ pub(super) fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDec
 }
 
 /// `"created_at desc"` → (`created_at`, true).
-pub(super) fn ordered(n: Name) -> (Name, bool) {
+pub(super) fn ordered(n: Name, probs: &mut Problems) -> (Name, bool) {
+    // Where the text starts in its span: 0 plain, 1 quoted (`"name desc"`),
+    // unknown when the scalar had escapes or folded lines.
+    let lead = match n.span.len().checked_sub(n.value.len()) {
+        Some(0) => Some(0),
+        Some(2) => Some(1),
+        _ => None,
+    };
     let mut parts = n.value.split_whitespace();
     let field = parts.next().unwrap_or_default().to_string();
-    let desc = match parts.next() {
+    let suffix = parts.next();
+    let desc = match suffix {
         Some(d) if d.eq_ignore_ascii_case("desc") => true,
         Some(a) if a.eq_ignore_ascii_case("asc") => false,
         None => false,
-        // Unknown suffix: keep the whole text as the field name so the resolver reports it.
-        Some(_) => return (n, false),
+        // `name descending`, `name dsc`: the field is fine, the order word is not.
+        Some(word) => {
+            let at = n.value.find(word).filter(|_| lead.is_some());
+            let span = match (at, lead) {
+                (Some(i), Some(l)) => {
+                    let start = n.span.start + l + i;
+                    Span::new(n.span.file, start, start + word.len())
+                }
+                _ => n.span,
+            };
+            probs.push(
+                Problem::new(
+                    "strata::bad_order",
+                    span,
+                    format!("`{word}` is not an order"),
+                )
+                .label("expected `desc` or `asc`")
+                .help(format!(
+                    "write `{field} desc` (or `{field} asc`, the default)"
+                )),
+            );
+            false
+        }
     };
-    let span = Span::new(n.span.file, n.span.start, n.span.start + field.len());
+    if let Some(extra) = parts.next().filter(|_| {
+        suffix.is_some_and(|s| s.eq_ignore_ascii_case("desc") || s.eq_ignore_ascii_case("asc"))
+    }) {
+        probs.push(
+            Problem::new(
+                "strata::bad_order",
+                n.span,
+                format!("unexpected `{extra}` after the order"),
+            )
+            .label("one field and its order")
+            .help(format!(
+                "write `{field} desc`; list several fields as separate items"
+            )),
+        );
+    }
+    let span = match lead {
+        Some(l) => {
+            let start = n.span.start + l + n.value.len() - n.value.trim_start().len();
+            Span::new(n.span.file, start, start + field.len())
+        }
+        None => n.span,
+    };
     (Spanned::new(field, span), desc)
 }
 
@@ -235,7 +344,7 @@ pub(super) fn index(node: &Node, probs: &mut Problems) -> Option<IndexDecl> {
         NodeKind::Seq(_) | NodeKind::Scalar(..) => {
             i.columns = names(node, "an index field", probs)
                 .into_iter()
-                .map(ordered)
+                .map(|n| ordered(n, probs))
                 .collect();
         }
         NodeKind::Map(_) => {
@@ -244,7 +353,7 @@ pub(super) fn index(node: &Node, probs: &mut Problems) -> Option<IndexDecl> {
                 Some(f) => {
                     i.columns = names(f, "an index field", probs)
                         .into_iter()
-                        .map(ordered)
+                        .map(|n| ordered(n, probs))
                         .collect()
                 }
                 None => {
@@ -270,10 +379,35 @@ pub(super) fn filter(node: &Node, probs: &mut Problems) -> Option<Filter> {
         NodeKind::Map(entries) => Some(Filter::Equals(
             entries
                 .iter()
-                .filter_map(|(k, v)| Some((key_name(k), literal(v, "a filter value", probs)?)))
+                .filter_map(|(k, v)| {
+                    if v.is_null() {
+                        // `{ deleted_at: ~ }`: in a query `~` is a parameter, so
+                        // here it is not read as IS NULL; say how to write that.
+                        let field = key_name(k).value;
+                        probs.push(
+                            Problem::new("strata::expected_literal", v.span, "an index's `where` compares with values, not null")
+                                .label("null")
+                                .help(format!("for rows where `{field}` is null write the predicate as SQL: `where: \"{field} IS NULL\"`")),
+                        );
+                        return None;
+                    }
+                    Some((key_name(k), literal(v, "a filter value", probs)?))
+                })
                 .collect(),
         )),
-        _ => name(node, "`where`", probs).map(Filter::Sql),
+        NodeKind::Scalar(..) if !node.is_null() => name(node, "`where`", probs).map(Filter::Sql),
+        _ => {
+            probs.push(
+                Problem::new(
+                    "strata::expected_name",
+                    node.span,
+                    "an index's `where` is a mapping of equalities or a SQL predicate",
+                )
+                .label(format!("found {}", node.describe()))
+                .help("write `where: { status: OPEN }` or `where: \"price > 0\"`"),
+            );
+            None
+        }
     }
 }
 
@@ -288,6 +422,7 @@ pub(super) fn query(k: &Node, v: &Node, probs: &mut Problems) -> Option<QueryDec
         limit: None,
         one: false,
         span: v.span,
+        incomplete: m.was_misspelt("where") || m.was_misspelt("limit"),
     };
     if let Some(w) = m.get("where") {
         match &w.kind {
@@ -308,7 +443,7 @@ pub(super) fn query(k: &Node, v: &Node, probs: &mut Problems) -> Option<QueryDec
     if let Some(o) = m.get("order") {
         q.order = names(o, "an order field", probs)
             .into_iter()
-            .map(ordered)
+            .map(|n| ordered(n, probs))
             .collect();
     }
     q.limit = m.get("limit").and_then(|n| number(n, "`limit`", probs));

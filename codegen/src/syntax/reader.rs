@@ -59,7 +59,9 @@ impl<'a> MapReader<'a> {
                 let instead = key_alias(key)
                     .filter(|k| known.contains(k))
                     .or_else(|| did_you_mean(key, known.iter().copied()));
-                if let Some(instead) = instead {
+                if let Some(hint) = field_hint(known, key) {
+                    p = p.help(hint);
+                } else if let Some(instead) = instead {
                     p = p.help(format!("did you mean `{instead}`?"));
                     misspelt.push(instead);
                 }
@@ -78,6 +80,10 @@ impl<'a> MapReader<'a> {
         if !self.misspelt.contains(&key) {
             probs.push(p);
         }
+    }
+    /// Whether an unknown key was reported as a misspelling of `key`.
+    pub(super) fn was_misspelt(&self, key: &str) -> bool {
+        self.misspelt.contains(&key)
     }
     pub(super) fn get(&mut self, key: &str) -> Option<&'a Node> {
         self.entries
@@ -178,14 +184,30 @@ pub(super) fn number(node: &Node, what: &str, probs: &mut Problems) -> Option<Sp
     match node.as_str().and_then(|s| s.parse::<u32>().ok()) {
         Some(n) => Some(Spanned::new(n, node.span)),
         None => {
-            probs.push(
-                Problem::new(
-                    "strata::expected_number",
-                    node.span,
+            let text = node.as_str().unwrap_or_default();
+            let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+            let (message, help) = match (digits, text.strip_prefix('-')) {
+                (true, _) => (
+                    format!("{what} is too large"),
+                    format!("write a number up to {}", u32::MAX),
+                ),
+                (false, Some(rest))
+                    if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    (
+                        format!("{what} cannot be negative"),
+                        "write a positive whole number such as `100`".to_string(),
+                    )
+                }
+                _ => (
                     format!("{what} must be a whole number"),
-                )
-                .label(format!("found {}", node.describe_value()))
-                .help("write a number such as `100`"),
+                    "write a number such as `100`".to_string(),
+                ),
+            };
+            probs.push(
+                Problem::new("strata::expected_number", node.span, message)
+                    .label(format!("found {}", node.describe_value()))
+                    .help(help),
             );
             None
         }
@@ -316,6 +338,24 @@ const KEY_ALIASES: &[(&str, &str)] = &[
     ("order_by", "order"),
     ("sort", "order"),
 ];
+
+/// Field settings other tools put on the field that this language puts on
+/// the entity (or in `enums:`), with where they go.
+fn field_hint(known: &[&str], key: &str) -> Option<&'static str> {
+    if !known.contains(&"references") {
+        return None; // not a field's keys
+    }
+    Some(match key.to_ascii_lowercase().as_str() {
+        "primary_key" | "primary" | "pk" | "is_primary" => {
+            "the primary key is declared on the entity: `key: <field>` (a field named `id` is the key by default)"
+        }
+        "index" | "indexed" => "indexes are declared on the entity: `indexes: [[<field>]]`",
+        "values" | "enum" | "options" | "choices" => {
+            "declare an enum under `enums:` (e.g. `Status: [ACTIVE, CLOSED]`) and use its name as the type"
+        }
+        _ => return None,
+    })
+}
 
 fn key_alias(key: &str) -> Option<&'static str> {
     let lower = key.to_ascii_lowercase();

@@ -260,6 +260,19 @@ fn key(m: &mut MapFrame, node: Node, glue: bool, probs: &mut Problems) -> Pendin
     {
         return Pending::Continuation(node);
     }
+    if text == "<<" && !quoted {
+        // YAML 1.1 merge keys: this parser would read `<<` as a name.
+        probs.push(
+            Problem::new(
+                "strata::yaml_key",
+                node.span,
+                "YAML merge keys (`<<`) are not supported in schemas",
+            )
+            .label("merge key")
+            .help("write the keys out in full; merges, anchors and aliases are refused to keep schemas explicit"),
+        );
+        return Pending::Key(None);
+    }
     if !m.keys.insert(text.clone()) {
         probs.push(
             Problem::new(
@@ -320,6 +333,8 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
         "quote the value: `@`, `%` and backticks cannot start a plain YAML value".to_string()
     } else if info.contains("quoted scalar") {
         "close the quote on the same value".to_string()
+    } else if info.contains("recursion limit") {
+        "nesting is limited to 64 levels: flatten this value".to_string()
     } else {
         "check indentation and quoting around this point".to_string()
     };

@@ -57,16 +57,22 @@ pub enum MigrateError {
     },
     #[error("migration {version} `{name}` was applied, but its file is missing from the migrations folder")]
     Missing { version: i64, name: String },
-    #[error("migration {version} `{name}` failed: {source}")]
+    #[error("migration {version} `{name}` failed{}: {source}", at_line(.at))]
     Failed {
         version: i64,
         name: String,
+        /// Where in the file: `line N: <first line of the statement>`.
+        at: Option<String>,
         source: sqlx::Error,
     },
     #[error("`{0}` is not a valid table name for the migrations record")]
     BadTable(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+fn at_line(at: &Option<String>) -> String {
+    at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
 }
 
 /// One migration file.

@@ -136,9 +136,10 @@ impl Migrator {
             }
             self.apply_one(conn, m)
                 .await
-                .map_err(|source| MigrateError::Failed {
+                .map_err(|(source, at)| MigrateError::Failed {
                     version: m.version,
                     name: m.name.clone(),
+                    at,
                     source,
                 })?;
             tracing::info!(version = m.version, name = %m.name, "applied migration");
@@ -147,35 +148,48 @@ impl Migrator {
         Ok(report)
     }
 
-    async fn apply_one(&self, conn: &mut PgConnection, m: &Migration) -> Result<(), sqlx::Error> {
+    /// Runs one migration statement by statement (inside a transaction unless
+    /// marked otherwise), so that a failure names the statement's line.
+    async fn apply_one(&self, conn: &mut PgConnection, m: &Migration) -> Result<(), StepError> {
         let started = std::time::Instant::now();
         let record = format!(
             "INSERT INTO \"{}\" (version, name, checksum, no_transaction, duration_ms) \
              VALUES ($1, $2, $3, $4, $5)",
             self.table
         );
-        if m.no_transaction {
-            for statement in split::statements(&m.sql) {
-                conn.execute(statement.as_str()).await?;
-            }
-            record_row(&record, m, started).execute(&mut *conn).await?;
-        } else {
-            conn.execute("BEGIN").await?;
-            let mut body = conn.execute(m.sql.as_str()).await;
-            if body.is_ok() {
-                body = record_row(&record, m, started).execute(&mut *conn).await;
-            }
-            match body {
-                Ok(_) => {
-                    conn.execute("COMMIT").await?;
-                }
-                Err(e) => {
-                    conn.execute("ROLLBACK").await?;
-                    return Err(e);
-                }
+        let plain = |e: sqlx::Error| (e, None);
+        if !m.no_transaction {
+            conn.execute("BEGIN").await.map_err(plain)?;
+        }
+        let mut from = 0;
+        let mut body: Result<(), StepError> = Ok(());
+        for statement in split::statements(&m.sql) {
+            let at = locate(&m.sql, &mut from, &statement);
+            if let Err(e) = conn.execute(statement.as_str()).await {
+                body = Err((e, Some(at)));
+                break;
             }
         }
-        Ok(())
+        if body.is_ok() {
+            body = record_row(&record, m, started)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+                .map_err(plain);
+        }
+        if m.no_transaction {
+            return body;
+        }
+        match body {
+            Ok(()) => {
+                conn.execute("COMMIT").await.map_err(plain)?;
+                Ok(())
+            }
+            Err(e) => {
+                conn.execute("ROLLBACK").await.map_err(plain)?;
+                Err(e)
+            }
+        }
     }
 
     async fn applied(&self, conn: &mut PgConnection) -> Result<Vec<Applied>, MigrateError> {
@@ -279,6 +293,35 @@ async fn lock(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(std::time::Duration::from_millis(500));
     }
+}
+
+/// A failed statement and where it is (`line N: ALTER TABLE …`).
+type StepError = (sqlx::Error, Option<String>);
+
+/// Finds `statement` in `sql` from `*from` on (statements come in file order)
+/// and describes it by its line and its first line of code.
+fn locate(sql: &str, from: &mut usize, statement: &str) -> String {
+    let at = sql
+        .get(*from..)
+        .and_then(|rest| rest.find(statement))
+        .map_or(*from, |i| *from + i);
+    *from = (at + statement.len()).min(sql.len());
+    let mut line = sql[..at.min(sql.len())].matches('\n').count() + 1;
+    let mut first = "";
+    for l in statement.lines() {
+        let t = l.trim();
+        if t.is_empty() || t.starts_with("--") {
+            line += 1;
+            continue;
+        }
+        first = t;
+        break;
+    }
+    let mut excerpt: String = first.chars().take(100).collect();
+    if first.chars().count() > 100 {
+        excerpt.push('…');
+    }
+    format!("line {line}: {excerpt}")
 }
 
 fn record_row<'q>(

@@ -45,14 +45,64 @@ impl Resolver<'_> {
                 relations.insert((e.store.as_str(), table), at);
             }
         }
+        // A table's `renamed_from` must name a table that no longer exists, once.
+        let mut renamed: HashMap<(&str, &str), &str> = HashMap::new();
+        for (d, e) in decls.iter().zip(entities) {
+            let Some(r) = &d.renamed_from else { continue };
+            let key = (e.store.as_str(), r.value.as_str());
+            let problem = if r.value == e.name.sql {
+                Some((
+                    format!("table `{}` is renamed from itself", r.value),
+                    "write the table's previous name, or remove `renamed_from`".to_string(),
+                ))
+            } else if relations.contains_key(&key) {
+                Some((
+                    format!("`{}` is still the table of an entity", r.value),
+                    "the old name of a renamed table must be free; if this rename was applied already, remove `renamed_from`".to_string(),
+                ))
+            } else {
+                renamed.get(&key).map(|other| {
+                    (
+                        format!(
+                            "entities `{other}` and `{}` are both renamed from `{}`",
+                            d.name.value, r.value
+                        ),
+                        "a table can be renamed to one new name only".to_string(),
+                    )
+                })
+            };
+            renamed.insert(key, &d.name.value);
+            if let Some((message, help)) = problem {
+                self.err(
+                    Problem::new("strata::bad_rename", r.span, message)
+                        .label("renamed_from")
+                        .help(help),
+                );
+            }
+        }
         let is_pg = |e: &Entity| {
             !e.is_series()
                 && stores
                     .get(&e.store)
                     .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
         };
-        // Enum types live beside the tables of every postgres store.
+        // Enum types live beside the tables of every postgres store, and
+        // two enums cannot share a SQL type name.
+        let mut types: HashMap<&str, Span> = HashMap::new();
         for en in enums {
+            if let Some(&first) = types.get(en.name.sql.as_str()) {
+                self.clash(
+                    en.span,
+                    format!(
+                        "enum `{}` has the SQL type name `{}` of another enum",
+                        en.name.schema, en.name.sql
+                    ),
+                    first,
+                    "give one of them another `sql_name:`",
+                );
+            } else {
+                types.insert(&en.name.sql, en.span);
+            }
             let clash = (stores.values())
                 .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
                 .find_map(|s| {
@@ -72,12 +122,38 @@ impl Resolver<'_> {
                 );
             }
         }
-        for e in entities.iter().filter(|e| is_pg(e)) {
-            let named = (e.indexes.iter().map(|i| (i.name.as_str(), i.span, "index"))).chain(
-                e.uniques
-                    .iter()
-                    .map(|u| (u.name.as_str(), u.span, "unique constraint")),
-            );
+        // The primary key's index and identity sequences are relations too:
+        // a table named `order_pkey` or `order_id_seq` would not be created.
+        let implicit: Vec<Vec<(String, Span, &str)>> = (entities.iter())
+            .map(|e| {
+                if !is_pg(e) || e.key.is_empty() {
+                    return Vec::new();
+                }
+                let mut v = vec![(
+                    crate::postgres::pkey_name(&e.name.sql),
+                    e.span,
+                    "primary key",
+                )];
+                for f in &e.fields {
+                    let seq = format!("{}_{}_seq", e.name.sql, f.name.sql);
+                    if f.default == Some(Default::Identity) && seq.len() <= MAX_SQL_IDENT {
+                        v.push((seq, f.span, "identity sequence"));
+                    }
+                }
+                v
+            })
+            .collect();
+        for (e, implicit) in entities.iter().zip(&implicit) {
+            if !is_pg(e) {
+                continue;
+            }
+            let named = (e.indexes.iter().map(|i| (i.name.as_str(), i.span, "index")))
+                .chain(
+                    e.uniques
+                        .iter()
+                        .map(|u| (u.name.as_str(), u.span, "unique constraint")),
+                )
+                .chain(implicit.iter().map(|(n, s, w)| (n.as_str(), *s, *w)));
             for (name, span, what) in named {
                 if let Some(&first) = relations.get(&(e.store.as_str(), name)) {
                     self.clash(
@@ -87,7 +163,12 @@ impl Resolver<'_> {
                             e.store
                         ),
                         first,
-                        "give the index another `name:`",
+                        match what {
+                            "primary key" | "identity sequence" => {
+                                "PostgreSQL derives this name from the table; set another `table:` on one of the two"
+                            }
+                            _ => "give the index another `name:`",
+                        },
                     );
                 } else {
                     relations.insert((e.store.as_str(), name), span);

@@ -74,6 +74,18 @@ impl Resolver<'_> {
             }
         }
         for u in &d.unique {
+            if u.value.is_empty() {
+                self.err(
+                    Problem::new(
+                        "strata::bad_unique",
+                        u.span,
+                        "this unique constraint lists no fields",
+                    )
+                    .label("empty")
+                    .help("list its fields, as in `[account_id, symbol]`, or remove the item"),
+                );
+                continue;
+            }
             let idx: Vec<usize> = u
                 .value
                 .iter()
@@ -191,6 +203,64 @@ impl Resolver<'_> {
                     );
                 }
             }
+            // Only btree indexes are unique or ordered; hash has its own message above.
+            if matches!(
+                method,
+                IndexMethod::Gin | IndexMethod::Brin | IndexMethod::Gist
+            ) {
+                let m = match method {
+                    IndexMethod::Gin => "gin",
+                    IndexMethod::Brin => "brin",
+                    _ => "gist",
+                };
+                if i.unique {
+                    self.err(
+                        Problem::new("strata::bad_index", method_span, format!("a {m} index cannot be unique"))
+                            .label(format!("{m} index"))
+                            .help("only btree (the default) indexes are unique: drop `unique` or the `method`"),
+                    );
+                }
+            }
+            if method != IndexMethod::BTree {
+                if let Some((n, _)) = i.columns.iter().find(|(_, desc)| *desc) {
+                    self.err(
+                        Problem::new(
+                            "strata::bad_index",
+                            n.span,
+                            "only a btree index can be ordered",
+                        )
+                        .label("`desc` on a non-btree index")
+                        .help("drop `desc`, or drop the `method` to use btree"),
+                    );
+                }
+            }
+            // PostgreSQL has no gist operator class for these types without an
+            // extension (btree_gist), and no brin one for booleans, enums,
+            // json or arrays: the migration would fail.
+            if method == IndexMethod::Gist {
+                let ty = &e.fields[columns[0].field].ty;
+                self.err(
+                    Problem::new("strata::bad_index", method_span, format!("PostgreSQL has no gist operator class for `{ty}`"))
+                        .label("gist index")
+                        .help("gist needs the btree_gist extension for these types: use btree (the default), brin for large append-only tables, or gin for arrays and json"),
+                );
+            }
+            if method == IndexMethod::Brin {
+                let bad = columns.iter().map(|c| &e.fields[c.field]).find(|f| {
+                    f.ty.is_array()
+                        || matches!(
+                            f.ty.scalar(),
+                            ScalarType::Bool | ScalarType::Json | ScalarType::Enum(_)
+                        )
+                });
+                if let Some(f) = bad {
+                    self.err(
+                        Problem::new("strata::bad_index", method_span, format!("PostgreSQL has no brin operator class for `{}` ({})", f.name.schema, f.ty))
+                            .label("brin index")
+                            .help("brin suits numbers, text, uuids and times; index booleans and enums with btree, arrays and json with gin"),
+                    );
+                }
+            }
             let predicate = match &i.filter {
                 None => None,
                 Some(Filter::Equals(pairs)) => {
@@ -237,7 +307,21 @@ impl Resolver<'_> {
                 None => constraint_name(&e.name.sql, &cols, "idx"),
             };
             if let Some(&first) = index_names.get(&name) {
-                self.duplicate("index", &Spanned::new(name.clone(), i.span), first);
+                if i.name.is_some() {
+                    self.duplicate("index", &Spanned::new(name.clone(), i.span), first);
+                } else {
+                    // Nobody wrote this name: say where it comes from.
+                    let at = if self.probs.wants_suggestions() {
+                        self.sources.location(first)
+                    } else {
+                        "another place".to_string()
+                    };
+                    self.err(
+                        Problem::new("strata::duplicate_name", i.span, format!("two indexes on the same fields get the derived name `{name}`"))
+                            .label("second index on these fields")
+                            .help(format!("the first is at {at}; give one of them a `name:`, or remove this one if it is the same index")),
+                    );
+                }
                 continue;
             }
             index_names.insert(name.clone(), i.span);
@@ -309,7 +393,7 @@ impl Resolver<'_> {
                         .help("give a limit of at least 1, or leave `limit` out"),
                 );
             }
-            if q.params.is_empty() && q.fixed.is_empty() && q.limit.is_none() {
+            if q.params.is_empty() && q.fixed.is_empty() && q.limit.is_none() && !q.incomplete {
                 self.err(
                     Problem::new("strata::unbounded_query", q.name.span, format!("query `{}` has no `where` and no `limit`", q.name.value))
                         .label("reads the whole table")

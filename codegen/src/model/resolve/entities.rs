@@ -94,6 +94,7 @@ impl Resolver<'_> {
                 }
             }
         }
+        self.field_renames(d);
         // An entity whose store is unknown is checked as what it looks like.
         let series = match store_kind {
             Some(kind) => kind == StoreKindTag::InfluxDb,
@@ -183,6 +184,45 @@ impl Resolver<'_> {
         e
     }
 
+    /// `renamed_from` must name a column that no longer exists, once: a swap
+    /// or a chain of renames cannot be told from a stale `renamed_from`, and
+    /// the migration would silently convert columns instead of renaming them.
+    fn field_renames(&mut self, d: &ast::EntityDecl) {
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for f in &d.fields {
+            let Some(r) = &f.renamed_from else { continue };
+            let problem = if r.value == f.name.value {
+                Some((
+                    format!("field `{}` is renamed from itself", f.name.value),
+                    "write the column's previous name, or remove `renamed_from`".to_string(),
+                ))
+            } else if d.fields.iter().any(|g| g.name.value == r.value) {
+                Some((
+                    format!("`{}` is still a field of `{}`", r.value, d.name.value),
+                    "the old name of a renamed field must be free; if this rename was applied already, remove `renamed_from`; to swap two columns, rename through a third name in two migrations".to_string(),
+                ))
+            } else {
+                seen.get(r.value.as_str()).map(|other| {
+                    (
+                        format!(
+                            "fields `{other}` and `{}` are both renamed from `{}`",
+                            f.name.value, r.value
+                        ),
+                        "a column can be renamed to one new name only".to_string(),
+                    )
+                })
+            };
+            seen.insert(&r.value, &f.name.value);
+            if let Some((message, help)) = problem {
+                self.err(
+                    Problem::new("strata::bad_rename", r.span, message)
+                        .label("renamed_from")
+                        .help(help),
+                );
+            }
+        }
+    }
+
     pub(super) fn not_series(&mut self, what: &str, span: Span) {
         self.err(
             Problem::new("strata::series_only", span, format!("`{what}` is only for time-series entities"))
@@ -228,12 +268,32 @@ impl Resolver<'_> {
                     .filter(|s| s.kind.tag() == StoreKindTag::Postgres);
                 match (pg.next(), pg.next()) {
                     (Some(only), None) => only.name.clone(),
-                    _ if self.incomplete => String::new(),
-                    _ => {
+                    _ if self.incomplete || self.stores_broken || self.storeless_reported => {
+                        String::new()
+                    }
+                    (None, _) => {
+                        // Reported once: every other entity without `store:` has the same cause.
+                        self.storeless_reported = true;
+                        let help = match stores.is_empty() {
+                            true => "declare the store, e.g. `stores: { main: { kind: postgres, url: \"${DATABASE_URL}\" } }`; an entity may leave out `store:` when there is exactly one postgres store".to_string(),
+                            false => format!("write `store: <name>` (declared: {}), or declare a postgres store: with exactly one, `store:` may be left out", list(stores.keys())),
+                        };
+                        self.err(
+                            Problem::new("strata::missing_key", d.name.span, format!("entity `{}` has no `store` and the schema has no postgres store", d.name.value))
+                                .label("needs `store:`")
+                                .help(help),
+                        );
+                        String::new()
+                    }
+                    (Some(a), Some(b)) => {
+                        let names = stores
+                            .values()
+                            .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
+                            .map(|s| &s.name);
                         self.err(
                             Problem::new("strata::missing_key", d.name.span, format!("entity `{}` has no `store`", d.name.value))
                                 .label("needs `store:`")
-                                .help("name the store it lives in; it may be left out only when there is exactly one postgres store"),
+                                .help(format!("the schema has several postgres stores ({}): write `store: {}` or `store: {}`", list(names), a.name, b.name)),
                         );
                         String::new()
                     }

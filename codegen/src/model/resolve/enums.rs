@@ -32,6 +32,18 @@ impl Resolver<'_> {
                     sql
                 }
             };
+            if is_pg_builtin_type(&sql) {
+                let at = d.sql_name.as_ref().map_or(d.name.span, |n| n.span);
+                self.err(
+                    Problem::new(
+                        "strata::bad_identifier",
+                        at,
+                        format!("the SQL type name `{sql}` of enum `{}` is a PostgreSQL built-in type", d.name.value),
+                    )
+                    .label("built-in type")
+                    .help(format!("PostgreSQL would resolve `{sql}` to its own type, not the enum: set `sql_name:` to another name, e.g. `{sql}_kind`")),
+                );
+            }
             if d.values.is_empty() {
                 self.err(
                     Problem::new(
@@ -63,20 +75,37 @@ impl Resolver<'_> {
         // Both the stored value and the Rust variant must be unique (`BUY` and
         // `buy` would both become `Buy`).
         let mut seen: HashMap<String, Span> = HashMap::new();
+        let mut by_variant: HashMap<String, String> = HashMap::new();
         for v in &d.values {
             if !is_enum_value(v) {
-                self.bad_name("enum value", v, "letter-first ASCII");
+                self.bad_name("enum value", v, "letter-first");
                 continue;
             }
             let rust = v.value.to_lowercase().to_upper_camel_case();
             // A value `self` becomes the variant `Self_` (see names::rust_ident).
-            let first = seen.get(&v.value).or_else(|| seen.get(&rust)).copied();
-            if let Some(first) = first {
+            if let Some(&first) = seen.get(&v.value) {
                 self.duplicate("enum value", v, first);
                 continue;
             }
+            if let Some(other) = by_variant.get(&rust) {
+                self.err(
+                    Problem::new(
+                        "strata::duplicate_name",
+                        v.span,
+                        format!(
+                            "enum values `{other}` and `{}` differ only in case",
+                            v.value
+                        ),
+                    )
+                    .label("same Rust variant")
+                    .help(format!(
+                        "both become the Rust variant `{rust}`; keep one spelling"
+                    )),
+                );
+                continue;
+            }
             seen.insert(v.value.clone(), v.span);
-            seen.insert(rust.clone(), v.span);
+            by_variant.insert(rust.clone(), v.value.clone());
             variants.push(EnumVariant {
                 name: Ident {
                     schema: v.value.clone(),
@@ -123,4 +152,113 @@ impl Resolver<'_> {
             .help(format!("set a shorter `{key}:`")),
         );
     }
+}
+
+/// Types of `pg_catalog`, searched before every other schema: an enum type of
+/// one of these names would never be found by an unqualified name.
+const PG_BUILTIN_TYPES: &[&str] = &[
+    "aclitem",
+    "any",
+    "anyarray",
+    "anycompatible",
+    "anycompatiblearray",
+    "anycompatiblemultirange",
+    "anycompatiblenonarray",
+    "anycompatiblerange",
+    "anyelement",
+    "anyenum",
+    "anymultirange",
+    "anynonarray",
+    "anyrange",
+    "bit",
+    "bool",
+    "box",
+    "bpchar",
+    "bytea",
+    "char",
+    "cid",
+    "cidr",
+    "circle",
+    "cstring",
+    "date",
+    "datemultirange",
+    "daterange",
+    "event_trigger",
+    "fdw_handler",
+    "float4",
+    "float8",
+    "gtsvector",
+    "index_am_handler",
+    "inet",
+    "int2",
+    "int2vector",
+    "int4",
+    "int4multirange",
+    "int4range",
+    "int8",
+    "int8multirange",
+    "int8range",
+    "internal",
+    "interval",
+    "json",
+    "jsonb",
+    "jsonpath",
+    "language_handler",
+    "line",
+    "lseg",
+    "macaddr",
+    "macaddr8",
+    "money",
+    "name",
+    "numeric",
+    "nummultirange",
+    "numrange",
+    "oid",
+    "oidvector",
+    "path",
+    "point",
+    "polygon",
+    "record",
+    "refcursor",
+    "regclass",
+    "regcollation",
+    "regconfig",
+    "regdictionary",
+    "regnamespace",
+    "regoper",
+    "regoperator",
+    "regproc",
+    "regprocedure",
+    "regrole",
+    "regtype",
+    "table_am_handler",
+    "text",
+    "tid",
+    "time",
+    "timestamp",
+    "timestamptz",
+    "timetz",
+    "trigger",
+    "tsm_handler",
+    "tsmultirange",
+    "tsquery",
+    "tsrange",
+    "tstzmultirange",
+    "tstzrange",
+    "tsvector",
+    "txid_snapshot",
+    "unknown",
+    "uuid",
+    "varbit",
+    "varchar",
+    "void",
+    "xid",
+    "xid8",
+    "xml",
+];
+
+/// A built-in type name, or one in PostgreSQL's reserved `pg_` prefix (the
+/// catalog's own row types, such as `pg_class`).
+fn is_pg_builtin_type(sql: &str) -> bool {
+    sql.starts_with("pg_") || PG_BUILTIN_TYPES.contains(&sql)
 }

@@ -10,6 +10,20 @@ impl Resolver<'_> {
     ) -> Option<Field> {
         if !is_snake_ident(&f.name) || f.name.value == "_" {
             self.bad_name("field", &f.name, "snake_case");
+        } else if PG_SYSTEM_COLUMNS.contains(&f.name.as_str()) {
+            self.err(
+                Problem::new(
+                    "strata::bad_identifier",
+                    f.name.span,
+                    format!("`{}` is the name of a PostgreSQL system column", f.name.value),
+                )
+                .label("reserved by PostgreSQL")
+                .help(format!(
+                    "every PostgreSQL table has the hidden columns {}: name the field otherwise, e.g. `{}_value`",
+                    PG_SYSTEM_COLUMNS.join(", "),
+                    f.name.value
+                )),
+            );
         }
         let mut ty = match parse_type(&f.ty, |n| enums.contains_key(n)) {
             Ok(t) => t,
@@ -32,7 +46,21 @@ impl Resolver<'_> {
                 return None;
             }
         };
-        if let Some(max) = &f.max {
+        if let Some(max) = f
+            .max
+            .as_ref()
+            .filter(|m| m.value == 0 || m.value > 10_485_760)
+        {
+            self.err(
+                Problem::new(
+                    "strata::bad_max",
+                    max.span,
+                    format!("`max: {}` is not a string length", max.value),
+                )
+                .label("out of range")
+                .help("a string length is between 1 and 10485760; use `text` for unbounded text"),
+            );
+        } else if let Some(max) = &f.max {
             match &mut ty {
                 Type::Scalar(ScalarType::String { max: m @ None }) | Type::Array(ScalarType::String { max: m @ None })
                     if max.value >= 1 =>
@@ -48,6 +76,15 @@ impl Resolver<'_> {
         }
         let nullable = f.nullable.as_ref().is_some_and(|n| n.value);
         let default = f.default.as_ref().and_then(|d| self.default(d, &ty, enums));
+        if nullable && default == Some(Default::Identity) {
+            // PostgreSQL makes an identity column NOT NULL whatever the schema says.
+            let at = f.default.as_ref().map_or(f.span, |d| d.span);
+            self.err(
+                Problem::new("strata::bad_default", at, "an identity column cannot be nullable")
+                    .label("identity")
+                    .help("PostgreSQL keeps identity columns NOT NULL: drop the `?` (or `nullable: true`), or the `default: generated`"),
+            );
+        }
         let mut renamed_from = None;
         if let Some(r) = &f.renamed_from {
             if !is_snake_ident(r) {
@@ -258,6 +295,8 @@ impl Resolver<'_> {
             p = p.help(format!(
                 "`{name}` is an entity; a field that points at it is written `{{ type: uuid, references: {name} }}` (the type of its key)"
             ));
+        } else if name.eq_ignore_ascii_case("enum") {
+            p = p.help("declare the enum under `enums:` (e.g. `Status: [ACTIVE, CLOSED]`) and write its name as the type: `type: Status`");
         } else if let Some(instead) = type_alias(name) {
             p = p.help(format!("did you mean `{instead}`?"));
         } else {
@@ -270,3 +309,7 @@ impl Resolver<'_> {
         )));
     }
 }
+
+/// Hidden columns of every PostgreSQL table: a column of one of these names
+/// cannot be created (`column name "xmin" conflicts with a system column name`).
+const PG_SYSTEM_COLUMNS: &[&str] = &["tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"];

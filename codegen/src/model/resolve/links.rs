@@ -131,6 +131,16 @@ impl Resolver<'_> {
                     if self.quiet(ent_name) {
                         continue;
                     }
+                    if let ScalarType::Enum(en) = entities[di].fields[fi].ty.scalar() {
+                        if en == ent_name {
+                            self.err(
+                                Problem::new("strata::unknown_entity", target.span, format!("`{ent_name}` is an enum, not an entity"))
+                                    .label("not an entity")
+                                    .help(format!("the type `{ent_name}` already limits the field to the enum's values: remove `references`")),
+                            );
+                            continue;
+                        }
+                    }
                     self.err(
                         Problem::new("strata::unknown_entity", target.span, format!("no entity named `{ent_name}`"))
                             .label("unknown entity")
@@ -245,7 +255,22 @@ impl Resolver<'_> {
                         }
                         OnDelete::SetNull
                     }
-                    Some(("set_default", _)) => OnDelete::SetDefault,
+                    Some(("set_default", s)) => {
+                        // Without a default PostgreSQL sets NULL: a NOT NULL
+                        // column makes every delete of a referenced row fail.
+                        if fd.default.is_none() {
+                            self.err(
+                                Problem::new(
+                                    "strata::bad_reference",
+                                    s,
+                                    "`on_delete: set_default` needs a `default` on the field",
+                                )
+                                .label("field has no default")
+                                .help("give the field a `default:` (a key of the referenced entity), or pick `set_null`, `cascade` or `restrict`"),
+                            );
+                        }
+                        OnDelete::SetDefault
+                    }
                     Some((other, s)) => {
                         let opts = crate::syntax::ON_DELETE_ACTIONS.iter().copied();
                         self.err(

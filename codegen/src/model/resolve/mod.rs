@@ -13,7 +13,7 @@ mod stores;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use heck::{ToSnakeCase, ToUpperCamelCase};
+use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
 use super::types::{parse_type, type_alias, TypeError, BUILTIN_TYPES};
 use super::*;
@@ -40,6 +40,8 @@ pub fn resolve(
         broken_fields: HashSet::new(),
         field_index: HashMap::new(),
         fields_unknown: false,
+        stores_broken: files.iter().any(|f| f.broken_store),
+        storeless_reported: false,
         entity_names: (files.iter().flat_map(|f| &f.entities))
             .map(|e| e.name.value.clone())
             .collect(),
@@ -86,6 +88,12 @@ struct Resolver<'a> {
     /// The entity being resolved had shape problems and declares no fields:
     /// its unknown fields are a consequence, not news.
     fields_unknown: bool,
+    /// A store declaration was malformed (already reported): an entity without
+    /// `store:` may have meant it.
+    stores_broken: bool,
+    /// "No postgres store to default to" was reported once; later entities
+    /// without `store:` have the same cause.
+    storeless_reported: bool,
 }
 
 impl Resolver<'_> {
@@ -121,6 +129,7 @@ impl Resolver<'_> {
     fn bad_name(&mut self, what: &str, name: &Spanned<String>, style: &str) {
         let example = match style {
             "UpperCamelCase" => name.value.to_upper_camel_case(),
+            "letter-first" => name.value.to_shouty_snake_case(),
             _ => name.value.to_snake_case(),
         };
         let hint = if name.len() > MAX_SQL_IDENT {

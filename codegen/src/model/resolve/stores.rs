@@ -24,6 +24,7 @@ impl Resolver<'_> {
                 // Already reported: entities naming this store stay quiet.
                 None => {
                     self.broken.insert(decl.name.value.clone());
+                    self.stores_broken = true;
                 }
             }
         }
@@ -155,10 +156,22 @@ impl Resolver<'_> {
             Some(v.value.clone())
         };
         let kind = match tag {
-            StoreKindTag::Postgres => StoreKind::Postgres {
-                pool,
-                schema: ident(self, "schema"),
-            },
+            StoreKindTag::Postgres => {
+                if let Some(v) = scalars.get("schema") {
+                    // PostgreSQL refuses `pg_*` schema names and owns these.
+                    if v.starts_with("pg_") || v.value == "information_schema" {
+                        self.err(
+                            Problem::new("strata::bad_setting", v.span, format!("the schema name `{}` is reserved by PostgreSQL", v.value))
+                                .label("reserved by PostgreSQL")
+                                .help("pick a schema name of your own (not `pg_*` or `information_schema`), or leave `schema` out for `public`"),
+                        );
+                    }
+                }
+                StoreKind::Postgres {
+                    pool,
+                    schema: ident(self, "schema"),
+                }
+            }
             StoreKindTag::Redis => StoreKind::Redis {
                 key_prefix: scalars.get("key_prefix").map(|v| v.value.clone()),
             },
