@@ -1,5 +1,5 @@
 //! The language tour (`tests/fixtures/language/language_tour.yaml`) compiles to
-//! the model the language reference (`docs/schema-language.md`) promises.
+//! the model the language reference (`the README's language reference`) promises.
 
 use std::path::Path;
 
