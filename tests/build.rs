@@ -10,8 +10,9 @@ fn main() {
     store_modules();
 }
 
-/// Every fixture in `fixtures/valid/*.yaml` → `OUT_DIR/fixtures/<name>/<module>.rs`
-/// plus `OUT_DIR/fixtures.rs` (`strata_tests::fixtures::<name>::<module>`): a
+/// Every fixture in `fixtures/valid/*.yaml` → `OUT_DIR/fixtures/<name>/` (through
+/// `strata_codegen::build::Build`, as a user's build.rs does) plus
+/// `OUT_DIR/fixtures.rs` (`strata_tests::fixtures::<name>::<module>`): a
 /// fixture whose generated code does not build fails here.
 fn fixture_sdks() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/valid");
@@ -24,7 +25,6 @@ fn fixture_sdks() {
     paths.sort();
     let mut index = String::new();
     for path in paths {
-        println!("cargo:rerun-if-changed={}", path.display());
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -39,29 +39,17 @@ fn fixture_sdks() {
                 }
             })
             .collect();
-        let sources = strata_codegen::load(&path).expect("fixture readable");
-        let model = match strata_codegen::compile(&sources) {
-            Ok(m) => m,
-            Err(d) => panic!(
-                "fixture {} does not compile:\n{}",
-                path.display(),
-                d.render_plain()
-            ),
-        };
-        let files = strata_codegen::generate(&model, &strata_codegen::Settings::default());
-        let mut rust = strata_codegen::Files::default();
-        let mut mods = String::new();
-        for (p, text) in &files.files {
-            let Some(m) = p.strip_prefix("rust/").and_then(|p| p.strip_suffix(".rs")) else {
-                continue;
-            };
-            rust.insert(format!("fixtures/{name}/{m}.rs"), text.clone());
-            mods.push_str(&format!(
-                "    pub mod {m} {{ include!(concat!(env!(\"OUT_DIR\"), \"/fixtures/{name}/{m}.rs\")); }}\n"
-            ));
+        let sub = format!("fixtures/{name}");
+        if let Err(e) = strata_codegen::build::Build::new(&path)
+            .with_subdir(&sub)
+            .run()
+        {
+            eprintln!("fixture {} does not compile:\n{e}", path.display());
+            std::process::exit(1);
         }
-        strata_codegen::persist(&rust, &out).expect("write OUT_DIR");
-        index.push_str(&format!("pub mod {name} {{\n{mods}}}\n"));
+        index.push_str(&format!(
+            "pub mod {name} {{\n    include!(concat!(env!(\"OUT_DIR\"), \"/{sub}/modules.rs\"));\n}}\n"
+        ));
     }
     std::fs::write(out.join("fixtures.rs"), index).expect("write OUT_DIR");
 }

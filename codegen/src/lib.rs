@@ -13,6 +13,7 @@
 //! strata_codegen::persist(&files, "out".as_ref()).unwrap();
 //! ```
 
+pub mod build;
 pub mod clickhouse;
 pub mod diagnostics;
 pub mod elasticsearch;

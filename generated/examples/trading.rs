@@ -35,9 +35,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|(s, _)| s.to_string())
         .unwrap_or(url);
 
-    // A fresh database with the schema applied.
-    // TODO(lead): apply the checked-in migrations with `strata_sdk::migrate`
-    // once the migration runner is merged; the DDL is the same schema.
+    // A fresh database, migrated with the migrations embedded at build time
+    // (`generated/migrations`, through `Build::with_migrations`).
     let mut admin = PgConnection::connect(&format!("{server}/postgres")).await?;
     admin
         .execute(format!("DROP DATABASE IF EXISTS \"{DB}\" WITH (FORCE)").as_str())
@@ -50,10 +49,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..main_pool_config()
     };
     let pool = config.connect().await?;
-    sqlx::raw_sql(deepalpha_db::ddl::MAIN)
-        .execute(&pool)
+    let report = strata_sdk::migrate::Migrator::new(deepalpha_db::migrations())
+        .apply_pool(&pool)
         .await?;
-    println!("created database {DB} and applied the schema of store `main`");
+    for (version, name) in &report.applied {
+        println!("applied migration {version} {name}");
+    }
+    println!("created database {DB} with the schema of store `main`");
 
     // A user and a strategy.
     let user = User::insert(
