@@ -54,16 +54,16 @@ fn fixture_sdks() {
     std::fs::write(out.join("fixtures.rs"), index).expect("write OUT_DIR");
 }
 
-/// The store modules of `../schema` and the store fixtures →
-/// `OUT_DIR/<name>/{clickhouse,influx,elasticsearch}.rs`, included by the store tests.
+/// The influx module of `../schema` and the time-series fixture →
+/// `OUT_DIR/<name>/influx.rs`, included alone by the influx tests (the
+/// ClickHouse and Elasticsearch tests use `deepalpha_db` and the fixture SDKs,
+/// whose rows convert from the sibling `entities` module).
 fn store_modules() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let schema = root.join("../schema");
     let mut inputs: Vec<(&str, PathBuf)> = vec![("trading", schema.clone())];
-    for name in ["analytics", "search", "timeseries"] {
-        inputs.push((name, root.join(format!("fixtures/valid/{name}.yaml"))));
-    }
+    inputs.push(("timeseries", root.join("fixtures/valid/timeseries.yaml")));
     for (name, path) in inputs {
         emit(name, &path, &out.join(name));
     }
@@ -79,7 +79,7 @@ fn emit(name: &str, path: &Path, dir: &Path) {
         println!("cargo:rerun-if-changed={}", f.display());
     }
     std::fs::create_dir_all(dir).expect("out dir");
-    let mut wanted = vec!["clickhouse.rs", "influx.rs", "elasticsearch.rs"];
+    let mut wanted = vec!["influx.rs"];
     if path.exists() {
         let sources = strata_codegen::load(path).expect("load schema");
         let model = match strata_codegen::compile(&sources) {

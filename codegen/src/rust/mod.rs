@@ -3,6 +3,7 @@
 
 pub mod attrs;
 mod batch;
+pub mod convert;
 mod entities;
 mod finders;
 mod format;
