@@ -43,7 +43,7 @@
 //! pub use entities::*;
 //! ```
 //!
-//! A failed `run` returns a [`BuildError`] whose `Debug` is the rendered
+//! A failed `run` returns a [`BuildError`] whose `Debug` holds the rendered
 //! diagnostics, so `fn main() -> Result<(), BuildError>` prints them and exits
 //! with status 1, which fails the build without a panic's backtrace.
 
@@ -67,8 +67,8 @@ pub struct Build {
     rerun: bool,
 }
 
-/// Why a [`Build`] failed. `Debug` prints the same text as `Display` (the
-/// rendered diagnostics), so a build script's `main` can return it.
+/// Why a [`Build`] failed. `Display` is the rendered diagnostics; `Debug`
+/// adds a first line, so a build script's `main` can return it readably.
 #[derive(thiserror::Error)]
 pub enum BuildError {
     /// The schema's diagnostics, rendered as `strata check` prints them.
@@ -84,7 +84,11 @@ pub enum BuildError {
 
 impl fmt::Debug for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+        // After the `Error: ` that a failed `main` prints.
+        match self {
+            BuildError::Schema(text) => write!(f, "the schema does not compile\n\n{text}"),
+            other => fmt::Display::fmt(other, f),
+        }
     }
 }
 
@@ -162,9 +166,6 @@ impl Build {
                 self.rerun_if_changed(&f);
             }
         }
-        let sources = crate::load(&schema).map_err(|e| io(&e))?;
-        let model = crate::compile(&sources).map_err(|d| BuildError::Schema(d.render_plain()))?;
-        let generated = crate::generate(&model, &self.settings);
         let migrations = match &self.migrations {
             Some(dir) => {
                 let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
@@ -177,6 +178,9 @@ impl Build {
             }
             None => None,
         };
+        let sources = crate::load(&schema).map_err(|e| io(&e))?;
+        let model = crate::compile(&sources).map_err(|d| BuildError::Schema(d.render_plain()))?;
+        let generated = crate::generate(&model, &self.settings);
 
         let base =
             match &self.out_dir {
