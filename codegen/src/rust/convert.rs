@@ -8,14 +8,16 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::model::{Entity, Field, FieldRole, Model, ScalarType, StoreKindTag, Type};
+use crate::model::{Entity, EntityKind, Field, FieldRole, Model, ScalarType, StoreKindTag, Type};
 
-/// Whether `e` has a generated struct in the sibling `entities` module (its
-/// home store is PostgreSQL), so a conversion from it can be emitted.
+/// Whether `e` has a generated struct in the sibling `entities` module (a
+/// record whose home store is PostgreSQL), so a conversion from it can be
+/// emitted.
 pub fn has_entity_struct(model: &Model, e: &Entity) -> bool {
-    model
-        .store(&e.store)
-        .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
+    e.kind == EntityKind::Record
+        && model
+            .store(&e.store)
+            .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
 }
 
 /// `super::super::entities::X`: from `<back end>::<store>::XRow`.
