@@ -7,7 +7,8 @@
 //!
 //! It (re)creates the database `deepalpha_example` on the server of
 //! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`), applies the
-//! schema, writes a user, a strategy, decisions, orders and a position,
+//! migrations embedded at build time (`generated/migrations`), writes a user,
+//! a strategy, decisions, orders and a position,
 //! bulk-upserts 100,000 candles, reads them back through the schema's
 //! finders and keyset pagination, and leaves the database for you to look at.
 
@@ -247,6 +248,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         btc.len(),
         btc.iter().map(|d| d.decision_type).collect::<Vec<_>>()
     );
+    // The copies that sync rules keep in ClickHouse and Elasticsearch are
+    // converted from the entity (no secrets; enums as their stored names).
+    if let Some(d) = btc.first() {
+        let row = deepalpha_db::clickhouse::analytics::DecisionRow::from(d);
+        let doc = deepalpha_db::elasticsearch::search::DecisionDoc::from(d);
+        println!(
+            "as a ClickHouse row: {} {} version {}; as a search document: {}",
+            row.symbol,
+            row.decision_type,
+            row._version,
+            serde_json::to_string(&doc)?
+        );
+    }
     let by_client = Order::by_client_id(&pool, "ex-0").await?;
     println!(
         "Order::by_client_id(ex-0): {:?}",
