@@ -170,3 +170,22 @@ async fn a_decision_from_postgres_becomes_its_search_document() {
     assert_eq!(json["decision_type"], "BUY");
     assert_eq!(json["symbol"], "BTCUSDT");
 }
+
+#[test]
+fn nullable_arrays_become_empty_in_the_search_document() {
+    use strata_tests::fixtures::search_arrays::elasticsearch::find::NoteDoc;
+    use strata_tests::fixtures::search_arrays::entities::{Mood, Note};
+    let note = Note {
+        id: uuid::Uuid::new_v4(),
+        title: "t".into(),
+        tags: None,
+        moods: Some(vec![Mood::Busy, Mood::Calm]),
+        counts: Some(vec![3, 1]),
+        history: vec![Mood::Calm],
+    };
+    let doc = NoteDoc::from(&note);
+    assert!(doc.tags.is_empty());
+    assert_eq!(doc.moods, ["BUSY", "CALM"]);
+    assert_eq!(doc.counts, [3, 1]);
+    assert_eq!(doc.history, ["CALM"]);
+}

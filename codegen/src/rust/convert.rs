@@ -34,6 +34,16 @@ pub fn field_value(f: &Field, json_text: bool) -> TokenStream {
     let access = quote!(entity.#n);
     let s = f.ty.scalar();
     let array = matches!(f.ty, Type::Array(_));
+    // The copies hold a nullable array as a plain one (ClickHouse refuses
+    // them, a search document indexes NULL and `[]` alike): NULL becomes `[]`.
+    if array && f.nullable {
+        let each = match s {
+            ScalarType::Enum(_) => quote!(.map(|v| ::std::string::String::from(v.as_str()))),
+            ScalarType::Json if json_text => quote!(.map(::std::string::ToString::to_string)),
+            _ => quote!(.cloned()),
+        };
+        return quote!(#access.iter().flatten() #each .collect());
+    }
     match s {
         ScalarType::Enum(_) => {
             let conv = quote!(|v| ::std::string::String::from(v.as_str()));
