@@ -14,17 +14,20 @@
 //!
 //! ```toml
 //! [dependencies]
-//! strata-sdk = "0.1"
+//! strata-sdk = { git = "<strata repository>" }
+//! strata-derive = { git = "<strata repository>" }
 //! serde = { version = "1", features = ["derive"] }
 //! serde_json = "1"
-//! sqlx = { version = "0.8", features = ["runtime-tokio", "postgres", "uuid", "chrono", "rust_decimal", "json"] }
-//! uuid = { version = "1", features = ["serde"] }
-//! chrono = { version = "0.4", features = ["serde"] }
-//! rust_decimal = "1"
+//! sqlx = { version = "0.8", default-features = false, features = ["runtime-tokio", "postgres", "uuid", "chrono", "rust_decimal", "json", "derive"] }
+//! uuid = { version = "1", features = ["v4", "serde"] }
+//! chrono = { version = "0.4", default-features = false, features = ["clock", "std", "serde"] }
+//! rust_decimal = { version = "1", features = ["serde-with-str"] }
 //!
 //! [build-dependencies]
-//! strata-codegen = { version = "0.1", default-features = false }
+//! strata-codegen = { git = "<strata repository>", default-features = false }
 //! ```
+//!
+//! (the crates the generated code names; see `docs/sdk.md`).
 //!
 //! `build.rs` (paths are relative to the crate's folder):
 //!
