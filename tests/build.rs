@@ -10,8 +10,9 @@ fn main() {
     store_modules();
 }
 
-/// Every fixture in `fixtures/valid/*.yaml` → `OUT_DIR/fixtures/<name>/<module>.rs`
-/// plus `OUT_DIR/fixtures.rs` (`strata_tests::fixtures::<name>::<module>`): a
+/// Every fixture in `fixtures/valid/*.yaml` → `OUT_DIR/fixtures/<name>/` (through
+/// `strata_codegen::build::Build`, as a user's build.rs does) plus
+/// `OUT_DIR/fixtures.rs` (`strata_tests::fixtures::<name>::<module>`): a
 /// fixture whose generated code does not build fails here.
 fn fixture_sdks() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/valid");
@@ -24,7 +25,6 @@ fn fixture_sdks() {
     paths.sort();
     let mut index = String::new();
     for path in paths {
-        println!("cargo:rerun-if-changed={}", path.display());
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -39,43 +39,31 @@ fn fixture_sdks() {
                 }
             })
             .collect();
-        let sources = strata_codegen::load(&path).expect("fixture readable");
-        let model = match strata_codegen::compile(&sources) {
-            Ok(m) => m,
-            Err(d) => panic!(
-                "fixture {} does not compile:\n{}",
-                path.display(),
-                d.render_plain()
-            ),
-        };
-        let files = strata_codegen::generate(&model, &strata_codegen::Settings::default());
-        let mut rust = strata_codegen::Files::default();
-        let mut mods = String::new();
-        for (p, text) in &files.files {
-            let Some(m) = p.strip_prefix("rust/").and_then(|p| p.strip_suffix(".rs")) else {
-                continue;
-            };
-            rust.insert(format!("fixtures/{name}/{m}.rs"), text.clone());
-            mods.push_str(&format!(
-                "    pub mod {m} {{ include!(concat!(env!(\"OUT_DIR\"), \"/fixtures/{name}/{m}.rs\")); }}\n"
-            ));
+        let sub = format!("fixtures/{name}");
+        if let Err(e) = strata_codegen::build::Build::new(&path)
+            .with_subdir(&sub)
+            .run()
+        {
+            eprintln!("fixture {} does not compile:\n{e}", path.display());
+            std::process::exit(1);
         }
-        strata_codegen::persist(&rust, &out).expect("write OUT_DIR");
-        index.push_str(&format!("pub mod {name} {{\n{mods}}}\n"));
+        index.push_str(&format!(
+            "pub mod {name} {{\n    include!(concat!(env!(\"OUT_DIR\"), \"/{sub}/modules.rs\"));\n}}\n"
+        ));
     }
     std::fs::write(out.join("fixtures.rs"), index).expect("write OUT_DIR");
 }
 
-/// The store modules of `../schema` and the store fixtures →
-/// `OUT_DIR/<name>/{clickhouse,influx,elasticsearch}.rs`, included by the store tests.
+/// The influx module of `../schema` and the time-series fixture →
+/// `OUT_DIR/<name>/influx.rs`, included alone by the influx tests (the
+/// ClickHouse and Elasticsearch tests use `deepalpha_db` and the fixture SDKs,
+/// whose rows convert from the sibling `entities` module).
 fn store_modules() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let schema = root.join("../schema");
     let mut inputs: Vec<(&str, PathBuf)> = vec![("trading", schema.clone())];
-    for name in ["analytics", "search", "timeseries"] {
-        inputs.push((name, root.join(format!("fixtures/valid/{name}.yaml"))));
-    }
+    inputs.push(("timeseries", root.join("fixtures/valid/timeseries.yaml")));
     for (name, path) in inputs {
         emit(name, &path, &out.join(name));
     }
@@ -91,7 +79,7 @@ fn emit(name: &str, path: &Path, dir: &Path) {
         println!("cargo:rerun-if-changed={}", f.display());
     }
     std::fs::create_dir_all(dir).expect("out dir");
-    let mut wanted = vec!["clickhouse.rs", "influx.rs", "elasticsearch.rs"];
+    let mut wanted = vec!["influx.rs"];
     if path.exists() {
         let sources = strata_codegen::load(path).expect("load schema");
         let model = match strata_codegen::compile(&sources) {

@@ -13,6 +13,7 @@
 //! strata_codegen::persist(&files, "out".as_ref()).unwrap();
 //! ```
 
+pub mod build;
 pub mod clickhouse;
 pub mod diagnostics;
 pub mod elasticsearch;
@@ -196,6 +197,7 @@ pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
         problems.list.extend(clickhouse::check(m));
         problems.list.extend(elasticsearch::check(m));
         problems.list.extend(influx::check(m));
+        problems.list.extend(rust::check(m));
     }
     match model {
         Some(m) if problems.is_empty() => match nothing_declared(sources, &m) {

@@ -7,7 +7,8 @@
 //!
 //! It (re)creates the database `deepalpha_example` on the server of
 //! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`), applies the
-//! schema, writes a user, a strategy, decisions, orders and a position,
+//! migrations embedded at build time (`generated/migrations`), writes a user,
+//! a strategy, decisions, orders and a position,
 //! bulk-upserts 100,000 candles, reads them back through the schema's
 //! finders and keyset pagination, and leaves the database for you to look at.
 
@@ -35,9 +36,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|(s, _)| s.to_string())
         .unwrap_or(url);
 
-    // A fresh database with the schema applied.
-    // TODO(lead): apply the checked-in migrations with `strata_sdk::migrate`
-    // once the migration runner is merged; the DDL is the same schema.
+    // A fresh database, migrated with the migrations embedded at build time
+    // (`generated/migrations`, through `Build::with_migrations`).
     let mut admin = PgConnection::connect(&format!("{server}/postgres")).await?;
     admin
         .execute(format!("DROP DATABASE IF EXISTS \"{DB}\" WITH (FORCE)").as_str())
@@ -50,10 +50,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..main_pool_config()
     };
     let pool = config.connect().await?;
-    sqlx::raw_sql(deepalpha_db::ddl::MAIN)
-        .execute(&pool)
+    let report = strata_sdk::migrate::Migrator::new(deepalpha_db::migrations())
+        .apply_pool(&pool)
         .await?;
-    println!("created database {DB} and applied the schema of store `main`");
+    for (version, name) in &report.applied {
+        println!("applied migration {version} {name}");
+    }
+    println!("created database {DB} with the schema of store `main`");
 
     // A user and a strategy.
     let user = User::insert(
@@ -245,6 +248,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         btc.len(),
         btc.iter().map(|d| d.decision_type).collect::<Vec<_>>()
     );
+    // The copies that sync rules keep in ClickHouse and Elasticsearch are
+    // converted from the entity (no secrets; enums as their stored names).
+    if let Some(d) = btc.first() {
+        let row = deepalpha_db::clickhouse::analytics::DecisionRow::from(d);
+        let doc = deepalpha_db::elasticsearch::search::DecisionDoc::from(d);
+        println!(
+            "as a ClickHouse row: {} {} version {}; as a search document: {}",
+            row.symbol,
+            row.decision_type,
+            row._version,
+            serde_json::to_string(&doc)?
+        );
+    }
     let by_client = Order::by_client_id(&pool, "ex-0").await?;
     println!(
         "Order::by_client_id(ex-0): {:?}",

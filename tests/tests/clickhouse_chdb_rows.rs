@@ -7,7 +7,7 @@
 
 #[allow(dead_code)]
 mod analytics {
-    include!(concat!(env!("OUT_DIR"), "/analytics/clickhouse.rs"));
+    pub use strata_tests::fixtures::analytics::clickhouse::*;
 }
 
 use std::io::Write;

@@ -4,11 +4,11 @@
 
 #[allow(dead_code)]
 mod trading {
-    include!(concat!(env!("OUT_DIR"), "/trading/clickhouse.rs"));
+    pub use deepalpha_db::clickhouse::*;
 }
 #[allow(dead_code)]
 mod analytics {
-    include!(concat!(env!("OUT_DIR"), "/analytics/clickhouse.rs"));
+    pub use strata_tests::fixtures::analytics::clickhouse::*;
 }
 
 use std::path::Path;

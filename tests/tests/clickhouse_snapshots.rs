@@ -84,10 +84,10 @@ fn secrets_never_reach_clickhouse() {
 #[allow(dead_code)]
 mod compiled {
     pub mod trading {
-        include!(concat!(env!("OUT_DIR"), "/trading/clickhouse.rs"));
+        pub use deepalpha_db::clickhouse::*;
     }
     pub mod analytics {
-        include!(concat!(env!("OUT_DIR"), "/analytics/clickhouse.rs"));
+        pub use strata_tests::fixtures::analytics::clickhouse::*;
     }
 }
 

@@ -4,7 +4,7 @@
 
 #[allow(dead_code)]
 mod search {
-    include!(concat!(env!("OUT_DIR"), "/search/elasticsearch.rs"));
+    pub use strata_tests::fixtures::search::elasticsearch::*;
 }
 
 use std::path::Path;

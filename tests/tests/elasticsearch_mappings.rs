@@ -9,11 +9,11 @@ use strata_sdk::elasticsearch::{BulkIndexer, BulkReport, Document};
 
 #[allow(dead_code)]
 mod trading {
-    include!(concat!(env!("OUT_DIR"), "/trading/elasticsearch.rs"));
+    pub use deepalpha_db::elasticsearch::*;
 }
 #[allow(dead_code)]
 mod search {
-    include!(concat!(env!("OUT_DIR"), "/search/elasticsearch.rs"));
+    pub use strata_tests::fixtures::search::elasticsearch::*;
 }
 
 fn files(path: &str) -> strata_codegen::Files {

@@ -152,6 +152,7 @@ pub fn row(model: &crate::model::Model, store: &str, e: &Entity) -> TokenStream 
     let vars = lens.into_iter().filter_map(|(_, v)| v);
     let version = format_ident!("{}", VERSION_COLUMN);
     let deleted = format_ident!("{}", DELETED_COLUMN);
+    let from = from_entity(model, e, &name);
     let doc = format!(
         " A row of `{db}.{table}`: entity `{}` as stored in ClickHouse store `{store}`. \
          Enums are their stored names, `json` is its JSON text, secrets are left out.",
@@ -185,5 +186,72 @@ pub fn row(model: &crate::model::Model, store: &str, e: &Entity) -> TokenStream 
                 #fixed #(+ #vars)*
             }
         }
+
+        #from
+    }
+}
+
+/// For an entity synced from PostgreSQL: `XRow::from_entity(&x, version)`,
+/// and `From<&X>` with the default version where the entity has one.
+fn from_entity(model: &crate::model::Model, e: &Entity, name: &Ident) -> TokenStream {
+    use crate::rust::convert;
+    if !convert::has_entity_struct(model, e) {
+        return TokenStream::new();
+    }
+    let entity = convert::entity_path(e);
+    let fields = columns(e).map(|f| {
+        let n = ident(&f.name.rust_ident());
+        let v = convert::field_value(f, true);
+        quote!(#n: #v,)
+    });
+    let version = format_ident!("{}", VERSION_COLUMN);
+    let deleted = format_ident!("{}", DELETED_COLUMN);
+    let doc = format!(
+        " The row of a `{0}` read from PostgreSQL, as version `version` (not deleted). \
+         Secrets are left out, enums become their stored names, `json` its JSON text.",
+        e.name.schema
+    );
+    let tomb_doc = format!(
+        " The tombstone of a deleted `{0}`: its last row, marked deleted, as version `version` \
+         (larger than the last written one).",
+        e.name.schema
+    );
+    let from = convert::default_version(e).map(|v| {
+        let doc = format!(
+            " [`{name}::from_entity`] with the entity's own version: {}.",
+            if e.version.is_some() {
+                "its optimistic-lock column"
+            } else {
+                "its `updated_at` in microseconds since the epoch"
+            }
+        );
+        quote! {
+            impl ::core::convert::From<&#entity> for #name {
+                #[doc = #doc]
+                fn from(entity: &#entity) -> Self {
+                    Self::from_entity(entity, #v)
+                }
+            }
+        }
+    });
+    quote! {
+        impl #name {
+            #[doc = #doc]
+            pub fn from_entity(entity: &#entity, version: u64) -> Self {
+                Self {
+                    #(#fields)*
+                    #version: version,
+                    #deleted: 0,
+                }
+            }
+            #[doc = #tomb_doc]
+            pub fn tombstone(entity: &#entity, version: u64) -> Self {
+                Self {
+                    #deleted: 1,
+                    ..Self::from_entity(entity, version)
+                }
+            }
+        }
+        #from
     }
 }

@@ -75,6 +75,7 @@ fn document(model: &Model, store: &str, e: &Entity) -> TokenStream {
          declared text `json` is its JSON text.",
         e.name.schema
     );
+    let from = from_entity(model, e, &name);
     quote! {
         #[doc = #doc]
         #[derive(
@@ -97,6 +98,38 @@ fn document(model: &Model, store: &str, e: &Entity) -> TokenStream {
             }
             fn version(&self) -> ::std::option::Option<u64> {
                 #version
+            }
+        }
+
+        #from
+    }
+}
+
+/// For an entity whose home store is PostgreSQL: `From<&X>` (its version
+/// is the document's, see `Document::version`).
+fn from_entity(model: &Model, e: &Entity, name: &proc_macro2::Ident) -> TokenStream {
+    use crate::rust::convert;
+    if !convert::has_entity_struct(model, e) {
+        return TokenStream::new();
+    }
+    let entity = convert::entity_path(e);
+    let fields = fields(e).map(|(i, f)| {
+        let n = ident(&f.name.rust);
+        let v = convert::field_value(f, is_text(e, i));
+        quote!(#n: #v,)
+    });
+    let doc = format!(
+        " The document of a `{}` read from PostgreSQL. Secrets are left out, enums become \
+         their stored names, declared text `json` its JSON text.",
+        e.name.schema
+    );
+    quote! {
+        impl ::core::convert::From<&#entity> for #name {
+            #[doc = #doc]
+            fn from(entity: &#entity) -> Self {
+                Self {
+                    #(#fields)*
+                }
             }
         }
     }

@@ -3,6 +3,8 @@
 
 pub mod attrs;
 mod batch;
+mod check;
+pub mod convert;
 mod entities;
 mod finders;
 mod format;
@@ -12,6 +14,7 @@ pub mod repository;
 mod sendable;
 pub mod types;
 
+pub use check::check;
 pub use format::format_file;
 
 use crate::files::Files;

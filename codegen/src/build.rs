@@ -1,0 +1,380 @@
+//! Compiling a schema from a crate's `build.rs`.
+//!
+//! [`Build`] is the whole build script: it prints `cargo:rerun-if-changed`
+//! for the schema folder and each schema file (and the migrations folder),
+//! compiles the schema, writes the generated Rust into `OUT_DIR` and a
+//! `modules.rs` that declares one module per generated file, plus `ddl`
+//! (the `CREATE` statements of each postgres store) and, with
+//! [`Build::with_migrations`], a `migrations()` function that embeds the
+//! migration files. A schema error fails the build with the same rendered
+//! diagnostics as `strata check` (`file:line:col`, the source line, a label
+//! and a hint), not a panic.
+//!
+//! `Cargo.toml`:
+//!
+//! ```toml
+//! [dependencies]
+//! strata-sdk = { git = "<strata repository>" }
+//! strata-derive = { git = "<strata repository>" }
+//! serde = { version = "1", features = ["derive"] }
+//! serde_json = "1"
+//! sqlx = { version = "0.8", default-features = false, features = ["runtime-tokio", "postgres", "uuid", "chrono", "rust_decimal", "json", "derive"] }
+//! uuid = { version = "1", features = ["v4", "serde"] }
+//! chrono = { version = "0.4", default-features = false, features = ["clock", "std", "serde"] }
+//! rust_decimal = { version = "1", features = ["serde-with-str"] }
+//!
+//! [build-dependencies]
+//! strata-codegen = { git = "<strata repository>", default-features = false }
+//! ```
+//!
+//! (the crates the generated code names; see `docs/sdk.md`).
+//!
+//! `build.rs` (paths are relative to the crate's folder):
+//!
+//! ```no_run
+//! fn main() -> Result<(), strata_codegen::build::BuildError> {
+//!     strata_codegen::build::Build::new("schema")
+//!         .with_migrations("migrations")
+//!         .run()
+//! }
+//! ```
+//!
+//! `src/lib.rs`:
+//!
+//! ```ignore
+//! include!(concat!(env!("OUT_DIR"), "/modules.rs"));
+//! pub use entities::*;
+//! ```
+//!
+//! A failed `run` returns a [`BuildError`] whose `Debug` holds the rendered
+//! diagnostics, so `fn main() -> Result<(), BuildError>` prints them and exits
+//! with status 1, which fails the build without a panic's backtrace.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::quote;
+
+use crate::{Files, Settings};
+
+/// Compiles one schema into `OUT_DIR`. Built with `with_*` methods; see the
+/// [module documentation](self) for a whole build script.
+#[derive(Debug, Clone)]
+pub struct Build {
+    schema: PathBuf,
+    migrations: Option<PathBuf>,
+    out_dir: Option<PathBuf>,
+    subdir: Option<String>,
+    settings: Settings,
+    rerun: bool,
+}
+
+/// Why a [`Build`] failed. `Display` is the rendered diagnostics; `Debug`
+/// adds a first line, so a build script's `main` can return it readably.
+#[derive(thiserror::Error)]
+pub enum BuildError {
+    /// The schema's diagnostics, rendered as `strata check` prints them.
+    #[error("{0}")]
+    Schema(String),
+    /// A migration file name that the runner would refuse.
+    #[error("{0}")]
+    Migrations(String),
+    /// Reading the inputs or writing `OUT_DIR`.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl fmt::Debug for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // After the `Error: ` that a failed `main` prints.
+        match self {
+            BuildError::Schema(text) => write!(f, "the schema does not compile\n\n{text}"),
+            other => fmt::Display::fmt(other, f),
+        }
+    }
+}
+
+/// What a successful [`Build::run`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The folder the files went to (`OUT_DIR`, or the subfolder of it).
+    pub dir: PathBuf,
+    /// The generated Rust module names, in order (`entities`, `clickhouse`, …).
+    pub modules: Vec<String>,
+}
+
+impl Build {
+    /// A schema file, or a folder of `*.yaml`/`*.yml` files. A relative path
+    /// is relative to the crate's folder (cargo runs build scripts there).
+    pub fn new(schema: impl AsRef<Path>) -> Self {
+        Build {
+            schema: schema.as_ref().to_path_buf(),
+            migrations: None,
+            out_dir: None,
+            subdir: None,
+            settings: Settings::default(),
+            rerun: true,
+        }
+    }
+
+    /// Embeds the `*.sql` files of `dir` (named `<version>_<name>.sql`) as a
+    /// generated `pub fn migrations() -> strata_sdk::migrate::Migrations`.
+    pub fn with_migrations(mut self, dir: impl AsRef<Path>) -> Self {
+        self.migrations = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Writes under `dir` instead of `OUT_DIR` (for tests and tools). The
+    /// generated `modules.rs` still names its files through `env!("OUT_DIR")`,
+    /// so it is only includable when `dir` is `OUT_DIR`.
+    pub fn with_out_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.out_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Writes into `OUT_DIR/<subdir>/` (e.g. `fixtures/basics`), so that one
+    /// build script can compile several schemas; include
+    /// `concat!(env!("OUT_DIR"), "/<subdir>/modules.rs")`.
+    pub fn with_subdir(mut self, subdir: impl Into<String>) -> Self {
+        self.subdir = Some(subdir.into().trim_matches('/').to_string());
+        self
+    }
+
+    /// The code generation settings.
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Whether to print `cargo:rerun-if-changed` lines (default: yes).
+    pub fn with_rerun_if_changed(mut self, rerun: bool) -> Self {
+        self.rerun = rerun;
+        self
+    }
+
+    /// Compiles and writes; see the [module documentation](self).
+    pub fn run(self) -> Result<(), BuildError> {
+        self.generate().map(|_| ())
+    }
+
+    /// [`Build::run`], returning what was written.
+    pub fn generate(&self) -> Result<Output, BuildError> {
+        // `…/schema`, not `…/crate/../schema`, in diagnostics.
+        let schema = std::fs::canonicalize(&self.schema).unwrap_or_else(|_| self.schema.clone());
+        let io = |e: &dyn fmt::Display| BuildError::Io(e.to_string());
+        self.rerun_if_changed(&schema);
+        if schema.is_dir() {
+            for f in crate::schema_files(&schema).map_err(|e| io(&e))? {
+                self.rerun_if_changed(&f);
+            }
+        }
+        let migrations = match &self.migrations {
+            Some(dir) => {
+                let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+                self.rerun_if_changed(&dir);
+                let files = migration_files(&dir)?;
+                for (_, path) in &files {
+                    self.rerun_if_changed(path);
+                }
+                Some(files)
+            }
+            None => None,
+        };
+        let sources = crate::load(&schema).map_err(|e| io(&e))?;
+        let model = crate::compile(&sources).map_err(|d| BuildError::Schema(d.render_plain()))?;
+        let generated = crate::generate(&model, &self.settings);
+
+        let base =
+            match &self.out_dir {
+                Some(d) => d.clone(),
+                None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or_else(|| {
+                    BuildError::Io("OUT_DIR is not set: run from build.rs".into())
+                })?),
+            };
+        let prefix = match &self.subdir {
+            Some(s) if !s.is_empty() => format!("/{s}"),
+            _ => String::new(),
+        };
+        let dir = base.join(prefix.trim_start_matches('/'));
+
+        let mut files = Files::default();
+        let mut modules = Vec::new();
+        let mut items = Vec::new();
+        let mut ddl = Vec::new();
+        for (path, text) in &generated.files {
+            if let Some(name) = path
+                .strip_prefix("rust/")
+                .and_then(|p| p.strip_suffix(".rs"))
+            {
+                files.insert(path.clone(), text.clone());
+                let ident = Ident::new(name, Span::call_site());
+                let file = Literal::string(&format!("{prefix}/{path}"));
+                items.push(quote! {
+                    pub mod #ident {
+                        include!(concat!(env!("OUT_DIR"), #file));
+                    }
+                });
+                modules.push(name.to_string());
+            } else if let Some(store) = path
+                .strip_prefix("postgres/")
+                .and_then(|p| p.strip_suffix(".sql"))
+                .filter(|s| !s.contains('/'))
+            {
+                files.insert(path.clone(), text.clone());
+                let konst = Ident::new(&store.to_ascii_uppercase(), Span::call_site());
+                let doc = format!(
+                    " `CREATE` statements of the postgres store `{store}`, from an empty database."
+                );
+                let file = Literal::string(&format!("{prefix}/{path}"));
+                ddl.push(quote! {
+                    #[doc = #doc]
+                    pub const #konst: &str = include_str!(concat!(env!("OUT_DIR"), #file));
+                });
+            }
+        }
+        items.push(quote! {
+            /// The DDL of each postgres store.
+            pub mod ddl {
+                #(#ddl)*
+            }
+        });
+        if let Some(list) = migrations {
+            items.push(migrations_fn(&list));
+        }
+        files.insert(
+            "modules.rs",
+            crate::rust::format_file(quote! { #(#items)* }),
+        );
+        crate::persist(&files, &dir).map_err(|e| io(&e))?;
+        Ok(Output { dir, modules })
+    }
+
+    fn rerun_if_changed(&self, path: &Path) {
+        if self.rerun {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
+}
+
+/// The `*.sql` files of `dir` in version order, with the runner's file-name
+/// rule checked here so that a bad name fails the build, not the program.
+fn migration_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, BuildError> {
+    let io = |e: std::io::Error| BuildError::Io(format!("cannot read `{}`: {e}", dir.display()));
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let Some(name) = path.file_name().and_then(|f| f.to_str()) else {
+            continue;
+        };
+        if !(path.is_file() && name.ends_with(".sql")) {
+            continue;
+        }
+        let version = name
+            .strip_suffix(".sql")
+            .and_then(|s| s.split_once('_'))
+            .filter(|(v, n)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty())
+            .and_then(|(v, _)| v.parse::<i64>().ok())
+            .ok_or_else(|| {
+                BuildError::Migrations(format!(
+                    "`{}` is not a migration file name: expected `<version>_<name>.sql`, e.g. `0003_add_notes.sql`",
+                    path.display()
+                ))
+            })?;
+        files.push((version, name.to_string(), path));
+    }
+    files.sort();
+    for w in files.windows(2) {
+        if w[0].0 == w[1].0 {
+            return Err(BuildError::Migrations(format!(
+                "two migrations have version {}: `{}` and `{}`",
+                w[0].0, w[0].1, w[1].1
+            )));
+        }
+    }
+    Ok(files.into_iter().map(|(_, n, p)| (n, p)).collect())
+}
+
+fn migrations_fn(files: &[(String, PathBuf)]) -> TokenStream {
+    let entries = files.iter().map(|(name, path)| {
+        let path = Literal::string(&path.display().to_string());
+        quote! { (#name, include_str!(#path)) }
+    });
+    quote! {
+        /// The migrations of the schema's migrations folder, embedded at build
+        /// time in version order; apply them with
+        /// `strata_sdk::migrate::Migrator::new(migrations()).apply(&mut conn)`.
+        pub fn migrations() -> ::strata_sdk::migrate::Migrations {
+            match ::strata_sdk::migrate::Migrations::from_files([#(#entries),*]) {
+                ::std::result::Result::Ok(m) => m,
+                // The build checked the file names and versions.
+                ::std::result::Result::Err(e) => {
+                    ::std::unreachable!("migrations checked at build time: {e}")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "strata-build-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_broken_schema_fails_with_file_line_col() {
+        let dir = temp("broken");
+        let schema = dir.join("schema.yaml");
+        std::fs::write(
+            &schema,
+            "version: 1\nstores:\n  main: { kind: postgres }\nentities:\n  User:\n    store: main\n    fields:\n      id: { type: nosuchtype, primary_key: true }\n",
+        )
+        .unwrap();
+        let err = Build::new(&schema)
+            .with_out_dir(dir.join("out"))
+            .with_rerun_if_changed(false)
+            .run()
+            .unwrap_err();
+        let text = format!("{err:?}");
+        assert!(matches!(err, BuildError::Schema(_)), "{text}");
+        assert!(
+            text.contains("schema.yaml:8:"),
+            "no file:line:col in:\n{text}"
+        );
+        assert!(!dir.join("out/modules.rs").exists());
+    }
+
+    #[test]
+    fn a_bad_migration_name_fails_the_build() {
+        let dir = temp("badmig");
+        std::fs::write(dir.join("init.sql"), "SELECT 1;").unwrap();
+        let err = migration_files(&dir).unwrap_err();
+        assert!(err.to_string().contains("init.sql"), "{err}");
+        std::fs::write(dir.join("init.sql"), "").unwrap();
+        std::fs::remove_file(dir.join("init.sql")).unwrap();
+        std::fs::write(dir.join("0002_b.sql"), "").unwrap();
+        std::fs::write(dir.join("0001_a.sql"), "").unwrap();
+        std::fs::write(dir.join("0001_a.catalog.json"), "{}").unwrap();
+        let names: Vec<_> = migration_files(&dir)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["0001_a.sql", "0002_b.sql"]);
+        std::fs::write(dir.join("02_c.sql"), "").unwrap();
+        assert!(migration_files(&dir)
+            .unwrap_err()
+            .to_string()
+            .contains("version 2"));
+    }
+}
