@@ -1,0 +1,454 @@
+//! QA2: a new user's tour of the generated SDK of the `qa2_market` and
+//! `qa2_fleet` fixtures against a real PostgreSQL — reserved-word tables,
+//! composite keys, self-references, nullable enums, arrays, json, wide
+//! decimals, bytes, dates, versioned rows, every finder, keyset pages, and
+//! batches (COPY path, failures half-way). Each test has its own database.
+
+mod sdk_support;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use sdk_support::TestDb;
+use strata_sdk::postgres::PageRequest;
+use strata_sdk::{BatchCounts, Error, Secret};
+use strata_tests::fixtures::qa2_market::entities::*;
+
+async fn db(fixture: &str, store: &str) -> TestDb {
+    let path = format!(
+        "{}/fixtures/valid/{fixture}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let model = strata_codegen::compile(&strata_codegen::load(path).unwrap()).unwrap();
+    TestDb::for_model(&model, store).await
+}
+
+fn new_user(handle: &str) -> NewUser {
+    NewUser {
+        id: None,
+        handle: handle.into(),
+        email: format!("{handle}@example.com"),
+        tier: None,
+        born_on: None,
+        avatar: None,
+        password: Secret::new("hunter2"),
+        referrer_id: None,
+        group: None,
+        flags: None,
+    }
+}
+
+fn new_order(user: uuid::Uuid, note: Option<&str>) -> NewOrder {
+    NewOrder {
+        user_id: user,
+        state: None,
+        r#type: None,
+        total: Decimal::new(1, 10),
+        fee: None,
+        qty: 1,
+        lines: serde_json::json!([]),
+        meta: None,
+        labels: None,
+        amounts: None,
+        placed_on: None,
+        note: note.map(Into::into),
+        ratio: None,
+        active: None,
+    }
+}
+
+#[tokio::test]
+async fn reserved_words_self_references_and_every_single_row_method() {
+    let db = db("qa2_market", "pg").await;
+    let pool = &db.pool;
+    let mut ada = new_user("ada");
+    ada.tier = Some(Tier::Gold);
+    ada.born_on = Some(NaiveDate::from_ymd_opt(1815, 12, 10).unwrap());
+    ada.avatar = Some(vec![0, 255, 1, 254]);
+    ada.flags = Some(vec![i16::MIN, 0, i16::MAX]);
+    let ada = User::insert(pool, &ada).await.unwrap();
+    assert_eq!(ada.group, "general");
+    assert_eq!(ada.version, 1);
+    assert_eq!(ada.flags, vec![i16::MIN, 0, i16::MAX]);
+    assert_eq!(ada.avatar.as_deref(), Some(&[0u8, 255, 1, 254][..]));
+    assert_eq!(ada.born_on, NaiveDate::from_ymd_opt(1815, 12, 10));
+    assert!(!format!("{ada:?}").contains("hunter2"));
+    assert_eq!(User::get(pool, &ada.id).await.unwrap(), ada);
+
+    // Self-reference, set_null on delete.
+    let mut bob = new_user("bob");
+    bob.referrer_id = Some(ada.id);
+    bob.group = Some("vip".into());
+    let bob = User::insert(pool, &bob).await.unwrap();
+    assert_eq!(
+        User::referred_by(pool, &ada.id).await.unwrap(),
+        vec![bob.clone()]
+    );
+    assert!(User::exists(pool, &bob.id).await.unwrap());
+    assert_eq!(User::count(pool).await.unwrap(), 2);
+    let many = User::get_many(pool, &[ada.id, bob.id, uuid::Uuid::new_v4()])
+        .await
+        .unwrap();
+    assert_eq!(many.len(), 2);
+
+    // Finders: one, fixed values, mixed param + fixed one.
+    assert_eq!(
+        User::by_handle(pool, "ada").await.unwrap().map(|u| u.id),
+        Some(ada.id)
+    );
+    assert!(User::by_handle(pool, "nobody").await.unwrap().is_none());
+    assert_eq!(User::gold(pool).await.unwrap(), vec![ada.clone()]);
+    assert_eq!(
+        User::in_group(pool, "vip").await.unwrap(),
+        vec![bob.clone()]
+    );
+    assert_eq!(
+        User::first_gold_in(pool, "general").await.unwrap(),
+        Some(ada.clone())
+    );
+    assert!(User::first_gold_in(pool, "vip").await.unwrap().is_none());
+
+    // Update: whole row, version bump, stale conflict.
+    let mut changed = ada.clone();
+    changed.tier = None;
+    changed.flags = vec![];
+    changed.avatar = Some(vec![]);
+    let v2 = User::update(pool, &changed).await.unwrap();
+    assert_eq!((v2.version, v2.tier, v2.flags.len()), (2, None, 0));
+    assert_eq!(v2.avatar.as_deref(), Some(&[][..]));
+    match User::update(pool, &changed).await {
+        Err(Error::StaleVersion {
+            expected: 1,
+            found: 2,
+            ..
+        }) => {}
+        other => panic!("expected StaleVersion, got {other:?}"),
+    }
+
+    // Patch: set, set-to-NULL, stale.
+    let p = User::patch(
+        pool,
+        &ada.id,
+        &UserPatch {
+            tier: Some(Some(Tier::Silver)),
+            born_on: Some(None),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (p.tier, p.born_on, p.version),
+        (Some(Tier::Silver), None, 3)
+    );
+    let stale = User::patch(
+        pool,
+        &ada.id,
+        &UserPatch {
+            email: Some("x@y".into()),
+            expected_version: Some(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        matches!(stale, Err(Error::StaleVersion { found: 3, .. })),
+        "{stale:?}"
+    );
+
+    // Unique conflict names the key.
+    match User::insert(pool, &new_user("ada")).await {
+        Err(Error::Conflict { constraint }) => {
+            assert!(constraint.contains("handle"), "{constraint}")
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+
+    // Composite key with a reserved-word table and columns.
+    let g = Group::insert(
+        pool,
+        &NewGroup {
+            owner_id: ada.id,
+            name: "order".into(),
+            parent_owner_id: None,
+            parent_name: None,
+            size: None,
+            order: Some(-3),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((g.size, g.order), (0, -3));
+    let key = (ada.id, "order".to_string());
+    assert_eq!(Group::get(pool, &key).await.unwrap(), g);
+    let up = Group::upsert(
+        pool,
+        &NewGroup {
+            owner_id: ada.id,
+            name: "order".into(),
+            parent_owner_id: Some(ada.id),
+            parent_name: Some("order".into()),
+            size: Some(i32::MAX),
+            order: Some(i16::MIN),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((up.size, up.order), (i32::MAX, i16::MIN));
+    assert_eq!(Group::of_owner(pool, &ada.id).await.unwrap(), vec![up]);
+    let orphan = Group::insert(
+        pool,
+        &NewGroup {
+            owner_id: uuid::Uuid::new_v4(),
+            name: "x".into(),
+            parent_owner_id: None,
+            parent_name: None,
+            size: None,
+            order: None,
+        },
+    )
+    .await;
+    assert!(
+        matches!(orphan, Err(Error::ForeignKey { .. })),
+        "{orphan:?}"
+    );
+
+    // Order: identity key, json, arrays, enums, finders.
+    let mut o = new_order(ada.id, Some("first"));
+    o.r#type = Some(Type::Digital);
+    o.labels = Some(vec!["a".into(), "".into(), "ünï".into()]);
+    o.amounts = Some(vec![Decimal::new(-12345, 4), Decimal::ZERO]);
+    o.meta = Some(serde_json::json!({"k": [1, 2, {"n": null}]}));
+    o.total = "999999999999999999.9999999999".parse().unwrap();
+    let o = Order::insert(pool, &o).await.unwrap();
+    assert_eq!(o.state, OrderState::Draft);
+    assert_eq!(o.total.to_string(), "999999999999999999.9999999999");
+    assert_eq!(Order::get(pool, &o.id).await.unwrap(), o);
+    assert_eq!(
+        Order::by_type(pool, &Type::Digital).await.unwrap(),
+        vec![o.clone()]
+    );
+    assert!(Order::latest_paid(pool).await.unwrap().is_none());
+    let paid = Order::patch(
+        pool,
+        &o.id,
+        &OrderPatch {
+            state: Some(OrderState::Paid),
+            note: Some(None),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(paid.note, None);
+    assert_eq!(Order::latest_paid(pool).await.unwrap(), Some(paid.clone()));
+    assert_eq!(Order::for_user(pool, &ada.id).await.unwrap(), vec![paid]);
+    assert!(Order::open_of(pool, &ada.id).await.unwrap().is_empty());
+    // restrict: the user with orders cannot go.
+    assert!(matches!(
+        User::delete(pool, &ada.id).await,
+        Err(Error::ForeignKey { .. })
+    ));
+    assert!(Order::delete(pool, &o.id).await.unwrap());
+    assert!(User::delete(pool, &ada.id).await.unwrap());
+    // set_null on the self-reference, cascade on the group.
+    assert_eq!(User::get(pool, &bob.id).await.unwrap().referrer_id, None);
+    assert_eq!(Group::count(pool).await.unwrap(), 0);
+    assert!(matches!(
+        User::get(pool, &ada.id).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn keyset_pages_to_the_end_in_both_orders() {
+    let db = db("qa2_market", "pg").await;
+    let pool = &db.pool;
+    let u = User::insert(pool, &new_user("pager")).await.unwrap();
+    for i in 0..37 {
+        let mut o = new_order(u.id, Some(&format!("n{i}")));
+        o.state = Some(if i % 3 == 0 {
+            OrderState::Placed
+        } else {
+            OrderState::Paid
+        });
+        Order::insert(pool, &o).await.unwrap();
+    }
+    for desc in [false, true] {
+        for size in [1u32, 5, 37, 100] {
+            let mut req = PageRequest::first(size);
+            if desc {
+                req = req.desc();
+            }
+            let mut seen = Vec::new();
+            loop {
+                let page = Order::list(pool, &req).await.unwrap();
+                seen.extend(page.items.iter().map(|o| o.id));
+                match page.next_request(&req) {
+                    Some(next) => req = next,
+                    None => break,
+                }
+            }
+            let mut want = seen.clone();
+            want.sort();
+            want.dedup();
+            if desc {
+                want.reverse();
+            }
+            assert_eq!(seen.len(), 37, "size {size} desc {desc}");
+            assert_eq!(seen, want);
+            // By a non-unique sort field: (state, id).
+            let mut req = PageRequest::first(size);
+            if desc {
+                req = req.desc();
+            }
+            let mut seen = Vec::new();
+            loop {
+                let page = Order::list_by_state(pool, &req).await.unwrap();
+                seen.extend(page.items.iter().map(|o| (o.state, o.id)));
+                match page.next_request(&req) {
+                    Some(next) => req = next,
+                    None => break,
+                }
+            }
+            let mut want = seen.clone();
+            // PostgreSQL orders an enum by declaration: DRAFT, PLACED, PAID, ...
+            want.sort_by_key(|(s, id)| (*s == OrderState::Paid, *id));
+            if desc {
+                want.reverse();
+            }
+            assert_eq!(seen.len(), 37);
+            assert_eq!(seen, want);
+        }
+    }
+    assert_eq!(Order::open_of(pool, &u.id).await.unwrap().len(), 13);
+}
+
+fn item(order_id: i64, line: i16) -> NewItem {
+    NewItem {
+        order_id,
+        line,
+        sku: format!("SKU-{line}-ß✓"),
+        parent_line: if line % 2 == 0 { None } else { Some(line - 1) },
+        price: Decimal::new(line as i64 * 101, 2),
+        qty: line as i32 * -7,
+        digest: match line % 3 {
+            0 => None,
+            1 => Some(vec![]),
+            _ => Some((0..=255u8).collect()),
+        },
+    }
+}
+
+#[tokio::test]
+async fn batches_counts_empty_copy_path_and_atomic_failure() {
+    let db = db("qa2_market", "pg").await;
+    let pool = &db.pool;
+    let u = User::insert(pool, &new_user("batch")).await.unwrap();
+    let o = Order::insert(pool, &new_order(u.id, None)).await.unwrap();
+    assert_eq!(
+        Item::insert_many(pool, Vec::new()).await.unwrap(),
+        BatchCounts::default()
+    );
+    assert_eq!(
+        Item::delete_many(pool, Vec::new()).await.unwrap(),
+        BatchCounts::default()
+    );
+    let c = Item::insert_many(pool, (0..10).map(|i| item(o.id, i)))
+        .await
+        .unwrap();
+    assert_eq!(c.inserted, 10);
+    let c = Item::upsert_many(pool, (5..15).map(|i| item(o.id, i)))
+        .await
+        .unwrap();
+    assert_eq!((c.inserted, c.updated), (5, 5));
+    let mut rows = Item::of_order(pool, &o.id).await.unwrap();
+    assert_eq!(rows.len(), 15);
+    for (i, r) in rows.iter().enumerate() {
+        let want = item(o.id, i as i16);
+        assert_eq!(
+            (&r.sku, r.parent_line, r.price, r.qty, &r.digest),
+            (
+                &want.sku,
+                want.parent_line,
+                want.price,
+                want.qty,
+                &want.digest
+            )
+        );
+    }
+    for r in &mut rows {
+        r.sku = String::new();
+    }
+    assert_eq!(
+        Item::update_many(pool, rows.clone()).await.unwrap().updated,
+        15
+    );
+    let keys: Vec<_> = rows.iter().take(4).map(|r| (r.order_id, r.line)).collect();
+    assert_eq!(Item::delete_many(pool, keys).await.unwrap().deleted, 4);
+    assert_eq!(Item::count(pool).await.unwrap(), 11);
+
+    // 20,000 rows through COPY: round trip field by field.
+    let o2 = Order::insert(pool, &new_order(u.id, Some("big")))
+        .await
+        .unwrap();
+    let big: Vec<NewItem> = (0..20_000)
+        .map(|i| {
+            let mut it = item(o2.id, (i % 30_000) as i16);
+            it.line = i as i16; // 0..20000 fits i16
+            it
+        })
+        .collect();
+    let c = Item::upsert_many(pool, big.clone()).await.unwrap();
+    assert_eq!((c.inserted, c.updated), (20_000, 0));
+    let back = Item::of_order(pool, &o2.id).await.unwrap();
+    assert_eq!(back.len(), 10_000, "the finder's limit is 10000");
+    for (r, w) in back.iter().zip(&big) {
+        assert_eq!(
+            (r.line, &r.sku, r.parent_line, r.price, r.qty, &r.digest),
+            (w.line, &w.sku, w.parent_line, w.price, w.qty, &w.digest)
+        );
+    }
+    assert_eq!(Item::count(pool).await.unwrap(), 20_011);
+
+    // A batch failing half-way (FK at row 15,000) leaves nothing.
+    let mut bad: Vec<NewItem> = (0..20_000).map(|i| item(o2.id + 1000, i as i16)).collect();
+    for b in bad.iter_mut().take(15_000) {
+        b.order_id = o2.id;
+        b.line = -(b.line) - 1;
+    }
+    let err = Item::insert_many(pool, bad).await;
+    assert!(matches!(err, Err(Error::ForeignKey { .. })), "{err:?}");
+    assert_eq!(Item::count(pool).await.unwrap(), 20_011);
+}
+
+#[tokio::test]
+async fn wide_decimals_round_trip_or_fail_typed() {
+    let db = db("qa2_market", "pg").await;
+    let pool = &db.pool;
+    let max28: Decimal = "9999999999999999999999999999".parse().unwrap();
+    let l = Ledger::insert(
+        pool,
+        &NewLedger {
+            wide: "1234567890.123456789012345678".parse().unwrap(),
+            huge: Some(Decimal::new(-1, 28)),
+            whole: max28,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(l.wide.to_string(), "1234567890.123456789012345678");
+    assert_eq!(l.whole, max28);
+    assert_eq!(Ledger::get(pool, &l.id).await.unwrap(), l);
+    // A value PostgreSQL holds but the SDK's Decimal cannot: a typed error, never a silent change.
+    sqlx::query(
+        "INSERT INTO ledger (wide, huge, whole) VALUES (12345678901234567890.123456789012345678, 1e40, 0)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let all = Ledger::list(pool, &PageRequest::first(10)).await;
+    assert!(
+        all.is_err(),
+        "a 38-digit decimal cannot be read as rust_decimal: {all:?}"
+    );
+}
