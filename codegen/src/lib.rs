@@ -196,6 +196,7 @@ pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
         problems.list.extend(clickhouse::check(m));
         problems.list.extend(elasticsearch::check(m));
         problems.list.extend(influx::check(m));
+        problems.list.extend(rust::check::check(m));
     }
     match model {
         Some(m) if problems.is_empty() => match nothing_declared(sources, &m) {

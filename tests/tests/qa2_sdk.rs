@@ -422,33 +422,58 @@ async fn batches_counts_empty_copy_path_and_atomic_failure() {
 }
 
 #[tokio::test]
-async fn wide_decimals_round_trip_or_fail_typed() {
+async fn the_widest_decimals_round_trip_exactly() {
     let db = db("qa2_market", "pg").await;
     let pool = &db.pool;
     let max28: Decimal = "9999999999999999999999999999".parse().unwrap();
-    let l = Ledger::insert(
-        pool,
-        &NewLedger {
-            wide: "1234567890.123456789012345678".parse().unwrap(),
-            huge: Some(Decimal::new(-1, 28)),
-            whole: max28,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(l.wide.to_string(), "1234567890.123456789012345678");
-    assert_eq!(l.whole, max28);
-    assert_eq!(Ledger::get(pool, &l.id).await.unwrap(), l);
-    // A value PostgreSQL holds but the SDK's Decimal cannot: a typed error, never a silent change.
-    sqlx::query(
-        "INSERT INTO ledger (wide, huge, whole) VALUES (12345678901234567890.123456789012345678, 1e40, 0)",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
-    let all = Ledger::list(pool, &PageRequest::first(10)).await;
-    assert!(
-        all.is_err(),
-        "a 38-digit decimal cannot be read as rust_decimal: {all:?}"
+    for (wide, huge) in [
+        (
+            "9999999999.999999999999999999",
+            Some("0.9999999999999999999999999999"),
+        ),
+        (
+            "-9999999999.999999999999999999",
+            Some("-0.0000000000000000000000000001"),
+        ),
+        ("0.000000000000000001", None),
+    ] {
+        let l = Ledger::insert(
+            pool,
+            &NewLedger {
+                wide: wide.parse().unwrap(),
+                huge: huge.map(|h| h.parse().unwrap()),
+                whole: -max28,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(l.wide.to_string(), wide);
+        assert_eq!(l.huge.map(|h| h.to_string()).as_deref(), huge);
+        assert_eq!(l.whole, -max28);
+        assert_eq!(Ledger::get(pool, &l.id).await.unwrap(), l);
+    }
+}
+
+/// Regression: `decimal(38,18)` in PostgreSQL compiled, and a 38-digit value
+/// read through the SDK came back rounded to 29 digits
+/// (`12345678901234567890.123456789012345678` → `12345678901234567890.123456789`),
+/// so an update wrote the rounded value back. Now a compile error.
+#[test]
+fn decimals_wider_than_the_sdk_are_refused() {
+    let path = format!(
+        "{}/fixtures/invalid/qa2_decimal_wider_than_sdk.yaml",
+        env!("CARGO_MANIFEST_DIR")
     );
+    let err = strata_codegen::compile(&strata_codegen::load(path).unwrap()).expect_err("refused");
+    let short = err.render_short();
+    for f in ["Ledger.wide", "Ledger.huge", "Ledger.list", "Rate.rate"] {
+        assert!(
+            short.contains(&format!(
+                "`{f}` cannot be carried by the Rust SDK without loss"
+            )),
+            "{short}"
+        );
+    }
+    assert!(!short.contains("Ledger.fine"), "{short}");
+    assert!(err.render_plain().contains("p at most 28"));
 }

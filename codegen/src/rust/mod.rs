@@ -3,6 +3,7 @@
 
 pub mod attrs;
 mod batch;
+pub mod check;
 mod entities;
 mod finders;
 mod format;
