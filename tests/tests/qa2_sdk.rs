@@ -536,3 +536,118 @@ mod fleet {
         assert!(Vehicle::delete(pool, &key).await.unwrap());
     }
 }
+
+fn listing(seller: uuid::Uuid, i: u32) -> NewListing {
+    let t = |s: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_micros(s).unwrap();
+    NewListing {
+        id: uuid::Uuid::from_u128(i as u128 + 1),
+        seller_id: seller,
+        title: match i % 4 {
+            0 => String::new(),
+            1 => format!("ünï-{i} \u{1F600} \"q\" \\ \t"),
+            _ => format!("t{i:05}"),
+        },
+        body: (i % 2 == 0).then(|| "x".repeat((i % 50) as usize)),
+        r#type: match i % 3 {
+            0 => None,
+            1 => Some(Type::Digital),
+            _ => Some(Type::Service),
+        },
+        tier: (i % 5 != 0).then_some(Tier::Gold),
+        price: match i % 3 {
+            0 => "999999999999999999.9999999999".parse().unwrap(),
+            1 => "-999999999999999999.9999999999".parse().unwrap(),
+            _ => Decimal::new(i as i64, 10),
+        },
+        discount: (i % 2 == 1).then(|| Decimal::new(-9999, 4)),
+        stock: if i % 2 == 0 { i32::MIN } else { i32::MAX },
+        rank: (i % 3 == 0).then_some(i16::MIN),
+        views: (i % 4 == 0).then_some(i64::MAX),
+        score: (i % 2 == 0).then_some(f64::MIN_POSITIVE),
+        active: i % 2 == 0,
+        listed_on: NaiveDate::from_ymd_opt(1, 1, 1).unwrap() + chrono::Days::new(i as u64),
+        ends_at: (i % 2 == 1).then(|| t(-62_135_596_800_000_000 + i as i64)),
+        attrs: if i == 7 {
+            serde_json::json!({ "big": "y".repeat(1 << 20), "n": [1, 2.5, null, true] })
+        } else {
+            serde_json::json!({ "i": i, "ü": "\u{0}".replace('\u{0}', "") })
+        },
+        extra: (i % 3 == 0).then(|| serde_json::json!(null)),
+        photo: match i % 3 {
+            0 => None,
+            1 => Some(vec![]),
+            _ => Some(vec![0u8; 300]),
+        },
+        secret: (i % 2 == 0).then(|| Secret::new(format!("s{i}"))),
+    }
+}
+
+fn same(r: &Listing, w: &NewListing) {
+    assert_eq!(r.id, w.id);
+    assert_eq!(r.seller_id, w.seller_id);
+    assert_eq!(r.title, w.title);
+    assert_eq!(r.body, w.body);
+    assert_eq!(r.r#type, w.r#type);
+    assert_eq!(r.tier, w.tier.unwrap_or(Tier::Bronze));
+    assert_eq!(r.price, w.price);
+    assert_eq!(r.discount, w.discount);
+    assert_eq!(r.stock, w.stock);
+    assert_eq!(r.rank, w.rank);
+    assert_eq!(r.views, w.views.unwrap_or(0));
+    assert_eq!(r.score, w.score);
+    assert_eq!(r.active, w.active);
+    assert_eq!(r.listed_on, w.listed_on);
+    assert_eq!(r.ends_at, w.ends_at);
+    assert_eq!(r.attrs, w.attrs);
+    assert_eq!(r.extra, w.extra, "extra of {}", r.id);
+    assert_eq!(r.photo, w.photo);
+    assert_eq!(
+        r.secret.as_ref().map(|s| s.expose().to_string()),
+        w.secret.as_ref().map(|s| s.expose().to_string())
+    );
+    assert_eq!(r.version, 1);
+}
+
+#[tokio::test]
+async fn twenty_thousand_rows_of_every_type_through_copy() {
+    let db = db("qa2_market", "pg").await;
+    let pool = &db.pool;
+    let u = User::insert(pool, &new_user("seller")).await.unwrap();
+    let rows: Vec<NewListing> = (0..20_000).map(|i| listing(u.id, i)).collect();
+    // Small batch (UNNEST) first, then the COPY paths.
+    let c = Listing::insert_many(pool, rows[..10].to_vec())
+        .await
+        .unwrap();
+    assert_eq!(c.inserted, 10);
+    let c = Listing::insert_many(pool, rows.clone()).await.unwrap();
+    assert_eq!(c.inserted, 19_990);
+    let back = Listing::of_seller(pool, &u.id).await.unwrap();
+    assert_eq!(back.len(), 20_000);
+    let by_id: std::collections::HashMap<_, _> = back.iter().map(|r| (r.id, r)).collect();
+    for w in &rows {
+        same(by_id[&w.id], w);
+    }
+    let c = Listing::upsert_many(pool, rows.clone()).await.unwrap();
+    assert_eq!((c.inserted, c.updated), (0, 20_000));
+    let mut changed = Listing::of_seller(pool, &u.id).await.unwrap();
+    assert!(changed.iter().all(|r| r.version == 2));
+    for r in &mut changed {
+        r.stock = 0;
+    }
+    let c = Listing::update_many(pool, changed.clone()).await.unwrap();
+    assert_eq!(c.updated, 20_000);
+    // Stale versions: the whole batch fails, nothing written.
+    changed[19_999].stock = 5;
+    let err = Listing::update_many(pool, changed.clone()).await;
+    assert!(matches!(err, Err(Error::BatchIncomplete { .. })), "{err:?}");
+    assert!(Listing::of_seller(pool, &u.id)
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.stock == 0 && r.version == 3));
+    let keys: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
+    assert_eq!(
+        Listing::delete_many(pool, keys).await.unwrap().deleted,
+        20_000
+    );
+}
