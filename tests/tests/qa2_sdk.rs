@@ -651,3 +651,162 @@ async fn twenty_thousand_rows_of_every_type_through_copy() {
         20_000
     );
 }
+
+#[tokio::test]
+async fn edge_cases_a_new_user_hits() {
+    let db = db("qa2_market", "pg").await;
+    let pool = &db.pool;
+    let a = User::insert(pool, &{
+        let mut u = new_user("a");
+        u.tier = Some(Tier::Gold);
+        u
+    })
+    .await
+    .unwrap();
+    let b = User::insert(pool, &{
+        let mut u = new_user("b");
+        u.tier = Some(Tier::Gold);
+        u
+    })
+    .await
+    .unwrap();
+    // `one: true` with two matches: the first in the query's order.
+    let first = User::first_gold_in(pool, "general").await;
+    assert_eq!(first.unwrap().map(|u| u.id), Some(a.id));
+    // An empty patch changes nothing but is not an error.
+    let same = User::patch(pool, &a.id, &UserPatch::default())
+        .await
+        .unwrap();
+    assert_eq!(same.email, a.email);
+    // get_many with a key twice.
+    let many = User::get_many(pool, &[a.id, a.id, b.id]).await.unwrap();
+    println!("QA2 get_many dup -> {}", many.len());
+    assert!(many.len() == 2 || many.len() == 3, "{}", many.len());
+    // A page of zero rows does not loop forever.
+    let page = User::list(pool, &PageRequest::first(0)).await.unwrap();
+    println!(
+        "QA2 page0 -> {} next {}",
+        page.items.len(),
+        page.next_request(&PageRequest::first(0)).is_some()
+    );
+    assert!(page.items.is_empty() || page.items.len() <= 2);
+    if let Some(next) = page.next_request(&PageRequest::first(0)) {
+        let again = User::list(pool, &next).await.unwrap();
+        assert!(again.items.len() <= 2);
+    }
+    // Composite unique conflict names its key.
+    Order::insert(pool, &new_order(a.id, Some("dup")))
+        .await
+        .unwrap();
+    match Order::insert(pool, &new_order(a.id, Some("dup"))).await {
+        Err(Error::Conflict { constraint }) => {
+            assert!(
+                constraint.contains("user_id") && constraint.contains("note"),
+                "{constraint}"
+            )
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    // A string longer than its max is a typed error.
+    let long = User::insert(pool, &new_user(&"x".repeat(41))).await;
+    assert!(matches!(long, Err(Error::InvalidValue { .. })), "{long:?}");
+    // A patch of a missing key is NotFound.
+    let missing = User::patch(
+        pool,
+        &uuid::Uuid::new_v4(),
+        &UserPatch {
+            email: Some("z".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        matches!(missing, Err(Error::NotFound { .. })),
+        "{missing:?}"
+    );
+}
+
+/// Regression: an entity with an array field had no batch methods at all
+/// (`Order::insert_many` did not exist), though arrays are ordinary column
+/// types; now its batch writes go one statement per row in one transaction.
+#[tokio::test]
+async fn entities_with_arrays_have_batch_methods() {
+    let db = db("qa2_market", "pg").await;
+    let pool = &db.pool;
+    let u = User::insert(pool, &new_user("arrays")).await.unwrap();
+    assert_eq!(
+        Order::insert_many(pool, Vec::new()).await.unwrap(),
+        BatchCounts::default()
+    );
+    let rows = (0..50).map(|i| {
+        let mut o = new_order(u.id, Some(&format!("n{i}")));
+        o.labels = match i % 3 {
+            0 => None,
+            1 => Some(vec![]),
+            _ => Some(vec!["ä,b".into(), "\"{}\"".into(), String::new()]),
+        };
+        o.amounts = (i % 2 == 0).then(|| {
+            vec![
+                Decimal::new(-i, 4),
+                "9999999999999999.9999".parse().unwrap(),
+            ]
+        });
+        o.r#type = (i % 2 == 1).then_some(Type::Service);
+        o
+    });
+    let want: Vec<NewOrder> = rows.clone().collect();
+    let c = Order::insert_many(pool, rows).await.unwrap();
+    assert_eq!(c.inserted, 50);
+    let back = Order::for_user(pool, &u.id).await.unwrap();
+    assert_eq!(back.len(), 50);
+    for r in &back {
+        let i: usize = r.note.as_deref().unwrap()[1..].parse().unwrap();
+        let w = &want[i];
+        assert_eq!(r.labels, w.labels.clone().unwrap_or_default());
+        assert_eq!(r.amounts, w.amounts.clone().unwrap_or_default());
+        assert_eq!(
+            (r.r#type, r.state, r.version),
+            (w.r#type, OrderState::Draft, 1)
+        );
+    }
+    let mut changed = back.clone();
+    for r in &mut changed {
+        r.labels.push("more".into());
+    }
+    assert_eq!(
+        Order::update_many(pool, changed.clone())
+            .await
+            .unwrap()
+            .updated,
+        50
+    );
+    assert!(Order::for_user(pool, &u.id).await.unwrap().iter().all(|r| r
+        .labels
+        .last()
+        .map(String::as_str)
+        == Some("more")
+        && r.version == 2));
+    // Stale rows fail the whole call.
+    let err = Order::update_many(pool, changed).await;
+    assert!(
+        matches!(
+            err,
+            Err(Error::BatchIncomplete {
+                expected: 50,
+                affected: 0,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // A label longer than varchar(20) fails the whole insert.
+    let mut bad: Vec<NewOrder> = (0..3)
+        .map(|i| new_order(u.id, Some(&format!("b{i}"))))
+        .collect();
+    bad[2].labels = Some(vec!["x".repeat(21)]);
+    let err = Order::insert_many(pool, bad).await;
+    assert!(err.is_err(), "{err:?}");
+    assert_eq!(Order::count(pool).await.unwrap(), 50);
+    let ids: Vec<i64> = back.iter().map(|r| r.id).collect();
+    assert_eq!(Order::delete_many(pool, ids).await.unwrap().deleted, 50);
+}
