@@ -34,6 +34,11 @@ fn new_user(handle: &str) -> NewUser {
         referrer_id: None,
         group: None,
         flags: None,
+        badges: None,
+        seen: None,
+        days: None,
+        keys: None,
+        bits: None,
     }
 }
 
@@ -809,4 +814,44 @@ async fn entities_with_arrays_have_batch_methods() {
     assert_eq!(Order::count(pool).await.unwrap(), 50);
     let ids: Vec<i64> = back.iter().map(|r| r.id).collect();
     assert_eq!(Order::delete_many(pool, ids).await.unwrap().deleted, 50);
+}
+
+#[tokio::test]
+async fn arrays_of_enums_dates_timestamps_uuids_and_bools_round_trip() {
+    let db = db("qa2_market", "pg").await;
+    let pool = &db.pool;
+    let t = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(-1).unwrap();
+    let mut u = new_user("arr");
+    u.badges = Some(vec![Tier::Gold, Tier::Bronze, Tier::Gold]);
+    u.seen = Some(vec![t, t + chrono::Duration::days(40_000)]);
+    u.days = Some(vec![NaiveDate::from_ymd_opt(-4000, 1, 1).unwrap()]);
+    u.keys = Some(vec![uuid::Uuid::nil(), uuid::Uuid::max()]);
+    u.bits = Some(vec![true, false]);
+    let row = User::insert(pool, &u).await.unwrap();
+    assert_eq!(row.badges, u.badges.clone().unwrap());
+    assert_eq!(row.seen, u.seen.clone().unwrap());
+    assert_eq!(row.days, u.days.clone().unwrap());
+    assert_eq!(row.keys, u.keys.clone().unwrap());
+    assert_eq!(row.bits, vec![true, false]);
+    assert_eq!(User::get(pool, &row.id).await.unwrap(), row);
+    let mut v = new_user("arr2");
+    v.badges = Some(vec![Tier::Silver]);
+    let c = User::upsert_many(pool, vec![u.clone(), v]).await;
+    // `u` has no id (generated), so both rows are new; handle is unique though.
+    assert!(matches!(c, Err(Error::Conflict { .. })), "{c:?}");
+    let mut w = new_user("arr3");
+    w.badges = Some(vec![Tier::Silver]);
+    assert_eq!(User::insert_many(pool, vec![w]).await.unwrap().inserted, 1);
+    let got = User::by_handle(pool, "arr3").await.unwrap().unwrap();
+    assert_eq!(got.badges, vec![Tier::Silver]);
+    let mut changed = got.clone();
+    changed.badges = vec![];
+    let up = User::update_many(pool, vec![changed]).await.unwrap();
+    assert_eq!(up.updated, 1);
+    assert!(User::by_handle(pool, "arr3")
+        .await
+        .unwrap()
+        .unwrap()
+        .badges
+        .is_empty());
 }
