@@ -14,6 +14,7 @@ use strata_codegen::clickhouse::{self, DdlOptions, MODERN};
 use strata_sdk::clickhouse::{Writer, WriterConfig};
 use strata_sdk::influx::{LineEncoder, Precision};
 use strata_tests::fixtures::qa2_fleet::{clickhouse as fleet_ch, influx as fleet_influx};
+use strata_tests::fixtures::qa2_market::clickhouse as market_ch;
 
 fn model(fixture: &str) -> strata_codegen::Model {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/valid/{fixture}.yaml"));
@@ -218,6 +219,85 @@ async fn the_18_16_ddl_and_typed_rows_round_trip_on_the_live_server() {
         .await
         .unwrap();
     assert_eq!(current, 11);
+}
+
+fn order_row(i: i64, version: u64) -> market_ch::old::OrderRow {
+    let t0 = DateTime::<Utc>::from_timestamp_micros(1_700_000_000_000_001).unwrap();
+    market_ch::old::OrderRow {
+        id: i,
+        user_id: uuid::Uuid::from_u128(i as u128 * 31),
+        state: "PAID".into(),
+        r#type: (i % 2 == 0).then(|| "DIGITAL".into()),
+        total: if i % 2 == 0 {
+            "999999999999999999.9999999999".parse().unwrap()
+        } else {
+            "-0.0000000001".parse().unwrap()
+        },
+        fee: (i % 3 == 0).then(|| Decimal::new(-99_999_999_999_999_999, 8)),
+        qty: i32::MIN + i as i32,
+        lines: r#"[{"sku":"a\"b","n":1}]"#.into(),
+        meta: None,
+        labels: if i % 2 == 0 {
+            vec![]
+        } else {
+            vec!["ü".into(), String::new()]
+        },
+        amounts: vec![Decimal::new(-99_999_999_999_999_999, 4), Decimal::ZERO],
+        placed_on: Some(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()),
+        note: Some(format!("v{version} \t \n 🚀")),
+        ratio: Some(f64::MAX),
+        active: i % 2 == 1,
+        created_at: t0,
+        updated_at: t0 + chrono::Duration::microseconds(version as i64),
+        version: version as i64,
+        _version: version,
+        _deleted: 0,
+    }
+}
+
+#[tokio::test]
+async fn market_orders_round_trip_on_18_16() {
+    let db = ChDb {
+        name: format!("strata_test_{}", uuid::Uuid::new_v4().simple()),
+    };
+    let admin = ::clickhouse::Client::default()
+        .with_url(ch_url())
+        .with_validation(false);
+    let m = model("qa2_market");
+    for (s, e) in clickhouse::tables(&m) {
+        if s != "old" {
+            continue;
+        }
+        let opts = DdlOptions::default()
+            .with_target(clickhouse::Target {
+                major: 18,
+                minor: 16,
+            })
+            .with_database(&db.name)
+            .single_node();
+        for st in clickhouse::statements(&m, s, e, &opts) {
+            admin
+                .query(&st)
+                .execute()
+                .await
+                .unwrap_or_else(|err| panic!("{err}\n{st}"));
+        }
+    }
+    let client = strata_sdk::clickhouse::client(&ch_url(), &db.name);
+    let mut w = Writer::<market_ch::old::OrderRow>::new(client.clone(), WriterConfig::default());
+    let mut want = Vec::new();
+    for i in 1..=9 {
+        w.write(order_row(i, 2)).await.unwrap();
+        w.write(order_row(i, 1)).await.unwrap();
+        want.push(order_row(i, 2));
+    }
+    w.flush().await.unwrap();
+    let back = client
+        .query("SELECT ?fields FROM `order` FINAL WHERE _deleted = 0 ORDER BY id")
+        .fetch_all::<market_ch::old::OrderRow>()
+        .await
+        .unwrap();
+    assert_eq!(back, want);
 }
 
 #[test]
