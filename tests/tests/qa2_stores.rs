@@ -369,3 +369,68 @@ sync:
         assert!(short.contains(want), "{want} not in:\n{short}");
     }
 }
+
+/// Pings through the SDK writer to VictoriaMetrics (ms precision), read back
+/// by `/api/v1/export` with the same tags (`type` included), fields and times.
+#[tokio::test]
+async fn fleet_pings_round_trip_through_victoria_metrics() {
+    use strata_sdk::influx::InfluxWriter;
+    let vurl = std::env::var("VICTORIA_URL").unwrap_or_else(|_| "http://127.0.0.1:8428".into());
+    let run = format!("P {} ,=\\", uuid::Uuid::new_v4().simple());
+    let config = fleet_influx::tsdb::config().expect("config");
+    assert_eq!(config.precision(), Precision::Ms);
+    let mut w = InfluxWriter::new(config);
+    let base = Utc::now().timestamp_millis() - 10_000;
+    for i in 0..6i64 {
+        let p = fleet_influx::tsdb::PingPoint {
+            at: DateTime::from_timestamp_millis(base + i).unwrap(),
+            plate: run.clone(),
+            r#type: "truck ü".into(),
+            status: (i % 2 == 0).then(|| "MOVING".into()),
+            speed: i as f64 * 1.5,
+            heading: Some(-(i as i16)),
+            odo: 1_000_000 + i,
+            moving: i % 2 == 0,
+            note: None,
+            fuel_pct: Some(Decimal::new(9999, 2)),
+        };
+        w.write(&p).await.unwrap();
+    }
+    w.flush().await.unwrap();
+    let http = reqwest::Client::new();
+    http.post(format!("{vurl}/internal/force_flush"))
+        .send()
+        .await
+        .unwrap();
+    let text = http
+        .post(format!("{vurl}/api/v1/export"))
+        .form(&[("match[]", "{__name__=\"ping_speed\"}")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["metric"]["plate"] != json!(run) {
+            continue;
+        }
+        assert_eq!(v["metric"]["type"], "truck ü");
+        let moving = v["metric"]["status"] == "MOVING";
+        for (t, x) in v["timestamps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(v["values"].as_array().unwrap())
+        {
+            let i = t.as_i64().unwrap() - base;
+            assert_eq!(x.as_f64().unwrap(), i as f64 * 1.5);
+            assert_eq!(moving, i % 2 == 0);
+            seen.push(i);
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, vec![0, 1, 2, 3, 4, 5]);
+}
