@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Struct settings: `table = "…"`, `schema = "…"`, `key(a, b)` (default
-//! `id`), `sort(field, …)` (adds `list_by_<field>`), `query(name(params(…),
+//! `id`), `sort(field, …)` (non-null fields; adds `list_by_<field>`), `query(name(params(…),
 //! fixed(field = value), order = "f desc", limit = N, one))`. Field settings:
 //! `column = "…"`, `ty = "decimal(20,8)"` (schema type; with an array
 //! field the batch writes go one statement per row), `default = now | generated | identity | empty | literal`
