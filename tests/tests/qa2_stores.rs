@@ -15,6 +15,7 @@ use strata_sdk::clickhouse::{Writer, WriterConfig};
 use strata_sdk::influx::{LineEncoder, Precision};
 use strata_tests::fixtures::qa2_fleet::{clickhouse as fleet_ch, influx as fleet_influx};
 use strata_tests::fixtures::qa2_market::clickhouse as market_ch;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 fn model(fixture: &str) -> strata_codegen::Model {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/valid/{fixture}.yaml"));
@@ -433,4 +434,144 @@ async fn fleet_pings_round_trip_through_victoria_metrics() {
     }
     seen.sort();
     assert_eq!(seen, vec![0, 1, 2, 3, 4, 5]);
+}
+
+async fn capture_one(listener: tokio::net::TcpListener) -> (String, Vec<u8>) {
+    let (sock, _) = listener.accept().await.unwrap();
+    let mut r = BufReader::new(sock);
+    let mut head = String::new();
+    let mut chunked = false;
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).await.unwrap();
+        let l = line.to_ascii_lowercase();
+        if l.starts_with("transfer-encoding:") && l.contains("chunked") {
+            chunked = true;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            length = v.trim().parse::<usize>().ok();
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).await.unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(n) = length {
+        body.resize(n, 0);
+        r.read_exact(&mut body).await.unwrap();
+    }
+    r.get_mut()
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    (head, body)
+}
+
+/// Market users (arrays of enums, timestamps, dates and uuids; a nullable
+/// Date32; bytes) as the SDK writer sends them (RowBinary, captured) load
+/// into the modern table on chdb and read back as written.
+#[tokio::test]
+async fn market_user_rows_load_into_the_modern_table_on_chdb() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(capture_one(listener));
+    let client = ::clickhouse::Client::default()
+        .with_url(url)
+        .with_validation(false)
+        .with_compression(::clickhouse::Compression::None);
+    let at = DateTime::<Utc>::from_timestamp_micros(-123_456_789).unwrap();
+    let mut w = Writer::<market_ch::olap::UserRow>::new(client, WriterConfig::default());
+    for i in 0..3u128 {
+        w.write(market_ch::olap::UserRow {
+            id: uuid::Uuid::from_u128(i + 1),
+            handle: format!("h{i}"),
+            email: "ü@x".into(),
+            tier: (i != 1).then(|| "GOLD".into()),
+            born_on: (i != 2).then(|| NaiveDate::from_ymd_opt(1900, 1, 1).unwrap()),
+            avatar: (i == 0).then(|| vec![0, 255]),
+            referrer_id: None,
+            group: "order".into(),
+            flags: vec![i16::MIN, i16::MAX],
+            badges: if i == 1 {
+                vec![]
+            } else {
+                vec!["GOLD".into(), "SILVER".into()]
+            },
+            seen: vec![at, at + chrono::Duration::microseconds(1)],
+            days: vec![NaiveDate::from_ymd_opt(2299, 12, 31).unwrap()],
+            keys: vec![uuid::Uuid::max()],
+            created_at: at,
+            updated_at: at,
+            version: 1,
+            _version: 1,
+            _deleted: 0,
+        })
+        .await
+        .unwrap();
+    }
+    w.flush().await.expect("the capture answers 200");
+    let (_, body) = server.await.unwrap();
+    let dir = std::env::temp_dir().join(format!("strata_qa2_{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("rows.bin");
+    std::fs::write(&data, &body).unwrap();
+    let m = model("qa2_market");
+    let e = m.entity("User").unwrap();
+    let opts = DdlOptions::default()
+        .with_target(MODERN)
+        .with_database("t")
+        .single_node();
+    let mut st = clickhouse::statements(&m, "olap", e, &opts);
+    let create = st[1].clone();
+    let cols = create
+        .split("\n(\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n)\nENGINE").next())
+        .expect("column list")
+        .lines()
+        .map(|l| l.trim().trim_end_matches(','))
+        .collect::<Vec<_>>()
+        .join(", ");
+    st.push(format!(
+        "INSERT INTO t.user SELECT * FROM file('{}', 'RowBinary', '{}')",
+        data.display(),
+        cols.replace('\'', "\\'")
+    ));
+    let r = chdb(
+        &st,
+        &["SELECT handle, tier, toString(born_on) AS born_on, hex(avatar) AS avatar, `group`, flags, badges, toString(seen) AS seen, toString(days) AS days, toString(keys) AS keys, toString(created_at) AS created_at FROM t.user_current ORDER BY handle"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let rows = &r[0];
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[0]["tier"], "GOLD");
+    assert_eq!(rows[1]["tier"], Value::Null);
+    assert_eq!(rows[0]["born_on"], "1900-01-01");
+    assert_eq!(rows[2]["born_on"], Value::Null);
+    assert_eq!(rows[0]["avatar"], "00FF");
+    assert_eq!(rows[0]["group"], "order");
+    assert_eq!(rows[0]["flags"], json!([-32768, 32767]));
+    assert_eq!(rows[0]["badges"], json!(["GOLD", "SILVER"]));
+    assert_eq!(rows[1]["badges"], json!([]));
+    assert_eq!(
+        rows[0]["seen"],
+        "['1969-12-31 23:57:56.543211','1969-12-31 23:57:56.543212']"
+    );
+    assert_eq!(rows[0]["days"], "['2299-12-31']");
+    assert_eq!(rows[0]["keys"], "['ffffffff-ffff-ffff-ffff-ffffffffffff']");
+    assert_eq!(rows[0]["created_at"], "1969-12-31 23:57:56.543211");
 }
