@@ -936,3 +936,23 @@ async fn keyset_pages_by_each_sort_field_with_nulls_elsewhere() {
         }
     }
 }
+
+/// PostgreSQL text cannot hold U+0000: a typed error from the single-row and
+/// the COPY paths alike, and the batch leaves nothing.
+#[tokio::test]
+async fn a_nul_character_is_a_typed_error_on_every_path() {
+    let db = db("qa2_market", "pg").await;
+    let pool = &db.pool;
+    let u = User::insert(pool, &new_user("nul")).await.unwrap();
+    let mut bad = new_user("x");
+    bad.email = "a\u{0}b".into();
+    let err = User::insert(pool, &bad).await;
+    assert!(matches!(err, Err(Error::InvalidValue { .. })), "{err:?}");
+    let mut rows: Vec<NewListing> = (0..3000).map(|i| listing(u.id, i)).collect();
+    rows[2500].title = "\u{0}".into();
+    let err = Listing::insert_many(pool, rows.clone()).await;
+    assert!(matches!(err, Err(Error::InvalidValue { .. })), "{err:?}");
+    let err = Listing::upsert_many(pool, rows[2400..].to_vec()).await;
+    assert!(matches!(err, Err(Error::InvalidValue { .. })), "{err:?}");
+    assert_eq!(Listing::count(pool).await.unwrap(), 0);
+}
