@@ -948,11 +948,12 @@ async fn a_nul_character_is_a_typed_error_on_every_path() {
     bad.email = "a\u{0}b".into();
     let err = User::insert(pool, &bad).await;
     assert!(matches!(err, Err(Error::InvalidValue { .. })), "{err:?}");
-    let mut rows: Vec<NewListing> = (0..3000).map(|i| listing(u.id, i)).collect();
-    rows[2500].title = "\u{0}".into();
+    // 12,000 rows: more than a chunk (10,000), so the COPY path.
+    let mut rows: Vec<NewListing> = (0..12_000).map(|i| listing(u.id, i)).collect();
+    rows[11_000].title = "\u{0}".into();
     let err = Listing::insert_many(pool, rows.clone()).await;
     assert!(matches!(err, Err(Error::InvalidValue { .. })), "{err:?}");
-    let err = Listing::upsert_many(pool, rows[2400..].to_vec()).await;
+    let err = Listing::upsert_many(pool, rows[10_500..].to_vec()).await;
     assert!(matches!(err, Err(Error::InvalidValue { .. })), "{err:?}");
     assert_eq!(Listing::count(pool).await.unwrap(), 0);
 }
