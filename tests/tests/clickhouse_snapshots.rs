@@ -46,6 +46,7 @@ fn analytics_fixture_ddl() {
 fn qa2_fixtures_ddl() {
     snapshot_ddl("qa2_market", "fixtures/valid/qa2_market.yaml");
     snapshot_ddl("qa2_fleet", "fixtures/valid/qa2_fleet.yaml");
+    snapshot_ddl("qa2_library", "fixtures/valid/qa2_library.yaml");
 }
 
 #[test]

@@ -83,6 +83,7 @@ fn mappings_are_valid_and_strict() {
         "../schema",
         "fixtures/valid/search.yaml",
         "fixtures/valid/qa2_market.yaml",
+        "fixtures/valid/qa2_library.yaml",
     ] {
         let bodies = index_bodies(path);
         assert!(!bodies.is_empty());

@@ -957,3 +957,84 @@ async fn a_nul_character_is_a_typed_error_on_every_path() {
     assert!(matches!(err, Err(Error::InvalidValue { .. })), "{err:?}");
     assert_eq!(Listing::count(pool).await.unwrap(), 0);
 }
+
+mod library {
+    use super::*;
+    use strata_tests::fixtures::qa2_library::entities::*;
+
+    fn book(author: i32, edition: i16) -> NewBook {
+        NewBook {
+            isbn: "978-3-16-148410-0".into(),
+            edition,
+            author_id: author,
+            title: format!("Edition {edition}"),
+            summary: (edition % 2 == 0).then(|| "sum".into()),
+            pages: None,
+            price: Decimal::new(999_999, 2),
+            tags: (edition % 3 == 0).then(|| vec!["a".into()]),
+            published: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap()
+                + chrono::Days::new(edition as u64),
+        }
+    }
+
+    /// Tables in their own PostgreSQL schema (`lib`), without enums: every
+    /// repository method works schema-qualified.
+    #[tokio::test]
+    async fn a_schema_qualified_store_without_enums() {
+        let db = db("qa2_library", "db").await;
+        let pool = &db.pool;
+        let a = Author::insert(
+            pool,
+            &NewAuthor {
+                name: "Le Guin".into(),
+                born: NaiveDate::from_ymd_opt(1929, 10, 21),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            Author::named(pool, "Le Guin").await.unwrap(),
+            Some(a.clone())
+        );
+        let c = Book::insert_many(pool, (1..=30).map(|e| book(a.id, e)))
+            .await
+            .unwrap();
+        assert_eq!(c.inserted, 30);
+        let key = ("978-3-16-148410-0".to_string(), 3i16);
+        let b = Book::get(pool, &key).await.unwrap();
+        assert_eq!((b.tags.clone(), b.version), (vec!["a".to_string()], 1));
+        let mine = Book::by_author(pool, &a.id).await.unwrap();
+        assert_eq!(mine.len(), 30);
+        assert_eq!(mine[0].edition, 30);
+        let mut req = PageRequest::first(7).desc();
+        let mut seen = Vec::new();
+        loop {
+            let page = Book::list(pool, &req).await.unwrap();
+            seen.extend(page.items.iter().map(|b| b.edition));
+            match page.next_request(&req) {
+                Some(n) => req = n,
+                None => break,
+            }
+        }
+        assert_eq!(seen, (1..=30).rev().collect::<Vec<i16>>());
+        let p = Book::patch(
+            pool,
+            &key,
+            &BookPatch {
+                summary: Some(None),
+                pages: Some(Some(i32::MAX)),
+                expected_version: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!((p.summary, p.pages, p.version), (None, Some(i32::MAX), 2));
+        let c = Book::upsert_many(pool, (25..=35).map(|e| book(a.id, e)))
+            .await
+            .unwrap();
+        assert_eq!((c.inserted, c.updated), (5, 6));
+        assert!(Author::delete(pool, &a.id).await.unwrap());
+        assert_eq!(Book::count(pool).await.unwrap(), 0, "cascade");
+    }
+}

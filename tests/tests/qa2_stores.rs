@@ -73,6 +73,7 @@ fn modern_ddl(m: &strata_codegen::Model, prefix: &str) -> Vec<String> {
 fn modern_ddl_of_both_fixtures_runs_on_chdb_and_the_view_keeps_the_latest() {
     let mut st = modern_ddl(&model("qa2_market"), "q2m");
     st.extend(modern_ddl(&model("qa2_fleet"), "q2f"));
+    st.extend(modern_ddl(&model("qa2_library"), "q2l"));
     // A ClickHouse-native table with reserved-word columns: versions in separate parts.
     let ins = |v: &str, km: &str, ver: u64, del: u8| {
         format!(
