@@ -17,10 +17,10 @@
 //! ```
 //!
 //! Struct settings: `table = "…"`, `schema = "…"`, `key(a, b)` (default
-//! `id`), `sort(field, …)` (adds `list_by_<field>`), `query(name(params(…),
+//! `id`), `sort(field, …)` (non-null fields; adds `list_by_<field>`), `query(name(params(…),
 //! fixed(field = value), order = "f desc", limit = N, one))`. Field settings:
-//! `column = "…"`, `ty = "decimal(20,8)"` (schema type; arrays opt out of the
-//! batch methods), `default = now | generated | identity | empty | literal`
+//! `column = "…"`, `ty = "decimal(20,8)"` (schema type; with an array
+//! field the batch writes go one statement per row), `default = now | generated | identity | empty | literal`
 //! (the field is `Option` in `New…` and the database fills a `None`),
 //! `created_at`, `updated_at`, `version`.
 //!

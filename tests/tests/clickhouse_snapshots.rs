@@ -43,6 +43,13 @@ fn analytics_fixture_ddl() {
 }
 
 #[test]
+fn qa2_fixtures_ddl() {
+    snapshot_ddl("qa2_market", "fixtures/valid/qa2_market.yaml");
+    snapshot_ddl("qa2_fleet", "fixtures/valid/qa2_fleet.yaml");
+    snapshot_ddl("qa2_library", "fixtures/valid/qa2_library.yaml");
+}
+
+#[test]
 fn generated_files_use_the_store_target() {
     // The trading schema targets 18.16 (the server installed here): the
     // files `strata generate` writes carry the 18.16 DDL.

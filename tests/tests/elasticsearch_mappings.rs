@@ -79,7 +79,12 @@ fn index_bodies(path: &str) -> Vec<(String, Value)> {
 
 #[test]
 fn mappings_are_valid_and_strict() {
-    for path in ["../schema", "fixtures/valid/search.yaml"] {
+    for path in [
+        "../schema",
+        "fixtures/valid/search.yaml",
+        "fixtures/valid/qa2_market.yaml",
+        "fixtures/valid/qa2_library.yaml",
+    ] {
         let bodies = index_bodies(path);
         assert!(!bodies.is_empty());
         for (file, body) in &bodies {

@@ -320,6 +320,18 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
         .iter()
         .map(find)
         .collect::<syn::Result<Vec<_>>>()?;
+    // Keyset pages compare `(field, key) > (cursor)`: a NULL compares to
+    // nothing, so the rows whose field is NULL would never be listed.
+    for (id, &i) in sort_idents.iter().zip(&sorts) {
+        if fields[i].nullable {
+            return Err(syn::Error::new(
+                id.span(),
+                format!(
+                    "`sort({id})`: the field is nullable, and keyset pages would skip its NULL rows; sort by a non-null field"
+                ),
+            ));
+        }
+    }
     let mut queries = Vec::new();
     let mut names = BTreeSet::new();
     for q in raw_queries {

@@ -3,6 +3,8 @@
 //! transaction. Chunks are moved column by column into arrays (never held
 //! twice) and sent as one statement over `UNNEST($1, $2, …)`; large inserts
 //! and upserts stream through `COPY (FORMAT binary)` instead.
+//! Entities with array fields write one statement per row (same
+//! transaction, same counts): arrays go through neither `UNNEST` nor `COPY`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -189,12 +191,51 @@ enum Large {
     Direct { insert_from_stage: String },
 }
 
-pub fn emit(p: &Plan) -> TokenStream {
-    // Arrays of arrays do not go through UNNEST; such entities keep the
-    // single-row methods only.
-    if p.def.entity.fields.iter().any(|f| f.ty.is_array()) {
-        return quote!();
+/// `(VALUES ($1, …)) AS u(…)`: one row of parameters, for entities with
+/// array fields (an array column cannot travel through `UNNEST`, which would
+/// flatten the arrays of arrays, nor through binary `COPY`, whose arrays must
+/// carry the column's exact element type).
+fn values_clause(p: &Plan, fields: &[usize]) -> String {
+    let params: Vec<String> = (1..=fields.len()).map(|n| format!("${n}")).collect();
+    format!(
+        "(VALUES ({})) AS u({})",
+        params.join(", "),
+        p.list(fields, |c| c)
+    )
+}
+
+/// Binds of one row's fields.
+fn row_binds(p: &Plan, fields: &[usize], value: impl Fn(usize) -> TokenStream) -> TokenStream {
+    let mut binds = quote!();
+    for &i in fields {
+        let v = value(i);
+        binds.extend(quote_spanned!(p.def.spans[i]=> .bind(#v)));
     }
+    binds
+}
+
+/// One statement per row, all in one transaction; `exec` runs it on `tx`
+/// for `row` and adds to `counts`; `n` counts the rows.
+fn per_row(exec: TokenStream, after: TokenStream) -> TokenStream {
+    quote! {
+        let mut tx = ::sqlx::Acquire::begin(db).await?;
+        let mut counts = ::strata_sdk::BatchCounts::default();
+        let mut n: usize = 0;
+        for row in rows {
+            n += 1;
+            #exec
+        }
+        #after
+        tx.commit().await?;
+        Ok(counts)
+    }
+}
+
+pub fn emit(p: &Plan) -> TokenStream {
+    // Entities with array fields write one row per statement (still one
+    // transaction per call); their keys are never arrays, so `delete_many`
+    // keeps `UNNEST`.
+    let per_row_writes = p.def.entity.fields.iter().any(|f| f.ty.is_array());
     let (table, new) = (&p.table, p.new_ident());
     let key_ty = p.key_ty();
     let name = p.entity_name();
@@ -221,24 +262,37 @@ pub fn emit(p: &Plan) -> TokenStream {
         "INSERT INTO {table} ({insert_cols}) {staged_select} ON CONFLICT {key_row} DO NOTHING"
     );
     let binds = &ins.binds;
-    let insert_many = small_or_staged(
-        p,
-        &ins,
-        quote! {
-            counts.inserted += ::sqlx::query(#insert_sql) #binds .execute(&mut *tx).await?.rows_affected();
-        },
-        // COPY writes a `None` as NULL, so tables whose inserts apply
-        // defaults to `None`s go through the staging table and COALESCE.
-        if p.new.iter().any(|&i| p.optional_in_new(i)) {
-            Large::Staged(quote! {
-                counts.inserted += ::sqlx::query(#insert_staged).execute(&mut *tx).await?.rows_affected();
-            })
-        } else {
-            Large::Direct {
-                insert_from_stage: insert_staged,
-            }
-        },
-    );
+    let row_values = values_clause(p, &p.new);
+    let row_select = format!("SELECT {} FROM {row_values}", exprs.join(", "));
+    let new_binds = row_binds(p, &p.new, moved);
+    let insert_many = if per_row_writes {
+        let sql = insert_sql.replace(&select, &row_select);
+        per_row(
+            quote! {
+                counts.inserted += ::sqlx::query(#sql) #new_binds .execute(&mut *tx).await?.rows_affected();
+            },
+            quote!(let _ = n;),
+        )
+    } else {
+        small_or_staged(
+            p,
+            &ins,
+            quote! {
+                counts.inserted += ::sqlx::query(#insert_sql) #binds .execute(&mut *tx).await?.rows_affected();
+            },
+            // COPY writes a `None` as NULL, so tables whose inserts apply
+            // defaults to `None`s go through the staging table and COALESCE.
+            if p.new.iter().any(|&i| p.optional_in_new(i)) {
+                Large::Staged(quote! {
+                    counts.inserted += ::sqlx::query(#insert_staged).execute(&mut *tx).await?.rows_affected();
+                })
+            } else {
+                Large::Direct {
+                    insert_from_stage: insert_staged,
+                }
+            },
+        )
+    };
 
     let mut sets: Vec<String> = p
         .upd
@@ -256,20 +310,32 @@ pub fn emit(p: &Plan) -> TokenStream {
          SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM w"
     );
     let upsert_staged = upsert_sql.replace(&select, &staged_select);
-    let upsert_many = small_or_staged(
-        p,
-        &ins,
-        quote! {
-            let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_sql) #binds .fetch_one(&mut *tx).await?;
-            counts.inserted += i as u64;
-            counts.updated += u as u64;
-        },
-        Large::Staged(quote! {
-            let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_staged).fetch_one(&mut *tx).await?;
-            counts.inserted += i as u64;
-            counts.updated += u as u64;
-        }),
-    );
+    let upsert_row = upsert_sql.replace(&select, &row_select);
+    let upsert_many = if per_row_writes {
+        per_row(
+            quote! {
+                let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_row) #new_binds .fetch_one(&mut *tx).await?;
+                counts.inserted += i as u64;
+                counts.updated += u as u64;
+            },
+            quote!(let _ = n;),
+        )
+    } else {
+        small_or_staged(
+            p,
+            &ins,
+            quote! {
+                let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_sql) #binds .fetch_one(&mut *tx).await?;
+                counts.inserted += i as u64;
+                counts.updated += u as u64;
+            },
+            Large::Staged(quote! {
+                let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_staged).fetch_one(&mut *tx).await?;
+                counts.inserted += i as u64;
+                counts.updated += u as u64;
+            }),
+        )
+    };
 
     let mut fields: Vec<usize> = p.key.clone();
     fields.extend(&p.upd);
@@ -305,17 +371,32 @@ pub fn emit(p: &Plan) -> TokenStream {
         conds.join(" AND ")
     );
     let binds = &upd.binds;
-    let update_many = chunked(
-        quote!(row),
-        &upd,
-        quote! {
-            let done = ::sqlx::query(#update_sql) #binds .execute(&mut *tx).await?.rows_affected();
-            if done != n as u64 {
-                return Err(::strata_sdk::Error::BatchIncomplete { entity: #name, expected: n as u64, affected: done });
-            }
-            counts.updated += done;
-        },
-    );
+    let update_row = update_sql.replace(&upd.unnest, &values_clause(p, &fields));
+    let upd_binds = row_binds(p, &fields, moved);
+    let update_many = if per_row_writes {
+        per_row(
+            quote! {
+                counts.updated += ::sqlx::query(#update_row) #upd_binds .execute(&mut *tx).await?.rows_affected();
+            },
+            quote! {
+                if counts.updated != n as u64 {
+                    return Err(::strata_sdk::Error::BatchIncomplete { entity: #name, expected: n as u64, affected: counts.updated });
+                }
+            },
+        )
+    } else {
+        chunked(
+            quote!(row),
+            &upd,
+            quote! {
+                let done = ::sqlx::query(#update_sql) #binds .execute(&mut *tx).await?.rows_affected();
+                if done != n as u64 {
+                    return Err(::strata_sdk::Error::BatchIncomplete { entity: #name, expected: n as u64, affected: done });
+                }
+                counts.updated += done;
+            },
+        )
+    };
 
     let key_value = |i: usize| match p.key.iter().position(|&k| k == i) {
         Some(_) if p.key.len() == 1 => quote!(row),

@@ -3,7 +3,7 @@
 
 pub mod attrs;
 mod batch;
-mod check;
+pub mod check;
 pub mod convert;
 mod entities;
 mod finders;
