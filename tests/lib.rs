@@ -4,3 +4,6 @@
 pub mod fixtures {
     include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
 }
+
+#[path = "support.rs"]
+pub mod support;

@@ -2,55 +2,8 @@
 //! in process, driven by `tests/python/chdb_run.py`), and the current-rows
 //! view returns exactly the latest version of each key and hides deleted keys.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-use serde_json::{json, Value};
 use strata_codegen::clickhouse::{self, DdlOptions, MODERN};
-
-fn model(path: &str) -> strata_codegen::Model {
-    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    let sources = strata_codegen::load(&full).expect("load");
-    strata_codegen::compile(&sources).unwrap_or_else(|d| panic!("{}", d.render_plain()))
-}
-
-/// Runs statements then queries on chdb; returns the query results.
-fn chdb(statements: &[String], queries: &[&str]) -> Vec<Vec<Value>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/chdb_run.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let job = json!({ "statements": statements, "queries": queries });
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(job.to_string().as_bytes())
-        .expect("write job");
-    let out = child.wait_with_output().expect("chdb finishes");
-    assert!(
-        out.status.success(),
-        "chdb failed (is chdb-core installed? `pip install chdb-core`):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let version = v["version"].as_str().unwrap_or_default().to_string();
-    assert!(
-        !version.starts_with("18."),
-        "chdb is a modern engine, got {version}"
-    );
-    v["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|r| r.as_array().expect("rows").clone())
-        .collect()
-}
+use strata_tests::support::{chdb, model};
 
 /// Every modern DDL statement of a schema, with the databases renamed so the
 /// run is self-contained. chdb has no cluster, so cluster stores are rendered

@@ -19,53 +19,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use strata_codegen::clickhouse::{self, DdlOptions, MODERN};
 use strata_sdk::clickhouse::{Writer, WriterConfig};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-/// Accepts one HTTP request, returns its (de-chunked) body, answers 200.
-async fn capture_one(listener: tokio::net::TcpListener) -> (String, Vec<u8>) {
-    let (sock, _) = listener.accept().await.unwrap();
-    let mut r = BufReader::new(sock);
-    let mut head = String::new();
-    let mut chunked = false;
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).await.unwrap();
-        let l = line.to_ascii_lowercase();
-        if l.starts_with("transfer-encoding:") && l.contains("chunked") {
-            chunked = true;
-        }
-        if let Some(v) = l.strip_prefix("content-length:") {
-            length = v.trim().parse::<usize>().ok();
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).await.unwrap();
-            let n = usize::from_str_radix(size.trim(), 16).unwrap();
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else if let Some(n) = length {
-        body.resize(n, 0);
-        r.read_exact(&mut body).await.unwrap();
-    }
-    r.get_mut()
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    (head, body)
-}
+use strata_tests::support::capture_one;
 
 fn rows() -> Vec<PageViewRow> {
     let at = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();

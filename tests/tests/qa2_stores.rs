@@ -3,9 +3,7 @@
 //! current-rows view of a ClickHouse-native table), the 18.16 DDL and typed
 //! rows on the live server, influx points, and lossy mappings refused.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -15,43 +13,12 @@ use strata_sdk::clickhouse::{Writer, WriterConfig};
 use strata_sdk::influx::{LineEncoder, Precision};
 use strata_tests::fixtures::qa2_fleet::{clickhouse as fleet_ch, influx as fleet_influx};
 use strata_tests::fixtures::qa2_market::clickhouse as market_ch;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use strata_tests::support::{capture_one, chdb};
 
 fn model(fixture: &str) -> strata_codegen::Model {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/valid/{fixture}.yaml"));
     strata_codegen::compile(&strata_codegen::load(&full).expect("load"))
         .unwrap_or_else(|d| panic!("{}", d.render_plain()))
-}
-
-fn chdb(statements: &[String], queries: &[&str]) -> Vec<Vec<Value>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/chdb_run.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let job = json!({ "statements": statements, "queries": queries });
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(job.to_string().as_bytes())
-        .expect("write job");
-    let out = child.wait_with_output().expect("chdb finishes");
-    assert!(
-        out.status.success(),
-        "chdb failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    v["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|r| r.as_array().expect("rows").clone())
-        .collect()
 }
 
 fn modern_ddl(m: &strata_codegen::Model, prefix: &str) -> Vec<String> {
@@ -435,51 +402,6 @@ async fn fleet_pings_round_trip_through_victoria_metrics() {
     }
     seen.sort();
     assert_eq!(seen, vec![0, 1, 2, 3, 4, 5]);
-}
-
-async fn capture_one(listener: tokio::net::TcpListener) -> (String, Vec<u8>) {
-    let (sock, _) = listener.accept().await.unwrap();
-    let mut r = BufReader::new(sock);
-    let mut head = String::new();
-    let mut chunked = false;
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).await.unwrap();
-        let l = line.to_ascii_lowercase();
-        if l.starts_with("transfer-encoding:") && l.contains("chunked") {
-            chunked = true;
-        }
-        if let Some(v) = l.strip_prefix("content-length:") {
-            length = v.trim().parse::<usize>().ok();
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).await.unwrap();
-            let n = usize::from_str_radix(size.trim(), 16).unwrap();
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else if let Some(n) = length {
-        body.resize(n, 0);
-        r.read_exact(&mut body).await.unwrap();
-    }
-    r.get_mut()
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    (head, body)
 }
 
 /// Market users (arrays of enums, timestamps, dates and uuids; a nullable
