@@ -100,3 +100,84 @@ pub async fn capture_one(listener: tokio::net::TcpListener) -> (String, Vec<u8>)
         .unwrap();
     (head, body)
 }
+
+/// The ClickHouse 18.16 server of the tests (`CLICKHOUSE_URL`).
+pub fn clickhouse_url() -> String {
+    std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// A ClickHouse database of one test on the 18.16 server, dropped when the
+/// test ends (even when it fails).
+pub struct ClickHouseDb {
+    pub name: String,
+    admin: ::clickhouse::Client,
+}
+
+impl Default for ClickHouseDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClickHouseDb {
+    /// A fresh, uniquely named database (created by the first DDL applied).
+    pub fn new() -> Self {
+        ClickHouseDb {
+            name: format!("strata_test_{}", uuid::Uuid::new_v4().simple()),
+            admin: ::clickhouse::Client::default()
+                .with_url(clickhouse_url())
+                .with_validation(false),
+        }
+    }
+
+    /// Creates, in this database, the 18.16 DDL of the tables of store
+    /// `store` in `model` whose entity `keep` accepts.
+    pub async fn create_tables(
+        &self,
+        model: &strata_codegen::Model,
+        store: &str,
+        keep: impl Fn(&strata_codegen::model::Entity) -> bool,
+    ) {
+        use strata_codegen::clickhouse::{self, DdlOptions, Target};
+        let opts = DdlOptions::default()
+            .with_target(Target {
+                major: 18,
+                minor: 16,
+            })
+            .with_database(&self.name)
+            .single_node();
+        for (s, e) in clickhouse::tables(model) {
+            if s != store || !keep(e) {
+                continue;
+            }
+            for st in clickhouse::statements(model, s, e, &opts) {
+                self.admin
+                    .query(&st)
+                    .execute()
+                    .await
+                    .unwrap_or_else(|err| panic!("{err}\n{st}"));
+            }
+        }
+    }
+
+    /// A client of this database, as the SDK builds one.
+    pub fn client(&self) -> ::clickhouse::Client {
+        strata_sdk::clickhouse::client(&clickhouse_url(), &self.name)
+    }
+}
+
+impl Drop for ClickHouseDb {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS `{}`", self.name);
+        // Drop runs while the test's runtime is blocked: a fresh client (its
+        // own connection pool) on a small runtime of its own does the job.
+        let _ = std::thread::spawn(move || {
+            let admin = ::clickhouse::Client::default().with_url(clickhouse_url());
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(admin.query(&sql).execute()))
+        })
+        .join();
+    }
+}

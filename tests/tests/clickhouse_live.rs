@@ -11,73 +11,22 @@ mod analytics {
     pub use strata_tests::fixtures::analytics::clickhouse::*;
 }
 
-use std::path::Path;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use strata_codegen::clickhouse::{self, DdlOptions};
 use strata_sdk::clickhouse::{Writer, WriterConfig};
 use trading::analytics::OrderRow;
 
-fn url() -> String {
-    std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
-}
+use strata_tests::support::{model, ClickHouseDb};
 
-/// A database for one test, dropped when the test ends (even on failure).
-struct TestDb {
-    name: String,
-    admin: ::clickhouse::Client,
-}
-
-impl TestDb {
-    async fn new(schema: &str, store_name: &str, entities: &[&str]) -> TestDb {
-        let name = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = ::clickhouse::Client::default()
-            .with_url(url())
-            .with_validation(false);
-        let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(schema);
-        let m = strata_codegen::compile(&strata_codegen::load(&full).unwrap()).unwrap();
-        let db = TestDb { name, admin };
-        for (store, e) in clickhouse::tables(&m) {
-            if store != store_name || !entities.contains(&e.name.schema.as_str()) {
-                continue;
-            }
-            let opts = DdlOptions::default()
-                .with_target(clickhouse::Target {
-                    major: 18,
-                    minor: 16,
-                })
-                .with_database(&db.name)
-                .single_node();
-            for st in clickhouse::statements(&m, store, e, &opts) {
-                db.admin
-                    .query(&st)
-                    .execute()
-                    .await
-                    .unwrap_or_else(|err| panic!("{err}\n{st}"));
-            }
-        }
-        db
-    }
-    fn client(&self) -> ::clickhouse::Client {
-        strata_sdk::clickhouse::client(&url(), &self.name)
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS `{}`", self.name);
-        // Drop runs while the test's runtime is blocked: a fresh client (its
-        // own connection pool) on a small runtime of its own does the job.
-        let _ = std::thread::spawn(move || {
-            let admin = ::clickhouse::Client::default().with_url(url());
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(admin.query(&sql).execute()))
-        })
-        .join();
-    }
+/// A database for one test with the 18.16 tables of `entities` of `store`.
+async fn test_db(schema: &str, store: &str, entities: &[&str]) -> ClickHouseDb {
+    let db = ClickHouseDb::new();
+    db.create_tables(&model(schema), store, |e| {
+        entities.contains(&e.name.schema.as_str())
+    })
+    .await;
+    db
 }
 
 fn order(i: u128, version: u64, deleted: u8) -> OrderRow {
@@ -113,7 +62,7 @@ fn order(i: u128, version: u64, deleted: u8) -> OrderRow {
 
 #[tokio::test]
 async fn rows_round_trip_through_the_writer_on_18_16() {
-    let db = TestDb::new("../schema", "analytics", &["Order"]).await;
+    let db = test_db("../schema", "analytics", &["Order"]).await;
     let config = WriterConfig::default()
         .with_max_rows(7)
         .with_max_age(Duration::from_secs(60));
@@ -161,7 +110,7 @@ async fn rows_round_trip_through_the_writer_on_18_16() {
 
 #[tokio::test]
 async fn a_row_that_does_not_fit_is_an_error_not_rounded() {
-    let db = TestDb::new("../schema", "analytics", &["Order"]).await;
+    let db = test_db("../schema", "analytics", &["Order"]).await;
     let mut w = Writer::<OrderRow>::new(db.client(), WriterConfig::default());
     let mut bad = order(1, 1, 0);
     bad.fee = Decimal::new(1, 9); // 9 decimal places into Decimal(20, 8)
@@ -173,7 +122,7 @@ async fn a_row_that_does_not_fit_is_an_error_not_rounded() {
 #[tokio::test]
 async fn fixture_rows_with_every_type_round_trip_on_18_16() {
     use analytics::legacy::InvoiceRow;
-    let db = TestDb::new("fixtures/valid/analytics.yaml", "legacy", &["Invoice"]).await;
+    let db = test_db("fixtures/valid/analytics.yaml", "legacy", &["Invoice"]).await;
     // The fixture's legacy store is its own database name; rows go to ours.
     let row = InvoiceRow {
         id: uuid::Uuid::new_v4(),
@@ -208,7 +157,7 @@ async fn fixture_rows_with_every_type_round_trip_on_18_16() {
 #[tokio::test]
 async fn arrays_bytes_and_low_cardinality_round_trip_on_18_16() {
     use analytics::lake::PageViewRow;
-    let db = TestDb::new("fixtures/valid/analytics.yaml", "lake", &["PageView"]).await;
+    let db = test_db("fixtures/valid/analytics.yaml", "lake", &["PageView"]).await;
     let at = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
     let rows: Vec<PageViewRow> = (0..50)
         .map(|i| PageViewRow {
@@ -300,7 +249,7 @@ async fn a_full_writer_refuses_rows_instead_of_growing() {
 async fn rows_kept_after_a_failed_flush_are_all_sent_by_the_next() {
     // The first flush fails (the table is missing), a row is written after
     // it, the table comes back: the next flush must send all three rows.
-    let db = TestDb::new("../schema", "analytics", &["Order"]).await;
+    let db = test_db("../schema", "analytics", &["Order"]).await;
     // The generated client of the store (CLICKHOUSE_URL), on the test's database.
     let client = trading::analytics::client()
         .expect("url")

@@ -79,27 +79,7 @@ fn modern_ddl_of_both_fixtures_runs_on_chdb_and_the_view_keeps_the_latest() {
     assert_eq!(r[1][0]["group"], "order");
 }
 
-fn ch_url() -> String {
-    std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
-}
-
-struct ChDb {
-    name: String,
-}
-
-impl Drop for ChDb {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS `{}`", self.name);
-        let _ = std::thread::spawn(move || {
-            let admin = ::clickhouse::Client::default().with_url(ch_url());
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(admin.query(&sql).execute()))
-        })
-        .join();
-    }
-}
+use strata_tests::support::{clickhouse_url as ch_url, ClickHouseDb};
 
 fn vehicle(i: u32, version: u64, deleted: u8) -> fleet_ch::legacy::VehicleRow {
     let t0 = DateTime::<Utc>::from_timestamp_micros(-86_400_000_001 + i as i64).unwrap();
@@ -131,33 +111,9 @@ fn vehicle(i: u32, version: u64, deleted: u8) -> fleet_ch::legacy::VehicleRow {
 
 #[tokio::test]
 async fn the_18_16_ddl_and_typed_rows_round_trip_on_the_live_server() {
-    let db = ChDb {
-        name: format!("strata_test_{}", uuid::Uuid::new_v4().simple()),
-    };
-    let admin = ::clickhouse::Client::default()
-        .with_url(ch_url())
-        .with_validation(false);
+    let db = ClickHouseDb::new();
     for (fixture, store) in [("qa2_fleet", "legacy"), ("qa2_market", "old")] {
-        let m = model(fixture);
-        for (s, e) in clickhouse::tables(&m) {
-            if s != store {
-                continue;
-            }
-            let opts = DdlOptions::default()
-                .with_target(clickhouse::Target {
-                    major: 18,
-                    minor: 16,
-                })
-                .with_database(&db.name)
-                .single_node();
-            for st in clickhouse::statements(&m, s, e, &opts) {
-                admin
-                    .query(&st)
-                    .execute()
-                    .await
-                    .unwrap_or_else(|err| panic!("{err}\n{st}"));
-            }
-        }
+        db.create_tables(&model(fixture), store, |_| true).await;
     }
     let client = strata_sdk::clickhouse::client(&ch_url(), &db.name);
     let mut w = Writer::<fleet_ch::legacy::VehicleRow>::new(
@@ -226,32 +182,9 @@ fn order_row(i: i64, version: u64) -> market_ch::old::OrderRow {
 
 #[tokio::test]
 async fn market_orders_round_trip_on_18_16() {
-    let db = ChDb {
-        name: format!("strata_test_{}", uuid::Uuid::new_v4().simple()),
-    };
-    let admin = ::clickhouse::Client::default()
-        .with_url(ch_url())
-        .with_validation(false);
-    let m = model("qa2_market");
-    for (s, e) in clickhouse::tables(&m) {
-        if s != "old" {
-            continue;
-        }
-        let opts = DdlOptions::default()
-            .with_target(clickhouse::Target {
-                major: 18,
-                minor: 16,
-            })
-            .with_database(&db.name)
-            .single_node();
-        for st in clickhouse::statements(&m, s, e, &opts) {
-            admin
-                .query(&st)
-                .execute()
-                .await
-                .unwrap_or_else(|err| panic!("{err}\n{st}"));
-        }
-    }
+    let db = ClickHouseDb::new();
+    db.create_tables(&model("qa2_market"), "old", |_| true)
+        .await;
     let client = strata_sdk::clickhouse::client(&ch_url(), &db.name);
     let mut w = Writer::<market_ch::old::OrderRow>::new(client.clone(), WriterConfig::default());
     let mut want = Vec::new();

@@ -6,72 +6,24 @@
 
 mod sdk_support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use deepalpha_db::clickhouse::analytics::DecisionRow;
 use deepalpha_db::elasticsearch::search::DecisionDoc;
 use deepalpha_db::*;
-use strata_codegen::clickhouse::{self, DdlOptions};
 use strata_sdk::clickhouse::{Table, Writer, WriterConfig};
 use strata_sdk::elasticsearch::Document;
 
-fn ch_url() -> String {
-    std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
-}
+use strata_tests::support::{model, ClickHouseDb};
 
-/// A ClickHouse database for one test with the 18.16 DDL of the trading
-/// schema's `Decision` table, dropped when the test ends.
-struct ChDb {
-    name: String,
-}
-
-impl ChDb {
-    async fn decisions() -> ChDb {
-        let name = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = ::clickhouse::Client::default()
-            .with_url(ch_url())
-            .with_validation(false);
-        let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema");
-        let m = strata_codegen::compile(&strata_codegen::load(&schema).unwrap()).unwrap();
-        let db = ChDb { name };
-        let opts = DdlOptions::default()
-            .with_target(clickhouse::Target {
-                major: 18,
-                minor: 16,
-            })
-            .with_database(&db.name)
-            .single_node();
-        for (store, e) in clickhouse::tables(&m) {
-            if store == "analytics" && e.name.schema == "Decision" {
-                for st in clickhouse::statements(&m, store, e, &opts) {
-                    admin
-                        .query(&st)
-                        .execute()
-                        .await
-                        .unwrap_or_else(|err| panic!("{err}\n{st}"));
-                }
-            }
-        }
-        db
-    }
-    fn client(&self) -> ::clickhouse::Client {
-        strata_sdk::clickhouse::client(&ch_url(), &self.name)
-    }
-}
-
-impl Drop for ChDb {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS `{}`", self.name);
-        let _ = std::thread::spawn(move || {
-            let admin = ::clickhouse::Client::default().with_url(ch_url());
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(admin.query(&sql).execute()))
-        })
-        .join();
-    }
+/// A database for one test with the 18.16 `Decision` table of `analytics`.
+async fn decisions_db() -> ClickHouseDb {
+    let db = ClickHouseDb::new();
+    db.create_tables(&model("../schema"), "analytics", |e| {
+        e.name.schema == "Decision"
+    })
+    .await;
+    db
 }
 
 fn new_decision(symbol: &str, price: &str) -> NewDecision {
@@ -117,7 +69,7 @@ async fn a_decision_from_postgres_round_trips_through_clickhouse_18_16() {
     assert_eq!(DecisionRow::from_entity(&a, 7)._version, 7);
     assert_eq!(DecisionRow::tombstone(&a, 8)._deleted, 1);
 
-    let ch = ChDb::decisions().await;
+    let ch = decisions_db().await;
     let mut w = Writer::<DecisionRow>::new(
         ch.client(),
         WriterConfig::default().with_max_age(Duration::from_secs(60)),
