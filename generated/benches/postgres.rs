@@ -11,7 +11,8 @@
 //!   statement, p50 over 10,000 calls each, interleaved.
 //!
 //! `BENCH_ROWS`, `BENCH_REPS` and `BENCH_ROW_BY_ROW` (rows for the slow
-//! pattern, rate extrapolated) override the sizes.
+//! pattern; by default all of them, the same 200,000 rows as the upserts)
+//! override the sizes.
 
 use std::time::{Duration, Instant};
 
@@ -170,7 +171,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn main() {
     let rows = env_usize("BENCH_ROWS", 200_000);
     let reps = env_usize("BENCH_REPS", 4);
-    let slow_rows = env_usize("BENCH_ROW_BY_ROW", 10_000);
+    let slow_rows = env_usize("BENCH_ROW_BY_ROW", rows);
     let server = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let server = server

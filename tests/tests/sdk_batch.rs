@@ -429,3 +429,142 @@ async fn generated_only_rows_and_join_tables() {
     Note::delete(pool, &n.id).await.unwrap();
     assert_eq!(NoteTag::count(pool).await.unwrap(), 0, "cascade");
 }
+
+/// More rows than a chunk: the staged path, where `upsert_many` updates the
+/// existing keys with `UPDATE … FROM` the staging table and inserts the rest
+/// (falling back to `ON CONFLICT` when that cannot account for every row).
+fn staged_notes(from: usize, to: usize, ids: &[uuid::Uuid], body: &str) -> Vec<NewNote> {
+    (from..to)
+        .map(|i| NewNote {
+            id: Some(ids[i]),
+            body: format!("{body} {i}"),
+            ..full_note(i)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn staged_upsert_updates_existing_keys_and_maintains_columns() {
+    let db = db().await;
+    let pool = &db.pool;
+    let n = strata_sdk::postgres::BATCH_CHUNK + 2_000;
+    let ids: Vec<uuid::Uuid> = (0..2 * n).map(|_| uuid::Uuid::new_v4()).collect();
+    Note::insert_many(pool, staged_notes(0, n, &ids, "v1"))
+        .await
+        .unwrap();
+    let before = Note::get(pool, &ids[7]).await.unwrap();
+    // Rows n..3n/2 are new, rows n/2..n exist (sent in that order);
+    // `count: None` takes the default.
+    let rows = staged_notes(n, 3 * n / 2, &ids, "v2")
+        .into_iter()
+        .chain(staged_notes(n / 2, n, &ids, "v2"));
+    let c = Note::upsert_many(pool, rows).await.unwrap();
+    assert_eq!((c.inserted, c.updated), ((n / 2) as u64, (n / 2) as u64));
+    assert_eq!(Note::count(pool).await.unwrap(), (3 * n / 2) as i64);
+    let kept = Note::get(pool, &ids[7]).await.unwrap();
+    assert_eq!((kept.body.as_str(), kept.version), ("v1 7", 1));
+    assert_eq!(kept.updated_at, before.updated_at);
+    let i = n / 2 + 3; // existing, count None -> the default 0 on update too
+    let updated = Note::get(pool, &ids[i]).await.unwrap();
+    assert_eq!(
+        (updated.body.as_str(), updated.version, updated.count),
+        (format!("v2 {i}").as_str(), 2, 0)
+    );
+    assert!(updated.updated_at > before.updated_at);
+    assert_eq!(updated.token.unwrap().expose(), format!("tok{i}"));
+    let fresh = Note::get(pool, &ids[n + 1]).await.unwrap();
+    assert_eq!(
+        (fresh.body.as_str(), fresh.version),
+        (format!("v2 {}", n + 1).as_str(), 1)
+    );
+    // The set-based statement wrote the updates first, though the new rows
+    // came first in the input (`ON CONFLICT` writes in input order): on a
+    // table never vacuumed, heap order is write order.
+    let (updated_first,): (bool,) = sqlx::query_as(
+        "SELECT (SELECT ctid FROM notes WHERE id = $1) < (SELECT ctid FROM notes WHERE id = $2)",
+    )
+    .bind(ids[i])
+    .bind(ids[n + 1])
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(updated_first, "upsert_many took the ON CONFLICT fallback");
+}
+
+#[tokio::test]
+async fn staged_upsert_with_a_key_twice_fails_whole_like_on_conflict() {
+    let db = db().await;
+    let pool = &db.pool;
+    let n = strata_sdk::postgres::BATCH_CHUNK + 500;
+    let ids: Vec<uuid::Uuid> = (0..2 * n).map(|_| uuid::Uuid::new_v4()).collect();
+    Note::insert_many(pool, staged_notes(0, n, &ids, "v1"))
+        .await
+        .unwrap();
+    // An existing key twice, then a new key twice: both are refused by the
+    // database (a row cannot be affected twice), and nothing changes.
+    for dup in [3, n + 3] {
+        let mut rows = staged_notes(0, n + 10, &ids, "v2");
+        let mut again = rows[dup].clone();
+        again.title = "another title".into();
+        rows.push(again);
+        let err = Note::upsert_many(pool, rows).await.unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidValue { ref code, .. } if code == "21000"),
+            "key {dup}: {err:?}"
+        );
+        assert_eq!(Note::count(pool).await.unwrap(), n as i64);
+        assert_eq!(Note::get(pool, &ids[3]).await.unwrap().body, "v1 3");
+    }
+    // A unique clash on another column (title) is a typed conflict naming it.
+    let mut rows = staged_notes(0, n + 10, &ids, "v3");
+    rows[n + 5].title = "note 2".into();
+    let err = Note::upsert_many(pool, rows).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Conflict { ref constraint } if constraint.contains("title")),
+        "{err:?}"
+    );
+    assert_eq!(Note::count(pool).await.unwrap(), n as i64);
+}
+
+#[tokio::test]
+async fn staged_upsert_survives_a_key_inserted_concurrently() {
+    let db = db().await;
+    let pool = &db.pool;
+    let n = strata_sdk::postgres::BATCH_CHUNK + 500;
+    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::new_v4()).collect();
+    let racer = n - 1;
+    // Another transaction inserts one of the batch's new keys and holds it.
+    let mut other = pool.begin().await.unwrap();
+    Note::insert(
+        &mut *other,
+        &NewNote {
+            id: Some(ids[racer]),
+            title: "racer".into(),
+            ..note("racer", "theirs")
+        },
+    )
+    .await
+    .unwrap();
+    let batch = tokio::spawn({
+        let pool = pool.clone();
+        let rows = staged_notes(0, n, &ids, "ours");
+        async move { Note::upsert_many(&pool, rows).await }
+    });
+    // Commit once the batch waits on that key's index entry.
+    let waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'";
+    for _ in 0..600 {
+        let w: i64 = sqlx::query_scalar(waiting).fetch_one(pool).await.unwrap();
+        if w > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let w: i64 = sqlx::query_scalar(waiting).fetch_one(pool).await.unwrap();
+    assert_eq!(w, 1, "the batch should be waiting on the racing key");
+    other.commit().await.unwrap();
+    let c = batch.await.unwrap().unwrap();
+    assert_eq!((c.inserted, c.updated), ((n - 1) as u64, 1));
+    let row = Note::get(pool, &ids[racer]).await.unwrap();
+    assert_eq!((row.body, row.version), (format!("ours {racer}"), 2));
+    assert_eq!(Note::count(pool).await.unwrap(), n as i64);
+}

@@ -127,7 +127,7 @@ fn small_or_staged(p: &Plan, cols: &Columns, small: TokenStream, large: Large) -
                     w.flush(&mut copy).await?;
                 }
             }
-            w.finish(copy).await?;
+            let staged_rows: u64 = w.finish(copy).await?;
             #staged
             ::sqlx::query(#drop).execute(&mut *tx).await?;
         },
@@ -284,6 +284,7 @@ pub fn emit(p: &Plan) -> TokenStream {
             // defaults to `None`s go through the staging table and COALESCE.
             if p.new.iter().any(|&i| p.optional_in_new(i)) {
                 Large::Staged(quote! {
+                    let _ = staged_rows;
                     counts.inserted += ::sqlx::query(#insert_staged).execute(&mut *tx).await?.rows_affected();
                 })
             } else {
@@ -310,6 +311,24 @@ pub fn emit(p: &Plan) -> TokenStream {
          SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM w"
     );
     let upsert_staged = upsert_sql.replace(&select, &staged_select);
+    let staged_upsert = match set_based_upsert(p, &sets, &staged_select) {
+        Some(set_based) => quote! {
+            let (i, u) = ::strata_sdk::postgres::upsert_staged(
+                &mut tx,
+                &::strata_sdk::postgres::UpsertSql { set_based: #set_based, on_conflict: #upsert_staged },
+                staged_rows,
+            )
+            .await?;
+            counts.inserted += i;
+            counts.updated += u;
+        },
+        None => quote! {
+            let _ = staged_rows;
+            let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_staged).fetch_one(&mut *tx).await?;
+            counts.inserted += i as u64;
+            counts.updated += u as u64;
+        },
+    };
     let upsert_row = upsert_sql.replace(&select, &row_select);
     let upsert_many = if per_row_writes {
         per_row(
@@ -329,11 +348,7 @@ pub fn emit(p: &Plan) -> TokenStream {
                 counts.inserted += i as u64;
                 counts.updated += u as u64;
             },
-            Large::Staged(quote! {
-                let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_staged).fetch_one(&mut *tx).await?;
-                counts.inserted += i as u64;
-                counts.updated += u as u64;
-            }),
+            Large::Staged(staged_upsert),
         )
     };
 
@@ -456,6 +471,47 @@ pub fn emit(p: &Plan) -> TokenStream {
             #delete_many
         }
     }
+}
+
+/// The set-based upsert of the staging table (`UPDATE … FROM` the keys that
+/// exist, plain `INSERT` of the rest, see `strata_sdk::postgres::upsert_staged`),
+/// when every key and updated column travels through the staging table and
+/// there is something to update; otherwise `ON CONFLICT` alone.
+fn set_based_upsert(p: &Plan, sets: &[String], staged_select: &str) -> Option<String> {
+    let staged = |i: &usize| p.new.contains(i);
+    if sets.is_empty() || !p.key.iter().all(staged) || !p.upd.iter().all(staged) {
+        return None;
+    }
+    let mut assign: Vec<String> = p
+        .upd
+        .iter()
+        .map(|&i| {
+            format!(
+                "{c} = {}",
+                p.insert_expr(i, &format!("u.{}", p.col(i))),
+                c = p.col(i)
+            )
+        })
+        .collect();
+    assign.extend(p.maintained_sets(ALIAS));
+    let same_key = |left: &str| {
+        p.key
+            .iter()
+            .map(|&i| format!("{left}.{c} = u.{c}", c = p.col(i)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    Some(format!(
+        "WITH \"_u\" AS (UPDATE {table} AS {ALIAS} SET {assign} FROM {STAGE} AS u WHERE {join} RETURNING {ret}), \
+         \"_i\" AS (INSERT INTO {table} ({cols}) {staged_select} WHERE NOT EXISTS (SELECT 1 FROM \"_u\" WHERE {anti}) RETURNING 1) \
+         SELECT (SELECT count(*) FROM \"_i\"), (SELECT count(*) FROM \"_u\")",
+        table = p.table,
+        assign = assign.join(", "),
+        join = same_key(ALIAS),
+        ret = p.list(&p.key, |c| format!("{ALIAS}.{c}")),
+        cols = p.list(&p.new, |c| c),
+        anti = same_key("\"_u\""),
+    ))
 }
 
 fn sets_empty(p: &Plan) -> bool {

@@ -3,9 +3,11 @@
 
 mod copy;
 mod pool;
+mod upsert;
 
 pub use copy::{abort as abort_copy, insert_rows, CopyWriter, InsertSql, COPY_BLOCK, INSERT_BLOCK};
 pub use pool::{expand_env, PoolConfig};
+pub use upsert::{upsert_staged, UpsertSql};
 
 /// Rows per statement in batch writes: one round trip per chunk.
 pub const BATCH_CHUNK: usize = 10_000;
