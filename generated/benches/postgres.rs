@@ -8,7 +8,10 @@
 //! - 200,000 fresh rows: generated `insert_many` vs a raw `COPY (FORMAT
 //!   binary)` straight into the table;
 //! - `CandleBar::get` vs a hand-written `sqlx::query_as` of the same
-//!   statement, p50 over 10,000 calls each, interleaved.
+//!   statement, p50 over 10,000 calls each, interleaved;
+//! - rows with an array column (`Strategy`: `string(20)[]`, json, decimals),
+//!   which go in multi-row `VALUES` statements: generated `upsert_many` vs
+//!   one `INSERT … ON CONFLICT DO UPDATE` per row, 50,000 rows.
 //!
 //! `BENCH_ROWS`, `BENCH_REPS` and `BENCH_ROW_BY_ROW` (rows for the slow
 //! pattern; by default all of them, the same 200,000 rows as the upserts)
@@ -17,7 +20,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use deepalpha_db::{CandleBar, NewCandleBar};
+use deepalpha_db::{CandleBar, NewCandleBar, NewStrategy, NewUser, Strategy, User};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -165,6 +168,105 @@ fn rate(rows: usize, d: Duration) -> f64 {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+fn strategy(i: usize, owner: uuid::Uuid, ids: &[uuid::Uuid]) -> NewStrategy {
+    NewStrategy {
+        id: Some(ids[i]),
+        name: format!("strategy {i}"),
+        description: (i % 2 == 0).then(|| "buys dips".to_string()),
+        status: None,
+        parameters: Some(serde_json::json!({ "window": i % 50, "z": 2.0 })),
+        symbols: Some(vec!["BTCUSDT".into(), format!("SYM{}", i % 100)]),
+        max_position_size: rust_decimal::Decimal::new(i as i64, 2),
+        risk_limit: Some(rust_decimal::Decimal::new(2, 2)),
+        owner_id: owner,
+    }
+}
+
+/// One `INSERT … ON CONFLICT DO UPDATE` per row, in one transaction.
+async fn strategy_per_row(pool: &PgPool, rows: impl Iterator<Item = NewStrategy>) {
+    let mut tx = pool.begin().await.unwrap();
+    for s in rows {
+        sqlx::query(
+            "INSERT INTO strategies (id, name, description, status, parameters, symbols, max_position_size, risk_limit, owner_id) \
+             VALUES ($1, $2, $3, COALESCE($4, 'DRAFT'), COALESCE($5, '{}'), COALESCE($6, '{}'), $7, $8, $9) \
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description, status = EXCLUDED.status, \
+             parameters = EXCLUDED.parameters, symbols = EXCLUDED.symbols, max_position_size = EXCLUDED.max_position_size, \
+             risk_limit = EXCLUDED.risk_limit, owner_id = EXCLUDED.owner_id, updated_at = now(), version = strategies.version + 1",
+        )
+        .bind(s.id)
+        .bind(s.name)
+        .bind(s.description)
+        .bind(s.status)
+        .bind(s.parameters)
+        .bind(s.symbols)
+        .bind(s.max_position_size)
+        .bind(s.risk_limit)
+        .bind(s.owner_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// Upserts of rows with an array column, into a table holding half their keys.
+async fn array_rows(pool: &PgPool, n: usize, reps: usize) {
+    let owner = User::insert(
+        pool,
+        &NewUser {
+            id: None,
+            username: "bench".into(),
+            email: "bench@example.com".into(),
+            hashed_password: strata_sdk::Secret::new("x"),
+            api_key: None,
+            api_secret: None,
+            role: None,
+            is_active: None,
+            last_login_at: None,
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::new_v4()).collect();
+    let reset = || async {
+        pool.execute("TRUNCATE strategies CASCADE").await.unwrap();
+        Strategy::insert_many(pool, (0..n / 2).map(|i| strategy(i, owner, &ids)))
+            .await
+            .unwrap();
+        pool.execute("VACUUM ANALYZE strategies").await.unwrap();
+    };
+    let (mut gen, mut per_row) = (vec![], vec![]);
+    for rep in 0..reps {
+        for turn in 0..2 {
+            reset().await;
+            let rows = (0..n).map(|i| strategy(i, owner, &ids));
+            let t = Instant::now();
+            if (rep + turn) % 2 == 0 {
+                let c = Strategy::upsert_many(pool, rows).await.unwrap();
+                gen.push(rate(n, t.elapsed()));
+                assert_eq!(
+                    (c.inserted, c.updated),
+                    ((n - n / 2) as u64, (n / 2) as u64)
+                );
+            } else {
+                strategy_per_row(pool, rows).await;
+                per_row.push(rate(n, t.elapsed()));
+            }
+        }
+    }
+    let (g, r) = (median(gen), median(per_row));
+    println!(
+        "\nrows with an array column (Strategy, {n} rows, {} existing)",
+        n / 2
+    );
+    println!(
+        "  generated Strategy::upsert_many (VALUES chunks) {g:>10.0}   {:.1}x per row",
+        g / r
+    );
+    println!("  one INSERT … ON CONFLICT per row              {r:>10.0}   1.000");
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -317,6 +419,7 @@ async fn main() {
     println!("  hand-written sqlx::query_as                   {hp:>10.1}   1.000");
 
     drop(conn);
+    array_rows(&pool, env_usize("BENCH_ARRAY_ROWS", 50_000), reps).await;
     pool.close().await;
     admin
         .execute(format!("DROP DATABASE \"{name}\" WITH (FORCE)").as_str())

@@ -738,7 +738,7 @@ async fn edge_cases_a_new_user_hits() {
 
 /// Regression: an entity with an array field had no batch methods at all
 /// (`Order::insert_many` did not exist), though arrays are ordinary column
-/// types; now its batch writes go one statement per row in one transaction.
+/// types; now its batch writes go in multi-row `VALUES` chunks in one transaction.
 #[tokio::test]
 async fn entities_with_arrays_have_batch_methods() {
     let db = db("qa2_market", "pg").await;
@@ -819,6 +819,76 @@ async fn entities_with_arrays_have_batch_methods() {
     assert_eq!(Order::count(pool).await.unwrap(), 50);
     let ids: Vec<i64> = back.iter().map(|r| r.id).collect();
     assert_eq!(Order::delete_many(pool, ids).await.unwrap().deleted, 50);
+}
+
+/// Rows with array columns batch in multi-row `VALUES` statements of up to
+/// 1,000 rows, not one statement per row: a statement-level trigger counts
+/// the statements that reach the table.
+#[tokio::test]
+async fn array_rows_batch_in_multi_row_statements() {
+    let db = db("qa2_market", "pg").await;
+    let pool = &db.pool;
+    sqlx::raw_sql(
+        "CREATE TABLE stmts (op text); \
+         CREATE FUNCTION count_stmt() RETURNS trigger LANGUAGE plpgsql AS \
+           $$ BEGIN INSERT INTO stmts VALUES (TG_OP); RETURN NULL; END $$; \
+         CREATE TRIGGER count_stmt AFTER INSERT OR UPDATE ON \"user\" FOR EACH STATEMENT EXECUTE FUNCTION count_stmt();",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    // An `INSERT … ON CONFLICT DO UPDATE` fires both the INSERT and the
+    // UPDATE statement triggers; count the statements by their first.
+    let statements = || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FILTER (WHERE op = 'INSERT') + count(*) FILTER (WHERE op = 'UPDATE' AND NOT EXISTS (SELECT 1 FROM stmts WHERE op = 'INSERT')) FROM stmts")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        sqlx::query("TRUNCATE stmts").execute(pool).await.unwrap();
+        n
+    };
+    let ids: Vec<uuid::Uuid> = (0..2_500).map(|_| uuid::Uuid::new_v4()).collect();
+    let user = |i: usize, tag: &str| NewUser {
+        id: Some(ids[i]),
+        badges: Some(vec![Tier::Gold, Tier::Bronze][..i % 3].to_vec()),
+        keys: Some(vec![ids[i]]),
+        group: Some(tag.into()),
+        ..new_user(&format!("u{i}"))
+    };
+    let c = User::insert_many(pool, (0..1_200).map(|i| user(i, "v1")))
+        .await
+        .unwrap();
+    assert_eq!(c.inserted, 1_200);
+    assert_eq!(statements().await, 2, "1,200 rows: chunks of 1,000 and 200");
+    let c = User::upsert_many(pool, (0..2_500).map(|i| user(i, "v2")))
+        .await
+        .unwrap();
+    assert_eq!((c.inserted, c.updated), (1_300, 1_200));
+    assert_eq!(statements().await, 3);
+    let back = User::get(pool, &ids[1_100]).await.unwrap();
+    assert_eq!(
+        (
+            back.group.as_str(),
+            back.version,
+            back.badges.as_slice(),
+            back.keys.as_slice()
+        ),
+        (
+            "v2",
+            2,
+            &[Tier::Gold, Tier::Bronze][..1_100 % 3],
+            &[ids[1_100]][..]
+        )
+    );
+    let mut all = User::in_group(pool, "v2").await.unwrap();
+    assert_eq!(all.len(), 500, "the finder's limit");
+    for u in &mut all {
+        u.flags.push(7);
+    }
+    let c = User::update_many(pool, all).await.unwrap();
+    assert_eq!(c.updated, 500);
+    assert_eq!(statements().await, 1);
+    assert_eq!(User::count(pool).await.unwrap(), 2_500);
 }
 
 #[tokio::test]

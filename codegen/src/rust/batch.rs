@@ -3,8 +3,9 @@
 //! transaction. Chunks are moved column by column into arrays (never held
 //! twice) and sent as one statement over `UNNEST($1, $2, …)`; large inserts
 //! and upserts stream through `COPY (FORMAT binary)` instead.
-//! Entities with array fields write one statement per row (same
-//! transaction, same counts): arrays go through neither `UNNEST` nor `COPY`.
+//! Entities with array fields write multi-row `VALUES` statements of up to
+//! 1,000 rows instead (same transaction, same counts): arrays go through
+//! neither `UNNEST` nor `COPY`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -191,51 +192,64 @@ enum Large {
     Direct { insert_from_stage: String },
 }
 
-/// `(VALUES ($1, …)) AS u(…)`: one row of parameters, for entities with
-/// array fields (an array column cannot travel through `UNNEST`, which would
-/// flatten the arrays of arrays, nor through binary `COPY`, whose arrays must
-/// carry the column's exact element type).
-fn values_clause(p: &Plan, fields: &[usize]) -> String {
-    let params: Vec<String> = (1..=fields.len()).map(|n| format!("${n}")).collect();
-    format!(
-        "(VALUES ({})) AS u({})",
-        params.join(", "),
-        p.list(fields, |c| c)
-    )
+/// Multi-row `VALUES` chunks, for entities with array fields (an array
+/// column cannot travel through `UNNEST`, which would flatten the arrays of
+/// arrays, nor through binary `COPY`, whose arrays must carry the element
+/// type's OID, known per connection for enums). `sql` holds the `UNNEST`
+/// clause `unnest`, replaced at run time by `(VALUES ($1, …), …) AS u(…)`
+/// for each chunk; `run` executes `q` (the bound query) on `tx`, for `n`
+/// rows, and adds to `counts`. One round trip per chunk, one transaction.
+struct ValuesChunks<'a> {
+    sql: &'a str,
+    unnest: &'a str,
+    fields: &'a [usize],
+    item: TokenStream,
 }
 
-/// Binds of one row's fields.
-fn row_binds(p: &Plan, fields: &[usize], value: impl Fn(usize) -> TokenStream) -> TokenStream {
+fn values_chunked(p: &Plan, v: ValuesChunks, query: TokenStream, run: TokenStream) -> TokenStream {
+    let (before, after) = v
+        .sql
+        .split_once(v.unnest)
+        .expect("the statement holds its UNNEST clause");
+    let columns = p.list(v.fields, |c| c);
+    let width = v.fields.len();
+    let item = v.item;
     let mut binds = quote!();
-    for &i in fields {
-        let v = value(i);
-        binds.extend(quote_spanned!(p.def.spans[i]=> .bind(#v)));
+    for &i in v.fields {
+        let f = p.ident(i);
+        binds.extend(quote_spanned!(p.def.spans[i]=> .bind(row.#f)));
     }
-    binds
-}
-
-/// One statement per row, all in one transaction; `exec` runs it on `tx`
-/// for `row` and adds to `counts`; `n` counts the rows.
-fn per_row(exec: TokenStream, after: TokenStream) -> TokenStream {
     quote! {
+        let chunk = ::strata_sdk::postgres::values_chunk(#width);
         let mut tx = ::sqlx::Acquire::begin(db).await?;
+        let mut rows = rows.into_iter();
         let mut counts = ::strata_sdk::BatchCounts::default();
-        let mut n: usize = 0;
-        for row in rows {
-            n += 1;
-            #exec
+        loop {
+            let batch: ::std::vec::Vec<#item> = rows.by_ref().take(chunk).collect();
+            let n = batch.len();
+            if n == 0 {
+                break;
+            }
+            let sql = ::strata_sdk::postgres::values_sql(#before, #after, #columns, #width, n);
+            let mut q = #query;
+            for row in batch {
+                q = q #binds;
+            }
+            #run
+            if n < chunk {
+                break;
+            }
         }
-        #after
         tx.commit().await?;
         Ok(counts)
     }
 }
 
 pub fn emit(p: &Plan) -> TokenStream {
-    // Entities with array fields write one row per statement (still one
+    // Entities with array fields write multi-row `VALUES` chunks (still one
     // transaction per call); their keys are never arrays, so `delete_many`
     // keeps `UNNEST`.
-    let per_row_writes = p.def.entity.fields.iter().any(|f| f.ty.is_array());
+    let values_writes = p.def.entity.fields.iter().any(|f| f.ty.is_array());
     let (table, new) = (&p.table, p.new_ident());
     let key_ty = p.key_ty();
     let name = p.entity_name();
@@ -262,16 +276,19 @@ pub fn emit(p: &Plan) -> TokenStream {
         "INSERT INTO {table} ({insert_cols}) {staged_select} ON CONFLICT {key_row} DO NOTHING"
     );
     let binds = &ins.binds;
-    let row_values = values_clause(p, &p.new);
-    let row_select = format!("SELECT {} FROM {row_values}", exprs.join(", "));
-    let new_binds = row_binds(p, &p.new, moved);
-    let insert_many = if per_row_writes {
-        let sql = insert_sql.replace(&select, &row_select);
-        per_row(
-            quote! {
-                counts.inserted += ::sqlx::query(#sql) #new_binds .execute(&mut *tx).await?.rows_affected();
+    let insert_many = if values_writes {
+        values_chunked(
+            p,
+            ValuesChunks {
+                sql: &insert_sql,
+                unnest: &ins.unnest,
+                fields: &p.new,
+                item: quote!(#new),
             },
-            quote!(let _ = n;),
+            quote!(::sqlx::query(&sql)),
+            quote! {
+                counts.inserted += q.execute(&mut *tx).await?.rows_affected();
+            },
         )
     } else {
         small_or_staged(
@@ -329,15 +346,21 @@ pub fn emit(p: &Plan) -> TokenStream {
             counts.updated += u as u64;
         },
     };
-    let upsert_row = upsert_sql.replace(&select, &row_select);
-    let upsert_many = if per_row_writes {
-        per_row(
+    let upsert_many = if values_writes {
+        values_chunked(
+            p,
+            ValuesChunks {
+                sql: &upsert_sql,
+                unnest: &ins.unnest,
+                fields: &p.new,
+                item: quote!(#new),
+            },
+            quote!(::sqlx::query_as::<_, (i64, i64)>(&sql)),
             quote! {
-                let (i, u): (i64, i64) = ::sqlx::query_as(#upsert_row) #new_binds .fetch_one(&mut *tx).await?;
+                let (i, u) = q.fetch_one(&mut *tx).await?;
                 counts.inserted += i as u64;
                 counts.updated += u as u64;
             },
-            quote!(let _ = n;),
         )
     } else {
         small_or_staged(
@@ -386,17 +409,22 @@ pub fn emit(p: &Plan) -> TokenStream {
         conds.join(" AND ")
     );
     let binds = &upd.binds;
-    let update_row = update_sql.replace(&upd.unnest, &values_clause(p, &fields));
-    let upd_binds = row_binds(p, &fields, moved);
-    let update_many = if per_row_writes {
-        per_row(
-            quote! {
-                counts.updated += ::sqlx::query(#update_row) #upd_binds .execute(&mut *tx).await?.rows_affected();
+    let update_many = if values_writes {
+        values_chunked(
+            p,
+            ValuesChunks {
+                sql: &update_sql,
+                unnest: &upd.unnest,
+                fields: &fields,
+                item: quote!(Self),
             },
+            quote!(::sqlx::query(&sql)),
             quote! {
-                if counts.updated != n as u64 {
-                    return Err(::strata_sdk::Error::BatchIncomplete { entity: #name, expected: n as u64, affected: counts.updated });
+                let done = q.execute(&mut *tx).await?.rows_affected();
+                if done != n as u64 {
+                    return Err(::strata_sdk::Error::BatchIncomplete { entity: #name, expected: n as u64, affected: done });
                 }
+                counts.updated += done;
             },
         )
     } else {

@@ -4,10 +4,12 @@
 mod copy;
 mod pool;
 mod upsert;
+mod values;
 
 pub use copy::{abort as abort_copy, insert_rows, CopyWriter, InsertSql, COPY_BLOCK, INSERT_BLOCK};
 pub use pool::{expand_env, PoolConfig};
 pub use upsert::{upsert_staged, UpsertSql};
+pub use values::{values_chunk, values_sql};
 
 /// Rows per statement in batch writes: one round trip per chunk.
 pub const BATCH_CHUNK: usize = 10_000;
