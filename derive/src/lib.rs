@@ -20,7 +20,7 @@
 //! `id`), `sort(field, …)` (non-null fields; adds `list_by_<field>`), `query(name(params(…),
 //! fixed(field = value), order = "f desc", limit = N, one))`. Field settings:
 //! `column = "…"`, `ty = "decimal(20,8)"` (schema type; with an array
-//! field the batch writes go one statement per row), `default = now | generated | identity | empty | literal`
+//! field the batch writes go in multi-row `VALUES` chunks), `default = now | generated | identity | empty | literal`
 //! (the field is `Option` in `New…` and the database fills a `None`),
 //! `created_at`, `updated_at`, `version`.
 //!
