@@ -78,5 +78,18 @@ async fn index_create_bulk_and_replay() {
         (1, 1, 0),
         "{report:?}"
     );
+    // Read back through the alias: the source as sent, at the entity's version.
+    let alias = <search::find::TicketDoc as Document>::ALIAS;
+    let got: serde_json::Value = http
+        .get(format!("{url}/{alias}/_doc/{}", doc.id()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["found"], true, "{got}");
+    assert_eq!(got["_version"], 2, "{got}");
+    assert_eq!(got["_source"], serde_json::to_value(&doc).unwrap(), "{got}");
     let _ = http.delete(format!("{url}/{index}")).send().await;
 }
