@@ -5,6 +5,7 @@
 //! through this module, so a generated crate depends on `strata-sdk` alone.
 
 pub mod columns;
+pub mod row_binary;
 mod writer;
 
 pub use crate::influx::{expand, MissingVar};
