@@ -390,3 +390,35 @@ async fn a_batch_lost_in_flight_is_replayed_from_its_kept_bytes() {
     assert_eq!(back.len(), rows.len(), "each row exactly once after FINAL");
     assert!(back == rows, "the rows read back equal the rows written");
 }
+
+#[tokio::test]
+async fn a_flush_given_up_half_way_leaves_its_rows_for_the_next() {
+    // The first insert goes into a connection that never answers, and the
+    // caller gives up on that flush. The rows of that batch must still go
+    // out with the next flush, together with the rows written after it.
+    let db = test_db("../schema", "analytics", &["Order"]).await;
+    let (url, accepted, _) = proxy_dropping_the_first_insert(usize::MAX).await;
+    let client = strata_sdk::clickhouse::client(&url, &db.name);
+    let config = WriterConfig::default().with_max_age(Duration::from_secs(60));
+    let mut w = Writer::<OrderRow>::new(client, config);
+    for i in 1..=10 {
+        w.write(order(i, 1, 0)).await.expect("buffered");
+    }
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), w.flush()).await;
+    assert!(gave_up.is_err(), "the first insert hangs");
+    assert_eq!(w.pending(), 10);
+    for i in 11..=20 {
+        w.write(order(i, 1, 0)).await.expect("buffered");
+    }
+    w.flush().await.expect("flush");
+    assert_eq!(w.sent(), 20);
+    assert!(accepted.load(Ordering::SeqCst) >= 2);
+    let back = db
+        .client()
+        .query("SELECT ?fields FROM live_order FINAL ORDER BY id")
+        .fetch_all::<OrderRow>()
+        .await
+        .expect("read back");
+    let want: Vec<OrderRow> = (1..=20).map(|i| order(i, 1, 0)).collect();
+    assert!(back == want, "all 20 rows, once: got {}", back.len());
+}

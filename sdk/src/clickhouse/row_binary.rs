@@ -44,6 +44,7 @@ pub enum EncodeError {
 }
 
 impl ser::Error for EncodeError {
+    #[inline]
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
         EncodeError::Custom(msg.to_string())
     }
@@ -71,6 +72,7 @@ struct Encoder<'a> {
     out: &'a mut BytesMut,
 }
 
+#[inline]
 fn put_leb128(out: &mut BytesMut, mut v: u64) {
     loop {
         let byte = (v & 0x7f) as u8;
@@ -83,6 +85,7 @@ fn put_leb128(out: &mut BytesMut, mut v: u64) {
     }
 }
 
+#[cold]
 fn unsupported<T>(what: String) -> Result<T, EncodeError> {
     Err(EncodeError::Unsupported(what))
 }
@@ -98,87 +101,109 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     type SerializeStruct = Self;
     type SerializeStructVariant = Impossible<(), EncodeError>;
 
+    #[inline]
     fn is_human_readable(&self) -> bool {
         false
     }
 
+    #[inline]
     fn serialize_bool(self, v: bool) -> Result<(), EncodeError> {
         self.out.put_u8(v as u8);
         Ok(())
     }
+    #[inline]
     fn serialize_i8(self, v: i8) -> Result<(), EncodeError> {
         self.out.put_i8(v);
         Ok(())
     }
+    #[inline]
     fn serialize_i16(self, v: i16) -> Result<(), EncodeError> {
         self.out.put_i16_le(v);
         Ok(())
     }
+    #[inline]
     fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
         self.out.put_i32_le(v);
         Ok(())
     }
+    #[inline]
     fn serialize_i64(self, v: i64) -> Result<(), EncodeError> {
         self.out.put_i64_le(v);
         Ok(())
     }
+    #[inline]
     fn serialize_i128(self, v: i128) -> Result<(), EncodeError> {
         self.out.put_i128_le(v);
         Ok(())
     }
+    #[inline]
     fn serialize_u8(self, v: u8) -> Result<(), EncodeError> {
         self.out.put_u8(v);
         Ok(())
     }
+    #[inline]
     fn serialize_u16(self, v: u16) -> Result<(), EncodeError> {
         self.out.put_u16_le(v);
         Ok(())
     }
+    #[inline]
     fn serialize_u32(self, v: u32) -> Result<(), EncodeError> {
         self.out.put_u32_le(v);
         Ok(())
     }
+    #[inline]
     fn serialize_u64(self, v: u64) -> Result<(), EncodeError> {
         self.out.put_u64_le(v);
         Ok(())
     }
+    #[inline]
     fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
         self.out.put_u128_le(v);
         Ok(())
     }
+    #[inline]
     fn serialize_f32(self, v: f32) -> Result<(), EncodeError> {
         self.out.put_f32_le(v);
         Ok(())
     }
+    #[inline]
     fn serialize_f64(self, v: f64) -> Result<(), EncodeError> {
         self.out.put_f64_le(v);
         Ok(())
     }
+    #[inline]
     fn serialize_char(self, _: char) -> Result<(), EncodeError> {
         unsupported("`char` (use a String)".into())
     }
+    #[inline]
     fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
         self.serialize_bytes(v.as_bytes())
     }
+    #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<(), EncodeError> {
         put_leb128(self.out, v.len() as u64);
         self.out.put_slice(v);
         Ok(())
     }
+    #[inline]
     fn serialize_none(self) -> Result<(), EncodeError> {
         self.out.put_u8(1);
         Ok(())
     }
+    #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), EncodeError> {
         self.out.put_u8(0);
         value.serialize(self)
     }
+    #[inline]
     fn serialize_unit(self) -> Result<(), EncodeError> {
         unsupported("`()`".into())
     }
+    #[inline]
     fn serialize_unit_struct(self, name: &'static str) -> Result<(), EncodeError> {
         unsupported(format!("the unit struct `{name}`"))
     }
+    #[inline]
     fn serialize_unit_variant(
         self,
         name: &'static str,
@@ -189,6 +214,7 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
             "the unit variant `{name}::{variant}` (store an enum as its name)"
         ))
     }
+    #[inline]
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         name: &'static str,
@@ -200,6 +226,7 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
             value.serialize(self)
         }
     }
+    #[inline]
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         name: &'static str,
@@ -216,14 +243,17 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
         self.out.put_u8(index);
         value.serialize(self)
     }
+    #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Self, EncodeError> {
         let len = len.ok_or(EncodeError::UnknownLength)?;
         put_leb128(self.out, len as u64);
         Ok(self)
     }
+    #[inline]
     fn serialize_tuple(self, _: usize) -> Result<Self, EncodeError> {
         Ok(self)
     }
+    #[inline]
     fn serialize_tuple_struct(
         self,
         name: &'static str,
@@ -231,6 +261,7 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     ) -> Result<Self::SerializeTupleStruct, EncodeError> {
         unsupported(format!("the tuple struct `{name}`"))
     }
+    #[inline]
     fn serialize_tuple_variant(
         self,
         name: &'static str,
@@ -240,14 +271,17 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     ) -> Result<Self::SerializeTupleVariant, EncodeError> {
         unsupported(format!("the tuple variant `{name}::{variant}`"))
     }
+    #[inline]
     fn serialize_map(self, len: Option<usize>) -> Result<Self, EncodeError> {
         let len = len.ok_or(EncodeError::UnknownLength)?;
         put_leb128(self.out, len as u64);
         Ok(self)
     }
+    #[inline]
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, EncodeError> {
         Ok(self)
     }
+    #[inline]
     fn serialize_struct_variant(
         self,
         name: &'static str,
@@ -262,9 +296,11 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
 impl ser::SerializeSeq for &mut Encoder<'_> {
     type Ok = ();
     type Error = EncodeError;
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), EncodeError> {
         v.serialize(&mut **self)
     }
+    #[inline]
     fn end(self) -> Result<(), EncodeError> {
         Ok(())
     }
@@ -273,9 +309,11 @@ impl ser::SerializeSeq for &mut Encoder<'_> {
 impl ser::SerializeTuple for &mut Encoder<'_> {
     type Ok = ();
     type Error = EncodeError;
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), EncodeError> {
         v.serialize(&mut **self)
     }
+    #[inline]
     fn end(self) -> Result<(), EncodeError> {
         Ok(())
     }
@@ -284,12 +322,15 @@ impl ser::SerializeTuple for &mut Encoder<'_> {
 impl ser::SerializeMap for &mut Encoder<'_> {
     type Ok = ();
     type Error = EncodeError;
+    #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), EncodeError> {
         k.serialize(&mut **self)
     }
+    #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), EncodeError> {
         v.serialize(&mut **self)
     }
+    #[inline]
     fn end(self) -> Result<(), EncodeError> {
         Ok(())
     }
@@ -298,6 +339,7 @@ impl ser::SerializeMap for &mut Encoder<'_> {
 impl ser::SerializeStruct for &mut Encoder<'_> {
     type Ok = ();
     type Error = EncodeError;
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         _: &'static str,
@@ -305,6 +347,7 @@ impl ser::SerializeStruct for &mut Encoder<'_> {
     ) -> Result<(), EncodeError> {
         v.serialize(&mut **self)
     }
+    #[inline]
     fn end(self) -> Result<(), EncodeError> {
         Ok(())
     }
@@ -317,6 +360,7 @@ struct Raw<'a> {
 
 macro_rules! raw_refuses {
     ($($method:ident($($arg:ty),*);)*) => {$(
+        #[inline]
         fn $method(self, $(_: $arg),*) -> Result<(), EncodeError> {
             unsupported("a fixed-width value that is not bytes".into())
         }
@@ -334,9 +378,11 @@ impl ser::Serializer for Raw<'_> {
     type SerializeStruct = Impossible<(), EncodeError>;
     type SerializeStructVariant = Impossible<(), EncodeError>;
 
+    #[inline]
     fn is_human_readable(&self) -> bool {
         false
     }
+    #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<(), EncodeError> {
         self.out.put_slice(v);
         Ok(())
@@ -360,9 +406,11 @@ impl ser::Serializer for Raw<'_> {
         serialize_unit_struct(&'static str);
         serialize_unit_variant(&'static str, u32, &'static str);
     }
+    #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), EncodeError> {
         unsupported("a fixed-width value that is not bytes".into())
     }
+    #[inline]
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _: &'static str,
@@ -370,6 +418,7 @@ impl ser::Serializer for Raw<'_> {
     ) -> Result<(), EncodeError> {
         unsupported("a fixed-width value that is not bytes".into())
     }
+    #[inline]
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         _: &'static str,
@@ -379,12 +428,15 @@ impl ser::Serializer for Raw<'_> {
     ) -> Result<(), EncodeError> {
         unsupported("a fixed-width value that is not bytes".into())
     }
+    #[inline]
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, EncodeError> {
         unsupported("a fixed-width value that is not bytes".into())
     }
+    #[inline]
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, EncodeError> {
         unsupported("a fixed-width value that is not bytes".into())
     }
+    #[inline]
     fn serialize_tuple_struct(
         self,
         _: &'static str,
@@ -392,6 +444,7 @@ impl ser::Serializer for Raw<'_> {
     ) -> Result<Self::SerializeTupleStruct, EncodeError> {
         unsupported("a fixed-width value that is not bytes".into())
     }
+    #[inline]
     fn serialize_tuple_variant(
         self,
         _: &'static str,
@@ -401,9 +454,11 @@ impl ser::Serializer for Raw<'_> {
     ) -> Result<Self::SerializeTupleVariant, EncodeError> {
         unsupported("a fixed-width value that is not bytes".into())
     }
+    #[inline]
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, EncodeError> {
         unsupported("a fixed-width value that is not bytes".into())
     }
+    #[inline]
     fn serialize_struct(
         self,
         _: &'static str,
@@ -411,6 +466,7 @@ impl ser::Serializer for Raw<'_> {
     ) -> Result<Self::SerializeStruct, EncodeError> {
         unsupported("a fixed-width value that is not bytes".into())
     }
+    #[inline]
     fn serialize_struct_variant(
         self,
         _: &'static str,

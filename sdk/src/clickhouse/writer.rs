@@ -161,35 +161,43 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
     /// that cannot be encoded is refused with [`Error::Encode`] and leaves
     /// the batch as it was.
     pub async fn write(&mut self, row: T) -> Result<(), Error> {
+        // The rare steps (once per chunk, once per batch) are boxed, so the
+        // future `write` builds for every row stays small.
         if self.rows >= self.config.max_rows.saturating_mul(2)
             || self.bytes >= self.config.max_bytes.saturating_mul(2)
         {
-            if let Err(e) = self.flush().await {
+            if let Err(e) = Box::pin(self.flush()).await {
                 return Err(Error::Backlog {
                     rows: self.rows,
                     source: Box::new(e),
                 });
             }
         }
+        self.encode(&row)?;
+        drop(row);
+        if self.buf.len() >= CHUNK_SEND {
+            Box::pin(self.cut()).await;
+        }
+        if self.due() {
+            Box::pin(self.flush()).await?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn encode(&mut self, row: &T) -> Result<(), Error> {
         if self.buf.capacity() == 0 {
             self.buf.reserve(CHUNK);
         }
-        let n = row_binary::encode::<T::Value<'_>>(&row, &mut self.buf).map_err(|source| {
+        let n = row_binary::encode::<T::Value<'_>>(row, &mut self.buf).map_err(|source| {
             Error::Encode {
                 table: T::TABLE,
                 source,
             }
         })?;
-        drop(row);
         self.rows += 1;
         self.bytes += n;
         self.oldest.get_or_insert_with(Instant::now);
-        if self.buf.len() >= CHUNK_SEND {
-            self.cut().await;
-        }
-        if self.due() {
-            self.flush().await?;
-        }
         Ok(())
     }
 
@@ -234,8 +242,8 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
     /// chunk is kept, and `flush` reports the error and replays the batch.
     async fn cut(&mut self) {
         let chunk = self.buf.split().freeze();
-        // The kept chunk holds its allocation; the next rows get a fresh one.
-        self.buf.reserve(CHUNK);
+        // The kept chunk holds its allocation; the next rows get another.
+        self.buf = BytesMut::with_capacity(CHUNK);
         self.chunks.push(chunk.clone());
         if !self.streaming {
             return;
@@ -243,11 +251,17 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         let insert = self
             .insert
             .get_or_insert_with(|| self.client.insert_formatted_with(self.sql.clone()));
-        if let Err(e) = insert.send(chunk).await {
-            // Dropping the insert aborts it.
-            self.insert = None;
-            self.streaming = false;
-            self.stream_error = Some(e);
+        // Not streaming until the chunk is handed over: if this future is
+        // dropped half-way, the insert may lack the chunk, so only a replay
+        // may send the batch.
+        self.streaming = false;
+        match insert.send(chunk).await {
+            Ok(()) => self.streaming = true,
+            Err(e) => {
+                // Dropping the insert aborts it.
+                self.insert = None;
+                self.stream_error = Some(e);
+            }
         }
     }
 
@@ -259,18 +273,21 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         if !self.buf.is_empty() {
             self.cut().await;
         }
+        // Until the server acknowledges this batch its chunks only go out in
+        // a replay, also when this future is dropped half-way: rows written
+        // meanwhile join the kept chunks instead of a new insert.
+        let streamed = std::mem::replace(&mut self.streaming, false);
         let mut result = match (self.stream_error.take(), self.insert.take()) {
+            // Streaming failed: that was the first attempt.
             (Some(e), _) => Err(e),
-            (None, Some(insert)) if self.streaming => insert.end().await,
+            (None, Some(insert)) if streamed => insert.end().await,
             // A batch that failed before: its chunks go out again.
             _ => self.replay().await,
         };
         let mut attempt = 1;
         while let Err(e) = result {
             if attempt > self.config.retries || !retryable(&e) {
-                // The kept chunks are the batch: the next flush replays them
-                // (rows written meanwhile are added to it, not streamed).
-                self.streaming = false;
+                // The kept chunks are the batch: the next flush replays them.
                 return Err(Error::Insert {
                     table: T::TABLE,
                     attempts: attempt,
