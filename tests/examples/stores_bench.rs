@@ -9,8 +9,9 @@
 //!
 //! ClickHouse: the same candle-like rows (`String, String, DateTime,
 //! Float64 ×5` plus the version columns) through the SDK writer and through
-//! a bare `clickhouse` crate inserter with the same batch size, alternated
-//! five times, in one run, on CLICKHOUSE_URL (default the local 18.16 server).
+//! a bare `clickhouse` crate inserter with the same batch size, in nine
+//! rounds that alternate which side goes first, in one run, on
+//! CLICKHOUSE_URL (default the local 18.16 server).
 
 #[allow(dead_code)]
 mod trading {
@@ -48,8 +49,9 @@ impl Table for BenchCandle {
 }
 
 const BATCH: u64 = 100_000;
-/// Alternated rounds; the machine is shared, so medians are reported.
-const ROUNDS: usize = 5;
+/// Rounds, each running both sides, the first side alternating from round
+/// to round; the machine is shared, so medians are reported.
+const ROUNDS: usize = 9;
 
 fn candles(n: usize) -> Vec<BenchCandle> {
     (0..n)
@@ -68,6 +70,60 @@ fn candles(n: usize) -> Vec<BenchCandle> {
         .collect()
 }
 
+/// Inserts `rows` through the SDK writer (`sdk`) or a bare inserter with
+/// the same batch size, into table `candles` of `client`'s database.
+async fn insert_side(which: &str, client: &clickhouse::Client, rows: &[BenchCandle]) {
+    if which == "sdk" {
+        let config = WriterConfig::default()
+            .with_max_rows(BATCH as usize)
+            .with_max_age(Duration::from_secs(3600));
+        let mut w = Writer::<BenchCandle>::new(client.clone(), config);
+        for r in rows {
+            w.write(r.clone()).await.unwrap();
+        }
+        w.flush().await.unwrap();
+    } else {
+        let mut ins = client
+            .inserter::<BenchCandle>("candles")
+            .with_max_rows(BATCH);
+        for r in rows {
+            ins.write(&r.clone()).await.unwrap();
+            ins.commit().await.unwrap();
+        }
+        ins.end().await.unwrap();
+    }
+}
+
+/// Per-side rates of alternated rounds → the report lines.
+fn report(label: &str, sdk_rates: &mut [f64], bare_rates: &mut [f64]) {
+    let median = |v: &mut [f64]| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut ratios: Vec<f64> = sdk_rates
+        .iter()
+        .zip(bare_rates.iter())
+        .map(|(s, b)| s / b)
+        .collect();
+    println!("{label} per-round ratios sdk/bare: {ratios:.2?}");
+    println!("{label} median per-round ratio: {:.3}", median(&mut ratios));
+    let (sdk, bare) = (median(sdk_rates), median(bare_rates));
+    println!(
+        "{label} median of {ROUNDS}: sdk {sdk:.0} rows/s, bare {bare:.0} rows/s, ratio of medians {:.3}",
+        sdk / bare
+    );
+}
+
+/// The side that goes first alternates from round to round: the first one
+/// meets the server right after the previous round's table was dropped.
+fn round_order(round: usize) -> [&'static str; 2] {
+    if round % 2 == 0 {
+        ["bare", "sdk"]
+    } else {
+        ["sdk", "bare"]
+    }
+}
+
 async fn clickhouse(n: usize) {
     let url = std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into());
     let db = format!("strata_bench_{}", uuid::Uuid::new_v4().simple());
@@ -84,7 +140,7 @@ async fn clickhouse(n: usize) {
     let mut sdk_rates = Vec::new();
     let mut bare_rates = Vec::new();
     for round in 0..ROUNDS {
-        for which in ["bare", "sdk"] {
+        for which in round_order(round) {
             admin
                 .query(&format!("DROP TABLE IF EXISTS `{db}`.candles"))
                 .execute()
@@ -101,25 +157,7 @@ async fn clickhouse(n: usize) {
                 .await
                 .unwrap();
             let start = Instant::now();
-            if which == "sdk" {
-                let config = WriterConfig::default()
-                    .with_max_rows(BATCH as usize)
-                    .with_max_age(Duration::from_secs(3600));
-                let mut w = Writer::<BenchCandle>::new(client.clone(), config);
-                for r in &rows {
-                    w.write(r.clone()).await.unwrap();
-                }
-                w.flush().await.unwrap();
-            } else {
-                let mut ins = client
-                    .inserter::<BenchCandle>("candles")
-                    .with_max_rows(BATCH);
-                for r in &rows {
-                    ins.write(&r.clone()).await.unwrap();
-                    ins.commit().await.unwrap();
-                }
-                ins.end().await.unwrap();
-            }
+            insert_side(which, &client, &rows).await;
             let secs = start.elapsed().as_secs_f64();
             let count: u64 = client
                 .query("SELECT count() FROM candles")
@@ -138,25 +176,7 @@ async fn clickhouse(n: usize) {
             }
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let mut ratios: Vec<f64> = sdk_rates
-        .iter()
-        .zip(&bare_rates)
-        .map(|(s, b)| s / b)
-        .collect();
-    println!("clickhouse per-round ratios sdk/bare: {ratios:.2?}");
-    println!(
-        "clickhouse median per-round ratio: {:.3}",
-        median(&mut ratios)
-    );
-    let (sdk, bare) = (median(&mut sdk_rates), median(&mut bare_rates));
-    println!(
-        "clickhouse median of {ROUNDS}: sdk {sdk:.0} rows/s, bare {bare:.0} rows/s, ratio of medians {:.3}",
-        sdk / bare
-    );
+    report("clickhouse", &mut sdk_rates, &mut bare_rates);
     admin
         .query(&format!("DROP DATABASE `{db}`"))
         .execute()

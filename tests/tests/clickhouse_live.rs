@@ -11,6 +11,8 @@ mod analytics {
     pub use strata_tests::fixtures::analytics::clickhouse::*;
 }
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -110,13 +112,35 @@ async fn rows_round_trip_through_the_writer_on_18_16() {
 
 #[tokio::test]
 async fn a_row_that_does_not_fit_is_an_error_not_rounded() {
+    // The row is refused by `write` itself (it is encoded there) and leaves
+    // the batch whole: the rows around it arrive, it does not.
     let db = test_db("../schema", "analytics", &["Order"]).await;
     let mut w = Writer::<OrderRow>::new(db.client(), WriterConfig::default());
-    let mut bad = order(1, 1, 0);
+    w.write(order(1, 1, 0)).await.expect("buffered");
+    let mut bad = order(2, 1, 0);
     bad.fee = Decimal::new(1, 9); // 9 decimal places into Decimal(20, 8)
-    w.write(bad).await.expect("buffered");
-    let err = w.flush().await.expect_err("refused");
+    let err = w.write(bad).await.expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            strata_sdk::clickhouse::Error::Encode {
+                table: "live_order",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("decimal places"), "{err}");
+    assert_eq!(w.pending(), 1);
+    w.write(order(3, 1, 0)).await.expect("buffered");
+    w.flush().await.expect("the good rows go");
+    let back = db
+        .client()
+        .query("SELECT ?fields FROM live_order FINAL ORDER BY id")
+        .fetch_all::<OrderRow>()
+        .await
+        .unwrap();
+    assert_eq!(back, vec![order(1, 1, 0), order(3, 1, 0)]);
 }
 
 #[tokio::test]
@@ -235,6 +259,7 @@ async fn a_full_writer_refuses_rows_instead_of_growing() {
             }
             // The batch limit is reached: the flush fails, the row is kept.
             Err(strata_sdk::clickhouse::Error::Insert { .. }) | Ok(()) => {}
+            Err(e @ strata_sdk::clickhouse::Error::Encode { .. }) => panic!("{e}"),
         }
     }
     assert!(refused > 0);
@@ -280,4 +305,120 @@ async fn rows_kept_after_a_failed_flush_are_all_sent_by_the_next() {
         .await
         .unwrap();
     assert_eq!(n, 3, "rows from before and after the failure all arrived");
+}
+
+/// A proxy to the ClickHouse server whose first connection is dropped after
+/// `cut` bytes of the request (a connection lost in the middle of an
+/// insert); later connections are forwarded whole. Returns its url, the
+/// number of connections it has accepted and the bytes the first one got.
+async fn proxy_dropping_the_first_insert(
+    cut: usize,
+) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let upstream = strata_tests::support::clickhouse_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let first_bytes = Arc::new(AtomicUsize::new(0));
+    let (count, first) = (accepted.clone(), first_bytes.clone());
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                // Reads until `cut` bytes came (or the client went quiet), then hangs up.
+                let mut seen = 0;
+                let mut buf = vec![0; 8192];
+                while seen < cut {
+                    let read = tokio::time::timeout(Duration::from_secs(2), sock.read(&mut buf));
+                    match read.await {
+                        Ok(Ok(n)) if n > 0 => seen += n,
+                        _ => break,
+                    }
+                }
+                first.store(seen, Ordering::SeqCst);
+                drop(sock);
+                continue;
+            }
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let mut server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut sock, &mut server).await;
+            });
+        }
+    });
+    (url, accepted, first_bytes)
+}
+
+#[tokio::test]
+async fn a_batch_lost_in_flight_is_replayed_from_its_kept_bytes() {
+    // 3,000 orders are about 600 KB of RowBinary (tens of KB once lz4
+    // compressed): chunks stream into the first insert while rows are
+    // written, and that connection is cut after 16 KiB. The flush replays
+    // the kept chunks on a new connection.
+    let db = test_db("../schema", "analytics", &["Order"]).await;
+    let (url, accepted, first_bytes) = proxy_dropping_the_first_insert(16 << 10).await;
+    let client = strata_sdk::clickhouse::client(&url, &db.name);
+    let config = WriterConfig::default()
+        .with_max_age(Duration::from_secs(60))
+        .with_retries(3, Duration::from_millis(10));
+    let mut w = Writer::<OrderRow>::new(client, config);
+    let rows: Vec<OrderRow> = (1..=3_000).map(|i| order(i, 1, 0)).collect();
+    for r in &rows {
+        w.write(r.clone()).await.expect("buffered");
+    }
+    w.flush().await.expect("replayed");
+    assert_eq!(w.sent(), rows.len() as u64);
+    assert_eq!(w.pending(), 0);
+    assert!(
+        first_bytes.load(Ordering::SeqCst) >= 16 << 10,
+        "the first insert was cut in flight"
+    );
+    assert!(
+        accepted.load(Ordering::SeqCst) >= 2,
+        "a second insert replayed the batch"
+    );
+
+    let client = db.client();
+    let back = client
+        .query("SELECT ?fields FROM live_order FINAL ORDER BY id")
+        .fetch_all::<OrderRow>()
+        .await
+        .expect("read back");
+    assert_eq!(back.len(), rows.len(), "each row exactly once after FINAL");
+    assert!(back == rows, "the rows read back equal the rows written");
+}
+
+#[tokio::test]
+async fn a_flush_given_up_half_way_leaves_its_rows_for_the_next() {
+    // The first insert goes into a connection that never answers, and the
+    // caller gives up on that flush. The rows of that batch must still go
+    // out with the next flush, together with the rows written after it.
+    let db = test_db("../schema", "analytics", &["Order"]).await;
+    let (url, accepted, _) = proxy_dropping_the_first_insert(usize::MAX).await;
+    let client = strata_sdk::clickhouse::client(&url, &db.name);
+    let config = WriterConfig::default().with_max_age(Duration::from_secs(60));
+    let mut w = Writer::<OrderRow>::new(client, config);
+    for i in 1..=10 {
+        w.write(order(i, 1, 0)).await.expect("buffered");
+    }
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), w.flush()).await;
+    assert!(gave_up.is_err(), "the first insert hangs");
+    assert_eq!(w.pending(), 10);
+    for i in 11..=20 {
+        w.write(order(i, 1, 0)).await.expect("buffered");
+    }
+    w.flush().await.expect("flush");
+    assert_eq!(w.sent(), 20);
+    assert!(accepted.load(Ordering::SeqCst) >= 2);
+    let back = db
+        .client()
+        .query("SELECT ?fields FROM live_order FINAL ORDER BY id")
+        .fetch_all::<OrderRow>()
+        .await
+        .expect("read back");
+    let want: Vec<OrderRow> = (1..=20).map(|i| order(i, 1, 0)).collect();
+    assert!(back == want, "all 20 rows, once: got {}", back.len());
 }

@@ -1,10 +1,12 @@
 //! ClickHouse runtime: the serde helpers generated row structs name, the
-//! [`Table`] trait they implement and the batching [`Writer`].
+//! [`Table`] trait they implement, the RowBinary encoder ([`row_binary`])
+//! and the batching [`Writer`].
 //!
 //! Generated code reaches the `clickhouse` crate, serde and the value types
 //! through this module, so a generated crate depends on `strata-sdk` alone.
 
 pub mod columns;
+pub mod row_binary;
 mod writer;
 
 pub use crate::influx::{expand, MissingVar};
@@ -20,8 +22,10 @@ pub trait Table {
     const DATABASE: &'static str;
     /// The table rows are inserted into.
     const TABLE: &'static str;
-    /// The size of the row in RowBinary, close enough to batch by bytes
-    /// (exact for fixed-width columns, length plus one for strings).
+    /// An estimate of the row's size in RowBinary (exact for fixed-width
+    /// columns, length plus one for strings), for callers that size their
+    /// own batches. [`Writer`] no longer uses it: it counts the bytes it
+    /// encodes.
     fn encoded_len(&self) -> usize;
 }
 

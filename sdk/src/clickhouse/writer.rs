@@ -2,8 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-use ::clickhouse::{Client, RowOwned, RowWrite};
+use std::marker::PhantomData;
 
+use ::clickhouse::insert_formatted::InsertFormatted;
+use ::clickhouse::{Client, RowOwned, RowWrite};
+use bytes::{Bytes, BytesMut};
+
+use super::row_binary::{self, EncodeError};
 use super::Table;
 
 /// Limits of one batch and the retry policy. Built with `with_*` methods.
@@ -66,13 +71,39 @@ pub enum Error {
     /// holds twice a batch and could not send it.
     #[error("the writer holds {rows} unsent rows (twice its batch limit) and could not flush them, so this row was not accepted: {source}")]
     Backlog { rows: usize, source: Box<Error> },
+    /// The row given to this `write` has no RowBinary encoding (a decimal
+    /// that does not fit its column, …): it was not buffered, the batch is
+    /// unchanged.
+    #[error("a row for `{table}` was refused: {source}")]
+    Encode {
+        table: &'static str,
+        source: EncodeError,
+    },
 }
 
+/// Encoded bytes are cut into chunks of about this size and streamed into
+/// the batch's `INSERT` as they fill: the `clickhouse` crate's own rule
+/// (a 256 KiB buffer, sent once it holds 254 KiB), so the writer puts the
+/// same chunks on the wire as a bare `Insert` does.
+const CHUNK: usize = 256 * 1024;
+const CHUNK_SEND: usize = CHUNK - 2048;
+
 /// Buffers rows of one table and inserts them in batches, by count, bytes
-/// and age. A failed insert is retried with the whole batch; replays cannot
-/// duplicate a row's effect, because the table is a `ReplacingMergeTree`
-/// keyed by the primary key and versioned by `_version`: a row sent twice
-/// is collapsed with its copy.
+/// and age.
+///
+/// Each row is encoded once, as it is written, into RowBinary
+/// ([`row_binary`](super::row_binary)); every 254 KiB of it is streamed into
+/// the batch's `INSERT` (compressed as the client says) and also kept, as
+/// shared `Bytes` that cost no copy, until the server acknowledges the
+/// batch. A failed insert is replayed from those bytes, whole. Replays
+/// cannot duplicate a row's effect, because the table is a
+/// `ReplacingMergeTree` keyed by the primary key and versioned by
+/// `_version`: a row sent twice is collapsed with its copy.
+///
+/// The insert is plain `RowBinary` into the columns of `T` (the
+/// `clickhouse` crate's `Row` names), without the crate's schema
+/// validation; [`client`](super::client) turns validation off for the
+/// same reason (servers before 24.x reject it).
 ///
 /// ```no_run
 /// # async fn f<T>(rows: Vec<T>) -> Result<(), strata_sdk::clickhouse::Error>
@@ -86,59 +117,92 @@ pub enum Error {
 pub struct Writer<T> {
     client: Client,
     config: WriterConfig,
-    /// Serializes each row as it is written (RowBinary, once) and sends the
-    /// batch on flush; `healthy` turns false when a write into it failed.
-    inserter: ::clickhouse::inserter::Inserter<T>,
-    healthy: bool,
-    /// Every row of the batch, kept until the server acknowledges it, so a
-    /// failed insert can be replayed whole.
-    rows: Vec<T>,
+    /// `INSERT INTO `table`(`col`,…) FORMAT RowBinary`.
+    sql: String,
+    /// Encoded rows not yet cut into a chunk.
+    buf: BytesMut,
+    /// The batch's chunks already cut, kept until the server acknowledges
+    /// them (each is also owned by the insert it was streamed into).
+    chunks: Vec<Bytes>,
+    /// The insert the current batch streams into, started with its first chunk.
+    insert: Option<InsertFormatted>,
+    /// False once a batch failed: its chunks are only sent by `flush`, as a
+    /// replay, until one succeeds.
+    streaming: bool,
+    /// Why streaming into `insert` failed: the first attempt's error.
+    stream_error: Option<::clickhouse::error::Error>,
+    rows: usize,
     bytes: usize,
     oldest: Option<Instant>,
     sent: u64,
+    _rows: PhantomData<fn(T)>,
 }
 
 impl<T: Table + RowOwned + RowWrite> Writer<T> {
     pub fn new(client: Client, config: WriterConfig) -> Self {
         Writer {
-            inserter: Self::inserter(&client),
-            healthy: true,
+            sql: insert_sql(T::TABLE, T::COLUMN_NAMES),
             client,
             config,
-            rows: Vec::new(),
+            buf: BytesMut::new(),
+            chunks: Vec::new(),
+            insert: None,
+            streaming: true,
+            stream_error: None,
+            rows: 0,
             bytes: 0,
             oldest: None,
             sent: 0,
+            _rows: PhantomData,
         }
     }
 
-    /// Buffers a row, inserting the batch when a limit is reached.
+    /// Buffers a row, inserting the batch when a limit is reached. A row
+    /// that cannot be encoded is refused with [`Error::Encode`] and leaves
+    /// the batch as it was.
     pub async fn write(&mut self, row: T) -> Result<(), Error> {
-        if self.rows.len() >= self.config.max_rows.saturating_mul(2)
+        // The rare steps (once per chunk, once per batch) are boxed, so the
+        // future `write` builds for every row stays small.
+        if self.rows >= self.config.max_rows.saturating_mul(2)
             || self.bytes >= self.config.max_bytes.saturating_mul(2)
         {
-            if let Err(e) = self.flush().await {
+            if let Err(e) = Box::pin(self.flush()).await {
                 return Err(Error::Backlog {
-                    rows: self.rows.len(),
+                    rows: self.rows,
                     source: Box::new(e),
                 });
             }
         }
-        self.bytes += row.encoded_len();
-        self.stream(&row).await;
-        if self.rows.capacity() == 0 {
-            self.rows.reserve(self.config.max_rows.min(1 << 17));
+        self.encode(&row)?;
+        drop(row);
+        if self.buf.len() >= CHUNK_SEND {
+            Box::pin(self.cut()).await;
         }
-        self.rows.push(row);
-        self.oldest.get_or_insert_with(Instant::now);
         if self.due() {
-            self.flush().await?;
+            Box::pin(self.flush()).await?;
         }
         Ok(())
     }
 
+    #[inline]
+    fn encode(&mut self, row: &T) -> Result<(), Error> {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(CHUNK);
+        }
+        let n = row_binary::encode::<T::Value<'_>>(row, &mut self.buf).map_err(|source| {
+            Error::Encode {
+                table: T::TABLE,
+                source,
+            }
+        })?;
+        self.rows += 1;
+        self.bytes += n;
+        self.oldest.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
     fn due(&self) -> bool {
-        let n = self.rows.len();
+        let n = self.rows;
         // Reading the clock on every row costs a few percent at a million
         // rows/s; a busy batch checks its age every 64 rows, a slow one always.
         let check_age = n < 256 || n % 64 == 0;
@@ -165,7 +229,7 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
 
     /// Rows buffered and not yet inserted.
     pub fn pending(&self) -> usize {
-        self.rows.len()
+        self.rows
     }
 
     /// Rows inserted so far.
@@ -173,44 +237,57 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         self.sent
     }
 
-    fn inserter(client: &Client) -> ::clickhouse::inserter::Inserter<T> {
-        // Limits are the writer's own; the inserter never commits by itself.
-        client
-            .inserter::<T>(T::TABLE)
-            .with_max_rows(u64::MAX)
-            .with_max_bytes(u64::MAX)
-            .with_period(None)
-    }
-
-    /// Serializes a row into the pending `INSERT`. A failure only marks it
-    /// broken: the row is kept, and `flush` replays the batch.
-    async fn stream(&mut self, row: &T) {
-        if self.healthy && self.inserter.write(row).await.is_err() {
-            self.healthy = false;
+    /// Cuts the encoded rows into a chunk, keeps it, and streams it into
+    /// the batch's insert. A failed send only stops the streaming: the
+    /// chunk is kept, and `flush` reports the error and replays the batch.
+    async fn cut(&mut self) {
+        let chunk = self.buf.split().freeze();
+        // The kept chunk holds its allocation; the next rows get another.
+        self.buf = BytesMut::with_capacity(CHUNK);
+        self.chunks.push(chunk.clone());
+        if !self.streaming {
+            return;
+        }
+        let insert = self
+            .insert
+            .get_or_insert_with(|| self.client.insert_formatted_with(self.sql.clone()));
+        // Not streaming until the chunk is handed over: if this future is
+        // dropped half-way, the insert may lack the chunk, so only a replay
+        // may send the batch.
+        self.streaming = false;
+        match insert.send(chunk).await {
+            Ok(()) => self.streaming = true,
+            Err(e) => {
+                // Dropping the insert aborts it.
+                self.insert = None;
+                self.stream_error = Some(e);
+            }
         }
     }
 
     /// Inserts every buffered row now, retrying a failed insert.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        if self.rows.is_empty() {
+        if self.rows == 0 {
             return Ok(());
         }
-        let mut result = if self.healthy {
-            self.inserter.force_commit().await.map(drop)
-        } else {
-            // A row failed to serialize: the replay reports the real error.
-            self.inserter = Self::inserter(&self.client);
-            self.healthy = true;
-            self.insert().await
+        if !self.buf.is_empty() {
+            self.cut().await;
+        }
+        // Until the server acknowledges this batch its chunks only go out in
+        // a replay, also when this future is dropped half-way: rows written
+        // meanwhile join the kept chunks instead of a new insert.
+        let streamed = std::mem::replace(&mut self.streaming, false);
+        let mut result = match (self.stream_error.take(), self.insert.take()) {
+            // Streaming failed: that was the first attempt.
+            (Some(e), _) => Err(e),
+            (None, Some(insert)) if streamed => insert.end().await,
+            // A batch that failed before: its chunks go out again.
+            _ => self.replay().await,
         };
         let mut attempt = 1;
         while let Err(e) = result {
-            // Drop the broken insert (dropping aborts it); replays start afresh.
-            self.inserter = Self::inserter(&self.client);
             if attempt > self.config.retries || !retryable(&e) {
-                // The kept rows are no longer in the pending insert: the
-                // next flush replays them all.
-                self.healthy = false;
+                // The kept chunks are the batch: the next flush replays them.
                 return Err(Error::Insert {
                     table: T::TABLE,
                     attempts: attempt,
@@ -224,23 +301,57 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
                 .saturating_mul(1 << (attempt - 1).min(10));
             tokio::time::sleep(wait).await;
             attempt += 1;
-            result = self.insert().await;
+            result = self.replay().await;
         }
-        self.sent += self.rows.len() as u64;
-        self.rows.clear();
+        self.sent += self.rows as u64;
+        self.chunks.clear();
+        self.rows = 0;
         self.bytes = 0;
         self.oldest = None;
+        self.streaming = true;
         Ok(())
     }
 
-    /// Sends the whole batch in a new `INSERT` (a replay after a failure).
-    async fn insert(&self) -> ::clickhouse::error::Result<()> {
-        let mut insert = self.client.insert::<T>(T::TABLE).await?;
-        for row in &self.rows {
-            insert.write(row).await?;
+    /// Sends the kept chunks of the batch in a new `INSERT`.
+    async fn replay(&self) -> ::clickhouse::error::Result<()> {
+        let mut insert = self.client.insert_formatted_with(self.sql.clone());
+        for chunk in &self.chunks {
+            insert.send(chunk.clone()).await?;
         }
         insert.end().await
     }
+}
+
+/// The statement the `clickhouse` crate's `Insert` sends for a row type:
+/// the table and each column quoted as its `sql::escape::identifier` does.
+fn insert_sql(table: &str, columns: &[&str]) -> String {
+    let mut sql = String::from("INSERT INTO ");
+    quote_identifier(table, &mut sql);
+    if !columns.is_empty() {
+        sql.push('(');
+        for (i, c) in columns.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            quote_identifier(c, &mut sql);
+        }
+        sql.push(')');
+    }
+    sql.push_str(" FORMAT RowBinary");
+    sql
+}
+
+/// `name` in backquotes, with `\`, `'`, `` ` ``, tab and newline escaped by a
+/// backslash.
+fn quote_identifier(name: &str, out: &mut String) {
+    out.push('`');
+    for c in name.chars() {
+        if matches!(c, '\\' | '\'' | '`' | '\t' | '\n') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('`');
 }
 
 /// Errors a retry can cure: the network and timeouts. A row the server
