@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release -p strata-tests --example stores_bench            # all
-//! cargo run --release -p strata-tests --example stores_bench -- clickhouse 1000000
+//! cargo run --release -p strata-tests --example stores_bench -- clickhouse 3000000  # BENCHMARKS.md
 //! cargo run --release -p strata-tests --example stores_bench -- line 1000000
 //! cargo run --release -p strata-tests --example stores_bench -- victoria 200000
 //! ```
