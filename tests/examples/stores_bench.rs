@@ -79,7 +79,7 @@ async fn insert_side(which: &str, client: &clickhouse::Client, rows: &[BenchCand
             .with_max_age(Duration::from_secs(3600));
         let mut w = Writer::<BenchCandle>::new(client.clone(), config);
         for r in rows {
-            w.write(r.clone()).await.unwrap();
+            w.write(r).await.unwrap();
         }
         w.flush().await.unwrap();
     } else {

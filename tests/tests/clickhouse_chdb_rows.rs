@@ -60,7 +60,7 @@ async fn rows_from_the_writer_load_into_the_modern_table() {
         .with_compression(::clickhouse::Compression::None);
     let mut w = Writer::<PageViewRow>::new(client, WriterConfig::default());
     for r in rows() {
-        w.write(r).await.unwrap();
+        w.write(&r).await.unwrap();
     }
     w.flush().await.expect("the capture answers 200");
     let (head, body) = server.await.unwrap();

@@ -72,11 +72,11 @@ async fn rows_round_trip_through_the_writer_on_18_16() {
     let mut expected = Vec::new();
     for i in 1..=20u128 {
         for v in 1..=3 {
-            w.write(order(i, v, 0)).await.expect("write");
+            w.write(&order(i, v, 0)).await.expect("write");
         }
         if i % 5 == 0 {
             // Deleted: a tombstone with a higher version.
-            w.write(order(i, 4, 1)).await.expect("tombstone");
+            w.write(&order(i, 4, 1)).await.expect("tombstone");
         } else {
             expected.push(order(i, 3, 0));
         }
@@ -98,7 +98,7 @@ async fn rows_round_trip_through_the_writer_on_18_16() {
 
     // Replaying every row (a retried batch) changes nothing.
     for r in back.drain(..) {
-        w.write(r).await.expect("replay");
+        w.write(&r).await.expect("replay");
     }
     w.flush().await.expect("flush replay");
     let ids: Vec<String> = client
@@ -116,10 +116,10 @@ async fn a_row_that_does_not_fit_is_an_error_not_rounded() {
     // the batch whole: the rows around it arrive, it does not.
     let db = test_db("../schema", "analytics", &["Order"]).await;
     let mut w = Writer::<OrderRow>::new(db.client(), WriterConfig::default());
-    w.write(order(1, 1, 0)).await.expect("buffered");
+    w.write(&order(1, 1, 0)).await.expect("buffered");
     let mut bad = order(2, 1, 0);
     bad.fee = Decimal::new(1, 9); // 9 decimal places into Decimal(20, 8)
-    let err = w.write(bad).await.expect_err("refused");
+    let err = w.write(&bad).await.expect_err("refused");
     assert!(
         matches!(
             err,
@@ -132,7 +132,7 @@ async fn a_row_that_does_not_fit_is_an_error_not_rounded() {
     );
     assert!(err.to_string().contains("decimal places"), "{err}");
     assert_eq!(w.pending(), 1);
-    w.write(order(3, 1, 0)).await.expect("buffered");
+    w.write(&order(3, 1, 0)).await.expect("buffered");
     w.flush().await.expect("the good rows go");
     let back = db
         .client()
@@ -167,7 +167,7 @@ async fn fixture_rows_with_every_type_round_trip_on_18_16() {
         _deleted: 0,
     };
     let mut w = Writer::<InvoiceRow>::new(db.client(), WriterConfig::default());
-    w.write(row.clone()).await.unwrap();
+    w.write(&row).await.unwrap();
     w.flush().await.unwrap();
     let back = db
         .client()
@@ -210,7 +210,7 @@ async fn arrays_bytes_and_low_cardinality_round_trip_on_18_16() {
     let mut w =
         Writer::<PageViewRow>::new(db.client(), WriterConfig::default().with_max_bytes(1000));
     for r in &rows {
-        w.write(r.clone()).await.unwrap();
+        w.write(r).await.unwrap();
     }
     assert!(
         w.sent() > 0,
@@ -233,7 +233,7 @@ async fn an_unreachable_server_is_retried_and_the_batch_kept() {
     let config = WriterConfig::default().with_retries(2, Duration::from_millis(5));
     let mut w = Writer::<OrderRow>::new(client, config);
     for i in 1..=3 {
-        w.write(order(i, 1, 0)).await.expect("buffered");
+        w.write(&order(i, 1, 0)).await.expect("buffered");
     }
     match w.flush().await {
         Err(strata_sdk::clickhouse::Error::Insert { attempts, .. }) => assert_eq!(attempts, 3),
@@ -252,7 +252,7 @@ async fn a_full_writer_refuses_rows_instead_of_growing() {
     let mut w = Writer::<OrderRow>::new(client, config);
     let mut refused = 0;
     for i in 1..=10 {
-        match w.write(order(i, 1, 0)).await {
+        match w.write(&order(i, 1, 0)).await {
             Err(strata_sdk::clickhouse::Error::Backlog { rows, .. }) => {
                 assert_eq!(rows, 4);
                 refused += 1;
@@ -288,10 +288,10 @@ async fn rows_kept_after_a_failed_flush_are_all_sent_by_the_next() {
         client.clone(),
         WriterConfig::default().with_retries(0, Duration::from_millis(1)),
     );
-    w.write(order(1, 1, 0)).await.unwrap();
-    w.write(order(2, 1, 0)).await.unwrap();
+    w.write(&order(1, 1, 0)).await.unwrap();
+    w.write(&order(2, 1, 0)).await.unwrap();
     assert!(w.flush().await.is_err(), "no table yet");
-    w.write(order(3, 1, 0)).await.unwrap();
+    w.write(&order(3, 1, 0)).await.unwrap();
     client
         .query("RENAME TABLE live_order_away TO live_order")
         .execute()
@@ -367,7 +367,7 @@ async fn a_batch_lost_in_flight_is_replayed_from_its_kept_bytes() {
     let mut w = Writer::<OrderRow>::new(client, config);
     let rows: Vec<OrderRow> = (1..=3_000).map(|i| order(i, 1, 0)).collect();
     for r in &rows {
-        w.write(r.clone()).await.expect("buffered");
+        w.write(r).await.expect("buffered");
     }
     w.flush().await.expect("replayed");
     assert_eq!(w.sent(), rows.len() as u64);
@@ -402,13 +402,13 @@ async fn a_flush_given_up_half_way_leaves_its_rows_for_the_next() {
     let config = WriterConfig::default().with_max_age(Duration::from_secs(60));
     let mut w = Writer::<OrderRow>::new(client, config);
     for i in 1..=10 {
-        w.write(order(i, 1, 0)).await.expect("buffered");
+        w.write(&order(i, 1, 0)).await.expect("buffered");
     }
     let gave_up = tokio::time::timeout(Duration::from_millis(300), w.flush()).await;
     assert!(gave_up.is_err(), "the first insert hangs");
     assert_eq!(w.pending(), 10);
     for i in 11..=20 {
-        w.write(order(i, 1, 0)).await.expect("buffered");
+        w.write(&order(i, 1, 0)).await.expect("buffered");
     }
     w.flush().await.expect("flush");
     assert_eq!(w.sent(), 20);

@@ -484,7 +484,7 @@ fn the_writer_sends_what_the_crate_sends() {
                 .with_max_age(Duration::from_secs(3600));
             let mut w = Writer::<PageViewRow>::new(client, config);
             for r in &rows {
-                w.write(r.clone()).await.expect("write");
+                w.write(r).await.expect("write");
             }
             w.flush().await.expect("flush");
             let (head, body) = server.await.unwrap();

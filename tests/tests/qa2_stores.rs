@@ -123,10 +123,10 @@ async fn the_18_16_ddl_and_typed_rows_round_trip_on_the_live_server() {
     let mut want = Vec::new();
     for i in 0..12u32 {
         for v in [1, 3, 2] {
-            w.write(vehicle(i, v, 0)).await.unwrap();
+            w.write(&vehicle(i, v, 0)).await.unwrap();
         }
         if i == 7 {
-            w.write(vehicle(i, 4, 1)).await.unwrap();
+            w.write(&vehicle(i, 4, 1)).await.unwrap();
         } else {
             want.push(vehicle(i, 3, 0));
         }
@@ -189,8 +189,8 @@ async fn market_orders_round_trip_on_18_16() {
     let mut w = Writer::<market_ch::old::OrderRow>::new(client.clone(), WriterConfig::default());
     let mut want = Vec::new();
     for i in 1..=9 {
-        w.write(order_row(i, 2)).await.unwrap();
-        w.write(order_row(i, 1)).await.unwrap();
+        w.write(&order_row(i, 2)).await.unwrap();
+        w.write(&order_row(i, 1)).await.unwrap();
         want.push(order_row(i, 2));
     }
     w.flush().await.unwrap();
@@ -352,7 +352,7 @@ async fn market_user_rows_load_into_the_modern_table_on_chdb() {
     let at = DateTime::<Utc>::from_timestamp_micros(-123_456_789).unwrap();
     let mut w = Writer::<market_ch::olap::UserRow>::new(client, WriterConfig::default());
     for i in 0..3u128 {
-        w.write(market_ch::olap::UserRow {
+        w.write(&market_ch::olap::UserRow {
             id: uuid::Uuid::from_u128(i + 1),
             handle: format!("h{i}"),
             email: "ü@x".into(),

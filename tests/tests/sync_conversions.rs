@@ -77,9 +77,9 @@ async fn a_decision_from_postgres_round_trips_through_clickhouse_18_16() {
     // An older copy of `a`, then the current ones: the current row wins.
     let mut old = DecisionRow::from_entity(&a, 1);
     old.symbol = "STALE".into();
-    w.write(old).await.unwrap();
-    w.write(DecisionRow::from(&a)).await.unwrap();
-    w.write(DecisionRow::from(&b)).await.unwrap();
+    w.write(&old).await.unwrap();
+    w.write(&DecisionRow::from(&a)).await.unwrap();
+    w.write(&DecisionRow::from(&b)).await.unwrap();
     w.flush().await.unwrap();
 
     let sql = format!(

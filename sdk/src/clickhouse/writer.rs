@@ -110,7 +110,7 @@ const CHUNK_SEND: usize = CHUNK - 2048;
 /// # where T: strata_sdk::clickhouse::Table + clickhouse::RowOwned + clickhouse::RowWrite {
 /// let client = strata_sdk::clickhouse::client("http://127.0.0.1:8123", "deepalpha");
 /// let mut w = strata_sdk::clickhouse::Writer::<T>::new(client, Default::default());
-/// for r in rows { w.write(r).await?; }
+/// for r in rows { w.write(&r).await?; }
 /// w.flush().await?;
 /// # Ok(()) }
 /// ```
@@ -157,10 +157,11 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         }
     }
 
-    /// Buffers a row, inserting the batch when a limit is reached. A row
-    /// that cannot be encoded is refused with [`Error::Encode`] and leaves
-    /// the batch as it was.
-    pub async fn write(&mut self, row: T) -> Result<(), Error> {
+    /// Buffers a row, inserting the batch when a limit is reached. The row
+    /// is encoded at once and only borrowed, so a row refused with
+    /// [`Error::Encode`] or [`Error::Backlog`] is still the caller's to
+    /// retry or set aside; a refused row leaves the batch as it was.
+    pub async fn write(&mut self, row: &T) -> Result<(), Error> {
         // The rare steps (once per chunk, once per batch) are boxed, so the
         // future `write` builds for every row stays small.
         if self.rows >= self.config.max_rows.saturating_mul(2)
@@ -173,8 +174,7 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
                 });
             }
         }
-        self.encode(&row)?;
-        drop(row);
+        self.encode(row)?;
         if self.buf.len() >= CHUNK_SEND {
             Box::pin(self.cut()).await;
         }
