@@ -87,7 +87,7 @@ async fn insert_side(which: &str, client: &clickhouse::Client, rows: &[BenchCand
             .inserter::<BenchCandle>("candles")
             .with_max_rows(BATCH);
         for r in rows {
-            ins.write(&r.clone()).await.unwrap();
+            ins.write(r).await.unwrap();
             ins.commit().await.unwrap();
         }
         ins.end().await.unwrap();
