@@ -422,3 +422,40 @@ async fn a_flush_given_up_half_way_leaves_its_rows_for_the_next() {
     let want: Vec<OrderRow> = (1..=20).map(|i| order(i, 1, 0)).collect();
     assert!(back == want, "all 20 rows, once: got {}", back.len());
 }
+
+/// The 18.16 cluster DDL is read by the 18.16 parser itself: sent to the
+/// live server (which has no cluster), every statement fails with "cluster
+/// not found" (code 170), which the server says only after parsing, never
+/// with a syntax error (code 62).
+#[tokio::test]
+async fn cluster_ddl_for_18_16_parses_on_the_18_16_server() {
+    use strata_codegen::clickhouse::{self as ch, DdlOptions, Target};
+    let m = model("fixtures/valid/analytics.yaml");
+    let opts = DdlOptions::default().with_target(Target {
+        major: 18,
+        minor: 16,
+    });
+    let statements: Vec<String> = ch::tables(&m)
+        .into_iter()
+        .filter(|(store, _)| *store == "lake")
+        .flat_map(|(store, e)| ch::statements(&m, store, e, &opts))
+        .collect();
+    assert!(statements.len() >= 3, "{statements:#?}");
+    let http = reqwest::Client::new();
+    for st in &statements {
+        assert!(st.contains("ON CLUSTER"), "{st}");
+        let body = http
+            .post(strata_tests::support::clickhouse_url())
+            .body(st.clone())
+            .send()
+            .await
+            .expect("ClickHouse 18.16 at CLICKHOUSE_URL")
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            body.starts_with("Code: 170") && body.contains("shop_cluster"),
+            "expected only the missing cluster, got:\n{body}\nfor:\n{st}"
+        );
+    }
+}
