@@ -135,7 +135,23 @@ pub struct Writer<T> {
     bytes: usize,
     oldest: Option<Instant>,
     sent: u64,
+    table: &'static str,
     _rows: PhantomData<fn(T)>,
+}
+
+/// Dropping a writer that still holds rows loses them (a destructor cannot
+/// await an insert); it says so loudly instead of silently. Call `flush`
+/// before letting a writer go.
+impl<T> Drop for Writer<T> {
+    fn drop(&mut self) {
+        if self.rows > 0 {
+            tracing::error!(
+                table = self.table,
+                rows = self.rows,
+                "clickhouse writer dropped with unsent rows; they are lost (call flush first)"
+            );
+        }
+    }
 }
 
 impl<T: Table + RowOwned + RowWrite> Writer<T> {
@@ -153,6 +169,7 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
             bytes: 0,
             oldest: None,
             sent: 0,
+            table: T::TABLE,
             _rows: PhantomData,
         }
     }

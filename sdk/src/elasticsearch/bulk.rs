@@ -131,6 +131,19 @@ pub struct BulkIndexer {
     report: BulkReport,
 }
 
+/// Dropping an indexer that still holds documents loses them (a destructor
+/// cannot await a request); it says so loudly instead of silently.
+impl Drop for BulkIndexer {
+    fn drop(&mut self) {
+        if self.docs > 0 {
+            tracing::error!(
+                documents = self.docs,
+                "bulk indexer dropped with unsent documents; they are lost (call flush first)"
+            );
+        }
+    }
+}
+
 impl BulkIndexer {
     pub fn new(config: BulkConfig) -> Self {
         BulkIndexer {

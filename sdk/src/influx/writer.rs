@@ -145,6 +145,19 @@ pub struct InfluxWriter {
     sent: u64,
 }
 
+/// Dropping a writer that still holds points loses them (a destructor
+/// cannot await a request); it says so loudly instead of silently.
+impl Drop for InfluxWriter {
+    fn drop(&mut self) {
+        if self.enc.lines() > 0 {
+            tracing::error!(
+                points = self.enc.lines(),
+                "influx writer dropped with unsent points; they are lost (call flush first)"
+            );
+        }
+    }
+}
+
 impl InfluxWriter {
     pub fn new(config: InfluxConfig) -> Self {
         InfluxWriter {
