@@ -551,7 +551,10 @@ async fn staged_upsert_survives_a_key_inserted_concurrently() {
         async move { Note::upsert_many(&pool, rows).await }
     });
     // Commit once the batch waits on that key's index entry.
-    let waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'";
+    // pg_locks is server-wide and transaction locks name no database: count
+    // only the waits of this test's database (other tests run alongside).
+    let waiting = "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                   WHERE NOT l.granted AND l.locktype = 'transactionid' AND a.datname = current_database()";
     for _ in 0..600 {
         let w: i64 = sqlx::query_scalar(waiting).fetch_one(pool).await.unwrap();
         if w > 0 {
