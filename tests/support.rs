@@ -57,8 +57,40 @@ pub fn chdb(statements: &[String], queries: &[&str]) -> Vec<Vec<Value>> {
 /// Accepts one HTTP request on `listener`, answers 200 and returns its head
 /// and (de-chunked) body: what a client really put on the wire.
 pub async fn capture_one(listener: tokio::net::TcpListener) -> (String, Vec<u8>) {
-    let (sock, _) = listener.accept().await.unwrap();
-    let mut r = BufReader::new(sock);
+    let ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    serve_script(listener, vec![ok.to_string()])
+        .await
+        .pop()
+        .expect("one request")
+}
+
+/// Answers each incoming request, one connection each, with the next of
+/// `responses` (raw HTTP, head and body); returns each request's head and
+/// body (a `Content-Length` or chunked body, de-chunked). For the HTTP
+/// clients no server here can drive: scripted throttling and error answers.
+pub async fn serve_script(
+    listener: tokio::net::TcpListener,
+    responses: Vec<String>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut seen = Vec::new();
+    for response in responses {
+        let (sock, _) = listener.accept().await.unwrap();
+        let mut r = BufReader::new(sock);
+        seen.push(read_request(&mut r).await);
+        r.get_mut().write_all(response.as_bytes()).await.unwrap();
+    }
+    seen
+}
+
+/// A `200 OK` carrying `body` as JSON, closing the connection.
+pub fn json_ok(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+async fn read_request(r: &mut BufReader<tokio::net::TcpStream>) -> (String, Vec<u8>) {
     let mut head = String::new();
     let mut chunked = false;
     let mut length = None;
@@ -72,7 +104,7 @@ pub async fn capture_one(listener: tokio::net::TcpListener) -> (String, Vec<u8>)
         if let Some(v) = l.strip_prefix("content-length:") {
             length = v.trim().parse::<usize>().ok();
         }
-        if line == "\r\n" {
+        if line == "\r\n" || line.is_empty() {
             break;
         }
         head.push_str(&line);
@@ -94,11 +126,120 @@ pub async fn capture_one(listener: tokio::net::TcpListener) -> (String, Vec<u8>)
         body.resize(n, 0);
         r.read_exact(&mut body).await.unwrap();
     }
-    r.get_mut()
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
     (head, body)
+}
+
+/// A RowBinary body in a temporary file, for chdb to load; the file goes
+/// away with this value.
+pub struct RowsFile {
+    dir: std::path::PathBuf,
+    /// `INSERT INTO <table> SELECT * FROM file(…, 'RowBinary', <columns>)`.
+    pub insert: String,
+}
+
+impl RowsFile {
+    /// Writes `body` and builds the statement loading it into `table`, with
+    /// the columns read, in order, from the table's `create` statement.
+    pub fn new(create: &str, table: &str, body: &[u8]) -> RowsFile {
+        let dir =
+            std::env::temp_dir().join(format!("strata_rows_{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.join("rows.bin");
+        std::fs::write(&data, body).unwrap();
+        let cols = create
+            .split("\n(\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n)\nENGINE").next())
+            .expect("column list")
+            .lines()
+            .map(|l| l.trim().trim_end_matches(','))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let insert = format!(
+            "INSERT INTO {table} SELECT * FROM file('{}', 'RowBinary', '{}')",
+            data.display(),
+            cols.replace('\'', "\\'")
+        );
+        RowsFile { dir, insert }
+    }
+}
+
+impl Drop for RowsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The PostgreSQL server of the tests: `DATABASE_URL`, or the local default.
+pub fn pg_admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// `pg_admin_url` with another database name (query parameters kept).
+pub fn pg_url_for(db: &str) -> String {
+    let admin = pg_admin_url();
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b.to_string(), format!("?{q}")),
+        None => (admin.clone(), String::new()),
+    };
+    let cut = base
+        .rfind('/')
+        .filter(|&i| i > "postgres://".len())
+        .unwrap_or(base.len());
+    format!("{}/{db}{query}", &base[..cut])
+}
+
+/// A fresh PostgreSQL database of one test, dropped (connections and all)
+/// when this value is dropped, also when the test fails.
+pub struct PgDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn new() -> PgDatabase {
+        use sqlx::Connection;
+        let name = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&pg_admin_url())
+            .await
+            .expect("PostgreSQL is running (scripts/services.sh) and DATABASE_URL reaches it");
+        sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        let url = pg_url_for(&name);
+        PgDatabase { name, url }
+    }
+
+    pub async fn connect(&self) -> sqlx::PgConnection {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime the test may still hold: use a thread of our own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&pg_admin_url()).await?;
+                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                Ok::<_, sqlx::Error>(())
+            })
+            .map_err(std::io::Error::other)
+        })
+        .join();
+    }
 }
 
 /// The ClickHouse 18.16 server of the tests (`CLICKHOUSE_URL`).
@@ -179,5 +320,43 @@ impl Drop for ClickHouseDb {
                 .map(|rt| rt.block_on(admin.query(&sql).execute()))
         })
         .join();
+    }
+}
+
+/// A trading order's ClickHouse row `i` at `version` (`deleted`: a
+/// tombstone), with awkward text: quotes, a backslash, unicode, a newline.
+pub fn order_row(
+    i: u128,
+    version: u64,
+    deleted: u8,
+) -> deepalpha_db::clickhouse::analytics::OrderRow {
+    let t0 = chrono::DateTime::from_timestamp_micros(1_767_225_600_123_456).unwrap();
+    deepalpha_db::clickhouse::analytics::OrderRow {
+        id: uuid::Uuid::from_u128(i),
+        client_order_id: format!("c-{i}-v{version}"),
+        exchange_order_id: (i % 2 == 0).then(|| format!("x'{i}\\\"")),
+        decision_id: None,
+        strategy_id: Some(uuid::Uuid::from_u128(i * 7)),
+        symbol: "BTCUSDT".into(),
+        side: "BUY".into(),
+        order_type: "LIMIT".into(),
+        time_in_force: "GTC".into(),
+        status: if version > 1 { "FILLED" } else { "NEW" }.into(),
+        quantity: rust_decimal::Decimal::new(12_345_678_901_234_567, 8)
+            * rust_decimal::Decimal::from(version),
+        price: Some(rust_decimal::Decimal::new(-99_999_999_999, 8)),
+        stop_price: None,
+        filled_quantity: rust_decimal::Decimal::ZERO,
+        average_fill_price: Some(rust_decimal::Decimal::new(1, 8)),
+        fee: rust_decimal::Decimal::new(5, 2),
+        fee_currency: Some("USDT".into()),
+        notes: Some("naïve \u{1F680} note, with 'quotes'\nand lines".into()),
+        submitted_at: Some(t0 + chrono::Duration::microseconds(i as i64)),
+        filled_at: None,
+        created_at: t0,
+        updated_at: t0 + chrono::Duration::seconds(version as i64),
+        version: version as i64,
+        _version: version,
+        _deleted: deleted,
     }
 }

@@ -10,16 +10,12 @@ mod analytics {
     pub use strata_tests::fixtures::analytics::clickhouse::*;
 }
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use analytics::lake::PageViewRow;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use strata_codegen::clickhouse::{self, DdlOptions, MODERN};
 use strata_sdk::clickhouse::{Writer, WriterConfig};
-use strata_tests::support::capture_one;
+use strata_tests::support::{capture_one, chdb, model, RowsFile};
 
 fn rows() -> Vec<PageViewRow> {
     let at = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
@@ -66,13 +62,7 @@ async fn rows_from_the_writer_load_into_the_modern_table() {
     let (head, body) = server.await.unwrap();
     assert!(head.contains("RowBinary"), "{head}");
 
-    let dir = std::env::temp_dir().join(format!("strata_rows_{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let data = dir.join("rows.bin");
-    std::fs::write(&data, &body).unwrap();
-
-    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/valid/analytics.yaml");
-    let m = strata_codegen::compile(&strata_codegen::load(&full).unwrap()).unwrap();
+    let m = model("fixtures/valid/analytics.yaml");
     let e = m.entity("PageView").unwrap();
     let opts = DdlOptions::default()
         .with_target(MODERN)
@@ -80,49 +70,14 @@ async fn rows_from_the_writer_load_into_the_modern_table() {
         .single_node();
     let mut statements = clickhouse::statements(&m, "lake", e, &opts);
     // The file's structure is the table's own columns, in order.
-    let create = statements[1].clone();
-    let cols = create
-        .split("\n(\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\n)\nENGINE").next())
-        .expect("column list")
-        .lines()
-        .map(|l| l.trim().trim_end_matches(','))
-        .collect::<Vec<_>>()
-        .join(", ");
-    statements.push(format!(
-        "INSERT INTO t.page_view SELECT * FROM file('{}', 'RowBinary', '{}')",
-        data.display(),
-        cols.replace('\'', "\\'")
-    ));
-    let job = json!({
-        "statements": statements,
-        "queries": ["SELECT toString(id) AS id, site, toString(viewed_at) AS viewed_at, toString(day) AS day, referrer, plan, bot, bytes_out, tags, toString(prices) AS prices, toString(seen_at) AS seen_at, hex(payload) AS payload FROM t.page_view_current ORDER BY id"]
-    });
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/chdb_run.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(job.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let file = RowsFile::new(&statements[1], "t.page_view", &body);
+    statements.push(file.insert.clone());
+    let r = chdb(
+        &statements,
+        &["SELECT toString(id) AS id, site, toString(viewed_at) AS viewed_at, toString(day) AS day, referrer, plan, bot, bytes_out, tags, toString(prices) AS prices, toString(seen_at) AS seen_at, hex(payload) AS payload FROM t.page_view_current ORDER BY id"],
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let got = &v["results"][0];
-    assert_eq!(got.as_array().unwrap().len(), 3);
+    let got = &r[0];
+    assert_eq!(got.len(), 3);
     assert_eq!(got[0]["id"], "00000000-0000-0000-0000-000000000001");
     assert_eq!(got[0]["viewed_at"], "2023-11-14 22:13:20.123456");
     assert_eq!(got[0]["day"], "1950-03-04");

@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use strata_sdk::clickhouse::{Writer, WriterConfig};
 use trading::analytics::OrderRow;
 
-use strata_tests::support::{model, ClickHouseDb};
+use strata_tests::support::{model, order_row as order, ClickHouseDb};
 
 /// A database for one test with the 18.16 tables of `entities` of `store`.
 async fn test_db(schema: &str, store: &str, entities: &[&str]) -> ClickHouseDb {
@@ -29,37 +29,6 @@ async fn test_db(schema: &str, store: &str, entities: &[&str]) -> ClickHouseDb {
     })
     .await;
     db
-}
-
-fn order(i: u128, version: u64, deleted: u8) -> OrderRow {
-    let t0 = chrono::DateTime::from_timestamp_micros(1_767_225_600_123_456).unwrap();
-    OrderRow {
-        id: uuid::Uuid::from_u128(i),
-        client_order_id: format!("c-{i}-v{version}"),
-        exchange_order_id: (i % 2 == 0).then(|| format!("x'{i}\\\"")),
-        decision_id: None,
-        strategy_id: Some(uuid::Uuid::from_u128(i * 7)),
-        symbol: "BTCUSDT".into(),
-        side: "BUY".into(),
-        order_type: "LIMIT".into(),
-        time_in_force: "GTC".into(),
-        status: if version > 1 { "FILLED" } else { "NEW" }.into(),
-        quantity: Decimal::new(12_345_678_901_234_567, 8) * Decimal::from(version),
-        price: Some(Decimal::new(-99_999_999_999, 8)),
-        stop_price: None,
-        filled_quantity: Decimal::ZERO,
-        average_fill_price: Some(Decimal::new(1, 8)),
-        fee: Decimal::new(5, 2),
-        fee_currency: Some("USDT".into()),
-        notes: Some("naïve \u{1F680} note, with 'quotes'\nand lines".into()),
-        submitted_at: Some(t0 + chrono::Duration::microseconds(i as i64)),
-        filled_at: None,
-        created_at: t0,
-        updated_at: t0 + chrono::Duration::seconds(version as i64),
-        version: version as i64,
-        _version: version,
-        _deleted: deleted,
-    }
 }
 
 #[tokio::test]

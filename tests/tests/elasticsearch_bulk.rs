@@ -11,36 +11,17 @@ mod search {
 
 use serde_json::{json, Value};
 use strata_sdk::elasticsearch::{BulkConfig, BulkIndexer};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use strata_tests::support::{json_ok, serve_script};
 
+/// Answers each `_bulk` request with the next JSON answer; returns each
+/// request's head and body.
 async fn script(listener: tokio::net::TcpListener, answers: Vec<String>) -> Vec<(String, String)> {
-    let mut seen = Vec::new();
-    for answer in answers {
-        let (sock, _) = listener.accept().await.unwrap();
-        let mut r = BufReader::new(sock);
-        let mut head = String::new();
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            r.read_line(&mut line).await.unwrap();
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            }
-            if line == "\r\n" {
-                break;
-            }
-            head.push_str(&line);
-        }
-        let mut body = vec![0; length];
-        r.read_exact(&mut body).await.unwrap();
-        let reply = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-            answer.len()
-        );
-        r.get_mut().write_all(reply.as_bytes()).await.unwrap();
-        seen.push((head, String::from_utf8(body).unwrap()));
-    }
-    seen
+    let responses = answers.iter().map(|a| json_ok(a)).collect();
+    serve_script(listener, responses)
+        .await
+        .into_iter()
+        .map(|(head, body)| (head, String::from_utf8(body).unwrap()))
+        .collect()
 }
 
 fn ticket(n: i64) -> search::find::TicketDoc {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use strata_sdk::influx::{EncodeError, InfluxConfig, InfluxWriter, Line, Point, WriteError};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use strata_tests::support::serve_script;
 
 struct P(i64);
 
@@ -29,29 +29,12 @@ struct Request {
 
 /// Answers each incoming request with the next scripted response.
 async fn script(listener: tokio::net::TcpListener, answers: Vec<&'static str>) -> Vec<Request> {
-    let mut seen = Vec::new();
-    for answer in answers {
-        let (sock, _) = listener.accept().await.unwrap();
-        let mut r = BufReader::new(sock);
-        let mut head = String::new();
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            r.read_line(&mut line).await.unwrap();
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            }
-            if line == "\r\n" {
-                break;
-            }
-            head.push_str(&line);
-        }
-        let mut body = vec![0; length];
-        r.read_exact(&mut body).await.unwrap();
-        r.get_mut().write_all(answer.as_bytes()).await.unwrap();
-        seen.push(Request { head, body });
-    }
-    seen
+    let responses = answers.into_iter().map(String::from).collect();
+    serve_script(listener, responses)
+        .await
+        .into_iter()
+        .map(|(head, body)| Request { head, body })
+        .collect()
 }
 
 const BUSY: &str = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy";

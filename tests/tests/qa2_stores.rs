@@ -13,7 +13,7 @@ use strata_sdk::clickhouse::{Writer, WriterConfig};
 use strata_sdk::influx::{LineEncoder, Precision};
 use strata_tests::fixtures::qa2_fleet::{clickhouse as fleet_ch, influx as fleet_influx};
 use strata_tests::fixtures::qa2_market::clickhouse as market_ch;
-use strata_tests::support::{capture_one, chdb};
+use strata_tests::support::{capture_one, chdb, RowsFile};
 
 fn model(fixture: &str) -> strata_codegen::Model {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/valid/{fixture}.yaml"));
@@ -381,10 +381,6 @@ async fn market_user_rows_load_into_the_modern_table_on_chdb() {
     }
     w.flush().await.expect("the capture answers 200");
     let (_, body) = server.await.unwrap();
-    let dir = std::env::temp_dir().join(format!("strata_qa2_{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let data = dir.join("rows.bin");
-    std::fs::write(&data, &body).unwrap();
     let m = model("qa2_market");
     let e = m.entity("User").unwrap();
     let opts = DdlOptions::default()
@@ -392,26 +388,12 @@ async fn market_user_rows_load_into_the_modern_table_on_chdb() {
         .with_database("t")
         .single_node();
     let mut st = clickhouse::statements(&m, "olap", e, &opts);
-    let create = st[1].clone();
-    let cols = create
-        .split("\n(\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\n)\nENGINE").next())
-        .expect("column list")
-        .lines()
-        .map(|l| l.trim().trim_end_matches(','))
-        .collect::<Vec<_>>()
-        .join(", ");
-    st.push(format!(
-        "INSERT INTO t.user SELECT * FROM file('{}', 'RowBinary', '{}')",
-        data.display(),
-        cols.replace('\'', "\\'")
-    ));
+    let file = RowsFile::new(&st[1], "t.user", &body);
+    st.push(file.insert.clone());
     let r = chdb(
         &st,
         &["SELECT handle, tier, toString(born_on) AS born_on, hex(avatar) AS avatar, `group`, flags, badges, toString(seen) AS seen, toString(days) AS days, toString(keys) AS keys, toString(created_at) AS created_at FROM t.user_current ORDER BY handle"],
     );
-    let _ = std::fs::remove_dir_all(&dir);
     let rows = &r[0];
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert_eq!(rows[0]["tier"], "GOLD");

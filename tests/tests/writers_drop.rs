@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use strata_sdk::clickhouse::{Writer, WriterConfig};
 use strata_sdk::elasticsearch::{BulkConfig, BulkIndexer};
 use strata_sdk::influx::{InfluxConfig, InfluxWriter};
+use strata_tests::support::order_row;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -48,37 +49,6 @@ impl Subscriber for Errors {
     fn exit(&self, _: &Id) {}
 }
 
-fn order_row() -> trading::analytics::OrderRow {
-    let t0 = chrono::DateTime::from_timestamp_micros(1_767_225_600_123_456).unwrap();
-    trading::analytics::OrderRow {
-        id: uuid::Uuid::from_u128(1),
-        client_order_id: "c-1".into(),
-        exchange_order_id: None,
-        decision_id: None,
-        strategy_id: None,
-        symbol: "BTCUSDT".into(),
-        side: "BUY".into(),
-        order_type: "LIMIT".into(),
-        time_in_force: "GTC".into(),
-        status: "NEW".into(),
-        quantity: rust_decimal::Decimal::ONE,
-        price: None,
-        stop_price: None,
-        filled_quantity: rust_decimal::Decimal::ZERO,
-        average_fill_price: None,
-        fee: rust_decimal::Decimal::ZERO,
-        fee_currency: None,
-        notes: None,
-        submitted_at: None,
-        filled_at: None,
-        created_at: t0,
-        updated_at: t0,
-        version: 1,
-        _version: 1,
-        _deleted: 0,
-    }
-}
-
 #[test]
 fn writers_dropped_with_unsent_data_say_so() {
     let errors = Errors::default();
@@ -98,8 +68,8 @@ fn writers_dropped_with_unsent_data_say_so() {
             drop(empty);
             let mut w =
                 Writer::<trading::analytics::OrderRow>::new(client, WriterConfig::default());
-            w.write(&order_row()).await.unwrap();
-            w.write(&order_row()).await.unwrap();
+            w.write(&order_row(1, 1, 0)).await.unwrap();
+            w.write(&order_row(1, 1, 0)).await.unwrap();
             drop(w);
 
             drop(InfluxWriter::new(InfluxConfig::new(
