@@ -250,6 +250,24 @@ pub fn default_sql(model: &Model, ty: &Type, d: &Default) -> Option<String> {
 
 /// [`default_sql`] with enum types qualified with the PostgreSQL schema `ns`.
 pub fn default_sql_in(model: &Model, ty: &Type, d: &Default, ns: Option<&str>) -> Option<String> {
+    let cast = |t: &Type| sql_type_in(model, t, ns);
+    default_expr(d, ty, Some(&cast))
+}
+
+/// The one rule for a default's SQL expression. `cast` names a type for the
+/// literals PostgreSQL cannot type alone (enum members, JSON text, empty
+/// arrays), as DDL needs (`DEFAULT 'NEW'::order_status`); the repository's
+/// `COALESCE($n, default)` takes its type from the parameter and passes
+/// `None`. Identity columns have no expression (`None`).
+pub fn default_expr(
+    d: &Default,
+    ty: &Type,
+    cast: Option<&dyn Fn(&Type) -> String>,
+) -> Option<String> {
+    let typed = |lit: String, t: &Type| match cast {
+        Some(c) => format!("{lit}::{}", c(t)),
+        None => lit,
+    };
     Some(match d {
         Default::Now if ty.scalar() == &ScalarType::Date => "CURRENT_DATE".to_string(),
         Default::Now => "now()".to_string(),
@@ -257,16 +275,13 @@ pub fn default_sql_in(model: &Model, ty: &Type, d: &Default, ns: Option<&str>) -
         Default::Identity => return None,
         Default::Bool(b) => b.to_string(),
         Default::Int(n) | Default::Number(n) => n.clone(),
-        Default::String(s) if ty.scalar() == &ScalarType::Json => {
-            format!("{}::jsonb", quote_literal(s))
-        }
+        Default::String(s) if ty.scalar() == &ScalarType::Json => match cast {
+            Some(_) => format!("{}::jsonb", quote_literal(s)),
+            None => quote_literal(s),
+        },
         Default::String(s) => quote_literal(s),
-        Default::EnumMember(v) => format!(
-            "{}::{}",
-            quote_literal(v),
-            sql_type_in(model, &Type::Scalar(ty.scalar().clone()), ns)
-        ),
-        Default::EmptyArray => format!("'{{}}'::{}", sql_type_in(model, ty, ns)),
+        Default::EnumMember(v) => typed(quote_literal(v), &Type::Scalar(ty.scalar().clone())),
+        Default::EmptyArray => typed("'{}'".into(), ty),
     })
 }
 

@@ -8,6 +8,7 @@ mod diff_rename;
 mod diff_table;
 pub mod migration;
 
+pub use catalog::default_expr;
 pub use diff_table::pkey_name;
 
 use crate::files::{header, Files};

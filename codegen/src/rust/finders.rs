@@ -1,11 +1,12 @@
-//! Each named query of the schema as a typed method: parameters by
-//! reference, fixed values written into the statement as quoted literals
-//! (they come from the schema, never from run time), order and limit.
+//! The schema's named queries and the sort fields' keyset listings
+//! (`list_by_<field>`) as typed methods: parameters by reference, each
+//! method one call into `strata_sdk::postgres::repo` with the query's index
+//! in the table's `TableDef` (the SDK builds the statement).
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
-use super::plan::{default_sql, Plan};
+use super::plan::Plan;
 
 /// Method names the repository already uses; a query with one of these
 /// names gets a `find_` prefix.
@@ -28,75 +29,60 @@ const TAKEN: &[&str] = &[
     "delete_many",
 ];
 
-/// The connection is `strata_db`/`strata_conn` so that a parameter named
-/// after a field (`db`, `conn`) cannot shadow it.
+/// The connection is `strata_db` so that a parameter named after a field
+/// (`db`) cannot shadow it.
 pub fn emit(p: &Plan) -> TokenStream {
-    let methods = p.def.entity.queries.iter().map(|q| {
-        let mut conds: Vec<String> = q
-            .params
-            .iter()
-            .enumerate()
-            .map(|(n, &i)| format!("{} = ${}", p.col(i), n + 1))
-            .collect();
-        conds.extend(
-            q.fixed
-                .iter()
-                .map(|(i, v)| format!("{} = {}", p.col(*i), default_sql(v))),
-        );
-        let mut sql = format!("SELECT {} FROM {}", p.cols, p.table);
-        if !conds.is_empty() {
-            sql += &format!(" WHERE {}", conds.join(" AND "));
-        }
-        if !q.order.is_empty() {
-            let order: Vec<String> = q
-                .order
-                .iter()
-                .map(|o| format!("{} {}", p.col(o.field), if o.desc { "DESC" } else { "ASC" }))
-                .collect();
-            sql += &format!(" ORDER BY {}", order.join(", "));
-        }
-        if let Some(l) = q.limit {
-            sql += &format!(" LIMIT {l}");
-        } else if q.one {
-            sql += " LIMIT 1";
-        }
+    let queries = p.def.entity.queries.iter().enumerate().map(|(n, q)| {
         let name = if TAKEN.contains(&q.name.rust.as_str()) {
             format_ident!("find_{}", q.name.rust)
         } else {
             super::types::ident(&q.name.rust)
         };
         let args = q.params.iter().map(|&i| {
-            let f = p.ident(i);
-            let t = param_ty(p.ty(i));
-            quote_spanned!(p.def.spans[i]=> #f: &#t)
+            let (f, t) = (p.ident(i), param_ty(p.ty(i)));
+            quote_spanned!(p.def.spans[i]=> #f: &'a #t)
         });
-        let binds = q.params.iter().map(|&i| {
-            let f = p.ident(i);
-            quote!(.bind(#f))
-        });
-        let doc = format!("The schema's query `{}`: `{sql}`.", q.name.schema);
-        let db = quote!(::sqlx::Acquire<'c, Database = ::sqlx::Postgres>);
-        if q.one {
-            quote! {
-                #[doc = #doc]
-                #[allow(clippy::too_many_arguments)]
-                pub async fn #name<'c, A: #db>(strata_db: A, #(#args),*) -> ::strata_sdk::Result<::std::option::Option<Self>> {
-                    let mut strata_conn = strata_db.acquire().await?;
-                    Ok(::sqlx::query_as::<_, Self>(#sql) #(#binds)* .fetch_optional(&mut *strata_conn).await?)
-                }
-            }
-        } else {
-            quote! {
-                #[doc = #doc]
-                #[allow(clippy::too_many_arguments)]
-                pub async fn #name<'c, A: #db>(strata_db: A, #(#args),*) -> ::strata_sdk::Result<::std::vec::Vec<Self>> {
-                    let mut strata_conn = strata_db.acquire().await?;
-                    Ok(::sqlx::query_as::<_, Self>(#sql) #(#binds)* .fetch_all(&mut *strata_conn).await?)
-                }
+        let params = q.params.iter().map(|&i| p.ident(i));
+        let doc = format!("The schema's query `{}`.", q.name.schema);
+        let idx = proc_macro2::Literal::usize_unsuffixed(n);
+        let (out, call) = match q.one {
+            true => (quote!(::std::option::Option<Self>), quote!(query_one)),
+            false => (quote!(::std::vec::Vec<Self>), quote!(query)),
+        };
+        quote! {
+            #[doc = #doc]
+            #[allow(clippy::too_many_arguments)]
+            pub fn #name<'a, A: __pg::Db<'a>>(strata_db: A, #(#args),*) -> __pg::Fut<'a, #out> {
+                __pg::repo::#call(strata_db, #idx, ::strata_sdk::params!(#(#params),*))
             }
         }
     });
-    quote!(#(#methods)*)
+    let lists = p
+        .def
+        .sorts
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| list_by(p, n, i));
+    quote!(#(#queries)* #(#lists)*)
+}
+
+/// `list_by_<field>`: pages ordered by the field then the key; the cursor
+/// is the last row's `(field, key)`.
+fn list_by(p: &Plan, n: usize, i: usize) -> TokenStream {
+    let (f, t, key) = (p.ident(i), p.ty(i), p.key_ident());
+    let field = f.to_string();
+    let name = format_ident!("list_by_{}", field.trim_start_matches("r#"));
+    let doc = format!(
+        "One page of rows ordered by `{field}` then the key, after the cursor `({field}, key)`."
+    );
+    let cursor = quote!((#t, #key));
+    let idx = proc_macro2::Literal::usize_unsuffixed(n);
+    quote! {
+        #[doc = #doc]
+        pub fn #name<'a, A: __pg::Db<'a>>(db: A, page: &'a __pg::PageRequest<#cursor>) -> __pg::Fut<'a, __pg::Page<Self, #cursor>> {
+            __pg::repo::list_by(db, #idx, page, |r| &r.#f)
+        }
+    }
 }
 
 /// A parameter's type: the field's, without `Option` (a finder compares

@@ -2,16 +2,14 @@
 //! one repository emitter that `strata-derive` expands for them.
 
 pub mod attrs;
-mod batch;
 pub mod check;
 pub mod convert;
 mod entities;
 mod finders;
 mod format;
-mod list;
 mod plan;
 pub mod repository;
-mod sendable;
+mod table_impl;
 pub mod types;
 
 pub use check::check;

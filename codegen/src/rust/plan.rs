@@ -7,10 +7,7 @@ use quote::{format_ident, quote};
 
 use super::attrs::EntityDef;
 use crate::model::{Default as Value, FieldRole};
-use crate::names::{quote_ident, quote_literal};
-
-/// Alias of the target table in statements that need one.
-pub const ALIAS: &str = "\"_s\"";
+use crate::names::quote_ident;
 
 pub struct Plan<'a> {
     pub def: &'a EntityDef,
@@ -73,47 +70,11 @@ impl<'a> Plan<'a> {
             .join(", ")
     }
 
-    /// The key comparison `"a" = $n AND "b" = $n+1`, placeholders from `first`.
-    pub fn key_where(&self, first: usize) -> String {
-        self.key
-            .iter()
-            .enumerate()
-            .map(|(n, &i)| format!("{} = ${}", self.col(i), first + n))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    }
-
-    /// The key as a row: `("a", "b")`, columns mapped by `f`.
-    pub fn key_row(&self, f: impl Fn(String) -> String) -> String {
-        format!("({})", self.list(&self.key, f))
-    }
-
     /// Whether an insert may leave the field out (`Option` in `New…`): it
     /// has a default and is not nullable.
     pub fn optional_in_new(&self, i: usize) -> bool {
         let f = &self.def.entity.fields[i];
         f.default.is_some() && !f.nullable
-    }
-
-    /// The value an insert writes for a field, given its placeholder.
-    pub fn insert_expr(&self, i: usize, placeholder: &str) -> String {
-        let f = &self.def.entity.fields[i];
-        match (&f.default, self.optional_in_new(i)) {
-            (Some(d), true) => format!("COALESCE({placeholder}, {})", default_sql(d)),
-            _ => placeholder.to_string(),
-        }
-    }
-
-    /// `SET` items for the maintained columns on every update.
-    pub fn maintained_sets(&self, alias: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(i) = self.updated_at {
-            out.push(format!("{} = now()", self.col(i)));
-        }
-        if let Some(i) = self.version {
-            out.push(format!("{c} = {alias}.{c} + 1", c = self.col(i)));
-        }
-        out
     }
 
     pub fn ident(&self, i: usize) -> &syn::Ident {
@@ -147,17 +108,6 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// `.bind(...)` of each key part of `key: &K`.
-    pub fn bind_key(&self, key: TokenStream) -> TokenStream {
-        match self.key.len() {
-            1 => quote!(.bind(#key)),
-            n => {
-                let parts = (0..n).map(syn::Index::from);
-                quote!(#(.bind(&(#key).#parts))*)
-            }
-        }
-    }
-
     pub fn entity_name(&self) -> String {
         self.def.ident.to_string()
     }
@@ -169,20 +119,5 @@ impl<'a> Plan<'a> {
     }
     pub fn key_ident(&self) -> syn::Ident {
         format_ident!("{}Key", self.def.ident)
-    }
-}
-
-/// A typed default as SQL. Literals are quoted: PostgreSQL coerces a quoted
-/// literal to the column's type, so `'0'`, `'PENDING'` and `'{}'` all work.
-pub fn default_sql(d: &Value) -> String {
-    match d {
-        Value::Now => "now()".into(),
-        Value::GeneratedUuid => "gen_random_uuid()".into(),
-        Value::Identity => "DEFAULT".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Int(s) | Value::Number(s) | Value::String(s) | Value::EnumMember(s) => {
-            quote_literal(s)
-        }
-        Value::EmptyArray => "'{}'".into(),
     }
 }

@@ -6,6 +6,8 @@ use sqlx::encode::IsNull;
 use sqlx::postgres::{PgArgumentBuffer, PgConnection, PgCopyIn};
 use sqlx::{Encode, Postgres};
 
+use super::sql::CopySql;
+use super::table::{ArrayValue, Sink, Value};
 use crate::error::{Error, Result};
 
 /// Bytes buffered before they are sent to the server.
@@ -16,21 +18,6 @@ const HEADER_LEN: usize = 19;
 
 /// Bytes of rows kept per block by [`insert_rows`] (so a fallback can resend them).
 pub const INSERT_BLOCK: usize = 4 << 20;
-
-/// The statements of [`insert_rows`] for one table.
-#[derive(Debug, Clone, Copy)]
-pub struct InsertSql {
-    /// `COPY t (cols) FROM STDIN (FORMAT binary)`.
-    pub copy_direct: &'static str,
-    /// `CREATE TEMP TABLE stage AS SELECT cols FROM t WITH NO DATA`.
-    pub create_stage: &'static str,
-    /// `COPY stage (cols) FROM STDIN (FORMAT binary)`.
-    pub copy_stage: &'static str,
-    /// `INSERT INTO t (cols) SELECT … FROM stage ON CONFLICT (key) DO NOTHING`.
-    pub insert_from_stage: &'static str,
-    /// `DROP TABLE stage`.
-    pub drop_stage: &'static str,
-}
 
 async fn send_block(conn: &mut PgConnection, sql: &str, block: &[u8]) -> Result<u64> {
     let mut copy = conn.copy_in_raw(sql).await?;
@@ -157,10 +144,11 @@ pub async fn abort(copy: PgCopyIn<&mut PgConnection>, e: Error) -> Error {
 /// block of encoded bytes is held.
 ///
 /// Only for tables whose inserts fill every column they name (no defaults
-/// applied to `None`s), since `COPY` writes a `None` as NULL.
+/// applied to `None`s), since `COPY` writes a `None` as NULL: those with a
+/// [`CopySql::copy_direct`].
 pub async fn insert_rows<R, I, F>(
     conn: &mut PgConnection,
-    sql: &InsertSql,
+    sql: &CopySql,
     width: i16,
     rows: I,
     mut encode: F,
@@ -176,7 +164,8 @@ where
         conn.execute("SAVEPOINT strata_copy").await?;
         let mut kept: Vec<u8> = Vec::new();
         let mut w = CopyWriter::new();
-        let mut copy = conn.copy_in_raw(sql.copy_direct).await?;
+        let direct = sql.copy_direct.as_deref().unwrap_or_default();
+        let mut copy = conn.copy_in_raw(direct).await?;
         while kept.len() + w.bytes() < INSERT_BLOCK {
             let Some(row) = rows.next() else { break };
             w.row(width);
@@ -200,14 +189,26 @@ where
             }
             Err(Error::Conflict { .. }) => {
                 conn.execute("ROLLBACK TO SAVEPOINT strata_copy").await?;
-                conn.execute(sql.create_stage).await?;
-                send_block(conn, sql.copy_stage, &kept).await?;
-                total += conn.execute(sql.insert_from_stage).await?.rows_affected();
-                conn.execute(sql.drop_stage).await?;
+                conn.execute(sql.create_stage.as_str()).await?;
+                send_block(conn, &sql.copy_stage, &kept).await?;
+                total += conn
+                    .execute(sql.insert_from_stage.as_str())
+                    .await?
+                    .rows_affected();
+                conn.execute(sql.drop_stage.as_str()).await?;
                 conn.execute("RELEASE SAVEPOINT strata_copy").await?;
             }
             Err(e) => return Err(e),
         }
     }
     Ok(total)
+}
+
+impl Sink for CopyWriter {
+    fn value<T: Value>(&mut self, v: &T) -> Result<()> {
+        self.field(v)
+    }
+    fn array<T: ArrayValue>(&mut self, v: &T) -> Result<()> {
+        self.field(v)
+    }
 }

@@ -1,15 +1,46 @@
-//! PostgreSQL runtime: pools built from the schema's store settings, and the
-//! small types generated repositories share (pages, sort order, chunk size).
+//! PostgreSQL runtime: the generic repository behind every generated
+//! entity ([`Table`] declared by the derive; [`repo`] and the batch
+//! writers behave; [`seam`] runs every statement; [`sql`] builds them),
+//! pools built from the schema's store settings, and the small types
+//! repositories share (pages, sort order, chunk size).
 
+mod batch;
 mod copy;
 mod pool;
+pub mod repo;
+pub mod seam;
+mod sink;
+pub mod sql;
+mod table;
 mod upsert;
 mod values;
 
-pub use copy::{abort as abort_copy, insert_rows, CopyWriter, InsertSql, COPY_BLOCK, INSERT_BLOCK};
+/// The SDK's `Result`, here for the derive's binders.
+pub use crate::error::Result;
+pub use batch::{delete_many, insert_many, update_many, upsert_many};
+pub use copy::{abort as abort_copy, insert_rows, CopyWriter, COPY_BLOCK, INSERT_BLOCK};
 pub use pool::{expand_env, PoolConfig};
-pub use upsert::{upsert_staged, UpsertSql};
-pub use values::{values_chunk, values_sql};
+pub use repo::{Db, Fut, Rows};
+pub use sink::{Args, Columns};
+pub use sql::Statements;
+pub use table::{ArrayValue, Column, QueryDef, Role, Sink, Table, TableDef, Value};
+pub use upsert::upsert_staged;
+pub use values::values_chunk;
+
+/// Bound parameters of a finder: `params!(a, b)` is an `Args` holding `a`
+/// then `b` (or the first encoding error).
+#[macro_export]
+macro_rules! params {
+    ($($v:expr),* $(,)?) => {
+        (|| -> $crate::Result<$crate::postgres::Args> {
+            #[allow(unused_mut)]
+            let mut a = $crate::postgres::Args::default();
+            $(a.add($v)?;)*
+            ::std::result::Result::Ok(a)
+        })()
+    };
+}
+pub use params;
 
 /// Rows per statement in batch writes: one round trip per chunk.
 pub const BATCH_CHUNK: usize = 10_000;

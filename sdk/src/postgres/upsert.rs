@@ -15,21 +15,11 @@ use sqlx::Executor;
 
 use crate::error::{Error, Result};
 
-/// The statements of [`upsert_staged`] for one table, both reading the
-/// staging table and both returning `(inserted, updated)`.
-#[derive(Debug, Clone, Copy)]
-pub struct UpsertSql {
-    /// `WITH u AS (UPDATE t … FROM stage … RETURNING key), i AS (INSERT
-    /// INTO t … SELECT … FROM stage WHERE NOT EXISTS (… u …) RETURNING 1)
-    /// SELECT count(i), count(u)`.
-    pub set_based: &'static str,
-    /// `WITH w AS (INSERT INTO t … SELECT … FROM stage ON CONFLICT (key) DO
-    /// UPDATE … RETURNING (xmax = 0)) SELECT counts FROM w`.
-    pub on_conflict: &'static str,
-}
-
-/// Upserts the `staged` rows of the staging table into the target; returns
-/// `(inserted, updated)`.
+/// Upserts the `staged` rows of the staging table into the target with
+/// the statement `set_based` (`WITH u AS (UPDATE t … FROM stage …), i AS
+/// (INSERT … WHERE NOT EXISTS …) SELECT counts`), falling back to
+/// `on_conflict` (`INSERT … SELECT … ON CONFLICT DO UPDATE`); both return
+/// `(inserted, updated)`, as does this function.
 ///
 /// The set-based statement runs under a savepoint. Its result stands only
 /// if it accounts for every staged row: a key staged twice makes the counts
@@ -40,11 +30,12 @@ pub struct UpsertSql {
 /// instead, which gives the same result or error as it would alone.
 pub async fn upsert_staged(
     conn: &mut PgConnection,
-    sql: &UpsertSql,
+    set_based: &str,
+    on_conflict: &str,
     staged: u64,
 ) -> Result<(u64, u64)> {
     conn.execute("SAVEPOINT strata_upsert").await?;
-    let fast = sqlx::query_as::<_, (i64, i64)>(sql.set_based)
+    let fast = sqlx::query_as::<_, (i64, i64)>(set_based)
         .fetch_one(&mut *conn)
         .await;
     match fast.map_err(Error::from) {
@@ -58,7 +49,7 @@ pub async fn upsert_staged(
         Err(e) => return Err(e),
     }
     conn.execute("ROLLBACK TO SAVEPOINT strata_upsert").await?;
-    let (i, u) = sqlx::query_as::<_, (i64, i64)>(sql.on_conflict)
+    let (i, u) = sqlx::query_as::<_, (i64, i64)>(on_conflict)
         .fetch_one(&mut *conn)
         .await?;
     conn.execute("RELEASE SAVEPOINT strata_upsert").await?;

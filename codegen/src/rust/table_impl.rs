@@ -1,0 +1,187 @@
+//! The `impl strata_sdk::postgres::Table` of an entity: its `TableDef`
+//! (SQL names and column roles; no SQL text but the schema's defaults) and
+//! its binders, each value pointed at the user's field for type errors.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{quote, quote_spanned};
+
+use super::plan::Plan;
+use crate::model::{Default as Value, FieldRole};
+
+pub fn emit(p: &Plan) -> TokenStream {
+    let (ident, new, patch, key) = (&p.def.ident, p.new_ident(), p.patch_ident(), p.key_ident());
+    let pg = quote!(__pg);
+    let def = table_def(p);
+    let bind_key = match p.key.len() {
+        1 => quote!(s.value(k)?;),
+        n => {
+            let parts = (0..n).map(syn::Index::from);
+            quote!(#(s.value(&k.#parts)?;)*)
+        }
+    };
+    let bind_new = binds(p, &p.new, quote!(r), false);
+    let mut row_fields = p.upd.clone();
+    row_fields.extend(&p.key);
+    row_fields.extend(p.version);
+    let bind_row = binds(p, &row_fields, quote!(r), false);
+    let bind_patch = binds(p, &p.upd, quote!(p), true);
+    let new_key = new_key(p);
+    let (version, expected) = match p.version {
+        Some(v) => {
+            let f = p.ident(v);
+            (
+                quote!(::std::option::Option::Some(self.#f)),
+                quote!(p.expected_version),
+            )
+        }
+        None => (
+            quote!(::std::option::Option::None),
+            quote!(::std::option::Option::None),
+        ),
+    };
+    quote! {
+        impl #pg::Table for #ident {
+            type Key = #key;
+            type New = #new;
+            type Patch = #patch;
+            const DEF: &'static #pg::TableDef = &#def;
+            fn statements() -> &'static #pg::Statements {
+                static S: ::std::sync::OnceLock<#pg::Statements> = ::std::sync::OnceLock::new();
+                S.get_or_init(|| #pg::Statements::build(Self::DEF))
+            }
+            fn key(&self) -> #key { Self::key(self) }
+            fn new_key(r: &#new) -> ::std::option::Option<#key> { #new_key }
+            fn bind_key<S: #pg::Sink>(k: &#key, s: &mut S) -> #pg::Result<()> { #bind_key Ok(()) }
+            fn bind_new<S: #pg::Sink>(r: &#new, s: &mut S) -> #pg::Result<()> { #bind_new Ok(()) }
+            fn bind_row<S: #pg::Sink>(r: &Self, s: &mut S) -> #pg::Result<()> { #bind_row Ok(()) }
+            fn bind_patch<S: #pg::Sink>(p: &#patch, s: &mut S) -> #pg::Result<()> { #bind_patch Ok(()) }
+            fn version(&self) -> ::std::option::Option<i64> { #version }
+            fn expected_version(p: &#patch) -> ::std::option::Option<i64> { #expected }
+        }
+    }
+}
+
+/// `s.value(&r.field)?;` for each field (`array` for array columns,
+/// `patch` for a patch's flag and value).
+fn binds(p: &Plan, fields: &[usize], of: TokenStream, patch: bool) -> TokenStream {
+    let mut out = quote!();
+    for &i in fields {
+        let f = p.ident(i);
+        let array = p.def.entity.fields[i].ty.is_array();
+        let call = match (patch, array) {
+            (false, false) => quote!(value),
+            (false, true) => quote!(array),
+            (true, false) => quote!(patch),
+            (true, true) => quote!(patch_array),
+        };
+        out.extend(quote_spanned!(p.def.spans[i]=> s.#call(&#of.#f)?;));
+    }
+    out
+}
+
+/// `Some(key)` when every key field is given in `New…`, else `None`.
+fn new_key(p: &Plan) -> TokenStream {
+    let given = |i: &usize| p.new.contains(i) && !p.optional_in_new(*i);
+    if !p.key.iter().all(given) {
+        return quote!(::std::option::Option::None);
+    }
+    let parts = p.key.iter().map(|&i| {
+        let f = p.ident(i);
+        quote!(::std::clone::Clone::clone(&r.#f))
+    });
+    match p.key.len() {
+        1 => quote!(::std::option::Option::Some(#(#parts)*)),
+        _ => quote!(::std::option::Option::Some((#(#parts,)*))),
+    }
+}
+
+/// The `TableDef` literal.
+fn table_def(p: &Plan) -> TokenStream {
+    let e = &p.def.entity;
+    let pg = quote!(__pg);
+    let entity = p.entity_name();
+    let table = &e.name.sql;
+    let schema = match &p.def.schema {
+        Some(s) => quote!(::std::option::Option::Some(#s)),
+        None => quote!(::std::option::Option::None),
+    };
+    let columns = e.fields.iter().map(|f| {
+        let name = &f.name.sql;
+        let mut c = quote!(#pg::Column::data(#name));
+        match f.role {
+            FieldRole::Data => {}
+            FieldRole::CreatedAt => c.extend(quote!(.role(#pg::Role::CreatedAt))),
+            FieldRole::UpdatedAt => c.extend(quote!(.role(#pg::Role::UpdatedAt))),
+            FieldRole::Version => c.extend(quote!(.role(#pg::Role::Version))),
+        }
+        // Only an insert applies a default, and only data columns are inserted.
+        let inserted = f.role == FieldRole::Data;
+        let default = f.default.as_ref().filter(|_| inserted);
+        if let Some(sql) = default.and_then(|d| crate::postgres::default_expr(d, &f.ty, None)) {
+            c.extend(quote!(.default(#sql)));
+        }
+        if f.default == Some(Value::Identity) {
+            c.extend(quote!(.identity()));
+        }
+        if f.nullable {
+            c.extend(quote!(.nullable()));
+        }
+        if f.ty.is_array() {
+            c.extend(quote!(.array()));
+        }
+        c
+    });
+    let list = |v: &[usize]| {
+        let v = v.iter().map(|&i| Literal::usize_unsuffixed(i));
+        quote!(&[#(#v),*])
+    };
+    let (key, sorts) = (list(&e.key), list(&p.def.sorts));
+    let queries = e.queries.iter().map(|q| {
+        let (name, params) = (&q.name.schema, list(&q.params));
+        let mut def = quote!(#pg::QueryDef::new(#name, #params));
+        if !q.fixed.is_empty() {
+            let fixed = q.fixed.iter().map(|(i, v)| {
+                let (i, text) = (Literal::usize_unsuffixed(*i), fixed_text(v));
+                quote!((#i, #text))
+            });
+            def.extend(quote!(.fixed(&[#(#fixed),*])));
+        }
+        if !q.order.is_empty() {
+            let order = q.order.iter().map(|o| {
+                let (i, desc) = (Literal::usize_unsuffixed(o.field), o.desc);
+                quote!((#i, #desc))
+            });
+            def.extend(quote!(.order(&[#(#order),*])));
+        }
+        if let Some(l) = q.limit {
+            let l = Literal::u32_unsuffixed(l);
+            def.extend(quote!(.limit(#l)));
+        }
+        if q.one {
+            def.extend(quote!(.one()));
+        }
+        def
+    });
+    quote! {
+        #pg::TableDef {
+            entity: #entity,
+            schema: #schema,
+            table: #table,
+            columns: &[#(#columns),*],
+            key: #key,
+            sorts: #sorts,
+            queries: &[#(#queries),*],
+        }
+    }
+}
+
+/// A fixed finder value as text; the SDK quotes it as a literal, which
+/// PostgreSQL coerces to the column's type.
+fn fixed_text(v: &Value) -> String {
+    match v {
+        Value::Bool(b) => b.to_string(),
+        Value::Int(s) | Value::Number(s) | Value::String(s) | Value::EnumMember(s) => s.clone(),
+        Value::EmptyArray => "{}".into(),
+        Value::Now | Value::GeneratedUuid | Value::Identity => String::new(),
+    }
+}

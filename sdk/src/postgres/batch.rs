@@ -1,0 +1,348 @@
+//! The batch writers, generic over [`Table`]: `insert_many`, `upsert_many`,
+//! `update_many`, `delete_many`. The input streams from an iterator; the
+//! whole call is one transaction. How rows travel:
+//!
+//! - fewer than [`BATCH_CHUNK`] rows: one statement over `UNNEST($1, …)`,
+//!   one array per column ([`Columns`]);
+//! - more: binary `COPY` (straight into the table, or into a staging table
+//!   then one `INSERT … SELECT`, or the set-based upsert of
+//!   [`super::upsert_staged`]);
+//! - tables with an array column: multi-row `VALUES` statements of up to
+//!   1,000 rows ([`values_chunk`]; `UNNEST` would flatten an array of
+//!   arrays, and binary `COPY` of an enum array needs per-connection OIDs).
+//!
+//! `update_many` and `delete_many` go in `UNNEST` chunks of
+//! [`BATCH_CHUNK`] rows (or `VALUES` chunks).
+
+use sqlx::postgres::PgConnection;
+use sqlx::{Connection, Executor};
+
+use super::copy::{abort, insert_rows, CopyWriter};
+use super::repo::{call, Db, Fut, Rows};
+use super::seam::{self, Affected, Operation, Scalar};
+use super::sink::{Args, Columns};
+use super::table::Table;
+use super::values::values_chunk;
+use super::{upsert_staged, BATCH_CHUNK};
+use crate::error::{Error, Result};
+use crate::BatchCounts;
+
+/// The after-commit bookkeeping of one batch call: the keys it wrote (kept
+/// only when a hook wants them) and whether the caller's transaction holds it.
+struct Written<T: Table> {
+    keys: Option<Vec<T::Key>>,
+    pending: bool,
+}
+
+impl<T: Table> Written<T> {
+    fn new(conn: &PgConnection) -> Self {
+        Written {
+            keys: seam::has_hooks::<T>().then(Vec::new),
+            pending: conn.is_in_transaction(),
+        }
+    }
+    fn push(&mut self, k: impl FnOnce() -> Option<T::Key>) {
+        if let Some(v) = &mut self.keys {
+            v.extend(k());
+        }
+    }
+    /// After `COMMIT`: runs the hooks.
+    fn committed(self, op: Operation) {
+        let commit = match self.pending {
+            true => seam::Commit::Pending,
+            false => seam::Commit::Committed,
+        };
+        if let Some(k) = &self.keys {
+            seam::written::<T>(call::<T>(op), commit, k);
+        }
+    }
+}
+
+/// Inserts rows, skipping keys that exist.
+pub fn insert_many<'a, T, A, I>(db: A, rows: I) -> Fut<'a, BatchCounts>
+where
+    T: Table,
+    A: Db<'a>,
+    I: Rows<'a, T::New>,
+{
+    write_new::<T, A, I>(db, rows, Operation::InsertMany)
+}
+
+/// Inserts rows or overwrites those whose key exists; counts both.
+pub fn upsert_many<'a, T, A, I>(db: A, rows: I) -> Fut<'a, BatchCounts>
+where
+    T: Table,
+    A: Db<'a>,
+    I: Rows<'a, T::New>,
+{
+    write_new::<T, A, I>(db, rows, Operation::UpsertMany)
+}
+
+fn write_new<'a, T, A, I>(db: A, rows: I, op: Operation) -> Fut<'a, BatchCounts>
+where
+    T: Table,
+    A: Db<'a>,
+    I: Rows<'a, T::New>,
+{
+    let rows = rows.into_iter();
+    Box::pin(seam::batch(call::<T>(op), async move {
+        let mut conn = db.acquire().await?;
+        let mut w = Written::<T>::new(&conn);
+        let mut tx = Connection::begin(&mut *conn).await?;
+        let rows = rows.inspect(|r| w.push(|| T::new_key(r)));
+        let counts = match T::DEF.has_arrays() {
+            true => new_values::<T>(&mut tx, op, rows).await?,
+            false => new_small_or_copy::<T>(&mut tx, op, rows).await?,
+        };
+        tx.commit().await?;
+        w.committed(op);
+        Ok(counts)
+    }))
+}
+
+/// Fewer rows than a chunk: one `UNNEST` statement; more: binary `COPY`.
+async fn new_small_or_copy<T: Table>(
+    conn: &mut PgConnection,
+    op: Operation,
+    mut rows: impl Iterator<Item = T::New> + Send,
+) -> Result<BatchCounts> {
+    let s = T::statements();
+    let head: Vec<T::New> = rows.by_ref().take(BATCH_CHUNK).collect();
+    if head.len() == BATCH_CHUNK {
+        return new_copy::<T>(conn, op, head.into_iter().chain(rows)).await;
+    }
+    let mut counts = BatchCounts::default();
+    if head.is_empty() {
+        return Ok(counts);
+    }
+    let mut cols = Columns::with_capacity(head.len());
+    for r in &head {
+        T::bind_new(r, &mut cols)?;
+        cols.end_row();
+    }
+    let a = cols.into_args()?;
+    if op == Operation::InsertMany {
+        let Affected(n) = seam::statement(call::<T>(op), conn, &s.insert_unnest, a).await?;
+        counts.inserted = n;
+    } else {
+        let Scalar((i, u)) =
+            seam::statement::<Scalar<(i64, i64)>>(call::<T>(op), conn, &s.upsert_unnest, a).await?;
+        (counts.inserted, counts.updated) = (i as u64, u as u64);
+    }
+    Ok(counts)
+}
+
+async fn new_copy<T: Table>(
+    conn: &mut PgConnection,
+    op: Operation,
+    rows: impl Iterator<Item = T::New> + Send,
+) -> Result<BatchCounts> {
+    let s = &T::statements().copy;
+    let width = T::statements().new_width() as i16;
+    let mut counts = BatchCounts::default();
+    if op == Operation::InsertMany {
+        if s.copy_direct.is_some() {
+            counts.inserted = insert_rows(conn, s, width, rows, |w, r| T::bind_new(&r, w)).await?;
+            return Ok(counts);
+        }
+        copy_to_stage::<T>(conn, rows, width).await?;
+        counts.inserted = conn
+            .execute(s.insert_from_stage.as_str())
+            .await?
+            .rows_affected();
+    } else {
+        let staged = copy_to_stage::<T>(conn, rows, width).await?;
+        let (i, u) = match &s.upsert_set_based {
+            Some(fast) => upsert_staged(conn, fast, &s.upsert_on_conflict, staged).await?,
+            None => {
+                let (i, u): (i64, i64) = sqlx::query_as(&s.upsert_on_conflict)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                (i as u64, u as u64)
+            }
+        };
+        (counts.inserted, counts.updated) = (i, u);
+    }
+    conn.execute(s.drop_stage.as_str()).await?;
+    Ok(counts)
+}
+
+/// Streams every row into the staging table; returns the rows copied.
+async fn copy_to_stage<T: Table>(
+    conn: &mut PgConnection,
+    rows: impl Iterator<Item = T::New>,
+    width: i16,
+) -> Result<u64> {
+    let s = &T::statements().copy;
+    conn.execute(s.create_stage.as_str()).await?;
+    let mut copy = conn.copy_in_raw(&s.copy_stage).await?;
+    let mut w = CopyWriter::new();
+    for r in rows {
+        w.row(width);
+        if let Err(e) = T::bind_new(&r, &mut w) {
+            return Err(abort(copy, e).await);
+        }
+        if w.full() {
+            w.flush(&mut copy).await?;
+        }
+    }
+    w.finish(copy).await
+}
+
+/// Multi-row `VALUES` chunks, for tables with array columns.
+async fn new_values<T: Table>(
+    conn: &mut PgConnection,
+    op: Operation,
+    mut rows: impl Iterator<Item = T::New> + Send,
+) -> Result<BatchCounts> {
+    let s = T::statements();
+    let chunk = values_chunk(s.new_width());
+    let mut counts = BatchCounts::default();
+    loop {
+        let mut a = Args::default();
+        let mut n = 0;
+        for r in rows.by_ref().take(chunk) {
+            T::bind_new(&r, &mut a)?;
+            n += 1;
+        }
+        if n == 0 {
+            break;
+        }
+        if op == Operation::InsertMany {
+            let sql = s.insert_values(n);
+            let Affected(k) = seam::statement(call::<T>(op), conn, &sql, a).await?;
+            counts.inserted += k;
+        } else {
+            let sql = s.upsert_values(n);
+            let Scalar((i, u)) =
+                seam::statement::<Scalar<(i64, i64)>>(call::<T>(op), conn, &sql, a).await?;
+            counts.inserted += i as u64;
+            counts.updated += u as u64;
+        }
+        if n < chunk {
+            break;
+        }
+    }
+    Ok(counts)
+}
+
+/// Writes every update column of each row by key (and version); a missing
+/// key or stale version fails the whole call with [`Error::BatchIncomplete`].
+pub fn update_many<'a, T, A, I>(db: A, rows: I) -> Fut<'a, BatchCounts>
+where
+    T: Table,
+    A: Db<'a>,
+    I: Rows<'a, T>,
+{
+    let op = Operation::UpdateMany;
+    let rows = rows.into_iter();
+    Box::pin(seam::batch(call::<T>(op), async move {
+        let mut conn = db.acquire().await?;
+        let mut w = Written::<T>::new(&conn);
+        let mut tx = Connection::begin(&mut *conn).await?;
+        let rows = rows.inspect(|r| w.push(|| Some(r.key())));
+        let updated = update_chunks::<T>(&mut tx, rows).await?;
+        tx.commit().await?;
+        w.committed(op);
+        Ok(BatchCounts {
+            updated,
+            ..Default::default()
+        })
+    }))
+}
+
+/// `update_many`'s chunks, each required to match every row.
+async fn update_chunks<T: Table>(
+    conn: &mut PgConnection,
+    mut rows: impl Iterator<Item = T> + Send,
+) -> Result<u64> {
+    let (s, values) = (T::statements(), T::DEF.has_arrays());
+    let chunk = if values {
+        values_chunk(s.row_width())
+    } else {
+        BATCH_CHUNK
+    };
+    let mut total = 0;
+    loop {
+        let batch: Vec<T> = rows.by_ref().take(chunk).collect();
+        let n = batch.len();
+        let sql = if values {
+            s.update_values(n)
+        } else {
+            s.update_unnest.clone()
+        };
+        // Nothing to set: the derive emits no `update_many` then.
+        let (Some(sql), true) = (sql, n > 0) else {
+            break;
+        };
+        let a = bind_rows(&batch, values)?;
+        let call = call::<T>(Operation::UpdateMany);
+        let Affected(done) = seam::statement(call, conn, &sql, a).await?;
+        if done != n as u64 {
+            let (entity, expected) = (T::DEF.entity, n as u64);
+            return Err(Error::BatchIncomplete {
+                entity,
+                expected,
+                affected: done,
+            });
+        }
+        total += done;
+        if n < chunk {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Binds rows for `update_many`: one `VALUES` row each, or `UNNEST` columns.
+fn bind_rows<T: Table>(rows: &[T], values: bool) -> Result<Args> {
+    if values {
+        let mut a = Args::default();
+        for r in rows {
+            T::bind_row(r, &mut a)?;
+        }
+        return Ok(a);
+    }
+    let mut cols = Columns::with_capacity(rows.len());
+    for r in rows {
+        T::bind_row(r, &mut cols)?;
+        cols.end_row();
+    }
+    cols.into_args()
+}
+
+/// Deletes the rows with these keys.
+pub fn delete_many<'a, T, A, I>(db: A, keys: I) -> Fut<'a, BatchCounts>
+where
+    T: Table,
+    A: Db<'a>,
+    I: Rows<'a, T::Key>,
+{
+    let op = Operation::DeleteMany;
+    let keys = keys.into_iter();
+    Box::pin(seam::batch(call::<T>(op), async move {
+        let mut conn = db.acquire().await?;
+        let mut w = Written::<T>::new(&conn);
+        let mut tx = Connection::begin(&mut *conn).await?;
+        let mut keys = keys.inspect(|k| w.push(|| Some(k.clone()))).peekable();
+        let sql = &T::statements().delete_unnest;
+        let mut deleted = 0;
+        while keys.peek().is_some() {
+            let mut cols = Columns::with_capacity(BATCH_CHUNK);
+            for k in keys.by_ref().take(BATCH_CHUNK) {
+                T::bind_key(&k, &mut cols)?;
+                cols.end_row();
+            }
+            let a = cols.into_args()?;
+            let Affected(n) = seam::statement(call::<T>(op), &mut tx, sql, a).await?;
+            deleted += n;
+        }
+        drop(keys);
+        tx.commit().await?;
+        w.committed(op);
+        Ok(BatchCounts {
+            deleted,
+            ..Default::default()
+        })
+    }))
+}

@@ -1,0 +1,305 @@
+//! The repository's single-row calls, generic over [`Table`]: each
+//! generated method (`Decision::get`, `Order::patch`, …) is one call into
+//! a function here. Every statement goes through the seam
+//! ([`super::seam::statement`]).
+//!
+//! Each function returns a boxed `Send` future rather than being an
+//! `async fn`: rustc cannot always prove an `async fn` generic over
+//! `sqlx::Acquire` to be `Send` when the caller passes `&mut *tx` inside
+//! `tokio::spawn` (launchbadge/sqlx#1015); boxing here asserts it once, in
+//! library code, for every entity.
+
+use futures_util::future::BoxFuture;
+use sqlx::postgres::PgConnection;
+use sqlx::{Acquire, Connection, Postgres};
+
+use super::seam::{self, Affected, Call, Commit, Operation, Scalar};
+use super::sink::Args;
+use super::table::{Sink, Table};
+use super::{Order, Page, PageRequest};
+use crate::error::{Error, Result};
+
+/// A boxed `Send` future of a repository call.
+pub type Fut<'a, T> = BoxFuture<'a, Result<T>>;
+
+/// Anything a repository call runs on: a pool (`&PgPool`), a connection
+/// (`&mut PgConnection`) or a transaction (`&mut *tx`). Writes and reads
+/// alike run on it; choose a replica by passing its pool.
+///
+/// One lifetime `'a` covers the executor and every borrowed argument: a
+/// `&mut PgConnection` reborrows for as long as the call needs.
+pub trait Db<'a>: Acquire<'a, Database = Postgres> + Send + 'a {}
+impl<'a, A: Acquire<'a, Database = Postgres> + Send + 'a> Db<'a> for A {}
+
+/// The rows a batch writer takes: any `Send` iterator of them.
+pub trait Rows<'a, T>: IntoIterator<Item = T, IntoIter: Send> + Send + 'a {}
+impl<'a, T, I: IntoIterator<Item = T, IntoIter: Send> + Send + 'a> Rows<'a, T> for I {}
+
+pub(crate) fn call<T: Table>(operation: Operation) -> Call {
+    Call {
+        entity: T::DEF.entity,
+        operation,
+    }
+}
+
+/// Runs the after-commit hooks of a write made on `conn`.
+pub(crate) fn written<T: Table>(conn: &PgConnection, op: Operation, keys: &[T::Key]) {
+    let commit = match conn.is_in_transaction() {
+        true => Commit::Pending,
+        false => Commit::Committed,
+    };
+    seam::written::<T>(call::<T>(op), commit, keys);
+}
+
+fn args<K: ?Sized>(value: &K, bind: impl FnOnce(&K, &mut Args) -> Result<()>) -> Result<Args> {
+    let mut a = Args::default();
+    bind(value, &mut a)?;
+    Ok(a)
+}
+
+async fn one<T: Table>(conn: &mut PgConnection, op: Operation, sql: &str, a: Args) -> Result<T> {
+    let row: Option<T> = seam::statement(call::<T>(op), conn, sql, a).await?;
+    let row = row.ok_or(Error::NotFound {
+        entity: T::DEF.entity,
+    })?;
+    written::<T>(conn, op, &[row.key()]);
+    Ok(row)
+}
+
+/// `INSERT … RETURNING`; a taken key or unique value is [`Error::Conflict`].
+pub fn insert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
+    Box::pin(async move {
+        let a = args(row, T::bind_new)?;
+        let mut conn = db.acquire().await?;
+        one(&mut conn, Operation::Insert, &T::statements().insert, a).await
+    })
+}
+
+/// `INSERT … ON CONFLICT (key) DO UPDATE … RETURNING`.
+pub fn upsert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
+    Box::pin(async move {
+        let a = args(row, T::bind_new)?;
+        let mut conn = db.acquire().await?;
+        one(&mut conn, Operation::Upsert, &T::statements().upsert, a).await
+    })
+}
+
+/// The row with this key, if any.
+pub fn find<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, Option<T>> {
+    Box::pin(async move {
+        let a = args(key, T::bind_key)?;
+        let mut conn = db.acquire().await?;
+        let sql = &T::statements().find;
+        seam::statement(call::<T>(Operation::Find), &mut conn, sql, a).await
+    })
+}
+
+/// The row with this key; [`Error::NotFound`] if there is none.
+pub fn get<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, T> {
+    Box::pin(async move {
+        let found = find::<T, A>(db, key).await?;
+        found.ok_or(Error::NotFound {
+            entity: T::DEF.entity,
+        })
+    })
+}
+
+/// The rows with these keys in one statement (missing keys are skipped).
+pub fn get_many<'a, T: Table, A: Db<'a>>(db: A, keys: &'a [T::Key]) -> Fut<'a, Vec<T>> {
+    Box::pin(async move {
+        let mut cols = super::sink::Columns::with_capacity(keys.len());
+        for k in keys {
+            T::bind_key(k, &mut cols)?;
+            cols.end_row();
+        }
+        let a = match keys.is_empty() {
+            // No row fixed the columns' types: bind empty arrays of the key's.
+            true => return Ok(Vec::new()),
+            false => cols.into_args()?,
+        };
+        let mut conn = db.acquire().await?;
+        let sql = &T::statements().get_many;
+        seam::statement(call::<T>(Operation::GetMany), &mut conn, sql, a).await
+    })
+}
+
+/// Writes every update column by key; with a version, only if the row
+/// still has `row.version` (else [`Error::StaleVersion`]).
+pub fn update<'a, T: Table, A: Db<'a>>(db: A, row: &'a T) -> Fut<'a, T> {
+    Box::pin(async move {
+        let a = args(row, T::bind_row)?;
+        let mut conn = db.acquire().await?;
+        let sql = &T::statements().update;
+        let done: Option<T> =
+            seam::statement(call::<T>(Operation::Update), &mut conn, sql, a).await?;
+        finish_update(
+            &mut conn,
+            Operation::Update,
+            done,
+            &row.key(),
+            row.version(),
+        )
+        .await
+    })
+}
+
+/// Writes only the fields set in the patch.
+pub fn patch<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key, patch: &'a T::Patch) -> Fut<'a, T> {
+    Box::pin(async move {
+        let mut a = args(patch, T::bind_patch)?;
+        T::bind_key(key, &mut a)?;
+        let expected = T::expected_version(patch);
+        if T::DEF.version().is_some() {
+            a.add(expected)?;
+        }
+        let mut conn = db.acquire().await?;
+        let sql = &T::statements().patch;
+        let done: Option<T> =
+            seam::statement(call::<T>(Operation::Patch), &mut conn, sql, a).await?;
+        finish_update(&mut conn, Operation::Patch, done, key, expected).await
+    })
+}
+
+/// The updated row, or why no row matched: a stale version or a missing key.
+async fn finish_update<T: Table>(
+    conn: &mut PgConnection,
+    op: Operation,
+    done: Option<T>,
+    key: &T::Key,
+    expected: Option<i64>,
+) -> Result<T> {
+    if let Some(row) = done {
+        written::<T>(conn, op, &[row.key()]);
+        return Ok(row);
+    }
+    let entity = T::DEF.entity;
+    let (Some(sql), Some(expected)) = (&T::statements().version_of, expected) else {
+        return Err(Error::NotFound { entity });
+    };
+    let found: Option<(i64,)> = sqlx::query_as_with(sql, args(key, T::bind_key)?.0)
+        .fetch_optional(conn)
+        .await?;
+    Err(match found {
+        Some((found,)) => Error::StaleVersion {
+            entity,
+            expected,
+            found,
+        },
+        None => Error::NotFound { entity },
+    })
+}
+
+/// Deletes the row with this key; `false` if there was none.
+pub fn delete<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> {
+    Box::pin(async move {
+        let a = args(key, T::bind_key)?;
+        let mut conn = db.acquire().await?;
+        let sql = &T::statements().delete;
+        let Affected(n) = seam::statement(call::<T>(Operation::Delete), &mut conn, sql, a).await?;
+        if n > 0 {
+            written::<T>(&conn, Operation::Delete, std::slice::from_ref(key));
+        }
+        Ok(n > 0)
+    })
+}
+
+/// Whether a row has this key.
+pub fn exists<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> {
+    Box::pin(async move {
+        let a = args(key, T::bind_key)?;
+        let mut conn = db.acquire().await?;
+        let sql = &T::statements().exists;
+        let Scalar((yes,)) =
+            seam::statement(call::<T>(Operation::Exists), &mut conn, sql, a).await?;
+        Ok(yes)
+    })
+}
+
+/// How many rows the table holds.
+pub fn count<'a, T: Table, A: Db<'a>>(db: A) -> Fut<'a, i64> {
+    Box::pin(async move {
+        let mut conn = db.acquire().await?;
+        let sql = &T::statements().count;
+        let a = Args::default();
+        let Scalar((n,)) = seam::statement(call::<T>(Operation::Count), &mut conn, sql, a).await?;
+        Ok(n)
+    })
+}
+
+/// One page of rows in key order after the request's cursor (keyset
+/// pagination, never `OFFSET`).
+pub fn list<'a, T: Table, A: Db<'a>>(
+    db: A,
+    page: &'a PageRequest<T::Key>,
+) -> Fut<'a, Page<T, T::Key>> {
+    Box::pin(async move {
+        let mut a = Args::default();
+        if let Some(after) = &page.after {
+            T::bind_key(after, &mut a)?;
+        }
+        let sql = T::statements()
+            .list
+            .pick(page.order == Order::Desc, page.after.is_some());
+        let rows = fetch_page::<T, A>(db, sql, a, page.limit).await?;
+        Ok(Page::new(rows, page.limit, T::key))
+    })
+}
+
+/// One page ordered by the `sort`-th sort field of [`super::TableDef::sorts`]
+/// (read from a row by `field`), then the key; the cursor is `(value, key)`.
+pub fn list_by<'a, T: Table, A: Db<'a>, V: super::Value>(
+    db: A,
+    sort: usize,
+    page: &'a PageRequest<(V, T::Key)>,
+    field: fn(&T) -> &V,
+) -> Fut<'a, Page<T, (V, T::Key)>> {
+    Box::pin(async move {
+        let mut a = Args::default();
+        if let Some((value, key)) = &page.after {
+            a.value(value)?;
+            T::bind_key(key, &mut a)?;
+        }
+        let lists = &T::statements().list_by[sort];
+        let sql = lists.pick(page.order == Order::Desc, page.after.is_some());
+        let rows = fetch_page::<T, A>(db, sql, a, page.limit).await?;
+        Ok(Page::new(rows, page.limit, |r| (field(r).clone(), r.key())))
+    })
+}
+
+async fn fetch_page<'a, T: Table, A: Db<'a>>(
+    db: A,
+    sql: &str,
+    mut a: Args,
+    limit: u32,
+) -> Result<Vec<T>> {
+    a.add(super::limit(limit))?;
+    let mut conn = db.acquire().await?;
+    seam::statement(call::<T>(Operation::List), &mut conn, sql, a).await
+}
+
+/// The rows of the `index`-th named query of [`super::TableDef::queries`];
+/// `a` holds its parameters.
+pub fn query<'a, T: Table, A: Db<'a>>(db: A, index: usize, a: Result<Args>) -> Fut<'a, Vec<T>> {
+    Box::pin(async move {
+        let a = a?;
+        let q = &T::DEF.queries[index];
+        let mut conn = db.acquire().await?;
+        let sql = &T::statements().queries[index];
+        seam::statement(call::<T>(Operation::Query(q.name)), &mut conn, sql, a).await
+    })
+}
+
+/// [`query`] for a query declared `one: true`: at most one row.
+pub fn query_one<'a, T: Table, A: Db<'a>>(
+    db: A,
+    index: usize,
+    a: Result<Args>,
+) -> Fut<'a, Option<T>> {
+    Box::pin(async move {
+        let a = a?;
+        let q = &T::DEF.queries[index];
+        let mut conn = db.acquire().await?;
+        let sql = &T::statements().queries[index];
+        seam::statement(call::<T>(Operation::Query(q.name)), &mut conn, sql, a).await
+    })
+}

@@ -1,0 +1,325 @@
+//! The statement seam: every statement a repository runs goes through
+//! [`statement`] (a batch call: [`batch`]), which knows the entity, the operation and the connection. It is
+//! the one place where cross-cutting behaviour is added, never per entity:
+//!
+//! - today: a `tracing` span per statement (`strata.statement`, fields
+//!   `entity`, `operation`, `rows`; never values or keys), and the
+//!   after-commit hooks ([`on_commit`]);
+//! - next: metrics (latency, rows, errors by kind), and replica routing of
+//!   reads ([`Operation::is_read`] tells which statements may go to a
+//!   replica; the executor is the one the caller passed, so a replica
+//!   handle is a per-call choice).
+//!
+//! After-commit hooks receive the keys a write changed, once the change is
+//! durable: right after the statement for a write outside a transaction
+//! (autocommit), after `COMMIT` for the batch writers' own transaction, and
+//! never for a statement or transaction that failed. A write made inside a
+//! caller's transaction is reported with [`Commit::Pending`]: the SDK cannot
+//! see that transaction's `COMMIT`, so a hook must treat it as "may commit
+//! later" (change capture reports it again once it commits).
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use futures_util::future::BoxFuture;
+use sqlx::postgres::{PgArguments, PgConnection};
+use tracing::Instrument;
+
+use super::sink::Args;
+use crate::error::Result;
+
+/// What a repository call does, for spans, metrics and routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation {
+    Insert,
+    Upsert,
+    Find,
+    GetMany,
+    Update,
+    Patch,
+    Delete,
+    Exists,
+    Count,
+    List,
+    /// A named finder of the schema.
+    Query(&'static str),
+    InsertMany,
+    UpsertMany,
+    UpdateMany,
+    DeleteMany,
+}
+
+impl Operation {
+    /// The operation's name: `insert`, `get_many`, a finder's name, …
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Insert => "insert",
+            Operation::Upsert => "upsert",
+            Operation::Find => "find",
+            Operation::GetMany => "get_many",
+            Operation::Update => "update",
+            Operation::Patch => "patch",
+            Operation::Delete => "delete",
+            Operation::Exists => "exists",
+            Operation::Count => "count",
+            Operation::List => "list",
+            Operation::Query(name) => name,
+            Operation::InsertMany => "insert_many",
+            Operation::UpsertMany => "upsert_many",
+            Operation::UpdateMany => "update_many",
+            Operation::DeleteMany => "delete_many",
+        }
+    }
+
+    /// Whether the statement only reads (may be served by a replica).
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Operation::Find
+                | Operation::GetMany
+                | Operation::Exists
+                | Operation::Count
+                | Operation::List
+                | Operation::Query(_)
+        )
+    }
+}
+
+/// One call through the seam: which entity, which operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub entity: &'static str,
+    pub operation: Operation,
+}
+
+/// How many rows a statement's result holds, for the span.
+pub trait Rows {
+    fn rows(&self) -> u64;
+}
+impl<T> Rows for Option<T> {
+    fn rows(&self) -> u64 {
+        self.is_some() as u64
+    }
+}
+impl<T> Rows for Vec<T> {
+    fn rows(&self) -> u64 {
+        self.len() as u64
+    }
+}
+impl Rows for u64 {
+    fn rows(&self) -> u64 {
+        *self
+    }
+}
+impl Rows for bool {
+    fn rows(&self) -> u64 {
+        *self as u64
+    }
+}
+impl Rows for i64 {
+    fn rows(&self) -> u64 {
+        1
+    }
+}
+impl Rows for crate::BatchCounts {
+    fn rows(&self) -> u64 {
+        self.inserted + self.updated + self.deleted
+    }
+}
+
+/// What a statement returns, and how it is fetched.
+pub trait Outcome: Rows + Sized + Send {
+    fn fetch<'c>(
+        conn: &'c mut PgConnection,
+        sql: &'c str,
+        args: PgArguments,
+    ) -> BoxFuture<'c, sqlx::Result<Self>>;
+}
+
+impl<T: super::Table> Outcome for Option<T> {
+    fn fetch<'c>(
+        c: &'c mut PgConnection,
+        sql: &'c str,
+        a: PgArguments,
+    ) -> BoxFuture<'c, sqlx::Result<Self>> {
+        Box::pin(sqlx::query_as_with::<_, T, _>(sql, a).fetch_optional(c))
+    }
+}
+
+impl<T: super::Table> Outcome for Vec<T> {
+    fn fetch<'c>(
+        c: &'c mut PgConnection,
+        sql: &'c str,
+        a: PgArguments,
+    ) -> BoxFuture<'c, sqlx::Result<Self>> {
+        Box::pin(sqlx::query_as_with::<_, T, _>(sql, a).fetch_all(c))
+    }
+}
+
+/// The rows a statement without a result set changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Affected(pub u64);
+
+impl Rows for Affected {
+    fn rows(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Outcome for Affected {
+    fn fetch<'c>(
+        c: &'c mut PgConnection,
+        sql: &'c str,
+        a: PgArguments,
+    ) -> BoxFuture<'c, sqlx::Result<Self>> {
+        Box::pin(async move {
+            Ok(Affected(
+                sqlx::query_with(sql, a).execute(c).await?.rows_affected(),
+            ))
+        })
+    }
+}
+
+/// One value of one row (`count(*)`, `EXISTS`, a pair of counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scalar<T>(pub T);
+
+impl<T> Rows for Scalar<T> {
+    fn rows(&self) -> u64 {
+        1
+    }
+}
+
+impl<T> Outcome for Scalar<T>
+where
+    T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    fn fetch<'c>(
+        c: &'c mut PgConnection,
+        sql: &'c str,
+        a: PgArguments,
+    ) -> BoxFuture<'c, sqlx::Result<Self>> {
+        Box::pin(async move {
+            Ok(Scalar(
+                sqlx::query_as_with::<_, T, _>(sql, a).fetch_one(c).await?,
+            ))
+        })
+    }
+}
+
+/// Runs one statement of `call` on `conn`: the one place every repository
+/// statement passes. Opens the `strata.statement` span and records the
+/// rows of the result.
+pub async fn statement<O: Outcome>(
+    call: Call,
+    conn: &mut PgConnection,
+    sql: &str,
+    args: Args,
+) -> Result<O> {
+    let span = span(call);
+    let out = O::fetch(conn, sql, args.0).instrument(span.clone()).await;
+    if let Ok(v) = &out {
+        span.record("rows", v.rows());
+    }
+    Ok(out?)
+}
+
+/// Runs a whole batch call (its own transaction, several statements, COPY
+/// streams) under one `strata.statement` span.
+pub async fn batch<F>(call: Call, body: F) -> Result<crate::BatchCounts>
+where
+    F: Future<Output = Result<crate::BatchCounts>>,
+{
+    let span = span(call);
+    let out = body.instrument(span.clone()).await;
+    if let Ok(v) = &out {
+        span.record("rows", v.rows());
+    }
+    out
+}
+
+fn span(call: Call) -> tracing::Span {
+    tracing::debug_span!(
+        "strata.statement",
+        entity = call.entity,
+        operation = call.operation.name(),
+        rows = tracing::field::Empty,
+    )
+}
+
+/// Whether a write is durable yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Committed: autocommit, or the batch writer's own transaction.
+    Committed,
+    /// Written inside the caller's transaction, which may still roll back.
+    Pending,
+}
+
+/// The keys one write changed, as given to after-commit hooks.
+#[derive(Debug)]
+pub struct Written<'a, K> {
+    pub entity: &'static str,
+    pub operation: Operation,
+    pub commit: Commit,
+    pub keys: &'a [K],
+}
+
+type Hook<K> = Arc<dyn Fn(&Written<'_, K>) + Send + Sync>;
+
+static ANY_HOOK: AtomicBool = AtomicBool::new(false);
+static HOOKS: RwLock<Option<HashMap<TypeId, Box<dyn Any + Send + Sync>>>> = RwLock::new(None);
+
+/// Registers a hook run after every write of the table `T` (see the
+/// [module documentation](self) for when). Hooks run in registration
+/// order, synchronously, and must not block; the cache's invalidation is
+/// one.
+pub fn on_commit<T, F>(hook: F)
+where
+    T: super::Table,
+    F: Fn(&Written<'_, T::Key>) + Send + Sync + 'static,
+{
+    let mut map = HOOKS.write().unwrap_or_else(|e| e.into_inner());
+    let hooks = map.get_or_insert_with(HashMap::new);
+    let list = hooks
+        .entry(TypeId::of::<T>())
+        .or_insert_with(|| Box::new(Vec::<Hook<T::Key>>::new()));
+    if let Some(list) = list.downcast_mut::<Vec<Hook<T::Key>>>() {
+        list.push(Arc::new(hook));
+    }
+    ANY_HOOK.store(true, Ordering::Release);
+}
+
+/// The hooks of `T`, if any (one atomic load when none is registered).
+pub(crate) fn hooks<T: super::Table>() -> Option<Vec<Hook<T::Key>>> {
+    if !ANY_HOOK.load(Ordering::Acquire) {
+        return None;
+    }
+    let map = HOOKS.read().unwrap_or_else(|e| e.into_inner());
+    let list = map.as_ref()?.get(&TypeId::of::<T>())?;
+    list.downcast_ref::<Vec<Hook<T::Key>>>().cloned()
+}
+
+/// Whether any hook is registered for `T` (then batch writers keep keys).
+pub(crate) fn has_hooks<T: super::Table>() -> bool {
+    hooks::<T>().is_some_and(|h| !h.is_empty())
+}
+
+/// Runs `T`'s hooks for a write of `keys`.
+pub(crate) fn written<T: super::Table>(call: Call, commit: Commit, keys: &[T::Key]) {
+    if let Some(hooks) = hooks::<T>() {
+        let w = Written {
+            entity: call.entity,
+            operation: call.operation,
+            commit,
+            keys,
+        };
+        for h in &hooks {
+            h(&w);
+        }
+    }
+}
