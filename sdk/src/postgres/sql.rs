@@ -564,3 +564,7 @@ fn set_based_upsert(b: &Builder) -> Option<String> {
         anti = same_key("\"_u\""),
     ))
 }
+
+#[cfg(test)]
+#[path = "sql_tests.rs"]
+mod tests;
