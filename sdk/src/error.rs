@@ -40,6 +40,15 @@ pub enum Error {
         expected: u64,
         affected: u64,
     },
+    /// A value the SDK refuses before anything is written, because a store
+    /// would change it silently: a decimal with more scale or integer
+    /// digits than its column, a secret holding the redaction marker.
+    #[error("`{entity}.{field}`: {reason}")]
+    Refused {
+        entity: &'static str,
+        field: &'static str,
+        reason: String,
+    },
     /// A setting could not be read (a `${VAR}` with no value and no default).
     #[error("configuration: {0}")]
     Config(String),

@@ -67,7 +67,15 @@ impl serde::Serialize for Secret {
 
 impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        // The marker is what a secret serialises to: reading it back would
+        // make a later save overwrite the real value with it.
+        let s = String::deserialize(d)?;
+        match s == REDACTED {
+            true => Err(serde::de::Error::custom(format!(
+                "a secret cannot be `{REDACTED}`: that is the redaction marker a secret serialises to, not its value"
+            ))),
+            false => Ok(Secret(s)),
+        }
     }
 }
 
@@ -91,6 +99,11 @@ impl Encode<'_, Postgres> for Secret {
         &self,
         buf: &mut PgArgumentBuffer,
     ) -> Result<IsNull, sqlx::error::BoxDynError> {
+        if self.0 == REDACTED {
+            return Err(
+                format!("refusing to store the redaction marker `{REDACTED}` as a secret").into(),
+            );
+        }
         <String as Encode<Postgres>>::encode_by_ref(&self.0, buf)
     }
 }

@@ -6,7 +6,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{quote, quote_spanned};
 
 use super::plan::Plan;
-use crate::model::{Default as Value, FieldRole};
+use crate::model::{Default as Value, FieldRole, ScalarType};
 
 pub fn emit(p: &Plan) -> TokenStream {
     let (ident, new, patch, key) = (&p.def.ident, p.new_ident(), p.patch_ident(), p.key_ident());
@@ -74,7 +74,13 @@ fn binds(p: &Plan, fields: &[usize], of: TokenStream, patch: bool) -> TokenStrea
             (true, false) => quote!(patch),
             (true, true) => quote!(patch_array),
         };
-        out.extend(quote_spanned!(p.def.spans[i]=> s.#call(&#of.#f)?;));
+        let n = Literal::usize_unsuffixed(i);
+        let value = match p.def.entity.fields[i].ty.scalar() {
+            ScalarType::Decimal { .. } => quote!(__pg::check::decimal(Self::DEF, #n, &#of.#f)?),
+            ScalarType::Secret => quote!(__pg::check::secret(Self::DEF, #n, &#of.#f)?),
+            _ => quote!(&#of.#f),
+        };
+        out.extend(quote_spanned!(p.def.spans[i]=> s.#call(#value)?;));
     }
     out
 }
@@ -128,6 +134,13 @@ fn table_def(p: &Plan) -> TokenStream {
         }
         if f.ty.is_array() {
             c.extend(quote!(.array()));
+        }
+        if let ScalarType::Decimal { precision, scale } = f.ty.scalar() {
+            let (p, s) = (
+                Literal::u8_unsuffixed(*precision),
+                Literal::u8_unsuffixed(*scale),
+            );
+            c.extend(quote!(.decimal(#p, #s)));
         }
         c
     });

@@ -5,6 +5,7 @@
 //! repositories share (pages, sort order, chunk size).
 
 mod batch;
+pub mod check;
 mod copy;
 mod pool;
 pub mod repo;

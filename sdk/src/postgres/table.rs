@@ -38,6 +38,9 @@ pub struct Column {
     pub nullable: bool,
     /// An array column (batches go in multi-row `VALUES`, not `UNNEST`/`COPY`).
     pub array: bool,
+    /// `decimal(precision, scale)`: values are checked against it before
+    /// they are written ([`super::check::decimal`]).
+    pub decimal: Option<(u8, u8)>,
 }
 
 impl Column {
@@ -50,7 +53,12 @@ impl Column {
             identity: false,
             nullable: false,
             array: false,
+            decimal: None,
         }
+    }
+    pub const fn decimal(mut self, precision: u8, scale: u8) -> Self {
+        self.decimal = Some((precision, scale));
+        self
     }
     pub const fn role(mut self, role: Role) -> Self {
         self.role = role;
