@@ -52,6 +52,26 @@ pub enum Error {
     /// A setting could not be read (a `${VAR}` with no value and no default).
     #[error("configuration: {0}")]
     Config(String),
+    /// Waiting took too long: for a pooled connection (`acquire_timeout`),
+    /// for a statement (`statement_timeout`, SQLSTATE 57014) or a lock
+    /// (`lock_timeout`, 55P03). Nothing was written by the statement that
+    /// timed out; the call may be retried.
+    #[error("timed out: {message}")]
+    Timeout { message: String },
+    /// The connection failed or the server is unavailable (I/O or TLS
+    /// error, SQLSTATE class 08, an administrator or crash shutdown
+    /// 57P01/57P02, a server starting 57P03, a closed pool). For a read,
+    /// retry; for a write outside a transaction it is
+    /// [`Error::OutcomeUnknown`] instead.
+    #[error("connection failed: {message}")]
+    Connection { message: String },
+    /// A write's connection failed after the statement or `COMMIT` was
+    /// sent: it may have committed or not. Read the row back (or rely on
+    /// an idempotent key) before retrying.
+    #[error(
+        "the outcome of this write is unknown (the connection failed after it was sent): {message}"
+    )]
+    OutcomeUnknown { message: String },
     /// Anything else the driver reported.
     #[error(transparent)]
     Database(sqlx::Error),
@@ -62,6 +82,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
+        let message = || e.to_string();
+        match &e {
+            sqlx::Error::PoolTimedOut => return Error::Timeout { message: message() },
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => return Error::Connection { message: message() },
+            _ => {}
+        }
         let sqlx::Error::Database(db) = &e else {
             return Error::Database(e);
         };
@@ -69,6 +99,17 @@ impl From<sqlx::Error> for Error {
             return Error::Database(e);
         };
         let constraint = || db.constraint().unwrap_or("?").to_string();
+        // PostgreSQL's DETAIL and HINT say which value and what to do.
+        let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+        let detail = pg.and_then(|p| p.detail()).map(detail_text);
+        let hint = pg.and_then(|p| p.hint()).map(|h| format!(" HINT: {h}"));
+        let full = || {
+            let (d, h) = (
+                detail.as_deref().unwrap_or(""),
+                hint.as_deref().unwrap_or(""),
+            );
+            format!("{}{d}{h}", db.message())
+        };
         match code.as_str() {
             "23505" => Error::Conflict {
                 constraint: constraint(),
@@ -79,20 +120,46 @@ impl From<sqlx::Error> for Error {
             // Class 22 (data exception), not-null and check violations.
             c if c.starts_with("22") || c == "23502" || c == "23514" || c == "21000" => {
                 Error::InvalidValue {
-                    message: db.message().to_string(),
+                    message: full(),
                     code,
                 }
             }
             "40001" | "40P01" => Error::Retry {
-                message: db.message().to_string(),
+                message: full(),
                 code,
             },
+            "57014" | "55P03" => Error::Timeout {
+                message: db.message().to_string(),
+            },
+            c if c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03") => {
+                Error::Connection {
+                    message: format!("{} ({code})", db.message()),
+                }
+            }
             _ => Error::Database(e),
         }
     }
 }
 
+/// A DETAIL as kept in an error: a row dump (`Failing row contains (…)`,
+/// every column, secrets included) is left out.
+fn detail_text(d: &str) -> String {
+    match d.starts_with("Failing row contains") {
+        true => " DETAIL: Failing row contains (values not shown)".into(),
+        false => format!(" DETAIL: {d}"),
+    }
+}
+
 impl Error {
+    /// This error, as the error of a write that was sent and may have
+    /// committed: a [`Error::Connection`] becomes [`Error::OutcomeUnknown`].
+    pub fn after_send(self) -> Self {
+        match self {
+            Error::Connection { message } => Error::OutcomeUnknown { message },
+            e => e,
+        }
+    }
+
     /// The SQLSTATE of a database error, if there was one.
     pub fn sqlstate(&self) -> Option<String> {
         match self {

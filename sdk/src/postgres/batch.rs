@@ -58,6 +58,17 @@ impl<T: Table> Written<T> {
     }
 }
 
+/// Commits a batch's transaction; a connection failure during `COMMIT`
+/// leaves the outcome unknown ([`Error::OutcomeUnknown`]).
+/// (Inside the caller's transaction it is a savepoint's `RELEASE`, whose
+/// failure dooms that transaction: a plain error.)
+async fn commit(tx: sqlx::Transaction<'_, sqlx::Postgres>, pending: bool) -> Result<()> {
+    tx.commit().await.map_err(|e| match pending {
+        true => Error::from(e),
+        false => Error::from(e).after_send(),
+    })
+}
+
 /// Inserts rows, skipping keys that exist.
 pub fn insert_many<'a, T, A, I>(db: A, rows: I) -> Fut<'a, BatchCounts>
 where
@@ -94,7 +105,7 @@ where
             true => new_values::<T>(&mut tx, op, rows).await?,
             false => new_small_or_copy::<T>(&mut tx, op, rows).await?,
         };
-        tx.commit().await?;
+        commit(tx, w.pending).await?;
         w.committed(op);
         Ok(counts)
     }))
@@ -242,7 +253,7 @@ where
         let mut tx = Connection::begin(&mut *conn).await?;
         let rows = rows.inspect(|r| w.push(|| Some(r.key())));
         let updated = update_chunks::<T>(&mut tx, rows).await?;
-        tx.commit().await?;
+        commit(tx, w.pending).await?;
         w.committed(op);
         Ok(BatchCounts {
             updated,
@@ -338,7 +349,7 @@ where
             deleted += n;
         }
         drop(keys);
-        tx.commit().await?;
+        commit(tx, w.pending).await?;
         w.committed(op);
         Ok(BatchCounts {
             deleted,

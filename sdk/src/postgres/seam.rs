@@ -29,7 +29,7 @@ use sqlx::postgres::{PgArguments, PgConnection};
 use tracing::Instrument;
 
 use super::sink::Args;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What a repository call does, for spans, metrics and routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,11 +221,17 @@ pub async fn statement<O: Outcome>(
     args: Args,
 ) -> Result<O> {
     let span = span(call);
+    let autocommit = !sqlx::Connection::is_in_transaction(&*conn);
     let out = O::fetch(conn, sql, args.0).instrument(span.clone()).await;
-    if let Ok(v) = &out {
-        span.record("rows", v.rows());
+    match out {
+        Ok(v) => {
+            span.record("rows", v.rows());
+            Ok(v)
+        }
+        // A write sent outside a transaction may have committed.
+        Err(e) if autocommit && !call.operation.is_read() => Err(Error::from(e).after_send()),
+        Err(e) => Err(e.into()),
     }
-    Ok(out?)
 }
 
 /// Runs a whole batch call (its own transaction, several statements, COPY
