@@ -184,7 +184,8 @@ async fn detail_and_hint_are_kept_but_not_row_dumps() {
         .map_err(Error::from)
         .unwrap_err();
     assert!(
-        e.to_string().contains("HINT: Perhaps you need a different \"datestyle\" setting."),
+        e.to_string()
+            .contains("HINT: Perhaps you need a different \"datestyle\" setting."),
         "{e}"
     );
 }

@@ -113,13 +113,12 @@ fn table_def(p: &Plan) -> TokenStream {
     };
     let columns = e.fields.iter().map(|f| {
         let name = &f.name.sql;
-        let mut c = quote!(#pg::Column::data(#name));
-        match f.role {
-            FieldRole::Data => {}
-            FieldRole::CreatedAt => c.extend(quote!(.role(#pg::Role::CreatedAt))),
-            FieldRole::UpdatedAt => c.extend(quote!(.role(#pg::Role::UpdatedAt))),
-            FieldRole::Version => c.extend(quote!(.role(#pg::Role::Version))),
-        }
+        let mut c = match f.role {
+            FieldRole::Data => quote!(#pg::Column::data(#name)),
+            FieldRole::CreatedAt => quote!(#pg::Column::created_at(#name)),
+            FieldRole::UpdatedAt => quote!(#pg::Column::updated_at(#name)),
+            FieldRole::Version => quote!(#pg::Column::version(#name)),
+        };
         // Only an insert applies a default, and only data columns are inserted.
         let inserted = f.role == FieldRole::Data;
         let default = f.default.as_ref().filter(|_| inserted);
@@ -134,6 +133,11 @@ fn table_def(p: &Plan) -> TokenStream {
         }
         if f.ty.is_array() {
             c.extend(quote!(.array()));
+        }
+        match f.ty.scalar() {
+            ScalarType::Timestamptz => c.extend(quote!(.timestamptz())),
+            ScalarType::Date => c.extend(quote!(.date())),
+            _ => {}
         }
         if let ScalarType::Decimal { precision, scale } = f.ty.scalar() {
             let (p, s) = (

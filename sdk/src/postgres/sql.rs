@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use super::table::{Column, QueryDef, TableDef};
+use super::table::{Column, QueryDef, TableDef, Temporal};
 
 /// Alias of the target table in statements that need one.
 const ALIAS: &str = "\"_s\"";
@@ -129,6 +129,24 @@ impl Builder<'_> {
 
     fn all(&self) -> Vec<usize> {
         (0..self.def.columns.len()).collect()
+    }
+
+    /// The columns a statement returns, `prefix.`-qualified, each
+    /// `timestamptz`/`date` one guarded by [`guarded`].
+    fn select(&self, prefix: &str) -> String {
+        let items: Vec<String> = (0..self.def.columns.len())
+            .map(|i| {
+                let c = format!("{prefix}{}", self.col(i));
+                let col = &self.def.columns[i];
+                match col.temporal {
+                    Some(t) => {
+                        format!("{} AS {}", guarded(&c, col.name, t, col.array), self.col(i))
+                    }
+                    None => c,
+                }
+            })
+            .collect();
+        items.join(", ")
     }
 
     /// `"a" = $first AND "b" = $first+1`.
@@ -254,6 +272,38 @@ impl Builder<'_> {
     }
 }
 
+/// `c` when every value it holds is one chrono can decode, else an error
+/// raised by the server for that row: a cast of a text naming the column
+/// and the value, which no timestamp or date parses (it depends on the row,
+/// so the planner cannot fold it away). sqlx's chrono decoders panic on
+/// `infinity` and on years past chrono's ±262,142; this makes them a typed
+/// `Error::InvalidValue` (SQLSTATE 22007/22P02) and leaves the connection usable.
+fn guarded(c: &str, name: &str, t: Temporal, array: bool) -> String {
+    // PostgreSQL's earliest value (4713 BC) is within chrono's range; its
+    // latest (294276 AD for timestamps) is not.
+    let (ty, hi) = match t {
+        Temporal::Timestamptz => ("timestamptz", "'262142-12-31 23:59:59.999999+00'"),
+        Temporal::Date => ("date", "'262142-12-31'"),
+    };
+    let ok = |x: &str| format!("(isfinite({x}) AND {x} <= {hi}::{ty})");
+    let readable = match array {
+        false => format!("{c} IS NULL OR {}", ok(c)),
+        true => format!(
+            "{c} IS NULL OR NOT EXISTS (SELECT 1 FROM unnest({c}) AS x WHERE NOT {})",
+            ok("x")
+        ),
+    };
+    let label = quote_literal(&format!(
+        "strata: column {name} holds a value the SDK cannot read: "
+    ));
+    let cast = if array {
+        format!("{ty}[]")
+    } else {
+        ty.to_string()
+    };
+    format!("CASE WHEN {readable} THEN {c} ELSE ({label} || {c}::text)::{cast} END")
+}
+
 /// `(VALUES ($1, …, $width), …)` for `rows` rows.
 fn values(width: usize, rows: usize) -> String {
     let mut sql = String::with_capacity(rows * width * 7 + 16);
@@ -288,26 +338,27 @@ impl Statements {
             updated_at: def.updated_at(),
         };
         let columns = b.list(&b.all(), |c| c);
+        let select = b.select("");
         let (table, kw) = (b.table.clone(), b.key_where(1));
-        let (insert, upsert) = single_inserts(&b, &columns);
+        let (insert, upsert) = single_inserts(&b, &select);
         Statements {
-            find: format!("SELECT {columns} FROM {table} WHERE {kw}"),
-            get_many: get_many(&b, &columns),
-            update: update(&b, &columns),
-            patch: patch(&b, &columns),
+            find: format!("SELECT {select} FROM {table} WHERE {kw}"),
+            get_many: get_many(&b, &select),
+            update: update(&b, &select),
+            patch: patch(&b, &select),
             version_of: b
                 .version
                 .map(|v| format!("SELECT {} FROM {table} WHERE {kw}", b.col(v))),
             delete: format!("DELETE FROM {table} WHERE {kw}"),
             exists: format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {kw})"),
             count: format!("SELECT count(*) FROM {table}"),
-            list: list(&b, &columns, None),
+            list: list(&b, &select, None),
             list_by: def
                 .sorts
                 .iter()
-                .map(|&s| list(&b, &columns, Some(s)))
+                .map(|&s| list(&b, &select, Some(s)))
                 .collect(),
-            queries: def.queries.iter().map(|q| query(&b, &columns, q)).collect(),
+            queries: def.queries.iter().map(|q| query(&b, &select, q)).collect(),
             insert_unnest: b.insert_select(&Source::Unnest),
             upsert_unnest: b.upsert_select(&Source::Unnest),
             update_unnest: b.update_from(&Source::Unnest),
@@ -386,7 +437,7 @@ fn single_inserts(b: &Builder, columns: &str) -> (String, String) {
             "INSERT INTO {table} AS {ALIAS} ({cols}) VALUES ({exprs}) ON CONFLICT {} DO UPDATE SET {} RETURNING {}",
             b.key_row(),
             sets.join(", "),
-            b.list(&b.all(), |c| format!("{ALIAS}.{c}"))
+            b.select(&format!("{ALIAS}."))
         ),
     )
 }

@@ -41,6 +41,17 @@ pub struct Column {
     /// `decimal(precision, scale)`: values are checked against it before
     /// they are written ([`super::check::decimal`]).
     pub decimal: Option<(u8, u8)>,
+    /// `timestamptz` or `date` (of the column or its elements): reads
+    /// refuse values chrono cannot hold (`infinity`, years past ±262,142)
+    /// with an error instead of a panic in the decoder.
+    pub temporal: Option<Temporal>,
+}
+
+/// A column type whose values may fall outside what chrono can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Temporal {
+    Timestamptz,
+    Date,
 }
 
 impl Column {
@@ -54,11 +65,34 @@ impl Column {
             nullable: false,
             array: false,
             decimal: None,
+            temporal: None,
         }
+    }
+    /// A `timestamptz` column (or array of them).
+    pub const fn timestamptz(mut self) -> Self {
+        self.temporal = Some(Temporal::Timestamptz);
+        self
+    }
+    /// A `date` column (or array of them).
+    pub const fn date(mut self) -> Self {
+        self.temporal = Some(Temporal::Date);
+        self
     }
     pub const fn decimal(mut self, precision: u8, scale: u8) -> Self {
         self.decimal = Some((precision, scale));
         self
+    }
+    /// A [`Role::CreatedAt`] column.
+    pub const fn created_at(name: &'static str) -> Self {
+        Self::data(name).role(Role::CreatedAt)
+    }
+    /// A [`Role::UpdatedAt`] column.
+    pub const fn updated_at(name: &'static str) -> Self {
+        Self::data(name).role(Role::UpdatedAt)
+    }
+    /// A [`Role::Version`] column.
+    pub const fn version(name: &'static str) -> Self {
+        Self::data(name).role(Role::Version)
     }
     pub const fn role(mut self, role: Role) -> Self {
         self.role = role;
