@@ -122,6 +122,23 @@ fn derive_rejects_bad_attributes() {
             "one query per",
         ),
         ("enum A { X }", "takes a struct"),
+        // An unknown type is an error at the attribute, never a silent enum.
+        (
+            "struct A { #[strata(ty = \"strng\")] id: i64 }",
+            "unknown type `strng`; did you mean `string`?",
+        ),
+        (
+            "struct A { #[strata(ty = \"varchar\")] id: i64 }",
+            "unknown type `varchar`; did you mean `string(n)`?",
+        ),
+        (
+            "struct A { #[strata(ty = \"String\")] id: i64 }",
+            "unknown type `String`; did you mean `string`?",
+        ),
+        (
+            "struct A { #[strata(ty = \"decimal(20\")] id: i64 }",
+            "invalid type `decimal(20`: unclosed `(`",
+        ),
     ];
     for (src, want) in cases {
         let input: syn::DeriveInput = syn::parse_str(src).unwrap();

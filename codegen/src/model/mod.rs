@@ -7,7 +7,7 @@ mod resolve;
 mod types;
 
 pub use resolve::{constraint_name, resolve};
-pub use types::{parse_type, ScalarType, Type, BUILTIN_TYPES};
+pub use types::{parse_type, type_alias, ScalarType, Type, TypeError, BUILTIN_TYPES};
 
 use std::collections::BTreeMap;
 

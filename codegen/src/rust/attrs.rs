@@ -18,8 +18,8 @@ use syn::spanned::Spanned;
 use syn::{Expr, Lit};
 
 use crate::model::{
-    parse_type, Default as Value, Entity, EntityKind, Field, FieldRole, Ident, IndexColumn, Query,
-    ScalarType, Type,
+    parse_type, type_alias, Default as Value, Entity, EntityKind, Field, FieldRole, Ident,
+    IndexColumn, Query, ScalarType, Type, TypeError, BUILTIN_TYPES,
 };
 use crate::names::is_snake_ident;
 
@@ -193,6 +193,36 @@ fn query_settings(meta: &ParseNestedMeta, q: &mut RawQuery) -> syn::Result<()> {
     })
 }
 
+/// A field's `ty = "…"`: a schema type, or an enum's UpperCamelCase name
+/// (its Rust type is the user's). Anything else is an error at the
+/// attribute, with the resolver's suggestions (`varchar` → `string(n)`).
+fn field_type(s: &syn::LitStr) -> syn::Result<Type> {
+    let is_enum = |n: &str| crate::names::is_type_ident(n) && type_alias(n).is_none();
+    parse_type(&s.value(), is_enum).map_err(|e| {
+        let msg = match e {
+            TypeError::Malformed(why) => format!("invalid type `{}`: {why}", s.value()),
+            TypeError::Unknown(name) => {
+                let hint = type_alias(&name)
+                    .map(str::to_string)
+                    .or_else(|| closest(&name, BUILTIN_TYPES.iter().copied()))
+                    .map(|t| format!("; did you mean `{t}`?"))
+                    .unwrap_or_default();
+                format!("unknown type `{name}`{hint} (a schema type such as `string(20)`, `decimal(20,8)`, `timestamptz`, or an enum's UpperCamelCase name)")
+            }
+        };
+        syn::Error::new(s.span(), msg)
+    })
+}
+
+/// The candidate closest to `name`, when it is close.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.to_string())
+}
+
 fn field(f: &syn::Field, index: usize) -> syn::Result<Field> {
     let ident = f
         .ident
@@ -210,11 +240,7 @@ fn field(f: &syn::Field, index: usize) -> syn::Result<Field> {
                 "column" => column = Some(sql_name(m.value()?.parse()?)?),
                 "ty" => {
                     let s: syn::LitStr = m.value()?.parse()?;
-                    // Unknown names are enums: their Rust type is the user's.
-                    ty = Some(
-                        parse_type(&s.value(), |_| true)
-                            .map_err(|e| syn::Error::new(s.span(), format!("bad type: {e:?}")))?,
-                    );
+                    ty = Some(field_type(&s)?);
                 }
                 "default" => default = Some(value(&m.value()?.parse()?)?),
                 "created_at" => role = FieldRole::CreatedAt,
