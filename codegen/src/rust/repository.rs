@@ -190,3 +190,7 @@ fn batch(p: &Plan) -> TokenStream {
     ));
     out
 }
+
+#[cfg(test)]
+#[path = "expand_tests.rs"]
+mod tests;

@@ -1,0 +1,129 @@
+//! One expansion snapshot per combination of entity properties, as diesel
+//! keeps its derive snapshots beside the derive (`src/tests/`): each shows
+//! what the derive declares for that shape. (The trading schema's `Config`
+//! — composite key, version, timestamps, a finder, a sort field — is
+//! pinned in `tests/tests/sdk_snapshots.rs`, with the proof that the
+//! generated and the hand-written struct expand alike.)
+
+use super::expand;
+use crate::rust::format_file;
+
+fn check(name: &str, source: &str) {
+    let input: syn::DeriveInput = syn::parse_str(source).expect("test input parses");
+    let text = format_file(expand(&input).expect("derive accepts the input"));
+    // Every generated line is short enough to read, except SQL-ish string
+    // constants (`COLUMNS`).
+    for line in text.lines().filter(|l| !l.contains("pub const COLUMNS")) {
+        assert!(line.len() <= 160, "{name}: a {}-character line: {line}", line.len());
+    }
+    insta::with_settings!({ description => source, omit_expression => true }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn generated_uuid_key_with_an_enum_and_an_array() {
+    check(
+        "uuid_key_enum_array",
+        r#"
+#[derive(sqlx::FromRow, strata_derive::Entity)]
+#[strata(table = "strategies", query(by_status(params(status), order = "name desc", limit = 50)))]
+pub struct Strategy {
+    #[strata(ty = "uuid", default = generated)]
+    pub id: uuid::Uuid,
+    #[strata(ty = "string(100)")]
+    pub name: String,
+    #[strata(ty = "StrategyStatus", default = "DRAFT")]
+    pub status: StrategyStatus,
+    #[strata(ty = "string(20)[]", default = empty)]
+    pub symbols: Vec<String>,
+}
+"#,
+    );
+}
+
+#[test]
+fn secrets_and_a_version() {
+    check(
+        "secret_version",
+        r#"
+#[derive(sqlx::FromRow, strata_derive::Entity)]
+#[strata(table = "users", query(by_name(params(username), one)))]
+pub struct User {
+    #[strata(ty = "uuid", default = generated)]
+    pub id: uuid::Uuid,
+    #[strata(ty = "string(50)")]
+    pub username: String,
+    #[strata(ty = "secret")]
+    pub hashed_password: strata_sdk::Secret,
+    #[strata(ty = "secret")]
+    pub api_secret: Option<strata_sdk::Secret>,
+    #[strata(ty = "i64", default = "1", version)]
+    pub version: i64,
+}
+"#,
+    );
+}
+
+#[test]
+fn identity_key_without_timestamps_or_version() {
+    check(
+        "identity_key",
+        r#"
+#[derive(sqlx::FromRow, strata_derive::Entity)]
+#[strata(table = "audit_log", schema = "ops", sort(occurred_at))]
+pub struct AuditEntry {
+    #[strata(ty = "i64", default = identity)]
+    pub id: i64,
+    #[strata(ty = "text")]
+    pub action: String,
+    #[strata(ty = "timestamptz", default = now)]
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+}
+"#,
+    );
+}
+
+#[test]
+fn decimals_dates_and_fixed_finders() {
+    check(
+        "decimal_date_fixed",
+        r#"
+#[derive(sqlx::FromRow, strata_derive::Entity)]
+#[strata(table = "positions", key(account, symbol), query(open(fixed(status = "OPEN"), limit = 100)))]
+pub struct Position {
+    #[strata(ty = "string(20)")]
+    pub account: String,
+    #[strata(ty = "string(20)")]
+    pub symbol: String,
+    #[strata(ty = "decimal(28,8)")]
+    pub quantity: rust_decimal::Decimal,
+    #[strata(ty = "decimal(20,8)")]
+    pub entry_price: Option<rust_decimal::Decimal>,
+    #[strata(ty = "date")]
+    pub opened_on: chrono::NaiveDate,
+    #[strata(ty = "PositionStatus")]
+    pub status: PositionStatus,
+    #[strata(ty = "timestamptz", default = now, updated_at)]
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+"#,
+    );
+}
+
+#[test]
+fn every_column_generated() {
+    check(
+        "all_generated",
+        r#"
+#[derive(sqlx::FromRow, strata_derive::Entity)]
+#[strata(table = "tickets")]
+pub struct Ticket {
+    #[strata(ty = "i64", default = identity)]
+    pub id: i64,
+    #[strata(ty = "timestamptz", default = now, created_at)]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+"#,
+    );
+}
