@@ -49,6 +49,11 @@ pub enum Error {
         field: &'static str,
         reason: String,
     },
+    /// A patch of a versioned entity set neither `expected_version` nor
+    /// `any_version: true`: without one, concurrent read-modify-writes lose
+    /// updates. Nothing was written.
+    #[error("a patch of `{entity}` needs `expected_version` (or `any_version: true`, or only `add_<field>` increments with `any_version: true`)")]
+    VersionRequired { entity: &'static str },
     /// A setting could not be read (a `${VAR}` with no value and no default).
     #[error("configuration: {0}")]
     Config(String),

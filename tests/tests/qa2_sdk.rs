@@ -135,6 +135,7 @@ async fn reserved_words_self_references_and_every_single_row_method() {
         &UserPatch {
             tier: Some(Some(Tier::Silver)),
             born_on: Some(None),
+            any_version: true,
             ..Default::default()
         },
     )
@@ -246,6 +247,7 @@ async fn reserved_words_self_references_and_every_single_row_method() {
         &OrderPatch {
             state: Some(OrderState::Paid),
             note: Some(None),
+            any_version: true,
             ..Default::default()
         },
     )
@@ -534,6 +536,7 @@ mod fleet {
             &VehiclePatch {
                 status: Some(Status::Service),
                 fuel: Some(None),
+                any_version: true,
                 ..Default::default()
             },
         )
@@ -684,9 +687,11 @@ async fn edge_cases_a_new_user_hits() {
     let first = User::first_gold_in(pool, "general").await;
     assert_eq!(first.unwrap().map(|u| u.id), Some(a.id));
     // An empty patch changes nothing but is not an error.
-    let same = User::patch(pool, &a.id, &UserPatch::default())
-        .await
-        .unwrap();
+    let any = UserPatch {
+        any_version: true,
+        ..Default::default()
+    };
+    let same = User::patch(pool, &a.id, &any).await.unwrap();
     assert_eq!(same.email, a.email);
     // get_many with a key twice.
     let many = User::get_many(pool, &[a.id, a.id, b.id]).await.unwrap();
@@ -726,6 +731,7 @@ async fn edge_cases_a_new_user_hits() {
         &uuid::Uuid::new_v4(),
         &UserPatch {
             email: Some("z".into()),
+            any_version: true,
             ..Default::default()
         },
     )

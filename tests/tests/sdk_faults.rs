@@ -95,7 +95,10 @@ async fn timeouts_are_typed() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let patch = FaultItemPatch { n: Some(5) };
+    let patch = FaultItemPatch {
+        n: Some(5),
+        ..Default::default()
+    };
     let e = FaultItem::patch(&mut conn, &"a".to_string(), &patch)
         .await
         .unwrap_err();
@@ -119,7 +122,10 @@ async fn a_write_cut_after_it_was_sent_has_an_unknown_outcome() {
         .unwrap();
     let mut conn = PgConnection::connect(&db.db.url).await.unwrap();
     let victim = pid(&mut conn).await;
-    let patch = FaultItemPatch { n: Some(5) };
+    let patch = FaultItemPatch {
+        n: Some(5),
+        ..Default::default()
+    };
     let key = "a".to_string();
     let (r, ()) = tokio::join!(
         FaultItem::patch(&mut conn, &key, &patch),

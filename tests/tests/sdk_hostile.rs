@@ -69,6 +69,7 @@ async fn hostile_strings_round_trip_through_every_path() {
             &n.id,
             &NotePatch {
                 title: Some(title.into()),
+                any_version: true,
                 ..Default::default()
             },
         )

@@ -88,6 +88,7 @@ async fn insert_get_update_patch_delete() {
         &u.id,
         &UserPatch {
             api_key: Some(Some("k1".into())),
+            any_version: true,
             ..Default::default()
         },
     )

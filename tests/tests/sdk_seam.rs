@@ -76,6 +76,7 @@ async fn hooks_run_after_commit_with_the_keys_written() {
         .unwrap();
     let patch = SeamCounterPatch {
         hits: Some(6),
+        any_version: true,
         ..Default::default()
     };
     SeamCounter::patch(pool, &"a".to_string(), &patch)

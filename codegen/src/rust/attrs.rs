@@ -214,6 +214,47 @@ fn field_type(s: &syn::LitStr) -> syn::Result<Type> {
     })
 }
 
+/// The schema type of a field without `ty = "…"`, from its Rust type
+/// (`i64`, `Option<f64>`, `Vec<String>`, `chrono::DateTime<Utc>`, …), so
+/// that a hand-written struct gets the same checks (timestamps read
+/// through the range guard, number fields' `add_` increments, secrets
+/// refused as the marker). `Decimal` needs `ty = "decimal(p,s)"`: its
+/// precision cannot be read from the Rust type.
+fn infer_type(ty: &syn::Type) -> Option<Type> {
+    let ty = super::types::option_inner(ty).unwrap_or(ty);
+    let syn::Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    let scalar = match last.ident.to_string().as_str() {
+        "i16" => ScalarType::I16,
+        "i32" => ScalarType::I32,
+        "i64" => ScalarType::I64,
+        "f64" => ScalarType::F64,
+        "bool" => ScalarType::Bool,
+        "String" => ScalarType::Text,
+        "Uuid" => ScalarType::Uuid,
+        "DateTime" => ScalarType::Timestamptz,
+        "NaiveDate" => ScalarType::Date,
+        "Secret" => ScalarType::Secret,
+        "Vec" => {
+            let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            let Some(syn::GenericArgument::Type(inner)) = args.args.first() else {
+                return None;
+            };
+            if quote::quote!(#inner).to_string() == "u8" {
+                return Some(Type::Scalar(ScalarType::Bytes));
+            }
+            return match infer_type(inner)? {
+                Type::Scalar(s) if s != ScalarType::Secret => Some(Type::Array(s)),
+                _ => None,
+            };
+        }
+        _ => return None,
+    };
+    Some(Type::Scalar(scalar))
+}
+
 /// The candidate closest to `name`, when it is close.
 fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
     candidates
@@ -268,7 +309,9 @@ fn field(f: &syn::Field, index: usize) -> syn::Result<Field> {
             sql,
             rust,
         },
-        ty: ty.unwrap_or(Type::Scalar(ScalarType::Text)),
+        ty: ty
+            .or_else(|| infer_type(&f.ty))
+            .unwrap_or(Type::Scalar(ScalarType::Text)),
         nullable: super::types::option_inner(&f.ty).is_some(),
         default,
         role,

@@ -14,7 +14,11 @@ fn check(name: &str, source: &str) {
     // Every generated line is short enough to read, except SQL-ish string
     // constants (`COLUMNS`).
     for line in text.lines().filter(|l| !l.contains("pub const COLUMNS")) {
-        assert!(line.len() <= 160, "{name}: a {}-character line: {line}", line.len());
+        assert!(
+            line.len() <= 160,
+            "{name}: a {}-character line: {line}",
+            line.len()
+        );
     }
     insta::with_settings!({ description => source, omit_expression => true }, {
         insta::assert_snapshot!(name, text);

@@ -108,6 +108,24 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// Whether a patch can add to the field: an integer, float or decimal
+    /// column that is not an array.
+    pub fn numeric(&self, i: usize) -> bool {
+        use crate::model::ScalarType as S;
+        let t = &self.def.entity.fields[i].ty;
+        !t.is_array()
+            && matches!(
+                t.scalar(),
+                S::I16 | S::I32 | S::I64 | S::F64 | S::Decimal { .. }
+            )
+    }
+
+    /// `add_<field>`: a patch's increment of a number field.
+    pub fn add_ident(&self, i: usize) -> syn::Ident {
+        let f = self.ident(i).to_string();
+        format_ident!("add_{}", f.trim_start_matches("r#"))
+    }
+
     pub fn entity_name(&self) -> String {
         self.def.ident.to_string()
     }

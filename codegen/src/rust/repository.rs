@@ -54,10 +54,21 @@ fn types(p: &Plan) -> TokenStream {
         let (f, t) = (p.ident(i), p.ty(i));
         quote!(pub #f: ::std::option::Option<#t>)
     });
+    let adds = p.upd.iter().filter(|&&i| p.numeric(i)).map(|&i| {
+        let (f, t) = (p.add_ident(i), p.ty(i));
+        let t = super::types::option_inner(t).unwrap_or(t);
+        let doc = format!(
+            "Added to `{}` atomically (`SET c = c + n`; NULL counts as 0), after any value set.",
+            p.ident(i)
+        );
+        quote!(#[doc = #doc] pub #f: ::std::option::Option<#t>)
+    });
     let expected = p.version.map(|_| {
         quote! {
-            #[doc = "When set, the patch applies only if the row still has this version."]
-            pub expected_version: ::std::option::Option<i64>
+            #[doc = "The patch applies only if the row still has this version."]
+            pub expected_version: ::std::option::Option<i64>,
+            #[doc = "Apply whatever the row's version (needed when `expected_version` is `None`)."]
+            pub any_version: bool
         }
     });
     let key_doc = format!("The primary key of [`{ident}`].");
@@ -71,7 +82,7 @@ fn types(p: &Plan) -> TokenStream {
         #vis struct #new { #(#new_fields,)* }
         #[doc = #patch_doc]
         #[derive(Debug, Clone, Default, PartialEq)]
-        #vis struct #patch { #(#patch_fields,)* #expected }
+        #vis struct #patch { #(#patch_fields,)* #(#adds,)* #expected }
     }
 }
 

@@ -26,17 +26,17 @@ pub fn emit(p: &Plan) -> TokenStream {
     let bind_row = binds(p, &row_fields, quote!(r), false);
     let bind_patch = binds(p, &p.upd, quote!(p), true);
     let new_key = new_key(p);
-    let (version, expected) = match p.version {
+    let (version, check) = match p.version {
         Some(v) => {
             let f = p.ident(v);
             (
                 quote!(::std::option::Option::Some(self.#f)),
-                quote!(p.expected_version),
+                quote!(#pg::VersionCheck::of(p.expected_version, p.any_version)),
             )
         }
         None => (
             quote!(::std::option::Option::None),
-            quote!(::std::option::Option::None),
+            quote!(#pg::VersionCheck::Skip),
         ),
     };
     // A binder of a table with nothing to bind leaves its arguments unused.
@@ -58,7 +58,7 @@ pub fn emit(p: &Plan) -> TokenStream {
             fn bind_row<S: #pg::Sink>(r: &Self, s: &mut S) -> #pg::Result<()> { #bind_row Ok(()) }
             fn bind_patch<S: #pg::Sink>(p: &#patch, s: &mut S) -> #pg::Result<()> { #bind_patch Ok(()) }
             fn version(&self) -> ::std::option::Option<i64> { #version }
-            fn expected_version(p: &#patch) -> ::std::option::Option<i64> { #expected }
+            fn version_check(p: &#patch) -> #pg::VersionCheck { #check }
         }
     }
 }
@@ -83,6 +83,16 @@ fn binds(p: &Plan, fields: &[usize], of: TokenStream, patch: bool) -> TokenStrea
             _ => quote!(&#of.#f),
         };
         out.extend(quote_spanned!(p.def.spans[i]=> s.#call(#value)?;));
+        if patch && p.numeric(i) {
+            let add = p.add_ident(i);
+            let value = match p.def.entity.fields[i].ty.scalar() {
+                ScalarType::Decimal { .. } => {
+                    quote!(__pg::check::decimal(Self::DEF, #n, &#of.#add)?)
+                }
+                _ => quote!(&#of.#add),
+            };
+            out.extend(quote_spanned!(p.def.spans[i]=> s.add(#value)?;));
+        }
     }
     out
 }
@@ -113,7 +123,8 @@ fn table_def(p: &Plan) -> TokenStream {
         Some(s) => quote!(::std::option::Option::Some(#s)),
         None => quote!(::std::option::Option::None),
     };
-    let columns = e.fields.iter().map(|f| {
+    let columns = e.fields.iter().enumerate().map(|(i, f)| {
+        let numeric = f.role == FieldRole::Data && p.numeric(i);
         let name = &f.name.sql;
         let mut c = match f.role {
             FieldRole::Data => quote!(#pg::Column::data(#name)),
@@ -147,6 +158,9 @@ fn table_def(p: &Plan) -> TokenStream {
                 Literal::u8_unsuffixed(*scale),
             );
             c.extend(quote!(.decimal(#p, #s)));
+        }
+        if numeric {
+            c.extend(quote!(.numeric()));
         }
         c
     });

@@ -24,7 +24,9 @@ pub use pool::{expand_env, PoolConfig};
 pub use repo::{Db, Fut, Rows};
 pub use sink::{Args, Columns};
 pub use sql::Statements;
-pub use table::{ArrayValue, Column, QueryDef, Role, Sink, Table, TableDef, Temporal, Value};
+pub use table::{
+    ArrayValue, Column, QueryDef, Role, Sink, Table, TableDef, Temporal, Value, VersionCheck,
+};
 pub use upsert::upsert_staged;
 pub use values::values_chunk;
 

@@ -15,7 +15,7 @@ use sqlx::{Acquire, Connection, Postgres};
 
 use super::seam::{self, Affected, Call, Commit, Operation, Scalar};
 use super::sink::Args;
-use super::table::{Sink, Table};
+use super::table::{Sink, Table, VersionCheck};
 use super::{Order, Page, PageRequest};
 use crate::error::{Error, Result};
 
@@ -143,12 +143,21 @@ pub fn update<'a, T: Table, A: Db<'a>>(db: A, row: &'a T) -> Fut<'a, T> {
     })
 }
 
-/// Writes only the fields set in the patch.
+/// Writes only the fields set in the patch, and adds its increments
+/// atomically. On a versioned entity the patch must expect a version or
+/// opt out ([`VersionCheck`]; else [`Error::VersionRequired`]).
 pub fn patch<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key, patch: &'a T::Patch) -> Fut<'a, T> {
     Box::pin(async move {
         let mut a = args(patch, T::bind_patch)?;
         T::bind_key(key, &mut a)?;
-        let expected = T::expected_version(patch);
+        let expected = match T::version_check(patch) {
+            VersionCheck::Expect(v) => Some(v),
+            VersionCheck::Skip => None,
+            VersionCheck::Missing => {
+                let entity = T::DEF.entity;
+                return Err(Error::VersionRequired { entity });
+            }
+        };
         if T::DEF.version().is_some() {
             a.add(expected)?;
         }

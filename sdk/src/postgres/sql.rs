@@ -472,20 +472,28 @@ fn update(b: &Builder, columns: &str) -> String {
     returning_update(b, columns, &sets, &cond)
 }
 
-/// A flag and a value per update column, then the key, then the expected version.
+/// A flag and a value per update column (and an increment per number
+/// column), then the key, then the expected version.
 fn patch(b: &Builder, columns: &str) -> String {
-    let mut sets: Vec<String> = (b.upd.iter().enumerate())
-        .map(|(n, &i)| {
-            let c = b.col(i);
-            format!(
-                "{c} = CASE WHEN ${} THEN ${} ELSE {c} END",
-                2 * n + 1,
-                2 * n + 2
-            )
-        })
-        .collect();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    let mut sets: Vec<String> = Vec::new();
+    for &i in &b.upd {
+        let c = b.col(i);
+        let set = format!("CASE WHEN ${} THEN ${} ELSE {c} END", next(), next());
+        sets.push(match b.def.columns[i].numeric {
+            false => format!("{c} = {set}"),
+            true => {
+                let add = next();
+                format!("{c} = CASE WHEN ${add} IS NULL THEN {set} ELSE COALESCE({set}, 0) + ${add} END")
+            }
+        });
+    }
     sets.extend(b.maintained(&b.table));
-    let after = 2 * b.upd.len() + 1;
+    let after = n + 1;
     let mut cond = b.key_where(after);
     if let Some(v) = b.version {
         let n = after + b.def.key.len();

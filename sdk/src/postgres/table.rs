@@ -41,6 +41,9 @@ pub struct Column {
     /// `decimal(precision, scale)`: values are checked against it before
     /// they are written ([`super::check::decimal`]).
     pub decimal: Option<(u8, u8)>,
+    /// An integer, float or decimal column: a patch can add to it
+    /// atomically (`SET c = c + $n`).
+    pub numeric: bool,
     /// `timestamptz` or `date` (of the column or its elements): reads
     /// refuse values chrono cannot hold (`infinity`, years past ±262,142)
     /// with an error instead of a panic in the decoder.
@@ -66,7 +69,13 @@ impl Column {
             array: false,
             decimal: None,
             temporal: None,
+            numeric: false,
         }
+    }
+    /// A number column (a patch may add to it).
+    pub const fn numeric(mut self) -> Self {
+        self.numeric = true;
+        self
     }
     /// A `timestamptz` column (or array of them).
     pub const fn timestamptz(mut self) -> Self {
@@ -214,6 +223,32 @@ impl TableDef {
     }
 }
 
+/// How a patch of a versioned entity checks the row's version. The check
+/// is on by default: a patch that neither expects a version nor opts out
+/// with `any_version: true` is refused ([`crate::Error::VersionRequired`]),
+/// because a read-modify-write without it loses concurrent updates. An
+/// increment (`add_<field>`) is atomic and needs no version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionCheck {
+    /// Apply only if the row has this version.
+    Expect(i64),
+    /// Apply whatever the version (`any_version: true`, or no version column).
+    Skip,
+    /// Neither was said.
+    Missing,
+}
+
+impl VersionCheck {
+    /// The check a patch's `expected_version` and `any_version` ask for.
+    pub fn of(expected: Option<i64>, any_version: bool) -> Self {
+        match (expected, any_version) {
+            (Some(v), _) => VersionCheck::Expect(v),
+            (None, true) => VersionCheck::Skip,
+            (None, false) => VersionCheck::Missing,
+        }
+    }
+}
+
 /// A value a [`Sink`] takes: any scalar sqlx binds for PostgreSQL.
 pub trait Value:
     for<'q> Encode<'q, Postgres> + Type<Postgres> + PgHasArrayType + Clone + Send + Sync + 'static
@@ -249,6 +284,11 @@ pub trait Sink {
     fn value<T: Value>(&mut self, v: &T) -> Result<()>;
     /// An array value.
     fn array<T: ArrayValue>(&mut self, v: &T) -> Result<()>;
+    /// A patch's increment of a number column: added to the column (after
+    /// any value the patch sets); `None` adds nothing.
+    fn add<T: Value>(&mut self, v: &Option<T>) -> Result<()> {
+        self.value(v)
+    }
     /// A patch field: `is_some()` as a bool parameter, then the value.
     fn patch<T: Value>(&mut self, v: &Option<T>) -> Result<()> {
         self.value(&v.is_some())?;
@@ -268,7 +308,8 @@ pub trait Sink {
 /// - `bind_new`: the insert columns ([`TableDef::new_columns`]);
 /// - `bind_row`: the update columns, then the key, then the version;
 /// - `bind_key`: the key columns;
-/// - `bind_patch`: a flag and a value per update column.
+/// - `bind_patch`: a flag and a value per update column, and for number
+///   columns then the increment.
 pub trait Table: for<'r> sqlx::FromRow<'r, PgRow> + Send + Sync + Unpin + 'static {
     /// The primary key: the field's type, or a tuple.
     type Key: Send + Sync + Clone + 'static;
@@ -289,6 +330,6 @@ pub trait Table: for<'r> sqlx::FromRow<'r, PgRow> + Send + Sync + Unpin + 'stati
     fn bind_patch<S: Sink>(patch: &Self::Patch, s: &mut S) -> Result<()>;
     /// The row's `version`, for entities with one.
     fn version(&self) -> Option<i64>;
-    /// The patch's `expected_version`, for entities with one.
-    fn expected_version(patch: &Self::Patch) -> Option<i64>;
+    /// How a patch checks the row's version.
+    fn version_check(patch: &Self::Patch) -> VersionCheck;
 }
