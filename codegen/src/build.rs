@@ -257,42 +257,21 @@ impl Build {
     }
 }
 
-/// The `*.sql` files of `dir` in version order, with the runner's file-name
-/// rule checked here so that a bad name fails the build, not the program.
+/// The migrations of `dir` in version order, read by the runner's own
+/// reader ([`strata_migrate_files::read_dir`]) so that a name the runner
+/// refuses fails the build, with the runner's message, not the program.
 fn migration_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, BuildError> {
-    let io = |e: std::io::Error| BuildError::Io(format!("cannot read `{}`: {e}", dir.display()));
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        let Some(name) = path.file_name().and_then(|f| f.to_str()) else {
-            continue;
-        };
-        if !(path.is_file() && name.ends_with(".sql")) {
-            continue;
-        }
-        let version = name
-            .strip_suffix(".sql")
-            .and_then(|s| s.split_once('_'))
-            .filter(|(v, n)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty())
-            .and_then(|(v, _)| v.parse::<i64>().ok())
-            .ok_or_else(|| {
-                BuildError::Migrations(format!(
-                    "`{}` is not a migration file name: expected `<version>_<name>.sql`, e.g. `0003_add_notes.sql`",
-                    path.display()
-                ))
-            })?;
-        files.push((version, name.to_string(), path));
-    }
-    files.sort();
-    for w in files.windows(2) {
-        if w[0].0 == w[1].0 {
-            return Err(BuildError::Migrations(format!(
-                "two migrations have version {}: `{}` and `{}`",
-                w[0].0, w[0].1, w[1].1
-            )));
-        }
-    }
-    Ok(files.into_iter().map(|(_, n, p)| (n, p)).collect())
+    let files = strata_migrate_files::read_dir(dir).map_err(|e| match e {
+        strata_migrate_files::FilesError::Io { .. } => BuildError::Io(e.to_string()),
+        _ => BuildError::Migrations(e.to_string()),
+    })?;
+    Ok(files
+        .into_iter()
+        .map(|f| {
+            let path = f.path.unwrap_or_else(|| dir.join(&f.file_name));
+            (f.file_name, path)
+        })
+        .collect())
 }
 
 fn migrations_fn(files: &[(String, PathBuf)]) -> TokenStream {

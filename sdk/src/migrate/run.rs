@@ -226,7 +226,7 @@ impl Migrator {
                         name: a.name.clone(),
                     })
                 }
-                Some(m) if m.checksum != a.checksum => {
+                Some(m) if !m.matches_checksum(&a.checksum) => {
                     return Err(MigrateError::Changed {
                         version: a.version,
                         name: a.name.clone(),
@@ -252,7 +252,9 @@ impl Migrator {
             .map(|m| {
                 let state = match applied.iter().find(|a| a.version == m.version) {
                     None => MigrationState::Pending,
-                    Some(a) if a.checksum != m.checksum => MigrationState::Changed { at: a.at },
+                    Some(a) if !m.matches_checksum(&a.checksum) => {
+                        MigrationState::Changed { at: a.at }
+                    }
                     Some(a) => MigrationState::Applied { at: a.at },
                 };
                 MigrationStatus {
