@@ -177,7 +177,15 @@ impl Build {
                 for (_, path) in &files {
                     self.rerun_if_changed(path);
                 }
-                Some(files)
+                let (catalog, _) = crate::postgres::migration::latest_catalog(&dir)
+                    .map_err(|e| BuildError::Migrations(e.to_string()))?;
+                if let Some(s) = catalog.schema.as_deref().filter(|s| !valid_schema(s)) {
+                    return Err(BuildError::Migrations(format!(
+                        "the catalog of `{}` names the schema `{s}`, which is not a PostgreSQL schema name (1 to 63 bytes, no NUL)",
+                        dir.display()
+                    )));
+                }
+                Some((files, catalog.schema))
             }
             None => None,
         };
@@ -239,8 +247,8 @@ impl Build {
                 #(#ddl)*
             }
         });
-        if let Some(list) = migrations {
-            items.push(migrations_fn(&list));
+        if let Some((list, schema)) = migrations {
+            items.push(migrations_fn(&list, schema.as_deref()));
         }
         files.insert(
             "modules.rs",
@@ -274,15 +282,40 @@ fn migration_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, BuildError> {
         .collect())
 }
 
-fn migrations_fn(files: &[(String, PathBuf)]) -> TokenStream {
+/// What `Migrator::with_schema` accepts.
+fn valid_schema(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 63 && !s.contains('\0')
+}
+
+fn migrations_fn(files: &[(String, PathBuf)], schema: Option<&str>) -> TokenStream {
     let entries = files.iter().map(|(name, path)| {
         let path = Literal::string(&path.display().to_string());
         quote! { (#name, include_str!(#path)) }
     });
+    let (record, where_) = match schema {
+        Some(s) => (
+            quote! {
+                match m.with_schema(#s) {
+                    ::std::result::Result::Ok(m) => m,
+                    // The build checked the schema name (see `Build`).
+                    ::std::result::Result::Err(e) => {
+                        ::std::unreachable!("migrations schema checked at build time: {e}")
+                    }
+                }
+            },
+            format!(" Records them in `{s}.strata_migrations`, the store's own schema."),
+        ),
+        None => (
+            quote! { m },
+            " Records them in `strata_migrations` on the search path (`public`).".to_string(),
+        ),
+    };
+    let doc = format!(
+        " A [`Migrator`](::strata_sdk::migrate::Migrator) of [`migrations`], for the store\n whose catalog the folder records.{where_}"
+    );
     quote! {
         /// The migrations of the schema's migrations folder, embedded at build
-        /// time in version order; apply them with
-        /// `strata_sdk::migrate::Migrator::new(migrations()).apply(&mut conn)`.
+        /// time in version order; apply them with [`migrator`]`().apply(&mut conn)`.
         pub fn migrations() -> ::strata_sdk::migrate::Migrations {
             match ::strata_sdk::migrate::Migrations::from_files([#(#entries),*]) {
                 ::std::result::Result::Ok(m) => m,
@@ -291,6 +324,12 @@ fn migrations_fn(files: &[(String, PathBuf)]) -> TokenStream {
                     ::std::unreachable!("migrations checked at build time: {e}")
                 }
             }
+        }
+
+        #[doc = #doc]
+        pub fn migrator() -> ::strata_sdk::migrate::Migrator {
+            let m = ::strata_sdk::migrate::Migrator::new(migrations());
+            #record
         }
     }
 }

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 
 #[path = "strata/migrate.rs"]
 mod migrate;
+#[path = "strata/target.rs"]
+mod target;
 
 /// Exit code when the schema has errors.
 const EXIT_INVALID: u8 = 1;

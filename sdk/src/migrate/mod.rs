@@ -26,6 +26,7 @@
 //! concurrent runs apply each migration exactly once. An applied migration whose file changed, or
 //! whose file is gone, stops the run before anything is applied.
 
+mod record;
 mod run;
 pub mod split;
 
@@ -63,7 +64,9 @@ pub enum MigrateError {
     },
     #[error("migration {version} `{name}` was applied, but its file is missing from the migrations folder")]
     Missing { version: i64, name: String },
-    #[error("migration {version} `{name}` failed{}: {source}", at_line(.at))]
+    /// A statement of the migration failed; the message holds PostgreSQL's
+    /// DETAIL and HINT when it sent them.
+    #[error("migration {version} `{name}` failed{}: {source}{}", at_line(.at), detail_hint(.source))]
     Failed {
         version: i64,
         name: String,
@@ -71,7 +74,7 @@ pub enum MigrateError {
         at: Option<String>,
         source: sqlx::Error,
     },
-    #[error("`{0}` is not a valid table name for the migrations record")]
+    #[error("`{0}` is not a valid name for the migrations record (table or schema)")]
     BadTable(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -93,6 +96,24 @@ impl From<files::FilesError> for MigrateError {
             },
         }
     }
+}
+
+/// PostgreSQL's DETAIL and HINT of a database error, one per line.
+fn detail_hint(e: &sqlx::Error) -> String {
+    let Some(pg) = e
+        .as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+    else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if let Some(d) = pg.detail() {
+        out.push_str(&format!("\nDETAIL: {d}"));
+    }
+    if let Some(h) = pg.hint() {
+        out.push_str(&format!("\nHINT: {h}"));
+    }
+    out
 }
 
 fn at_line(at: &Option<String>) -> String {

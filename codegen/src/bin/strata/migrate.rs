@@ -8,7 +8,7 @@ use clap::Subcommand;
 use strata_codegen::postgres::{catalog, diff::DiffOptions, migration};
 use strata_sdk::migrate::{self, MigrationState, Migrations, Migrator};
 
-use super::{load_and_compile, EXIT_USAGE};
+use super::{load_and_compile, target, EXIT_USAGE};
 
 /// Exit code when a migration is refused (destructive, edited, missing) or fails.
 pub const EXIT_REFUSED: u8 = 3;
@@ -40,21 +40,29 @@ pub enum MigrateCommand {
         store: Option<String>,
     },
     /// Apply pending migrations in order, under an advisory lock.
-    Apply {
-        #[arg(long)]
-        dir: PathBuf,
-        /// Default: the DATABASE_URL environment variable.
-        #[arg(long)]
-        database_url: Option<String>,
-    },
+    Apply(DbArgs),
     /// List applied and pending migrations.
-    Status {
-        #[arg(long)]
-        dir: PathBuf,
-        /// Default: the DATABASE_URL environment variable.
-        #[arg(long)]
-        database_url: Option<String>,
-    },
+    Status(DbArgs),
+}
+
+/// The arguments of `migrate apply` and `migrate status`.
+#[derive(clap::Args)]
+pub struct DbArgs {
+    /// A schema file or folder of `*.yaml` files (optional). Its postgres
+    /// store's `url:` is the database when neither --database-url nor
+    /// DATABASE_URL is set, and its `schema:` holds the record table.
+    pub schema: Option<PathBuf>,
+    /// The migrations folder: `<version>_<name>.sql` files, as written by
+    /// `strata migrate diff`.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The database (postgres://user@host:port/database). Default: the
+    /// DATABASE_URL environment variable, then the store's `url:`.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// The postgres store of the schema, when it has several.
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 pub fn run(cmd: MigrateCommand) -> ExitCode {
@@ -74,8 +82,8 @@ pub fn run(cmd: MigrateCommand) -> ExitCode {
             concurrently,
             store,
         ),
-        MigrateCommand::Apply { dir, database_url } => with_db(&dir, database_url, apply),
-        MigrateCommand::Status { dir, database_url } => with_db(&dir, database_url, status),
+        MigrateCommand::Apply(args) => with_db(args, Cmd::Apply),
+        MigrateCommand::Status(args) => with_db(args, Cmd::Status),
     }
 }
 
@@ -91,28 +99,9 @@ fn diff(
         Ok(m) => m,
         Err(code) => return code,
     };
-    let stores = catalog::postgres_stores(&model);
-    let store = match (store, stores.as_slice()) {
-        (Some(s), _) if stores.contains(&s.as_str()) => s,
-        (Some(s), _) => {
-            eprintln!(
-                "error: `{s}` is not a postgres store of the schema (postgres stores: {})",
-                stores.join(", ")
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
-        (None, [one]) => one.to_string(),
-        (None, []) => {
-            eprintln!("error: the schema has no postgres store");
-            return ExitCode::from(EXIT_USAGE);
-        }
-        (None, _) => {
-            eprintln!(
-                "error: the schema has several postgres stores ({}); choose one with --store",
-                stores.join(", ")
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let store = match target::choose_store(&model, store) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let cat = catalog::catalog(&model, &store);
     let opts = DiffOptions::default().with_concurrently(concurrently);
@@ -158,38 +147,49 @@ fn diff(
     }
 }
 
-type DbCommand = fn(
-    Migrator,
-    sqlx::PgConnection,
-) -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<ExitCode, migrate::MigrateError>>>,
->;
+#[derive(Clone, Copy)]
+enum Cmd {
+    Apply,
+    Status,
+}
 
-fn with_db(dir: &Path, url: Option<String>, f: DbCommand) -> ExitCode {
-    let Some(url) = url.or_else(|| std::env::var("DATABASE_URL").ok()) else {
-        eprintln!("error: no database: pass --database-url or set DATABASE_URL");
-        return ExitCode::from(EXIT_USAGE);
+fn with_db(args: DbArgs, cmd: Cmd) -> ExitCode {
+    let model = match &args.schema {
+        Some(path) => match load_and_compile(path, false) {
+            Ok(m) => Some(m),
+            Err(code) => return code,
+        },
+        None => None,
     };
-    let migrations = match Migrations::from_dir(dir) {
+    let migrations = match Migrations::from_dir(&args.dir) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return target::usage(e),
     };
+    let t = match target::resolve(model.as_ref(), args.store, &args.dir, args.database_url) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let mut migrator = Migrator::new(migrations);
+    if let Some(s) = &t.record_schema {
+        migrator = match migrator.with_schema(s) {
+            Ok(m) => m,
+            Err(e) => return target::usage(e),
+        };
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return target::usage(format!("cannot start the async runtime: {e}")),
     };
     let result = rt.block_on(async {
-        let conn = migrate::connect(&url).await?;
-        f(Migrator::new(migrations), conn).await
+        let mut conn = migrate::connect(&t.url).await?;
+        let table = record_table(&migrator, &mut conn).await?;
+        match cmd {
+            Cmd::Apply => apply(&migrator, &mut conn, &args.dir, &table).await,
+            Cmd::Status => status(&migrator, &mut conn, &args.dir, &table).await,
+        }
     });
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
@@ -197,49 +197,80 @@ fn with_db(dir: &Path, url: Option<String>, f: DbCommand) -> ExitCode {
     })
 }
 
-fn apply(
-    m: Migrator,
-    mut conn: sqlx::PgConnection,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ExitCode, migrate::MigrateError>>>> {
-    Box::pin(async move {
-        let report = m.apply(&mut conn).await?;
-        for (v, name) in &report.applied {
-            eprintln!("applied {v:04}_{name}");
-        }
+/// `app_a.strata_migrations`, or the search path's schema before the bare name.
+async fn record_table(
+    m: &Migrator,
+    conn: &mut sqlx::PgConnection,
+) -> Result<String, migrate::MigrateError> {
+    let table = m.record_table();
+    if table.contains('.') {
+        return Ok(table);
+    }
+    let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(format!(
+        "{}.{table}",
+        schema.unwrap_or_else(|| "public".into())
+    ))
+}
+
+async fn apply(
+    m: &Migrator,
+    conn: &mut sqlx::PgConnection,
+    dir: &Path,
+    table: &str,
+) -> Result<ExitCode, migrate::MigrateError> {
+    let report = m.apply(conn).await?;
+    for (v, name) in &report.applied {
+        eprintln!("applied {v:04}_{name}");
+    }
+    if m.migrations().is_empty() && report.already_applied == 0 {
+        eprintln!("no migrations in {}: nothing to apply", dir.display());
+    } else {
         eprintln!(
-            "{} applied now, {} already applied",
+            "{} applied now, {} already applied (recorded in {table})",
             report.applied.len(),
             report.already_applied
         );
-        Ok(ExitCode::SUCCESS)
-    })
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn status(
-    m: Migrator,
-    mut conn: sqlx::PgConnection,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ExitCode, migrate::MigrateError>>>> {
-    Box::pin(async move {
-        let mut bad = false;
-        for s in m.status(&mut conn).await? {
-            let state = match s.state {
-                MigrationState::Applied { at } => format!("applied {}", at.to_rfc3339()),
-                MigrationState::Pending => "pending".to_string(),
-                MigrationState::Changed { at } => {
-                    bad = true;
-                    format!("CHANGED since applied {}", at.to_rfc3339())
-                }
-                MigrationState::Missing { at } => {
-                    bad = true;
-                    format!("MISSING file, applied {}", at.to_rfc3339())
-                }
-            };
-            println!("{:04}_{}\t{state}", s.version, s.name);
-        }
-        Ok(if bad {
-            ExitCode::from(EXIT_REFUSED)
-        } else {
-            ExitCode::SUCCESS
-        })
+async fn status(
+    m: &Migrator,
+    conn: &mut sqlx::PgConnection,
+    dir: &Path,
+    table: &str,
+) -> Result<ExitCode, migrate::MigrateError> {
+    let list = m.status(conn).await?;
+    if list.is_empty() {
+        eprintln!(
+            "no migrations in {}, and none recorded in {table}",
+            dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut bad = false;
+    for s in list {
+        let state = match s.state {
+            MigrationState::Applied { at } => format!("applied {}", at.to_rfc3339()),
+            MigrationState::Pending => "pending".to_string(),
+            MigrationState::Changed { at } => {
+                bad = true;
+                format!("CHANGED since applied {}", at.to_rfc3339())
+            }
+            MigrationState::Missing { at } => {
+                bad = true;
+                format!("MISSING file, applied {}", at.to_rfc3339())
+            }
+        };
+        println!("{:04}_{}\t{state}", s.version, s.name);
+    }
+    eprintln!("recorded in {table}");
+    Ok(if bad {
+        ExitCode::from(EXIT_REFUSED)
+    } else {
+        ExitCode::SUCCESS
     })
 }
