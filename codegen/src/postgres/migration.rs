@@ -162,7 +162,8 @@ pub fn files(
             true,
             "_concurrent_indexes",
             "-- CREATE INDEX CONCURRENTLY cannot run in a transaction; each statement runs on\n\
-             -- its own. If one fails, drop the INVALID index it left and apply again.\n",
+             -- its own. If one fails, fix the cause and apply again: `strata migrate apply`\n\
+             -- drops the INVALID index a failed build left and builds it again.\n",
         ),
     ];
     let used: Vec<_> = parts.iter().filter(|p| !p.0.is_empty()).collect();

@@ -26,6 +26,7 @@
 //! concurrent runs apply each migration exactly once. An applied migration whose file changed, or
 //! whose file is gone, stops the run before anything is applied.
 
+mod concurrent;
 mod record;
 mod run;
 pub mod split;
@@ -73,6 +74,15 @@ pub enum MigrateError {
         /// Where in the file: `line N: <first line of the statement>`.
         at: Option<String>,
         source: sqlx::Error,
+    },
+    /// A `CREATE INDEX CONCURRENTLY` of a no-transaction migration ran but
+    /// its index is INVALID; the migration is not recorded.
+    #[error("migration {version} `{name}`: index \"{index}\" on {table} is INVALID after CREATE INDEX CONCURRENTLY; the migration is not recorded (apply again: the invalid index is dropped and rebuilt)")]
+    InvalidIndex {
+        version: i64,
+        name: String,
+        index: String,
+        table: String,
     },
     #[error("`{0}` is not a valid name for the migrations record (table or schema)")]
     BadTable(String),

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, Executor, PgConnection};
 
+use super::concurrent;
 use super::record::{check_name, Record};
 use super::{split, MigrateError, Migration, Migrations};
 
@@ -160,11 +161,19 @@ impl Migrator {
             }
             self.apply_one(conn, m)
                 .await
-                .map_err(|(source, at)| MigrateError::Failed {
-                    version: m.version,
-                    name: m.name.clone(),
-                    at,
-                    source,
+                .map_err(|(cause, at)| match cause {
+                    StepCause::Sql(source) => MigrateError::Failed {
+                        version: m.version,
+                        name: m.name.clone(),
+                        at,
+                        source,
+                    },
+                    StepCause::InvalidIndex(ix) => MigrateError::InvalidIndex {
+                        version: m.version,
+                        name: m.name.clone(),
+                        index: ix.name,
+                        table: ix.table,
+                    },
                 })?;
             tracing::info!(version = m.version, name = %m.name, "applied migration");
             report.applied.push((m.version, m.name.clone()));
@@ -181,7 +190,7 @@ impl Migrator {
              VALUES ($1, $2, $3, $4, $5)",
             self.record.sql()
         );
-        let plain = |e: sqlx::Error| (e, None);
+        let plain = |e: sqlx::Error| (StepCause::Sql(e), None);
         if !m.no_transaction {
             conn.execute("BEGIN").await.map_err(plain)?;
         }
@@ -189,7 +198,15 @@ impl Migrator {
         let mut body: Result<(), StepError> = Ok(());
         for statement in split::statements(&m.sql) {
             let at = locate(&m.sql, &mut from, &statement);
-            if let Err(e) = conn.execute(statement.as_str()).await {
+            let run = if m.no_transaction {
+                run_outside_transaction(conn, &statement).await
+            } else {
+                conn.execute(statement.as_str())
+                    .await
+                    .map(|_| ())
+                    .map_err(StepCause::Sql)
+            };
+            if let Err(e) = run {
                 body = Err((e, Some(at)));
                 break;
             }
@@ -381,8 +398,41 @@ async fn lock(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     }
 }
 
-/// A failed statement and where it is (`line N: ALTER TABLE …`).
-type StepError = (sqlx::Error, Option<String>);
+/// Runs one statement of a migration marked `-- strata:no-transaction`. A
+/// named `CREATE INDEX CONCURRENTLY` first drops an INVALID index a failed
+/// earlier run left (`IF NOT EXISTS` would skip it), and must end with a
+/// valid index.
+async fn run_outside_transaction(
+    conn: &mut PgConnection,
+    statement: &str,
+) -> Result<(), StepCause> {
+    let Some(ix) = concurrent::concurrent_index(statement) else {
+        conn.execute(statement).await?;
+        return Ok(());
+    };
+    concurrent::drop_invalid(conn, &ix).await?;
+    conn.execute(statement).await?;
+    match concurrent::validity(conn, &ix).await? {
+        Some(false) => Err(StepCause::InvalidIndex(ix)),
+        _ => Ok(()),
+    }
+}
+
+/// Why a step failed.
+enum StepCause {
+    Sql(sqlx::Error),
+    /// A concurrent build left its index INVALID.
+    InvalidIndex(concurrent::ConcurrentIndex),
+}
+
+impl From<sqlx::Error> for StepCause {
+    fn from(e: sqlx::Error) -> Self {
+        StepCause::Sql(e)
+    }
+}
+
+/// A failed step and where it is (`line N: ALTER TABLE …`).
+type StepError = (StepCause, Option<String>);
 
 /// Finds `statement` in `sql` from `*from` on (statements come in file order)
 /// and describes it by its line and its first line of code.
