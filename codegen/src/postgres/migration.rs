@@ -97,6 +97,17 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// The `.catalog.json` of the latest migration that has one: the base of
+/// the next diff. It describes the database *after* that migration, whether
+/// or not it has been applied (see `docs/migrations.md`).
+pub fn latest_catalog_path(dir: &Path) -> Result<Option<PathBuf>, MigrationError> {
+    Ok(list(dir)?
+        .into_iter()
+        .rev()
+        .map(|(_, _, sql)| sql.with_extension("catalog.json"))
+        .find(|json| json.exists()))
+}
+
 /// The catalog recorded by the latest migration that has one (empty when the
 /// folder has none), and the highest version in the folder.
 pub fn latest_catalog(dir: &Path) -> Result<(Catalog, i64), MigrationError> {

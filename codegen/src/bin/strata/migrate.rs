@@ -17,32 +17,42 @@ pub const EXIT_REFUSED: u8 = 3;
 pub enum MigrateCommand {
     /// Write the next migration: the difference between the schema and the
     /// catalog recorded by the latest migration in the folder.
-    Diff {
-        /// A schema file or a folder of `*.yaml` files.
-        schema: PathBuf,
-        /// The migrations folder (created if missing).
-        #[arg(long)]
-        dir: PathBuf,
-        /// The migration's name (lower-case letters, digits, `_`); default
-        /// `init` for the first migration, `migration` after.
-        #[arg(long)]
-        name: Option<String>,
-        /// Write destructive steps (drop table or column, narrowing a type,
-        /// removing enum values) instead of refusing them.
-        #[arg(long)]
-        allow_destructive: bool,
-        /// Build indexes on existing tables with CREATE INDEX CONCURRENTLY,
-        /// in their own migration run outside a transaction.
-        #[arg(long)]
-        concurrently: bool,
-        /// The postgres store to diff, when the schema has several.
-        #[arg(long)]
-        store: Option<String>,
-    },
+    Diff(DiffArgs),
     /// Apply pending migrations in order, under an advisory lock.
     Apply(DbArgs),
     /// List applied and pending migrations.
     Status(DbArgs),
+}
+
+/// The arguments of `migrate diff`.
+#[derive(clap::Args)]
+pub struct DiffArgs {
+    /// A schema file or a folder of `*.yaml` files.
+    pub schema: PathBuf,
+    /// The migrations folder (created if missing).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The migration's name (lower-case letters, digits, `_`); default
+    /// `init` for the first migration, `migration` after.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write destructive steps (drop table or column, narrowing a type,
+    /// removing enum values) instead of refusing them.
+    #[arg(long)]
+    pub allow_destructive: bool,
+    /// Build indexes on existing tables with CREATE INDEX CONCURRENTLY,
+    /// in their own migration run outside a transaction.
+    #[arg(long)]
+    pub concurrently: bool,
+    /// The postgres store to diff, when the schema has several.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Check first that every migration of the folder is applied to this
+    /// database, and refuse (exit 3) when one is not: the catalog the next
+    /// migration builds on is recorded when a migration is written, so a
+    /// migration that failed to apply leaves it ahead of the database.
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 /// The arguments of `migrate apply` and `migrate status`.
@@ -67,35 +77,24 @@ pub struct DbArgs {
 
 pub fn run(cmd: MigrateCommand) -> ExitCode {
     match cmd {
-        MigrateCommand::Diff {
-            schema,
-            dir,
-            name,
-            allow_destructive,
-            concurrently,
-            store,
-        } => diff(
-            &schema,
-            &dir,
-            name.as_deref(),
-            allow_destructive,
-            concurrently,
-            store,
-        ),
+        MigrateCommand::Diff(args) => diff(args),
         MigrateCommand::Apply(args) => with_db(args, Cmd::Apply),
         MigrateCommand::Status(args) => with_db(args, Cmd::Status),
     }
 }
 
-fn diff(
-    schema: &Path,
-    dir: &Path,
-    name: Option<&str>,
-    allow_destructive: bool,
-    concurrently: bool,
-    store: Option<String>,
-) -> ExitCode {
-    let model = match load_and_compile(schema, false) {
+fn diff(args: DiffArgs) -> ExitCode {
+    let DiffArgs {
+        schema,
+        dir,
+        name,
+        allow_destructive,
+        concurrently,
+        store,
+        database_url,
+    } = args;
+    let (dir, name) = (dir.as_path(), name.as_deref());
+    let model = match load_and_compile(&schema, false) {
         Ok(m) => m,
         Err(code) => return code,
     };
@@ -104,15 +103,28 @@ fn diff(
         Err(code) => return code,
     };
     let cat = catalog::catalog(&model, &store);
+    if let Some(url) = database_url {
+        if let Err(code) = all_applied(dir, &url, cat.schema.as_deref()) {
+            return code;
+        }
+    }
     let opts = DiffOptions::default().with_concurrently(concurrently);
     let result = migration::next(&cat, dir, name, &opts, allow_destructive)
         .and_then(|files| Ok((migration::write(dir, &files)?, files)));
     match result {
         Ok((_, files)) if files.is_empty() => {
-            eprintln!(
-                "no changes: the migrations in {} match the schema",
-                dir.display()
-            );
+            let base = migration::latest_catalog_path(dir).ok().flatten();
+            match base.as_deref().and_then(Path::file_name) {
+                Some(base) => eprintln!(
+                    "no changes: the schema matches {} in {} (the database after that migration; `strata migrate status` says whether it is applied)",
+                    base.to_string_lossy(),
+                    dir.display()
+                ),
+                None => eprintln!(
+                    "no changes: the migrations in {} match the schema",
+                    dir.display()
+                ),
+            }
             ExitCode::SUCCESS
         }
         Ok((paths, files)) => {
@@ -193,8 +205,32 @@ fn with_db(args: DbArgs, cmd: Cmd) -> ExitCode {
     });
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
+        if let Some(hint) = catalog_hint(&args.dir, &e) {
+            eprintln!("hint: {hint}");
+        }
         ExitCode::from(EXIT_REFUSED)
     })
+}
+
+/// After a failed migration: which recorded catalog is now ahead of the
+/// database, and what to do about it.
+fn catalog_hint(dir: &Path, e: &migrate::MigrateError) -> Option<String> {
+    let version = match e {
+        migrate::MigrateError::Failed { version, .. }
+        | migrate::MigrateError::InvalidIndex { version, .. } => *version,
+        _ => return None,
+    };
+    let ahead = migration::list(dir)
+        .ok()?
+        .into_iter()
+        .filter(|(v, _, _)| *v >= version)
+        .map(|(_, _, sql)| sql.with_extension("catalog.json"))
+        .filter(|json| json.exists())
+        .last()?;
+    Some(format!(
+        "{} records the database as if this migration had run, so `strata migrate diff` will not write it again: fix the failing SQL and apply again, or delete the migration(s) from {version:04} on with their .catalog.json and diff again",
+        ahead.file_name()?.to_string_lossy()
+    ))
 }
 
 /// `app_a.strata_migrations`, or the search path's schema before the bare name.
@@ -273,4 +309,43 @@ async fn status(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// For `diff --database-url`: every migration of `dir` is applied, unchanged.
+fn all_applied(dir: &Path, url: &str, schema: Option<&str>) -> Result<(), ExitCode> {
+    target::check_url(url).map_err(target::usage)?;
+    if !dir.exists() {
+        return Ok(());
+    }
+    let migrations = Migrations::from_dir(dir).map_err(target::usage)?;
+    let mut migrator = Migrator::new(migrations);
+    if let Some(s) = schema {
+        migrator = migrator.with_schema(s).map_err(target::usage)?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| target::usage(format!("cannot start the async runtime: {e}")))?;
+    let list = rt
+        .block_on(async {
+            let mut conn = migrate::connect(url).await?;
+            migrator.status(&mut conn).await
+        })
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_REFUSED)
+        })?;
+    let behind: Vec<String> = list
+        .iter()
+        .filter(|s| !matches!(s.state, MigrationState::Applied { .. }))
+        .map(|s| format!("{:04}_{}", s.version, s.name))
+        .collect();
+    if behind.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "error: not applied to the database (or changed since): {}. The catalog the next migration builds on describes the database after them. Apply them first (`strata migrate apply`); if one cannot apply, fix its SQL, or delete it with its .catalog.json and diff again.",
+        behind.join(", ")
+    );
+    Err(ExitCode::from(EXIT_REFUSED))
 }
