@@ -40,7 +40,10 @@ enum Command {
     },
     /// Write every artifact the compiler produces into a folder.
     Generate {
+        /// A schema file or a folder of `*.yaml` files.
         schema: PathBuf,
+        /// The folder to write into (created if missing). Files are rewritten
+        /// only when they change.
         #[arg(long)]
         out: PathBuf,
     },
@@ -109,7 +112,11 @@ pub(crate) fn load_and_compile(
     short: bool,
 ) -> Result<strata_codegen::Model, ExitCode> {
     let sources = strata_codegen::load(path).map_err(|e| {
-        eprintln!("{:?}", miette::Report::new(e));
+        // One line: the OS error is part of the message already.
+        eprintln!("error: {e}");
+        if let Some(help) = miette::Diagnostic::help(&e) {
+            eprintln!("help: {help}");
+        }
         ExitCode::from(EXIT_USAGE)
     })?;
     strata_codegen::compile(&sources).map_err(|d| {
