@@ -43,7 +43,9 @@ enum Command {
         /// A schema file or a folder of `*.yaml` files.
         schema: PathBuf,
         /// The folder to write into (created if missing). Files are rewritten
-        /// only when they change.
+        /// only when they change; files an earlier run wrote and this one no
+        /// longer produces are removed (listed in `<OUT>/.strata-generated`);
+        /// other files are never touched.
         #[arg(long)]
         out: PathBuf,
     },
@@ -89,10 +91,20 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let files = strata_codegen::generate(&model, &strata_codegen::Settings::default());
-            match strata_codegen::persist(&files, &out) {
-                Ok(n) => {
+            match strata_codegen::persist_owned(&files, &out) {
+                Ok(done) => {
+                    for f in &done.removed {
+                        eprintln!("removed {} (no longer generated)", out.join(f).display());
+                    }
+                    for f in &done.kept {
+                        eprintln!(
+                            "warning: kept {}: no longer generated, but edited since it was written",
+                            out.join(f).display()
+                        );
+                    }
                     eprintln!(
-                        "wrote {n} of {} files to {}",
+                        "wrote {} of {} files to {}",
+                        done.written,
                         files.files.len(),
                         out.display()
                     );
