@@ -292,10 +292,11 @@ fn migrations_fn(files: &[(String, PathBuf)], schema: Option<&str>) -> TokenStre
         let path = Literal::string(&path.display().to_string());
         quote! { (#name, include_str!(#path)) }
     });
-    let (record, where_) = match schema {
+    let new = quote! { ::strata_sdk::migrate::Migrator::new(migrations()) };
+    let (body, where_) = match schema {
         Some(s) => (
             quote! {
-                match m.with_schema(#s) {
+                match #new.with_schema(#s) {
                     ::std::result::Result::Ok(m) => m,
                     // The build checked the schema name (see `Build`).
                     ::std::result::Result::Err(e) => {
@@ -306,7 +307,7 @@ fn migrations_fn(files: &[(String, PathBuf)], schema: Option<&str>) -> TokenStre
             format!(" Records them in `{s}.strata_migrations`, the store's own schema."),
         ),
         None => (
-            quote! { m },
+            new,
             " Records them in `strata_migrations` on the search path (`public`).".to_string(),
         ),
     };
@@ -328,8 +329,7 @@ fn migrations_fn(files: &[(String, PathBuf)], schema: Option<&str>) -> TokenStre
 
         #[doc = #doc]
         pub fn migrator() -> ::strata_sdk::migrate::Migrator {
-            let m = ::strata_sdk::migrate::Migrator::new(migrations());
-            #record
+            #body
         }
     }
 }

@@ -131,9 +131,9 @@ impl Lexer<'_> {
         self.i += 1;
         while self.i < self.b.len() {
             let c = self.b[self.i];
-            if escapes && c == b'\\' {
-                self.i += 2;
-            } else if c == q && self.b.get(self.i + 1) == Some(&q) {
+            let escaped = escapes && c == b'\\';
+            let doubled = c == q && self.b.get(self.i + 1) == Some(&q);
+            if escaped || doubled {
                 self.i += 2;
             } else if c == q {
                 self.i += 1;
@@ -194,9 +194,10 @@ impl Lexer<'_> {
         if !routine || s.paren_depth != 0 {
             return;
         }
-        if word.eq_ignore_ascii_case(b"begin") {
-            s.begin_depth += 1;
-        } else if word.eq_ignore_ascii_case(b"case") && s.begin_depth >= 1 {
+        // CASE also ends with END; it counts only inside a BEGIN.
+        let opens = word.eq_ignore_ascii_case(b"begin")
+            || (word.eq_ignore_ascii_case(b"case") && s.begin_depth >= 1);
+        if opens {
             s.begin_depth += 1;
         } else if word.eq_ignore_ascii_case(b"end") {
             s.begin_depth = s.begin_depth.saturating_sub(1);

@@ -225,8 +225,7 @@ fn catalog_hint(dir: &Path, e: &migrate::MigrateError) -> Option<String> {
         .into_iter()
         .filter(|(v, _, _)| *v >= version)
         .map(|(_, _, sql)| sql.with_extension("catalog.json"))
-        .filter(|json| json.exists())
-        .last()?;
+        .rfind(|json| json.exists())?;
     Some(format!(
         "{} records the database as if this migration had run, so `strata migrate diff` will not write it again: fix the failing SQL and apply again, or delete the migration(s) from {version:04} on with their .catalog.json and diff again",
         ahead.file_name()?.to_string_lossy()
