@@ -161,6 +161,55 @@ async fn a_role_that_may_not_create_in_public_applies_its_own_schema() {
     assert_eq!(owner.as_deref(), Some(role.as_str()));
 }
 
+/// The least-privilege set-up: an administrator creates the store's schema
+/// for a role that has no CREATE on the database. The record table and the
+/// first migration (which creates the schema unless it exists) both work.
+#[tokio::test]
+async fn a_role_owning_a_precreated_schema_applies_without_database_privileges() {
+    let db = TestDb::new().await;
+    let two = Two::new();
+    let role = format!("strata_owner_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = db.connect().await;
+    sqlx::raw_sql(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'pw'; CREATE SCHEMA app_a AUTHORIZATION {role};\
+         REVOKE CREATE ON DATABASE \"{}\" FROM PUBLIC;",
+        db.name
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let rest = db.url.split_once('@').map_or_else(
+        || db.url.trim_start_matches("postgres://").to_string(),
+        |(_, r)| r.to_string(),
+    );
+    let url = format!("postgres://{role}:pw@{rest}");
+    let (code, _, err) = strata(&[
+        "migrate",
+        "apply",
+        "--dir",
+        two.a.str(),
+        "--database-url",
+        &url,
+    ]);
+    let (status, out, _) = strata(&[
+        "migrate",
+        "status",
+        "--dir",
+        two.a.str(),
+        "--database-url",
+        &url,
+    ]);
+    sqlx::raw_sql(&format!(
+        "DROP SCHEMA app_a CASCADE; DROP OWNED BY {role}; DROP ROLE {role};"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(status, 0);
+    assert!(out.starts_with("0001_init\tapplied"), "{out}");
+}
+
 /// Before per-store records, store `a`'s history went to
 /// `public.strata_migrations`; it is moved to `app_a`, not applied again,
 /// and `public`'s table is left to the default store.
