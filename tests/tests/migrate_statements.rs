@@ -102,3 +102,38 @@ async fn a_failure_after_a_function_names_its_line() {
         .unwrap();
     assert_eq!(exists, None);
 }
+
+/// Statements whose text holds `;` in every place psql does not split at.
+const TRICKY: &[&str] = &[
+    "SELECT 'a;b'",
+    "SELECT 'it''s; fine'",
+    "SELECT E'\\'; still a string'",
+    "SELECT \"odd;name\" FROM t",
+    "SELECT $$ ; $$",
+    "SELECT $tag$ ; $notag$ ; $tag$",
+    "SELECT a$b$c FROM t",
+    "SELECT $1",
+    "/* ; /* nested ; */ ; */ SELECT 1",
+    "-- a comment; with a semicolon\nSELECT 2",
+    "SELECT (1; 2)",
+    "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 1 END; END",
+    "CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END",
+    "BEGIN",
+    "END",
+    "SELECT 'x'\r\n",
+];
+
+proptest::proptest! {
+    /// Joined in any order and number, the tricky statements split back
+    /// into exactly themselves.
+    #[test]
+    fn tricky_statements_split_back_into_themselves(
+        picks in proptest::collection::vec(0..TRICKY.len(), 1..12),
+        crlf in proptest::bool::ANY,
+    ) {
+        let nl = if crlf { "\r\n" } else { "\n" };
+        let parts: Vec<String> = picks.iter().map(|&k| format!("{};", TRICKY[k].trim_end())).collect();
+        let sql = parts.join(nl);
+        proptest::prop_assert_eq!(strata_sdk::migrate::split::statements(&sql), parts);
+    }
+}

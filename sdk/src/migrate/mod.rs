@@ -23,7 +23,14 @@
 //! The whole run holds a PostgreSQL advisory lock (taken by polling
 //! `pg_try_advisory_lock`, so a waiting run holds no transaction that a
 //! `CREATE INDEX CONCURRENTLY` in the running one would wait for), so
-//! concurrent runs apply each migration exactly once. An applied migration whose file changed, or
+//! concurrent runs apply each migration exactly once. Applied migrations are
+//! recorded in `strata_migrations` on the search path, or, with
+//! [`Migrator::with_schema`], in the store's own schema.
+//!
+//! Statements are split as `psql` splits a file ([`split`]), so function
+//! bodies apply; in a no-transaction migration a named `CREATE INDEX
+//! CONCURRENTLY` replaces an INVALID leftover of a failed earlier build and
+//! must end valid ([`MigrateError::InvalidIndex`]). An applied migration whose file changed, or
 //! whose file is gone, stops the run before anything is applied.
 
 mod concurrent;
