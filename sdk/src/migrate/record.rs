@@ -45,6 +45,16 @@ impl Record {
         Ok(found.is_some())
     }
 
+    /// Whether the current role holds `privilege` (`SELECT`, `DELETE`) on
+    /// the table, which must exist.
+    pub async fn may(&self, conn: &mut PgConnection, privilege: &str) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT has_table_privilege(to_regclass($1), $2)")
+            .bind(self.sql())
+            .bind(privilege)
+            .fetch_one(&mut *conn)
+            .await
+    }
+
     /// Creates the schema (only when missing: `CREATE SCHEMA IF NOT EXISTS`
     /// needs the database's CREATE privilege even when the schema exists)
     /// and the table.

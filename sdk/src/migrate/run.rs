@@ -251,7 +251,8 @@ impl Migrator {
             return Ok(Vec::new());
         }
         let legacy = self.legacy();
-        if !legacy.exists(conn).await? {
+        // A table this role may not read (another role's default store) is not its history.
+        if !legacy.exists(conn).await? || !legacy.may(conn, "SELECT").await? {
             return Ok(Vec::new());
         }
         let rows = read_rows(conn, &legacy).await?;
@@ -279,10 +280,13 @@ impl Migrator {
         .bind(&versions)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(&format!("DELETE FROM {old} WHERE version = ANY($1)"))
-            .bind(&versions)
-            .execute(&mut *tx)
-            .await?;
+        // Rows this role may not delete stay behind (copied, not moved).
+        if self.legacy().may(&mut tx, "DELETE").await? {
+            sqlx::query(&format!("DELETE FROM {old} WHERE version = ANY($1)"))
+                .bind(&versions)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         tracing::info!(
             rows = versions.len(),
