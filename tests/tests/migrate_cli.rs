@@ -50,6 +50,25 @@ fn bad_database_urls_are_usage_errors_that_do_not_echo_the_password() {
 }
 
 #[test]
+fn an_unreachable_server_is_named_without_the_password() {
+    let dir = TempDir::new("cli_unreachable");
+    let (code, _, err) = strata(&[
+        "migrate",
+        "status",
+        "--dir",
+        dir.str(),
+        "--database-url",
+        "postgres://someone:hunter2@127.0.0.1:1/appdb",
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.starts_with("error: cannot connect to 127.0.0.1:1 (database appdb, user someone): "),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
 fn a_missing_schema_path_is_one_error_line() {
     let (code, _, err) = strata(&["check", "/no/such/schema.yaml"]);
     assert_eq!(code, 2);

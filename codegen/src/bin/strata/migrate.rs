@@ -195,8 +195,11 @@ fn with_db(args: DbArgs, cmd: Cmd) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return target::usage(format!("cannot start the async runtime: {e}")),
     };
+    let mut conn = match rt.block_on(target::connect(&t.url)) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let result = rt.block_on(async {
-        let mut conn = migrate::connect(&t.url).await?;
         let table = record_table(&migrator, &mut conn).await?;
         match cmd {
             Cmd::Apply => apply(&migrator, &mut conn, &args.dir, &table).await,
@@ -325,15 +328,11 @@ fn all_applied(dir: &Path, url: &str, schema: Option<&str>) -> Result<(), ExitCo
         .enable_all()
         .build()
         .map_err(|e| target::usage(format!("cannot start the async runtime: {e}")))?;
-    let list = rt
-        .block_on(async {
-            let mut conn = migrate::connect(url).await?;
-            migrator.status(&mut conn).await
-        })
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_REFUSED)
-        })?;
+    let mut conn = rt.block_on(target::connect(url))?;
+    let list = rt.block_on(migrator.status(&mut conn)).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_REFUSED)
+    })?;
     let behind: Vec<String> = list
         .iter()
         .filter(|s| !matches!(s.state, MigrationState::Applied { .. }))

@@ -120,6 +120,26 @@ pub fn check_url(url: &str) -> Result<(), String> {
         .map_err(|e| format!("the database URL is not valid: {e}"))
 }
 
+/// Connects for a run. A failure names the server (host, port, database,
+/// user; never the password) and exits 3.
+pub async fn connect(url: &str) -> Result<sqlx::PgConnection, ExitCode> {
+    strata_sdk::migrate::connect(url).await.map_err(|e| {
+        let place = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map(|o| {
+                format!(
+                    "{}:{} (database {}, user {})",
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or("(default)"),
+                    o.get_username()
+                )
+            })
+            .unwrap_or_else(|_| "the database".into());
+        eprintln!("error: cannot connect to {place}: {e}");
+        ExitCode::from(super::migrate::EXIT_REFUSED)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::check_url;
