@@ -177,7 +177,15 @@ impl Build {
                 for (_, path) in &files {
                     self.rerun_if_changed(path);
                 }
-                Some(files)
+                let (catalog, _) = crate::postgres::migration::latest_catalog(&dir)
+                    .map_err(|e| BuildError::Migrations(e.to_string()))?;
+                if let Some(s) = catalog.schema.as_deref().filter(|s| !valid_schema(s)) {
+                    return Err(BuildError::Migrations(format!(
+                        "the catalog of `{}` names the schema `{s}`, which is not a PostgreSQL schema name (1 to 63 bytes, no NUL)",
+                        dir.display()
+                    )));
+                }
+                Some((files, catalog.schema))
             }
             None => None,
         };
@@ -239,8 +247,8 @@ impl Build {
                 #(#ddl)*
             }
         });
-        if let Some(list) = migrations {
-            items.push(migrations_fn(&list));
+        if let Some((list, schema)) = migrations {
+            items.push(migrations_fn(&list, schema.as_deref()));
         }
         files.insert(
             "modules.rs",
@@ -257,53 +265,58 @@ impl Build {
     }
 }
 
-/// The `*.sql` files of `dir` in version order, with the runner's file-name
-/// rule checked here so that a bad name fails the build, not the program.
+/// The migrations of `dir` in version order, read by the runner's own
+/// reader ([`strata_migrate_files::read_dir`]) so that a name the runner
+/// refuses fails the build, with the runner's message, not the program.
 fn migration_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, BuildError> {
-    let io = |e: std::io::Error| BuildError::Io(format!("cannot read `{}`: {e}", dir.display()));
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        let Some(name) = path.file_name().and_then(|f| f.to_str()) else {
-            continue;
-        };
-        if !(path.is_file() && name.ends_with(".sql")) {
-            continue;
-        }
-        let version = name
-            .strip_suffix(".sql")
-            .and_then(|s| s.split_once('_'))
-            .filter(|(v, n)| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty())
-            .and_then(|(v, _)| v.parse::<i64>().ok())
-            .ok_or_else(|| {
-                BuildError::Migrations(format!(
-                    "`{}` is not a migration file name: expected `<version>_<name>.sql`, e.g. `0003_add_notes.sql`",
-                    path.display()
-                ))
-            })?;
-        files.push((version, name.to_string(), path));
-    }
-    files.sort();
-    for w in files.windows(2) {
-        if w[0].0 == w[1].0 {
-            return Err(BuildError::Migrations(format!(
-                "two migrations have version {}: `{}` and `{}`",
-                w[0].0, w[0].1, w[1].1
-            )));
-        }
-    }
-    Ok(files.into_iter().map(|(_, n, p)| (n, p)).collect())
+    let files = strata_migrate_files::read_dir(dir).map_err(|e| match e {
+        strata_migrate_files::FilesError::Io { .. } => BuildError::Io(e.to_string()),
+        _ => BuildError::Migrations(e.to_string()),
+    })?;
+    Ok(files
+        .into_iter()
+        .map(|f| {
+            let path = f.path.unwrap_or_else(|| dir.join(&f.file_name));
+            (f.file_name, path)
+        })
+        .collect())
 }
 
-fn migrations_fn(files: &[(String, PathBuf)]) -> TokenStream {
+/// What `Migrator::with_schema` accepts.
+fn valid_schema(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 63 && !s.contains('\0')
+}
+
+fn migrations_fn(files: &[(String, PathBuf)], schema: Option<&str>) -> TokenStream {
     let entries = files.iter().map(|(name, path)| {
         let path = Literal::string(&path.display().to_string());
         quote! { (#name, include_str!(#path)) }
     });
+    let new = quote! { ::strata_sdk::migrate::Migrator::new(migrations()) };
+    let (body, where_) = match schema {
+        Some(s) => (
+            quote! {
+                match #new.with_schema(#s) {
+                    ::std::result::Result::Ok(m) => m,
+                    // The build checked the schema name (see `Build`).
+                    ::std::result::Result::Err(e) => {
+                        ::std::unreachable!("migrations schema checked at build time: {e}")
+                    }
+                }
+            },
+            format!(" Records them in `{s}.strata_migrations`, the store's own schema."),
+        ),
+        None => (
+            new,
+            " Records them in `strata_migrations` on the search path (`public`).".to_string(),
+        ),
+    };
+    let doc = format!(
+        " A [`Migrator`](::strata_sdk::migrate::Migrator) of [`migrations`], for the store\n whose catalog the folder records.{where_}"
+    );
     quote! {
         /// The migrations of the schema's migrations folder, embedded at build
-        /// time in version order; apply them with
-        /// `strata_sdk::migrate::Migrator::new(migrations()).apply(&mut conn)`.
+        /// time in version order; apply them with [`migrator`]`().apply(&mut conn)`.
         pub fn migrations() -> ::strata_sdk::migrate::Migrations {
             match ::strata_sdk::migrate::Migrations::from_files([#(#entries),*]) {
                 ::std::result::Result::Ok(m) => m,
@@ -312,6 +325,11 @@ fn migrations_fn(files: &[(String, PathBuf)]) -> TokenStream {
                     ::std::unreachable!("migrations checked at build time: {e}")
                 }
             }
+        }
+
+        #[doc = #doc]
+        pub fn migrator() -> ::strata_sdk::migrate::Migrator {
+            #body
         }
     }
 }

@@ -42,3 +42,171 @@ pub fn persist(files: &Files, out: &Path) -> io::Result<usize> {
     }
     Ok(written)
 }
+
+/// The manifest [`persist_owned`] keeps in the output folder.
+pub const MANIFEST: &str = ".strata-generated";
+
+/// What [`persist_owned`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Persisted {
+    /// Files written (new or changed).
+    pub written: usize,
+    /// Files of an earlier run no longer produced, removed.
+    pub removed: Vec<String>,
+    /// Files of an earlier run no longer produced but edited since: kept.
+    pub kept: Vec<String>,
+}
+
+/// [`persist`] for a folder the generator owns the files of, such as
+/// `strata generate --out`: also removes the files an earlier run wrote and
+/// this one no longer produces (an entity, store or sync rule removed).
+///
+/// The folder's [`MANIFEST`] lists what the last run wrote, with each file's
+/// SHA-256. A file is removed only when it is listed there and its content is
+/// still what was written; any other file in the folder is never touched
+/// (files added by hand, files edited since, and every path that is absolute
+/// or leaves the folder).
+pub fn persist_owned(files: &Files, out: &Path) -> io::Result<Persisted> {
+    let previous = read_manifest(out)?;
+    let written = persist(files, out)?;
+    let mut report = Persisted {
+        written,
+        ..Persisted::default()
+    };
+    for (rel, sum) in previous {
+        if files.files.contains_key(&rel) {
+            continue;
+        }
+        let path = out.join(&rel);
+        match std::fs::read(&path) {
+            Ok(bytes) if sha256(&bytes) == sum => {
+                std::fs::remove_file(&path)?;
+                remove_empty_parents(out, &path);
+                report.removed.push(rel);
+            }
+            Ok(_) => report.kept.push(rel),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    write_manifest(files, out)?;
+    Ok(report)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// (path, sha256) of the last run; empty without a manifest. Lines that are
+/// not `<64 hex>  <relative path inside the folder>` are ignored.
+fn read_manifest(out: &Path) -> io::Result<Vec<(String, String)>> {
+    let text = match std::fs::read_to_string(out.join(MANIFEST)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .filter(|(sum, _)| sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|(_, rel)| inside(rel))
+        .map(|(sum, rel)| (rel.to_string(), sum.to_ascii_lowercase()))
+        .collect())
+}
+
+/// A relative path of plain components (no `..`, no root, no prefix).
+fn inside(rel: &str) -> bool {
+    let p = Path::new(rel);
+    !rel.is_empty()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+fn write_manifest(files: &Files, out: &Path) -> io::Result<()> {
+    let mut text = String::from(
+        "# Files written by `strata generate` (sha256, path): the next run removes\n\
+         # those it no longer produces, if unchanged. Do not edit.\n",
+    );
+    for (rel, contents) in &files.files {
+        text.push_str(&format!("{}  {rel}\n", sha256(contents.as_bytes())));
+    }
+    if std::fs::read_to_string(out.join(MANIFEST)).ok().as_deref() != Some(text.as_str()) {
+        std::fs::create_dir_all(out)?;
+        std::fs::write(out.join(MANIFEST), text)?;
+    }
+    Ok(())
+}
+
+/// Removes the now-empty folders between `file` and `out` (not `out`).
+fn remove_empty_parents(out: &Path, file: &Path) {
+    let mut dir = file.parent();
+    while let Some(d) = dir.filter(|d| *d != out && d.starts_with(out)) {
+        if std::fs::remove_dir(d).is_err() {
+            break; // not empty
+        }
+        dir = d.parent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(list: &[(&str, &str)]) -> Files {
+        let mut f = Files::default();
+        for (p, c) in list {
+            f.insert(*p, *c);
+        }
+        f
+    }
+
+    #[test]
+    fn stale_files_go_and_nothing_else_does() {
+        let out = std::env::temp_dir().join(format!("strata-owned-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(out.join("mine")).unwrap();
+        std::fs::write(out.join("mine/notes.txt"), "hand-written").unwrap();
+        let first = files(&[
+            ("rust/a.rs", "A"),
+            ("rust/b.rs", "B"),
+            ("sync/x/y.rs", "Y"),
+            ("c.sql", "C"),
+        ]);
+        let r = persist_owned(&first, &out).unwrap();
+        assert_eq!((r.written, r.removed.len()), (4, 0));
+        // c.sql is edited by hand after generation: kept.
+        std::fs::write(out.join("c.sql"), "C, edited").unwrap();
+        let second = files(&[("rust/a.rs", "A2")]);
+        let r = persist_owned(&second, &out).unwrap();
+        assert_eq!(r.written, 1);
+        assert_eq!(r.removed, ["rust/b.rs", "sync/x/y.rs"]);
+        assert_eq!(r.kept, ["c.sql"]);
+        assert!(!out.join("sync").exists(), "emptied folders go too");
+        assert!(out.join("rust/a.rs").exists());
+        assert_eq!(
+            std::fs::read_to_string(out.join("mine/notes.txt")).unwrap(),
+            "hand-written"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("c.sql")).unwrap(),
+            "C, edited"
+        );
+        // A manifest naming paths outside the folder is not followed.
+        let outside = out.with_extension("victim");
+        std::fs::write(&outside, "A2").unwrap();
+        std::fs::write(
+            out.join(MANIFEST),
+            format!(
+                "{}  ../{}\n",
+                sha256(b"A2"),
+                outside.file_name().unwrap().to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        persist_owned(&files(&[]), &out).unwrap();
+        assert!(outside.exists());
+        let _ = std::fs::remove_file(&outside);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}

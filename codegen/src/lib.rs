@@ -30,7 +30,7 @@ pub mod syntax;
 use std::path::Path;
 
 pub use diagnostics::{Diagnostics, Problem};
-pub use files::{persist, Files};
+pub use files::{persist, persist_owned, Files};
 pub use model::Model;
 pub use source::Sources;
 

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 
 #[path = "strata/migrate.rs"]
 mod migrate;
+#[path = "strata/target.rs"]
+mod target;
 
 /// Exit code when the schema has errors.
 const EXIT_INVALID: u8 = 1;
@@ -38,7 +40,12 @@ enum Command {
     },
     /// Write every artifact the compiler produces into a folder.
     Generate {
+        /// A schema file or a folder of `*.yaml` files.
         schema: PathBuf,
+        /// The folder to write into (created if missing). Files are rewritten
+        /// only when they change; files an earlier run wrote and this one no
+        /// longer produces are removed (listed in `<OUT>/.strata-generated`);
+        /// other files are never touched.
         #[arg(long)]
         out: PathBuf,
     },
@@ -84,10 +91,20 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let files = strata_codegen::generate(&model, &strata_codegen::Settings::default());
-            match strata_codegen::persist(&files, &out) {
-                Ok(n) => {
+            match strata_codegen::persist_owned(&files, &out) {
+                Ok(done) => {
+                    for f in &done.removed {
+                        eprintln!("removed {} (no longer generated)", out.join(f).display());
+                    }
+                    for f in &done.kept {
+                        eprintln!(
+                            "warning: kept {}: no longer generated, but edited since it was written",
+                            out.join(f).display()
+                        );
+                    }
                     eprintln!(
-                        "wrote {n} of {} files to {}",
+                        "wrote {} of {} files to {}",
+                        done.written,
                         files.files.len(),
                         out.display()
                     );
@@ -107,7 +124,11 @@ pub(crate) fn load_and_compile(
     short: bool,
 ) -> Result<strata_codegen::Model, ExitCode> {
     let sources = strata_codegen::load(path).map_err(|e| {
-        eprintln!("{:?}", miette::Report::new(e));
+        // One line: the OS error is part of the message already.
+        eprintln!("error: {e}");
+        if let Some(help) = miette::Diagnostic::help(&e) {
+            eprintln!("help: {help}");
+        }
         ExitCode::from(EXIT_USAGE)
     })?;
     strata_codegen::compile(&sources).map_err(|d| {

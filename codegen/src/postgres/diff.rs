@@ -108,8 +108,12 @@ pub fn diff(old: &Catalog, new: &Catalog, opts: &DiffOptions) -> Result<Plan, Di
         });
     }
     if let (Some(s), true) = (&new.schema, old.tables.is_empty() && old.enums.is_empty()) {
+        // Not `CREATE SCHEMA IF NOT EXISTS`: PostgreSQL checks the database's
+        // CREATE privilege before it checks existence, so a role that owns a
+        // schema an administrator created for it could not run it.
         plan.main.push(Step::new(format!(
-            "CREATE SCHEMA IF NOT EXISTS {};",
+            "DO $$ BEGIN\n    IF to_regnamespace({}) IS NULL THEN CREATE SCHEMA {}; END IF;\nEND $$;",
+            quote_literal(&quote_ident(s)),
             quote_ident(s)
         )));
     }

@@ -5,12 +5,12 @@
 //! or constraint whose definition is unchanged but whose (derived) name moved
 //! is renamed rather than rebuilt.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::catalog::{Catalog, Column, Table};
 use super::ddl::{add_foreign_key, cols, column_def, create_index, create_table, qualified};
 use super::diff::{DiffOptions, Step};
-use super::diff_column::alter_column;
+use super::diff_column::{alter_column, is_widening};
 use super::diff_rename::apply_renames;
 use crate::names::quote_ident;
 
@@ -21,12 +21,13 @@ pub struct TablePlan {
     pub drops_before: Vec<Step>,
     pub drop_tables: Vec<Step>,
     pub create_tables: Vec<Step>,
-    /// Partial indexes dropped before columns move to a rebuilt enum type.
+    /// Indexes on (or whose predicate names) a column whose type changes,
+    /// dropped before the change.
     pub rebuild_drops: Vec<Step>,
     /// Columns moved to a rebuilt enum type.
     pub rebuild: Vec<Step>,
     pub alters: Vec<Step>,
-    /// The partial indexes of `rebuild_drops`, created again.
+    /// The indexes of `rebuild_drops`, created again.
     pub rebuild_indexes: Vec<Step>,
     pub adds_after: Vec<Step>,
     pub concurrent: Vec<Step>,
@@ -51,6 +52,8 @@ struct Ctx<'a> {
     opts: &'a DiffOptions,
     /// Qualified names of the enum types being rebuilt.
     rebuilt: &'a [String],
+    /// (table, column) of every column whose type changes, by new names.
+    retyped: BTreeSet<(String, String)>,
 }
 
 impl Ctx<'_> {
@@ -66,14 +69,16 @@ pub fn diff_tables(
     opts: &DiffOptions,
     rebuilt: &[String],
 ) -> TablePlan {
-    let ctx = Ctx {
-        cat: new,
-        opts,
-        rebuilt,
-    };
     let mut p = TablePlan::default();
     let (renamed, was) = apply_renames(old, new, &mut p.renames);
     let olds: BTreeMap<&str, &Table> = renamed.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut ctx = Ctx {
+        cat: new,
+        opts,
+        rebuilt,
+        retyped: BTreeSet::new(),
+    };
+    ctx.retyped = retyped_columns(&ctx, &olds, new);
     let mut fk_drops = Vec::new();
     for t in &new.tables {
         match olds.get(t.name.as_str()) {
@@ -237,7 +242,6 @@ fn diff_table(
     }
 
     // Columns.
-    let mut affected = false;
     for c in &t.columns {
         match o.columns.iter().find(|oc| oc.name == c.name) {
             None => {
@@ -248,7 +252,6 @@ fn diff_table(
                 p.alters.push(s);
             }
             Some(oc) if oc.sql_type == c.sql_type && ctx.is_rebuilt(&c.sql_type) => {
-                affected = true;
                 p.rebuild.extend(convert_column(&table, oc, c));
                 // After the conversion the column has its new default.
                 let now = Column {
@@ -260,20 +263,7 @@ fn diff_table(
             Some(oc) => p.alters.extend(alter_column(&table, oc, c)),
         }
     }
-    // A partial index's predicate compares with a literal of the old type,
-    // which the new type's operators do not accept: build those again.
-    for i in t
-        .indexes
-        .iter()
-        .filter(|i| affected && i.predicate.is_some())
-    {
-        p.rebuild_drops.push(Step::new(format!(
-            "DROP INDEX IF EXISTS {};",
-            qualified(cat, &i.name)
-        )));
-        p.rebuild_indexes
-            .push(Step::new(create_index(cat, &t.name, i, false)));
-    }
+    rebuild_dependents(ctx, o, t, p, fk_drops);
     for oc in &o.columns {
         if !t.columns.iter().any(|c| c.name == oc.name) {
             p.alters.push(Step::destructive(
@@ -285,6 +275,141 @@ fn diff_table(
             ));
         }
     }
+}
+
+/// Every (table, column) whose SQL type changes, or whose enum type is
+/// rebuilt, other than by widening: a widening change (`varchar(20)` to
+/// `varchar(40)` or `text`, `integer` to `bigint`, …) keeps every value and
+/// every comparison, so PostgreSQL keeps the dependent objects (for a
+/// binary-coercible change without even rebuilding them), and so does the
+/// migration.
+fn retyped_columns(
+    ctx: &Ctx,
+    olds: &BTreeMap<&str, &Table>,
+    new: &Catalog,
+) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for t in &new.tables {
+        let Some(o) = olds.get(t.name.as_str()) else {
+            continue;
+        };
+        for c in &t.columns {
+            if let Some(oc) = o.columns.iter().find(|oc| oc.name == c.name) {
+                let changed = oc.sql_type != c.sql_type && !is_widening(&oc.sql_type, &c.sql_type);
+                if changed || ctx.is_rebuilt(&c.sql_type) {
+                    out.insert((t.name.clone(), c.name.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Indexes and foreign keys that depend on a column whose type changes are
+/// dropped before the change and built again after it from the new
+/// definition. PostgreSQL would rebuild them itself by re-parsing their old
+/// definition against the new type, which fails where that definition no
+/// longer means the same: a predicate comparing with a literal of the old
+/// type (`(state)::text = 'OPEN'::text` on an enum needs a non-IMMUTABLE
+/// cast), a foreign key between columns that no longer compare. Primary keys
+/// and unique constraints are plain column lists, which PostgreSQL rebuilds
+/// correctly; defaults are handled by [`alter_column`].
+fn rebuild_dependents(
+    ctx: &Ctx,
+    o: &Table,
+    t: &Table,
+    p: &mut TablePlan,
+    fk_drops: &mut Vec<Step>,
+) {
+    let cat = ctx.cat;
+    let retyped =
+        |table: &str, col: &str| ctx.retyped.contains(&(table.to_string(), col.to_string()));
+    for i in &t.indexes {
+        // Only indexes that exist before and after (a changed one is dropped and added anyway).
+        if !o.indexes.contains(i) && !o.indexes.iter().any(|oi| same_index(oi, i)) {
+            continue;
+        }
+        let on_column = i.columns.iter().any(|(c, _)| retyped(&t.name, c));
+        let in_predicate = t.columns.iter().any(|c| {
+            retyped(&t.name, &c.name)
+                && i.predicate.as_deref().is_some_and(|p| mentions(p, &c.name))
+        });
+        if on_column || in_predicate {
+            p.rebuild_drops.push(Step::new(format!(
+                "DROP INDEX IF EXISTS {};",
+                qualified(cat, &i.name)
+            )));
+            p.rebuild_indexes
+                .push(Step::new(create_index(cat, &t.name, i, false)));
+        }
+    }
+    for f in &t.foreign_keys {
+        if !o.foreign_keys.iter().any(|of| {
+            of.columns == f.columns
+                && of.ref_table == f.ref_table
+                && of.ref_columns == f.ref_columns
+                && of.on_delete == f.on_delete
+        }) {
+            continue;
+        }
+        let depends = f.columns.iter().any(|c| retyped(&t.name, c))
+            || f.ref_columns.iter().any(|c| retyped(&f.ref_table, c));
+        if depends {
+            fk_drops.push(Step::new(format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {};",
+                qualified(cat, &t.name),
+                quote_ident(&f.name)
+            )));
+            p.foreign_keys
+                .push(Step::new(add_foreign_key(cat, &t.name, f)));
+        }
+    }
+}
+
+/// Same definition, whatever the name (a renamed index).
+fn same_index(a: &super::catalog::PgIndex, b: &super::catalog::PgIndex) -> bool {
+    (&a.columns, a.unique, &a.method, &a.predicate)
+        == (&b.columns, b.unique, &b.method, &b.predicate)
+}
+
+/// Whether the SQL text `sql` names the column `name`: as an unquoted word
+/// (case-insensitive) or a quoted identifier, outside string literals.
+pub(crate) fn mentions(sql: &str, name: &str) -> bool {
+    let b = sql.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\'' {
+            i += 1;
+            while i < b.len() && !(b[i] == b'\'' && b.get(i + 1) != Some(&b'\'')) {
+                i += if b[i] == b'\'' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c == b'"' {
+            let start = i + 1;
+            i += 1;
+            while i < b.len() && !(b[i] == b'"' && b.get(i + 1) != Some(&b'"')) {
+                i += if b[i] == b'"' { 2 } else { 1 };
+            }
+            if sql[start..i.min(b.len())].replace("\"\"", "\"") == name {
+                return true;
+            }
+            i += 1;
+        } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+            let start = i;
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
+            {
+                i += 1;
+            }
+            if sql[start..i].to_ascii_lowercase() == name {
+                return true;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 /// Moves a column to the rebuilt enum type of the same name, through text.
@@ -346,4 +471,20 @@ fn match_named<'a, T>(
     }
     drops.extend(old_left);
     (renames, drops, adds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions;
+
+    #[test]
+    fn predicates_name_columns_as_words_or_quoted_identifiers() {
+        assert!(mentions("state = 'OPEN'", "state"));
+        assert!(mentions("\"State\" = 'x'", "State"));
+        assert!(mentions("(STATE)::text <> 'x'", "state"));
+        assert!(!mentions("status = 'state'", "state"));
+        assert!(!mentions("statement_id > 0", "state"));
+        assert!(!mentions("\"State\" = 'x'", "state"));
+        assert!(mentions("a = 'it''s' AND state IS NULL", "state"));
+    }
 }

@@ -2,6 +2,11 @@
 //! next to the last file written by each `strata migrate diff`,
 //! `NNNN_name.catalog.json` (the [`Catalog`] the database has once that
 //! migration ran: the base of the next diff). See `docs/migrations.md`.
+//!
+//! The folder is read with [`strata_migrate_files::read_dir`], the reader the
+//! runner (`strata migrate apply`) and build scripts use: every file the
+//! runner would apply counts here (hand-written ones too, whatever their
+//! name's case), and a name it refuses is refused here with its message.
 
 use std::path::{Path, PathBuf};
 
@@ -10,14 +15,14 @@ use super::diff::{self, DiffOptions, Plan, Step};
 
 /// A leading comment line that makes `strata migrate apply` run the file
 /// statement by statement, outside a transaction.
-pub const NO_TRANSACTION: &str = "-- strata:no-transaction";
+pub const NO_TRANSACTION: &str = strata_migrate_files::NO_TRANSACTION;
 /// The comment line above every destructive statement.
 pub const DESTRUCTIVE: &str = "-- strata:destructive:";
 
 /// One migration to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationFile {
-    pub version: u32,
+    pub version: i64,
     pub name: String,
     pub sql: String,
     /// The catalog JSON recorded next to it, if any.
@@ -43,6 +48,11 @@ pub enum MigrationError {
         path: String,
         source: serde_json::Error,
     },
+    /// The folder holds a file the runner refuses (the runner's message).
+    #[error(transparent)]
+    Files(#[from] strata_migrate_files::FilesError),
+    #[error("the latest migration has version {0}; no version follows it")]
+    VersionOverflow(i64),
     #[error("the migration name `{0}` is not valid: use lower-case letters, digits and `_`")]
     BadName(String),
     #[error(transparent)]
@@ -51,36 +61,32 @@ pub enum MigrationError {
     Destructive(Vec<String>),
 }
 
-/// The numbered `.sql` files of a folder, in version order.
-pub fn list(dir: &Path) -> Result<Vec<(u32, String, PathBuf)>, MigrationError> {
-    let io = |e| MigrationError::Io {
-        path: dir.display().to_string(),
-        source: e,
-    };
-    let mut out = Vec::new();
+/// The migrations of a folder, in version order: (version, name, path).
+/// A folder that does not exist has none; a `.sql` file the runner would
+/// refuse is an error ([`MigrationError::Files`]).
+pub fn list(dir: &Path) -> Result<Vec<(i64, String, PathBuf)>, MigrationError> {
     if !dir.exists() {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
-            continue;
-        };
-        if let Some((v, name)) = parse_stem(file.strip_suffix(".sql").unwrap_or("")) {
-            out.push((v, name, path));
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(strata_migrate_files::read_dir(dir)?
+        .into_iter()
+        .map(|f| {
+            let path = f.path.unwrap_or_else(|| dir.join(&f.file_name));
+            (f.version, f.name, path)
+        })
+        .collect())
 }
 
-/// `0003_add_notes` → (3, "add_notes").
+/// `0003_add_notes` → (3, "add_notes"), by the runner's rule
+/// ([`strata_migrate_files::parse_file_name`]); `None` for a name it refuses
+/// or a version above `u32::MAX`.
+#[deprecated(
+    note = "use strata_migrate_files::parse_file_name, which takes versions up to i64::MAX"
+)]
 pub fn parse_stem(stem: &str) -> Option<(u32, String)> {
-    let (v, name) = stem.split_once('_')?;
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || !valid_name(name) {
-        return None;
-    }
-    Some((v.parse().ok()?, name.to_string()))
+    let file = format!("{stem}.sql");
+    let (v, name) = strata_migrate_files::parse_file_name(&file).ok()?;
+    Some((u32::try_from(v).ok()?, name.to_string()))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -91,9 +97,20 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// The `.catalog.json` of the latest migration that has one: the base of
+/// the next diff. It describes the database *after* that migration, whether
+/// or not it has been applied (see `docs/migrations.md`).
+pub fn latest_catalog_path(dir: &Path) -> Result<Option<PathBuf>, MigrationError> {
+    Ok(list(dir)?
+        .into_iter()
+        .rev()
+        .map(|(_, _, sql)| sql.with_extension("catalog.json"))
+        .find(|json| json.exists()))
+}
+
 /// The catalog recorded by the latest migration that has one (empty when the
 /// folder has none), and the highest version in the folder.
-pub fn latest_catalog(dir: &Path) -> Result<(Catalog, u32), MigrationError> {
+pub fn latest_catalog(dir: &Path) -> Result<(Catalog, i64), MigrationError> {
     let files = list(dir)?;
     let last = files.last().map_or(0, |f| f.0);
     for (_, _, sql) in files.iter().rev() {
@@ -135,7 +152,7 @@ pub fn plan(
 /// The last one records `catalog`.
 pub fn files(
     plan: &Plan,
-    first: u32,
+    first: i64,
     name: &str,
     catalog: &Catalog,
 ) -> Result<Vec<MigrationFile>, MigrationError> {
@@ -156,13 +173,14 @@ pub fn files(
             true,
             "_concurrent_indexes",
             "-- CREATE INDEX CONCURRENTLY cannot run in a transaction; each statement runs on\n\
-             -- its own. If one fails, drop the INVALID index it left and apply again.\n",
+             -- its own. If one fails, fix the cause and apply again: `strata migrate apply`\n\
+             -- drops the INVALID index a failed build left and builds it again.\n",
         ),
     ];
     let used: Vec<_> = parts.iter().filter(|p| !p.0.is_empty()).collect();
     let mut out = Vec::new();
     for (k, (steps, no_tx, suffix, why)) in used.iter().enumerate() {
-        let version = first + k as u32;
+        let version = first.saturating_add(k as i64);
         let name = if used.len() > 1 && !suffix.is_empty() {
             format!("{name}{suffix}")
         } else {
@@ -239,5 +257,8 @@ pub fn next(
         return Ok(Vec::new());
     }
     let name = name.unwrap_or(if last == 0 { "init" } else { "migration" });
-    files(&plan, last + 1, name, new)
+    let first = last
+        .checked_add(1)
+        .ok_or(MigrationError::VersionOverflow(last))?;
+    files(&plan, first, name, new)
 }

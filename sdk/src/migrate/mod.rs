@@ -12,26 +12,41 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The folder is read by [`files::read_dir`], the one reader that
+//! `strata migrate diff` and `strata_codegen::build` use too: the same file
+//! names are accepted and refused everywhere, and checksums do not depend on
+//! line endings.
+//!
 //! Each migration runs in its own transaction together with the row that
 //! records it, unless its leading comments hold `-- strata:no-transaction`;
 //! then its statements run one by one and it is recorded after the last.
 //! The whole run holds a PostgreSQL advisory lock (taken by polling
 //! `pg_try_advisory_lock`, so a waiting run holds no transaction that a
 //! `CREATE INDEX CONCURRENTLY` in the running one would wait for), so
-//! concurrent runs apply each migration exactly once. An applied migration whose file changed, or
+//! concurrent runs apply each migration exactly once. Applied migrations are
+//! recorded in `strata_migrations` on the search path, or, with
+//! [`Migrator::with_schema`], in the store's own schema.
+//!
+//! Statements are split as `psql` splits a file ([`split`]), so function
+//! bodies apply; in a no-transaction migration a named `CREATE INDEX
+//! CONCURRENTLY` replaces an INVALID leftover of a failed earlier build and
+//! must end valid ([`MigrateError::InvalidIndex`]). An applied migration whose file changed, or
 //! whose file is gone, stops the run before anything is applied.
 
+mod concurrent;
+mod record;
 mod run;
 pub mod split;
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+/// The folder reader shared with `strata migrate diff` and build scripts.
+pub use strata_migrate_files as files;
 
 pub use run::{connect, ApplyReport, MigrationState, MigrationStatus, Migrator};
 
 /// The comment line that makes a migration run outside a transaction.
-pub const NO_TRANSACTION: &str = "-- strata:no-transaction";
+pub const NO_TRANSACTION: &str = files::NO_TRANSACTION;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
@@ -57,7 +72,9 @@ pub enum MigrateError {
     },
     #[error("migration {version} `{name}` was applied, but its file is missing from the migrations folder")]
     Missing { version: i64, name: String },
-    #[error("migration {version} `{name}` failed{}: {source}", at_line(.at))]
+    /// A statement of the migration failed; the message holds PostgreSQL's
+    /// DETAIL and HINT when it sent them.
+    #[error("migration {version} `{name}` failed{}: {source}{}", at_line(.at), detail_hint(.source))]
     Failed {
         version: i64,
         name: String,
@@ -65,10 +82,55 @@ pub enum MigrateError {
         at: Option<String>,
         source: sqlx::Error,
     },
-    #[error("`{0}` is not a valid table name for the migrations record")]
+    /// A `CREATE INDEX CONCURRENTLY` of a no-transaction migration ran but
+    /// its index is INVALID; the migration is not recorded.
+    #[error("migration {version} `{name}`: index \"{index}\" on {table} is INVALID after CREATE INDEX CONCURRENTLY; the migration is not recorded (apply again: the invalid index is dropped and rebuilt)")]
+    InvalidIndex {
+        version: i64,
+        name: String,
+        index: String,
+        table: String,
+    },
+    #[error("`{0}` is not a valid name for the migrations record (table or schema)")]
     BadTable(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+impl From<files::FilesError> for MigrateError {
+    fn from(e: files::FilesError) -> Self {
+        match e {
+            files::FilesError::Io { path, source } => MigrateError::Io { path, source },
+            files::FilesError::BadFileName { file } => MigrateError::BadFileName { file },
+            files::FilesError::DuplicateVersion {
+                version,
+                first,
+                second,
+            } => MigrateError::DuplicateVersion {
+                version,
+                first,
+                second,
+            },
+        }
+    }
+}
+
+/// PostgreSQL's DETAIL and HINT of a database error, one per line.
+fn detail_hint(e: &sqlx::Error) -> String {
+    let Some(pg) = e
+        .as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+    else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if let Some(d) = pg.detail() {
+        out.push_str(&format!("\nDETAIL: {d}"));
+    }
+    if let Some(h) = pg.hint() {
+        out.push_str(&format!("\nHINT: {h}"));
+    }
+    out
 }
 
 fn at_line(at: &Option<String>) -> String {
@@ -81,7 +143,8 @@ pub struct Migration {
     pub version: i64,
     pub name: String,
     pub sql: String,
-    /// SHA-256 of the file's bytes, lower-case hex.
+    /// SHA-256 of the file's text with `\r\n` read as `\n`, lower-case hex
+    /// ([`files::checksum`]).
     pub checksum: String,
     pub no_transaction: bool,
 }
@@ -98,31 +161,29 @@ impl std::fmt::Debug for Migration {
 }
 
 impl Migration {
-    /// Parses a file name (`0003_add_notes.sql`) and its contents.
+    /// Parses a file name (`0003_add_notes.sql`) and its contents, by the
+    /// rules of [`files`].
     pub fn new(file_name: &str, sql: impl Into<String>) -> Result<Self, MigrateError> {
-        let bad = || MigrateError::BadFileName {
-            file: file_name.to_string(),
-        };
-        let stem = file_name.strip_suffix(".sql").ok_or_else(bad)?;
-        let (v, name) = stem.split_once('_').ok_or_else(bad)?;
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || name.is_empty() {
-            return Err(bad());
+        Ok(files::MigrationFile::new(file_name, sql)?.into())
+    }
+
+    /// Whether `recorded`, the checksum stored when this migration was
+    /// applied, is this file's under any line endings
+    /// ([`files::checksum_matches`]).
+    pub fn matches_checksum(&self, recorded: &str) -> bool {
+        recorded == self.checksum || files::checksum_matches(recorded, &self.sql)
+    }
+}
+
+impl From<files::MigrationFile> for Migration {
+    fn from(f: files::MigrationFile) -> Self {
+        Migration {
+            version: f.version,
+            name: f.name,
+            sql: f.sql,
+            checksum: f.checksum,
+            no_transaction: f.no_transaction,
         }
-        let version = v.parse().map_err(|_| bad())?;
-        let sql = sql.into();
-        let checksum = hex::encode(Sha256::digest(sql.as_bytes()));
-        let no_transaction = sql
-            .lines()
-            .map(str::trim)
-            .take_while(|l| l.is_empty() || l.starts_with("--"))
-            .any(|l| l == NO_TRANSACTION);
-        Ok(Migration {
-            version,
-            name: name.to_string(),
-            sql,
-            checksum,
-            no_transaction,
-        })
     }
 }
 
@@ -136,44 +197,20 @@ impl Migrations {
     /// Every `*.sql` file of `dir`; other files (such as the `.catalog.json`
     /// that `strata migrate diff` records) are ignored.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, MigrateError> {
-        let dir = dir.as_ref();
-        let io = |path: &Path| {
-            let path = path.display().to_string();
-            move |e| MigrateError::Io { path, source: e }
-        };
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-            let path = entry.map_err(io(dir))?.path();
-            let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
-                continue;
-            };
-            if path.is_file() && file.ends_with(".sql") {
-                let sql = std::fs::read_to_string(&path).map_err(io(&path))?;
-                files.push((file.to_string(), sql));
-            }
-        }
-        Self::from_files(files)
+        let list = files::read_dir(dir)?.into_iter().map(Migration::from);
+        Ok(Migrations {
+            list: list.collect(),
+        })
     }
 
     /// Migrations held in memory, e.g. with `include_str!`: (file name, SQL).
     pub fn from_files<N: AsRef<str>, S: Into<String>>(
         files: impl IntoIterator<Item = (N, S)>,
     ) -> Result<Self, MigrateError> {
-        let mut list = Vec::new();
-        for (name, sql) in files {
-            list.push(Migration::new(name.as_ref(), sql)?);
-        }
-        list.sort_by_key(|m| m.version);
-        for w in list.windows(2) {
-            if w[0].version == w[1].version {
-                return Err(MigrateError::DuplicateVersion {
-                    version: w[0].version,
-                    first: w[0].name.clone(),
-                    second: w[1].name.clone(),
-                });
-            }
-        }
-        Ok(Migrations { list })
+        let list = files::from_files(files)?.into_iter().map(Migration::from);
+        Ok(Migrations {
+            list: list.collect(),
+        })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Migration> {
@@ -198,47 +235,37 @@ mod tests {
     use super::{MigrateError, Migration, Migrations};
 
     #[test]
-    fn file_names_versions_and_markers() {
+    fn the_runner_reads_names_like_the_folder_reader() {
         let m = Migration::new(
             "0012_add_notes.sql",
-            "-- x\n-- strata:no-transaction\nSELECT 1;",
+            "-- x\r\n-- strata:no-transaction\r\nSELECT 1;",
         )
         .unwrap();
         assert_eq!(
             (m.version, m.name.as_str(), m.no_transaction),
             (12, "add_notes", true)
         );
-        // The marker counts only among the leading comments.
-        let m = Migration::new("3_a.sql", "SELECT 1;\n-- strata:no-transaction\n").unwrap();
-        assert!(!m.no_transaction);
-        assert_eq!(m.checksum.len(), 64);
-        for bad in [
-            "init.sql",
-            "_a.sql",
-            "12.sql",
-            "12_.sql",
-            "x1_a.sql",
-            "0001_a.txt",
-        ] {
-            assert!(
-                matches!(
-                    Migration::new(bad, ""),
-                    Err(MigrateError::BadFileName { .. })
-                ),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn versions_are_ordered_numerically_and_unique() {
-        let ms = Migrations::from_files([("10_b.sql", ""), ("9_a.sql", ""), ("0011_c.sql", "")])
-            .unwrap();
-        let v: Vec<i64> = ms.iter().map(|m| m.version).collect();
-        assert_eq!(v, [9, 10, 11]);
+        let err = Migration::new("init.sql", "").unwrap_err();
+        assert!(matches!(err, MigrateError::BadFileName { .. }));
+        assert_eq!(
+            err.to_string(),
+            super::files::parse_file_name("init.sql")
+                .unwrap_err()
+                .to_string()
+        );
         assert!(matches!(
             Migrations::from_files([("1_a.sql", ""), ("001_b.sql", "")]),
             Err(MigrateError::DuplicateVersion { version: 1, .. })
         ));
+    }
+
+    #[test]
+    fn a_crlf_checkout_matches_its_lf_record() {
+        let lf = Migration::new("1_a.sql", "SELECT 1;\nSELECT 2;\n").unwrap();
+        let crlf = Migration::new("1_a.sql", "SELECT 1;\r\nSELECT 2;\r\n").unwrap();
+        assert_eq!(lf.checksum, crlf.checksum);
+        assert!(crlf.matches_checksum(&lf.checksum));
+        let edited = Migration::new("1_a.sql", "SELECT 1;\r\nSELECT 3;\r\n").unwrap();
+        assert!(!edited.matches_checksum(&lf.checksum));
     }
 }

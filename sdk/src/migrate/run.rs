@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, Executor, PgConnection};
 
+use super::concurrent;
+use super::record::{check_name, Record};
 use super::{split, MigrateError, Migration, Migrations};
 
 /// The advisory lock key every run takes ("STRATAMG").
@@ -19,7 +21,7 @@ pub async fn connect(url: &str) -> Result<PgConnection, MigrateError> {
 #[derive(Debug, Clone)]
 pub struct Migrator {
     migrations: Migrations,
-    table: String,
+    record: Record,
 }
 
 /// What one `apply` did.
@@ -65,8 +67,32 @@ impl Migrator {
     pub fn new(migrations: Migrations) -> Self {
         Migrator {
             migrations,
-            table: DEFAULT_TABLE.to_string(),
+            record: Record {
+                schema: None,
+                table: DEFAULT_TABLE.to_string(),
+            },
         }
+    }
+
+    /// Records applied migrations in the PostgreSQL schema `schema` (as
+    /// `<schema>.strata_migrations`), created if missing: the store's own
+    /// `schema:`, so that stores sharing a database keep separate records.
+    /// Without it the table is found on the search path (`public`).
+    ///
+    /// When the table does not exist yet but the search-path table holds
+    /// this folder's history (every row a migration of this set, with its
+    /// checksum), as runs before per-store records wrote it, `apply` moves
+    /// those rows here and `status` reports them.
+    pub fn with_schema(mut self, schema: &str) -> Result<Self, MigrateError> {
+        check_name(schema)?;
+        self.record.schema = Some(schema.to_string());
+        Ok(self)
+    }
+
+    /// Where this migrator records: `app_a.strata_migrations`, or
+    /// `strata_migrations` (the search path's, normally `public`).
+    pub fn record_table(&self) -> String {
+        self.record.display()
     }
 
     /// Records applied migrations in `table` (a plain lower-case name).
@@ -78,7 +104,7 @@ impl Migrator {
         if !ok {
             return Err(MigrateError::BadTable(table.to_string()));
         }
-        self.table = table.to_string();
+        self.record.table = table.to_string();
         Ok(self)
     }
 
@@ -112,18 +138,17 @@ impl Migrator {
     }
 
     async fn apply_locked(&self, conn: &mut PgConnection) -> Result<ApplyReport, MigrateError> {
-        let create = format!(
-            "CREATE TABLE IF NOT EXISTS \"{}\" (
-                version bigint PRIMARY KEY,
-                name text NOT NULL,
-                checksum text NOT NULL,
-                no_transaction boolean NOT NULL DEFAULT false,
-                applied_at timestamptz NOT NULL DEFAULT now(),
-                duration_ms bigint NOT NULL DEFAULT 0
-            )",
-            self.table
-        );
-        conn.execute(create.as_str()).await?;
+        if !self.record.exists(conn).await? {
+            if self.migrations.is_empty() {
+                // Nothing to apply and nothing recorded: leave the database as is.
+                return Ok(ApplyReport::default());
+            }
+            let legacy = self.adoptable(conn).await?;
+            self.record.create(conn).await?;
+            if !legacy.is_empty() {
+                self.adopt(conn, &legacy).await?;
+            }
+        }
         let applied = self.applied(conn).await?;
         self.verify(&applied)?;
         let mut report = ApplyReport {
@@ -136,11 +161,19 @@ impl Migrator {
             }
             self.apply_one(conn, m)
                 .await
-                .map_err(|(source, at)| MigrateError::Failed {
-                    version: m.version,
-                    name: m.name.clone(),
-                    at,
-                    source,
+                .map_err(|(cause, at)| match cause {
+                    StepCause::Sql(source) => MigrateError::Failed {
+                        version: m.version,
+                        name: m.name.clone(),
+                        at,
+                        source,
+                    },
+                    StepCause::InvalidIndex(ix) => MigrateError::InvalidIndex {
+                        version: m.version,
+                        name: m.name.clone(),
+                        index: ix.name,
+                        table: ix.table,
+                    },
                 })?;
             tracing::info!(version = m.version, name = %m.name, "applied migration");
             report.applied.push((m.version, m.name.clone()));
@@ -153,11 +186,11 @@ impl Migrator {
     async fn apply_one(&self, conn: &mut PgConnection, m: &Migration) -> Result<(), StepError> {
         let started = std::time::Instant::now();
         let record = format!(
-            "INSERT INTO \"{}\" (version, name, checksum, no_transaction, duration_ms) \
+            "INSERT INTO {} (version, name, checksum, no_transaction, duration_ms) \
              VALUES ($1, $2, $3, $4, $5)",
-            self.table
+            self.record.sql()
         );
-        let plain = |e: sqlx::Error| (e, None);
+        let plain = |e: sqlx::Error| (StepCause::Sql(e), None);
         if !m.no_transaction {
             conn.execute("BEGIN").await.map_err(plain)?;
         }
@@ -165,7 +198,15 @@ impl Migrator {
         let mut body: Result<(), StepError> = Ok(());
         for statement in split::statements(&m.sql) {
             let at = locate(&m.sql, &mut from, &statement);
-            if let Err(e) = conn.execute(statement.as_str()).await {
+            let run = if m.no_transaction {
+                run_outside_transaction(conn, &statement).await
+            } else {
+                conn.execute(statement.as_str())
+                    .await
+                    .map(|_| ())
+                    .map_err(StepCause::Sql)
+            };
+            if let Err(e) = run {
                 body = Err((e, Some(at)));
                 break;
             }
@@ -192,29 +233,75 @@ impl Migrator {
         }
     }
 
+    /// The rows of this migrator's record; when it does not exist yet, the
+    /// rows [`Migrator::adoptable`] would move into it.
     async fn applied(&self, conn: &mut PgConnection) -> Result<Vec<Applied>, MigrateError> {
-        let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
-            .bind(format!("\"{}\"", self.table))
-            .fetch_one(&mut *conn)
-            .await?;
-        if exists.is_none() {
+        if self.record.exists(conn).await? {
+            return Ok(read_rows(conn, &self.record).await?);
+        }
+        self.adoptable(conn).await
+    }
+
+    /// For a migrator with its own schema whose record does not exist yet:
+    /// the rows of the search-path record when every one of them is a
+    /// migration of this set with its checksum (this folder's history,
+    /// written before records were per store); else none.
+    async fn adoptable(&self, conn: &mut PgConnection) -> Result<Vec<Applied>, MigrateError> {
+        if self.record.schema.is_none() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(i64, String, String, DateTime<Utc>)> = sqlx::query_as(&format!(
-            "SELECT version, name, checksum, applied_at FROM \"{}\" ORDER BY version",
-            self.table
+        let legacy = self.legacy();
+        // A table this role may not read (another role's default store) is not its history.
+        if !legacy.exists(conn).await? || !legacy.may(conn, "SELECT").await? {
+            return Ok(Vec::new());
+        }
+        let rows = read_rows(conn, &legacy).await?;
+        let ours = |a: &Applied| {
+            self.migrations
+                .get(a.version)
+                .is_some_and(|m| m.matches_checksum(&a.checksum))
+        };
+        Ok(if rows.iter().all(ours) {
+            rows
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// Moves `rows` from the search-path record into this one, in one transaction.
+    async fn adopt(&self, conn: &mut PgConnection, rows: &[Applied]) -> Result<(), MigrateError> {
+        let versions: Vec<i64> = rows.iter().map(|a| a.version).collect();
+        let cols = "version, name, checksum, no_transaction, applied_at, duration_ms";
+        let (new, old) = (self.record.sql(), self.legacy().sql());
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query(&format!(
+            "INSERT INTO {new} ({cols}) SELECT {cols} FROM {old} WHERE version = ANY($1)"
         ))
-        .fetch_all(&mut *conn)
+        .bind(&versions)
+        .execute(&mut *tx)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(version, name, checksum, at)| Applied {
-                version,
-                name,
-                checksum,
-                at,
-            })
-            .collect())
+        // Rows this role may not delete stay behind (copied, not moved).
+        if self.legacy().may(&mut tx, "DELETE").await? {
+            sqlx::query(&format!("DELETE FROM {old} WHERE version = ANY($1)"))
+                .bind(&versions)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(
+            rows = versions.len(),
+            from = %self.legacy().display(),
+            to = %self.record.display(),
+            "moved migration records into the store's own table"
+        );
+        Ok(())
+    }
+
+    fn legacy(&self) -> Record {
+        Record {
+            schema: None,
+            table: self.record.table.clone(),
+        }
     }
 
     fn verify(&self, applied: &[Applied]) -> Result<(), MigrateError> {
@@ -226,7 +313,7 @@ impl Migrator {
                         name: a.name.clone(),
                     })
                 }
-                Some(m) if m.checksum != a.checksum => {
+                Some(m) if !m.matches_checksum(&a.checksum) => {
                     return Err(MigrateError::Changed {
                         version: a.version,
                         name: a.name.clone(),
@@ -252,7 +339,9 @@ impl Migrator {
             .map(|m| {
                 let state = match applied.iter().find(|a| a.version == m.version) {
                     None => MigrationState::Pending,
-                    Some(a) if a.checksum != m.checksum => MigrationState::Changed { at: a.at },
+                    Some(a) if !m.matches_checksum(&a.checksum) => {
+                        MigrationState::Changed { at: a.at }
+                    }
                     Some(a) => MigrationState::Applied { at: a.at },
                 };
                 MigrationStatus {
@@ -276,6 +365,24 @@ impl Migrator {
     }
 }
 
+async fn read_rows(conn: &mut PgConnection, record: &Record) -> Result<Vec<Applied>, sqlx::Error> {
+    let rows: Vec<(i64, String, String, DateTime<Utc>)> = sqlx::query_as(&format!(
+        "SELECT version, name, checksum, applied_at FROM {} ORDER BY version",
+        record.sql()
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(version, name, checksum, at)| Applied {
+            version,
+            name,
+            checksum,
+            at,
+        })
+        .collect())
+}
+
 /// Takes the advisory lock by polling `pg_try_advisory_lock`. A session
 /// blocked in `pg_advisory_lock` sits in an open transaction, and
 /// `CREATE INDEX CONCURRENTLY` in the session holding the lock waits for every
@@ -295,8 +402,41 @@ async fn lock(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     }
 }
 
-/// A failed statement and where it is (`line N: ALTER TABLE …`).
-type StepError = (sqlx::Error, Option<String>);
+/// Runs one statement of a migration marked `-- strata:no-transaction`. A
+/// named `CREATE INDEX CONCURRENTLY` first drops an INVALID index a failed
+/// earlier run left (`IF NOT EXISTS` would skip it), and must end with a
+/// valid index.
+async fn run_outside_transaction(
+    conn: &mut PgConnection,
+    statement: &str,
+) -> Result<(), StepCause> {
+    let Some(ix) = concurrent::concurrent_index(statement) else {
+        conn.execute(statement).await?;
+        return Ok(());
+    };
+    concurrent::drop_invalid(conn, &ix).await?;
+    conn.execute(statement).await?;
+    match concurrent::validity(conn, &ix).await? {
+        Some(false) => Err(StepCause::InvalidIndex(ix)),
+        _ => Ok(()),
+    }
+}
+
+/// Why a step failed.
+enum StepCause {
+    Sql(sqlx::Error),
+    /// A concurrent build left its index INVALID.
+    InvalidIndex(concurrent::ConcurrentIndex),
+}
+
+impl From<sqlx::Error> for StepCause {
+    fn from(e: sqlx::Error) -> Self {
+        StepCause::Sql(e)
+    }
+}
+
+/// A failed step and where it is (`line N: ALTER TABLE …`).
+type StepError = (StepCause, Option<String>);
 
 /// Finds `statement` in `sql` from `*from` on (statements come in file order)
 /// and describes it by its line and its first line of code.

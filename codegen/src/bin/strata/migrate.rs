@@ -8,7 +8,7 @@ use clap::Subcommand;
 use strata_codegen::postgres::{catalog, diff::DiffOptions, migration};
 use strata_sdk::migrate::{self, MigrationState, Migrations, Migrator};
 
-use super::{load_and_compile, EXIT_USAGE};
+use super::{load_and_compile, target, EXIT_USAGE};
 
 /// Exit code when a migration is refused (destructive, edited, missing) or fails.
 pub const EXIT_REFUSED: u8 = 3;
@@ -17,113 +17,114 @@ pub const EXIT_REFUSED: u8 = 3;
 pub enum MigrateCommand {
     /// Write the next migration: the difference between the schema and the
     /// catalog recorded by the latest migration in the folder.
-    Diff {
-        /// A schema file or a folder of `*.yaml` files.
-        schema: PathBuf,
-        /// The migrations folder (created if missing).
-        #[arg(long)]
-        dir: PathBuf,
-        /// The migration's name (lower-case letters, digits, `_`); default
-        /// `init` for the first migration, `migration` after.
-        #[arg(long)]
-        name: Option<String>,
-        /// Write destructive steps (drop table or column, narrowing a type,
-        /// removing enum values) instead of refusing them.
-        #[arg(long)]
-        allow_destructive: bool,
-        /// Build indexes on existing tables with CREATE INDEX CONCURRENTLY,
-        /// in their own migration run outside a transaction.
-        #[arg(long)]
-        concurrently: bool,
-        /// The postgres store to diff, when the schema has several.
-        #[arg(long)]
-        store: Option<String>,
-    },
+    Diff(DiffArgs),
     /// Apply pending migrations in order, under an advisory lock.
-    Apply {
-        #[arg(long)]
-        dir: PathBuf,
-        /// Default: the DATABASE_URL environment variable.
-        #[arg(long)]
-        database_url: Option<String>,
-    },
+    Apply(DbArgs),
     /// List applied and pending migrations.
-    Status {
-        #[arg(long)]
-        dir: PathBuf,
-        /// Default: the DATABASE_URL environment variable.
-        #[arg(long)]
-        database_url: Option<String>,
-    },
+    Status(DbArgs),
+}
+
+/// The arguments of `migrate diff`.
+#[derive(clap::Args)]
+pub struct DiffArgs {
+    /// A schema file or a folder of `*.yaml` files.
+    pub schema: PathBuf,
+    /// The migrations folder (created if missing).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The migration's name (lower-case letters, digits, `_`); default
+    /// `init` for the first migration, `migration` after.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write destructive steps (drop table or column, narrowing a type,
+    /// removing enum values) instead of refusing them.
+    #[arg(long)]
+    pub allow_destructive: bool,
+    /// Build indexes on existing tables with CREATE INDEX CONCURRENTLY,
+    /// in their own migration run outside a transaction.
+    #[arg(long)]
+    pub concurrently: bool,
+    /// The postgres store to diff, when the schema has several.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Check first that every migration of the folder is applied to this
+    /// database, and refuse (exit 3) when one is not: the catalog the next
+    /// migration builds on is recorded when a migration is written, so a
+    /// migration that failed to apply leaves it ahead of the database.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+/// The arguments of `migrate apply` and `migrate status`.
+#[derive(clap::Args)]
+pub struct DbArgs {
+    /// A schema file or folder of `*.yaml` files (optional). Its postgres
+    /// store's `url:` is the database when neither --database-url nor
+    /// DATABASE_URL is set, and its `schema:` holds the record table.
+    pub schema: Option<PathBuf>,
+    /// The migrations folder: `<version>_<name>.sql` files, as written by
+    /// `strata migrate diff`.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The database (postgres://user@host:port/database). Default: the
+    /// DATABASE_URL environment variable, then the store's `url:`.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// The postgres store of the schema, when it has several.
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 pub fn run(cmd: MigrateCommand) -> ExitCode {
     match cmd {
-        MigrateCommand::Diff {
-            schema,
-            dir,
-            name,
-            allow_destructive,
-            concurrently,
-            store,
-        } => diff(
-            &schema,
-            &dir,
-            name.as_deref(),
-            allow_destructive,
-            concurrently,
-            store,
-        ),
-        MigrateCommand::Apply { dir, database_url } => with_db(&dir, database_url, apply),
-        MigrateCommand::Status { dir, database_url } => with_db(&dir, database_url, status),
+        MigrateCommand::Diff(args) => diff(args),
+        MigrateCommand::Apply(args) => with_db(args, Cmd::Apply),
+        MigrateCommand::Status(args) => with_db(args, Cmd::Status),
     }
 }
 
-fn diff(
-    schema: &Path,
-    dir: &Path,
-    name: Option<&str>,
-    allow_destructive: bool,
-    concurrently: bool,
-    store: Option<String>,
-) -> ExitCode {
-    let model = match load_and_compile(schema, false) {
+fn diff(args: DiffArgs) -> ExitCode {
+    let DiffArgs {
+        schema,
+        dir,
+        name,
+        allow_destructive,
+        concurrently,
+        store,
+        database_url,
+    } = args;
+    let (dir, name) = (dir.as_path(), name.as_deref());
+    let model = match load_and_compile(&schema, false) {
         Ok(m) => m,
         Err(code) => return code,
     };
-    let stores = catalog::postgres_stores(&model);
-    let store = match (store, stores.as_slice()) {
-        (Some(s), _) if stores.contains(&s.as_str()) => s,
-        (Some(s), _) => {
-            eprintln!(
-                "error: `{s}` is not a postgres store of the schema (postgres stores: {})",
-                stores.join(", ")
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
-        (None, [one]) => one.to_string(),
-        (None, []) => {
-            eprintln!("error: the schema has no postgres store");
-            return ExitCode::from(EXIT_USAGE);
-        }
-        (None, _) => {
-            eprintln!(
-                "error: the schema has several postgres stores ({}); choose one with --store",
-                stores.join(", ")
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let store = match target::choose_store(&model, store) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let cat = catalog::catalog(&model, &store);
+    if let Some(url) = database_url {
+        if let Err(code) = all_applied(dir, &url, cat.schema.as_deref()) {
+            return code;
+        }
+    }
     let opts = DiffOptions::default().with_concurrently(concurrently);
     let result = migration::next(&cat, dir, name, &opts, allow_destructive)
         .and_then(|files| Ok((migration::write(dir, &files)?, files)));
     match result {
         Ok((_, files)) if files.is_empty() => {
-            eprintln!(
-                "no changes: the migrations in {} match the schema",
-                dir.display()
-            );
+            let base = migration::latest_catalog_path(dir).ok().flatten();
+            match base.as_deref().and_then(Path::file_name) {
+                Some(base) => eprintln!(
+                    "no changes: the schema matches {} in {} (the database after that migration; `strata migrate status` says whether it is applied)",
+                    base.to_string_lossy(),
+                    dir.display()
+                ),
+                None => eprintln!(
+                    "no changes: the migrations in {} match the schema",
+                    dir.display()
+                ),
+            }
             ExitCode::SUCCESS
         }
         Ok((paths, files)) => {
@@ -158,88 +159,191 @@ fn diff(
     }
 }
 
-type DbCommand = fn(
-    Migrator,
-    sqlx::PgConnection,
-) -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<ExitCode, migrate::MigrateError>>>,
->;
+#[derive(Clone, Copy)]
+enum Cmd {
+    Apply,
+    Status,
+}
 
-fn with_db(dir: &Path, url: Option<String>, f: DbCommand) -> ExitCode {
-    let Some(url) = url.or_else(|| std::env::var("DATABASE_URL").ok()) else {
-        eprintln!("error: no database: pass --database-url or set DATABASE_URL");
-        return ExitCode::from(EXIT_USAGE);
+fn with_db(args: DbArgs, cmd: Cmd) -> ExitCode {
+    let model = match &args.schema {
+        Some(path) => match load_and_compile(path, false) {
+            Ok(m) => Some(m),
+            Err(code) => return code,
+        },
+        None => None,
     };
-    let migrations = match Migrations::from_dir(dir) {
+    let migrations = match Migrations::from_dir(&args.dir) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return target::usage(e),
     };
+    let t = match target::resolve(model.as_ref(), args.store, &args.dir, args.database_url) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let mut migrator = Migrator::new(migrations);
+    if let Some(s) = &t.record_schema {
+        migrator = match migrator.with_schema(s) {
+            Ok(m) => m,
+            Err(e) => return target::usage(e),
+        };
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return target::usage(format!("cannot start the async runtime: {e}")),
+    };
+    let mut conn = match rt.block_on(target::connect(&t.url)) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let result = rt.block_on(async {
-        let conn = migrate::connect(&url).await?;
-        f(Migrator::new(migrations), conn).await
+        let table = record_table(&migrator, &mut conn).await?;
+        match cmd {
+            Cmd::Apply => apply(&migrator, &mut conn, &args.dir, &table).await,
+            Cmd::Status => status(&migrator, &mut conn, &args.dir, &table).await,
+        }
     });
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
+        if let Some(hint) = catalog_hint(&args.dir, &e) {
+            eprintln!("hint: {hint}");
+        }
         ExitCode::from(EXIT_REFUSED)
     })
 }
 
-fn apply(
-    m: Migrator,
-    mut conn: sqlx::PgConnection,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ExitCode, migrate::MigrateError>>>> {
-    Box::pin(async move {
-        let report = m.apply(&mut conn).await?;
-        for (v, name) in &report.applied {
-            eprintln!("applied {v:04}_{name}");
-        }
+/// After a failed migration: which recorded catalog is now ahead of the
+/// database, and what to do about it.
+fn catalog_hint(dir: &Path, e: &migrate::MigrateError) -> Option<String> {
+    let version = match e {
+        migrate::MigrateError::Failed { version, .. }
+        | migrate::MigrateError::InvalidIndex { version, .. } => *version,
+        _ => return None,
+    };
+    let ahead = migration::list(dir)
+        .ok()?
+        .into_iter()
+        .filter(|(v, _, _)| *v >= version)
+        .map(|(_, _, sql)| sql.with_extension("catalog.json"))
+        .rfind(|json| json.exists())?;
+    Some(format!(
+        "{} records the database as if this migration had run, so `strata migrate diff` will not write it again: fix the failing SQL and apply again, or delete the migration(s) from {version:04} on with their .catalog.json and diff again",
+        ahead.file_name()?.to_string_lossy()
+    ))
+}
+
+/// `app_a.strata_migrations`, or the search path's schema before the bare name.
+async fn record_table(
+    m: &Migrator,
+    conn: &mut sqlx::PgConnection,
+) -> Result<String, migrate::MigrateError> {
+    let table = m.record_table();
+    if table.contains('.') {
+        return Ok(table);
+    }
+    let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(format!(
+        "{}.{table}",
+        schema.unwrap_or_else(|| "public".into())
+    ))
+}
+
+async fn apply(
+    m: &Migrator,
+    conn: &mut sqlx::PgConnection,
+    dir: &Path,
+    table: &str,
+) -> Result<ExitCode, migrate::MigrateError> {
+    let report = m.apply(conn).await?;
+    for (v, name) in &report.applied {
+        eprintln!("applied {v:04}_{name}");
+    }
+    if m.migrations().is_empty() && report.already_applied == 0 {
+        eprintln!("no migrations in {}: nothing to apply", dir.display());
+    } else {
         eprintln!(
-            "{} applied now, {} already applied",
+            "{} applied now, {} already applied (recorded in {table})",
             report.applied.len(),
             report.already_applied
         );
-        Ok(ExitCode::SUCCESS)
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(
+    m: &Migrator,
+    conn: &mut sqlx::PgConnection,
+    dir: &Path,
+    table: &str,
+) -> Result<ExitCode, migrate::MigrateError> {
+    let list = m.status(conn).await?;
+    if list.is_empty() {
+        eprintln!(
+            "no migrations in {}, and none recorded in {table}",
+            dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut bad = false;
+    for s in list {
+        let state = match s.state {
+            MigrationState::Applied { at } => format!("applied {}", at.to_rfc3339()),
+            MigrationState::Pending => "pending".to_string(),
+            MigrationState::Changed { at } => {
+                bad = true;
+                format!("CHANGED since applied {}", at.to_rfc3339())
+            }
+            MigrationState::Missing { at } => {
+                bad = true;
+                format!("MISSING file, applied {}", at.to_rfc3339())
+            }
+        };
+        println!("{:04}_{}\t{state}", s.version, s.name);
+    }
+    eprintln!("recorded in {table}");
+    Ok(if bad {
+        ExitCode::from(EXIT_REFUSED)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
-fn status(
-    m: Migrator,
-    mut conn: sqlx::PgConnection,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ExitCode, migrate::MigrateError>>>> {
-    Box::pin(async move {
-        let mut bad = false;
-        for s in m.status(&mut conn).await? {
-            let state = match s.state {
-                MigrationState::Applied { at } => format!("applied {}", at.to_rfc3339()),
-                MigrationState::Pending => "pending".to_string(),
-                MigrationState::Changed { at } => {
-                    bad = true;
-                    format!("CHANGED since applied {}", at.to_rfc3339())
-                }
-                MigrationState::Missing { at } => {
-                    bad = true;
-                    format!("MISSING file, applied {}", at.to_rfc3339())
-                }
-            };
-            println!("{:04}_{}\t{state}", s.version, s.name);
-        }
-        Ok(if bad {
-            ExitCode::from(EXIT_REFUSED)
-        } else {
-            ExitCode::SUCCESS
-        })
-    })
+/// For `diff --database-url`: every migration of `dir` is applied, unchanged.
+fn all_applied(dir: &Path, url: &str, schema: Option<&str>) -> Result<(), ExitCode> {
+    target::check_url(url).map_err(target::usage)?;
+    if !dir.exists() {
+        return Ok(());
+    }
+    let migrations = Migrations::from_dir(dir).map_err(target::usage)?;
+    let mut migrator = Migrator::new(migrations);
+    if let Some(s) = schema {
+        migrator = migrator.with_schema(s).map_err(target::usage)?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| target::usage(format!("cannot start the async runtime: {e}")))?;
+    let mut conn = rt.block_on(target::connect(url))?;
+    let list = rt.block_on(migrator.status(&mut conn)).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_REFUSED)
+    })?;
+    let behind: Vec<String> = list
+        .iter()
+        .filter(|s| !matches!(s.state, MigrationState::Applied { .. }))
+        .map(|s| format!("{:04}_{}", s.version, s.name))
+        .collect();
+    if behind.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "error: not applied to the database (or changed since): {}. The catalog the next migration builds on describes the database after them. Apply them first (`strata migrate apply`); if one cannot apply, fix its SQL, or delete it with its .catalog.json and diff again.",
+        behind.join(", ")
+    );
+    Err(ExitCode::from(EXIT_REFUSED))
 }

@@ -1,0 +1,160 @@
+//! Where `strata migrate apply|status` works: the database (from
+//! `--database-url`, `DATABASE_URL`, or the store's `url:` template) and the
+//! table that records the store's migrations (in the store's `schema:`).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use strata_codegen::model::StoreKind;
+use strata_codegen::postgres::{catalog, migration};
+use strata_codegen::Model;
+
+use super::EXIT_USAGE;
+
+/// The database and record location of one run.
+pub struct Target {
+    pub url: String,
+    /// The PostgreSQL schema of the record table; `None`: the search path.
+    pub record_schema: Option<String>,
+}
+
+/// Prints `error: <message>` and gives the usage exit code.
+pub fn usage(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// The postgres store to work on: `store` if given, else the only one.
+pub fn choose_store(model: &Model, store: Option<String>) -> Result<String, ExitCode> {
+    let stores = catalog::postgres_stores(model);
+    match (store, stores.as_slice()) {
+        (Some(s), _) if stores.contains(&s.as_str()) => Ok(s),
+        (Some(s), _) => Err(usage(format!(
+            "`{s}` is not a postgres store of the schema (postgres stores: {})",
+            stores.join(", ")
+        ))),
+        (None, [one]) => Ok(one.to_string()),
+        (None, []) => Err(usage("the schema has no postgres store")),
+        (None, _) => Err(usage(format!(
+            "the schema has several postgres stores ({}); choose one with --store",
+            stores.join(", ")
+        ))),
+    }
+}
+
+/// Resolves the database URL and the record schema. With a schema, its
+/// store gives both (`url:` when no URL is given, `schema:`); without one,
+/// the schema recorded in the folder's latest `.catalog.json` (written by
+/// `strata migrate diff`) places the record.
+pub fn resolve(
+    model: Option<&Model>,
+    store: Option<String>,
+    dir: &Path,
+    url: Option<String>,
+) -> Result<Target, ExitCode> {
+    let (record_schema, template) = match model {
+        Some(model) => {
+            let store = choose_store(model, store)?;
+            let s = model.store(&store);
+            let schema = match s.map(|s| &s.kind) {
+                Some(StoreKind::Postgres { schema, .. }) => schema.clone(),
+                _ => None,
+            };
+            (schema, s.and_then(|s| s.url.clone()).map(|t| (store, t)))
+        }
+        None if store.is_some() => {
+            return Err(usage(
+                "--store needs the schema (strata migrate apply <SCHEMA> --store …)",
+            ))
+        }
+        None => (folder_schema(dir)?, None),
+    };
+    let url = match url.or_else(|| std::env::var("DATABASE_URL").ok()) {
+        Some(url) => url,
+        None => match template {
+            Some((store, t)) => t.expand(|v| std::env::var(v).ok()).map_err(|var| {
+                usage(format!(
+                    "no database: the url of store `{store}` (`{}`) needs the environment variable {var}; set it, DATABASE_URL, or pass --database-url",
+                    t.raw
+                ))
+            })?,
+            None => {
+                return Err(usage(
+                    "no database: pass --database-url, set DATABASE_URL, or give the schema whose postgres store has a `url:`",
+                ))
+            }
+        },
+    };
+    check_url(&url).map_err(usage)?;
+    Ok(Target { url, record_schema })
+}
+
+/// The `schema` of the folder's latest recorded catalog, if any.
+fn folder_schema(dir: &Path) -> Result<Option<String>, ExitCode> {
+    match migration::latest_catalog(dir) {
+        Ok((cat, _)) => Ok(cat.schema),
+        Err(e) => Err(usage(e)),
+    }
+}
+
+/// Refuses URLs that are not PostgreSQL's, or that do not parse, without
+/// echoing the URL (it may hold a password).
+pub fn check_url(url: &str) -> Result<(), String> {
+    match url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("postgres" | "postgresql") => {}
+        Some(other) => {
+            return Err(format!(
+                "the database URL is a `{other}://` URL: strata migrate works with PostgreSQL only (postgres://user@host:port/database)"
+            ))
+        }
+        None => {
+            return Err(
+                "the database URL is not a URL: expected postgres://user@host:port/database"
+                    .to_string(),
+            )
+        }
+    }
+    sqlx::postgres::PgConnectOptions::from_str(url)
+        .map(|_| ())
+        .map_err(|e| format!("the database URL is not valid: {e}"))
+}
+
+/// Connects for a run. A failure names the server (host, port, database,
+/// user; never the password) and exits 3.
+pub async fn connect(url: &str) -> Result<sqlx::PgConnection, ExitCode> {
+    strata_sdk::migrate::connect(url).await.map_err(|e| {
+        let place = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map(|o| {
+                format!(
+                    "{}:{} (database {}, user {})",
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or("(default)"),
+                    o.get_username()
+                )
+            })
+            .unwrap_or_else(|_| "the database".into());
+        eprintln!("error: cannot connect to {place}: {e}");
+        ExitCode::from(super::migrate::EXIT_REFUSED)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn urls_other_than_postgres_are_refused_without_echoing_them() {
+        assert!(check_url("postgres://u:pw@127.0.0.1:5432/db").is_ok());
+        assert!(check_url("postgresql://127.0.0.1/db").is_ok());
+        for bad in [
+            "mysql://u:secretpw@h/db",
+            "not a url secretpw",
+            "postgres://u:secretpw@h:notaport/db",
+        ] {
+            let e = check_url(bad).unwrap_err();
+            assert!(!e.contains("secretpw"), "{e}");
+        }
+    }
+}
