@@ -5,7 +5,8 @@
 //! cargo run -p deepalpha-db --example trading
 //! ```
 //!
-//! It (re)creates the database `deepalpha_example` on the server of
+//! It says which server and database it uses: it (re)creates the database
+//! `deepalpha_example` (or `EXAMPLE_DATABASE`) on the server of
 //! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`), applies the
 //! migrations embedded at build time (`generated/migrations`), writes a user,
 //! a strategy, decisions, orders and a position,
@@ -31,32 +32,40 @@ fn dec(s: &str) -> Decimal {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let server = url
-        .rsplit_once('/')
-        .map(|(s, _)| s.to_string())
-        .unwrap_or(url);
+    let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+    let db = std::env::var("EXAMPLE_DATABASE").unwrap_or_else(|_| DB.to_string());
+    let server = format!(
+        "{}:{} as {}",
+        options.get_host(),
+        options.get_port(),
+        options.get_username()
+    );
+    println!(
+        "server {server} (from DATABASE_URL); the tour works in its own database `{db}` \
+         (EXAMPLE_DATABASE to choose another), which it drops and creates again"
+    );
 
     // A fresh database, migrated with the migrations embedded at build time
     // (`generated/migrations`, through `Build::with_migrations`).
-    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await?;
+    let mut admin = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL at {server}: {e}"))?;
+    let quoted = format!("\"{}\"", db.replace('"', "\"\""));
     admin
-        .execute(format!("DROP DATABASE IF EXISTS \"{DB}\" WITH (FORCE)").as_str())
+        .execute(format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)").as_str())
         .await?;
     admin
-        .execute(format!("CREATE DATABASE \"{DB}\"").as_str())
+        .execute(format!("CREATE DATABASE {quoted}").as_str())
         .await?;
-    let config = strata_sdk::postgres::PoolConfig {
-        url: format!("{server}/{DB}"),
-        ..main_pool_config()
-    };
-    let pool = config.connect().await?;
+    let options = options.database(&db);
+    let pool = main_pool_config().options().connect_with(options.clone()).await?;
     let report = strata_sdk::migrate::Migrator::new(deepalpha_db::migrations())
         .apply_pool(&pool)
         .await?;
     for (version, name) in &report.applied {
         println!("applied migration {version} {name}");
     }
-    println!("created database {DB} with the schema of store `main`");
+    println!("created database {db} with the schema of store `main`");
 
     // A user and a strategy.
     let user = User::insert(
@@ -303,6 +312,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "CandleBar::get_many of 3 keys: {} rows in one round trip",
         CandleBar::get_many(&pool, &keys).await?.len()
     );
-    println!("done; inspect with: psql {server}/{DB}");
+    println!(
+        "done; inspect with: psql -h {} -p {} -U {} {db}",
+        options.get_host(),
+        options.get_port(),
+        options.get_username()
+    );
     Ok(())
 }
