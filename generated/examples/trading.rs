@@ -58,7 +58,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .execute(format!("CREATE DATABASE {quoted}").as_str())
         .await?;
     let options = options.database(&db);
-    let pool = main_pool_config().options().connect_with(options.clone()).await?;
+    let pool = main_pool_config()
+        .options()
+        .connect_with(options.clone())
+        .await?;
     let report = strata_sdk::migrate::Migrator::new(deepalpha_db::migrations())
         .apply_pool(&pool)
         .await?;
