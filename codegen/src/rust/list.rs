@@ -51,7 +51,12 @@ fn method(p: &Plan, sort: Option<usize>) -> TokenStream {
         Some(i) => {
             let (f, t) = (p.ident(i), p.ty(i));
             let field = f.to_string();
-            let bind_key = p.bind_key(quote!(after.1));
+            // By reference: a lone String key cannot be moved out of `after`.
+            let key = match p.key.len() {
+                1 => quote!(&after.1),
+                _ => quote!(after.1),
+            };
+            let bind_key = p.bind_key(key);
             (
                 format_ident!("list_by_{}", field.trim_start_matches("r#")),
                 quote!((#t, #key_ty)),

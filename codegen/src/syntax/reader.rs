@@ -294,8 +294,32 @@ pub(super) fn key_name(k: &Node) -> Name {
     Spanned::new(k.as_str().unwrap_or_default().to_string(), k.span)
 }
 
+/// A `doc:` text, which becomes a Rust doc comment: line ends are made
+/// `\n` (a carriage return is not allowed in a doc comment), and characters
+/// that cannot stand in one (other control characters, and the Unicode
+/// direction controls rustc refuses in comments) are refused at the text.
 pub(super) fn doc(node: Option<&Node>, probs: &mut Problems) -> Option<String> {
-    node.and_then(|n| name(n, "`doc`", probs)).map(|n| n.value)
+    let text = node.and_then(|n| name(n, "`doc`", probs))?;
+    let doc = text.value.replace("\r\n", "\n").replace('\r', "\n");
+    let bad = doc.chars().find(|&c| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    });
+    match bad {
+        Some(c) => {
+            probs.push(
+                Problem::new(
+                    "strata::bad_doc",
+                    text.span,
+                    format!("this `doc` holds the character {}", c.escape_unicode()),
+                )
+                .label("cannot stand in a Rust doc comment")
+                .help("a doc is text: letters, punctuation, spaces, tabs and line breaks; remove control and text-direction characters"),
+            );
+            None
+        }
+        None => Some(doc),
+    }
 }
 
 pub(super) fn missing(span: Span, what: &str, key: &str, help: &str) -> Problem {

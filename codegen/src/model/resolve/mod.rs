@@ -9,6 +9,7 @@ mod entities;
 mod enums;
 mod fields;
 mod links;
+mod rust_names;
 mod stores;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -57,6 +58,7 @@ pub fn resolve(
         .collect();
     r.references(&decls, &mut entities, &stores);
     r.clashes(&decls, &entities, &enums, &stores);
+    r.rust_names(files, &decls, &entities, &stores);
     let sync = r.sync(files, &stores, &entities);
     (probs_len(r.probs) == before).then_some(Model {
         stores,
