@@ -38,6 +38,17 @@ pub use source::Sources;
 /// spend unbounded time or memory.
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most fields one entity may have (PostgreSQL allows 1,600 columns).
+pub const MAX_FIELDS: usize = 1_000;
+
+/// Most stores one entity may be synced to.
+pub const MAX_SYNC_TARGETS: usize = 32;
+
+/// Most columns all artifacts of a schema may hold together: each entity's
+/// fields × (1 + its sync targets). Generation time and memory grow with
+/// this number; the bound keeps any schema to a second or two.
+pub const MAX_GENERATED_COLUMNS: usize = 40_000;
+
 /// Errors before any schema text is read: missing files, unreadable folders.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LoadError {

@@ -8,6 +8,7 @@ mod constraints;
 mod entities;
 mod enums;
 mod fields;
+mod limits;
 mod links;
 mod rust_names;
 mod stores;
@@ -60,6 +61,7 @@ pub fn resolve(
     r.clashes(&decls, &entities, &enums, &stores);
     r.rust_names(files, &decls, &entities, &stores);
     let sync = r.sync(files, &stores, &entities);
+    r.limits(&decls, &entities, &sync);
     (probs_len(r.probs) == before).then_some(Model {
         stores,
         enums,
