@@ -183,6 +183,11 @@ impl Build {
         };
         let sources = crate::load(&schema).map_err(|e| io(&e))?;
         let model = crate::compile(&sources).map_err(|d| BuildError::Schema(d.render_plain()))?;
+        if self.rerun {
+            for line in crate::lint(&sources, &model).render_short().lines() {
+                println!("cargo:warning={line}");
+            }
+        }
         let generated = crate::generate(&model, &self.settings);
 
         let base =

@@ -15,6 +15,17 @@ use excerpt::{shorten, IndexedFile};
 
 use crate::source::{Sources, Span};
 
+/// How serious a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Severity {
+    /// The schema is refused.
+    #[default]
+    Error,
+    /// The schema compiles, but something in it is likely to fail at run
+    /// time; reported by `strata check`, `strata generate` and build.rs.
+    Warning,
+}
+
 /// One problem found in a schema.
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -24,6 +35,7 @@ pub struct Problem {
     pub span: Span,
     pub label: String,
     pub help: Option<String>,
+    pub severity: Severity,
 }
 
 impl Problem {
@@ -34,7 +46,16 @@ impl Problem {
             span,
             label: String::new(),
             help: None,
+            severity: Severity::Error,
         }
+    }
+    /// Makes the problem a warning: reported, but the schema compiles.
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
     }
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();
@@ -165,6 +186,12 @@ impl SchemaDiagnostic {
     pub fn problem(&self) -> &Problem {
         &self.problem
     }
+    fn severity_word(&self) -> &'static str {
+        match self.problem.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
 }
 
 impl fmt::Display for SchemaDiagnostic {
@@ -178,6 +205,12 @@ impl std::error::Error for SchemaDiagnostic {}
 impl Diagnostic for SchemaDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(self.problem.code))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.problem.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.problem
@@ -250,7 +283,12 @@ impl Diagnostics {
                 .with_width(100);
         let mut out = String::new();
         for (i, d) in self.items.iter().enumerate() {
-            out.push_str(&format!("error: {}: {}\n", d.location, d.problem.message));
+            out.push_str(&format!(
+                "{}: {}: {}\n",
+                d.severity_word(),
+                d.location,
+                d.problem.message
+            ));
             if i < MAX_RENDERED {
                 let _ = handler.render_report(&mut out, d);
             }
@@ -264,22 +302,38 @@ impl Diagnostics {
             .iter()
             .map(|d| {
                 format!(
-                    "{}: error[{}]: {}\n",
-                    d.location, d.problem.code, d.problem.message
+                    "{}: {}[{}]: {}\n",
+                    d.location,
+                    d.severity_word(),
+                    d.problem.code,
+                    d.problem.message
                 )
             })
             .collect()
     }
 }
 
+impl Diagnostics {
+    /// How many of the problems are errors (the rest are warnings).
+    pub fn errors(&self) -> usize {
+        self.items.iter().filter(|d| d.problem.is_error()).count()
+    }
+}
+
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.items.len();
-        write!(
-            f,
-            "the schema has {n} error{}",
-            if n == 1 { "" } else { "s" }
-        )
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let (errors, warnings) = (self.errors(), self.items.len() - self.errors());
+        match (errors, warnings) {
+            (0, w) => write!(f, "the schema has {w} warning{}", plural(w)),
+            (e, 0) => write!(f, "the schema has {e} error{}", plural(e)),
+            (e, w) => write!(
+                f,
+                "the schema has {e} error{} and {w} warning{}",
+                plural(e),
+                plural(w)
+            ),
+        }
     }
 }
 

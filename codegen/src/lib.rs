@@ -215,8 +215,20 @@ pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
             Some(p) => Err(Diagnostics::new(sources, vec![p])),
             None => Ok(m),
         },
-        _ => Err(Diagnostics::new(sources, problems.list)),
+        // A refused schema shows its warnings too, so one run says everything.
+        Some(m) => {
+            problems.list.extend(postgres::lint(&m));
+            Err(Diagnostics::new(sources, problems.list))
+        }
+        None => Err(Diagnostics::new(sources, problems.list)),
     }
+}
+
+/// The warnings of a compiled schema: what it accepts that a store will
+/// refuse at run time (a B-tree index over unbounded text). `strata check`,
+/// `strata generate` and [`build::Build`] print them; they fail nothing.
+pub fn lint(sources: &Sources, model: &Model) -> Diagnostics {
+    Diagnostics::new(sources, postgres::lint(model))
 }
 
 /// A schema that declares nothing at all (empty files, only comments) is a

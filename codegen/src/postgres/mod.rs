@@ -1,6 +1,7 @@
 //! PostgreSQL back end: the catalog a store should have, its DDL, and migrations.
 
 pub mod catalog;
+pub mod check;
 pub mod ddl;
 pub mod diff;
 mod diff_column;
@@ -8,6 +9,7 @@ mod diff_rename;
 mod diff_table;
 pub mod migration;
 
+pub use check::lint;
 pub use diff_table::pkey_name;
 
 use crate::files::{header, Files};
