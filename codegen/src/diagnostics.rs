@@ -9,8 +9,10 @@ use std::fmt;
 
 use miette::{Diagnostic, LabeledSpan, SourceCode};
 
+mod code;
 mod excerpt;
 
+pub use code::Code;
 use excerpt::{shorten, IndexedFile};
 
 use crate::source::{Sources, Span};
@@ -30,24 +32,35 @@ pub enum Severity {
 #[derive(Debug, Clone)]
 pub struct Problem {
     /// Stable machine-readable code, e.g. `strata::unknown_key`.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub span: Span,
     pub label: String,
     pub help: Option<String>,
     pub severity: Severity,
+    /// Other places the problem involves, each with its own label (the first
+    /// declaration of a name declared twice). Places in another file than
+    /// [`Problem::span`] are named in the help instead, as miette shows one
+    /// file per diagnostic.
+    pub also: Vec<(Span, String)>,
 }
 
 impl Problem {
-    pub fn new(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
         Problem {
             code,
+            also: Vec::new(),
             message: message.into(),
             span,
             label: String::new(),
             help: None,
             severity: Severity::Error,
         }
+    }
+    /// Points at another place the problem involves, with its own label.
+    pub fn also(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.also.push((span, label.into()));
+        self
     }
     /// Makes the problem a warning: reported, but the schema compiles.
     pub fn warning(mut self) -> Self {
@@ -173,11 +186,13 @@ pub struct SchemaDiagnostic {
     source: IndexedFile,
     /// The problem's span, clamped for rendering.
     at: (usize, usize),
+    /// The other places in the same file, clamped, with their labels.
+    also: Vec<((usize, usize), String)>,
 }
 
 impl SchemaDiagnostic {
     pub fn code(&self) -> &'static str {
-        self.problem.code
+        self.problem.code.as_str()
     }
     /// `file:line:col` of the problem.
     pub fn location(&self) -> &str {
@@ -204,7 +219,7 @@ impl std::error::Error for SchemaDiagnostic {}
 
 impl Diagnostic for SchemaDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.problem.code))
+        Some(Box::new(self.problem.code.as_str()))
     }
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.problem.severity {
@@ -224,11 +239,10 @@ impl Diagnostic for SchemaDiagnostic {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let (start, end) = self.at;
         let label = (!self.problem.label.is_empty()).then(|| self.problem.label.clone());
-        Some(Box::new(std::iter::once(LabeledSpan::new(
-            label,
-            start,
-            end - start,
-        ))))
+        let primary = LabeledSpan::new_primary_with_span(label, (start, end - start));
+        let others =
+            (self.also.iter()).map(|((s, e), l)| LabeledSpan::new(Some(l.clone()), *s, e - s));
+        Some(Box::new(std::iter::once(primary).chain(others)))
     }
 }
 
@@ -257,6 +271,10 @@ impl Diagnostics {
                     IndexedFile::new(&f.name, &f.text)
                 });
                 let at = file.clamp(problem.span);
+                let also = (problem.also.iter())
+                    .filter(|(s, _)| s.file == problem.span.file)
+                    .map(|(s, l)| (file.clamp(*s), l.clone()))
+                    .collect();
                 let location = format!(
                     "{}:{}:{}",
                     file.name,
@@ -267,6 +285,7 @@ impl Diagnostics {
                     location,
                     source: file.clone(),
                     at,
+                    also,
                     problem,
                 }
             })

@@ -29,7 +29,7 @@ pub mod syntax;
 
 use std::path::Path;
 
-pub use diagnostics::{Diagnostics, Problem};
+pub use diagnostics::{Code, Diagnostics, Problem};
 pub use files::{persist, Files};
 pub use model::Model;
 pub use source::Sources;
@@ -108,7 +108,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Sources, LoadError> {
             let id = sources.add(name, "");
             sources.problems.push(
                 Problem::new(
-                    "strata::too_large",
+                    Code::TooLarge,
                     source::Span::new(id, 0, 0),
                     format!("this file is larger than {MAX_FILE_BYTES} bytes"),
                 )
@@ -127,7 +127,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Sources, LoadError> {
                 let id = sources.add(name, text);
                 sources.problems.push(
                     Problem::new(
-                        "strata::not_utf8",
+                        Code::NotUtf8,
                         source::Span::new(id, at, at + '\u{FFFD}'.len_utf8()),
                         "this file is not UTF-8 text",
                     )
@@ -237,7 +237,7 @@ fn nothing_declared(sources: &Sources, m: &Model) -> Option<Problem> {
     let empty = m.stores.is_empty() && m.enums.is_empty() && m.entities.is_empty();
     (empty && !sources.files.is_empty()).then(|| {
         Problem::new(
-            "strata::empty_schema",
+            Code::EmptySchema,
             source::Span::new(0, 0, 0),
             "the schema declares nothing",
         )

@@ -8,7 +8,7 @@ pub mod types;
 
 use quote::{format_ident, quote};
 
-use crate::diagnostics::Problem;
+use crate::diagnostics::{Code, Problem};
 use crate::files::Files;
 use crate::model::{Entity, Model, StoreKindTag};
 
@@ -46,7 +46,7 @@ pub fn check(model: &Model) -> Vec<Problem> {
             if let Some((label, help)) = types::unsupported(f, t) {
                 out.push(
                     Problem::new(
-                        "strata::clickhouse_type",
+                        Code::ClickhouseType,
                         f.span,
                         format!(
                             "`{}.{}` cannot be stored in ClickHouse store `{store}` without loss",
@@ -62,7 +62,7 @@ pub fn check(model: &Model) -> Vec<Problem> {
             if p.nullable {
                 out.push(
                     Problem::new(
-                        "strata::clickhouse_partition",
+                        Code::ClickhousePartition,
                         p.span,
                         format!(
                             "`{}` partitions a ClickHouse table but is nullable",

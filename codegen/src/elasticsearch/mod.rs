@@ -5,7 +5,7 @@
 mod docs;
 pub mod mapping;
 
-use crate::diagnostics::Problem;
+use crate::diagnostics::{Code, Problem};
 use crate::files::Files;
 use crate::model::{Entity, Model, ScalarType};
 
@@ -26,7 +26,7 @@ pub fn check(model: &Model) -> Vec<Problem> {
             if matches!(f.ty.scalar(), ScalarType::Bytes) {
                 out.push(
                     Problem::new(
-                        "strata::search_type",
+                        Code::SearchType,
                         f.span,
                         format!("`{}.{}` cannot be indexed in search store `{store}`", e.name.schema, f.name.schema),
                     )

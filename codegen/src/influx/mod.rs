@@ -5,7 +5,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::diagnostics::Problem;
+use crate::diagnostics::{Code, Problem};
 use crate::files::Files;
 use crate::model::{
     Entity, EntityKind, Field, Model, Precision, ScalarType, StoreKind, StoreKindTag,
@@ -47,7 +47,7 @@ pub fn check(model: &Model) -> Vec<Problem> {
             if let Some((label, help)) = bad {
                 out.push(
                     Problem::new(
-                        "strata::influx_type",
+                        Code::InfluxType,
                         f.span,
                         format!(
                             "`{}.{}` cannot be written as line protocol",

@@ -6,7 +6,7 @@
 //! over unbounded text accepts the schema, then refuses the first row whose
 //! value is longer (`index row size … exceeds btree version 4 maximum 2704`).
 
-use crate::diagnostics::Problem;
+use crate::diagnostics::{Code, Problem};
 use crate::model::{Entity, EntityKind, Field, IndexMethod, Model, ScalarType, StoreKindTag};
 use crate::source::Span;
 
@@ -97,7 +97,7 @@ fn oversized(e: &Entity, fields: &[usize], span: Span, what: &str) -> Option<Pro
     };
     Some(
         Problem::new(
-            "strata::unbounded_index",
+            Code::UnboundedIndex,
             span,
             format!(
                 "the {what} on `{}.{name}` refuses rows whose entry exceeds {BTREE_MAX_ENTRY} bytes",

@@ -2,7 +2,7 @@
 //! values its types cannot hold without loss, and PostgreSQL types one Rust
 //! type cannot name.
 
-use crate::diagnostics::Problem;
+use crate::diagnostics::{Code, Problem};
 use crate::model::{EntityKind, Model, ScalarType, StoreKind, StoreKindTag};
 
 /// Every problem of the Rust back end.
@@ -33,7 +33,7 @@ fn decimal_precision(model: &Model) -> Vec<Problem> {
                 }
                 out.push(
                     Problem::new(
-                        "strata::decimal_precision",
+                        Code::DecimalPrecision,
                         f.span,
                         format!(
                             "`{}.{}` cannot be carried by the Rust SDK without loss",
@@ -88,7 +88,7 @@ fn enum_schemas(model: &Model) -> Vec<Problem> {
             };
             out.push(
                 Problem::new(
-                    "strata::enum_schemas",
+                    Code::EnumSchemas,
                     en.span,
                     format!(
                         "enum `{}` is used by store `{first}` ({}) and store `{other}` ({})",

@@ -74,7 +74,7 @@ impl Resolver<'_> {
             renamed.insert(key, &d.name.value);
             if let Some((message, help)) = problem {
                 self.err(
-                    Problem::new("strata::bad_rename", r.span, message)
+                    Problem::new(Code::BadRename, r.span, message)
                         .label("renamed_from")
                         .help(help),
                 );
@@ -184,8 +184,9 @@ impl Resolver<'_> {
             "another place".to_string()
         };
         self.err(
-            Problem::new("strata::duplicate_name", span, message)
+            Problem::new(Code::DuplicateName, span, message)
                 .label("name already taken")
+                .also(first, "taken here")
                 .help(format!("the other one is at {at}; {help}")),
         );
     }

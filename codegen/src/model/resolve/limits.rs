@@ -19,7 +19,7 @@ impl Resolver<'_> {
             if e.fields.len() > MAX_FIELDS {
                 self.err(
                     Problem::new(
-                        "strata::too_many_fields",
+                        Code::TooManyFields,
                         d.name.span,
                         format!("entity `{}` has {} fields", d.name.value, e.fields.len()),
                     )
@@ -31,7 +31,7 @@ impl Resolver<'_> {
             if let Some(r) = rules.get(MAX_SYNC_TARGETS) {
                 self.err(
                     Problem::new(
-                        "strata::too_many_targets",
+                        Code::TooManyTargets,
                         r.span,
                         format!(
                             "entity `{}` is synced to {} stores",
@@ -51,7 +51,7 @@ impl Resolver<'_> {
             if before <= MAX_GENERATED_COLUMNS && total > MAX_GENERATED_COLUMNS {
                 self.err(
                     Problem::new(
-                        "strata::too_large_output",
+                        Code::TooLargeOutput,
                         d.name.span,
                         format!("the schema's artifacts would hold more than {MAX_GENERATED_COLUMNS} columns"),
                     )

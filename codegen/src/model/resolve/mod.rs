@@ -19,7 +19,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
 use super::types::{parse_type, type_alias, TypeError, BUILTIN_TYPES};
 use super::*;
-use crate::diagnostics::{Problem, Problems};
+use crate::diagnostics::{Code, Problem, Problems};
 use crate::names::{is_enum_value, is_snake_ident, is_type_ident, MAX_SQL_IDENT};
 use crate::source::{Sources, Spanned};
 use crate::syntax::ast::{self, DefaultLit, Filter};
@@ -119,11 +119,12 @@ impl Resolver<'_> {
         };
         self.err(
             Problem::new(
-                "strata::duplicate_name",
+                Code::DuplicateName,
                 name.span,
                 format!("{what} `{}` is declared twice", name.value),
             )
             .label("declared again here")
+            .also(first, "first declared here")
             .help(format!(
                 "the first declaration is at {at}; rename or remove one of them"
             )),
@@ -145,7 +146,7 @@ impl Resolver<'_> {
         };
         self.err(
             Problem::new(
-                "strata::bad_identifier",
+                Code::BadIdentifier,
                 name.span,
                 format!("`{}` is not a valid {what} name", name.value),
             )

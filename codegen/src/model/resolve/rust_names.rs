@@ -127,7 +127,7 @@ impl Resolver<'_> {
             if let Some((label, whose)) = hidden {
                 self.err(
                     Problem::new(
-                        "strata::bad_identifier",
+                        Code::BadIdentifier,
                         name.span,
                         format!("`{}` cannot be used as an {what} name", name.value),
                     )
@@ -222,7 +222,7 @@ impl Resolver<'_> {
     fn unusable_rust_name(&mut self, what: &str, name: &Spanned<String>, item: &str) {
         self.err(
             Problem::new(
-                "strata::bad_identifier",
+                Code::BadIdentifier,
                 name.span,
                 format!("`{}` cannot be used as a {what} name", name.value),
             )
@@ -236,7 +236,7 @@ impl Resolver<'_> {
     fn reserved_member(&mut self, name: &Spanned<String>, why: &str) {
         self.err(
             Problem::new(
-                "strata::bad_identifier",
+                Code::BadIdentifier,
                 name.span,
                 format!("`{}` is a name the generated Rust uses itself", name.value),
             )
@@ -251,16 +251,16 @@ impl Resolver<'_> {
         name: &Spanned<String>,
         rust: &str,
         item: &str,
-        (other, at): (String, Span),
+        (other, at_span): (String, Span),
     ) {
         let at = if self.probs.wants_suggestions() {
-            self.sources.location(at)
+            self.sources.location(at_span)
         } else {
             "another place".to_string()
         };
         self.err(
             Problem::new(
-                "strata::rust_name_clash",
+                Code::RustNameClash,
                 name.span,
                 format!(
                     "{what} `{}` becomes the Rust {item} `{rust}`, which {other} already is",
@@ -268,6 +268,7 @@ impl Resolver<'_> {
                 ),
             )
             .label("same name in the generated Rust")
+            .also(at_span, "the other one")
             .help(format!("{other} is at {at}; rename one of them")),
         );
     }
