@@ -13,6 +13,7 @@
 //! strata_codegen::persist(&files, "out".as_ref()).unwrap();
 //! ```
 
+pub mod backend;
 pub mod build;
 pub mod clickhouse;
 pub mod diagnostics;
@@ -29,8 +30,9 @@ pub mod syntax;
 
 use std::path::Path;
 
+pub use backend::Backend;
 pub use diagnostics::{Code, Diagnostics, Problem};
-pub use files::{persist, Files};
+pub use files::{persist, Artifact, Files};
 pub use model::Model;
 pub use source::Sources;
 
@@ -205,10 +207,9 @@ pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
     let model = model::resolve(sources, &asts, &mut problems);
     // Back ends report what their stores cannot carry (lossy types, missing features).
     if let Some(m) = &model {
-        problems.list.extend(clickhouse::check(m));
-        problems.list.extend(elasticsearch::check(m));
-        problems.list.extend(influx::check(m));
-        problems.list.extend(rust::check(m));
+        for b in BACKENDS {
+            problems.list.extend(b.check(m));
+        }
     }
     match model {
         Some(m) if problems.is_empty() => match nothing_declared(sources, &m) {
@@ -217,7 +218,9 @@ pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
         },
         // A refused schema shows its warnings too, so one run says everything.
         Some(m) => {
-            problems.list.extend(postgres::lint(&m));
+            problems
+                .list
+                .extend(BACKENDS.iter().flat_map(|b| b.lint(&m)));
             Err(Diagnostics::new(sources, problems.list))
         }
         None => Err(Diagnostics::new(sources, problems.list)),
@@ -228,7 +231,10 @@ pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
 /// refuse at run time (a B-tree index over unbounded text). `strata check`,
 /// `strata generate` and [`build::Build`] print them; they fail nothing.
 pub fn lint(sources: &Sources, model: &Model) -> Diagnostics {
-    Diagnostics::new(sources, postgres::lint(model))
+    Diagnostics::new(
+        sources,
+        BACKENDS.iter().flat_map(|b| b.lint(model)).collect(),
+    )
 }
 
 /// A schema that declares nothing at all (empty files, only comments) is a
@@ -259,13 +265,22 @@ pub struct Settings {
     _private: (),
 }
 
+/// Every back end, in the order they run. The one list a new store kind is
+/// added to (with its model variant, its keys and its SDK module; see
+/// `docs/architecture.md`).
+pub const BACKENDS: &[&dyn Backend] = &[
+    &backend::Postgres,
+    &backend::Rust,
+    &backend::ClickHouse,
+    &backend::Elasticsearch,
+    &backend::Influx,
+];
+
 /// Stage 4: every artifact of every back end, keyed by relative path.
 pub fn generate(model: &Model, _settings: &Settings) -> Files {
     let mut files = Files::default();
-    postgres::generate(model, &mut files);
-    rust::generate(model, &mut files);
-    clickhouse::generate(model, &mut files);
-    elasticsearch::generate(model, &mut files);
-    influx::generate(model, &mut files);
+    for b in BACKENDS {
+        b.generate(model, &mut files);
+    }
     files
 }

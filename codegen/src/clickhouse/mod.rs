@@ -9,7 +9,7 @@ pub mod types;
 use quote::{format_ident, quote};
 
 use crate::diagnostics::{Code, Problem};
-use crate::files::Files;
+use crate::files::{Artifact, Files};
 use crate::model::{Entity, Model, StoreKindTag};
 
 pub use ddl::{statements, DdlOptions};
@@ -86,12 +86,13 @@ pub fn generate(model: &Model, files: &mut Files) {
     }
     let opts = DdlOptions::default();
     for (store, e) in &tables {
-        files.insert(
-            format!("clickhouse/{store}/{}.sql", e.name.sql),
-            ddl::file(model, store, e, &opts),
-        );
+        let table = Artifact::ClickHouseDdl {
+            store: store.to_string(),
+            table: e.name.sql.clone(),
+        };
+        files.add(table, ddl::file(model, store, e, &opts));
     }
-    files.insert("rust/clickhouse.rs", rust(model));
+    files.add(Artifact::RustModule("clickhouse".into()), rust(model));
 }
 
 /// The generated Rust: `pub mod <store> { <Entity>Row ... }`.

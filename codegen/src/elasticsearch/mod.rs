@@ -6,7 +6,7 @@ mod docs;
 pub mod mapping;
 
 use crate::diagnostics::{Code, Problem};
-use crate::files::Files;
+use crate::files::{Artifact, Files};
 use crate::model::{Entity, Model, ScalarType};
 
 /// Searchable entities with their search store, in declaration order.
@@ -48,7 +48,15 @@ pub fn generate(model: &Model, files: &mut Files) {
         let name = mapping::index_name(model, store, e);
         let body = mapping::create_body(model, store, e);
         let text = serde_json::to_string_pretty(&body).unwrap_or_default();
-        files.insert(format!("elasticsearch/{name}.json"), format!("{text}\n"));
+        files.add(
+            Artifact::ElasticsearchIndex {
+                index: name.clone(),
+            },
+            format!("{text}\n"),
+        );
     }
-    files.insert("rust/elasticsearch.rs", docs::rust(model));
+    files.add(
+        Artifact::RustModule("elasticsearch".into()),
+        docs::rust(model),
+    );
 }

@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::diagnostics::{Code, Problem};
-use crate::files::Files;
+use crate::files::{Artifact, Files};
 use crate::model::{
     Entity, EntityKind, Field, Model, Precision, ScalarType, StoreKind, StoreKindTag,
 };
@@ -65,7 +65,7 @@ pub fn check(model: &Model) -> Vec<Problem> {
 
 pub fn generate(model: &Model, files: &mut Files) {
     if model.entities_in(StoreKindTag::InfluxDb).next().is_some() {
-        files.insert("rust/influx.rs", rust(model));
+        files.add(Artifact::RustModule("influx".into()), rust(model));
     }
 }
 
