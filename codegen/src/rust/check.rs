@@ -209,6 +209,14 @@ pub mod names {
         )
     }
 
+    /// Kinds of store whose generated Rust is a module named after the store
+    /// (`clickhouse::<store>`, `elasticsearch::<store>`, `influx::<store>`).
+    pub const STORES_WITH_MODULES: &[crate::model::StoreKindTag] = &[
+        crate::model::StoreKindTag::ClickHouse,
+        crate::model::StoreKindTag::Elasticsearch,
+        crate::model::StoreKindTag::InfluxDb,
+    ];
+
     /// The functions generated for a postgres store.
     pub fn store_functions(store: &str) -> [String; 2] {
         [format!("{store}_pool_config"), format!("connect_{store}")]

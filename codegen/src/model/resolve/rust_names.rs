@@ -49,10 +49,11 @@ impl Resolver<'_> {
         }
     }
 
-    /// Store names become Rust modules (`clickhouse::<store>`) and, for a
-    /// postgres store, the functions `<store>_pool_config` and `connect_<store>`.
+    /// Store names become Rust modules (`clickhouse::<store>`, one file of
+    /// modules per kind) and, for a postgres store, the functions
+    /// `<store>_pool_config` and `connect_<store>`.
     fn store_rust_names(&mut self, files: &[ast::SchemaFile], stores: &BTreeMap<String, Store>) {
-        let mut modules = Namespace::default();
+        let mut modules: HashMap<StoreKindTag, Namespace> = HashMap::new();
         let mut functions = Namespace::default();
         for d in files.iter().flat_map(|f| &f.stores) {
             let Some(store) = stores.get(&d.name.value) else {
@@ -61,23 +62,24 @@ impl Resolver<'_> {
             if store.span != d.span {
                 continue; // a second declaration, already reported
             }
-            if d.name.value == "_" {
-                self.unusable_rust_name("store", &d.name, "a Rust module");
-                continue;
-            }
             let who = format!("store `{}`", d.name.value);
-            let module = crate::names::rust_ident(&d.name.value);
-            if let Some(first) = modules.take(module.clone(), who.clone(), d.name.span) {
-                self.rust_clash_with("store", &d.name, &module, "module", first);
-                continue;
-            }
-            if store.kind.tag() != StoreKindTag::Postgres {
-                continue;
-            }
-            for f in generated::store_functions(&d.name.value) {
-                if let Some(first) = functions.take(f.clone(), who.clone(), d.name.span) {
-                    self.rust_clash_with("store", &d.name, &f, "function", first);
-                    break;
+            let kind = store.kind.tag();
+            if generated::STORES_WITH_MODULES.contains(&kind) {
+                if d.name.value == "_" {
+                    self.unusable_rust_name("store", &d.name, "a Rust module");
+                    continue;
+                }
+                let module = crate::names::rust_ident(&d.name.value);
+                let taken = modules.entry(kind).or_default();
+                if let Some(first) = taken.take(module.clone(), who.clone(), d.name.span) {
+                    self.rust_clash_with("store", &d.name, &module, "module", first);
+                }
+            } else if kind == StoreKindTag::Postgres {
+                for f in generated::store_functions(&d.name.value) {
+                    if let Some(first) = functions.take(f.clone(), who.clone(), d.name.span) {
+                        self.rust_clash_with("store", &d.name, &f, "function", first);
+                        break;
+                    }
                 }
             }
         }
