@@ -131,3 +131,32 @@ fn max_bytes(f: &Field) -> Option<usize> {
         ScalarType::Decimal { precision, .. } => 8 + 2 * (*precision as usize / 4 + 2),
     })
 }
+
+/// The name PostgreSQL gives an object it names itself (`makeObjectName` in
+/// `src/backend/commands/indexcmds.c`): `name1_name2_label`, where name1 and
+/// name2 are cut, the longer one first, so that the whole fits in 63 bytes.
+/// An identity column's sequence is `implicit_name(table, Some(column), "seq")`.
+pub fn implicit_name(name1: &str, name2: Option<&str>, label: &str) -> String {
+    let max = crate::names::MAX_SQL_IDENT;
+    let overhead = label.len() + 1 + usize::from(name2.is_some());
+    let avail = max.saturating_sub(overhead);
+    let (mut n1, mut n2) = (name1.len(), name2.map_or(0, str::len));
+    while n1 + n2 > avail {
+        if n1 > n2 {
+            n1 -= 1;
+        } else {
+            n2 -= 1;
+        }
+    }
+    // Names are checked to be ASCII; stay on a character boundary anyway.
+    let cut = |s: &str, mut n: usize| {
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        s[..n].to_string()
+    };
+    match name2 {
+        Some(n) => format!("{}_{}_{label}", cut(name1, n1), cut(n, n2)),
+        None => format!("{}_{label}", cut(name1, n1)),
+    }
+}

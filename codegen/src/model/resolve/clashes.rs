@@ -134,9 +134,14 @@ impl Resolver<'_> {
                     e.span,
                     "primary key",
                 )];
+                // Named by PostgreSQL, cut to 63 bytes as PostgreSQL cuts it.
                 for f in &e.fields {
-                    let seq = format!("{}_{}_seq", e.name.sql, f.name.sql);
-                    if f.default == Some(Default::Identity) && seq.len() <= MAX_SQL_IDENT {
+                    if f.default == Some(Default::Identity) {
+                        let seq = crate::postgres::check::implicit_name(
+                            &e.name.sql,
+                            Some(&f.name.sql),
+                            "seq",
+                        );
                         v.push((seq, f.span, "identity sequence"));
                     }
                 }
