@@ -245,6 +245,7 @@ impl Gen {
         let pg = self.fresh(STORE_NAMES, &mut stores);
         let ch = self.fresh(STORE_NAMES, &mut stores);
         let series = self.fresh(STORE_NAMES, &mut stores);
+        let es = self.fresh(STORE_NAMES, &mut stores);
         let _ = writeln!(y, "stores:");
         let _ = writeln!(
             y,
@@ -252,6 +253,7 @@ impl Gen {
         );
         let _ = writeln!(y, "  {ch:?}: {{ kind: clickhouse }}");
         let _ = writeln!(y, "  {series:?}: {{ kind: influxdb }}");
+        let _ = writeln!(y, "  {es:?}: {{ kind: elasticsearch }}");
         let mut types = Vec::new();
         let mut enums = Vec::new();
         if self.chance(2) {
@@ -272,13 +274,15 @@ impl Gen {
             }
         }
         let _ = writeln!(y, "entities:");
+        // Record entities of the postgres store, and whether each is searchable.
         let mut synced = Vec::new();
         for _ in 0..1 + self.below(3) {
             let name = self.fresh(TYPE_NAMES, &mut types);
             let home = if self.chance(4) { &ch } else { &pg };
-            self.record(&mut y, &name, home, &enums);
+            let search = (home == &pg && self.chance(3)).then_some(es.as_str());
+            self.record(&mut y, &name, home, search, &enums);
             if home == &pg {
-                synced.push(name);
+                synced.push((name, search.is_some()));
             }
         }
         if self.chance(3) {
@@ -291,14 +295,27 @@ impl Gen {
                 "  {name:?}: {{ store: {series:?}, time: ts, tags: [{tag:?}], fields: {{ ts: timestamptz, {tag:?}: string(10), {value:?}: f64 }} }}"
             );
         }
-        if !synced.is_empty() && self.chance(2) {
-            let from = &synced[self.below(synced.len())];
-            let _ = writeln!(y, "sync:\n  - {{ from: {from:?}, to: {ch:?} }}");
+        let rules: Vec<String> = (synced.iter())
+            .filter(|(_, searchable)| *searchable || self.chance(2))
+            .map(|(from, searchable)| match searchable {
+                true => format!("  - {{ from: {from:?}, to: [{ch:?}, {es:?}] }}"),
+                false => format!("  - {{ from: {from:?}, to: {ch:?} }}"),
+            })
+            .collect();
+        if !rules.is_empty() {
+            let _ = writeln!(y, "sync:\n{}", rules.join("\n"));
         }
         y
     }
 
-    fn record(&mut self, y: &mut String, name: &str, store: &str, enums: &[String]) {
+    fn record(
+        &mut self,
+        y: &mut String,
+        name: &str,
+        store: &str,
+        search: Option<&str>,
+        enums: &[String],
+    ) {
         let doc = if self.chance(2) {
             self.doc()
         } else {
@@ -311,7 +328,8 @@ impl Gen {
             _ => "",
         };
         let _ = writeln!(y, "  {name:?}:");
-        let _ = writeln!(y, "    {{ store: {store:?}{flags}{doc}, key: id,");
+        let search = search.map_or(String::new(), |s| format!(", search: {{ store: {s:?} }}"));
+        let _ = writeln!(y, "    {{ store: {store:?}{flags}{doc}{search}, key: id,");
         let mut fields = vec!["id".to_string()];
         // Fields a finder may compare and an index may cover.
         let mut plain = vec!["id".to_string()];
@@ -489,6 +507,7 @@ fn the_code_of_random_accepted_schemas_compiles() {
         std::fs::copy(ws.join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
         let schemas: Vec<String> = (0..BATCH).map(|_| gen.schema()).collect();
         let accepted = write_batch(&dir, &schemas);
+        eprintln!("{} of {BATCH} schemas accepted", accepted.len());
         compiled += accepted.len();
         let out = Command::new(env!("CARGO"))
             .args(["build", "--offline", "--lib", "--message-format=short"])
