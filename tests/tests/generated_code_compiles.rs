@@ -140,6 +140,17 @@ const QUERY_NAMES: &[&str] = &[
     "list_by_created_at",
     "for_note",
     "by_price",
+    "clone",
+    "eq",
+    "fmt",
+    "from_row",
+    "serialize",
+    "deserialize",
+    "to_string",
+    "into",
+    "default",
+    "new",
+    "acquire",
 ];
 
 /// Store names: keywords, names of the generated modules and functions.
