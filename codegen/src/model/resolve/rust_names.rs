@@ -62,13 +62,14 @@ impl Resolver<'_> {
             if store.span != d.span {
                 continue; // a second declaration, already reported
             }
+            // `_` would be a module, or the unnameable `ddl::_` constant.
+            if d.name.value == "_" {
+                self.unusable_rust_name("store", &d.name, "a Rust module or constant");
+                continue;
+            }
             let who = format!("store `{}`", d.name.value);
             let kind = store.kind.tag();
             if generated::STORES_WITH_MODULES.contains(&kind) {
-                if d.name.value == "_" {
-                    self.unusable_rust_name("store", &d.name, "a Rust module");
-                    continue;
-                }
                 let module = crate::names::rust_ident(&d.name.value);
                 let taken = modules.entry(kind).or_default();
                 if let Some(first) = taken.take(module.clone(), who.clone(), d.name.span) {
