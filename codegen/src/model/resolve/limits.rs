@@ -15,6 +15,10 @@ impl Resolver<'_> {
         sync: &[SyncRule],
     ) {
         let mut total = 0usize;
+        let mut rules_of: HashMap<&str, Vec<&SyncRule>> = HashMap::new();
+        for r in sync {
+            rules_of.entry(r.from.as_str()).or_default().push(r);
+        }
         for (d, e) in decls.iter().zip(entities) {
             if e.fields.len() > MAX_FIELDS {
                 self.err(
@@ -27,7 +31,7 @@ impl Resolver<'_> {
                     .help("split it into entities that reference one another"),
                 );
             }
-            let rules: Vec<&SyncRule> = sync.iter().filter(|r| r.from == e.name.schema).collect();
+            let rules = rules_of.remove(e.name.schema.as_str()).unwrap_or_default();
             if let Some(r) = rules.get(MAX_SYNC_TARGETS) {
                 self.err(
                     Problem::new(

@@ -156,9 +156,11 @@ impl Resolver<'_> {
         let mut members = Namespace::default();
         let pg = is_pg_record(e, stores);
         let params: HashSet<usize> = e.queries.iter().flat_map(|q| q.params.clone()).collect();
+        let decls: HashMap<&str, &ast::FieldDecl> =
+            d.fields.iter().map(|x| (x.name.as_str(), x)).collect();
         for (i, f) in e.fields.iter().enumerate() {
             // Maintained columns have no declaration of their own.
-            let Some(fd) = d.fields.iter().find(|x| x.name.value == f.name.schema) else {
+            let Some(fd) = decls.get(f.name.schema.as_str()) else {
                 continue;
             };
             let rust = crate::names::rust_ident(&f.name.rust);
@@ -199,8 +201,10 @@ impl Resolver<'_> {
             );
             methods.take(m, who, e.fields[i].span);
         }
+        let decls: HashMap<&str, &ast::QueryDecl> =
+            d.queries.iter().map(|x| (x.name.as_str(), x)).collect();
         for q in &e.queries {
-            let Some(qd) = d.queries.iter().find(|x| x.name.value == q.name.schema) else {
+            let Some(qd) = decls.get(q.name.schema.as_str()) else {
                 continue;
             };
             if q.name.rust == "_" {
