@@ -86,8 +86,10 @@ async fn a_busy_server_is_retried_after_retry_after_with_the_same_gzip_batch() {
 }
 
 #[tokio::test]
-async fn bad_data_is_reported_with_its_point_count_not_retried() {
-    let (mut w, server) = writer(vec![BAD]).await;
+async fn bad_data_is_split_out_of_the_batch_and_handed_back_not_retried() {
+    // The whole batch is refused; its first half (point 0) goes through;
+    // of the second (points 1 and 2), point 1 alone is refused, point 2 is not.
+    let (mut w, server) = writer(vec![BAD, OK, BAD, BAD, OK]).await;
     for i in 0..3 {
         w.write(&P(i)).await.unwrap();
     }
@@ -96,14 +98,61 @@ async fn bad_data_is_reported_with_its_point_count_not_retried() {
             status,
             points,
             body,
+            lines,
         }) => {
-            assert_eq!((status, points), (400, 3));
+            assert_eq!((status, points), (400, 1));
             assert!(body.contains("unable"));
+            assert_eq!(&lines[..], b"m,t=a\\ b v=1i 1\n");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!((w.pending(), w.sent()), (0, 2));
+    let seen = server.await.unwrap();
+    let bodies: Vec<String> = seen
+        .iter()
+        .map(|r| {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(&r.body[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            "m,t=a\\ b v=0i 0\nm,t=a\\ b v=1i 1\nm,t=a\\ b v=2i 2\n",
+            "m,t=a\\ b v=0i 0\n",
+            "m,t=a\\ b v=1i 1\nm,t=a\\ b v=2i 2\n",
+            "m,t=a\\ b v=1i 1\n",
+            "m,t=a\\ b v=2i 2\n",
+        ],
+        "no line is sent again once the server took it, and no 400 is retried whole"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_of_every_point_hands_the_whole_batch_back() {
+    const DENIED: &str =
+        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\nConnection: close\r\n\r\ndenied";
+    let (mut w, server) = writer(vec![DENIED]).await;
+    for i in 0..3 {
+        w.write(&P(i)).await.unwrap();
+    }
+    match w.flush().await {
+        Err(WriteError::Rejected {
+            status,
+            points,
+            lines,
+            ..
+        }) => {
+            assert_eq!((status, points), (401, 3));
+            assert_eq!(lines.iter().filter(|&&b| b == b'\n').count(), 3);
         }
         other => panic!("expected a rejection, got {other:?}"),
     }
     assert_eq!(w.pending(), 0);
-    assert_eq!(server.await.unwrap().len(), 1, "no retry of a 400");
+    assert_eq!(server.await.unwrap().len(), 1, "a 401 is not split");
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub struct InfluxConfig {
     max_backoff: Duration,
     gzip: bool,
     newlines_in_strings: bool,
+    /// `Some(db)`: the InfluxDB 1.x API (`POST /write?db=…`) instead of v2.
+    v1_database: Option<String>,
 }
 
 impl std::fmt::Debug for InfluxConfig {
@@ -58,7 +60,16 @@ impl InfluxConfig {
             max_backoff: Duration::from_secs(30),
             gzip: true,
             newlines_in_strings: false,
+            v1_database: None,
         }
+    }
+    /// The InfluxDB 1.x write API (`POST /write?db=<database>`), which
+    /// InfluxDB 1.x and VictoriaMetrics answer; `url` is the server root.
+    pub fn v1(url: impl Into<String>, database: impl Into<String>) -> Self {
+        let database = database.into();
+        let mut c = InfluxConfig::new(url, "", database.clone());
+        c.v1_database = Some(database);
+        c
     }
     /// Lets string field values hold newlines: InfluxDB accepts them,
     /// VictoriaMetrics skips such points, so it is off by default.
@@ -118,13 +129,20 @@ impl InfluxConfig {
 pub enum WriteError {
     #[error(transparent)]
     Encode(#[from] EncodeError),
-    /// The server refused the batch for good (4xx other than 429): its
-    /// points are not kept, and this says how many they were.
+    /// The server refused these points for good (a 4xx other than 429, on
+    /// their own after the batch was split; see [`InfluxWriter::flush`]):
+    /// they are not kept. Every other point of the batch was sent.
     #[error("the server rejected {points} points with HTTP {status}: {body}")]
     Rejected {
+        /// The HTTP status of the first refusal.
         status: u16,
+        /// The server's answer to the first refusal.
         body: String,
+        /// How many points were refused.
         points: usize,
+        /// The refused points as line protocol, one per line, for the
+        /// caller to inspect, log or set aside.
+        lines: bytes::Bytes,
     },
     /// Retries ran out; the points stay buffered for the next flush.
     #[error("write failed after {attempts} attempts ({points} points kept): {last}")]
@@ -143,6 +161,58 @@ pub struct InfluxWriter {
     enc: LineEncoder,
     oldest: Option<Instant>,
     sent: u64,
+    /// Lines the server refused, not reported yet.
+    rejected: Rejected,
+}
+
+/// What one request (with its retries) came to.
+enum Sent {
+    Ok,
+    /// A 4xx other than 429: sending the same lines again cannot help.
+    Refused {
+        status: u16,
+        body: String,
+    },
+    /// Retries ran out on 429, 5xx, network errors or timeouts.
+    Unavailable {
+        attempts: u32,
+        last: String,
+    },
+}
+
+/// Statuses that may be caused by some lines only, so that a split helps:
+/// a line InfluxDB cannot parse or a field type conflict (400), a request
+/// too large (413), points outside the retention period (422).
+fn splits(status: u16) -> bool {
+    matches!(status, 400 | 413 | 422)
+}
+
+/// The lines the server refused during a flush.
+#[derive(Default)]
+struct Rejected {
+    status: u16,
+    body: String,
+    points: usize,
+    lines: Vec<u8>,
+}
+
+impl Rejected {
+    fn add(&mut self, status: u16, body: String, points: usize, lines: &[u8]) {
+        if self.points == 0 {
+            self.status = status;
+            self.body = body;
+        }
+        self.points += points;
+        self.lines.extend_from_slice(lines);
+    }
+    fn into_error(self) -> Option<WriteError> {
+        (self.points > 0).then(|| WriteError::Rejected {
+            status: self.status,
+            body: self.body,
+            points: self.points,
+            lines: self.lines.into(),
+        })
+    }
 }
 
 /// Dropping a writer that still holds points loses them (a destructor
@@ -167,6 +237,7 @@ impl InfluxWriter {
             config,
             oldest: None,
             sent: 0,
+            rejected: Rejected::default(),
         }
     }
 
@@ -214,28 +285,68 @@ impl InfluxWriter {
     }
 
     /// Sends every buffered point now.
+    ///
+    /// A request the server refuses as bad (HTTP 400, 413 or 422: a line it
+    /// cannot parse, a field type conflict, a request too large) is split in
+    /// two and each half sent on its own, down to single lines, so one bad
+    /// point never costs the good points of its batch: only the lines the
+    /// server refused on their own are dropped, and [`WriteError::Rejected`]
+    /// hands them back. (InfluxDB 1.x writes the good lines of a request it
+    /// answers 400, so some are sent twice; a point written again with the
+    /// same series and time replaces itself, so nothing is doubled.)
+    /// Other refusals (401, 403, 404) are the same for every point: the
+    /// batch is dropped and handed back the same way.
     pub async fn flush(&mut self) -> Result<(), WriteError> {
         if self.enc.is_empty() {
-            return Ok(());
+            return self.take_rejected();
         }
-        let points = self.enc.lines();
-        let body = if self.config.gzip {
-            let mut gz = flate2::write::GzEncoder::new(
-                Vec::with_capacity(self.enc.len() / 4),
-                flate2::Compression::fast(),
-            );
-            // Writing into a Vec cannot fail.
-            let _ = gz.write_all(self.enc.as_bytes());
-            gz.finish().unwrap_or_default()
-        } else {
-            self.enc.as_bytes().to_vec()
-        };
-        let body = bytes::Bytes::from(body);
+        // Ranges of line indexes still to send; the last is sent next.
+        let mut todo = vec![0..self.enc.lines()];
+        while let Some(r) = todo.pop() {
+            match self.send(r.clone()).await {
+                Sent::Ok => self.sent += r.len() as u64,
+                Sent::Refused { status, .. } if splits(status) && r.len() > 1 => {
+                    let mid = r.start + r.len() / 2;
+                    todo.push(mid..r.end);
+                    todo.push(r.start..mid);
+                }
+                Sent::Refused { status, body } => {
+                    let lines = self.enc.lines_bytes(r.clone());
+                    self.rejected.add(status, body, r.len(), lines);
+                }
+                Sent::Unavailable { attempts, last } => {
+                    todo.push(r);
+                    todo.reverse();
+                    self.enc.retain(&todo);
+                    return Err(WriteError::Unavailable {
+                        attempts,
+                        points: self.enc.lines(),
+                        last,
+                    });
+                }
+            }
+        }
+        self.enc.clear();
+        self.oldest = None;
+        self.take_rejected()
+    }
+
+    /// The lines the server refused since the last report, as an error.
+    fn take_rejected(&mut self) -> Result<(), WriteError> {
+        match std::mem::take(&mut self.rejected).into_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Posts lines `r` of the batch, retrying what a retry can cure.
+    async fn send(&self, r: std::ops::Range<usize>) -> Sent {
+        let body = bytes::Bytes::from(self.body(self.enc.lines_bytes(r)));
         let mut attempt = 0;
         loop {
             attempt += 1;
             let (retry_after, last) = match self.post(body.clone()).await {
-                Ok(resp) if resp.status().is_success() => break,
+                Ok(resp) if resp.status().is_success() => return Sent::Ok,
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = resp
@@ -246,24 +357,20 @@ impl InfluxWriter {
                         .map(Duration::from_secs);
                     let text = resp.text().await.unwrap_or_default();
                     if !(status.as_u16() == 429 || status.is_server_error()) {
-                        self.enc.clear();
-                        self.oldest = None;
-                        return Err(WriteError::Rejected {
+                        return Sent::Refused {
                             status: status.as_u16(),
                             body: text,
-                            points,
-                        });
+                        };
                     }
                     (retry_after, format!("HTTP {status}: {text}"))
                 }
                 Err(e) => (None, e.to_string()),
             };
             if attempt > self.config.retries {
-                return Err(WriteError::Unavailable {
+                return Sent::Unavailable {
                     attempts: attempt,
-                    points,
                     last,
-                });
+                };
             }
             let backoff = self
                 .config
@@ -273,24 +380,37 @@ impl InfluxWriter {
             tracing::warn!(attempt, ?wait, error = %last, "influx write failed; retrying");
             tokio::time::sleep(wait).await;
         }
-        self.sent += points as u64;
-        self.enc.clear();
-        self.oldest = None;
-        Ok(())
+    }
+
+    /// The request body for `lines`: gzip-compressed when configured.
+    fn body(&self, lines: &[u8]) -> Vec<u8> {
+        if !self.config.gzip {
+            return lines.to_vec();
+        }
+        let mut gz = flate2::write::GzEncoder::new(
+            Vec::with_capacity(lines.len() / 4),
+            flate2::Compression::fast(),
+        );
+        // Writing into a Vec cannot fail.
+        let _ = gz.write_all(lines);
+        gz.finish().unwrap_or_default()
     }
 
     async fn post(&self, body: bytes::Bytes) -> reqwest::Result<reqwest::Response> {
         let c = &self.config;
-        let mut req = self
-            .http
-            .post(format!("{}/api/v2/write", c.url))
-            .query(&[
+        let mut req = match &c.v1_database {
+            Some(db) => self
+                .http
+                .post(format!("{}/write", c.url))
+                .query(&[("db", db.as_str()), ("precision", c.precision.as_v1_str())]),
+            None => self.http.post(format!("{}/api/v2/write", c.url)).query(&[
                 ("org", c.org.as_str()),
                 ("bucket", c.bucket.as_str()),
                 ("precision", c.precision.as_str()),
-            ])
-            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(body);
+            ]),
+        }
+        .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(body);
         if c.gzip {
             req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
         }
