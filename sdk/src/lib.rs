@@ -11,6 +11,8 @@ pub mod influx;
 pub mod migrate;
 pub mod postgres;
 pub mod secret;
+pub mod value;
 
 pub use error::{BatchCounts, Error, Result};
 pub use secret::Secret;
+pub use value::ValueError;

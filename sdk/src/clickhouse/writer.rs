@@ -71,9 +71,11 @@ pub enum Error {
     /// holds twice a batch and could not send it.
     #[error("the writer holds {rows} unsent rows (twice its batch limit) and could not flush them, so this row was not accepted: {source}")]
     Backlog { rows: usize, source: Box<Error> },
-    /// The row given to this `write` has no RowBinary encoding (a decimal
-    /// that does not fit its column, …): it was not buffered, the batch is
-    /// unchanged.
+    /// The row given to this `write` has no RowBinary encoding, or holds a
+    /// value its column cannot hold exactly ([`EncodeError::Value`], from
+    /// [`Table::check`]: a decimal with too many places, a date outside
+    /// `Date32`, … naming the field and the row's key): it was not
+    /// buffered, the batch is unchanged.
     #[error("a row for `{table}` was refused: {source}")]
     Encode {
         table: &'static str,
@@ -203,6 +205,10 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
 
     #[inline]
     fn encode(&mut self, row: &T) -> Result<(), Error> {
+        row.check().map_err(|e| Error::Encode {
+            table: T::TABLE,
+            source: EncodeError::Value(e),
+        })?;
         if self.buf.capacity() == 0 {
             self.buf.reserve(CHUNK);
         }

@@ -109,9 +109,14 @@ impl BulkReport {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BulkError {
     #[error("document cannot be serialized: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// A value the index cannot hold exactly ([`Document::check`]): the
+    /// document was not taken.
+    #[error("document refused: {0}")]
+    Value(#[from] crate::ValueError),
     #[error("bulk request failed after {attempts} attempts ({docs} documents kept): {last}")]
     Unavailable {
         attempts: u32,
@@ -171,6 +176,7 @@ impl BulkIndexer {
 
     /// Buffers a document; sends the request when it reaches `max_bytes`.
     pub async fn index<D: Document>(&mut self, doc: &D) -> Result<(), BulkError> {
+        doc.check()?;
         let mut line = Vec::new();
         Self::encode(doc, &mut line)?;
         if !self.body.is_empty() && self.body.len() + line.len() > self.config.max_bytes {

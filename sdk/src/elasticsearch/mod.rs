@@ -4,6 +4,7 @@
 mod bulk;
 
 pub use crate::influx::{expand, MissingVar};
+pub use crate::value::{check, rules, ValueError};
 pub use ::chrono::{DateTime, NaiveDate, Utc};
 pub use ::rust_decimal::Decimal;
 pub use ::serde;
@@ -23,4 +24,12 @@ pub trait Document: ::serde::Serialize {
     /// The external version (the entity's version, or its `updated_at` in
     /// microseconds): a replay of an older or equal version is a no-op.
     fn version(&self) -> Option<u64>;
+    /// Refuses a value the index's mapping cannot hold exactly (NaN or an
+    /// infinity in a number, a time outside `date_nanos`, a non-object
+    /// `flattened` root; see [`crate::value::rules`]), naming the field.
+    /// [`BulkIndexer::index`] calls it before taking a document. Generated
+    /// documents check every such field; the default accepts everything.
+    fn check(&self) -> Result<(), crate::ValueError> {
+        Ok(())
+    }
 }
