@@ -208,11 +208,25 @@ async fn an_unreachable_server_keeps_points_and_bounds_the_buffer() {
     for i in 0..50 {
         match w.write(&p(i)).await {
             Ok(()) => accepted += 1,
+            // The batch this point joined could not be sent: it is held.
             Err(WriteError::Unavailable {
                 attempts, points, ..
             }) => {
                 assert_eq!(attempts, 3);
                 assert!(points > 0);
+                accepted += 1;
+            }
+            // The buffer is full of points the server will not take: this
+            // one is not taken (the error says so), the writer stays bounded.
+            Err(e @ WriteError::Backlog { .. }) => {
+                assert!(!e.taken());
+                let WriteError::Backlog { source, .. } = e else {
+                    unreachable!()
+                };
+                assert!(matches!(
+                    *source,
+                    WriteError::Unavailable { attempts: 3, .. }
+                ));
                 refused += 1;
             }
             Err(e) => panic!("{e}"),
@@ -221,5 +235,6 @@ async fn an_unreachable_server_keeps_points_and_bounds_the_buffer() {
     assert!(refused > 0, "the writer reports the outage");
     // Never more than the buffer limit plus one point is held.
     assert!(w.pending() <= 400 / 30 + 1, "{} pending", w.pending());
-    assert!(accepted + refused == 50);
+    assert_eq!(w.pending(), accepted, "exactly the points taken are held");
+    assert_eq!(accepted + refused, 50);
 }

@@ -222,8 +222,6 @@ async fn modern_clickhouse_date32_and_datetime64_ranges_are_refused_by_the_write
         matches!(w.write(&row).await, Err(ChError::Encode { source: EncodeError::Value(e), .. }) if e.field == "seen_at")
     );
     assert_eq!(w.pending(), 3, "only the rows in range are held");
-    // Dropping a writer with rows logs an error; these were never meant to go out.
-    std::mem::forget(w);
 }
 
 fn lake_invoice(tax: &str, due: NaiveDate) -> analytics::lake::InvoiceRow {

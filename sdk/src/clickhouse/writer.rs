@@ -83,6 +83,17 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// For an error of [`Writer::write`]: whether the row given was taken
+    /// (it is buffered with its batch, which failed to insert and stays for
+    /// the next flush), so writing it again would send it twice. `false`
+    /// for [`Encode`](Error::Encode) and [`Backlog`](Error::Backlog): the row
+    /// was not taken and may be written again.
+    pub fn taken(&self) -> bool {
+        matches!(self, Error::Insert { .. })
+    }
+}
+
 /// Encoded bytes are cut into chunks of about this size and streamed into
 /// the batch's `INSERT` as they fill: the `clickhouse` crate's own rule
 /// (a 256 KiB buffer, sent once it holds 254 KiB), so the writer puts the
@@ -179,7 +190,10 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
     /// Buffers a row, inserting the batch when a limit is reached. The row
     /// is encoded at once and only borrowed, so a row refused with
     /// [`Error::Encode`] or [`Error::Backlog`] is still the caller's to
-    /// retry or set aside; a refused row leaves the batch as it was.
+    /// retry or set aside; a refused row leaves the batch as it was. An
+    /// [`Error::Insert`] from `write` means the row **was** taken: its batch
+    /// stays buffered for the next flush; do not write it again.
+    /// [`Error::taken`] tells which.
     pub async fn write(&mut self, row: &T) -> Result<(), Error> {
         // The rare steps (once per chunk, once per batch) are boxed, so the
         // future `write` builds for every row stays small.

@@ -117,12 +117,27 @@ pub enum BulkError {
     /// document was not taken.
     #[error("document refused: {0}")]
     Value(#[from] crate::ValueError),
+    /// Retries ran out; the documents stay buffered for the next flush.
     #[error("bulk request failed after {attempts} attempts ({docs} documents kept): {last}")]
     Unavailable {
         attempts: u32,
         docs: usize,
         last: String,
     },
+    /// From `index`: the buffered documents had to be sent first and could
+    /// not be, so the document given was **not** taken (index it again later).
+    #[error("the indexer holds {docs} unsent documents and could not send them, so this document was not taken: {source}")]
+    Backlog { docs: usize, source: Box<BulkError> },
+}
+
+impl BulkError {
+    /// For an error of [`BulkIndexer::index`]: whether the document given
+    /// was taken. Always `false`: `index` takes a document only when it
+    /// returns `Ok`, so a document refused by any error may be indexed again
+    /// without being sent twice.
+    pub fn taken(&self) -> bool {
+        false
+    }
 }
 
 /// Buffers documents as `_bulk` NDJSON and sends them in requests of at
@@ -174,13 +189,22 @@ impl BulkIndexer {
         Ok(())
     }
 
-    /// Buffers a document; sends the request when it reaches `max_bytes`.
+    /// Buffers a document; sends the buffered ones first when adding it
+    /// would pass `max_bytes`. The document is taken only when this returns
+    /// `Ok` ([`BulkError::taken`]): one refused by a value its index cannot
+    /// hold, by serde, or by a backlog the server would not take, is not
+    /// buffered and may be indexed again.
     pub async fn index<D: Document>(&mut self, doc: &D) -> Result<(), BulkError> {
         doc.check()?;
         let mut line = Vec::new();
         Self::encode(doc, &mut line)?;
         if !self.body.is_empty() && self.body.len() + line.len() > self.config.max_bytes {
-            self.flush().await?;
+            if let Err(e) = self.flush().await {
+                return Err(BulkError::Backlog {
+                    docs: self.docs,
+                    source: Box::new(e),
+                });
+            }
         }
         self.body.extend_from_slice(&line);
         self.docs += 1;
@@ -192,7 +216,9 @@ impl BulkIndexer {
         if self.body.is_empty() {
             return Ok(());
         }
-        let body = bytes::Bytes::from(std::mem::take(&mut self.body));
+        // A copy: the buffer stays whole until the server answers, also when
+        // this future is dropped half-way.
+        let body = bytes::Bytes::copy_from_slice(&self.body);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -221,6 +247,7 @@ impl BulkIndexer {
                     // The whole request was refused: every document in it failed.
                     let n = self.docs;
                     self.docs = 0;
+                    self.body.clear();
                     self.report.failed.push(ItemError {
                         index: String::new(),
                         id: format!("<{n} documents>"),
@@ -233,7 +260,6 @@ impl BulkIndexer {
                 Err(e) => e.to_string(),
             };
             if attempt > self.config.retries {
-                self.body = body.to_vec();
                 return Err(BulkError::Unavailable {
                     attempts: attempt,
                     docs: self.docs,
@@ -248,6 +274,7 @@ impl BulkIndexer {
             .await;
         }
         self.docs = 0;
+        self.body.clear();
         Ok(())
     }
 

@@ -126,6 +126,7 @@ impl InfluxConfig {
 
 /// Why a write or flush failed. No point is dropped without one of these.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WriteError {
     #[error(transparent)]
     Encode(#[from] EncodeError),
@@ -144,13 +145,31 @@ pub enum WriteError {
         /// caller to inspect, log or set aside.
         lines: bytes::Bytes,
     },
-    /// Retries ran out; the points stay buffered for the next flush.
+    /// Retries ran out; the points stay buffered for the next flush. From
+    /// `write`, the point given was taken: it is among them.
     #[error("write failed after {attempts} attempts ({points} points kept): {last}")]
     Unavailable {
         attempts: u32,
         points: usize,
         last: String,
     },
+    /// From `write`: the buffer is full and could not be sent, so the point
+    /// given was **not** taken (write it again later). `points` are held.
+    #[error("the writer holds {points} unsent points and could not send them, so this point was not taken: {source}")]
+    Backlog {
+        points: usize,
+        source: Box<WriteError>,
+    },
+}
+
+impl WriteError {
+    /// For an error of [`InfluxWriter::write`]: whether the point given was
+    /// taken (it is buffered, or was sent or handed back by this error), so
+    /// writing it again would store it twice. `false` for
+    /// [`Encode`](WriteError::Encode) and [`Backlog`](WriteError::Backlog).
+    pub fn taken(&self) -> bool {
+        !matches!(self, WriteError::Encode(_) | WriteError::Backlog { .. })
+    }
 }
 
 /// Buffers points as line protocol and posts them in batches. Memory is
@@ -242,11 +261,22 @@ impl InfluxWriter {
     }
 
     /// Encodes a point into the batch, sending the batch when it is due.
-    /// A point that cannot be encoded is refused with its reason.
+    ///
+    /// Whether the point was taken is [`WriteError::taken`]: a point that
+    /// cannot be encoded ([`WriteError::Encode`]) or that finds the buffer
+    /// full of points the server will not take ([`WriteError::Backlog`]) is
+    /// not taken, and may be written again; a point that was taken stays
+    /// buffered when the batch it joined could not be sent
+    /// ([`WriteError::Unavailable`]): write it again and it is there twice.
     pub async fn write<P: Point + ?Sized>(&mut self, point: &P) -> Result<(), WriteError> {
         if self.enc.len() >= self.config.buffer_bytes {
             // Back-pressure: the caller waits for the buffer to drain.
-            self.flush().await?;
+            if let Err(e) = self.flush().await {
+                return Err(WriteError::Backlog {
+                    points: self.enc.lines(),
+                    source: Box::new(e),
+                });
+            }
         }
         self.enc.encode(point)?;
         self.oldest.get_or_insert_with(Instant::now);
