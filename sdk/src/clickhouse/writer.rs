@@ -19,6 +19,7 @@ pub struct WriterConfig {
     max_age: Duration,
     retries: u32,
     backoff: Duration,
+    timeout: Duration,
 }
 
 impl Default for WriterConfig {
@@ -29,6 +30,7 @@ impl Default for WriterConfig {
             max_age: Duration::from_secs(1),
             retries: 5,
             backoff: Duration::from_millis(100),
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -47,6 +49,15 @@ impl WriterConfig {
     /// Flush on the next write once the oldest buffered row is this old.
     pub fn with_max_age(mut self, d: Duration) -> Self {
         self.max_age = d;
+        self
+    }
+    /// The longest an insert may wait to hand a chunk to the connection, and
+    /// then for the server's answer after the last one (default 30 s). A
+    /// server that stops answering fails the insert with
+    /// `clickhouse::error::Error::TimedOut`, which is retried (the batch is
+    /// replayed whole from its kept bytes).
+    pub fn with_timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
         self
     }
     /// How many times a failed insert is retried (with doubling backoff).
@@ -285,9 +296,10 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         if !self.streaming {
             return;
         }
-        let insert = self
-            .insert
-            .get_or_insert_with(|| self.client.insert_formatted_with(self.sql.clone()));
+        let insert = match &mut self.insert {
+            Some(i) => i,
+            None => self.insert.insert(self.new_insert()),
+        };
         // Not streaming until the chunk is handed over: if this future is
         // dropped half-way, the insert may lack the chunk, so only a replay
         // may send the batch.
@@ -349,9 +361,17 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         Ok(())
     }
 
+    /// A new `INSERT` of the batch, bounded by the configured timeout.
+    fn new_insert(&self) -> InsertFormatted {
+        let t = Some(self.config.timeout);
+        self.client
+            .insert_formatted_with(self.sql.clone())
+            .with_timeouts(t, t)
+    }
+
     /// Sends the kept chunks of the batch in a new `INSERT`.
     async fn replay(&self) -> ::clickhouse::error::Result<()> {
-        let mut insert = self.client.insert_formatted_with(self.sql.clone());
+        let mut insert = self.new_insert();
         for chunk in &self.chunks {
             insert.send(chunk.clone()).await?;
         }

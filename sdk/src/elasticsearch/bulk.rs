@@ -14,6 +14,7 @@ pub struct BulkConfig {
     max_bytes: usize,
     retries: u32,
     backoff: Duration,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for BulkConfig {
@@ -22,6 +23,7 @@ impl std::fmt::Debug for BulkConfig {
             .field("url", &self.url)
             .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
             .field("max_bytes", &self.max_bytes)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -34,6 +36,7 @@ impl BulkConfig {
             max_bytes: 5 << 20,
             retries: 3,
             backoff: Duration::from_millis(200),
+            timeout: Duration::from_secs(30),
         }
     }
     /// A full `Authorization` header value (`ApiKey …` or `Basic …`).
@@ -44,6 +47,13 @@ impl BulkConfig {
     /// A request is sent once its body reaches this many bytes.
     pub fn with_max_bytes(mut self, n: usize) -> Self {
         self.max_bytes = n.max(1);
+        self
+    }
+    /// The longest one `_bulk` request may take, from connecting to the end
+    /// of the answer (default 30 s); a timeout is retried like a network
+    /// error.
+    pub fn with_timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
         self
     }
     /// Retries of a whole request on 429, 5xx and network errors.
@@ -167,7 +177,7 @@ impl Drop for BulkIndexer {
 impl BulkIndexer {
     pub fn new(config: BulkConfig) -> Self {
         BulkIndexer {
-            http: reqwest::Client::new(),
+            http: crate::influx::http_client(config.timeout),
             config,
             body: Vec::new(),
             docs: 0,
@@ -257,7 +267,7 @@ impl BulkIndexer {
                     });
                     return Ok(());
                 }
-                Err(e) => e.to_string(),
+                Err(e) => crate::influx::describe(&e),
             };
             if attempt > self.config.retries {
                 return Err(BulkError::Unavailable {

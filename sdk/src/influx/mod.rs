@@ -13,4 +13,5 @@ pub use ::rust_decimal::Decimal;
 pub use ::uuid::Uuid;
 pub use line::{EncodeError, FieldValue, Line, LineEncoder, Point, Precision, TagValue};
 pub use template::{expand, MissingVar};
+pub(crate) use writer::{describe, http_client};
 pub use writer::{InfluxConfig, InfluxWriter, WriteError};

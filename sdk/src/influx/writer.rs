@@ -5,6 +5,38 @@ use std::time::{Duration, Instant};
 
 use super::line::{EncodeError, LineEncoder, Point, Precision};
 
+/// The request timeout of a writer that sets none.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An HTTP client whose every request ends within `timeout` (connecting
+/// within 10 s of it at most).
+pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .build()
+        // Only a TLS back end that fails to start makes `build` fail; the
+        // plain client then fails the same way on its first request.
+        .unwrap_or_default()
+}
+
+/// A request error as a sentence: its chain of causes, and whether it was
+/// the timeout (reqwest's own text says neither).
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    let mut out = if e.is_timeout() {
+        format!("timed out: {e}")
+    } else {
+        e.to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// Where and how to write. Built with `with_*` methods; the token is
 /// redacted from `Debug`.
 #[derive(Clone)]
@@ -25,6 +57,7 @@ pub struct InfluxConfig {
     newlines_in_strings: bool,
     /// `Some(db)`: the InfluxDB 1.x API (`POST /write?db=…`) instead of v2.
     v1_database: Option<String>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for InfluxConfig {
@@ -38,6 +71,7 @@ impl std::fmt::Debug for InfluxConfig {
             .field("batch_bytes", &self.batch_bytes)
             .field("batch_points", &self.batch_points)
             .field("buffer_bytes", &self.buffer_bytes)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -61,6 +95,7 @@ impl InfluxConfig {
             gzip: true,
             newlines_in_strings: false,
             v1_database: None,
+            timeout: DEFAULT_TIMEOUT,
         }
     }
     /// The InfluxDB 1.x write API (`POST /write?db=<database>`), which
@@ -113,6 +148,14 @@ impl InfluxConfig {
         self.retries = n;
         self.backoff = first;
         self.max_backoff = max.max(first);
+        self
+    }
+    /// The longest one request may take, from connecting to the end of the
+    /// answer (default 30 s). A server that stops answering (a frozen
+    /// process, a dead peer behind a live socket) fails the request with a
+    /// timeout, which is retried like a network error.
+    pub fn with_timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
         self
     }
     pub fn with_gzip(mut self, on: bool) -> Self {
@@ -250,7 +293,7 @@ impl Drop for InfluxWriter {
 impl InfluxWriter {
     pub fn new(config: InfluxConfig) -> Self {
         InfluxWriter {
-            http: reqwest::Client::new(),
+            http: http_client(config.timeout),
             enc: LineEncoder::new(config.precision)
                 .allow_newlines_in_strings(config.newlines_in_strings),
             config,
@@ -394,7 +437,7 @@ impl InfluxWriter {
                     }
                     (retry_after, format!("HTTP {status}: {text}"))
                 }
-                Err(e) => (None, e.to_string()),
+                Err(e) => (None, describe(&e)),
             };
             if attempt > self.config.retries {
                 return Sent::Unavailable {
