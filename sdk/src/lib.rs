@@ -11,6 +11,7 @@ pub mod influx;
 pub mod migrate;
 pub mod postgres;
 pub mod secret;
+pub mod template;
 pub mod value;
 
 pub use error::{BatchCounts, Error, Result};

@@ -196,7 +196,7 @@ pub fn rust(model: &Model) -> String {
                 #[doc = #cfg_doc]
                 pub fn bulk_config() -> ::std::result::Result<
                     ::strata_sdk::elasticsearch::BulkConfig,
-                    ::strata_sdk::elasticsearch::MissingVar,
+                    ::strata_sdk::elasticsearch::TemplateError,
                 > {
                     ::std::result::Result::Ok(::strata_sdk::elasticsearch::BulkConfig::new(
                         ::strata_sdk::elasticsearch::expand(#url)?,

@@ -199,7 +199,7 @@ fn config(model: &Model, store: &str) -> TokenStream {
     );
     quote! {
         #[doc = #doc]
-        pub fn config() -> ::std::result::Result<::strata_sdk::influx::InfluxConfig, ::strata_sdk::influx::MissingVar> {
+        pub fn config() -> ::std::result::Result<::strata_sdk::influx::InfluxConfig, ::strata_sdk::influx::TemplateError> {
             let expand = ::strata_sdk::influx::expand;
             ::std::result::Result::Ok(
                 ::strata_sdk::influx::InfluxConfig::new(expand(#url)?, expand(#org)?, expand(#bucket)?)

@@ -9,7 +9,9 @@ pub mod columns;
 pub mod row_binary;
 mod writer;
 
-pub use crate::influx::{expand, MissingVar};
+#[allow(deprecated)]
+pub use crate::template::MissingVar;
+pub use crate::template::{expand, TemplateError};
 pub use crate::value::{check, rules, ValueError};
 pub use ::chrono::{DateTime, NaiveDate, Utc};
 pub use ::clickhouse as client;

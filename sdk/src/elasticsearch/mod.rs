@@ -3,7 +3,9 @@
 
 mod bulk;
 
-pub use crate::influx::{expand, MissingVar};
+#[allow(deprecated)]
+pub use crate::template::MissingVar;
+pub use crate::template::{expand, TemplateError};
 pub use crate::value::{check, rules, ValueError};
 pub use ::chrono::{DateTime, NaiveDate, Utc};
 pub use ::rust_decimal::Decimal;
