@@ -44,6 +44,7 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     /// Anything else the driver reported.
+    #[cfg(feature = "postgres")]
     #[error(transparent)]
     Database(sqlx::Error),
 }
@@ -51,6 +52,7 @@ pub enum Error {
 /// Results of repository calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+#[cfg(feature = "postgres")]
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         let sqlx::Error::Database(db) = &e else {
@@ -90,6 +92,7 @@ impl Error {
             Error::Conflict { .. } => Some("23505".into()),
             Error::ForeignKey { .. } => Some("23503".into()),
             Error::InvalidValue { code, .. } | Error::Retry { code, .. } => Some(code.clone()),
+            #[cfg(feature = "postgres")]
             Error::Database(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
             _ => None,
         }

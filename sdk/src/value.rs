@@ -185,6 +185,7 @@ pub mod rules {
         }
     }
 
+    #[cfg(feature = "clickhouse")]
     /// ClickHouse `Decimal(P,S)`: at most `S` places (trailing zeros are
     /// not places) and `P` digits in all.
     pub fn decimal(

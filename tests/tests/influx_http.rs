@@ -8,7 +8,8 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
-use strata_sdk::influx::{EncodeError, InfluxConfig, InfluxWriter, Line, Point, WriteError};
+use strata_sdk::influx;
+use strata_sdk::influx::{EncodeError, Line, Point};
 use strata_tests::support::serve_script;
 
 struct P(i64);
@@ -44,14 +45,18 @@ const BAD: &str =
 
 async fn writer(
     answers: Vec<&'static str>,
-) -> (InfluxWriter, tokio::task::JoinHandle<Vec<Request>>) {
+) -> (influx::Writer, tokio::task::JoinHandle<Vec<Request>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(script(listener, answers));
-    let config = InfluxConfig::new(url, "my org", "b&b")
+    let config = influx::WriterConfig::new(url, "my org", "b&b")
         .with_token("secret-token")
-        .with_retries(3, Duration::from_millis(10), Duration::from_secs(5));
-    (InfluxWriter::new(config), server)
+        .with_retry(strata_sdk::writer::Retry::new(
+            3,
+            Duration::from_millis(10),
+            Duration::from_secs(5),
+        ));
+    (influx::Writer::new(config), server)
 }
 
 #[tokio::test]
@@ -94,7 +99,7 @@ async fn bad_data_is_split_out_of_the_batch_and_handed_back_not_retried() {
         w.write(&P(i)).await.unwrap();
     }
     match w.flush().await {
-        Err(WriteError::Rejected {
+        Err(influx::Error::Rejected {
             status,
             points,
             body,
@@ -140,7 +145,7 @@ async fn a_refusal_of_every_point_hands_the_whole_batch_back() {
         w.write(&P(i)).await.unwrap();
     }
     match w.flush().await {
-        Err(WriteError::Rejected {
+        Err(influx::Error::Rejected {
             status,
             points,
             lines,
@@ -157,7 +162,7 @@ async fn a_refusal_of_every_point_hands_the_whole_batch_back() {
 
 #[test]
 fn the_token_is_redacted_from_debug() {
-    let c = InfluxConfig::new("http://x", "o", "b").with_token("secret-token");
+    let c = influx::WriterConfig::new("http://x", "o", "b").with_token("secret-token");
     let text = format!("{c:?}");
     assert!(
         !text.contains("secret-token") && text.contains("<redacted>"),

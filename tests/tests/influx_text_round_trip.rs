@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use strata_sdk::influx::{EncodeError, InfluxConfig, InfluxWriter, Line, Point, WriteError};
+use strata_sdk::influx;
+use strata_sdk::influx::{EncodeError, Line, Point};
 
 fn influx_url() -> String {
     std::env::var("INFLUX_V1_URL").unwrap_or_else(|_| "http://127.0.0.1:8186".into())
@@ -57,15 +58,46 @@ impl Point for T {
     }
 }
 
+/// Creates database `db` and waits until InfluxDB lists it: CREATE DATABASE
+/// statements run at once by the tests of this file were seen to be lost
+/// (InfluxDB 1.6 answered 200, then 404 on the first write), so creation is
+/// one at a time and checked.
 async fn create_database(db: &str) {
-    reqwest::Client::new()
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = ONE_AT_A_TIME.lock().await;
+    let http = reqwest::Client::new();
+    for _ in 0..20 {
+        http.post(format!("{}/query", influx_url()))
+            .form(&[("q", format!("CREATE DATABASE \"{db}\""))])
+            .send()
+            .await
+            .expect("InfluxDB 1.6 answers (start it with scripts/services.sh)")
+            .error_for_status()
+            .unwrap();
+        let listed: Value = http
+            .post(format!("{}/query", influx_url()))
+            .form(&[("q", "SHOW DATABASES")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if listed.to_string().contains(db) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("InfluxDB did not create database {db}");
+}
+
+/// Drops a test's database (its name is unique to the run).
+async fn drop_database(db: &str) {
+    let _ = reqwest::Client::new()
         .post(format!("{}/query", influx_url()))
-        .form(&[("q", format!("CREATE DATABASE \"{db}\""))])
+        .form(&[("q", format!("DROP DATABASE \"{db}\""))])
         .send()
-        .await
-        .expect("InfluxDB 1.6 answers (start it with scripts/services.sh)")
-        .error_for_status()
-        .unwrap();
+        .await;
 }
 
 /// `SELECT <what> FROM strata_text` on InfluxDB 1.6: the rows as JSON arrays.
@@ -110,8 +142,8 @@ async fn tricky_tag_values_read_back_byte_identical_from_influxdb_and_victoria()
     let run = format!("r{}", uuid::Uuid::new_v4().simple());
     let base = Utc::now().timestamp_millis() - 60_000;
     create_database(&run).await;
-    let mut influx = InfluxWriter::new(InfluxConfig::v1(influx_url(), &run));
-    let mut victoria = InfluxWriter::new(InfluxConfig::new(victoria_url(), "o", "b"));
+    let mut influx = influx::Writer::new(influx::WriterConfig::v1(influx_url(), &run));
+    let mut victoria = influx::Writer::new(influx::WriterConfig::new(victoria_url(), "o", "b"));
     for p in points(&run, base) {
         influx.write(&p).await.expect("InfluxDB takes it");
         victoria.write(&p).await.expect("VictoriaMetrics takes it");
@@ -162,13 +194,14 @@ async fn tricky_tag_values_read_back_byte_identical_from_influxdb_and_victoria()
         })
         .collect();
     assert_eq!(got, want, "VictoriaMetrics tag values");
+    drop_database(&run).await;
 }
 
 #[tokio::test]
 async fn text_the_readers_disagree_on_is_refused_before_anything_is_sent() {
     let run = format!("r{}", uuid::Uuid::new_v4().simple());
     create_database(&run).await;
-    let mut w = InfluxWriter::new(InfluxConfig::v1(influx_url(), &run));
+    let mut w = influx::Writer::new(influx::WriterConfig::v1(influx_url(), &run));
     let at = Utc::now();
     for mount in ["C:\\", "C:\\\\", "tab\\\\there", "a\\ b", "a\tb", ""] {
         let p = T {
@@ -179,8 +212,8 @@ async fn text_the_readers_disagree_on_is_refused_before_anything_is_sent() {
             at,
         };
         match w.write(&p).await {
-            Err(WriteError::Encode(EncodeError::Unrepresentable { field, .. }))
-            | Err(WriteError::Encode(EncodeError::EmptyTag(field))) => {
+            Err(influx::Error::Encode(EncodeError::Unrepresentable { field, .. }))
+            | Err(influx::Error::Encode(EncodeError::EmptyTag(field))) => {
                 assert_eq!(field, "mount", "{mount:?}")
             }
             other => panic!("{mount:?} gave {other:?}"),
@@ -189,6 +222,7 @@ async fn text_the_readers_disagree_on_is_refused_before_anything_is_sent() {
     assert_eq!(w.pending(), 0);
     w.flush().await.unwrap();
     assert!(influx_rows(&run, "v").await.is_empty());
+    drop_database(&run).await;
 }
 
 /// A point whose `v` is an integer, where the others' is a float: InfluxDB
@@ -216,10 +250,14 @@ async fn a_batch_influxdb_refuses_in_part_keeps_every_good_point() {
     let run = format!("r{}", uuid::Uuid::new_v4().simple());
     create_database(&run).await;
     // Establish `v` as a float, then send a batch with two integer points.
-    let config = InfluxConfig::v1(influx_url(), &run)
-        .with_batch_points(1_000)
-        .with_retries(1, Duration::from_millis(10), Duration::from_millis(10));
-    let mut w = InfluxWriter::new(config);
+    let config = influx::WriterConfig::v1(influx_url(), &run)
+        .with_max_rows(1_000)
+        .with_retry(strata_sdk::writer::Retry::new(
+            1,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        ));
+    let mut w = influx::Writer::new(config);
     w.write(&Mixed { i: 0, int: false }).await.unwrap();
     w.flush().await.unwrap();
     for i in 1..=20 {
@@ -227,7 +265,7 @@ async fn a_batch_influxdb_refuses_in_part_keeps_every_good_point() {
         w.write(&Mixed { i, int }).await.unwrap();
     }
     match w.flush().await {
-        Err(WriteError::Rejected {
+        Err(influx::Error::Rejected {
             status,
             points,
             lines,
@@ -250,4 +288,5 @@ async fn a_batch_influxdb_refuses_in_part_keeps_every_good_point() {
         .map(|i| i as f64 + 0.25)
         .collect();
     assert_eq!(got, want, "every good point once, none lost");
+    drop_database(&run).await;
 }

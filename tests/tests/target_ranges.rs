@@ -17,7 +17,8 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use strata_sdk::clickhouse::row_binary::EncodeError;
 use strata_sdk::clickhouse::{client, Error as ChError, Table, Writer, WriterConfig};
-use strata_sdk::elasticsearch::{rules, BulkConfig, BulkError, BulkIndexer, Document};
+use strata_sdk::elasticsearch;
+use strata_sdk::elasticsearch::{rules, Document};
 use strata_sdk::ValueError;
 
 fn ticket() -> search::find::TicketDoc {
@@ -74,16 +75,17 @@ fn nan_and_infinities_are_refused_in_search_documents_never_null() {
 #[tokio::test]
 async fn the_bulk_indexer_does_not_take_a_document_its_index_cannot_hold() {
     // Nothing listens here: a refused document never reaches the network.
-    let mut bulk = BulkIndexer::new(BulkConfig::new("http://127.0.0.1:9"));
-    bulk.index(&ticket())
+    let mut bulk =
+        elasticsearch::Writer::new(elasticsearch::WriterConfig::new("http://127.0.0.1:9"));
+    bulk.write(&ticket())
         .await
         .expect("a good document is buffered");
     let doc = search::find::TicketDoc {
         rating: Some(f64::NAN),
         ..ticket()
     };
-    match bulk.index(&doc).await {
-        Err(BulkError::Value(e)) => assert_eq!(e.field, "rating"),
+    match bulk.write(&doc).await {
+        Err(elasticsearch::Error::Value(e)) => assert_eq!(e.field, "rating"),
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(bulk.pending(), 1, "only the good document is held");

@@ -10,8 +10,10 @@ use std::time::Duration;
 use chrono::DateTime;
 use serde_json::Value;
 use strata_sdk::clickhouse::{Writer, WriterConfig};
-use strata_sdk::elasticsearch::{BulkConfig, BulkError, BulkIndexer};
-use strata_sdk::influx::{EncodeError, InfluxConfig, InfluxWriter, Line, Point, WriteError};
+use strata_sdk::elasticsearch;
+use strata_sdk::influx;
+
+use strata_sdk::influx::{EncodeError, Line, Point};
 use strata_tests::support::{clickhouse_url, model, order_row, ClickHouseDb, Gate, GateMode};
 
 fn victoria_url() -> String {
@@ -43,11 +45,15 @@ impl P {
 async fn influx_points_not_taken_written_again_are_stored_once() {
     let run = format!("r{}", uuid::Uuid::new_v4().simple());
     let gate = Gate::new(&victoria_url(), GateMode::Closed).await;
-    let config = InfluxConfig::new(&gate.url, "o", "b")
-        .with_batch_points(5)
+    let config = influx::WriterConfig::new(&gate.url, "o", "b")
+        .with_max_rows(5)
         .with_buffer_bytes(400)
-        .with_retries(1, Duration::from_millis(1), Duration::from_millis(1));
-    let mut w = InfluxWriter::new(config);
+        .with_retry(strata_sdk::writer::Retry::new(
+            1,
+            Duration::from_millis(1),
+            Duration::from_millis(1),
+        ));
+    let mut w = influx::Writer::new(config);
     let (mut taken_errors, mut again) = (0, Vec::new());
     for i in 0..40 {
         match w
@@ -59,11 +65,11 @@ async fn influx_points_not_taken_written_again_are_stored_once() {
         {
             Ok(()) => {}
             Err(e) if e.taken() => {
-                assert!(matches!(e, WriteError::Unavailable { .. }), "{e}");
+                assert!(matches!(e, influx::Error::Unavailable { .. }), "{e}");
                 taken_errors += 1;
             }
             Err(e) => {
-                assert!(matches!(e, WriteError::Backlog { .. }), "{e}");
+                assert!(matches!(e, influx::Error::Backlog { .. }), "{e}");
                 again.push(i);
             }
         }
@@ -128,9 +134,14 @@ async fn clickhouse_rows_not_taken_written_again_are_stored_once() {
     })
     .await;
     let gate = Gate::new(&clickhouse_url(), GateMode::Closed).await;
-    let config = WriterConfig::default()
-        .with_max_rows(5)
-        .with_retries(0, Duration::from_millis(1));
+    let config =
+        WriterConfig::default()
+            .with_max_rows(5)
+            .with_retry(strata_sdk::writer::Retry::new(
+                0,
+                Duration::from_millis(1),
+                Duration::from_millis(1) * 1024,
+            ));
     let mut w = Writer::new(strata_sdk::clickhouse::client(&gate.url, &db.name), config);
     let (mut taken_errors, mut again) = (0, Vec::new());
     for i in 1..=40u128 {
@@ -174,15 +185,19 @@ async fn clickhouse_rows_not_taken_written_again_are_stored_once() {
 #[tokio::test]
 async fn a_document_refused_for_a_backlog_is_not_taken() {
     let gate = Gate::new("http://127.0.0.1:9", GateMode::Closed).await;
-    let config = BulkConfig::new(&gate.url)
+    let config = elasticsearch::WriterConfig::new(&gate.url)
         .with_max_bytes(1)
-        .with_retries(0, Duration::from_millis(1));
-    let mut bulk = BulkIndexer::new(config);
+        .with_retry(strata_sdk::writer::Retry::new(
+            0,
+            Duration::from_millis(1),
+            Duration::from_millis(1) * 1024,
+        ));
+    let mut bulk = elasticsearch::Writer::new(config);
     let doc = |n: i64| serde_json::json!({ "n": n });
     // The first document is buffered; the second needs the first sent.
-    bulk.index(&Doc(doc(1))).await.expect("buffered");
-    match bulk.index(&Doc(doc(2))).await {
-        Err(e @ BulkError::Backlog { .. }) => assert!(!e.taken(), "{e}"),
+    bulk.write(&Doc(doc(1))).await.expect("buffered");
+    match bulk.write(&Doc(doc(2))).await {
+        Err(e @ elasticsearch::Error::Backlog { .. }) => assert!(!e.taken(), "{e}"),
         other => panic!("expected a backlog, got {other:?}"),
     }
     assert_eq!(bulk.pending(), 1, "the refused document is not held");

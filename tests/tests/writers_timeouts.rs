@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use chrono::DateTime;
 use serde_json::Value;
 use strata_sdk::clickhouse::{Writer, WriterConfig};
-use strata_sdk::elasticsearch::{BulkConfig, BulkError, BulkIndexer};
-use strata_sdk::influx::{EncodeError, InfluxConfig, InfluxWriter, Line, Point, WriteError};
+use strata_sdk::elasticsearch;
+use strata_sdk::influx;
+
+use strata_sdk::influx::{EncodeError, Line, Point};
 use strata_tests::support::{clickhouse_url, model, order_row, ClickHouseDb, Gate, GateMode};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
@@ -38,10 +40,14 @@ impl Point for P {
 async fn a_frozen_influx_server_times_out_is_retried_and_loses_nothing() {
     let run = format!("r{}", uuid::Uuid::new_v4().simple());
     let gate = Gate::new(&victoria_url(), GateMode::Frozen).await;
-    let config = InfluxConfig::new(&gate.url, "o", "b")
+    let config = influx::WriterConfig::new(&gate.url, "o", "b")
         .with_timeout(TIMEOUT)
-        .with_retries(1, Duration::from_millis(10), Duration::from_millis(10));
-    let mut w = InfluxWriter::new(config);
+        .with_retry(strata_sdk::writer::Retry::new(
+            1,
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        ));
+    let mut w = influx::Writer::new(config);
     for i in 0..3 {
         w.write(&P {
             run: run.clone(),
@@ -52,7 +58,7 @@ async fn a_frozen_influx_server_times_out_is_retried_and_loses_nothing() {
     }
     let start = Instant::now();
     match w.flush().await {
-        Err(WriteError::Unavailable {
+        Err(influx::Error::Unavailable {
             attempts,
             points,
             last,
@@ -101,9 +107,14 @@ async fn a_frozen_clickhouse_server_times_out_is_retried_and_loses_nothing() {
     })
     .await;
     let gate = Gate::new(&clickhouse_url(), GateMode::Frozen).await;
-    let config = WriterConfig::default()
-        .with_timeout(TIMEOUT)
-        .with_retries(1, Duration::from_millis(10));
+    let config =
+        WriterConfig::default()
+            .with_timeout(TIMEOUT)
+            .with_retry(strata_sdk::writer::Retry::new(
+                1,
+                Duration::from_millis(10),
+                Duration::from_millis(10) * 1024,
+            ));
     let mut w = Writer::new(strata_sdk::clickhouse::client(&gate.url, &db.name), config);
     for i in 1..=3 {
         w.write(&order_row(i, 1, 0)).await.unwrap();
@@ -156,14 +167,18 @@ impl strata_sdk::elasticsearch::Document for Doc {
 #[tokio::test]
 async fn a_frozen_elasticsearch_server_times_out_and_keeps_the_documents() {
     let gate = Gate::new("http://127.0.0.1:9", GateMode::Frozen).await;
-    let config = BulkConfig::new(&gate.url)
+    let config = elasticsearch::WriterConfig::new(&gate.url)
         .with_timeout(TIMEOUT)
-        .with_retries(1, Duration::from_millis(10));
-    let mut bulk = BulkIndexer::new(config);
-    bulk.index(&Doc(1)).await.unwrap();
+        .with_retry(strata_sdk::writer::Retry::new(
+            1,
+            Duration::from_millis(10),
+            Duration::from_millis(10) * 1024,
+        ));
+    let mut bulk = elasticsearch::Writer::new(config);
+    bulk.write(&Doc(1)).await.unwrap();
     let start = Instant::now();
     match bulk.flush().await {
-        Err(BulkError::Unavailable {
+        Err(elasticsearch::Error::Unavailable {
             attempts,
             docs,
             last,
@@ -184,9 +199,9 @@ async fn a_frozen_elasticsearch_server_times_out_and_keeps_the_documents() {
 
 #[test]
 fn the_timeouts_show_in_debug_and_have_a_default() {
-    let c = InfluxConfig::new("http://x", "o", "b");
+    let c = influx::WriterConfig::new("http://x", "o", "b");
     assert!(format!("{c:?}").contains("timeout: 30s"), "{c:?}");
-    let b = BulkConfig::new("http://x");
+    let b = elasticsearch::WriterConfig::new("http://x");
     assert!(format!("{b:?}").contains("timeout: 30s"), "{b:?}");
     let w = WriterConfig::default();
     assert!(format!("{w:?}").contains("timeout: 30s"), "{w:?}");

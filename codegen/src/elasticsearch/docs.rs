@@ -195,10 +195,10 @@ pub fn rust(model: &Model) -> String {
             pub mod #m {
                 #[doc = #cfg_doc]
                 pub fn bulk_config() -> ::std::result::Result<
-                    ::strata_sdk::elasticsearch::BulkConfig,
+                    ::strata_sdk::elasticsearch::WriterConfig,
                     ::strata_sdk::elasticsearch::TemplateError,
                 > {
-                    ::std::result::Result::Ok(::strata_sdk::elasticsearch::BulkConfig::new(
+                    ::std::result::Result::Ok(::strata_sdk::elasticsearch::WriterConfig::new(
                         ::strata_sdk::elasticsearch::expand(#url)?,
                     ))
                 }

@@ -13,6 +13,7 @@ mod writer;
 pub use crate::template::MissingVar;
 pub use crate::template::{expand, TemplateError};
 pub use crate::value::{check, rules, ValueError};
+pub use crate::writer::{Retry, Settings};
 pub use ::chrono::{DateTime, NaiveDate, Utc};
 pub use ::clickhouse as client;
 pub use ::rust_decimal::Decimal;

@@ -7,12 +7,15 @@ mod bulk;
 pub use crate::template::MissingVar;
 pub use crate::template::{expand, TemplateError};
 pub use crate::value::{check, rules, ValueError};
+pub use crate::writer::{Retry, Settings};
 pub use ::chrono::{DateTime, NaiveDate, Utc};
 pub use ::rust_decimal::Decimal;
 pub use ::serde;
 pub use ::serde_json::Value as Json;
 pub use ::uuid::Uuid;
-pub use bulk::{BulkConfig, BulkError, BulkIndexer, BulkReport, ItemError};
+#[allow(deprecated)]
+pub use bulk::{BulkConfig, BulkError, BulkIndexer};
+pub use bulk::{BulkReport, Error, ItemError, Writer, WriterConfig};
 
 /// A generated document type: where it is indexed, its id and version.
 pub trait Document: ::serde::Serialize {
@@ -29,7 +32,7 @@ pub trait Document: ::serde::Serialize {
     /// Refuses a value the index's mapping cannot hold exactly (NaN or an
     /// infinity in a number, a time outside `date_nanos`, a non-object
     /// `flattened` root; see [`crate::value::rules`]), naming the field.
-    /// [`BulkIndexer::index`] calls it before taking a document. Generated
+    /// [`Writer::write`] calls it before taking a document. Generated
     /// documents check every such field; the default accepts everything.
     fn check(&self) -> Result<(), crate::ValueError> {
         Ok(())

@@ -4,108 +4,80 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use super::line::{EncodeError, LineEncoder, Point, Precision};
+use crate::writer::http::{describe, retry_after};
+use crate::writer::{Retry, Settings};
 
-/// The request timeout of a writer that sets none.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// An HTTP client whose every request ends within `timeout` (connecting
-/// within 10 s of it at most).
-pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .build()
-        // Only a TLS back end that fails to start makes `build` fail; the
-        // plain client then fails the same way on its first request.
-        .unwrap_or_default()
-}
-
-/// A request error as a sentence: its chain of causes, and whether it was
-/// the timeout (reqwest's own text says neither).
-pub(crate) fn describe(e: &reqwest::Error) -> String {
-    let mut out = if e.is_timeout() {
-        format!("timed out: {e}")
-    } else {
-        e.to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-/// Where and how to write. Built with `with_*` methods; the token is
-/// redacted from `Debug`.
+/// Where and how to write, with the [`Settings`] every writer shares (set
+/// with the same `with_*` methods). Defaults: 5,000 points, 1 MiB, 1 s,
+/// 5 retries from 200 ms up to 30 s, 30 s timeout, an 8 MiB buffer, gzip.
+/// The token is redacted from `Debug`.
 #[derive(Clone)]
-pub struct InfluxConfig {
+pub struct WriterConfig {
     url: String,
     org: String,
     bucket: String,
     token: Option<String>,
     precision: Precision,
-    batch_bytes: usize,
-    batch_points: usize,
-    max_age: Duration,
+    settings: Settings,
     buffer_bytes: usize,
-    retries: u32,
-    backoff: Duration,
-    max_backoff: Duration,
     gzip: bool,
     newlines_in_strings: bool,
     /// `Some(db)`: the InfluxDB 1.x API (`POST /write?db=…`) instead of v2.
     v1_database: Option<String>,
-    timeout: Duration,
 }
 
-impl std::fmt::Debug for InfluxConfig {
+/// The old name of [`WriterConfig`].
+#[deprecated(note = "use `strata_sdk::influx::WriterConfig`, named as every writer's config")]
+pub type InfluxConfig = WriterConfig;
+
+impl std::fmt::Debug for WriterConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InfluxConfig")
+        f.debug_struct("WriterConfig")
             .field("url", &self.url)
             .field("org", &self.org)
             .field("bucket", &self.bucket)
+            .field("v1_database", &self.v1_database)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("precision", &self.precision)
-            .field("batch_bytes", &self.batch_bytes)
-            .field("batch_points", &self.batch_points)
+            .field("settings", &self.settings)
             .field("buffer_bytes", &self.buffer_bytes)
-            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
-impl InfluxConfig {
+impl WriterConfig {
     /// `url` is the server root (`http://host:8086`); `/api/v2/write` is added.
     pub fn new(url: impl Into<String>, org: impl Into<String>, bucket: impl Into<String>) -> Self {
-        InfluxConfig {
+        WriterConfig {
             url: url.into().trim_end_matches('/').to_string(),
             org: org.into(),
             bucket: bucket.into(),
             token: None,
             precision: Precision::Ns,
-            batch_bytes: 1 << 20,
-            batch_points: 5_000,
-            max_age: Duration::from_secs(1),
+            settings: Settings {
+                max_rows: 5_000,
+                max_bytes: 1 << 20,
+                max_age: Duration::from_secs(1),
+                retry: Retry::new(5, Duration::from_millis(200), Duration::from_secs(30)),
+                timeout: crate::writer::DEFAULT_TIMEOUT,
+            },
             buffer_bytes: 8 << 20,
-            retries: 5,
-            backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(30),
             gzip: true,
             newlines_in_strings: false,
             v1_database: None,
-            timeout: DEFAULT_TIMEOUT,
         }
     }
     /// The InfluxDB 1.x write API (`POST /write?db=<database>`), which
     /// InfluxDB 1.x and VictoriaMetrics answer; `url` is the server root.
     pub fn v1(url: impl Into<String>, database: impl Into<String>) -> Self {
         let database = database.into();
-        let mut c = InfluxConfig::new(url, "", database.clone());
+        let mut c = WriterConfig::new(url, "", database.clone());
         c.v1_database = Some(database);
         c
     }
+
+    crate::writer::settings_methods!();
+
     /// Lets string field values hold newlines: InfluxDB accepts them,
     /// VictoriaMetrics skips such points, so it is off by default.
     pub fn with_newlines_in_strings(mut self, on: bool) -> Self {
@@ -121,20 +93,15 @@ impl InfluxConfig {
         self.precision = p;
         self
     }
-    /// A batch is sent once it holds this many bytes (uncompressed) …
-    pub fn with_batch_bytes(mut self, n: usize) -> Self {
-        self.batch_bytes = n.max(1);
-        self
+    /// The old name of [`with_max_bytes`](Self::with_max_bytes).
+    #[deprecated(note = "use `with_max_bytes`, the same on every writer")]
+    pub fn with_batch_bytes(self, n: usize) -> Self {
+        self.with_max_bytes(n)
     }
-    /// … or this many points …
-    pub fn with_batch_points(mut self, n: usize) -> Self {
-        self.batch_points = n.max(1);
-        self
-    }
-    /// … or, on the next write, once its oldest point is this old.
-    pub fn with_max_age(mut self, d: Duration) -> Self {
-        self.max_age = d;
-        self
+    /// The old name of [`with_max_rows`](Self::with_max_rows).
+    #[deprecated(note = "use `with_max_rows`, the same on every writer")]
+    pub fn with_batch_points(self, n: usize) -> Self {
+        self.with_max_rows(n)
     }
     /// The most unsent bytes held while the server fails. When full, a
     /// write waits for a flush to succeed (back-pressure) or returns its error.
@@ -144,19 +111,9 @@ impl InfluxConfig {
     }
     /// Retries of 429, 5xx and network errors, with doubling backoff from
     /// `first`, capped at `max`; a `Retry-After` header is respected (capped too).
-    pub fn with_retries(mut self, n: u32, first: Duration, max: Duration) -> Self {
-        self.retries = n;
-        self.backoff = first;
-        self.max_backoff = max.max(first);
-        self
-    }
-    /// The longest one request may take, from connecting to the end of the
-    /// answer (default 30 s). A server that stops answering (a frozen
-    /// process, a dead peer behind a live socket) fails the request with a
-    /// timeout, which is retried like a network error.
-    pub fn with_timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
-        self
+    #[deprecated(note = "use `with_retry(Retry::new(n, first, max))`, the same on every writer")]
+    pub fn with_retries(self, n: u32, first: Duration, max: Duration) -> Self {
+        self.with_retry(Retry::new(n, first, max))
     }
     pub fn with_gzip(mut self, on: bool) -> Self {
         self.gzip = on;
@@ -170,11 +127,11 @@ impl InfluxConfig {
 /// Why a write or flush failed. No point is dropped without one of these.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum WriteError {
+pub enum Error {
     #[error(transparent)]
     Encode(#[from] EncodeError),
     /// The server refused these points for good (a 4xx other than 429, on
-    /// their own after the batch was split; see [`InfluxWriter::flush`]):
+    /// their own after the batch was split; see [`Writer::flush`]):
     /// they are not kept. Every other point of the batch was sent.
     #[error("the server rejected {points} points with HTTP {status}: {body}")]
     Rejected {
@@ -199,32 +156,57 @@ pub enum WriteError {
     /// From `write`: the buffer is full and could not be sent, so the point
     /// given was **not** taken (write it again later). `points` are held.
     #[error("the writer holds {points} unsent points and could not send them, so this point was not taken: {source}")]
-    Backlog {
-        points: usize,
-        source: Box<WriteError>,
-    },
+    Backlog { points: usize, source: Box<Error> },
 }
 
-impl WriteError {
-    /// For an error of [`InfluxWriter::write`]: whether the point given was
+impl Error {
+    /// For an error of [`Writer::write`]: whether the point given was
     /// taken (it is buffered, or was sent or handed back by this error), so
     /// writing it again would store it twice. `false` for
-    /// [`Encode`](WriteError::Encode) and [`Backlog`](WriteError::Backlog).
+    /// [`Encode`](Error::Encode) and [`Backlog`](Error::Backlog).
     pub fn taken(&self) -> bool {
-        !matches!(self, WriteError::Encode(_) | WriteError::Backlog { .. })
+        !matches!(self, Error::Encode(_) | Error::Backlog { .. })
     }
 }
 
+/// The old name of [`Writer`].
+#[deprecated(note = "use `strata_sdk::influx::Writer`, named as every writer")]
+pub type InfluxWriter = Writer;
+
+/// The old name of [`Error`].
+#[deprecated(note = "use `strata_sdk::influx::Error`, named as every writer's error")]
+pub type WriteError = Error;
+
 /// Buffers points as line protocol and posts them in batches. Memory is
 /// bounded by `buffer_bytes`: a full buffer makes `write` wait for a flush.
-pub struct InfluxWriter {
+pub struct Writer {
     http: reqwest::Client,
-    config: InfluxConfig,
+    config: WriterConfig,
     enc: LineEncoder,
     oldest: Option<Instant>,
     sent: u64,
     /// Lines the server refused, not reported yet.
     rejected: Rejected,
+}
+
+/// Why one request failed.
+struct Failure {
+    /// Whether a retry can cure it.
+    retry: bool,
+    retry_after: Option<Duration>,
+    /// The HTTP status; 0 when there was no answer.
+    status: u16,
+    /// The answer's body, or the network error.
+    text: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            0 => f.write_str(&self.text),
+            s => write!(f, "HTTP {s}: {}", self.text),
+        }
+    }
 }
 
 /// What one request (with its retries) came to.
@@ -267,8 +249,8 @@ impl Rejected {
         self.points += points;
         self.lines.extend_from_slice(lines);
     }
-    fn into_error(self) -> Option<WriteError> {
-        (self.points > 0).then(|| WriteError::Rejected {
+    fn into_error(self) -> Option<Error> {
+        (self.points > 0).then(|| Error::Rejected {
             status: self.status,
             body: self.body,
             points: self.points,
@@ -279,7 +261,7 @@ impl Rejected {
 
 /// Dropping a writer that still holds points loses them (a destructor
 /// cannot await a request); it says so loudly instead of silently.
-impl Drop for InfluxWriter {
+impl Drop for Writer {
     fn drop(&mut self) {
         if self.enc.lines() > 0 {
             tracing::error!(
@@ -290,10 +272,10 @@ impl Drop for InfluxWriter {
     }
 }
 
-impl InfluxWriter {
-    pub fn new(config: InfluxConfig) -> Self {
-        InfluxWriter {
-            http: http_client(config.timeout),
+impl Writer {
+    pub fn new(config: WriterConfig) -> Self {
+        Writer {
+            http: crate::writer::http::client(config.settings.timeout),
             enc: LineEncoder::new(config.precision)
                 .allow_newlines_in_strings(config.newlines_in_strings),
             config,
@@ -305,17 +287,17 @@ impl InfluxWriter {
 
     /// Encodes a point into the batch, sending the batch when it is due.
     ///
-    /// Whether the point was taken is [`WriteError::taken`]: a point that
-    /// cannot be encoded ([`WriteError::Encode`]) or that finds the buffer
-    /// full of points the server will not take ([`WriteError::Backlog`]) is
+    /// Whether the point was taken is [`Error::taken`]: a point that
+    /// cannot be encoded ([`Error::Encode`]) or that finds the buffer
+    /// full of points the server will not take ([`Error::Backlog`]) is
     /// not taken, and may be written again; a point that was taken stays
     /// buffered when the batch it joined could not be sent
-    /// ([`WriteError::Unavailable`]): write it again and it is there twice.
-    pub async fn write<P: Point + ?Sized>(&mut self, point: &P) -> Result<(), WriteError> {
+    /// ([`Error::Unavailable`]): write it again and it is there twice.
+    pub async fn write<P: Point + ?Sized>(&mut self, point: &P) -> Result<(), Error> {
         if self.enc.len() >= self.config.buffer_bytes {
             // Back-pressure: the caller waits for the buffer to drain.
             if let Err(e) = self.flush().await {
-                return Err(WriteError::Backlog {
+                return Err(Error::Backlog {
                     points: self.enc.lines(),
                     source: Box::new(e),
                 });
@@ -323,11 +305,11 @@ impl InfluxWriter {
         }
         self.enc.encode(point)?;
         self.oldest.get_or_insert_with(Instant::now);
-        if self.enc.len() >= self.config.batch_bytes
-            || self.enc.lines() >= self.config.batch_points
+        if self.enc.len() >= self.config.settings.max_bytes
+            || self.enc.lines() >= self.config.settings.max_rows
             || self
                 .oldest
-                .is_some_and(|t| t.elapsed() >= self.config.max_age)
+                .is_some_and(|t| t.elapsed() >= self.config.settings.max_age)
         {
             self.flush().await?;
         }
@@ -337,10 +319,10 @@ impl InfluxWriter {
     /// Flushes when the oldest buffered point has reached `max_age`: call it
     /// from a timer when writes can pause, since age is otherwise checked
     /// only on `write`.
-    pub async fn flush_if_due(&mut self) -> Result<(), WriteError> {
+    pub async fn flush_if_due(&mut self) -> Result<(), Error> {
         if self
             .oldest
-            .is_some_and(|t| t.elapsed() >= self.config.max_age)
+            .is_some_and(|t| t.elapsed() >= self.config.settings.max_age)
         {
             self.flush().await?;
         }
@@ -363,18 +345,19 @@ impl InfluxWriter {
     /// cannot parse, a field type conflict, a request too large) is split in
     /// two and each half sent on its own, down to single lines, so one bad
     /// point never costs the good points of its batch: only the lines the
-    /// server refused on their own are dropped, and [`WriteError::Rejected`]
+    /// server refused on their own are dropped, and [`Error::Rejected`]
     /// hands them back. (InfluxDB 1.x writes the good lines of a request it
     /// answers 400, so some are sent twice; a point written again with the
     /// same series and time replaces itself, so nothing is doubled.)
     /// Other refusals (401, 403, 404) are the same for every point: the
     /// batch is dropped and handed back the same way.
-    pub async fn flush(&mut self) -> Result<(), WriteError> {
+    pub async fn flush(&mut self) -> Result<(), Error> {
         if self.enc.is_empty() {
             return self.take_rejected();
         }
         // Ranges of line indexes still to send; the last is sent next.
-        let mut todo = vec![0..self.enc.lines()];
+        let mut todo = Vec::new();
+        todo.push(0..self.enc.lines());
         while let Some(r) = todo.pop() {
             match self.send(r.clone()).await {
                 Sent::Ok => self.sent += r.len() as u64,
@@ -391,7 +374,7 @@ impl InfluxWriter {
                     todo.push(r);
                     todo.reverse();
                     self.enc.retain(&todo);
-                    return Err(WriteError::Unavailable {
+                    return Err(Error::Unavailable {
                         attempts,
                         points: self.enc.lines(),
                         last,
@@ -405,7 +388,7 @@ impl InfluxWriter {
     }
 
     /// The lines the server refused since the last report, as an error.
-    fn take_rejected(&mut self) -> Result<(), WriteError> {
+    fn take_rejected(&mut self) -> Result<(), Error> {
         match std::mem::take(&mut self.rejected).into_error() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -415,44 +398,49 @@ impl InfluxWriter {
     /// Posts lines `r` of the batch, retrying what a retry can cure.
     async fn send(&self, r: std::ops::Range<usize>) -> Sent {
         let body = bytes::Bytes::from(self.body(self.enc.lines_bytes(r)));
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (retry_after, last) = match self.post(body.clone()).await {
-                Ok(resp) if resp.status().is_success() => return Sent::Ok,
-                Ok(resp) => {
-                    let status = resp.status();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    let text = resp.text().await.unwrap_or_default();
-                    if !(status.as_u16() == 429 || status.is_server_error()) {
-                        return Sent::Refused {
-                            status: status.as_u16(),
-                            body: text,
-                        };
-                    }
-                    (retry_after, format!("HTTP {status}: {text}"))
-                }
-                Err(e) => (None, describe(&e)),
-            };
-            if attempt > self.config.retries {
-                return Sent::Unavailable {
-                    attempts: attempt,
-                    last,
-                };
-            }
-            let backoff = self
-                .config
-                .backoff
-                .saturating_mul(1 << (attempt - 1).min(16));
-            let wait = retry_after.unwrap_or(backoff).min(self.config.max_backoff);
-            tracing::warn!(attempt, ?wait, error = %last, "influx write failed; retrying");
-            tokio::time::sleep(wait).await;
+        let (result, attempts) = crate::writer::retry(
+            &self.config.settings.retry,
+            "influxdb",
+            || self.attempt(body.clone()),
+            |f: &Failure| f.retry,
+            |f: &Failure| f.retry_after,
+        )
+        .await;
+        match result {
+            Ok(()) => Sent::Ok,
+            Err(Failure {
+                retry: false,
+                status,
+                text,
+                ..
+            }) => Sent::Refused { status, body: text },
+            Err(f) => Sent::Unavailable {
+                attempts,
+                last: f.to_string(),
+            },
         }
+    }
+
+    /// One request: `Ok` on 2xx; a 429, a 5xx and a network error or
+    /// timeout are worth a retry, any other answer is not.
+    async fn attempt(&self, body: bytes::Bytes) -> Result<(), Failure> {
+        let resp = self.post(body).await.map_err(|e| Failure {
+            retry: true,
+            retry_after: None,
+            status: 0,
+            text: describe(&e),
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after = retry_after(&resp);
+        Err(Failure {
+            retry: status.as_u16() == 429 || status.is_server_error(),
+            retry_after,
+            status: status.as_u16(),
+            text: resp.text().await.unwrap_or_default(),
+        })
     }
 
     /// The request body for `lines`: gzip-compressed when configured.
