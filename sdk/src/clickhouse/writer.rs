@@ -112,7 +112,7 @@ const CHUNK_SEND: usize = CHUNK - 2048;
 ///
 /// The insert is plain `RowBinary` into the columns of `T` (the
 /// `clickhouse` crate's `Row` names), without the crate's schema
-/// validation; [`client`](super::client) turns validation off for the
+/// validation; [`client`](super::client()) turns validation off for the
 /// same reason (servers before 24.x reject it).
 ///
 /// ```no_run
