@@ -292,3 +292,27 @@ fn each_target_refuses_only_what_its_own_type_cannot_hold() {
     assert!(legacy_invoice(far).check().is_ok());
     assert_eq!(refusal(lake_invoice("0.1", far).check()).2, "due_on");
 }
+
+/// `strata check` says what each copy store keeps: the same ranges the
+/// writers enforce above, per target.
+#[test]
+fn strata_check_says_which_ranges_each_target_keeps() {
+    let lines = strata_codegen::ranges::kept(&strata_tests::support::model(
+        "fixtures/valid/analytics.yaml",
+    ));
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(lines[0].starts_with("store `lake` keeps: clickhouse 24.8:"));
+    assert!(lines[0].contains("1900-01-01 to 2299-12-31"));
+    assert!(lines[1].starts_with("store `legacy` keeps: clickhouse 18.16:"));
+    assert!(lines[1].contains("any date and time"));
+    let schema = strata_codegen::ranges::kept(&strata_tests::support::model("../schema"));
+    let search = schema
+        .iter()
+        .find(|l| l.starts_with("store `search` keeps: elasticsearch"))
+        .expect("the search store");
+    assert!(search.contains("finite") && search.contains("1970-01-01 to 2262-04-11"));
+    assert!(schema.iter().any(
+        |l| l.starts_with("store `series` keeps: influxdb") && l.contains("trailing backslash")
+    ));
+    assert!(!schema.iter().any(|l| l.contains("postgres")));
+}
