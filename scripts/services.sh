@@ -6,7 +6,8 @@
 #   eval "$(bash scripts/services.sh)"
 #
 # PostgreSQL and Redis come with this project's machines; ClickHouse 18.16 and
-# VictoriaMetrics (the InfluxDB v2 write API) install from the OS packages;
+# VictoriaMetrics (the InfluxDB v2 write API) and InfluxDB 1.6 (the v1 write
+# API, InfluxDB's own line-protocol parser) install from the OS packages;
 # chdb-core (a modern ClickHouse engine, in-process) from PyPI.
 set -euo pipefail
 log() { echo "services: $*" >&2; }
@@ -41,6 +42,7 @@ fi
 need=()
 command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
+command -v influxd >/dev/null || need+=(influxdb)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   apt-get update -q >&2
@@ -63,6 +65,18 @@ if ! curl -sf http://127.0.0.1:8428/health >/dev/null 2>&1; then
   wait_for victoria-metrics "curl -sf http://127.0.0.1:8428/health"
 fi
 
+# InfluxDB 1.6 (Debian's `influxdb`): the v1 `/write` API and InfluxDB's own
+# line-protocol parser, the reference for how InfluxDB reads a line. On its own
+# ports (8186 HTTP, 8188 RPC) with its data under $STATE, never the packaged
+# service's.
+if ! curl -sf http://127.0.0.1:8186/ping >/dev/null 2>&1; then
+  D="$STATE/influxdb"; mkdir -p "$D"
+  printf 'reporting-disabled = true\nbind-address = "127.0.0.1:8188"\n[meta]\n dir = "%s/meta"\n[data]\n dir = "%s/data"\n wal-dir = "%s/wal"\n[http]\n bind-address = "127.0.0.1:8186"\n' \
+    "$D" "$D" "$D" > "$D/conf.toml"
+  setsid influxd -config "$D/conf.toml" >"$D/log" 2>&1 < /dev/null &
+  wait_for influxdb "curl -sf http://127.0.0.1:8186/ping"
+fi
+
 # --- chdb-core: a modern ClickHouse engine for DDL checks ---------------------------
 if ! python3 -c 'import chdb' >/dev/null 2>&1; then
   log "installing chdb-core"
@@ -74,4 +88,5 @@ export DATABASE_URL="\${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgre
 export REDIS_URL="\${REDIS_URL:-redis://127.0.0.1:6379}"
 export CLICKHOUSE_URL="\${CLICKHOUSE_URL:-http://127.0.0.1:8123}"
 export VICTORIA_URL="\${VICTORIA_URL:-http://127.0.0.1:8428}"
+export INFLUX_V1_URL="\${INFLUX_V1_URL:-http://127.0.0.1:8186}"
 ENV

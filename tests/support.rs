@@ -360,3 +360,76 @@ pub fn order_row(
         _deleted: deleted,
     }
 }
+
+/// How a [`Gate`] treats the connections it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateMode {
+    /// Forward to the server behind it.
+    Open = 0,
+    /// Accept and close at once: a server that is down, as a client sees it.
+    Closed = 1,
+    /// Accept and never answer: a server stopped with `kill -STOP` (the
+    /// kernel still accepts its connections), without stopping a server
+    /// other tests share.
+    Frozen = 2,
+}
+
+/// A TCP proxy on loopback in front of a real server, which a test switches
+/// between forwarding, refusing and freezing. A mode applies to connections
+/// accepted after it is set (clients keep connections alive, so tests set
+/// the mode before the writer's first request, or wait for a new one).
+pub struct Gate {
+    /// `http://127.0.0.1:<port>`: give this to the client instead of the server's.
+    pub url: String,
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Gate {
+    /// A gate to `server` (`http://host:port`), in `mode`.
+    pub async fn new(server: &str, mode: GateMode) -> Gate {
+        use std::sync::atomic::Ordering;
+        let target = server
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let gate = Gate {
+            url,
+            mode: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(mode as u8)),
+            accepted: Default::default(),
+        };
+        let (m, n) = (gate.mode.clone(), gate.accepted.clone());
+        tokio::spawn(async move {
+            let mut frozen = Vec::new();
+            while let Ok((mut sock, _)) = listener.accept().await {
+                n.fetch_add(1, Ordering::SeqCst);
+                match m.load(Ordering::SeqCst) {
+                    0 => {
+                        let target = target.clone();
+                        tokio::spawn(async move {
+                            if let Ok(mut up) = tokio::net::TcpStream::connect(&target).await {
+                                let _ = tokio::io::copy_bidirectional(&mut sock, &mut up).await;
+                            }
+                        });
+                    }
+                    1 => drop(sock),
+                    _ => frozen.push(sock),
+                }
+            }
+        });
+        gate
+    }
+
+    /// Switches the mode for connections accepted from now on.
+    pub fn set(&self, mode: GateMode) {
+        self.mode
+            .store(mode as u8, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

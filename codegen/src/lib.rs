@@ -24,6 +24,7 @@ pub mod json_schema;
 pub mod model;
 pub mod names;
 pub mod postgres;
+pub mod ranges;
 pub mod rust;
 pub mod source;
 pub mod syntax;

@@ -78,6 +78,7 @@ pub enum Error {
     )]
     OutcomeUnknown { message: String },
     /// Anything else the driver reported.
+    #[cfg(feature = "postgres")]
     #[error(transparent)]
     Database(sqlx::Error),
 }
@@ -85,6 +86,7 @@ pub enum Error {
 /// Results of repository calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+#[cfg(feature = "postgres")]
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         let message = || e.to_string();
@@ -171,6 +173,7 @@ impl Error {
             Error::Conflict { .. } => Some("23505".into()),
             Error::ForeignKey { .. } => Some("23503".into()),
             Error::InvalidValue { code, .. } | Error::Retry { code, .. } => Some(code.clone()),
+            #[cfg(feature = "postgres")]
             Error::Database(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
             _ => None,
         }

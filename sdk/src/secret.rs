@@ -5,8 +5,11 @@
 
 use std::fmt;
 
+#[cfg(feature = "postgres")]
 use sqlx::encode::IsNull;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo, PgValueRef};
+#[cfg(feature = "postgres")]
 use sqlx::{Decode, Encode, Postgres, Type};
 
 /// What `Debug`, `Display` and serde show instead of a secret.
@@ -79,6 +82,7 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl Type<Postgres> for Secret {
     fn type_info() -> PgTypeInfo {
         <String as Type<Postgres>>::type_info()
@@ -88,12 +92,14 @@ impl Type<Postgres> for Secret {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl PgHasArrayType for Secret {
     fn array_type_info() -> PgTypeInfo {
         <String as PgHasArrayType>::array_type_info()
     }
 }
 
+#[cfg(feature = "postgres")]
 impl Encode<'_, Postgres> for Secret {
     fn encode_by_ref(
         &self,
@@ -108,6 +114,7 @@ impl Encode<'_, Postgres> for Secret {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl<'r> Decode<'r, Postgres> for Secret {
     fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
         <String as Decode<Postgres>>::decode(value).map(Secret)

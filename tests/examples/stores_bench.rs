@@ -24,7 +24,8 @@ use chrono::DateTime;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use strata_sdk::clickhouse::{Table, Writer, WriterConfig};
-use strata_sdk::influx::{InfluxConfig, InfluxWriter, LineEncoder, Precision};
+use strata_sdk::influx;
+use strata_sdk::influx::{LineEncoder, Precision};
 
 #[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
 struct BenchCandle {
@@ -240,7 +241,7 @@ async fn victoria(n: usize) {
     let run = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let points: Vec<_> = (0..n as i64).map(|i| point(i, &run)).collect();
     let mut w =
-        InfluxWriter::new(InfluxConfig::new(url, "bench", "bench").with_batch_points(5_000));
+        influx::Writer::new(influx::WriterConfig::new(url, "bench", "bench").with_max_rows(5_000));
     let start = Instant::now();
     for p in &points {
         w.write(p).await.unwrap();

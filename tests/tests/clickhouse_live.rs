@@ -199,7 +199,11 @@ async fn arrays_bytes_and_low_cardinality_round_trip_on_18_16() {
 async fn an_unreachable_server_is_retried_and_the_batch_kept() {
     // Port 9 on localhost is closed: every attempt is a network error.
     let client = strata_sdk::clickhouse::client("http://127.0.0.1:9", "nowhere");
-    let config = WriterConfig::default().with_retries(2, Duration::from_millis(5));
+    let config = WriterConfig::default().with_retry(strata_sdk::writer::Retry::new(
+        2,
+        Duration::from_millis(5),
+        Duration::from_millis(5) * 1024,
+    ));
     let mut w = Writer::<OrderRow>::new(client, config);
     for i in 1..=3 {
         w.write(&order(i, 1, 0)).await.expect("buffered");
@@ -215,9 +219,14 @@ async fn an_unreachable_server_is_retried_and_the_batch_kept() {
 #[tokio::test]
 async fn a_full_writer_refuses_rows_instead_of_growing() {
     let client = strata_sdk::clickhouse::client("http://127.0.0.1:9", "nowhere");
-    let config = WriterConfig::default()
-        .with_max_rows(2)
-        .with_retries(0, Duration::from_millis(1));
+    let config =
+        WriterConfig::default()
+            .with_max_rows(2)
+            .with_retry(strata_sdk::writer::Retry::new(
+                0,
+                Duration::from_millis(1),
+                Duration::from_millis(1) * 1024,
+            ));
     let mut w = Writer::<OrderRow>::new(client, config);
     let mut refused = 0;
     for i in 1..=10 {
@@ -255,7 +264,11 @@ async fn rows_kept_after_a_failed_flush_are_all_sent_by_the_next() {
         .unwrap();
     let mut w = Writer::<OrderRow>::new(
         client.clone(),
-        WriterConfig::default().with_retries(0, Duration::from_millis(1)),
+        WriterConfig::default().with_retry(strata_sdk::writer::Retry::new(
+            0,
+            Duration::from_millis(1),
+            Duration::from_millis(1) * 1024,
+        )),
     );
     w.write(&order(1, 1, 0)).await.unwrap();
     w.write(&order(2, 1, 0)).await.unwrap();
@@ -332,7 +345,11 @@ async fn a_batch_lost_in_flight_is_replayed_from_its_kept_bytes() {
     let client = strata_sdk::clickhouse::client(&url, &db.name);
     let config = WriterConfig::default()
         .with_max_age(Duration::from_secs(60))
-        .with_retries(3, Duration::from_millis(10));
+        .with_retry(strata_sdk::writer::Retry::new(
+            3,
+            Duration::from_millis(10),
+            Duration::from_millis(10) * 1024,
+        ));
     let mut w = Writer::<OrderRow>::new(client, config);
     let rows: Vec<OrderRow> = (1..=3_000).map(|i| order(i, 1, 0)).collect();
     for r in &rows {

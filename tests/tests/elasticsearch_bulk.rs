@@ -10,7 +10,8 @@ mod search {
 }
 
 use serde_json::{json, Value};
-use strata_sdk::elasticsearch::{BulkConfig, BulkIndexer};
+use strata_sdk::elasticsearch;
+
 use strata_tests::support::{json_ok, serve_script};
 
 /// Answers each `_bulk` request with the next JSON answer; returns each
@@ -74,9 +75,10 @@ async fn bulk_requests_are_chunked_by_bytes_and_report_each_item() {
         items(&[(5, 200)]),
     ];
     let server = tokio::spawn(script(listener, answers));
-    let mut bulk = BulkIndexer::new(BulkConfig::new(url).with_max_bytes(1_000));
+    let mut bulk =
+        elasticsearch::Writer::new(elasticsearch::WriterConfig::new(url).with_max_bytes(1_000));
     for n in 1..=5 {
-        bulk.index(&ticket(n)).await.unwrap();
+        bulk.write(&ticket(n)).await.unwrap();
     }
     bulk.flush().await.unwrap();
     let report = bulk.take_report();

@@ -9,7 +9,8 @@ mod search {
 
 use std::path::Path;
 
-use strata_sdk::elasticsearch::{BulkConfig, BulkIndexer, Document};
+use strata_sdk::elasticsearch;
+use strata_sdk::elasticsearch::Document;
 
 fn elastic_url() -> Option<String> {
     match std::env::var("ELASTIC_URL") {
@@ -67,10 +68,10 @@ async fn index_create_bulk_and_replay() {
         updated_at: chrono::Utc::now(),
         version: 2,
     };
-    let mut bulk = BulkIndexer::new(BulkConfig::new(&url));
-    bulk.index(&doc).await.unwrap();
+    let mut bulk = elasticsearch::Writer::new(elasticsearch::WriterConfig::new(&url));
+    bulk.write(&doc).await.unwrap();
     bulk.flush().await.unwrap();
-    bulk.index(&doc).await.unwrap(); // replay: same external version
+    bulk.write(&doc).await.unwrap(); // replay: same external version
     bulk.flush().await.unwrap();
     let report = bulk.take_report();
     assert_eq!(

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use strata_sdk::elasticsearch::{BulkIndexer, BulkReport, Document};
+use strata_sdk::elasticsearch;
+use strata_sdk::elasticsearch::{BulkReport, Document};
 
 #[allow(dead_code)]
 mod trading {
@@ -214,7 +215,7 @@ fn documents_match_their_strict_mapping() {
 fn bulk_lines_use_the_alias_the_key_and_external_versions() {
     let t = ticket();
     let mut out = Vec::new();
-    BulkIndexer::encode(&t, &mut out).unwrap();
+    elasticsearch::Writer::encode(&t, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2);

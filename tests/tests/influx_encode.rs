@@ -1,8 +1,10 @@
-//! Line-protocol encoding: exact escaping checked against a small reference
-//! parser written from the protocol's rules, and a property test that any
-//! tag or field text survives.
+//! Line-protocol encoding: exact escaping, every encoded line read back by
+//! InfluxData's own parser (`influxdb-line-protocol`, InfluxDB 2.x/3.x), and
+//! property tests that any text is either read back exactly or refused with
+//! the error the encoder's rules name (never changed, never over-refused).
 
 use chrono::{DateTime, Utc};
+use influxdb_line_protocol::{parse_lines, FieldValue as Lp};
 use proptest::prelude::*;
 use strata_sdk::influx::{EncodeError, Line, LineEncoder, Point, Precision};
 
@@ -24,9 +26,9 @@ struct Free {
 }
 
 impl Point for Free {
-    const MEASUREMENT: &'static str = "free m,x";
+    const MEASUREMENT: &'static str = "free m,x=\\y";
     fn encode(&self, line: &mut Line<'_>) -> Result<(), EncodeError> {
-        line.tag("k ,=\\", &self.tag)?;
+        line.tag("k ,=\\x", &self.tag)?;
         line.field("s ,=\"", &self.text)?;
         line.field("n", &self.n)?;
         line.time(self.t)
@@ -36,7 +38,9 @@ impl Point for Free {
 #[derive(Debug, PartialEq)]
 enum Val {
     Str(String),
-    Num(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
 }
 
 #[derive(Debug, PartialEq)]
@@ -47,71 +51,62 @@ struct Parsed {
     time: i64,
 }
 
-/// Reads one token up to an unescaped stop character; `\x` reads as `x`.
-fn token(s: &mut std::iter::Peekable<std::str::Chars<'_>>, stops: &[char]) -> String {
-    let mut out = String::new();
-    while let Some(&c) = s.peek() {
-        if stops.contains(&c) {
-            break;
-        }
-        s.next();
-        if c == '\\' {
-            if let Some(n) = s.next() {
-                out.push(n);
+/// Reads the encoder's output with InfluxData's parser: exactly one line per point.
+fn parse_all(text: &str) -> Vec<Parsed> {
+    parse_lines(text)
+        .map(|l| {
+            let l = l.unwrap_or_else(|e| panic!("InfluxDB's parser refused {text:?}: {e}"));
+            Parsed {
+                measurement: l.series.measurement.to_string(),
+                tags: l
+                    .series
+                    .tag_set
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                fields: l
+                    .field_set
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Lp::String(s) => Val::Str(s.to_string()),
+                            Lp::I64(i) => Val::Int(*i),
+                            Lp::F64(f) => Val::Float(*f),
+                            Lp::Boolean(b) => Val::Bool(*b),
+                            Lp::U64(u) => panic!("the encoder writes no unsigned value: {u}"),
+                        };
+                        (k.to_string(), v)
+                    })
+                    .collect(),
+                time: l.timestamp.expect("every line has a time"),
             }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+        })
+        .collect()
 }
 
-/// The reference parser: the protocol's grammar, for one line.
-fn parse(line: &str) -> Parsed {
-    let line = line.strip_suffix('\n').expect("a line ends with a newline");
-    let mut s = line.chars().peekable();
-    let measurement = token(&mut s, &[',', ' ']);
-    let mut tags = Vec::new();
-    while s.peek() == Some(&',') {
-        s.next();
-        let k = token(&mut s, &['=']);
-        assert_eq!(s.next(), Some('='));
-        let v = token(&mut s, &[',', ' ']);
-        tags.push((k, v));
+fn parse(text: &str) -> Parsed {
+    let mut all = parse_all(text);
+    assert_eq!(all.len(), 1, "one line in {text:?}");
+    all.pop().unwrap()
+}
+
+/// The encoder's rule for measurements, tag keys and values and field keys,
+/// written out independently: what it must refuse, and nothing else.
+fn name_refusal(s: &str) -> Option<&'static str> {
+    let b = s.as_bytes();
+    if s.is_empty() {
+        return Some("empty");
     }
-    assert_eq!(s.next(), Some(' '));
-    let mut fields = Vec::new();
-    loop {
-        let k = token(&mut s, &['=']);
-        assert_eq!(s.next(), Some('='));
-        let v = if s.peek() == Some(&'"') {
-            s.next();
-            let mut v = String::new();
-            loop {
-                match s.next().expect("unterminated string") {
-                    '\\' => v.push(s.next().expect("escape")),
-                    '"' => break,
-                    c => v.push(c),
-                }
-            }
-            Val::Str(v)
-        } else {
-            Val::Num(token(&mut s, &[',', ' ']))
-        };
-        fields.push((k, v));
-        match s.next() {
-            Some(',') => continue,
-            Some(' ') => break,
-            other => panic!("unexpected {other:?}"),
+    // The first offending character decides which error is given.
+    b.iter().enumerate().find_map(|(i, &c)| match c {
+        b'\n' | b'\r' => Some("newline"),
+        b'\t' | b'\0' => Some("tab or NUL"),
+        b'\\' if matches!(b.get(i + 1), None | Some(b'\\' | b',' | b'=' | b' ')) => {
+            Some("backslash")
         }
-    }
-    let time = s.collect::<String>().parse().expect("timestamp");
-    Parsed {
-        measurement,
-        tags,
-        fields,
-        time,
-    }
+        _ => None,
+    })
 }
 
 fn t0() -> DateTime<Utc> {
@@ -131,8 +126,79 @@ fn escapes_exactly_as_the_protocol_says() {
     let text = std::str::from_utf8(enc.as_bytes()).unwrap();
     assert_eq!(
         text,
-        "free\\ m\\,x,k\\ \\,\\=\\\\=a\\,b\\ c\\=d\\\\e\"f s\\ \\,\\=\"=\"say \\\"hi\\\"\\\\\nbye, a=b\",n=-42i 1767225600123456789\n"
+        "free\\ m\\,x=\\y,k\\ \\,\\=\\x=a\\,b\\ c\\=d\\e\"f s\\ \\,\\=\"=\"say \\\"hi\\\"\\\\\nbye, a=b\",n=-42i 1767225600123456789\n"
     );
+    assert_eq!(
+        parse(text),
+        Parsed {
+            measurement: "free m,x=\\y".into(),
+            tags: vec![("k ,=\\x".into(), r#"a,b c=d\e"f"#.into())],
+            fields: vec![
+                ("s ,=\"".into(), Val::Str("say \"hi\"\\\nbye, a=b".into())),
+                ("n".into(), Val::Int(-42)),
+            ],
+            time: 1_767_225_600_123_456_789,
+        }
+    );
+}
+
+/// The texts InfluxDB 1.6 and VictoriaMetrics were seen to read differently
+/// (and InfluxDB 2.x's parser refuses or changes): each is refused, naming
+/// the tag, and leaves the batch as it was.
+#[test]
+fn texts_the_servers_read_differently_are_refused_naming_the_tag() {
+    let mut enc = LineEncoder::new(Precision::Ns);
+    let ok = Free {
+        tag: "C:\\temp".into(),
+        text: "y".into(),
+        n: 1,
+        t: t0(),
+    };
+    enc.encode(&ok).unwrap();
+    let before = enc.as_bytes().to_vec();
+    for bad in [
+        "C:\\",
+        "C:\\\\",
+        "tab\\\\there",
+        "a\\,b",
+        "a\\ b",
+        "a\\=b",
+        "a\tb",
+        "a\0b",
+    ] {
+        let p = Free {
+            tag: bad.into(),
+            ..ok.clone()
+        };
+        match enc.encode(&p) {
+            Err(EncodeError::Unrepresentable { field, reason }) => {
+                assert_eq!(field, "k ,=\\x", "{bad:?}");
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{bad:?} gave {other:?}"),
+        }
+    }
+    let empty = Free {
+        tag: String::new(),
+        ..ok.clone()
+    };
+    assert_eq!(
+        enc.encode(&empty),
+        Err(EncodeError::EmptyTag("k ,=\\x".into()))
+    );
+    assert_eq!(enc.as_bytes(), &before[..]);
+    assert_eq!(enc.lines(), 1);
+}
+
+impl Clone for Free {
+    fn clone(&self) -> Self {
+        Free {
+            tag: self.tag.clone(),
+            text: self.text.clone(),
+            n: self.n,
+            t: self.t,
+        }
+    }
 }
 
 #[test]
@@ -220,29 +286,97 @@ fn generated_points_encode_tags_sorted_and_nulls_left_out() {
     assert!(matches!(enc.encode(&r), Err(EncodeError::NotFinite(_))));
 }
 
+/// A point whose measurement, tag key, tag value and field key are all free text.
+struct Names {
+    tag_key: String,
+    tag: String,
+    field_key: String,
+}
+
+impl Point for Names {
+    const MEASUREMENT: &'static str = "m";
+    fn encode(&self, line: &mut Line<'_>) -> Result<(), EncodeError> {
+        line.tag(&self.tag_key, &self.tag)?;
+        line.field(&self.field_key, &1.5f64)?;
+        line.time(DateTime::from_timestamp_nanos(7))
+    }
+}
+
+/// Text rich in what line protocol treats specially.
+fn tricky() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![
+            3 => proptest::sample::select(vec!["\\", ",", "=", " ", "\"", "\t", "\n", "\r", "\0", "#", "é", "x"]),
+            1 => "[a-z]{1,3}".prop_map(|s| Box::leak(s.into_boxed_str()) as &str),
+        ],
+        0..12,
+    )
+    .prop_map(|v| v.concat())
+}
+
 proptest! {
     #[test]
-    fn any_tag_and_field_text_survives(
-        tag in "[^\n\r]{1,40}",
-        text in any::<String>(),
+    fn any_tag_and_field_text_survives_or_is_refused_by_the_rule(
+        tag in prop_oneof![tricky(), any::<String>()],
+        text in prop_oneof![tricky(), any::<String>()],
         n in any::<i64>(),
         nanos in 0i64..4_000_000_000_000_000_000,
     ) {
         let p = Free { tag: tag.clone(), text: text.clone(), n, t: DateTime::from_timestamp_nanos(nanos) };
-        // By default a newline anywhere is refused, and the rest is encoded.
-        let mut strict = LineEncoder::new(Precision::Ns);
-        let has_newline = text.contains(['\n', '\r']);
-        prop_assert_eq!(strict.encode(&p).is_err(), has_newline);
         let mut enc = LineEncoder::new(Precision::Ns).allow_newlines_in_strings(true);
-        enc.encode(&p).unwrap();
-        let parsed = parse(std::str::from_utf8(enc.as_bytes()).unwrap());
-        prop_assert_eq!(parsed.measurement, "free m,x");
-        prop_assert_eq!(parsed.tags, vec![("k ,=\\".to_string(), tag)]);
-        prop_assert_eq!(parsed.fields, vec![
-            ("s ,=\"".to_string(), Val::Str(text)),
-            ("n".to_string(), Val::Num(format!("{n}i"))),
-        ]);
-        prop_assert_eq!(parsed.time, nanos);
+        let got = enc.encode(&p);
+        match name_refusal(&tag) {
+            Some("empty") => prop_assert_eq!(got, Err(EncodeError::EmptyTag("k ,=\\x".into()))),
+            Some("newline") => prop_assert_eq!(got, Err(EncodeError::Newline("k ,=\\x".into()))),
+            Some(_) => prop_assert!(
+                matches!(&got, Err(EncodeError::Unrepresentable { field, .. }) if field == "k ,=\\x"),
+                "{:?}", got
+            ),
+            None => {
+                got.unwrap();
+                let parsed = parse(std::str::from_utf8(enc.as_bytes()).unwrap());
+                prop_assert_eq!(parsed.measurement, "free m,x=\\y");
+                prop_assert_eq!(parsed.tags, vec![("k ,=\\x".to_string(), tag.clone())]);
+                prop_assert_eq!(parsed.fields, vec![
+                    ("s ,=\"".to_string(), Val::Str(text.clone())),
+                    ("n".to_string(), Val::Int(n)),
+                ]);
+                prop_assert_eq!(parsed.time, nanos);
+            }
+        }
+        // By default a newline in a string field is refused too, naming it.
+        if name_refusal(&tag).is_none() {
+            let mut strict = LineEncoder::new(Precision::Ns);
+            let got = strict.encode(&p);
+            if text.contains(['\n', '\r']) {
+                prop_assert_eq!(got, Err(EncodeError::Newline("s ,=\"".into())));
+            } else {
+                prop_assert!(got.is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn any_key_text_survives_or_is_refused_by_the_rule(
+        tag_key in tricky(),
+        tag in tricky(),
+        field_key in tricky(),
+    ) {
+        let p = Names { tag_key: tag_key.clone(), tag: tag.clone(), field_key: field_key.clone() };
+        let mut enc = LineEncoder::new(Precision::Ns);
+        let got = enc.encode(&p);
+        let expect_ok = !tag.is_empty()
+            && name_refusal(&tag_key).is_none()
+            && name_refusal(&tag).is_none()
+            && name_refusal(&field_key).is_none();
+        prop_assert_eq!(got.is_ok(), expect_ok, "{:?}", got);
+        if expect_ok {
+            let parsed = parse(std::str::from_utf8(enc.as_bytes()).unwrap());
+            prop_assert_eq!(parsed.tags, vec![(tag_key, tag)]);
+            prop_assert_eq!(parsed.fields, vec![(field_key, Val::Float(1.5))]);
+        } else {
+            prop_assert!(enc.is_empty());
+        }
     }
 
     #[test]
@@ -252,13 +386,14 @@ proptest! {
             const MEASUREMENT: &'static str = "f";
             fn encode(&self, line: &mut Line<'_>) -> Result<(), EncodeError> {
                 line.field("v", &self.0)?;
+                line.field("b", &(self.0 > 0.0))?;
                 line.time(DateTime::from_timestamp_nanos(0))
             }
         }
         let mut enc = LineEncoder::new(Precision::Ns);
         enc.encode(&F(v)).unwrap();
         let parsed = parse(std::str::from_utf8(enc.as_bytes()).unwrap());
-        let Val::Num(text) = &parsed.fields[0].1 else { panic!() };
-        prop_assert_eq!(text.parse::<f64>().unwrap(), v);
+        prop_assert_eq!(&parsed.fields[0], &("v".to_string(), Val::Float(v)));
+        prop_assert_eq!(&parsed.fields[1], &("b".to_string(), Val::Bool(v > 0.0)));
     }
 }

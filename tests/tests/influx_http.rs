@@ -8,7 +8,8 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
-use strata_sdk::influx::{EncodeError, InfluxConfig, InfluxWriter, Line, Point, WriteError};
+use strata_sdk::influx;
+use strata_sdk::influx::{EncodeError, Line, Point};
 use strata_tests::support::serve_script;
 
 struct P(i64);
@@ -44,14 +45,18 @@ const BAD: &str =
 
 async fn writer(
     answers: Vec<&'static str>,
-) -> (InfluxWriter, tokio::task::JoinHandle<Vec<Request>>) {
+) -> (influx::Writer, tokio::task::JoinHandle<Vec<Request>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(script(listener, answers));
-    let config = InfluxConfig::new(url, "my org", "b&b")
+    let config = influx::WriterConfig::new(url, "my org", "b&b")
         .with_token("secret-token")
-        .with_retries(3, Duration::from_millis(10), Duration::from_secs(5));
-    (InfluxWriter::new(config), server)
+        .with_retry(strata_sdk::writer::Retry::new(
+            3,
+            Duration::from_millis(10),
+            Duration::from_secs(5),
+        ));
+    (influx::Writer::new(config), server)
 }
 
 #[tokio::test]
@@ -86,29 +91,78 @@ async fn a_busy_server_is_retried_after_retry_after_with_the_same_gzip_batch() {
 }
 
 #[tokio::test]
-async fn bad_data_is_reported_with_its_point_count_not_retried() {
-    let (mut w, server) = writer(vec![BAD]).await;
+async fn bad_data_is_split_out_of_the_batch_and_handed_back_not_retried() {
+    // The whole batch is refused; its first half (point 0) goes through;
+    // of the second (points 1 and 2), point 1 alone is refused, point 2 is not.
+    let (mut w, server) = writer(vec![BAD, OK, BAD, BAD, OK]).await;
     for i in 0..3 {
         w.write(&P(i)).await.unwrap();
     }
     match w.flush().await {
-        Err(WriteError::Rejected {
+        Err(influx::Error::Rejected {
             status,
             points,
             body,
+            lines,
         }) => {
-            assert_eq!((status, points), (400, 3));
+            assert_eq!((status, points), (400, 1));
             assert!(body.contains("unable"));
+            assert_eq!(&lines[..], b"m,t=a\\ b v=1i 1\n");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!((w.pending(), w.sent()), (0, 2));
+    let seen = server.await.unwrap();
+    let bodies: Vec<String> = seen
+        .iter()
+        .map(|r| {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(&r.body[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            "m,t=a\\ b v=0i 0\nm,t=a\\ b v=1i 1\nm,t=a\\ b v=2i 2\n",
+            "m,t=a\\ b v=0i 0\n",
+            "m,t=a\\ b v=1i 1\nm,t=a\\ b v=2i 2\n",
+            "m,t=a\\ b v=1i 1\n",
+            "m,t=a\\ b v=2i 2\n",
+        ],
+        "no line is sent again once the server took it, and no 400 is retried whole"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_of_every_point_hands_the_whole_batch_back() {
+    const DENIED: &str =
+        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\nConnection: close\r\n\r\ndenied";
+    let (mut w, server) = writer(vec![DENIED]).await;
+    for i in 0..3 {
+        w.write(&P(i)).await.unwrap();
+    }
+    match w.flush().await {
+        Err(influx::Error::Rejected {
+            status,
+            points,
+            lines,
+            ..
+        }) => {
+            assert_eq!((status, points), (401, 3));
+            assert_eq!(lines.iter().filter(|&&b| b == b'\n').count(), 3);
         }
         other => panic!("expected a rejection, got {other:?}"),
     }
     assert_eq!(w.pending(), 0);
-    assert_eq!(server.await.unwrap().len(), 1, "no retry of a 400");
+    assert_eq!(server.await.unwrap().len(), 1, "a 401 is not split");
 }
 
 #[test]
 fn the_token_is_redacted_from_debug() {
-    let c = InfluxConfig::new("http://x", "o", "b").with_token("secret-token");
+    let c = influx::WriterConfig::new("http://x", "o", "b").with_token("secret-token");
     let text = format!("{c:?}");
     assert!(
         !text.contains("secret-token") && text.contains("<redacted>"),

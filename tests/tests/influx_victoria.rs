@@ -18,7 +18,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
-use strata_sdk::influx::{InfluxConfig, InfluxWriter, Precision, WriteError};
+use strata_sdk::influx;
+use strata_sdk::influx::Precision;
 
 fn url() -> String {
     std::env::var("VICTORIA_URL").unwrap_or_else(|_| "http://127.0.0.1:8428".into())
@@ -77,11 +78,11 @@ async fn candles_round_trip_through_victoria_metrics() {
     let run = format!("test-{}", uuid::Uuid::new_v4().simple());
     // VictoriaMetrics keeps milliseconds: use whole-millisecond times.
     let base = Utc::now().timestamp_millis() - 60_000;
-    let config = InfluxConfig::new(url(), "deepalpha", "market_data")
+    let config = influx::WriterConfig::new(url(), "deepalpha", "market_data")
         .with_precision(Precision::Ns)
-        .with_batch_points(7)
+        .with_max_rows(7)
         .with_max_age(Duration::from_secs(2));
-    let mut w = InfluxWriter::new(config);
+    let mut w = influx::Writer::new(config);
     let symbol = "BTC/USDT, \"perp\" = x\\y ü";
     let mut points = Vec::new();
     for i in 0..25i64 {
@@ -146,8 +147,8 @@ async fn fixture_points_with_optional_tags_round_trip() {
     let mut config = timeseries::metrics::config().expect("config");
     // The fixture's store points at VICTORIA_URL by default; precision us.
     assert_eq!(config.precision(), Precision::Us);
-    config = config.with_batch_bytes(300);
-    let mut w = InfluxWriter::new(config);
+    config = config.with_max_bytes(300);
+    let mut w = influx::Writer::new(config);
     let base = (Utc::now().timestamp_millis() - 5_000) * 1000;
     for i in 0..10i64 {
         let p = timeseries::metrics::ReadingPoint {
@@ -192,11 +193,15 @@ async fn fixture_points_with_optional_tags_round_trip() {
 #[tokio::test]
 async fn an_unreachable_server_keeps_points_and_bounds_the_buffer() {
     // Port 9 (discard) on localhost is closed here: connection refused.
-    let config = InfluxConfig::new("http://127.0.0.1:9", "o", "b")
-        .with_retries(2, Duration::from_millis(5), Duration::from_millis(20))
-        .with_batch_bytes(200)
+    let config = influx::WriterConfig::new("http://127.0.0.1:9", "o", "b")
+        .with_retry(strata_sdk::writer::Retry::new(
+            2,
+            Duration::from_millis(5),
+            Duration::from_millis(20),
+        ))
+        .with_max_bytes(200)
         .with_buffer_bytes(400);
-    let mut w = InfluxWriter::new(config);
+    let mut w = influx::Writer::new(config);
     let p = |i: i64| trading::series::PerformanceMetricPoint {
         ts: DateTime::from_timestamp_nanos(i),
         strategy: "s".into(),
@@ -208,11 +213,25 @@ async fn an_unreachable_server_keeps_points_and_bounds_the_buffer() {
     for i in 0..50 {
         match w.write(&p(i)).await {
             Ok(()) => accepted += 1,
-            Err(WriteError::Unavailable {
+            // The batch this point joined could not be sent: it is held.
+            Err(influx::Error::Unavailable {
                 attempts, points, ..
             }) => {
                 assert_eq!(attempts, 3);
                 assert!(points > 0);
+                accepted += 1;
+            }
+            // The buffer is full of points the server will not take: this
+            // one is not taken (the error says so), the writer stays bounded.
+            Err(e @ influx::Error::Backlog { .. }) => {
+                assert!(!e.taken());
+                let influx::Error::Backlog { source, .. } = e else {
+                    unreachable!()
+                };
+                assert!(matches!(
+                    *source,
+                    influx::Error::Unavailable { attempts: 3, .. }
+                ));
                 refused += 1;
             }
             Err(e) => panic!("{e}"),
@@ -221,5 +240,6 @@ async fn an_unreachable_server_keeps_points_and_bounds_the_buffer() {
     assert!(refused > 0, "the writer reports the outage");
     // Never more than the buffer limit plus one point is held.
     assert!(w.pending() <= 400 / 30 + 1, "{} pending", w.pending());
-    assert!(accepted + refused == 50);
+    assert_eq!(w.pending(), accepted, "exactly the points taken are held");
+    assert_eq!(accepted + refused, 50);
 }

@@ -141,3 +141,27 @@ fn nullable_arrays_become_empty_in_the_search_document() {
     assert_eq!(doc.counts, [3, 1]);
     assert_eq!(doc.history, ["CALM"]);
 }
+
+#[tokio::test]
+async fn conversions_refuse_what_the_copy_cannot_hold_naming_the_field() {
+    let pg = sdk_support::TestDb::trading().await;
+    let mut d = Decision::insert(&pg.pool, &new_decision("BTCUSDT", "1.5"))
+        .await
+        .unwrap();
+    assert!(DecisionDoc::try_from_entity(&d).is_ok());
+    assert!(DecisionRow::try_from_entity(&d, 1).is_ok());
+    // NaN is a legal f64 in PostgreSQL and the entity, but JSON has none:
+    // the document is refused, never sent with `"confidence": null`.
+    d.confidence = Some(f64::NAN);
+    let e = DecisionDoc::try_from_entity(&d).expect_err("NaN refused");
+    assert_eq!(
+        (e.target, e.key.clone(), e.field),
+        (DecisionDoc::ALIAS, d.id.to_string(), "confidence")
+    );
+    // ClickHouse's Float64 holds NaN: the row is fine.
+    assert!(DecisionRow::try_from_entity(&d, 1).is_ok());
+    // A price with more places than its Decimal(20,8) column is refused.
+    d.price = Some("0.123456789".parse().unwrap());
+    let e = DecisionRow::try_from_entity(&d, 1).expect_err("9 places refused");
+    assert_eq!((e.key, e.field), (d.id.to_string(), "price"));
+}

@@ -5,8 +5,9 @@
 use std::sync::{Arc, Mutex};
 
 use strata_sdk::clickhouse::{Writer, WriterConfig};
-use strata_sdk::elasticsearch::{BulkConfig, BulkIndexer};
-use strata_sdk::influx::{InfluxConfig, InfluxWriter};
+use strata_sdk::elasticsearch;
+use strata_sdk::influx;
+
 use strata_tests::support::order_row;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -72,12 +73,14 @@ fn writers_dropped_with_unsent_data_say_so() {
             w.write(&order_row(1, 1, 0)).await.unwrap();
             drop(w);
 
-            drop(InfluxWriter::new(InfluxConfig::new(
+            drop(influx::Writer::new(influx::WriterConfig::new(
                 "http://127.0.0.1:9",
                 "o",
                 "b",
             )));
-            drop(BulkIndexer::new(BulkConfig::new("http://127.0.0.1:9")));
+            drop(elasticsearch::Writer::new(
+                elasticsearch::WriterConfig::new("http://127.0.0.1:9"),
+            ));
         });
     });
     let got = seen.0.lock().unwrap().clone();

@@ -80,6 +80,9 @@ fn main() -> ExitCode {
                     count(model.enums.len(), "enum", "enums"),
                     count(model.stores.len(), "store", "stores")
                 );
+                for line in strata_codegen::ranges::kept(&model) {
+                    eprintln!("{line}");
+                }
                 ExitCode::SUCCESS
             }
             Err(code) => code,

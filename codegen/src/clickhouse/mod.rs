@@ -121,7 +121,7 @@ pub fn rust(model: &Model) -> String {
                 #[doc = #client_doc]
                 pub fn client() -> ::std::result::Result<
                     ::strata_sdk::clickhouse::client::Client,
-                    ::strata_sdk::clickhouse::MissingVar,
+                    ::strata_sdk::clickhouse::TemplateError,
                 > {
                     ::std::result::Result::Ok(::strata_sdk::clickhouse::client(
                         &::strata_sdk::clickhouse::expand(#url)?,

@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 use crate::model::{Entity, Field, ScalarType, Type};
 
 use super::ddl::{database_of, DELETED_COLUMN, VERSION_COLUMN};
-use super::types::columns;
+use super::types::{columns, Target};
 
 fn ident(s: &str) -> Ident {
     match s.strip_prefix("r#") {
@@ -153,6 +153,7 @@ pub fn row(model: &crate::model::Model, store: &str, e: &Entity) -> TokenStream 
     let version = format_ident!("{}", VERSION_COLUMN);
     let deleted = format_ident!("{}", DELETED_COLUMN);
     let from = from_entity(model, e, &name);
+    let checks = checks(e, Target::of(model, store), &format!("{db}.{table}"));
     let doc = format!(
         " A row of `{db}.{table}`: entity `{}` as stored in ClickHouse store `{store}`. \
          Enums are their stored names, `json` is its JSON text, secrets are left out.",
@@ -185,9 +186,63 @@ pub fn row(model: &crate::model::Model, store: &str, e: &Entity) -> TokenStream 
             fn encoded_len(&self) -> usize {
                 #fixed #(+ #vars)*
             }
+            fn check(&self) -> ::std::result::Result<(), ::strata_sdk::clickhouse::ValueError> {
+                #checks
+                ::std::result::Result::Ok(())
+            }
         }
 
         #from
+    }
+}
+
+/// The body of `Table::check`: one rule per column whose type is narrower
+/// than the entity's (`Date32`/`DateTime64` ranges on targets that have
+/// them, microsecond timestamps, decimal places and digits).
+fn checks(e: &Entity, t: Target, target: &str) -> TokenStream {
+    let rules: Vec<(&Field, TokenStream)> = columns(e)
+        .flat_map(|f| {
+            let rules = match *f.ty.scalar() {
+                ScalarType::Date if t.has_date32() => vec![quote!(date32)],
+                ScalarType::Timestamptz if t.has_datetime64() => {
+                    vec![quote!(micros), quote!(datetime64)]
+                }
+                ScalarType::Timestamptz => vec![quote!(micros)],
+                ScalarType::Decimal { precision, scale } => {
+                    vec![quote!(decimal(#precision, #scale))]
+                }
+                _ => vec![],
+            };
+            rules.into_iter().map(move |r| (f, r))
+        })
+        .collect();
+    if rules.is_empty() {
+        return TokenStream::new();
+    }
+    let keys: Vec<Ident> = e
+        .key_fields()
+        .map(|f| ident(&f.name.rust_ident()))
+        .collect();
+    let key = if keys.len() == 1 {
+        let k = &keys[0];
+        quote!(::std::string::ToString::to_string(&self.#k))
+    } else {
+        // A JSON-like array of the key parts, as Elasticsearch ids are.
+        let parts = keys
+            .iter()
+            .map(|k| quote!(::std::format!("{:?}", ::std::string::ToString::to_string(&self.#k))));
+        quote!(::std::format!("[{}]", [#(#parts),*].join(",")))
+    };
+    let lines = rules.iter().map(|(f, rule)| {
+        let n = ident(&f.name.rust_ident());
+        let column = &f.name.sql;
+        quote! {
+            ::strata_sdk::clickhouse::check(#target, key, #column, &self.#n, ::strata_sdk::clickhouse::rules::#rule)?;
+        }
+    });
+    quote! {
+        let key = || #key;
+        #(#lines)*
     }
 }
 
@@ -210,6 +265,11 @@ fn from_entity(model: &crate::model::Model, e: &Entity, name: &Ident) -> TokenSt
         " The row of a `{0}` read from PostgreSQL, as version `version` (not deleted). \
          Secrets are left out, enums become their stored names, `json` its JSON text.",
         e.name.schema
+    );
+    let try_doc = format!(
+        " [`{name}::from_entity`], or the first field its table cannot hold exactly \
+         (a date outside the column's range, a decimal with too many places): \
+         [`Table::check`](::strata_sdk::clickhouse::Table::check) of the row."
     );
     let tomb_doc = format!(
         " The tombstone of a deleted `{0}`: its last row, marked deleted, as version `version` \
@@ -243,6 +303,15 @@ fn from_entity(model: &crate::model::Model, e: &Entity, name: &Ident) -> TokenSt
                     #version: version,
                     #deleted: 0,
                 }
+            }
+            #[doc = #try_doc]
+            pub fn try_from_entity(
+                entity: &#entity,
+                version: u64,
+            ) -> ::std::result::Result<Self, ::strata_sdk::clickhouse::ValueError> {
+                let row = Self::from_entity(entity, version);
+                ::strata_sdk::clickhouse::Table::check(&row)?;
+                ::std::result::Result::Ok(row)
             }
             #[doc = #tomb_doc]
             pub fn tombstone(entity: &#entity, version: u64) -> Self {

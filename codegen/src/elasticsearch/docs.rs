@@ -70,6 +70,20 @@ fn document(model: &Model, store: &str, e: &Entity) -> TokenStream {
     };
     let alias = alias(model, store, e);
     let index = index_name(model, store, e);
+    let checks = fields(e).filter_map(|(i, f)| {
+        let rule = match f.ty.scalar() {
+            ScalarType::F64 => quote!(finite),
+            ScalarType::Timestamptz => quote!(date_nanos),
+            ScalarType::Date => quote!(strict_date),
+            ScalarType::Json if !is_text(e, i) => quote!(flattened),
+            _ => return None,
+        };
+        let n = ident(&f.name.rust);
+        let name = &f.name.sql;
+        Some(quote! {
+            ::strata_sdk::elasticsearch::check(#alias, || self.id(), #name, &self.#n, ::strata_sdk::elasticsearch::rules::#rule)?;
+        })
+    });
     let doc = format!(
         " A document of index `{index}` (alias `{alias}`): entity `{}`. Secrets are left out; \
          declared text `json` is its JSON text.",
@@ -99,6 +113,10 @@ fn document(model: &Model, store: &str, e: &Entity) -> TokenStream {
             fn version(&self) -> ::std::option::Option<u64> {
                 #version
             }
+            fn check(&self) -> ::std::result::Result<(), ::strata_sdk::elasticsearch::ValueError> {
+                #(#checks)*
+                ::std::result::Result::Ok(())
+            }
         }
 
         #from
@@ -123,6 +141,12 @@ fn from_entity(model: &Model, e: &Entity, name: &proc_macro2::Ident) -> TokenStr
          their stored names, declared text `json` its JSON text.",
         e.name.schema
     );
+    let try_doc = format!(
+        " The document of a `{}`, or the first field its mapping cannot hold exactly \
+         (NaN, a time outside `date_nanos`, a non-object `flattened` value): \
+         [`From`] and then [`Document::check`](::strata_sdk::elasticsearch::Document::check).",
+        e.name.schema
+    );
     quote! {
         impl ::core::convert::From<&#entity> for #name {
             #[doc = #doc]
@@ -130,6 +154,17 @@ fn from_entity(model: &Model, e: &Entity, name: &proc_macro2::Ident) -> TokenStr
                 Self {
                     #(#fields)*
                 }
+            }
+        }
+
+        impl #name {
+            #[doc = #try_doc]
+            pub fn try_from_entity(
+                entity: &#entity,
+            ) -> ::std::result::Result<Self, ::strata_sdk::elasticsearch::ValueError> {
+                let doc = Self::from(entity);
+                ::strata_sdk::elasticsearch::Document::check(&doc)?;
+                ::std::result::Result::Ok(doc)
             }
         }
     }
@@ -160,10 +195,10 @@ pub fn rust(model: &Model) -> String {
             pub mod #m {
                 #[doc = #cfg_doc]
                 pub fn bulk_config() -> ::std::result::Result<
-                    ::strata_sdk::elasticsearch::BulkConfig,
-                    ::strata_sdk::elasticsearch::MissingVar,
+                    ::strata_sdk::elasticsearch::WriterConfig,
+                    ::strata_sdk::elasticsearch::TemplateError,
                 > {
-                    ::std::result::Result::Ok(::strata_sdk::elasticsearch::BulkConfig::new(
+                    ::std::result::Result::Ok(::strata_sdk::elasticsearch::WriterConfig::new(
                         ::strata_sdk::elasticsearch::expand(#url)?,
                     ))
                 }

@@ -199,10 +199,10 @@ fn config(model: &Model, store: &str) -> TokenStream {
     );
     quote! {
         #[doc = #doc]
-        pub fn config() -> ::std::result::Result<::strata_sdk::influx::InfluxConfig, ::strata_sdk::influx::MissingVar> {
+        pub fn config() -> ::std::result::Result<::strata_sdk::influx::WriterConfig, ::strata_sdk::influx::TemplateError> {
             let expand = ::strata_sdk::influx::expand;
             ::std::result::Result::Ok(
-                ::strata_sdk::influx::InfluxConfig::new(expand(#url)?, expand(#org)?, expand(#bucket)?)
+                ::strata_sdk::influx::WriterConfig::new(expand(#url)?, expand(#org)?, expand(#bucket)?)
                     .with_token(expand(#token)?)
                     .with_precision(::strata_sdk::influx::Precision::#p),
             )

@@ -9,7 +9,11 @@ pub mod columns;
 pub mod row_binary;
 mod writer;
 
-pub use crate::influx::{expand, MissingVar};
+#[allow(deprecated)]
+pub use crate::template::MissingVar;
+pub use crate::template::{expand, TemplateError};
+pub use crate::value::{check, rules, ValueError};
+pub use crate::writer::{Retry, Settings};
 pub use ::chrono::{DateTime, NaiveDate, Utc};
 pub use ::clickhouse as client;
 pub use ::rust_decimal::Decimal;
@@ -27,6 +31,15 @@ pub trait Table {
     /// own batches. [`Writer`] no longer uses it: it counts the bytes it
     /// encodes.
     fn encoded_len(&self) -> usize;
+    /// Refuses a value the table's column type cannot hold exactly (a date
+    /// outside `Date32`, a timestamp outside `DateTime64` or finer than a
+    /// microsecond, a decimal with more places or digits than its column;
+    /// see [`crate::value::rules`]), naming the field and the row's key.
+    /// [`Writer::write`] calls it before taking a row. Generated rows check
+    /// every such field; the default accepts everything.
+    fn check(&self) -> Result<(), crate::ValueError> {
+        Ok(())
+    }
 }
 
 /// A client for the store at `url` with `database` selected. Validation of

@@ -41,6 +41,10 @@ pub enum EncodeError {
     /// A `Serialize` impl refused the value (a decimal that does not fit, …).
     #[error("{0}")]
     Custom(String),
+    /// The row's own check refused a value its column cannot hold exactly
+    /// (`Table::check`), naming the field and the row's key.
+    #[error(transparent)]
+    Value(crate::ValueError),
 }
 
 impl ser::Error for EncodeError {

@@ -10,50 +10,47 @@ use bytes::{Bytes, BytesMut};
 
 use super::row_binary::{self, EncodeError};
 use super::Table;
+use crate::writer::{Retry, Settings};
 
-/// Limits of one batch and the retry policy. Built with `with_*` methods.
+/// Limits of one batch, the retry policy and the timeout: the
+/// [`Settings`] every writer shares, set with the same `with_*` methods.
+/// Defaults: 100,000 rows, 32 MiB, 1 s, 5 retries from 100 ms (at most
+/// 102.4 s apart), 30 s timeout.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
-    max_rows: usize,
-    max_bytes: usize,
-    max_age: Duration,
-    retries: u32,
-    backoff: Duration,
+    settings: Settings,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
-            max_rows: 100_000,
-            max_bytes: 32 << 20,
-            max_age: Duration::from_secs(1),
-            retries: 5,
-            backoff: Duration::from_millis(100),
+            settings: Settings {
+                max_rows: 100_000,
+                max_bytes: 32 << 20,
+                max_age: Duration::from_secs(1),
+                retry: Retry::new(
+                    5,
+                    Duration::from_millis(100),
+                    Duration::from_millis(102_400),
+                ),
+                timeout: crate::writer::DEFAULT_TIMEOUT,
+            },
         }
     }
 }
 
 impl WriterConfig {
-    /// Flush once this many rows are buffered.
-    pub fn with_max_rows(mut self, n: usize) -> Self {
-        self.max_rows = n.max(1);
-        self
-    }
-    /// Flush once the buffered rows reach this many RowBinary bytes.
-    pub fn with_max_bytes(mut self, n: usize) -> Self {
-        self.max_bytes = n.max(1);
-        self
-    }
-    /// Flush on the next write once the oldest buffered row is this old.
-    pub fn with_max_age(mut self, d: Duration) -> Self {
-        self.max_age = d;
-        self
-    }
-    /// How many times a failed insert is retried (with doubling backoff).
-    pub fn with_retries(mut self, n: u32, first_backoff: Duration) -> Self {
-        self.retries = n;
-        self.backoff = first_backoff;
-        self
+    crate::writer::settings_methods!();
+
+    /// How many times a failed insert is retried, with doubling backoff from
+    /// `first_backoff` (at most 1,024 times it).
+    #[deprecated(note = "use `with_retry(Retry::new(n, first, max))`, the same on every writer")]
+    pub fn with_retries(self, n: u32, first_backoff: Duration) -> Self {
+        self.with_retry(Retry::new(
+            n,
+            first_backoff,
+            first_backoff.saturating_mul(1024),
+        ))
     }
 }
 
@@ -71,14 +68,27 @@ pub enum Error {
     /// holds twice a batch and could not send it.
     #[error("the writer holds {rows} unsent rows (twice its batch limit) and could not flush them, so this row was not accepted: {source}")]
     Backlog { rows: usize, source: Box<Error> },
-    /// The row given to this `write` has no RowBinary encoding (a decimal
-    /// that does not fit its column, …): it was not buffered, the batch is
-    /// unchanged.
+    /// The row given to this `write` has no RowBinary encoding, or holds a
+    /// value its column cannot hold exactly ([`EncodeError::Value`], from
+    /// [`Table::check`]: a decimal with too many places, a date outside
+    /// `Date32`, … naming the field and the row's key): it was not
+    /// buffered, the batch is unchanged.
     #[error("a row for `{table}` was refused: {source}")]
     Encode {
         table: &'static str,
         source: EncodeError,
     },
+}
+
+impl Error {
+    /// For an error of [`Writer::write`]: whether the row given was taken
+    /// (it is buffered with its batch, which failed to insert and stays for
+    /// the next flush), so writing it again would send it twice. `false`
+    /// for [`Encode`](Error::Encode) and [`Backlog`](Error::Backlog): the row
+    /// was not taken and may be written again.
+    pub fn taken(&self) -> bool {
+        matches!(self, Error::Insert { .. })
+    }
 }
 
 /// Encoded bytes are cut into chunks of about this size and streamed into
@@ -102,7 +112,7 @@ const CHUNK_SEND: usize = CHUNK - 2048;
 ///
 /// The insert is plain `RowBinary` into the columns of `T` (the
 /// `clickhouse` crate's `Row` names), without the crate's schema
-/// validation; [`client`](super::client) turns validation off for the
+/// validation; [`client`](super::client()) turns validation off for the
 /// same reason (servers before 24.x reject it).
 ///
 /// ```no_run
@@ -177,12 +187,15 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
     /// Buffers a row, inserting the batch when a limit is reached. The row
     /// is encoded at once and only borrowed, so a row refused with
     /// [`Error::Encode`] or [`Error::Backlog`] is still the caller's to
-    /// retry or set aside; a refused row leaves the batch as it was.
+    /// retry or set aside; a refused row leaves the batch as it was. An
+    /// [`Error::Insert`] from `write` means the row **was** taken: its batch
+    /// stays buffered for the next flush; do not write it again.
+    /// [`Error::taken`] tells which.
     pub async fn write(&mut self, row: &T) -> Result<(), Error> {
         // The rare steps (once per chunk, once per batch) are boxed, so the
         // future `write` builds for every row stays small.
-        if self.rows >= self.config.max_rows.saturating_mul(2)
-            || self.bytes >= self.config.max_bytes.saturating_mul(2)
+        if self.rows >= self.config.settings.max_rows.saturating_mul(2)
+            || self.bytes >= self.config.settings.max_bytes.saturating_mul(2)
         {
             if let Err(e) = Box::pin(self.flush()).await {
                 return Err(Error::Backlog {
@@ -203,6 +216,10 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
 
     #[inline]
     fn encode(&mut self, row: &T) -> Result<(), Error> {
+        row.check().map_err(|e| Error::Encode {
+            table: T::TABLE,
+            source: EncodeError::Value(e),
+        })?;
         if self.buf.capacity() == 0 {
             self.buf.reserve(CHUNK);
         }
@@ -223,12 +240,12 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         // Reading the clock on every row costs a few percent at a million
         // rows/s; a busy batch checks its age every 64 rows, a slow one always.
         let check_age = n < 256 || n % 64 == 0;
-        n >= self.config.max_rows
-            || self.bytes >= self.config.max_bytes
+        n >= self.config.settings.max_rows
+            || self.bytes >= self.config.settings.max_bytes
             || (check_age
                 && self
                     .oldest
-                    .is_some_and(|t| t.elapsed() >= self.config.max_age))
+                    .is_some_and(|t| t.elapsed() >= self.config.settings.max_age))
     }
 
     /// Flushes when the oldest buffered row has reached `max_age`: call it
@@ -237,7 +254,7 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
     pub async fn flush_if_due(&mut self) -> Result<(), Error> {
         if self
             .oldest
-            .is_some_and(|t| t.elapsed() >= self.config.max_age)
+            .is_some_and(|t| t.elapsed() >= self.config.settings.max_age)
         {
             self.flush().await?;
         }
@@ -265,9 +282,10 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         if !self.streaming {
             return;
         }
-        let insert = self
-            .insert
-            .get_or_insert_with(|| self.client.insert_formatted_with(self.sql.clone()));
+        let insert = match &mut self.insert {
+            Some(i) => i,
+            None => self.insert.insert(self.new_insert()),
+        };
         // Not streaming until the chunk is handed over: if this future is
         // dropped half-way, the insert may lack the chunk, so only a replay
         // may send the batch.
@@ -294,31 +312,38 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         // a replay, also when this future is dropped half-way: rows written
         // meanwhile join the kept chunks instead of a new insert.
         let streamed = std::mem::replace(&mut self.streaming, false);
-        let mut result = match (self.stream_error.take(), self.insert.take()) {
+        let first = match (self.stream_error.take(), self.insert.take()) {
             // Streaming failed: that was the first attempt.
-            (Some(e), _) => Err(e),
-            (None, Some(insert)) if streamed => insert.end().await,
+            (Some(e), _) => Some(Err(e)),
+            (None, Some(insert)) if streamed => Some(insert.end().await),
             // A batch that failed before: its chunks go out again.
-            _ => self.replay().await,
+            _ => None,
         };
-        let mut attempt = 1;
-        while let Err(e) = result {
-            if attempt > self.config.retries || !retryable(&e) {
-                // The kept chunks are the batch: the next flush replays them.
-                return Err(Error::Insert {
-                    table: T::TABLE,
-                    attempts: attempt,
-                    source: e,
-                });
-            }
-            tracing::warn!(table = T::TABLE, attempt, error = %e, "clickhouse insert failed; retrying");
-            let wait = self
-                .config
-                .backoff
-                .saturating_mul(1 << (attempt - 1).min(10));
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-            result = self.replay().await;
+        let this = &*self;
+        let mut first = first;
+        let (result, attempts) = crate::writer::retry(
+            &this.config.settings.retry,
+            "clickhouse",
+            || {
+                let done = first.take();
+                async move {
+                    match done {
+                        Some(r) => r,
+                        None => this.replay().await,
+                    }
+                }
+            },
+            retryable,
+            |_| None,
+        )
+        .await;
+        if let Err(e) = result {
+            // The kept chunks are the batch: the next flush replays them.
+            return Err(Error::Insert {
+                table: T::TABLE,
+                attempts,
+                source: e,
+            });
         }
         self.sent += self.rows as u64;
         self.chunks.clear();
@@ -329,9 +354,17 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         Ok(())
     }
 
+    /// A new `INSERT` of the batch, bounded by the configured timeout.
+    fn new_insert(&self) -> InsertFormatted {
+        let t = Some(self.config.settings.timeout);
+        self.client
+            .insert_formatted_with(self.sql.clone())
+            .with_timeouts(t, t)
+    }
+
     /// Sends the kept chunks of the batch in a new `INSERT`.
     async fn replay(&self) -> ::clickhouse::error::Result<()> {
-        let mut insert = self.client.insert_formatted_with(self.sql.clone());
+        let mut insert = self.new_insert();
         for chunk in &self.chunks {
             insert.send(chunk.clone()).await?;
         }

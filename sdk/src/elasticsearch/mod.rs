@@ -3,13 +3,19 @@
 
 mod bulk;
 
-pub use crate::influx::{expand, MissingVar};
+#[allow(deprecated)]
+pub use crate::template::MissingVar;
+pub use crate::template::{expand, TemplateError};
+pub use crate::value::{check, rules, ValueError};
+pub use crate::writer::{Retry, Settings};
 pub use ::chrono::{DateTime, NaiveDate, Utc};
 pub use ::rust_decimal::Decimal;
 pub use ::serde;
 pub use ::serde_json::Value as Json;
 pub use ::uuid::Uuid;
-pub use bulk::{BulkConfig, BulkError, BulkIndexer, BulkReport, ItemError};
+#[allow(deprecated)]
+pub use bulk::{BulkConfig, BulkError, BulkIndexer};
+pub use bulk::{BulkReport, Error, ItemError, Writer, WriterConfig};
 
 /// A generated document type: where it is indexed, its id and version.
 pub trait Document: ::serde::Serialize {
@@ -23,4 +29,12 @@ pub trait Document: ::serde::Serialize {
     /// The external version (the entity's version, or its `updated_at` in
     /// microseconds): a replay of an older or equal version is a no-op.
     fn version(&self) -> Option<u64>;
+    /// Refuses a value the index's mapping cannot hold exactly (NaN or an
+    /// infinity in a number, a time outside `date_nanos`, a non-object
+    /// `flattened` root; see [`crate::value::rules`]), naming the field.
+    /// [`Writer::write`] calls it before taking a document. Generated
+    /// documents check every such field; the default accepts everything.
+    fn check(&self) -> Result<(), crate::ValueError> {
+        Ok(())
+    }
 }

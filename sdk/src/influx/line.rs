@@ -2,16 +2,39 @@
 //!
 //! `measurement[,tag=value...] field=value[,field=value...] timestamp\n`
 //!
-//! Escaping, as the protocol defines it: in the measurement `,` and space;
-//! in tag keys, tag values and field keys `,`, `=` and space; in string field
-//! values `"`; and a backslash everywhere, so that text ending in `\` or
-//! holding `\,` cannot be read as an escape. The protocol has no escape for
-//! a newline: text holding one is an [`EncodeError`], never silently changed.
-//! InfluxDB's own parser accepts a newline inside a quoted string field
-//! value, so [`LineEncoder::allow_newlines_in_strings`] turns that on; it is
-//! off by default because VictoriaMetrics and other readers split lines
-//! first and then skip the whole point without an error. A float that is not finite is an error too
-//! (InfluxDB rejects it), as is a time finer than the store's precision.
+//! # What is written, and what is refused
+//!
+//! The rules are InfluxDB's own (its line-protocol reference and its
+//! parsers: Go `models/points.go` of 1.x, read here by a real InfluxDB 1.6,
+//! and the Rust `influxdb-line-protocol` crate of 2.x/3.x, which the tests
+//! parse every encoded line with), checked against VictoriaMetrics too. Every
+//! text is written so that all three read back exactly what was given, or
+//! the point is refused with an [`EncodeError`] naming the field, before
+//! anything is buffered:
+//!
+//! - measurement: `,` and space are escaped with a backslash; tag keys, tag
+//!   values and field keys: `,`, `=` and space. String field values: `"`
+//!   and `\` are escaped.
+//! - A backslash in a measurement, tag or field key, or tag value is written
+//!   as it is. The readers disagree on a backslash that ends the text or
+//!   comes before `\`, `,`, `=` or a space (InfluxDB 1.x refuses
+//!   `mount=C:\ ` and keeps `\\` as two backslashes, where VictoriaMetrics
+//!   and InfluxDB 2.x read one), so such a text is
+//!   [`EncodeError::Unrepresentable`]. `C:\temp` and `a\tb` are fine.
+//! - A tab in those texts is refused (InfluxDB 2.x reads it as a separator,
+//!   1.x and VictoriaMetrics as text), and so is a NUL, a measurement
+//!   starting with `#` (a comment line) and an empty name.
+//! - A tag value of `Some("")` is [`EncodeError::EmptyTag`]: InfluxDB has no
+//!   empty tag values, and leaving the tag out would store another series.
+//!   `None` leaves the tag out.
+//! - The protocol has no escape for a newline: text holding one is
+//!   [`EncodeError::Newline`]. InfluxDB's own parser accepts a newline
+//!   inside a quoted string field value, so
+//!   [`LineEncoder::allow_newlines_in_strings`] turns that on; it is off by
+//!   default because VictoriaMetrics and other readers split lines first and
+//!   then skip the whole point without an error.
+//! - A float that is not finite is an error (InfluxDB rejects it), as is a
+//!   time finer than the store's precision.
 
 use ::chrono::{DateTime, NaiveDate, Utc};
 use ::rust_decimal::Decimal;
@@ -26,6 +49,16 @@ pub enum Precision {
 }
 
 impl Precision {
+    /// The name in the InfluxDB 1.x API's `precision` parameter.
+    pub fn as_v1_str(self) -> &'static str {
+        match self {
+            Precision::Ns => "n",
+            Precision::Us => "u",
+            Precision::Ms => "ms",
+            Precision::S => "s",
+        }
+    }
+    /// The name in the v2 API's `precision` parameter.
     pub fn as_str(self) -> &'static str {
         match self {
             Precision::Ns => "ns",
@@ -36,21 +69,43 @@ impl Precision {
     }
 }
 
-/// Why a point cannot be encoded. The point is left out of the batch whole.
+/// Why a point cannot be encoded. The point is left out of the batch whole
+/// (nothing of it is buffered); each variant names the field, tag or
+/// `measurement` at fault.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
+    /// The named field or tag holds a newline (string fields may, when allowed).
     #[error(
         "`{0}` holds a newline, which line protocol cannot carry (string fields may, when allowed)"
     )]
     Newline(String),
+    /// The named float field is NaN or infinite.
     #[error("field `{0}` is not a finite number")]
     NotFinite(String),
+    /// Every field of the point was `None`.
     #[error("a point needs at least one field with a value")]
     NoFields,
+    /// The time is outside what `i64` nanoseconds hold, or finer than the precision.
     #[error("time {0} cannot be written with precision `{1}` without loss or overflow")]
     Time(DateTime<Utc>, &'static str),
+    /// The point never called [`Line::time`].
     #[error("a point needs a time")]
     NoTime,
+    /// A measurement, tag key, tag value or field key that InfluxDB 1.x,
+    /// InfluxDB 2.x and VictoriaMetrics would not all read back as written.
+    #[error("`{field}` cannot be written as line protocol: {reason}")]
+    Unrepresentable {
+        /// The tag or field key (`measurement` for the measurement).
+        field: String,
+        /// What in the text cannot be carried.
+        reason: &'static str,
+    },
+    /// A tag whose value is the empty text (InfluxDB has no empty tag values).
+    #[error(
+        "tag `{0}` is empty: InfluxDB has no empty tag values (use None to leave the tag out)"
+    )]
+    EmptyTag(String),
 }
 
 /// A point type: generated structs implement it.
@@ -66,7 +121,9 @@ pub trait Point {
 pub struct LineEncoder {
     buf: Vec<u8>,
     precision: Precision,
-    lines: usize,
+    /// Where each line ends in `buf` (after its `\n`), so a batch can be
+    /// split on line boundaries even when string fields hold newlines.
+    ends: Vec<usize>,
     newlines_in_strings: bool,
 }
 
@@ -75,7 +132,7 @@ impl LineEncoder {
         LineEncoder {
             buf: Vec::new(),
             precision,
-            lines: 0,
+            ends: Vec::new(),
             newlines_in_strings: false,
         }
     }
@@ -91,12 +148,17 @@ impl LineEncoder {
         if result.is_err() {
             self.buf.truncate(start);
         } else {
-            self.lines += 1;
+            self.ends.push(self.buf.len());
         }
         result
     }
     fn encode_inner<P: Point + ?Sized>(&mut self, p: &P) -> Result<(), EncodeError> {
-        escape_into(&mut self.buf, P::MEASUREMENT, Kind::Measurement)?;
+        escape_into(
+            &mut self.buf,
+            P::MEASUREMENT,
+            Kind::Measurement,
+            "measurement",
+        )?;
         let mut line = Line {
             buf: &mut self.buf,
             precision: self.precision,
@@ -125,11 +187,37 @@ impl LineEncoder {
     }
     /// Lines encoded since the last clear.
     pub fn lines(&self) -> usize {
-        self.lines
+        self.ends.len()
     }
     pub fn clear(&mut self) {
         self.buf.clear();
-        self.lines = 0;
+        self.ends.clear();
+    }
+    /// The bytes of lines `lines` (indexes of encoded lines, in order).
+    pub fn lines_bytes(&self, lines: std::ops::Range<usize>) -> &[u8] {
+        let start = match lines.start {
+            0 => 0,
+            i => self.ends[i - 1],
+        };
+        let end = match lines.end {
+            0 => 0,
+            i => self.ends[i - 1],
+        };
+        &self.buf[start..end]
+    }
+    /// Keeps only the lines in `keep` (ranges of line indexes, in order and
+    /// not overlapping) and drops the rest.
+    pub(crate) fn retain(&mut self, keep: &[std::ops::Range<usize>]) {
+        let mut buf = Vec::new();
+        let mut ends = Vec::new();
+        for r in keep {
+            for i in r.clone() {
+                buf.extend_from_slice(self.lines_bytes(i..i + 1));
+                ends.push(buf.len());
+            }
+        }
+        self.buf = buf;
+        self.ends = ends;
     }
     pub fn precision(&self) -> Precision {
         self.precision
@@ -151,17 +239,47 @@ enum Kind {
     Key,
 }
 
-fn escape_into(buf: &mut Vec<u8>, s: &str, kind: Kind) -> Result<(), EncodeError> {
-    for c in s.chars() {
-        match c {
-            '\n' | '\r' => return Err(EncodeError::Newline(s.to_string())),
-            ',' | ' ' | '\\' => buf.push(b'\\'),
-            '=' if kind == Kind::Key => buf.push(b'\\'),
-            _ => {}
-        }
-        let mut b = [0u8; 4];
-        buf.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+/// Why a backslash cannot be written as it is.
+const BACKSLASH: &str = "a backslash at the end or before `\\`, `,`, `=` or a space is read \
+                         differently by InfluxDB 1.x, 2.x and VictoriaMetrics";
+
+/// Writes a measurement, tag key, tag value or field key, escaped, or
+/// refuses it (see the module documentation); `field` names it in errors.
+fn escape_into(buf: &mut Vec<u8>, s: &str, kind: Kind, field: &str) -> Result<(), EncodeError> {
+    let bad = |reason| EncodeError::Unrepresentable {
+        field: field.to_string(),
+        reason,
+    };
+    if s.is_empty() {
+        return Err(bad("it is empty"));
     }
+    if kind == Kind::Measurement && s.starts_with('#') {
+        return Err(bad("a line starting with `#` is a comment"));
+    }
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match b {
+            b',' | b' ' => true,
+            b'=' => kind == Kind::Key,
+            b'\\' => {
+                if matches!(bytes.get(i + 1), None | Some(b'\\' | b',' | b'=' | b' ')) {
+                    return Err(bad(BACKSLASH));
+                }
+                false
+            }
+            b'\n' | b'\r' => return Err(EncodeError::Newline(field.to_string())),
+            b'\t' => return Err(bad("InfluxDB 2.x reads a tab as a separator")),
+            0 => return Err(bad("it holds a NUL character")),
+            _ => false,
+        };
+        if escape {
+            buf.extend_from_slice(&bytes[start..i]);
+            buf.push(b'\\');
+            start = i;
+        }
+    }
+    buf.extend_from_slice(&bytes[start..]);
     Ok(())
 }
 
@@ -294,16 +412,19 @@ impl<T: FieldValue> FieldValue for Option<T> {
 }
 
 impl Line<'_> {
-    /// Adds a tag; call in key order, before any field. Empty or absent
-    /// values leave the tag out (InfluxDB has no empty tag values).
+    /// Adds a tag; call in key order, before any field. An absent value
+    /// (`None`) leaves the tag out; an empty one is [`EncodeError::EmptyTag`].
     pub fn tag(&mut self, key: &str, value: &impl TagValue) -> Result<(), EncodeError> {
-        let Some(v) = value.tag_text().filter(|v| !v.is_empty()) else {
+        let Some(v) = value.tag_text() else {
             return Ok(());
         };
+        if v.is_empty() {
+            return Err(EncodeError::EmptyTag(key.to_string()));
+        }
         self.buf.push(b',');
-        escape_into(self.buf, key, Kind::Key)?;
+        escape_into(self.buf, key, Kind::Key, key)?;
         self.buf.push(b'=');
-        escape_into(self.buf, &v, Kind::Key)
+        escape_into(self.buf, &v, Kind::Key, key)
     }
 
     /// Adds a field; a `None` is left out.
@@ -314,7 +435,7 @@ impl Line<'_> {
     ) -> Result<(), EncodeError> {
         let mark = self.buf.len();
         self.buf.push(if self.fields == 0 { b' ' } else { b',' });
-        escape_into(self.buf, key, Kind::Key)?;
+        escape_into(self.buf, key, Kind::Key, key)?;
         self.buf.push(b'=');
         let start = self.buf.len();
         if value.write_field(key, self.buf)? {

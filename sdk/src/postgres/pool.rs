@@ -75,34 +75,11 @@ fn server(o: &PgConnectOptions) -> String {
     )
 }
 
-/// Expands `${VAR}` and `${VAR:default}`; a variable with neither a value
-/// nor a default is an error naming it (never its would-be value).
+/// Expands `${VAR}` and `${VAR:default}` with [`crate::template`], the one
+/// template module of every store; a variable with neither a value nor a
+/// default is an error naming it (never its would-be value).
 pub fn expand_env(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err(Error::Config(format!("unclosed `${{` in `{template}`")));
-        };
-        let inner = &after[..end];
-        let (name, default) = match inner.split_once(':') {
-            Some((n, d)) => (n, Some(d)),
-            None => (inner, None),
-        };
-        match lookup(name).or_else(|| default.map(str::to_string)) {
-            Some(v) => out.push_str(&v),
-            None => {
-                return Err(Error::Config(format!(
-                    "environment variable `{name}` is not set and has no default"
-                )))
-            }
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    crate::template::expand_with(template, lookup).map_err(|e| Error::Config(e.to_string()))
 }
 
 #[cfg(test)]
