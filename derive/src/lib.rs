@@ -22,7 +22,8 @@
 //! `column = "…"`, `ty = "decimal(20,8)"` (schema type; with an array
 //! field the batch writes go in multi-row `VALUES` chunks), `default = now | generated | identity | empty | literal`
 //! (the field is `Option` in `New…` and the database fills a `None`),
-//! `created_at`, `updated_at`, `version`.
+//! `created_at`, `updated_at`, `version`, `enum_type` (the `ty` names an enum even though
+//! it is spelt like a built-in type, e.g. an enum called `Uuid`).
 //!
 //! Field types must be the exact Rust types of their columns (`i32` for
 //! `integer`, `i64` for `bigint`, …): large batches travel as binary `COPY`

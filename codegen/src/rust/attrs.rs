@@ -196,8 +196,10 @@ fn query_settings(meta: &ParseNestedMeta, q: &mut RawQuery) -> syn::Result<()> {
 /// A field's `ty = "…"`: a schema type, or an enum's UpperCamelCase name
 /// (its Rust type is the user's). Anything else is an error at the
 /// attribute, with the resolver's suggestions (`varchar` → `string(n)`).
-fn field_type(s: &syn::LitStr) -> syn::Result<Type> {
-    let is_enum = |n: &str| crate::names::is_type_ident(n) && type_alias(n).is_none();
+fn field_type(s: &syn::LitStr, enum_type: bool) -> syn::Result<Type> {
+    // `enum_type` marks an enum named like a built-in type (`Uuid`).
+    let is_enum =
+        |n: &str| crate::names::is_type_ident(n) && (enum_type || type_alias(n).is_none());
     parse_type(&s.value(), is_enum).map_err(|e| {
         let msg = match e {
             TypeError::Malformed(why) => format!("invalid type `{}`: {why}", s.value()),
@@ -207,7 +209,7 @@ fn field_type(s: &syn::LitStr) -> syn::Result<Type> {
                     .or_else(|| closest(&name, BUILTIN_TYPES.iter().copied()))
                     .map(|t| format!("; did you mean `{t}`?"))
                     .unwrap_or_default();
-                format!("unknown type `{name}`{hint} (a schema type such as `string(20)`, `decimal(20,8)`, `timestamptz`, or an enum's UpperCamelCase name)")
+                format!("unknown type `{name}`{hint} (a schema type such as `string(20)`, `decimal(20,8)`, `timestamptz`, or an enum's UpperCamelCase name; an enum named like a built-in type also takes `enum_type`)")
             }
         };
         syn::Error::new(s.span(), msg)
@@ -271,7 +273,8 @@ fn field(f: &syn::Field, index: usize) -> syn::Result<Field> {
         .ok_or_else(|| syn::Error::new(f.span(), "#[derive(Entity)] needs named fields"))?;
     let rust = ident.to_string().trim_start_matches("r#").to_string();
     let mut column = None;
-    let mut ty = None;
+    let mut ty_text: Option<syn::LitStr> = None;
+    let mut enum_type = false;
     let mut default = None;
     let mut role = FieldRole::Data;
     let mut seen = Seen(BTreeSet::new());
@@ -279,10 +282,8 @@ fn field(f: &syn::Field, index: usize) -> syn::Result<Field> {
         attr.parse_nested_meta(|m| {
             match seen.check(&m)?.as_str() {
                 "column" => column = Some(sql_name(m.value()?.parse()?)?),
-                "ty" => {
-                    let s: syn::LitStr = m.value()?.parse()?;
-                    ty = Some(field_type(&s)?);
-                }
+                "ty" => ty_text = Some(m.value()?.parse::<syn::LitStr>()?),
+                "enum_type" => enum_type = true,
                 "default" => default = Some(value(&m.value()?.parse()?)?),
                 "created_at" => role = FieldRole::CreatedAt,
                 "updated_at" => role = FieldRole::UpdatedAt,
@@ -303,6 +304,7 @@ fn field(f: &syn::Field, index: usize) -> syn::Result<Field> {
     }
     let sql = column.unwrap_or_else(|| rust.clone());
     let _ = index;
+    let ty = ty_text.map(|t| field_type(&t, enum_type)).transpose()?;
     Ok(Field {
         name: Ident {
             schema: rust.clone(),

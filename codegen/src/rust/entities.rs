@@ -236,6 +236,12 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
         let ty = types::of_field(model, f);
         let ty_text = f.ty.to_string();
         let mut settings = vec![quote!(ty = #ty_text)];
+        // An enum named like a built-in type (`Uuid`, `Decimal`) says so.
+        if let ScalarType::Enum(name) = f.ty.scalar() {
+            if crate::model::type_alias(name).is_some() {
+                settings.push(quote!(enum_type));
+            }
+        }
         // The column differs from the field when the schema renames it or
         // the Rust name had to change (`self` → `self_`).
         let differs = name.to_string().trim_start_matches("r#") != f.name.sql;
