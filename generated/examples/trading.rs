@@ -5,8 +5,10 @@
 //! cargo run -p deepalpha-db --example trading
 //! ```
 //!
-//! It (re)creates the database `deepalpha_example` on the server of
-//! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`), applies the
+//! It drops and recreates the database `deepalpha_example` on the server of
+//! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`; only the
+//! database name of the URL is replaced, its host, port, user, password and
+//! TLS settings are kept), applies the
 //! migrations embedded at build time (`generated/migrations`), writes a user,
 //! a strategy, decisions, orders and a position,
 //! bulk-upserts 100,000 candles, reads them back through the schema's
@@ -17,6 +19,7 @@ use std::time::Instant;
 use chrono::{Duration, TimeZone, Utc};
 use deepalpha_db::*;
 use rust_decimal::Decimal;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 use strata_sdk::postgres::PageRequest;
 use strata_sdk::{Error, Secret};
@@ -31,25 +34,33 @@ fn dec(s: &str) -> Decimal {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let server = url
-        .rsplit_once('/')
-        .map(|(s, _)| s.to_string())
-        .unwrap_or(url);
+    // Only the database name is replaced: the host, port, user, password,
+    // TLS and socket settings of DATABASE_URL are kept (a URL with no
+    // database, or with `?sslmode=...`, works as given).
+    let server: PgConnectOptions = url.parse()?;
+    let at = format!(
+        "{}:{} (user {})",
+        server.get_host(),
+        server.get_port(),
+        server.get_username()
+    );
 
     // A fresh database, migrated with the migrations embedded at build time
     // (`generated/migrations`, through `Build::with_migrations`).
-    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await?;
+    let mut admin = PgConnection::connect_with(&server.clone().database("postgres"))
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL at {at}: {e}"))?;
     admin
         .execute(format!("DROP DATABASE IF EXISTS \"{DB}\" WITH (FORCE)").as_str())
         .await?;
     admin
         .execute(format!("CREATE DATABASE \"{DB}\"").as_str())
         .await?;
-    let config = strata_sdk::postgres::PoolConfig {
-        url: format!("{server}/{DB}"),
-        ..main_pool_config()
-    };
-    let pool = config.connect().await?;
+    let pool = main_pool_config()
+        .options()
+        .connect_with(server.clone().database(DB))
+        .await
+        .map_err(|e| format!("cannot connect to {DB} at {at}: {e}"))?;
     let report = strata_sdk::migrate::Migrator::new(deepalpha_db::migrations())
         .apply_pool(&pool)
         .await?;
@@ -303,6 +314,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "CandleBar::get_many of 3 keys: {} rows in one round trip",
         CandleBar::get_many(&pool, &keys).await?.len()
     );
-    println!("done; inspect with: psql {server}/{DB}");
+    println!(
+        "done; inspect with: psql -h {} -p {} -U {} {DB}",
+        server.get_host(),
+        server.get_port(),
+        server.get_username()
+    );
     Ok(())
 }
