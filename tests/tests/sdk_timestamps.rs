@@ -73,7 +73,10 @@ fn order(i: usize, at: DateTime<Utc>) -> NewOrder {
 #[test]
 fn the_rule_itself_rounds_down_in_time() {
     let t: DateTime<Utc> = "1999-12-31T23:59:59.999999999Z".parse().unwrap();
-    assert_eq!(truncated(t).to_rfc3339(), "1999-12-31T23:59:59.999999+00:00");
+    assert_eq!(
+        truncated(t).to_rfc3339(),
+        "1999-12-31T23:59:59.999999+00:00"
+    );
     let t: DateTime<Utc> = "1969-07-20T20:17:40.000000500Z".parse().unwrap();
     assert_eq!(truncated(t).to_rfc3339(), "1969-07-20T20:17:40+00:00");
 }
