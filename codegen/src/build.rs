@@ -56,6 +56,7 @@ use std::path::{Path, PathBuf};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;
 
+use crate::files::Artifact;
 use crate::{Files, Settings};
 
 /// Compiles one schema into `OUT_DIR`. Built with `with_*` methods; see the
@@ -191,6 +192,11 @@ impl Build {
         };
         let sources = crate::load(&schema).map_err(|e| io(&e))?;
         let model = crate::compile(&sources).map_err(|d| BuildError::Schema(d.render_plain()))?;
+        if self.rerun {
+            for line in crate::lint(&sources, &model).render_short().lines() {
+                println!("cargo:warning={line}");
+            }
+        }
         let generated = crate::generate(&model, &self.settings);
 
         let base =
@@ -210,36 +216,34 @@ impl Build {
         let mut modules = Vec::new();
         let mut items = Vec::new();
         let mut ddl = Vec::new();
-        for (path, text) in &generated.files {
-            if let Some(name) = path
-                .strip_prefix("rust/")
-                .and_then(|p| p.strip_suffix(".rs"))
-            {
-                files.insert(path.clone(), text.clone());
-                let ident = Ident::new(name, Span::call_site());
-                let file = Literal::string(&format!("{prefix}/{path}"));
-                items.push(quote! {
-                    pub mod #ident {
-                        include!(concat!(env!("OUT_DIR"), #file));
-                    }
-                });
-                modules.push(name.to_string());
-            } else if let Some(store) = path
-                .strip_prefix("postgres/")
-                .and_then(|p| p.strip_suffix(".sql"))
-                .filter(|s| !s.contains('/'))
-            {
-                files.insert(path.clone(), text.clone());
-                let konst = Ident::new(&store.to_ascii_uppercase(), Span::call_site());
-                let doc = format!(
-                    " `CREATE` statements of the postgres store `{store}`, from an empty database."
-                );
-                let file = Literal::string(&format!("{prefix}/{path}"));
-                ddl.push(quote! {
-                    #[doc = #doc]
-                    pub const #konst: &str = include_str!(concat!(env!("OUT_DIR"), #file));
-                });
+        for (artifact, text) in generated.artifacts() {
+            let path = artifact.path();
+            let file = Literal::string(&format!("{prefix}/{path}"));
+            match &artifact {
+                Artifact::RustModule(name) => {
+                    let ident = Ident::new(name, Span::call_site());
+                    items.push(quote! {
+                        pub mod #ident {
+                            include!(concat!(env!("OUT_DIR"), #file));
+                        }
+                    });
+                    modules.push(name.clone());
+                }
+                Artifact::PostgresDdl { store } => {
+                    let konst = Ident::new(&store.to_ascii_uppercase(), Span::call_site());
+                    let doc = format!(
+                        " `CREATE` statements of the postgres store `{store}`, from an empty database."
+                    );
+                    ddl.push(quote! {
+                        #[doc = #doc]
+                        pub const #konst: &str = include_str!(concat!(env!("OUT_DIR"), #file));
+                    });
+                }
+                // DDL and mappings for other stores are applied by their tools,
+                // not embedded in the crate.
+                Artifact::ClickHouseDdl { .. } | Artifact::ElasticsearchIndex { .. } => continue,
             }
+            files.insert(path, text);
         }
         items.push(quote! {
             /// The DDL of each postgres store.

@@ -9,32 +9,66 @@ use std::fmt;
 
 use miette::{Diagnostic, LabeledSpan, SourceCode};
 
+mod code;
 mod excerpt;
 
+pub use code::Code;
 use excerpt::{shorten, IndexedFile};
 
 use crate::source::{Sources, Span};
+
+/// How serious a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Severity {
+    /// The schema is refused.
+    #[default]
+    Error,
+    /// The schema compiles, but something in it is likely to fail at run
+    /// time; reported by `strata check`, `strata generate` and build.rs.
+    Warning,
+}
 
 /// One problem found in a schema.
 #[derive(Debug, Clone)]
 pub struct Problem {
     /// Stable machine-readable code, e.g. `strata::unknown_key`.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub span: Span,
     pub label: String,
     pub help: Option<String>,
+    pub severity: Severity,
+    /// Other places the problem involves, each with its own label (the first
+    /// declaration of a name declared twice). Places in another file than
+    /// [`Problem::span`] are named in the help instead, as miette shows one
+    /// file per diagnostic.
+    pub also: Vec<(Span, String)>,
 }
 
 impl Problem {
-    pub fn new(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
         Problem {
             code,
+            also: Vec::new(),
             message: message.into(),
             span,
             label: String::new(),
             help: None,
+            severity: Severity::Error,
         }
+    }
+    /// Points at another place the problem involves, with its own label.
+    pub fn also(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.also.push((span, label.into()));
+        self
+    }
+    /// Makes the problem a warning: reported, but the schema compiles.
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
     }
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();
@@ -152,11 +186,13 @@ pub struct SchemaDiagnostic {
     source: IndexedFile,
     /// The problem's span, clamped for rendering.
     at: (usize, usize),
+    /// The other places in the same file, clamped, with their labels.
+    also: Vec<((usize, usize), String)>,
 }
 
 impl SchemaDiagnostic {
     pub fn code(&self) -> &'static str {
-        self.problem.code
+        self.problem.code.as_str()
     }
     /// `file:line:col` of the problem.
     pub fn location(&self) -> &str {
@@ -164,6 +200,12 @@ impl SchemaDiagnostic {
     }
     pub fn problem(&self) -> &Problem {
         &self.problem
+    }
+    fn severity_word(&self) -> &'static str {
+        match self.problem.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
     }
 }
 
@@ -177,7 +219,13 @@ impl std::error::Error for SchemaDiagnostic {}
 
 impl Diagnostic for SchemaDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.problem.code))
+        Some(Box::new(self.problem.code.as_str()))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.problem.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.problem
@@ -191,11 +239,10 @@ impl Diagnostic for SchemaDiagnostic {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let (start, end) = self.at;
         let label = (!self.problem.label.is_empty()).then(|| self.problem.label.clone());
-        Some(Box::new(std::iter::once(LabeledSpan::new(
-            label,
-            start,
-            end - start,
-        ))))
+        let primary = LabeledSpan::new_primary_with_span(label, (start, end - start));
+        let others =
+            (self.also.iter()).map(|((s, e), l)| LabeledSpan::new(Some(l.clone()), *s, e - s));
+        Some(Box::new(std::iter::once(primary).chain(others)))
     }
 }
 
@@ -224,6 +271,10 @@ impl Diagnostics {
                     IndexedFile::new(&f.name, &f.text)
                 });
                 let at = file.clamp(problem.span);
+                let also = (problem.also.iter())
+                    .filter(|(s, _)| s.file == problem.span.file)
+                    .map(|(s, l)| (file.clamp(*s), l.clone()))
+                    .collect();
                 let location = format!(
                     "{}:{}:{}",
                     file.name,
@@ -234,6 +285,7 @@ impl Diagnostics {
                     location,
                     source: file.clone(),
                     at,
+                    also,
                     problem,
                 }
             })
@@ -250,7 +302,12 @@ impl Diagnostics {
                 .with_width(100);
         let mut out = String::new();
         for (i, d) in self.items.iter().enumerate() {
-            out.push_str(&format!("error: {}: {}\n", d.location, d.problem.message));
+            out.push_str(&format!(
+                "{}: {}: {}\n",
+                d.severity_word(),
+                d.location,
+                d.problem.message
+            ));
             if i < MAX_RENDERED {
                 let _ = handler.render_report(&mut out, d);
             }
@@ -264,22 +321,38 @@ impl Diagnostics {
             .iter()
             .map(|d| {
                 format!(
-                    "{}: error[{}]: {}\n",
-                    d.location, d.problem.code, d.problem.message
+                    "{}: {}[{}]: {}\n",
+                    d.location,
+                    d.severity_word(),
+                    d.problem.code,
+                    d.problem.message
                 )
             })
             .collect()
     }
 }
 
+impl Diagnostics {
+    /// How many of the problems are errors (the rest are warnings).
+    pub fn errors(&self) -> usize {
+        self.items.iter().filter(|d| d.problem.is_error()).count()
+    }
+}
+
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.items.len();
-        write!(
-            f,
-            "the schema has {n} error{}",
-            if n == 1 { "" } else { "s" }
-        )
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let (errors, warnings) = (self.errors(), self.items.len() - self.errors());
+        match (errors, warnings) {
+            (0, w) => write!(f, "the schema has {w} warning{}", plural(w)),
+            (e, 0) => write!(f, "the schema has {e} error{}", plural(e)),
+            (e, w) => write!(
+                f,
+                "the schema has {e} error{} and {w} warning{}",
+                plural(e),
+                plural(w)
+            ),
+        }
     }
 }
 

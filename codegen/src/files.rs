@@ -11,12 +11,77 @@ pub struct Files {
     pub files: BTreeMap<String, String>,
 }
 
+/// What a generated file is, so that consumers (build.rs embedding, the
+/// CLI, tests) match on a kind instead of on path prefixes. Each kind has
+/// one path; [`Artifact::parse`] reads it back.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Artifact {
+    /// `rust/<module>.rs`: a module of the generated SDK (`entities`,
+    /// `clickhouse`, `elasticsearch`, `influx`).
+    RustModule(String),
+    /// `postgres/<store>.sql`: the `CREATE` statements of a postgres store.
+    PostgresDdl { store: String },
+    /// `clickhouse/<store>/<table>.sql`: the DDL of one ClickHouse table.
+    ClickHouseDdl { store: String, table: String },
+    /// `elasticsearch/<index>.json`: the settings and mapping of an index.
+    ElasticsearchIndex { index: String },
+}
+
+impl Artifact {
+    /// The file's path, relative to the output folder.
+    pub fn path(&self) -> String {
+        match self {
+            Artifact::RustModule(m) => format!("rust/{m}.rs"),
+            Artifact::PostgresDdl { store } => format!("postgres/{store}.sql"),
+            Artifact::ClickHouseDdl { store, table } => format!("clickhouse/{store}/{table}.sql"),
+            Artifact::ElasticsearchIndex { index } => format!("elasticsearch/{index}.json"),
+        }
+    }
+
+    /// The kind of a path written by [`Artifact::path`]; `None` for any other.
+    pub fn parse(path: &str) -> Option<Artifact> {
+        let (dir, rest) = path.split_once('/')?;
+        let plain = |s: &str| !s.is_empty() && !s.contains('/');
+        match dir {
+            "rust" => rest
+                .strip_suffix(".rs")
+                .filter(|m| plain(m))
+                .map(|m| Artifact::RustModule(m.into())),
+            "postgres" => rest
+                .strip_suffix(".sql")
+                .filter(|s| plain(s))
+                .map(|s| Artifact::PostgresDdl { store: s.into() }),
+            "clickhouse" => {
+                let (store, file) = rest.split_once('/')?;
+                let table = file.strip_suffix(".sql").filter(|t| plain(t))?;
+                plain(store).then(|| Artifact::ClickHouseDdl {
+                    store: store.into(),
+                    table: table.into(),
+                })
+            }
+            "elasticsearch" => rest
+                .strip_suffix(".json")
+                .filter(|i| plain(i))
+                .map(|i| Artifact::ElasticsearchIndex { index: i.into() }),
+            _ => None,
+        }
+    }
+}
+
 impl Files {
     pub fn insert(&mut self, path: impl Into<String>, contents: impl Into<String>) {
         self.files.insert(path.into(), contents.into());
     }
+    /// Adds a generated artifact at its path.
+    pub fn add(&mut self, artifact: Artifact, contents: impl Into<String>) {
+        self.insert(artifact.path(), contents);
+    }
     pub fn get(&self, path: &str) -> Option<&str> {
         self.files.get(path).map(String::as_str)
+    }
+    /// Every file that is an [`Artifact`], with its kind, in path order.
+    pub fn artifacts(&self) -> impl Iterator<Item = (Artifact, &str)> {
+        (self.files.iter()).filter_map(|(p, t)| Some((Artifact::parse(p)?, t.as_str())))
     }
 }
 

@@ -13,6 +13,7 @@
 //! strata_codegen::persist(&files, "out".as_ref()).unwrap();
 //! ```
 
+pub mod backend;
 pub mod build;
 pub mod clickhouse;
 pub mod diagnostics;
@@ -29,14 +30,26 @@ pub mod syntax;
 
 use std::path::Path;
 
-pub use diagnostics::{Diagnostics, Problem};
-pub use files::{persist, persist_owned, Files};
+pub use backend::Backend;
+pub use diagnostics::{Code, Diagnostics, Problem};
+pub use files::{persist, persist_owned, Artifact, Files};
 pub use model::Model;
 pub use source::Sources;
 
 /// Hard limit on one schema file, so that no input can make the compiler
 /// spend unbounded time or memory.
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most fields one entity may have (PostgreSQL allows 1,600 columns).
+pub const MAX_FIELDS: usize = 1_000;
+
+/// Most stores one entity may be synced to.
+pub const MAX_SYNC_TARGETS: usize = 32;
+
+/// Most columns all artifacts of a schema may hold together: each entity's
+/// fields × (1 + its sync targets). Generation time and memory grow with
+/// this number; the bound keeps any schema to a second or two.
+pub const MAX_GENERATED_COLUMNS: usize = 40_000;
 
 /// Errors before any schema text is read: missing files, unreadable folders.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -97,7 +110,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Sources, LoadError> {
             let id = sources.add(name, "");
             sources.problems.push(
                 Problem::new(
-                    "strata::too_large",
+                    Code::TooLarge,
                     source::Span::new(id, 0, 0),
                     format!("this file is larger than {MAX_FILE_BYTES} bytes"),
                 )
@@ -116,7 +129,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Sources, LoadError> {
                 let id = sources.add(name, text);
                 sources.problems.push(
                     Problem::new(
-                        "strata::not_utf8",
+                        Code::NotUtf8,
                         source::Span::new(id, at, at + '\u{FFFD}'.len_utf8()),
                         "this file is not UTF-8 text",
                     )
@@ -194,18 +207,34 @@ pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
     let model = model::resolve(sources, &asts, &mut problems);
     // Back ends report what their stores cannot carry (lossy types, missing features).
     if let Some(m) = &model {
-        problems.list.extend(clickhouse::check(m));
-        problems.list.extend(elasticsearch::check(m));
-        problems.list.extend(influx::check(m));
-        problems.list.extend(rust::check(m));
+        for b in BACKENDS {
+            problems.list.extend(b.check(m));
+        }
     }
     match model {
         Some(m) if problems.is_empty() => match nothing_declared(sources, &m) {
             Some(p) => Err(Diagnostics::new(sources, vec![p])),
             None => Ok(m),
         },
-        _ => Err(Diagnostics::new(sources, problems.list)),
+        // A refused schema shows its warnings too, so one run says everything.
+        Some(m) => {
+            problems
+                .list
+                .extend(BACKENDS.iter().flat_map(|b| b.lint(&m)));
+            Err(Diagnostics::new(sources, problems.list))
+        }
+        None => Err(Diagnostics::new(sources, problems.list)),
     }
+}
+
+/// The warnings of a compiled schema: what it accepts that a store will
+/// refuse at run time (a B-tree index over unbounded text). `strata check`,
+/// `strata generate` and [`build::Build`] print them; they fail nothing.
+pub fn lint(sources: &Sources, model: &Model) -> Diagnostics {
+    Diagnostics::new(
+        sources,
+        BACKENDS.iter().flat_map(|b| b.lint(model)).collect(),
+    )
 }
 
 /// A schema that declares nothing at all (empty files, only comments) is a
@@ -214,7 +243,7 @@ fn nothing_declared(sources: &Sources, m: &Model) -> Option<Problem> {
     let empty = m.stores.is_empty() && m.enums.is_empty() && m.entities.is_empty();
     (empty && !sources.files.is_empty()).then(|| {
         Problem::new(
-            "strata::empty_schema",
+            Code::EmptySchema,
             source::Span::new(0, 0, 0),
             "the schema declares nothing",
         )
@@ -236,13 +265,22 @@ pub struct Settings {
     _private: (),
 }
 
+/// Every back end, in the order they run. The one list a new store kind is
+/// added to (with its model variant, its keys and its SDK module; see
+/// `docs/architecture.md`).
+pub const BACKENDS: &[&dyn Backend] = &[
+    &backend::Postgres,
+    &backend::Rust,
+    &backend::ClickHouse,
+    &backend::Elasticsearch,
+    &backend::Influx,
+];
+
 /// Stage 4: every artifact of every back end, keyed by relative path.
 pub fn generate(model: &Model, _settings: &Settings) -> Files {
     let mut files = Files::default();
-    postgres::generate(model, &mut files);
-    rust::generate(model, &mut files);
-    clickhouse::generate(model, &mut files);
-    elasticsearch::generate(model, &mut files);
-    influx::generate(model, &mut files);
+    for b in BACKENDS {
+        b.generate(model, &mut files);
+    }
     files
 }

@@ -5,10 +5,9 @@
 //! cargo run -p deepalpha-db --example trading
 //! ```
 //!
-//! It drops and recreates the database `deepalpha_example` on the server of
-//! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`; only the
-//! database name of the URL is replaced, its host, port, user, password and
-//! TLS settings are kept), applies the
+//! It says which server and database it uses: it (re)creates the database
+//! `deepalpha_example` (or `EXAMPLE_DATABASE`) on the server of
+//! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`), applies the
 //! migrations embedded at build time (`generated/migrations`), writes a user,
 //! a strategy, decisions, orders and a position,
 //! bulk-upserts 100,000 candles, reads them back through the schema's
@@ -19,7 +18,6 @@ use std::time::Instant;
 use chrono::{Duration, TimeZone, Utc};
 use deepalpha_db::*;
 use rust_decimal::Decimal;
-use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 use strata_sdk::postgres::PageRequest;
 use strata_sdk::{Error, Secret};
@@ -34,40 +32,43 @@ fn dec(s: &str) -> Decimal {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    // Only the database name is replaced: the host, port, user, password,
-    // TLS and socket settings of DATABASE_URL are kept (a URL with no
-    // database, or with `?sslmode=...`, works as given).
-    let server: PgConnectOptions = url.parse()?;
-    let at = format!(
-        "{}:{} (user {})",
-        server.get_host(),
-        server.get_port(),
-        server.get_username()
+    let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+    let db = std::env::var("EXAMPLE_DATABASE").unwrap_or_else(|_| DB.to_string());
+    let server = format!(
+        "{}:{} as {}",
+        options.get_host(),
+        options.get_port(),
+        options.get_username()
+    );
+    println!(
+        "server {server} (from DATABASE_URL); the tour works in its own database `{db}` \
+         (EXAMPLE_DATABASE to choose another), which it drops and creates again"
     );
 
     // A fresh database, migrated with the migrations embedded at build time
     // (`generated/migrations`, through `Build::with_migrations`).
-    let mut admin = PgConnection::connect_with(&server.clone().database("postgres"))
+    let mut admin = PgConnection::connect_with(&options)
         .await
-        .map_err(|e| format!("cannot connect to PostgreSQL at {at}: {e}"))?;
+        .map_err(|e| format!("cannot connect to PostgreSQL at {server}: {e}"))?;
+    let quoted = format!("\"{}\"", db.replace('"', "\"\""));
     admin
-        .execute(format!("DROP DATABASE IF EXISTS \"{DB}\" WITH (FORCE)").as_str())
+        .execute(format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)").as_str())
         .await?;
     admin
-        .execute(format!("CREATE DATABASE \"{DB}\"").as_str())
+        .execute(format!("CREATE DATABASE {quoted}").as_str())
         .await?;
+    let options = options.database(&db);
     let pool = main_pool_config()
         .options()
-        .connect_with(server.clone().database(DB))
-        .await
-        .map_err(|e| format!("cannot connect to {DB} at {at}: {e}"))?;
+        .connect_with(options.clone())
+        .await?;
     let report = strata_sdk::migrate::Migrator::new(deepalpha_db::migrations())
         .apply_pool(&pool)
         .await?;
     for (version, name) in &report.applied {
         println!("applied migration {version} {name}");
     }
-    println!("created database {DB} with the schema of store `main`");
+    println!("created database {db} with the schema of store `main`");
 
     // A user and a strategy.
     let user = User::insert(
@@ -315,10 +316,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         CandleBar::get_many(&pool, &keys).await?.len()
     );
     println!(
-        "done; inspect with: psql -h {} -p {} -U {} {DB}",
-        server.get_host(),
-        server.get_port(),
-        server.get_username()
+        "done; inspect with: psql -h {} -p {} -U {} {db}",
+        options.get_host(),
+        options.get_port(),
+        options.get_username()
     );
     Ok(())
 }

@@ -82,8 +82,12 @@ fn every_broken_schema_renders_a_located_diagnostic_with_help() {
         }
         let rendered = d.render_plain();
         for item in &d.items {
+            let word = match item.problem().is_error() {
+                true => "error",
+                false => "warning",
+            };
             assert!(
-                rendered.contains(&format!("error: {}: ", item.location())),
+                rendered.contains(&format!("{word}: {}: ", item.location())),
                 "{}: rendered without its location",
                 item.location()
             );

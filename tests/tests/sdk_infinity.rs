@@ -39,7 +39,7 @@ fn moment(id: i64) -> NewMoment {
 }
 
 fn unreadable(e: &Error, column: &str) -> bool {
-    matches!(e, Error::InvalidValue { message, .. } if message.contains(&format!("column {column} holds")))
+    matches!(e, Error::InvalidValue { message, .. } if message.contains(&format!("`Moment.{column}` holds")))
 }
 
 #[tokio::test]

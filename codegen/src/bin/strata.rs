@@ -131,7 +131,18 @@ pub(crate) fn load_and_compile(
         }
         ExitCode::from(EXIT_USAGE)
     })?;
-    strata_codegen::compile(&sources).map_err(|d| {
+    let compiled = strata_codegen::compile(&sources);
+    if let Ok(model) = &compiled {
+        let warnings = strata_codegen::lint(&sources, model);
+        if !warnings.items.is_empty() {
+            match short {
+                true => eprint!("{}", warnings.render_short()),
+                false => eprint!("{}", warnings.render_plain()),
+            }
+            eprintln!("{warnings}");
+        }
+    }
+    compiled.map_err(|d| {
         if short {
             eprint!("{}", d.render_short());
         } else {

@@ -8,8 +8,8 @@ pub mod types;
 
 use quote::{format_ident, quote};
 
-use crate::diagnostics::Problem;
-use crate::files::Files;
+use crate::diagnostics::{Code, Problem};
+use crate::files::{Artifact, Files};
 use crate::model::{Entity, Model, StoreKindTag};
 
 pub use ddl::{statements, DdlOptions};
@@ -46,7 +46,7 @@ pub fn check(model: &Model) -> Vec<Problem> {
             if let Some((label, help)) = types::unsupported(f, t) {
                 out.push(
                     Problem::new(
-                        "strata::clickhouse_type",
+                        Code::ClickhouseType,
                         f.span,
                         format!(
                             "`{}.{}` cannot be stored in ClickHouse store `{store}` without loss",
@@ -62,7 +62,7 @@ pub fn check(model: &Model) -> Vec<Problem> {
             if p.nullable {
                 out.push(
                     Problem::new(
-                        "strata::clickhouse_partition",
+                        Code::ClickhousePartition,
                         p.span,
                         format!(
                             "`{}` partitions a ClickHouse table but is nullable",
@@ -86,12 +86,13 @@ pub fn generate(model: &Model, files: &mut Files) {
     }
     let opts = DdlOptions::default();
     for (store, e) in &tables {
-        files.insert(
-            format!("clickhouse/{store}/{}.sql", e.name.sql),
-            ddl::file(model, store, e, &opts),
-        );
+        let table = Artifact::ClickHouseDdl {
+            store: store.to_string(),
+            table: e.name.sql.clone(),
+        };
+        files.add(table, ddl::file(model, store, e, &opts));
     }
-    files.insert("rust/clickhouse.rs", rust(model));
+    files.add(Artifact::RustModule("clickhouse".into()), rust(model));
 }
 
 /// The generated Rust: `pub mod <store> { <Entity>Row ... }`.

@@ -5,8 +5,8 @@
 mod docs;
 pub mod mapping;
 
-use crate::diagnostics::Problem;
-use crate::files::Files;
+use crate::diagnostics::{Code, Problem};
+use crate::files::{Artifact, Files};
 use crate::model::{Entity, Model, ScalarType};
 
 /// Searchable entities with their search store, in declaration order.
@@ -26,7 +26,7 @@ pub fn check(model: &Model) -> Vec<Problem> {
             if matches!(f.ty.scalar(), ScalarType::Bytes) {
                 out.push(
                     Problem::new(
-                        "strata::search_type",
+                        Code::SearchType,
                         f.span,
                         format!("`{}.{}` cannot be indexed in search store `{store}`", e.name.schema, f.name.schema),
                     )
@@ -48,7 +48,15 @@ pub fn generate(model: &Model, files: &mut Files) {
         let name = mapping::index_name(model, store, e);
         let body = mapping::create_body(model, store, e);
         let text = serde_json::to_string_pretty(&body).unwrap_or_default();
-        files.insert(format!("elasticsearch/{name}.json"), format!("{text}\n"));
+        files.add(
+            Artifact::ElasticsearchIndex {
+                index: name.clone(),
+            },
+            format!("{text}\n"),
+        );
     }
-    files.insert("rust/elasticsearch.rs", docs::rust(model));
+    files.add(
+        Artifact::RustModule("elasticsearch".into()),
+        docs::rust(model),
+    );
 }

@@ -5,8 +5,8 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::diagnostics::Problem;
-use crate::files::Files;
+use crate::diagnostics::{Code, Problem};
+use crate::files::{Artifact, Files};
 use crate::model::{
     Entity, EntityKind, Field, Model, Precision, ScalarType, StoreKind, StoreKindTag,
 };
@@ -47,7 +47,7 @@ pub fn check(model: &Model) -> Vec<Problem> {
             if let Some((label, help)) = bad {
                 out.push(
                     Problem::new(
-                        "strata::influx_type",
+                        Code::InfluxType,
                         f.span,
                         format!(
                             "`{}.{}` cannot be written as line protocol",
@@ -65,7 +65,7 @@ pub fn check(model: &Model) -> Vec<Problem> {
 
 pub fn generate(model: &Model, files: &mut Files) {
     if model.entities_in(StoreKindTag::InfluxDb).next().is_some() {
-        files.insert("rust/influx.rs", rust(model));
+        files.add(Artifact::RustModule("influx".into()), rust(model));
     }
 }
 

@@ -1,6 +1,7 @@
 //! PostgreSQL back end: the catalog a store should have, its DDL, and migrations.
 
 pub mod catalog;
+pub mod check;
 pub mod ddl;
 pub mod diff;
 mod diff_column;
@@ -9,17 +10,20 @@ mod diff_table;
 pub mod migration;
 
 pub use catalog::default_expr;
+pub use check::lint;
 pub use diff_table::pkey_name;
 
-use crate::files::{header, Files};
+use crate::files::{header, Artifact, Files};
 use crate::model::Model;
 
 /// `postgres/<store>.sql`: the DDL of each postgres store, from an empty database.
 pub fn generate(model: &Model, files: &mut Files) {
     for store in catalog::postgres_stores(model) {
         let cat = catalog::catalog(model, store);
-        files.insert(
-            format!("postgres/{store}.sql"),
+        files.add(
+            Artifact::PostgresDdl {
+                store: store.to_string(),
+            },
             format!("{}\n{}", header("--"), ddl::create_all(&cat)),
         );
     }

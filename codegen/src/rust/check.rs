@@ -2,7 +2,7 @@
 //! values its types cannot hold without loss, and PostgreSQL types one Rust
 //! type cannot name.
 
-use crate::diagnostics::Problem;
+use crate::diagnostics::{Code, Problem};
 use crate::model::{EntityKind, Model, ScalarType, StoreKind, StoreKindTag};
 
 /// Every problem of the Rust back end.
@@ -33,7 +33,7 @@ fn decimal_precision(model: &Model) -> Vec<Problem> {
                 }
                 out.push(
                     Problem::new(
-                        "strata::decimal_precision",
+                        Code::DecimalPrecision,
                         f.span,
                         format!(
                             "`{}.{}` cannot be carried by the Rust SDK without loss",
@@ -88,7 +88,7 @@ fn enum_schemas(model: &Model) -> Vec<Problem> {
             };
             out.push(
                 Problem::new(
-                    "strata::enum_schemas",
+                    Code::EnumSchemas,
                     en.span,
                     format!(
                         "enum `{}` is used by store `{first}` ({}) and store `{other}` ({})",
@@ -103,4 +103,135 @@ fn enum_schemas(model: &Model) -> Vec<Problem> {
         }
     }
     out
+}
+
+pub use super::entities::sort_fields;
+
+/// The names the Rust back end generates beside the schema's own, so the
+/// resolver can refuse a schema name that would meet one of them
+/// (`model/resolve/rust_names.rs`). Keep in step with the emitter.
+pub mod names {
+    /// Methods every repository has (`rust/repository.rs`, `batch.rs`,
+    /// `list.rs`). A finder named like one of them is emitted as
+    /// `find_<name>` ([`finder_method`]).
+    pub const REPOSITORY_METHODS: &[&str] = &[
+        "key",
+        "insert",
+        "upsert",
+        "find",
+        "get",
+        "get_many",
+        "update",
+        "patch",
+        "delete",
+        "exists",
+        "count",
+        "list",
+        "insert_many",
+        "upsert_many",
+        "update_many",
+        "delete_many",
+    ];
+
+    /// Types, traits and variants of the Rust prelude, which the generated
+    /// code (and the derives it calls) name without a path: an entity or
+    /// enum of one of these names would hide them in its module.
+    pub const PRELUDE: &[&str] = &[
+        "Option",
+        "Some",
+        "None",
+        "Result",
+        "Ok",
+        "Err",
+        "String",
+        "Vec",
+        "Box",
+        "ToString",
+        "ToOwned",
+        "Clone",
+        "Copy",
+        "Send",
+        "Sync",
+        "Sized",
+        "Unpin",
+        "Drop",
+        "Fn",
+        "FnMut",
+        "FnOnce",
+        "AsyncFn",
+        "AsyncFnMut",
+        "AsyncFnOnce",
+        "Default",
+        "Eq",
+        "PartialEq",
+        "Ord",
+        "PartialOrd",
+        "Iterator",
+        "IntoIterator",
+        "Extend",
+        "AsRef",
+        "AsMut",
+        "Into",
+        "From",
+        "TryFrom",
+        "TryInto",
+        "FromIterator",
+        "DoubleEndedIterator",
+        "ExactSizeIterator",
+    ];
+
+    /// Type parameters of the generated methods (`insert<'c, A: Acquire>`,
+    /// `insert_many<.., I: IntoIterator>`): an enum of one of these names,
+    /// the type of a parameter, would be hidden inside them.
+    pub const GENERIC_PARAMS: &[&str] = &["A", "I"];
+
+    /// Prefix of the generated code's own helper methods and variables.
+    pub const RESERVED_PREFIX: &str = "strata_";
+
+    /// The member of a versioned entity's patch type that carries the
+    /// expected version.
+    pub const EXPECTED_VERSION: &str = "expected_version";
+    /// The opt-out of the version check in the patch of a versioned entity.
+    pub const ANY_VERSION: &str = "any_version";
+    /// `add_<field>`: a patch's atomic increment of a number field.
+    pub const INCREMENT_PREFIX: &str = "add_";
+
+    /// The method of a finder query (its Rust name without `r#`).
+    pub fn finder_method(query: &str) -> String {
+        if REPOSITORY_METHODS.contains(&query) {
+            format!("find_{query}")
+        } else {
+            crate::names::rust_ident(query)
+        }
+    }
+
+    /// The listing method of a sort field (its Rust name).
+    pub fn list_by(field: &str) -> String {
+        format!(
+            "list_by_{}",
+            crate::names::rust_ident(field).trim_start_matches("r#")
+        )
+    }
+
+    /// Kinds of store whose generated Rust is a module named after the store
+    /// (`clickhouse::<store>`, `elasticsearch::<store>`, `influx::<store>`).
+    pub const STORES_WITH_MODULES: &[crate::model::StoreKindTag] = &[
+        crate::model::StoreKindTag::ClickHouse,
+        crate::model::StoreKindTag::Elasticsearch,
+        crate::model::StoreKindTag::InfluxDb,
+    ];
+
+    /// The functions generated for a postgres store.
+    pub fn store_functions(store: &str) -> [String; 2] {
+        [format!("{store}_pool_config"), format!("connect_{store}")]
+    }
+
+    /// The types derived from a postgres record entity, with what each is.
+    pub fn entity_types(entity: &str) -> [(String, &'static str); 3] {
+        [
+            (format!("New{entity}"), "insert type"),
+            (format!("{entity}Patch"), "patch type"),
+            (format!("{entity}Key"), "key type"),
+        ]
+    }
 }

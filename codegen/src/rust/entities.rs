@@ -124,7 +124,8 @@ fn enum_(model: &Model, e: &crate::model::Enum) -> TokenStream {
         }
         impl ::std::str::FromStr for #ident {
             type Err = ::std::string::String;
-            fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
+            // Not `Self::Err`: a value `ERR` is the variant `Self::Err`.
+            fn from_str(s: &str) -> ::std::result::Result<Self, ::std::string::String> {
                 match s {
                     #(#stored => Ok(Self::#variants),)*
                     other => Err(::std::format!("`{}` is not a {}", other, #type_name)),
@@ -152,7 +153,7 @@ fn value(d: &Value) -> TokenStream {
 /// Fields worth a keyset listing of their own: the leading column of each
 /// index and `created_at`, when not part of the key, not nullable (NULLs
 /// break row comparisons) and of an orderable scalar type.
-fn sort_fields(e: &Entity) -> Vec<usize> {
+pub fn sort_fields(e: &Entity) -> Vec<usize> {
     let leading = e
         .indexes
         .iter()

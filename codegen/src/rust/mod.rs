@@ -15,10 +15,13 @@ pub mod types;
 pub use check::check;
 pub use format::format_file;
 
-use crate::files::Files;
+use crate::files::{Artifact, Files};
 use crate::model::Model;
 
 /// `rust/entities.rs`: enums, row structs and pool constructors.
 pub fn generate(model: &Model, files: &mut Files) {
-    files.insert("rust/entities.rs", format_file(entities::emit(model)));
+    files.add(
+        Artifact::RustModule("entities".into()),
+        format_file(entities::emit(model)),
+    );
 }

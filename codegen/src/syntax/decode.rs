@@ -8,7 +8,7 @@ use super::entity::entity;
 use super::keys::*;
 use super::reader::*;
 use super::yaml::{Node, NodeKind};
-use crate::diagnostics::{Problem, Problems};
+use crate::diagnostics::{Code, Problem, Problems};
 
 /// Decodes one file's tree. `None` (an empty file) gives an empty schema.
 pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
@@ -24,13 +24,9 @@ pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     if let Some(v) = top.get("version") {
         if v.as_str() != Some("1") {
             probs.push(
-                Problem::new(
-                    "strata::version",
-                    v.span,
-                    "unsupported schema language version",
-                )
-                .label("expected 1")
-                .help("this compiler reads version 1 of the schema language"),
+                Problem::new(Code::Version, v.span, "unsupported schema language version")
+                    .label("expected 1")
+                    .help("this compiler reads version 1 of the schema language"),
             );
         }
     }
@@ -94,13 +90,9 @@ fn store(k: &Node, v: &Node, probs: &mut Problems) -> Option<StoreDecl> {
         None => {
             m.report_missing(
                 "kind",
-                Problem::new(
-                    "strata::missing_key",
-                    k.span,
-                    format!("{what} has no `kind`"),
-                )
-                .label("needs `kind:`")
-                .help("add `kind: postgres` (or redis, clickhouse, elasticsearch, influxdb)"),
+                Problem::new(Code::MissingKey, k.span, format!("{what} has no `kind`"))
+                    .label("needs `kind:`")
+                    .help("add `kind: postgres` (or redis, clickhouse, elasticsearch, influxdb)"),
                 probs,
             );
             return None;
@@ -149,7 +141,7 @@ fn misplaced(k: &Node, what: &str, own_keys: &[&str], probs: &mut Problems) -> b
     };
     probs.push(
         Problem::new(
-            "strata::misplaced_key",
+            Code::MisplacedKey,
             k.span,
             format!("`{name}` is not the name of {what}"),
         )
@@ -201,7 +193,7 @@ fn sync(node: &Node, probs: &mut Problems) -> Option<SyncDecl> {
         Some(n) if matches!(&n.kind, NodeKind::Seq(items) if items.is_empty()) => {
             probs.push(
                 Problem::new(
-                    "strata::missing_key",
+                    Code::MissingKey,
                     n.span,
                     "this sync rule copies to no store",
                 )

@@ -4,7 +4,7 @@ use super::ast::*;
 use super::keys::*;
 use super::reader::*;
 use super::yaml::{Node, NodeKind};
-use crate::diagnostics::{Problem, Problems};
+use crate::diagnostics::{Code, Problem, Problems};
 use crate::source::{Span, Spanned};
 
 pub(super) fn entity(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
@@ -46,7 +46,7 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
         let mut scratch = Problems::default();
         let m = MapReader::new(v, &what, ENTITY_KEYS, &mut scratch);
         for mut p in scratch.list {
-            let field_like = p.code == "strata::unknown_key" && stray.contains(&p.span);
+            let field_like = p.code == Code::UnknownKey && stray.contains(&p.span);
             if field_like && has_fields {
                 // Some fields sit one level too far left.
                 p.help = Some("this looks like a field: indent it under `fields:`".into());
@@ -58,7 +58,7 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
         if !has_fields {
             // One problem for the missing `fields:`, not an unknown key per field.
             probs.push(
-                Problem::new("strata::expected_mapping", stray[0], format!("the fields of {what} are not under `fields:`"))
+                Problem::new(Code::ExpectedMapping, stray[0], format!("the fields of {what} are not under `fields:`"))
                     .label("a field, outside `fields:`")
                     .help("write `fields:` under the entity and indent its fields below it, as in `fields: { id: uuid, name: text }`"),
             );
@@ -109,7 +109,7 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
             if let NodeKind::Map(_) = item.kind {
                 // `{ fields: [a, b] }` is the shape of an index, not of a unique item.
                 probs.push(
-                    Problem::new("strata::expected_list", item.span, "a unique constraint is a field or a list of fields")
+                    Problem::new(Code::ExpectedList, item.span, "a unique constraint is a field or a list of fields")
                         .label("found a mapping")
                         .help("write `- [a, b]` for a composite constraint; for options (`where`, `name`) declare a unique index under `indexes:`"),
                 );
@@ -253,7 +253,7 @@ pub(super) fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDec
         if let Some(n) = f.nullable.as_ref().filter(|n| !n.value) {
             probs.push(
                 Problem::new(
-                    "strata::conflict",
+                    Code::Conflict,
                     n.span,
                     "`nullable: false` contradicts the `?` of the type",
                 )
@@ -293,15 +293,11 @@ pub(super) fn ordered(n: Name, probs: &mut Problems) -> (Name, bool) {
                 _ => n.span,
             };
             probs.push(
-                Problem::new(
-                    "strata::bad_order",
-                    span,
-                    format!("`{word}` is not an order"),
-                )
-                .label("expected `desc` or `asc`")
-                .help(format!(
-                    "write `{field} desc` (or `{field} asc`, the default)"
-                )),
+                Problem::new(Code::BadOrder, span, format!("`{word}` is not an order"))
+                    .label("expected `desc` or `asc`")
+                    .help(format!(
+                        "write `{field} desc` (or `{field} asc`, the default)"
+                    )),
             );
             false
         }
@@ -311,7 +307,7 @@ pub(super) fn ordered(n: Name, probs: &mut Problems) -> (Name, bool) {
     }) {
         probs.push(
             Problem::new(
-                "strata::bad_order",
+                Code::BadOrder,
                 n.span,
                 format!("unexpected `{extra}` after the order"),
             )
@@ -385,7 +381,7 @@ pub(super) fn filter(node: &Node, probs: &mut Problems) -> Option<Filter> {
                         // here it is not read as IS NULL; say how to write that.
                         let field = key_name(k).value;
                         probs.push(
-                            Problem::new("strata::expected_literal", v.span, "an index's `where` compares with values, not null")
+                            Problem::new(Code::ExpectedLiteral, v.span, "an index's `where` compares with values, not null")
                                 .label("null")
                                 .help(format!("for rows where `{field}` is null write the predicate as SQL: `where: \"{field} IS NULL\"`")),
                         );
@@ -399,7 +395,7 @@ pub(super) fn filter(node: &Node, probs: &mut Problems) -> Option<Filter> {
         _ => {
             probs.push(
                 Problem::new(
-                    "strata::expected_name",
+                    Code::ExpectedName,
                     node.span,
                     "an index's `where` is a mapping of equalities or a SQL predicate",
                 )

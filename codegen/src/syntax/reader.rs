@@ -3,7 +3,7 @@
 
 use super::ast::*;
 use super::yaml::{Node, NodeKind};
-use crate::diagnostics::{did_you_mean, Problem, Problems};
+use crate::diagnostics::{did_you_mean, Code, Problem, Problems};
 use crate::source::{Span, Spanned};
 
 /// A mapping whose keys are checked against a known list.
@@ -25,7 +25,7 @@ impl<'a> MapReader<'a> {
         let NodeKind::Map(entries) = &node.kind else {
             probs.push(
                 Problem::new(
-                    "strata::expected_mapping",
+                    Code::ExpectedMapping,
                     node.span,
                     format!("{what} must be a mapping"),
                 )
@@ -41,7 +41,7 @@ impl<'a> MapReader<'a> {
             let key = k.as_str().unwrap_or_default();
             if !known.contains(&key) {
                 let mut p = Problem::new(
-                    "strata::unknown_key",
+                    Code::UnknownKey,
                     k.span,
                     format!("unknown key `{key}` in {what}"),
                 )
@@ -104,7 +104,7 @@ pub(super) fn entries<'a>(
         _ => {
             probs.push(
                 Problem::new(
-                    "strata::expected_mapping",
+                    Code::ExpectedMapping,
                     node.span,
                     format!("{what} must be a mapping of names"),
                 )
@@ -123,7 +123,7 @@ pub(super) fn seq<'a>(node: &'a Node, what: &str, probs: &mut Problems) -> Vec<&
         _ => {
             probs.push(
                 Problem::new(
-                    "strata::expected_list",
+                    Code::ExpectedList,
                     node.span,
                     format!("{what} must be a list"),
                 )
@@ -149,7 +149,7 @@ pub(super) fn name(node: &Node, what: &str, probs: &mut Problems) -> Option<Name
         _ => {
             probs.push(
                 Problem::new(
-                    "strata::expected_name",
+                    Code::ExpectedName,
                     node.span,
                     format!("{what} must be a name"),
                 )
@@ -168,7 +168,7 @@ pub(super) fn boolean(node: &Node, what: &str, probs: &mut Problems) -> Option<S
         _ => {
             probs.push(
                 Problem::new(
-                    "strata::expected_bool",
+                    Code::ExpectedBool,
                     node.span,
                     format!("{what} must be true or false"),
                 )
@@ -205,7 +205,7 @@ pub(super) fn number(node: &Node, what: &str, probs: &mut Problems) -> Option<Sp
                 ),
             };
             probs.push(
-                Problem::new("strata::expected_number", node.span, message)
+                Problem::new(Code::ExpectedNumber, node.span, message)
                     .label(format!("found {}", node.describe_value()))
                     .help(help),
             );
@@ -237,7 +237,7 @@ pub(super) fn duration(node: &Node, what: &str, probs: &mut Problems) -> Option<
         None => {
             probs.push(
                 Problem::new(
-                    "strata::expected_duration",
+                    Code::ExpectedDuration,
                     node.span,
                     format!("{what} must be a duration"),
                 )
@@ -261,7 +261,7 @@ pub(super) fn literal(
         }
         _ => {
             probs.push(
-                Problem::new("strata::expected_literal", node.span, format!("{what} must be a single value"))
+                Problem::new(Code::ExpectedLiteral, node.span, format!("{what} must be a single value"))
                     .label(format!("found {}", node.describe()))
                     .help("write a literal such as `0`, `true`, `'text'`, an enum member, `now` or `generated`"),
             );
@@ -294,18 +294,38 @@ pub(super) fn key_name(k: &Node) -> Name {
     Spanned::new(k.as_str().unwrap_or_default().to_string(), k.span)
 }
 
+/// A `doc:` text, which becomes a Rust doc comment: line ends are made
+/// `\n` (a carriage return is not allowed in a doc comment), and characters
+/// that cannot stand in one (other control characters, and the Unicode
+/// direction controls rustc refuses in comments) are refused at the text.
 pub(super) fn doc(node: Option<&Node>, probs: &mut Problems) -> Option<String> {
-    node.and_then(|n| name(n, "`doc`", probs)).map(|n| n.value)
+    let text = node.and_then(|n| name(n, "`doc`", probs))?;
+    let doc = text.value.replace("\r\n", "\n").replace('\r', "\n");
+    let bad = doc.chars().find(|&c| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    });
+    match bad {
+        Some(c) => {
+            probs.push(
+                Problem::new(
+                    Code::BadDoc,
+                    text.span,
+                    format!("this `doc` holds the character {}", c.escape_unicode()),
+                )
+                .label("cannot stand in a Rust doc comment")
+                .help("a doc is text: letters, punctuation, spaces, tabs and line breaks; remove control and text-direction characters"),
+            );
+            None
+        }
+        None => Some(doc),
+    }
 }
 
 pub(super) fn missing(span: Span, what: &str, key: &str, help: &str) -> Problem {
-    Problem::new(
-        "strata::missing_key",
-        span,
-        format!("{what} has no `{key}`"),
-    )
-    .label(format!("needs `{key}:`"))
-    .help(help)
+    Problem::new(Code::MissingKey, span, format!("{what} has no `{key}`"))
+        .label(format!("needs `{key}:`"))
+        .help(help)
 }
 
 /// Keys other tools spell differently, and the key this language uses.

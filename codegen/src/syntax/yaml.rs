@@ -8,9 +8,9 @@
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YSpan};
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
-use crate::diagnostics::{Problem, Problems};
+use crate::diagnostics::{Code, Problem, Problems};
 use crate::source::{FileId, Span};
 
 /// Deepest nesting a schema file may have. Real schemas use about six.
@@ -90,7 +90,7 @@ enum Frame {
 /// constant time) and the key waiting for its value.
 struct MapFrame {
     entries: Vec<(Node, Node)>,
-    keys: HashSet<String>,
+    keys: HashMap<String, Span>,
     pending: Option<Pending>,
     start: usize,
 }
@@ -130,7 +130,7 @@ pub fn load(file: FileId, text: &str, probs: &mut Problems) -> Option<Node> {
                 documents += 1;
                 if documents > 1 {
                     probs.push(
-                        Problem::new("strata::yaml", sp, "a schema file holds one YAML document")
+                        Problem::new(Code::Yaml, sp, "a schema file holds one YAML document")
                             .label("second document starts here")
                             .help(
                                 "split the documents into separate files in the schema directory",
@@ -142,7 +142,7 @@ pub fn load(file: FileId, text: &str, probs: &mut Problems) -> Option<Node> {
             }
             Event::Alias(_) => {
                 probs.push(
-                    Problem::new("strata::yaml_alias", sp, "YAML aliases are not supported in schemas")
+                    Problem::new(Code::YamlAlias, sp, "YAML aliases are not supported in schemas")
                         .label("alias")
                         .help("write the value out; anchors and aliases are refused to keep schemas explicit"),
                 );
@@ -166,7 +166,7 @@ pub fn load(file: FileId, text: &str, probs: &mut Problems) -> Option<Node> {
                 if stack.len() >= MAX_DEPTH {
                     probs.push(
                         Problem::new(
-                            "strata::yaml_depth",
+                            Code::YamlDepth,
                             sp,
                             format!("nesting deeper than {MAX_DEPTH} levels"),
                         )
@@ -182,7 +182,7 @@ pub fn load(file: FileId, text: &str, probs: &mut Problems) -> Option<Node> {
                 } else {
                     Frame::Map(MapFrame {
                         entries: Vec::new(),
-                        keys: HashSet::new(),
+                        keys: HashMap::new(),
                         pending: None,
                         start: sp.start,
                     })
@@ -195,7 +195,7 @@ pub fn load(file: FileId, text: &str, probs: &mut Problems) -> Option<Node> {
                     Some(Frame::Map(m)) => (NodeKind::Map(m.entries), m.start),
                     None => {
                         probs.push(
-                            Problem::new("strata::yaml", sp, "invalid YAML: unbalanced collection")
+                            Problem::new(Code::Yaml, sp, "invalid YAML: unbalanced collection")
                                 .label("here")
                                 .help("check the brackets and indentation around this point"),
                         );
@@ -243,13 +243,9 @@ fn attach(m: &mut MapFrame, node: Node, probs: &mut Problems) {
 fn key(m: &mut MapFrame, node: Node, glue: bool, probs: &mut Problems) -> Pending {
     let NodeKind::Scalar(text, quoted) = &node.kind else {
         probs.push(
-            Problem::new(
-                "strata::yaml_key",
-                node.span,
-                "mapping keys must be plain names",
-            )
-            .label("complex key")
-            .help("use a plain scalar such as `name:` as the key"),
+            Problem::new(Code::YamlKey, node.span, "mapping keys must be plain names")
+                .label("complex key")
+                .help("use a plain scalar such as `name:` as the key"),
         );
         return Pending::Key(None);
     };
@@ -264,7 +260,7 @@ fn key(m: &mut MapFrame, node: Node, glue: bool, probs: &mut Problems) -> Pendin
         // YAML 1.1 merge keys: this parser would read `<<` as a name.
         probs.push(
             Problem::new(
-                "strata::yaml_key",
+                Code::YamlKey,
                 node.span,
                 "YAML merge keys (`<<`) are not supported in schemas",
             )
@@ -273,18 +269,20 @@ fn key(m: &mut MapFrame, node: Node, glue: bool, probs: &mut Problems) -> Pendin
         );
         return Pending::Key(None);
     }
-    if !m.keys.insert(text.clone()) {
+    if let Some(&first) = m.keys.get(text.as_str()) {
         probs.push(
             Problem::new(
-                "strata::duplicate_key",
+                Code::DuplicateKey,
                 node.span,
                 format!("duplicate key `{text}`"),
             )
             .label("written again here")
+            .also(first, "first written here")
             .help("each key may appear once in a mapping; merge the two entries"),
         );
         return Pending::Key(None);
     }
+    m.keys.insert(text.clone(), node.span);
     Pending::Key(Some(node))
 }
 
@@ -351,7 +349,7 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
         // opening bracket is where the fix goes.
         Some((start, c)) if at_end || line_col(text, start).0 < error_line => {
             let close = if c == '{' { '}' } else { ']' };
-            Problem::new("strata::yaml", Span::new(file, start, start + 1), format!("invalid YAML: this `{c}` is never closed"))
+            Problem::new(Code::Yaml, Span::new(file, start, start + 1), format!("invalid YAML: this `{c}` is never closed"))
                 .label(format!("needs a matching `{close}`"))
                 .help(format!("add `{close}` at the end of the entries (YAML stopped at line {error_line}: {info})"))
         }
@@ -362,7 +360,7 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
             }
             let next = text[at..].chars().next().map_or(0, char::len_utf8);
             Problem::new(
-                "strata::yaml",
+                Code::Yaml,
                 Span::new(file, at, at + next),
                 format!("invalid YAML: {info}"),
             )
@@ -386,7 +384,7 @@ fn missing_colon(file: FileId, text: &str, at: usize) -> Option<Problem> {
         above.as_ptr() as usize - text.as_ptr() as usize + (above.len() - above.trim_start().len());
     Some(
         Problem::new(
-            "strata::yaml",
+            Code::Yaml,
             Span::new(file, offset, offset + trimmed.len()),
             "invalid YAML: this line has no `:`",
         )
@@ -406,7 +404,7 @@ fn line_col(text: &str, at: usize) -> (usize, usize) {
 
 fn anchor_problem(sp: Span) -> Problem {
     Problem::new(
-        "strata::yaml_alias",
+        Code::YamlAlias,
         sp,
         "YAML anchors are not supported in schemas",
     )

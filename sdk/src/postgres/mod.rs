@@ -7,6 +7,7 @@
 mod batch;
 pub mod check;
 mod copy;
+mod decode;
 mod pool;
 pub mod repo;
 pub mod seam;

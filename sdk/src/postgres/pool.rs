@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::error::{Error, Result};
 
@@ -46,11 +46,33 @@ impl PoolConfig {
         }
         o
     }
-    /// Connects a pool to the expanded URL.
+    /// Connects a pool to the expanded URL. A failure is
+    /// `Error::Connection` naming the host, port, database and user (never
+    /// the password).
     pub async fn connect(&self) -> Result<PgPool> {
         let url = self.resolved_url()?;
-        Ok(self.options().connect(&url).await?)
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e| Error::Config(format!("the postgres URL does not parse: {e}")))?;
+        let at = server(&options);
+        self.options()
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::Connection {
+                message: format!("cannot connect to PostgreSQL at {at}: {e}"),
+            })
     }
+}
+
+/// `host:port (database d, user u)` of connection options.
+fn server(o: &PgConnectOptions) -> String {
+    format!(
+        "{}:{} (database {}, user {})",
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap_or("(default)"),
+        o.get_username()
+    )
 }
 
 /// Expands `${VAR}` and `${VAR:default}`; a variable with neither a value
@@ -86,6 +108,17 @@ pub fn expand_env(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Re
 #[cfg(test)]
 mod tests {
     use super::expand_env;
+
+    #[tokio::test]
+    async fn a_connection_failure_names_the_server_never_the_password() {
+        let config = super::PoolConfig {
+            acquire_timeout_ms: Some(2_000),
+            ..super::PoolConfig::new("postgres://ada:s3cret-pw@127.0.0.1:9/ledger")
+        };
+        let e = config.connect().await.unwrap_err().to_string();
+        assert!(e.contains("127.0.0.1:9 (database ledger, user ada)"), "{e}");
+        assert!(!e.contains("s3cret-pw"), "{e}");
+    }
 
     #[test]
     fn expands_defaults_and_values() {

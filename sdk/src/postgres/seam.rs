@@ -29,7 +29,7 @@ use sqlx::postgres::{PgArguments, PgConnection};
 use tracing::Instrument;
 
 use super::sink::Args;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// What a repository call does, for spans, metrics and routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +137,7 @@ pub trait Outcome: Rows + Sized + Send {
         conn: &'c mut PgConnection,
         sql: &'c str,
         args: PgArguments,
-    ) -> BoxFuture<'c, sqlx::Result<Self>>;
+    ) -> BoxFuture<'c, Result<Self>>;
 }
 
 impl<T: super::Table> Outcome for Option<T> {
@@ -145,8 +145,11 @@ impl<T: super::Table> Outcome for Option<T> {
         c: &'c mut PgConnection,
         sql: &'c str,
         a: PgArguments,
-    ) -> BoxFuture<'c, sqlx::Result<Self>> {
-        Box::pin(sqlx::query_as_with::<_, T, _>(sql, a).fetch_optional(c))
+    ) -> BoxFuture<'c, Result<Self>> {
+        Box::pin(async move {
+            let row = sqlx::query_with(sql, a).fetch_optional(c).await?;
+            row.as_ref().map(super::decode::row::<T>).transpose()
+        })
     }
 }
 
@@ -155,8 +158,11 @@ impl<T: super::Table> Outcome for Vec<T> {
         c: &'c mut PgConnection,
         sql: &'c str,
         a: PgArguments,
-    ) -> BoxFuture<'c, sqlx::Result<Self>> {
-        Box::pin(sqlx::query_as_with::<_, T, _>(sql, a).fetch_all(c))
+    ) -> BoxFuture<'c, Result<Self>> {
+        Box::pin(async move {
+            let rows = sqlx::query_with(sql, a).fetch_all(c).await?;
+            rows.iter().map(super::decode::row::<T>).collect()
+        })
     }
 }
 
@@ -175,7 +181,7 @@ impl Outcome for Affected {
         c: &'c mut PgConnection,
         sql: &'c str,
         a: PgArguments,
-    ) -> BoxFuture<'c, sqlx::Result<Self>> {
+    ) -> BoxFuture<'c, Result<Self>> {
         Box::pin(async move {
             Ok(Affected(
                 sqlx::query_with(sql, a).execute(c).await?.rows_affected(),
@@ -202,7 +208,7 @@ where
         c: &'c mut PgConnection,
         sql: &'c str,
         a: PgArguments,
-    ) -> BoxFuture<'c, sqlx::Result<Self>> {
+    ) -> BoxFuture<'c, Result<Self>> {
         Box::pin(async move {
             Ok(Scalar(
                 sqlx::query_as_with::<_, T, _>(sql, a).fetch_one(c).await?,
@@ -229,8 +235,8 @@ pub async fn statement<O: Outcome>(
             Ok(v)
         }
         // A write sent outside a transaction may have committed.
-        Err(e) if autocommit && !call.operation.is_read() => Err(Error::from(e).after_send()),
-        Err(e) => Err(e.into()),
+        Err(e) if autocommit && !call.operation.is_read() => Err(e.after_send()),
+        Err(e) => Err(e),
     }
 }
 

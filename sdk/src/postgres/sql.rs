@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use super::table::{Column, QueryDef, TableDef, Temporal};
+use super::table::{Column, QueryDef, TableDef};
 
 /// Alias of the target table in statements that need one.
 const ALIAS: &str = "\"_s\"";
@@ -131,22 +131,10 @@ impl Builder<'_> {
         (0..self.def.columns.len()).collect()
     }
 
-    /// The columns a statement returns, `prefix.`-qualified, each
-    /// `timestamptz`/`date` one guarded by [`guarded`].
+    /// The columns a statement returns, `prefix.`-qualified, in column order
+    /// (the decoder checks timestamps and dates by position).
     fn select(&self, prefix: &str) -> String {
-        let items: Vec<String> = (0..self.def.columns.len())
-            .map(|i| {
-                let c = format!("{prefix}{}", self.col(i));
-                let col = &self.def.columns[i];
-                match col.temporal {
-                    Some(t) => {
-                        format!("{} AS {}", guarded(&c, col.name, t, col.array), self.col(i))
-                    }
-                    None => c,
-                }
-            })
-            .collect();
-        items.join(", ")
+        self.list(&self.all(), |c| format!("{prefix}{c}"))
     }
 
     /// `"a" = $first AND "b" = $first+1`.
@@ -270,38 +258,6 @@ impl Builder<'_> {
             conds.join(" AND ")
         ))
     }
-}
-
-/// `c` when every value it holds is one chrono can decode, else an error
-/// raised by the server for that row: a cast of a text naming the column
-/// and the value, which no timestamp or date parses (it depends on the row,
-/// so the planner cannot fold it away). sqlx's chrono decoders panic on
-/// `infinity` and on years past chrono's ±262,142; this makes them a typed
-/// `Error::InvalidValue` (SQLSTATE 22007/22P02) and leaves the connection usable.
-fn guarded(c: &str, name: &str, t: Temporal, array: bool) -> String {
-    // PostgreSQL's earliest value (4713 BC) is within chrono's range; its
-    // latest (294276 AD for timestamps) is not.
-    let (ty, hi) = match t {
-        Temporal::Timestamptz => ("timestamptz", "'262142-12-31 23:59:59.999999+00'"),
-        Temporal::Date => ("date", "'262142-12-31'"),
-    };
-    let ok = |x: &str| format!("(isfinite({x}) AND {x} <= {hi}::{ty})");
-    let readable = match array {
-        false => format!("{c} IS NULL OR {}", ok(c)),
-        true => format!(
-            "{c} IS NULL OR NOT EXISTS (SELECT 1 FROM unnest({c}) AS x WHERE NOT {})",
-            ok("x")
-        ),
-    };
-    let label = quote_literal(&format!(
-        "strata: column {name} holds a value the SDK cannot read: "
-    ));
-    let cast = if array {
-        format!("{ty}[]")
-    } else {
-        ty.to_string()
-    };
-    format!("CASE WHEN {readable} THEN {c} ELSE ({label} || {c}::text)::{cast} END")
 }
 
 /// `(VALUES ($1, …, $width), …)` for `rows` rows.

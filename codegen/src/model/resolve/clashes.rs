@@ -74,7 +74,7 @@ impl Resolver<'_> {
             renamed.insert(key, &d.name.value);
             if let Some((message, help)) = problem {
                 self.err(
-                    Problem::new("strata::bad_rename", r.span, message)
+                    Problem::new(Code::BadRename, r.span, message)
                         .label("renamed_from")
                         .help(help),
                 );
@@ -134,9 +134,14 @@ impl Resolver<'_> {
                     e.span,
                     "primary key",
                 )];
+                // Named by PostgreSQL, cut to 63 bytes as PostgreSQL cuts it.
                 for f in &e.fields {
-                    let seq = format!("{}_{}_seq", e.name.sql, f.name.sql);
-                    if f.default == Some(Default::Identity) && seq.len() <= MAX_SQL_IDENT {
+                    if f.default == Some(Default::Identity) {
+                        let seq = crate::postgres::check::implicit_name(
+                            &e.name.sql,
+                            Some(&f.name.sql),
+                            "seq",
+                        );
                         v.push((seq, f.span, "identity sequence"));
                     }
                 }
@@ -184,8 +189,9 @@ impl Resolver<'_> {
             "another place".to_string()
         };
         self.err(
-            Problem::new("strata::duplicate_name", span, message)
+            Problem::new(Code::DuplicateName, span, message)
                 .label("name already taken")
+                .also(first, "taken here")
                 .help(format!("the other one is at {at}; {help}")),
         );
     }

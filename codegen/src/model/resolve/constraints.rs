@@ -16,7 +16,7 @@ impl Resolver<'_> {
                 return;
             } else {
                 self.err(
-                    Problem::new("strata::missing_key", d.name.span, format!("entity `{}` has no primary key", d.name.value))
+                    Problem::new(Code::MissingKey, d.name.span, format!("entity `{}` has no primary key", d.name.value))
                         .label("needs `key:`")
                         .help("add `key: id` (or `key: [a, b]` for a composite key); an `id` field is the key by default"),
                 );
@@ -32,7 +32,7 @@ impl Resolver<'_> {
             if e.key.contains(&i) {
                 self.err(
                     Problem::new(
-                        "strata::duplicate_name",
+                        Code::DuplicateName,
                         n.span,
                         format!("`{}` is in the key twice", n.value),
                     )
@@ -55,7 +55,7 @@ impl Resolver<'_> {
             };
             if let Some(why) = bad {
                 self.err(
-                    Problem::new("strata::bad_key", n.span, format!("`{}` cannot be part of the primary key", n.value))
+                    Problem::new(Code::BadKey, n.span, format!("`{}` cannot be part of the primary key", n.value))
                         .label(why)
                         .help("key on uuid, string, integer, decimal, enum or time fields that are not nullable"),
                 );
@@ -77,7 +77,7 @@ impl Resolver<'_> {
             if u.value.is_empty() {
                 self.err(
                     Problem::new(
-                        "strata::bad_unique",
+                        Code::BadUnique,
                         u.span,
                         "this unique constraint lists no fields",
                     )
@@ -140,7 +140,7 @@ impl Resolver<'_> {
             if columns.is_empty() {
                 self.err(
                     Problem::new(
-                        "strata::empty_index",
+                        Code::EmptyIndex,
                         i.span,
                         "an index needs at least one field",
                     )
@@ -158,18 +158,14 @@ impl Resolver<'_> {
                 Some(other) => {
                     let m = i.method.as_ref().map(|m| m.span).unwrap_or(i.span);
                     self.err(
-                        Problem::new(
-                            "strata::bad_index",
-                            m,
-                            format!("unknown index method `{other}`"),
-                        )
-                        .label("not a method")
-                        .suggest_when(
-                            self.probs,
-                            other,
-                            crate::syntax::INDEX_METHODS.iter().copied(),
-                        )
-                        .help_or("methods are btree, hash, gin, gist and brin"),
+                        Problem::new(Code::BadIndex, m, format!("unknown index method `{other}`"))
+                            .label("not a method")
+                            .suggest_when(
+                                self.probs,
+                                other,
+                                crate::syntax::INDEX_METHODS.iter().copied(),
+                            )
+                            .help_or("methods are btree, hash, gin, gist and brin"),
                     );
                     IndexMethod::BTree
                 }
@@ -178,7 +174,7 @@ impl Resolver<'_> {
             if method == IndexMethod::Hash && (columns.len() > 1 || i.unique) {
                 self.err(
                     Problem::new(
-                        "strata::bad_index",
+                        Code::BadIndex,
                         method_span,
                         "a hash index covers one field and cannot be unique",
                     )
@@ -194,7 +190,7 @@ impl Resolver<'_> {
                 if !ok {
                     self.err(
                         Problem::new(
-                            "strata::bad_index",
+                            Code::BadIndex,
                             method_span,
                             "a gin index needs array or json fields",
                         )
@@ -215,7 +211,7 @@ impl Resolver<'_> {
                 };
                 if i.unique {
                     self.err(
-                        Problem::new("strata::bad_index", method_span, format!("a {m} index cannot be unique"))
+                        Problem::new(Code::BadIndex, method_span, format!("a {m} index cannot be unique"))
                             .label(format!("{m} index"))
                             .help("only btree (the default) indexes are unique: drop `unique` or the `method`"),
                     );
@@ -224,13 +220,9 @@ impl Resolver<'_> {
             if method != IndexMethod::BTree {
                 if let Some((n, _)) = i.columns.iter().find(|(_, desc)| *desc) {
                     self.err(
-                        Problem::new(
-                            "strata::bad_index",
-                            n.span,
-                            "only a btree index can be ordered",
-                        )
-                        .label("`desc` on a non-btree index")
-                        .help("drop `desc`, or drop the `method` to use btree"),
+                        Problem::new(Code::BadIndex, n.span, "only a btree index can be ordered")
+                            .label("`desc` on a non-btree index")
+                            .help("drop `desc`, or drop the `method` to use btree"),
                     );
                 }
             }
@@ -240,7 +232,7 @@ impl Resolver<'_> {
             if method == IndexMethod::Gist {
                 let ty = &e.fields[columns[0].field].ty;
                 self.err(
-                    Problem::new("strata::bad_index", method_span, format!("PostgreSQL has no gist operator class for `{ty}`"))
+                    Problem::new(Code::BadIndex, method_span, format!("PostgreSQL has no gist operator class for `{ty}`"))
                         .label("gist index")
                         .help("gist needs the btree_gist extension for these types: use btree (the default), brin for large append-only tables, or gin for arrays and json"),
                 );
@@ -255,7 +247,7 @@ impl Resolver<'_> {
                 });
                 if let Some(f) = bad {
                     self.err(
-                        Problem::new("strata::bad_index", method_span, format!("PostgreSQL has no brin operator class for `{}` ({})", f.name.schema, f.ty))
+                        Problem::new(Code::BadIndex, method_span, format!("PostgreSQL has no brin operator class for `{}` ({})", f.name.schema, f.ty))
                             .label("brin index")
                             .help("brin suits numbers, text, uuids and times; index booleans and enums with btree, arrays and json with gin"),
                     );
@@ -279,13 +271,13 @@ impl Resolver<'_> {
                 Some(Filter::Sql(sql)) => {
                     if sql.contains(';') || sql.contains("--") || sql.contains("/*") {
                         self.err(
-                            Problem::new("strata::bad_predicate", sql.span, "an index predicate may not contain `;` or comments")
+                            Problem::new(Code::BadPredicate, sql.span, "an index predicate may not contain `;` or comments")
                                 .label("unsafe SQL")
                                 .help("write a single boolean expression, or use `where: { field: value }`"),
                         );
                     } else if !balanced(sql) {
                         self.err(
-                            Problem::new("strata::bad_predicate", sql.span, "unbalanced quotes or parentheses in an index predicate")
+                            Problem::new(Code::BadPredicate, sql.span, "unbalanced quotes or parentheses in an index predicate")
                                 .label("does not close")
                                 .help("close every `(` and `'`, and write identifiers without `\"` or `$`"),
                         );
@@ -317,7 +309,7 @@ impl Resolver<'_> {
                         "another place".to_string()
                     };
                     self.err(
-                        Problem::new("strata::duplicate_name", i.span, format!("two indexes on the same fields get the derived name `{name}`"))
+                        Problem::new(Code::DuplicateName, i.span, format!("two indexes on the same fields get the derived name `{name}`"))
                             .label("second index on these fields")
                             .help(format!("the first is at {at}; give one of them a `name:`, or remove this one if it is the same index")),
                     );
@@ -360,7 +352,7 @@ impl Resolver<'_> {
             for (n, &i) in q.params.iter().zip(&params) {
                 if e.fields[i].is_secret() {
                     self.err(
-                        Problem::new("strata::secret_query", n.span, "a finder cannot look up by a secret")
+                        Problem::new(Code::SecretQuery, n.span, "a finder cannot look up by a secret")
                             .label("secret field")
                             .help("fetch the row by another field and compare the secret in constant time"),
                     );
@@ -388,14 +380,14 @@ impl Resolver<'_> {
                 .collect();
             if let Some(l) = q.limit.as_ref().filter(|l| l.value == 0) {
                 self.err(
-                    Problem::new("strata::bad_query", l.span, "`limit: 0` returns nothing")
+                    Problem::new(Code::BadQuery, l.span, "`limit: 0` returns nothing")
                         .label("zero")
                         .help("give a limit of at least 1, or leave `limit` out"),
                 );
             }
             if q.params.is_empty() && q.fixed.is_empty() && q.limit.is_none() && !q.incomplete {
                 self.err(
-                    Problem::new("strata::unbounded_query", q.name.span, format!("query `{}` has no `where` and no `limit`", q.name.value))
+                    Problem::new(Code::UnboundedQuery, q.name.span, format!("query `{}` has no `where` and no `limit`", q.name.value))
                         .label("reads the whole table")
                         .help("add `where:` or `limit:`; use the repository's paginated `list` to read everything"),
                 );
@@ -423,7 +415,7 @@ impl Resolver<'_> {
             if !seen.insert(*f) {
                 self.err(
                     Problem::new(
-                        "strata::duplicate_name",
+                        Code::DuplicateName,
                         n.span,
                         format!("`{}` is listed twice", n.value),
                     )

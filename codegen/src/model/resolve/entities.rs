@@ -104,7 +104,7 @@ impl Resolver<'_> {
             for flag in [&d.timestamps, &d.version].into_iter().flatten() {
                 if flag.value {
                     self.err(
-                        Problem::new("strata::series_only", flag.span, "a time-series entity has no maintained columns")
+                        Problem::new(Code::SeriesOnly, flag.span, "a time-series entity has no maintained columns")
                             .label("not for series")
                             .help("a point is written once and never updated: remove `timestamps` and `version`"),
                     );
@@ -170,7 +170,7 @@ impl Resolver<'_> {
                 ) {
                     self.err(
                         Problem::new(
-                            "strata::bad_partition",
+                            Code::BadPartition,
                             p.span,
                             format!("`{}` is not a time field", p.value),
                         )
@@ -215,7 +215,7 @@ impl Resolver<'_> {
             seen.insert(&r.value, &f.name.value);
             if let Some((message, help)) = problem {
                 self.err(
-                    Problem::new("strata::bad_rename", r.span, message)
+                    Problem::new(Code::BadRename, r.span, message)
                         .label("renamed_from")
                         .help(help),
                 );
@@ -225,7 +225,7 @@ impl Resolver<'_> {
 
     pub(super) fn not_series(&mut self, what: &str, span: Span) {
         self.err(
-            Problem::new("strata::series_only", span, format!("`{what}` is only for time-series entities"))
+            Problem::new(Code::SeriesOnly, span, format!("`{what}` is only for time-series entities"))
                 .label("not a series entity")
                 .help("`time`, `tags` and `measurement` apply to entities whose store is an influxdb store"),
         );
@@ -241,7 +241,7 @@ impl Resolver<'_> {
                 let kind = stores[&s.value].kind.tag();
                 if matches!(kind, StoreKindTag::Redis | StoreKindTag::Elasticsearch) {
                     self.err(
-                        Problem::new("strata::wrong_store_kind", s.span, format!("an entity cannot live in a {} store", kind.as_str()))
+                        Problem::new(Code::WrongStoreKind, s.span, format!("an entity cannot live in a {} store", kind.as_str()))
                             .label(format!("`{}` is a {} store", s.value, kind.as_str()))
                             .help("an entity's home is a postgres, clickhouse or influxdb store; use `cache:` for redis and `search:` for elasticsearch"),
                     );
@@ -252,7 +252,7 @@ impl Resolver<'_> {
             Some(s) => {
                 self.err(
                     Problem::new(
-                        "strata::unknown_store",
+                        Code::UnknownStore,
                         s.span,
                         format!("no store named `{}`", s.value),
                     )
@@ -279,7 +279,7 @@ impl Resolver<'_> {
                             false => format!("write `store: <name>` (declared: {}), or declare a postgres store: with exactly one, `store:` may be left out", list(stores.keys())),
                         };
                         self.err(
-                            Problem::new("strata::missing_key", d.name.span, format!("entity `{}` has no `store` and the schema has no postgres store", d.name.value))
+                            Problem::new(Code::MissingKey, d.name.span, format!("entity `{}` has no `store` and the schema has no postgres store", d.name.value))
                                 .label("needs `store:`")
                                 .help(help),
                         );
@@ -291,7 +291,7 @@ impl Resolver<'_> {
                             .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
                             .map(|s| &s.name);
                         self.err(
-                            Problem::new("strata::missing_key", d.name.span, format!("entity `{}` has no `store`", d.name.value))
+                            Problem::new(Code::MissingKey, d.name.span, format!("entity `{}` has no `store`", d.name.value))
                                 .label("needs `store:`")
                                 .help(format!("the schema has several postgres stores ({}): write `store: {}` or `store: {}`", list(names), a.name, b.name)),
                         );
@@ -314,7 +314,7 @@ impl Resolver<'_> {
     ) -> bool {
         if let Some(f) = e.fields.iter().find(|f| f.name.schema == name) {
             self.err(
-                Problem::new("strata::reserved_field", f.span, format!("field `{name}` clashes with a maintained column"))
+                Problem::new(Code::ReservedField, f.span, format!("field `{name}` clashes with a maintained column"))
                     .label("declared by hand")
                     .help(match role {
                         FieldRole::Version => "`version: true` adds this column; remove the field or the setting",
@@ -344,13 +344,9 @@ impl Resolver<'_> {
     pub(super) fn series(&mut self, d: &ast::EntityDecl, e: &mut Entity) {
         if let Some(k) = d.key.first() {
             self.err(
-                Problem::new(
-                    "strata::series_key",
-                    k.span,
-                    "a time-series entity has no `key`",
-                )
-                .label("not used")
-                .help("a point is identified by its `time` and `tags`; remove `key`"),
+                Problem::new(Code::SeriesKey, k.span, "a time-series entity has no `key`")
+                    .label("not used")
+                    .help("a point is identified by its `time` and `tags`; remove `key`"),
             );
         }
         let Some(time_name) = &d.time else {
@@ -359,7 +355,7 @@ impl Resolver<'_> {
             }
             self.err(
                 Problem::new(
-                    "strata::missing_key",
+                    Code::MissingKey,
                     d.name.span,
                     format!("time-series entity `{}` has no `time`", d.name.value),
                 )
@@ -374,7 +370,7 @@ impl Resolver<'_> {
         if e.fields[time].ty != Type::Scalar(ScalarType::Timestamptz) || e.fields[time].nullable {
             self.err(
                 Problem::new(
-                    "strata::bad_series",
+                    Code::BadSeries,
                     time_name.span,
                     "the time field must be a non-null `timestamptz`",
                 )
@@ -395,7 +391,7 @@ impl Resolver<'_> {
             if !ok || i == time {
                 self.err(
                     Problem::new(
-                        "strata::bad_series",
+                        Code::BadSeries,
                         t.span,
                         format!("tag `{}` must be a string or enum field", t.value),
                     )
@@ -409,7 +405,7 @@ impl Resolver<'_> {
             if f.is_secret() {
                 self.err(
                     Problem::new(
-                        "strata::secret_in_series",
+                        Code::SecretInSeries,
                         f.span,
                         "a time-series entity cannot hold a secret",
                     )

@@ -36,7 +36,7 @@ impl Resolver<'_> {
                 let at = d.sql_name.as_ref().map_or(d.name.span, |n| n.span);
                 self.err(
                     Problem::new(
-                        "strata::bad_identifier",
+                        Code::BadIdentifier,
                         at,
                         format!("the SQL type name `{sql}` of enum `{}` is a PostgreSQL built-in type", d.name.value),
                     )
@@ -47,7 +47,7 @@ impl Resolver<'_> {
             if d.values.is_empty() {
                 self.err(
                     Problem::new(
-                        "strata::empty_enum",
+                        Code::EmptyEnum,
                         d.name.span,
                         format!("enum `{}` has no values", d.name.value),
                     )
@@ -90,7 +90,7 @@ impl Resolver<'_> {
             if let Some(other) = by_variant.get(&rust) {
                 self.err(
                     Problem::new(
-                        "strata::duplicate_name",
+                        Code::DuplicateName,
                         v.span,
                         format!(
                             "enum values `{other}` and `{}` differ only in case",
@@ -122,7 +122,7 @@ impl Resolver<'_> {
     pub(super) fn reserved_rust_name(&mut self, what: &str, name: &Spanned<String>) {
         self.err(
             Problem::new(
-                "strata::bad_identifier",
+                Code::BadIdentifier,
                 name.span,
                 format!("`{}` cannot be used as {what} name", name.value),
             )
@@ -141,7 +141,7 @@ impl Resolver<'_> {
     ) {
         self.err(
             Problem::new(
-                "strata::bad_identifier",
+                Code::BadIdentifier,
                 name.span,
                 format!(
                     "the SQL name `{sql}` of {what} `{}` is longer than {MAX_SQL_IDENT} bytes",

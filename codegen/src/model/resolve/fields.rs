@@ -13,7 +13,7 @@ impl Resolver<'_> {
         } else if PG_SYSTEM_COLUMNS.contains(&f.name.as_str()) {
             self.err(
                 Problem::new(
-                    "strata::bad_identifier",
+                    Code::BadIdentifier,
                     f.name.span,
                     format!("`{}` is the name of a PostgreSQL system column", f.name.value),
                 )
@@ -36,7 +36,7 @@ impl Resolver<'_> {
             Err(TypeError::Malformed(why)) => {
                 self.err(
                     Problem::new(
-                        "strata::bad_type",
+                        Code::BadType,
                         f.ty.span,
                         format!("invalid type `{}`", f.ty.value),
                     )
@@ -53,7 +53,7 @@ impl Resolver<'_> {
         {
             self.err(
                 Problem::new(
-                    "strata::bad_max",
+                    Code::BadMax,
                     max.span,
                     format!("`max: {}` is not a string length", max.value),
                 )
@@ -68,7 +68,7 @@ impl Resolver<'_> {
                     *m = Some(max.value)
                 }
                 _ => self.err(
-                    Problem::new("strata::bad_max", max.span, "`max` applies to a `string` field without a length")
+                    Problem::new(Code::BadMax, max.span, "`max` applies to a `string` field without a length")
                         .label("not applicable")
                         .help("write `type: string, max: 20` or `string(20)`, not both; other types take no `max`"),
                 ),
@@ -80,7 +80,7 @@ impl Resolver<'_> {
             // PostgreSQL makes an identity column NOT NULL whatever the schema says.
             let at = f.default.as_ref().map_or(f.span, |d| d.span);
             self.err(
-                Problem::new("strata::bad_default", at, "an identity column cannot be nullable")
+                Problem::new(Code::BadDefault, at, "an identity column cannot be nullable")
                     .label("identity")
                     .help("PostgreSQL keeps identity columns NOT NULL: drop the `?` (or `nullable: true`), or the `default: generated`"),
             );
@@ -96,7 +96,7 @@ impl Resolver<'_> {
             let s = f.on_delete.as_ref().map(|o| o.span).unwrap_or(f.span);
             self.err(
                 Problem::new(
-                    "strata::on_delete_without_reference",
+                    Code::OnDeleteWithoutReference,
                     s,
                     "`on_delete` needs `references`",
                 )
@@ -135,7 +135,7 @@ impl Resolver<'_> {
         let bad = |r: &mut Self, help: String| {
             r.err(
                 Problem::new(
-                    "strata::bad_default",
+                    Code::BadDefault,
                     d.span,
                     format!("`{text}` is not a valid value for a field of type `{ty}`"),
                 )
@@ -225,7 +225,7 @@ impl Resolver<'_> {
                 } else {
                     self.err(
                         Problem::new(
-                            "strata::unknown_enum_value",
+                            Code::UnknownEnumValue,
                             d.span,
                             format!("`{text}` is not a value of enum `{name}`"),
                         )
@@ -269,7 +269,7 @@ impl Resolver<'_> {
         };
         self.err(
             Problem::new(
-                "strata::unknown_field",
+                Code::UnknownField,
                 name.span,
                 format!("entity `{}` has no field `{}`", e.name.schema, name.value),
             )
@@ -285,12 +285,8 @@ impl Resolver<'_> {
     }
 
     fn unknown_type(&mut self, at: &Spanned<String>, name: &str, enums: &HashMap<&str, &Enum>) {
-        let mut p = Problem::new(
-            "strata::unknown_type",
-            at.span,
-            format!("unknown type `{name}`"),
-        )
-        .label("not a type");
+        let mut p = Problem::new(Code::UnknownType, at.span, format!("unknown type `{name}`"))
+            .label("not a type");
         if self.entity_names.contains(name) {
             p = p.help(format!(
                 "`{name}` is an entity; a field that points at it is written `{{ type: uuid, references: {name} }}` (the type of its key)"

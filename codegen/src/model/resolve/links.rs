@@ -28,7 +28,7 @@ impl Resolver<'_> {
                 if f.is_secret() {
                     self.err(
                         Problem::new(
-                            "strata::secret_in_search",
+                            Code::SecretInSearch,
                             n.span,
                             "a secret field cannot be searchable",
                         )
@@ -40,7 +40,7 @@ impl Resolver<'_> {
                     ScalarType::String { .. } | ScalarType::Text | ScalarType::Json
                 ) {
                     self.err(
-                        Problem::new("strata::bad_search_field", n.span, format!("`{}` is not text", n.value))
+                        Problem::new(Code::BadSearchField, n.span, format!("`{}` is not text", n.value))
                             .label(format!("is {}", f.ty))
                             .help("full-text fields are string, text or json; other fields are indexed by value anyway"),
                     );
@@ -68,7 +68,7 @@ impl Resolver<'_> {
             Some(s) => {
                 self.err(
                     Problem::new(
-                        "strata::wrong_store_kind",
+                        Code::WrongStoreKind,
                         name.span,
                         format!("`{what}` needs a {} store", kind.as_str()),
                     )
@@ -88,7 +88,7 @@ impl Resolver<'_> {
             None => {
                 self.err(
                     Problem::new(
-                        "strata::unknown_store",
+                        Code::UnknownStore,
                         name.span,
                         format!("no store named `{}`", name.value),
                     )
@@ -134,7 +134,7 @@ impl Resolver<'_> {
                     if let ScalarType::Enum(en) = entities[di].fields[fi].ty.scalar() {
                         if en == ent_name {
                             self.err(
-                                Problem::new("strata::unknown_entity", target.span, format!("`{ent_name}` is an enum, not an entity"))
+                                Problem::new(Code::UnknownEntity, target.span, format!("`{ent_name}` is an enum, not an entity"))
                                     .label("not an entity")
                                     .help(format!("the type `{ent_name}` already limits the field to the enum's values: remove `references`")),
                             );
@@ -142,7 +142,7 @@ impl Resolver<'_> {
                         }
                     }
                     self.err(
-                        Problem::new("strata::unknown_entity", target.span, format!("no entity named `{ent_name}`"))
+                        Problem::new(Code::UnknownEntity, target.span, format!("no entity named `{ent_name}`"))
                             .label("unknown entity")
                             .suggest_when(self.probs, ent_name, entities.iter().map(|e| e.name.schema.as_str()))
                             .help_or(format!(
@@ -170,7 +170,7 @@ impl Resolver<'_> {
                     if te.is_series() {
                         self.err(
                             Problem::new(
-                                "strata::bad_reference",
+                                Code::BadReference,
                                 target.span,
                                 format!("`{ent_name}` is a time-series entity"),
                             )
@@ -192,7 +192,7 @@ impl Resolver<'_> {
                         None => format!("cannot tell which field of `{ent_name}` is referenced"),
                     };
                     self.err(
-                        Problem::new("strata::unknown_field", target.span, msg)
+                        Problem::new(Code::UnknownField, target.span, msg)
                             .label("bad reference")
                             .help(help),
                     );
@@ -231,7 +231,7 @@ impl Resolver<'_> {
                 };
                 if let Some(msg) = problem {
                     self.err(
-                        Problem::new("strata::bad_reference", target.span, msg)
+                        Problem::new(Code::BadReference, target.span, msg)
                             .label("cannot reference this")
                             .help("a reference points at a key or unique field of the same type in the same store"),
                     );
@@ -245,7 +245,7 @@ impl Resolver<'_> {
                         if !src.nullable {
                             self.err(
                                 Problem::new(
-                                    "strata::bad_reference",
+                                    Code::BadReference,
                                     s,
                                     "`on_delete: set_null` needs a nullable field",
                                 )
@@ -261,7 +261,7 @@ impl Resolver<'_> {
                         if fd.default.is_none() {
                             self.err(
                                 Problem::new(
-                                    "strata::bad_reference",
+                                    Code::BadReference,
                                     s,
                                     "`on_delete: set_default` needs a `default` on the field",
                                 )
@@ -274,7 +274,7 @@ impl Resolver<'_> {
                     Some((other, s)) => {
                         let opts = crate::syntax::ON_DELETE_ACTIONS.iter().copied();
                         self.err(
-                            Problem::new("strata::bad_reference", s, format!("unknown `on_delete` action `{other}`"))
+                            Problem::new(Code::BadReference, s, format!("unknown `on_delete` action `{other}`"))
                                 .label("not an action")
                                 .suggest_when(self.probs, other, opts)
                                 .help_or("actions are no_action, restrict, cascade, set_null and set_default"),
@@ -311,7 +311,7 @@ impl Resolver<'_> {
                 }
                 self.err(
                     Problem::new(
-                        "strata::unknown_entity",
+                        Code::UnknownEntity,
                         s.from.span,
                         format!("no entity named `{}`", s.from.value),
                     )
@@ -332,7 +332,7 @@ impl Resolver<'_> {
                     }
                     self.err(
                         Problem::new(
-                            "strata::unknown_store",
+                            Code::UnknownStore,
                             to.span,
                             format!("no store named `{}`", to.value),
                         )
@@ -367,7 +367,7 @@ impl Resolver<'_> {
                 };
                 if let Some(msg) = why {
                     self.err(
-                        Problem::new("strata::bad_sync", to.span, msg)
+                        Problem::new(Code::BadSync, to.span, msg)
                             .label("cannot sync here")
                             .help("sync copies a record entity from its home store to an analytics (clickhouse) or search (elasticsearch) store"),
                     );
@@ -376,7 +376,7 @@ impl Resolver<'_> {
                 if !seen.insert((e.name.schema.clone(), to.value.clone())) {
                     self.err(
                         Problem::new(
-                            "strata::duplicate_name",
+                            Code::DuplicateName,
                             to.span,
                             "this sync rule is given twice",
                         )

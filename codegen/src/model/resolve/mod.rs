@@ -8,7 +8,9 @@ mod constraints;
 mod entities;
 mod enums;
 mod fields;
+mod limits;
 mod links;
+mod rust_names;
 mod stores;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -17,7 +19,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
 use super::types::{parse_type, type_alias, TypeError, BUILTIN_TYPES};
 use super::*;
-use crate::diagnostics::{Problem, Problems};
+use crate::diagnostics::{Code, Problem, Problems};
 use crate::names::{is_enum_value, is_snake_ident, is_type_ident, MAX_SQL_IDENT};
 use crate::source::{Sources, Spanned};
 use crate::syntax::ast::{self, DefaultLit, Filter};
@@ -57,7 +59,9 @@ pub fn resolve(
         .collect();
     r.references(&decls, &mut entities, &stores);
     r.clashes(&decls, &entities, &enums, &stores);
+    r.rust_names(files, &decls, &entities, &stores);
     let sync = r.sync(files, &stores, &entities);
+    r.limits(&decls, &entities, &sync);
     (probs_len(r.probs) == before).then_some(Model {
         stores,
         enums,
@@ -115,11 +119,12 @@ impl Resolver<'_> {
         };
         self.err(
             Problem::new(
-                "strata::duplicate_name",
+                Code::DuplicateName,
                 name.span,
                 format!("{what} `{}` is declared twice", name.value),
             )
             .label("declared again here")
+            .also(first, "first declared here")
             .help(format!(
                 "the first declaration is at {at}; rename or remove one of them"
             )),
@@ -141,7 +146,7 @@ impl Resolver<'_> {
         };
         self.err(
             Problem::new(
-                "strata::bad_identifier",
+                Code::BadIdentifier,
                 name.span,
                 format!("`{}` is not a valid {what} name", name.value),
             )

@@ -37,7 +37,7 @@ impl Resolver<'_> {
             None => {
                 self.err(
                     Problem::new(
-                        "strata::unknown_store_kind",
+                        Code::UnknownStoreKind,
                         d.kind.span,
                         format!("unknown store kind `{}`", d.kind.value),
                     )
@@ -64,7 +64,7 @@ impl Resolver<'_> {
             if !allowed.contains(&key.as_str()) {
                 self.err(
                     Problem::new(
-                        "strata::setting_not_for_kind",
+                        Code::SettingNotForKind,
                         key.span,
                         format!(
                             "`{}` is not a setting of a {} store",
@@ -89,7 +89,7 @@ impl Resolver<'_> {
                                 Ok(n) if k.as_str() == "max" => pool.max = Some(n),
                                 Ok(n) => pool.min = Some(n),
                                 Err(_) => self.err(
-                                    Problem::new("strata::expected_number", v.span, format!("`{}` must be a whole number", k.value))
+                                    Problem::new(Code::ExpectedNumber, v.span, format!("`{}` must be a whole number", k.value))
                                         .label("not a number")
                                         .help("write a number such as `10`"),
                                 ),
@@ -98,13 +98,13 @@ impl Resolver<'_> {
                                 Some(ms) if k.as_str() == "acquire_timeout" => pool.acquire_timeout = Some(ms),
                                 Some(ms) => pool.idle_timeout = Some(ms),
                                 None => self.err(
-                                    Problem::new("strata::expected_duration", v.span, format!("`{}` must be a duration", k.value))
+                                    Problem::new(Code::ExpectedDuration, v.span, format!("`{}` must be a duration", k.value))
                                         .label("not a duration")
                                         .help("write a number and a unit: `500ms`, `30s`, `5m`, `1h` or `1d`"),
                                 ),
                             },
                             other => self.err(
-                                Problem::new("strata::unknown_key", k.span, format!("unknown key `{other}` in `pool`"))
+                                Problem::new(Code::UnknownKey, k.span, format!("unknown key `{other}` in `pool`"))
                                     .label("unknown key")
                                     .suggest_when(self.probs, other, ["max", "min", "acquire_timeout", "idle_timeout"])
                                     .help_or("known keys: max, min, acquire_timeout, idle_timeout"),
@@ -117,7 +117,7 @@ impl Resolver<'_> {
                 }
                 (k, _) => self.err(
                     Problem::new(
-                        "strata::bad_setting",
+                        Code::BadSetting,
                         key.span,
                         format!("`{k}` has the wrong shape"),
                     )
@@ -139,7 +139,7 @@ impl Resolver<'_> {
                     .map_or(d.span, |(k, _)| k.span);
                 self.err(
                     Problem::new(
-                        "strata::bad_setting",
+                        Code::BadSetting,
                         at,
                         format!("the pool's `min` ({min}) is above its `max` ({max})"),
                     )
@@ -161,7 +161,7 @@ impl Resolver<'_> {
                     // PostgreSQL refuses `pg_*` schema names and owns these.
                     if v.starts_with("pg_") || v.value == "information_schema" {
                         self.err(
-                            Problem::new("strata::bad_setting", v.span, format!("the schema name `{}` is reserved by PostgreSQL", v.value))
+                            Problem::new(Code::BadSetting, v.span, format!("the schema name `{}` is reserved by PostgreSQL", v.value))
                                 .label("reserved by PostgreSQL")
                                 .help("pick a schema name of your own (not `pg_*` or `information_schema`), or leave `schema` out for `public`"),
                         );
@@ -180,7 +180,7 @@ impl Resolver<'_> {
                     let parsed = v.split_once('.').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
                     if parsed.is_none() {
                         self.err(
-                            Problem::new("strata::bad_setting", v.span, "`server_version` must be MAJOR.MINOR")
+                            Problem::new(Code::BadSetting, v.span, "`server_version` must be MAJOR.MINOR")
                                 .label("not a version")
                                 .help("write the ClickHouse release the DDL must run on, e.g. `\"18.16\"` or `\"24.8\"`"),
                         );
@@ -207,7 +207,7 @@ impl Resolver<'_> {
                         let v = scalars["precision"];
                         self.err(
                             Problem::new(
-                                "strata::bad_setting",
+                                Code::BadSetting,
                                 v.span,
                                 "`precision` must be ns, us, ms or s",
                             )
@@ -244,7 +244,7 @@ impl Resolver<'_> {
             let after = &rest[i + 2..];
             let Some(close) = after.find('}') else {
                 self.err(
-                    Problem::new("strata::bad_template", s.span, "unclosed `${` in a setting")
+                    Problem::new(Code::BadTemplate, s.span, "unclosed `${` in a setting")
                         .label("no closing `}`")
                         .help("write `${VAR}` or `${VAR:default}`"),
                 );
@@ -253,7 +253,7 @@ impl Resolver<'_> {
             let inner = &after[..close];
             if inner.contains("${") {
                 self.err(
-                    Problem::new("strata::bad_template", s.span, "a `${` inside `${...}`")
+                    Problem::new(Code::BadTemplate, s.span, "a `${` inside `${...}`")
                         .label("nested or unclosed variable")
                         .help(
                             "close each variable with `}`; a default cannot hold another variable",
@@ -271,7 +271,7 @@ impl Resolver<'_> {
             if !valid {
                 self.err(
                     Problem::new(
-                        "strata::bad_template",
+                        Code::BadTemplate,
                         s.span,
                         format!("`{name}` is not an environment variable name"),
                     )
