@@ -16,7 +16,7 @@ use strata_sdk::{Error, Secret};
 
 fn unreadable(e: &Error, column: &str) -> bool {
     matches!(e, Error::InvalidValue { code, message }
-        if code == DECODE && message.contains(&format!("column {column} holds a value the SDK cannot read")))
+        if code == DECODE && message.contains(&format!("`Strategy.{column}` holds a value the SDK cannot read")))
 }
 
 #[tokio::test]
