@@ -26,7 +26,9 @@ pub enum Error {
         found: i64,
     },
     /// A value the database refused: too long, a NUL byte in text, out of
-    /// range, a NULL in a required column, a failed check.
+    /// range, a NULL in a required column, a failed check; or a stored
+    /// value the SDK cannot read (code [`DECODE`], the message names the
+    /// column).
     #[error("invalid value ({code}): {message}")]
     InvalidValue { code: String, message: String },
     /// A serialization failure or deadlock: the transaction may be retried.
@@ -83,6 +85,11 @@ pub enum Error {
     Database(sqlx::Error),
 }
 
+/// The `code` of an [`Error::InvalidValue`] for a stored value the SDK
+/// could not decode (SQLSTATE class 22, data exception; raised by the
+/// SDK, not the server).
+pub const DECODE: &str = "22000";
+
 /// Results of repository calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -97,6 +104,19 @@ impl From<sqlx::Error> for Error {
             | sqlx::Error::Protocol(_)
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => return Error::Connection { message: message() },
+            // A value another tool wrote that the Rust type cannot hold
+            // (numeric NaN in a `Decimal`, a jsonb number past f64, an enum
+            // label the SDK does not know): an error for that row, like
+            // `infinity` in a timestamp, not a driver catch-all.
+            sqlx::Error::ColumnDecode { index, source } => {
+                return Error::InvalidValue {
+                    code: DECODE.into(),
+                    message: format!(
+                        "column {} holds a value the SDK cannot read: {source}",
+                        index.trim_matches('"')
+                    ),
+                };
+            }
             _ => {}
         }
         let sqlx::Error::Database(db) = &e else {

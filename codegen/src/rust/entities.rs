@@ -100,8 +100,8 @@ fn enum_(model: &Model, e: &crate::model::Enum) -> TokenStream {
     let stored: Vec<_> = e.variants.iter().map(|v| v.name.sql.clone()).collect();
     let doc = e
         .doc
-        .clone()
-        .unwrap_or_else(|| format!("The PostgreSQL enum `{type_name}`."));
+        .as_deref()
+        .map_or_else(|| format!("The PostgreSQL enum `{type_name}`."), doc_text);
     quote! {
         #[doc = #doc]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize, ::sqlx::Type)]
@@ -263,7 +263,7 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
             let c = &f.name.sql;
             quote!(#[sqlx(rename = #c)])
         });
-        let doc = f.doc.as_ref().map(|d| quote!(#[doc = #d]));
+        let doc = f.doc.as_deref().map(doc_text).map(|d| quote!(#[doc = #d]));
         quote! {
             #doc
             #[strata(#(#settings),*)]
@@ -273,8 +273,8 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
     });
     let doc = e
         .doc
-        .clone()
-        .unwrap_or_else(|| format!("A row of `{table}`."));
+        .as_deref()
+        .map_or_else(|| format!("A row of `{table}`."), doc_text);
     quote! {
         #[doc = #doc]
         #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, ::sqlx::FromRow, ::strata_derive::Entity)]
@@ -282,5 +282,47 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
         pub struct #ident {
             #(#fields,)*
         }
+    }
+}
+
+/// A schema `doc:` as the text of a Rust doc comment that rustdoc never
+/// takes for code: an indented block or a ```/~~~ fence would be a doctest
+/// of the generated crate, and `cargo test` of that crate would compile the
+/// prose (and fail). Lines lose their leading spaces and a fence opener
+/// gets a backslash in front (it then renders as plain backticks); the
+/// rest stays Markdown.
+fn doc_text(doc: &str) -> String {
+    doc.lines()
+        .map(|line| {
+            let line = line.trim_start();
+            match line.starts_with("```") || line.starts_with("~~~") {
+                true => format!("\\{line}"),
+                false => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod doc_tests {
+    use super::doc_text;
+
+    #[test]
+    fn schema_docs_hold_no_code_blocks() {
+        assert_eq!(
+            doc_text("An order.\n\n    price * qty"),
+            "An order.\n\nprice * qty"
+        );
+        assert_eq!(
+            doc_text("Example:\n```\nnot rust\n```"),
+            "Example:\n\\```\nnot rust\n\\```"
+        );
+        assert_eq!(doc_text("  ~~~rust\nx"), "\\~~~rust\nx");
+        assert_eq!(
+            doc_text("Use `a` and ``b``, **bold**."),
+            "Use `a` and ``b``, **bold**."
+        );
+        assert_eq!(doc_text("\ttabbed"), "tabbed");
     }
 }

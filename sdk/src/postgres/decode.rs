@@ -43,7 +43,20 @@ pub fn row<T: Table>(row: &PgRow) -> Result<T> {
             });
         }
     }
-    Ok(T::from_row(row)?)
+    T::from_row(row).map_err(|e| match e {
+        // Any other value the Rust type cannot hold (numeric NaN in a
+        // Decimal, a jsonb number past f64, an enum label another tool
+        // added): the same kind, named the same way.
+        sqlx::Error::ColumnDecode { index, source } => Error::InvalidValue {
+            code: crate::error::DECODE.into(),
+            message: format!(
+                "`{}.{}` holds a value the SDK cannot read: {source}",
+                T::DEF.entity,
+                index.trim_matches('"')
+            ),
+        },
+        e => e.into(),
+    })
 }
 
 /// Microseconds (timestamps) and days (dates) since 2000-01-01 that chrono

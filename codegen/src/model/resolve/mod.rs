@@ -166,6 +166,9 @@ fn same_family(a: &ScalarType, b: &ScalarType) -> bool {
     )
 }
 
+/// Whether `text` is a number `decimal(precision, scale)` holds exactly.
+/// Trailing zeros are not scale (`1.50` fits `decimal(10,1)`), the same
+/// rule the SDK applies to values at run time.
 fn is_decimal_literal(text: &str, precision: usize, scale: usize) -> bool {
     let t = text.strip_prefix('-').unwrap_or(text);
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
@@ -173,7 +176,7 @@ fn is_decimal_literal(text: &str, precision: usize, scale: usize) -> bool {
         && int.chars().all(|c| c.is_ascii_digit())
         && frac.chars().all(|c| c.is_ascii_digit())
         && int.trim_start_matches('0').len() <= precision - scale
-        && frac.len() <= scale
+        && frac.trim_end_matches('0').len() <= scale
 }
 
 fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
@@ -205,4 +208,22 @@ pub fn constraint_name(table: &str, cols: &[&str], suffix: &str) -> String {
         keep -= 1;
     }
     format!("{}_{hash}_{suffix}", &full[..keep])
+}
+
+#[cfg(test)]
+mod decimal_literal_tests {
+    use super::is_decimal_literal;
+
+    #[test]
+    fn trailing_zeros_are_not_scale_but_digits_are() {
+        assert!(is_decimal_literal("1.230", 10, 2));
+        assert!(is_decimal_literal("1.500000000", 20, 8));
+        assert!(is_decimal_literal("-0.10", 1, 1));
+        assert!(is_decimal_literal("12.00", 2, 0));
+        assert!(!is_decimal_literal("1.234", 10, 2));
+        assert!(!is_decimal_literal("1.2301", 10, 2));
+        assert!(!is_decimal_literal("-0.001", 10, 2));
+        assert!(!is_decimal_literal("123", 4, 2));
+        assert!(!is_decimal_literal("123.00", 4, 2));
+    }
 }
