@@ -48,7 +48,7 @@ fn clickhouse(t: Target) -> String {
         "dates as Int32 days and timestamps as Int64 microseconds (any date and time)"
     };
     format!(
-        "clickhouse {t}: {dates}; timestamps in whole microseconds; decimals within their \
-         declared places and digits"
+        "clickhouse {t}: {dates}; timestamps truncated to the microsecond (as in PostgreSQL); \
+         decimals within their declared places and digits"
     )
 }

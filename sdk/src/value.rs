@@ -199,17 +199,6 @@ pub mod rules {
         }
     }
 
-    /// ClickHouse timestamps are kept in microseconds: a finer time is refused.
-    pub fn micros(t: &DateTime<Utc>) -> Result<(), String> {
-        if t.timestamp_subsec_nanos() % 1000 == 0 {
-            Ok(())
-        } else {
-            Err(format!(
-                "is {t}, finer than the microsecond ClickHouse keeps"
-            ))
-        }
-    }
-
     fn clickhouse_min() -> NaiveDate {
         NaiveDate::from_ymd_opt(1900, 1, 1).expect("a date")
     }

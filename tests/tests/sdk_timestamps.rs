@@ -6,13 +6,11 @@
 //! truncate to the microsecond, i.e. round *down* in time
 //! (the microsecond at or before it), identically on every write path.
 //!
-//! What a new user meets today (found by this test):
-//! - sqlx encodes a timestamp as microseconds since 2000-01-01 with
-//!   `TimeDelta::num_microseconds`, which truncates *toward 2000*: a
-//!   timestamp before 2000 is rounded *up*. `1999-12-31T23:59:59.999999999`
-//!   is stored as `2000-01-01T00:00:00`: another day, month and year.
-//! - the ClickHouse row encoder refuses the same value ("finer than a
-//!   microsecond"), so a row built from `Utc::now()` cannot be written.
+//! Found by a newcomer's test, fixed since: sqlx encodes a timestamp as
+//! microseconds since 2000-01-01 with `TimeDelta::num_microseconds`, which
+//! truncates *toward 2000* (`1999-12-31T23:59:59.999999999` became
+//! `2000-01-01T00:00:00`), and the ClickHouse row encoder refused the same
+//! value. Now the binders and the encoder both floor to the microsecond.
 
 mod sdk_support;
 
@@ -82,7 +80,7 @@ fn the_rule_itself_rounds_down_in_time() {
 }
 
 #[tokio::test]
-#[ignore = "QA finding for the SDK owner: sqlx rounds pre-2000 timestamps toward 2000 (1999-12-31T23:59:59.999999999 is stored as 2000-01-01); the binders must truncate to the microsecond first"]
+
 async fn postgres_truncates_to_the_microsecond_on_every_write_path() {
     let db = TestDb::trading().await;
     let pool = &db.pool;
@@ -157,7 +155,7 @@ fn bytes(r: &OrderRow) -> Result<Vec<u8>, row_binary::EncodeError> {
 }
 
 #[test]
-#[ignore = "QA finding for the writers' owner: the ClickHouse row encoder refuses a timestamp finer than a microsecond (every Utc::now()) where PostgreSQL keeps it truncated; one rule must hold for both"]
+
 fn clickhouse_rows_truncate_like_postgres() {
     for t in tricky() {
         let got = bytes(&row(t)).unwrap_or_else(|e| panic!("{t}: {e}"));

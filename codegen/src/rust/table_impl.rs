@@ -80,6 +80,7 @@ fn binds(p: &Plan, fields: &[usize], of: TokenStream, patch: bool) -> TokenStrea
         let value = match p.def.entity.fields[i].ty.scalar() {
             ScalarType::Decimal { .. } => quote!(__pg::check::decimal(Self::DEF, #n, &#of.#f)?),
             ScalarType::Secret => quote!(__pg::check::secret(Self::DEF, #n, &#of.#f)?),
+            ScalarType::Timestamptz => quote!(&__pg::check::micros(&#of.#f)),
             _ => quote!(&#of.#f),
         };
         out.extend(quote_spanned!(p.def.spans[i]=> s.#call(#value)?;));

@@ -227,15 +227,14 @@ pub fn decimal_de<'de, T: Shape<Decimal>, D: Deserializer<'de>, const P: u8, con
     })
 }
 
-/// Serializes a timestamp field as Int64 microseconds since the epoch.
-/// Nanoseconds below a microsecond are an error, not truncated.
+/// Serializes a timestamp field as Int64 microseconds since the epoch,
+/// truncated to the microsecond at or before it: the SDK's one rule for
+/// every store (PostgreSQL's binders apply the same, see
+/// `strata_sdk::postgres::check::micros`).
 pub fn micros_ser<T: Shape<DateTime<Utc>>, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    v.ser_with(s, |t| {
-        if t.timestamp_subsec_nanos() % 1000 != 0 {
-            return Err(format!("{t} is finer than a microsecond"));
-        }
-        Ok(Wire::I64(t.timestamp_micros()))
-    })
+    // `timestamp_micros` is the whole seconds at or before `t` plus the
+    // whole microseconds of its (forward-counting) fraction: a floor.
+    v.ser_with(s, |t| Ok(Wire::I64(t.timestamp_micros())))
 }
 
 /// Reads a timestamp field written by [`micros_ser`].

@@ -9,10 +9,13 @@
 //!   trailing zeros are dropped: `1.500000000` is fine in `decimal(20,8)`)
 //!   or more than `p - s` integer digits is refused: PostgreSQL would round
 //!   the first and the ClickHouse writer refuses both.
+//! - Timestamps are truncated to the microsecond at or before them
+//!   ([`micros`]), the same rule as every other store's writer.
 //! - A [`crate::Secret`] holding the redaction marker `[redacted]` (what a
 //!   secret serialises to) is refused: it came back from JSON and would
 //!   overwrite the real value.
 
+use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
 use super::table::TableDef;
@@ -82,6 +85,41 @@ pub fn decimal<'v, D: Decimals>(def: &TableDef, column: usize, v: &'v D) -> Resu
     v.each(&mut |d| fits(d, p, s))
         .map_err(|reason| refused(def, column, reason))?;
     Ok(v)
+}
+
+/// Values holding timestamps: a timestamp, or an optional value or list.
+pub trait Timestamps: Sized {
+    /// The value with every timestamp truncated to the microsecond.
+    fn micros(&self) -> Self;
+}
+
+impl Timestamps for DateTime<Utc> {
+    fn micros(&self) -> Self {
+        // chrono counts the fraction forward from the second at or before
+        // the time, also before 1970: subtracting it floors.
+        *self - TimeDelta::nanoseconds(i64::from(self.timestamp_subsec_nanos() % 1000))
+    }
+}
+
+impl<T: Timestamps> Timestamps for Option<T> {
+    fn micros(&self) -> Self {
+        self.as_ref().map(T::micros)
+    }
+}
+
+impl<T: Timestamps> Timestamps for Vec<T> {
+    fn micros(&self) -> Self {
+        self.iter().map(T::micros).collect()
+    }
+}
+
+/// A timestamp (or optional/list of them) truncated to the microsecond at
+/// or before it: the SDK's one rule before every store. PostgreSQL keeps
+/// microseconds, and sqlx's encoder rounds toward 2000-01-01 (so
+/// `1999-12-31T23:59:59.999999999` would become the next year); the
+/// ClickHouse encoder floors the same way, so both stores get one value.
+pub fn micros<T: Timestamps>(v: &T) -> T {
+    v.micros()
 }
 
 /// Values holding secrets.
