@@ -1,4 +1,4 @@
-//! QA2: the ClickHouse, InfluxDB and Elasticsearch back ends on the
+//! The ClickHouse, InfluxDB and Elasticsearch back ends on the
 //! `qa2_market` and `qa2_fleet` fixtures: the modern DDL on chdb (with the
 //! current-rows view of a ClickHouse-native table), the 18.16 DDL and typed
 //! rows on the live server, influx points, and lossy mappings refused.

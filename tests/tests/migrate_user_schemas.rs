@@ -44,7 +44,7 @@ async fn assert_catalog(db: &TestDb, schema: &str, namespace: Option<&str>) {
 
 async fn evolve(e: Evolution<'_>) {
     let db = TestDb::new().await;
-    let dir = TempDir::new("qa_evolution");
+    let dir = TempDir::new("migrate_user_schemas");
     let apply = || {
         strata(&[
             "migrate",

@@ -1,4 +1,4 @@
-//! QA2: a new user's tour of the generated SDK of the `qa2_market` and
+//! A new user's tour of the generated SDK of the `qa2_market` and
 //! `qa2_fleet` fixtures against a real PostgreSQL — reserved-word tables,
 //! composite keys, self-references, nullable enums, arrays, json, wide
 //! decimals, bytes, dates, versioned rows, every finder, keyset pages, and
