@@ -196,10 +196,6 @@ async fn modern_clickhouse_date32_and_datetime64_ranges_are_refused_by_the_write
         (page_view(ymd(2300, 1, 1), noon(ok)), "day"),
         (page_view(ok, noon(ymd(2300, 1, 1))), "viewed_at"),
         (page_view(ok, noon(ymd(1899, 12, 31))), "viewed_at"),
-        (
-            page_view(ok, noon(ok) + chrono::Duration::nanoseconds(1)),
-            "viewed_at",
-        ),
     ] {
         match w.write(&row).await {
             Err(ChError::Encode {
@@ -223,7 +219,12 @@ async fn modern_clickhouse_date32_and_datetime64_ranges_are_refused_by_the_write
     assert!(
         matches!(w.write(&row).await, Err(ChError::Encode { source: EncodeError::Value(e), .. }) if e.field == "seen_at")
     );
-    assert_eq!(w.pending(), 3, "only the rows in range are held");
+    // A time finer than a microsecond is not refused: the encoder truncates
+    // it, the SDK's one rule before every store (see sdk_timestamps.rs).
+    w.write(&page_view(ok, noon(ok) + chrono::Duration::nanoseconds(1)))
+        .await
+        .unwrap();
+    assert_eq!(w.pending(), 4, "only the rows in range are held");
 }
 
 fn lake_invoice(tax: &str, due: NaiveDate) -> analytics::lake::InvoiceRow {

@@ -98,9 +98,9 @@ pub const SHORT_STRING: u32 = 32;
 /// Largest decimal precision the Rust rows carry (`rust_decimal` holds 28 digits).
 pub const MAX_ROW_PRECISION: u8 = 28;
 
-/// The columns of an entity in ClickHouse: every field but secrets.
+/// The columns of an entity in ClickHouse: its copy projection.
 pub fn columns(e: &Entity) -> impl Iterator<Item = &Field> {
-    e.fields.iter().filter(|f| !f.is_secret())
+    e.copy_fields().map(|(_, f)| f)
 }
 
 /// Why a field cannot be carried to this target without loss: (label, help).

@@ -14,9 +14,9 @@ pub const KEYWORD_MAX: u32 = 1024;
 /// through a double (15 significant digits) and a long.
 pub const SCALED_FLOAT_MAX_PRECISION: u8 = 15;
 
-/// The fields of an entity that reach the index: every field but secrets.
+/// The fields of an entity that reach the index: its copy projection.
 pub fn fields(e: &Entity) -> impl Iterator<Item = (usize, &Field)> {
-    e.fields.iter().enumerate().filter(|(_, f)| !f.is_secret())
+    e.copy_fields()
 }
 
 /// Whether field `i` is declared full text in the entity's `search:` section.

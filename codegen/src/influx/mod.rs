@@ -108,7 +108,7 @@ fn point(e: &Entity) -> TokenStream {
         return TokenStream::new();
     };
     let name = format_ident!("{}Point", e.name.rust);
-    let fields: Vec<&Field> = e.fields.iter().filter(|f| !f.is_secret()).collect();
+    let fields: Vec<&Field> = e.copy_fields().map(|(_, f)| f).collect();
     let decls = fields.iter().map(|f| {
         let n = ident(&f.name.rust);
         let t = rust_type(f);
@@ -128,10 +128,8 @@ fn point(e: &Entity) -> TokenStream {
         quote!(line.tag(#key, &self.#n)?;)
     });
     let field_calls = e
-        .fields
-        .iter()
-        .enumerate()
-        .filter(|(i, f)| *i != *time && !tags.contains(i) && !f.is_secret())
+        .copy_fields()
+        .filter(|(i, _)| *i != *time && !tags.contains(i))
         .map(|(_, f)| {
             let n = ident(&f.name.rust);
             let key = &f.name.schema;

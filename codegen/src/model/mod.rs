@@ -244,6 +244,13 @@ pub struct Entity {
     pub version: Option<usize>,
     /// Previous table name, for a rename migration.
     pub renamed_from: Option<String>,
+    /// The copy projection: indexes of the fields any copy of the entity
+    /// may hold (analytics rows, search documents, time-series points, and
+    /// later cache entries and change events), in field order: every field
+    /// but secrets. Computed once by the resolver's `copy_projection` pass;
+    /// back ends read it through [`Entity::copy_fields`] and never filter
+    /// secrets themselves.
+    pub copy: Vec<usize>,
     pub span: Span,
 }
 
@@ -251,6 +258,11 @@ impl Entity {
     pub fn field(&self, schema_name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name.schema == schema_name)
     }
+    /// The fields of the copy projection ([`Entity::copy`]), with their indexes.
+    pub fn copy_fields(&self) -> impl Iterator<Item = (usize, &Field)> {
+        self.copy.iter().map(|&i| (i, &self.fields[i]))
+    }
+
     pub fn key_fields(&self) -> impl Iterator<Item = &Field> {
         self.key.iter().map(|&i| &self.fields[i])
     }

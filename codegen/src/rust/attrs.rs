@@ -466,6 +466,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
         partition_by: None,
         version,
         renamed_from: None,
+        copy: Vec::new(),
         span: Default::default(),
     };
     Ok(EntityDef {

@@ -67,6 +67,7 @@ impl Resolver<'_> {
             partition_by: None,
             version: None,
             renamed_from: None,
+            copy: Vec::new(),
             span: d.span,
         };
         if let Some(r) = &d.renamed_from {

@@ -58,6 +58,7 @@ pub fn resolve(
         .map(|d| r.entity(d, &stores, &enum_names))
         .collect();
     r.references(&decls, &mut entities, &stores);
+    copy_projection(&mut entities);
     r.clashes(&decls, &entities, &enums, &stores);
     r.rust_names(files, &decls, &entities, &stores);
     let sync = r.sync(files, &stores, &entities);
@@ -208,6 +209,17 @@ pub fn constraint_name(table: &str, cols: &[&str], suffix: &str) -> String {
         keep -= 1;
     }
     format!("{}_{hash}_{suffix}", &full[..keep])
+}
+
+/// The pass that fixes each entity's copy projection ([`Entity::copy`]):
+/// every field but secrets. Secrets never leave PostgreSQL; every back end
+/// that writes a copy reads this list.
+fn copy_projection(entities: &mut [Entity]) {
+    for e in entities {
+        e.copy = (0..e.fields.len())
+            .filter(|&i| !e.fields[i].is_secret())
+            .collect();
+    }
 }
 
 #[cfg(test)]
