@@ -111,8 +111,8 @@ pub use super::entities::sort_fields;
 /// resolver can refuse a schema name that would meet one of them
 /// (`model/resolve/rust_names.rs`). Keep in step with the emitter.
 pub mod names {
-    /// Methods every repository has (`rust/repository.rs`, `batch.rs`,
-    /// `list.rs`). A finder named like one of them is emitted as
+    /// Methods every repository has (`rust/repository.rs`). A finder named
+    /// like one of them is emitted as
     /// `find_<name>` ([`finder_method`]).
     pub const REPOSITORY_METHODS: &[&str] = &[
         "key",

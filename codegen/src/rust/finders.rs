@@ -8,35 +8,16 @@ use quote::{format_ident, quote, quote_spanned};
 
 use super::plan::Plan;
 
-/// Method names the repository already uses; a query with one of these
-/// names gets a `find_` prefix.
-const TAKEN: &[&str] = &[
-    "key",
-    "insert",
-    "upsert",
-    "find",
-    "get",
-    "get_many",
-    "update",
-    "patch",
-    "delete",
-    "exists",
-    "count",
-    "list",
-    "insert_many",
-    "upsert_many",
-    "update_many",
-    "delete_many",
-];
-
 /// The connection is `strata_db` so that a parameter named after a field
 /// (`db`) cannot shadow it.
 pub fn emit(p: &Plan) -> TokenStream {
     let queries = p.def.entity.queries.iter().enumerate().map(|(n, q)| {
-        let name = if TAKEN.contains(&q.name.rust.as_str()) {
-            format_ident!("find_{}", q.name.rust)
-        } else {
-            super::types::ident(&q.name.rust)
+        // `find_<name>` for a name the repository already uses: the one
+        // rule the resolver's name checks also apply.
+        let method = super::check::names::finder_method(&q.name.rust);
+        let name = match method.strip_prefix("r#") {
+            Some(raw) => syn::Ident::new_raw(raw, proc_macro2::Span::call_site()),
+            None => syn::Ident::new(&method, proc_macro2::Span::call_site()),
         };
         let args = q.params.iter().map(|&i| {
             let (f, t) = (p.ident(i), param_ty(p.ty(i)));
