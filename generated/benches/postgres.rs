@@ -10,8 +10,9 @@
 //! - `CandleBar::get` vs a hand-written `sqlx::query_as` of the same
 //!   statement, p50 over 10,000 calls each, interleaved;
 //! - rows with an array column (`Strategy`: `string(20)[]`, json, decimals),
-//!   which go in multi-row `VALUES` statements: generated `upsert_many` vs
-//!   one `INSERT … ON CONFLICT DO UPDATE` per row, 50,000 rows.
+//!   which go through binary `COPY` past 10,000 rows (multi-row `VALUES`
+//!   below): generated `upsert_many` vs one `INSERT … ON CONFLICT DO
+//!   UPDATE` per row, 50,000 rows.
 //!
 //! `BENCH_ROWS`, `BENCH_REPS` and `BENCH_ROW_BY_ROW` (rows for the slow
 //! pattern; by default all of them, the same 200,000 rows as the upserts)
@@ -263,7 +264,7 @@ async fn array_rows(pool: &PgPool, n: usize, reps: usize) {
         n / 2
     );
     println!(
-        "  generated Strategy::upsert_many (VALUES chunks) {g:>10.0}   {:.1}x per row",
+        "  generated Strategy::upsert_many (binary COPY)   {g:>10.0}   {:.1}x per row",
         g / r
     );
     println!("  one INSERT … ON CONFLICT per row              {r:>10.0}   1.000");

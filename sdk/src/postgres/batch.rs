@@ -3,16 +3,17 @@
 //! whole call is one transaction. How rows travel:
 //!
 //! - fewer than [`BATCH_CHUNK`] rows: one statement over `UNNEST($1, …)`,
-//!   one array per column ([`Columns`]);
+//!   one array per column ([`Columns`]); for tables with an array column,
+//!   multi-row `VALUES` statements of up to 1,000 rows ([`values_chunk`]:
+//!   `UNNEST` would flatten an array of arrays);
 //! - more: binary `COPY` (straight into the table, or into a staging table
 //!   then one `INSERT … SELECT`, or the set-based upsert of
-//!   [`super::upsert_staged`]);
-//! - tables with an array column: multi-row `VALUES` statements of up to
-//!   1,000 rows ([`values_chunk`]; `UNNEST` would flatten an array of
-//!   arrays, and binary `COPY` of an enum array needs per-connection OIDs).
+//!   [`super::upsert_staged`]); array values are stamped with their
+//!   column's element type OID, read from the catalog once per call
+//!   (enums have one per database; `varchar(n)[]` is not sqlx's `text[]`).
 //!
 //! `update_many` and `delete_many` go in `UNNEST` chunks of
-//! [`BATCH_CHUNK`] rows (or `VALUES` chunks).
+//! [`BATCH_CHUNK`] rows (`VALUES` chunks for tables with array columns).
 
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
@@ -101,10 +102,7 @@ where
         let mut w = Written::<T>::new(&conn);
         let mut tx = Connection::begin(&mut *conn).await?;
         let rows = rows.inspect(|r| w.push(|| T::new_key(r)));
-        let counts = match T::DEF.has_arrays() {
-            true => new_values::<T>(&mut tx, op, rows).await?,
-            false => new_small_or_copy::<T>(&mut tx, op, rows).await?,
-        };
+        let counts = new_small_or_copy::<T>(&mut tx, op, rows).await?;
         commit(tx, w.pending).await?;
         w.committed(op);
         Ok(counts)
@@ -120,11 +118,16 @@ async fn new_small_or_copy<T: Table>(
     let s = T::statements();
     let head: Vec<T::New> = rows.by_ref().take(BATCH_CHUNK).collect();
     if head.len() == BATCH_CHUNK {
-        return new_copy::<T>(conn, op, head.into_iter().chain(rows)).await;
+        let oids = element_oids::<T>(conn).await?;
+        return new_copy::<T>(conn, op, &oids, head.into_iter().chain(rows)).await;
     }
     let mut counts = BatchCounts::default();
     if head.is_empty() {
         return Ok(counts);
+    }
+    if T::DEF.has_arrays() {
+        // UNNEST would flatten arrays of arrays: multi-row VALUES.
+        return new_values::<T>(conn, op, head.into_iter()).await;
     }
     let mut cols = Columns::with_capacity(head.len());
     for r in &head {
@@ -143,9 +146,34 @@ async fn new_small_or_copy<T: Table>(
     Ok(counts)
 }
 
+/// The element type OID of each array column of an insert, in the order of
+/// [`super::TableDef::new_columns`], from the catalog (enums have a
+/// per-database OID; `varchar(n)[]` is not sqlx's `text[]`). Empty for a
+/// table without array columns.
+async fn element_oids<T: Table>(conn: &mut PgConnection) -> Result<Vec<Option<u32>>> {
+    let def = T::DEF;
+    if !def.has_arrays() {
+        return Ok(Vec::new());
+    }
+    let sql = "SELECT a.attname::text, t.typelem::int8 FROM pg_attribute a \
+               JOIN pg_type t ON t.oid = a.atttypid \
+               WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped";
+    let table = &T::statements().table;
+    let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await?;
+    let oid = |name: &str| rows.iter().find(|(n, _)| n == name).map(|(_, o)| *o as u32);
+    let cols = def.new_columns().into_iter().map(|i| &def.columns[i]);
+    Ok(cols
+        .map(|c| c.array.then(|| oid(c.name)).flatten())
+        .collect())
+}
+
 async fn new_copy<T: Table>(
     conn: &mut PgConnection,
     op: Operation,
+    oids: &[Option<u32>],
     rows: impl Iterator<Item = T::New> + Send,
 ) -> Result<BatchCounts> {
     let s = &T::statements().copy;
@@ -153,16 +181,17 @@ async fn new_copy<T: Table>(
     let mut counts = BatchCounts::default();
     if op == Operation::InsertMany {
         if s.copy_direct.is_some() {
-            counts.inserted = insert_rows(conn, s, width, rows, |w, r| T::bind_new(&r, w)).await?;
+            counts.inserted =
+                insert_rows(conn, s, width, oids, rows, |w, r| T::bind_new(&r, w)).await?;
             return Ok(counts);
         }
-        copy_to_stage::<T>(conn, rows, width).await?;
+        copy_to_stage::<T>(conn, oids, rows, width).await?;
         counts.inserted = conn
             .execute(s.insert_from_stage.as_str())
             .await?
             .rows_affected();
     } else {
-        let staged = copy_to_stage::<T>(conn, rows, width).await?;
+        let staged = copy_to_stage::<T>(conn, oids, rows, width).await?;
         let (i, u) = match &s.upsert_set_based {
             Some(fast) => upsert_staged(conn, fast, &s.upsert_on_conflict, staged).await?,
             None => {
@@ -181,13 +210,14 @@ async fn new_copy<T: Table>(
 /// Streams every row into the staging table; returns the rows copied.
 async fn copy_to_stage<T: Table>(
     conn: &mut PgConnection,
+    oids: &[Option<u32>],
     rows: impl Iterator<Item = T::New>,
     width: i16,
 ) -> Result<u64> {
     let s = &T::statements().copy;
     conn.execute(s.create_stage.as_str()).await?;
     let mut copy = conn.copy_in_raw(&s.copy_stage).await?;
-    let mut w = CopyWriter::new();
+    let mut w = CopyWriter::new().with_element_oids(oids.to_vec());
     for r in rows {
         w.row(width);
         if let Err(e) = T::bind_new(&r, &mut w) {

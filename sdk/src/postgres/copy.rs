@@ -29,10 +29,18 @@ async fn send_block(conn: &mut PgConnection, sql: &str, block: &[u8]) -> Result<
 
 /// Encodes rows in PostgreSQL's binary COPY format.
 ///
-/// Only scalar values: arrays of user-defined types need OIDs that are
-/// resolved per connection, which this encoder does not do.
+/// Arrays carry their element type's OID, which `COPY` checks against the
+/// column's: sqlx writes the Rust type's (`text` for a `String`, where the
+/// column may be `varchar(20)[]`; 0 for an enum, whose OID exists only per
+/// database). Give the columns' element OIDs ([`CopyWriter::with_element_oids`],
+/// read from the catalog by the batch writers) and each array value is
+/// stamped with its column's.
 pub struct CopyWriter {
     buf: PgArgumentBuffer,
+    /// Per column of a row: the element type OID of an array column.
+    element_oids: Vec<Option<u32>>,
+    /// The column the next value goes to.
+    at: usize,
 }
 
 impl Default for CopyWriter {
@@ -48,12 +56,40 @@ impl CopyWriter {
         buf.extend_from_slice(SIGNATURE);
         buf.extend_from_slice(&0i32.to_be_bytes()); // flags
         buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
-        CopyWriter { buf }
+        CopyWriter {
+            buf,
+            element_oids: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// The element type OID of each array column, by position in the row
+    /// (`None` for the other columns).
+    pub fn with_element_oids(mut self, oids: Vec<Option<u32>>) -> Self {
+        self.element_oids = oids;
+        self
     }
 
     /// Starts a row of `fields` values.
     pub fn row(&mut self, fields: i16) {
         self.buf.extend_from_slice(&fields.to_be_bytes());
+        self.at = 0;
+    }
+
+    /// Stamps the array value that starts at `start` (its length word) with
+    /// the current column's element OID: bytes 8..12 of the value are the
+    /// element type (after the dimension count and the flags).
+    fn stamp_element_oid(&mut self, start: usize) {
+        let Some(Some(oid)) = self.element_oids.get(self.at) else {
+            return;
+        };
+        let len = self
+            .buf
+            .get(start..start + 4)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        if len.is_some_and(|l| l >= 12) {
+            self.buf[start + 12..start + 16].copy_from_slice(&oid.to_be_bytes());
+        }
     }
 
     /// Appends one value (`None` is NULL).
@@ -150,6 +186,7 @@ pub async fn insert_rows<R, I, F>(
     conn: &mut PgConnection,
     sql: &CopySql,
     width: i16,
+    element_oids: &[Option<u32>],
     rows: I,
     mut encode: F,
 ) -> Result<u64>
@@ -163,7 +200,7 @@ where
     while rows.peek().is_some() {
         conn.execute("SAVEPOINT strata_copy").await?;
         let mut kept: Vec<u8> = Vec::new();
-        let mut w = CopyWriter::new();
+        let mut w = CopyWriter::new().with_element_oids(element_oids.to_vec());
         let direct = sql.copy_direct.as_deref().unwrap_or_default();
         let mut copy = conn.copy_in_raw(direct).await?;
         while kept.len() + w.bytes() < INSERT_BLOCK {
@@ -206,9 +243,15 @@ where
 
 impl Sink for CopyWriter {
     fn value<T: Value>(&mut self, v: &T) -> Result<()> {
-        self.field(v)
+        self.field(v)?;
+        self.at += 1;
+        Ok(())
     }
     fn array<T: ArrayValue>(&mut self, v: &T) -> Result<()> {
-        self.field(v)
+        let start = self.buf.len();
+        self.field(v)?;
+        self.stamp_element_oid(start);
+        self.at += 1;
+        Ok(())
     }
 }
