@@ -31,11 +31,67 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   wait_for postgres "pg_isready -h 127.0.0.1 -p 5432"
 fi
 
+# Logical decoding for change capture (`strata sync`), and replication
+# connections from loopback for the streaming replica below. Changing
+# wal_level takes a restart; done once, then the settings stay.
+PGV="$(ls /etc/postgresql | head -n1)"
+PGB="/usr/lib/postgresql/$PGV/bin"
+HBA="/etc/postgresql/$PGV/main/pg_hba.conf"
+if ! grep -q '^host replication all 127.0.0.1/32 trust' "$HBA" 2>/dev/null; then
+  echo 'host replication all 127.0.0.1/32 trust' >> "$HBA"
+  psql -h 127.0.0.1 -U postgres -qc "SELECT pg_reload_conf()" >/dev/null
+fi
+if [ "$(psql -h 127.0.0.1 -U postgres -tAc 'SHOW wal_level')" != logical ] \
+   || [ "$(psql -h 127.0.0.1 -U postgres -tAc 'SHOW max_replication_slots')" -lt 64 ]; then
+  log "configuring PostgreSQL for logical decoding (restart)"
+  psql -h 127.0.0.1 -U postgres -q \
+    -c "ALTER SYSTEM SET wal_level = logical" \
+    -c "ALTER SYSTEM SET max_slot_wal_keep_size = '4GB'" \
+    -c "ALTER SYSTEM SET max_replication_slots = 64" \
+    -c "ALTER SYSTEM SET max_wal_senders = 64" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$PGV" main restart >&2
+  wait_for postgres "pg_isready -h 127.0.0.1 -p 5432"
+fi
+
+# A real streaming replica of the local server on 127.0.0.1:5433 (hot
+# standby, made with `pg_basebackup -R`), for replica routing and
+# read-your-writes tests. Its data lives under $STATE.
+REP="$STATE/pg-replica"
+if ! pg_isready -h 127.0.0.1 -p 5433 -q 2>/dev/null; then
+  if [ ! -f "$REP/data/standby.signal" ]; then
+    rm -rf "$REP"; mkdir -p "$REP"; chown postgres "$REP"
+    su postgres -c "$PGB/pg_basebackup -h 127.0.0.1 -p 5432 -U postgres -D $REP/data -R -X stream" >&2
+    printf "port = 5433\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nhot_standby = on\nhot_standby_feedback = on\n" \
+      "$REP" > "$REP/data/postgresql.conf"
+    printf 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n' > "$REP/data/pg_hba.conf"
+    chown postgres "$REP/data/postgresql.conf" "$REP/data/pg_hba.conf"
+  fi
+  su postgres -c "$PGB/pg_ctl -D $REP/data -l $REP/log -w start" >&2
+  wait_for postgres-replica "pg_isready -h 127.0.0.1 -p 5433"
+fi
+# A test may have paused replay and died before resuming it.
+psql -h 127.0.0.1 -p 5433 -U postgres -qtAc "SELECT pg_wal_replay_resume()" >/dev/null 2>&1 || true
+
 # --- Redis -------------------------------------------------------------------------
 if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   command -v redis-server >/dev/null || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >&2; }
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >&2
   wait_for redis "redis-cli -h 127.0.0.1 ping"
+fi
+
+# A real three-master Redis Cluster on 127.0.0.1:7100-7102.
+RC="$STATE/redis-cluster"
+if ! redis-cli -p 7100 cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+  for p in 7100 7101 7102; do
+    redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
+    rm -rf "${RC:?}/$p"; mkdir -p "$RC/$p"
+    (cd "$RC/$p" && redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
+      --cluster-config-file nodes.conf --save "" --appendonly no --daemonize yes --logfile log >&2)
+  done
+  wait_for redis-cluster-nodes "redis-cli -p 7102 ping"
+  redis-cli --cluster create 127.0.0.1:7100 127.0.0.1:7101 127.0.0.1:7102 \
+    --cluster-replicas 0 --cluster-yes >&2
+  wait_for redis-cluster "redis-cli -p 7100 cluster info | grep -q cluster_state:ok"
 fi
 
 # --- ClickHouse 18.16 and VictoriaMetrics from the OS packages ---------------------
@@ -89,4 +145,6 @@ export REDIS_URL="\${REDIS_URL:-redis://127.0.0.1:6379}"
 export CLICKHOUSE_URL="\${CLICKHOUSE_URL:-http://127.0.0.1:8123}"
 export VICTORIA_URL="\${VICTORIA_URL:-http://127.0.0.1:8428}"
 export INFLUX_V1_URL="\${INFLUX_V1_URL:-http://127.0.0.1:8186}"
+export REPLICA_URL="\${REPLICA_URL:-postgres://postgres@127.0.0.1:5433/postgres}"
+export REDIS_CLUSTER_URLS="\${REDIS_CLUSTER_URLS:-redis://127.0.0.1:7100,redis://127.0.0.1:7101,redis://127.0.0.1:7102}"
 ENV
