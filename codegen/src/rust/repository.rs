@@ -94,6 +94,8 @@ struct Method {
     args: TokenStream,
     out: TokenStream,
     call: TokenStream,
+    /// Calls `strata_sdk::cache::repo` instead of `strata_sdk::postgres::repo`.
+    via_cache: bool,
 }
 
 fn method(m: Method) -> TokenStream {
@@ -103,12 +105,17 @@ fn method(m: Method) -> TokenStream {
         args,
         out,
         call,
+        via_cache,
     } = m;
     let name = format_ident!("{name}");
+    let module = match via_cache {
+        true => quote!(::strata_sdk::cache::repo),
+        false => quote!(__pg::repo),
+    };
     quote! {
         #[doc = #doc]
         pub fn #name<'a, A: __pg::Db<'a>>(db: A, #args) -> __pg::Fut<'a, #out> {
-            __pg::repo::#call
+            #module::#call
         }
     }
 }
@@ -129,6 +136,7 @@ fn methods(p: &Plan) -> TokenStream {
         args,
         out,
         call,
+        via_cache: false,
     };
     let single = [
         m("Inserts a row (`None` fields take their default); see [`__pg::repo::insert`].", "insert", quote!(row: &'a #new), quote!(Self), quote!(insert(db, row))),
@@ -142,7 +150,21 @@ fn methods(p: &Plan) -> TokenStream {
         m("Whether a row has this key.", "exists", quote!(key: &'a #key), quote!(bool), quote!(exists::<Self, A>(db, key))),
         m("One page of rows in key order after the cursor (keyset pagination).", "list", quote!(page: &'a __pg::PageRequest<#key>), quote!(__pg::Page<Self, #key>), quote!(list(db, page))),
     ];
-    let single = single.into_iter().map(method);
+    // Reads by key of an entity with `cache:` go through the SDK's cache
+    // when the executor has one (`&strata_sdk::cache::Store`).
+    let cached = p.def.entity.cache.is_some();
+    let single = single.into_iter().map(|mut m| {
+        if cached && matches!(m.name, "find" | "get" | "get_many") {
+            let name = format_ident!("{}", m.name);
+            let arg = match m.name {
+                "get_many" => quote!(keys),
+                _ => quote!(key),
+            };
+            m.call = quote!(#name::<Self, A>(db, #arg));
+            m.via_cache = true;
+        }
+        method(m)
+    });
     let batch = batch(p);
     quote! {
         #[doc = "The table, quoted."]
