@@ -300,7 +300,10 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
         .as_deref()
         .map_or_else(|| format!("A row of `{table}`."), doc_text);
     let cache = e.cache.as_ref().map(|c| match c.ttl_ms {
-        Some(ms) => quote!(, cache(ttl_ms = #ms)),
+        Some(ms) => {
+            let ms = Literal::u64_unsuffixed(ms);
+            quote!(, cache(ttl_ms = #ms))
+        }
         None => quote!(, cache),
     });
     quote! {

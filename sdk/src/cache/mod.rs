@@ -115,6 +115,18 @@ pub struct CacheConfig {
     pub xfetch_beta: f64,
     /// Up to this fraction of the TTL is added to each fill (default 0.1).
     pub jitter: f64,
+    /// Test support: every fill waits at this gate (forces interleavings).
+    #[doc(hidden)]
+    pub fill_gate: Option<Arc<FillGate>>,
+}
+
+/// Test support: a fill signals `reached`, then waits for `release`, so a
+/// test can commit a write between a reader's PostgreSQL read and its fill.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct FillGate {
+    pub reached: tokio::sync::Notify,
+    pub release: tokio::sync::Notify,
 }
 
 impl CacheConfig {
@@ -129,6 +141,7 @@ impl CacheConfig {
             lease_wait: Duration::from_millis(100),
             xfetch_beta: 1.0,
             jitter: 0.1,
+            fill_gate: None,
         }
     }
     pub fn with_timeout(mut self, t: Duration) -> Self {
@@ -150,6 +163,11 @@ impl CacheConfig {
     }
     pub fn with_jitter(mut self, jitter: f64) -> Self {
         self.jitter = jitter;
+        self
+    }
+    #[doc(hidden)]
+    pub fn with_fill_gate(mut self, gate: Arc<FillGate>) -> Self {
+        self.fill_gate = Some(gate);
         self
     }
     /// Connects ([`Cache::connect`]).

@@ -247,6 +247,10 @@ async fn fill(
     load_ms: u32,
     lease: Option<u64>,
 ) {
+    if let Some(gate) = &cache.inner.cfg.fill_gate {
+        gate.reached.notify_one();
+        gate.release.notified().await;
+    }
     let ttl = def.ttl_ms.max(1);
     let fresh = cache.epoch() == note.epoch && note.at.elapsed() < Duration::from_millis(ttl / 2);
     if !fresh {
