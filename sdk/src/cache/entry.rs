@@ -27,6 +27,10 @@ use crate::postgres::{ArrayValue, CacheDef, Sink, Table, Value};
 
 /// The kind byte of a value entry in format 1.
 pub(crate) const VALUE_V1: u8 = 1;
+/// The kind byte of a value entry in format 1, for tools reading entries.
+pub const VALUE_V1_BYTE: u8 = VALUE_V1;
+/// Bytes before the row in a value entry of format 1.
+pub const VALUE_V1_HEADER: usize = HEADER;
 /// The kind byte of a tombstone.
 pub(crate) const TOMBSTONE: u8 = 0;
 const HEADER: usize = 1 + 8 + 8 + 4;
@@ -97,6 +101,12 @@ pub(crate) fn encode<T: serde::Serialize>(row: &T) -> Result<Vec<u8>> {
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Option<T> {
     rmp_serde::from_slice(b).ok()
+}
+
+/// The row of a value entry (the bytes after [`VALUE_V1_HEADER`]), for
+/// tools that compare the cache with the database.
+pub fn decode_row<T: serde::de::DeserializeOwned>(row: &[u8]) -> Option<T> {
+    decode(row)
 }
 
 /// The Redis key of a row of `T` (see the [module docs](self)).
