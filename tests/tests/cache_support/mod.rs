@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use strata_sdk::cache::{Cache, CacheConfig, Store};
 
+pub mod load;
+
 #[path = "../sdk_support/mod.rs"]
 mod sdk_support;
 pub use sdk_support::TestDb;
