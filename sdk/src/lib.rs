@@ -7,9 +7,12 @@
 //! One cargo feature per store, so a crate compiles only the clients it
 //! uses: `postgres` (the default: repositories, pools, migrations),
 //! `clickhouse`, `influxdb` and `elasticsearch` (the batching writers; the
-//! last two bring the HTTP client). A PostgreSQL-only crate compiles no HTTP
+//! last two bring the HTTP client), and `cache` (the Redis read path of
+//! entities with `cache:`, [`cache`]). A PostgreSQL-only crate compiles no HTTP
 //! client.
 
+#[cfg(feature = "cache")]
+pub mod cache;
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse;
 #[cfg(feature = "elasticsearch")]

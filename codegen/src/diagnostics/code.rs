@@ -110,6 +110,7 @@ codes! {
     SearchType => "strata::search_type": "A field type that the search store cannot index without loss.",
     BadSearchField => "strata::bad_search_field": "A `search: { text: [...] }` field that is not text.",
     SecretInSearch => "strata::secret_in_search": "A secret field listed as searchable.",
+    SecretInCache => "strata::secret_in_cache": "`cache:` on an entity with a secret field (secrets are never cached).",
     ClickhouseType => "strata::clickhouse_type": "A field type the ClickHouse store cannot hold without loss.",
     ClickhousePartition => "strata::clickhouse_partition": "A ClickHouse partition that the server version or the field cannot carry.",
     // Limits.

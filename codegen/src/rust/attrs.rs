@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! #[strata(table = "config", key(scope, name), schema = "app", sort(created_at),
-//!          query(in_scope(params(scope), fixed(active = true), order = "name desc", limit = 100, one)))]
+//!          query(in_scope(params(scope), fixed(active = true), order = "name desc", limit = 100, one)),
+//!          cache(ttl_ms = 30000))]
 //! field: #[strata(column = "sql_name", ty = "decimal(20,8)", default = now | generated | identity | empty | "lit" | true,
 //!                 created_at | updated_at | version)]
 //! ```
@@ -358,6 +359,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
     let mut key_idents = None;
     let mut sort_idents = Vec::new();
     let mut raw_queries = Vec::new();
+    let mut cache: Option<(Option<u64>, Span)> = None;
     let mut seen = Seen(BTreeSet::new());
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("strata")) {
         attr.parse_nested_meta(|m| {
@@ -370,6 +372,20 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
                 "schema" => schema = Some(sql_name(m.value()?.parse()?)?),
                 "key" => key_idents = Some(ident_list(&m)?),
                 "sort" => sort_idents = ident_list(&m)?,
+                "cache" => {
+                    let mut ttl = None;
+                    if m.input.peek(syn::token::Paren) {
+                        m.parse_nested_meta(|c| {
+                            if c.path.is_ident("ttl_ms") {
+                                ttl = Some(c.value()?.parse::<syn::LitInt>()?.base10_parse()?);
+                                Ok(())
+                            } else {
+                                Err(c.error("the cache setting is `ttl_ms = <milliseconds>`"))
+                            }
+                        })?;
+                    }
+                    cache = Some((ttl, m.path.span()));
+                }
                 other => return Err(m.error(format!("unknown setting `{other}`"))),
             }
             Ok(())
@@ -399,6 +415,18 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
                 id.span(),
                 format!(
                     "`sort({id})`: the field is nullable, and keyset pages would skip its NULL rows; sort by a non-null field"
+                ),
+            ));
+        }
+    }
+    // Secrets never reach a cache: refuse rather than drop the field.
+    if let Some((_, span)) = &cache {
+        if let Some(f) = fields.iter().find(|f| f.is_secret()) {
+            return Err(syn::Error::new(
+                *span,
+                format!(
+                    "`cache`: the field `{}` is a secret, and secrets are never copied to a cache; move it to an entity without `cache`",
+                    f.name.rust
                 ),
             ));
         }
@@ -461,7 +489,10 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
         uniques: vec![],
         indexes: vec![],
         queries,
-        cache: None,
+        cache: cache.map(|(ttl_ms, _)| crate::model::Cache {
+            store: String::new(),
+            ttl_ms,
+        }),
         search: None,
         partition_by: None,
         version,

@@ -221,9 +221,15 @@ pub mod names {
         crate::model::StoreKindTag::InfluxDb,
     ];
 
-    /// The functions generated for a postgres store.
-    pub fn store_functions(store: &str) -> [String; 2] {
-        [format!("{store}_pool_config"), format!("connect_{store}")]
+    /// The functions generated for a postgres store (a pool) or a redis
+    /// store (a cache).
+    pub fn store_functions(store: &str, kind: crate::model::StoreKindTag) -> [String; 2] {
+        match kind {
+            crate::model::StoreKindTag::Redis => {
+                [format!("{store}_cache_config"), format!("connect_{store}")]
+            }
+            _ => [format!("{store}_pool_config"), format!("connect_{store}")],
+        }
     }
 
     /// The types derived from a postgres record entity, with what each is.

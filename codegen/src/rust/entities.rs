@@ -46,6 +46,30 @@ pub fn emit(model: &Model) -> TokenStream {
                 }
             })
         }
+        StoreKind::Redis { key_prefix } => {
+            let config = format_ident!("{}_cache_config", s.name);
+            let connect = format_ident!("connect_{}", s.name);
+            let url = s.url.as_ref().map(|u| u.raw.clone()).unwrap_or_default();
+            let prefix = key_prefix.clone().unwrap_or_else(|| s.name.clone());
+            let doc = format!(
+                "Settings of the redis store `{}` (key prefix `{prefix}`); `${{VAR}}` in the URL expands at run time.",
+                s.name
+            );
+            let cdoc = format!(
+                "The cache of the redis store `{}`: wrap a pool with it in a `strata_sdk::cache::Store`.",
+                s.name
+            );
+            Some(quote! {
+                #[doc = #doc]
+                pub fn #config() -> ::strata_sdk::cache::CacheConfig {
+                    ::strata_sdk::cache::CacheConfig::new(#url, #prefix)
+                }
+                #[doc = #cdoc]
+                pub async fn #connect() -> ::strata_sdk::Result<::strata_sdk::cache::Cache> {
+                    #config().connect().await
+                }
+            })
+        }
         _ => None,
     });
     let entities = model
@@ -275,10 +299,17 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
         .doc
         .as_deref()
         .map_or_else(|| format!("A row of `{table}`."), doc_text);
+    let cache = e.cache.as_ref().map(|c| match c.ttl_ms {
+        Some(ms) => {
+            let ms = Literal::u64_unsuffixed(ms);
+            quote!(, cache(ttl_ms = #ms))
+        }
+        None => quote!(, cache),
+    });
     quote! {
         #[doc = #doc]
         #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, ::sqlx::FromRow, ::strata_derive::Entity)]
-        #[strata(table = #table, key(#(#key),*) #schema #sort #(#queries)*)]
+        #[strata(table = #table, key(#(#key),*) #schema #sort #(#queries)* #cache)]
         pub struct #ident {
             #(#fields,)*
         }

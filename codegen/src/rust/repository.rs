@@ -97,6 +97,12 @@ fn methods(p: &Plan) -> TokenStream {
         _ => quote!((#(::std::clone::Clone::clone(&self.#key_fields),)*)),
     };
     let batch = batch(p);
+    // Reads by key of an entity with `cache:` go through the SDK's cache
+    // when the executor has one (`&strata_sdk::cache::Store`).
+    let reads = match p.def.entity.cache.is_some() {
+        true => format_ident!("cache"),
+        false => format_ident!("postgres"),
+    };
     quote! {
         #[doc = "The table, quoted."]
         pub const TABLE: &'static str = #table;
@@ -104,7 +110,7 @@ fn methods(p: &Plan) -> TokenStream {
         pub const COLUMNS: &'static str = #cols;
         #[doc = "This row's primary key."]
         pub fn key(&self) -> #key { #key_value }
-        ::strata_sdk::repository_methods!(key = #key, new = #new, patch = #patch, batch = [#(#batch),*]);
+        ::strata_sdk::repository_methods!(key = #key, new = #new, patch = #patch, reads = #reads, batch = [#(#batch),*]);
     }
 }
 

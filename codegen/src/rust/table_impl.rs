@@ -39,6 +39,14 @@ pub fn emit(p: &Plan) -> TokenStream {
             quote!(#pg::VersionCheck::Skip),
         ),
     };
+    let cache = p.def.entity.cache.as_ref().map(|c| {
+        let ttl = c.ttl_ms.unwrap_or(DEFAULT_CACHE_TTL_MS);
+        let fp = fingerprint(p);
+        quote! {
+            const CACHE: ::std::option::Option<&'static #pg::CacheDef> =
+                ::std::option::Option::Some(&#pg::CacheDef { ttl_ms: #ttl, fingerprint: #fp });
+        }
+    });
     // A binder of a table with nothing to bind leaves its arguments unused.
     quote! {
         #[allow(unused_variables)]
@@ -47,6 +55,7 @@ pub fn emit(p: &Plan) -> TokenStream {
             type New = #new;
             type Patch = #patch;
             const DEF: &'static #pg::TableDef = &#def;
+            #cache
             fn statements() -> &'static #pg::Statements {
                 static S: ::std::sync::OnceLock<#pg::Statements> = ::std::sync::OnceLock::new();
                 S.get_or_init(|| #pg::Statements::build(Self::DEF))
@@ -61,6 +70,37 @@ pub fn emit(p: &Plan) -> TokenStream {
             fn version_check(p: &#patch) -> #pg::VersionCheck { #check }
         }
     }
+}
+
+/// The TTL of an entity whose `cache:` gives none: one minute.
+pub const DEFAULT_CACHE_TTL_MS: u64 = 60_000;
+
+/// The fingerprint of an entity's cached shape: the first 8 hex digits of
+/// a SHA-256 over the encoding version, each field's names, schema type,
+/// nullability, role and Rust type as written, and the key. A change of
+/// any of them changes every cache key of the entity, so a deploy never
+/// decodes entries of another shape.
+pub fn fingerprint(p: &Plan) -> String {
+    use sha2::{Digest, Sha256};
+    let e = &p.def.entity;
+    let mut h = Sha256::new();
+    h.update(b"strata-cache-1\n");
+    h.update(e.name.schema.as_bytes());
+    for (i, f) in e.fields.iter().enumerate() {
+        let ty = &p.def.types[i];
+        let line = format!(
+            "\n{}|{}|{}|{}|{:?}|{}",
+            f.name.rust,
+            f.name.sql,
+            f.ty,
+            f.nullable,
+            f.role,
+            quote!(#ty)
+        );
+        h.update(line.as_bytes());
+    }
+    h.update(format!("\nkey {:?}", e.key).as_bytes());
+    hex::encode(&h.finalize()[..4])
 }
 
 /// `s.value(&r.field)?;` for each field (`array` for array columns,

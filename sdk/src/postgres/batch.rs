@@ -33,13 +33,15 @@ use crate::BatchCounts;
 struct Written<T: Table> {
     keys: Option<Vec<T::Key>>,
     pending: bool,
+    after: super::AfterCommit,
 }
 
 impl<T: Table> Written<T> {
-    fn new(conn: &PgConnection) -> Self {
+    fn new(conn: &PgConnection, after: super::AfterCommit) -> Self {
         Written {
-            keys: seam::has_hooks::<T>().then(Vec::new),
+            keys: (seam::has_hooks::<T>() || after.wants::<T>()).then(Vec::new),
             pending: conn.is_in_transaction(),
+            after,
         }
     }
     fn push(&mut self, k: impl FnOnce() -> Option<T::Key>) {
@@ -47,14 +49,16 @@ impl<T: Table> Written<T> {
             v.extend(k());
         }
     }
-    /// After `COMMIT`: runs the hooks.
-    fn committed(self, op: Operation) {
+    /// After `COMMIT`: runs the hooks, then the executor's after-commit
+    /// step (cache invalidation), awaited.
+    async fn committed(self, op: Operation) {
         let commit = match self.pending {
             true => seam::Commit::Pending,
             false => seam::Commit::Committed,
         };
         if let Some(k) = &self.keys {
             seam::written::<T>(call::<T>(op), commit, k);
+            self.after.written::<T>(k).await;
         }
     }
 }
@@ -98,13 +102,14 @@ where
 {
     let rows = rows.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
+        let after = db.after_commit();
         let mut conn = db.acquire().await?;
-        let mut w = Written::<T>::new(&conn);
+        let mut w = Written::<T>::new(&conn, after);
         let mut tx = Connection::begin(&mut *conn).await?;
         let rows = rows.inspect(|r| w.push(|| T::new_key(r)));
         let counts = new_small_or_copy::<T>(&mut tx, op, rows).await?;
         commit(tx, w.pending).await?;
-        w.committed(op);
+        w.committed(op).await;
         Ok(counts)
     }))
 }
@@ -278,13 +283,14 @@ where
     let op = Operation::UpdateMany;
     let rows = rows.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
+        let after = db.after_commit();
         let mut conn = db.acquire().await?;
-        let mut w = Written::<T>::new(&conn);
+        let mut w = Written::<T>::new(&conn, after);
         let mut tx = Connection::begin(&mut *conn).await?;
         let rows = rows.inspect(|r| w.push(|| Some(r.key())));
         let updated = update_chunks::<T>(&mut tx, rows).await?;
         commit(tx, w.pending).await?;
-        w.committed(op);
+        w.committed(op).await;
         Ok(BatchCounts {
             updated,
             ..Default::default()
@@ -362,8 +368,9 @@ where
     let op = Operation::DeleteMany;
     let keys = keys.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
+        let after = db.after_commit();
         let mut conn = db.acquire().await?;
-        let mut w = Written::<T>::new(&conn);
+        let mut w = Written::<T>::new(&conn, after);
         let mut tx = Connection::begin(&mut *conn).await?;
         let mut keys = keys.inspect(|k| w.push(|| Some(k.clone()))).peekable();
         let sql = &T::statements().delete_unnest;
@@ -380,7 +387,7 @@ where
         }
         drop(keys);
         commit(tx, w.pending).await?;
-        w.committed(op);
+        w.committed(op).await;
         Ok(BatchCounts {
             deleted,
             ..Default::default()

@@ -10,6 +10,10 @@
 //! instead of in every entity's expansion. The entity-specific methods
 //! (`key()`, finders, `list_by_<sort>`) are still emitted by the derive.
 //!
+//! `reads` is `postgres`, or `cache` for an entity with `cache:`: then
+//! `find`, `get` and `get_many` go through `strata_sdk::cache::repo` (Redis
+//! first when the executor is a cache-aware `Store`, PostgreSQL otherwise).
+//!
 //! `batch` lists the batch writers the entity has: `insert_many` and
 //! `upsert_many` (unless every column is generated), `update_many` (unless
 //! nothing can be updated), `delete_many`.
@@ -20,7 +24,7 @@
 #[macro_export]
 #[doc(hidden)]
 macro_rules! repository_methods {
-    (key = $key:ty, new = $new:ty, patch = $patch:ty, batch = [$($batch:ident),* $(,)?]) => {
+    (key = $key:ty, new = $new:ty, patch = $patch:ty, reads = $reads:ident, batch = [$($batch:ident),* $(,)?]) => {
         /// How many rows the table holds.
         pub fn count<'a, A: $crate::postgres::Db<'a>>(db: A) -> $crate::postgres::Fut<'a, i64> {
             $crate::postgres::repo::count::<Self, A>(db)
@@ -35,18 +39,7 @@ macro_rules! repository_methods {
         pub fn upsert<'a, A: $crate::postgres::Db<'a>>(db: A, row: &'a $new) -> $crate::postgres::Fut<'a, Self> {
             $crate::postgres::repo::upsert(db, row)
         }
-        /// The row with this key, if any.
-        pub fn find<'a, A: $crate::postgres::Db<'a>>(db: A, key: &'a $key) -> $crate::postgres::Fut<'a, ::std::option::Option<Self>> {
-            $crate::postgres::repo::find(db, key)
-        }
-        /// The row with this key; `Error::NotFound` if there is none.
-        pub fn get<'a, A: $crate::postgres::Db<'a>>(db: A, key: &'a $key) -> $crate::postgres::Fut<'a, Self> {
-            $crate::postgres::repo::get(db, key)
-        }
-        /// The rows with these keys, in one statement (missing keys are skipped).
-        pub fn get_many<'a, A: $crate::postgres::Db<'a>>(db: A, keys: &'a [$key]) -> $crate::postgres::Fut<'a, ::std::vec::Vec<Self>> {
-            $crate::postgres::repo::get_many(db, keys)
-        }
+        $crate::repository_methods!(@reads $reads, $key);
         /// Writes the row's data columns by key, checking its version; see
         /// [`strata_sdk::postgres::repo::update`].
         pub fn update<'a, A: $crate::postgres::Db<'a>>(db: A, row: &'a Self) -> $crate::postgres::Fut<'a, Self> {
@@ -73,6 +66,34 @@ macro_rules! repository_methods {
             $crate::postgres::repo::list(db, page)
         }
         $($crate::repository_methods!(@batch $batch, $key, $new);)*
+    };
+    (@reads postgres, $key:ty) => {
+        /// The row with this key, if any.
+        pub fn find<'a, A: $crate::postgres::Db<'a>>(db: A, key: &'a $key) -> $crate::postgres::Fut<'a, ::std::option::Option<Self>> {
+            $crate::postgres::repo::find(db, key)
+        }
+        /// The row with this key; `Error::NotFound` if there is none.
+        pub fn get<'a, A: $crate::postgres::Db<'a>>(db: A, key: &'a $key) -> $crate::postgres::Fut<'a, Self> {
+            $crate::postgres::repo::get(db, key)
+        }
+        /// The rows with these keys, in one statement (missing keys are skipped).
+        pub fn get_many<'a, A: $crate::postgres::Db<'a>>(db: A, keys: &'a [$key]) -> $crate::postgres::Fut<'a, ::std::vec::Vec<Self>> {
+            $crate::postgres::repo::get_many(db, keys)
+        }
+    };
+    (@reads cache, $key:ty) => {
+        /// The row with this key, if any.
+        pub fn find<'a, A: $crate::postgres::Db<'a>>(db: A, key: &'a $key) -> $crate::postgres::Fut<'a, ::std::option::Option<Self>> {
+            $crate::cache::repo::find::<Self, A>(db, key)
+        }
+        /// The row with this key; `Error::NotFound` if there is none.
+        pub fn get<'a, A: $crate::postgres::Db<'a>>(db: A, key: &'a $key) -> $crate::postgres::Fut<'a, Self> {
+            $crate::cache::repo::get::<Self, A>(db, key)
+        }
+        /// The rows with these keys, in one statement (missing keys are skipped).
+        pub fn get_many<'a, A: $crate::postgres::Db<'a>>(db: A, keys: &'a [$key]) -> $crate::postgres::Fut<'a, ::std::vec::Vec<Self>> {
+            $crate::cache::repo::get_many::<Self, A>(db, keys)
+        }
     };
     (@batch insert_many, $key:ty, $new:ty) => {
         /// Inserts rows, skipping keys that exist; see

@@ -4,6 +4,7 @@
 //! pools built from the schema's store settings, and the small types
 //! repositories share (pages, sort order, chunk size).
 
+mod after;
 mod batch;
 pub mod check;
 mod copy;
@@ -20,6 +21,7 @@ mod values;
 
 /// The SDK's `Result`, here for the derive's binders.
 pub use crate::error::Result;
+pub use after::AfterCommit;
 pub use batch::{delete_many, insert_many, update_many, upsert_many};
 pub use copy::{abort as abort_copy, insert_rows, CopyWriter, COPY_BLOCK, INSERT_BLOCK};
 pub use pool::{expand_env, PoolConfig};
@@ -27,7 +29,8 @@ pub use repo::{Db, Fut, Rows};
 pub use sink::{Args, Columns};
 pub use sql::Statements;
 pub use table::{
-    ArrayValue, Column, QueryDef, Role, Sink, Table, TableDef, Temporal, Value, VersionCheck,
+    ArrayValue, CacheDef, Column, QueryDef, Role, Sink, Table, TableDef, Temporal, Value,
+    VersionCheck,
 };
 pub use upsert::upsert_staged;
 pub use values::values_chunk;

@@ -10,9 +10,11 @@
 //! library code, for every entity.
 
 use futures_util::future::BoxFuture;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgConnection;
-use sqlx::{Acquire, Connection, Postgres};
+use sqlx::{Acquire, Connection, PgPool, Postgres, Transaction};
 
+use super::after::AfterCommit;
 use super::seam::{self, Affected, Call, Commit, Operation, Scalar};
 use super::sink::Args;
 use super::table::{Sink, Table, VersionCheck};
@@ -23,13 +25,36 @@ use crate::error::{Error, Result};
 pub type Fut<'a, T> = BoxFuture<'a, Result<T>>;
 
 /// Anything a repository call runs on: a pool (`&PgPool`), a connection
-/// (`&mut PgConnection`) or a transaction (`&mut *tx`). Writes and reads
-/// alike run on it; choose a replica by passing its pool.
+/// (`&mut PgConnection`, `&mut PoolConnection<Postgres>`) or a transaction
+/// (`&mut tx`, `&mut *tx`); with the `cache` feature also a cache-aware
+/// `&strata_sdk::cache::Store`, its `bypass()` and `&mut StoreTx`. Writes
+/// and reads alike run on it; choose a replica by passing its pool.
 ///
 /// One lifetime `'a` covers the executor and every borrowed argument: a
 /// `&mut PgConnection` reborrows for as long as the call needs.
-pub trait Db<'a>: Acquire<'a, Database = Postgres> + Send + 'a {}
-impl<'a, A: Acquire<'a, Database = Postgres> + Send + 'a> Db<'a> for A {}
+///
+/// The impls are listed (not a blanket impl over `sqlx::Acquire`) so that
+/// a handle can say what it adds: the cache it reads through
+/// ([`Db::store`]) and what a write does after its commit
+/// ([`Db::after_commit`]).
+pub trait Db<'a>: Acquire<'a, Database = Postgres> + Send + 'a {
+    /// The cache-aware store behind this executor: reads by key of an
+    /// entity with `cache:` go through its cache. `None` (the default):
+    /// PostgreSQL only.
+    #[cfg(feature = "cache")]
+    fn store(&self) -> Option<&'a crate::cache::Store> {
+        None
+    }
+    /// What a write through this executor does once committed (the
+    /// default: nothing beyond the seam's hooks).
+    fn after_commit(&self) -> AfterCommit {
+        AfterCommit::nothing()
+    }
+}
+impl<'a, 'p: 'a> Db<'a> for &'p PgPool {}
+impl<'a> Db<'a> for &'a mut PgConnection {}
+impl<'a> Db<'a> for &'a mut PoolConnection<Postgres> {}
+impl<'a, 'c: 'a> Db<'a> for &'a mut Transaction<'c, Postgres> {}
 
 /// The rows a batch writer takes: any `Send` iterator of them.
 pub trait Rows<'a, T>: IntoIterator<Item = T, IntoIter: Send> + Send + 'a {}
@@ -70,8 +95,11 @@ async fn one<T: Table>(conn: &mut PgConnection, op: Operation, sql: &str, a: Arg
 pub fn insert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
     Box::pin(async move {
         let a = args(row, T::bind_new)?;
+        let after = db.after_commit();
         let mut conn = db.acquire().await?;
-        one(&mut conn, Operation::Insert, &T::statements().insert, a).await
+        let row: T = one(&mut conn, Operation::Insert, &T::statements().insert, a).await?;
+        after.written::<T>(&[row.key()]).await;
+        Ok(row)
     })
 }
 
@@ -79,8 +107,11 @@ pub fn insert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
 pub fn upsert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
     Box::pin(async move {
         let a = args(row, T::bind_new)?;
+        let after = db.after_commit();
         let mut conn = db.acquire().await?;
-        one(&mut conn, Operation::Upsert, &T::statements().upsert, a).await
+        let row: T = one(&mut conn, Operation::Upsert, &T::statements().upsert, a).await?;
+        after.written::<T>(&[row.key()]).await;
+        Ok(row)
     })
 }
 
@@ -128,18 +159,15 @@ pub fn get_many<'a, T: Table, A: Db<'a>>(db: A, keys: &'a [T::Key]) -> Fut<'a, V
 pub fn update<'a, T: Table, A: Db<'a>>(db: A, row: &'a T) -> Fut<'a, T> {
     Box::pin(async move {
         let a = args(row, T::bind_row)?;
+        let after = db.after_commit();
         let mut conn = db.acquire().await?;
         let sql = &T::statements().update;
         let done: Option<T> =
             seam::statement(call::<T>(Operation::Update), &mut conn, sql, a).await?;
-        finish_update(
-            &mut conn,
-            Operation::Update,
-            done,
-            &row.key(),
-            row.version(),
-        )
-        .await
+        let key = row.key();
+        let out = finish_update(&mut conn, Operation::Update, done, &key, row.version()).await?;
+        after.written::<T>(&[key]).await;
+        Ok(out)
     })
 }
 
@@ -161,11 +189,14 @@ pub fn patch<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key, patch: &'a T::Patc
         if T::DEF.version().is_some() {
             a.add(expected)?;
         }
+        let after = db.after_commit();
         let mut conn = db.acquire().await?;
         let sql = &T::statements().patch;
         let done: Option<T> =
             seam::statement(call::<T>(Operation::Patch), &mut conn, sql, a).await?;
-        finish_update(&mut conn, Operation::Patch, done, key, expected).await
+        let out = finish_update(&mut conn, Operation::Patch, done, key, expected).await?;
+        after.written::<T>(std::slice::from_ref(key)).await;
+        Ok(out)
     })
 }
 
@@ -202,11 +233,13 @@ async fn finish_update<T: Table>(
 pub fn delete<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> {
     Box::pin(async move {
         let a = args(key, T::bind_key)?;
+        let after = db.after_commit();
         let mut conn = db.acquire().await?;
         let sql = &T::statements().delete;
         let Affected(n) = seam::statement(call::<T>(Operation::Delete), &mut conn, sql, a).await?;
         if n > 0 {
             written::<T>(&conn, Operation::Delete, std::slice::from_ref(key));
+            after.written::<T>(std::slice::from_ref(key)).await;
         }
         Ok(n > 0)
     })

@@ -223,6 +223,20 @@ impl TableDef {
     }
 }
 
+/// The cache properties of an entity with `cache:` (see `strata_sdk::cache`),
+/// as the derive declares them. The key prefix is the Redis store's, given
+/// at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheDef {
+    /// Time to live of a cached row, in milliseconds (a little jitter is
+    /// added per fill).
+    pub ttl_ms: u64,
+    /// A fingerprint of the entity's shape (field names, types,
+    /// nullability, key, encoding version): part of every key, so a deploy
+    /// with a changed shape never reads entries of the old one.
+    pub fingerprint: &'static str,
+}
+
 /// How a patch of a versioned entity checks the row's version. The check
 /// is on by default: a patch that neither expects a version nor opts out
 /// with `any_version: true` is refused ([`crate::Error::VersionRequired`]),
@@ -319,6 +333,9 @@ pub trait Table: for<'r> sqlx::FromRow<'r, PgRow> + Send + Sync + Unpin + 'stati
     type Patch: Send + Sync + 'static;
     /// The table's declaration.
     const DEF: &'static TableDef;
+    /// The cache properties, for an entity with `cache:`; writes through a
+    /// cache-aware handle invalidate its keys after commit.
+    const CACHE: Option<&'static CacheDef> = None;
     /// The statements of this table, built once from [`Self::DEF`].
     fn statements() -> &'static Statements;
     fn key(&self) -> Self::Key;

@@ -10,6 +10,22 @@ impl Resolver<'_> {
         stores: &BTreeMap<String, Store>,
     ) {
         if let Some(c) = &d.cache {
+            // Refused rather than dropped: a cached copy without the
+            // secret would be a second shape of the entity to keep apart
+            // from the real one, and one write of it back would blank the
+            // secret.
+            if let Some(f) = e.fields.iter().find(|f| f.is_secret()) {
+                self.err(
+                    Problem::new(
+                        Code::SecretInCache,
+                        c.span,
+                        format!("`{}` has a secret field and cannot be cached", e.name.schema),
+                    )
+                    .label("cache declared here")
+                    .also(f.span, format!("`{}` is a secret", f.name.schema))
+                    .help("secrets are never copied to a cache: move the secret to an entity of its own (keyed like this one) without `cache:`, or remove `cache:`"),
+                );
+            }
             if self.store_of_kind(&c.store, stores, StoreKindTag::Redis, "cache") {
                 e.cache = Some(Cache {
                     store: c.store.value.clone(),

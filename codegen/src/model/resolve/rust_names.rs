@@ -51,7 +51,8 @@ impl Resolver<'_> {
 
     /// Store names become Rust modules (`clickhouse::<store>`, one file of
     /// modules per kind) and, for a postgres store, the functions
-    /// `<store>_pool_config` and `connect_<store>`.
+    /// `<store>_pool_config` and `connect_<store>` (a redis store:
+    /// `<store>_cache_config` and `connect_<store>`).
     fn store_rust_names(&mut self, files: &[ast::SchemaFile], stores: &BTreeMap<String, Store>) {
         let mut modules: HashMap<StoreKindTag, Namespace> = HashMap::new();
         let mut functions = Namespace::default();
@@ -75,8 +76,8 @@ impl Resolver<'_> {
                 if let Some(first) = taken.take(module.clone(), who.clone(), d.name.span) {
                     self.rust_clash_with("store", &d.name, &module, "module", first);
                 }
-            } else if kind == StoreKindTag::Postgres {
-                for f in generated::store_functions(&d.name.value) {
+            } else if matches!(kind, StoreKindTag::Postgres | StoreKindTag::Redis) {
+                for f in generated::store_functions(&d.name.value, kind) {
                     if let Some(first) = functions.take(f.clone(), who.clone(), d.name.span) {
                         self.rust_clash_with("store", &d.name, &f, "function", first);
                         break;

@@ -1,0 +1,202 @@
+//! The Redis connection behind a [`super::Cache`]: one node, a Cluster or
+//! a Sentinel-managed master, chosen by the URL.
+//!
+//! - `redis://host:port[/db]` (or `rediss://`): one node, through redis-rs'
+//!   `ConnectionManager` (multiplexed, reconnects on its own, connects
+//!   lazily so an application starts while Redis is down);
+//! - `redis+cluster://host:port,host:port,…`, or several `redis://` URLs
+//!   separated by commas: a Redis Cluster (redis-rs `cluster-async`, which
+//!   routes each key by slot and splits `MGET` across slots);
+//! - `redis+sentinel://host:port,host:port,…/service`: asks the sentinels
+//!   for the master of `service`, then connects to it as one node.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+use crate::error::{Error, Result};
+
+/// Where the cache's Redis is, read from its URL ([module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Topology {
+    /// One node.
+    Single(String),
+    /// The seed nodes of a Redis Cluster (`redis://host:port` each).
+    Cluster(Vec<String>),
+    /// Sentinels (`redis://host:port` each) and the monitored service name.
+    Sentinel {
+        sentinels: Vec<String>,
+        service: String,
+    },
+}
+
+impl Topology {
+    /// Reads a cache URL; an unreadable one is [`Error::Config`].
+    pub fn parse(url: &str) -> Result<Self> {
+        let url = url.trim();
+        let hosts = |list: &str| -> Vec<String> {
+            list.split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(|h| match h.contains("://") {
+                    true => h.to_string(),
+                    false => format!("redis://{h}"),
+                })
+                .collect()
+        };
+        if let Some(rest) = url.strip_prefix("redis+cluster://") {
+            let nodes = hosts(rest.trim_end_matches('/'));
+            if nodes.is_empty() {
+                return Err(Error::Config(format!("`{url}`: no cluster node")));
+            }
+            return Ok(Topology::Cluster(nodes));
+        }
+        if let Some(rest) = url.strip_prefix("redis+sentinel://") {
+            let (list, service) = rest.split_once('/').unwrap_or((rest, ""));
+            let service = service.trim_matches('/');
+            if service.is_empty() {
+                return Err(Error::Config(format!(
+                    "`{url}`: a sentinel URL names the service: redis+sentinel://host:port,…/mymaster"
+                )));
+            }
+            return Ok(Topology::Sentinel {
+                sentinels: hosts(list),
+                service: service.to_string(),
+            });
+        }
+        if url.contains(',') {
+            return Ok(Topology::Cluster(hosts(url)));
+        }
+        if !(url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("unix://"))
+        {
+            return Err(Error::Config(format!(
+                "`{url}` is not a Redis URL (redis://, rediss://, unix://, redis+cluster://, redis+sentinel://)"
+            )));
+        }
+        Ok(Topology::Single(url.to_string()))
+    }
+}
+
+/// A cloneable connection to whichever topology the URL named.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+fn config_error(e: redis::RedisError) -> Error {
+    Error::Config(format!("redis: {e}"))
+}
+
+impl Conn {
+    /// Connects (lazily for one node: the first command connects).
+    pub(crate) async fn open(topology: &Topology, timeout: Duration) -> Result<Self> {
+        let manager = |client| {
+            let cfg = ConnectionManagerConfig::new()
+                .set_response_timeout(Some(timeout))
+                .set_connection_timeout(Some(timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(200));
+            ConnectionManager::new_lazy_with_config(client, cfg).map_err(config_error)
+        };
+        match topology {
+            Topology::Single(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(config_error)?;
+                Ok(Conn::Single(manager(client)?))
+            }
+            Topology::Cluster(nodes) => {
+                let client = redis::cluster::ClusterClientBuilder::new(nodes.clone())
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(1)
+                    .build()
+                    .map_err(config_error)?;
+                let conn = client
+                    .get_async_connection()
+                    .await
+                    .map_err(|e| Error::Connection {
+                        message: format!("redis cluster: {e}"),
+                    })?;
+                Ok(Conn::Cluster(conn))
+            }
+            Topology::Sentinel { sentinels, service } => {
+                let mut client = redis::sentinel::SentinelClient::build(
+                    sentinels.clone(),
+                    service.clone(),
+                    None,
+                    redis::sentinel::SentinelServerType::Master,
+                )
+                .map_err(config_error)?;
+                let master = client
+                    .async_get_client()
+                    .await
+                    .map_err(|e| Error::Connection {
+                        message: format!("redis sentinel `{service}`: {e}"),
+                    })?;
+                Ok(Conn::Single(manager(master)?))
+            }
+        }
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Topology;
+
+    #[test]
+    fn urls_name_their_topology() {
+        assert_eq!(
+            Topology::parse("redis://127.0.0.1:6379/2").unwrap(),
+            Topology::Single("redis://127.0.0.1:6379/2".into())
+        );
+        assert_eq!(
+            Topology::parse("redis+cluster://a:1,b:2").unwrap(),
+            Topology::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()])
+        );
+        assert_eq!(
+            Topology::parse("redis://a:1, redis://b:2").unwrap(),
+            Topology::Cluster(vec!["redis://a:1".into(), "redis://b:2".into()])
+        );
+        assert_eq!(
+            Topology::parse("redis+sentinel://s1:26379,s2:26379/mymaster").unwrap(),
+            Topology::Sentinel {
+                sentinels: vec!["redis://s1:26379".into(), "redis://s2:26379".into()],
+                service: "mymaster".into()
+            }
+        );
+        assert!(Topology::parse("redis+sentinel://s1:26379").is_err());
+        assert!(Topology::parse("http://x").is_err());
+    }
+}

@@ -1,0 +1,188 @@
+//! What the cache stores: keys and entries.
+//!
+//! Key: `<key_prefix>:<Entity>:<fingerprint>:{<key>}`, where `<key>` is the
+//! hex of each key column's PostgreSQL binary encoding (the same bytes a
+//! bound parameter carries, so every key type the repository binds has
+//! one, exact and unambiguous), joined by `.`. The braces are a Cluster
+//! hash tag: a row's value and its lease (`…:{<key>}:lease`) share a slot,
+//! so the fill script may touch both, while rows spread over all slots.
+//!
+//! Entry (a Redis string), byte 0 its kind and version:
+//!
+//! | kind | layout |
+//! | --- | --- |
+//! | `1` value, format 1 | token (8) · expiry, Unix ms (u64 LE) · load time, ms (u32 LE) · MessagePack row |
+//! | `0` tombstone | token (8) |
+//!
+//! The token is random per fill and per invalidation: a fill is accepted
+//! only while the token the reader saw before reading PostgreSQL is still
+//! there (a lease in the memcache sense; see [`super`]).
+
+use sqlx::encode::IsNull;
+use sqlx::postgres::PgArgumentBuffer;
+use sqlx::Encode;
+
+use crate::error::{Error, Result};
+use crate::postgres::{ArrayValue, CacheDef, Sink, Table, Value};
+
+/// The kind byte of a value entry in format 1.
+pub(crate) const VALUE_V1: u8 = 1;
+/// The kind byte of a value entry in format 1, for tools reading entries.
+pub const VALUE_V1_BYTE: u8 = VALUE_V1;
+/// Bytes before the row in a value entry of format 1.
+pub const VALUE_V1_HEADER: usize = HEADER;
+/// The kind byte of a tombstone.
+pub(crate) const TOMBSTONE: u8 = 0;
+const HEADER: usize = 1 + 8 + 8 + 4;
+
+/// An entry read back.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Entry<'b> {
+    Value {
+        expiry_ms: u64,
+        load_ms: u32,
+        row: &'b [u8],
+    },
+    /// A tombstone, or an entry of a format this SDK does not read.
+    Other,
+}
+
+pub(crate) fn parse(b: &[u8]) -> Entry<'_> {
+    if b.len() >= HEADER && b[0] == VALUE_V1 {
+        let expiry_ms = u64::from_le_bytes(b[9..17].try_into().unwrap_or_default());
+        let load_ms = u32::from_le_bytes(b[17..21].try_into().unwrap_or_default());
+        return Entry::Value {
+            expiry_ms,
+            load_ms,
+            row: &b[HEADER..],
+        };
+    }
+    Entry::Other
+}
+
+/// What the fill script compares: `""` for no entry, else `x` and the
+/// entry's bytes 2..=9 (its token), exactly as the Lua `string.sub` reads.
+pub(crate) fn seen(entry: Option<&[u8]>) -> Vec<u8> {
+    match entry {
+        None => Vec::new(),
+        Some(b) => {
+            let mut v = vec![b'x'];
+            v.extend_from_slice(&b[1.min(b.len())..9.min(b.len())]);
+            v
+        }
+    }
+}
+
+pub(crate) fn value(token: u64, expiry_ms: u64, load_ms: u32, row: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(HEADER + row.len());
+    v.push(VALUE_V1);
+    v.extend_from_slice(&token.to_le_bytes());
+    v.extend_from_slice(&expiry_ms.to_le_bytes());
+    v.extend_from_slice(&load_ms.to_le_bytes());
+    v.extend_from_slice(row);
+    v
+}
+
+pub(crate) fn tombstone(token: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(9);
+    v.push(TOMBSTONE);
+    v.extend_from_slice(&token.to_le_bytes());
+    v
+}
+
+/// A row as MessagePack (arrays, not maps: the fingerprint in the key
+/// pins the field order).
+pub(crate) fn encode<T: serde::Serialize>(row: &T) -> Result<Vec<u8>> {
+    rmp_serde::to_vec(row).map_err(|e| Error::InvalidValue {
+        code: "cache".into(),
+        message: format!("cannot encode a cached row: {e}"),
+    })
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Option<T> {
+    rmp_serde::from_slice(b).ok()
+}
+
+/// The row of a value entry (the bytes after [`VALUE_V1_HEADER`]), for
+/// tools that compare the cache with the database.
+pub fn decode_row<T: serde::de::DeserializeOwned>(row: &[u8]) -> Option<T> {
+    decode(row)
+}
+
+/// The Redis key of a row of `T` (see the [module docs](self)).
+pub fn key<T: Table>(prefix: &str, def: &CacheDef, key: &T::Key) -> Result<String> {
+    let mut s = KeyText(format!("{prefix}:{}:{}:{{", T::DEF.entity, def.fingerprint));
+    let start = s.0.len();
+    T::bind_key(key, &mut s)?;
+    if s.0.len() == start {
+        s.0.push('-');
+    }
+    s.0.push('}');
+    Ok(s.0)
+}
+
+/// The lease key of a row key.
+pub(crate) fn lease(key: &str) -> String {
+    format!("{key}:lease")
+}
+
+/// A [`Sink`] that renders key values as hex of their binary encoding.
+struct KeyText(String);
+
+impl KeyText {
+    fn push<V: for<'q> Encode<'q, sqlx::Postgres>>(&mut self, v: &V) -> Result<()> {
+        let mut buf = PgArgumentBuffer::default();
+        let null = v.encode_by_ref(&mut buf).map_err(|e| Error::InvalidValue {
+            code: "cache".into(),
+            message: format!("cannot render a cache key: {e}"),
+        })?;
+        if !self.0.ends_with('{') {
+            self.0.push('.');
+        }
+        match null {
+            IsNull::Yes => self.0.push('~'),
+            IsNull::No => {
+                use std::fmt::Write;
+                for b in buf.iter() {
+                    let _ = write!(self.0, "{b:02x}");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Sink for KeyText {
+    fn value<V: Value>(&mut self, v: &V) -> Result<()> {
+        self.push(v)
+    }
+    fn array<V: ArrayValue>(&mut self, v: &V) -> Result<()> {
+        self.push(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_tokens_read_as_lua_reads_them() {
+        let v = value(7, 1_000, 12, b"row");
+        assert_eq!(
+            parse(&v),
+            Entry::Value {
+                expiry_ms: 1_000,
+                load_ms: 12,
+                row: b"row"
+            }
+        );
+        let t = tombstone(7);
+        assert_eq!(parse(&t), Entry::Other);
+        // Same token, same `seen`, whatever the kind; none is "".
+        assert_eq!(seen(Some(&v)), seen(Some(&t)));
+        assert_ne!(seen(Some(&tombstone(8))), seen(Some(&t)));
+        assert_eq!(seen(None), Vec::<u8>::new());
+        assert_eq!(seen(Some(&[9])), vec![b'x']);
+        assert_eq!(parse(&[1, 2, 3]), Entry::Other);
+    }
+}

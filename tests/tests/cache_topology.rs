@@ -1,0 +1,168 @@
+//! The cache on a real 3-master Redis Cluster (keys spread over slots,
+//! `MGET` across them, the fill script with its lease in one slot) and
+//! through a real Sentinel (a private master and sentinel).
+
+mod cache_support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cache_support::load::{cache_equals_database, op, seed, Truth};
+use cache_support::*;
+use rand::SeedableRng;
+use strata_sdk::cache::{CacheConfig, Store};
+
+fn cluster_urls() -> String {
+    std::env::var("REDIS_CLUSTER_URLS").unwrap_or_else(|_| {
+        "redis://127.0.0.1:7100,redis://127.0.0.1:7101,redis://127.0.0.1:7102".into()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_works_on_a_redis_cluster() {
+    let db = TestDb::with_ddl(DDL).await;
+    let cfg = CacheConfig::new(cluster_urls(), prefix());
+    let s = Store::new(db.pool.clone(), cfg.connect().await.expect("cluster"));
+    seed(&s).await;
+    let ids: Vec<i64> = (0..24).collect();
+    assert_eq!(Account::get_many(&s, &ids).await.unwrap().len(), 24);
+    assert_eq!(Account::get_many(&s, &ids).await.unwrap().len(), 24);
+    let st = s.cache().stats();
+    assert_eq!((st.fills, st.hits, st.errors), (24, 24, 0), "{st:?}");
+    // The keys landed on more than one master.
+    let mut nodes = std::collections::BTreeSet::new();
+    for id in &ids {
+        let key = s.cache().key_of::<Account>(id).unwrap().unwrap();
+        for url in cluster_urls().split(',') {
+            let mut c = raw(url.trim()).await;
+            let n: i64 = redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async(&mut c)
+                .await
+                .unwrap_or(0);
+            if n == 1 {
+                nodes.insert(url.to_string());
+            }
+        }
+    }
+    assert!(nodes.len() > 1, "keys on {nodes:?}");
+    // A short random load, then the cache equals the database.
+    let t = Truth::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for _ in 0..500 {
+        op(&s, &t, &mut rng).await;
+    }
+    assert_eq!(s.cache().stats().errors, 0);
+    // Compare through a cluster-aware read of each key.
+    let values = cache_equals_database_cluster(&s).await;
+    assert!(values > 0);
+    // Clean up: delete our keys on every node.
+    for id in &ids {
+        let key = s.cache().key_of::<Account>(id).unwrap().unwrap();
+        for url in cluster_urls().split(',') {
+            let mut c = raw(url.trim()).await;
+            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(&key).query_async(&mut c).await;
+        }
+    }
+}
+
+async fn cache_equals_database_cluster(s: &Store) -> usize {
+    let client = redis::cluster::ClusterClient::new(
+        cluster_urls()
+            .split(',')
+            .map(|u| u.trim().to_string())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut c = client.get_async_connection().await.unwrap();
+    let mut values = 0;
+    for id in 0..24i64 {
+        let key = s.cache().key_of::<Account>(&id).unwrap().unwrap();
+        let got: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        if let Some(b) = got.filter(|b| b[0] == strata_sdk::cache::entry::VALUE_V1_BYTE) {
+            let cached: Account = strata_sdk::cache::entry::decode_row(
+                &b[strata_sdk::cache::entry::VALUE_V1_HEADER..],
+            )
+            .unwrap();
+            assert_eq!(cached, Account::get(s.pool(), &id).await.unwrap());
+            values += 1;
+        }
+    }
+    values
+}
+
+struct Sentinel {
+    child: Child,
+    _dir: std::path::PathBuf,
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn the_cache_finds_its_master_through_sentinel() {
+    let master = PrivateRedis::start();
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("strata-sentinel-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\nsentinel monitor strata 127.0.0.1 {} 1\nsentinel down-after-milliseconds strata 1000\n",
+            master.port
+        ),
+    )
+    .unwrap();
+    let child = Command::new("redis-server")
+        .arg(&conf)
+        .arg("--sentinel")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server --sentinel");
+    let _sentinel = Sentinel { child, _dir: dir };
+    let url = format!("redis+sentinel://127.0.0.1:{port}/strata");
+    let mut cache = None;
+    for _ in 0..100 {
+        if let Ok(c) = CacheConfig::new(&url, prefix()).connect().await {
+            cache = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let db = TestDb::with_ddl(DDL).await;
+    let s = Store::new(db.pool.clone(), cache.expect("sentinel answers"));
+    Account::insert(&s, &account(1, 1)).await.unwrap();
+    Account::get(&s, &1).await.unwrap();
+    assert_eq!(Account::get(&s, &1).await.unwrap().balance, 1);
+    let st = s.cache().stats();
+    assert_eq!((st.fills, st.hits, st.errors), (1, 1, 0));
+    // The value is on the master the sentinel named.
+    let mut m = raw(&master.url()).await;
+    let key = s.cache().key_of::<Account>(&1).unwrap().unwrap();
+    let n: i64 = redis::cmd("EXISTS")
+        .arg(&key)
+        .query_async(&mut m)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let _ = cache_equals_database;
+}
