@@ -17,6 +17,7 @@ pub mod elasticsearch;
 pub mod error;
 #[cfg(feature = "influxdb")]
 pub mod influx;
+pub mod metrics;
 #[cfg(feature = "postgres")]
 pub mod migrate;
 #[cfg(feature = "postgres")]

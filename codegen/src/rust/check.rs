@@ -222,8 +222,12 @@ pub mod names {
     ];
 
     /// The functions generated for a postgres store.
-    pub fn store_functions(store: &str) -> [String; 2] {
-        [format!("{store}_pool_config"), format!("connect_{store}")]
+    pub fn store_functions(store: &str) -> [String; 3] {
+        [
+            format!("{store}_pool_config"),
+            format!("connect_{store}"),
+            format!("connect_{store}_replicated"),
+        ]
     }
 
     /// The types derived from a postgres record entity, with what each is.

@@ -8,6 +8,7 @@ mod reader;
 pub mod yaml;
 
 pub use decode::decode;
+pub(crate) use keys::POOL_KEYS;
 pub use keys::{INDEX_METHODS, ON_DELETE_ACTIONS, PRECISIONS, SECTIONS, STORE_KIND_SETTINGS};
 pub use reader::parse_duration;
 

@@ -33,6 +33,17 @@ use crate::BatchCounts;
 struct Written<T: Table> {
     keys: Option<Vec<T::Key>>,
     pending: bool,
+    /// The batch's own transaction (not a savepoint in the caller's) has
+    /// begun and not committed: dropping this counts a rollback.
+    open: Option<Operation>,
+}
+
+impl<T: Table> Drop for Written<T> {
+    fn drop(&mut self) {
+        if let Some(op) = self.open {
+            seam::transaction(call::<T>(op), false);
+        }
+    }
 }
 
 impl<T: Table> Written<T> {
@@ -40,6 +51,13 @@ impl<T: Table> Written<T> {
         Written {
             keys: seam::has_hooks::<T>().then(Vec::new),
             pending: conn.is_in_transaction(),
+            open: None,
+        }
+    }
+    /// The transaction has begun.
+    fn began(&mut self, op: Operation) {
+        if !self.pending {
+            self.open = Some(op);
         }
     }
     fn push(&mut self, k: impl FnOnce() -> Option<T::Key>) {
@@ -47,8 +65,11 @@ impl<T: Table> Written<T> {
             v.extend(k());
         }
     }
-    /// After `COMMIT`: runs the hooks.
-    fn committed(self, op: Operation) {
+    /// After `COMMIT`: counts the transaction and runs the hooks.
+    fn committed(mut self, op: Operation) {
+        if self.open.take().is_some() {
+            seam::transaction(call::<T>(op), true);
+        }
         let commit = match self.pending {
             true => seam::Commit::Pending,
             false => seam::Commit::Committed,
@@ -98,9 +119,10 @@ where
 {
     let rows = rows.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let mut w = Written::<T>::new(&conn);
         let mut tx = Connection::begin(&mut *conn).await?;
+        w.began(op);
         let rows = rows.inspect(|r| w.push(|| T::new_key(r)));
         let counts = new_small_or_copy::<T>(&mut tx, op, rows).await?;
         commit(tx, w.pending).await?;
@@ -278,9 +300,10 @@ where
     let op = Operation::UpdateMany;
     let rows = rows.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let mut w = Written::<T>::new(&conn);
         let mut tx = Connection::begin(&mut *conn).await?;
+        w.began(op);
         let rows = rows.inspect(|r| w.push(|| Some(r.key())));
         let updated = update_chunks::<T>(&mut tx, rows).await?;
         commit(tx, w.pending).await?;
@@ -362,9 +385,10 @@ where
     let op = Operation::DeleteMany;
     let keys = keys.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let mut w = Written::<T>::new(&conn);
         let mut tx = Connection::begin(&mut *conn).await?;
+        w.began(op);
         let mut keys = keys.inspect(|k| w.push(|| Some(k.clone()))).peekable();
         let sql = &T::statements().delete_unnest;
         let mut deleted = 0;
