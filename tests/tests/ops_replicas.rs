@@ -250,4 +250,28 @@ async fn the_generated_config_carries_replicas_and_pool_settings() {
     assert_eq!(states.len(), 2);
     assert!(states[0].up, "{states:?}");
     assert!(!states[1].up, "{states:?}");
+    // The session settings reach the primary and the replica alike.
+    for (name, pool) in [("primary", r.primary()), ("replica", r.replica())] {
+        let (timeout, app): (String, String) = sqlx::query_as(
+            "SELECT current_setting('statement_timeout'), current_setting('application_name')",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (timeout.as_str(), app.as_str()),
+            ("1500ms", "strata-ops"),
+            "{name}"
+        );
+    }
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'strata-ops'",
+    )
+    .fetch_one(r.primary())
+    .await
+    .unwrap();
+    assert!(
+        (1..=3).contains(&n),
+        "the server sees the pool's sessions by name ({n})"
+    );
 }
