@@ -8,13 +8,17 @@
 //! uses: `postgres` (the default: repositories, pools, migrations),
 //! `clickhouse`, `influxdb` and `elasticsearch` (the batching writers; the
 //! last two bring the HTTP client). A PostgreSQL-only crate compiles no HTTP
-//! client.
+//! client. Feature `serve` adds `/metrics` and `/health` over HTTP
+//! ([`serve`]) and the Prometheus recorder
+//! ([`metrics::install_prometheus`]); without it the SDK still records
+//! every metric through the `metrics` facade, for any recorder.
 
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse;
 #[cfg(feature = "elasticsearch")]
 pub mod elasticsearch;
 pub mod error;
+pub mod health;
 #[cfg(feature = "influxdb")]
 pub mod influx;
 pub mod metrics;
@@ -23,6 +27,8 @@ pub mod migrate;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod secret;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod template;
 pub mod value;
 #[cfg(any(

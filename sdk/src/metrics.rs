@@ -48,6 +48,10 @@ pub const REPLICA_UP: &str = "strata_replica_up";
 /// A replica's replay lag at its last probe (gauge; `store`, `replica`).
 pub const REPLICA_LAG: &str = "strata_replica_lag_seconds";
 
+/// 1 when a store's last health check found it serving, else 0 (gauge;
+/// `store`, `kind`).
+pub const HEALTH_UP: &str = "strata_health_up";
+
 /// Every metric the SDK's PostgreSQL side records, with its kind.
 pub const ALL: &[(&str, Kind)] = &[
     (STATEMENT_DURATION, Kind::Histogram),
@@ -63,7 +67,22 @@ pub const ALL: &[(&str, Kind)] = &[
     (TOKEN_WAIT, Kind::Histogram),
     (REPLICA_UP, Kind::Gauge),
     (REPLICA_LAG, Kind::Gauge),
+    (HEALTH_UP, Kind::Gauge),
 ];
+
+/// Every metric the SDK records: [`ALL`] and, with a writer feature, the
+/// batch writers' (`crate::writer::METRICS`).
+pub fn every_metric() -> Vec<(&'static str, Kind)> {
+    #[allow(unused_mut)]
+    let mut v = ALL.to_vec();
+    #[cfg(any(
+        feature = "clickhouse",
+        feature = "influxdb",
+        feature = "elasticsearch"
+    ))]
+    v.extend_from_slice(crate::writer::METRICS);
+    v
+}
 
 /// A metric's kind, as Prometheus shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,10 +150,21 @@ pub fn describe() {
     );
     describe_gauge!(REPLICA_UP, Unit::Count, "1 when the replica is usable");
     describe_gauge!(
+        HEALTH_UP,
+        Unit::Count,
+        "1 when the store's last health check found it serving"
+    );
+    describe_gauge!(
         REPLICA_LAG,
         Unit::Seconds,
         "Replay lag of a replica at its last probe"
     );
+    #[cfg(any(
+        feature = "clickhouse",
+        feature = "influxdb",
+        feature = "elasticsearch"
+    ))]
+    crate::writer::describe_metrics();
 }
 
 pub(crate) fn read_route(store: &str, target: &'static str, reason: &'static str) {
@@ -154,4 +184,48 @@ pub(crate) fn replica_state(store: &str, s: &crate::postgres::ReplicaState) {
     if let Some(lag) = s.lag {
         gauge!(REPLICA_LAG, &labels).set(lag.as_secs_f64());
     }
+}
+
+/// Sets the pool gauges of one server's pool: connections in use, idle,
+/// and the pool's `max` (labels `store`, `server`). Call it before a scrape
+/// ([`crate::serve`] does for the handles it is given), or from a timer.
+#[cfg(feature = "postgres")]
+pub fn record_pool(store: &str, server: &str, pool: &sqlx::PgPool) {
+    let size = pool.size();
+    let idle = pool.num_idle() as u32;
+    let labels = [("store", store.to_string()), ("server", server.to_string())];
+    gauge!(POOL_IN_USE, &labels).set(size.saturating_sub(idle) as f64);
+    gauge!(POOL_IDLE, &labels).set(idle as f64);
+    gauge!(POOL_MAX, &labels).set(pool.options().get_max_connections() as f64);
+}
+
+/// A Prometheus recorder with [`LATENCY_BUCKETS`] for every `_seconds`
+/// histogram (true histograms, not summaries), and its handle, which
+/// renders the text format. Install it with
+/// `metrics::set_global_recorder`, or use [`install_prometheus`].
+#[cfg(feature = "serve")]
+pub fn prometheus_recorder() -> (
+    metrics_exporter_prometheus::PrometheusRecorder,
+    metrics_exporter_prometheus::PrometheusHandle,
+) {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+        .expect("the buckets are not empty")
+        .build_recorder();
+    let handle = recorder.handle();
+    (recorder, handle)
+}
+
+/// Installs [`prometheus_recorder`] as the process's recorder and
+/// describes every metric; the handle renders `/metrics`. An error if a
+/// recorder is installed already.
+#[cfg(feature = "serve")]
+pub fn install_prometheus() -> crate::Result<metrics_exporter_prometheus::PrometheusHandle> {
+    let (recorder, handle) = prometheus_recorder();
+    metrics::set_global_recorder(recorder).map_err(|e| {
+        crate::Error::Config(format!("a metrics recorder is installed already: {e}"))
+    })?;
+    describe();
+    Ok(handle)
 }

@@ -40,9 +40,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use super::pool::{server, PoolConfig};
+use super::pool::PoolConfig;
 use super::repo::Fut;
 use crate::error::{Error, Result};
+use sqlx::postgres::PgConnectOptions;
 
 /// A position in the primary's write-ahead log (PostgreSQL's `pg_lsn`), in
 /// bytes from the start: `0/16B3748` is `0x0000_0000_016B_3748`.
@@ -127,7 +128,7 @@ impl ReplicaPolicy {
 /// What the last probe of a replica found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaState {
-    /// `host:port (database d, user u)`: the `replica` label of metrics.
+    /// `host:port/database`: the `replica` label of metrics.
     pub name: String,
     /// It answered, is in recovery (a standby) and is not paused
     /// indefinitely past the lag bound.
@@ -210,7 +211,7 @@ impl Replicated {
         for template in &config.replicas {
             let url = super::pool::expand_env(template, |v| std::env::var(v).ok())?;
             let options = config.connect_options(&url)?;
-            let name = server(&options);
+            let name = label(&options);
             // Lazy: a replica that is down at start is no error; its pool
             // waits at most the probe timeout, so a read never hangs on it.
             let acquire = policy.probe_timeout.min(
@@ -289,6 +290,16 @@ impl Replicated {
             .replicas
             .iter()
             .map(|r| (r.name.as_str(), &r.pool))
+    }
+
+    /// Sets the pool gauges (`strata_pool_connections_*`) of the primary
+    /// (`server` = `primary`) and of each replica (its name).
+    pub fn record_pool_metrics(&self) {
+        let store = &self.inner.store;
+        crate::metrics::record_pool(store, "primary", &self.inner.primary);
+        for r in &self.inner.replicas {
+            crate::metrics::record_pool(store, &r.name, &r.pool);
+        }
     }
 
     /// What the last probe of each replica found.
@@ -467,6 +478,16 @@ impl Replicated {
             });
         }
     }
+}
+
+/// `host:port/database`: a server's name in metrics and states.
+fn label(o: &PgConnectOptions) -> String {
+    format!(
+        "{}:{}/{}",
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap_or("")
+    )
 }
 
 /// The insert position of the server behind `pool` (see
