@@ -81,6 +81,18 @@ impl Operation {
         }
     }
 
+    /// Whether this is a batch call (`insert_many` … `delete_many`), which
+    /// runs several statements in its own transaction.
+    pub fn is_batch(&self) -> bool {
+        matches!(
+            self,
+            Operation::InsertMany
+                | Operation::UpsertMany
+                | Operation::UpdateMany
+                | Operation::DeleteMany
+        )
+    }
+
     /// Whether the statement only reads (may be served by a replica).
     pub fn is_read(&self) -> bool {
         matches!(
@@ -247,7 +259,11 @@ pub async fn statement<O: Outcome>(
         Err(e) if autocommit && !call.operation.is_read() => Err(e.after_send()),
         Err(e) => Err(e),
     };
-    record(call, started, out.as_ref().map(Rows::rows));
+    // A batch call's statements are measured once, as the whole call, by
+    // `batch`.
+    if !call.operation.is_batch() {
+        record(call, started, out.as_ref().map(Rows::rows));
+    }
     out
 }
 
