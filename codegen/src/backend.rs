@@ -33,6 +33,17 @@ pub struct ClickHouse;
 pub struct Elasticsearch;
 /// InfluxDB: point types and writer configuration.
 pub struct Influx;
+/// Operations: a Grafana dashboard over the SDK's metrics.
+pub struct Grafana;
+
+impl Backend for Grafana {
+    fn name(&self) -> &'static str {
+        "grafana"
+    }
+    fn generate(&self, model: &Model, files: &mut Files) {
+        crate::grafana::generate(model, files)
+    }
+}
 
 impl Backend for Postgres {
     fn name(&self) -> &'static str {

@@ -241,7 +241,9 @@ impl Build {
                 }
                 // DDL and mappings for other stores are applied by their tools,
                 // not embedded in the crate.
-                Artifact::ClickHouseDdl { .. } | Artifact::ElasticsearchIndex { .. } => continue,
+                Artifact::ClickHouseDdl { .. }
+                | Artifact::ElasticsearchIndex { .. }
+                | Artifact::GrafanaDashboard => continue,
             }
             files.insert(path, text);
         }

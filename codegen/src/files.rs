@@ -25,6 +25,8 @@ pub enum Artifact {
     ClickHouseDdl { store: String, table: String },
     /// `elasticsearch/<index>.json`: the settings and mapping of an index.
     ElasticsearchIndex { index: String },
+    /// `grafana/dashboard.json`: a Grafana dashboard over the SDK's metrics.
+    GrafanaDashboard,
 }
 
 impl Artifact {
@@ -35,6 +37,7 @@ impl Artifact {
             Artifact::PostgresDdl { store } => format!("postgres/{store}.sql"),
             Artifact::ClickHouseDdl { store, table } => format!("clickhouse/{store}/{table}.sql"),
             Artifact::ElasticsearchIndex { index } => format!("elasticsearch/{index}.json"),
+            Artifact::GrafanaDashboard => "grafana/dashboard.json".into(),
         }
     }
 
@@ -63,6 +66,7 @@ impl Artifact {
                 .strip_suffix(".json")
                 .filter(|i| plain(i))
                 .map(|i| Artifact::ElasticsearchIndex { index: i.into() }),
+            "grafana" => (rest == "dashboard.json").then_some(Artifact::GrafanaDashboard),
             _ => None,
         }
     }

@@ -174,6 +174,7 @@ fn store() -> Value {
             "kind": { "description": "What kind of store this is.", "enum": kinds },
             "url": { "$ref": "#/definitions/template", "description": "Connection URL, e.g. `${DATABASE_URL}` or `${REDIS_URL:redis://127.0.0.1:6379}`." },
             "pool": { "$ref": "#/definitions/pool" },
+            "replicas": { "type": "array", "items": { "$ref": "#/definitions/template" }, "description": "postgres: streaming replicas' URLs; reads go to them only when a caller asks." },
             "database": { "type": "string", "description": "clickhouse: the database." },
             "cluster": { "type": "string", "description": "clickhouse: the cluster for ON CLUSTER DDL." },
             "server_version": { "type": "string", "pattern": r"^\d+\.\d+$", "description": "clickhouse: the release the DDL must run on, e.g. \"24.8\"." },
@@ -211,6 +212,9 @@ fn pool() -> Value {
             "min": { "type": "integer", "minimum": 0, "description": "Fewest idle connections." },
             "acquire_timeout": { "$ref": "#/definitions/duration" },
             "idle_timeout": { "$ref": "#/definitions/duration" },
+            "max_lifetime": { "$ref": "#/definitions/duration", "description": "A connection is closed once this old." },
+            "statement_timeout": { "$ref": "#/definitions/duration", "description": "The server session's statement_timeout." },
+            "application_name": { "type": "string", "maxLength": 63, "description": "The server session's application_name (pg_stat_activity)." },
         }),
         &[],
     )

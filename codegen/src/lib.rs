@@ -20,6 +20,7 @@ pub mod clickhouse;
 pub mod diagnostics;
 pub mod elasticsearch;
 pub mod files;
+pub mod grafana;
 pub mod influx;
 pub mod json_schema;
 pub mod model;
@@ -279,6 +280,7 @@ pub const BACKENDS: &[&dyn Backend] = &[
     &backend::ClickHouse,
     &backend::Elasticsearch,
     &backend::Influx,
+    &backend::Grafana,
 ];
 
 /// Stage 4: every artifact of every back end, keyed by relative path.

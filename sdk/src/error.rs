@@ -187,6 +187,31 @@ impl Error {
         }
     }
 
+    /// A short, stable name of the error's kind, for the `kind` label of
+    /// `strata_statement_errors_total`: `not_found`, `conflict`,
+    /// `foreign_key`, `stale_version`, `invalid_value`, `retry`,
+    /// `batch_incomplete`, `refused`, `version_required`, `config`,
+    /// `timeout`, `connection`, `outcome_unknown`, `database`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "not_found",
+            Error::Conflict { .. } => "conflict",
+            Error::ForeignKey { .. } => "foreign_key",
+            Error::StaleVersion { .. } => "stale_version",
+            Error::InvalidValue { .. } => "invalid_value",
+            Error::Retry { .. } => "retry",
+            Error::BatchIncomplete { .. } => "batch_incomplete",
+            Error::Refused { .. } => "refused",
+            Error::VersionRequired { .. } => "version_required",
+            Error::Config(_) => "config",
+            Error::Timeout { .. } => "timeout",
+            Error::Connection { .. } => "connection",
+            Error::OutcomeUnknown { .. } => "outcome_unknown",
+            #[cfg(feature = "postgres")]
+            Error::Database(_) => "database",
+        }
+    }
+
     /// The SQLSTATE of a database error, if there was one.
     pub fn sqlstate(&self) -> Option<String> {
         match self {

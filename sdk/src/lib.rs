@@ -9,7 +9,10 @@
 //! `clickhouse`, `influxdb` and `elasticsearch` (the batching writers; the
 //! last two bring the HTTP client), and `cache` (the Redis read path of
 //! entities with `cache:`, [`cache`]). A PostgreSQL-only crate compiles no HTTP
-//! client.
+//! client. Feature `serve` adds `/metrics` and `/health` over HTTP
+//! ([`serve`]) and the Prometheus recorder
+//! ([`metrics::install_prometheus`]); without it the SDK still records
+//! every metric through the `metrics` facade, for any recorder.
 
 #[cfg(feature = "cache")]
 pub mod cache;
@@ -18,13 +21,17 @@ pub mod clickhouse;
 #[cfg(feature = "elasticsearch")]
 pub mod elasticsearch;
 pub mod error;
+pub mod health;
 #[cfg(feature = "influxdb")]
 pub mod influx;
+pub mod metrics;
 #[cfg(feature = "postgres")]
 pub mod migrate;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod secret;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod template;
 pub mod value;
 #[cfg(any(

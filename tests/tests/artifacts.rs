@@ -39,6 +39,7 @@ fn paths_that_are_not_artifacts_are_not_taken_for_one() {
         "clickhouse/t.sql",
         "notes.md",
         "elasticsearch/a/b.json",
+        "grafana/other.json",
     ] {
         assert_eq!(Artifact::parse(path), None, "{path}");
     }
@@ -54,7 +55,8 @@ fn one_list_holds_every_back_end() {
             "rust",
             "clickhouse",
             "elasticsearch",
-            "influxdb"
+            "influxdb",
+            "grafana"
         ]
     );
 }

@@ -125,6 +125,13 @@ fn stores_templates_series_and_sync() {
     assert!(
         matches!(&main.kind, StoreKind::Postgres { pool, .. } if pool.max == Some(10) && pool.acquire_timeout == Some(30_000))
     );
+    let StoreKind::Postgres { pool, replicas, .. } = &main.kind else {
+        panic!("main is a postgres store");
+    };
+    assert_eq!(pool.statement_timeout, Some(15_000));
+    assert_eq!(pool.application_name.as_deref(), Some("trading"));
+    assert_eq!(replicas.len(), 1);
+    assert_eq!(replicas[0].raw, "${REPLICA_URL}");
     let url = m.store("cache").and_then(|s| s.url.clone()).expect("url");
     assert_eq!(
         url.parts,

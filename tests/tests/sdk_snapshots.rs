@@ -43,7 +43,7 @@ fn fixture_entities() {
 /// for the trading schema's `Config`.
 const HAND_WRITTEN: &str = r#"
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, ::sqlx::FromRow, ::strata_derive::Entity)]
-#[strata(table = "config", key(scope, name), sort(created_at), query(in_scope(params(scope), order = "name", limit = 1000)))]
+#[strata(table = "config", key(scope, name), store = "main", sort(created_at), query(in_scope(params(scope), order = "name", limit = 1000)))]
 pub struct Config {
     #[strata(ty = "string(50)")]
     pub scope: ::std::string::String,

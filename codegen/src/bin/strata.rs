@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[path = "strata/health.rs"]
+mod health;
 #[path = "strata/migrate.rs"]
 mod migrate;
 #[path = "strata/target.rs"]
@@ -49,6 +51,10 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Check every store of a schema (PostgreSQL primary and replicas with
+    /// replay lag, Redis, ClickHouse, Elasticsearch, InfluxDB), each with a
+    /// timeout; exit 1 when a required store is down.
+    Health(health::HealthArgs),
     /// PostgreSQL migrations: diff the schema, apply, show status.
     Migrate {
         #[command(subcommand)]
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Migrate { command } => migrate::run(command),
+        Command::Health(args) => health::run(args),
         Command::Generate { schema, out } => {
             let model = match load_and_compile(&schema, false) {
                 Ok(m) => m,

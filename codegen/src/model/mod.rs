@@ -143,6 +143,9 @@ pub enum StoreKind {
     Postgres {
         pool: PoolSettings,
         schema: Option<String>,
+        /// Streaming replicas' URL templates (`replicas:`), in order; reads
+        /// go to them only when a caller asks.
+        replicas: Vec<Template>,
     },
     Redis {
         key_prefix: Option<String>,
@@ -191,6 +194,12 @@ pub struct PoolSettings {
     pub acquire_timeout: Option<u64>,
     /// Milliseconds.
     pub idle_timeout: Option<u64>,
+    /// Milliseconds: a connection older than this is closed.
+    pub max_lifetime: Option<u64>,
+    /// Milliseconds: the server session's `statement_timeout`.
+    pub statement_timeout: Option<u64>,
+    /// The server session's `application_name` (seen in `pg_stat_activity`).
+    pub application_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 //! or written by hand.
 //!
 //! ```text
-//! #[strata(table = "config", key(scope, name), schema = "app", sort(created_at),
+//! #[strata(table = "config", key(scope, name), store = "main", schema = "app", sort(created_at),
 //!          query(in_scope(params(scope), fixed(active = true), order = "name desc", limit = 100, one)),
 //!          cache(ttl_ms = 30000))]
 //! field: #[strata(column = "sql_name", ty = "decimal(20,8)", default = now | generated | identity | empty | "lit" | true,
@@ -356,6 +356,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
     };
     let mut table = None;
     let mut schema = None;
+    let mut store = None;
     let mut key_idents = None;
     let mut sort_idents = Vec::new();
     let mut raw_queries = Vec::new();
@@ -370,6 +371,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
             match seen.check(&m)?.as_str() {
                 "table" => table = Some(sql_name(m.value()?.parse()?)?),
                 "schema" => schema = Some(sql_name(m.value()?.parse()?)?),
+                "store" => store = Some(sql_name(m.value()?.parse()?)?),
                 "key" => key_idents = Some(ident_list(&m)?),
                 "sort" => sort_idents = ident_list(&m)?,
                 "cache" => {
@@ -482,7 +484,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
             rust: name,
         },
         doc: None,
-        store: String::new(),
+        store: store.unwrap_or_default(),
         kind: EntityKind::Record,
         fields,
         key,

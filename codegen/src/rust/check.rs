@@ -221,14 +221,18 @@ pub mod names {
         crate::model::StoreKindTag::InfluxDb,
     ];
 
-    /// The functions generated for a postgres store (a pool) or a redis
-    /// store (a cache).
-    pub fn store_functions(store: &str, kind: crate::model::StoreKindTag) -> [String; 2] {
+    /// The functions generated for a postgres store (pools, with and
+    /// without replicas) or a redis store (a cache).
+    pub fn store_functions(store: &str, kind: crate::model::StoreKindTag) -> Vec<String> {
         match kind {
             crate::model::StoreKindTag::Redis => {
-                [format!("{store}_cache_config"), format!("connect_{store}")]
+                vec![format!("{store}_cache_config"), format!("connect_{store}")]
             }
-            _ => [format!("{store}_pool_config"), format!("connect_{store}")],
+            _ => vec![
+                format!("{store}_pool_config"),
+                format!("connect_{store}"),
+                format!("connect_{store}_replicated"),
+            ],
         }
     }
 

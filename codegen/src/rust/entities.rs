@@ -14,9 +14,10 @@ use crate::model::{
 pub fn emit(model: &Model) -> TokenStream {
     let enums = model.enums.iter().map(|e| enum_(model, e));
     let stores = model.stores.values().filter_map(|s| match &s.kind {
-        StoreKind::Postgres { pool, .. } => {
+        StoreKind::Postgres { pool, replicas, .. } => {
             let config = format_ident!("{}_pool_config", s.name);
             let connect = format_ident!("connect_{}", s.name);
+            let connect_replicated = format_ident!("connect_{}_replicated", s.name);
             let url = s.url.as_ref().map(|u| u.raw.clone()).unwrap_or_default();
             let opt = |v: Option<u64>| match v {
                 Some(v) => quote!(::std::option::Option::Some(#v)),
@@ -24,25 +25,48 @@ pub fn emit(model: &Model) -> TokenStream {
             };
             let (max, min) = (opt(pool.max.map(u64::from)), opt(pool.min.map(u64::from)));
             let (acq, idle) = (opt(pool.acquire_timeout), opt(pool.idle_timeout));
+            let (life, stmt) = (opt(pool.max_lifetime), opt(pool.statement_timeout));
+            let app = match &pool.application_name {
+                Some(a) => quote!(::std::option::Option::Some(::std::string::String::from(#a))),
+                None => quote!(::std::option::Option::None),
+            };
+            let replicas = replicas.iter().map(|r| &r.raw);
+            let store = &s.name;
             let doc = format!(
-                "Settings of the postgres store `{}`; `${{VAR}}` in the URL expands at run time.",
+                "Settings of the postgres store `{}`; `${{VAR}}` in the URLs expands at run time.",
                 s.name
             );
-            let cdoc = format!("A pool for the postgres store `{}`.", s.name);
+            let cdoc = format!("A pool on the primary of the postgres store `{}`.", s.name);
+            let rdoc = format!(
+                "One pool per server of the postgres store `{}` (the primary and each of its `replicas:`), \
+                 routing reads to a replica only when asked (`replica()`, `after(&token)`).",
+                s.name
+            );
             Some(quote! {
                 #[doc = #doc]
                 pub fn #config() -> ::strata_sdk::postgres::PoolConfig {
                     ::strata_sdk::postgres::PoolConfig {
+                        store: ::std::string::String::from(#store),
                         url: ::std::string::String::from(#url),
+                        replicas: ::std::vec![#(::std::string::String::from(#replicas)),*],
                         max: #max.map(|v: u64| v as u32),
                         min: #min.map(|v: u64| v as u32),
                         acquire_timeout_ms: #acq,
                         idle_timeout_ms: #idle,
+                        max_lifetime_ms: #life,
+                        statement_timeout_ms: #stmt,
+                        application_name: #app,
                     }
                 }
                 #[doc = #cdoc]
                 pub async fn #connect() -> ::strata_sdk::Result<::sqlx::PgPool> {
                     #config().connect().await
+                }
+                #[doc = #rdoc]
+                pub async fn #connect_replicated(
+                    policy: ::strata_sdk::postgres::ReplicaPolicy,
+                ) -> ::strata_sdk::Result<::strata_sdk::postgres::Replicated> {
+                    ::strata_sdk::postgres::Replicated::connect(&#config(), policy).await
                 }
             })
         }
@@ -202,11 +226,12 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
     let ident = format_ident!("{}", e.name.rust);
     let table = &e.name.sql;
     let key = e.key_fields().map(|f| types::ident(&f.name.rust));
+    let store = &e.store;
     let schema = match model.store(&e.store).map(|s| &s.kind) {
         Some(StoreKind::Postgres {
             schema: Some(s), ..
-        }) => quote!(, schema = #s),
-        _ => quote!(),
+        }) => quote!(, store = #store, schema = #s),
+        _ => quote!(, store = #store),
     };
     let sorts = sort_fields(e);
     let sort = (!sorts.is_empty()).then(|| {

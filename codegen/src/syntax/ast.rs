@@ -36,6 +36,8 @@ pub struct StoreDecl {
 pub enum Setting {
     Scalar(Spanned<String>),
     Map(Vec<(Name, Spanned<String>)>),
+    /// A sequence of scalars (`replicas: ["${REPLICA_URL}"]`).
+    List(Vec<Spanned<String>>),
 }
 
 #[derive(Debug, Clone)]

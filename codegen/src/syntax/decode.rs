@@ -112,6 +112,12 @@ fn store(k: &Node, v: &Node, probs: &mut Problems) -> Option<StoreDecl> {
                     .filter_map(|(ik, iv)| Some((key_name(ik), name(iv, "a setting", probs)?)))
                     .collect(),
             ),
+            NodeKind::Seq(items) => Setting::List(
+                items
+                    .iter()
+                    .filter_map(|i| name(i, &format!("an item of `{key_s}`"), probs))
+                    .collect(),
+            ),
             _ => Setting::Scalar(name(val, &format!("`{key_s}`"), probs)?),
         };
         settings.push((key_name(key), setting));

@@ -6,6 +6,7 @@ pub(crate) const STORE_KEYS: &[&str] = &[
     "kind",
     "url",
     "pool",
+    "replicas",
     "database",
     "cluster",
     "server_version",
@@ -53,11 +54,19 @@ pub(crate) const QUERY_KEYS: &[&str] = &["where", "order", "limit", "one"];
 pub(crate) const CACHE_KEYS: &[&str] = &["store", "ttl"];
 pub(crate) const SEARCH_KEYS: &[&str] = &["store", "text"];
 pub(crate) const SYNC_KEYS: &[&str] = &["from", "to"];
-pub(crate) const POOL_KEYS: &[&str] = &["max", "min", "acquire_timeout", "idle_timeout"];
+pub(crate) const POOL_KEYS: &[&str] = &[
+    "max",
+    "min",
+    "acquire_timeout",
+    "idle_timeout",
+    "max_lifetime",
+    "statement_timeout",
+    "application_name",
+];
 
 /// The settings each store kind takes besides `kind` and `url`.
 pub const STORE_KIND_SETTINGS: &[(&str, &[&str])] = &[
-    ("postgres", &["pool", "schema"]),
+    ("postgres", &["pool", "replicas", "schema"]),
     ("redis", &["key_prefix"]),
     ("clickhouse", &["database", "cluster", "server_version"]),
     ("elasticsearch", &["index_prefix"]),

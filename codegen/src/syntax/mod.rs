@@ -18,6 +18,7 @@ pub mod yaml;
 
 #[cfg(feature = "yaml")]
 pub use decode::decode;
+pub(crate) use keys::POOL_KEYS;
 pub use keys::{
     parse_duration, INDEX_METHODS, ON_DELETE_ACTIONS, PRECISIONS, SECTIONS, STORE_KIND_SETTINGS,
 };

@@ -146,6 +146,7 @@ pub struct Writer<T> {
     oldest: Option<Instant>,
     sent: u64,
     table: &'static str,
+    meter: crate::writer::Meter,
     _rows: PhantomData<fn(T)>,
 }
 
@@ -180,6 +181,7 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
             oldest: None,
             sent: 0,
             table: T::TABLE,
+            meter: crate::writer::Meter::new("clickhouse", T::TABLE),
             _rows: PhantomData,
         }
     }
@@ -319,6 +321,8 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
             // A batch that failed before: its chunks go out again.
             _ => None,
         };
+        let started = Instant::now();
+        self.meter.backlog(self.rows);
         let this = &*self;
         let mut first = first;
         let (result, attempts) = crate::writer::retry(
@@ -337,7 +341,9 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
             |_| None,
         )
         .await;
+        self.meter.flushed(started);
         if let Err(e) = result {
+            self.meter.failed("unavailable");
             // The kept chunks are the batch: the next flush replays them.
             return Err(Error::Insert {
                 table: T::TABLE,
@@ -346,6 +352,8 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
             });
         }
         self.sent += self.rows as u64;
+        self.meter.sent(self.rows as u64, self.bytes as u64);
+        self.meter.backlog(0);
         self.chunks.clear();
         self.rows = 0;
         self.bytes = 0;

@@ -173,6 +173,7 @@ pub struct Writer {
     docs: usize,
     oldest: Option<Instant>,
     sent: u64,
+    meter: crate::writer::Meter,
     report: BulkReport,
 }
 
@@ -198,6 +199,7 @@ impl Writer {
             docs: 0,
             oldest: None,
             sent: 0,
+            meter: crate::writer::Meter::new("elasticsearch", "_bulk"),
             report: BulkReport::default(),
         }
     }
@@ -278,6 +280,8 @@ impl Writer {
         // A copy: the buffer stays whole until the server answers, also when
         // this future is dropped half-way.
         let body = bytes::Bytes::copy_from_slice(&self.body);
+        let started = Instant::now();
+        self.meter.backlog(self.docs);
         let (result, attempts) = crate::writer::retry(
             &self.config.settings.retry,
             "elasticsearch",
@@ -286,8 +290,12 @@ impl Writer {
             |f: &Failure| f.retry_after,
         )
         .await;
+        self.meter.flushed(started);
         match result {
-            Ok(v) => self.report.add_response(&v),
+            Ok(v) => {
+                self.meter.sent(self.docs as u64, body.len() as u64);
+                self.report.add_response(&v)
+            }
             Err(Failure {
                 retry: false,
                 status,
@@ -295,6 +303,7 @@ impl Writer {
                 ..
             }) => {
                 // The whole request was refused: every document in it failed.
+                self.meter.failed("refused");
                 self.report.failed.push(ItemError {
                     index: String::new(),
                     id: format!("<{} documents>", self.docs),
@@ -304,14 +313,16 @@ impl Writer {
                 });
             }
             Err(f) => {
+                self.meter.failed("unavailable");
                 return Err(Error::Unavailable {
                     attempts,
                     docs: self.docs,
                     last: f.to_string(),
-                })
+                });
             }
         }
         self.sent += self.docs as u64;
+        self.meter.backlog(0);
         self.docs = 0;
         self.body.clear();
         self.oldest = None;

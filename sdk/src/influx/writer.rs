@@ -185,6 +185,7 @@ pub struct Writer {
     enc: LineEncoder,
     oldest: Option<Instant>,
     sent: u64,
+    meter: crate::writer::Meter,
     /// Lines the server refused, not reported yet.
     rejected: Rejected,
 }
@@ -278,6 +279,13 @@ impl Writer {
             http: crate::writer::http::client(config.settings.timeout),
             enc: LineEncoder::new(config.precision)
                 .allow_newlines_in_strings(config.newlines_in_strings),
+            meter: crate::writer::Meter::new(
+                "influxdb",
+                config
+                    .v1_database
+                    .clone()
+                    .unwrap_or_else(|| config.bucket.clone()),
+            ),
             config,
             oldest: None,
             sent: 0,
@@ -355,6 +363,15 @@ impl Writer {
         if self.enc.is_empty() {
             return self.take_rejected();
         }
+        let started = Instant::now();
+        self.meter.backlog(self.enc.lines());
+        let out = self.flush_lines().await;
+        self.meter.flushed(started);
+        self.meter.backlog(self.enc.lines());
+        out
+    }
+
+    async fn flush_lines(&mut self) -> Result<(), Error> {
         // Ranges of line indexes still to send; the last is sent next.
         let mut todo = Vec::new();
         todo.push(0..self.enc.lines());
@@ -367,10 +384,12 @@ impl Writer {
                     todo.push(r.start..mid);
                 }
                 Sent::Refused { status, body } => {
+                    self.meter.failed("refused");
                     let lines = self.enc.lines_bytes(r.clone());
                     self.rejected.add(status, body, r.len(), lines);
                 }
                 Sent::Unavailable { attempts, last } => {
+                    self.meter.failed("unavailable");
                     todo.push(r);
                     todo.reverse();
                     self.enc.retain(&todo);
@@ -397,6 +416,7 @@ impl Writer {
 
     /// Posts lines `r` of the batch, retrying what a retry can cure.
     async fn send(&self, r: std::ops::Range<usize>) -> Sent {
+        let lines = r.len() as u64;
         let body = bytes::Bytes::from(self.body(self.enc.lines_bytes(r)));
         let (result, attempts) = crate::writer::retry(
             &self.config.settings.retry,
@@ -407,7 +427,10 @@ impl Writer {
         )
         .await;
         match result {
-            Ok(()) => Sent::Ok,
+            Ok(()) => {
+                self.meter.sent(lines, body.len() as u64);
+                Sent::Ok
+            }
             Err(Failure {
                 retry: false,
                 status,

@@ -34,6 +34,17 @@ struct Written<T: Table> {
     keys: Option<Vec<T::Key>>,
     pending: bool,
     after: super::AfterCommit,
+    /// The batch's own transaction (not a savepoint in the caller's) has
+    /// begun and not committed: dropping this counts a rollback.
+    open: Option<Operation>,
+}
+
+impl<T: Table> Drop for Written<T> {
+    fn drop(&mut self) {
+        if let Some(op) = self.open {
+            seam::transaction(call::<T>(op), false);
+        }
+    }
 }
 
 impl<T: Table> Written<T> {
@@ -42,6 +53,13 @@ impl<T: Table> Written<T> {
             keys: (seam::has_hooks::<T>() || after.wants::<T>()).then(Vec::new),
             pending: conn.is_in_transaction(),
             after,
+            open: None,
+        }
+    }
+    /// The transaction has begun.
+    fn began(&mut self, op: Operation) {
+        if !self.pending {
+            self.open = Some(op);
         }
     }
     fn push(&mut self, k: impl FnOnce() -> Option<T::Key>) {
@@ -49,9 +67,12 @@ impl<T: Table> Written<T> {
             v.extend(k());
         }
     }
-    /// After `COMMIT`: runs the hooks, then the executor's after-commit
-    /// step (cache invalidation), awaited.
-    async fn committed(self, op: Operation) {
+    /// After `COMMIT`: counts the transaction, runs the hooks, then the
+    /// executor's after-commit step (cache invalidation), awaited.
+    async fn committed(mut self, op: Operation) {
+        if self.open.take().is_some() {
+            seam::transaction(call::<T>(op), true);
+        }
         let commit = match self.pending {
             true => seam::Commit::Pending,
             false => seam::Commit::Committed,
@@ -103,9 +124,10 @@ where
     let rows = rows.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
         let after = db.after_commit();
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let mut w = Written::<T>::new(&conn, after);
         let mut tx = Connection::begin(&mut *conn).await?;
+        w.began(op);
         let rows = rows.inspect(|r| w.push(|| T::new_key(r)));
         let counts = new_small_or_copy::<T>(&mut tx, op, rows).await?;
         commit(tx, w.pending).await?;
@@ -284,9 +306,10 @@ where
     let rows = rows.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
         let after = db.after_commit();
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let mut w = Written::<T>::new(&conn, after);
         let mut tx = Connection::begin(&mut *conn).await?;
+        w.began(op);
         let rows = rows.inspect(|r| w.push(|| Some(r.key())));
         let updated = update_chunks::<T>(&mut tx, rows).await?;
         commit(tx, w.pending).await?;
@@ -369,9 +392,10 @@ where
     let keys = keys.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
         let after = db.after_commit();
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let mut w = Written::<T>::new(&conn, after);
         let mut tx = Connection::begin(&mut *conn).await?;
+        w.began(op);
         let mut keys = keys.inspect(|k| w.push(|| Some(k.clone()))).peekable();
         let sql = &T::statements().delete_unnest;
         let mut deleted = 0;

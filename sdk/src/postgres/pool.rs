@@ -8,15 +8,36 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::error::{Error, Result};
 
-/// A postgres store's connection settings, as the schema gives them.
+/// A postgres store's connection settings, as the schema gives them
+/// (`pool:` and `replicas:`). Build it with `..Default::default()`: it
+/// gains fields as the schema language does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PoolConfig {
+    /// The store's name in the schema (`main`): the `store` label of metrics
+    /// and health reports.
+    pub store: String,
     /// The URL template, e.g. `${DATABASE_URL:postgres://127.0.0.1/app}`.
     pub url: String,
+    /// Streaming replicas' URL templates (`replicas:`), expanded like `url`.
+    pub replicas: Vec<String>,
+    /// Most connections open at once (`pool.max`; sqlx's default 10).
     pub max: Option<u32>,
+    /// Connections kept open even when idle (`pool.min`).
     pub min: Option<u32>,
+    /// Longest wait for a pooled connection, in ms (`pool.acquire_timeout`),
+    /// then [`Error::Timeout`].
     pub acquire_timeout_ms: Option<u64>,
+    /// An idle connection is closed after this many ms (`pool.idle_timeout`).
     pub idle_timeout_ms: Option<u64>,
+    /// A connection is closed once this old, in ms (`pool.max_lifetime`).
+    pub max_lifetime_ms: Option<u64>,
+    /// The server session's `statement_timeout`, in ms
+    /// (`pool.statement_timeout`), sent in the startup packet of every
+    /// connection; a statement that runs longer is [`Error::Timeout`].
+    pub statement_timeout_ms: Option<u64>,
+    /// The server session's `application_name` (`pool.application_name`),
+    /// shown in `pg_stat_activity`.
+    pub application_name: Option<String>,
 }
 
 impl PoolConfig {
@@ -44,16 +65,32 @@ impl PoolConfig {
         if let Some(ms) = self.idle_timeout_ms {
             o = o.idle_timeout(Duration::from_millis(ms));
         }
+        if let Some(ms) = self.max_lifetime_ms {
+            o = o.max_lifetime(Duration::from_millis(ms));
+        }
         o
+    }
+    /// The connection options of `url` (expanded) with the session
+    /// settings of this config (`statement_timeout`, `application_name`).
+    pub fn connect_options(&self, url: &str) -> Result<PgConnectOptions> {
+        let mut options: PgConnectOptions = url
+            .parse()
+            .map_err(|e| Error::Config(format!("the postgres URL does not parse: {e}")))?;
+        if let Some(ms) = self.statement_timeout_ms {
+            // `5000` is milliseconds to PostgreSQL; `SHOW` prints `5s`.
+            options = options.options([("statement_timeout", ms.to_string())]);
+        }
+        if let Some(name) = &self.application_name {
+            options = options.application_name(name);
+        }
+        Ok(options)
     }
     /// Connects a pool to the expanded URL. A failure is
     /// `Error::Connection` naming the host, port, database and user (never
     /// the password).
     pub async fn connect(&self) -> Result<PgPool> {
         let url = self.resolved_url()?;
-        let options: PgConnectOptions = url
-            .parse()
-            .map_err(|e| Error::Config(format!("the postgres URL does not parse: {e}")))?;
+        let options = self.connect_options(&url)?;
         let at = server(&options);
         self.options()
             .connect_with(options)
@@ -65,7 +102,7 @@ impl PoolConfig {
 }
 
 /// `host:port (database d, user u)` of connection options.
-fn server(o: &PgConnectOptions) -> String {
+pub(crate) fn server(o: &PgConnectOptions) -> String {
     format!(
         "{}:{} (database {}, user {})",
         o.get_host(),

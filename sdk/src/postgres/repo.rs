@@ -62,6 +62,7 @@ impl<'a, T, I: IntoIterator<Item = T, IntoIter: Send> + Send + 'a> Rows<'a, T> f
 
 pub(crate) fn call<T: Table>(operation: Operation) -> Call {
     Call {
+        store: T::DEF.store,
         entity: T::DEF.entity,
         operation,
     }
@@ -96,7 +97,7 @@ pub fn insert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
     Box::pin(async move {
         let a = args(row, T::bind_new)?;
         let after = db.after_commit();
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let row: T = one(&mut conn, Operation::Insert, &T::statements().insert, a).await?;
         after.written::<T>(&[row.key()]).await;
         Ok(row)
@@ -108,7 +109,7 @@ pub fn upsert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
     Box::pin(async move {
         let a = args(row, T::bind_new)?;
         let after = db.after_commit();
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let row: T = one(&mut conn, Operation::Upsert, &T::statements().upsert, a).await?;
         after.written::<T>(&[row.key()]).await;
         Ok(row)
@@ -119,7 +120,7 @@ pub fn upsert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
 pub fn find<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, Option<T>> {
     Box::pin(async move {
         let a = args(key, T::bind_key)?;
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().find;
         seam::statement(call::<T>(Operation::Find), &mut conn, sql, a).await
     })
@@ -148,7 +149,7 @@ pub fn get_many<'a, T: Table, A: Db<'a>>(db: A, keys: &'a [T::Key]) -> Fut<'a, V
             true => return Ok(Vec::new()),
             false => cols.into_args()?,
         };
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().get_many;
         seam::statement(call::<T>(Operation::GetMany), &mut conn, sql, a).await
     })
@@ -160,7 +161,7 @@ pub fn update<'a, T: Table, A: Db<'a>>(db: A, row: &'a T) -> Fut<'a, T> {
     Box::pin(async move {
         let a = args(row, T::bind_row)?;
         let after = db.after_commit();
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().update;
         let done: Option<T> =
             seam::statement(call::<T>(Operation::Update), &mut conn, sql, a).await?;
@@ -190,7 +191,7 @@ pub fn patch<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key, patch: &'a T::Patc
             a.add(expected)?;
         }
         let after = db.after_commit();
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().patch;
         let done: Option<T> =
             seam::statement(call::<T>(Operation::Patch), &mut conn, sql, a).await?;
@@ -234,7 +235,7 @@ pub fn delete<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> 
     Box::pin(async move {
         let a = args(key, T::bind_key)?;
         let after = db.after_commit();
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().delete;
         let Affected(n) = seam::statement(call::<T>(Operation::Delete), &mut conn, sql, a).await?;
         if n > 0 {
@@ -249,7 +250,7 @@ pub fn delete<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> 
 pub fn exists<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> {
     Box::pin(async move {
         let a = args(key, T::bind_key)?;
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().exists;
         let Scalar((yes,)) =
             seam::statement(call::<T>(Operation::Exists), &mut conn, sql, a).await?;
@@ -260,7 +261,7 @@ pub fn exists<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> 
 /// How many rows the table holds.
 pub fn count<'a, T: Table, A: Db<'a>>(db: A) -> Fut<'a, i64> {
     Box::pin(async move {
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().count;
         let a = Args::default();
         let Scalar((n,)) = seam::statement(call::<T>(Operation::Count), &mut conn, sql, a).await?;
@@ -315,7 +316,7 @@ async fn fetch_page<'a, T: Table, A: Db<'a>>(
     limit: u32,
 ) -> Result<Vec<T>> {
     a.add(super::limit(limit))?;
-    let mut conn = db.acquire().await?;
+    let mut conn = seam::acquire(T::DEF.store, db).await?;
     seam::statement(call::<T>(Operation::List), &mut conn, sql, a).await
 }
 
@@ -325,7 +326,7 @@ pub fn query<'a, T: Table, A: Db<'a>>(db: A, index: usize, a: Result<Args>) -> F
     Box::pin(async move {
         let a = a?;
         let q = &T::DEF.queries[index];
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().queries[index];
         seam::statement(call::<T>(Operation::Query(q.name)), &mut conn, sql, a).await
     })
@@ -340,7 +341,7 @@ pub fn query_one<'a, T: Table, A: Db<'a>>(
     Box::pin(async move {
         let a = a?;
         let q = &T::DEF.queries[index];
-        let mut conn = db.acquire().await?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().queries[index];
         seam::statement(call::<T>(Operation::Query(q.name)), &mut conn, sql, a).await
     })

@@ -2,13 +2,18 @@
 //! [`statement`] (a batch call: [`batch`]), which knows the entity, the operation and the connection. It is
 //! the one place where cross-cutting behaviour is added, never per entity:
 //!
-//! - today: a `tracing` span per statement (`strata.statement`, fields
-//!   `entity`, `operation`, `rows`; never values or keys), and the
-//!   after-commit hooks ([`on_commit`]);
-//! - next: metrics (latency, rows, errors by kind), and replica routing of
-//!   reads ([`Operation::is_read`] tells which statements may go to a
-//!   replica; the executor is the one the caller passed, so a replica
-//!   handle is a per-call choice).
+//! - a `tracing` span per statement (`strata.statement`, fields
+//!   `entity`, `operation`, `rows`; never values or keys);
+//! - metrics ([`crate::metrics`]): latency, rows and errors by kind per
+//!   statement, the wait for a pooled connection ([`acquire`]), acquire
+//!   timeouts, and the batch writers' own transactions committed or rolled
+//!   back; labels `store`, `entity`, `operation` (and `kind` for errors);
+//! - the after-commit hooks ([`on_commit`]).
+//!
+//! Replica routing is the caller's choice of executor: a repository call
+//! runs on the pool it is given, and a
+//! [`Replicated`](super::Replicated) handle hands out a replica's pool
+//! only for reads ([`Operation::is_read`]).
 //!
 //! After-commit hooks receive the keys a write changed, once the change is
 //! durable: right after the statement for a write outside a transaction
@@ -23,6 +28,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgArguments, PgConnection};
@@ -75,6 +81,18 @@ impl Operation {
         }
     }
 
+    /// Whether this is a batch call (`insert_many` … `delete_many`), which
+    /// runs several statements in its own transaction.
+    pub fn is_batch(&self) -> bool {
+        matches!(
+            self,
+            Operation::InsertMany
+                | Operation::UpsertMany
+                | Operation::UpdateMany
+                | Operation::DeleteMany
+        )
+    }
+
     /// Whether the statement only reads (may be served by a replica).
     pub fn is_read(&self) -> bool {
         matches!(
@@ -89,9 +107,11 @@ impl Operation {
     }
 }
 
-/// One call through the seam: which entity, which operation.
+/// One call through the seam: which store, entity and operation.
 #[derive(Debug, Clone, Copy)]
 pub struct Call {
+    /// The store's name in the schema (`TableDef::store`; may be empty).
+    pub store: &'static str,
     pub entity: &'static str,
     pub operation: Operation,
 }
@@ -228,8 +248,9 @@ pub async fn statement<O: Outcome>(
 ) -> Result<O> {
     let span = span(call);
     let autocommit = !sqlx::Connection::is_in_transaction(&*conn);
+    let started = Instant::now();
     let out = O::fetch(conn, sql, args.0).instrument(span.clone()).await;
-    match out {
+    let out = match out {
         Ok(v) => {
             span.record("rows", v.rows());
             Ok(v)
@@ -237,7 +258,72 @@ pub async fn statement<O: Outcome>(
         // A write sent outside a transaction may have committed.
         Err(e) if autocommit && !call.operation.is_read() => Err(e.after_send()),
         Err(e) => Err(e),
+    };
+    // A batch call's statements are measured once, as the whole call, by
+    // `batch`.
+    if !call.operation.is_batch() {
+        record(call, started, out.as_ref().map(Rows::rows));
     }
+    out
+}
+
+/// Takes a connection from `db` for a call on `store`, timing the wait
+/// (`strata_pool_acquire_duration_seconds`; sqlx does not expose it) and
+/// counting `acquire_timeout`s. On a connection or transaction the wait is
+/// a reborrow, near zero.
+pub async fn acquire<'a, A>(store: &'static str, db: A) -> Result<A::Connection>
+where
+    A: sqlx::Acquire<'a, Database = sqlx::Postgres>,
+{
+    let started = Instant::now();
+    let out = db.acquire().await;
+    let labels = [("store", store)];
+    metrics::histogram!(crate::metrics::ACQUIRE_DURATION, &labels)
+        .record(started.elapsed().as_secs_f64());
+    match out {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            if matches!(e, sqlx::Error::PoolTimedOut) {
+                metrics::counter!(crate::metrics::ACQUIRE_TIMEOUTS, &labels).increment(1);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Records a statement's latency, rows, or its error's kind.
+fn record(call: Call, started: Instant, out: std::result::Result<u64, &crate::Error>) {
+    let labels = [
+        ("store", call.store),
+        ("entity", call.entity),
+        ("operation", call.operation.name()),
+    ];
+    metrics::histogram!(crate::metrics::STATEMENT_DURATION, &labels)
+        .record(started.elapsed().as_secs_f64());
+    match out {
+        Ok(rows) => metrics::counter!(crate::metrics::STATEMENT_ROWS, &labels).increment(rows),
+        Err(e) => {
+            let [s, en, op] = labels;
+            let labels = [s, en, op, ("kind", e.kind())];
+            metrics::counter!(crate::metrics::STATEMENT_ERRORS, &labels).increment(1);
+        }
+    }
+}
+
+/// Counts a transaction the SDK itself began and ended
+/// (`strata_transactions_total`, `outcome` = `committed` | `rolled_back`).
+pub(crate) fn transaction(call: Call, committed: bool) {
+    let outcome = if committed {
+        "committed"
+    } else {
+        "rolled_back"
+    };
+    let labels = [
+        ("store", call.store),
+        ("entity", call.entity),
+        ("outcome", outcome),
+    ];
+    metrics::counter!(crate::metrics::TRANSACTIONS, &labels).increment(1);
 }
 
 /// Runs a whole batch call (its own transaction, several statements, COPY
@@ -247,10 +333,12 @@ where
     F: Future<Output = Result<crate::BatchCounts>>,
 {
     let span = span(call);
+    let started = Instant::now();
     let out = body.instrument(span.clone()).await;
     if let Ok(v) = &out {
         span.record("rows", v.rows());
     }
+    record(call, started, out.as_ref().map(Rows::rows));
     out
 }
 

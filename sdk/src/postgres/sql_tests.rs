@@ -7,6 +7,7 @@ use super::*;
 use crate::postgres::{Column, QueryDef, Role};
 
 static CONFIG: TableDef = TableDef {
+    store: "main",
     entity: "Config",
     schema: None,
     table: "config",
@@ -121,6 +122,7 @@ fn batch_statements_of_a_versioned_table() {
 }
 
 static EVENTS: TableDef = TableDef {
+    store: "main",
     entity: "Event",
     schema: Some("app"),
     table: "events",
@@ -174,6 +176,7 @@ fn identifiers_and_literals_are_quoted() {
 }
 
 static TIMES: TableDef = TableDef {
+    store: "main",
     entity: "Tick",
     schema: None,
     table: "ticks",

@@ -183,6 +183,9 @@ impl QueryDef {
 pub struct TableDef {
     /// The entity's name (`Decision`): errors, spans and metrics.
     pub entity: &'static str,
+    /// The schema's store the table lives in (`main`): the `store` label of
+    /// metrics. Empty for a hand-written struct without `store = "…"`.
+    pub store: &'static str,
     /// The PostgreSQL schema, if not the search path.
     pub schema: Option<&'static str>,
     pub table: &'static str,

@@ -157,6 +157,98 @@ macro_rules! settings_methods {
 }
 pub(crate) use settings_methods;
 
+/// Rows (points, documents) a writer sent and the server accepted
+/// (counter; labels `writer` = `clickhouse` | `influxdb` | `elasticsearch`,
+/// `target` = the ClickHouse table, the InfluxDB bucket or database, or
+/// `_bulk`).
+pub const ROWS: &str = "strata_writer_rows_total";
+/// Bytes of the requests that carried them (counter; `writer`, `target`).
+pub const BYTES: &str = "strata_writer_bytes_total";
+/// Requests retried (counter; `writer`).
+pub const RETRIES: &str = "strata_writer_retries_total";
+/// Batches that failed after their retries, or rows the server refused
+/// (counter; `writer`, `target`, `kind` = `unavailable` | `refused`).
+pub const FAILURES: &str = "strata_writer_failures_total";
+/// Rows buffered and not yet accepted, as of the last flush (gauge;
+/// `writer`, `target`).
+pub const BACKLOG: &str = "strata_writer_backlog_rows";
+/// Seconds a flush took, retries included (histogram; `writer`, `target`).
+pub const FLUSH_DURATION: &str = "strata_writer_flush_duration_seconds";
+
+/// Every batch writer metric, with its kind.
+pub const METRICS: &[(&str, crate::metrics::Kind)] = &[
+    (ROWS, crate::metrics::Kind::Counter),
+    (BYTES, crate::metrics::Kind::Counter),
+    (RETRIES, crate::metrics::Kind::Counter),
+    (FAILURES, crate::metrics::Kind::Counter),
+    (BACKLOG, crate::metrics::Kind::Gauge),
+    (FLUSH_DURATION, crate::metrics::Kind::Histogram),
+];
+
+/// Registers the writer metrics' descriptions (see [`crate::metrics::describe`]).
+pub(crate) fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        ROWS,
+        Unit::Count,
+        "Rows, points or documents a writer sent and the server accepted"
+    );
+    describe_counter!(
+        BYTES,
+        Unit::Bytes,
+        "Bytes of the requests that carried them"
+    );
+    describe_counter!(RETRIES, Unit::Count, "Writer requests retried");
+    describe_counter!(
+        FAILURES,
+        Unit::Count,
+        "Batches failed after retries, or rows refused"
+    );
+    describe_gauge!(
+        BACKLOG,
+        Unit::Count,
+        "Rows buffered and not yet accepted, as of the last flush"
+    );
+    describe_histogram!(
+        FLUSH_DURATION,
+        Unit::Seconds,
+        "Seconds a flush took, retries included"
+    );
+}
+
+/// What one writer records (its `writer` and `target` labels).
+#[derive(Debug, Clone)]
+pub(crate) struct Meter {
+    labels: [(&'static str, String); 2],
+}
+
+impl Meter {
+    pub(crate) fn new(writer: &'static str, target: impl Into<String>) -> Self {
+        Meter {
+            labels: [("writer", writer.to_string()), ("target", target.into())],
+        }
+    }
+    /// A request the server accepted: `rows` of `bytes`.
+    pub(crate) fn sent(&self, rows: u64, bytes: u64) {
+        metrics::counter!(ROWS, &self.labels).increment(rows);
+        metrics::counter!(BYTES, &self.labels).increment(bytes);
+    }
+    /// `rows` that failed: `unavailable` (after retries) or `refused`.
+    pub(crate) fn failed(&self, kind: &'static str) {
+        let [w, t] = self.labels.clone();
+        let labels = [w, t, ("kind", kind.to_string())];
+        metrics::counter!(FAILURES, &labels).increment(1);
+    }
+    /// Rows still buffered.
+    pub(crate) fn backlog(&self, rows: usize) {
+        metrics::gauge!(BACKLOG, &self.labels).set(rows as f64);
+    }
+    /// A flush that started at `started` ended.
+    pub(crate) fn flushed(&self, started: std::time::Instant) {
+        metrics::histogram!(FLUSH_DURATION, &self.labels).record(started.elapsed().as_secs_f64());
+    }
+}
+
 /// Runs `op` until it succeeds, fails with an error `retryable` refuses, or
 /// `policy` runs out, waiting between attempts (a server's `hint`, such as
 /// `Retry-After`, replaces the wait, capped at the policy's `max`).
@@ -182,6 +274,7 @@ where
     .when(|e| retryable(e))
     .adjust(|e, wait| wait.map(|w| hint(e).unwrap_or(w).min(policy.max)))
     .notify(|e, wait| {
+        metrics::counter!(RETRIES, "writer" => store).increment(1);
         tracing::warn!(
             store,
             attempt = attempts.load(Ordering::Relaxed),

@@ -51,8 +51,8 @@ impl Resolver<'_> {
 
     /// Store names become Rust modules (`clickhouse::<store>`, one file of
     /// modules per kind) and, for a postgres store, the functions
-    /// `<store>_pool_config` and `connect_<store>` (a redis store:
-    /// `<store>_cache_config` and `connect_<store>`).
+    /// `<store>_pool_config`, `connect_<store>` and `connect_<store>_replicated`
+    /// (a redis store: `<store>_cache_config` and `connect_<store>`).
     fn store_rust_names(&mut self, files: &[ast::SchemaFile], stores: &BTreeMap<String, Store>) {
         let mut modules: HashMap<StoreKindTag, Namespace> = HashMap::new();
         let mut functions = Namespace::default();

@@ -60,6 +60,7 @@ impl Resolver<'_> {
             .map_or(&[], |(_, keys)| keys);
         let mut scalars: HashMap<&str, &Spanned<String>> = HashMap::new();
         let mut pool = PoolSettings::default();
+        let mut replicas = Vec::new();
         for (key, setting) in &d.settings {
             if !allowed.contains(&key.as_str()) {
                 self.err(
@@ -82,52 +83,19 @@ impl Resolver<'_> {
                 continue;
             }
             match (key.as_str(), setting) {
-                ("pool", ast::Setting::Map(entries)) => {
-                    for (k, v) in entries {
-                        match k.as_str() {
-                            "max" | "min" => match v.parse::<u32>() {
-                                Ok(n) if k.as_str() == "max" => pool.max = Some(n),
-                                Ok(n) => pool.min = Some(n),
-                                Err(_) => self.err(
-                                    Problem::new(Code::ExpectedNumber, v.span, format!("`{}` must be a whole number", k.value))
-                                        .label("not a number")
-                                        .help("write a number such as `10`"),
-                                ),
-                            },
-                            "acquire_timeout" | "idle_timeout" => match crate::syntax::parse_duration(v) {
-                                Some(ms) if k.as_str() == "acquire_timeout" => pool.acquire_timeout = Some(ms),
-                                Some(ms) => pool.idle_timeout = Some(ms),
-                                None => self.err(
-                                    Problem::new(Code::ExpectedDuration, v.span, format!("`{}` must be a duration", k.value))
-                                        .label("not a duration")
-                                        .help("write a number and a unit: `500ms`, `30s`, `5m`, `1h` or `1d`"),
-                                ),
-                            },
-                            other => self.err(
-                                Problem::new(Code::UnknownKey, k.span, format!("unknown key `{other}` in `pool`"))
-                                    .label("unknown key")
-                                    .suggest_when(self.probs, other, ["max", "min", "acquire_timeout", "idle_timeout"])
-                                    .help_or("known keys: max, min, acquire_timeout, idle_timeout"),
-                            ),
+                ("pool", ast::Setting::Map(entries)) => self.pool(entries, &mut pool),
+                ("replicas", ast::Setting::List(items)) => {
+                    for item in items {
+                        if let Some(t) = self.template(item) {
+                            replicas.push(t);
                         }
                     }
                 }
-                (_, ast::Setting::Scalar(v)) if key.as_str() != "pool" => {
+                (k, _) if k == "pool" || k == "replicas" => self.bad_shape(key),
+                (_, ast::Setting::Scalar(v)) => {
                     scalars.insert(key.as_str(), v);
                 }
-                (k, _) => self.err(
-                    Problem::new(
-                        Code::BadSetting,
-                        key.span,
-                        format!("`{k}` has the wrong shape"),
-                    )
-                    .label("unexpected value")
-                    .help(if k == "pool" {
-                        "write `pool: { max: 10, acquire_timeout: 30s }`"
-                    } else {
-                        "write a single value"
-                    }),
-                ),
+                (_, _) => self.bad_shape(key),
             }
         }
         if let (Some(min), Some(max)) = (pool.min, pool.max) {
@@ -170,6 +138,7 @@ impl Resolver<'_> {
                 StoreKind::Postgres {
                     pool,
                     schema: ident(self, "schema"),
+                    replicas,
                 }
             }
             StoreKindTag::Redis => StoreKind::Redis {
@@ -231,6 +200,99 @@ impl Resolver<'_> {
             url,
             span: d.span,
         })
+    }
+
+    /// The keys of `pool: { … }`.
+    fn pool(&mut self, entries: &[(ast::Name, Spanned<String>)], pool: &mut PoolSettings) {
+        for (k, v) in entries {
+            match k.as_str() {
+                "max" | "min" => match v.parse::<u32>() {
+                    Ok(n) if k.as_str() == "max" => pool.max = Some(n),
+                    Ok(n) => pool.min = Some(n),
+                    Err(_) => self.err(
+                        Problem::new(
+                            Code::ExpectedNumber,
+                            v.span,
+                            format!("`{}` must be a whole number", k.value),
+                        )
+                        .label("not a number")
+                        .help("write a number such as `10`"),
+                    ),
+                },
+                "acquire_timeout" | "idle_timeout" | "max_lifetime" | "statement_timeout" => {
+                    match crate::syntax::parse_duration(v) {
+                        Some(ms) => {
+                            let slot = match k.as_str() {
+                                "acquire_timeout" => &mut pool.acquire_timeout,
+                                "idle_timeout" => &mut pool.idle_timeout,
+                                "max_lifetime" => &mut pool.max_lifetime,
+                                _ => &mut pool.statement_timeout,
+                            };
+                            *slot = Some(ms);
+                        }
+                        None => self.err(
+                            Problem::new(
+                                Code::ExpectedDuration,
+                                v.span,
+                                format!("`{}` must be a duration", k.value),
+                            )
+                            .label("not a duration")
+                            .help("write a number and a unit: `500ms`, `30s`, `5m`, `1h` or `1d`"),
+                        ),
+                    }
+                }
+                "application_name" => {
+                    // PostgreSQL truncates it at 63 bytes and shows only
+                    // printable ASCII; refuse what it would change.
+                    let ok = v.len() <= 63 && v.bytes().all(|b| (0x20..0x7f).contains(&b));
+                    if ok {
+                        pool.application_name = Some(v.value.clone());
+                    } else {
+                        self.err(
+                            Problem::new(
+                                Code::BadSetting,
+                                v.span,
+                                "`application_name` must be at most 63 printable ASCII characters",
+                            )
+                            .label("PostgreSQL would change this name")
+                            .help("write a short name such as `trading-api`"),
+                        );
+                    }
+                }
+                other => self.err(
+                    Problem::new(
+                        Code::UnknownKey,
+                        k.span,
+                        format!("unknown key `{other}` in `pool`"),
+                    )
+                    .label("unknown key")
+                    .suggest_when(self.probs, other, crate::syntax::POOL_KEYS.iter().copied())
+                    .help_or(format!(
+                        "known keys: {}",
+                        crate::syntax::POOL_KEYS.join(", ")
+                    )),
+                ),
+            }
+        }
+    }
+
+    /// A store setting whose value has the wrong shape (`pool: 10`,
+    /// `replicas: "${URL}"`, `schema: [a]`).
+    fn bad_shape(&mut self, key: &ast::Name) {
+        let help = match key.as_str() {
+            "pool" => "write `pool: { max: 10, acquire_timeout: 30s }`",
+            "replicas" => "write a list of URL templates: `replicas: [\"${REPLICA_URL}\"]`",
+            _ => "write a single value",
+        };
+        self.err(
+            Problem::new(
+                Code::BadSetting,
+                key.span,
+                format!("`{}` has the wrong shape", key.value),
+            )
+            .label("unexpected value")
+            .help(help),
+        );
     }
 
     /// Parses `${VAR}` and `${VAR:default}` references.

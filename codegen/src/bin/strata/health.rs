@@ -1,0 +1,164 @@
+//! `strata health <schema>`: the schema's stores as `strata_sdk::health`
+//! checks (URLs expanded from the environment), printed as a table or
+//! JSON; exit 1 when a required store is down.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use strata_codegen::model::{StoreKind, StoreKindTag};
+use strata_sdk::health::{Check, Report, Status};
+
+use super::{load_and_compile, EXIT_USAGE};
+
+/// Exit code when a required store is down.
+pub const EXIT_DOWN: u8 = 1;
+
+/// The arguments of `strata health`.
+#[derive(clap::Args)]
+pub struct HealthArgs {
+    /// A schema file or a folder of `*.yaml` files.
+    pub schema: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The longest one server's check may take, in milliseconds.
+    #[arg(long, default_value_t = 2_000)]
+    pub timeout_ms: u64,
+    /// A store whose being down does not fail the check (repeatable).
+    #[arg(long = "optional", value_name = "STORE")]
+    pub optional: Vec<String>,
+}
+
+/// The checks of every store of `model`.
+fn checks(model: &strata_codegen::Model, optional: &[String]) -> Vec<Check> {
+    model
+        .stores
+        .values()
+        .map(|s| {
+            let url = s.url.as_ref().map(|u| u.raw.clone()).unwrap_or_default();
+            let check = match (&s.kind, s.kind.tag()) {
+                (StoreKind::Postgres { replicas, .. }, _) => {
+                    let config = strata_sdk::postgres::PoolConfig {
+                        store: s.name.clone(),
+                        replicas: replicas.iter().map(|r| r.raw.clone()).collect(),
+                        ..strata_sdk::postgres::PoolConfig::new(url)
+                    };
+                    Check::postgres(&s.name, &config)
+                }
+                (_, StoreKindTag::Redis) => Check::redis(&s.name, &url),
+                (_, StoreKindTag::ClickHouse) => Check::clickhouse(&s.name, &url),
+                (_, StoreKindTag::Elasticsearch) => Check::elasticsearch(&s.name, &url),
+                _ => Check::influxdb(&s.name, &url),
+            };
+            check.with_required(!optional.contains(&s.name))
+        })
+        .collect()
+}
+
+pub fn run(args: HealthArgs) -> ExitCode {
+    let model = match load_and_compile(&args.schema, false) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    for o in &args.optional {
+        if !model.stores.contains_key(o) {
+            eprintln!("error: `--optional {o}`: the schema has no store `{o}`");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let checks = checks(&model, &args.optional);
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let report = rt.block_on(strata_sdk::health::run(&checks, timeout));
+    match args.json {
+        true => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        false => print!("{}", table(&report)),
+    }
+    match report.ok {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(EXIT_DOWN),
+    }
+}
+
+/// One line per server, the store's name and status on its first.
+fn table(r: &Report) -> String {
+    let mut rows = vec![[
+        "STORE".to_string(),
+        "KIND".into(),
+        "STATUS".into(),
+        "SERVER".into(),
+        "ROLE".into(),
+        "LATENCY".into(),
+        "REPLAY LAG".into(),
+        "PROBLEM".into(),
+    ]];
+    for s in &r.stores {
+        for (i, v) in s.servers.iter().enumerate() {
+            let status = match s.status {
+                Status::Up => "up",
+                Status::Degraded => "DEGRADED",
+                Status::Down if s.required => "DOWN",
+                Status::Down => "down (optional)",
+            };
+            let lag = match (v.replay_lag_seconds, v.replay_lag_bytes) {
+                (Some(t), Some(b)) => format!("{t:.3} s, {b} B"),
+                (Some(t), None) => format!("{t:.3} s"),
+                _ => String::new(),
+            };
+            let first = i == 0;
+            rows.push([
+                if first {
+                    s.store.clone()
+                } else {
+                    String::new()
+                },
+                if first {
+                    s.kind.to_string()
+                } else {
+                    String::new()
+                },
+                if first {
+                    status.to_string()
+                } else {
+                    String::new()
+                },
+                v.name.clone(),
+                v.role.to_string(),
+                format!("{:.1} ms", v.latency_ms),
+                lag,
+                v.error.clone().unwrap_or_default(),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push_str(match r.ok {
+        true => "every required store is up\n",
+        false => "a required store is DOWN\n",
+    });
+    out
+}

@@ -1,0 +1,260 @@
+//! `grafana/dashboard.json`: a Grafana dashboard (JSON model, schema
+//! version 39) over the metrics `strata_sdk` records, one row per store of
+//! the schema: for a postgres store, request rate, latency percentiles and
+//! errors per entity, pool saturation, connection waits and transactions,
+//! and (with `replicas:`) replica lag and read routing; for a ClickHouse,
+//! Elasticsearch or InfluxDB store, the batch writers' rows, failures and
+//! backlog; and store health. The metric names are the SDK's
+//! (`docs/operations.md`); `tests/tests/ops_dashboard.rs` checks that every
+//! query names one the SDK emits.
+//!
+//! Cache hit ratio and change-capture lag panels come with the `strata_cache_*`
+//! and `strata_sync_*` metrics.
+
+use serde_json::{json, Value};
+
+use crate::files::{Artifact, Files};
+use crate::model::{Model, StoreKind, StoreKindTag};
+
+/// Adds `grafana/dashboard.json`.
+pub fn generate(model: &Model, files: &mut Files) {
+    let mut text = serde_json::to_string_pretty(&dashboard(model)).unwrap_or_default();
+    text.push('\n');
+    files.add(Artifact::GrafanaDashboard, text);
+}
+
+/// Lays panels out on Grafana's 24-column grid, two per row.
+struct Grid {
+    panels: Vec<Value>,
+    y: u32,
+    x: u32,
+    id: u32,
+}
+
+impl Grid {
+    fn row(&mut self, title: &str) {
+        if self.x > 0 {
+            self.y += 8;
+            self.x = 0;
+        }
+        self.id += 1;
+        self.panels.push(json!({
+            "type": "row", "id": self.id, "title": title, "collapsed": false,
+            "gridPos": { "h": 1, "w": 24, "x": 0, "y": self.y },
+            "panels": [],
+        }));
+        self.y += 1;
+    }
+    fn panel(&mut self, title: &str, unit: &str, targets: &[(&str, String)]) {
+        self.id += 1;
+        let targets: Vec<Value> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, (legend, expr))| {
+                json!({
+                    "refId": ((b'A' + i as u8) as char).to_string(),
+                    "expr": expr,
+                    "legendFormat": legend,
+                    "datasource": { "type": "prometheus", "uid": "${datasource}" },
+                })
+            })
+            .collect();
+        self.panels.push(json!({
+            "type": "timeseries", "id": self.id, "title": title,
+            "datasource": { "type": "prometheus", "uid": "${datasource}" },
+            "fieldConfig": { "defaults": { "unit": unit }, "overrides": [] },
+            "options": { "legend": { "displayMode": "table", "placement": "bottom" } },
+            "gridPos": { "h": 8, "w": 12, "x": self.x, "y": self.y },
+            "targets": targets,
+        }));
+        if self.x == 0 {
+            self.x = 12;
+        } else {
+            self.x = 0;
+            self.y += 8;
+        }
+    }
+}
+
+fn dashboard(model: &Model) -> Value {
+    let mut g = Grid {
+        panels: Vec::new(),
+        y: 0,
+        x: 0,
+        id: 0,
+    };
+    g.row("Health");
+    g.panel(
+        "Stores up (1 = serving)",
+        "none",
+        &[(
+            "{{store}} ({{kind}})",
+            "min by (store, kind) (strata_health_up)".into(),
+        )],
+    );
+    for store in model.stores.values() {
+        let s = &store.name;
+        match &store.kind {
+            StoreKind::Postgres { replicas, .. } => {
+                let entities: Vec<&str> = model
+                    .entities
+                    .iter()
+                    .filter(|e| &e.store == s)
+                    .map(|e| e.name.schema.as_str())
+                    .collect();
+                let sel = format!("store=\"{s}\", entity=~\"{}\"", entities.join("|"));
+                g.row(&format!("PostgreSQL store `{s}`"));
+                g.panel(
+                    "Requests per second by entity and operation",
+                    "reqps",
+                    &[(
+                        "{{entity}}.{{operation}}",
+                        format!("sum by (entity, operation) (rate(strata_statement_duration_seconds_count{{{sel}}}[$__rate_interval]))"),
+                    )],
+                );
+                let q = |p: &str| {
+                    format!("histogram_quantile({p}, sum by (le, entity) (rate(strata_statement_duration_seconds_bucket{{{sel}}}[$__rate_interval])))")
+                };
+                g.panel(
+                    "Statement latency p50 / p95 / p99",
+                    "s",
+                    &[
+                        ("p50 {{entity}}", q("0.5")),
+                        ("p95 {{entity}}", q("0.95")),
+                        ("p99 {{entity}}", q("0.99")),
+                    ],
+                );
+                g.panel(
+                    "Errors per second by kind",
+                    "reqps",
+                    &[(
+                        "{{entity}} {{kind}}",
+                        format!("sum by (entity, kind) (rate(strata_statement_errors_total{{{sel}}}[$__rate_interval]))"),
+                    )],
+                );
+                g.panel(
+                    "Rows per second",
+                    "rowsps",
+                    &[(
+                        "{{entity}}.{{operation}}",
+                        format!("sum by (entity, operation) (rate(strata_statement_rows_total{{{sel}}}[$__rate_interval]))"),
+                    )],
+                );
+                let st = format!("store=\"{s}\"");
+                g.panel(
+                    "Pool saturation (in use / max)",
+                    "percentunit",
+                    &[
+                        (
+                            "{{server}}",
+                            format!("sum by (server) (strata_pool_connections_in_use{{{st}}}) / sum by (server) (strata_pool_connections_max{{{st}}})"),
+                        ),
+                        (
+                            "idle {{server}}",
+                            format!("sum by (server) (strata_pool_connections_idle{{{st}}}) / sum by (server) (strata_pool_connections_max{{{st}}})"),
+                        ),
+                    ],
+                );
+                g.panel(
+                    "Connection wait p95, acquire timeouts",
+                    "s",
+                    &[
+                        (
+                            "wait p95",
+                            format!("histogram_quantile(0.95, sum by (le) (rate(strata_pool_acquire_duration_seconds_bucket{{{st}}}[$__rate_interval])))"),
+                        ),
+                        (
+                            "timeouts/s",
+                            format!("sum (rate(strata_pool_acquire_timeouts_total{{{st}}}[$__rate_interval]))"),
+                        ),
+                    ],
+                );
+                g.panel(
+                    "Transactions per second",
+                    "reqps",
+                    &[(
+                        "{{outcome}}",
+                        format!("sum by (outcome) (rate(strata_transactions_total{{{st}}}[$__rate_interval]))"),
+                    )],
+                );
+                if !replicas.is_empty() {
+                    g.panel(
+                        "Replica replay lag",
+                        "s",
+                        &[
+                            (
+                                "{{replica}}",
+                                format!("max by (replica) (strata_replica_lag_seconds{{{st}}})"),
+                            ),
+                            (
+                                "up {{replica}}",
+                                format!("min by (replica) (strata_replica_up{{{st}}})"),
+                            ),
+                        ],
+                    );
+                    g.panel(
+                        "Reads routed",
+                        "reqps",
+                        &[(
+                            "{{target}} ({{reason}})",
+                            format!("sum by (target, reason) (rate(strata_read_routes_total{{{st}}}[$__rate_interval]))"),
+                        )],
+                    );
+                    g.panel(
+                        "Causality token wait p95",
+                        "s",
+                        &[(
+                            "{{outcome}}",
+                            format!("histogram_quantile(0.95, sum by (le, outcome) (rate(strata_replica_token_wait_seconds_bucket{{{st}}}[$__rate_interval])))"),
+                        )],
+                    );
+                }
+            }
+            other => {
+                let writer = match other.tag() {
+                    StoreKindTag::ClickHouse => "clickhouse",
+                    StoreKindTag::Elasticsearch => "elasticsearch",
+                    StoreKindTag::InfluxDb => "influxdb",
+                    StoreKindTag::Redis | StoreKindTag::Postgres => continue,
+                };
+                let w = format!("writer=\"{writer}\"");
+                g.row(&format!("{writer} store `{s}` (batch writer)"));
+                g.panel(
+                    "Rows and bytes per second",
+                    "rowsps",
+                    &[
+                        ("rows {{target}}", format!("sum by (target) (rate(strata_writer_rows_total{{{w}}}[$__rate_interval]))")),
+                        ("bytes {{target}}", format!("sum by (target) (rate(strata_writer_bytes_total{{{w}}}[$__rate_interval]))")),
+                    ],
+                );
+                g.panel(
+                    "Failures, retries, backlog",
+                    "short",
+                    &[
+                        ("failures {{target}} {{kind}}", format!("sum by (target, kind) (rate(strata_writer_failures_total{{{w}}}[$__rate_interval]))")),
+                        ("retries", format!("sum (rate(strata_writer_retries_total{{{w}}}[$__rate_interval]))")),
+                        ("backlog {{target}}", format!("max by (target) (strata_writer_backlog_rows{{{w}}})")),
+                        ("flush p95", format!("histogram_quantile(0.95, sum by (le) (rate(strata_writer_flush_duration_seconds_bucket{{{w}}}[$__rate_interval])))")),
+                    ],
+                );
+            }
+        }
+    }
+    json!({
+        "title": "Strata data layer",
+        "description": crate::files::header("").trim(),
+        "uid": "strata-data-layer",
+        "tags": ["strata"],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": { "from": "now-1h", "to": "now" },
+        "templating": { "list": [{
+            "name": "datasource", "label": "Prometheus", "type": "datasource",
+            "query": "prometheus", "current": {}, "hide": 0,
+        }] },
+        "annotations": { "list": [] },
+        "panels": g.panels,
+    })
+}

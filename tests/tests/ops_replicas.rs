@@ -1,0 +1,277 @@
+//! Read replicas on real servers: the streaming replica of the local
+//! PostgreSQL on 127.0.0.1:5433 (`scripts/services.sh`, `REPLICA_URL`)
+//! with its replay paused (`pg_wal_replay_pause()`), a replica URL on a
+//! port nothing listens on, and a private primary + streaming replica in a
+//! temporary folder that the test stops and starts again.
+//!
+//! The tests that pause the shared replica run one at a time (a lock), and
+//! every pause is resumed by a guard's `Drop`, also when a test fails.
+
+mod ops_support;
+
+use std::time::{Duration, Instant};
+
+use ops_support::{replica_url, wait_for_replica, PausedReplay, PrivatePair, REPLICA_LOCK};
+use strata_sdk::postgres::{CausalityToken, PoolConfig, ReplicaPolicy, Replicated};
+use strata_tests::fixtures::ops_replicas::entities::{NewNote, Note};
+use strata_tests::support::PgDatabase;
+
+const DDL: &str = r#"CREATE TABLE "ops_notes" ("id" bigint PRIMARY KEY, "body" text NOT NULL);"#;
+
+/// A database on the primary with the notes table, visible on the replica.
+async fn database() -> PgDatabase {
+    let db = PgDatabase::new().await;
+    let mut c = db.connect().await;
+    sqlx::raw_sql(DDL).execute(&mut c).await.unwrap();
+    wait_for_replica(&replica_url(&db.name), "ops_notes").await;
+    db
+}
+
+async fn handle(db: &PgDatabase, replicas: Vec<String>, policy: ReplicaPolicy) -> Replicated {
+    let config = PoolConfig {
+        store: "ops".into(),
+        replicas,
+        max: Some(4),
+        acquire_timeout_ms: Some(5_000),
+        ..PoolConfig::new(db.url.clone())
+    };
+    Replicated::connect(&config, policy).await.unwrap()
+}
+
+fn note(id: i64) -> NewNote {
+    NewNote {
+        id,
+        body: format!("note {id}"),
+    }
+}
+
+fn is(pool: &sqlx::PgPool, other: &sqlx::PgPool) -> bool {
+    std::ptr::eq(pool, other)
+}
+
+/// Whether `pool` is the handle's first replica (the same pool, not a clone).
+fn on_replica(r: &Replicated, pool: &sqlx::PgPool) -> bool {
+    is(pool, r.replica_pools().next().unwrap().1)
+}
+
+#[tokio::test]
+async fn token_reads_never_miss_a_write_while_replay_is_paused() {
+    let _serial = REPLICA_LOCK.lock().await;
+    let db = database().await;
+    let policy = ReplicaPolicy::default().with_wait(Duration::from_millis(50));
+    let r = handle(&db, vec![replica_url(&db.name)], policy).await;
+    let replica_pool = r.replica_pools().next().unwrap().1.clone();
+    assert!(r.replica_states()[0].up, "{:?}", r.replica_states());
+
+    // Caught up: a write, its token, and the replica serves the read.
+    Note::insert(r.primary(), &note(0)).await.unwrap();
+    let t = r.token().await.unwrap();
+    let pool = r.after(&t).await;
+    assert!(on_replica(&r, pool), "a caught-up replica serves the read");
+    assert_eq!(Note::get(pool, &0).await.unwrap().body, "note 0");
+
+    let paused = PausedReplay::start().await;
+    let mut served_by_primary = 0;
+    for id in 1..=20 {
+        Note::insert(r.primary(), &note(id)).await.unwrap();
+        let t: CausalityToken = r.token().await.unwrap();
+        let pool = r.after(&t).await;
+        // The read must never miss the write the token came from.
+        let got = Note::find(pool, &id).await.unwrap();
+        assert_eq!(got.map(|n| n.body), Some(format!("note {id}")), "id {id}");
+        served_by_primary += is(pool, r.primary()) as u32;
+    }
+    // The replica really is behind: it has not seen these rows.
+    let rows_on_replica = Note::count(&replica_pool).await.unwrap();
+    let rows_on_primary = Note::count(r.primary()).await.unwrap();
+    assert_eq!((rows_on_replica, rows_on_primary), (1, 21));
+    assert_eq!(
+        served_by_primary, 20,
+        "paused replay: every read falls back"
+    );
+
+    // Replay resumes while a token read waits: the replica serves it once it
+    // has replayed past the token.
+    Note::insert(r.primary(), &note(100)).await.unwrap();
+    let t = r.token().await.unwrap();
+    let long = Replicated::from_pools(
+        "ops",
+        r.primary().clone(),
+        vec![("replica".into(), replica_pool.clone())],
+        policy.with_wait(Duration::from_secs(10)),
+    )
+    .await;
+    let resume = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(paused);
+    });
+    let started = Instant::now();
+    let pool = long.after(&t).await;
+    let waited = started.elapsed();
+    assert!(on_replica(&long, pool), "served by the replica");
+    assert!(
+        waited >= Duration::from_millis(250),
+        "it waited for replay: {waited:?}"
+    );
+    assert_eq!(
+        Note::find(pool, &100).await.unwrap().map(|n| n.id),
+        Some(100)
+    );
+    resume.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lagging_replica_is_skipped_until_it_catches_up() {
+    let _serial = REPLICA_LOCK.lock().await;
+    let db = database().await;
+    let policy = ReplicaPolicy::default()
+        .with_max_lag(Duration::from_millis(300))
+        .with_recheck(Duration::from_millis(50));
+    let r = handle(&db, vec![replica_url(&db.name)], policy).await;
+    assert!(on_replica(&r, r.replica()), "{:?}", r.replica_states());
+
+    let paused = PausedReplay::start().await;
+    // WAL the replica receives and does not replay: it falls behind.
+    Note::insert(r.primary(), &note(1)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while on_replica(&r, r.replica()) {
+        assert!(Instant::now() < deadline, "{:?}", r.replica_states());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let state = &r.replica_states()[0];
+    assert!(state.lag.unwrap() > Duration::from_millis(300), "{state:?}");
+    // Reads through the handle keep working, on the primary.
+    let got = r.read(|p| Note::find(p, &1)).await.unwrap();
+    assert_eq!(got.map(|n| n.id), Some(1));
+
+    drop(paused);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !on_replica(&r, r.replica()) {
+        assert!(Instant::now() < deadline, "{:?}", r.replica_states());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_replica_nothing_listens_on_is_skipped_and_reads_work() {
+    let db = database().await;
+    let nowhere = "postgres://postgres@127.0.0.1:9/nothing".to_string();
+    let policy = ReplicaPolicy::default().with_probe_timeout(Duration::from_millis(500));
+    let started = Instant::now();
+    let r = handle(&db, vec![nowhere], policy).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let state = &r.replica_states()[0];
+    assert!(!state.up, "{state:?}");
+    assert!(
+        state
+            .problem
+            .as_deref()
+            .unwrap_or_default()
+            .contains("127.0.0.1:9"),
+        "{state:?}"
+    );
+    Note::insert(r.primary(), &note(7)).await.unwrap();
+    assert!(is(r.replica(), r.primary()));
+    let t = r.token().await.unwrap();
+    assert!(is(r.after(&t).await, r.primary()));
+    let got = r.read(|p| Note::get(p, &7)).await.unwrap();
+    assert_eq!(got.id, 7);
+}
+
+/// A private primary and a real streaming replica of it: reads go to the
+/// replica; the replica is stopped (fast shutdown) and no read fails; it is
+/// started again and reads return to it.
+#[tokio::test]
+async fn stopping_a_replica_causes_no_read_error() {
+    let pair = PrivatePair::start().await;
+    let mut admin = pair.primary_conn().await;
+    sqlx::raw_sql(DDL).execute(&mut admin).await.unwrap();
+    wait_for_replica(&pair.replica_url(), "ops_notes").await;
+    let policy = ReplicaPolicy::default()
+        .with_recheck(Duration::from_millis(100))
+        .with_probe_timeout(Duration::from_millis(500));
+    let config = PoolConfig {
+        store: "ops".into(),
+        replicas: vec![pair.replica_url()],
+        ..PoolConfig::new(pair.primary_url())
+    };
+    let r = Replicated::connect(&config, policy).await.unwrap();
+    for id in 0..50 {
+        Note::insert(r.primary(), &note(id)).await.unwrap();
+    }
+    let t = r.token().await.unwrap();
+    assert!(on_replica(&r, r.after(&t).await));
+    assert_eq!(r.read(|p| Note::count(p)).await.unwrap(), 50);
+
+    pair.stop_replica();
+    // Every read succeeds: on the replica's pool first (it fails there and
+    // runs again on the primary), then on the primary once it is marked down.
+    for id in 0..50 {
+        let got = r.read(|p| Note::get(p, &id)).await.unwrap();
+        assert_eq!(got.id, id);
+        let t = r.token().await.unwrap();
+        let got = r.read_after(&t, |p| Note::get(p, &id)).await.unwrap();
+        assert_eq!(got.id, id);
+    }
+    assert!(!r.replica_states()[0].up, "{:?}", r.replica_states());
+    assert!(is(r.replica(), r.primary()));
+
+    pair.start_replica();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !on_replica(&r, r.replica()) {
+        assert!(Instant::now() < deadline, "{:?}", r.replica_states());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(r.read(|p| Note::count(p)).await.unwrap(), 50);
+}
+
+#[tokio::test]
+async fn the_generated_config_carries_replicas_and_pool_settings() {
+    let c = strata_tests::fixtures::ops_replicas::entities::ops_pool_config();
+    assert_eq!(c.store, "ops");
+    assert_eq!(c.replicas.len(), 2);
+    assert!(c.replicas[0].starts_with("${OPS_REPLICA_URL:"));
+    assert_eq!(
+        (c.max, c.min, c.acquire_timeout_ms, c.idle_timeout_ms),
+        (Some(3), Some(1), Some(2_000), Some(300_000))
+    );
+    assert_eq!(
+        (c.max_lifetime_ms, c.statement_timeout_ms),
+        (Some(1_800_000), Some(1_500))
+    );
+    assert_eq!(c.application_name.as_deref(), Some("strata-ops"));
+    // `connect_ops_replicated` connects the primary and both replicas: the
+    // real one answers, the one on port 9 is down and skipped.
+    let policy = ReplicaPolicy::default().with_probe_timeout(Duration::from_millis(500));
+    let r = strata_tests::fixtures::ops_replicas::entities::connect_ops_replicated(policy)
+        .await
+        .unwrap();
+    let states = r.replica_states();
+    assert_eq!(states.len(), 2);
+    assert!(states[0].up, "{states:?}");
+    assert!(!states[1].up, "{states:?}");
+    // The session settings reach the primary and the replica alike.
+    for (name, pool) in [("primary", r.primary()), ("replica", r.replica())] {
+        let (timeout, app): (String, String) = sqlx::query_as(
+            "SELECT current_setting('statement_timeout'), current_setting('application_name')",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (timeout.as_str(), app.as_str()),
+            ("1500ms", "strata-ops"),
+            "{name}"
+        );
+    }
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'strata-ops'",
+    )
+    .fetch_one(r.primary())
+    .await
+    .unwrap();
+    assert!(
+        (1..=3).contains(&n),
+        "the server sees the pool's sessions by name ({n})"
+    );
+}
