@@ -22,6 +22,8 @@ pub mod migrate;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod secret;
+#[cfg(feature = "sync")]
+pub mod sync;
 pub mod template;
 pub mod value;
 #[cfg(any(

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 
 #[path = "strata/migrate.rs"]
 mod migrate;
+#[path = "strata/sync.rs"]
+mod sync;
 #[path = "strata/target.rs"]
 mod target;
 
@@ -54,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: migrate::MigrateCommand,
     },
+    /// Change capture: copy the `sync:` rules' entities to their targets.
+    Sync {
+        #[command(subcommand)]
+        command: sync::SyncCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,6 +95,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Migrate { command } => migrate::run(command),
+        Command::Sync { command } => sync::run(command),
         Command::Generate { schema, out } => {
             let model = match load_and_compile(&schema, false) {
                 Ok(m) => m,
