@@ -59,7 +59,10 @@ fn column_type(s: &ScalarType) -> Option<ColumnType> {
         ScalarType::I32 => ColumnType::I32,
         ScalarType::I64 => ColumnType::I64,
         ScalarType::F64 => ColumnType::F64,
-        ScalarType::Decimal { .. } => ColumnType::Decimal,
+        ScalarType::Decimal { precision, scale } => ColumnType::Decimal {
+            precision: *precision,
+            scale: *scale,
+        },
         ScalarType::Timestamptz => ColumnType::Timestamptz,
         ScalarType::Date => ColumnType::Date,
         ScalarType::Secret => return None,

@@ -110,15 +110,20 @@ impl Targets {
         cells: &[Cell],
         version: u64,
         deleted: bool,
-    ) {
+    ) -> Result<(), SyncError> {
         let spec = &p.tables[table];
+        // ClickHouse first: the only target that can refuse a value, so a
+        // refused row is in no target's buffer.
+        for (i, t) in self.list.iter().enumerate() {
+            if let Target::ClickHouse(c) = t {
+                if let Some(ti) = c.table_for(table) {
+                    c.push_row(spec, &mut b.ch[i][ti], cells, version, deleted)?;
+                }
+            }
+        }
         for (i, t) in self.list.iter().enumerate() {
             match t {
-                Target::ClickHouse(c) => {
-                    if let Some(ti) = c.table_for(table) {
-                        c.push_row(&mut b.ch[i][ti], cells, version, deleted);
-                    }
-                }
+                Target::ClickHouse(_) => {}
                 Target::Elastic(e) => {
                     if let Some(ix) = e.index_for(table) {
                         e.push(&mut b.es[i], spec, ix, cells, version, deleted);
@@ -127,6 +132,7 @@ impl Targets {
             }
         }
         b.rows += 1;
+        Ok(())
     }
 
     /// Writes the batch to every target (each retried until it succeeds)

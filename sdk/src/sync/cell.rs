@@ -54,7 +54,7 @@ fn scalar_pg(ty: ColumnType, s: &str) -> Result<Cell, String> {
             Cell::Int(s.parse().map_err(|_| bad("an integer"))?)
         }
         ColumnType::F64 => Cell::Float(parse_float(s).ok_or_else(|| bad("a float"))?),
-        ColumnType::Decimal => Cell::Decimal(
+        ColumnType::Decimal { .. } => Cell::Decimal(
             s.parse::<Decimal>()
                 .map_err(|_| {
                     bad("a decimal the copy can hold (NaN and more than 28 digits are refused)")
@@ -300,7 +300,7 @@ pub fn zero(col: &ColumnSpec) -> Cell {
         ColumnType::Bool => Cell::Bool(false),
         ColumnType::I16 | ColumnType::I32 | ColumnType::I64 => Cell::Int(0),
         ColumnType::F64 => Cell::Float(0.0),
-        ColumnType::Decimal => Cell::Decimal(Decimal::ZERO),
+        ColumnType::Decimal { .. } => Cell::Decimal(Decimal::ZERO),
         ColumnType::Timestamptz => Cell::Micros(0),
         ColumnType::Date => Cell::Days(0),
     }
@@ -514,7 +514,17 @@ mod tests {
             ])
         );
         assert!(parse_pg(&col(ColumnType::Timestamptz, false), Some("infinity")).is_err());
-        assert!(parse_pg(&col(ColumnType::Decimal, false), Some("NaN")).is_err());
+        assert!(parse_pg(
+            &col(
+                ColumnType::Decimal {
+                    precision: 20,
+                    scale: 8
+                },
+                false
+            ),
+            Some("NaN")
+        )
+        .is_err());
     }
 
     #[test]
@@ -534,7 +544,10 @@ mod tests {
             ),
             (
                 Cell::Decimal("1.5".parse().unwrap()),
-                ColumnType::Decimal,
+                ColumnType::Decimal {
+                    precision: 20,
+                    scale: 8,
+                },
                 false,
             ),
             (Cell::Bool(true), ColumnType::Bool, false),

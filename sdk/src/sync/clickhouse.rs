@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use super::cell::{self, Cell};
+use super::cell::Cell;
 use super::error::SyncError;
-use super::spec::{ClickHouseFlags, ClickHouseTable, TableSpec};
+use super::spec::{ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, TableSpec};
 
 /// One ClickHouse server of a pipeline.
 #[derive(Clone)]
@@ -106,16 +106,34 @@ impl ClickHouse {
         self.tables.iter().position(|t| t.table == table)
     }
 
-    /// Appends one row (`cells` in column order) with its version.
-    pub fn push_row(&self, p: &mut Pending, cells: &[Cell], version: u64, deleted: bool) {
-        for c in cells {
-            cell::write_tsv(&mut p.body, c, self.flags);
-            p.body.push(b'\t');
+    /// Appends one row (`cells` in column order) with its version, as
+    /// RowBinary: floats travel as their bits (ClickHouse 18.16's text
+    /// parser rounds some doubles), and every value as the integer or bytes
+    /// its column holds. A value its column cannot hold is refused and
+    /// nothing of the row is kept.
+    pub fn push_row(
+        &self,
+        spec: &TableSpec,
+        p: &mut Pending,
+        cells: &[Cell],
+        version: u64,
+        deleted: bool,
+    ) -> Result<(), SyncError> {
+        let mark = p.body.len();
+        for (col, c) in spec.columns.iter().zip(cells) {
+            if let Err(reason) = encode(&mut p.body, col, c) {
+                p.body.truncate(mark);
+                return Err(SyncError::Value {
+                    table: spec.source_table.clone(),
+                    column: col.name.clone(),
+                    reason,
+                });
+            }
         }
-        p.body.extend_from_slice(version.to_string().as_bytes());
-        p.body
-            .extend_from_slice(if deleted { b"\t1\n" } else { b"\t0\n" });
+        p.body.extend_from_slice(&version.to_le_bytes());
+        p.body.push(u8::from(deleted));
         p.rows += 1;
+        Ok(())
     }
 
     /// Inserts the pending rows of one table, retrying with back-off while
@@ -133,7 +151,7 @@ impl ClickHouse {
             .chain(["`_version`".to_string(), "`_deleted`".to_string()])
             .collect();
         let q = format!(
-            "INSERT INTO {}.{} ({}) FORMAT TabSeparated",
+            "INSERT INTO {}.{} ({}) FORMAT RowBinary",
             crate::sync::quote_ch(&tt.database),
             crate::sync::quote_ch(&tt.name),
             cols.join(", ")
@@ -144,4 +162,98 @@ impl ClickHouse {
         .await?;
         Ok(())
     }
+}
+
+fn leb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// One value in ClickHouse's RowBinary encoding of the column's type
+/// (`Nullable` flag byte, `Array` length prefix; 18.16 and modern targets
+/// share it: timestamps are Int64 microseconds in both `Int64` and
+/// `DateTime64(6)`, dates Int32 days in both `Int32` and `Date32`).
+pub fn encode(out: &mut Vec<u8>, col: &ColumnSpec, c: &Cell) -> Result<(), String> {
+    if col.array {
+        let Cell::Array(items) = c else {
+            return Err("expected an array".into());
+        };
+        leb128(out, items.len() as u64);
+        for it in items {
+            if matches!(it, Cell::Null) {
+                return Err("an array element is NULL; ClickHouse arrays here hold no NULL".into());
+            }
+            scalar(out, col.ty, it)?;
+        }
+        return Ok(());
+    }
+    if col.nullable {
+        if matches!(c, Cell::Null) {
+            out.push(1);
+            return Ok(());
+        }
+        out.push(0);
+    } else if matches!(c, Cell::Null) {
+        return Err("NULL in a column that is not nullable".into());
+    }
+    scalar(out, col.ty, c)
+}
+
+fn scalar(out: &mut Vec<u8>, ty: ColumnType, c: &Cell) -> Result<(), String> {
+    match (ty, c) {
+        (ColumnType::Uuid, Cell::Uuid(u)) => {
+            let (hi, lo) = u.as_u64_pair();
+            out.extend_from_slice(&hi.to_le_bytes());
+            out.extend_from_slice(&lo.to_le_bytes());
+        }
+        (ColumnType::Text | ColumnType::Json, Cell::Text(s)) => {
+            leb128(out, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
+        (ColumnType::Bytes, Cell::Bytes(b)) => {
+            leb128(out, b.len() as u64);
+            out.extend_from_slice(b);
+        }
+        (ColumnType::Bool, Cell::Bool(b)) => out.push(u8::from(*b)),
+        (ColumnType::I16, Cell::Int(i)) => {
+            let v = i16::try_from(*i).map_err(|_| format!("{i} is out of Int16"))?;
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        (ColumnType::I32, Cell::Int(i)) => {
+            let v = i32::try_from(*i).map_err(|_| format!("{i} is out of Int32"))?;
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        (ColumnType::I64, Cell::Int(i)) => out.extend_from_slice(&i.to_le_bytes()),
+        (ColumnType::F64, Cell::Float(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (ColumnType::Decimal { precision, scale }, Cell::Decimal(d)) => {
+            let mut v = *d;
+            if v.scale() > u32::from(scale) {
+                return Err(format!("{d} has more than {scale} decimal places"));
+            }
+            v.rescale(u32::from(scale));
+            let m = v.mantissa();
+            let limit = 10i128
+                .checked_pow(u32::from(precision))
+                .unwrap_or(i128::MAX);
+            if m.abs() >= limit {
+                return Err(format!("{d} does not fit Decimal({precision}, {scale})"));
+            }
+            match precision {
+                0..=9 => out.extend_from_slice(&(m as i32).to_le_bytes()),
+                10..=18 => out.extend_from_slice(&(m as i64).to_le_bytes()),
+                _ => out.extend_from_slice(&m.to_le_bytes()),
+            }
+        }
+        (ColumnType::Timestamptz, Cell::Micros(us)) => out.extend_from_slice(&us.to_le_bytes()),
+        (ColumnType::Date, Cell::Days(d)) => out.extend_from_slice(&d.to_le_bytes()),
+        (ty, c) => return Err(format!("a {c:?} is not a {ty:?}")),
+    }
+    Ok(())
 }

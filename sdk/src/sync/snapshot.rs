@@ -242,7 +242,7 @@ async fn copy_chunk_inner(
                     })?,
                 );
             }
-            targets.push(p, &mut batch, ch.table, &cells, version.0, false);
+            targets.push(p, &mut batch, ch.table, &cells, version.0, false)?;
             n += 1;
             if batch.rows >= 100_000 || batch.bytes() >= 32 << 20 {
                 counter.fetch_add(batch.rows as u64, Ordering::Relaxed);

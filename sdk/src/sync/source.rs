@@ -91,17 +91,20 @@ pub async fn lock(c: &mut PgConnection, p: &Pipeline) -> Result<(), SyncError> {
 /// Creates Strata's progress tables when missing.
 pub async fn ensure_meta(c: &mut PgConnection) -> Result<(), SyncError> {
     let s = quote_ident(META_SCHEMA);
-    sqlx::raw_sql(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {s};
-         CREATE TABLE IF NOT EXISTS {s}.pipelines (
+    let statements = [
+        format!("CREATE SCHEMA IF NOT EXISTS {s}"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {s}.pipelines (
              name text PRIMARY KEY,
              slot text NOT NULL,
              consistent_point pg_lsn,
              snapshot_done boolean NOT NULL DEFAULT false,
              confirmed_lsn pg_lsn,
              last_commit_at timestamptz,
-             updated_at timestamptz NOT NULL DEFAULT now());
-         CREATE TABLE IF NOT EXISTS {s}.chunks (
+             updated_at timestamptz NOT NULL DEFAULT now())"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {s}.chunks (
              pipeline text NOT NULL,
              tbl int NOT NULL,
              chunk int NOT NULL,
@@ -110,10 +113,12 @@ pub async fn ensure_meta(c: &mut PgConnection) -> Result<(), SyncError> {
              est_rows bigint NOT NULL,
              copied_rows bigint,
              done boolean NOT NULL DEFAULT false,
-             PRIMARY KEY (pipeline, tbl, chunk));"
-    ))
-    .execute(&mut *c)
-    .await?;
+             PRIMARY KEY (pipeline, tbl, chunk))"
+        ),
+    ];
+    for st in &statements {
+        sqlx::query(st).execute(&mut *c).await?;
+    }
     Ok(())
 }
 
@@ -156,7 +161,7 @@ pub async fn ensure_publication(c: &mut PgConnection, p: &Pipeline) -> Result<()
             list.join(", ")
         )
     };
-    sqlx::raw_sql(&sql).execute(&mut *c).await?;
+    sqlx::query(&sql).execute(&mut *c).await?;
     Ok(())
 }
 

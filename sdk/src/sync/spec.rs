@@ -23,7 +23,11 @@ pub enum ColumnType {
     I32,
     I64,
     F64,
-    Decimal,
+    /// `decimal(precision, scale)`: ClickHouse rows carry the scaled integer.
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
     Timestamptz,
     Date,
 }

@@ -272,7 +272,7 @@ async fn apply_loop(
                                 if let Some(Some(m)) = relations.get(&rel) {
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
                                     let cells = cells_of(p, m, &new, None, false)?;
-                                    targets.push(p, &mut batch, m.table, &cells, v.0, false);
+                                    targets.push(p, &mut batch, m.table, &cells, v.0, false)?;
                                 }
                             }
                             Message::Update { rel, old, new } => {
@@ -284,12 +284,12 @@ async fn apply_loop(
                                         let new_cells = cells_of(p, m, &new, Some(old), false)?;
                                         let key_moved = p.tables[m.table].key_indexes().iter().any(|&k| old_key[k] != new_cells[k]);
                                         if key_moved {
-                                            targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true);
+                                            targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true)?;
                                         }
-                                        targets.push(p, &mut batch, m.table, &new_cells, v.0, false);
+                                        targets.push(p, &mut batch, m.table, &new_cells, v.0, false)?;
                                     } else {
                                         let cells = cells_of(p, m, &new, None, false)?;
-                                        targets.push(p, &mut batch, m.table, &cells, v.0, false);
+                                        targets.push(p, &mut batch, m.table, &cells, v.0, false)?;
                                     }
                                 }
                             }
@@ -297,7 +297,7 @@ async fn apply_loop(
                                 if let Some(Some(m)) = relations.get(&rel) {
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
                                     let key = cells_of(p, m, &old, None, true)?;
-                                    targets.push(p, &mut batch, m.table, &tombstone(p, m.table, key), v.0, true);
+                                    targets.push(p, &mut batch, m.table, &tombstone(p, m.table, key), v.0, true)?;
                                 }
                             }
                             Message::Truncate { rels } => {
