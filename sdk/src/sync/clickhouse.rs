@@ -44,8 +44,11 @@ impl ClickHouse {
         };
         let _ = u.set_username("");
         let _ = u.set_password(None);
+        // No idle connections kept: a restarted or replaced server (or a
+        // proxy switched over) is reached by the next insert at once.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| SyncError::Config(format!("HTTP client: {e}")))?;
         Ok(ClickHouse {

@@ -53,6 +53,17 @@ pub use verify::{verify, VerifyReport};
 use apply::Targets;
 use wire::{ConnInfo, ReplConn};
 
+/// A task that ends with its owner: the reader and feedback tasks of a
+/// stream hold the replication socket, and must not keep the slot busy
+/// after the run that started them is dropped.
+pub(crate) struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Backtick-quotes a ClickHouse identifier.
 pub fn quote_ch(name: &str) -> String {
     format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))

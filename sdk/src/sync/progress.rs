@@ -71,11 +71,15 @@ impl Progress {
     }
 
     /// Stops the display after a last update.
-    pub fn finish(mut self) {
+    pub fn finish(self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.task.take() {
-            // Let it print its last line without blocking the caller.
-            drop(t);
-        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        // The task prints its last line and ends by itself.
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.take();
     }
 }

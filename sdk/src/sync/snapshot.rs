@@ -290,7 +290,9 @@ pub async fn run(
         counter.clone(),
         progress,
     );
-    let mut handles = Vec::new();
+    // A JoinSet aborts the workers when the run is dropped (its caller
+    // stopped or crashed), so no copy outlives the run.
+    let mut set = tokio::task::JoinSet::new();
     for _ in 0..workers.max(1) {
         let (p, targets, queue, counter, types, snapshot) = (
             p.clone(),
@@ -300,19 +302,17 @@ pub async fn run(
             types.clone(),
             snapshot.clone(),
         );
-        handles.push(tokio::spawn(worker(
-            p, targets, queue, counter, types, snapshot, version,
-        )));
+        set.spawn(worker(p, targets, queue, counter, types, snapshot, version));
     }
     let mut first_err = None;
-    for h in handles {
-        match h.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => first_err = first_err.or(Some(e)),
-            Err(e) => {
-                first_err = first_err.or(Some(SyncError::Source(format!("snapshot worker: {e}"))))
-            }
-        }
+    while let Some(r) = set.join_next().await {
+        let err = match r {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(e) => SyncError::Source(format!("snapshot worker: {e}")),
+        };
+        first_err.get_or_insert(err);
+        set.abort_all();
     }
     shown.finish();
     match first_err {

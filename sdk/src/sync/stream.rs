@@ -135,7 +135,7 @@ pub async fn run(
     let wake = Arc::new(Notify::new());
     let (tx, mut rx) = mpsc::channel::<Result<StreamMessage, SyncError>>(opts.channel_messages);
     let wake_r = wake.clone();
-    let reader_task = tokio::spawn(async move {
+    let _reader_task = super::AbortOnDrop(tokio::spawn(async move {
         loop {
             let m = reader.next_message().await;
             if let Ok(StreamMessage::Keepalive { reply: true, .. }) = &m {
@@ -146,10 +146,10 @@ pub async fn run(
                 break;
             }
         }
-    });
+    }));
     let (fb_stop_tx, mut fb_stop) = watch::channel(false);
     let (acked_f, wake_f) = (acked.clone(), wake.clone());
-    let feedback = tokio::spawn(async move {
+    let mut feedback = super::AbortOnDrop(tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = wake_f.notified() => {}
@@ -167,12 +167,11 @@ pub async fn run(
                 break;
             }
         }
-    });
+    }));
 
     let result = apply_loop(p, targets, ctl, &mut rx, &acked, &mut stop, opts).await;
     let _ = fb_stop_tx.send(true);
-    let _ = feedback.await;
-    reader_task.abort();
+    let _ = (&mut feedback.0).await;
     let final_lsn = Lsn(acked.load(Ordering::SeqCst));
     let _ = source::record_position(ctl, p, final_lsn, None).await;
     result
