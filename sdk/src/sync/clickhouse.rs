@@ -139,6 +139,102 @@ impl ClickHouse {
         Ok(())
     }
 
+    /// The current row of a key in target table `t` (highest version, not
+    /// deleted), read with the key sent as external data (a temporary
+    /// table in the request, not text in the query), or `None`.
+    pub async fn current_row(
+        &self,
+        spec: &TableSpec,
+        t: usize,
+        cells: &[Cell],
+    ) -> Result<Option<Vec<Cell>>, SyncError> {
+        let tt = &self.tables[t];
+        let keys = spec.key_indexes();
+        let mut data = Vec::new();
+        let mut structure = Vec::new();
+        for (n, &k) in keys.iter().enumerate() {
+            if n > 0 {
+                data.push(b'\t');
+            }
+            super::cell::write_tsv(&mut data, &cells[k], self.flags);
+            structure.push(format!("k{n} {}", key_type(&spec.columns[k], self.flags)));
+        }
+        data.push(b'\n');
+        let key_list: Vec<String> = keys
+            .iter()
+            .map(|&k| crate::sync::quote_ch(&spec.columns[k].name))
+            .collect();
+        let inner: Vec<String> = (0..keys.len()).map(|n| format!("k{n}")).collect();
+        let cols: Vec<String> = spec
+            .columns
+            .iter()
+            .map(|c| crate::sync::quote_ch(&c.name))
+            .collect();
+        let q = format!(
+            "SELECT {} FROM {}.{} FINAL WHERE ({}) IN (SELECT {} FROM strata_keys) AND `_deleted` = 0 FORMAT TabSeparated",
+            cols.join(", "),
+            crate::sync::quote_ch(&tt.database),
+            crate::sync::quote_ch(&tt.name),
+            key_list.join(", "),
+            inner.join(", ")
+        );
+        let boundary = format!("strata{}", uuid::Uuid::new_v4().simple());
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"strata_keys\"; filename=\"strata_keys\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&data);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let structure = structure.join(", ");
+        let out = super::retry::forever("reading a kept value from ClickHouse", || async {
+            let mut req = self
+                .http
+                .post(self.url.clone())
+                .query(&[
+                    ("query", q.as_str()),
+                    ("strata_keys_structure", structure.as_str()),
+                    ("strata_keys_format", "TabSeparated"),
+                ])
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body.clone());
+            if let Some((u, p)) = &self.user {
+                req = req.basic_auth(u, p.as_ref());
+            }
+            let resp = req.send().await.map_err(|e| self.err(format!("{e}")))?;
+            let status = resp.status();
+            let bytes = resp.bytes().await.map_err(|e| self.err(format!("{e}")))?;
+            if !status.is_success() {
+                return Err(self.err(format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&bytes).trim()
+                )));
+            }
+            Ok(bytes)
+        })
+        .await?;
+        let Some(line) = out.split(|b| *b == b'\n').find(|l| !l.is_empty()) else {
+            return Ok(None);
+        };
+        let fields = super::cell::split_tsv(line);
+        let mut row = Vec::with_capacity(spec.columns.len());
+        for (col, f) in spec.columns.iter().zip(fields) {
+            row.push(super::cell::parse_ch(col, f, self.flags).map_err(|reason| {
+                SyncError::Value {
+                    table: spec.source_table.clone(),
+                    column: col.name.clone(),
+                    reason,
+                }
+            })?);
+        }
+        Ok(Some(row))
+    }
+
     /// Inserts the pending rows of one table, retrying with back-off while
     /// the server is unreachable or refusing (the caller's position is
     /// held meanwhile); gives up only on `stop`.
@@ -259,4 +355,23 @@ fn scalar(out: &mut Vec<u8>, ty: ColumnType, c: &Cell) -> Result<(), String> {
         (ty, c) => return Err(format!("a {c:?} is not a {ty:?}")),
     }
     Ok(())
+}
+
+/// The ClickHouse type of a key column (keys are never arrays or NULL).
+fn key_type(col: &ColumnSpec, f: ClickHouseFlags) -> String {
+    match col.ty {
+        ColumnType::Uuid => "UUID".into(),
+        ColumnType::Text | ColumnType::Json | ColumnType::Bytes => "String".into(),
+        ColumnType::Bool if f.bool_type => "Bool".into(),
+        ColumnType::Bool => "UInt8".into(),
+        ColumnType::I16 => "Int16".into(),
+        ColumnType::I32 => "Int32".into(),
+        ColumnType::I64 => "Int64".into(),
+        ColumnType::F64 => "Float64".into(),
+        ColumnType::Decimal { precision, scale } => format!("Decimal({precision}, {scale})"),
+        ColumnType::Timestamptz if f.datetime64 => "DateTime64(6, 'UTC')".into(),
+        ColumnType::Timestamptz => "Int64".into(),
+        ColumnType::Date if f.date32 => "Date32".into(),
+        ColumnType::Date => "Int32".into(),
+    }
 }

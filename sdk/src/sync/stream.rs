@@ -68,12 +68,16 @@ fn map_relation(
     }))
 }
 
+/// The cells of a tuple; `unknown` receives the columns left unchanged
+/// and unsent (a TOASTed value) that no old row carries, holding a zero
+/// until [`keep_values`] fills them.
 fn cells_of(
     p: &Pipeline,
     m: &RelMap,
     new: &[Datum],
     old: Option<&[Datum]>,
     key_only: bool,
+    unknown: &mut Vec<usize>,
 ) -> Result<Vec<Cell>, SyncError> {
     let t = &p.tables[m.table];
     let mut out = Vec::with_capacity(t.columns.len());
@@ -84,8 +88,11 @@ fn cells_of(
         }
         let mut d = new.get(pos).unwrap_or(&Datum::Null);
         if matches!(d, Datum::Unchanged) {
-            // The old row (REPLICA IDENTITY FULL) holds the unchanged value.
-            d = old.and_then(|o| o.get(pos)).unwrap_or(&Datum::Unchanged);
+            // A full old row (REPLICA IDENTITY FULL) holds the unchanged
+            // value; a key-only one has NULL there.
+            if let Some(o @ Datum::Text(_)) = old.and_then(|o| o.get(pos)) {
+                d = o;
+            }
         }
         let text = match d {
             Datum::Null => None,
@@ -95,11 +102,9 @@ fn cells_of(
                 reason: "not UTF-8".into(),
             })?),
             Datum::Unchanged => {
-                return Err(SyncError::Value {
-                    table: t.source_table.clone(),
-                    column: col.name.clone(),
-                    reason: "an update left this large (TOASTed) value unchanged and the server did not send it; set `REPLICA IDENTITY FULL` on the table (possible when it has no secret field) so that the old row carries it".into(),
-                })
+                unknown.push(out.len());
+                out.push(cell::zero(col));
+                continue;
             }
         };
         out.push(
@@ -111,6 +116,49 @@ fn cells_of(
         );
     }
     Ok(out)
+}
+
+/// Fills the `unknown` columns of an update with the values the first
+/// ClickHouse target holds for the row ("keep values": the row there is
+/// current, every earlier change being written). A pipeline without a
+/// ClickHouse target, or a row the target lacks, is a typed error naming
+/// the column and the way out.
+async fn keep_values(
+    p: &Pipeline,
+    targets: &Targets,
+    table: usize,
+    cells: &mut [Cell],
+    unknown: &[usize],
+) -> Result<(), SyncError> {
+    let t = &p.tables[table];
+    let column = t.columns[unknown[0]].name.clone();
+    let refuse = |why: &str| {
+        SyncError::Value {
+        table: t.source_table.clone(),
+        column: column.clone(),
+        reason: format!(
+            "an update left this large (TOASTed) value unchanged and the server did not send it, and {why}; set `REPLICA IDENTITY FULL` on the table (possible when it has no secret field) so that the old row carries it"
+        ),
+    }
+    };
+    for target in &targets.list {
+        if let super::apply::Target::ClickHouse(ch) = target {
+            let Some(ti) = ch.table_for(table) else {
+                continue;
+            };
+            let row = ch.current_row(t, ti, cells).await?;
+            let Some(row) = row else {
+                return Err(refuse("the ClickHouse copy has no row for its key"));
+            };
+            for &i in unknown {
+                cells[i] = row[i].clone();
+            }
+            return Ok(());
+        }
+    }
+    Err(refuse(
+        "the pipeline has no ClickHouse copy to take it from",
+    ))
 }
 
 /// Why the stream returned.
@@ -270,32 +318,36 @@ async fn apply_loop(
                             Message::Insert { rel, new } => {
                                 if let Some(Some(m)) = relations.get(&rel) {
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
-                                    let cells = cells_of(p, m, &new, None, false)?;
+                                    let cells = cells_of(p, m, &new, None, false, &mut Vec::new())?;
                                     targets.push(p, &mut batch, m.table, &cells, v.0, false)?;
                                 }
                             }
                             Message::Update { rel, old, new } => {
                                 if let Some(Some(m)) = relations.get(&rel) {
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
+                                    let mut unknown = Vec::new();
+                                    let mut cells = cells_of(p, m, &new, old.as_deref(), false, &mut unknown)?;
+                                    if !unknown.is_empty() {
+                                        // Keep the value the target holds: write what is
+                                        // pending first, so the target is current.
+                                        flush!();
+                                        keep_values(p, targets, m.table, &mut cells, &unknown).await?;
+                                    }
                                     if let Some(old) = &old {
                                         // The key changed: the old key is deleted.
-                                        let old_key = cells_of(p, m, old, None, true)?;
-                                        let new_cells = cells_of(p, m, &new, Some(old), false)?;
-                                        let key_moved = p.tables[m.table].key_indexes().iter().any(|&k| old_key[k] != new_cells[k]);
+                                        let old_key = cells_of(p, m, old, None, true, &mut Vec::new())?;
+                                        let key_moved = p.tables[m.table].key_indexes().iter().any(|&k| old_key[k] != cells[k]);
                                         if key_moved {
                                             targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true)?;
                                         }
-                                        targets.push(p, &mut batch, m.table, &new_cells, v.0, false)?;
-                                    } else {
-                                        let cells = cells_of(p, m, &new, None, false)?;
-                                        targets.push(p, &mut batch, m.table, &cells, v.0, false)?;
                                     }
+                                    targets.push(p, &mut batch, m.table, &cells, v.0, false)?;
                                 }
                             }
                             Message::Delete { rel, old } => {
                                 if let Some(Some(m)) = relations.get(&rel) {
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
-                                    let key = cells_of(p, m, &old, None, true)?;
+                                    let key = cells_of(p, m, &old, None, true, &mut Vec::new())?;
                                     targets.push(p, &mut batch, m.table, &tombstone(p, m.table, key), v.0, true)?;
                                 }
                             }
