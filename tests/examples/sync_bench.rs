@@ -41,29 +41,57 @@ async fn main() {
     }
 }
 
+/// The trading schema's `Order` (`live_order`: uuids, enums, decimals,
+/// timestamps, text), N rows.
 async fn snapshot(n: i64) {
-    let f = Fixture::new(SCHEMA).await;
+    let sources = strata_codegen::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema")).unwrap();
+    let model = strata_codegen::compile(&sources).unwrap();
+    let f = Fixture::from_model(model, &["analytics"]).await;
     let mut c = f.conn().await;
-    for start in (1..=n).step_by(200_000) {
-        insert_accounts(&mut c, start, 200_000.min(n - start + 1)).await;
-    }
-    sqlx::query("VACUUM ANALYZE account")
+    sqlx::query(
+        "INSERT INTO live_order (client_order_id, exchange_order_id, symbol, side, order_type, status, quantity, price, filled_quantity, fee, fee_currency, notes, submitted_at)
+         SELECT 'c' || g, 'x' || g, 'BTCUSDT', CASE WHEN g % 2 = 0 THEN 'BUY' ELSE 'SELL' END::order_side, 'LIMIT', 'FILLED', g * 0.001, 100 + g * 0.01, g * 0.001, 0.1, 'USDT', 'order ' || g, now()
+         FROM generate_series(1, $1::bigint) g",
+    )
+    .bind(n)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    sqlx::query("VACUUM ANALYZE live_order")
         .execute(&mut c)
         .await
         .unwrap();
-    let cols = "id, name, balance, tags, note, at, born, ok, score, ref, doc";
+    let t = f
+        .pipeline
+        .tables
+        .iter()
+        .find(|t| t.source_table == "live_order")
+        .unwrap();
+    let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+    let cols = names.join(", ");
+    let ceiling_cols: Vec<String> = names
+        .iter()
+        .map(|c| {
+            if *c == "id" {
+                "id UUID".to_string()
+            } else {
+                format!("{c} Nullable(String)")
+            }
+        })
+        .collect();
 
     // The ceiling: COPY out, piped into a bare ClickHouse insert.
     f.ch_query(&format!("CREATE DATABASE IF NOT EXISTS `{}`", f.ch.name))
         .await;
     f.ch_query(&format!(
-        "CREATE TABLE `{}`.ceiling (id Int64, name String, balance String, tags String, note Nullable(String), at Nullable(String), born Nullable(String), ok String, score Nullable(String), ref Nullable(String), doc Nullable(String)) ENGINE = MergeTree ORDER BY id",
-        f.ch.name
+        "CREATE TABLE `{}`.ceiling ({}) ENGINE = MergeTree ORDER BY id",
+        f.ch.name,
+        ceiling_cols.join(", ")
     ))
     .await;
     let t = Instant::now();
     let mut copy = c
-        .copy_out_raw(&format!("COPY (SELECT {cols} FROM account) TO STDOUT"))
+        .copy_out_raw(&format!("COPY (SELECT {cols} FROM live_order) TO STDOUT"))
         .await
         .unwrap();
     // Piped: 32 MiB pieces, each sent while the next is read (one in flight).
@@ -117,12 +145,19 @@ async fn snapshot(n: i64) {
     let (stop, run) = f.start(RunOptions::default());
     f.caught_up(Duration::from_secs(3600)).await;
     let synced = t.elapsed();
+    let copied = f
+        .ch_query(&format!(
+            "SELECT count() FROM `{}`.live_order FORMAT TSV",
+            f.ch.name
+        ))
+        .await;
+    assert_eq!(copied.trim().parse::<i64>().unwrap(), n);
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
     let ceiling_rate = n as f64 / ceiling.as_secs_f64();
     let sync_rate = n as f64 / synced.as_secs_f64();
     println!(
-        "snapshot of {n} rows: strata sync {synced:.2?} ({sync_rate:.0} rows/s); COPY | ClickHouse INSERT ceiling {ceiling:.2?} ({ceiling_rate:.0} rows/s); ratio {:.2}",
+        "snapshot of {n} Order rows: strata sync {synced:.2?} ({sync_rate:.0} rows/s); COPY | ClickHouse INSERT ceiling {ceiling:.2?} ({ceiling_rate:.0} rows/s); ratio {:.2}",
         sync_rate / ceiling_rate
     );
 }

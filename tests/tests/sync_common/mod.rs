@@ -54,9 +54,15 @@ pub struct Fixture {
 impl Fixture {
     /// Creates the databases and the source tables of `schema`.
     pub async fn new(schema: &str) -> Fixture {
+        let model = strata_codegen::compile_str("schema.yaml", schema).expect("schema compiles");
+        Self::from_model(model, &[]).await
+    }
+
+    /// The same for a compiled model, syncing only to the stores `to`
+    /// (all when empty; the result must be one pipeline).
+    pub async fn from_model(model: strata_codegen::Model, to: &[&str]) -> Fixture {
         let pg = PgDatabase::new().await;
         let ch = ClickHouseDb::new();
-        let model = strata_codegen::compile_str("schema.yaml", schema).expect("schema compiles");
         let files = strata_codegen::generate(&model, &strata_codegen::Settings::default());
         let ddl = files
             .files
@@ -69,7 +75,7 @@ impl Fixture {
             .execute(&mut c)
             .await
             .expect("create source tables");
-        let pipeline = Self::pipeline_of(&model, &pg, &ch);
+        let pipeline = Self::pipeline_of(&model, &pg, &ch, to);
         Fixture {
             pg,
             ch,
@@ -83,6 +89,7 @@ impl Fixture {
         model: &strata_codegen::Model,
         pg: &PgDatabase,
         ch: &ClickHouseDb,
+        to: &[&str],
     ) -> Pipeline {
         let url = pg.url.clone();
         let urls = move |store: &str| -> Result<String, String> {
@@ -95,7 +102,9 @@ impl Fixture {
         let mut ps = pipelines(
             model,
             &urls,
-            &PipelineOptions::default().with_clickhouse_database(ch.name.clone()),
+            &PipelineOptions::default()
+                .with_clickhouse_database(ch.name.clone())
+                .with_targets(to.iter().map(|s| s.to_string()).collect()),
         )
         .expect("pipelines");
         assert_eq!(ps.len(), 1);
