@@ -90,7 +90,8 @@ pub fn json_ok(body: &str) -> String {
     )
 }
 
-async fn read_request(r: &mut BufReader<tokio::net::TcpStream>) -> (String, Vec<u8>) {
+/// Reads one HTTP request (head, de-chunked body) from a connection.
+pub async fn read_request(r: &mut BufReader<tokio::net::TcpStream>) -> (String, Vec<u8>) {
     let mut head = String::new();
     let mut chunked = false;
     let mut length = None;

@@ -29,6 +29,8 @@ pub mod postgres;
 pub mod ranges;
 pub mod rust;
 pub mod source;
+#[cfg(feature = "cli")]
+pub mod sync_pipeline;
 pub mod syntax;
 
 use std::path::Path;

@@ -32,6 +32,8 @@ pub mod postgres;
 pub mod secret;
 #[cfg(feature = "serve")]
 pub mod serve;
+#[cfg(feature = "sync")]
+pub mod sync;
 pub mod template;
 pub mod value;
 #[cfg(any(

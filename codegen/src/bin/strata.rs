@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 mod health;
 #[path = "strata/migrate.rs"]
 mod migrate;
+#[path = "strata/sync.rs"]
+mod sync;
 #[path = "strata/target.rs"]
 mod target;
 
@@ -60,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: migrate::MigrateCommand,
     },
+    /// Change capture: copy the `sync:` rules' entities to their targets.
+    Sync {
+        #[command(subcommand)]
+        command: sync::SyncCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -95,6 +102,7 @@ fn main() -> ExitCode {
         },
         Command::Migrate { command } => migrate::run(command),
         Command::Health(args) => health::run(args),
+        Command::Sync { command } => sync::run(command),
         Command::Generate { schema, out } => {
             let model = match load_and_compile(&schema, false) {
                 Ok(m) => m,

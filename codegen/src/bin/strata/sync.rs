@@ -1,0 +1,188 @@
+//! `strata sync run|status|verify|drop`: thin calls into `strata_sdk::sync`
+//! over the pipelines `strata_codegen::sync_pipeline` builds from a schema.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use strata_codegen::model::StoreKind;
+use strata_codegen::sync_pipeline::{pipelines, PipelineOptions};
+use strata_sdk::sync::{self, Pipeline, RunOptions};
+
+use super::{load_and_compile, target::usage};
+
+/// Exit code of `verify` when a copy differs, and of `run` when it fails.
+const EXIT_DIFFERENT: u8 = 1;
+
+#[derive(Subcommand)]
+pub enum SyncCommand {
+    /// Copy the synced entities (snapshot, then the change stream) until stopped
+    /// (SIGINT/SIGTERM stop after the in-flight batch).
+    Run(Args),
+    /// Per pipeline: snapshot progress, acknowledged position, lag.
+    Status(Args),
+    /// Compare each target with the source by key and content; exit 0 when
+    /// equal, 1 with the differing keys.
+    Verify(Args),
+    /// Remove the pipelines' replication slots and publications.
+    Drop(Args),
+}
+
+/// Arguments shared by the sync commands.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A schema file or a folder of `*.yaml` files.
+    pub schema: PathBuf,
+    /// Only the rules to this target store (repeatable).
+    #[arg(long = "to")]
+    pub to: Vec<String>,
+    /// The source database (default: DATABASE_URL, then the store's `url:`).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Put the ClickHouse tables in this database instead of the store's.
+    #[arg(long)]
+    pub clickhouse_database: Option<String>,
+    /// Rows per snapshot chunk.
+    #[arg(long, default_value_t = 50_000)]
+    pub chunk_rows: i64,
+    /// Connections copying the snapshot in parallel.
+    #[arg(long, default_value_t = 2)]
+    pub snapshot_workers: usize,
+}
+
+fn build(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
+    let model = load_and_compile(&args.schema, false)?;
+    for t in &args.to {
+        if model.store(t).is_none() {
+            return Err(usage(format!("--to {t}: the schema has no store `{t}`")));
+        }
+    }
+    let db_url = args
+        .database_url
+        .clone()
+        .or_else(|| std::env::var("DATABASE_URL").ok());
+    let urls = |store: &str| -> Result<String, String> {
+        let s = model
+            .store(store)
+            .ok_or_else(|| format!("no store `{store}`"))?;
+        if matches!(s.kind, StoreKind::Postgres { .. }) {
+            if let Some(u) = &db_url {
+                return Ok(u.clone());
+            }
+        }
+        let t = s
+            .url
+            .as_ref()
+            .ok_or_else(|| format!("store `{store}` has no `url:`"))?;
+        t.expand(|v| std::env::var(v).ok()).map_err(|var| {
+            format!(
+                "the url of store `{store}` (`{}`) needs the environment variable {var}",
+                t.raw
+            )
+        })
+    };
+    let mut opts = PipelineOptions::default().with_targets(args.to.clone());
+    if let Some(db) = &args.clickhouse_database {
+        opts = opts.with_clickhouse_database(db.clone());
+    }
+    let ps = pipelines(&model, &urls, &opts).map_err(usage)?;
+    if ps.is_empty() {
+        return Err(usage("the schema has no sync rule (to the chosen targets)"));
+    }
+    Ok(ps)
+}
+
+pub fn run(cmd: SyncCommand) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return usage(format!("cannot start the runtime: {e}")),
+    };
+    rt.block_on(async move {
+        match cmd {
+            SyncCommand::Run(a) => {
+                let ps = match build(&a) {
+                    Ok(p) => p,
+                    Err(c) => return c,
+                };
+                let opts = RunOptions::default()
+                    .with_chunk_rows(a.chunk_rows)
+                    .with_snapshot_workers(a.snapshot_workers);
+                let stop = sync::stop_on_signals();
+                let runs = ps.iter().map(|p| {
+                    let (opts, stop) = (opts.clone(), stop.clone());
+                    async move { (p.name.clone(), sync::run(p, opts, stop).await) }
+                });
+                let mut code = ExitCode::SUCCESS;
+                for (name, r) in futures_util::future::join_all(runs).await {
+                    if let Err(e) = r {
+                        eprintln!("error: pipeline `{name}`: {e}");
+                        code = ExitCode::from(EXIT_DIFFERENT);
+                    }
+                }
+                code
+            }
+            SyncCommand::Status(a) => {
+                let ps = match build(&a) {
+                    Ok(p) => p,
+                    Err(c) => return c,
+                };
+                for p in &ps {
+                    match sync::status(p).await {
+                        Ok(s) => print!("{s}"),
+                        Err(e) => return usage(format!("pipeline `{}`: {e}", p.name)),
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            SyncCommand::Verify(a) => {
+                let ps = match build(&a) {
+                    Ok(p) => p,
+                    Err(c) => return c,
+                };
+                let mut equal = true;
+                for p in &ps {
+                    let r = match sync::verify(p, None).await {
+                        Ok(r) => r,
+                        Err(e) => return usage(format!("pipeline `{}`: {e}", p.name)),
+                    };
+                    for t in &r.tables {
+                        println!(
+                            "{} → {}: {}: source {} rows, target {} rows",
+                            p.name, t.target, t.table, t.source_rows, t.target_rows
+                        );
+                    }
+                    for d in r.differences.iter().take(50) {
+                        println!("  {:?} {}.{} key {}", d.kind, d.target, d.table, d.key);
+                    }
+                    if r.differences.len() > 50 {
+                        println!("  … and {} more", r.differences.len() - 50);
+                    }
+                    equal &= r.equal();
+                }
+                if equal {
+                    println!("equal");
+                    ExitCode::SUCCESS
+                } else {
+                    println!("different");
+                    ExitCode::from(EXIT_DIFFERENT)
+                }
+            }
+            SyncCommand::Drop(a) => {
+                let ps = match build(&a) {
+                    Ok(p) => p,
+                    Err(c) => return c,
+                };
+                for p in &ps {
+                    if let Err(e) = sync::drop_pipeline(p).await {
+                        return usage(format!("pipeline `{}`: {e}", p.name));
+                    }
+                    eprintln!("dropped pipeline `{}` (slot and publication)", p.name);
+                }
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}

@@ -1,0 +1,187 @@
+//! The sync engine's pipeline descriptions, built from a resolved model:
+//! one pipeline per (source PostgreSQL store, target store) of the
+//! schema's `sync:` rules. The copy projection gives the columns (never a
+//! secret), the ClickHouse back end the DDL and target flags, the
+//! Elasticsearch back end the index names and bodies. The engine itself
+//! (`strata_sdk::sync`) knows nothing of the model.
+
+use strata_sdk::sync::{
+    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, Pipeline, TableSpec,
+    TargetSpec,
+};
+
+use crate::clickhouse::ddl::{self, DdlOptions, CURRENT_SUFFIX};
+use crate::clickhouse::types::Target;
+use crate::elasticsearch::mapping;
+use crate::model::{Entity, Model, ScalarType, StoreKind};
+
+/// Where the stores are: a URL for each store (already expanded).
+pub trait Urls {
+    /// The URL of a store, or an error naming what is missing.
+    fn url(&self, store: &str) -> Result<String, String>;
+}
+
+impl<F: Fn(&str) -> Result<String, String>> Urls for F {
+    fn url(&self, store: &str) -> Result<String, String> {
+        self(store)
+    }
+}
+
+/// Settings of [`pipelines`], set with `with_*`.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineOptions {
+    only: Vec<String>,
+    clickhouse_database: Option<String>,
+}
+
+impl PipelineOptions {
+    /// Only these target stores (`--to`); all when empty.
+    pub fn with_targets(mut self, stores: Vec<String>) -> Self {
+        self.only = stores;
+        self
+    }
+    /// Put every ClickHouse table in this database instead of the store's
+    /// (tests use their own).
+    pub fn with_clickhouse_database(mut self, db: impl Into<String>) -> Self {
+        self.clickhouse_database = Some(db.into());
+        self
+    }
+}
+
+fn column_type(s: &ScalarType) -> Option<ColumnType> {
+    Some(match s {
+        ScalarType::Uuid => ColumnType::Uuid,
+        ScalarType::String { .. } | ScalarType::Text | ScalarType::Enum(_) => ColumnType::Text,
+        ScalarType::Json => ColumnType::Json,
+        ScalarType::Bytes => ColumnType::Bytes,
+        ScalarType::Bool => ColumnType::Bool,
+        ScalarType::I16 => ColumnType::I16,
+        ScalarType::I32 => ColumnType::I32,
+        ScalarType::I64 => ColumnType::I64,
+        ScalarType::F64 => ColumnType::F64,
+        ScalarType::Decimal { precision, scale } => ColumnType::Decimal {
+            precision: *precision,
+            scale: *scale,
+        },
+        ScalarType::Timestamptz => ColumnType::Timestamptz,
+        ScalarType::Date => ColumnType::Date,
+        ScalarType::Secret => return None,
+    })
+}
+
+/// The table description of an entity: its copy projection.
+pub fn table_spec(model: &Model, e: &Entity) -> TableSpec {
+    let schema = match model.store(&e.store).map(|s| &s.kind) {
+        Some(StoreKind::Postgres {
+            schema: Some(s), ..
+        }) => s.clone(),
+        _ => "public".to_string(),
+    };
+    TableSpec {
+        entity: e.name.schema.clone(),
+        source_schema: schema,
+        source_table: e.name.sql.clone(),
+        columns: e
+            .copy_fields()
+            .filter_map(|(i, f)| {
+                Some(ColumnSpec {
+                    name: f.name.sql.clone(),
+                    ty: column_type(f.ty.scalar())?,
+                    nullable: f.nullable,
+                    array: f.ty.is_array(),
+                    key: e.key.contains(&i),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// One pipeline per (source store, target store) of the `sync:` rules,
+/// named `<source>_<target>`.
+pub fn pipelines(
+    model: &Model,
+    urls: &dyn Urls,
+    opts: &PipelineOptions,
+) -> Result<Vec<Pipeline>, String> {
+    let mut out: Vec<Pipeline> = Vec::new();
+    for rule in &model.sync {
+        if !opts.only.is_empty() && !opts.only.contains(&rule.to) {
+            continue;
+        }
+        let e = model
+            .entity(&rule.from)
+            .ok_or_else(|| format!("sync rule names unknown entity `{}`", rule.from))?;
+        let name = format!("{}_{}", e.store, rule.to).to_lowercase();
+        let idx = match out.iter().position(|p| p.name == name) {
+            Some(i) => i,
+            None => {
+                let store = model
+                    .store(&rule.to)
+                    .ok_or_else(|| format!("sync target `{}` is not a store", rule.to))?;
+                let url = urls.url(&rule.to)?;
+                let target = match &store.kind {
+                    StoreKind::ClickHouse { .. } => {
+                        let t = Target::of(model, &rule.to);
+                        TargetSpec::ClickHouse {
+                            store: rule.to.clone(),
+                            url,
+                            flags: ClickHouseFlags {
+                                datetime64: t.has_datetime64(),
+                                date32: t.has_date32(),
+                                bool_type: t.has_bool(),
+                                is_deleted: t.has_is_deleted(),
+                            },
+                            tables: Vec::new(),
+                        }
+                    }
+                    StoreKind::Elasticsearch { .. } => TargetSpec::Elasticsearch {
+                        store: rule.to.clone(),
+                        url,
+                        indexes: Vec::new(),
+                    },
+                    _ => {
+                        return Err(format!(
+                            "sync target `{}` is neither ClickHouse nor Elasticsearch",
+                            rule.to
+                        ))
+                    }
+                };
+                out.push(Pipeline {
+                    name,
+                    source_url: urls.url(&e.store)?,
+                    tables: Vec::new(),
+                    targets: vec![target],
+                });
+                out.len() - 1
+            }
+        };
+        let p = &mut out[idx];
+        let ti = p.tables.len();
+        p.tables.push(table_spec(model, e));
+        match &mut p.targets[0] {
+            TargetSpec::ClickHouse { tables, .. } => {
+                let mut o = DdlOptions::default();
+                if let Some(db) = &opts.clickhouse_database {
+                    o = o.with_database(db.clone());
+                }
+                let db = opts
+                    .clickhouse_database
+                    .clone()
+                    .unwrap_or_else(|| ddl::database_of(model, &rule.to));
+                tables.push(ClickHouseTable {
+                    table: ti,
+                    database: db,
+                    name: e.name.sql.clone(),
+                    current_view: format!("{}{CURRENT_SUFFIX}", e.name.sql),
+                    create: ddl::statements(model, &rule.to, e, &o),
+                });
+            }
+            TargetSpec::Elasticsearch { indexes, .. } => indexes.push(ElasticIndex {
+                table: ti,
+                index: mapping::index_name(model, &rule.to, e),
+                create_body: mapping::create_body(model, &rule.to, e),
+            }),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,377 @@
+//! The ClickHouse target: `TabSeparated` inserts over HTTP into the
+//! generated `ReplacingMergeTree` tables, `_version` = commit LSN,
+//! `_deleted = 1` tombstones. Tables are created from the generated DDL
+//! when missing.
+
+use std::time::Duration;
+
+use super::cell::Cell;
+use super::error::SyncError;
+use super::spec::{ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, TableSpec};
+
+/// One ClickHouse server of a pipeline.
+#[derive(Clone)]
+pub struct ClickHouse {
+    pub store: String,
+    url: reqwest::Url,
+    user: Option<(String, Option<String>)>,
+    http: reqwest::Client,
+    pub flags: ClickHouseFlags,
+    pub tables: Vec<ClickHouseTable>,
+}
+
+/// Rows of one table waiting for one insert.
+#[derive(Default)]
+pub struct Pending {
+    pub body: Vec<u8>,
+    pub rows: usize,
+}
+
+impl ClickHouse {
+    /// A client for `url` (`http://[user[:password]@]host:port`).
+    pub fn new(
+        store: &str,
+        url: &str,
+        flags: ClickHouseFlags,
+        tables: Vec<ClickHouseTable>,
+    ) -> Result<ClickHouse, SyncError> {
+        let mut u = reqwest::Url::parse(url)
+            .map_err(|e| SyncError::Config(format!("ClickHouse URL of `{store}`: {e}")))?;
+        let user = if u.username().is_empty() {
+            None
+        } else {
+            Some((u.username().to_string(), u.password().map(str::to_string)))
+        };
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        // No idle connections kept: a restarted or replaced server (or a
+        // proxy switched over) is reached by the next insert at once.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| SyncError::Config(format!("HTTP client: {e}")))?;
+        Ok(ClickHouse {
+            store: store.to_string(),
+            url: u,
+            user,
+            http,
+            flags,
+            tables,
+        })
+    }
+
+    fn err(&self, message: impl Into<String>) -> SyncError {
+        SyncError::Target {
+            target: self.store.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Runs one statement (the query in the body) and returns the output.
+    pub async fn exec(&self, query: &str, body: Option<Vec<u8>>) -> Result<Vec<u8>, SyncError> {
+        let mut req = match body {
+            Some(b) => self
+                .http
+                .post(self.url.clone())
+                .query(&[("query", query)])
+                .body(b),
+            None => self.http.post(self.url.clone()).body(query.to_string()),
+        };
+        if let Some((u, p)) = &self.user {
+            req = req.basic_auth(u, p.as_ref());
+        }
+        let resp = req.send().await.map_err(|e| self.err(format!("{e}")))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| self.err(format!("{e}")))?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&bytes);
+            return Err(self.err(format!(
+                "HTTP {status}: {}",
+                text.trim().chars().take(500).collect::<String>()
+            )));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// Creates the databases, tables and views that do not exist yet.
+    pub async fn ensure(&self) -> Result<(), SyncError> {
+        for t in &self.tables {
+            for st in &t.create {
+                self.exec(st, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The target table of a pipeline table, if this target has one.
+    pub fn table_for(&self, table: usize) -> Option<usize> {
+        self.tables.iter().position(|t| t.table == table)
+    }
+
+    /// Appends one row (`cells` in column order) with its version, as
+    /// RowBinary: floats travel as their bits (ClickHouse 18.16's text
+    /// parser rounds some doubles), and every value as the integer or bytes
+    /// its column holds. A value its column cannot hold is refused and
+    /// nothing of the row is kept.
+    pub fn push_row(
+        &self,
+        spec: &TableSpec,
+        p: &mut Pending,
+        cells: &[Cell],
+        version: u64,
+        deleted: bool,
+    ) -> Result<(), SyncError> {
+        let mark = p.body.len();
+        for (col, c) in spec.columns.iter().zip(cells) {
+            if let Err(reason) = encode(&mut p.body, col, c) {
+                p.body.truncate(mark);
+                return Err(SyncError::Value {
+                    table: spec.source_table.clone(),
+                    column: col.name.clone(),
+                    reason,
+                });
+            }
+        }
+        p.body.extend_from_slice(&version.to_le_bytes());
+        p.body.push(u8::from(deleted));
+        p.rows += 1;
+        Ok(())
+    }
+
+    /// The current row of a key in target table `t` (highest version, not
+    /// deleted), read with the key sent as external data (a temporary
+    /// table in the request, not text in the query), or `None`.
+    pub async fn current_row(
+        &self,
+        spec: &TableSpec,
+        t: usize,
+        cells: &[Cell],
+    ) -> Result<Option<Vec<Cell>>, SyncError> {
+        let tt = &self.tables[t];
+        let keys = spec.key_indexes();
+        let mut data = Vec::new();
+        let mut structure = Vec::new();
+        for (n, &k) in keys.iter().enumerate() {
+            if n > 0 {
+                data.push(b'\t');
+            }
+            super::cell::write_tsv(&mut data, &cells[k], self.flags);
+            structure.push(format!("k{n} {}", key_type(&spec.columns[k], self.flags)));
+        }
+        data.push(b'\n');
+        let key_list: Vec<String> = keys
+            .iter()
+            .map(|&k| crate::sync::quote_ch(&spec.columns[k].name))
+            .collect();
+        let inner: Vec<String> = (0..keys.len()).map(|n| format!("k{n}")).collect();
+        let cols: Vec<String> = spec
+            .columns
+            .iter()
+            .map(|c| crate::sync::quote_ch(&c.name))
+            .collect();
+        let q = format!(
+            "SELECT {} FROM {}.{} FINAL WHERE ({}) IN (SELECT {} FROM strata_keys) AND `_deleted` = 0 FORMAT TabSeparated",
+            cols.join(", "),
+            crate::sync::quote_ch(&tt.database),
+            crate::sync::quote_ch(&tt.name),
+            key_list.join(", "),
+            inner.join(", ")
+        );
+        let boundary = format!("strata{}", uuid::Uuid::new_v4().simple());
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"strata_keys\"; filename=\"strata_keys\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&data);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let structure = structure.join(", ");
+        let out = super::retry::forever("reading a kept value from ClickHouse", || async {
+            let mut req = self
+                .http
+                .post(self.url.clone())
+                .query(&[
+                    ("query", q.as_str()),
+                    ("strata_keys_structure", structure.as_str()),
+                    ("strata_keys_format", "TabSeparated"),
+                ])
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body.clone());
+            if let Some((u, p)) = &self.user {
+                req = req.basic_auth(u, p.as_ref());
+            }
+            let resp = req.send().await.map_err(|e| self.err(format!("{e}")))?;
+            let status = resp.status();
+            let bytes = resp.bytes().await.map_err(|e| self.err(format!("{e}")))?;
+            if !status.is_success() {
+                return Err(self.err(format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&bytes).trim()
+                )));
+            }
+            Ok(bytes)
+        })
+        .await?;
+        let Some(line) = out.split(|b| *b == b'\n').find(|l| !l.is_empty()) else {
+            return Ok(None);
+        };
+        let fields = super::cell::split_tsv(line);
+        let mut row = Vec::with_capacity(spec.columns.len());
+        for (col, f) in spec.columns.iter().zip(fields) {
+            row.push(super::cell::parse_ch(col, f, self.flags).map_err(|reason| {
+                SyncError::Value {
+                    table: spec.source_table.clone(),
+                    column: col.name.clone(),
+                    reason,
+                }
+            })?);
+        }
+        Ok(Some(row))
+    }
+
+    /// Inserts the pending rows of one table, retrying with back-off while
+    /// the server is unreachable or refusing (the caller's position is
+    /// held meanwhile); gives up only on `stop`.
+    pub async fn insert(&self, spec: &TableSpec, t: usize, p: &Pending) -> Result<(), SyncError> {
+        if p.rows == 0 {
+            return Ok(());
+        }
+        let tt = &self.tables[t];
+        let cols: Vec<String> = spec
+            .columns
+            .iter()
+            .map(|c| crate::sync::quote_ch(&c.name))
+            .chain(["`_version`".to_string(), "`_deleted`".to_string()])
+            .collect();
+        let q = format!(
+            "INSERT INTO {}.{} ({}) FORMAT RowBinary",
+            crate::sync::quote_ch(&tt.database),
+            crate::sync::quote_ch(&tt.name),
+            cols.join(", ")
+        );
+        super::retry::forever(&format!("insert into ClickHouse `{}`", tt.name), || {
+            self.exec(&q, Some(p.body.clone()))
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+fn leb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// One value in ClickHouse's RowBinary encoding of the column's type
+/// (`Nullable` flag byte, `Array` length prefix; 18.16 and modern targets
+/// share it: timestamps are Int64 microseconds in both `Int64` and
+/// `DateTime64(6)`, dates Int32 days in both `Int32` and `Date32`).
+pub fn encode(out: &mut Vec<u8>, col: &ColumnSpec, c: &Cell) -> Result<(), String> {
+    if col.array {
+        let Cell::Array(items) = c else {
+            return Err("expected an array".into());
+        };
+        leb128(out, items.len() as u64);
+        for it in items {
+            if matches!(it, Cell::Null) {
+                return Err("an array element is NULL; ClickHouse arrays here hold no NULL".into());
+            }
+            scalar(out, col.ty, it)?;
+        }
+        return Ok(());
+    }
+    if col.nullable {
+        if matches!(c, Cell::Null) {
+            out.push(1);
+            return Ok(());
+        }
+        out.push(0);
+    } else if matches!(c, Cell::Null) {
+        return Err("NULL in a column that is not nullable".into());
+    }
+    scalar(out, col.ty, c)
+}
+
+fn scalar(out: &mut Vec<u8>, ty: ColumnType, c: &Cell) -> Result<(), String> {
+    match (ty, c) {
+        (ColumnType::Uuid, Cell::Uuid(u)) => {
+            let (hi, lo) = u.as_u64_pair();
+            out.extend_from_slice(&hi.to_le_bytes());
+            out.extend_from_slice(&lo.to_le_bytes());
+        }
+        (ColumnType::Text | ColumnType::Json, Cell::Text(s)) => {
+            leb128(out, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
+        (ColumnType::Bytes, Cell::Bytes(b)) => {
+            leb128(out, b.len() as u64);
+            out.extend_from_slice(b);
+        }
+        (ColumnType::Bool, Cell::Bool(b)) => out.push(u8::from(*b)),
+        (ColumnType::I16, Cell::Int(i)) => {
+            let v = i16::try_from(*i).map_err(|_| format!("{i} is out of Int16"))?;
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        (ColumnType::I32, Cell::Int(i)) => {
+            let v = i32::try_from(*i).map_err(|_| format!("{i} is out of Int32"))?;
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        (ColumnType::I64, Cell::Int(i)) => out.extend_from_slice(&i.to_le_bytes()),
+        (ColumnType::F64, Cell::Float(x)) => out.extend_from_slice(&x.to_le_bytes()),
+        (ColumnType::Decimal { precision, scale }, Cell::Decimal(d)) => {
+            let mut v = *d;
+            if v.scale() > u32::from(scale) {
+                return Err(format!("{d} has more than {scale} decimal places"));
+            }
+            v.rescale(u32::from(scale));
+            let m = v.mantissa();
+            let limit = 10i128
+                .checked_pow(u32::from(precision))
+                .unwrap_or(i128::MAX);
+            if m.abs() >= limit {
+                return Err(format!("{d} does not fit Decimal({precision}, {scale})"));
+            }
+            match precision {
+                0..=9 => out.extend_from_slice(&(m as i32).to_le_bytes()),
+                10..=18 => out.extend_from_slice(&(m as i64).to_le_bytes()),
+                _ => out.extend_from_slice(&m.to_le_bytes()),
+            }
+        }
+        (ColumnType::Timestamptz, Cell::Micros(us)) => out.extend_from_slice(&us.to_le_bytes()),
+        (ColumnType::Date, Cell::Days(d)) => out.extend_from_slice(&d.to_le_bytes()),
+        (ty, c) => return Err(format!("a {c:?} is not a {ty:?}")),
+    }
+    Ok(())
+}
+
+/// The ClickHouse type of a key column (keys are never arrays or NULL).
+fn key_type(col: &ColumnSpec, f: ClickHouseFlags) -> String {
+    match col.ty {
+        ColumnType::Uuid => "UUID".into(),
+        ColumnType::Text | ColumnType::Json | ColumnType::Bytes => "String".into(),
+        ColumnType::Bool if f.bool_type => "Bool".into(),
+        ColumnType::Bool => "UInt8".into(),
+        ColumnType::I16 => "Int16".into(),
+        ColumnType::I32 => "Int32".into(),
+        ColumnType::I64 => "Int64".into(),
+        ColumnType::F64 => "Float64".into(),
+        ColumnType::Decimal { precision, scale } => format!("Decimal({precision}, {scale})"),
+        ColumnType::Timestamptz if f.datetime64 => "DateTime64(6, 'UTC')".into(),
+        ColumnType::Timestamptz => "Int64".into(),
+        ColumnType::Date if f.date32 => "Date32".into(),
+        ColumnType::Date => "Int32".into(),
+    }
+}

@@ -1,0 +1,317 @@
+//! Change capture: the schema's `sync:` rules run, from PostgreSQL's
+//! logical replication stream to ClickHouse and Elasticsearch (feature
+//! `sync`). See `docs/sync.md` for the guarantees and the server settings.
+//!
+//! One engine, driven by a [`Pipeline`] description (plain data: tables,
+//! copied columns and their types, targets with their DDL), so the SDK
+//! does not depend on the compiler. The `strata sync` command builds the
+//! description from a schema; an application can embed the same engine:
+//!
+//! ```no_run
+//! # async fn f(p: strata_sdk::sync::Pipeline) -> Result<(), strata_sdk::sync::SyncError> {
+//! let stop = strata_sdk::sync::stop_on_signals();
+//! strata_sdk::sync::run(&p, strata_sdk::sync::RunOptions::default(), stop).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The parts: [`wire`] (the replication protocol), [`pgoutput`] (the
+//! decoder), [`source`] (publication, progress tables, advisory lock),
+//! [`snapshot`] (the chunked initial copy), [`stream`] (apply and
+//! acknowledge), [`clickhouse`] and [`elastic`] (the targets), [`cell`]
+//! (value conversions), [`verify`] (the comparison).
+
+pub mod apply;
+pub mod cell;
+pub mod clickhouse;
+pub mod elastic;
+pub mod error;
+pub mod lsn;
+pub mod pgoutput;
+pub mod progress;
+mod retry;
+pub mod snapshot;
+pub mod source;
+pub mod spec;
+pub mod status;
+pub mod stream;
+pub mod verify;
+pub mod wire;
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+pub use error::SyncError;
+pub use lsn::Lsn;
+pub use spec::{
+    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, Pipeline, TableSpec,
+    TargetSpec,
+};
+pub use status::{status, Status};
+pub use verify::{verify, VerifyReport};
+
+use apply::Targets;
+use wire::{ConnInfo, ReplConn};
+
+/// A task that ends with its owner: the reader and feedback tasks of a
+/// stream hold the replication socket, and must not keep the slot busy
+/// after the run that started them is dropped.
+pub(crate) struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Backtick-quotes a ClickHouse identifier.
+pub fn quote_ch(name: &str) -> String {
+    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
+}
+
+/// How a run behaves. Built with `with_*`; the defaults suit a small
+/// server (2 snapshot connections, 50,000-row chunks, writes at least
+/// every 100 ms).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub(crate) chunk_rows: i64,
+    pub(crate) snapshot_workers: usize,
+    pub(crate) progress: bool,
+    pub(crate) max_batch_rows: usize,
+    pub(crate) max_batch_bytes: usize,
+    pub(crate) max_delay: Duration,
+    pub(crate) channel_messages: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            chunk_rows: 50_000,
+            snapshot_workers: 2,
+            progress: true,
+            max_batch_rows: 50_000,
+            max_batch_bytes: 32 << 20,
+            max_delay: Duration::from_millis(100),
+            channel_messages: 8_192,
+        }
+    }
+}
+
+impl RunOptions {
+    /// Rows per snapshot chunk (the unit of resumption).
+    pub fn with_chunk_rows(mut self, n: i64) -> Self {
+        self.chunk_rows = n.max(1);
+        self
+    }
+    /// Connections copying the snapshot in parallel.
+    pub fn with_snapshot_workers(mut self, n: usize) -> Self {
+        self.snapshot_workers = n.max(1);
+        self
+    }
+    /// Show the snapshot's progress on stderr (a bar on a terminal, log lines otherwise).
+    pub fn with_progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+    /// Largest batch written to the targets at once (rows, bytes): bounds memory.
+    pub fn with_max_batch(mut self, rows: usize, bytes: usize) -> Self {
+        self.max_batch_rows = rows.max(1);
+        self.max_batch_bytes = bytes.max(1);
+        self
+    }
+    /// Longest time a committed change waits before it is written.
+    pub fn with_max_delay(mut self, d: Duration) -> Self {
+        self.max_delay = d;
+        self
+    }
+}
+
+/// A stop signal that turns true on SIGINT or SIGTERM: the run stops after
+/// writing and acknowledging its in-flight batch.
+pub fn stop_on_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("strata sync: stopping after the in-flight batch");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Runs a pipeline until `stop` turns true: takes the pipeline's lock
+/// (waiting while another runner holds it), creates the publication, the
+/// slot and the targets' tables when missing, copies the initial snapshot
+/// (resuming at the first chunk not done), then streams. Transient
+/// failures (a connection lost, the slot still held by a dying runner)
+/// restart from the acknowledged position after a second; others return.
+pub async fn run(
+    p: &Pipeline,
+    opts: RunOptions,
+    stop: watch::Receiver<bool>,
+) -> Result<(), SyncError> {
+    p.validate()?;
+    loop {
+        match run_once(p, &opts, stop.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() && !*stop.borrow() => {
+                eprintln!(
+                    "strata sync: pipeline `{}`: {e}; restarting from the acknowledged position",
+                    p.name
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+        if *stop.borrow() {
+            return Ok(());
+        }
+    }
+}
+
+async fn run_once(
+    p: &Pipeline,
+    opts: &RunOptions,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), SyncError> {
+    let mut ctl = source::connect(&p.source_url).await?;
+    source::check_server(&mut ctl).await?;
+    tokio::select! {
+        r = source::lock(&mut ctl, p) => r?,
+        _ = stop.wait_for(|s| *s) => return Ok(()),
+    }
+    source::ensure_meta(&mut ctl).await?;
+    source::ensure_publication(&mut ctl, p).await?;
+    let targets = Targets::new(p)?;
+    targets.ensure().await?;
+    let info = ConnInfo::parse(&p.source_url)?;
+    let slot = p.slot(&info.database);
+    let state = source::state(&mut ctl, p).await?;
+    let (mut conn, from) = match source::slot_position(&mut ctl, &slot).await? {
+        None => {
+            let mut conn = ReplConn::connect(&info, "strata-sync").await?;
+            let rows = conn
+                .simple_query(&format!(
+                    "CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')",
+                    wire::quote_ident(&slot)
+                ))
+                .await?;
+            let row = rows.first().ok_or_else(|| {
+                SyncError::Decode("CREATE_REPLICATION_SLOT returned no row".into())
+            })?;
+            let cp: Lsn = row
+                .get(1)
+                .cloned()
+                .flatten()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e| SyncError::Decode(format!("{e}")))?;
+            let snap = row.get(2).cloned().flatten().unwrap_or_default();
+            source::record_new_slot(&mut ctl, p, &slot, cp).await?;
+            snapshot::plan(&mut ctl, p, opts.chunk_rows).await?;
+            snapshot::run(
+                p,
+                &targets,
+                snapshot::Snapshot::Exported(snap),
+                cp,
+                opts.snapshot_workers,
+                opts.progress,
+            )
+            .await?;
+            source::mark_snapshot_done(&mut ctl, p).await?;
+            (conn, cp)
+        }
+        Some(confirmed) => {
+            let cp = match &state {
+                Some(source::State {
+                    consistent_point: Some(cp),
+                    ..
+                }) => *cp,
+                _ => {
+                    // Created, then the runner died before recording it: the
+                    // slot has not moved (nothing streams before the snapshot).
+                    source::record_new_slot(&mut ctl, p, &slot, confirmed).await?;
+                    confirmed
+                }
+            };
+            if !state.as_ref().is_some_and(|s| s.snapshot_done) {
+                snapshot::plan(&mut ctl, p, opts.chunk_rows).await?;
+                snapshot::run(
+                    p,
+                    &targets,
+                    snapshot::Snapshot::Fresh,
+                    cp,
+                    opts.snapshot_workers,
+                    opts.progress,
+                )
+                .await?;
+                source::mark_snapshot_done(&mut ctl, p).await?;
+            }
+            (ReplConn::connect(&info, "strata-sync").await?, confirmed)
+        }
+    };
+    if *stop.borrow() {
+        return Ok(());
+    }
+    conn.start_replication(&slot, from, &p.publication())
+        .await?;
+    stream::run(p, &targets, conn, &mut ctl, from, stop, opts).await?;
+    Ok(())
+}
+
+/// Removes the pipeline's slot and publication and its progress rows
+/// (a forgotten slot keeps WAL on the server). Refuses while a runner is
+/// attached to the slot.
+pub async fn drop_pipeline(p: &Pipeline) -> Result<(), SyncError> {
+    let mut c = source::connect(&p.source_url).await?;
+    let info = ConnInfo::parse(&p.source_url)?;
+    let slot = p.slot(&info.database);
+    let active: Option<Option<i32>> =
+        sqlx::query_scalar("SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1")
+            .bind(&slot)
+            .fetch_optional(&mut c)
+            .await?;
+    if let Some(Some(pid)) = active {
+        return Err(SyncError::Config(format!(
+            "slot `{slot}` is in use by a running sync (server process {pid}); stop it first"
+        )));
+    }
+    if active.is_some() {
+        sqlx::query("SELECT pg_drop_replication_slot($1)")
+            .bind(&slot)
+            .execute(&mut c)
+            .await?;
+    }
+    sqlx::raw_sql(&format!(
+        "DROP PUBLICATION IF EXISTS {}",
+        wire::quote_ident(&p.publication())
+    ))
+    .execute(&mut c)
+    .await?;
+    let meta: bool = sqlx::query_scalar("SELECT to_regclass('strata_sync.pipelines') IS NOT NULL")
+        .fetch_one(&mut c)
+        .await?;
+    if meta {
+        sqlx::query("DELETE FROM strata_sync.chunks WHERE pipeline = $1")
+            .bind(&p.name)
+            .execute(&mut c)
+            .await?;
+        sqlx::query("DELETE FROM strata_sync.pipelines WHERE name = $1")
+            .bind(&p.name)
+            .execute(&mut c)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! The source side through an ordinary (sqlx) connection: the server
+//! checks, the publication, Strata's own progress tables, the advisory
+//! lock that keeps a pipeline to one runner.
+
+use sqlx::{Connection, PgConnection, Row};
+
+use super::error::SyncError;
+use super::lsn::Lsn;
+use super::spec::{Pipeline, TableSpec};
+use super::wire::quote_ident;
+
+/// Schema of Strata's progress tables in the source database.
+pub const META_SCHEMA: &str = "strata_sync";
+
+/// Opens a connection with the session settings every value text is read
+/// under (UTC timestamps, ISO dates, round-tripping floats).
+pub async fn connect(url: &str) -> Result<PgConnection, SyncError> {
+    let mut c = PgConnection::connect(url).await?;
+    for set in [
+        "SET TimeZone = 'UTC'",
+        "SET DateStyle = 'ISO'",
+        "SET extra_float_digits = 3",
+        "SET bytea_output = 'hex'",
+        "SET application_name = 'strata-sync'",
+    ] {
+        sqlx::query(set).execute(&mut c).await?;
+    }
+    Ok(c)
+}
+
+/// Refuses a server that cannot run change capture, saying what to set.
+pub async fn check_server(c: &mut PgConnection) -> Result<(), SyncError> {
+    let level: String = sqlx::query_scalar("SELECT current_setting('wal_level')")
+        .fetch_one(&mut *c)
+        .await?;
+    if level != "logical" {
+        return Err(SyncError::NotConfigured(format!(
+            "wal_level is `{level}`; run `ALTER SYSTEM SET wal_level = logical` (and set max_replication_slots and max_wal_senders above 0, and max_slot_wal_keep_size to cap the WAL a stalled slot may keep), then restart PostgreSQL"
+        )));
+    }
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&mut *c)
+        .await?;
+    if version < 150_000 {
+        return Err(SyncError::NotConfigured(format!(
+            "PostgreSQL {version} has no publication column lists (15 and later do); without them secrets would reach the WAL stream"
+        )));
+    }
+    let slots: i32 = sqlx::query_scalar("SELECT current_setting('max_replication_slots')::int")
+        .fetch_one(&mut *c)
+        .await?;
+    if slots == 0 {
+        return Err(SyncError::NotConfigured(
+            "max_replication_slots is 0; set it above 0 and restart PostgreSQL".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The key of the pipeline's advisory lock.
+fn lock_key(p: &Pipeline) -> i64 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("strata_sync:{}", p.name).as_bytes());
+    i64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// Takes the pipeline's session advisory lock, waiting (polling every
+/// 500 ms) while another runner holds it. The lock lives as long as `c`:
+/// when the holder dies, PostgreSQL ends its session and the lock frees.
+pub async fn lock(c: &mut PgConnection, p: &Pipeline) -> Result<(), SyncError> {
+    let mut said = false;
+    loop {
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(lock_key(p))
+            .fetch_one(&mut *c)
+            .await?;
+        if got {
+            return Ok(());
+        }
+        if !said {
+            eprintln!(
+                "strata sync: another runner holds pipeline `{}`; waiting to take over",
+                p.name
+            );
+            said = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Creates Strata's progress tables when missing.
+pub async fn ensure_meta(c: &mut PgConnection) -> Result<(), SyncError> {
+    let s = quote_ident(META_SCHEMA);
+    let statements = [
+        format!("CREATE SCHEMA IF NOT EXISTS {s}"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {s}.pipelines (
+             name text PRIMARY KEY,
+             slot text NOT NULL,
+             consistent_point pg_lsn,
+             snapshot_done boolean NOT NULL DEFAULT false,
+             confirmed_lsn pg_lsn,
+             last_commit_at timestamptz,
+             updated_at timestamptz NOT NULL DEFAULT now())"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {s}.chunks (
+             pipeline text NOT NULL,
+             tbl int NOT NULL,
+             chunk int NOT NULL,
+             lo text[],
+             hi text[],
+             est_rows bigint NOT NULL,
+             copied_rows bigint,
+             done boolean NOT NULL DEFAULT false,
+             PRIMARY KEY (pipeline, tbl, chunk))"
+        ),
+    ];
+    for st in &statements {
+        sqlx::query(st).execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+/// `"schema"."table"`.
+pub fn qualified(t: &TableSpec) -> String {
+    format!(
+        "{}.{}",
+        quote_ident(&t.source_schema),
+        quote_ident(&t.source_table)
+    )
+}
+
+/// Creates the publication with the copy projection as its column lists,
+/// or sets its tables and column lists to them when it exists (a field
+/// added to the schema joins the stream).
+pub async fn ensure_publication(c: &mut PgConnection, p: &Pipeline) -> Result<(), SyncError> {
+    let list: Vec<String> = p
+        .tables
+        .iter()
+        .map(|t| {
+            let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(&c.name)).collect();
+            format!("{} ({})", qualified(t), cols.join(", "))
+        })
+        .collect();
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)")
+            .bind(p.publication())
+            .fetch_one(&mut *c)
+            .await?;
+    let sql = if exists {
+        format!(
+            "ALTER PUBLICATION {} SET TABLE {}",
+            quote_ident(&p.publication()),
+            list.join(", ")
+        )
+    } else {
+        format!(
+            "CREATE PUBLICATION {} FOR TABLE {}",
+            quote_ident(&p.publication()),
+            list.join(", ")
+        )
+    };
+    sqlx::query(&sql).execute(&mut *c).await?;
+    Ok(())
+}
+
+/// The slot's confirmed position, if the slot exists.
+pub async fn slot_position(c: &mut PgConnection, slot: &str) -> Result<Option<Lsn>, SyncError> {
+    let row: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+    )
+    .bind(slot)
+    .fetch_optional(&mut *c)
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(None) => Ok(Some(Lsn(0))),
+        Some(Some(t)) => Ok(Some(
+            t.parse().map_err(|e| SyncError::Decode(format!("{e}")))?,
+        )),
+    }
+}
+
+/// The recorded state of a pipeline.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub consistent_point: Option<Lsn>,
+    pub snapshot_done: bool,
+}
+
+pub async fn state(c: &mut PgConnection, p: &Pipeline) -> Result<Option<State>, SyncError> {
+    let row = sqlx::query(&format!(
+        "SELECT consistent_point::text, snapshot_done FROM {}.pipelines WHERE name = $1",
+        quote_ident(META_SCHEMA)
+    ))
+    .bind(&p.name)
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(row.map(|r| State {
+        consistent_point: r.get::<Option<String>, _>(0).and_then(|s| s.parse().ok()),
+        snapshot_done: r.get(1),
+    }))
+}
+
+/// Records a new slot: its consistent point, the snapshot to do, no chunks yet.
+pub async fn record_new_slot(
+    c: &mut PgConnection,
+    p: &Pipeline,
+    slot: &str,
+    cp: Lsn,
+) -> Result<(), SyncError> {
+    let s = quote_ident(META_SCHEMA);
+    let mut tx = c.begin().await?;
+    sqlx::query(&format!("DELETE FROM {s}.chunks WHERE pipeline = $1"))
+        .bind(&p.name)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO {s}.pipelines (name, slot, consistent_point, snapshot_done, confirmed_lsn)
+         VALUES ($1, $2, $3::text::pg_lsn, false, $3::text::pg_lsn)
+         ON CONFLICT (name) DO UPDATE SET slot = $2, consistent_point = $3::text::pg_lsn,
+           snapshot_done = false, confirmed_lsn = $3::text::pg_lsn, updated_at = now()"
+    ))
+    .bind(&p.name)
+    .bind(slot)
+    .bind(cp.to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn mark_snapshot_done(c: &mut PgConnection, p: &Pipeline) -> Result<(), SyncError> {
+    sqlx::query(&format!(
+        "UPDATE {}.pipelines SET snapshot_done = true, updated_at = now() WHERE name = $1",
+        quote_ident(META_SCHEMA)
+    ))
+    .bind(&p.name)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Records the acknowledged position and the commit time of the last
+/// applied transaction (for `status`'s lag in seconds).
+pub async fn record_position(
+    c: &mut PgConnection,
+    p: &Pipeline,
+    lsn: Lsn,
+    last_commit_us: Option<i64>,
+) -> Result<(), SyncError> {
+    sqlx::query(&format!(
+        "UPDATE {}.pipelines SET confirmed_lsn = $2::text::pg_lsn,
+            last_commit_at = COALESCE(to_timestamp($3::float8 / 1e6), last_commit_at), updated_at = now()
+         WHERE name = $1",
+        quote_ident(META_SCHEMA)
+    ))
+    .bind(&p.name)
+    .bind(lsn.to_string())
+    .bind(last_commit_us.map(|us| us as f64 + 946_684_800_000_000.0))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! The pipeline description: what the engine copies, from where, to where.
+//! It is plain data so that the SDK never depends on the compiler: the
+//! `strata` CLI builds it from a resolved schema (the copy projection,
+//! the generated ClickHouse DDL and Elasticsearch mappings), and an
+//! application that embeds the sync can build or deserialize it itself.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::SyncError;
+
+/// The type of a copied column, as the schema declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    Uuid,
+    /// `string`, `text` and enum values.
+    Text,
+    /// `json`: the text PostgreSQL prints.
+    Json,
+    Bytes,
+    Bool,
+    I16,
+    I32,
+    I64,
+    F64,
+    /// `decimal(precision, scale)`: ClickHouse rows carry the scaled integer.
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
+    Timestamptz,
+    Date,
+}
+
+/// One copied column (a field of the copy projection: never a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnSpec {
+    /// The SQL name, the same at the source and the targets.
+    pub name: String,
+    pub ty: ColumnType,
+    pub nullable: bool,
+    /// A one-dimensional array of `ty`.
+    pub array: bool,
+    /// Part of the primary key.
+    pub key: bool,
+}
+
+/// One synced table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSpec {
+    /// The entity's schema name (for messages and metrics labels).
+    pub entity: String,
+    /// PostgreSQL schema of the source table (`public` when unset in the schema).
+    pub source_schema: String,
+    /// The source table's SQL name.
+    pub source_table: String,
+    /// The copy projection in field order; key columns flagged.
+    pub columns: Vec<ColumnSpec>,
+}
+
+impl TableSpec {
+    /// Indexes of the key columns, in column order.
+    pub fn key_indexes(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.key)
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// What a ClickHouse server release supports (mirrors the compiler's
+/// target flags: the DDL and the values must agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClickHouseFlags {
+    /// `DateTime64(6,'UTC')`; else `Int64` microseconds.
+    pub datetime64: bool,
+    /// `Date32`; else `Int32` days.
+    pub date32: bool,
+    /// `Bool`; else `UInt8`.
+    pub bool_type: bool,
+    /// `ReplacingMergeTree(_version, _deleted)`.
+    pub is_deleted: bool,
+}
+
+/// One table at a ClickHouse target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClickHouseTable {
+    /// Index into [`Pipeline::tables`].
+    pub table: usize,
+    pub database: String,
+    /// The table rows are inserted into.
+    pub name: String,
+    /// The view of current, non-deleted rows (what `verify` reads).
+    pub current_view: String,
+    /// The statements that create the database, table and view when
+    /// missing (`IF NOT EXISTS`), as the compiler generates them.
+    pub create: Vec<String>,
+}
+
+/// One table at an Elasticsearch target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElasticIndex {
+    /// Index into [`Pipeline::tables`].
+    pub table: usize,
+    /// The index (or alias) documents are written to.
+    pub index: String,
+    /// The index body (settings and mappings) used to create it when missing.
+    pub create_body: serde_json::Value,
+}
+
+/// Where a pipeline writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TargetSpec {
+    ClickHouse {
+        /// The store's name in the schema.
+        store: String,
+        /// `http://[user:password@]host:8123`.
+        url: String,
+        flags: ClickHouseFlags,
+        tables: Vec<ClickHouseTable>,
+    },
+    Elasticsearch {
+        store: String,
+        url: String,
+        indexes: Vec<ElasticIndex>,
+    },
+}
+
+impl TargetSpec {
+    /// The store name.
+    pub fn store(&self) -> &str {
+        match self {
+            TargetSpec::ClickHouse { store, .. } | TargetSpec::Elasticsearch { store, .. } => store,
+        }
+    }
+}
+
+/// One pipeline: one source database, one slot and publication, the
+/// tables they carry, and the targets written from them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// Names the slot, the publication, the advisory lock and the progress
+    /// rows: lower-case letters, digits and `_`, at most 40 characters.
+    pub name: String,
+    /// `postgres://…` of the source (the primary: slots live there).
+    pub source_url: String,
+    pub tables: Vec<TableSpec>,
+    pub targets: Vec<TargetSpec>,
+}
+
+/// Lower-case letters, digits and `_`, starting with a letter.
+pub fn check_name(what: &str, s: &str, max: usize) -> Result<(), SyncError> {
+    let ok = !s.is_empty()
+        && s.len() <= max
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(SyncError::Config(format!(
+            "{what} `{s}` must be 1 to {max} lower-case letters, digits or `_`, starting with a letter"
+        )))
+    }
+}
+
+impl Pipeline {
+    /// The publication: `strata_<name>`.
+    pub fn publication(&self) -> String {
+        format!("strata_{}", self.name)
+    }
+    /// The replication slot: `strata_<name>_<database>` (slots are
+    /// cluster-wide, publications per database), cut to 63 bytes with a
+    /// hash suffix when longer.
+    pub fn slot(&self, database: &str) -> String {
+        let db: String = database
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let s = format!("strata_{}_{}", self.name, db);
+        if s.len() <= 63 {
+            return s;
+        }
+        use sha2::{Digest, Sha256};
+        let h = hex::encode(&Sha256::digest(s.as_bytes())[..4]);
+        format!("{}_{h}", &s[..54])
+    }
+    /// Checks names and shapes before anything touches a server.
+    pub fn validate(&self) -> Result<(), SyncError> {
+        check_name("pipeline name", &self.name, 40)?;
+        if self.tables.is_empty() {
+            return Err(SyncError::Config(format!(
+                "pipeline `{}` has no tables",
+                self.name
+            )));
+        }
+        for t in &self.tables {
+            if t.key_indexes().is_empty() {
+                return Err(SyncError::Config(format!(
+                    "table `{}` has no key column in the pipeline: a copy needs the key",
+                    t.source_table
+                )));
+            }
+            for c in &t.columns {
+                if c.name.is_empty() || c.name.contains('\0') {
+                    return Err(SyncError::Config(format!(
+                        "table `{}`: empty column name",
+                        t.source_table
+                    )));
+                }
+            }
+        }
+        if self.targets.is_empty() {
+            return Err(SyncError::Config(format!(
+                "pipeline `{}` has no target",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}

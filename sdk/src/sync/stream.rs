@@ -1,0 +1,375 @@
+//! The streaming phase: decode pgoutput, apply to every target in commit
+//! order, acknowledge only what every target holds.
+//!
+//! Three tasks: a reader (socket → bounded channel, so a slow target
+//! pushes back on the server instead of filling memory), a feedback task
+//! (a Standby Status Update every second and whenever the server asks,
+//! with the acknowledged position, so the server does not time the
+//! connection out while a target write is being retried), and the applier
+//! below.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::PgConnection;
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::apply::{tombstone, Targets};
+use super::cell::{self, Cell};
+use super::error::SyncError;
+use super::lsn::Lsn;
+use super::pgoutput::{self, Datum, Message, RelColumn};
+use super::source;
+use super::spec::Pipeline;
+use super::wire::{ReplConn, StreamMessage};
+use super::RunOptions;
+
+/// How a relation's published columns map onto the pipeline table.
+struct RelMap {
+    table: usize,
+    /// For each pipeline column, its position in the relation's tuples.
+    positions: Vec<usize>,
+}
+
+fn map_relation(
+    p: &Pipeline,
+    namespace: &str,
+    name: &str,
+    cols: &[RelColumn],
+) -> Result<Option<RelMap>, SyncError> {
+    let Some(ti) = p
+        .tables
+        .iter()
+        .position(|t| t.source_schema == namespace && t.source_table == name)
+    else {
+        return Ok(None);
+    };
+    let t = &p.tables[ti];
+    let mut positions = Vec::with_capacity(t.columns.len());
+    for c in &t.columns {
+        match cols.iter().position(|rc| rc.name == c.name) {
+            Some(i) => positions.push(i),
+            None => {
+                return Err(SyncError::SchemaChanged {
+                    table: t.source_table.clone(),
+                    reason: format!(
+                        "field `{}` is no longer published (dropped or renamed at the source): this table's sync stopped; copy it again into a new table version with `strata sync drop` then `strata sync run`",
+                        c.name
+                    ),
+                })
+            }
+        }
+    }
+    Ok(Some(RelMap {
+        table: ti,
+        positions,
+    }))
+}
+
+/// The cells of a tuple; `unknown` receives the columns left unchanged
+/// and unsent (a TOASTed value) that no old row carries, holding a zero
+/// until [`keep_values`] fills them.
+fn cells_of(
+    p: &Pipeline,
+    m: &RelMap,
+    new: &[Datum],
+    old: Option<&[Datum]>,
+    key_only: bool,
+    unknown: &mut Vec<usize>,
+) -> Result<Vec<Cell>, SyncError> {
+    let t = &p.tables[m.table];
+    let mut out = Vec::with_capacity(t.columns.len());
+    for (col, &pos) in t.columns.iter().zip(&m.positions) {
+        if key_only && !col.key {
+            out.push(cell::zero(col));
+            continue;
+        }
+        let mut d = new.get(pos).unwrap_or(&Datum::Null);
+        if matches!(d, Datum::Unchanged) {
+            // A full old row (REPLICA IDENTITY FULL) holds the unchanged
+            // value; a key-only one has NULL there.
+            if let Some(o @ Datum::Text(_)) = old.and_then(|o| o.get(pos)) {
+                d = o;
+            }
+        }
+        let text = match d {
+            Datum::Null => None,
+            Datum::Text(b) => Some(std::str::from_utf8(b).map_err(|_| SyncError::Value {
+                table: t.source_table.clone(),
+                column: col.name.clone(),
+                reason: "not UTF-8".into(),
+            })?),
+            Datum::Unchanged => {
+                unknown.push(out.len());
+                out.push(cell::zero(col));
+                continue;
+            }
+        };
+        out.push(
+            cell::parse_pg(col, text).map_err(|reason| SyncError::Value {
+                table: t.source_table.clone(),
+                column: col.name.clone(),
+                reason,
+            })?,
+        );
+    }
+    Ok(out)
+}
+
+/// Fills the `unknown` columns of an update with the values the first
+/// ClickHouse target holds for the row ("keep values": the row there is
+/// current, every earlier change being written). A pipeline without a
+/// ClickHouse target, or a row the target lacks, is a typed error naming
+/// the column and the way out.
+async fn keep_values(
+    p: &Pipeline,
+    targets: &Targets,
+    table: usize,
+    cells: &mut [Cell],
+    unknown: &[usize],
+) -> Result<(), SyncError> {
+    let t = &p.tables[table];
+    let column = t.columns[unknown[0]].name.clone();
+    let refuse = |why: &str| {
+        SyncError::Value {
+        table: t.source_table.clone(),
+        column: column.clone(),
+        reason: format!(
+            "an update left this large (TOASTed) value unchanged and the server did not send it, and {why}; set `REPLICA IDENTITY FULL` on the table (possible when it has no secret field) so that the old row carries it"
+        ),
+    }
+    };
+    for target in &targets.list {
+        if let super::apply::Target::ClickHouse(ch) = target {
+            let Some(ti) = ch.table_for(table) else {
+                continue;
+            };
+            let row = ch.current_row(t, ti, cells).await?;
+            let Some(row) = row else {
+                return Err(refuse("the ClickHouse copy has no row for its key"));
+            };
+            for &i in unknown {
+                cells[i] = row[i].clone();
+            }
+            return Ok(());
+        }
+    }
+    Err(refuse(
+        "the pipeline has no ClickHouse copy to take it from",
+    ))
+}
+
+/// Why the stream returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Asked to stop; everything applied was acknowledged.
+    Stopped,
+}
+
+/// Streams from `from` until `stop` turns true or an error.
+pub async fn run(
+    p: &Pipeline,
+    targets: &Targets,
+    conn: ReplConn,
+    ctl: &mut PgConnection,
+    from: Lsn,
+    mut stop: watch::Receiver<bool>,
+    opts: &RunOptions,
+) -> Result<Ended, SyncError> {
+    let (mut reader, mut writer) = conn.into_split();
+    let acked = Arc::new(AtomicU64::new(from.0));
+    let wake = Arc::new(Notify::new());
+    let (tx, mut rx) = mpsc::channel::<Result<StreamMessage, SyncError>>(opts.channel_messages);
+    let wake_r = wake.clone();
+    let _reader_task = super::AbortOnDrop(tokio::spawn(async move {
+        loop {
+            let m = reader.next_message().await;
+            if let Ok(StreamMessage::Keepalive { reply: true, .. }) = &m {
+                wake_r.notify_one();
+            }
+            let failed = m.is_err();
+            if tx.send(m).await.is_err() || failed {
+                break;
+            }
+        }
+    }));
+    let (fb_stop_tx, mut fb_stop) = watch::channel(false);
+    let (acked_f, wake_f) = (acked.clone(), wake.clone());
+    let mut feedback = super::AbortOnDrop(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = wake_f.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = fb_stop.changed() => {
+                    let _ = writer.send_status(Lsn(acked_f.load(Ordering::SeqCst)), false).await;
+                    break;
+                }
+            }
+            if writer
+                .send_status(Lsn(acked_f.load(Ordering::SeqCst)), false)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }));
+
+    let result = apply_loop(p, targets, ctl, &mut rx, &acked, &mut stop, opts).await;
+    let _ = fb_stop_tx.send(true);
+    let _ = (&mut feedback.0).await;
+    let final_lsn = Lsn(acked.load(Ordering::SeqCst));
+    let _ = source::record_position(ctl, p, final_lsn, None).await;
+    result
+}
+
+// `flush!` assigns state that a following `return` leaves unread.
+#[allow(clippy::too_many_arguments, unused_assignments)]
+async fn apply_loop(
+    p: &Pipeline,
+    targets: &Targets,
+    ctl: &mut PgConnection,
+    rx: &mut mpsc::Receiver<Result<StreamMessage, SyncError>>,
+    acked: &AtomicU64,
+    stop: &mut watch::Receiver<bool>,
+    opts: &RunOptions,
+) -> Result<Ended, SyncError> {
+    let mut relations: HashMap<u32, Option<RelMap>> = HashMap::new();
+    let mut batch = targets.batch();
+    // The open transaction's version (its commit record's LSN).
+    let mut open: Option<Lsn> = None;
+    // The end of the last transaction whose rows are all in `batch` or written.
+    let mut complete: Option<Lsn> = None;
+    let mut last_commit_us: Option<i64> = None;
+    let mut oldest_unflushed: Option<Instant> = None;
+    let mut last_record = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    macro_rules! flush {
+        () => {{
+            targets.flush(p, &mut batch).await?;
+            oldest_unflushed = None;
+            if let Some(c) = complete.take() {
+                acked.fetch_max(c.0, Ordering::SeqCst);
+            }
+            if last_record.elapsed() >= Duration::from_secs(2) {
+                source::record_position(ctl, p, Lsn(acked.load(Ordering::SeqCst)), last_commit_us)
+                    .await?;
+                last_record = Instant::now();
+            }
+        }};
+    }
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => {
+                if *stop.borrow() {
+                    flush!();
+                    return Ok(Ended::Stopped);
+                }
+            }
+            _ = tick.tick() => {
+                if oldest_unflushed.is_some_and(|t| t.elapsed() >= opts.max_delay) && (complete.is_some() || batch.rows > 0) {
+                    flush!();
+                }
+            }
+            m = rx.recv() => {
+                let Some(m) = m else {
+                    return Err(SyncError::Source("the replication reader stopped".into()));
+                };
+                let m = match m {
+                    Ok(m) => m,
+                    Err(e) => {
+                        // Keep what is complete before reporting the error.
+                        flush!();
+                        return Err(e);
+                    }
+                };
+                match m {
+                    StreamMessage::Keepalive { end, .. } => {
+                        if open.is_none() && batch.rows == 0 && complete.is_none() {
+                            // Idle: nothing of ours before `end` is pending, so the
+                            // slot may move on (PostgreSQL's own apply worker does the same).
+                            acked.fetch_max(end.0, Ordering::SeqCst);
+                        }
+                    }
+                    StreamMessage::XLogData { data, .. } => {
+                        match pgoutput::decode(data)? {
+                            Message::Begin { final_lsn, .. } => open = Some(final_lsn),
+                            Message::Commit { end_lsn, commit_time_us, .. } => {
+                                open = None;
+                                complete = Some(end_lsn);
+                                last_commit_us = Some(commit_time_us);
+                                if batch.rows == 0 {
+                                    // A transaction with nothing of ours (or flushed already).
+                                    acked.fetch_max(end_lsn.0, Ordering::SeqCst);
+                                    complete = None;
+                                } else if oldest_unflushed.is_none() {
+                                    oldest_unflushed = Some(Instant::now());
+                                }
+                            }
+                            Message::Relation { id, namespace, name, columns } => {
+                                relations.insert(id, map_relation(p, &namespace, &name, &columns)?);
+                            }
+                            Message::Insert { rel, new } => {
+                                if let Some(Some(m)) = relations.get(&rel) {
+                                    let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
+                                    let cells = cells_of(p, m, &new, None, false, &mut Vec::new())?;
+                                    targets.push(p, &mut batch, m.table, &cells, v.0, false)?;
+                                }
+                            }
+                            Message::Update { rel, old, new } => {
+                                if let Some(Some(m)) = relations.get(&rel) {
+                                    let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
+                                    let mut unknown = Vec::new();
+                                    let mut cells = cells_of(p, m, &new, old.as_deref(), false, &mut unknown)?;
+                                    if !unknown.is_empty() {
+                                        // Keep the value the target holds: write what is
+                                        // pending first, so the target is current.
+                                        flush!();
+                                        keep_values(p, targets, m.table, &mut cells, &unknown).await?;
+                                    }
+                                    if let Some(old) = &old {
+                                        // The key changed: the old key is deleted.
+                                        let old_key = cells_of(p, m, old, None, true, &mut Vec::new())?;
+                                        let key_moved = p.tables[m.table].key_indexes().iter().any(|&k| old_key[k] != cells[k]);
+                                        if key_moved {
+                                            targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true)?;
+                                        }
+                                    }
+                                    targets.push(p, &mut batch, m.table, &cells, v.0, false)?;
+                                }
+                            }
+                            Message::Delete { rel, old } => {
+                                if let Some(Some(m)) = relations.get(&rel) {
+                                    let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
+                                    let key = cells_of(p, m, &old, None, true, &mut Vec::new())?;
+                                    targets.push(p, &mut batch, m.table, &tombstone(p, m.table, key), v.0, true)?;
+                                }
+                            }
+                            Message::Truncate { rels } => {
+                                if let Some(Some(m)) = rels.iter().find_map(|r| relations.get(r)) {
+                                    return Err(SyncError::SchemaChanged {
+                                        table: p.tables[m.table].source_table.clone(),
+                                        reason: "TRUNCATE is not carried to the copies (it has no per-row tombstones): run `strata sync drop`, empty the targets, and `strata sync run` to copy again".into(),
+                                    });
+                                }
+                            }
+                            Message::Other(_) => {}
+                        }
+                        if batch.rows > 0 && oldest_unflushed.is_none() {
+                            oldest_unflushed = Some(Instant::now());
+                        }
+                        if batch.rows >= opts.max_batch_rows || batch.bytes() >= opts.max_batch_bytes {
+                            flush!();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
