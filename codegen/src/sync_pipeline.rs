@@ -6,8 +6,8 @@
 //! (`strata_sdk::sync`) knows nothing of the model.
 
 use strata_sdk::sync::{
-    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, Pipeline, TableSpec,
-    TargetSpec,
+    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, Pipeline, RedisEntity,
+    TableSpec, TargetSpec,
 };
 
 use crate::clickhouse::ddl::{self, DdlOptions, CURRENT_SUFFIX};
@@ -181,6 +181,78 @@ pub fn pipelines(
                 index: mapping::index_name(model, &rule.to, e),
                 create_body: mapping::create_body(model, &rule.to, e),
             }),
+            TargetSpec::Redis { .. } => unreachable!("sync rules never target a redis store"),
+        }
+    }
+    out.extend(cache_pipelines(model, urls, opts)?);
+    Ok(out)
+}
+
+/// One pipeline per (source store, redis store) of the entities with
+/// `cache:`, named `<source>_<redis store>`: every committed change of a
+/// cached entity, whoever wrote it, tombstones its cache key.
+fn cache_pipelines(
+    model: &Model,
+    urls: &dyn Urls,
+    opts: &PipelineOptions,
+) -> Result<Vec<Pipeline>, String> {
+    let mut out: Vec<Pipeline> = Vec::new();
+    for e in &model.entities {
+        let Some(cache) = &e.cache else { continue };
+        if !opts.only.is_empty() && !opts.only.contains(&cache.store) {
+            continue;
+        }
+        let name = format!("{}_{}", e.store, cache.store).to_lowercase();
+        let idx = match out.iter().position(|p| p.name == name) {
+            Some(i) => i,
+            None => {
+                let prefix = match model.store(&cache.store).map(|s| &s.kind) {
+                    Some(StoreKind::Redis { key_prefix }) => {
+                        key_prefix.clone().unwrap_or_else(|| cache.store.clone())
+                    }
+                    _ => {
+                        return Err(format!(
+                            "cache store `{}` is not a redis store",
+                            cache.store
+                        ))
+                    }
+                };
+                out.push(Pipeline {
+                    name,
+                    source_url: urls.url(&e.store)?,
+                    tables: Vec::new(),
+                    targets: vec![TargetSpec::Redis {
+                        store: cache.store.clone(),
+                        url: urls.url(&cache.store)?,
+                        key_prefix: prefix,
+                        entities: Vec::new(),
+                    }],
+                });
+                out.len() - 1
+            }
+        };
+        let p = &mut out[idx];
+        let spec = table_spec(model, e);
+        // Key columns in the entity's key order, as the typed key binds them.
+        let key_columns = (e.key.iter())
+            .map(|&k| {
+                let name = &e.fields[k].name.sql;
+                spec.columns.iter().position(|c| &c.name == name)
+            })
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| format!("entity `{}`: a key field is not copied", e.name.schema))?;
+        let ti = p.tables.len();
+        p.tables.push(spec);
+        if let TargetSpec::Redis { entities, .. } = &mut p.targets[0] {
+            entities.push(RedisEntity {
+                table: ti,
+                entity: e.name.schema.clone(),
+                fingerprint: crate::rust::table_impl::fingerprint_of(e),
+                ttl_ms: cache
+                    .ttl_ms
+                    .unwrap_or(crate::rust::table_impl::DEFAULT_CACHE_TTL_MS),
+                key_columns,
+            });
         }
     }
     Ok(out)

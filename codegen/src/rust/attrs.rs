@@ -238,6 +238,8 @@ fn infer_type(ty: &syn::Type) -> Option<Type> {
         "DateTime" => ScalarType::Timestamptz,
         "NaiveDate" => ScalarType::Date,
         "Secret" => ScalarType::Secret,
+        // `serde_json::Value`: json, as the schema's `json` generates it.
+        "Value" => ScalarType::Json,
         "Vec" => {
             let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
                 return None;

@@ -9,7 +9,7 @@ mod finders;
 mod format;
 mod plan;
 pub mod repository;
-mod table_impl;
+pub(crate) mod table_impl;
 pub mod types;
 
 pub use check::check;

@@ -76,26 +76,26 @@ pub fn emit(p: &Plan) -> TokenStream {
 pub const DEFAULT_CACHE_TTL_MS: u64 = 60_000;
 
 /// The fingerprint of an entity's cached shape: the first 8 hex digits of
-/// a SHA-256 over the encoding version, each field's names, schema type,
-/// nullability, role and Rust type as written, and the key. A change of
-/// any of them changes every cache key of the entity, so a deploy never
-/// decodes entries of another shape.
+/// a SHA-256 over the encoding version, the entity's name, each field's
+/// Rust and SQL names, schema type, nullability and role, and the key. A
+/// change of any of them changes every cache key of the entity, so a
+/// deploy never decodes entries of another shape. It reads the model only,
+/// so the derive and `strata sync` (whose Redis target invalidates the
+/// same keys) compute the same text.
 pub fn fingerprint(p: &Plan) -> String {
+    fingerprint_of(&p.def.entity)
+}
+
+/// [`fingerprint`] of a model entity.
+pub fn fingerprint_of(e: &crate::model::Entity) -> String {
     use sha2::{Digest, Sha256};
-    let e = &p.def.entity;
     let mut h = Sha256::new();
     h.update(b"strata-cache-1\n");
     h.update(e.name.schema.as_bytes());
-    for (i, f) in e.fields.iter().enumerate() {
-        let ty = &p.def.types[i];
+    for f in &e.fields {
         let line = format!(
-            "\n{}|{}|{}|{}|{:?}|{}",
-            f.name.rust,
-            f.name.sql,
-            f.ty,
-            f.nullable,
-            f.role,
-            quote!(#ty)
+            "\n{}|{}|{}|{}|{:?}",
+            f.name.rust, f.name.sql, f.ty, f.nullable, f.role
         );
         h.update(line.as_bytes());
     }

@@ -72,12 +72,15 @@
 //! (Redis errors and timeouts), `strata_cache_bypassed_total` (reads sent
 //! to PostgreSQL because Redis was down or invalidations were pending).
 
+mod capture;
 mod conn;
 pub mod entry;
 mod flight;
 mod invalidate;
 pub mod repo;
 mod store;
+
+pub use capture::key_from_parts;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -4,6 +4,8 @@ use super::cell::{self, Cell};
 use super::clickhouse::{ClickHouse, Pending};
 use super::elastic::Elastic;
 use super::error::SyncError;
+#[cfg(feature = "cache")]
+use super::redis::{self, Redis};
 use super::spec::{Pipeline, TargetSpec};
 
 /// A connected target.
@@ -11,6 +13,8 @@ use super::spec::{Pipeline, TargetSpec};
 pub enum Target {
     ClickHouse(ClickHouse),
     Elastic(Elastic),
+    #[cfg(feature = "cache")]
+    Redis(Redis),
 }
 
 impl Target {
@@ -18,6 +22,8 @@ impl Target {
         match self {
             Target::ClickHouse(c) => &c.store,
             Target::Elastic(e) => &e.store,
+            #[cfg(feature = "cache")]
+            Target::Redis(r) => &r.store,
         }
     }
 }
@@ -32,6 +38,9 @@ pub struct Targets {
 pub struct Batch {
     ch: Vec<Vec<Pending>>,
     es: Vec<Vec<u8>>,
+    /// Cache keys to tombstone, per target.
+    #[cfg(feature = "cache")]
+    redis: Vec<redis::Pending>,
     /// Rows pushed since the last flush.
     pub rows: usize,
 }
@@ -66,6 +75,18 @@ impl Targets {
                     url,
                     indexes,
                 } => Elastic::new(store, url, indexes.clone()).map(Target::Elastic),
+                #[cfg(feature = "cache")]
+                TargetSpec::Redis {
+                    store,
+                    url,
+                    key_prefix,
+                    entities,
+                } => Redis::new(store, url, key_prefix, entities.clone(), &p.tables)
+                    .map(Target::Redis),
+                #[cfg(not(feature = "cache"))]
+                TargetSpec::Redis { store, .. } => Err(SyncError::Config(format!(
+                    "target `{store}` is a Redis cache: build strata-sdk with the `cache` feature"
+                ))),
             })
             .collect::<Result<_, _>>()?;
         Ok(Targets { list })
@@ -78,6 +99,8 @@ impl Targets {
                 match t {
                     Target::ClickHouse(c) => c.ensure().await,
                     Target::Elastic(e) => e.ensure().await,
+                    #[cfg(feature = "cache")]
+                    Target::Redis(r) => r.ensure().await,
                 }
             })
             .await?;
@@ -92,10 +115,12 @@ impl Targets {
                 .iter()
                 .map(|t| match t {
                     Target::ClickHouse(c) => c.tables.iter().map(|_| Pending::default()).collect(),
-                    Target::Elastic(_) => Vec::new(),
+                    _ => Vec::new(),
                 })
                 .collect(),
             es: self.list.iter().map(|_| Vec::new()).collect(),
+            #[cfg(feature = "cache")]
+            redis: self.list.iter().map(|_| Vec::new()).collect(),
             rows: 0,
         }
     }
@@ -129,6 +154,12 @@ impl Targets {
                         e.push(&mut b.es[i], spec, ix, cells, version, deleted);
                     }
                 }
+                #[cfg(feature = "cache")]
+                Target::Redis(r) => {
+                    if let Some(ix) = r.entity_for(table) {
+                        r.push(&mut b.redis[i], spec, ix, cells);
+                    }
+                }
             }
         }
         b.rows += 1;
@@ -144,6 +175,8 @@ impl Targets {
         let writes = self.list.iter().enumerate().map(|(i, t)| {
             let ch = &b.ch[i];
             let es = &b.es[i];
+            #[cfg(feature = "cache")]
+            let keys = &b.redis[i];
             async move {
                 match t {
                     Target::ClickHouse(c) => {
@@ -153,6 +186,8 @@ impl Targets {
                         Ok::<(), SyncError>(())
                     }
                     Target::Elastic(e) => e.bulk(es).await,
+                    #[cfg(feature = "cache")]
+                    Target::Redis(r) => r.flush(keys).await,
                 }
             }
         });
@@ -164,6 +199,10 @@ impl Targets {
             v.rows = 0;
         }
         for v in &mut b.es {
+            v.clear();
+        }
+        #[cfg(feature = "cache")]
+        for v in &mut b.redis {
             v.clear();
         }
         b.rows = 0;

@@ -28,6 +28,8 @@ pub mod error;
 pub mod lsn;
 pub mod pgoutput;
 pub mod progress;
+#[cfg(feature = "cache")]
+pub mod redis;
 mod retry;
 pub mod snapshot;
 pub mod source;
@@ -44,8 +46,8 @@ use tokio::sync::watch;
 pub use error::SyncError;
 pub use lsn::Lsn;
 pub use spec::{
-    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, Pipeline, TableSpec,
-    TargetSpec,
+    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, Pipeline, RedisEntity,
+    TableSpec, TargetSpec,
 };
 pub use status::{status, Status};
 pub use verify::{verify, VerifyReport};

@@ -110,6 +110,23 @@ pub struct ElasticIndex {
     pub create_body: serde_json::Value,
 }
 
+/// One cached entity at a Redis target: the keys its changes invalidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedisEntity {
+    /// Index into [`Pipeline::tables`].
+    pub table: usize,
+    /// The entity's schema name (the key's second part).
+    pub entity: String,
+    /// The fingerprint of the entity's cached shape (the key's third part),
+    /// as the derive declares it in `CacheDef::fingerprint`.
+    pub fingerprint: String,
+    /// The entity's cache TTL in milliseconds (tombstones outlive it).
+    pub ttl_ms: u64,
+    /// The key columns (indexes into the table's columns) in the entity's
+    /// key order, which a composite key may order unlike the columns.
+    pub key_columns: Vec<usize>,
+}
+
 /// Where a pipeline writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -127,13 +144,25 @@ pub enum TargetSpec {
         url: String,
         indexes: Vec<ElasticIndex>,
     },
+    /// A Redis cache: each change tombstones the changed row's cache key
+    /// (feature `cache`; see `strata_sdk::cache`).
+    Redis {
+        store: String,
+        /// A Redis URL as `strata_sdk::cache::CacheConfig` takes it.
+        url: String,
+        /// The store's `key_prefix`.
+        key_prefix: String,
+        entities: Vec<RedisEntity>,
+    },
 }
 
 impl TargetSpec {
     /// The store name.
     pub fn store(&self) -> &str {
         match self {
-            TargetSpec::ClickHouse { store, .. } | TargetSpec::Elasticsearch { store, .. } => store,
+            TargetSpec::ClickHouse { store, .. }
+            | TargetSpec::Elasticsearch { store, .. }
+            | TargetSpec::Redis { store, .. } => store,
         }
     }
 }

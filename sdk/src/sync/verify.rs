@@ -133,7 +133,7 @@ pub async fn verify(p: &Pipeline, only: Option<&str>) -> Result<VerifyReport, Sy
         } = target
         else {
             eprintln!(
-                "strata sync verify: target `{}` is Elasticsearch; its comparison is not implemented yet (skipped)",
+                "strata sync verify: target `{}` is not ClickHouse; its comparison is not implemented yet (skipped)",
                 target.store()
             );
             continue;
