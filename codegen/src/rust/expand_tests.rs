@@ -131,3 +131,81 @@ pub struct Ticket {
 "#,
     );
 }
+
+#[test]
+fn a_cached_entity() {
+    check(
+        "cached",
+        r#"
+#[derive(sqlx::FromRow, strata_derive::Entity)]
+#[strata(table = "quotes", key(symbol), cache(ttl_ms = 5000))]
+pub struct Quote {
+    #[strata(ty = "string(20)")]
+    pub symbol: String,
+    #[strata(ty = "f64")]
+    pub price: f64,
+}
+"#,
+    );
+}
+
+fn refused(source: &str) -> String {
+    let input: syn::DeriveInput = syn::parse_str(source).expect("test input parses");
+    match expand(&input) {
+        Ok(_) => panic!("the derive accepted: {source}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn cache_settings_are_checked_and_secrets_refused() {
+    let secret = refused(
+        r#"
+#[strata(table = "users", cache(ttl_ms = 1000))]
+pub struct User {
+    pub id: i64,
+    pub password: strata_sdk::Secret,
+}
+"#,
+    );
+    assert!(secret.contains("`password` is a secret"), "{secret}");
+    assert!(secret.contains("never copied to a cache"), "{secret}");
+    let bad = refused(
+        r#"
+#[strata(table = "users", cache(ttl = 1000))]
+pub struct User { pub id: i64 }
+"#,
+    );
+    assert!(bad.contains("ttl_ms"), "{bad}");
+}
+
+#[test]
+fn the_cache_fingerprint_follows_the_shape() {
+    let fp = |src: &str| {
+        let input: syn::DeriveInput = syn::parse_str(src).unwrap();
+        let def = super::attrs::parse(&input).unwrap();
+        crate::rust::table_impl::fingerprint(&crate::rust::plan::Plan::new(&def))
+    };
+    let a = fp("#[strata(cache)] pub struct Q { pub id: i64, pub p: f64 }");
+    assert_eq!(
+        a,
+        fp("#[strata(cache(ttl_ms = 9))] pub struct Q { pub id: i64, pub p: f64 }"),
+        "the TTL is not the shape"
+    );
+    assert_ne!(
+        a,
+        fp("#[strata(cache)] pub struct Q { pub id: i64, pub p: Option<f64> }")
+    );
+    assert_ne!(
+        a,
+        fp("#[strata(cache)] pub struct Q { pub id: i64, pub q: f64 }")
+    );
+    assert_ne!(
+        a,
+        fp("#[strata(cache)] pub struct Q { pub p: f64, pub id: i64 }")
+    );
+    assert_ne!(
+        a,
+        fp("#[strata(cache)] pub struct Q { pub id: i64, pub p: f64, pub r: bool }")
+    );
+}

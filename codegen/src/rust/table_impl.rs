@@ -40,7 +40,7 @@ pub fn emit(p: &Plan) -> TokenStream {
         ),
     };
     let cache = p.def.entity.cache.as_ref().map(|c| {
-        let ttl = c.ttl_ms.unwrap_or(DEFAULT_CACHE_TTL_MS);
+        let ttl = Literal::u64_unsuffixed(c.ttl_ms.unwrap_or(DEFAULT_CACHE_TTL_MS));
         let fp = fingerprint(p);
         quote! {
             const CACHE: ::std::option::Option<&'static #pg::CacheDef> =

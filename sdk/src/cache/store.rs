@@ -96,9 +96,12 @@ impl<'a, 's: 'a> Db<'a> for Bypass<'s> {
     }
 }
 
+/// Rendered keys of one entity (its name and TTL) to invalidate.
+type Batch = (&'static str, u64, Vec<String>);
+
 /// Keys written inside a [`StoreTx`], invalidated by its commit.
 #[derive(Clone, Default)]
-pub struct Deferred(Arc<Mutex<Vec<(&'static str, u64, Vec<String>)>>>);
+pub struct Deferred(Arc<Mutex<Vec<Batch>>>);
 
 impl Deferred {
     /// Notes keys of `T` written inside the transaction.
@@ -112,7 +115,7 @@ impl Deferred {
         list.push((T::DEF.entity, def.ttl_ms, rendered));
         Ok(())
     }
-    fn take(&self) -> Vec<(&'static str, u64, Vec<String>)> {
+    fn take(&self) -> Vec<Batch> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

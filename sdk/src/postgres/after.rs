@@ -38,6 +38,7 @@ impl AfterCommit {
     }
 
     /// Whether the write must keep the keys it wrote for this step.
+    #[cfg_attr(not(feature = "cache"), allow(clippy::extra_unused_type_parameters))]
     pub(crate) fn wants<T: Table>(&self) -> bool {
         match &self.0 {
             Step::Nothing => false,
@@ -49,6 +50,7 @@ impl AfterCommit {
     /// Runs after the write of `keys` committed (or, inside a `StoreTx`,
     /// was written). Never fails the write: the cache keeps keys it could
     /// not invalidate and retries them.
+    #[cfg_attr(not(feature = "cache"), allow(unused_variables))]
     pub(crate) async fn written<T: Table>(&self, keys: &[T::Key]) {
         match &self.0 {
             Step::Nothing => {}
