@@ -10,9 +10,7 @@
 //! [`ALL`] is the same list, which the tests hold the document and the
 //! Grafana dashboard to.
 
-use std::time::Duration;
-
-use metrics::{counter, gauge, histogram, Unit};
+use metrics::Unit;
 
 /// Seconds a statement took at the seam, from send to decoded result
 /// (histogram; labels `store`, `entity`, `operation`).
@@ -167,22 +165,24 @@ pub fn describe() {
     crate::writer::describe_metrics();
 }
 
+#[cfg(feature = "postgres")]
 pub(crate) fn read_route(store: &str, target: &'static str, reason: &'static str) {
-    counter!(READ_ROUTES, "store" => store.to_string(), "target" => target, "reason" => reason)
+    metrics::counter!(READ_ROUTES, "store" => store.to_string(), "target" => target, "reason" => reason)
         .increment(1);
 }
 
-pub(crate) fn token_wait(store: &str, outcome: &'static str, waited: Duration) {
-    histogram!(TOKEN_WAIT, "store" => store.to_string(), "outcome" => outcome)
+#[cfg(feature = "postgres")]
+pub(crate) fn token_wait(store: &str, outcome: &'static str, waited: std::time::Duration) {
+    metrics::histogram!(TOKEN_WAIT, "store" => store.to_string(), "outcome" => outcome)
         .record(waited.as_secs_f64());
 }
 
 #[cfg(feature = "postgres")]
 pub(crate) fn replica_state(store: &str, s: &crate::postgres::ReplicaState) {
     let labels = [("store", store.to_string()), ("replica", s.name.clone())];
-    gauge!(REPLICA_UP, &labels).set(if s.up { 1.0 } else { 0.0 });
+    metrics::gauge!(REPLICA_UP, &labels).set(if s.up { 1.0 } else { 0.0 });
     if let Some(lag) = s.lag {
-        gauge!(REPLICA_LAG, &labels).set(lag.as_secs_f64());
+        metrics::gauge!(REPLICA_LAG, &labels).set(lag.as_secs_f64());
     }
 }
 
@@ -194,9 +194,9 @@ pub fn record_pool(store: &str, server: &str, pool: &sqlx::PgPool) {
     let size = pool.size();
     let idle = pool.num_idle() as u32;
     let labels = [("store", store.to_string()), ("server", server.to_string())];
-    gauge!(POOL_IN_USE, &labels).set(size.saturating_sub(idle) as f64);
-    gauge!(POOL_IDLE, &labels).set(idle as f64);
-    gauge!(POOL_MAX, &labels).set(pool.options().get_max_connections() as f64);
+    metrics::gauge!(POOL_IN_USE, &labels).set(size.saturating_sub(idle) as f64);
+    metrics::gauge!(POOL_IDLE, &labels).set(idle as f64);
+    metrics::gauge!(POOL_MAX, &labels).set(pool.options().get_max_connections() as f64);
 }
 
 /// A Prometheus recorder with [`LATENCY_BUCKETS`] for every `_seconds`

@@ -154,6 +154,7 @@ async fn a_lagging_replica_is_skipped_until_it_catches_up() {
 
 #[tokio::test]
 async fn a_replica_nothing_listens_on_is_skipped_and_reads_work() {
+    let _serial = REPLICA_LOCK.lock().await;
     let db = database().await;
     let nowhere = "postgres://postgres@127.0.0.1:9/nothing".to_string();
     let policy = ReplicaPolicy::default().with_probe_timeout(Duration::from_millis(500));
@@ -227,6 +228,7 @@ async fn stopping_a_replica_causes_no_read_error() {
 
 #[tokio::test]
 async fn the_generated_config_carries_replicas_and_pool_settings() {
+    let _serial = REPLICA_LOCK.lock().await;
     let c = strata_tests::fixtures::ops_replicas::entities::ops_pool_config();
     assert_eq!(c.store, "ops");
     assert_eq!(c.replicas.len(), 2);

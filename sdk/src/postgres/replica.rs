@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 
 use super::pool::PoolConfig;
 use super::repo::Fut;
@@ -541,12 +541,6 @@ fn route(store: &str, target: &'static str, reason: &'static str) {
 
 fn wait_seconds(store: &str, outcome: &'static str, started: Instant) {
     crate::metrics::token_wait(store, outcome, started.elapsed());
-}
-
-/// Pool options for a replica's pool built by hand, with the probe
-/// timeout as acquire timeout (see [`Replicated::connect`]).
-pub fn replica_pool_options(policy: ReplicaPolicy) -> PgPoolOptions {
-    PgPoolOptions::new().acquire_timeout(policy.probe_timeout)
 }
 
 #[cfg(test)]
