@@ -97,6 +97,11 @@ pub struct ClickHouseTable {
     /// The statements that create the database, table and view when
     /// missing (`IF NOT EXISTS`), as the compiler generates them.
     pub create: Vec<String>,
+    /// The ClickHouse type of each pipeline column, in column order: a
+    /// column missing at the target is added with it (`ALTER TABLE ...
+    /// ADD COLUMN`) when the schema gained a field.
+    #[serde(default)]
+    pub column_types: Vec<String>,
 }
 
 /// One table at an Elasticsearch target.
