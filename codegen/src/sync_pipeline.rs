@@ -187,6 +187,7 @@ pub fn pipelines(
                 table: ti,
                 index: mapping::index_name(model, &rule.to, e),
                 create_body: mapping::create_body(model, &rule.to, e),
+                alias: Some(mapping::alias(model, &rule.to, e)),
             }),
         }
     }

@@ -113,6 +113,11 @@ pub struct ElasticIndex {
     pub index: String,
     /// The index body (settings and mappings) used to create it when missing.
     pub create_body: serde_json::Value,
+    /// The alias the index is created under. When the alias already points
+    /// to another index (the mapping changed, so the index name did), the
+    /// sync stops instead of filling a new, partial index.
+    #[serde(default)]
+    pub alias: Option<String>,
 }
 
 /// Where a pipeline writes.
