@@ -174,12 +174,20 @@ pub fn pipelines(
                     name: e.name.sql.clone(),
                     current_view: format!("{}{CURRENT_SUFFIX}", e.name.sql),
                     create: ddl::statements(model, &rule.to, e, &o),
+                    column_types: e
+                        .copy_fields()
+                        .filter(|(_, f)| column_type(f.ty.scalar()).is_some())
+                        .map(|(_, f)| {
+                            crate::clickhouse::types::column_type(f, Target::of(model, &rule.to))
+                        })
+                        .collect(),
                 });
             }
             TargetSpec::Elasticsearch { indexes, .. } => indexes.push(ElasticIndex {
                 table: ti,
                 index: mapping::index_name(model, &rule.to, e),
                 create_body: mapping::create_body(model, &rule.to, e),
+                alias: Some(mapping::alias(model, &rule.to, e)),
             }),
             TargetSpec::Redis { .. } => unreachable!("sync rules never target a redis store"),
         }

@@ -45,6 +45,8 @@ struct Cluster {
     bodies: Vec<String>,
     refused_first: bool,
     conflicts: usize,
+    /// An alias that points to an index of an older mapping.
+    old_alias: Option<String>,
 }
 
 fn respond(status: &str, body: &str) -> String {
@@ -66,6 +68,13 @@ fn handle(c: &mut Cluster, head: &str, body: &[u8]) -> String {
                 respond("404 Not Found", "")
             }
         }
+        "GET" if path.starts_with("/_alias/") => match &c.old_alias {
+            Some(a) if path == format!("/_alias/{a}") => respond(
+                "200 OK",
+                &format!(r#"{{"{a}_v00000000":{{"aliases":{{"{a}":{{}}}}}}}}"#),
+            ),
+            _ => respond("404 Not Found", "{}"),
+        },
         "PUT" => {
             c.indexes.push(path.trim_start_matches('/').to_string());
             respond("200 OK", r#"{"acknowledged":true}"#)
@@ -234,4 +243,36 @@ async fn live_elasticsearch_when_elastic_url_is_set() {
         .delete(format!("{url}/{}", indexes[0].index))
         .send()
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_mapping_stops_the_sync_instead_of_filling_a_new_partial_index() {
+    let mut f = Fixture::new(SCHEMA).await;
+    let cluster = Arc::new(Mutex::new(Cluster {
+        old_alias: Some("t_note".into()),
+        ..Cluster::default()
+    }));
+    let url = fake_cluster(cluster.clone()).await;
+    for t in &mut f.pipeline.targets {
+        if let TargetSpec::Elasticsearch { url: u, .. } = t {
+            *u = url.clone();
+        }
+    }
+    let (_stop, run) = f.start(RunOptions::default());
+    let err = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the run stops by itself")
+        .unwrap()
+        .expect_err("refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("the mapping changed")
+            && msg.contains("t_note_v00000000")
+            && msg.contains("strata sync drop"),
+        "{msg}"
+    );
+    assert!(
+        cluster.lock().unwrap().indexes.is_empty(),
+        "no new index was created"
+    );
 }

@@ -93,11 +93,11 @@ impl Targets {
     }
 
     /// Creates what is missing at every target.
-    pub async fn ensure(&self) -> Result<(), SyncError> {
+    pub async fn ensure(&self, p: &Pipeline) -> Result<(), SyncError> {
         for t in &self.list {
             super::retry::forever(&format!("creating tables at `{}`", t.store()), || async {
                 match t {
-                    Target::ClickHouse(c) => c.ensure().await,
+                    Target::ClickHouse(c) => c.ensure(&p.tables).await,
                     Target::Elastic(e) => e.ensure().await,
                     #[cfg(feature = "cache")]
                     Target::Redis(r) => r.ensure().await,

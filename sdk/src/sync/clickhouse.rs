@@ -95,9 +95,75 @@ impl ClickHouse {
     }
 
     /// Creates the databases, tables and views that do not exist yet.
-    pub async fn ensure(&self) -> Result<(), SyncError> {
+    pub async fn ensure(&self, specs: &[TableSpec]) -> Result<(), SyncError> {
+        // Views last: ClickHouse 18.16 analyses a view's SELECT even when
+        // it exists already, so its columns must exist first.
+        let is_view = |s: &String| s.starts_with("CREATE VIEW");
         for t in &self.tables {
-            for st in &t.create {
+            for st in t.create.iter().filter(|s| !is_view(s)) {
+                self.exec(st, None).await?;
+            }
+        }
+        // Fields the schema gained: add their columns, then recreate the
+        // current-rows view (it lists its columns).
+        let listed = self
+            .exec(
+                "SELECT database, table, name FROM system.columns FORMAT TabSeparated",
+                None,
+            )
+            .await?;
+        let listed = String::from_utf8_lossy(&listed).into_owned();
+        for t in &self.tables {
+            let have: Vec<&str> = listed
+                .lines()
+                .filter_map(|l| {
+                    let mut it = l.split('\t');
+                    match (it.next(), it.next(), it.next()) {
+                        (Some(d), Some(n), Some(c)) if d == t.database && n == t.name => Some(c),
+                        _ => None,
+                    }
+                })
+                .collect();
+            let spec = &specs[t.table];
+            let mut added = false;
+            for (i, col) in spec.columns.iter().enumerate() {
+                if have.contains(&col.name.as_str()) {
+                    continue;
+                }
+                let Some(ty) = t.column_types.get(i) else {
+                    return Err(self.err(format!(
+                        "`{}` has no column `{}` and the pipeline gives no type to add it with",
+                        t.name, col.name
+                    )));
+                };
+                self.exec(
+                    &format!(
+                        "ALTER TABLE {}.{} ADD COLUMN {} {ty}",
+                        crate::sync::quote_ch(&t.database),
+                        crate::sync::quote_ch(&t.name),
+                        crate::sync::quote_ch(&col.name)
+                    ),
+                    None,
+                )
+                .await?;
+                eprintln!(
+                    "strata sync: added column `{}` to ClickHouse `{}.{}`",
+                    col.name, t.database, t.name
+                );
+                added = true;
+            }
+            if added {
+                self.exec(
+                    &format!(
+                        "DROP TABLE IF EXISTS {}.{}",
+                        crate::sync::quote_ch(&t.database),
+                        crate::sync::quote_ch(&t.current_view)
+                    ),
+                    None,
+                )
+                .await?;
+            }
+            for st in t.create.iter().filter(|s| is_view(s)) {
                 self.exec(st, None).await?;
             }
         }

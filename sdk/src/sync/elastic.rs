@@ -63,6 +63,29 @@ impl Elastic {
             if head.status().is_success() {
                 continue;
             }
+            if let Some(alias) = &ix.alias {
+                let url = format!("{}/_alias/{}", self.base, urlencode(alias));
+                let r = self
+                    .http
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| self.err(e.to_string()))?;
+                if r.status().is_success() {
+                    let held: Value = r.json().await.unwrap_or(Value::Null);
+                    let old: Vec<String> = held
+                        .as_object()
+                        .map(|o| o.keys().cloned().collect())
+                        .unwrap_or_default();
+                    return Err(SyncError::SchemaChanged {
+                        table: ix.index.clone(),
+                        reason: format!(
+                            "the mapping changed: alias `{alias}` points to {old:?}, the schema now needs index `{}`; copy into the new index with `strata sync drop` then `strata sync run` (then move the alias)",
+                            ix.index
+                        ),
+                    });
+                }
+            }
             let resp = self
                 .http
                 .put(&url)

@@ -197,7 +197,7 @@ async fn run_once(
     source::ensure_meta(&mut ctl).await?;
     source::ensure_publication(&mut ctl, p).await?;
     let targets = Targets::new(p)?;
-    targets.ensure().await?;
+    targets.ensure(p).await?;
     let info = ConnInfo::parse(&p.source_url)?;
     let slot = p.slot(&info.database);
     let state = source::state(&mut ctl, p).await?;

@@ -97,6 +97,11 @@ pub struct ClickHouseTable {
     /// The statements that create the database, table and view when
     /// missing (`IF NOT EXISTS`), as the compiler generates them.
     pub create: Vec<String>,
+    /// The ClickHouse type of each pipeline column, in column order: a
+    /// column missing at the target is added with it (`ALTER TABLE ...
+    /// ADD COLUMN`) when the schema gained a field.
+    #[serde(default)]
+    pub column_types: Vec<String>,
 }
 
 /// One table at an Elasticsearch target.
@@ -108,6 +113,11 @@ pub struct ElasticIndex {
     pub index: String,
     /// The index body (settings and mappings) used to create it when missing.
     pub create_body: serde_json::Value,
+    /// The alias the index is created under. When the alias already points
+    /// to another index (the mapping changed, so the index name did), the
+    /// sync stops instead of filling a new, partial index.
+    #[serde(default)]
+    pub alias: Option<String>,
 }
 
 /// One cached entity at a Redis target: the keys its changes invalidate.

@@ -51,6 +51,9 @@ fn map_relation(
     for c in &t.columns {
         match cols.iter().position(|rc| rc.name == c.name) {
             Some(i) => positions.push(i),
+            // A nullable field the schema gained: changes decoded before
+            // the publication listed it carry no value for it.
+            None if c.nullable && !c.array => positions.push(usize::MAX),
             None => {
                 return Err(SyncError::SchemaChanged {
                     table: t.source_table.clone(),
