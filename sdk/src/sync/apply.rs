@@ -100,7 +100,7 @@ impl Targets {
                     Target::ClickHouse(c) => c.ensure(&p.tables).await,
                     Target::Elastic(e) => e.ensure().await,
                     #[cfg(feature = "cache")]
-                    Target::Redis(r) => r.ensure().await,
+                    Target::Redis(r) => Box::pin(r.ensure()).await,
                 }
             })
             .await?;
@@ -187,7 +187,10 @@ impl Targets {
                     }
                     Target::Elastic(e) => e.bulk(es).await,
                     #[cfg(feature = "cache")]
-                    Target::Redis(r) => r.flush(keys).await,
+                    // Boxed: the cache's futures are deep, and inlined here
+                    // they push `sync::run`'s future past rustc's layout
+                    // depth limit in every crate that awaits it.
+                    Target::Redis(r) => Box::pin(r.flush(keys)).await,
                 }
             }
         });
