@@ -79,8 +79,52 @@ pub fn every_metric() -> Vec<(&'static str, Kind)> {
         feature = "elasticsearch"
     ))]
     v.extend_from_slice(crate::writer::METRICS);
+    #[cfg(feature = "cache")]
+    v.extend_from_slice(CACHE);
+    #[cfg(feature = "sync")]
+    v.extend_from_slice(SYNC);
     v
 }
+
+/// The Redis cache's metrics (feature `cache`; label `entity`).
+#[cfg(feature = "cache")]
+pub const CACHE: &[(&str, Kind)] = &[
+    ("strata_cache_hits_total", Kind::Counter),
+    ("strata_cache_misses_total", Kind::Counter),
+    ("strata_cache_loads_total", Kind::Counter),
+    ("strata_cache_fills_total", Kind::Counter),
+    ("strata_cache_fills_refused_total", Kind::Counter),
+    ("strata_cache_invalidations_total", Kind::Counter),
+    ("strata_cache_errors_total", Kind::Counter),
+    ("strata_cache_bypassed_total", Kind::Counter),
+];
+
+/// Rows change capture applied, per pipeline and target store.
+pub const SYNC_ROWS: &str = "strata_sync_rows_applied_total";
+/// Batches written to a target (every target of a batch acknowledged).
+pub const SYNC_BATCHES: &str = "strata_sync_batches_total";
+/// Time to write one batch to one target, retries included.
+pub const SYNC_BATCH_DURATION: &str = "strata_sync_batch_duration_seconds";
+/// Rows the initial snapshot copied.
+pub const SYNC_SNAPSHOT_ROWS: &str = "strata_sync_snapshot_rows_total";
+/// The slot's acknowledged (confirmed flush) position, as a number.
+pub const SYNC_CONFIRMED: &str = "strata_sync_confirmed_lsn";
+/// WAL the server keeps for the slot: current position − acknowledged.
+pub const SYNC_LAG_BYTES: &str = "strata_sync_lag_bytes";
+/// Seconds since the last applied commit while WAL is unacknowledged.
+pub const SYNC_LAG_SECONDS: &str = "strata_sync_lag_seconds";
+
+/// Change capture's metrics (feature `sync`; labels `pipeline`, `target`).
+#[cfg(feature = "sync")]
+pub const SYNC: &[(&str, Kind)] = &[
+    (SYNC_ROWS, Kind::Counter),
+    (SYNC_BATCHES, Kind::Counter),
+    (SYNC_BATCH_DURATION, Kind::Histogram),
+    (SYNC_SNAPSHOT_ROWS, Kind::Counter),
+    (SYNC_CONFIRMED, Kind::Gauge),
+    (SYNC_LAG_BYTES, Kind::Gauge),
+    (SYNC_LAG_SECONDS, Kind::Gauge),
+];
 
 /// A metric's kind, as Prometheus shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -186,7 +186,10 @@ async fn metrics_and_health_after_a_load() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap();
-    for name in documented() {
+    // The cache's and change capture's metrics need their own loads:
+    // cache_metrics.rs and sync_metrics.rs check them the same way.
+    let own_load = |n: &String| n.starts_with("strata_cache_") || n.starts_with("strata_sync_");
+    for name in documented().into_iter().filter(|n| !own_load(n)) {
         assert!(
             text.contains(&format!("\n{name}")),
             "/metrics lacks {name}:\n{text}"

@@ -28,6 +28,31 @@ impl Rng {
     }
 }
 
+/// Waits until the snapshot has copied at least one chunk and not all.
+async fn mid_snapshot(c: &mut sqlx::PgConnection, pipeline: &str) {
+    let started = Instant::now();
+    loop {
+        let counts: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE done), count(*) FROM strata_sync.chunks WHERE pipeline = $1",
+        )
+        .bind(pipeline)
+        .fetch_optional(&mut *c)
+        .await
+        .ok()
+        .flatten();
+        if let Some((done, all)) = counts {
+            if done >= 1 && done < all {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no snapshot in progress"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn start(schema: &str, f: &Fixture, log: &std::path::Path) -> Child {
     let out = std::fs::OpenOptions::new()
         .create(true)
@@ -135,9 +160,16 @@ async fn twenty_kill_9_during_snapshot_and_stream_then_verify_equal() {
 
     let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D ^ std::process::id() as u64);
     let mut killed_in_snapshot = 0;
-    for _ in 0..20 {
+    for round in 0..20 {
         let mut child = start(&schema, &f, &log);
-        tokio::time::sleep(Duration::from_millis(300 + rng.below(1_700))).await;
+        if round == 0 {
+            // The first kill lands in the snapshot for sure: once a chunk
+            // is copied and others are not (a fast machine may finish the
+            // snapshot before any random delay).
+            mid_snapshot(&mut c, &f.pipeline.name).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(300 + rng.below(1_700))).await;
+        }
         let done: Option<bool> =
             sqlx::query_scalar("SELECT snapshot_done FROM strata_sync.pipelines WHERE name = $1")
                 .bind(&f.pipeline.name)

@@ -172,9 +172,11 @@ impl Targets {
         if b.rows == 0 {
             return Ok(());
         }
+        let rows = b.rows as u64;
         let writes = self.list.iter().enumerate().map(|(i, t)| {
             let ch = &b.ch[i];
             let es = &b.es[i];
+            let start = std::time::Instant::now();
             #[cfg(feature = "cache")]
             let keys = &b.redis[i];
             async move {
@@ -191,7 +193,9 @@ impl Targets {
                     // they push `sync::run`'s future past rustc's layout
                     // depth limit in every crate that awaits it.
                     Target::Redis(r) => Box::pin(r.flush(keys)).await,
-                }
+                }?;
+                applied(&p.name, t.store(), rows, start.elapsed());
+                Ok::<(), SyncError>(())
             }
         });
         for r in futures_util::future::join_all(writes).await {
@@ -211,6 +215,18 @@ impl Targets {
         b.rows = 0;
         Ok(())
     }
+}
+
+/// Records one batch written to one target.
+fn applied(pipeline: &str, target: &str, rows: u64, took: std::time::Duration) {
+    use crate::metrics as m;
+    let labels = [
+        ("pipeline", pipeline.to_string()),
+        ("target", target.to_string()),
+    ];
+    metrics::counter!(m::SYNC_ROWS, &labels).increment(rows);
+    metrics::counter!(m::SYNC_BATCHES, &labels).increment(1);
+    metrics::histogram!(m::SYNC_BATCH_DURATION, &labels).record(took.as_secs_f64());
 }
 
 /// The cells of a tombstone: the key from `key_cells`, zeros elsewhere.

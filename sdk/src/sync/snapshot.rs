@@ -252,6 +252,8 @@ async fn copy_chunk_inner(
     }
     counter.fetch_add(batch.rows as u64, Ordering::Relaxed);
     targets.flush(p, &mut batch).await?;
+    metrics::counter!(crate::metrics::SYNC_SNAPSHOT_ROWS, "pipeline" => p.name.clone())
+        .increment(n);
     Ok(n)
 }
 

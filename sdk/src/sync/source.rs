@@ -250,16 +250,26 @@ pub async fn record_position(
     lsn: Lsn,
     last_commit_us: Option<i64>,
 ) -> Result<(), SyncError> {
-    sqlx::query(&format!(
+    let lag: Option<(f64, f64)> = sqlx::query_as(&format!(
         "UPDATE {}.pipelines SET confirmed_lsn = $2::text::pg_lsn,
             last_commit_at = COALESCE(to_timestamp($3::float8 / 1e6), last_commit_at), updated_at = now()
-         WHERE name = $1",
+         WHERE name = $1
+         RETURNING pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_lsn)::float8,
+                   COALESCE(EXTRACT(EPOCH FROM now() - last_commit_at), 0)::float8",
         quote_ident(META_SCHEMA)
     ))
     .bind(&p.name)
     .bind(lsn.to_string())
     .bind(last_commit_us.map(|us| us as f64 + 946_684_800_000_000.0))
-    .execute(&mut *c)
+    .fetch_optional(&mut *c)
     .await?;
+    if let Some((bytes, secs)) = lag {
+        use crate::metrics as m;
+        let pipeline = p.name.clone();
+        metrics::gauge!(m::SYNC_CONFIRMED, "pipeline" => pipeline.clone()).set(lsn.0 as f64);
+        metrics::gauge!(m::SYNC_LAG_BYTES, "pipeline" => pipeline.clone()).set(bytes.max(0.0));
+        let secs = if bytes > 0.0 { secs.max(0.0) } else { 0.0 };
+        metrics::gauge!(m::SYNC_LAG_SECONDS, "pipeline" => pipeline).set(secs);
+    }
     Ok(())
 }

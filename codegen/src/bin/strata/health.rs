@@ -31,7 +31,7 @@ pub struct HealthArgs {
 }
 
 /// The checks of every store of `model`.
-fn checks(model: &strata_codegen::Model, optional: &[String]) -> Vec<Check> {
+pub(super) fn checks(model: &strata_codegen::Model, optional: &[String]) -> Vec<Check> {
     model
         .stores
         .values()

@@ -18,7 +18,7 @@ const EXIT_DIFFERENT: u8 = 1;
 pub enum SyncCommand {
     /// Copy the synced entities (snapshot, then the change stream) until stopped
     /// (SIGINT/SIGTERM stop after the in-flight batch).
-    Run(Args),
+    Run(RunArgs),
     /// Per pipeline: snapshot progress, acknowledged position, lag.
     Status(Args),
     /// Compare each target with the source by key and content; exit 0 when
@@ -48,6 +48,40 @@ pub struct Args {
     /// Connections copying the snapshot in parallel.
     #[arg(long, default_value_t = 2)]
     pub snapshot_workers: usize,
+}
+
+/// Arguments of `strata sync run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: Args,
+    /// Serve `/metrics` (Prometheus text) and `/health` (the schema's
+    /// stores, as `strata health` checks them) over HTTP on this address,
+    /// e.g. `127.0.0.1:9464` (port 0 picks a free one; the address is
+    /// printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+}
+
+/// Starts the `/metrics` and `/health` endpoints when asked.
+async fn serve(
+    a: &RunArgs,
+) -> Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>, ExitCode> {
+    let Some(addr) = &a.metrics_addr else {
+        return Ok(None);
+    };
+    let at: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
+    let model = load_and_compile(&a.common.schema, false)?;
+    let prometheus = strata_sdk::metrics::install_prometheus().map_err(|e| usage(e.to_string()))?;
+    let endpoints = strata_sdk::serve::Endpoints::new(prometheus)
+        .with_checks(super::health::checks(&model, &[]));
+    let (bound, task) = strata_sdk::serve::spawn(at, endpoints)
+        .await
+        .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
+    eprintln!("strata sync: serving /metrics and /health on http://{bound}");
+    Ok(Some(task))
 }
 
 fn build(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
@@ -103,13 +137,17 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
     rt.block_on(async move {
         match cmd {
             SyncCommand::Run(a) => {
-                let ps = match build(&a) {
+                let ps = match build(&a.common) {
                     Ok(p) => p,
                     Err(c) => return c,
                 };
+                let server = match serve(&a).await {
+                    Ok(s) => s,
+                    Err(c) => return c,
+                };
                 let opts = RunOptions::default()
-                    .with_chunk_rows(a.chunk_rows)
-                    .with_snapshot_workers(a.snapshot_workers);
+                    .with_chunk_rows(a.common.chunk_rows)
+                    .with_snapshot_workers(a.common.snapshot_workers);
                 let stop = sync::stop_on_signals();
                 let runs = ps.iter().map(|p| {
                     let (opts, stop) = (opts.clone(), stop.clone());
@@ -121,6 +159,9 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                         eprintln!("error: pipeline `{name}`: {e}");
                         code = ExitCode::from(EXIT_DIFFERENT);
                     }
+                }
+                if let Some(s) = server {
+                    s.abort();
                 }
                 code
             }
