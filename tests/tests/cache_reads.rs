@@ -265,3 +265,41 @@ fn entry_with(row: &[u8]) -> Vec<u8> {
     let _ = entry::key::<Account>;
     v
 }
+
+#[tokio::test]
+async fn writes_through_the_paired_pool_invalidate_too() {
+    let f = fixture().await;
+    let s = &f.store;
+    Account::insert_many(&f.db.pool, vec![account(1, 1), account(2, 2)])
+        .await
+        .unwrap();
+    Account::get_many(s, &[1, 2]).await.unwrap();
+    // The pool the store was made from (a clone): single and batch writes.
+    let p = AccountPatch {
+        balance: Some(10),
+        ..Default::default()
+    };
+    Account::patch(&f.db.pool, &1, &p).await.unwrap();
+    assert_eq!(Account::get(s, &1).await.unwrap().balance, 10);
+    Account::upsert_many(&f.db.pool, vec![account(2, 20)])
+        .await
+        .unwrap();
+    assert_eq!(Account::get(s, &2).await.unwrap().balance, 20);
+    Account::delete(&f.db.pool, &2).await.unwrap();
+    assert_eq!(Account::find(s, &2).await.unwrap(), None);
+    // Inside a transaction of the caller's: invalidated only through a
+    // StoreTx; a plain sqlx transaction leaves the cached row (documented).
+    let mut tx = s.begin().await.unwrap();
+    Account::patch(
+        &mut tx,
+        &1,
+        &AccountPatch {
+            balance: Some(11),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(Account::get(s, &1).await.unwrap().balance, 11);
+}

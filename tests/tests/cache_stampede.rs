@@ -15,7 +15,10 @@ use strata_sdk::cache::{CacheConfig, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_misses_load_once() {
-    let f = fixture().await;
+    // A timeout far above the load: 1,000 GETs in one pipeline on a busy
+    // 2-core machine can take longer than the default 200 ms, and a
+    // timeout (rightly) refuses the fill.
+    let f = fixture_with(|c| c.with_timeout(Duration::from_secs(5))).await;
     Account::insert(&f.db.pool, &account(1, 1)).await.unwrap();
     let reads = (0..1_000).map(|_| {
         let s = f.store.clone();
@@ -37,6 +40,7 @@ async fn misses_in_eight_processes_load_a_handful_of_times() {
     let mut stores = Vec::new();
     for _ in 0..8 {
         let cfg = CacheConfig::new(redis_url(), &f.cleanup.prefix)
+            .with_timeout(Duration::from_secs(5))
             .with_lease(Duration::from_secs(2), Duration::from_secs(1));
         stores.push(Store::new(f.db.pool.clone(), cfg.connect().await.unwrap()));
     }

@@ -33,11 +33,12 @@
 //! it, so a read that begins after a write returned never sees the older
 //! row: for a write through `&Store` right after its autocommit statement
 //! or batch transaction; inside a [`StoreTx`] when its `commit()` returns.
-//! Never before, never for a rolled-back transaction. Writes through a bare
-//! pool or a caller's `sqlx::Transaction` do not invalidate (there is no
-//! cache to invalidate); writes from other processes and from outside the
-//! SDK need change capture (issue 11, part 5), which can call
-//! [`Cache::invalidate`].
+//! Never before, never for a rolled-back transaction. Writes through the
+//! bare pool a `Store` was made from (or its clones) invalidate that
+//! store's cache as well; writes through a caller's `sqlx::Transaction`,
+//! a bare connection or another pool do not (no cache is known there);
+//! writes from other processes and from outside the SDK need change
+//! capture (issue 11, part 5), which can call [`Cache::invalidate`].
 //!
 //! **Stampedes.** Concurrent misses of one key in one process share one
 //! PostgreSQL load (single flight), unless a write through this cache
@@ -91,6 +92,7 @@ use redis::FromRedisValue;
 
 pub use crate::postgres::CacheDef;
 pub use conn::Topology;
+pub(crate) use store::caches_of;
 pub use store::{Bypass, Deferred, Store, StoreTx};
 
 use crate::error::Result;
@@ -182,7 +184,10 @@ impl CacheConfig {
 /// Counts since the [`Cache`] was made (the same events as its metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
+    /// Reads answered by Redis at the first look.
     pub hits: u64,
+    /// Reads Redis could not answer at the first look (some are then
+    /// answered by another loader's fill: single flight, lease).
     pub misses: u64,
     /// PostgreSQL loads made on the cached path (misses, early refreshes).
     pub loads: u64,

@@ -144,6 +144,17 @@ async fn find_cached<T: Cacheable>(
         }
     }
     let owned = matches!(leased, Some(Some(_))).then_some(token);
+    if owned.is_some() {
+        // The lease may have been freed by a loader that filled after this
+        // reader's GET: look once more before loading.
+        if let Some(row) = refill_check::<T>(cache, entity, &rkey, &note.seen).await {
+            release(cache, entity, &rkey, token).await;
+            if let Ok(b) = entry::encode(&row) {
+                leader.send(Found::Row(Arc::new(b)));
+            }
+            return Ok(Some(row));
+        }
+    }
     let (row, bytes) = load_and_fill::<T>(store, def, key, &rkey, note, owned).await?;
     leader.send(match bytes {
         Some(b) => Found::Row(Arc::new(b)),
@@ -164,6 +175,26 @@ fn early_refresh(cache: &Cache, expiry_ms: u64, load_ms: u32) -> bool {
     unix_ms() as f64 + gap >= expiry_ms as f64
 }
 
+/// A value another loader filled since this reader's GET (another entry
+/// than the one it saw: an early refresh saw a value and wants a new one).
+async fn refill_check<T: Cacheable>(
+    cache: &Cache,
+    entity: &'static str,
+    rkey: &str,
+    seen: &[u8],
+) -> Option<T> {
+    let got = cache
+        .run::<Option<Vec<u8>>>(entity, redis::cmd("GET").arg(rkey))
+        .await??;
+    if entry::seen(Some(&got)) == seen {
+        return None;
+    }
+    let entry::Entry::Value { row, .. } = entry::parse(&got) else {
+        return None;
+    };
+    entry::decode::<T>(row)
+}
+
 /// Polls for another process's fill for up to `lease_wait`.
 async fn poll<T: Cacheable>(cache: &Cache, entity: &'static str, rkey: &str) -> Option<T> {
     let until = Instant::now() + cache.inner.cfg.lease_wait;
@@ -175,7 +206,6 @@ async fn poll<T: Cacheable>(cache: &Cache, entity: &'static str, rkey: &str) -> 
         if let Some(b) = got {
             if let entry::Entry::Value { row, .. } = entry::parse(&b) {
                 if let Some(row) = entry::decode::<T>(row) {
-                    cache.count(Event::Hit, entity, 1);
                     return Some(row);
                 }
             }

@@ -3,11 +3,11 @@
 //! invalidating), and [`StoreTx`] (a transaction whose `commit()`
 //! invalidates what it wrote).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use futures_util::future::BoxFuture;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Acquire, PgPool, Postgres, Transaction};
 
 use super::{entry, Cache};
@@ -24,12 +24,43 @@ pub struct Store {
     pub(crate) cache: Cache,
 }
 
+/// Which caches were paired with which pool (by the identity of the
+/// pool's connect options, shared by its clones): a write through the bare
+/// pool invalidates them too.
+type Pairing = (Weak<PgConnectOptions>, Weak<super::Inner>);
+static PAIRED: Mutex<Vec<Pairing>> = Mutex::new(Vec::new());
+
+/// The live caches paired with `pool` by [`Store::new`].
+pub(crate) fn caches_of(pool: &PgPool) -> Vec<Cache> {
+    let opts = pool.connect_options();
+    let mut list = PAIRED.lock().unwrap_or_else(|e| e.into_inner());
+    list.retain(|(o, c)| o.strong_count() > 0 && c.strong_count() > 0);
+    list.iter()
+        .filter(|(o, _)| std::ptr::eq(o.as_ptr(), Arc::as_ptr(&opts)))
+        .filter_map(|(_, c)| c.upgrade().map(|inner| Cache { inner }))
+        .collect()
+}
+
 impl Store {
+    /// Pairs a pool with a cache. Writes through the bare pool (or its
+    /// clones) then invalidate this cache too, after their commit; reads
+    /// through the bare pool stay uncached.
     pub fn new(pool: PgPool, cache: Cache) -> Self {
+        let opts = Arc::downgrade(&pool.connect_options());
+        let mut list = PAIRED.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|(o, c)| o.strong_count() > 0 && c.strong_count() > 0);
+        let known = list
+            .iter()
+            .any(|(o, c)| o.ptr_eq(&opts) && c.ptr_eq(&Arc::downgrade(&cache.inner)));
+        if !known {
+            list.push((opts, Arc::downgrade(&cache.inner)));
+        }
+        drop(list);
         Store { pool, cache }
     }
-    /// The pool: calls given it bypass the cache for reads *and* do not
-    /// invalidate; prefer [`Store::bypass`].
+    /// The pool: calls given it read PostgreSQL; their writes invalidate
+    /// the caches paired with it (autocommit and batch writes; not writes
+    /// inside a transaction of your own: use [`Store::begin`]).
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

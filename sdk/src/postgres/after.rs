@@ -16,6 +16,10 @@ enum Step {
     /// Invalidate now (the write's own transaction has committed).
     #[cfg(feature = "cache")]
     Now(crate::cache::Cache),
+    /// A bare pool's write (autocommit, or a batch's own transaction):
+    /// invalidate every cache paired with the pool.
+    #[cfg(feature = "cache")]
+    Paired(Vec<crate::cache::Cache>),
     /// Inside a `StoreTx`: note the keys; its `commit()` invalidates.
     #[cfg(feature = "cache")]
     Later(String, crate::cache::Deferred),
@@ -30,6 +34,15 @@ impl AfterCommit {
     #[cfg(feature = "cache")]
     pub(crate) fn now(cache: crate::cache::Cache) -> Self {
         AfterCommit(Step::Now(cache))
+    }
+
+    #[cfg(feature = "cache")]
+    pub(crate) fn paired(pool: &sqlx::PgPool) -> Self {
+        let caches = crate::cache::caches_of(pool);
+        match caches.is_empty() {
+            true => AfterCommit(Step::Nothing),
+            false => AfterCommit(Step::Paired(caches)),
+        }
     }
 
     #[cfg(feature = "cache")]
@@ -58,6 +71,14 @@ impl AfterCommit {
             Step::Now(cache) => {
                 if let Err(e) = cache.invalidate::<T>(keys).await {
                     tracing::warn!(entity = T::DEF.entity, error = %e, "strata cache: a key could not be rendered");
+                }
+            }
+            #[cfg(feature = "cache")]
+            Step::Paired(caches) => {
+                for cache in caches {
+                    if let Err(e) = cache.invalidate::<T>(keys).await {
+                        tracing::warn!(entity = T::DEF.entity, error = %e, "strata cache: a key could not be rendered");
+                    }
                 }
             }
             #[cfg(feature = "cache")]

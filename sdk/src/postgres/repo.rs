@@ -51,7 +51,14 @@ pub trait Db<'a>: Acquire<'a, Database = Postgres> + Send + 'a {
         AfterCommit::nothing()
     }
 }
-impl<'a, 'p: 'a> Db<'a> for &'p PgPool {}
+impl<'a, 'p: 'a> Db<'a> for &'p PgPool {
+    /// Writes invalidate the caches paired with this pool
+    /// (`strata_sdk::cache::Store::new`).
+    #[cfg(feature = "cache")]
+    fn after_commit(&self) -> AfterCommit {
+        AfterCommit::paired(self)
+    }
+}
 impl<'a> Db<'a> for &'a mut PgConnection {}
 impl<'a> Db<'a> for &'a mut PoolConnection<Postgres> {}
 impl<'a, 'c: 'a> Db<'a> for &'a mut Transaction<'c, Postgres> {}
