@@ -97,8 +97,9 @@ async fn sync_run_serves_metrics_and_health() {
         .send()
         .await
         .expect("/health answers");
-    assert_eq!(health.status(), 200);
+    let status = health.status();
     let report: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(status, 200, "{report}");
     let stores: Vec<&str> = report["stores"]
         .as_array()
         .expect("stores")

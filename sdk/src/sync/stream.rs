@@ -278,6 +278,12 @@ async fn apply_loop(
             _ = tick.tick() => {
                 if oldest_unflushed.is_some_and(|t| t.elapsed() >= opts.max_delay) && (complete.is_some() || batch.rows > 0) {
                     flush!();
+                } else if last_record.elapsed() >= Duration::from_secs(2) {
+                    // Idle: the position (and the lag metrics) still follow
+                    // the acknowledged position every 2 s.
+                    source::record_position(ctl, p, Lsn(acked.load(Ordering::SeqCst)), last_commit_us)
+                        .await?;
+                    last_record = Instant::now();
                 }
             }
             m = rx.recv() => {

@@ -30,8 +30,13 @@ pub struct HealthArgs {
     pub optional: Vec<String>,
 }
 
-/// The checks of every store of `model`.
-pub(super) fn checks(model: &strata_codegen::Model, optional: &[String]) -> Vec<Check> {
+/// The checks of every store of `model`; `postgres_url`, when given
+/// (`strata sync run --database-url`), replaces the postgres stores' URL.
+pub(super) fn checks(
+    model: &strata_codegen::Model,
+    optional: &[String],
+    postgres_url: Option<&str>,
+) -> Vec<Check> {
     model
         .stores
         .values()
@@ -39,6 +44,7 @@ pub(super) fn checks(model: &strata_codegen::Model, optional: &[String]) -> Vec<
             let url = s.url.as_ref().map(|u| u.raw.clone()).unwrap_or_default();
             let check = match (&s.kind, s.kind.tag()) {
                 (StoreKind::Postgres { replicas, .. }, _) => {
+                    let url = postgres_url.map_or(url, str::to_string);
                     let config = strata_sdk::postgres::PoolConfig {
                         store: s.name.clone(),
                         replicas: replicas.iter().map(|r| r.raw.clone()).collect(),
@@ -77,7 +83,7 @@ pub fn run(args: HealthArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let checks = checks(&model, &args.optional);
+    let checks = checks(&model, &args.optional, None);
     let timeout = Duration::from_millis(args.timeout_ms);
     let report = rt.block_on(strata_sdk::health::run(&checks, timeout));
     match args.json {

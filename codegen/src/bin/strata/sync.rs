@@ -75,8 +75,9 @@ async fn serve(
         .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
     let model = load_and_compile(&a.common.schema, false)?;
     let prometheus = strata_sdk::metrics::install_prometheus().map_err(|e| usage(e.to_string()))?;
-    let endpoints = strata_sdk::serve::Endpoints::new(prometheus)
-        .with_checks(super::health::checks(&model, &[]));
+    let endpoints = strata_sdk::serve::Endpoints::new(prometheus).with_checks(
+        super::health::checks(&model, &[], a.common.database_url.as_deref()),
+    );
     let (bound, task) = strata_sdk::serve::spawn(at, endpoints)
         .await
         .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
