@@ -25,6 +25,25 @@ use futures_util::StreamExt;
 use strata_sdk::sync::RunOptions;
 use sync_common::{insert_accounts, Fixture, SCHEMA};
 
+/// The run options, with `SYNC_BENCH_DELAY_MS` (longest wait before a
+/// write) and `SYNC_BENCH_WORKERS` (snapshot connections) to compare settings.
+fn options() -> RunOptions {
+    let mut o = RunOptions::default();
+    if let Some(ms) = std::env::var("SYNC_BENCH_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        o = o.with_max_delay(Duration::from_millis(ms));
+    }
+    if let Some(n) = std::env::var("SYNC_BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        o = o.with_snapshot_workers(n);
+    }
+    o
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -142,7 +161,7 @@ async fn snapshot(n: i64) {
     assert_eq!(got.trim().parse::<i64>().unwrap(), n);
 
     let t = Instant::now();
-    let (stop, run) = f.start(RunOptions::default());
+    let (stop, run) = f.start(options());
     f.caught_up(Duration::from_secs(3600)).await;
     let synced = t.elapsed();
     let copied = f
@@ -164,7 +183,7 @@ async fn snapshot(n: i64) {
 
 async fn stream(seconds: u64) {
     let f = Fixture::new(SCHEMA).await;
-    let (stop, run) = f.start(RunOptions::default());
+    let (stop, run) = f.start(options());
     f.caught_up(Duration::from_secs(60)).await;
     let next = Arc::new(AtomicI64::new(1));
     let done = Arc::new(AtomicBool::new(false));
@@ -204,7 +223,7 @@ async fn stream(seconds: u64) {
 
 async fn latency(seconds: u64) {
     let f = Fixture::new(SCHEMA).await;
-    let (stop, run) = f.start(RunOptions::default());
+    let (stop, run) = f.start(options());
     f.caught_up(Duration::from_secs(60)).await;
     // 4 writers, 250 one-row transactions a second each, ids w, w+4, …
     let committed: Arc<Mutex<HashMap<i64, Instant>>> = Default::default();

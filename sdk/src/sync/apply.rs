@@ -18,6 +18,7 @@ pub enum Target {
 }
 
 impl Target {
+    /// The store name in the schema.
     pub fn store(&self) -> &str {
         match self {
             Target::ClickHouse(c) => &c.store,
@@ -108,6 +109,7 @@ impl Targets {
         Ok(())
     }
 
+    /// An empty batch with a buffer per target (and ClickHouse table).
     pub fn batch(&self) -> Batch {
         Batch {
             ch: self

@@ -24,6 +24,7 @@ pub struct Elastic {
 }
 
 impl Elastic {
+    /// A client for the cluster at `url`.
     pub fn new(store: &str, url: &str, indexes: Vec<ElasticIndex>) -> Result<Elastic, SyncError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))

@@ -225,6 +225,9 @@ async fn copy_chunk_inner(
     );
     let mut batch = targets.batch();
     let mut n = 0u64;
+    // One write in flight while the next rows are read: PostgreSQL and
+    // ClickHouse work at the same time instead of in turns.
+    let mut in_flight: Option<tokio::task::JoinHandle<Result<(), SyncError>>> = None;
     {
         let mut rows = sqlx::query(&sql)
             .bind(ch.lo.clone().unwrap_or_default())
@@ -244,17 +247,31 @@ async fn copy_chunk_inner(
             }
             targets.push(p, &mut batch, ch.table, &cells, version.0, false)?;
             n += 1;
-            if batch.rows >= 100_000 || batch.bytes() >= 32 << 20 {
-                counter.fetch_add(batch.rows as u64, Ordering::Relaxed);
-                targets.flush(p, &mut batch).await?;
+            if batch.rows >= 20_000 || batch.bytes() >= 16 << 20 {
+                if let Some(h) = in_flight.take() {
+                    join(h).await?;
+                }
+                let mut full = std::mem::replace(&mut batch, targets.batch());
+                let (tg, pp) = (targets.clone(), p.clone());
+                let rows = full.rows as u64;
+                in_flight = Some(tokio::spawn(async move { tg.flush(&pp, &mut full).await }));
+                counter.fetch_add(rows, Ordering::Relaxed);
             }
         }
+    }
+    if let Some(h) = in_flight.take() {
+        join(h).await?;
     }
     counter.fetch_add(batch.rows as u64, Ordering::Relaxed);
     targets.flush(p, &mut batch).await?;
     metrics::counter!(crate::metrics::SYNC_SNAPSHOT_ROWS, "pipeline" => p.name.clone())
         .increment(n);
     Ok(n)
+}
+
+async fn join(h: tokio::task::JoinHandle<Result<(), SyncError>>) -> Result<(), SyncError> {
+    h.await
+        .map_err(|e| SyncError::Source(format!("snapshot write: {e}")))?
 }
 
 /// How the snapshot reads: the slot's exported snapshot, or (resuming

@@ -185,10 +185,12 @@ pub async fn slot_position(c: &mut PgConnection, slot: &str) -> Result<Option<Ls
 /// The recorded state of a pipeline.
 #[derive(Debug, Clone)]
 pub struct State {
+    /// The slot's consistent point: the version of every snapshot row.
     pub consistent_point: Option<Lsn>,
     pub snapshot_done: bool,
 }
 
+/// The recorded state of a pipeline, if it ever ran.
 pub async fn state(c: &mut PgConnection, p: &Pipeline) -> Result<Option<State>, SyncError> {
     let row = sqlx::query(&format!(
         "SELECT consistent_point::text, snapshot_done FROM {}.pipelines WHERE name = $1",
@@ -231,6 +233,7 @@ pub async fn record_new_slot(
     Ok(())
 }
 
+/// Records that every chunk of the snapshot is copied.
 pub async fn mark_snapshot_done(c: &mut PgConnection, p: &Pipeline) -> Result<(), SyncError> {
     sqlx::query(&format!(
         "UPDATE {}.pipelines SET snapshot_done = true, updated_at = now() WHERE name = $1",

@@ -56,6 +56,7 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// No difference was found.
     pub fn equal(&self) -> bool {
         self.differences.is_empty()
     }

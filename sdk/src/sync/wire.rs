@@ -33,10 +33,15 @@ use super::lsn::Lsn;
 /// Where and as whom to connect (parsed from a `postgres://` URL).
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
+    /// Host name or address (default `127.0.0.1`).
     pub host: String,
+    /// TCP port (default 5432).
     pub port: u16,
+    /// The role (default `$USER`).
     pub user: String,
+    /// Sent only when the server asks (cleartext or MD5).
     pub password: Option<String>,
+    /// The database (default: the user name).
     pub database: String,
 }
 
