@@ -23,12 +23,16 @@ wait_for() { # name, command, tries
 }
 
 # --- PostgreSQL ------------------------------------------------------------------
-if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+# A DATABASE_URL given by the caller (a password, another server) is used for
+# every step below; otherwise the local server, postgres@127.0.0.1:5432.
+PGURL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+pgq() { psql "$PGURL" -qtAc "$1"; }
+if ! pg_isready -d "$PGURL" -q 2>/dev/null; then
   if ! command -v pg_ctlcluster >/dev/null; then
     apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2
   fi
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start >&2 || true
-  wait_for postgres "pg_isready -h 127.0.0.1 -p 5432"
+  wait_for postgres "pg_isready -d '$PGURL'"
 fi
 
 # Logical decoding for change capture (`strata sync`), and replication
@@ -39,18 +43,20 @@ PGB="/usr/lib/postgresql/$PGV/bin"
 HBA="/etc/postgresql/$PGV/main/pg_hba.conf"
 if ! grep -q '^host replication all 127.0.0.1/32 trust' "$HBA" 2>/dev/null; then
   echo 'host replication all 127.0.0.1/32 trust' >> "$HBA"
-  psql -h 127.0.0.1 -U postgres -qc "SELECT pg_reload_conf()" >/dev/null
+  pgq "SELECT pg_reload_conf()" >/dev/null
 fi
-if [ "$(psql -h 127.0.0.1 -U postgres -tAc 'SHOW wal_level')" != logical ] \
-   || [ "$(psql -h 127.0.0.1 -U postgres -tAc 'SHOW max_replication_slots')" -lt 64 ]; then
+if [ "$(pgq 'SHOW wal_level')" != logical ] || [ "$(pgq 'SHOW max_replication_slots')" -lt 64 ]; then
   log "configuring PostgreSQL for logical decoding (restart)"
-  psql -h 127.0.0.1 -U postgres -q \
+  psql "$PGURL" -q \
     -c "ALTER SYSTEM SET wal_level = logical" \
     -c "ALTER SYSTEM SET max_slot_wal_keep_size = '4GB'" \
     -c "ALTER SYSTEM SET max_replication_slots = 64" \
     -c "ALTER SYSTEM SET max_wal_senders = 64" >&2
-  pg_ctlcluster --skip-systemctl-redirect "$PGV" main restart >&2
-  wait_for postgres "pg_isready -h 127.0.0.1 -p 5432"
+  if pg_ctlcluster --skip-systemctl-redirect "$PGV" main restart >&2; then
+    wait_for postgres "pg_isready -d '$PGURL'"
+  else
+    log "restart the PostgreSQL server at DATABASE_URL yourself: wal_level = logical takes a restart"
+  fi
 fi
 
 # A real streaming replica of the local server on 127.0.0.1:5433 (hot
@@ -60,7 +66,7 @@ REP="$STATE/pg-replica"
 if ! pg_isready -h 127.0.0.1 -p 5433 -q 2>/dev/null; then
   if [ ! -f "$REP/data/standby.signal" ]; then
     rm -rf "$REP"; mkdir -p "$REP"; chown postgres "$REP"
-    su postgres -c "$PGB/pg_basebackup -h 127.0.0.1 -p 5432 -U postgres -D $REP/data -R -X stream" >&2
+    su postgres -c "$PGB/pg_basebackup -d '$PGURL' -D $REP/data -R -X stream" >&2
     printf "port = 5433\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nhot_standby = on\nhot_standby_feedback = on\n" \
       "$REP" > "$REP/data/postgresql.conf"
     printf 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n' > "$REP/data/pg_hba.conf"

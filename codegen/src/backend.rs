@@ -49,6 +49,9 @@ impl Backend for Postgres {
     fn name(&self) -> &'static str {
         "postgres"
     }
+    fn check(&self, model: &Model) -> Vec<Problem> {
+        crate::postgres::check::check(model)
+    }
     fn lint(&self, model: &Model) -> Vec<Problem> {
         crate::postgres::lint(model)
     }

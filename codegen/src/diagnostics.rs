@@ -293,6 +293,7 @@ impl Diagnostics {
         Diagnostics { items }
     }
 
+    #[cfg(feature = "yaml")]
     /// Renders every diagnostic without colour, the way the CLI prints them
     /// when stderr is not a terminal (and the way snapshot tests pin them).
     /// Past [`MAX_RENDERED`] problems, only their `file:line:col` lines are printed.

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod backend;
+#[cfg(feature = "yaml")]
 pub mod build;
 pub mod clickhouse;
 pub mod diagnostics;
@@ -187,6 +188,7 @@ fn collect_yaml_in(
     Ok(())
 }
 
+#[cfg(feature = "yaml")]
 /// Stages 2 and 3: parses every file and resolves them into one checked model.
 /// All problems of all files are reported together.
 pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
@@ -239,6 +241,7 @@ pub fn lint(sources: &Sources, model: &Model) -> Diagnostics {
     )
 }
 
+#[cfg(feature = "yaml")]
 /// A schema that declares nothing at all (empty files, only comments) is a
 /// mistake, most often the wrong path or a file saved empty.
 fn nothing_declared(sources: &Sources, m: &Model) -> Option<Problem> {
@@ -254,6 +257,7 @@ fn nothing_declared(sources: &Sources, m: &Model) -> Option<Problem> {
     })
 }
 
+#[cfg(feature = "yaml")]
 /// Compiles schema text held in memory (one file), for tests and tools.
 pub fn compile_str(name: &str, text: &str) -> Result<Model, Diagnostics> {
     let mut s = Sources::default();

@@ -107,7 +107,7 @@ fn cluster_ddl_parses_on_a_modern_engine() {
     let mut statements = Vec::new();
     for fixture in [
         "fixtures/valid/analytics.yaml",
-        "fixtures/valid/qa2_library.yaml",
+        "fixtures/valid/library_multi_store.yaml",
     ] {
         let m = model(fixture);
         for (store, e) in clickhouse::tables(&m) {

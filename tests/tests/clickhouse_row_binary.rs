@@ -14,7 +14,7 @@ mod analytics {
 }
 #[allow(dead_code)]
 mod market {
-    pub use strata_tests::fixtures::qa2_market::clickhouse::*;
+    pub use strata_tests::fixtures::market_multi_store::clickhouse::*;
 }
 
 use std::collections::BTreeMap;

@@ -43,10 +43,16 @@ fn analytics_fixture_ddl() {
 }
 
 #[test]
-fn qa2_fixtures_ddl() {
-    snapshot_ddl("qa2_market", "fixtures/valid/qa2_market.yaml");
-    snapshot_ddl("qa2_fleet", "fixtures/valid/qa2_fleet.yaml");
-    snapshot_ddl("qa2_library", "fixtures/valid/qa2_library.yaml");
+fn multi_store_fixtures_ddl() {
+    snapshot_ddl(
+        "market_multi_store",
+        "fixtures/valid/market_multi_store.yaml",
+    );
+    snapshot_ddl("fleet_multi_store", "fixtures/valid/fleet_multi_store.yaml");
+    snapshot_ddl(
+        "library_multi_store",
+        "fixtures/valid/library_multi_store.yaml",
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata_qa_{}_{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata_unreadable_{}_{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, bytes).expect("write schema");
@@ -95,7 +95,7 @@ fn an_empty_schema_is_an_error() {
 #[cfg(unix)]
 #[test]
 fn a_folder_with_a_symlink_loop_loads_once() {
-    let dir = std::env::temp_dir().join(format!("strata_qa_{}_loop", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strata_unreadable_{}_loop", std::process::id()));
     let inner = dir.join("inner");
     std::fs::create_dir_all(&inner).expect("temp dir");
     std::fs::write(

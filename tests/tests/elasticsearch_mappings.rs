@@ -83,8 +83,8 @@ fn mappings_are_valid_and_strict() {
     for path in [
         "../schema",
         "fixtures/valid/search.yaml",
-        "fixtures/valid/qa2_market.yaml",
-        "fixtures/valid/qa2_library.yaml",
+        "fixtures/valid/market_multi_store.yaml",
+        "fixtures/valid/library_multi_store.yaml",
     ] {
         let bodies = index_bodies(path);
         assert!(!bodies.is_empty());

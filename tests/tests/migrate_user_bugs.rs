@@ -61,7 +61,7 @@ impl Steps {
 /// type color to colour". Text to enum and enum arrays go the same way.
 #[tokio::test]
 async fn a_column_moves_to_another_enum_type_through_text() {
-    let s = Steps::new("qa_enum_cast").await;
+    let s = Steps::new("enum_cast").await;
     let v1 = "stores:\n  db: { kind: postgres }\nenums:\n  Color: { values: [RED, BLUE], sql_name: color }\nentities:\n  Paint:\n    fields:\n      id: i64\n      color: { type: Color, default: RED }\n      status: text\n      mix: \"Color[]\"\n";
     s.migrate_to("v1", v1, &[]).await;
     let mut conn = s.db.connect().await;
@@ -98,7 +98,7 @@ async fn a_column_moves_to_another_enum_type_through_text() {
 /// identity sequence started at 1, so the next insert collided with row 1.
 #[tokio::test]
 async fn an_identity_added_to_a_filled_column_continues_after_its_rows() {
-    let s = Steps::new("qa_identity").await;
+    let s = Steps::new("identity").await;
     let v1 = "stores:\n  db: { kind: postgres, schema: shop }\nentities:\n  Item:\n    fields:\n      id: i32\n      label: text\n";
     s.migrate_to("v1", v1, &[]).await;
     let mut conn = s.db.connect().await;
@@ -121,7 +121,7 @@ async fn an_identity_added_to_a_filled_column_continues_after_its_rows() {
 #[tokio::test]
 async fn a_failed_migration_names_the_line_of_its_statement() {
     let db = TestDb::new().await;
-    let dir = TempDir::new("qa_failed_line");
+    let dir = TempDir::new("failed_line");
     std::fs::write(
         dir.path().join("0001_init.sql"),
         "-- strata migration 0001_init\nCREATE TABLE device (id bigint PRIMARY KEY, battery numeric);\nINSERT INTO device VALUES (1, NULL);\n",
@@ -410,7 +410,7 @@ async fn every_type_change_applies_to_null_values() {
         }
         format!("stores:\n  db: {{ kind: postgres }}\nenums:\n  E: [A, B]\nentities:\n  T:\n    fields:\n      id: i64\n{fields}")
     };
-    let s = Steps::new("qa_casts").await;
+    let s = Steps::new("casts").await;
     s.migrate_to("v1", &schema(false), &[]).await;
     let mut conn = s.db.connect().await;
     sqlx::raw_sql("INSERT INTO t (id) VALUES (1)")
@@ -425,7 +425,7 @@ async fn every_type_change_applies_to_null_values() {
 /// `DROP DEFAULT` followed by `SET DEFAULT`.
 #[tokio::test]
 async fn a_changed_default_is_set_once() {
-    let s = Steps::new("qa_default").await;
+    let s = Steps::new("default").await;
     let v = |d: &str| {
         format!("stores:\n  db: {{ kind: postgres }}\nentities:\n  Gauge:\n    fields:\n      id: i64\n      gain: {{ type: f64, default: {d} }}\n")
     };

@@ -103,8 +103,8 @@ async fn evolve(e: Evolution<'_>) {
 #[tokio::test]
 async fn a_lending_library_split_across_files_evolves_with_its_rows() {
     evolve(Evolution {
-        v1: "qa_library/v1",
-        v2: "qa_library/v2",
+        v1: "evolution_library/v1",
+        v2: "evolution_library/v2",
         namespace: None,
         seed: &[
             "INSERT INTO author (name, bio) VALUES ('Ann', NULL), ('Bob', 'x')",
@@ -134,8 +134,8 @@ async fn a_lending_library_split_across_files_evolves_with_its_rows() {
 #[tokio::test]
 async fn an_iot_fleet_in_its_own_namespace_evolves_destructively_when_allowed() {
     evolve(Evolution {
-        v1: "qa_iot/v1.yaml",
-        v2: "qa_iot/v2.yaml",
+        v1: "evolution_iot/v1.yaml",
+        v2: "evolution_iot/v2.yaml",
         namespace: Some("iot"),
         seed: &[
             "INSERT INTO iot.site (code, label, lat) VALUES ('PAR1', 'Paris', 48.8), ('LON1', 'London', NULL)",
@@ -159,8 +159,8 @@ async fn an_iot_fleet_in_its_own_namespace_evolves_destructively_when_allowed() 
 #[tokio::test]
 async fn a_multi_tenant_billing_folder_with_composite_keys_evolves_with_its_rows() {
     evolve(Evolution {
-        v1: "qa_saas/v1",
-        v2: "qa_saas/v2",
+        v1: "evolution_saas/v1",
+        v2: "evolution_saas/v2",
         namespace: None,
         seed: &[
             "INSERT INTO tenant (slug) VALUES ('acme'), ('globex')",
@@ -188,8 +188,8 @@ async fn a_table_name_of_63_bytes_gets_a_primary_key_that_applies() {
     let long = "a_table_name_that_is_exactly_sixty_three_bytes_long_for_testing";
     assert_eq!(long.len(), 63);
     let db = TestDb::new().await;
-    let dir = TempDir::new("qa_long_table");
-    let schemas = TempDir::new("qa_long_table_schema");
+    let dir = TempDir::new("long_table");
+    let schemas = TempDir::new("long_table_schema");
     let write = |text: String| {
         let path = schemas.path().join("s.yaml");
         std::fs::write(&path, text).unwrap();

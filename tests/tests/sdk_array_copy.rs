@@ -11,7 +11,7 @@ mod sdk_support;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use sdk_support::TestDb;
 use strata_sdk::Secret;
-use strata_tests::fixtures::qa2_market::entities::*;
+use strata_tests::fixtures::market_multi_store::entities::*;
 
 const N: usize = strata_sdk::postgres::BATCH_CHUNK + 50;
 
@@ -55,7 +55,7 @@ CREATE TRIGGER log_user AFTER INSERT OR UPDATE ON "user"
 async fn array_batches_past_a_chunk_go_through_copy_and_read_back_as_written() {
     let model = strata_tests::support::model(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/valid/qa2_market.yaml"
+        "/fixtures/valid/market_multi_store.yaml"
     ));
     let db = TestDb::for_model(&model, "pg").await;
     let pool = &db.pool;

@@ -1,5 +1,5 @@
-//! A new user's tour of the generated SDK of the `qa2_market` and
-//! `qa2_fleet` fixtures against a real PostgreSQL — reserved-word tables,
+//! A new user's tour of the generated SDK of the `market_multi_store` and
+//! `fleet_multi_store` fixtures against a real PostgreSQL — reserved-word tables,
 //! composite keys, self-references, nullable enums, arrays, json, wide
 //! decimals, bytes, dates, versioned rows, every finder, keyset pages, and
 //! batches (COPY path, failures half-way). Each test has its own database.
@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use sdk_support::TestDb;
 use strata_sdk::postgres::PageRequest;
 use strata_sdk::{BatchCounts, Error, Secret};
-use strata_tests::fixtures::qa2_market::entities::*;
+use strata_tests::fixtures::market_multi_store::entities::*;
 
 async fn db(fixture: &str, store: &str) -> TestDb {
     let path = format!(
@@ -62,7 +62,7 @@ fn new_order(user: uuid::Uuid, note: Option<&str>) -> NewOrder {
 
 #[tokio::test]
 async fn reserved_words_self_references_and_every_single_row_method() {
-    let db = db("qa2_market", "pg").await;
+    let db = db("market_multi_store", "pg").await;
     let pool = &db.pool;
     let mut ada = new_user("ada");
     ada.tier = Some(Tier::Gold);
@@ -275,7 +275,7 @@ async fn reserved_words_self_references_and_every_single_row_method() {
 
 #[tokio::test]
 async fn keyset_pages_to_the_end_in_both_orders() {
-    let db = db("qa2_market", "pg").await;
+    let db = db("market_multi_store", "pg").await;
     let pool = &db.pool;
     let u = User::insert(pool, &new_user("pager")).await.unwrap();
     for i in 0..37 {
@@ -355,7 +355,7 @@ fn item(order_id: i64, line: i16) -> NewItem {
 
 #[tokio::test]
 async fn batches_counts_empty_copy_path_and_atomic_failure() {
-    let db = db("qa2_market", "pg").await;
+    let db = db("market_multi_store", "pg").await;
     let pool = &db.pool;
     let u = User::insert(pool, &new_user("batch")).await.unwrap();
     let o = Order::insert(pool, &new_order(u.id, None)).await.unwrap();
@@ -437,7 +437,7 @@ async fn batches_counts_empty_copy_path_and_atomic_failure() {
 
 #[tokio::test]
 async fn the_widest_decimals_round_trip_exactly() {
-    let db = db("qa2_market", "pg").await;
+    let db = db("market_multi_store", "pg").await;
     let pool = &db.pool;
     let max28: Decimal = "9999999999999999999999999999".parse().unwrap();
     for (wide, huge) in [
@@ -475,7 +475,7 @@ async fn the_widest_decimals_round_trip_exactly() {
 #[test]
 fn decimals_wider_than_the_sdk_are_refused() {
     let path = format!(
-        "{}/fixtures/invalid/qa2_decimal_wider_than_sdk.yaml",
+        "{}/fixtures/invalid/decimal_wider_than_sdk.yaml",
         env!("CARGO_MANIFEST_DIR")
     );
     let err = strata_codegen::compile(&strata_codegen::load(path).unwrap()).expect_err("refused");
@@ -494,7 +494,7 @@ fn decimals_wider_than_the_sdk_are_refused() {
 
 mod fleet {
     use super::*;
-    use strata_tests::fixtures::qa2_fleet::entities::*;
+    use strata_tests::fixtures::fleet_multi_store::entities::*;
 
     fn van(plate: &str) -> NewVehicle {
         NewVehicle {
@@ -518,7 +518,7 @@ mod fleet {
     /// this works without `search_path = fleet`.
     #[tokio::test]
     async fn a_schema_qualified_store_with_enums_and_a_composite_key() {
-        let db = db("qa2_fleet", "registry").await;
+        let db = db("fleet_multi_store", "registry").await;
         let pool = &db.pool;
         let v = Vehicle::insert(pool, &van("A-1")).await.unwrap();
         assert_eq!(v.status, Status::Idle);
@@ -623,7 +623,7 @@ fn same(r: &Listing, w: &NewListing) {
 
 #[tokio::test]
 async fn twenty_thousand_rows_of_every_type_through_copy() {
-    let db = db("qa2_market", "pg").await;
+    let db = db("market_multi_store", "pg").await;
     let pool = &db.pool;
     let u = User::insert(pool, &new_user("seller")).await.unwrap();
     let rows: Vec<NewListing> = (0..20_000).map(|i| listing(u.id, i)).collect();
@@ -667,7 +667,7 @@ async fn twenty_thousand_rows_of_every_type_through_copy() {
 
 #[tokio::test]
 async fn edge_cases_a_new_user_hits() {
-    let db = db("qa2_market", "pg").await;
+    let db = db("market_multi_store", "pg").await;
     let pool = &db.pool;
     let a = User::insert(pool, &{
         let mut u = new_user("a");
@@ -747,7 +747,7 @@ async fn edge_cases_a_new_user_hits() {
 /// types; now its batch writes go in multi-row `VALUES` chunks in one transaction.
 #[tokio::test]
 async fn entities_with_arrays_have_batch_methods() {
-    let db = db("qa2_market", "pg").await;
+    let db = db("market_multi_store", "pg").await;
     let pool = &db.pool;
     let u = User::insert(pool, &new_user("arrays")).await.unwrap();
     assert_eq!(
@@ -832,7 +832,7 @@ async fn entities_with_arrays_have_batch_methods() {
 /// the statements that reach the table.
 #[tokio::test]
 async fn array_rows_batch_in_multi_row_statements() {
-    let db = db("qa2_market", "pg").await;
+    let db = db("market_multi_store", "pg").await;
     let pool = &db.pool;
     sqlx::raw_sql(
         "CREATE TABLE stmts (op text); \
@@ -899,7 +899,7 @@ async fn array_rows_batch_in_multi_row_statements() {
 
 #[tokio::test]
 async fn arrays_of_enums_dates_timestamps_uuids_and_bools_round_trip() {
-    let db = db("qa2_market", "pg").await;
+    let db = db("market_multi_store", "pg").await;
     let pool = &db.pool;
     let t = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(-1).unwrap();
     let mut u = new_user("arr");
@@ -960,7 +960,7 @@ fn sorting_by_a_nullable_field_is_refused() {
 /// other columns: no gaps, no repeats, both orders, many page sizes.
 #[tokio::test]
 async fn keyset_pages_by_each_sort_field_with_nulls_elsewhere() {
-    let db = db("qa2_market", "pg").await;
+    let db = db("market_multi_store", "pg").await;
     let pool = &db.pool;
     let u = User::insert(pool, &new_user("nulls")).await.unwrap();
     for i in 0..23 {
@@ -1015,7 +1015,7 @@ async fn keyset_pages_by_each_sort_field_with_nulls_elsewhere() {
 /// the COPY paths alike, and the batch leaves nothing.
 #[tokio::test]
 async fn a_nul_character_is_a_typed_error_on_every_path() {
-    let db = db("qa2_market", "pg").await;
+    let db = db("market_multi_store", "pg").await;
     let pool = &db.pool;
     let u = User::insert(pool, &new_user("nul")).await.unwrap();
     let mut bad = new_user("x");
@@ -1034,7 +1034,7 @@ async fn a_nul_character_is_a_typed_error_on_every_path() {
 
 mod library {
     use super::*;
-    use strata_tests::fixtures::qa2_library::entities::*;
+    use strata_tests::fixtures::library_multi_store::entities::*;
 
     fn book(author: i32, edition: i16) -> NewBook {
         NewBook {
@@ -1055,7 +1055,7 @@ mod library {
     /// repository method works schema-qualified.
     #[tokio::test]
     async fn a_schema_qualified_store_without_enums() {
-        let db = db("qa2_library", "db").await;
+        let db = db("library_multi_store", "db").await;
         let pool = &db.pool;
         let a = Author::insert(
             pool,

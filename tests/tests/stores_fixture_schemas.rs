@@ -1,5 +1,5 @@
 //! The ClickHouse, InfluxDB and Elasticsearch back ends on the
-//! `qa2_market` and `qa2_fleet` fixtures: the modern DDL on chdb (with the
+//! `market_multi_store` and `fleet_multi_store` fixtures: the modern DDL on chdb (with the
 //! current-rows view of a ClickHouse-native table), the 18.16 DDL and typed
 //! rows on the live server, influx points, and lossy mappings refused.
 
@@ -12,8 +12,8 @@ use strata_codegen::clickhouse::{self, DdlOptions, MODERN};
 use strata_sdk::clickhouse::{Writer, WriterConfig};
 use strata_sdk::influx;
 use strata_sdk::influx::{LineEncoder, Precision};
-use strata_tests::fixtures::qa2_fleet::{clickhouse as fleet_ch, influx as fleet_influx};
-use strata_tests::fixtures::qa2_market::clickhouse as market_ch;
+use strata_tests::fixtures::fleet_multi_store::{clickhouse as fleet_ch, influx as fleet_influx};
+use strata_tests::fixtures::market_multi_store::clickhouse as market_ch;
 use strata_tests::support::{capture_one, chdb, RowsFile};
 
 fn model(fixture: &str) -> strata_codegen::Model {
@@ -39,9 +39,9 @@ fn modern_ddl(m: &strata_codegen::Model, prefix: &str) -> Vec<String> {
 
 #[test]
 fn modern_ddl_of_both_fixtures_runs_on_chdb_and_the_view_keeps_the_latest() {
-    let mut st = modern_ddl(&model("qa2_market"), "q2m");
-    st.extend(modern_ddl(&model("qa2_fleet"), "q2f"));
-    st.extend(modern_ddl(&model("qa2_library"), "q2l"));
+    let mut st = modern_ddl(&model("market_multi_store"), "q2m");
+    st.extend(modern_ddl(&model("fleet_multi_store"), "q2f"));
+    st.extend(modern_ddl(&model("library_multi_store"), "q2l"));
     // A ClickHouse-native table with reserved-word columns: versions in separate parts.
     let ins = |v: &str, km: &str, ver: u64, del: u8| {
         format!(
@@ -113,7 +113,10 @@ fn vehicle(i: u32, version: u64, deleted: u8) -> fleet_ch::legacy::VehicleRow {
 #[tokio::test]
 async fn the_18_16_ddl_and_typed_rows_round_trip_on_the_live_server() {
     let db = ClickHouseDb::new();
-    for (fixture, store) in [("qa2_fleet", "legacy"), ("qa2_market", "old")] {
+    for (fixture, store) in [
+        ("fleet_multi_store", "legacy"),
+        ("market_multi_store", "old"),
+    ] {
         db.create_tables(&model(fixture), store, |_| true).await;
     }
     let client = strata_sdk::clickhouse::client(&ch_url(), &db.name);
@@ -184,7 +187,7 @@ fn order_row(i: i64, version: u64) -> market_ch::old::OrderRow {
 #[tokio::test]
 async fn market_orders_round_trip_on_18_16() {
     let db = ClickHouseDb::new();
-    db.create_tables(&model("qa2_market"), "old", |_| true)
+    db.create_tables(&model("market_multi_store"), "old", |_| true)
         .await;
     let client = strata_sdk::clickhouse::client(&ch_url(), &db.name);
     let mut w = Writer::<market_ch::old::OrderRow>::new(client.clone(), WriterConfig::default());
@@ -383,7 +386,7 @@ async fn market_user_rows_load_into_the_modern_table_on_chdb() {
     }
     w.flush().await.expect("the capture answers 200");
     let (_, body) = server.await.unwrap();
-    let m = model("qa2_market");
+    let m = model("market_multi_store");
     let e = m.entity("User").unwrap();
     let opts = DdlOptions::default()
         .with_target(MODERN)

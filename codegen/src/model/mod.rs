@@ -372,6 +372,8 @@ pub struct Index {
     pub columns: Vec<IndexColumn>,
     pub unique: bool,
     pub method: IndexMethod,
+    /// Where the `method:` is written (the index's span when it is not).
+    pub method_span: Span,
     pub predicate: Option<Predicate>,
     pub span: Span,
 }

@@ -160,3 +160,52 @@ pub fn implicit_name(name1: &str, name2: Option<&str>, label: &str) -> String {
         None => format!("{}_{label}", cut(name1, n1)),
     }
 }
+
+/// Every error of the PostgreSQL back end: what the schema asks that
+/// PostgreSQL cannot build. Today: index methods without an operator class
+/// for the indexed types (the migration would fail with `data type … has no
+/// default operator class for access method …`).
+pub fn check(model: &Model) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for e in &model.entities {
+        for i in &e.indexes {
+            out.extend(operator_class(e, i));
+        }
+    }
+    out
+}
+
+/// gin needs arrays or json; gist has no class for Strata's scalar types
+/// without the btree_gist extension; brin none for booleans, enums, json or
+/// arrays.
+fn operator_class(e: &Entity, i: &crate::model::Index) -> Option<Problem> {
+    let fields = || i.columns.iter().map(|c| &e.fields[c.field]);
+    let at = i.method_span;
+    match i.method {
+        IndexMethod::Gin => {
+            let ok = fields().all(|f| f.ty.is_array() || f.ty.scalar() == &ScalarType::Json);
+            (!ok).then(|| {
+                Problem::new(Code::BadIndex, at, "a gin index needs array or json fields")
+                    .label("gin index")
+                    .help("index scalar fields with btree (the default)")
+            })
+        }
+        IndexMethod::Gist => fields().next().map(|f| {
+            Problem::new(Code::BadIndex, at, format!("PostgreSQL has no gist operator class for `{}`", f.ty))
+                .label("gist index")
+                .help("gist needs the btree_gist extension for these types: use btree (the default), brin for large append-only tables, or gin for arrays and json")
+        }),
+        IndexMethod::Brin => {
+            let no_class = |f: &&Field| {
+                f.ty.is_array()
+                    || matches!(f.ty.scalar(), ScalarType::Bool | ScalarType::Json | ScalarType::Enum(_))
+            };
+            fields().find(no_class).map(|f| {
+                Problem::new(Code::BadIndex, at, format!("PostgreSQL has no brin operator class for `{}` ({})", f.name.schema, f.ty))
+                    .label("brin index")
+                    .help("brin suits numbers, text, uuids and times; index booleans and enums with btree, arrays and json with gin")
+            })
+        }
+        IndexMethod::BTree | IndexMethod::Hash => None,
+    }
+}

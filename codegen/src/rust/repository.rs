@@ -3,9 +3,11 @@
 //! *declares*: the `New…`, `…Patch` and `…Key` types, an impl of
 //! `strata_sdk::postgres::Table` (the table's names and column roles as a
 //! `TableDef` constant, binders from fields to parameters, key extraction),
-//! and the repository methods users call, each one call into the generic
-//! code of `strata_sdk::postgres` that *behaves* (statements, batching,
-//! the statement seam). The shape is diesel's `insertable.rs`.
+//! and the repository methods users call: the standard ones through one
+//! line, `strata_sdk::repository_methods!` (written once in the SDK), the
+//! entity's own (finders, sorted lists) here; each is one call into the
+//! generic code of `strata_sdk::postgres` that *behaves* (statements,
+//! batching, the statement seam). The shape is diesel's `insertable.rs`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -86,33 +88,6 @@ fn types(p: &Plan) -> TokenStream {
     }
 }
 
-/// One repository method: its doc, name, arguments after `db`, result
-/// type, and the call into `strata_sdk::postgres`.
-struct Method {
-    doc: &'static str,
-    name: &'static str,
-    args: TokenStream,
-    out: TokenStream,
-    call: TokenStream,
-}
-
-fn method(m: Method) -> TokenStream {
-    let Method {
-        doc,
-        name,
-        args,
-        out,
-        call,
-    } = m;
-    let name = format_ident!("{name}");
-    quote! {
-        #[doc = #doc]
-        pub fn #name<'a, A: __pg::Db<'a>>(db: A, #args) -> __pg::Fut<'a, #out> {
-            __pg::repo::#call
-        }
-    }
-}
-
 fn methods(p: &Plan) -> TokenStream {
     let (table, cols) = (&p.table, &p.cols);
     let (new, patch, key) = (p.new_ident(), p.patch_ident(), p.key_ident());
@@ -121,28 +96,6 @@ fn methods(p: &Plan) -> TokenStream {
         1 => quote!(#(::std::clone::Clone::clone(&self.#key_fields))*),
         _ => quote!((#(::std::clone::Clone::clone(&self.#key_fields),)*)),
     };
-    let opt = quote!(::std::option::Option<Self>);
-    let vec = quote!(::std::vec::Vec<Self>);
-    let m = |doc, name, args, out, call| Method {
-        doc,
-        name,
-        args,
-        out,
-        call,
-    };
-    let single = [
-        m("Inserts a row (`None` fields take their default); see [`__pg::repo::insert`].", "insert", quote!(row: &'a #new), quote!(Self), quote!(insert(db, row))),
-        m("Inserts or overwrites the row with its key; see [`__pg::repo::upsert`].", "upsert", quote!(row: &'a #new), quote!(Self), quote!(upsert(db, row))),
-        m("The row with this key, if any.", "find", quote!(key: &'a #key), opt, quote!(find(db, key))),
-        m("The row with this key; `Error::NotFound` if there is none.", "get", quote!(key: &'a #key), quote!(Self), quote!(get(db, key))),
-        m("The rows with these keys, in one statement (missing keys are skipped).", "get_many", quote!(keys: &'a [#key]), vec, quote!(get_many(db, keys))),
-        m("Writes the row's data columns by key, checking its version; see [`__pg::repo::update`].", "update", quote!(row: &'a Self), quote!(Self), quote!(update(db, row))),
-        m("Writes only the fields set in the patch; see [`__pg::repo::patch`].", "patch", quote!(key: &'a #key, patch: &'a #patch), quote!(Self), quote!(patch(db, key, patch))),
-        m("Deletes the row with this key; `false` if there was none.", "delete", quote!(key: &'a #key), quote!(bool), quote!(delete::<Self, A>(db, key))),
-        m("Whether a row has this key.", "exists", quote!(key: &'a #key), quote!(bool), quote!(exists::<Self, A>(db, key))),
-        m("One page of rows in key order after the cursor (keyset pagination).", "list", quote!(page: &'a __pg::PageRequest<#key>), quote!(__pg::Page<Self, #key>), quote!(list(db, page))),
-    ];
-    let single = single.into_iter().map(method);
     let batch = batch(p);
     quote! {
         #[doc = "The table, quoted."]
@@ -151,55 +104,23 @@ fn methods(p: &Plan) -> TokenStream {
         pub const COLUMNS: &'static str = #cols;
         #[doc = "This row's primary key."]
         pub fn key(&self) -> #key { #key_value }
-        #[doc = "How many rows the table holds."]
-        pub fn count<'a, A: __pg::Db<'a>>(db: A) -> __pg::Fut<'a, i64> {
-            __pg::repo::count::<Self, A>(db)
-        }
-        #(#single)*
-        #batch
+        ::strata_sdk::repository_methods!(key = #key, new = #new, patch = #patch, batch = [#(#batch),*]);
     }
 }
 
-/// `insert_many`, `upsert_many`, `update_many` (when there is something to
-/// update), `delete_many`: one transaction per call; see `strata_sdk::postgres::insert_many`.
-fn batch(p: &Plan) -> TokenStream {
-    let (new, key) = (p.new_ident(), p.key_ident());
-    let one = |name: &str, doc: &str, item: TokenStream| {
-        let f = format_ident!("{name}");
-        quote! {
-            #[doc = #doc]
-            pub fn #f<'a, A: __pg::Db<'a>, I: __pg::Rows<'a, #item>>(db: A, rows: I) -> __pg::Fut<'a, ::strata_sdk::BatchCounts> {
-                __pg::#f::<Self, A, I>(db, rows)
-            }
-        }
-    };
-    let mut out = quote!();
-    // Rows with nothing to insert (every column generated) have no batch insert.
+/// The batch writers the entity has (see `strata_sdk::repository_methods!`):
+/// `insert_many` and `upsert_many` unless every column is generated,
+/// `update_many` unless nothing can be updated, and `delete_many`.
+fn batch(p: &Plan) -> Vec<proc_macro2::Ident> {
+    let mut out = Vec::new();
     if !p.new.is_empty() {
-        out.extend(one(
-            "insert_many",
-            "Inserts rows, skipping keys that exist; see [`__pg::insert_many`].",
-            quote!(#new),
-        ));
-        out.extend(one(
-            "upsert_many",
-            "Inserts rows or overwrites those whose key exists; see [`__pg::upsert_many`].",
-            quote!(#new),
-        ));
+        out.extend(["insert_many", "upsert_many"]);
     }
     if !(p.upd.is_empty() && p.updated_at.is_none() && p.version.is_none()) {
-        out.extend(one(
-            "update_many",
-            "Writes each row by key, all or nothing; see [`__pg::update_many`].",
-            quote!(Self),
-        ));
+        out.push("update_many");
     }
-    out.extend(one(
-        "delete_many",
-        "Deletes the rows with these keys; see [`__pg::delete_many`].",
-        quote!(#key),
-    ));
-    out
+    out.push("delete_many");
+    out.into_iter().map(|n| format_ident!("{n}")).collect()
 }
 
 #[cfg(test)]

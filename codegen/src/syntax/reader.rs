@@ -214,22 +214,7 @@ pub(super) fn number(node: &Node, what: &str, probs: &mut Problems) -> Option<Sp
     }
 }
 
-/// `30s`, `500ms`, `5m`, `1h`, `1d` as milliseconds.
-pub fn parse_duration(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let mul = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(mul)
-}
+pub(super) use super::keys::parse_duration;
 
 pub(super) fn duration(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<u64>> {
     match node.as_str().and_then(parse_duration) {

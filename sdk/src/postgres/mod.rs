@@ -8,6 +8,7 @@ mod batch;
 pub mod check;
 mod copy;
 mod decode;
+pub mod methods;
 mod pool;
 pub mod replica;
 pub mod repo;

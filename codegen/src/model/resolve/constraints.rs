@@ -182,23 +182,6 @@ impl Resolver<'_> {
                     .help("use the default btree method for composite or unique indexes"),
                 );
             }
-            if method == IndexMethod::Gin {
-                let ok = columns.iter().all(|c| {
-                    let ty = &e.fields[c.field].ty;
-                    ty.is_array() || ty.scalar() == &ScalarType::Json
-                });
-                if !ok {
-                    self.err(
-                        Problem::new(
-                            Code::BadIndex,
-                            method_span,
-                            "a gin index needs array or json fields",
-                        )
-                        .label("gin index")
-                        .help("index scalar fields with btree (the default)"),
-                    );
-                }
-            }
             // Only btree indexes are unique or ordered; hash has its own message above.
             if matches!(
                 method,
@@ -223,33 +206,6 @@ impl Resolver<'_> {
                         Problem::new(Code::BadIndex, n.span, "only a btree index can be ordered")
                             .label("`desc` on a non-btree index")
                             .help("drop `desc`, or drop the `method` to use btree"),
-                    );
-                }
-            }
-            // PostgreSQL has no gist operator class for these types without an
-            // extension (btree_gist), and no brin one for booleans, enums,
-            // json or arrays: the migration would fail.
-            if method == IndexMethod::Gist {
-                let ty = &e.fields[columns[0].field].ty;
-                self.err(
-                    Problem::new(Code::BadIndex, method_span, format!("PostgreSQL has no gist operator class for `{ty}`"))
-                        .label("gist index")
-                        .help("gist needs the btree_gist extension for these types: use btree (the default), brin for large append-only tables, or gin for arrays and json"),
-                );
-            }
-            if method == IndexMethod::Brin {
-                let bad = columns.iter().map(|c| &e.fields[c.field]).find(|f| {
-                    f.ty.is_array()
-                        || matches!(
-                            f.ty.scalar(),
-                            ScalarType::Bool | ScalarType::Json | ScalarType::Enum(_)
-                        )
-                });
-                if let Some(f) = bad {
-                    self.err(
-                        Problem::new(Code::BadIndex, method_span, format!("PostgreSQL has no brin operator class for `{}` ({})", f.name.schema, f.ty))
-                            .label("brin index")
-                            .help("brin suits numbers, text, uuids and times; index booleans and enums with btree, arrays and json with gin"),
                     );
                 }
             }
@@ -322,6 +278,7 @@ impl Resolver<'_> {
                 columns,
                 unique: i.unique,
                 method,
+                method_span,
                 predicate,
                 span: i.span,
             });
