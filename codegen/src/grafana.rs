@@ -4,12 +4,12 @@
 //! errors per entity, pool saturation, connection waits and transactions,
 //! and (with `replicas:`) replica lag and read routing; for a ClickHouse,
 //! Elasticsearch or InfluxDB store, the batch writers' rows, failures and
-//! backlog; and store health. The metric names are the SDK's
-//! (`docs/operations.md`); `tests/tests/ops_dashboard.rs` checks that every
-//! query names one the SDK emits.
-//!
-//! Cache hit ratio and change-capture lag panels come with the `strata_cache_*`
-//! and `strata_sync_*` metrics.
+//! backlog; for a redis store, the cache hit ratio, loads, refused fills,
+//! invalidations and errors of the entities it caches; when the schema has
+//! `sync:` rules or cached entities, change capture's lag and throughput;
+//! and store health. The metric names are the SDK's (`docs/operations.md`);
+//! `tests/tests/ops_dashboard.rs` checks that every query names one the SDK
+//! emits.
 
 use serde_json::{json, Value};
 
@@ -210,6 +210,7 @@ fn dashboard(model: &Model) -> Value {
                     );
                 }
             }
+            StoreKind::Redis { .. } => cache_panels(&mut g, model, s),
             other => {
                 let writer = match other.tag() {
                     StoreKindTag::ClickHouse => "clickhouse",
@@ -240,6 +241,9 @@ fn dashboard(model: &Model) -> Value {
             }
         }
     }
+    if !model.sync.is_empty() || model.entities.iter().any(|e| e.cache.is_some()) {
+        sync_panels(&mut g);
+    }
     json!({
         "title": "Strata data layer",
         "description": crate::files::header("").trim(),
@@ -257,4 +261,91 @@ fn dashboard(model: &Model) -> Value {
         "annotations": { "list": [] },
         "panels": g.panels,
     })
+}
+
+/// The cache of the entities a redis store holds.
+fn cache_panels(g: &mut Grid, model: &Model, store: &str) {
+    let entities: Vec<&str> = (model.entities.iter())
+        .filter(|e| e.cache.as_ref().is_some_and(|c| c.store == store))
+        .map(|e| e.name.schema.as_str())
+        .collect();
+    if entities.is_empty() {
+        return;
+    }
+    let sel = format!("entity=~\"{}\"", entities.join("|"));
+    let rate = |m: &str| format!("sum by (entity) (rate({m}{{{sel}}}[$__rate_interval]))");
+    g.row(&format!("Redis store `{store}` (cache)"));
+    g.panel(
+        "Cache hit ratio by entity",
+        "percentunit",
+        &[(
+            "{{entity}}",
+            format!(
+                "{} / ({} + {})",
+                rate("strata_cache_hits_total"),
+                rate("strata_cache_hits_total"),
+                rate("strata_cache_misses_total")
+            ),
+        )],
+    );
+    g.panel(
+        "Loads, refused fills, invalidations, Redis errors",
+        "reqps",
+        &[
+            ("loads {{entity}}", rate("strata_cache_loads_total")),
+            (
+                "fills refused {{entity}}",
+                rate("strata_cache_fills_refused_total"),
+            ),
+            (
+                "invalidations {{entity}}",
+                rate("strata_cache_invalidations_total"),
+            ),
+            ("errors {{entity}}", rate("strata_cache_errors_total")),
+            ("bypassed {{entity}}", rate("strata_cache_bypassed_total")),
+        ],
+    );
+}
+
+/// Change capture (`strata sync`): lag and throughput per pipeline.
+fn sync_panels(g: &mut Grid) {
+    g.row("Change capture (`strata sync`)");
+    g.panel(
+        "Sync lag (seconds since the last applied commit, while behind)",
+        "s",
+        &[(
+            "{{pipeline}}",
+            "max by (pipeline) (strata_sync_lag_seconds)".into(),
+        )],
+    );
+    g.panel(
+        "Slot lag (WAL kept for the slot)",
+        "bytes",
+        &[(
+            "{{pipeline}}",
+            "max by (pipeline) (strata_sync_lag_bytes)".into(),
+        )],
+    );
+    g.panel(
+        "Rows applied per second",
+        "rowsps",
+        &[
+            (
+                "{{pipeline}} → {{target}}",
+                "sum by (pipeline, target) (rate(strata_sync_rows_applied_total[$__rate_interval]))".into(),
+            ),
+            (
+                "snapshot {{pipeline}}",
+                "sum by (pipeline) (rate(strata_sync_snapshot_rows_total[$__rate_interval]))".into(),
+            ),
+        ],
+    );
+    g.panel(
+        "Batch write time p95 per target",
+        "s",
+        &[(
+            "{{target}}",
+            "histogram_quantile(0.95, sum by (le, target) (rate(strata_sync_batch_duration_seconds_bucket[$__rate_interval])))".into(),
+        )],
+    );
 }
