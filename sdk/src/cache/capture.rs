@@ -14,7 +14,7 @@
 
 use futures_util::future::join_all;
 
-use super::{entry, Cache};
+use super::Cache;
 use crate::error::{Error, Result};
 
 /// The Redis key of a row from its key columns, each given as its
@@ -64,13 +64,8 @@ impl Cache {
         ttl_ms: u64,
         keys: &[String],
     ) -> Result<()> {
-        let px = ttl_ms.saturating_mul(2).saturating_add(1_000);
         let sets = keys.iter().map(|k| {
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(k)
-                .arg(entry::tombstone(rand::random()))
-                .arg("PX")
-                .arg(px);
+            let cmd = super::invalidate::set_tombstone(k, ttl_ms);
             let mut c = self.inner.conn.clone();
             let timeout = self.inner.cfg.timeout;
             async move { tokio::time::timeout(timeout, cmd.query_async::<()>(&mut c)).await }

@@ -45,13 +45,8 @@ impl Cache {
             self.defer(entity, keys);
             return;
         }
-        let px = tombstone_ttl(ttl_ms);
         let sets = keys.iter().map(|k| {
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(k)
-                .arg(entry::tombstone(rand::random()))
-                .arg("PX")
-                .arg(px);
+            let cmd = set_tombstone(k, ttl_ms);
             async move { (k, self.run::<()>(entity, &cmd).await.is_some()) }
         });
         let done = join_all(sets).await;
@@ -90,6 +85,17 @@ impl Cache {
 
 /// How long a tombstone stays: past any fill that could still compare with
 /// the entry it replaced (fills older than half the TTL are refused).
+/// `SET key <tombstone with a fresh token> PX <tombstone TTL>`: what every
+/// invalidation writes, after a commit or from change capture.
+pub(super) fn set_tombstone(key: &str, ttl_ms: u64) -> redis::Cmd {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key)
+        .arg(entry::tombstone(rand::random()))
+        .arg("PX")
+        .arg(tombstone_ttl(ttl_ms));
+    cmd
+}
+
 fn tombstone_ttl(ttl_ms: u64) -> u64 {
     ttl_ms.saturating_mul(2).saturating_add(1_000)
 }
