@@ -183,3 +183,34 @@ async fn a_wrong_password_is_a_connection_error_without_the_password() {
     );
     assert!(!text.contains(wrong), "{text}");
 }
+
+/// Change capture's own replication connection speaks SCRAM-SHA-256 (the
+/// default of PostgreSQL 14+ and Debian): it authenticates, checks the
+/// server's signature, and runs a replication command; a wrong password is
+/// the server's refusal, never echoing it.
+#[tokio::test]
+async fn the_replication_connection_authenticates_with_scram() {
+    use strata_sdk::sync::wire::{ConnInfo, ReplConn};
+    let tmp = TempDir::new("pg_password_repl");
+    let server = PasswordServer::start(&tmp.0);
+
+    let info = ConnInfo::parse(&server.url(PASSWORD)).expect("url parses");
+    let mut c = ReplConn::connect(&info, "strata-test")
+        .await
+        .expect("SCRAM authentication on a replication connection");
+    let rows = c
+        .simple_query("IDENTIFY_SYSTEM")
+        .await
+        .expect("a replication command runs");
+    assert_eq!(rows.len(), 1, "IDENTIFY_SYSTEM answers one row");
+
+    let wrong = "not-the-Pw_99";
+    let info = ConnInfo::parse(&server.url(wrong)).expect("url parses");
+    let e = ReplConn::connect(&info, "strata-test")
+        .await
+        .err()
+        .expect("a wrong password must not connect");
+    let text = e.to_string();
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(!text.contains(wrong), "{text}");
+}

@@ -9,9 +9,9 @@
 //! - startup with `replication=database`, and session settings that make
 //!   the text output of values unambiguous (`TimeZone=UTC`, `DateStyle=ISO`,
 //!   `extra_float_digits=3`);
-//! - authentication: trust, cleartext password and MD5. SCRAM-SHA-256 is
-//!   refused with an error saying so (use trust or md5 for the replication
-//!   user, or a local socket);
+//! - authentication: trust, cleartext password, MD5 and SCRAM-SHA-256
+//!   (`scram` below, RFC 5802/7677 with hmac and sha2 from RustCrypto; no
+//!   channel binding; the server's signature is checked);
 //! - simple queries (`IDENTIFY_SYSTEM`, `CREATE_REPLICATION_SLOT`, `SHOW`);
 //! - `START_REPLICATION` and the CopyBoth stream: XLogData and primary
 //!   keepalive messages in, Standby Status Update messages out.
@@ -206,22 +206,29 @@ impl ReplConn {
                         0 => {}
                         3 => {
                             let pw = info.password.clone().ok_or_else(|| {
-                                SyncError::Source("the server asks for a password and the URL has none".into())
+                                SyncError::Source(
+                                    "the server asks for a password and the URL has none".into(),
+                                )
                             })?;
                             c.password_message(pw.as_bytes()).await?;
                         }
                         5 => {
                             let salt = [m.get_u8(), m.get_u8(), m.get_u8(), m.get_u8()];
                             let pw = info.password.clone().ok_or_else(|| {
-                                SyncError::Source("the server asks for a password and the URL has none".into())
+                                SyncError::Source(
+                                    "the server asks for a password and the URL has none".into(),
+                                )
                             })?;
                             let hashed = md5_password(&info.user, &pw, &salt);
                             c.password_message(hashed.as_bytes()).await?;
                         }
                         10 => {
-                            return Err(SyncError::Source(
-                                "the server asks for SCRAM-SHA-256, which the replication connection does not speak: allow `trust` or `md5` for replication connections of this user in pg_hba.conf".into(),
-                            ))
+                            let pw = info.password.clone().ok_or_else(|| {
+                                SyncError::Source(
+                                    "the server asks for a password and the URL has none".into(),
+                                )
+                            })?;
+                            c.scram(&m, &pw).await?;
                         }
                         k => {
                             return Err(SyncError::Source(format!(
@@ -234,6 +241,60 @@ impl ReplConn {
                 b'E' => return Err(error_response(&m)),
                 _ => {} // ParameterStatus, BackendKeyData, notices
             }
+        }
+    }
+
+    /// SCRAM-SHA-256 (RFC 5802, RFC 7677), as PostgreSQL speaks it: the
+    /// user name is the startup packet's (`n=` stays empty), no channel
+    /// binding (`n,,`). `mechanisms` is the AuthenticationSASL body after its
+    /// code. The server's signature is checked, so a server that does not
+    /// know the password cannot pretend it does.
+    async fn scram(&mut self, mechanisms: &[u8], password: &str) -> Result<(), SyncError> {
+        let offered = mechanisms.split(|b| *b == 0).any(|m| m == b"SCRAM-SHA-256");
+        if !offered {
+            return Err(SyncError::Source(
+                "the server offers no SASL mechanism the replication connection speaks (SCRAM-SHA-256)".into(),
+            ));
+        }
+        let nonce = scram::nonce();
+        let first_bare = format!("n=,r={nonce}");
+        let first = format!("n,,{first_bare}");
+        let mut body = BytesMut::new();
+        body.put_slice(b"SCRAM-SHA-256\0");
+        body.put_i32(first.len() as i32);
+        body.put_slice(first.as_bytes());
+        self.sasl_message(&body).await?;
+        let server_first = self.sasl_step(11).await?;
+        let (reply, server_signature) =
+            scram::client_final(password, &nonce, &first_bare, &server_first)?;
+        self.sasl_message(reply.as_bytes()).await?;
+        let server_final = self.sasl_step(12).await?;
+        match server_final.strip_prefix("v=") {
+            Some(v) if v.trim_end_matches('\0') == server_signature => Ok(()),
+            _ => Err(SyncError::Source(
+                "SCRAM: the server's signature does not match: it does not know the password"
+                    .into(),
+            )),
+        }
+    }
+
+    async fn sasl_message(&mut self, body: &[u8]) -> Result<(), SyncError> {
+        self.out.put_u8(b'p');
+        self.out.put_i32(body.len() as i32 + 4);
+        self.out.put_slice(body);
+        self.send().await
+    }
+
+    /// The next AuthenticationSASLContinue (11) or …Final (12) body.
+    async fn sasl_step(&mut self, want: i32) -> Result<String, SyncError> {
+        let (tag, mut m) = self.read_message().await?;
+        match tag {
+            b'R' if m.get_i32() == want => Ok(String::from_utf8_lossy(&m).into_owned()),
+            b'E' => Err(error_response(&m)),
+            _ => Err(SyncError::Source(format!(
+                "SCRAM: unexpected message `{}` from the server",
+                tag as char
+            ))),
         }
     }
 
@@ -409,6 +470,112 @@ async fn read_message(
     buf.resize(len as usize - 4, 0);
     io.read_exact(buf).await.map_err(io_err)?;
     Ok((tag, buf.split().freeze()))
+}
+
+/// The client side of SCRAM-SHA-256's arithmetic (RFC 5802 §3).
+mod scram {
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+
+    use super::SyncError;
+
+    type HmacSha256 = Hmac<Sha256>;
+
+    /// 18 random bytes (the OS-seeded thread RNG), base64: the client nonce.
+    pub fn nonce() -> String {
+        B64.encode(rand::random::<[u8; 18]>())
+    }
+
+    fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+        let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        m.update(data);
+        m.finalize().into_bytes().into()
+    }
+
+    /// Hi(password, salt, i): PBKDF2 with HMAC-SHA-256, one 32-byte block.
+    fn hi(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
+        let mut block = salt.to_vec();
+        block.extend_from_slice(&1u32.to_be_bytes());
+        let mut u = hmac(password, &block);
+        let mut out = u;
+        for _ in 1..iterations {
+            u = hmac(password, &u);
+            out.iter_mut().zip(u).for_each(|(o, b)| *o ^= b);
+        }
+        out
+    }
+
+    /// The client-final-message for `server_first` (`r=…,s=…,i=…`) and the
+    /// server signature (base64) the server-final-message must carry.
+    pub fn client_final(
+        password: &str,
+        client_nonce: &str,
+        client_first_bare: &str,
+        server_first: &str,
+    ) -> Result<(String, String), SyncError> {
+        let bad = || SyncError::Source(format!("SCRAM: cannot read the server's `{server_first}`"));
+        let mut nonce = None;
+        let mut salt = None;
+        let mut iterations = None;
+        for part in server_first.trim_end_matches('\0').split(',') {
+            match part.split_once('=') {
+                Some(("r", v)) => nonce = Some(v.to_string()),
+                Some(("s", v)) => salt = B64.decode(v).ok(),
+                Some(("i", v)) => iterations = v.parse::<u32>().ok(),
+                _ => {}
+            }
+        }
+        let (nonce, salt, iterations) = (
+            nonce.ok_or_else(bad)?,
+            salt.ok_or_else(bad)?,
+            iterations.ok_or_else(bad)?,
+        );
+        if !nonce.starts_with(client_nonce) || iterations == 0 {
+            return Err(bad());
+        }
+        let salted = hi(password.as_bytes(), &salt, iterations);
+        let client_key = hmac(&salted, b"Client Key");
+        let stored_key: [u8; 32] = Sha256::digest(client_key).into();
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth = format!(
+            "{client_first_bare},{},{without_proof}",
+            server_first.trim_end_matches('\0')
+        );
+        let signature = hmac(&stored_key, auth.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
+        let server_key = hmac(&salted, b"Server Key");
+        let server_signature = B64.encode(hmac(&server_key, auth.as_bytes()));
+        Ok((
+            format!("{without_proof},p={}", B64.encode(proof)),
+            server_signature,
+        ))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        /// RFC 7677 §3's example exchange (user "user", password "pencil").
+        #[test]
+        fn rfc_7677_example() {
+            let (reply, server_sig) = super::client_final(
+                "pencil",
+                "rOprNGfwEbeRWgbNEkqO",
+                "n=user,r=rOprNGfwEbeRWgbNEkqO",
+                "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+            )
+            .unwrap();
+            assert_eq!(
+                reply,
+                "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+            );
+            assert_eq!(server_sig, "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+        }
+    }
 }
 
 fn md5_password(user: &str, pw: &str, salt: &[u8; 4]) -> String {
