@@ -56,6 +56,19 @@ async fn the_cache_works_on_a_redis_cluster() {
     // Compare through a cluster-aware read of each key.
     let values = cache_equals_database_cluster(&s).await;
     assert!(values > 0);
+    // A TRUNCATE seen by change capture: every entry of the entity, on
+    // every master, becomes a tombstone (found by SCAN per master).
+    let def = <Account as strata_sdk::postgres::Table>::CACHE.unwrap();
+    let n = s
+        .cache()
+        .tombstone_entity("Account", def.fingerprint, def.ttl_ms)
+        .await
+        .expect("tombstones on every master");
+    assert!(
+        n >= values as u64,
+        "{n} keys tombstoned, {values} values were cached"
+    );
+    assert_eq!(cache_equals_database_cluster(&s).await, 0, "no value left");
     // Clean up: delete our keys on every node.
     for id in &ids {
         let key = s.cache().key_of::<Account>(id).unwrap().unwrap();

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::error::{Error, Result};
@@ -141,6 +142,101 @@ impl Conn {
             }
         }
     }
+}
+
+impl Conn {
+    /// Every key matching the glob `pattern`, from every master (`SCAN …
+    /// MATCH … COUNT 1000` per node, so no node is blocked as by `KEYS`).
+    /// For rare whole-entity work such as a `TRUNCATE` seen by change
+    /// capture. Errors: the first Redis error, as [`Error::Connection`].
+    pub(crate) async fn scan_match(&self, pattern: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        match self.clone() {
+            Conn::Single(c) => {
+                scan_node(&mut keys, pattern, |cmd| {
+                    let mut c = c.clone();
+                    async move { cmd.query_async::<Value>(&mut c).await }
+                })
+                .await?
+            }
+            Conn::Cluster(c) => {
+                for (host, port) in masters(&c).await? {
+                    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                        host: host.clone(),
+                        port,
+                    });
+                    scan_node(&mut keys, pattern, |cmd| {
+                        let mut c = c.clone();
+                        let route = route.clone();
+                        async move { c.route_command(cmd, route).await }
+                    })
+                    .await?;
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+fn scan_error(e: impl std::fmt::Display) -> Error {
+    Error::Connection {
+        message: format!("redis SCAN: {e}"),
+    }
+}
+
+/// Runs one node's `SCAN` to its end, adding the keys found.
+async fn scan_node<F, Fut>(keys: &mut Vec<String>, pattern: &str, run: F) -> Result<()>
+where
+    F: Fn(Cmd) -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<Value>>,
+{
+    let mut cursor = 0u64;
+    loop {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000);
+        let value = run(cmd).await.map_err(scan_error)?;
+        let (next, found): (u64, Vec<String>) =
+            redis::from_redis_value(value).map_err(scan_error)?;
+        keys.extend(found);
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// The (host, port) of each master of a cluster, from `CLUSTER SLOTS`
+/// (`[[start, end, [host, port, id, …], replica…], …]`).
+async fn masters(c: &ClusterConnection) -> Result<Vec<(String, u16)>> {
+    let mut c = c.clone();
+    let slots: Vec<Vec<Value>> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut c)
+        .await
+        .map_err(scan_error)?;
+    let mut out: Vec<(String, u16)> = Vec::new();
+    for range in slots {
+        let Some(master) = range.into_iter().nth(2) else {
+            continue;
+        };
+        let (host, port): (String, u16) = match redis::from_redis_value::<Vec<Value>>(master) {
+            Ok(node) if node.len() >= 2 => {
+                let mut it = node.into_iter();
+                let host = redis::from_redis_value(it.next().unwrap_or(Value::Nil));
+                let port = redis::from_redis_value(it.next().unwrap_or(Value::Nil));
+                (host.map_err(scan_error)?, port.map_err(scan_error)?)
+            }
+            _ => return Err(scan_error("CLUSTER SLOTS: a range without its master")),
+        };
+        if !out.contains(&(host.clone(), port)) {
+            out.push((host, port));
+        }
+    }
+    Ok(out)
 }
 
 impl ConnectionLike for Conn {

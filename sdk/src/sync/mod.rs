@@ -36,6 +36,7 @@ pub mod source;
 pub mod spec;
 pub mod status;
 pub mod stream;
+mod truncate;
 pub mod verify;
 pub mod wire;
 

@@ -145,6 +145,40 @@ impl Redis {
     }
 }
 
+impl Redis {
+    /// Tombstones every cached key of the entities of pipeline tables
+    /// `tables` (a `TRUNCATE`), and once more half a TTL later, in the
+    /// background ([`super::truncate`] says why).
+    pub async fn truncate(&self, tables: &[usize]) -> Result<(), SyncError> {
+        let cache = self.cache().await?.clone();
+        for (e, name) in self
+            .entities
+            .iter()
+            .filter(|(e, _)| tables.contains(&e.table))
+        {
+            let n = cache
+                .tombstone_entity(name, &e.fingerprint, e.ttl_ms)
+                .await
+                .map_err(|err| SyncError::Target {
+                    target: self.store.clone(),
+                    message: err.to_string(),
+                })?;
+            tracing::info!(entity = %e.entity, keys = n, "TRUNCATE: cache entries tombstoned");
+            let (cache, name, fp, ttl) = (cache.clone(), *name, e.fingerprint.clone(), e.ttl_ms);
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(ttl / 2 + 1000)).await;
+                if let Err(err) = cache.tombstone_entity(name, &fp, ttl).await {
+                    tracing::warn!(
+                        entity = name,
+                        "TRUNCATE: second tombstone pass failed: {err}"
+                    );
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
 /// A value of each key type, to check the type is supported.
 fn sample(ty: ColumnType) -> Cell {
     match ty {
