@@ -106,24 +106,9 @@ impl ClickHouse {
         }
         // Fields the schema gained: add their columns, then recreate the
         // current-rows view (it lists its columns).
-        let listed = self
-            .exec(
-                "SELECT database, table, name FROM system.columns FORMAT TabSeparated",
-                None,
-            )
-            .await?;
-        let listed = String::from_utf8_lossy(&listed).into_owned();
+        let listed = self.listed_columns().await?;
         for t in &self.tables {
-            let have: Vec<&str> = listed
-                .lines()
-                .filter_map(|l| {
-                    let mut it = l.split('\t');
-                    match (it.next(), it.next(), it.next()) {
-                        (Some(d), Some(n), Some(c)) if d == t.database && n == t.name => Some(c),
-                        _ => None,
-                    }
-                })
-                .collect();
+            let have = columns_of(&listed, t);
             let spec = &specs[t.table];
             let mut added = false;
             for (i, col) in spec.columns.iter().enumerate() {
@@ -168,6 +153,34 @@ impl ClickHouse {
             }
         }
         Ok(())
+    }
+
+    /// `database \t table \t column` lines of every column of the server.
+    async fn listed_columns(&self) -> Result<String, SyncError> {
+        let listed = self
+            .exec(
+                "SELECT database, table, name FROM system.columns FORMAT TabSeparated",
+                None,
+            )
+            .await?;
+        Ok(String::from_utf8_lossy(&listed).into_owned())
+    }
+
+    /// The pipeline tables whose copy here does not hold every column yet:
+    /// the table is missing (an entity added to the `sync:` rules after
+    /// the first snapshot) or lacks a column (a field added). Their rows
+    /// must be copied again once [`ClickHouse::ensure`] has made them.
+    pub async fn missing_columns(&self, specs: &[TableSpec]) -> Result<Vec<usize>, SyncError> {
+        let listed = self.listed_columns().await?;
+        Ok(self
+            .tables
+            .iter()
+            .filter(|t| {
+                let have = columns_of(&listed, t);
+                (specs[t.table].columns.iter()).any(|c| !have.contains(&c.name.as_str()))
+            })
+            .map(|t| t.table)
+            .collect())
     }
 
     /// The target table of a pipeline table, if this target has one.
@@ -327,6 +340,20 @@ impl ClickHouse {
         .await?;
         Ok(())
     }
+}
+
+/// The columns `listed` (`database \t table \t column` lines) gives `t`.
+fn columns_of<'a>(listed: &'a str, t: &ClickHouseTable) -> Vec<&'a str> {
+    listed
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split('\t');
+            match (it.next(), it.next(), it.next()) {
+                (Some(d), Some(n), Some(c)) if d == t.database && n == t.name => Some(c),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 fn leb128(out: &mut Vec<u8>, mut v: u64) {
