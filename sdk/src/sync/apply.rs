@@ -139,8 +139,19 @@ impl Targets {
         deleted: bool,
     ) -> Result<(), SyncError> {
         let spec = &p.tables[table];
-        // ClickHouse first: the only target that can refuse a value, so a
-        // refused row is in no target's buffer.
+        // Every conversion that can refuse a value runs before anything is
+        // buffered, so a refused row is in no target's buffer: documents
+        // first (kept aside), then ClickHouse rows.
+        let mut docs = Vec::new();
+        for (i, t) in self.list.iter().enumerate() {
+            if let Target::Elastic(e) = t {
+                if let Some(ix) = e.index_for(table) {
+                    let mut doc = Vec::new();
+                    e.push(&mut doc, spec, ix, cells, version, deleted)?;
+                    docs.push((i, doc));
+                }
+            }
+        }
         for (i, t) in self.list.iter().enumerate() {
             if let Target::ClickHouse(c) = t {
                 if let Some(ti) = c.table_for(table) {
@@ -150,12 +161,7 @@ impl Targets {
         }
         for (i, t) in self.list.iter().enumerate() {
             match t {
-                Target::ClickHouse(_) => {}
-                Target::Elastic(e) => {
-                    if let Some(ix) = e.index_for(table) {
-                        e.push(&mut b.es[i], spec, ix, cells, version, deleted);
-                    }
-                }
+                Target::ClickHouse(_) | Target::Elastic(_) => {}
                 #[cfg(feature = "cache")]
                 Target::Redis(r) => {
                     if let Some(ix) = r.entity_for(table) {
@@ -163,6 +169,9 @@ impl Targets {
                     }
                 }
             }
+        }
+        for (i, doc) in docs {
+            b.es[i].extend_from_slice(&doc);
         }
         b.rows += 1;
         Ok(())

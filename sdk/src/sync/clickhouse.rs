@@ -203,7 +203,8 @@ impl ClickHouse {
     ) -> Result<(), SyncError> {
         let mark = p.body.len();
         for (col, c) in spec.columns.iter().zip(cells) {
-            if let Err(reason) = encode(&mut p.body, col, c) {
+            let written = in_range(self.flags, col, c).and_then(|()| encode(&mut p.body, col, c));
+            if let Err(reason) = written {
                 p.body.truncate(mark);
                 return Err(SyncError::Value {
                     table: spec.source_table.clone(),
@@ -342,6 +343,32 @@ impl ClickHouse {
     }
 }
 
+/// Days since 1970 that `Date32` holds: 1900-01-01 to 2299-12-31.
+const DATE32_DAYS: std::ops::RangeInclusive<i32> = -25_567..=120_529;
+/// Microseconds since 1970 that `DateTime64` holds (same years).
+const DATETIME64_MICROS: std::ops::RangeInclusive<i64> =
+    -25_567 * 86_400_000_000..=120_530 * 86_400_000_000 - 1;
+
+/// Refuses a date or time that a modern server's `Date32`/`DateTime64`
+/// column would clamp without an error (the 18.16 target's `Int32` days
+/// and `Int64` microseconds hold every PostgreSQL value).
+fn in_range(f: ClickHouseFlags, col: &ColumnSpec, c: &Cell) -> Result<(), String> {
+    match (col.ty, c) {
+        (_, Cell::Array(items)) => items.iter().try_for_each(|it| in_range(f, col, it)),
+        (ColumnType::Date, Cell::Days(d)) if f.date32 && !DATE32_DAYS.contains(d) => Err(format!(
+            "{d} days from 1970 is outside what ClickHouse `Date32` holds (1900-01-01 to 2299-12-31)"
+        )),
+        (ColumnType::Timestamptz, Cell::Micros(us))
+            if f.datetime64 && !DATETIME64_MICROS.contains(us) =>
+        {
+            Err(format!(
+                "{us} µs from 1970 is outside what ClickHouse `DateTime64` holds (1900 to 2299)"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The columns `listed` (`database \t table \t column` lines) gives `t`.
 fn columns_of<'a>(listed: &'a str, t: &ClickHouseTable) -> Vec<&'a str> {
     listed
@@ -466,5 +493,51 @@ fn key_type(col: &ColumnSpec, f: ClickHouseFlags) -> String {
         ColumnType::Timestamptz => "Int64".into(),
         ColumnType::Date if f.date32 => "Date32".into(),
         ColumnType::Date => "Int32".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modern_date_columns_refuse_what_they_would_clamp() {
+        let col = |ty| ColumnSpec {
+            name: "c".into(),
+            ty,
+            nullable: false,
+            array: false,
+            key: false,
+        };
+        let modern = ClickHouseFlags {
+            datetime64: true,
+            date32: true,
+            bool_type: true,
+            is_deleted: true,
+        };
+        let old = ClickHouseFlags {
+            datetime64: false,
+            date32: false,
+            bool_type: false,
+            is_deleted: false,
+        };
+        let date = col(ColumnType::Date);
+        assert!(in_range(modern, &date, &Cell::Days(-25_567)).is_ok());
+        assert!(in_range(modern, &date, &Cell::Days(-25_568)).is_err());
+        assert!(in_range(modern, &date, &Cell::Days(120_530)).is_err());
+        assert!(in_range(old, &date, &Cell::Days(3_000_000)).is_ok());
+        let ts = col(ColumnType::Timestamptz);
+        assert!(in_range(modern, &ts, &Cell::Micros(120_530 * 86_400_000_000 - 1)).is_ok());
+        assert!(in_range(modern, &ts, &Cell::Micros(120_530 * 86_400_000_000)).is_err());
+        let arr = ColumnSpec {
+            array: true,
+            ..col(ColumnType::Date)
+        };
+        assert!(in_range(
+            modern,
+            &arr,
+            &Cell::Array(vec![Cell::Days(0), Cell::Days(200_000)])
+        )
+        .is_err());
     }
 }

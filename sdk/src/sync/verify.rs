@@ -81,10 +81,7 @@ fn key_and_hash(t: &TableSpec, cells: &[Cell]) -> (String, u64) {
 fn key_text(t: &TableSpec, cells: &[Cell]) -> String {
     t.key_indexes()
         .iter()
-        .map(|&k| match cell::to_json(&cells[k]) {
-            serde_json::Value::String(s) => s,
-            v => v.to_string(),
-        })
+        .map(|&k| cell::key_text(&cells[k]))
         .collect::<Vec<_>>()
         .join("/")
 }
