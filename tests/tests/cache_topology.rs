@@ -132,37 +132,7 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn the_cache_finds_its_master_through_sentinel() {
     let master = PrivateRedis::start();
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("strata-sentinel-{port}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("sentinel.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "port {port}\nbind 127.0.0.1\nsentinel monitor strata 127.0.0.1 {} 1\nsentinel down-after-milliseconds strata 1000\n",
-            master.port
-        ),
-    )
-    .unwrap();
-    let child = Command::new("redis-server")
-        .arg(&conf)
-        .arg("--sentinel")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server --sentinel");
-    let _sentinel = Sentinel { child, _dir: dir };
-    let url = format!("redis+sentinel://127.0.0.1:{port}/strata");
-    let mut cache = None;
-    for _ in 0..100 {
-        if let Ok(c) = CacheConfig::new(&url, prefix()).connect().await {
-            cache = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let db = TestDb::with_ddl(DDL).await;
-    let s = Store::new(db.pool.clone(), cache.expect("sentinel answers"));
+    let (s, _sentinel, _db) = sentinel_store(master.port).await;
     Account::insert(&s, &account(1, 1)).await.unwrap();
     Account::get(&s, &1).await.unwrap();
     assert_eq!(Account::get(&s, &1).await.unwrap().balance, 1);
@@ -178,6 +148,36 @@ async fn the_cache_finds_its_master_through_sentinel() {
         .unwrap();
     assert_eq!(n, 1);
     let _ = cache_equals_database;
+}
+
+/// A sentinel (quorum 1, a master down after 500 ms) watching the master on
+/// `master_port` as `strata`, and a store whose cache finds its master
+/// through it; the guards keep the sentinel and the database alive.
+async fn sentinel_store(master_port: u16) -> (Store, Sentinel, TestDb) {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("strata-sentinel-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\nsentinel monitor strata 127.0.0.1 {master_port} 1\nsentinel down-after-milliseconds strata 500\nsentinel failover-timeout strata 5000\n"
+        ),
+    )
+    .unwrap();
+    let sentinel = spawn(&[conf.to_str().unwrap(), "--sentinel"], dir);
+    let url = format!("redis+sentinel://127.0.0.1:{port}/strata");
+    let mut cache = None;
+    for _ in 0..100 {
+        if let Ok(c) = CacheConfig::new(&url, prefix()).connect().await {
+            cache = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let db = TestDb::with_ddl(DDL).await;
+    let s = Store::new(db.pool.clone(), cache.expect("sentinel answers"));
+    (s, sentinel, db)
 }
 
 /// Starts a process whose guard kills it.
@@ -227,7 +227,6 @@ where
 async fn the_cache_follows_a_sentinel_failover() {
     let mut master = PrivateRedis::start();
     let rport = free_port();
-    let tmp = std::env::temp_dir();
     let _replica = spawn(
         &[
             "--port",
@@ -242,7 +241,7 @@ async fn the_cache_follows_a_sentinel_failover() {
             "127.0.0.1",
             &master.port.to_string(),
         ],
-        tmp.join(format!("strata-replica-{rport}")),
+        std::env::temp_dir().join(format!("strata-replica-{rport}")),
     );
     let replica_url = format!("redis://127.0.0.1:{rport}");
     eventually(20, "the replica connected", || async {
@@ -251,30 +250,7 @@ async fn the_cache_follows_a_sentinel_failover() {
             .contains("connected_slaves:1")
     })
     .await;
-    let sport = free_port();
-    let dir = tmp.join(format!("strata-sentinel-{sport}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("sentinel.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "port {sport}\nbind 127.0.0.1\nsentinel monitor strata 127.0.0.1 {} 1\nsentinel down-after-milliseconds strata 500\nsentinel failover-timeout strata 5000\n",
-            master.port
-        ),
-    )
-    .unwrap();
-    let _sentinel = spawn(&[conf.to_str().unwrap(), "--sentinel"], dir);
-    let url = format!("redis+sentinel://127.0.0.1:{sport}/strata");
-    let mut cache = None;
-    for _ in 0..100 {
-        if let Ok(c) = CacheConfig::new(&url, prefix()).connect().await {
-            cache = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let db = TestDb::with_ddl(DDL).await;
-    let s = Store::new(db.pool.clone(), cache.expect("sentinel answers"));
+    let (s, _sentinel, _db) = sentinel_store(master.port).await;
     Account::insert(&s, &account(1, 1)).await.unwrap();
     assert_eq!(Account::get(&s, &1).await.unwrap().balance, 1);
     let key = s.cache().key_of::<Account>(&1).unwrap().unwrap();
