@@ -52,7 +52,7 @@ pub use spec::{
     TableSpec, TargetSpec,
 };
 pub use status::{status, Status};
-pub use verify::{verify, VerifyReport};
+pub use verify::{verify, verify_in_buckets, VerifyReport};
 
 use apply::Targets;
 use wire::{ConnInfo, ReplConn};
