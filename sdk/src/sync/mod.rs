@@ -46,8 +46,8 @@ use tokio::sync::watch;
 pub use error::SyncError;
 pub use lsn::Lsn;
 pub use spec::{
-    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, Pipeline, RedisEntity,
-    TableSpec, TargetSpec,
+    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, EventsSpec, Pipeline,
+    RedisEntity, TableSpec, TargetSpec,
 };
 pub use status::{status, Status};
 pub use verify::{verify, VerifyReport};
