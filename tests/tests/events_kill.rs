@@ -16,6 +16,49 @@ use events_support::*;
 use pg_common::{strata_bin, TempDir};
 use strata_sdk::events::Position;
 
+/// A runner process, killed when the test ends (or fails).
+struct Runner(Child);
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether Redis holds entries past the slot's acknowledged position:
+/// then the next run replays them, and `XADD` must refuse them.
+async fn ahead_of_slot(f: &Fixture) -> bool {
+    let db = f.pg.url.rsplit('/').next().unwrap().to_string();
+    let confirmed: String = sqlx::query_scalar(
+        "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+    )
+    .bind(f.pipeline.slot(&db))
+    .fetch_one(&f.pool)
+    .await
+    .unwrap();
+    let confirmed: Position = confirmed.parse().unwrap();
+    let mut c = redis::Client::open(f.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let top: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+        .arg(strata_sdk::events::head_key(&f.prefix, "Ledger"))
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let top = top
+        .ids
+        .first()
+        .and_then(|i| Position::from_stream_id(&i.id));
+    top.is_some_and(|t| t.lsn >= confirmed.lsn)
+}
+
 fn start(schema: &str, f: &Fixture, log: &std::path::Path) -> Child {
     let out = std::fs::OpenOptions::new()
         .create(true)
@@ -77,7 +120,7 @@ async fn kill_9_of_the_runner_duplicates_no_event() {
     let schema = schema.to_str().unwrap().to_string();
     let log = dir.path().join("sync.log");
 
-    let mut child = start(&schema, &f, &log);
+    let mut child = Runner(start(&schema, &f, &log));
     f.snapshot_done().await;
     let (next, stop) = (
         Arc::new(AtomicI64::new(1)),
@@ -94,11 +137,15 @@ async fn kill_9_of_the_runner_duplicates_no_event() {
             ))
         })
         .collect();
+    // Kills land between Redis taking entries and the slot's next status
+    // update (every second), so each restart replays some of them.
+    let mut replays = 0;
     for round in 0..6 {
         tokio::time::sleep(Duration::from_millis(700 + 230 * round)).await;
-        child.kill().expect("kill -9");
-        child.wait().unwrap();
-        child = start(&schema, &f, &log);
+        child.0.kill().expect("kill -9");
+        child.0.wait().unwrap();
+        replays += ahead_of_slot(&f).await as usize;
+        child = Runner(start(&schema, &f, &log));
     }
     stop.store(true, Ordering::Relaxed);
     for w in writers {
@@ -110,7 +157,14 @@ async fn kill_9_of_the_runner_duplicates_no_event() {
     // A subscriber from the start sees each committed change once, in order.
     let client = f.client().await;
     let mut sub = Box::pin(Ledger::subscribe(&client, Position::START));
-    let got = take(&mut sub, committed.len(), 120).await;
+    let got = tokio::select! {
+        got = take(&mut sub, committed.len(), 120) => got,
+        _ = async {
+            while child.0.try_wait().unwrap().is_none() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        } => panic!("the runner stopped: {}", std::fs::read_to_string(&log).unwrap_or_default()),
+    };
     quiet(&mut sub, 1500).await;
     let mut want: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for (id, b) in &committed {
@@ -146,7 +200,10 @@ async fn kill_9_of_the_runner_duplicates_no_event() {
         .iter()
         .all(|(_, _, vals)| vals.iter().all(|v| !v.contains(SECRET))));
 
-    child.kill().unwrap();
-    child.wait().unwrap();
+    assert!(
+        replays > 0,
+        "no kill left entries to replay: the test proved nothing"
+    );
+    drop(child);
     f.drop_pipeline().await;
 }

@@ -266,7 +266,7 @@ fn the_derive_declares_the_events_of_an_entity_with_a_secret() {
     let d = <Ledger as Events>::EVENTS;
     assert_eq!(
         (d.entity, d.partitions, d.max_len, d.pubsub),
-        ("Ledger", 4, 1000, true)
+        ("Ledger", 4, 100_000, true)
     );
     // The row type is the view without the secret.
     let v = LedgerPublic {

@@ -2,8 +2,9 @@
 //! capture runs in-process on the trading schema's `<main>_cache`
 //! pipeline, the example's server runs on a free port, and real WebSocket
 //! clients (tokio-tungstenite) see every order change (written through the
-//! SDK and through plain SQL) once, in order per key, deletes included, no
-//! secret in any message; a client that reconnects with `?from=` resumes.
+//! SDK and through plain SQL) once, in order per key, deletes included; a
+//! client that reconnects with `?from=` resumes. (`Order` has no secret
+//! field; secrets in events are tested in `events_live.rs`.)
 
 mod events_support;
 #[path = "../../generated/examples/live_orders.rs"]
@@ -47,7 +48,6 @@ async fn read(ws: &mut Ws, n: usize) -> Vec<serde_json::Value> {
             .expect("open")
             .expect("a message");
         if let Message::Text(t) = m {
-            assert!(!t.contains(events_support::SECRET), "{t}");
             out.push(serde_json::from_str(&t).expect("json"));
         }
     }

@@ -51,5 +51,16 @@ pub fn emit(p: &Plan) -> TokenStream {
             };
             type Row = #row;
         }
+        impl #ident {
+            #[doc = "Every committed change after `from` (exclusive), in commit order; see `strata_sdk::events::Client::subscribe`."]
+            pub fn subscribe(
+                client: &::strata_sdk::events::Client,
+                from: ::strata_sdk::events::Position,
+            ) -> impl ::strata_sdk::events::Stream<
+                Item = ::strata_sdk::Result<::strata_sdk::events::Change<#row>>,
+            > + ::std::marker::Send + 'static {
+                client.subscribe::<Self>(from)
+            }
+        }
     }
 }

@@ -62,6 +62,9 @@ mod position;
 mod publish;
 mod subscribe;
 
+/// The `Stream` trait the subscriptions implement (`futures_util`'s, so
+/// generated code needs no dependency of its own).
+pub use futures_util::Stream;
 pub use group::GroupReader;
 pub use position::{BadPosition, Position};
 pub use publish::{Event, Publisher};

@@ -30,7 +30,7 @@ pub const SECRET: &str = "S3CR3T-never-published";
 #[strata(
     table = "ledgers",
     key(id),
-    events(partitions = 4, max_len = 1000, pubsub = true)
+    events(partitions = 4, max_len = 100000, pubsub = true)
 )]
 pub struct Ledger {
     pub id: i64,
@@ -54,7 +54,7 @@ entities:
     table: ledgers
     store: main
     key: id
-    events: {{ store: cache, partitions: 4, max_len: 1000, pubsub: true }}
+    events: {{ store: cache, partitions: 4, max_len: 100000, pubsub: true }}
     fields:
       id: i64
       owner: text
