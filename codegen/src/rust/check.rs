@@ -131,6 +131,8 @@ pub mod names {
         "upsert_many",
         "update_many",
         "delete_many",
+        // Entities with `events:` (`rust/events_impl.rs`).
+        "subscribe",
     ];
 
     /// Types, traits and variants of the Rust prelude, which the generated

@@ -341,7 +341,8 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
         None => quote!(, cache),
     });
     let events = e.events.as_ref().map(|ev| {
-        let (n, m, s) = (ev.partitions, ev.max_len, ev.pubsub);
+        let n = Literal::u16_unsuffixed(ev.partitions);
+        let (m, s) = (Literal::u64_unsuffixed(ev.max_len), ev.pubsub);
         quote!(, events(partitions = #n, max_len = #m, pubsub = #s))
     });
     quote! {
