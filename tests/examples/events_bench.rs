@@ -9,6 +9,8 @@
 //!   commit returned → change yielded by the subscriber, p50/p99/max.
 //!
 //! `cargo run --release -p strata-tests --example events_bench -- latency 20`
+//! (`EVENTS_BENCH_DELAY_MS=10` for the engine's wait before a write,
+//! default 100 ms; `EVENTS_BENCH_CLUSTER=1` for the Cluster).
 
 #[path = "../tests/events_support/mod.rs"]
 mod events_support;
@@ -32,7 +34,16 @@ async fn main() {
         false => single_url(),
     };
     let f = Fixture::new(&url).await;
-    let (stop, run) = f.start();
+    // `EVENTS_BENCH_DELAY_MS`: the engine's longest wait before a write
+    // (default 100 ms), which bounds the latency from below.
+    let mut opts = strata_sdk::sync::RunOptions::default();
+    if let Some(ms) = std::env::var("EVENTS_BENCH_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        opts = opts.with_max_delay(Duration::from_millis(ms));
+    }
+    let (stop, run) = f.start_with(opts);
     f.snapshot_done().await;
     match mode {
         "throughput" => throughput(&f, n).await,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use strata_codegen::sync_pipeline::{pipelines, PipelineOptions};
-use strata_sdk::events::{Change, Client, Position};
+use strata_sdk::events::{Change, Client};
 use strata_sdk::sync::{self, Pipeline, RunOptions};
 use strata_tests::support::PgDatabase;
 use tokio::sync::watch;
@@ -169,6 +169,9 @@ impl Drop for Cleanup {
     }
 }
 
+/// The engine's task in this process.
+pub type Runner = tokio::task::JoinHandle<Result<(), sync::SyncError>>;
+
 /// A database with `ledgers`, the pipeline to Redis `url` under a prefix.
 pub struct Fixture {
     pub pg: PgDatabase,
@@ -220,15 +223,15 @@ impl Fixture {
     }
 
     /// Runs the engine in this process until the sender says stop.
-    pub fn start(
-        &self,
-    ) -> (
-        watch::Sender<bool>,
-        tokio::task::JoinHandle<Result<(), sync::SyncError>>,
-    ) {
+    pub fn start(&self) -> (watch::Sender<bool>, Runner) {
+        self.start_with(RunOptions::default())
+    }
+
+    /// [`Fixture::start`] with settings of the caller's.
+    pub fn start_with(&self, opts: RunOptions) -> (watch::Sender<bool>, Runner) {
         let (tx, rx) = watch::channel(false);
         let p = self.pipeline.clone();
-        let opts = RunOptions::default().with_progress(false);
+        let opts = opts.with_progress(false);
         (
             tx,
             tokio::spawn(async move { sync::run(&p, opts, rx).await }),
@@ -297,8 +300,4 @@ pub async fn quiet<T>(
             extra.map(|c| (c.op, c.key, c.position)).ok()
         );
     }
-}
-
-pub fn start_position() -> Position {
-    Position::START
 }
