@@ -278,3 +278,66 @@ fn the_derive_declares_the_events_of_an_entity_with_a_secret() {
     };
     assert!(!serde_json::to_string(&v).unwrap().contains("pin"));
 }
+
+async fn group_reads(url: &str) {
+    let prefix = prefix();
+    let _cleanup = Cleanup {
+        url: url.to_string(),
+        prefix: prefix.clone(),
+    };
+    let p = Publisher::connect(url, &prefix).await.unwrap();
+    let client = strata_sdk::events::Client::connect(url, &prefix)
+        .await
+        .unwrap();
+    let mut a = client.group::<Ledger>("g", "a", 1);
+    let b = client.group::<Ledger>("g", "b", 1);
+    a.create(Position::START).await.unwrap();
+    b.create(Position::START).await.unwrap(); // exists: no error
+    let row = |i: u64| format!(r#"{{"id":{i},"owner":"o","balance":{i},"note":null,"tags":{{}}}}"#);
+    let batch: Vec<Event> = (1..=6)
+        .map(|i| Event {
+            row: Some(row(i)),
+            ..event(i, 1)
+        })
+        .collect();
+    p.append("Ledger", 100_000, false, &batch).await.unwrap();
+    // `a` reads four, acknowledges two, and dies.
+    let got = a.read(4, Duration::from_millis(500)).await.unwrap();
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[0].row.as_ref().unwrap().balance, 1, "typed rows");
+    assert_eq!(a.ack(&[got[0].position, got[1].position]).await.unwrap(), 2);
+    assert_eq!(
+        a.pending(10).await.unwrap().len(),
+        2,
+        "two read, not acknowledged"
+    );
+    drop(a);
+    // `b` takes over what `a` left pending, then reads the rest.
+    let claimed = b.claim(Duration::ZERO, 10).await.unwrap();
+    let pos = |v: &[strata_sdk::events::Change<LedgerPublic>]| {
+        v.iter().map(|c| c.position).collect::<Vec<_>>()
+    };
+    assert_eq!(pos(&claimed), pos(&got[2..]));
+    let mut b = b;
+    let rest = b.read(10, Duration::from_millis(500)).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    let mut all = pos(&claimed);
+    all.extend(pos(&rest));
+    assert_eq!(b.ack(&all).await.unwrap(), 4);
+    assert!(b.pending(10).await.unwrap().is_empty());
+    assert!(b
+        .read(10, Duration::from_millis(100))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_consumer_group_hands_a_dead_consumers_entries_over_single_node() {
+    group_reads(&single_url()).await;
+}
+
+#[tokio::test]
+async fn a_consumer_group_hands_a_dead_consumers_entries_over_cluster() {
+    group_reads(&cluster_url()).await;
+}
