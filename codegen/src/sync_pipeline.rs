@@ -273,13 +273,7 @@ fn redis_entity(
             partitions: ev.partitions,
             max_len: ev.max_len,
             pubsub: ev.pubsub,
-            fields: (spec.columns.iter())
-                .map(|c| {
-                    let f = e.fields.iter().find(|f| f.name.sql == c.name);
-                    let rust = f.map_or(c.name.as_str(), |f| f.name.rust.as_str());
-                    rust.trim_start_matches("r#").to_string()
-                })
-                .collect(),
+            fields: event_fields(e, &spec),
         });
     let cache = e.cache.as_ref().filter(|c| c.store == store);
     let ti = p.tables.len();
@@ -297,4 +291,65 @@ fn redis_entity(
         });
     }
     Ok(())
+}
+
+/// The JSON name of each column in an entity's events: its Rust field name.
+fn event_fields(e: &Entity, spec: &TableSpec) -> Vec<String> {
+    (spec.columns.iter())
+        .map(|c| {
+            let f = e.fields.iter().find(|f| f.name.sql == c.name);
+            let rust = f.map_or(c.name.as_str(), |f| f.name.rust.as_str());
+            rust.trim_start_matches("r#").to_string()
+        })
+        .collect()
+}
+
+/// The event streams a ClickHouse or Elasticsearch pipeline reads when it
+/// runs as a consumer (`strata sync consume`): every table's entity must
+/// declare `events:`, all on one redis store.
+pub fn stream_source(
+    model: &Model,
+    urls: &dyn Urls,
+    p: &Pipeline,
+) -> Result<strata_sdk::sync::StreamSource, String> {
+    let mut store: Option<&str> = None;
+    let mut tables = Vec::new();
+    for (ti, t) in p.tables.iter().enumerate() {
+        let e = model
+            .entity(&t.entity)
+            .ok_or_else(|| format!("no entity `{}`", t.entity))?;
+        let ev = e.events.as_ref().ok_or_else(|| {
+            format!(
+                "`{}` has no `events:`: a consumer reads the change events; declare `events: <redis store>` on it, or copy it with `strata sync run`",
+                t.entity
+            )
+        })?;
+        if store.is_some_and(|s| s != ev.store) {
+            return Err(format!(
+                "pipeline `{}` reads events from two redis stores (`{}` and `{}`): consume each separately",
+                p.name,
+                store.unwrap_or_default(),
+                ev.store
+            ));
+        }
+        store = Some(&ev.store);
+        tables.push(strata_sdk::sync::EventTable {
+            table: ti,
+            entity: e.name.schema.clone(),
+            partitions: ev.partitions,
+            fields: event_fields(e, t),
+        });
+    }
+    let store = store.ok_or_else(|| format!("pipeline `{}` has no tables", p.name))?;
+    let key_prefix = match model.store(store).map(|s| &s.kind) {
+        Some(StoreKind::Redis { key_prefix }) => {
+            key_prefix.clone().unwrap_or_else(|| store.to_string())
+        }
+        _ => return Err(format!("store `{store}` is not a redis store")),
+    };
+    Ok(strata_sdk::sync::StreamSource {
+        url: urls.url(store)?,
+        key_prefix,
+        tables,
+    })
 }

@@ -121,6 +121,14 @@ impl<R: DeserializeOwned> GroupReader<R> {
         self.entries(r?)
     }
 
+    /// New entries, up to `count`, without waiting.
+    pub async fn read_now(&self, count: usize) -> Result<Vec<Change<R>>> {
+        let r = self
+            .read_group(&mut self.client.conn(), ">", count, None)
+            .await?;
+        self.entries(r)
+    }
+
     /// Acknowledges entries (removes them from the pending entries list).
     pub async fn ack(&self, positions: &[Position]) -> Result<u64> {
         if positions.is_empty() {

@@ -92,6 +92,17 @@ impl Client {
         GroupReader::new(self.clone(), T::EVENTS.entity, group, consumer, partition)
     }
 
+    /// [`Client::group`] by entity name, decoding rows into `R`.
+    pub fn group_as<R: DeserializeOwned>(
+        &self,
+        entity: &str,
+        group: &str,
+        consumer: &str,
+        partition: u16,
+    ) -> GroupReader<R> {
+        GroupReader::new(self.clone(), entity, group, consumer, partition)
+    }
+
     pub(crate) fn conn(&self) -> Conn {
         self.conn.clone()
     }

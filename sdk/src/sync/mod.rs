@@ -23,6 +23,8 @@
 pub mod apply;
 pub mod cell;
 pub mod clickhouse;
+#[cfg(feature = "cache")]
+pub mod consume;
 pub mod elastic;
 pub mod error;
 pub mod lsn;
@@ -43,6 +45,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+#[cfg(feature = "cache")]
+pub use consume::{consume, ConsumeOptions, EventTable, StreamSource};
 pub use error::SyncError;
 pub use lsn::Lsn;
 pub use spec::{
