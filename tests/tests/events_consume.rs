@@ -21,7 +21,7 @@ use strata_codegen::sync_pipeline::{pipelines, PipelineOptions};
 use strata_sdk::sync::{self, Pipeline, RunOptions, TargetSpec};
 use strata_tests::support::{clickhouse_url, ClickHouseDb, PgDatabase};
 
-fn schema(prefix: &str, ch_db: &str) -> String {
+fn schema(prefix: &str, redis: &str, ch_db: &str) -> String {
     format!(
         r#"
 version: 1
@@ -45,7 +45,6 @@ entities:
 sync:
   - {{ from: Ledger, to: analytics }}
 "#,
-        redis = single_url(),
         ch = clickhouse_url(),
     )
 }
@@ -99,20 +98,25 @@ fn consumer(
     )
 }
 
-/// Who holds each partition's lease.
-async fn holders(prefix: &str) -> BTreeMap<u16, String> {
-    let mut c = redis::Client::open(single_url().as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+/// Who holds each partition's lease (one node or the Cluster).
+async fn holders(url: &str, prefix: &str) -> BTreeMap<u16, String> {
+    let nodes = events_support::nodes(url);
     let mut out = BTreeMap::new();
     for p in 0..8u16 {
-        let v: Option<String> = redis::cmd("GET")
+        let get = redis::cmd("GET")
             .arg(format!("{prefix}:consume:copy:Ledger:{{{p}}}:lease"))
-            .query_async(&mut c)
-            .await
-            .unwrap();
+            .clone();
+        let v: Option<String> = if nodes.len() > 1 {
+            let client = redis::cluster::ClusterClient::new(nodes.clone()).unwrap();
+            get.query_async(&mut client.get_async_connection().await.unwrap())
+                .await
+                .unwrap()
+        } else {
+            let client = redis::Client::open(url).unwrap();
+            get.query_async(&mut client.get_multiplexed_async_connection().await.unwrap())
+                .await
+                .unwrap()
+        };
         if let Some(v) = v {
             out.insert(p, v);
         }
@@ -120,10 +124,10 @@ async fn holders(prefix: &str) -> BTreeMap<u16, String> {
     out
 }
 
-async fn until_held(prefix: &str, want: &[&str], secs: u64) -> BTreeMap<u16, String> {
+async fn until_held(url: &str, prefix: &str, want: &[&str], secs: u64) -> BTreeMap<u16, String> {
     let start = Instant::now();
     loop {
-        let h = holders(prefix).await;
+        let h = holders(url, prefix).await;
         let names: BTreeSet<&str> = h.values().map(String::as_str).collect();
         if h.len() == 8 && names == want.iter().copied().collect() {
             return h;
@@ -172,15 +176,24 @@ fn pipeline(ps: &[Pipeline], redis: bool) -> Pipeline {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_consumers_split_the_partitions_and_survive_a_kill_9() {
+async fn two_consumers_split_the_partitions_and_survive_a_kill_9_single_node() {
+    scenario(&single_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_split_the_partitions_and_survive_a_kill_9_cluster() {
+    scenario(&events_support::cluster_url()).await;
+}
+
+async fn scenario(redis_url: &str) {
     let prefix = prefix();
     let _cleanup = Cleanup {
-        url: single_url(),
+        url: redis_url.to_string(),
         prefix: prefix.clone(),
     };
     let pg = PgDatabase::new().await;
     let ch = ClickHouseDb::new();
-    let text = schema(&prefix, &ch.name);
+    let text = schema(&prefix, redis_url, &ch.name);
     let model = strata_codegen::compile_str("schema.yaml", &text).expect("compiles");
     let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
     sqlx::raw_sql(DDL).execute(&pool).await.unwrap();
@@ -190,11 +203,11 @@ async fn two_consumers_split_the_partitions_and_survive_a_kill_9() {
         .execute(&pool)
         .await
         .unwrap();
-    let (src, ch_name) = (pg.url.clone(), ch.name.clone());
+    let (src, ch_name, redis) = (pg.url.clone(), ch.name.clone(), redis_url.to_string());
     let urls = move |s: &str| -> Result<String, String> {
         Ok(match s {
             "main" => src.clone(),
-            "cache" => single_url(),
+            "cache" => redis.clone(),
             _ => clickhouse_url(),
         })
     };
@@ -227,7 +240,7 @@ async fn two_consumers_split_the_partitions_and_survive_a_kill_9() {
         .map(|s| tokio::spawn(writer(pool.clone(), next.clone(), stop.clone(), s)))
         .collect();
     // Both take a share: four partitions each.
-    let split = until_held(&prefix, &["c1", "c2"], 30).await;
+    let split = until_held(redis_url, &prefix, &["c1", "c2"], 30).await;
     let c1_parts = split.values().filter(|v| *v == "c1").count();
     assert_eq!(c1_parts, 4, "{split:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -236,7 +249,7 @@ async fn two_consumers_split_the_partitions_and_survive_a_kill_9() {
     c1.0.kill().unwrap();
     c1.0.wait().unwrap();
     let killed = Instant::now();
-    until_held(&prefix, &["c2"], 30).await;
+    until_held(redis_url, &prefix, &["c2"], 30).await;
     let takeover = killed.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
