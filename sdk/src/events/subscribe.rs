@@ -127,6 +127,11 @@ impl Reader {
         let mut checked = false;
         let mut block: Option<Conn> = None;
         loop {
+            // A dropped subscription ends here within one blocking read
+            // (2 s), closing its connection.
+            if tx.is_closed() {
+                return;
+            }
             let round = async {
                 if !checked {
                     self.check_trimmed().await?;
