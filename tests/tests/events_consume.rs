@@ -100,23 +100,12 @@ fn consumer(
 
 /// Who holds each partition's lease (one node or the Cluster).
 async fn holders(url: &str, prefix: &str) -> BTreeMap<u16, String> {
-    let nodes = events_support::nodes(url);
     let mut out = BTreeMap::new();
     for p in 0..8u16 {
         let get = redis::cmd("GET")
             .arg(format!("{prefix}:consume:copy:Ledger:{{{p}}}:lease"))
             .clone();
-        let v: Option<String> = if nodes.len() > 1 {
-            let client = redis::cluster::ClusterClient::new(nodes.clone()).unwrap();
-            get.query_async(&mut client.get_async_connection().await.unwrap())
-                .await
-                .unwrap()
-        } else {
-            let client = redis::Client::open(url).unwrap();
-            get.query_async(&mut client.get_multiplexed_async_connection().await.unwrap())
-                .await
-                .unwrap()
-        };
+        let v: Option<String> = events_support::query(url, &get).await;
         if let Some(v) = v {
             out.insert(p, v);
         }

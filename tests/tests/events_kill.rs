@@ -38,20 +38,13 @@ async fn ahead_of_slot(f: &Fixture) -> bool {
     .await
     .unwrap();
     let confirmed: Position = confirmed.parse().unwrap();
-    let mut c = redis::Client::open(f.url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let top: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
-        .arg(strata_sdk::events::head_key(&f.prefix, "Ledger"))
+    let mut cmd = redis::cmd("XREVRANGE");
+    cmd.arg(strata_sdk::events::head_key(&f.prefix, "Ledger"))
         .arg("+")
         .arg("-")
         .arg("COUNT")
-        .arg(1)
-        .query_async(&mut c)
-        .await
-        .unwrap();
+        .arg(1);
+    let top: redis::streams::StreamRangeReply = query(&f.url, &cmd).await;
     let top = top
         .ids
         .first()
@@ -105,8 +98,17 @@ async fn writer(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_of_the_runner_duplicates_no_event() {
-    let f = Fixture::new(&single_url()).await;
+async fn kill_9_of_the_runner_duplicates_no_event_single_node() {
+    scenario(&single_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_runner_duplicates_no_event_cluster() {
+    scenario(&cluster_url()).await;
+}
+
+async fn scenario(url: &str) {
+    let f = Fixture::new(url).await;
     sqlx::query(
         "INSERT INTO ledgers SELECT g, 'o', 0, NULL, $1, '{}' FROM generate_series(1, 50) g",
     )

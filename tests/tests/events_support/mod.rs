@@ -85,6 +85,22 @@ pub fn nodes(url: &str) -> Vec<String> {
     url.split(',').map(|s| s.trim().to_string()).collect()
 }
 
+/// Runs one keyed command on a single node or the Cluster (routed by key).
+pub async fn query<T: redis::FromRedisValue>(url: &str, cmd: &redis::Cmd) -> T {
+    let nodes = nodes(url);
+    if nodes.len() > 1 {
+        let client = redis::cluster::ClusterClient::new(nodes).unwrap();
+        cmd.query_async(&mut client.get_async_connection().await.unwrap())
+            .await
+            .unwrap()
+    } else {
+        let client = redis::Client::open(url).unwrap();
+        cmd.query_async(&mut client.get_multiplexed_async_connection().await.unwrap())
+            .await
+            .unwrap()
+    }
+}
+
 pub fn prefix() -> String {
     format!("evt_{}", uuid::Uuid::new_v4().simple())
 }
