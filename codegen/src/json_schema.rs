@@ -39,6 +39,7 @@ pub fn schema() -> Value {
         ("index", index()),
         ("query", query()),
         ("cache", cache()),
+        ("events", events()),
         ("search", search()),
         ("sync", sync()),
         ("type", type_()),
@@ -253,6 +254,10 @@ fn entity() -> Value {
             "indexes": { "type": "array", "items": { "$ref": "#/definitions/index_or_fields" } },
             "queries": { "type": "object", "description": "Named finder queries.", "additionalProperties": { "$ref": "#/definitions/query" } },
             "cache": { "$ref": "#/definitions/cache" },
+            "events": {
+                "description": "Change events on Redis Streams: a redis store name (defaults), or a mapping.",
+                "anyOf": [ { "type": "string" }, { "$ref": "#/definitions/events" } ],
+            },
             "search": { "$ref": "#/definitions/search" },
             "partition_by": { "$ref": "#/definitions/name", "description": "Time field the analytics copy is partitioned by." },
             "time": { "$ref": "#/definitions/name", "description": "Time-series entities: the timestamptz field." },
@@ -335,6 +340,19 @@ fn cache() -> Value {
         json!({
             "store": { "type": "string", "description": "A redis store." },
             "ttl": { "$ref": "#/definitions/duration" },
+        }),
+        &["store"],
+    )
+}
+
+fn events() -> Value {
+    object(
+        "events",
+        json!({
+            "store": { "type": "string", "description": "A redis store." },
+            "partitions": { "type": "integer", "minimum": 1, "maximum": 1024, "description": "Streams the changes spread over by key hash (default 8)." },
+            "max_len": { "type": "integer", "minimum": 1000, "description": "Each partition is trimmed to about this many entries (default 100000)." },
+            "pubsub": { "type": "boolean", "description": "Also PUBLISH each change on a channel (default true)." },
         }),
         &["store"],
     )

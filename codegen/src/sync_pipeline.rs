@@ -6,8 +6,8 @@
 //! (`strata_sdk::sync`) knows nothing of the model.
 
 use strata_sdk::sync::{
-    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, Pipeline, RedisEntity,
-    TableSpec, TargetSpec,
+    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, EventsSpec, Pipeline,
+    RedisEntity, TableSpec, TargetSpec,
 };
 
 use crate::clickhouse::ddl::{self, DdlOptions, CURRENT_SUFFIX};
@@ -196,9 +196,19 @@ pub fn pipelines(
     Ok(out)
 }
 
+/// The redis stores an entity reaches: its `cache:` and `events:` stores.
+fn redis_stores(e: &Entity) -> Vec<&str> {
+    let mut v: Vec<&str> = (e.cache.iter().map(|c| c.store.as_str()))
+        .chain(e.events.iter().map(|ev| ev.store.as_str()))
+        .collect();
+    v.dedup();
+    v
+}
+
 /// One pipeline per (source store, redis store) of the entities with
-/// `cache:`, named `<source>_<redis store>`: every committed change of a
-/// cached entity, whoever wrote it, tombstones its cache key.
+/// `cache:` or `events:`, named `<source>_<redis store>`: every committed
+/// change of such an entity, whoever wrote it, tombstones its cache key
+/// and is appended to its event streams.
 fn cache_pipelines(
     model: &Model,
     urls: &dyn Urls,
@@ -206,62 +216,140 @@ fn cache_pipelines(
 ) -> Result<Vec<Pipeline>, String> {
     let mut out: Vec<Pipeline> = Vec::new();
     for e in &model.entities {
-        let Some(cache) = &e.cache else { continue };
-        if !opts.only.is_empty() && !opts.only.contains(&cache.store) {
-            continue;
-        }
-        let name = format!("{}_{}", e.store, cache.store).to_lowercase();
-        let idx = match out.iter().position(|p| p.name == name) {
-            Some(i) => i,
-            None => {
-                let prefix = match model.store(&cache.store).map(|s| &s.kind) {
-                    Some(StoreKind::Redis { key_prefix }) => {
-                        key_prefix.clone().unwrap_or_else(|| cache.store.clone())
-                    }
-                    _ => {
-                        return Err(format!(
-                            "cache store `{}` is not a redis store",
-                            cache.store
-                        ))
-                    }
-                };
-                out.push(Pipeline {
-                    name,
-                    source_url: urls.url(&e.store)?,
-                    tables: Vec::new(),
-                    targets: vec![TargetSpec::Redis {
-                        store: cache.store.clone(),
-                        url: urls.url(&cache.store)?,
-                        key_prefix: prefix,
-                        entities: Vec::new(),
-                    }],
-                });
-                out.len() - 1
+        for store in redis_stores(e) {
+            if opts.only.is_empty() || opts.only.iter().any(|o| o == store) {
+                redis_entity(model, urls, e, store, &mut out)?;
             }
-        };
-        let p = &mut out[idx];
-        let spec = table_spec(model, e);
-        // Key columns in the entity's key order, as the typed key binds them.
-        let key_columns = (e.key.iter())
-            .map(|&k| {
-                let name = &e.fields[k].name.sql;
-                spec.columns.iter().position(|c| &c.name == name)
-            })
-            .collect::<Option<Vec<usize>>>()
-            .ok_or_else(|| format!("entity `{}`: a key field is not copied", e.name.schema))?;
-        let ti = p.tables.len();
-        p.tables.push(spec);
-        if let TargetSpec::Redis { entities, .. } = &mut p.targets[0] {
-            entities.push(RedisEntity {
-                table: ti,
-                entity: e.name.schema.clone(),
-                fingerprint: crate::rust::table_impl::fingerprint_of(e),
-                ttl_ms: cache
-                    .ttl_ms
-                    .unwrap_or(crate::rust::table_impl::DEFAULT_CACHE_TTL_MS),
-                key_columns,
-            });
         }
     }
     Ok(out)
+}
+
+/// Adds entity `e` to the pipeline of its source and redis store `store`.
+fn redis_entity(
+    model: &Model,
+    urls: &dyn Urls,
+    e: &Entity,
+    store: &str,
+    out: &mut Vec<Pipeline>,
+) -> Result<(), String> {
+    let name = format!("{}_{}", e.store, store).to_lowercase();
+    let idx = match out.iter().position(|p| p.name == name) {
+        Some(i) => i,
+        None => {
+            let prefix = match model.store(store).map(|s| &s.kind) {
+                Some(StoreKind::Redis { key_prefix }) => {
+                    key_prefix.clone().unwrap_or_else(|| store.to_string())
+                }
+                _ => return Err(format!("store `{store}` is not a redis store")),
+            };
+            out.push(Pipeline {
+                name,
+                source_url: urls.url(&e.store)?,
+                tables: Vec::new(),
+                targets: vec![TargetSpec::Redis {
+                    store: store.to_string(),
+                    url: urls.url(store)?,
+                    key_prefix: prefix,
+                    entities: Vec::new(),
+                }],
+            });
+            out.len() - 1
+        }
+    };
+    let p = &mut out[idx];
+    let spec = table_spec(model, e);
+    // Key columns in the entity's key order, as the typed key binds them.
+    let key_columns = (e.key.iter())
+        .map(|&k| {
+            let name = &e.fields[k].name.sql;
+            spec.columns.iter().position(|c| &c.name == name)
+        })
+        .collect::<Option<Vec<usize>>>()
+        .ok_or_else(|| format!("entity `{}`: a key field is not copied", e.name.schema))?;
+    let events = (e.events.as_ref())
+        .filter(|ev| ev.store == store)
+        .map(|ev| EventsSpec {
+            partitions: ev.partitions,
+            max_len: ev.max_len,
+            pubsub: ev.pubsub,
+            fields: event_fields(e, &spec),
+        });
+    let cache = e.cache.as_ref().filter(|c| c.store == store);
+    let ti = p.tables.len();
+    p.tables.push(spec);
+    if let TargetSpec::Redis { entities, .. } = &mut p.targets[0] {
+        entities.push(RedisEntity {
+            table: ti,
+            entity: e.name.schema.clone(),
+            fingerprint: crate::rust::table_impl::fingerprint_of(e),
+            ttl_ms: (cache.and_then(|c| c.ttl_ms))
+                .unwrap_or(crate::rust::table_impl::DEFAULT_CACHE_TTL_MS),
+            key_columns,
+            cache: cache.is_some(),
+            events,
+        });
+    }
+    Ok(())
+}
+
+/// The JSON name of each column in an entity's events: its Rust field name.
+fn event_fields(e: &Entity, spec: &TableSpec) -> Vec<String> {
+    (spec.columns.iter())
+        .map(|c| {
+            let f = e.fields.iter().find(|f| f.name.sql == c.name);
+            let rust = f.map_or(c.name.as_str(), |f| f.name.rust.as_str());
+            rust.trim_start_matches("r#").to_string()
+        })
+        .collect()
+}
+
+/// The event streams a ClickHouse or Elasticsearch pipeline reads when it
+/// runs as a consumer (`strata sync consume`): every table's entity must
+/// declare `events:`, all on one redis store.
+pub fn stream_source(
+    model: &Model,
+    urls: &dyn Urls,
+    p: &Pipeline,
+) -> Result<strata_sdk::sync::StreamSource, String> {
+    let mut store: Option<&str> = None;
+    let mut tables = Vec::new();
+    for (ti, t) in p.tables.iter().enumerate() {
+        let e = model
+            .entity(&t.entity)
+            .ok_or_else(|| format!("no entity `{}`", t.entity))?;
+        let ev = e.events.as_ref().ok_or_else(|| {
+            format!(
+                "`{}` has no `events:`: a consumer reads the change events; declare `events: <redis store>` on it, or copy it with `strata sync run`",
+                t.entity
+            )
+        })?;
+        if store.is_some_and(|s| s != ev.store) {
+            return Err(format!(
+                "pipeline `{}` reads events from two redis stores (`{}` and `{}`): consume each separately",
+                p.name,
+                store.unwrap_or_default(),
+                ev.store
+            ));
+        }
+        store = Some(&ev.store);
+        tables.push(strata_sdk::sync::EventTable {
+            table: ti,
+            entity: e.name.schema.clone(),
+            partitions: ev.partitions,
+            fields: event_fields(e, t),
+        });
+    }
+    let store = store.ok_or_else(|| format!("pipeline `{}` has no tables", p.name))?;
+    let key_prefix = match model.store(store).map(|s| &s.kind) {
+        Some(StoreKind::Redis { key_prefix }) => {
+            key_prefix.clone().unwrap_or_else(|| store.to_string())
+        }
+        _ => return Err(format!("store `{store}` is not a redis store")),
+    };
+    Ok(strata_sdk::sync::StreamSource {
+        url: urls.url(store)?,
+        key_prefix,
+        tables,
+    })
 }

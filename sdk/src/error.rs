@@ -79,6 +79,11 @@ pub enum Error {
         "the outcome of this write is unknown (the connection failed after it was sent): {message}"
     )]
     OutcomeUnknown { message: String },
+    /// A change event could not be read: an entry of an unknown format
+    /// version, a row that does not decode into the entity's type, or a
+    /// resume position older than what the stream still holds.
+    #[error("change events: {message}")]
+    Event { message: String },
     /// Anything else the driver reported.
     #[cfg(feature = "postgres")]
     #[error(transparent)]
@@ -207,6 +212,7 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::Connection { .. } => "connection",
             Error::OutcomeUnknown { .. } => "outcome_unknown",
+            Error::Event { .. } => "event",
             #[cfg(feature = "postgres")]
             Error::Database(_) => "database",
         }

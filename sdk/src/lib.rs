@@ -21,6 +21,8 @@ pub mod clickhouse;
 #[cfg(feature = "elasticsearch")]
 pub mod elasticsearch;
 pub mod error;
+#[cfg(feature = "cache")]
+pub mod events;
 pub mod health;
 #[cfg(feature = "influxdb")]
 pub mod influx;

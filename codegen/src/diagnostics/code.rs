@@ -111,6 +111,7 @@ codes! {
     BadSearchField => "strata::bad_search_field": "A `search: { text: [...] }` field that is not text.",
     SecretInSearch => "strata::secret_in_search": "A secret field listed as searchable.",
     SecretInCache => "strata::secret_in_cache": "`cache:` on an entity with a secret field (secrets are never cached).",
+    BadEvents => "strata::bad_events": "`events:` with a partition count or length out of range, or on an entity change capture does not read.",
     ClickhouseType => "strata::clickhouse_type": "A field type the ClickHouse store cannot hold without loss.",
     ClickhousePartition => "strata::clickhouse_partition": "A ClickHouse partition that the server version or the field cannot carry.",
     // Limits.

@@ -246,6 +246,8 @@ pub struct Entity {
     pub indexes: Vec<Index>,
     pub queries: Vec<Query>,
     pub cache: Option<Cache>,
+    /// Change events on Redis Streams (`events:`).
+    pub events: Option<Events>,
     pub search: Option<Search>,
     /// Field used for time partitioning in analytics copies.
     pub partition_by: Option<usize>,
@@ -421,6 +423,27 @@ pub struct Cache {
     pub store: String,
     /// Milliseconds.
     pub ttl_ms: Option<u64>,
+}
+
+/// `events:`: every committed change of the entity is appended by change
+/// capture to a Redis Stream per partition (and published on a channel).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Events {
+    /// The redis store.
+    pub store: String,
+    /// 1 to 1024 (default 8).
+    pub partitions: u16,
+    /// Approximate length each partition is trimmed to (default 100,000; at least 1,000).
+    pub max_len: u64,
+    /// Also PUBLISH each change (default true).
+    pub pubsub: bool,
+}
+
+impl Events {
+    pub const DEFAULT_PARTITIONS: u16 = 8;
+    pub const DEFAULT_MAX_LEN: u64 = 100_000;
+    pub const MAX_PARTITIONS: u32 = 1024;
+    pub const MIN_MAX_LEN: u32 = 1000;
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -363,6 +363,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
     let mut sort_idents = Vec::new();
     let mut raw_queries = Vec::new();
     let mut cache: Option<(Option<u64>, Span)> = None;
+    let mut events: Option<crate::model::Events> = None;
     let mut seen = Seen(BTreeSet::new());
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("strata")) {
         attr.parse_nested_meta(|m| {
@@ -390,6 +391,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
                     }
                     cache = Some((ttl, m.path.span()));
                 }
+                "events" => events = Some(events_setting(&m)?),
                 other => return Err(m.error(format!("unknown setting `{other}`"))),
             }
             Ok(())
@@ -497,6 +499,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
             store: String::new(),
             ttl_ms,
         }),
+        events,
         search: None,
         partition_by: None,
         version,
@@ -514,4 +517,39 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
         spans,
         sorts,
     })
+}
+
+/// `events(partitions = 8, max_len = 100000, pubsub = true)`; every setting
+/// optional (the schema's defaults).
+fn events_setting(m: &ParseNestedMeta) -> syn::Result<crate::model::Events> {
+    use crate::model::Events;
+    let mut ev = Events {
+        store: String::new(),
+        partitions: Events::DEFAULT_PARTITIONS,
+        max_len: Events::DEFAULT_MAX_LEN,
+        pubsub: true,
+    };
+    if !m.input.peek(syn::token::Paren) {
+        return Ok(ev);
+    }
+    m.parse_nested_meta(|c| {
+        let int = || -> syn::Result<u64> { c.value()?.parse::<syn::LitInt>()?.base10_parse() };
+        if c.path.is_ident("partitions") {
+            match int()? {
+                n @ 1..=1024 => ev.partitions = n as u16,
+                _ => return Err(c.error("`partitions` is 1 to 1024")),
+            }
+        } else if c.path.is_ident("max_len") {
+            match int()? {
+                n if n >= 1000 => ev.max_len = n,
+                _ => return Err(c.error("`max_len` is at least 1000")),
+            }
+        } else if c.path.is_ident("pubsub") {
+            ev.pubsub = c.value()?.parse::<syn::LitBool>()?.value;
+        } else {
+            return Err(c.error("the events settings are `partitions`, `max_len` and `pubsub`"));
+        }
+        Ok(())
+    })?;
+    Ok(ev)
 }

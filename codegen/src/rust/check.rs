@@ -131,6 +131,8 @@ pub mod names {
         "upsert_many",
         "update_many",
         "delete_many",
+        // Entities with `events:` (`rust/events_impl.rs`).
+        "subscribe",
     ];
 
     /// Types, traits and variants of the Rust prelude, which the generated
@@ -226,7 +228,11 @@ pub mod names {
     pub fn store_functions(store: &str, kind: crate::model::StoreKindTag) -> Vec<String> {
         match kind {
             crate::model::StoreKindTag::Redis => {
-                vec![format!("{store}_cache_config"), format!("connect_{store}")]
+                vec![
+                    format!("{store}_cache_config"),
+                    format!("connect_{store}"),
+                    format!("connect_{store}_events"),
+                ]
             }
             _ => vec![
                 format!("{store}_pool_config"),
@@ -237,8 +243,12 @@ pub mod names {
     }
 
     /// The types derived from a postgres record entity, with what each is.
-    pub fn entity_types(entity: &str) -> [(String, &'static str); 3] {
+    pub fn entity_types(entity: &str) -> [(String, &'static str); 4] {
         [
+            (
+                format!("{entity}Public"),
+                "view without secrets (change events)",
+            ),
             (format!("New{entity}"), "insert type"),
             (format!("{entity}Patch"), "patch type"),
             (format!("{entity}Key"), "key type"),

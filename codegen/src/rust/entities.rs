@@ -83,6 +83,11 @@ pub fn emit(model: &Model) -> TokenStream {
                 "The cache of the redis store `{}`: wrap a pool with it in a `strata_sdk::cache::Store`.",
                 s.name
             );
+            let events = format_ident!("connect_{}_events", s.name);
+            let edoc = format!(
+                "A reader of the change events in the redis store `{}` (`Entity::subscribe(&client, from)`).",
+                s.name
+            );
             Some(quote! {
                 #[doc = #doc]
                 pub fn #config() -> ::strata_sdk::cache::CacheConfig {
@@ -91,6 +96,10 @@ pub fn emit(model: &Model) -> TokenStream {
                 #[doc = #cdoc]
                 pub async fn #connect() -> ::strata_sdk::Result<::strata_sdk::cache::Cache> {
                     #config().connect().await
+                }
+                #[doc = #edoc]
+                pub async fn #events() -> ::strata_sdk::Result<::strata_sdk::events::Client> {
+                    ::strata_sdk::events::Client::connect(#url, #prefix).await
                 }
             })
         }
@@ -331,10 +340,15 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
         }
         None => quote!(, cache),
     });
+    let events = e.events.as_ref().map(|ev| {
+        let n = Literal::u16_unsuffixed(ev.partitions);
+        let (m, s) = (Literal::u64_unsuffixed(ev.max_len), ev.pubsub);
+        quote!(, events(partitions = #n, max_len = #m, pubsub = #s))
+    });
     quote! {
         #[doc = #doc]
         #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize, ::sqlx::FromRow, ::strata_derive::Entity)]
-        #[strata(table = #table, key(#(#key),*) #schema #sort #(#queries)* #cache)]
+        #[strata(table = #table, key(#(#key),*) #schema #sort #(#queries)* #cache #events)]
         pub struct #ident {
             #(#fields,)*
         }

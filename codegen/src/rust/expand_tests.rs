@@ -149,6 +149,38 @@ pub struct Quote {
     );
 }
 
+#[test]
+fn an_entity_with_events_and_a_secret() {
+    check(
+        "events_secret",
+        r#"
+#[derive(sqlx::FromRow, strata_derive::Entity)]
+#[strata(table = "users", key(id), events(partitions = 4, max_len = 5000, pubsub = false))]
+pub struct User {
+    #[strata(ty = "i64")]
+    pub id: i64,
+    #[strata(ty = "text")]
+    pub email: String,
+    #[strata(ty = "secret")]
+    pub password: strata_sdk::Secret,
+}
+"#,
+    );
+}
+
+#[test]
+fn events_settings_are_checked() {
+    let out = |a: &str| {
+        refused(&format!(
+            "#[strata(table = \"t\", {a})] pub struct T {{ pub id: i64 }}"
+        ))
+    };
+    assert!(out("events(partitions = 0)").contains("1 to 1024"));
+    assert!(out("events(partitions = 1025)").contains("1 to 1024"));
+    assert!(out("events(max_len = 999)").contains("at least 1000"));
+    assert!(out("events(ttl = 1)").contains("`partitions`, `max_len` and `pubsub`"));
+}
+
 fn refused(source: &str) -> String {
     let input: syn::DeriveInput = syn::parse_str(source).expect("test input parses");
     match expand(&input) {

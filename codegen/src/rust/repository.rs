@@ -28,11 +28,13 @@ pub fn emit(def: &EntityDef) -> TokenStream {
     let table = super::table_impl::emit(&p);
     let methods = methods(&p);
     let finders = super::finders::emit(&p);
+    let events = super::events_impl::emit(&p);
     let ident = &def.ident;
     // The impls sit in an anonymous const (as serde's derives do), so the
     // short path `__pg` cannot clash with the user's names.
     quote! {
         #types
+        #events
         const _: () = {
             use ::strata_sdk::postgres as __pg;
             #table

@@ -65,6 +65,7 @@ pub struct EntityDecl {
     pub indexes: Vec<IndexDecl>,
     pub queries: Vec<QueryDecl>,
     pub cache: Option<CacheDecl>,
+    pub events: Option<EventsDecl>,
     pub search: Option<SearchDecl>,
     /// Time column the analytics copy is partitioned by (by month).
     pub partition_by: Option<Name>,
@@ -146,6 +147,16 @@ pub struct QueryDecl {
 pub struct CacheDecl {
     pub store: Name,
     pub ttl: Option<Spanned<u64>>, // milliseconds
+    pub span: Span,
+}
+
+/// `events: <store>` or `events: { store, partitions, max_len, pubsub }`.
+#[derive(Debug, Clone)]
+pub struct EventsDecl {
+    pub store: Name,
+    pub partitions: Option<Spanned<u32>>,
+    pub max_len: Option<Spanned<u32>>,
+    pub pubsub: Option<Spanned<bool>>,
     pub span: Span,
 }
 

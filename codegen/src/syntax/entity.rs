@@ -162,6 +162,9 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
             }
         }
     }
+    if let Some(n) = m.get("events") {
+        e.events = events(n, probs);
+    }
     if let Some(n) = m.get("search") {
         if let Some(mut c) = MapReader::new(n, "`search`", SEARCH_KEYS, probs) {
             let store = c.get("store").and_then(|s| name(s, "`store`", probs));
@@ -191,6 +194,38 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
         }
     }
     Some(e)
+}
+
+/// `events: cache` (defaults) or `events: { store: cache, partitions: 8, ... }`.
+fn events(n: &Node, probs: &mut Problems) -> Option<EventsDecl> {
+    if let NodeKind::Scalar(..) = n.kind {
+        return Some(EventsDecl {
+            store: name(n, "`events`", probs)?,
+            partitions: None,
+            max_len: None,
+            pubsub: None,
+            span: n.span,
+        });
+    }
+    let mut c = MapReader::new(n, "`events`", EVENTS_KEYS, probs)?;
+    let store = c.get("store").and_then(|s| name(s, "`store`", probs));
+    let partitions = c
+        .get("partitions")
+        .and_then(|v| number(v, "`partitions`", probs));
+    let max_len = c.get("max_len").and_then(|v| number(v, "`max_len`", probs));
+    let pubsub = c.get("pubsub").and_then(|v| boolean(v, "`pubsub`", probs));
+    let Some(store) = store else {
+        let help = "add `store: cache` naming a redis store (or write `events: cache`)";
+        c.report_missing("store", missing(n.span, "`events`", "store", help), probs);
+        return None;
+    };
+    Some(EventsDecl {
+        store,
+        partitions,
+        max_len,
+        pubsub,
+        span: n.span,
+    })
 }
 
 pub(super) fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDecl> {

@@ -32,6 +32,7 @@ pub(crate) const ENTITY_KEYS: &[&str] = &[
     "indexes",
     "queries",
     "cache",
+    "events",
     "search",
     "partition_by",
     "time",
@@ -52,6 +53,7 @@ pub(crate) const FIELD_KEYS: &[&str] = &[
 pub(crate) const INDEX_KEYS: &[&str] = &["fields", "unique", "name", "method", "where"];
 pub(crate) const QUERY_KEYS: &[&str] = &["where", "order", "limit", "one"];
 pub(crate) const CACHE_KEYS: &[&str] = &["store", "ttl"];
+pub(crate) const EVENTS_KEYS: &[&str] = &["store", "partitions", "max_len", "pubsub"];
 pub(crate) const SEARCH_KEYS: &[&str] = &["store", "text"];
 pub(crate) const SYNC_KEYS: &[&str] = &["from", "to"];
 pub(crate) const POOL_KEYS: &[&str] = &[
@@ -95,6 +97,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("index", INDEX_KEYS),
     ("query", QUERY_KEYS),
     ("cache", CACHE_KEYS),
+    ("events", EVENTS_KEYS),
     ("search", SEARCH_KEYS),
     ("sync", SYNC_KEYS),
     ("pool", POOL_KEYS),

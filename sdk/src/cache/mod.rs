@@ -74,7 +74,7 @@
 //! to PostgreSQL because Redis was down or invalidations were pending).
 
 mod capture;
-mod conn;
+pub(crate) mod conn;
 pub mod entry;
 pub mod finder;
 mod flight;

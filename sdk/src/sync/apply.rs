@@ -8,6 +8,24 @@ use super::error::SyncError;
 use super::redis::{self, Redis};
 use super::spec::{Pipeline, TargetSpec};
 
+/// What a streamed change adds to a row: the event's operation, its index
+/// within the transaction, and the commit time (microseconds since 1970).
+/// Snapshot rows have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeMeta {
+    pub op: ChangeOp,
+    pub seq: u64,
+    pub ts_us: i64,
+}
+
+/// The operation of a streamed change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOp {
+    Insert,
+    Update,
+    Delete,
+}
+
 /// A connected target.
 #[derive(Clone)]
 pub enum Target {
@@ -122,13 +140,19 @@ impl Targets {
                 .collect(),
             es: self.list.iter().map(|_| Vec::new()).collect(),
             #[cfg(feature = "cache")]
-            redis: self.list.iter().map(|_| Vec::new()).collect(),
+            redis: self
+                .list
+                .iter()
+                .map(|_| redis::Pending::default())
+                .collect(),
             rows: 0,
         }
     }
 
     /// Adds one row of pipeline table `table` (all its columns; for a
-    /// delete the key and zeros) at `version`.
+    /// delete the key and zeros) at `version`; `change` for a streamed
+    /// change (events), `None` for a snapshot row.
+    #[allow(clippy::too_many_arguments)]
     pub fn push(
         &self,
         p: &Pipeline,
@@ -137,11 +161,14 @@ impl Targets {
         cells: &[Cell],
         version: u64,
         deleted: bool,
+        change: Option<ChangeMeta>,
     ) -> Result<(), SyncError> {
         let spec = &p.tables[table];
-        // Every conversion that can refuse a value runs before anything is
-        // buffered, so a refused row is in no target's buffer: documents
-        // first (kept aside), then ClickHouse rows.
+        #[cfg(not(feature = "cache"))]
+        let _ = change;
+        // A refused value ends the run before this batch is flushed, so no
+        // target is written any of it; documents are built aside first
+        // anyway, so a refusal there leaves the buffers as they were.
         let mut docs = Vec::new();
         for (i, t) in self.list.iter().enumerate() {
             if let Target::Elastic(e) = t {
@@ -165,7 +192,13 @@ impl Targets {
                 #[cfg(feature = "cache")]
                 Target::Redis(r) => {
                     if let Some(ix) = r.entity_for(table) {
-                        r.push(&mut b.redis[i], spec, ix, cells);
+                        r.push(
+                            &mut b.redis[i],
+                            spec,
+                            ix,
+                            cells,
+                            change.map(|c| (version, c)),
+                        )?;
                     }
                 }
             }

@@ -23,6 +23,8 @@
 pub mod apply;
 pub mod cell;
 pub mod clickhouse;
+#[cfg(feature = "cache")]
+pub mod consume;
 pub mod elastic;
 pub mod error;
 pub mod lsn;
@@ -45,11 +47,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+#[cfg(feature = "cache")]
+pub use consume::{consume, ConsumeOptions, EventTable, StreamSource};
 pub use error::SyncError;
 pub use lsn::Lsn;
 pub use spec::{
-    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, Pipeline, RedisEntity,
-    TableSpec, TargetSpec,
+    ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, EventsSpec, Pipeline,
+    RedisEntity, TableSpec, TargetSpec,
 };
 pub use status::{status, Status};
 pub use verify::{verify, verify_in_buckets, VerifyReport};

@@ -33,6 +33,8 @@ pub enum Message {
     /// A transaction starts; `final_lsn` is the position of its commit record.
     Begin {
         final_lsn: Lsn,
+        /// The commit time, microseconds since 2000-01-01 (PostgreSQL's epoch).
+        commit_time_us: i64,
         xid: u32,
     },
     /// The transaction ended at `end_lsn`.
@@ -129,9 +131,10 @@ pub fn decode(mut b: Bytes) -> Result<Message, SyncError> {
         b'B' => {
             need(&b, 20, "Begin")?;
             let final_lsn = Lsn(b.get_u64());
-            let _time = b.get_i64();
+            let commit_time_us = b.get_i64();
             Message::Begin {
                 final_lsn,
+                commit_time_us,
                 xid: b.get_u32(),
             }
         }

@@ -14,15 +14,23 @@
 //! The snapshot also pushes every existing row: on a first run each cached
 //! key is tombstoned once, so entries cached before the sync started can
 //! not outlive a change they missed.
+//!
+//! Entities with `events:` get each streamed change appended to their
+//! event streams ([`crate::events`]): the key and the row (the copy
+//! projection, never a secret) as JSON under the entity's field names, at
+//! the position (commit LSN, index in the transaction). Snapshot rows are
+//! not events.
 
 use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use super::cell::Cell;
+use super::apply::{ChangeMeta, ChangeOp};
+use super::cell::{self, Cell};
 use super::error::SyncError;
-use super::spec::{ColumnSpec, ColumnType, RedisEntity, TableSpec};
+use super::spec::{ColumnSpec, ColumnType, EventsSpec, RedisEntity, TableSpec};
 use crate::cache::{key_from_parts, Cache, CacheConfig};
+use crate::events::{partition_of, Event, Op, Position, Publisher};
 
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -37,10 +45,24 @@ pub struct Redis {
     prefix: String,
     entities: Arc<Vec<(RedisEntity, &'static str)>>,
     cache: Arc<OnceCell<Cache>>,
+    publisher: Arc<OnceCell<Publisher>>,
 }
 
-/// Keys waiting for one flush: (entity index, key).
-pub type Pending = Vec<(usize, String)>;
+/// What waits for one flush: cache keys to tombstone and events to
+/// append, each with its entity's index.
+#[derive(Default)]
+pub struct Pending {
+    keys: Vec<(usize, String)>,
+    events: Vec<(usize, Event)>,
+}
+
+impl Pending {
+    /// Forgets everything (after a flush).
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.events.clear();
+    }
+}
 
 impl Redis {
     /// Checks every entity's key types; connects on first use.
@@ -51,7 +73,7 @@ impl Redis {
         entities: Vec<RedisEntity>,
         tables: &[TableSpec],
     ) -> Result<Redis, SyncError> {
-        for e in &entities {
+        for e in entities.iter().filter(|e| e.cache) {
             let t = tables.get(e.table).ok_or_else(|| {
                 SyncError::Config(format!("redis target `{store}`: no table {}", e.table))
             })?;
@@ -82,7 +104,22 @@ impl Redis {
             prefix: prefix.to_string(),
             entities: Arc::new(entities),
             cache: Arc::new(OnceCell::new()),
+            publisher: Arc::new(OnceCell::new()),
         })
+    }
+
+    async fn publisher(&self) -> Result<&Publisher, SyncError> {
+        self.publisher
+            .get_or_try_init(|| Publisher::connect(&self.url, &self.prefix))
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    fn failed(&self, e: crate::Error) -> SyncError {
+        SyncError::Target {
+            target: self.store.clone(),
+            message: e.to_string(),
+        }
     }
 
     async fn cache(&self) -> Result<&Cache, SyncError> {
@@ -97,6 +134,9 @@ impl Redis {
 
     /// Connects (nothing to create at a Redis target).
     pub async fn ensure(&self) -> Result<(), SyncError> {
+        if self.entities.iter().any(|(e, _)| e.events.is_some()) {
+            self.publisher().await?;
+        }
         self.cache().await.map(|_| ())
     }
 
@@ -105,22 +145,63 @@ impl Redis {
         self.entities.iter().position(|(e, _)| e.table == table)
     }
 
-    /// Adds the key of one changed row (all of its cells, or a tombstone's).
-    pub fn push(&self, out: &mut Pending, spec: &TableSpec, ix: usize, cells: &[Cell]) {
+    /// Adds one changed row (all of its cells, or a tombstone's): its
+    /// cache key, and its event when the entity has `events:` and the row
+    /// is a streamed change (`change`; `None` for snapshot rows).
+    pub fn push(
+        &self,
+        out: &mut Pending,
+        spec: &TableSpec,
+        ix: usize,
+        cells: &[Cell],
+        change: Option<(u64, ChangeMeta)>,
+    ) -> Result<(), SyncError> {
         let (e, _) = &self.entities[ix];
-        let parts: Vec<Option<Vec<u8>>> = e
-            .key_columns
-            .iter()
-            .map(|&k| key_bytes(&spec.columns[k], &cells[k]).flatten())
-            .collect();
-        out.push((
-            ix,
-            key_from_parts(&self.prefix, &e.entity, &e.fingerprint, &parts),
-        ));
+        // The event first: it can refuse a value, and then nothing is kept.
+        let event = match (&e.events, change) {
+            (Some(ev), Some((version, meta))) => Some(event(e, ev, spec, cells, version, meta)?),
+            _ => None,
+        };
+        if e.cache {
+            let parts: Vec<Option<Vec<u8>>> = e
+                .key_columns
+                .iter()
+                .map(|&k| key_bytes(&spec.columns[k], &cells[k]).flatten())
+                .collect();
+            out.keys.push((
+                ix,
+                key_from_parts(&self.prefix, &e.entity, &e.fingerprint, &parts),
+            ));
+        }
+        if let Some(event) = event {
+            out.events.push((ix, event));
+        }
+        Ok(())
     }
 
-    /// Tombstones every pending key; an error leaves them for a retry.
+    /// Tombstones every pending key and appends every pending event; an
+    /// error leaves them for a retry (appending again skips what Redis
+    /// already took).
     pub async fn flush(&self, pending: &Pending) -> Result<(), SyncError> {
+        self.flush_keys(&pending.keys).await?;
+        for (ix, (e, _)) in self.entities.iter().enumerate() {
+            let Some(ev) = &e.events else { continue };
+            let list: Vec<Event> = (pending.events.iter())
+                .filter(|(i, _)| *i == ix)
+                .map(|(_, v)| v.clone())
+                .collect();
+            if list.is_empty() {
+                continue;
+            }
+            (self.publisher().await?)
+                .append(&e.entity, ev.max_len, ev.pubsub, &list)
+                .await
+                .map_err(|err| self.failed(err))?;
+        }
+        Ok(())
+    }
+
+    async fn flush_keys(&self, pending: &[(usize, String)]) -> Result<(), SyncError> {
         if pending.is_empty() {
             return Ok(());
         }
@@ -177,6 +258,69 @@ impl Redis {
         }
         Ok(())
     }
+}
+
+/// The event of one streamed change: key and row as JSON objects under the
+/// entity's field names, the partition from the key. A value JSON cannot
+/// hold ([`cell::to_json`]) is [`SyncError::Value`] naming the column.
+fn event(
+    e: &RedisEntity,
+    ev: &EventsSpec,
+    spec: &TableSpec,
+    cells: &[Cell],
+    version: u64,
+    meta: ChangeMeta,
+) -> Result<Event, SyncError> {
+    let object = |cols: &mut dyn Iterator<Item = usize>| -> Result<String, SyncError> {
+        let mut map = serde_json::Map::new();
+        for i in cols {
+            let col = &spec.columns[i];
+            let value = event_json(col, &cells[i]).map_err(|reason| SyncError::Value {
+                table: spec.source_table.clone(),
+                column: col.name.clone(),
+                reason,
+            })?;
+            map.insert(ev.fields[i].clone(), value);
+        }
+        Ok(serde_json::Value::Object(map).to_string())
+    };
+    let key = object(&mut e.key_columns.iter().copied())?;
+    let op = match meta.op {
+        ChangeOp::Insert => Op::Insert,
+        ChangeOp::Update => Op::Update,
+        ChangeOp::Delete => Op::Delete,
+    };
+    let row = match op {
+        Op::Delete => None,
+        _ => Some(object(&mut (0..spec.columns.len()))?),
+    };
+    Ok(Event {
+        partition: partition_of(&key, ev.partitions),
+        position: Position::new(version, meta.seq),
+        op,
+        key,
+        row,
+        ts_us: meta.ts_us,
+    })
+}
+
+/// A value as serde reads it into the entity's Rust type: json columns as
+/// JSON (not text), bytes as an array of numbers, the rest as
+/// [`cell::to_json`] (decimals as exact text, timestamps RFC 3339; NaN,
+/// infinities and dates JSON cannot write are refused, never `null`).
+fn event_json(col: &ColumnSpec, c: &Cell) -> Result<serde_json::Value, String> {
+    let array = |items: &[Cell]| -> Result<serde_json::Value, String> {
+        let values = items.iter().map(|i| event_json(col, i));
+        Ok(serde_json::Value::Array(values.collect::<Result<_, _>>()?))
+    };
+    Ok(match (col.ty, c) {
+        (ColumnType::Json, Cell::Text(t)) => {
+            serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.clone()))
+        }
+        (_, Cell::Bytes(b)) => serde_json::Value::from(b.clone()),
+        (_, Cell::Array(items)) => array(items)?,
+        _ => cell::to_json(c)?,
+    })
 }
 
 /// A value of each key type, to check the type is supported.

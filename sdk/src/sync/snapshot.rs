@@ -274,7 +274,7 @@ async fn copy_chunk_inner(
                     })?,
                 );
             }
-            targets.push(p, &mut batch, ch.table, &cells, version.0, false)?;
+            targets.push(p, &mut batch, ch.table, &cells, version.0, false, None)?;
             n += 1;
             if batch.rows >= 20_000 || batch.bytes() >= 16 << 20 {
                 if let Some(h) = in_flight.take() {

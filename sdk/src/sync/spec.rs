@@ -120,7 +120,27 @@ pub struct ElasticIndex {
     pub alias: Option<String>,
 }
 
-/// One cached entity at a Redis target: the keys its changes invalidate.
+/// How an entity's changes are published as events (`events:`): see
+/// `strata_sdk::events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsSpec {
+    /// Partitions (streams), 1 to 1024.
+    pub partitions: u16,
+    /// Each partition is trimmed to about this many entries.
+    pub max_len: u64,
+    /// Also PUBLISH each change on the entity's channel.
+    pub pubsub: bool,
+    /// The name of each table column in the event's JSON (the Rust field
+    /// name the entity's type deserializes), in column order.
+    pub fields: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One entity at a Redis target: the cache keys its changes invalidate
+/// (`cache:`) and the event streams they are appended to (`events:`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RedisEntity {
     /// Index into [`Pipeline::tables`].
@@ -135,6 +155,12 @@ pub struct RedisEntity {
     /// The key columns (indexes into the table's columns) in the entity's
     /// key order, which a composite key may order unlike the columns.
     pub key_columns: Vec<usize>,
+    /// Whether changes tombstone cache keys (the entity has `cache:`).
+    #[serde(default = "yes")]
+    pub cache: bool,
+    /// Whether and how changes are published as events (`events:`).
+    #[serde(default)]
+    pub events: Option<EventsSpec>,
 }
 
 /// Where a pipeline writes.

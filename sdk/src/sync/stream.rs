@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgConnection;
 use tokio::sync::{mpsc, watch, Notify};
 
-use super::apply::{tombstone, Targets};
+use super::apply::{tombstone, ChangeMeta, ChangeOp, Targets};
 use super::cell::{self, Cell};
 use super::error::SyncError;
 use super::lsn::Lsn;
@@ -25,6 +25,9 @@ use super::source;
 use super::spec::Pipeline;
 use super::wire::{ReplConn, StreamMessage};
 use super::RunOptions;
+
+/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// How a relation's published columns map onto the pipeline table.
 struct RelMap {
@@ -243,6 +246,20 @@ async fn apply_loop(
     let mut batch = targets.batch();
     // The open transaction's version (its commit record's LSN).
     let mut open: Option<Lsn> = None;
+    // The open transaction's commit time (µs since 1970) and the index of
+    // its next change: an event's position is (version, index).
+    let (mut open_ts, mut seq) = (0i64, 0u64);
+    macro_rules! meta {
+        ($op:expr) => {{
+            let m = ChangeMeta {
+                op: $op,
+                seq,
+                ts_us: open_ts,
+            };
+            seq += 1;
+            Some(m)
+        }};
+    }
     // The end of the last transaction whose rows are all in `batch` or written.
     let mut complete: Option<Lsn> = None;
     let mut last_commit_us: Option<i64> = None;
@@ -308,7 +325,11 @@ async fn apply_loop(
                     }
                     StreamMessage::XLogData { data, .. } => {
                         match pgoutput::decode(data)? {
-                            Message::Begin { final_lsn, .. } => open = Some(final_lsn),
+                            Message::Begin { final_lsn, commit_time_us, .. } => {
+                                open = Some(final_lsn);
+                                open_ts = commit_time_us.saturating_add(PG_EPOCH_MICROS);
+                                seq = 0;
+                            }
                             Message::Commit { end_lsn, commit_time_us, .. } => {
                                 open = None;
                                 complete = Some(end_lsn);
@@ -328,7 +349,7 @@ async fn apply_loop(
                                 if let Some(Some(m)) = relations.get(&rel) {
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
                                     let cells = cells_of(p, m, &new, None, false, &mut Vec::new())?;
-                                    targets.push(p, &mut batch, m.table, &cells, v.0, false)?;
+                                    targets.push(p, &mut batch, m.table, &cells, v.0, false, meta!(ChangeOp::Insert))?;
                                 }
                             }
                             Message::Update { rel, old, new } => {
@@ -342,22 +363,25 @@ async fn apply_loop(
                                         flush!();
                                         keep_values(p, targets, m.table, &mut cells, &unknown).await?;
                                     }
+                                    let mut key_moved = false;
                                     if let Some(old) = &old {
                                         // The key changed: the old key is deleted.
                                         let old_key = cells_of(p, m, old, None, true, &mut Vec::new())?;
-                                        let key_moved = p.tables[m.table].key_indexes().iter().any(|&k| old_key[k] != cells[k]);
+                                        key_moved = p.tables[m.table].key_indexes().iter().any(|&k| old_key[k] != cells[k]);
                                         if key_moved {
-                                            targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true)?;
+                                            targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true, meta!(ChangeOp::Delete))?;
                                         }
                                     }
-                                    targets.push(p, &mut batch, m.table, &cells, v.0, false)?;
+                                    // A moved key is a new row under its new key.
+                                    let op = if key_moved { ChangeOp::Insert } else { ChangeOp::Update };
+                                    targets.push(p, &mut batch, m.table, &cells, v.0, false, meta!(op))?;
                                 }
                             }
                             Message::Delete { rel, old } => {
                                 if let Some(Some(m)) = relations.get(&rel) {
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
                                     let key = cells_of(p, m, &old, None, true, &mut Vec::new())?;
-                                    targets.push(p, &mut batch, m.table, &tombstone(p, m.table, key), v.0, true)?;
+                                    targets.push(p, &mut batch, m.table, &tombstone(p, m.table, key), v.0, true, meta!(ChangeOp::Delete))?;
                                 }
                             }
                             Message::Truncate { rels } => {

@@ -70,8 +70,18 @@ fn key_and_hash(t: &TableSpec, cells: &[Cell]) -> (String, u64) {
         key.push('\u{1}');
     }
     let mut all = String::new();
-    for c in cells {
-        cell::canonical(c, &mut all);
+    for (col, c) in t.columns.iter().zip(cells) {
+        match (col.ty, c) {
+            // JSON compares by value: a copy fed from change events holds
+            // serde_json's compact text, the source jsonb's own spacing.
+            (super::spec::ColumnType::Json, Cell::Text(s)) => {
+                match serde_json::from_str::<serde_json::Value>(s) {
+                    Ok(v) => all.push_str(&v.to_string()),
+                    Err(_) => cell::canonical(c, &mut all),
+                }
+            }
+            _ => cell::canonical(c, &mut all),
+        }
         all.push('\u{1}');
     }
     let mut h = DefaultHasher::new();

@@ -26,6 +26,28 @@ pub enum SyncCommand {
     Verify(Args),
     /// Remove the pipelines' replication slots and publications.
     Drop(Args),
+    /// Copy to ClickHouse/Elasticsearch from the entities' change events
+    /// (Redis Streams) instead of the replication slot: run one or more of
+    /// these processes per group; they split the partitions.
+    Consume(ConsumeArgs),
+}
+
+/// Arguments of `strata sync consume`.
+#[derive(clap::Args)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub common: Args,
+    /// The consumer group: one per copy (consumers of a group split the
+    /// partitions; each group gets every change).
+    #[arg(long)]
+    pub group: String,
+    /// This consumer's name in the group (default: host name and process id).
+    #[arg(long)]
+    pub consumer: Option<String>,
+    /// How long a dead consumer's partitions stay leased before another
+    /// consumer takes them over, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    pub lease_ms: u64,
 }
 
 /// Arguments shared by the sync commands.
@@ -86,6 +108,12 @@ async fn serve(
 }
 
 fn build(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
+    build_with_model(args).map(|(ps, _, _)| ps)
+}
+
+type Urls = Box<dyn Fn(&str) -> Result<String, String>>;
+
+fn build_with_model(args: &Args) -> Result<(Vec<Pipeline>, strata_codegen::Model, Urls), ExitCode> {
     let model = load_and_compile(&args.schema, false)?;
     for t in &args.to {
         if model.store(t).is_none() {
@@ -96,7 +124,9 @@ fn build(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
         .database_url
         .clone()
         .or_else(|| std::env::var("DATABASE_URL").ok());
-    let urls = |store: &str| -> Result<String, String> {
+    let m = model.clone();
+    let urls = move |store: &str| -> Result<String, String> {
+        let model = &m;
         let s = model
             .store(store)
             .ok_or_else(|| format!("no store `{store}`"))?;
@@ -124,7 +154,52 @@ fn build(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
     if ps.is_empty() {
         return Err(usage("the schema has no sync rule (to the chosen targets)"));
     }
-    Ok(ps)
+    Ok((ps, model, Box::new(urls)))
+}
+
+/// `strata sync consume`: every ClickHouse/Elasticsearch pipeline of the
+/// chosen targets, fed from the event streams.
+async fn consume(a: &ConsumeArgs) -> ExitCode {
+    let (ps, model, urls) = match build_with_model(&a.common) {
+        Ok(b) => b,
+        Err(c) => return c,
+    };
+    let consumer = a.consumer.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let stop = sync::stop_on_signals();
+    let is_copy = |p: &&Pipeline| {
+        !p.targets
+            .iter()
+            .any(|t| matches!(t, sync::TargetSpec::Redis { .. }))
+    };
+    let mut runs = Vec::new();
+    for p in ps.iter().filter(is_copy) {
+        let src = match strata_codegen::sync_pipeline::stream_source(&model, &urls, p) {
+            Ok(s) => s,
+            Err(e) => return usage(format!("pipeline `{}`: {e}", p.name)),
+        };
+        let opts = sync::ConsumeOptions::new(&a.group, &consumer)
+            .with_lease(std::time::Duration::from_millis(a.lease_ms));
+        let stop = stop.clone();
+        runs.push(async move { (p.name.clone(), sync::consume(p, &src, opts, stop).await) });
+    }
+    if runs.is_empty() {
+        return usage("no ClickHouse or Elasticsearch target among the chosen stores");
+    }
+    eprintln!(
+        "strata sync consume: group `{}`, consumer `{consumer}`",
+        a.group
+    );
+    let mut code = ExitCode::SUCCESS;
+    for (name, r) in futures_util::future::join_all(runs).await {
+        if let Err(e) = r {
+            eprintln!("error: pipeline `{name}`: {e}");
+            code = ExitCode::from(EXIT_DIFFERENT);
+        }
+    }
+    code
 }
 
 pub fn run(cmd: SyncCommand) -> ExitCode {
@@ -166,6 +241,7 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                 }
                 code
             }
+            SyncCommand::Consume(a) => consume(&a).await,
             SyncCommand::Status(a) => {
                 let ps = match build(&a) {
                     Ok(p) => p,

@@ -63,6 +63,7 @@ impl Resolver<'_> {
             indexes: Vec::new(),
             queries: Vec::new(),
             cache: None,
+            events: None,
             search: None,
             partition_by: None,
             version: None,
@@ -163,6 +164,7 @@ impl Resolver<'_> {
         self.indexes(d, &mut e, enums);
         self.queries(d, &mut e, enums);
         self.cache_search(d, &mut e, stores);
+        self.events(d, &mut e, stores);
         if let Some(p) = &d.partition_by {
             if let Some(i) = self.field_ref(&e, p) {
                 if !matches!(

@@ -7,6 +7,7 @@ mod clashes;
 mod constraints;
 mod entities;
 mod enums;
+mod events;
 mod fields;
 mod limits;
 mod links;

@@ -1,0 +1,165 @@
+//! The writer side, used by change capture's Redis target: each partition's
+//! entries in one Lua script (atomic, one round trip), then the head.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use redis::Script;
+
+use super::{channel, head_key, stream_key, Op, Position, FORMAT};
+use crate::cache::conn::{Conn, Topology};
+use crate::error::{Error, Result};
+
+/// Appends each entry unless its ID is at or below the stream's top (a
+/// replay after a crash), publishes the added ones when a channel is
+/// given, and returns how many were added. ARGV: max_len, channel (or
+/// ""), then per entry: id, op, key, row (or "" for none), ts, message.
+const APPEND: &str = r#"
+local added = 0
+for i = 3, #ARGV, 6 do
+  local args = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[i], 'v', '1', 'op', ARGV[i + 1], 'key', ARGV[i + 2]}
+  if ARGV[i + 3] ~= '' then
+    table.insert(args, 'row'); table.insert(args, ARGV[i + 3])
+  end
+  table.insert(args, 'ts'); table.insert(args, ARGV[i + 4])
+  local r = redis.pcall(unpack(args))
+  if type(r) == 'table' and r.err then
+    if not string.find(r.err, 'equal or smaller', 1, true) then
+      return redis.error_reply(r.err)
+    end
+  else
+    added = added + 1
+    if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[i + 5]) end
+  end
+end
+return added
+"#;
+// The script writes format `1`; a new format changes both.
+const _: () = assert!(FORMAT.len() == 1 && FORMAT.as_bytes()[0] == b'1');
+
+/// One change to append: built by change capture from a decoded WAL row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub partition: u16,
+    pub position: Position,
+    pub op: Op,
+    /// The key fields as a JSON object (text).
+    pub key: String,
+    /// The row without secrets as a JSON object (text); `None` for deletes.
+    pub row: Option<String>,
+    /// Commit time, microseconds since 1970.
+    pub ts_us: i64,
+}
+
+impl Event {
+    /// The pub/sub message: the entry's fields and `position`, one JSON object.
+    fn message(&self) -> String {
+        let raw = |s: &str| serde_json::value::RawValue::from_string(s.to_string()).ok();
+        serde_json::json!({
+            "v": 1,
+            "op": self.op.as_str(),
+            "key": raw(&self.key),
+            "row": self.row.as_deref().and_then(raw),
+            "ts": self.ts_us,
+            "position": self.position.to_string(),
+        })
+        .to_string()
+    }
+}
+
+/// Appends change events to an entity's partition streams.
+#[derive(Clone)]
+pub struct Publisher {
+    conn: Conn,
+    prefix: String,
+    script: Script,
+    head: Script,
+}
+
+/// Appends the head unless it is not above the top; ARGV: id.
+const HEAD: &str = r#"
+local r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', '1000', ARGV[1], 'p', '1')
+if type(r) == 'table' and r.err and not string.find(r.err, 'equal or smaller', 1, true) then
+  return redis.error_reply(r.err)
+end
+return 1
+"#;
+
+impl Publisher {
+    /// Connects to a Redis URL (one node, Cluster or Sentinel, as
+    /// [`crate::cache::CacheConfig::url`]); `${VAR}` expands.
+    pub async fn connect(url: &str, key_prefix: &str) -> Result<Publisher> {
+        let url = crate::postgres::expand_env(url, |v| std::env::var(v).ok())?;
+        let conn = Conn::open(&Topology::parse(&url)?, Duration::from_secs(5)).await?;
+        Ok(Publisher {
+            conn,
+            prefix: key_prefix.to_string(),
+            script: Script::new(APPEND),
+            head: Script::new(HEAD),
+        })
+    }
+
+    /// Appends `events` (in position order) to `entity`'s partitions, each
+    /// trimmed to about `max_len`, publishing each added one on the
+    /// entity's channel when `pubsub`; then moves the head to the highest
+    /// position. Entries already there (a replay) are skipped. Returns how
+    /// many were added.
+    pub async fn append(
+        &self,
+        entity: &str,
+        max_len: u64,
+        pubsub: bool,
+        events: &[Event],
+    ) -> Result<u64> {
+        let Some(top) = events.iter().map(|e| e.position).max() else {
+            return Ok(0);
+        };
+        let mut parts: BTreeMap<u16, Vec<&Event>> = BTreeMap::new();
+        for e in events {
+            parts.entry(e.partition).or_default().push(e);
+        }
+        let chan = if pubsub {
+            channel(&self.prefix, entity)
+        } else {
+            String::new()
+        };
+        let writes = parts.iter().map(|(p, list)| {
+            let mut inv = self.script.key(stream_key(&self.prefix, entity, *p));
+            inv.arg(max_len).arg(&chan);
+            for e in list {
+                inv.arg(e.position.stream_id())
+                    .arg(e.op.as_str())
+                    .arg(&e.key)
+                    .arg(e.row.as_deref().unwrap_or(""))
+                    .arg(e.ts_us)
+                    .arg(if pubsub { e.message() } else { String::new() });
+            }
+            let mut conn = self.conn.clone();
+            async move { inv.invoke_async::<u64>(&mut conn).await }
+        });
+        let mut added = 0;
+        for r in futures_util::future::join_all(writes).await {
+            added += r.map_err(redis_error)?;
+        }
+        let mut conn = self.conn.clone();
+        self.head
+            .key(head_key(&self.prefix, entity))
+            .arg(top.stream_id())
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map_err(redis_error)?;
+        Ok(added)
+    }
+}
+
+pub(crate) fn redis_error(e: redis::RedisError) -> Error {
+    if e.is_timeout() {
+        Error::Timeout {
+            message: format!("redis: {e}"),
+        }
+    } else {
+        Error::Connection {
+            message: format!("redis: {e}"),
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! `strata sync consume`: two real consumer processes copy the `Ledger`
+//! change events (Redis Streams, 8 partitions) into ClickHouse; they split
+//! the partitions, and `kill -9` of one hands its partitions (and the
+//! entries it read but never acknowledged) to the other. With writers
+//! running throughout, ClickHouse ends equal to PostgreSQL by
+//! `sync::verify` (rows inserted before any event existed come from the
+//! group's first-start copy).
+
+mod events_support;
+mod pg_common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use events_support::{prefix, single_url, Cleanup, DDL, SECRET};
+use pg_common::{strata_bin, TempDir};
+use strata_codegen::sync_pipeline::{pipelines, PipelineOptions};
+use strata_sdk::sync::{self, Pipeline, RunOptions, TargetSpec};
+use strata_tests::support::{clickhouse_url, ClickHouseDb, PgDatabase};
+
+fn schema(prefix: &str, redis: &str, ch_db: &str) -> String {
+    format!(
+        r#"
+version: 1
+stores:
+  main: {{ kind: postgres, url: "${{DATABASE_URL}}" }}
+  cache: {{ kind: redis, url: "{redis}", key_prefix: {prefix} }}
+  analytics: {{ kind: clickhouse, url: "{ch}", database: {ch_db}, server_version: "18.16" }}
+entities:
+  Ledger:
+    table: ledgers
+    store: main
+    key: id
+    events: {{ store: cache, partitions: 8, max_len: 100000 }}
+    fields:
+      id: i64
+      owner: text
+      balance: i64
+      note: text?
+      pin: secret
+      tags: json
+sync:
+  - {{ from: Ledger, to: analytics }}
+"#,
+        ch = clickhouse_url(),
+    )
+}
+
+/// A consumer process, killed when the test ends.
+struct Consumer(Child);
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn consumer(
+    schema: &str,
+    pg: &PgDatabase,
+    ch: &str,
+    name: &str,
+    log: &std::path::Path,
+) -> Consumer {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let args = [
+        "sync",
+        "consume",
+        schema,
+        "--to",
+        "analytics",
+        "--group",
+        "copy",
+        "--consumer",
+        name,
+        "--database-url",
+        &pg.url,
+        "--clickhouse-database",
+        ch,
+        "--lease-ms",
+        "2000",
+    ];
+    Consumer(
+        Command::new(strata_bin())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("start strata sync consume"),
+    )
+}
+
+/// Who holds each partition's lease (one node or the Cluster).
+async fn holders(url: &str, prefix: &str) -> BTreeMap<u16, String> {
+    let mut out = BTreeMap::new();
+    for p in 0..8u16 {
+        let get = redis::cmd("GET")
+            .arg(format!("{prefix}:consume:copy:Ledger:{{{p}}}:lease"))
+            .clone();
+        let v: Option<String> = events_support::query(url, &get).await;
+        if let Some(v) = v {
+            out.insert(p, v);
+        }
+    }
+    out
+}
+
+async fn until_held(url: &str, prefix: &str, want: &[&str], secs: u64) -> BTreeMap<u16, String> {
+    let start = Instant::now();
+    loop {
+        let h = holders(url, prefix).await;
+        let names: BTreeSet<&str> = h.values().map(String::as_str).collect();
+        if h.len() == 8 && names == want.iter().copied().collect() {
+            return h;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "leases after {secs} s: {h:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Inserts, updates and deletes until told to stop; the number of statements.
+async fn writer(pool: sqlx::PgPool, next: Arc<AtomicI64>, stop: Arc<AtomicBool>, seed: i64) -> u64 {
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let id = next.fetch_add(1, Ordering::SeqCst);
+        let old = (id * 7 + seed) % id.max(1) + 1;
+        let q = match n % 4 {
+            0 | 1 => {
+                sqlx::query("INSERT INTO ledgers VALUES ($1, 'w', $1, NULL, $2, '{\"k\": [1]}')")
+                    .bind(id)
+                    .bind(SECRET)
+            }
+            2 => sqlx::query("UPDATE ledgers SET balance = balance + 1, note = 'u' WHERE id = $1")
+                .bind(old),
+            _ => sqlx::query("DELETE FROM ledgers WHERE id = $1").bind(old),
+        };
+        q.execute(&pool).await.expect("write");
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    n
+}
+
+fn pipeline(ps: &[Pipeline], redis: bool) -> Pipeline {
+    ps.iter()
+        .find(|p| {
+            p.targets
+                .iter()
+                .any(|t| matches!(t, TargetSpec::Redis { .. }))
+                == redis
+        })
+        .cloned()
+        .expect("pipeline")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_split_the_partitions_and_survive_a_kill_9_single_node() {
+    scenario(&single_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_split_the_partitions_and_survive_a_kill_9_cluster() {
+    scenario(&events_support::cluster_url()).await;
+}
+
+async fn scenario(redis_url: &str) {
+    let prefix = prefix();
+    let _cleanup = Cleanup {
+        url: redis_url.to_string(),
+        prefix: prefix.clone(),
+    };
+    let pg = PgDatabase::new().await;
+    let ch = ClickHouseDb::new();
+    let text = schema(&prefix, redis_url, &ch.name);
+    let model = strata_codegen::compile_str("schema.yaml", &text).expect("compiles");
+    let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    sqlx::raw_sql(DDL).execute(&pool).await.unwrap();
+    // Rows from before any event: only the group's first-start copy has them.
+    sqlx::query("INSERT INTO ledgers SELECT g, 'early', g, NULL, $1, '{}' FROM generate_series(1000000, 1000299) g")
+        .bind(SECRET)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (src, ch_name, redis) = (pg.url.clone(), ch.name.clone(), redis_url.to_string());
+    let urls = move |s: &str| -> Result<String, String> {
+        Ok(match s {
+            "main" => src.clone(),
+            "cache" => redis.clone(),
+            _ => clickhouse_url(),
+        })
+    };
+    let opts = PipelineOptions::default().with_clickhouse_database(ch_name.clone());
+    let ps = pipelines(&model, &urls, &opts).unwrap();
+    let (to_redis, to_ch) = (pipeline(&ps, true), pipeline(&ps, false));
+
+    // Change capture into the streams, in this process.
+    let (stop_capture, rx) = tokio::sync::watch::channel(false);
+    let capture = {
+        let p = to_redis.clone();
+        tokio::spawn(
+            async move { sync::run(&p, RunOptions::default().with_progress(false), rx).await },
+        )
+    };
+
+    let dir = TempDir::new("events_consume");
+    let file = dir.path().join("schema.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let log = dir.path().join("consume.log");
+    let mut c1 = consumer(&file, &pg, &ch_name, "c1", &log);
+    let c2 = consumer(&file, &pg, &ch_name, "c2", &log);
+
+    let (next, stop) = (
+        Arc::new(AtomicI64::new(1)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let writers: Vec<_> = (0..2)
+        .map(|s| tokio::spawn(writer(pool.clone(), next.clone(), stop.clone(), s)))
+        .collect();
+    // Both take a share: four partitions each.
+    let split = until_held(redis_url, &prefix, &["c1", "c2"], 30).await;
+    let c1_parts = split.values().filter(|v| *v == "c1").count();
+    assert_eq!(c1_parts, 4, "{split:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // kill -9 of c1 while writes go on: c2 takes everything over.
+    c1.0.kill().unwrap();
+    c1.0.wait().unwrap();
+    let killed = Instant::now();
+    until_held(redis_url, &prefix, &["c2"], 30).await;
+    let takeover = killed.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut writes = 0;
+    for w in writers {
+        writes += w.await.unwrap();
+    }
+    assert!(writes > 500, "only {writes} writes");
+
+    // ClickHouse equals PostgreSQL once c2 has caught up.
+    let start = Instant::now();
+    loop {
+        let r = sync::verify(&to_ch, None).await.expect("verify");
+        if r.equal() {
+            let t = &r.tables[0];
+            assert!(
+                t.source_rows >= 300 && t.source_rows == t.target_rows,
+                "{t:?}"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "still different after 90 s: {:?}\n{}",
+            r.differences.iter().take(5).collect::<Vec<_>>(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("{writes} writes; c1 held {c1_parts} partitions; c2 took over in {takeover:?}");
+    drop(c2);
+    stop_capture.send(true).unwrap();
+    capture.await.unwrap().expect("capture ran cleanly");
+    for _ in 0..50 {
+        if sync::drop_pipeline(&to_redis).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

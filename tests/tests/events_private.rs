@@ -1,0 +1,87 @@
+//! Change events against a `redis-server` of the test's own: a dropped
+//! subscription gives its connection back, and a subscription rides out
+//! Redis being killed and restarted (errors retried, nothing yielded
+//! twice, the changes after the restart delivered).
+
+mod cache_support;
+mod events_support;
+
+use std::time::Duration;
+
+use cache_support::PrivateRedis;
+use events_support::{quiet, take};
+use strata_sdk::events::{Client, Event, Op, Position, Publisher};
+
+async fn connected(url: &str) -> usize {
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let info: String = redis::cmd("INFO").arg("clients").query(&mut c).unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("connected_clients:"))
+        .unwrap();
+    line["connected_clients:".len()..].trim().parse().unwrap()
+}
+
+fn events(from: u64, n: u64) -> Vec<Event> {
+    (from..from + n)
+        .map(|i| Event {
+            partition: (i % 2) as u16,
+            position: Position::new(i, 0),
+            op: Op::Insert,
+            key: format!(r#"{{"id":{i}}}"#),
+            row: Some(format!(r#"{{"id":{i}}}"#)),
+            ts_us: 0,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_subscriptions_close_their_connections() {
+    let redis = PrivateRedis::start();
+    let client = Client::connect(&redis.url(), "t").await.unwrap();
+    let base = connected(&redis.url()).await;
+    let subs: Vec<_> = (0..10)
+        .map(|_| Box::pin(client.subscribe_as::<serde_json::Value>("E", 2, Position::START)))
+        .collect();
+    let mut open = base;
+    for _ in 0..100 {
+        open = connected(&redis.url()).await;
+        if open >= base + 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(open >= base + 10, "{open} connections, base {base}");
+    drop(subs);
+    for _ in 0..100 {
+        if connected(&redis.url()).await <= base {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{} connections 10 s after the subscriptions were dropped (base {base})",
+        connected(&redis.url()).await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_survives_a_redis_restart() {
+    let mut redis = PrivateRedis::start();
+    let p = Publisher::connect(&redis.url(), "t").await.unwrap();
+    let client = Client::connect(&redis.url(), "t").await.unwrap();
+    let mut sub = Box::pin(client.subscribe_as::<serde_json::Value>("E", 2, Position::START));
+    p.append("E", 1000, false, &events(1, 5)).await.unwrap();
+    let first = take(&mut sub, 5, 10).await;
+    assert_eq!(first.last().unwrap().position, Position::new(5, 0));
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.restart(); // empty: nothing persisted
+                     // The writer retries until Redis is back (as change capture does).
+    let p = Publisher::connect(&redis.url(), "t").await.unwrap();
+    p.append("E", 1000, false, &events(10, 5)).await.unwrap();
+    let after = take(&mut sub, 5, 20).await;
+    let pos: Vec<u64> = after.iter().map(|c| c.position.lsn).collect();
+    assert_eq!(pos, [10, 11, 12, 13, 14]);
+    quiet(&mut sub, 500).await;
+}
