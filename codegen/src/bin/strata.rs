@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 mod health;
 #[path = "strata/migrate.rs"]
 mod migrate;
+#[path = "strata/out.rs"]
+mod out;
 #[path = "strata/sync.rs"]
 mod sync;
 #[path = "strata/target.rs"]
@@ -79,7 +81,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::SchemaJson => {
-            print!("{}", strata_codegen::json_schema::schema_json());
+            out::out!("{}", strata_codegen::json_schema::schema_json());
             ExitCode::SUCCESS
         }
         Command::Check { schema, short } => match load_and_compile(&schema, short) {

@@ -2,6 +2,7 @@
 //! checks (URLs expanded from the environment), printed as a table or
 //! JSON; exit 1 when a required store is down.
 
+use crate::out::{out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -87,11 +88,11 @@ pub fn run(args: HealthArgs) -> ExitCode {
     let timeout = Duration::from_millis(args.timeout_ms);
     let report = rt.block_on(strata_sdk::health::run(&checks, timeout));
     match args.json {
-        true => println!(
+        true => outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        false => print!("{}", table(&report)),
+        false => out!("{}", table(&report)),
     }
     match report.ok {
         true => ExitCode::SUCCESS,

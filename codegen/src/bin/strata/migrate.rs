@@ -1,6 +1,7 @@
 //! `strata migrate diff|apply|status`: thin calls into
 //! `strata_codegen::postgres::migration` and `strata_sdk::migrate`.
 
+use crate::out::outln;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -303,7 +304,7 @@ async fn status(
                 format!("MISSING file, applied {}", at.to_rfc3339())
             }
         };
-        println!("{:04}_{}\t{state}", s.version, s.name);
+        outln!("{:04}_{}\t{state}", s.version, s.name);
     }
     eprintln!("recorded in {table}");
     Ok(if bad {

@@ -1,6 +1,7 @@
 //! `strata sync run|status|verify|drop`: thin calls into `strata_sdk::sync`
 //! over the pipelines `strata_codegen::sync_pipeline` builds from a schema.
 
+use crate::out::{out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -173,7 +174,7 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                 };
                 for p in &ps {
                     match sync::status(p).await {
-                        Ok(s) => print!("{s}"),
+                        Ok(s) => out!("{s}"),
                         Err(e) => return usage(format!("pipeline `{}`: {e}", p.name)),
                     }
                 }
@@ -191,24 +192,24 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                         Err(e) => return usage(format!("pipeline `{}`: {e}", p.name)),
                     };
                     for t in &r.tables {
-                        println!(
+                        outln!(
                             "{} → {}: {}: source {} rows, target {} rows",
                             p.name, t.target, t.table, t.source_rows, t.target_rows
                         );
                     }
                     for d in r.differences.iter().take(50) {
-                        println!("  {:?} {}.{} key {}", d.kind, d.target, d.table, d.key);
+                        outln!("  {:?} {}.{} key {}", d.kind, d.target, d.table, d.key);
                     }
                     if r.differences.len() > 50 {
-                        println!("  … and {} more", r.differences.len() - 50);
+                        outln!("  … and {} more", r.differences.len() - 50);
                     }
                     equal &= r.equal();
                 }
                 if equal {
-                    println!("equal");
+                    outln!("equal");
                     ExitCode::SUCCESS
                 } else {
-                    println!("different");
+                    outln!("different");
                     ExitCode::from(EXIT_DIFFERENT)
                 }
             }

@@ -1,0 +1,113 @@
+//! The `strata` command line where a newcomer found it wanting: output into
+//! a pipe its reader has closed (`strata … | head -2`), and arguments that
+//! cannot work (`health --timeout-ms 0`).
+
+mod pg_common;
+
+use std::process::Stdio;
+
+use pg_common::{strata_bin, TempDir};
+use strata_tests::support::{ClickHouseDb, PgDatabase};
+
+/// A schema with one PostgreSQL store at `url` and one sync rule to the
+/// ClickHouse database `ch`.
+fn schema(dir: &TempDir, url: &str, ch: &str) -> String {
+    let path = dir.path().join("schema.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"version: 1
+stores:
+  main: {{ kind: postgres, url: "{url}" }}
+  analytics: {{ kind: clickhouse, url: "http://127.0.0.1:8123", database: {ch}, server_version: "18.16" }}
+entities:
+  Book:
+    table: book
+    store: main
+    key: id
+    fields:
+      id: {{ type: i64 }}
+      title: {{ type: string(40) }}
+sync:
+  - {{ from: Book, to: analytics }}
+"#
+        ),
+    )
+    .expect("write the schema");
+    path.to_string_lossy().into_owned()
+}
+
+/// Runs `strata args` with DATABASE_URL unset: (exit code, stdout, stderr).
+fn strata(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(strata_bin())
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run strata");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `strata args` with stdout a pipe whose reader is already gone, as
+/// in `strata … | head -0`: (exit code, stderr). The shell's `true` exits at
+/// once; `strata` starts 200 ms later, so every write it makes meets a
+/// closed pipe.
+fn strata_into_closed_pipe(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"{ sleep 0.2; "$0" "$@"; echo "code=$?" >&2; } | true"#)
+        .arg(strata_bin())
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .output()
+        .expect("run sh");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = err
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("code="))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(-1);
+    (code, err)
+}
+
+#[tokio::test]
+async fn every_command_that_prints_survives_a_closed_stdout() {
+    let db = PgDatabase::new().await;
+    let ch = ClickHouseDb::new();
+    let dir = TempDir::new("cli_closed_stdout");
+    let schema = schema(&dir, &db.url, &ch.name);
+    let model = strata_codegen::compile_str("schema.yaml", &std::fs::read_to_string(&schema).unwrap())
+        .expect("the schema compiles");
+    ch.create_tables(&model, "analytics", |_| true).await;
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir_all(&migrations).expect("mkdir");
+    let (code, _, err) = strata(&["migrate", "diff", &schema, "--dir", migrations.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let mig = migrations.to_str().unwrap();
+    let (code, _, err) = strata(&["migrate", "apply", "--dir", mig, "--database-url", &db.url]);
+    assert_eq!(code, 0, "{err}");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["schema-json"],
+        vec!["--help"],
+        vec!["sync", "status", &schema],
+        vec!["sync", "verify", &schema],
+        vec!["migrate", "status", "--dir", mig, "--database-url", &db.url],
+        vec!["health", &schema],
+        vec!["health", &schema, "--json"],
+    ];
+    for args in commands {
+        let (usual, out, err) = strata(&args);
+        assert!(!out.is_empty(), "{args:?} prints to stdout: {err}");
+        let (code, err) = strata_into_closed_pipe(&args);
+        assert_eq!(code, usual, "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+}
