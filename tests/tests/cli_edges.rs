@@ -81,12 +81,19 @@ async fn every_command_that_prints_survives_a_closed_stdout() {
     let ch = ClickHouseDb::new();
     let dir = TempDir::new("cli_closed_stdout");
     let schema = schema(&dir, &db.url, &ch.name);
-    let model = strata_codegen::compile_str("schema.yaml", &std::fs::read_to_string(&schema).unwrap())
-        .expect("the schema compiles");
+    let model =
+        strata_codegen::compile_str("schema.yaml", &std::fs::read_to_string(&schema).unwrap())
+            .expect("the schema compiles");
     ch.create_tables(&model, "analytics", |_| true).await;
     let migrations = dir.path().join("migrations");
     std::fs::create_dir_all(&migrations).expect("mkdir");
-    let (code, _, err) = strata(&["migrate", "diff", &schema, "--dir", migrations.to_str().unwrap()]);
+    let (code, _, err) = strata(&[
+        "migrate",
+        "diff",
+        &schema,
+        "--dir",
+        migrations.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     let mig = migrations.to_str().unwrap();
     let (code, _, err) = strata(&["migrate", "apply", "--dir", mig, "--database-url", &db.url]);
@@ -110,4 +117,50 @@ async fn every_command_that_prints_survives_a_closed_stdout() {
             "{args:?}: {err}"
         );
     }
+}
+
+#[tokio::test]
+async fn health_refuses_a_zero_timeout() {
+    let db = PgDatabase::new().await;
+    let dir = TempDir::new("cli_health_zero");
+    let schema = schema(&dir, &db.url, "cli_edges_unused");
+    let (code, out, err) = strata(&["health", &schema, "--timeout-ms", "0"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("--timeout-ms") && out.is_empty(), "{err}");
+}
+
+#[tokio::test]
+async fn health_latency_agrees_with_the_status_at_every_timeout() {
+    let db = PgDatabase::new().await;
+    let dir = TempDir::new("cli_health_latency");
+    let schema = schema(&dir, &db.url, "cli_edges_unused");
+    let (mut up, mut late) = (0, 0);
+    for ms in [1u64, 2, 3, 5, 8, 20, 2_000] {
+        let (_, out, err) = strata(&["health", &schema, "--json", "--timeout-ms", &ms.to_string()]);
+        let report: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        for store in report["stores"].as_array().expect("stores") {
+            for s in store["servers"].as_array().expect("servers") {
+                let latency = s["latency_ms"].as_f64().expect("latency");
+                if s["up"] == true {
+                    up += 1;
+                    assert!(latency <= ms as f64, "{ms} ms: up after {latency} ms: {s}");
+                } else if s["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("no answer within"))
+                {
+                    late += 1;
+                    assert!(
+                        latency >= ms as f64,
+                        "{ms} ms: timed out after {latency} ms: {s}"
+                    );
+                    assert_eq!(s["error"], format!("no answer within {ms} ms"), "{s}");
+                }
+            }
+        }
+    }
+    assert!(
+        up >= 2 && late >= 1,
+        "both outcomes seen: {up} up, {late} timed out"
+    );
 }

@@ -23,8 +23,9 @@ pub struct HealthArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-    /// The longest one server's check may take, in milliseconds.
-    #[arg(long, default_value_t = 2_000)]
+    /// The longest one server's check may take, in milliseconds (at
+    /// least 1: a server cannot answer in no time).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
     /// A store whose being down does not fail the check (repeatable).
     #[arg(long = "optional", value_name = "STORE")]

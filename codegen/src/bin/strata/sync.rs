@@ -194,7 +194,11 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                     for t in &r.tables {
                         outln!(
                             "{} → {}: {}: source {} rows, target {} rows",
-                            p.name, t.target, t.table, t.source_rows, t.target_rows
+                            p.name,
+                            t.target,
+                            t.table,
+                            t.source_rows,
+                            t.target_rows
                         );
                     }
                     for d in r.differences.iter().take(50) {
