@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use strata_codegen::model::StoreKind;
 use strata_codegen::sync_pipeline::{pipelines, PipelineOptions};
+use strata_sdk::serve::{PipelineState, Pipelines};
 use strata_sdk::sync::{self, Pipeline, RunOptions};
 
 use super::{load_and_compile, target::usage};
@@ -67,6 +68,7 @@ pub struct RunArgs {
 /// Starts the `/metrics` and `/health` endpoints when asked.
 async fn serve(
     a: &RunArgs,
+    states: &Pipelines,
 ) -> Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>, ExitCode> {
     let Some(addr) = &a.metrics_addr else {
         return Ok(None);
@@ -76,14 +78,63 @@ async fn serve(
         .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
     let model = load_and_compile(&a.common.schema, false)?;
     let prometheus = strata_sdk::metrics::install_prometheus().map_err(|e| usage(e.to_string()))?;
-    let endpoints = strata_sdk::serve::Endpoints::new(prometheus).with_checks(
-        super::health::checks(&model, &[], a.common.database_url.as_deref()),
-    );
+    let endpoints = strata_sdk::serve::Endpoints::new(prometheus)
+        .with_checks(super::health::checks(
+            &model,
+            &[],
+            a.common.database_url.as_deref(),
+        ))
+        .with_pipelines(states.clone());
     let (bound, task) = strata_sdk::serve::spawn(at, endpoints)
         .await
         .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
     eprintln!("strata sync: serving /metrics and /health on http://{bound}");
     Ok(Some(task))
+}
+
+/// Runs every pipeline until each has stopped or failed. A failure is
+/// printed at once and recorded for `/health`; the other pipelines keep
+/// running (see docs/sync.md, "When a pipeline fails"). Exit 1 when one
+/// failed, 0 when all stopped on a signal.
+async fn run_all(ps: &[Pipeline], a: &RunArgs, states: &Pipelines) -> ExitCode {
+    use futures_util::StreamExt;
+    let opts = RunOptions::default()
+        .with_chunk_rows(a.common.chunk_rows)
+        .with_snapshot_workers(a.common.snapshot_workers);
+    let stop = sync::stop_on_signals();
+    let mut runs: futures_util::stream::FuturesUnordered<_> = ps
+        .iter()
+        .map(|p| {
+            let (opts, stop) = (opts.clone(), stop.clone());
+            async move { (p.name.as_str(), sync::run(p, opts, stop).await) }
+        })
+        .collect();
+    let mut code = ExitCode::SUCCESS;
+    while let Some((name, r)) = runs.next().await {
+        match r {
+            Ok(()) => states.set(name, PipelineState::Stopped),
+            Err(e) => {
+                let left = states
+                    .snapshot()
+                    .values()
+                    .filter(|s| **s == PipelineState::Running)
+                    .count()
+                    .saturating_sub(1);
+                eprintln!(
+                    "error: pipeline `{name}` failed: {e}; it stays stopped until restarted \
+                     ({left} other pipeline(s) still running)"
+                );
+                states.set(
+                    name,
+                    PipelineState::Failed {
+                        error: e.to_string(),
+                    },
+                );
+                code = ExitCode::from(EXIT_DIFFERENT);
+            }
+        }
+    }
+    code
 }
 
 fn build(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
@@ -143,25 +194,15 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                     Ok(p) => p,
                     Err(c) => return c,
                 };
-                let server = match serve(&a).await {
+                let states = Pipelines::default();
+                for p in &ps {
+                    states.set(&p.name, PipelineState::Running);
+                }
+                let server = match serve(&a, &states).await {
                     Ok(s) => s,
                     Err(c) => return c,
                 };
-                let opts = RunOptions::default()
-                    .with_chunk_rows(a.common.chunk_rows)
-                    .with_snapshot_workers(a.common.snapshot_workers);
-                let stop = sync::stop_on_signals();
-                let runs = ps.iter().map(|p| {
-                    let (opts, stop) = (opts.clone(), stop.clone());
-                    async move { (p.name.clone(), sync::run(p, opts, stop).await) }
-                });
-                let mut code = ExitCode::SUCCESS;
-                for (name, r) in futures_util::future::join_all(runs).await {
-                    if let Err(e) = r {
-                        eprintln!("error: pipeline `{name}`: {e}");
-                        code = ExitCode::from(EXIT_DIFFERENT);
-                    }
-                }
+                let code = run_all(&ps, &a, &states).await;
                 if let Some(s) = server {
                     s.abort();
                 }
