@@ -58,7 +58,7 @@ pub async fn check_server(c: &mut PgConnection) -> Result<(), SyncError> {
 }
 
 /// The key of the pipeline's advisory lock.
-fn lock_key(p: &Pipeline) -> i64 {
+pub(crate) fn lock_key(p: &Pipeline) -> i64 {
     use sha2::{Digest, Sha256};
     let h = Sha256::digest(format!("strata_sync:{}", p.name).as_bytes());
     i64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]))
