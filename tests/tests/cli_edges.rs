@@ -164,3 +164,21 @@ async fn health_latency_agrees_with_the_status_at_every_timeout() {
         "both outcomes seen: {up} up, {late} timed out"
     );
 }
+
+#[test]
+fn each_sync_command_lists_only_the_options_it_uses() {
+    for cmd in ["status", "verify", "drop"] {
+        let (code, out, _) = strata(&["sync", cmd, "--help"]);
+        assert_eq!(code, 0);
+        assert!(
+            !out.contains("--chunk-rows") && !out.contains("--snapshot-workers"),
+            "{cmd}: {out}"
+        );
+        assert!(out.contains("--database-url"), "{cmd}: {out}");
+    }
+    let (_, out, _) = strata(&["sync", "run", "--help"]);
+    assert!(
+        out.contains("--chunk-rows") && out.contains("--snapshot-workers"),
+        "{out}"
+    );
+}

@@ -44,12 +44,6 @@ pub struct Args {
     /// Put the ClickHouse tables in this database instead of the store's.
     #[arg(long)]
     pub clickhouse_database: Option<String>,
-    /// Rows per snapshot chunk.
-    #[arg(long, default_value_t = 50_000)]
-    pub chunk_rows: i64,
-    /// Connections copying the snapshot in parallel.
-    #[arg(long, default_value_t = 2)]
-    pub snapshot_workers: usize,
 }
 
 /// Arguments of `strata sync run`.
@@ -57,6 +51,12 @@ pub struct Args {
 pub struct RunArgs {
     #[command(flatten)]
     pub common: Args,
+    /// Rows per snapshot chunk.
+    #[arg(long, default_value_t = 50_000)]
+    pub chunk_rows: i64,
+    /// Connections copying the snapshot in parallel.
+    #[arg(long, default_value_t = 2)]
+    pub snapshot_workers: usize,
     /// Serve `/metrics` (Prometheus text) and `/health` (the schema's
     /// stores, as `strata health` checks them) over HTTP on this address,
     /// e.g. `127.0.0.1:9464` (port 0 picks a free one; the address is
@@ -99,8 +99,8 @@ async fn serve(
 async fn run_all(ps: &[Pipeline], a: &RunArgs, states: &Pipelines) -> ExitCode {
     use futures_util::StreamExt;
     let opts = RunOptions::default()
-        .with_chunk_rows(a.common.chunk_rows)
-        .with_snapshot_workers(a.common.snapshot_workers);
+        .with_chunk_rows(a.chunk_rows)
+        .with_snapshot_workers(a.snapshot_workers);
     let stop = sync::stop_on_signals();
     let mut runs: futures_util::stream::FuturesUnordered<_> = ps
         .iter()
