@@ -182,3 +182,81 @@ fn each_sync_command_lists_only_the_options_it_uses() {
         "{out}"
     );
 }
+
+/// Runs `strata args` with `DATABASE_URL` set to `env`.
+fn strata_with_env(args: &[&str], env: &str) -> (i32, String, String) {
+    let out = std::process::Command::new(strata_bin())
+        .args(args)
+        .env("DATABASE_URL", env)
+        .output()
+        .expect("run strata");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn every_command_that_connects_names_its_database_and_where_the_url_came_from() {
+    let db = PgDatabase::new().await;
+    let ch = ClickHouseDb::new();
+    let dir = TempDir::new("cli_which_database");
+    // The schema's `url:` names a database that does not exist: a command
+    // that used it instead of DATABASE_URL would fail.
+    let missing = db.url.replace(&db.name, "strata_no_such_database");
+    let schema = schema(&dir, &missing, &ch.name);
+    let migrations = dir.path().join("migrations");
+    let mig = migrations.to_str().unwrap();
+    let (code, _, err) = strata(&["migrate", "diff", &schema, "--dir", mig]);
+    assert_eq!(code, 0, "{err}");
+    // The same URL with a password, which must never be printed.
+    let with_pw = db.url.replacen("postgres@", "postgres:hunter2@", 1);
+    assert_ne!(with_pw, db.url, "the test URL has a user");
+    let place = format!("/{} (user postgres)", db.name);
+    for args in [
+        vec!["migrate", "apply", &schema, "--dir", mig],
+        vec!["migrate", "status", &schema, "--dir", mig],
+        vec!["sync", "status", &schema, "--clickhouse-database", &ch.name],
+    ] {
+        let (code, out, err) = strata_with_env(&args, &with_pw);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        let line = err
+            .lines()
+            .find(|l| l.contains(&place))
+            .unwrap_or_else(|| panic!("{args:?}: {err}"));
+        assert!(line.ends_with("from DATABASE_URL"), "{args:?}: {line}");
+        assert!(
+            !err.contains("hunter2") && !out.contains("hunter2"),
+            "{args:?}: {err}"
+        );
+        // --database-url comes first.
+        let mut flagged = args.clone();
+        flagged.extend(["--database-url", &with_pw]);
+        let (code, _, err) = strata_with_env(&flagged, &missing);
+        assert_eq!(code, 0, "{flagged:?}: {err}");
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&place) && l.ends_with("from --database-url")),
+            "{flagged:?}: {err}"
+        );
+    }
+    // `health` checks what the application's connect_*() reach: the
+    // store's `url:`, also when DATABASE_URL is set; --database-url first.
+    let health = ["health", schema.as_str(), "--optional", "analytics"];
+    let (code, _, err) = strata_with_env(&health, &db.url);
+    assert_eq!(code, 1, "the schema's database does not exist: {err}");
+    assert!(
+        err.contains("/strata_no_such_database (user postgres) from the `url:` of store `main`"),
+        "{err}"
+    );
+    let flagged = [&health[..], &["--database-url", &with_pw]].concat();
+    let (code, _, err) = strata_with_env(&flagged, &missing);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains(&place) && l.ends_with("from --database-url")),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}

@@ -105,6 +105,7 @@ fn diff(args: DiffArgs) -> ExitCode {
     };
     let cat = catalog::catalog(&model, &store);
     if let Some(url) = database_url {
+        target::say_database("migrate diff", &url, &target::UrlSource::Flag);
         if let Err(code) = all_applied(dir, &url, cat.schema.as_deref()) {
             return code;
         }
@@ -182,6 +183,11 @@ fn with_db(args: DbArgs, cmd: Cmd) -> ExitCode {
         Ok(t) => t,
         Err(code) => return code,
     };
+    let verb = match cmd {
+        Cmd::Apply => "migrate apply",
+        Cmd::Status => "migrate status",
+    };
+    target::say_database(verb, &t.url, &t.from);
     let mut migrator = Migrator::new(migrations);
     if let Some(s) = &t.record_schema {
         migrator = match migrator.with_schema(s) {

@@ -78,11 +78,13 @@ async fn serve(
         .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
     let model = load_and_compile(&a.common.schema, false)?;
     let prometheus = strata_sdk::metrics::install_prometheus().map_err(|e| usage(e.to_string()))?;
+    // The same database the pipelines use: --database-url, then DATABASE_URL.
+    let over = super::target::override_url(a.common.database_url.clone());
     let endpoints = strata_sdk::serve::Endpoints::new(prometheus)
         .with_checks(super::health::checks(
             &model,
             &[],
-            a.common.database_url.as_deref(),
+            over.as_ref().map(|(u, _)| u.as_str()),
         ))
         .with_pipelines(states.clone());
     let (bound, task) = strata_sdk::serve::spawn(at, endpoints)
@@ -144,10 +146,8 @@ fn build(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
             return Err(usage(format!("--to {t}: the schema has no store `{t}`")));
         }
     }
-    let db_url = args
-        .database_url
-        .clone()
-        .or_else(|| std::env::var("DATABASE_URL").ok());
+    let over = super::target::override_url(args.database_url.clone());
+    let db_url = over.as_ref().map(|(u, _)| u.clone());
     let urls = |store: &str| -> Result<String, String> {
         let s = model
             .store(store)
@@ -175,6 +175,20 @@ fn build(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
     let ps = pipelines(&model, &urls, &opts).map_err(usage)?;
     if ps.is_empty() {
         return Err(usage("the schema has no sync rule (to the chosen targets)"));
+    }
+    for p in &ps {
+        let from = match &over {
+            Some((_, from)) => from.clone(),
+            None => {
+                let store = model.stores.values().find(|s| {
+                    matches!(s.kind, StoreKind::Postgres { .. })
+                        && urls(&s.name).is_ok_and(|u| u == p.source_url)
+                });
+                super::target::UrlSource::Store(store.map_or("?".into(), |s| s.name.clone()))
+            }
+        };
+        let what = format!("sync: pipeline `{}`: source", p.name);
+        super::target::say_database(&what, &p.source_url, &from);
     }
     Ok(ps)
 }
