@@ -1,6 +1,7 @@
 //! The `strata` command line where a newcomer found it wanting: output into
-//! a pipe its reader has closed (`strata … | head -2`), and arguments that
-//! cannot work (`health --timeout-ms 0`).
+//! a pipe its reader has closed (`strata … | head -2`, also `2>&1 | head`),
+//! arguments that cannot work (`health --timeout-ms 0`), options listed
+//! where they do not apply, and which database each command uses.
 
 mod pg_common;
 
@@ -73,6 +74,45 @@ fn strata_into_closed_pipe(args: &[&str]) -> (i32, String) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(-1);
     (code, err)
+}
+
+/// Runs `strata args` with stdout and stderr one pipe whose reader is
+/// already gone (`strata … 2>&1 | head -0`): the exit code, which the
+/// shell writes to a file.
+fn strata_into_closed_pipe_both(dir: &TempDir, args: &[&str]) -> i32 {
+    let file = dir.path().join("code");
+    let _ = std::fs::remove_file(&file);
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"{ sleep 0.2; "$0" "$@"; echo $? > "$CODE_FILE"; } 2>&1 | true"#)
+        .arg(strata_bin())
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("CODE_FILE", &file)
+        .status()
+        .expect("run sh");
+    assert!(status.success());
+    let code = std::fs::read_to_string(&file).expect("the code file");
+    code.trim().parse().expect("a number")
+}
+
+#[test]
+fn diagnostics_survive_a_closed_stderr() {
+    let dir = TempDir::new("cli_closed_stderr");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "version: 1\nstores:\n  main: { kind: postgres, pool: { max: 99999999999 } }\n",
+    )
+    .unwrap();
+    let bad = bad.to_str().unwrap();
+    assert_eq!(strata(&["check", bad]).0, 1);
+    assert_eq!(strata_into_closed_pipe_both(&dir, &["check", bad]), 1);
+    assert_eq!(
+        strata_into_closed_pipe_both(&dir, &["check", bad, "--short"]),
+        1
+    );
+    assert_eq!(strata_into_closed_pipe_both(&dir, &["schema-json"]), 0);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! checks (URLs expanded from the environment), printed as a table or
 //! JSON; exit 1 when a required store is down.
 
-use crate::out::{out, outln};
+use crate::out::{errln, out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -77,7 +77,7 @@ pub fn run(args: HealthArgs) -> ExitCode {
     };
     for o in &args.optional {
         if !model.stores.contains_key(o) {
-            eprintln!("error: `--optional {o}`: the schema has no store `{o}`");
+            errln!("error: `--optional {o}`: the schema has no store `{o}`");
             return ExitCode::from(EXIT_USAGE);
         }
     }
@@ -87,7 +87,7 @@ pub fn run(args: HealthArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            errln!("error: cannot start the runtime: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -127,7 +127,7 @@ pub(super) fn say_sources(
             (Some((url, from)), _) => say_database("health", url, from),
             (None, Some(t)) => match t.expand(|v| std::env::var(v).ok()) {
                 Ok(url) => say_database("health", &url, &UrlSource::Store(s.name.clone())),
-                Err(var) => eprintln!("strata health: store `{}`: its `url:` needs {var}", s.name),
+                Err(var) => errln!("strata health: store `{}`: its `url:` needs {var}", s.name),
             },
             (None, None) => {}
         }

@@ -1,8 +1,9 @@
-//! Standard output that a closed reader cannot crash: `strata … | head -2`
-//! closes the pipe early, and `print!` would panic on the `EPIPE` the next
-//! write gets. Rust ignores `SIGPIPE`, so the error comes back as a value:
-//! here the first broken pipe silences every later write and the command
-//! finishes with its usual exit code, as `git log | head` does.
+//! Standard output and error that a closed reader cannot crash:
+//! `strata … | head -2` (or `2>&1 | head`) closes the pipe early, and
+//! `print!`/`eprint!` would panic on the `EPIPE` the next write gets. Rust
+//! ignores `SIGPIPE`, so the error comes back as a value: here the first
+//! broken pipe silences every later write to that stream and the command
+//! finishes with its usual exit code.
 
 use std::io::{ErrorKind, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,9 +20,26 @@ pub fn write(args: std::fmt::Arguments<'_>) {
     if let Err(e) = o.write_fmt(args).and_then(|()| o.flush()) {
         CLOSED.store(true, Ordering::Relaxed);
         if e.kind() != ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write to stdout: {e}");
+            write_err(format_args!("error: cannot write to stdout: {e}\n"));
         }
     }
+}
+
+/// Writes `args` to stderr, ignoring a failure (a closed pipe): there is
+/// nowhere left to report it.
+pub fn write_err(args: std::fmt::Arguments<'_>) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_fmt(args);
+}
+
+/// `eprint!` through [`write_err`].
+macro_rules! err {
+    ($($t:tt)*) => { $crate::out::write_err(format_args!($($t)*)) };
+}
+
+/// `eprintln!` through [`write_err`].
+macro_rules! errln {
+    ($($t:tt)*) => { $crate::out::write_err(format_args!("{}\n", format_args!($($t)*))) };
 }
 
 /// `print!` through [`write`].
@@ -34,4 +52,4 @@ macro_rules! outln {
     ($($t:tt)*) => { $crate::out::write(format_args!("{}\n", format_args!($($t)*))) };
 }
 
-pub(crate) use {out, outln};
+pub(crate) use {err, errln, out, outln};

@@ -1,7 +1,7 @@
 //! `strata sync run|status|verify|drop`: thin calls into `strata_sdk::sync`
 //! over the pipelines `strata_codegen::sync_pipeline` builds from a schema.
 
-use crate::out::{out, outln};
+use crate::out::{errln, out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -90,7 +90,7 @@ async fn serve(
     let (bound, task) = strata_sdk::serve::spawn(at, endpoints)
         .await
         .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
-    eprintln!("strata sync: serving /metrics and /health on http://{bound}");
+    errln!("strata sync: serving /metrics and /health on http://{bound}");
     Ok(Some(task))
 }
 
@@ -122,7 +122,7 @@ async fn run_all(ps: &[Pipeline], a: &RunArgs, states: &Pipelines) -> ExitCode {
                     .filter(|s| **s == PipelineState::Running)
                     .count()
                     .saturating_sub(1);
-                eprintln!(
+                errln!(
                     "error: pipeline `{name}` failed: {e}; it stays stopped until restarted \
                      ({left} other pipeline(s) still running)"
                 );
@@ -281,7 +281,7 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                     if let Err(e) = sync::drop_pipeline(p).await {
                         return usage(format!("pipeline `{}`: {e}", p.name));
                     }
-                    eprintln!("dropped pipeline `{}` (slot and publication)", p.name);
+                    errln!("dropped pipeline `{}` (slot and publication)", p.name);
                 }
                 ExitCode::SUCCESS
             }

@@ -2,6 +2,7 @@
 //! `--database-url`, `DATABASE_URL`, or the store's `url:` template) and the
 //! table that records the store's migrations (in the store's `schema:`).
 
+use crate::out::errln;
 use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -58,7 +59,7 @@ pub fn describe(url: &str) -> String {
 
 /// Says on stderr which database `command` uses and where its URL came from.
 pub fn say_database(command: &str, url: &str, from: &UrlSource) {
-    eprintln!("strata {command}: database {} {from}", describe(url));
+    errln!("strata {command}: database {} {from}", describe(url));
 }
 
 /// The database and record location of one run.
@@ -71,7 +72,7 @@ pub struct Target {
 
 /// Prints `error: <message>` and gives the usage exit code.
 pub fn usage(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     ExitCode::from(EXIT_USAGE)
 }
 
@@ -192,7 +193,7 @@ pub async fn connect(url: &str) -> Result<sqlx::PgConnection, ExitCode> {
                 )
             })
             .unwrap_or_else(|_| "the database".into());
-        eprintln!("error: cannot connect to {place}: {e}");
+        errln!("error: cannot connect to {place}: {e}");
         ExitCode::from(super::migrate::EXIT_REFUSED)
     })
 }
