@@ -311,6 +311,11 @@ fn cache_panels(g: &mut Grid, model: &Model, store: &str) {
 fn sync_panels(g: &mut Grid) {
     g.row("Change capture (`strata sync`)");
     g.panel(
+        "Pipelines up (1 = running, 0 = stopped or failed)",
+        "short",
+        &[("{{pipeline}}", "min by (pipeline) (strata_sync_up)".into())],
+    );
+    g.panel(
         "Sync lag (seconds since the last applied commit, while behind)",
         "s",
         &[(

@@ -200,21 +200,43 @@ async fn timed(
     timeout: Duration,
     probe: impl std::future::Future<Output = Result<(), String>>,
 ) -> Server {
-    let started = Instant::now();
     let name = host_of(template);
-    let out = match tokio::time::timeout(timeout, probe).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("no answer within {timeout:?}")),
-    };
+    let (out, took) = within(timeout, probe).await;
     Server {
         role: "server",
         name,
         up: out.is_ok(),
-        latency_ms: started.elapsed().as_secs_f64() * 1e3,
+        latency_ms: took.as_secs_f64() * 1e3,
         replay_lag_seconds: None,
         replay_lag_bytes: None,
         error: out.err(),
     }
+}
+
+/// Runs `probe` bounded by `timeout`: its outcome and how long it took.
+/// An answer that came later than the timeout (the timer's resolution is a
+/// millisecond) counts as none, so a server reported up always has a
+/// latency within the timeout, and one reported as not answering a latency
+/// of at least the timeout.
+async fn within<T>(
+    timeout: Duration,
+    probe: impl std::future::Future<Output = Result<T, String>>,
+) -> (Result<T, String>, Duration) {
+    let started = Instant::now();
+    let r = tokio::time::timeout(timeout, probe).await;
+    let took = started.elapsed();
+    let late = || {
+        Err(format!(
+            "no answer within {} ms",
+            timeout.as_secs_f64() * 1e3
+        ))
+    };
+    let out = match r {
+        Ok(_) if took > timeout => late(),
+        Ok(r) => r,
+        Err(_) => late(),
+    };
+    (out, took)
 }
 
 /// `host:port` of a URL template, expanded (never its credentials).
@@ -325,7 +347,7 @@ async fn http(_template: &str, _paths: &[&str]) -> Result<(), String> {
 
 #[cfg(feature = "postgres")]
 mod postgres {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use sqlx::postgres::PgConnectOptions;
     use sqlx::{ConnectOptions, Connection};
@@ -374,7 +396,6 @@ mod postgres {
         timeout: Duration,
         sql: &str,
     ) -> (Server, Option<u64>) {
-        let started = Instant::now();
         let mut s = Server {
             role,
             name: super::host_of(template),
@@ -399,8 +420,10 @@ mod postgres {
             let _ = c.close().await;
             Ok::<_, String>(row)
         };
-        match tokio::time::timeout(timeout, probe).await {
-            Ok(Ok((in_recovery, lsn, lag))) => {
+        let (out, took) = super::within(timeout, probe).await;
+        s.latency_ms = took.as_secs_f64() * 1e3;
+        match out {
+            Ok((in_recovery, lsn, lag)) => {
                 position = lsn.map(|n| n as u64);
                 match (role, in_recovery) {
                     ("replica", false) => s.error = Some("not in recovery (not a standby)".into()),
@@ -411,10 +434,8 @@ mod postgres {
                 }
                 s.replay_lag_seconds = lag;
             }
-            Ok(Err(e)) => s.error = Some(e),
-            Err(_) => s.error = Some(format!("no answer within {timeout:?}")),
+            Err(e) => s.error = Some(e),
         }
-        s.latency_ms = started.elapsed().as_secs_f64() * 1e3;
         (s, position)
     }
 }

@@ -113,6 +113,10 @@ pub const SYNC_CONFIRMED: &str = "strata_sync_confirmed_lsn";
 pub const SYNC_LAG_BYTES: &str = "strata_sync_lag_bytes";
 /// Seconds since the last applied commit while WAL is unacknowledged.
 pub const SYNC_LAG_SECONDS: &str = "strata_sync_lag_seconds";
+/// 1 while a pipeline runs (retrying a transient failure included), 0
+/// once it has stopped or failed: the lag gauges keep their last value
+/// then, so alert on this one.
+pub const SYNC_UP: &str = "strata_sync_up";
 
 /// Change capture's metrics (feature `sync`; labels `pipeline`, `target`).
 #[cfg(feature = "sync")]
@@ -124,6 +128,7 @@ pub const SYNC: &[(&str, Kind)] = &[
     (SYNC_CONFIRMED, Kind::Gauge),
     (SYNC_LAG_BYTES, Kind::Gauge),
     (SYNC_LAG_SECONDS, Kind::Gauge),
+    (SYNC_UP, Kind::Gauge),
 ];
 
 /// A metric's kind, as Prometheus shows it.

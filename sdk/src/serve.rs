@@ -6,8 +6,9 @@
 //!   given, then renders the Prometheus recorder's text (`text/plain;
 //!   version=0.0.4`).
 //! - `GET /health`: runs the health [`Check`]s (each bounded by the
-//!   timeout) and answers the [`Report`] as JSON: `200` when no required
-//!   store is down, `503` otherwise.
+//!   timeout) and answers the [`Report`] as JSON, with the state of the
+//!   [`Pipelines`] given under `pipelines`: `200` when no required store is
+//!   down and no pipeline has failed, `503` otherwise.
 //!
 //! ```ignore
 //! let prometheus = strata_sdk::metrics::install_prometheus()?;
@@ -15,8 +16,9 @@
 //! let (addr, server) = strata_sdk::serve::spawn("127.0.0.1:9464".parse()?, endpoints).await?;
 //! ```
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -30,6 +32,50 @@ use crate::health::{Check, Report};
 #[cfg(feature = "postgres")]
 use crate::postgres::Replicated;
 
+/// What a long-running job of the process (a change-capture pipeline) is
+/// doing, as `/health` reports it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PipelineState {
+    Running,
+    /// Stopped when asked (SIGTERM).
+    Stopped,
+    /// Ended with an error, which `/health` shows.
+    Failed {
+        error: String,
+    },
+}
+
+/// The pipelines of the process by name, shared between the code that
+/// runs them and `/health`: any `Failed` one turns `/health` to `503`.
+#[derive(Debug, Clone, Default)]
+pub struct Pipelines(Arc<Mutex<BTreeMap<String, PipelineState>>>);
+
+impl Pipelines {
+    /// Records `name`'s state, replacing the one before.
+    pub fn set(&self, name: &str, state: PipelineState) {
+        self.lock().insert(name.to_string(), state);
+    }
+    /// Every pipeline's state, by name.
+    pub fn snapshot(&self) -> BTreeMap<String, PipelineState> {
+        self.lock().clone()
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PipelineState>> {
+        // A panic while holding the map leaves it whole: a map insert.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What `/health` answers: the stores' [`Report`] (its `ok` also false when
+/// a pipeline failed) and the pipelines' states.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    #[serde(flatten)]
+    pub report: Report,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub pipelines: BTreeMap<String, PipelineState>,
+}
+
 /// What the endpoints serve.
 #[derive(Clone)]
 pub struct Endpoints {
@@ -38,6 +84,7 @@ pub struct Endpoints {
     pools: Vec<Replicated>,
     checks: Arc<Vec<Check>>,
     timeout: Duration,
+    pipelines: Pipelines,
 }
 
 impl Endpoints {
@@ -50,6 +97,7 @@ impl Endpoints {
             pools: Vec::new(),
             checks: Arc::new(Vec::new()),
             timeout: Duration::from_secs(2),
+            pipelines: Pipelines::default(),
         }
     }
     /// Handles whose pool gauges are set before each scrape.
@@ -61,6 +109,11 @@ impl Endpoints {
     /// The checks `/health` runs.
     pub fn with_checks(mut self, checks: Vec<Check>) -> Self {
         self.checks = Arc::new(checks);
+        self
+    }
+    /// The pipelines whose states `/health` reports.
+    pub fn with_pipelines(mut self, pipelines: Pipelines) -> Self {
+        self.pipelines = pipelines;
         self
     }
     /// The timeout of each health check.
@@ -84,9 +137,15 @@ impl Endpoints {
         self.prometheus.run_upkeep();
         self.prometheus.render()
     }
-    /// Runs the health checks now (what `/health` answers).
-    pub async fn health(&self) -> Report {
-        crate::health::run(&self.checks, self.timeout).await
+    /// Runs the health checks now and reads the pipelines' states (what
+    /// `/health` answers).
+    pub async fn health(&self) -> Health {
+        let mut report = crate::health::run(&self.checks, self.timeout).await;
+        let pipelines = self.pipelines.snapshot();
+        report.ok &= !pipelines
+            .values()
+            .any(|s| matches!(s, PipelineState::Failed { .. }));
+        Health { report, pipelines }
     }
 }
 
@@ -99,7 +158,7 @@ async fn metrics(State(e): State<Endpoints>) -> impl IntoResponse {
 
 async fn health(State(e): State<Endpoints>) -> impl IntoResponse {
     let report = e.health().await;
-    let status = match report.ok {
+    let status = match report.report.ok {
         true => StatusCode::OK,
         false => StatusCode::SERVICE_UNAVAILABLE,
     };

@@ -61,8 +61,14 @@ fn an_unreachable_server_is_named_without_the_password() {
         "postgres://someone:hunter2@127.0.0.1:1/appdb",
     ]);
     assert_eq!(code, 3, "{err}");
+    // First which database and why, then the error.
+    let (first, rest) = err.split_once('\n').unwrap_or_default();
+    assert_eq!(
+        first,
+        "strata migrate status: database 127.0.0.1:1/appdb (user someone) from --database-url"
+    );
     assert!(
-        err.starts_with("error: cannot connect to 127.0.0.1:1 (database appdb, user someone): "),
+        rest.starts_with("error: cannot connect to 127.0.0.1:1 (database appdb, user someone): "),
         "{err}"
     );
     assert!(!err.contains("hunter2"), "{err}");
@@ -133,8 +139,10 @@ async fn an_empty_folder_is_reported_the_same_by_apply_and_status() {
         ]);
         assert_eq!(code, 0, "{cmd}: {err}");
         assert!(out.is_empty(), "{cmd}: {out}");
+        let (first, rest) = err.split_once('\n').unwrap_or_default();
+        assert!(first.ends_with("from --database-url"), "{cmd}: {err}");
         assert!(
-            err.starts_with(&format!("no migrations in {}", dir.str())),
+            rest.starts_with(&format!("no migrations in {}", dir.str())),
             "{cmd}: {err}"
         );
     }

@@ -722,9 +722,18 @@ async fn edge_cases_a_new_user_hits() {
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
-    // A string longer than its max is a typed error.
+    // A string longer than its max is a typed error naming the field.
     let long = User::insert(pool, &new_user(&"x".repeat(41))).await;
-    assert!(matches!(long, Err(Error::InvalidValue { .. })), "{long:?}");
+    assert!(
+        matches!(
+            long,
+            Err(Error::Refused {
+                field: "handle",
+                ..
+            })
+        ),
+        "{long:?}"
+    );
     // A patch of a missing key is NotFound.
     let missing = User::patch(
         pool,

@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 mod health;
 #[path = "strata/migrate.rs"]
 mod migrate;
+#[path = "strata/out.rs"]
+mod out;
 #[path = "strata/sync.rs"]
 mod sync;
 #[path = "strata/target.rs"]
@@ -79,7 +81,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::SchemaJson => {
-            print!("{}", strata_codegen::json_schema::schema_json());
+            out::out!("{}", strata_codegen::json_schema::schema_json());
             ExitCode::SUCCESS
         }
         Command::Check { schema, short } => match load_and_compile(&schema, short) {
@@ -87,14 +89,14 @@ fn main() -> ExitCode {
                 let count = |n: usize, one: &str, many: &str| {
                     format!("{n} {}", if n == 1 { one } else { many })
                 };
-                eprintln!(
+                out::errln!(
                     "ok: {}, {}, {}",
                     count(model.entities.len(), "entity", "entities"),
                     count(model.enums.len(), "enum", "enums"),
                     count(model.stores.len(), "store", "stores")
                 );
                 for line in strata_codegen::ranges::kept(&model) {
-                    eprintln!("{line}");
+                    out::errln!("{line}");
                 }
                 ExitCode::SUCCESS
             }
@@ -112,15 +114,15 @@ fn main() -> ExitCode {
             match strata_codegen::persist_owned(&files, &out) {
                 Ok(done) => {
                     for f in &done.removed {
-                        eprintln!("removed {} (no longer generated)", out.join(f).display());
+                        out::errln!("removed {} (no longer generated)", out.join(f).display());
                     }
                     for f in &done.kept {
-                        eprintln!(
+                        out::errln!(
                             "warning: kept {}: no longer generated, but edited since it was written",
                             out.join(f).display()
                         );
                     }
-                    eprintln!(
+                    out::errln!(
                         "wrote {} of {} files to {}",
                         done.written,
                         files.files.len(),
@@ -129,7 +131,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("error: cannot write to {}: {e}", out.display());
+                    out::errln!("error: cannot write to {}: {e}", out.display());
                     ExitCode::from(EXIT_USAGE)
                 }
             }
@@ -143,9 +145,9 @@ pub(crate) fn load_and_compile(
 ) -> Result<strata_codegen::Model, ExitCode> {
     let sources = strata_codegen::load(path).map_err(|e| {
         // One line: the OS error is part of the message already.
-        eprintln!("error: {e}");
+        out::errln!("error: {e}");
         if let Some(help) = miette::Diagnostic::help(&e) {
-            eprintln!("help: {help}");
+            out::errln!("help: {help}");
         }
         ExitCode::from(EXIT_USAGE)
     })?;
@@ -154,19 +156,19 @@ pub(crate) fn load_and_compile(
         let warnings = strata_codegen::lint(&sources, model);
         if !warnings.items.is_empty() {
             match short {
-                true => eprint!("{}", warnings.render_short()),
-                false => eprint!("{}", warnings.render_plain()),
+                true => out::err!("{}", warnings.render_short()),
+                false => out::err!("{}", warnings.render_plain()),
             }
-            eprintln!("{warnings}");
+            out::errln!("{warnings}");
         }
     }
     compiled.map_err(|d| {
         if short {
-            eprint!("{}", d.render_short());
+            out::err!("{}", d.render_short());
         } else {
-            eprint!("{}", d.render_plain());
+            out::err!("{}", d.render_plain());
         }
-        eprintln!("{d}");
+        out::errln!("{d}");
         ExitCode::from(EXIT_INVALID)
     })
 }

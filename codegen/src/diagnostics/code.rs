@@ -57,6 +57,7 @@ codes! {
     ExpectedBool => "strata::expected_bool": "`true` or `false` was expected.",
     ExpectedNumber => "strata::expected_number": "A whole number was expected.",
     ExpectedDuration => "strata::expected_duration": "A duration such as `30s` or `5m` was expected.",
+    OutOfRange => "strata::out_of_range": "A number or duration outside the range its setting allows (the message gives the range).",
     ExpectedLiteral => "strata::expected_literal": "A single value was expected, not a list or mapping.",
     Conflict => "strata::conflict": "Two settings contradict each other (`nullable: false` on a `T?` type).",
     // Names.
@@ -98,6 +99,7 @@ codes! {
     BadQuery => "strata::bad_query": "A finder query that cannot run as written (`limit: 0`).",
     UnboundedQuery => "strata::unbounded_query": "A finder without `where` and without `limit` would read the whole table.",
     SecretQuery => "strata::secret_query": "A finder that looks rows up by a secret.",
+    SecretKey => "strata::secret_key": "A secret field used as a key: in an index or its `where:`, a unique constraint or a reference.",
     UnboundedIndex => "strata::unbounded_index": "Warning: a B-tree index, unique constraint or key whose entries can exceed PostgreSQL's 2704 bytes.",
     // Time series.
     SeriesOnly => "strata::series_only": "A setting for time-series entities on a record, or the reverse.",

@@ -119,6 +119,9 @@ fn binds(p: &Plan, fields: &[usize], of: TokenStream, patch: bool) -> TokenStrea
         let n = Literal::usize_unsuffixed(i);
         let value = match p.def.entity.fields[i].ty.scalar() {
             ScalarType::Decimal { .. } => quote!(__pg::check::decimal(Self::DEF, #n, &#of.#f)?),
+            ScalarType::String { max: Some(_) } => {
+                quote!(__pg::check::length(Self::DEF, #n, &#of.#f)?)
+            }
             ScalarType::Secret => quote!(__pg::check::secret(Self::DEF, #n, &#of.#f)?),
             ScalarType::Timestamptz => quote!(&__pg::check::micros(&#of.#f)),
             _ => quote!(&#of.#f),
@@ -211,6 +214,10 @@ fn table_def(p: &Plan) -> TokenStream {
                 Literal::u8_unsuffixed(*scale),
             );
             c.extend(quote!(.decimal(#p, #s)));
+        }
+        if let ScalarType::String { max: Some(n) } = f.ty.scalar() {
+            let n = Literal::u32_unsuffixed(*n);
+            c.extend(quote!(.max_chars(#n)));
         }
         if numeric {
             c.extend(quote!(.numeric()));

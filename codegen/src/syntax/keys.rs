@@ -104,6 +104,19 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
 ];
 
 /// `30s`, `500ms`, `5m`, `1h`, `1d` as milliseconds.
+/// The help of a duration too large to hold.
+pub const DURATION_RANGE: &str =
+    "a duration holds at most 18446744073709551615 ms (about 584 million years): write a smaller one";
+
+/// Whether `s` is written as a duration (digits and a known unit) whose
+/// value does not fit in `u64` milliseconds: out of range, not malformed.
+pub fn duration_overflows(s: &str) -> bool {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    !n.is_empty() && ["ms", "s", "m", "h", "d"].contains(&unit) && parse_duration(s).is_none()
+}
+
 pub fn parse_duration(s: &str) -> Option<u64> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit())?;

@@ -20,7 +20,8 @@ pub mod yaml;
 pub use decode::decode;
 pub(crate) use keys::POOL_KEYS;
 pub use keys::{
-    parse_duration, INDEX_METHODS, ON_DELETE_ACTIONS, PRECISIONS, SECTIONS, STORE_KIND_SETTINGS,
+    duration_overflows, parse_duration, DURATION_RANGE, INDEX_METHODS, ON_DELETE_ACTIONS,
+    PRECISIONS, SECTIONS, STORE_KIND_SETTINGS,
 };
 
 #[cfg(feature = "yaml")]

@@ -188,8 +188,8 @@ pub(super) fn number(node: &Node, what: &str, probs: &mut Problems) -> Option<Sp
             let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
             let (message, help) = match (digits, text.strip_prefix('-')) {
                 (true, _) => (
-                    format!("{what} is too large"),
-                    format!("write a number up to {}", u32::MAX),
+                    format!("{what} is out of range"),
+                    format!("write a whole number from 0 to {}", u32::MAX),
                 ),
                 (false, Some(rest))
                     if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) =>
@@ -204,8 +204,12 @@ pub(super) fn number(node: &Node, what: &str, probs: &mut Problems) -> Option<Sp
                     "write a number such as `100`".to_string(),
                 ),
             };
+            let code = match digits {
+                true => Code::OutOfRange,
+                false => Code::ExpectedNumber,
+            };
             probs.push(
-                Problem::new(Code::ExpectedNumber, node.span, message)
+                Problem::new(code, node.span, message)
                     .label(format!("found {}", node.describe_value()))
                     .help(help),
             );
@@ -215,10 +219,23 @@ pub(super) fn number(node: &Node, what: &str, probs: &mut Problems) -> Option<Sp
 }
 
 pub(super) use super::keys::parse_duration;
+use super::keys::DURATION_RANGE;
 
 pub(super) fn duration(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<u64>> {
     match node.as_str().and_then(parse_duration) {
         Some(ms) => Some(Spanned::new(ms, node.span)),
+        None if node.as_str().is_some_and(super::keys::duration_overflows) => {
+            probs.push(
+                Problem::new(
+                    Code::OutOfRange,
+                    node.span,
+                    format!("{what} is out of range"),
+                )
+                .label(format!("found {}", node.describe_value()))
+                .help(DURATION_RANGE),
+            );
+            None
+        }
         None => {
             probs.push(
                 Problem::new(

@@ -88,8 +88,7 @@ async fn find<T: Cacheable>(
         .is_some_and(|r| matches(&r))
     {
         let rkey = entry::key::<T>(cache.prefix(), def, &key)?;
-        let ttl = def.ttl_ms.max(1);
-        let px = ttl + (ttl as f64 * cache.inner.cfg.jitter * rand::random::<f64>()) as u64;
+        let px = super::expiry_ms(def.ttl_ms, cache.inner.cfg.jitter);
         let mut set = redis::cmd("SET");
         set.arg(pointer).arg(rkey).arg("PX").arg(px);
         let _ = cache.run::<()>(entity, &set).await;

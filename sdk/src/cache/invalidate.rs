@@ -97,7 +97,11 @@ pub(super) fn set_tombstone(key: &str, ttl_ms: u64) -> redis::Cmd {
 }
 
 fn tombstone_ttl(ttl_ms: u64) -> u64 {
-    ttl_ms.saturating_mul(2).saturating_add(1_000)
+    // Fills use at most twice the clamped TTL (jitter ≤ 1): outlive them.
+    ttl_ms
+        .clamp(1, super::MAX_TTL_MS)
+        .saturating_mul(2)
+        .saturating_add(1_000)
 }
 
 /// Retries pending invalidations until none is left (or the cache is

@@ -449,3 +449,37 @@ fn unix_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+/// The longest TTL a fill uses, in ms (10 years). The schema compiler
+/// refuses a `ttl` above 365 days; this bound keeps a hand-written
+/// definition (up to `u64::MAX` ms) from overflowing the expiry arithmetic.
+pub const MAX_TTL_MS: u64 = 10 * 365 * 86_400_000;
+
+/// A fill's time to live in ms: `ttl_ms` within 1 ..= [`MAX_TTL_MS`], plus
+/// up to `jitter` (a fraction) of it at random. Never overflows.
+pub(crate) fn expiry_ms(ttl_ms: u64, jitter: f64) -> u64 {
+    let ttl = ttl_ms.clamp(1, MAX_TTL_MS);
+    let extra = (ttl as f64 * jitter.clamp(0.0, 1.0) * rand::random::<f64>()) as u64;
+    ttl.saturating_add(extra)
+}
+
+#[cfg(test)]
+mod ttl_tests {
+    #[test]
+    fn expiry_is_bounded_for_every_ttl_and_jitter() {
+        for ttl in [
+            0,
+            1,
+            1_000,
+            super::MAX_TTL_MS,
+            super::MAX_TTL_MS + 1,
+            u64::MAX,
+        ] {
+            for jitter in [0.0, 0.1, 1.0, 5.0, -1.0, f64::NAN, f64::INFINITY] {
+                let px = super::expiry_ms(ttl, jitter);
+                let base = ttl.clamp(1, super::MAX_TTL_MS);
+                assert!(px >= base && px <= 2 * base, "{ttl} {jitter}: {px}");
+            }
+        }
+    }
+}

@@ -290,9 +290,8 @@ async fn fill(
         }
         return;
     }
-    let jitter = (ttl as f64 * cache.inner.cfg.jitter * rand::random::<f64>()) as u64;
-    let px = ttl + jitter;
-    let value = entry::value(rand::random(), unix_ms() + px, load_ms, row);
+    let px = super::expiry_ms(ttl, cache.inner.cfg.jitter);
+    let value = entry::value(rand::random(), unix_ms().saturating_add(px), load_ms, row);
     let mut inv = FILL.prepare_invoke();
     inv.key(rkey)
         .key(entry::lease(rkey))

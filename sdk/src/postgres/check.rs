@@ -9,6 +9,9 @@
 //!   trailing zeros are dropped: `1.500000000` is fine in `decimal(20,8)`)
 //!   or more than `p - s` integer digits is refused: PostgreSQL would round
 //!   the first and the ClickHouse writer refuses both.
+//! - A `string(n)` value (or array element) of more than `n` characters
+//!   is refused naming the entity and field ([`length`]); PostgreSQL
+//!   would refuse it too, with a `22001` that names neither.
 //! - Timestamps are truncated to the microsecond at or before them
 //!   ([`micros`]), the same rule as every other store's writer.
 //! - A [`crate::Secret`] holding the redaction marker `[redacted]` (what a
@@ -84,6 +87,61 @@ pub fn decimal<'v, D: Decimals>(def: &TableDef, column: usize, v: &'v D) -> Resu
     let (p, s) = (u32::from(p), u32::from(s));
     v.each(&mut |d| fits(d, p, s))
         .map_err(|reason| refused(def, column, reason))?;
+    Ok(v)
+}
+
+/// Values holding text: a string, or an optional value or list of them.
+pub trait Strings {
+    /// Calls `f` on every string held, stopping at the first error.
+    fn each_str(&self, f: &mut dyn FnMut(&str) -> Result<(), String>) -> Result<(), String>;
+}
+
+impl Strings for String {
+    fn each_str(&self, f: &mut dyn FnMut(&str) -> Result<(), String>) -> Result<(), String> {
+        f(self)
+    }
+}
+
+impl Strings for &str {
+    fn each_str(&self, f: &mut dyn FnMut(&str) -> Result<(), String>) -> Result<(), String> {
+        f(self)
+    }
+}
+
+impl<S: Strings> Strings for Option<S> {
+    fn each_str(&self, f: &mut dyn FnMut(&str) -> Result<(), String>) -> Result<(), String> {
+        self.as_ref().map_or(Ok(()), |s| s.each_str(f))
+    }
+}
+
+impl<S: Strings> Strings for Vec<S> {
+    fn each_str(&self, f: &mut dyn FnMut(&str) -> Result<(), String>) -> Result<(), String> {
+        self.iter().try_for_each(|s| s.each_str(f))
+    }
+}
+
+/// Checks every string of the `column`-th column's value against its
+/// `string(n)`: more than `n` characters (PostgreSQL counts characters, not
+/// bytes) is refused as [`Error::Refused`] naming the entity and field,
+/// instead of PostgreSQL's `22001` that names neither. The value itself is
+/// not echoed. Returns the value, for the binder to bind.
+pub fn length<'v, S: Strings>(def: &TableDef, column: usize, v: &'v S) -> Result<&'v S> {
+    let Some(max) = def.columns.get(column).and_then(|c| c.max_chars) else {
+        return Ok(v);
+    };
+    v.each_str(&mut |s| {
+        // Cheap first: a string of at most `max` bytes has at most `max` characters.
+        if s.len() <= max as usize {
+            return Ok(());
+        }
+        match s.chars().count() {
+            n if n > max as usize => Err(format!(
+                "a value of {n} characters is too long for string({max}) (at most {max})"
+            )),
+            _ => Ok(()),
+        }
+    })
+    .map_err(|reason| refused(def, column, reason))?;
     Ok(v)
 }
 

@@ -41,6 +41,10 @@ pub struct Column {
     /// `decimal(precision, scale)`: values are checked against it before
     /// they are written ([`super::check::decimal`]).
     pub decimal: Option<(u8, u8)>,
+    /// `string(n)` (`varchar(n)`): values (each element of an array) of more
+    /// than `n` characters are refused before they are written
+    /// ([`super::check::length`]), naming the entity and field.
+    pub max_chars: Option<u32>,
     /// An integer, float or decimal column: a patch can add to it
     /// atomically (`SET c = c + $n`).
     pub numeric: bool,
@@ -68,6 +72,7 @@ impl Column {
             nullable: false,
             array: false,
             decimal: None,
+            max_chars: None,
             temporal: None,
             numeric: false,
         }
@@ -85,6 +90,11 @@ impl Column {
     /// A `date` column (or array of them).
     pub const fn date(mut self) -> Self {
         self.temporal = Some(Temporal::Date);
+        self
+    }
+    /// A `string(n)` column: at most `n` characters (or array of them).
+    pub const fn max_chars(mut self, n: u32) -> Self {
+        self.max_chars = Some(n);
         self
     }
     pub const fn decimal(mut self, precision: u8, scale: u8) -> Self {

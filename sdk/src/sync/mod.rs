@@ -165,7 +165,20 @@ pub fn stop_on_signals() -> watch::Receiver<bool> {
 /// (resuming at the first chunk not done), then streams. Transient
 /// failures (a connection lost, the slot still held by a dying runner)
 /// restart from the acknowledged position after a second; others return.
+/// The gauge `strata_sync_up{pipeline}` is 1 while this runs, 0 after.
 pub async fn run(
+    p: &Pipeline,
+    opts: RunOptions,
+    stop: watch::Receiver<bool>,
+) -> Result<(), SyncError> {
+    let up = metrics::gauge!(crate::metrics::SYNC_UP, "pipeline" => p.name.clone());
+    up.set(1.0);
+    let r = run_retrying(p, opts, stop).await;
+    up.set(0.0);
+    r
+}
+
+async fn run_retrying(
     p: &Pipeline,
     opts: RunOptions,
     stop: watch::Receiver<bool>,

@@ -58,7 +58,7 @@ pub async fn check_server(c: &mut PgConnection) -> Result<(), SyncError> {
 }
 
 /// The key of the pipeline's advisory lock.
-fn lock_key(p: &Pipeline) -> i64 {
+pub(crate) fn lock_key(p: &Pipeline) -> i64 {
     use sha2::{Digest, Sha256};
     let h = Sha256::digest(format!("strata_sync:{}", p.name).as_bytes());
     i64::from_be_bytes(h[..8].try_into().unwrap_or([0; 8]))
@@ -116,9 +116,17 @@ pub async fn ensure_meta(c: &mut PgConnection) -> Result<(), SyncError> {
              PRIMARY KEY (pipeline, tbl, chunk))"
         ),
     ];
+    // Two pipelines starting at once would race on `IF NOT EXISTS` (both
+    // see no table, one fails on pg_type's unique index): one transaction
+    // under a transaction-scoped advisory lock makes the second wait.
+    let mut tx = sqlx::Connection::begin(&mut *c).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('strata_sync.ensure_meta'))")
+        .execute(&mut *tx)
+        .await?;
     for st in &statements {
-        sqlx::query(st).execute(&mut *c).await?;
+        sqlx::query(st).execute(&mut *tx).await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -23,36 +23,73 @@ pub struct Status {
     pub pipeline: String,
     pub slot: String,
     pub slot_exists: bool,
-    /// A runner is attached to the slot now.
+    /// A runner is attached to the slot now (streaming).
     pub active: bool,
+    /// A runner holds the pipeline's advisory lock: it is running, also
+    /// while it copies the snapshot (the slot is not attached then).
+    pub locked: bool,
     /// The slot's confirmed (acknowledged) position.
     pub confirmed: Option<String>,
-    /// WAL bytes between the server's current position and the confirmed one.
+    /// How far the targets are behind, in WAL bytes: from the oldest
+    /// published change they have not acknowledged to the server's current
+    /// position; 0 when caught up. `None` when it could not be read (see
+    /// `behind_unknown`).
     pub lag_bytes: Option<i64>,
-    /// Seconds since the last applied commit while WAL is unconfirmed
-    /// (0 when caught up).
+    /// How far behind, in seconds: age of the oldest unacknowledged
+    /// published commit (its commit time to now); 0 when caught up.
     pub lag_seconds: Option<f64>,
+    /// Why the lag could not be read, when it could not.
+    pub behind_unknown: Option<String>,
+    /// WAL the server keeps for the slot: current position − confirmed.
+    /// Not 0 when caught up: it also holds WAL of other databases and of
+    /// the runner's own progress writes until the next acknowledgement.
+    pub wal_kept_bytes: Option<i64>,
     pub snapshot_done: bool,
     pub tables: Vec<TableStatus>,
+}
+
+impl Status {
+    /// A runner runs the pipeline (holds its lock or is attached to its slot).
+    pub fn running(&self) -> bool {
+        self.active || self.locked
+    }
 }
 
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "pipeline {}  slot {}", self.pipeline, self.slot)?;
+        let running = match (self.active, self.locked) {
+            (true, _) => "running (streaming)",
+            (false, true) => "running (not streaming: copying the snapshot or starting)",
+            (false, false) => "not running",
+        };
         if !self.slot_exists {
-            return writeln!(f, "  no slot: not started (or dropped)");
+            let what = if self.locked {
+                running
+            } else {
+                "not started (or dropped)"
+            };
+            return writeln!(f, "  no slot: {what}");
         }
         writeln!(
             f,
-            "  {}; confirmed {}; lag {} bytes, {:.1} s",
-            if self.active {
-                "running"
-            } else {
-                "not running"
-            },
-            self.confirmed.as_deref().unwrap_or("-"),
-            self.lag_bytes.unwrap_or(0),
-            self.lag_seconds.unwrap_or(0.0)
+            "  {running}; confirmed {}",
+            self.confirmed.as_deref().unwrap_or("-")
+        )?;
+        match (self.lag_seconds, self.lag_bytes, &self.behind_unknown) {
+            (Some(s), Some(b), _) if b == 0 => {
+                writeln!(f, "  behind: {s:.1} s, {b} bytes (caught up)")?
+            }
+            (Some(s), Some(b), _) => writeln!(
+                f,
+                "  behind: {s:.1} s, {b} bytes (oldest unacknowledged commit)"
+            )?,
+            (_, _, why) => writeln!(f, "  behind: unknown ({})", why.as_deref().unwrap_or("-"))?,
+        }
+        writeln!(
+            f,
+            "  WAL kept for the slot: {} bytes",
+            self.wal_kept_bytes.unwrap_or(0)
         )?;
         writeln!(
             f,
@@ -91,16 +128,23 @@ pub async fn status(p: &Pipeline) -> Result<Status, SyncError> {
         slot,
         slot_exists: row.is_some(),
         active: false,
+        locked: locked(&mut c, p).await?,
         confirmed: None,
         lag_bytes: None,
         lag_seconds: None,
+        behind_unknown: None,
+        wal_kept_bytes: None,
         snapshot_done: false,
         tables: Vec::new(),
     };
     if let Some(r) = row {
         st.active = r.get(0);
         st.confirmed = r.get(1);
-        st.lag_bytes = r.get(2);
+        st.wal_kept_bytes = r.get(2);
+        match behind(&p.source_url, &st.slot, &p.publication()).await {
+            Ok((seconds, bytes)) => (st.lag_seconds, st.lag_bytes) = (Some(seconds), Some(bytes)),
+            Err(e) => st.behind_unknown = Some(e.to_string()),
+        }
     }
     let meta: bool = sqlx::query_scalar("SELECT to_regclass('strata_sync.pipelines') IS NOT NULL")
         .fetch_one(&mut c)
@@ -108,16 +152,12 @@ pub async fn status(p: &Pipeline) -> Result<Status, SyncError> {
     if !meta {
         return Ok(st);
     }
-    if let Some(r) = sqlx::query(
-        "SELECT snapshot_done, extract(epoch FROM now() - last_commit_at)::float8 FROM strata_sync.pipelines WHERE name = $1",
-    )
-    .bind(&p.name)
-    .fetch_optional(&mut c)
-    .await?
+    if let Some(r) = sqlx::query("SELECT snapshot_done FROM strata_sync.pipelines WHERE name = $1")
+        .bind(&p.name)
+        .fetch_optional(&mut c)
+        .await?
     {
         st.snapshot_done = r.get(0);
-        let since: Option<f64> = r.get(1);
-        st.lag_seconds = Some(if st.lag_bytes.unwrap_or(0) > 0 { since.unwrap_or(0.0).max(0.0) } else { 0.0 });
     }
     for r in sqlx::query(
         "SELECT tbl, count(*) FILTER (WHERE done), count(*), COALESCE(sum(copied_rows) FILTER (WHERE done), 0)::bigint
@@ -136,4 +176,68 @@ pub async fn status(p: &Pipeline) -> Result<Status, SyncError> {
         });
     }
     Ok(st)
+}
+
+/// Whether a session holds the pipeline's advisory lock (a runner).
+async fn locked(c: &mut sqlx::PgConnection, p: &Pipeline) -> Result<bool, SyncError> {
+    // A bigint advisory lock shows in pg_locks as its high and low halves.
+    let key = source::lock_key(p) as u64;
+    let held: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()
+           AND l.classid::int8 = $1 AND l.objid::int8 = $2 AND l.objsubid = 1)",
+    )
+    .bind((key >> 32) as i64)
+    .bind((key & 0xffff_ffff) as i64)
+    .fetch_one(c)
+    .await?;
+    Ok(held)
+}
+
+/// How far the targets are behind (seconds, bytes): the oldest published
+/// transaction after the slot's confirmed position, read by peeking a
+/// temporary copy of the slot (the slot itself may be in use, and peeking
+/// does not move anything). Bounded by a 5 s statement timeout: a huge
+/// pending transaction is decoded whole.
+async fn behind(url: &str, slot: &str, publication: &str) -> Result<(f64, i64), SyncError> {
+    let mut c = source::connect(url).await?;
+    let peek: String = sqlx::query_scalar("SELECT 'strata_status_' || pg_backend_pid()")
+        .fetch_one(&mut c)
+        .await?;
+    sqlx::query("SELECT pg_copy_logical_replication_slot($1, $2, true)")
+        .bind(slot)
+        .bind(&peek)
+        .execute(&mut c)
+        .await?;
+    sqlx::raw_sql("SET statement_timeout = '5s'")
+        .execute(&mut c)
+        .await?;
+    let first: Option<(Vec<u8>, i64, f64)> = sqlx::query_as(
+        "SELECT data, (pg_current_wal_lsn() - lsn)::int8, extract(epoch FROM clock_timestamp())::float8
+         FROM pg_logical_slot_peek_binary_changes($1, NULL, 1, 'proto_version', '1', 'publication_names', $2)
+         LIMIT 1",
+    )
+    .bind(&peek)
+    .bind(publication)
+    .fetch_optional(&mut c)
+    .await?;
+    // Temporary: gone with the session too.
+    let _ = sqlx::query("SELECT pg_drop_replication_slot($1)")
+        .bind(&peek)
+        .execute(&mut c)
+        .await;
+    let Some((data, bytes, now)) = first else {
+        return Ok((0.0, 0));
+    };
+    // pgoutput BEGIN: 'B', final LSN (8), commit time (8, µs since 2000-01-01), xid.
+    let commit_us = match data.get(..17) {
+        Some(b) if b[0] == b'B' => i64::from_be_bytes(b[9..17].try_into().unwrap_or([0; 8])),
+        _ => {
+            return Err(SyncError::Decode(
+                "a peeked change did not start with BEGIN".into(),
+            ))
+        }
+    };
+    let commit = commit_us as f64 / 1e6 + 946_684_800.0;
+    Ok(((now - commit).max(0.0), bytes.max(0)))
 }

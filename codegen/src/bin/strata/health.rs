@@ -2,6 +2,7 @@
 //! checks (URLs expanded from the environment), printed as a table or
 //! JSON; exit 1 when a required store is down.
 
+use crate::out::{errln, out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,9 +23,16 @@ pub struct HealthArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-    /// The longest one server's check may take, in milliseconds.
-    #[arg(long, default_value_t = 2_000)]
+    /// The longest one server's check may take, in milliseconds (at
+    /// least 1: a server cannot answer in no time).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout_ms: u64,
+    /// The database of the postgres stores, instead of their `url:`.
+    /// DATABASE_URL is not read: `health` checks what the application's
+    /// `connect_*()` reach, and those read the store's `url:` only (write
+    /// `url: "${DATABASE_URL}"` to follow the variable).
+    #[arg(long)]
+    pub database_url: Option<String>,
     /// A store whose being down does not fail the check (repeatable).
     #[arg(long = "optional", value_name = "STORE")]
     pub optional: Vec<String>,
@@ -69,7 +77,7 @@ pub fn run(args: HealthArgs) -> ExitCode {
     };
     for o in &args.optional {
         if !model.stores.contains_key(o) {
-            eprintln!("error: `--optional {o}`: the schema has no store `{o}`");
+            errln!("error: `--optional {o}`: the schema has no store `{o}`");
             return ExitCode::from(EXIT_USAGE);
         }
     }
@@ -79,23 +87,50 @@ pub fn run(args: HealthArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            errln!("error: cannot start the runtime: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let checks = checks(&model, &args.optional, None);
+    let over = (args.database_url.clone()).map(|u| (u, super::target::UrlSource::Flag));
+    say_sources(&model, over.as_ref());
+    let checks = checks(
+        &model,
+        &args.optional,
+        over.as_ref().map(|(u, _)| u.as_str()),
+    );
     let timeout = Duration::from_millis(args.timeout_ms);
     let report = rt.block_on(strata_sdk::health::run(&checks, timeout));
     match args.json {
-        true => println!(
+        true => outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        false => print!("{}", table(&report)),
+        false => out!("{}", table(&report)),
     }
     match report.ok {
         true => ExitCode::SUCCESS,
         false => ExitCode::from(EXIT_DOWN),
+    }
+}
+
+/// Says on stderr, per postgres store, which database it checks and why.
+pub(super) fn say_sources(
+    model: &strata_codegen::Model,
+    over: Option<&(String, super::target::UrlSource)>,
+) {
+    use super::target::{say_database, UrlSource};
+    for s in model.stores.values() {
+        if !matches!(s.kind, StoreKind::Postgres { .. }) {
+            continue;
+        }
+        match (over, &s.url) {
+            (Some((url, from)), _) => say_database("health", url, from),
+            (None, Some(t)) => match t.expand(|v| std::env::var(v).ok()) {
+                Ok(url) => say_database("health", &url, &UrlSource::Store(s.name.clone())),
+                Err(var) => errln!("strata health: store `{}`: its `url:` needs {var}", s.name),
+            },
+            (None, None) => {}
+        }
     }
 }
 

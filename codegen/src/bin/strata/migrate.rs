@@ -1,6 +1,7 @@
 //! `strata migrate diff|apply|status`: thin calls into
 //! `strata_codegen::postgres::migration` and `strata_sdk::migrate`.
 
+use crate::out::{errln, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -104,6 +105,7 @@ fn diff(args: DiffArgs) -> ExitCode {
     };
     let cat = catalog::catalog(&model, &store);
     if let Some(url) = database_url {
+        target::say_database("migrate diff", &url, &target::UrlSource::Flag);
         if let Err(code) = all_applied(dir, &url, cat.schema.as_deref()) {
             return code;
         }
@@ -115,12 +117,12 @@ fn diff(args: DiffArgs) -> ExitCode {
         Ok((_, files)) if files.is_empty() => {
             let base = migration::latest_catalog_path(dir).ok().flatten();
             match base.as_deref().and_then(Path::file_name) {
-                Some(base) => eprintln!(
+                Some(base) => errln!(
                     "no changes: the schema matches {} in {} (the database after that migration; `strata migrate status` says whether it is applied)",
                     base.to_string_lossy(),
                     dir.display()
                 ),
-                None => eprintln!(
+                None => errln!(
                     "no changes: the migrations in {} match the schema",
                     dir.display()
                 ),
@@ -129,7 +131,7 @@ fn diff(args: DiffArgs) -> ExitCode {
         }
         Ok((paths, files)) => {
             for p in paths {
-                eprintln!("wrote {}", p.display());
+                errln!("wrote {}", p.display());
             }
             let destructive = files
                 .iter()
@@ -137,7 +139,7 @@ fn diff(args: DiffArgs) -> ExitCode {
                 .filter(|l| l.starts_with(migration::DESTRUCTIVE))
                 .count();
             if destructive > 0 {
-                eprintln!(
+                errln!(
                     "warning: {destructive} destructive step(s), marked `{}` in the SQL",
                     migration::DESTRUCTIVE
                 );
@@ -145,15 +147,15 @@ fn diff(args: DiffArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e @ migration::MigrationError::Destructive(_)) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(EXIT_REFUSED)
         }
         Err(e @ migration::MigrationError::Diff(_)) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(EXIT_REFUSED)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -181,6 +183,11 @@ fn with_db(args: DbArgs, cmd: Cmd) -> ExitCode {
         Ok(t) => t,
         Err(code) => return code,
     };
+    let verb = match cmd {
+        Cmd::Apply => "migrate apply",
+        Cmd::Status => "migrate status",
+    };
+    target::say_database(verb, &t.url, &t.from);
     let mut migrator = Migrator::new(migrations);
     if let Some(s) = &t.record_schema {
         migrator = match migrator.with_schema(s) {
@@ -207,9 +214,9 @@ fn with_db(args: DbArgs, cmd: Cmd) -> ExitCode {
         }
     });
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         if let Some(hint) = catalog_hint(&args.dir, &e) {
-            eprintln!("hint: {hint}");
+            errln!("hint: {hint}");
         }
         ExitCode::from(EXIT_REFUSED)
     })
@@ -261,12 +268,12 @@ async fn apply(
 ) -> Result<ExitCode, migrate::MigrateError> {
     let report = m.apply(conn).await?;
     for (v, name) in &report.applied {
-        eprintln!("applied {v:04}_{name}");
+        errln!("applied {v:04}_{name}");
     }
     if m.migrations().is_empty() && report.already_applied == 0 {
-        eprintln!("no migrations in {}: nothing to apply", dir.display());
+        errln!("no migrations in {}: nothing to apply", dir.display());
     } else {
-        eprintln!(
+        errln!(
             "{} applied now, {} already applied (recorded in {table})",
             report.applied.len(),
             report.already_applied
@@ -283,7 +290,7 @@ async fn status(
 ) -> Result<ExitCode, migrate::MigrateError> {
     let list = m.status(conn).await?;
     if list.is_empty() {
-        eprintln!(
+        errln!(
             "no migrations in {}, and none recorded in {table}",
             dir.display()
         );
@@ -303,9 +310,9 @@ async fn status(
                 format!("MISSING file, applied {}", at.to_rfc3339())
             }
         };
-        println!("{:04}_{}\t{state}", s.version, s.name);
+        outln!("{:04}_{}\t{state}", s.version, s.name);
     }
-    eprintln!("recorded in {table}");
+    errln!("recorded in {table}");
     Ok(if bad {
         ExitCode::from(EXIT_REFUSED)
     } else {
@@ -330,7 +337,7 @@ fn all_applied(dir: &Path, url: &str, schema: Option<&str>) -> Result<(), ExitCo
         .map_err(|e| target::usage(format!("cannot start the async runtime: {e}")))?;
     let mut conn = rt.block_on(target::connect(url))?;
     let list = rt.block_on(migrator.status(&mut conn)).map_err(|e| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         ExitCode::from(EXIT_REFUSED)
     })?;
     let behind: Vec<String> = list
@@ -341,7 +348,7 @@ fn all_applied(dir: &Path, url: &str, schema: Option<&str>) -> Result<(), ExitCo
     if behind.is_empty() {
         return Ok(());
     }
-    eprintln!(
+    errln!(
         "error: not applied to the database (or changed since): {}. The catalog the next migration builds on describes the database after them. Apply them first (`strata migrate apply`); if one cannot apply, fix its SQL, or delete it with its .catalog.json and diff again.",
         behind.join(", ")
     );

@@ -1,12 +1,14 @@
 //! `strata sync run|status|verify|drop`: thin calls into `strata_sdk::sync`
 //! over the pipelines `strata_codegen::sync_pipeline` builds from a schema.
 
+use crate::out::{errln, out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use strata_codegen::model::StoreKind;
 use strata_codegen::sync_pipeline::{pipelines, PipelineOptions};
+use strata_sdk::serve::{PipelineState, Pipelines};
 use strata_sdk::sync::{self, Pipeline, RunOptions};
 
 use super::{load_and_compile, target::usage};
@@ -64,12 +66,6 @@ pub struct Args {
     /// Put the ClickHouse tables in this database instead of the store's.
     #[arg(long)]
     pub clickhouse_database: Option<String>,
-    /// Rows per snapshot chunk.
-    #[arg(long, default_value_t = 50_000)]
-    pub chunk_rows: i64,
-    /// Connections copying the snapshot in parallel.
-    #[arg(long, default_value_t = 2)]
-    pub snapshot_workers: usize,
 }
 
 /// Arguments of `strata sync run`.
@@ -77,6 +73,12 @@ pub struct Args {
 pub struct RunArgs {
     #[command(flatten)]
     pub common: Args,
+    /// Rows per snapshot chunk.
+    #[arg(long, default_value_t = 50_000)]
+    pub chunk_rows: i64,
+    /// Connections copying the snapshot in parallel.
+    #[arg(long, default_value_t = 2)]
+    pub snapshot_workers: usize,
     /// Serve `/metrics` (Prometheus text) and `/health` (the schema's
     /// stores, as `strata health` checks them) over HTTP on this address,
     /// e.g. `127.0.0.1:9464` (port 0 picks a free one; the address is
@@ -88,6 +90,7 @@ pub struct RunArgs {
 /// Starts the `/metrics` and `/health` endpoints when asked.
 async fn serve(
     a: &RunArgs,
+    states: &Pipelines,
 ) -> Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>, ExitCode> {
     let Some(addr) = &a.metrics_addr else {
         return Ok(None);
@@ -97,14 +100,65 @@ async fn serve(
         .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
     let model = load_and_compile(&a.common.schema, false)?;
     let prometheus = strata_sdk::metrics::install_prometheus().map_err(|e| usage(e.to_string()))?;
-    let endpoints = strata_sdk::serve::Endpoints::new(prometheus).with_checks(
-        super::health::checks(&model, &[], a.common.database_url.as_deref()),
-    );
+    // The same database the pipelines use: --database-url, then DATABASE_URL.
+    let over = super::target::override_url(a.common.database_url.clone());
+    let endpoints = strata_sdk::serve::Endpoints::new(prometheus)
+        .with_checks(super::health::checks(
+            &model,
+            &[],
+            over.as_ref().map(|(u, _)| u.as_str()),
+        ))
+        .with_pipelines(states.clone());
     let (bound, task) = strata_sdk::serve::spawn(at, endpoints)
         .await
         .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
-    eprintln!("strata sync: serving /metrics and /health on http://{bound}");
+    errln!("strata sync: serving /metrics and /health on http://{bound}");
     Ok(Some(task))
+}
+
+/// Runs every pipeline until each has stopped or failed. A failure is
+/// printed at once and recorded for `/health`; the other pipelines keep
+/// running (see docs/sync.md, "When a pipeline fails"). Exit 1 when one
+/// failed, 0 when all stopped on a signal.
+async fn run_all(ps: &[Pipeline], a: &RunArgs, states: &Pipelines) -> ExitCode {
+    use futures_util::StreamExt;
+    let opts = RunOptions::default()
+        .with_chunk_rows(a.chunk_rows)
+        .with_snapshot_workers(a.snapshot_workers);
+    let stop = sync::stop_on_signals();
+    let mut runs: futures_util::stream::FuturesUnordered<_> = ps
+        .iter()
+        .map(|p| {
+            let (opts, stop) = (opts.clone(), stop.clone());
+            async move { (p.name.as_str(), sync::run(p, opts, stop).await) }
+        })
+        .collect();
+    let mut code = ExitCode::SUCCESS;
+    while let Some((name, r)) = runs.next().await {
+        match r {
+            Ok(()) => states.set(name, PipelineState::Stopped),
+            Err(e) => {
+                let left = states
+                    .snapshot()
+                    .values()
+                    .filter(|s| **s == PipelineState::Running)
+                    .count()
+                    .saturating_sub(1);
+                errln!(
+                    "error: pipeline `{name}` failed: {e}; it stays stopped until restarted \
+                     ({left} other pipeline(s) still running)"
+                );
+                states.set(
+                    name,
+                    PipelineState::Failed {
+                        error: e.to_string(),
+                    },
+                );
+                code = ExitCode::from(EXIT_DIFFERENT);
+            }
+        }
+    }
+    code
 }
 
 fn build(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
@@ -120,10 +174,8 @@ fn build_with_model(args: &Args) -> Result<(Vec<Pipeline>, strata_codegen::Model
             return Err(usage(format!("--to {t}: the schema has no store `{t}`")));
         }
     }
-    let db_url = args
-        .database_url
-        .clone()
-        .or_else(|| std::env::var("DATABASE_URL").ok());
+    let over = super::target::override_url(args.database_url.clone());
+    let db_url = over.as_ref().map(|(u, _)| u.clone());
     let m = model.clone();
     let urls = move |store: &str| -> Result<String, String> {
         let model = &m;
@@ -153,6 +205,20 @@ fn build_with_model(args: &Args) -> Result<(Vec<Pipeline>, strata_codegen::Model
     let ps = pipelines(&model, &urls, &opts).map_err(usage)?;
     if ps.is_empty() {
         return Err(usage("the schema has no sync rule (to the chosen targets)"));
+    }
+    for p in &ps {
+        let from = match &over {
+            Some((_, from)) => from.clone(),
+            None => {
+                let store = model.stores.values().find(|s| {
+                    matches!(s.kind, StoreKind::Postgres { .. })
+                        && urls(&s.name).is_ok_and(|u| u == p.source_url)
+                });
+                super::target::UrlSource::Store(store.map_or("?".into(), |s| s.name.clone()))
+            }
+        };
+        let what = format!("sync: pipeline `{}`: source", p.name);
+        super::target::say_database(&what, &p.source_url, &from);
     }
     Ok((ps, model, Box::new(urls)))
 }
@@ -217,25 +283,15 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                     Ok(p) => p,
                     Err(c) => return c,
                 };
-                let server = match serve(&a).await {
+                let states = Pipelines::default();
+                for p in &ps {
+                    states.set(&p.name, PipelineState::Running);
+                }
+                let server = match serve(&a, &states).await {
                     Ok(s) => s,
                     Err(c) => return c,
                 };
-                let opts = RunOptions::default()
-                    .with_chunk_rows(a.common.chunk_rows)
-                    .with_snapshot_workers(a.common.snapshot_workers);
-                let stop = sync::stop_on_signals();
-                let runs = ps.iter().map(|p| {
-                    let (opts, stop) = (opts.clone(), stop.clone());
-                    async move { (p.name.clone(), sync::run(p, opts, stop).await) }
-                });
-                let mut code = ExitCode::SUCCESS;
-                for (name, r) in futures_util::future::join_all(runs).await {
-                    if let Err(e) = r {
-                        eprintln!("error: pipeline `{name}`: {e}");
-                        code = ExitCode::from(EXIT_DIFFERENT);
-                    }
-                }
+                let code = run_all(&ps, &a, &states).await;
                 if let Some(s) = server {
                     s.abort();
                 }
@@ -249,7 +305,7 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                 };
                 for p in &ps {
                     match sync::status(p).await {
-                        Ok(s) => print!("{s}"),
+                        Ok(s) => out!("{s}"),
                         Err(e) => return usage(format!("pipeline `{}`: {e}", p.name)),
                     }
                 }
@@ -267,24 +323,28 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                         Err(e) => return usage(format!("pipeline `{}`: {e}", p.name)),
                     };
                     for t in &r.tables {
-                        println!(
+                        outln!(
                             "{} → {}: {}: source {} rows, target {} rows",
-                            p.name, t.target, t.table, t.source_rows, t.target_rows
+                            p.name,
+                            t.target,
+                            t.table,
+                            t.source_rows,
+                            t.target_rows
                         );
                     }
                     for d in r.differences.iter().take(50) {
-                        println!("  {:?} {}.{} key {}", d.kind, d.target, d.table, d.key);
+                        outln!("  {:?} {}.{} key {}", d.kind, d.target, d.table, d.key);
                     }
                     if r.differences.len() > 50 {
-                        println!("  … and {} more", r.differences.len() - 50);
+                        outln!("  … and {} more", r.differences.len() - 50);
                     }
                     equal &= r.equal();
                 }
                 if equal {
-                    println!("equal");
+                    outln!("equal");
                     ExitCode::SUCCESS
                 } else {
-                    println!("different");
+                    outln!("different");
                     ExitCode::from(EXIT_DIFFERENT)
                 }
             }
@@ -297,7 +357,7 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                     if let Err(e) = sync::drop_pipeline(p).await {
                         return usage(format!("pipeline `{}`: {e}", p.name));
                     }
-                    eprintln!("dropped pipeline `{}` (slot and publication)", p.name);
+                    errln!("dropped pipeline `{}` (slot and publication)", p.name);
                 }
                 ExitCode::SUCCESS
             }

@@ -2,6 +2,7 @@
 //! `--database-url`, `DATABASE_URL`, or the store's `url:` template) and the
 //! table that records the store's migrations (in the store's `schema:`).
 
+use crate::out::errln;
 use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -12,16 +13,66 @@ use strata_codegen::Model;
 
 use super::EXIT_USAGE;
 
+/// Where a PostgreSQL URL came from. Every command that connects uses the
+/// same order: `--database-url`, then `DATABASE_URL`, then the store's `url:`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UrlSource {
+    Flag,
+    Env,
+    Store(String),
+}
+
+impl std::fmt::Display for UrlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UrlSource::Flag => f.write_str("from --database-url"),
+            UrlSource::Env => f.write_str("from DATABASE_URL"),
+            UrlSource::Store(s) => write!(f, "from the `url:` of store `{s}`"),
+        }
+    }
+}
+
+/// `--database-url` when given, else `DATABASE_URL` when set: the URL that
+/// replaces the postgres stores' `url:`.
+pub fn override_url(flag: Option<String>) -> Option<(String, UrlSource)> {
+    flag.map(|u| (u, UrlSource::Flag)).or_else(|| {
+        std::env::var("DATABASE_URL")
+            .ok()
+            .map(|u| (u, UrlSource::Env))
+    })
+}
+
+/// `host:port/database (user u)` of a PostgreSQL URL, never its password.
+pub fn describe(url: &str) -> String {
+    sqlx::postgres::PgConnectOptions::from_str(url)
+        .map(|o| {
+            format!(
+                "{}:{}/{} (user {})",
+                o.get_host(),
+                o.get_port(),
+                o.get_database().unwrap_or("(default)"),
+                o.get_username()
+            )
+        })
+        .unwrap_or_else(|_| "a database whose URL does not parse".into())
+}
+
+/// Says on stderr which database `command` uses and where its URL came from.
+pub fn say_database(command: &str, url: &str, from: &UrlSource) {
+    errln!("strata {command}: database {} {from}", describe(url));
+}
+
 /// The database and record location of one run.
 pub struct Target {
     pub url: String,
+    pub from: UrlSource,
     /// The PostgreSQL schema of the record table; `None`: the search path.
     pub record_schema: Option<String>,
 }
 
 /// Prints `error: <message>` and gives the usage exit code.
 pub fn usage(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     ExitCode::from(EXIT_USAGE)
 }
 
@@ -70,15 +121,18 @@ pub fn resolve(
         }
         None => (folder_schema(dir)?, None),
     };
-    let url = match url.or_else(|| std::env::var("DATABASE_URL").ok()) {
-        Some(url) => url,
+    let (url, from) = match override_url(url) {
+        Some(found) => found,
         None => match template {
-            Some((store, t)) => t.expand(|v| std::env::var(v).ok()).map_err(|var| {
-                usage(format!(
-                    "no database: the url of store `{store}` (`{}`) needs the environment variable {var}; set it, DATABASE_URL, or pass --database-url",
-                    t.raw
-                ))
-            })?,
+            Some((store, t)) => (
+                t.expand(|v| std::env::var(v).ok()).map_err(|var| {
+                    usage(format!(
+                        "no database: the url of store `{store}` (`{}`) needs the environment variable {var}; set it, DATABASE_URL, or pass --database-url",
+                        t.raw
+                    ))
+                })?,
+                UrlSource::Store(store),
+            ),
             None => {
                 return Err(usage(
                     "no database: pass --database-url, set DATABASE_URL, or give the schema whose postgres store has a `url:`",
@@ -87,7 +141,11 @@ pub fn resolve(
         },
     };
     check_url(&url).map_err(usage)?;
-    Ok(Target { url, record_schema })
+    Ok(Target {
+        url,
+        from,
+        record_schema,
+    })
 }
 
 /// The `schema` of the folder's latest recorded catalog, if any.
@@ -135,7 +193,7 @@ pub async fn connect(url: &str) -> Result<sqlx::PgConnection, ExitCode> {
                 )
             })
             .unwrap_or_else(|_| "the database".into());
-        eprintln!("error: cannot connect to {place}: {e}");
+        errln!("error: cannot connect to {place}: {e}");
         ExitCode::from(super::migrate::EXIT_REFUSED)
     })
 }

@@ -64,6 +64,17 @@ impl Resolver<'_> {
         }
     }
 
+    /// Refuses the secret `field` used as a key by `what` (an index, a
+    /// unique constraint, a reference): its values would sit in the index,
+    /// the constraint's error messages and the referencing rows.
+    pub(super) fn secret_key(&mut self, at: Span, field: &str, what: &str) {
+        self.err(
+            Problem::new(Code::SecretKey, at, format!("the secret `{field}` cannot be used in {what}"))
+                .label("secret field")
+                .help("a secret is never a key (an index, a unique constraint or a reference would keep and show its values): key on another field, or store a hash of the secret in a field of its own and index that"),
+        );
+    }
+
     pub(super) fn uniques(&mut self, d: &ast::EntityDecl, e: &mut Entity) {
         let mut sets: Vec<(Vec<usize>, Span)> = Vec::new();
         for f in &d.fields {
@@ -98,6 +109,11 @@ impl Resolver<'_> {
         }
         let mut seen: HashSet<Vec<usize>> = HashSet::new();
         for (fields, span) in sets {
+            if let Some(&f) = fields.iter().find(|&&f| e.fields[f].is_secret()) {
+                let name = e.fields[f].name.schema.clone();
+                self.secret_key(span, &name, "a unique constraint");
+                continue;
+            }
             let cols: Vec<&str> = fields
                 .iter()
                 .map(|&i| e.fields[i].name.sql.as_str())
@@ -128,6 +144,11 @@ impl Resolver<'_> {
                 }
             }
             if columns.len() != i.columns.len() {
+                continue;
+            }
+            if let Some(c) = columns.iter().find(|c| e.fields[c.field].is_secret()) {
+                let name = e.fields[c.field].name.schema.clone();
+                self.secret_key(i.span, &name, "an index");
                 continue;
             }
             let fields: Vec<usize> = columns.iter().map(|c| c.field).collect();
@@ -217,6 +238,10 @@ impl Resolver<'_> {
                         let Some(f) = self.field_ref(e, n) else {
                             continue;
                         };
+                        if e.fields[f].is_secret() {
+                            self.secret_key(n.span, &n.value, "an index's `where:`");
+                            continue;
+                        }
                         let ty = e.fields[f].ty.clone();
                         if let Some(v) = self.default(lit, &ty, enums) {
                             out.push((f, v));

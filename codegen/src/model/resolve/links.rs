@@ -26,7 +26,8 @@ impl Resolver<'_> {
                     .help("secrets are never copied to a cache: move the secret to an entity of its own (keyed like this one) without `cache:`, or remove `cache:`"),
                 );
             }
-            if self.store_of_kind(&c.store, stores, StoreKindTag::Redis, "cache") {
+            let ttl_ok = c.ttl.as_ref().is_none_or(|t| self.cache_ttl(t));
+            if self.store_of_kind(&c.store, stores, StoreKindTag::Redis, "cache") && ttl_ok {
                 e.cache = Some(Cache {
                     store: c.store.value.clone(),
                     ttl_ms: c.ttl.as_ref().map(|t| t.value),
@@ -115,6 +116,25 @@ impl Resolver<'_> {
                 false
             }
         }
+    }
+
+    /// A cache `ttl` within 1 ms ..= 365 days: 0 would refuse every fill
+    /// (the cache silently off), and a longer one is a copy nobody expects
+    /// to live that long (and near `u64::MAX` ms the SDK's expiry arithmetic
+    /// would overflow). Redis itself takes up to ~292 million years.
+    fn cache_ttl(&mut self, t: &Spanned<u64>) -> bool {
+        const MAX_MS: u64 = 365 * 86_400_000;
+        let why = match t.value {
+            0 => "a `ttl` of 0 would keep nothing: every fill is refused and the cache is off",
+            v if v > MAX_MS => "a `ttl` longer than 365 days",
+            _ => return true,
+        };
+        self.err(
+            Problem::new(Code::OutOfRange, t.span, format!("`ttl` is out of range: {why}"))
+                .label(format!("{} ms", t.value))
+                .help("write a ttl from `1ms` to `365d`; to cache without expiry choose a long ttl such as `30d`, to turn caching off remove `cache:`"),
+        );
+        false
     }
 
     /// Second pass: references, once every entity's fields are known.
@@ -215,6 +235,11 @@ impl Resolver<'_> {
                     continue;
                 };
                 let src = &entities[di].fields[fi];
+                if let Some(secret) = [src, tf].into_iter().find(|f| f.is_secret()) {
+                    let name = secret.name.schema.clone();
+                    self.secret_key(target.span, &name, "a reference");
+                    continue;
+                }
                 let unique_target = (te.key.len() == 1 && te.fields[te.key[0]].name == tf.name)
                     || te
                         .uniques

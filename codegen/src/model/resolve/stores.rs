@@ -209,6 +209,18 @@ impl Resolver<'_> {
                 "max" | "min" => match v.parse::<u32>() {
                     Ok(n) if k.as_str() == "max" => pool.max = Some(n),
                     Ok(n) => pool.min = Some(n),
+                    Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => self.err(
+                        Problem::new(
+                            Code::OutOfRange,
+                            v.span,
+                            format!("`{}` is out of range", k.value),
+                        )
+                        .label("too large")
+                        .help(format!(
+                            "write a whole number from 0 to {} (a pool holds at most as many connections as the server allows: PostgreSQL's `max_connections`, 100 by default)",
+                            u32::MAX
+                        )),
+                    ),
                     Err(_) => self.err(
                         Problem::new(
                             Code::ExpectedNumber,
@@ -230,6 +242,15 @@ impl Resolver<'_> {
                             };
                             *slot = Some(ms);
                         }
+                        None if crate::syntax::duration_overflows(v) => self.err(
+                            Problem::new(
+                                Code::OutOfRange,
+                                v.span,
+                                format!("`{}` is out of range", k.value),
+                            )
+                            .label("too large")
+                            .help(crate::syntax::DURATION_RANGE),
+                        ),
                         None => self.err(
                             Problem::new(
                                 Code::ExpectedDuration,

@@ -1,0 +1,302 @@
+//! The `strata` command line where a newcomer found it wanting: output into
+//! a pipe its reader has closed (`strata … | head -2`, also `2>&1 | head`),
+//! arguments that cannot work (`health --timeout-ms 0`), options listed
+//! where they do not apply, and which database each command uses.
+
+mod pg_common;
+
+use std::process::Stdio;
+
+use pg_common::{strata_bin, TempDir};
+use strata_tests::support::{ClickHouseDb, PgDatabase};
+
+/// A schema with one PostgreSQL store at `url` and one sync rule to the
+/// ClickHouse database `ch`.
+fn schema(dir: &TempDir, url: &str, ch: &str) -> String {
+    let path = dir.path().join("schema.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"version: 1
+stores:
+  main: {{ kind: postgres, url: "{url}" }}
+  analytics: {{ kind: clickhouse, url: "http://127.0.0.1:8123", database: {ch}, server_version: "18.16" }}
+entities:
+  Book:
+    table: book
+    store: main
+    key: id
+    fields:
+      id: {{ type: i64 }}
+      title: {{ type: string(40) }}
+sync:
+  - {{ from: Book, to: analytics }}
+"#
+        ),
+    )
+    .expect("write the schema");
+    path.to_string_lossy().into_owned()
+}
+
+/// Runs `strata args` with DATABASE_URL unset: (exit code, stdout, stderr).
+fn strata(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(strata_bin())
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run strata");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `strata args` with stdout a pipe whose reader is already gone, as
+/// in `strata … | head -0`: (exit code, stderr). The shell's `true` exits at
+/// once; `strata` starts 200 ms later, so every write it makes meets a
+/// closed pipe.
+fn strata_into_closed_pipe(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"{ sleep 0.2; "$0" "$@"; echo "code=$?" >&2; } | true"#)
+        .arg(strata_bin())
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .output()
+        .expect("run sh");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = err
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("code="))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(-1);
+    (code, err)
+}
+
+/// Runs `strata args` with stdout and stderr one pipe whose reader is
+/// already gone (`strata … 2>&1 | head -0`): the exit code, which the
+/// shell writes to a file.
+fn strata_into_closed_pipe_both(dir: &TempDir, args: &[&str]) -> i32 {
+    let file = dir.path().join("code");
+    let _ = std::fs::remove_file(&file);
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"{ sleep 0.2; "$0" "$@"; echo $? > "$CODE_FILE"; } 2>&1 | true"#)
+        .arg(strata_bin())
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("CODE_FILE", &file)
+        .status()
+        .expect("run sh");
+    assert!(status.success());
+    let code = std::fs::read_to_string(&file).expect("the code file");
+    code.trim().parse().expect("a number")
+}
+
+#[test]
+fn diagnostics_survive_a_closed_stderr() {
+    let dir = TempDir::new("cli_closed_stderr");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "version: 1\nstores:\n  main: { kind: postgres, pool: { max: 99999999999 } }\n",
+    )
+    .unwrap();
+    let bad = bad.to_str().unwrap();
+    assert_eq!(strata(&["check", bad]).0, 1);
+    assert_eq!(strata_into_closed_pipe_both(&dir, &["check", bad]), 1);
+    assert_eq!(
+        strata_into_closed_pipe_both(&dir, &["check", bad, "--short"]),
+        1
+    );
+    assert_eq!(strata_into_closed_pipe_both(&dir, &["schema-json"]), 0);
+}
+
+#[tokio::test]
+async fn every_command_that_prints_survives_a_closed_stdout() {
+    let db = PgDatabase::new().await;
+    let ch = ClickHouseDb::new();
+    let dir = TempDir::new("cli_closed_stdout");
+    let schema = schema(&dir, &db.url, &ch.name);
+    let model =
+        strata_codegen::compile_str("schema.yaml", &std::fs::read_to_string(&schema).unwrap())
+            .expect("the schema compiles");
+    ch.create_tables(&model, "analytics", |_| true).await;
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir_all(&migrations).expect("mkdir");
+    let (code, _, err) = strata(&[
+        "migrate",
+        "diff",
+        &schema,
+        "--dir",
+        migrations.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mig = migrations.to_str().unwrap();
+    let (code, _, err) = strata(&["migrate", "apply", "--dir", mig, "--database-url", &db.url]);
+    assert_eq!(code, 0, "{err}");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["schema-json"],
+        vec!["--help"],
+        vec!["sync", "status", &schema],
+        vec!["sync", "verify", &schema],
+        vec!["migrate", "status", "--dir", mig, "--database-url", &db.url],
+        vec!["health", &schema],
+        vec!["health", &schema, "--json"],
+    ];
+    for args in commands {
+        let (usual, out, err) = strata(&args);
+        assert!(!out.is_empty(), "{args:?} prints to stdout: {err}");
+        let (code, err) = strata_into_closed_pipe(&args);
+        assert_eq!(code, usual, "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn health_refuses_a_zero_timeout() {
+    let db = PgDatabase::new().await;
+    let dir = TempDir::new("cli_health_zero");
+    let schema = schema(&dir, &db.url, "cli_edges_unused");
+    let (code, out, err) = strata(&["health", &schema, "--timeout-ms", "0"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("--timeout-ms") && out.is_empty(), "{err}");
+}
+
+#[tokio::test]
+async fn health_latency_agrees_with_the_status_at_every_timeout() {
+    let db = PgDatabase::new().await;
+    let dir = TempDir::new("cli_health_latency");
+    let schema = schema(&dir, &db.url, "cli_edges_unused");
+    let (mut up, mut late) = (0, 0);
+    for ms in [1u64, 2, 3, 5, 8, 20, 2_000] {
+        let (_, out, err) = strata(&["health", &schema, "--json", "--timeout-ms", &ms.to_string()]);
+        let report: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        for store in report["stores"].as_array().expect("stores") {
+            for s in store["servers"].as_array().expect("servers") {
+                let latency = s["latency_ms"].as_f64().expect("latency");
+                if s["up"] == true {
+                    up += 1;
+                    assert!(latency <= ms as f64, "{ms} ms: up after {latency} ms: {s}");
+                } else if s["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("no answer within"))
+                {
+                    late += 1;
+                    assert!(
+                        latency >= ms as f64,
+                        "{ms} ms: timed out after {latency} ms: {s}"
+                    );
+                    assert_eq!(s["error"], format!("no answer within {ms} ms"), "{s}");
+                }
+            }
+        }
+    }
+    assert!(
+        up >= 2 && late >= 1,
+        "both outcomes seen: {up} up, {late} timed out"
+    );
+}
+
+#[test]
+fn each_sync_command_lists_only_the_options_it_uses() {
+    for cmd in ["status", "verify", "drop"] {
+        let (code, out, _) = strata(&["sync", cmd, "--help"]);
+        assert_eq!(code, 0);
+        assert!(
+            !out.contains("--chunk-rows") && !out.contains("--snapshot-workers"),
+            "{cmd}: {out}"
+        );
+        assert!(out.contains("--database-url"), "{cmd}: {out}");
+    }
+    let (_, out, _) = strata(&["sync", "run", "--help"]);
+    assert!(
+        out.contains("--chunk-rows") && out.contains("--snapshot-workers"),
+        "{out}"
+    );
+}
+
+/// Runs `strata args` with `DATABASE_URL` set to `env`.
+fn strata_with_env(args: &[&str], env: &str) -> (i32, String, String) {
+    let out = std::process::Command::new(strata_bin())
+        .args(args)
+        .env("DATABASE_URL", env)
+        .output()
+        .expect("run strata");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn every_command_that_connects_names_its_database_and_where_the_url_came_from() {
+    let db = PgDatabase::new().await;
+    let ch = ClickHouseDb::new();
+    let dir = TempDir::new("cli_which_database");
+    // The schema's `url:` names a database that does not exist: a command
+    // that used it instead of DATABASE_URL would fail.
+    let missing = db.url.replace(&db.name, "strata_no_such_database");
+    let schema = schema(&dir, &missing, &ch.name);
+    let migrations = dir.path().join("migrations");
+    let mig = migrations.to_str().unwrap();
+    let (code, _, err) = strata(&["migrate", "diff", &schema, "--dir", mig]);
+    assert_eq!(code, 0, "{err}");
+    // The same URL with a password, which must never be printed.
+    let with_pw = db.url.replacen("postgres@", "postgres:hunter2@", 1);
+    assert_ne!(with_pw, db.url, "the test URL has a user");
+    let place = format!("/{} (user postgres)", db.name);
+    for args in [
+        vec!["migrate", "apply", &schema, "--dir", mig],
+        vec!["migrate", "status", &schema, "--dir", mig],
+        vec!["sync", "status", &schema, "--clickhouse-database", &ch.name],
+    ] {
+        let (code, out, err) = strata_with_env(&args, &with_pw);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        let line = err
+            .lines()
+            .find(|l| l.contains(&place))
+            .unwrap_or_else(|| panic!("{args:?}: {err}"));
+        assert!(line.ends_with("from DATABASE_URL"), "{args:?}: {line}");
+        assert!(
+            !err.contains("hunter2") && !out.contains("hunter2"),
+            "{args:?}: {err}"
+        );
+        // --database-url comes first.
+        let mut flagged = args.clone();
+        flagged.extend(["--database-url", &with_pw]);
+        let (code, _, err) = strata_with_env(&flagged, &missing);
+        assert_eq!(code, 0, "{flagged:?}: {err}");
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&place) && l.ends_with("from --database-url")),
+            "{flagged:?}: {err}"
+        );
+    }
+    // `health` checks what the application's connect_*() reach: the
+    // store's `url:`, also when DATABASE_URL is set; --database-url first.
+    let health = ["health", schema.as_str(), "--optional", "analytics"];
+    let (code, _, err) = strata_with_env(&health, &db.url);
+    assert_eq!(code, 1, "the schema's database does not exist: {err}");
+    assert!(
+        err.contains("/strata_no_such_database (user postgres) from the `url:` of store `main`"),
+        "{err}"
+    );
+    let flagged = [&health[..], &["--database-url", &with_pw]].concat();
+    let (code, _, err) = strata_with_env(&flagged, &missing);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains(&place) && l.ends_with("from --database-url")),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}

@@ -1,0 +1,106 @@
+//! Numbers and durations out of range say so and give the range; a cache
+//! `ttl` of 0 or above 365 days is refused; a secret used as a key (index,
+//! its `where:`, unique, reference) has a code of its own.
+
+use miette::Diagnostic;
+
+/// `(line:col code message, help)` of every problem of `schema`.
+fn problems(schema: &str) -> Vec<(String, String)> {
+    let d = strata_codegen::compile_str("s.yaml", schema).expect_err("the schema has errors");
+    let short = d.render_short();
+    short
+        .lines()
+        .zip(&d.items)
+        .map(|(l, item)| {
+            let l = l.strip_prefix("s.yaml:").unwrap_or(l).to_string();
+            (l, item.help().map(|h| h.to_string()).unwrap_or_default())
+        })
+        .collect()
+}
+
+fn store(pool: &str) -> String {
+    format!(
+        "version: 1\nstores:\n  main: {{ kind: postgres, url: \"postgres://h/db\", pool: {{ {pool} }} }}\nentities:\n  A:\n    table: a\n    store: main\n    fields:\n      id: i64\n"
+    )
+}
+
+#[test]
+fn pool_numbers_and_durations_out_of_range_say_so_with_the_range() {
+    let p = problems(&store("max: 99999999999"));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].0.starts_with("3:")
+            && p[0]
+                .0
+                .contains("error[strata::out_of_range]: `max` is out of range"),
+        "{p:?}"
+    );
+    assert!(p[0].1.contains("from 0 to 4294967295"), "{p:?}");
+    let p = problems(&store("max: ten"));
+    assert!(
+        p[0].0
+            .contains("error[strata::expected_number]: `max` must be a whole number"),
+        "{p:?}"
+    );
+    for key in ["idle_timeout", "statement_timeout"] {
+        let p = problems(&store(&format!("{key}: 5124095576030431h")));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].0.contains(&format!(
+                "error[strata::out_of_range]: `{key}` is out of range"
+            )),
+            "{p:?}"
+        );
+        assert!(p[0].1.contains("18446744073709551615 ms"), "{p:?}");
+        let p = problems(&store(&format!("{key}: 5 weeks")));
+        assert!(p[0].0.contains("error[strata::expected_duration]"), "{p:?}");
+    }
+}
+
+fn cached(ttl: &str) -> String {
+    format!(
+        "version: 1\nstores:\n  main: {{ kind: postgres, url: \"postgres://h/db\" }}\n  cache: {{ kind: redis, url: \"redis://h\" }}\nentities:\n  A:\n    table: a\n    store: main\n    cache: {{ store: cache, ttl: {ttl} }}\n    fields:\n      id: i64\n"
+    )
+}
+
+#[test]
+fn a_cache_ttl_is_between_one_millisecond_and_a_year() {
+    for (ttl, says) in [
+        ("0s", "a `ttl` of 0 would keep nothing"),
+        ("0ms", "a `ttl` of 0 would keep nothing"),
+        ("366d", "longer than 365 days"),
+        ("18446744073709551615ms", "longer than 365 days"),
+        ("5124095576030431h", "`ttl` is out of range"),
+        ("99999999999999999999ms", "`ttl` is out of range"),
+    ] {
+        let p = problems(&cached(ttl));
+        assert_eq!(p.len(), 1, "{ttl}: {p:?}");
+        assert!(
+            p[0].0.starts_with("9:33: error[strata::out_of_range]") && p[0].0.contains(says),
+            "{ttl}: {p:?}"
+        );
+    }
+    for ttl in ["1ms", "30s", "365d"] {
+        strata_codegen::compile_str("s.yaml", &cached(ttl))
+            .unwrap_or_else(|d| panic!("{ttl}: {d}"));
+    }
+}
+
+#[test]
+fn a_secret_is_never_a_key() {
+    let base = "version: 1\nstores:\n  main: { kind: postgres, url: \"postgres://h/db\" }\nentities:\n  U:\n    table: u\n    store: main\n    fields:\n      id: i64\n      name: string(20)\n";
+    for (extra, at, what) in [
+        ("      pw: { type: secret, unique: true }\n", "11:7", "a unique constraint"),
+        ("      pw: secret\n    unique: [[name, pw]]\n", "12:14", "a unique constraint"),
+        ("      pw: secret\n    indexes:\n      - { fields: [pw] }\n", "13:9", "an index"),
+        ("      pw: secret\n    indexes:\n      - { fields: [name], where: { pw: \"hunter2\" } }\n", "13:36", "an index's `where:`"),
+        ("      pw: { type: secret, unique: true }\n  S:\n    table: s\n    store: main\n    fields:\n      id: i64\n      token: { type: secret, references: U.pw }\n", "17:42", "a reference"),
+    ] {
+        let p = problems(&format!("{base}{extra}"));
+        let hit = p.iter().find(|(l, _)| l.contains("strata::secret_key") && l.contains(what));
+        let (line, help) = hit.unwrap_or_else(|| panic!("{what}: {p:?}"));
+        assert!(line.starts_with(&format!("{at}:")), "{what}: {line}");
+        assert!(help.contains("a secret is never a key"), "{help}");
+        assert!(!p.iter().any(|(l, _)| l.contains("bad_default")), "{p:?}");
+    }
+}
