@@ -82,6 +82,26 @@ impl Client {
         })
     }
 
+    /// The position of the newest change written for `entity` (every
+    /// partition holds everything up to it); [`Position::START`] when there
+    /// is none. Subscribing from it yields only changes from now on.
+    pub async fn head(&self, entity: &str) -> Result<Position> {
+        let top: StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(head_key(&self.prefix, entity))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        Ok(top
+            .ids
+            .first()
+            .and_then(|i| Position::from_stream_id(&i.id))
+            .unwrap_or(Position::START))
+    }
+
     /// A consumer-group reader of one partition of `T` (see [`GroupReader`]).
     pub fn group<T: Events>(
         &self,
