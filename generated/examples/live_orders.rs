@@ -17,7 +17,9 @@
 //! connects without `from` gets the changes from now on; one that
 //! reconnects with `/orders?from=<last position it saw>` gets every later
 //! change and nothing before (a change is seen twice only across a
-//! reconnect, recognisable by its position). Settings: `REDIS_URL`
+//! reconnect, recognisable by its position). Each client has a
+//! subscription of its own (one Redis connection): simple, and fine for a
+//! dashboard; thousands of clients would share one subscription instead. Settings: `REDIS_URL`
 //! (default `redis://127.0.0.1:6379`), `LIVE_ORDERS_ADDR` (default
 //! `127.0.0.1:3000`).
 
