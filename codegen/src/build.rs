@@ -197,6 +197,12 @@ impl Build {
                 println!("cargo:warning={line}");
             }
         }
+        if let (true, Some(dir), Some((_, recorded))) = (self.rerun, &self.migrations, &migrations)
+        {
+            if let Some(line) = unmigrated(&model, dir, recorded.as_deref()) {
+                println!("cargo:warning={line}");
+            }
+        }
         let generated = crate::generate(&model, &self.settings);
 
         let base =
@@ -269,6 +275,36 @@ impl Build {
             println!("cargo:rerun-if-changed={}", path.display());
         }
     }
+}
+
+/// A warning when the schema's postgres store (the one whose schema the
+/// folder's catalog records) has changes no migration in `dir` holds yet:
+/// the code generated from the schema would then query columns the
+/// database does not have, and the error would come at run time.
+fn unmigrated(model: &crate::Model, dir: &Path, recorded: Option<&str>) -> Option<String> {
+    let stores = crate::postgres::catalog::postgres_stores(model);
+    let store = match stores.as_slice() {
+        [one] => one.to_string(),
+        several => several
+            .iter()
+            .find(|s| {
+                crate::postgres::catalog::catalog(model, s)
+                    .schema
+                    .as_deref()
+                    == recorded
+            })?
+            .to_string(),
+    };
+    let cat = crate::postgres::catalog::catalog(model, &store);
+    let opts = crate::postgres::diff::DiffOptions::default();
+    let next = crate::postgres::migration::next(&cat, dir, None, &opts, true).ok()?;
+    let first = next.first()?;
+    Some(format!(
+        "the schema of store `{store}` has changes that no migration in {} holds yet (the next would be {}): run `strata migrate diff <schema> --dir {}` and apply it, or the generated code will query columns the database does not have",
+        dir.display(),
+        first.stem(),
+        dir.display()
+    ))
 }
 
 /// The migrations of `dir` in version order, read by the runner's own
@@ -400,5 +436,29 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("version 2"));
+    }
+
+    #[test]
+    fn a_schema_ahead_of_its_migrations_is_named() {
+        let dir = temp("unmigrated");
+        let v1 = "version: 1\nstores:\n  main: { kind: postgres }\nentities:\n  Book:\n    store: main\n    key: id\n    fields:\n      id: i64\n      title: text\n";
+        let model = |src: &str| crate::compile_str("schema.yaml", src).unwrap();
+        // No migration yet: the first is due.
+        let warn = unmigrated(&model(v1), &dir, None).expect("a warning");
+        assert!(
+            warn.contains("0001_init") && warn.contains("migrate diff"),
+            "{warn}"
+        );
+        let cat = crate::postgres::catalog::catalog(&model(v1), "main");
+        let opts = crate::postgres::diff::DiffOptions::default();
+        let files = crate::postgres::migration::next(&cat, &dir, None, &opts, false).unwrap();
+        crate::postgres::migration::write(&dir, &files).unwrap();
+        assert_eq!(unmigrated(&model(v1), &dir, None), None);
+        let v2 = v1.replace("title: text\n", "title: text\n      shelf: string(10)?\n");
+        let warn = unmigrated(&model(&v2), &dir, None).expect("a warning");
+        assert!(
+            warn.contains("`main`") && warn.contains("0002_migration"),
+            "{warn}"
+        );
     }
 }

@@ -56,6 +56,19 @@ async fn the_cache_works_on_a_redis_cluster() {
     // Compare through a cluster-aware read of each key.
     let values = cache_equals_database_cluster(&s).await;
     assert!(values > 0);
+    // A TRUNCATE seen by change capture: every entry of the entity, on
+    // every master, becomes a tombstone (found by SCAN per master).
+    let def = <Account as strata_sdk::postgres::Table>::CACHE.unwrap();
+    let n = s
+        .cache()
+        .tombstone_entity("Account", def.fingerprint, def.ttl_ms)
+        .await
+        .expect("tombstones on every master");
+    assert!(
+        n >= values as u64,
+        "{n} keys tombstoned, {values} values were cached"
+    );
+    assert_eq!(cache_equals_database_cluster(&s).await, 0, "no value left");
     // Clean up: delete our keys on every node.
     for id in &ids {
         let key = s.cache().key_of::<Account>(id).unwrap().unwrap();
@@ -119,37 +132,7 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn the_cache_finds_its_master_through_sentinel() {
     let master = PrivateRedis::start();
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("strata-sentinel-{port}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("sentinel.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "port {port}\nbind 127.0.0.1\nsentinel monitor strata 127.0.0.1 {} 1\nsentinel down-after-milliseconds strata 1000\n",
-            master.port
-        ),
-    )
-    .unwrap();
-    let child = Command::new("redis-server")
-        .arg(&conf)
-        .arg("--sentinel")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server --sentinel");
-    let _sentinel = Sentinel { child, _dir: dir };
-    let url = format!("redis+sentinel://127.0.0.1:{port}/strata");
-    let mut cache = None;
-    for _ in 0..100 {
-        if let Ok(c) = CacheConfig::new(&url, prefix()).connect().await {
-            cache = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let db = TestDb::with_ddl(DDL).await;
-    let s = Store::new(db.pool.clone(), cache.expect("sentinel answers"));
+    let (s, _sentinel, _db) = sentinel_store(master.port).await;
     Account::insert(&s, &account(1, 1)).await.unwrap();
     Account::get(&s, &1).await.unwrap();
     assert_eq!(Account::get(&s, &1).await.unwrap().balance, 1);
@@ -165,4 +148,143 @@ async fn the_cache_finds_its_master_through_sentinel() {
         .unwrap();
     assert_eq!(n, 1);
     let _ = cache_equals_database;
+}
+
+/// A sentinel (quorum 1, a master down after 500 ms) watching the master on
+/// `master_port` as `strata`, and a store whose cache finds its master
+/// through it; the guards keep the sentinel and the database alive.
+async fn sentinel_store(master_port: u16) -> (Store, Sentinel, TestDb) {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("strata-sentinel-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\nsentinel monitor strata 127.0.0.1 {master_port} 1\nsentinel down-after-milliseconds strata 500\nsentinel failover-timeout strata 5000\n"
+        ),
+    )
+    .unwrap();
+    let sentinel = spawn(&[conf.to_str().unwrap(), "--sentinel"], dir);
+    let url = format!("redis+sentinel://127.0.0.1:{port}/strata");
+    let mut cache = None;
+    for _ in 0..100 {
+        if let Ok(c) = CacheConfig::new(&url, prefix()).connect().await {
+            cache = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let db = TestDb::with_ddl(DDL).await;
+    let s = Store::new(db.pool.clone(), cache.expect("sentinel answers"));
+    (s, sentinel, db)
+}
+
+/// Starts a process whose guard kills it.
+fn spawn(args: &[&str], dir: std::path::PathBuf) -> Sentinel {
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new("redis-server")
+        .args(args)
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    Sentinel { child, _dir: dir }
+}
+
+async fn info(url: &str, section: &str) -> String {
+    match redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+    {
+        Ok(mut c) => redis::cmd("INFO")
+            .arg(section)
+            .query_async(&mut c)
+            .await
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Polls `f` every 100 ms for up to `secs` seconds.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..secs * 10 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within {secs} s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_follows_a_sentinel_failover() {
+    let mut master = PrivateRedis::start();
+    let rport = free_port();
+    let _replica = spawn(
+        &[
+            "--port",
+            &rport.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--replicaof",
+            "127.0.0.1",
+            &master.port.to_string(),
+        ],
+        std::env::temp_dir().join(format!("strata-replica-{rport}")),
+    );
+    let replica_url = format!("redis://127.0.0.1:{rport}");
+    eventually(20, "the replica connected", || async {
+        info(&master.url(), "replication")
+            .await
+            .contains("connected_slaves:1")
+    })
+    .await;
+    let (s, _sentinel, _db) = sentinel_store(master.port).await;
+    Account::insert(&s, &account(1, 1)).await.unwrap();
+    assert_eq!(Account::get(&s, &1).await.unwrap().balance, 1);
+    let key = s.cache().key_of::<Account>(&1).unwrap().unwrap();
+
+    // The master dies; Sentinel promotes the replica. Reads never fail,
+    // and the cache fills on the new master without being made again.
+    master.kill();
+    let fills = s.cache().stats().fills;
+    let mut n = 0i64;
+    eventually(30, "a fill on the promoted replica", || {
+        n += 1;
+        let (s, key, url) = (&s, key.clone(), replica_url.clone());
+        async move {
+            let p = AccountPatch {
+                add_balance: Some(1),
+                ..Default::default()
+            };
+            Account::patch(s, &1, &p).await.expect("writes never fail");
+            let got = Account::get(s, &1).await.expect("reads never fail");
+            assert_eq!(got.balance, 1 + n, "never stale");
+            let promoted = info(&url, "replication").await.contains("role:master");
+            let mut c = raw(&url).await;
+            let stored: Option<Vec<u8>> = redis::cmd("GET")
+                .arg(&key)
+                .query_async(&mut c)
+                .await
+                .unwrap_or(None);
+            let filled = stored.is_some_and(|b| b[0] == strata_sdk::cache::entry::VALUE_V1_BYTE);
+            promoted && filled && s.cache().stats().fills > fills
+        }
+    })
+    .await;
+    // And it hits there.
+    let hits = s.cache().stats().hits;
+    Account::get(&s, &1).await.unwrap();
+    assert_eq!(s.cache().stats().hits, hits + 1);
 }

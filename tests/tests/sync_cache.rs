@@ -176,6 +176,29 @@ async fn writes_behind_the_sdk_invalidate_the_cache_through_change_capture() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(balance(&store, 1).await, Some(20));
 
+    // A TRUNCATE has no per-row changes: every cached key of the entity
+    // is tombstoned, and the sync carries on.
+    sqlx::query("INSERT INTO accounts VALUES (3, 'q', 7, NULL, '{}')")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    until(&store, 3, Some(7)).await;
+    assert_eq!(balance(&store, 1).await, Some(20));
+    sqlx::query("TRUNCATE accounts")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    until(&store, 1, None).await;
+    until(&store, 3, None).await;
+    sqlx::query("INSERT INTO accounts VALUES (1, 'o', 30, NULL, '{}')")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    until(&store, 1, Some(30)).await;
+    if run.is_finished() {
+        panic!("the sync stopped after a TRUNCATE: {:?}", run.await);
+    }
+
     stop.send(true).unwrap();
     run.await.unwrap().expect("the sync ran cleanly");
     for _ in 0..50 {

@@ -1,7 +1,9 @@
 //! A nullable field added to a synced entity (a migration applied, the
 //! sync restarted with the new schema): the ClickHouse column is added in
-//! place, the publication lists it, the sync carries on without a new
-//! snapshot, and the copy equals the source.
+//! place, the publication lists it, the table is copied again (values
+//! written to the field before the restart arrive too), the sync carries
+//! on, and the copy equals the source. Also: an entity added to the
+//! `sync:` rules after the first snapshot gets its existing rows copied.
 
 mod sync_common;
 
@@ -11,7 +13,7 @@ use strata_sdk::sync::RunOptions;
 use sync_common::{insert_accounts, Fixture, SCHEMA};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_added_nullable_field_becomes_a_clickhouse_column_without_a_new_snapshot() {
+async fn an_added_nullable_field_becomes_a_clickhouse_column_and_the_table_is_copied_again() {
     let mut f = Fixture::new(SCHEMA).await;
     let mut c = f.conn().await;
     insert_accounts(&mut c, 1, 200).await;
@@ -24,6 +26,12 @@ async fn an_added_nullable_field_becomes_a_clickhouse_column_without_a_new_snaps
         .await
         .unwrap();
     insert_accounts(&mut c, 1_000, 10).await;
+    // Values written before the sync knows the field: the old publication
+    // does not carry them, so the restart copies the table again.
+    sqlx::query("UPDATE account SET extra = 'early ' || id WHERE id <= 20")
+        .execute(&mut c)
+        .await
+        .unwrap();
     f.caught_up(Duration::from_secs(60)).await;
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
@@ -56,15 +64,79 @@ async fn an_added_nullable_field_becomes_a_clickhouse_column_without_a_new_snaps
             f.ch.name
         ))
         .await;
-    assert_eq!(rows, "2\tset 2\n3\t\\N\n5000\tnew row\n");
-    // One snapshot only: the snapshot version is still the smallest, on 210 rows.
-    let snap = f
+    assert_eq!(rows, "2\tset 2\n3\tearly 3\n5000\tnew row\n");
+    let early = f
         .ch_query(&format!(
-            "SELECT count() FROM `{0}`.account WHERE _version = (SELECT min(_version) FROM `{0}`.account) FORMAT TSV",
+            "SELECT extra FROM `{}`.account_current WHERE id IN (1, 20) ORDER BY id FORMAT TSV",
             f.ch.name
         ))
         .await;
-    assert_eq!(snap.trim(), "200");
+    assert_eq!(early, "early 1\nset 20\n");
+    // Two copies: the first snapshot (200 rows at its consistent point)
+    // and the second (210 rows at the temporary slot's); every streamed
+    // transaction wrote fewer rows.
+    let copies = f
+        .ch_query(&format!(
+            "SELECT count() FROM (SELECT _version, count() AS n FROM `{}`.account GROUP BY _version HAVING n >= 200) FORMAT TSV",
+            f.ch.name
+        ))
+        .await;
+    assert_eq!(copies.trim(), "2");
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+}
+
+const LEDGER: &str = "  Ledger:
+    table: ledger
+    store: main
+    key: id
+    fields:
+      id: { type: i64 }
+      amount: decimal(20,8)
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entity_added_to_the_sync_rules_gets_its_rows_copied() {
+    let v1 = SCHEMA.replace("sync:\n", &format!("{LEDGER}sync:\n"));
+    let mut f = Fixture::new(&v1).await;
+    let mut c = f.conn().await;
+    insert_accounts(&mut c, 1, 50).await;
+    sqlx::query("INSERT INTO ledger SELECT g, g * 0.5 FROM generate_series(1, 300) g")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    sqlx::query("UPDATE ledger SET amount = 7 WHERE id = 1")
+        .execute(&mut c)
+        .await
+        .unwrap();
+
+    let v2 = v1.replace(
+        "  - { from: Account, to: analytics }\n",
+        "  - { from: Account, to: analytics }\n  - { from: Ledger, to: analytics }\n",
+    );
+    assert_ne!(v2, v1);
+    let model = strata_codegen::compile_str("schema.yaml", &v2).unwrap();
+    f.pipeline = Fixture::pipeline_of(&model, &f.pg, &f.ch, &[]);
+    let (stop, run) = f.start(RunOptions::default().with_chunk_rows(64));
+    f.caught_up(Duration::from_secs(60)).await;
+    sqlx::query("DELETE FROM ledger WHERE id = 2")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    f.caught_up(Duration::from_secs(60)).await;
+    f.assert_equal().await;
+    let n = f
+        .ch_query(&format!(
+            "SELECT count(), sum(toFloat64(amount)) FROM `{}`.ledger_current FORMAT TSV",
+            f.ch.name
+        ))
+        .await;
+    // 299 rows: 1..300 without 2; amounts 0.5·(sum 1..300 − 1 − 2) + 7.
+    assert_eq!(n, "299\t22580.5\n");
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
 }

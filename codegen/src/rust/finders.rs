@@ -26,15 +26,33 @@ pub fn emit(p: &Plan) -> TokenStream {
         let params = q.params.iter().map(|&i| p.ident(i));
         let doc = format!("The schema's query `{}`.", q.name.schema);
         let idx = proc_macro2::Literal::usize_unsuffixed(n);
-        let (out, call) = match q.one {
-            true => (quote!(::std::option::Option<Self>), quote!(query_one)),
-            false => (quote!(::std::vec::Vec<Self>), quote!(query)),
+        let params: Vec<_> = params.collect();
+        let (out, body) = match (q.one, p.def.entity.cache.is_some()) {
+            (true, true) => {
+                let same = q.params.iter().map(|&i| same_value(p, i));
+                let body = quote! {
+                    ::strata_sdk::cache::finder::query_one(
+                        strata_db, #idx, ::strata_sdk::params!(#(#params),*),
+                        ::strata_sdk::finder_key!(#(#params),*),
+                        move |r: &Self| true #(&& #same)*,
+                    )
+                };
+                (quote!(::std::option::Option<Self>), body)
+            }
+            (true, false) => (
+                quote!(::std::option::Option<Self>),
+                quote!(__pg::repo::query_one(strata_db, #idx, ::strata_sdk::params!(#(#params),*))),
+            ),
+            (false, _) => (
+                quote!(::std::vec::Vec<Self>),
+                quote!(__pg::repo::query(strata_db, #idx, ::strata_sdk::params!(#(#params),*))),
+            ),
         };
         quote! {
             #[doc = #doc]
             #[allow(clippy::too_many_arguments)]
             pub fn #name<'a, A: __pg::Db<'a>>(strata_db: A, #(#args),*) -> __pg::Fut<'a, #out> {
-                __pg::repo::#call(strata_db, #idx, ::strata_sdk::params!(#(#params),*))
+                #body
             }
         }
     });
@@ -66,14 +84,32 @@ fn list_by(p: &Plan, n: usize, i: usize) -> TokenStream {
     }
 }
 
+/// Whether row `r`'s field `i` equals the finder's parameter of the same
+/// name (a `&'a` reference to the field's type without `Option`, `str`
+/// for `String`): what a cached finder checks before serving a row.
+fn same_value(p: &Plan, i: usize) -> TokenStream {
+    let (f, ty) = (p.ident(i), p.ty(i));
+    match super::types::option_inner(ty) {
+        Some(inner) if is_string(inner) => {
+            quote!(r.#f.as_deref() == ::std::option::Option::Some(#f))
+        }
+        Some(_) => quote!(r.#f.as_ref() == ::std::option::Option::Some(#f)),
+        None if is_string(ty) => quote!(r.#f.as_str() == #f),
+        None => quote!(&r.#f == #f),
+    }
+}
+
 /// A parameter's type: the field's, without `Option` (a finder compares
 /// with `=`, which never matches NULL), and `str` for `String`.
 fn param_ty(ty: &syn::Type) -> TokenStream {
     let inner = super::types::option_inner(ty).unwrap_or(ty);
-    if let syn::Type::Path(p) = inner {
-        if p.path.segments.last().is_some_and(|s| s.ident == "String") {
-            return quote!(str);
-        }
+    match is_string(inner) {
+        true => quote!(str),
+        false => quote!(#inner),
     }
-    quote!(#inner)
+}
+
+/// Whether a type is `String` (by its last path segment).
+fn is_string(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "String"))
 }

@@ -138,19 +138,30 @@ fn binds(p: &Plan, fields: &[usize], of: TokenStream, patch: bool) -> TokenStrea
     out
 }
 
-/// `Some(key)` when every key field is given in `New…`, else `None`.
+/// `Some(key)` when every key field has a value in the `New…` row, else
+/// `None`: a key field with a default is an `Option` there, and a row that
+/// gives it (an upsert of an existing row) has a key whose cached entry
+/// its write must invalidate. A row that leaves it to the default, or a
+/// key PostgreSQL generates (identity, not in `New…`), makes a new row,
+/// which nothing can have cached (absent rows are never cached).
 fn new_key(p: &Plan) -> TokenStream {
-    let given = |i: &usize| p.new.contains(i) && !p.optional_in_new(*i);
-    if !p.key.iter().all(given) {
+    if !p.key.iter().all(|i| p.new.contains(i)) {
         return quote!(::std::option::Option::None);
     }
     let parts = p.key.iter().map(|&i| {
         let f = p.ident(i);
-        quote!(::std::clone::Clone::clone(&r.#f))
+        match p.optional_in_new(i) {
+            true => quote!(::std::clone::Clone::clone(r.#f.as_ref()?)),
+            false => quote!(::std::clone::Clone::clone(&r.#f)),
+        }
     });
-    match p.key.len() {
-        1 => quote!(::std::option::Option::Some(#(#parts)*)),
-        _ => quote!(::std::option::Option::Some((#(#parts,)*))),
+    let key = match p.key.len() {
+        1 => quote!(#(#parts)*),
+        _ => quote!((#(#parts,)*)),
+    };
+    match p.key.iter().any(|&i| p.optional_in_new(i)) {
+        true => quote!((|| ::std::option::Option::Some(#key))()),
+        false => quote!(::std::option::Option::Some(#key)),
     }
 }
 

@@ -87,4 +87,41 @@ impl Cache {
             }),
         }
     }
+
+    /// Tombstones every cached entry of `entity` whose shape has
+    /// `fingerprint` (values and tombstones, not stampede leases), found by
+    /// `SCAN` on every master: what a `TRUNCATE` of its table needs.
+    /// Returns how many keys were tombstoned. Errors: the first Redis error
+    /// or timeout, as [`Error::Connection`] (the caller retries; a tombstone
+    /// written twice is harmless).
+    pub async fn tombstone_entity(
+        &self,
+        entity: &'static str,
+        fingerprint: &str,
+        ttl_ms: u64,
+    ) -> Result<u64> {
+        let pattern = format!(
+            "{}:{}:{}:{{*}}",
+            glob_escape(&self.inner.prefix),
+            glob_escape(entity),
+            glob_escape(fingerprint)
+        );
+        let keys = self.inner.conn.scan_match(&pattern).await?;
+        for chunk in keys.chunks(1000) {
+            self.tombstone_keys(entity, ttl_ms, chunk).await?;
+        }
+        Ok(keys.len() as u64)
+    }
+}
+
+/// `s` with Redis glob characters (`* ? [ ] \`) escaped.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -126,6 +126,32 @@ pub(crate) fn lease(key: &str) -> String {
     format!("{key}:lease")
 }
 
+/// A cached finder's parameters as a key part (see [`crate::finder_key!`]).
+pub struct FinderKey(KeyText);
+
+impl Default for FinderKey {
+    fn default() -> Self {
+        FinderKey(KeyText("{".into()))
+    }
+}
+
+impl FinderKey {
+    /// Adds one parameter. Errors: [`Error::InvalidValue`] if it cannot be
+    /// encoded.
+    pub fn push<V: for<'q> Encode<'q, sqlx::Postgres>>(&mut self, v: &V) -> Result<()> {
+        self.0.push(v)
+    }
+
+    /// `{…}`, or `{-}` without parameters.
+    pub fn finish(mut self) -> String {
+        if self.0 .0 == "{" {
+            self.0 .0.push('-');
+        }
+        self.0 .0.push('}');
+        self.0 .0
+    }
+}
+
 /// A [`Sink`] that renders key values as hex of their binary encoding.
 struct KeyText(String);
 

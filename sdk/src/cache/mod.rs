@@ -76,12 +76,28 @@
 mod capture;
 pub(crate) mod conn;
 pub mod entry;
+pub mod finder;
 mod flight;
 mod invalidate;
 pub mod repo;
 mod store;
 
 pub use capture::key_from_parts;
+
+/// A cached finder's parameters rendered as a key part (`{hex.hex}`: each
+/// value's PostgreSQL binary encoding in hex, as row keys are), for
+/// [`finder::query_one`]; `Result<String>`. Generated code calls it.
+#[macro_export]
+macro_rules! finder_key {
+    ($($v:expr),* $(,)?) => {
+        (|| -> $crate::Result<::std::string::String> {
+            #[allow(unused_mut)]
+            let mut k = $crate::cache::entry::FinderKey::default();
+            $(k.push(&$v)?;)*
+            ::std::result::Result::Ok(k.finish())
+        })()
+    };
+}
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

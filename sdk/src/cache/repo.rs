@@ -63,7 +63,7 @@ async fn load<T: Table>(store: &Store, key: &T::Key) -> Result<(Option<T>, u32)>
     Ok((row, t.elapsed().as_millis().min(u32::MAX as u128) as u32))
 }
 
-async fn find_cached<T: Cacheable>(
+pub(super) async fn find_cached<T: Cacheable>(
     store: &Store,
     def: &'static CacheDef,
     key: &T::Key,

@@ -166,8 +166,19 @@ impl Targets {
         let spec = &p.tables[table];
         #[cfg(not(feature = "cache"))]
         let _ = change;
-        // ClickHouse first: the only target that can refuse a value, so a
-        // refused row is in no target's buffer.
+        // A refused value ends the run before this batch is flushed, so no
+        // target is written any of it; documents are built aside first
+        // anyway, so a refusal there leaves the buffers as they were.
+        let mut docs = Vec::new();
+        for (i, t) in self.list.iter().enumerate() {
+            if let Target::Elastic(e) = t {
+                if let Some(ix) = e.index_for(table) {
+                    let mut doc = Vec::new();
+                    e.push(&mut doc, spec, ix, cells, version, deleted)?;
+                    docs.push((i, doc));
+                }
+            }
+        }
         for (i, t) in self.list.iter().enumerate() {
             if let Target::ClickHouse(c) = t {
                 if let Some(ti) = c.table_for(table) {
@@ -177,12 +188,7 @@ impl Targets {
         }
         for (i, t) in self.list.iter().enumerate() {
             match t {
-                Target::ClickHouse(_) => {}
-                Target::Elastic(e) => {
-                    if let Some(ix) = e.index_for(table) {
-                        e.push(&mut b.es[i], spec, ix, cells, version, deleted);
-                    }
-                }
+                Target::ClickHouse(_) | Target::Elastic(_) => {}
                 #[cfg(feature = "cache")]
                 Target::Redis(r) => {
                     if let Some(ix) = r.entity_for(table) {
@@ -192,10 +198,13 @@ impl Targets {
                             ix,
                             cells,
                             change.map(|c| (version, c)),
-                        );
+                        )?;
                     }
                 }
             }
+        }
+        for (i, doc) in docs {
+            b.es[i].extend_from_slice(&doc);
         }
         b.rows += 1;
         Ok(())

@@ -62,15 +62,103 @@ fn scalar_pg(ty: ColumnType, s: &str) -> Result<Cell, String> {
                 .normalize(),
         ),
         ColumnType::Timestamptz => {
-            let t = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z")
-                .map_err(|_| bad("a UTC timestamp (infinity and BC are refused)"))?;
-            Cell::Micros(t.with_timezone(&Utc).timestamp_micros())
+            Cell::Micros(pg_timestamptz(s).ok_or_else(|| {
+                bad("a timestamp the copy can hold (infinity, and times after about the year 292,000 that 64-bit microseconds from 1970 cannot count, are refused)")
+            })?)
         }
         ColumnType::Date => {
-            let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad("a date"))?;
-            Cell::Days((d - EPOCH).num_days() as i32)
+            Cell::Days(pg_date(s).ok_or_else(|| bad("a date (infinity is refused)"))?)
         }
     })
+}
+
+/// Days since 1970-01-01 of PostgreSQL's ISO text of a date: any year it
+/// prints (`12000-01-01`, `0044-03-15 BC`; PostgreSQL has no year 0, so
+/// 1 BC is year 0 here), not `infinity`.
+fn pg_date(s: &str) -> Option<i32> {
+    let (s, bc) = match s.strip_suffix(" BC") {
+        Some(rest) => (rest, true),
+        None => (s, false),
+    };
+    i32::try_from(civil_days(s, bc)?).ok()
+}
+
+/// Microseconds since 1970-01-01 UTC of PostgreSQL's ISO text of a
+/// `timestamptz` (`2024-01-02 03:04:05.123456+00`, any offset and year,
+/// `BC` last), not `infinity`.
+fn pg_timestamptz(s: &str) -> Option<i64> {
+    let (s, bc) = match s.strip_suffix(" BC") {
+        Some(rest) => (rest, true),
+        None => (s, false),
+    };
+    let (date, time) = s.split_once(' ')?;
+    let days = civil_days(date, bc)?;
+    let at = time.rfind(['+', '-'])?;
+    let (clock, offset) = time.split_at(at);
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let secs = hms_seconds(hms)?;
+    if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let micros: i64 = format!("{frac:0<6}").parse().ok()?;
+    let sign = if offset.starts_with('-') { -1 } else { 1 };
+    let offset = sign * hms_seconds(&offset[1..])?;
+    let total = days.checked_mul(86_400)?.checked_add(secs - offset)?;
+    total.checked_mul(1_000_000)?.checked_add(micros)
+}
+
+/// Seconds of `HH[:MM[:SS]]`.
+fn hms_seconds(s: &str) -> Option<i64> {
+    let mut total = 0i64;
+    let mut parts = 0;
+    for (i, p) in s.split(':').enumerate() {
+        if i > 2 || p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let v: i64 = p.parse().ok()?;
+        total += v * [3_600, 60, 1][i];
+        parts += 1;
+    }
+    (parts > 0).then_some(total)
+}
+
+/// Days since 1970-01-01 of `Y-MM-DD` (year of any length) in the
+/// proleptic Gregorian calendar; `bc`: the year counts back from 1 BC.
+fn civil_days(s: &str, bc: bool) -> Option<i64> {
+    let (y, md) = s.split_once('-')?;
+    let (m, d) = md.split_once('-')?;
+    let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !(all_digits(y) && all_digits(m) && all_digits(d)) || y.len() > 9 {
+        return None;
+    }
+    let y: i64 = y.parse().ok()?;
+    let y = if bc { 1 - y } else { y };
+    let (m, d): (i64, i64) = (m.parse().ok()?, d.parse().ok()?);
+    let leap = y.rem_euclid(4) == 0 && (y.rem_euclid(100) != 0 || y.rem_euclid(400) == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d < 1 || d > month_days[(m - 1) as usize] {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil (chrono-compatible algorithms).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
 }
 
 fn parse_float(s: &str) -> Option<f64> {
@@ -218,15 +306,16 @@ fn tsv_escape(out: &mut Vec<u8>, b: &[u8]) {
     }
 }
 
-fn fmt_micros(us: i64) -> String {
-    let t = DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default();
-    t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+/// `YYYY-MM-DD HH:MM:SS.ffffff` (UTC), or `None` outside chrono's years.
+fn fmt_micros(us: i64) -> Option<String> {
+    let t = DateTime::<Utc>::from_timestamp_micros(us)?;
+    Some(t.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
 }
 
-fn fmt_days(d: i32) -> String {
-    (EPOCH + chrono::Duration::days(i64::from(d)))
-        .format("%Y-%m-%d")
-        .to_string()
+/// `YYYY-MM-DD`, or `None` outside chrono's years (±262,142).
+fn fmt_days(d: i32) -> Option<String> {
+    let date = EPOCH.checked_add_signed(chrono::Duration::days(i64::from(d)))?;
+    Some(date.format("%Y-%m-%d").to_string())
 }
 
 fn write_scalar(out: &mut Vec<u8>, c: &Cell, f: ClickHouseFlags, in_array: bool) {
@@ -262,9 +351,17 @@ fn write_scalar(out: &mut Vec<u8>, c: &Cell, f: ClickHouseFlags, in_array: bool)
         Cell::Text(s) => quote(out, s.as_bytes()),
         Cell::Bytes(b) => quote(out, b),
         Cell::Uuid(u) => quote(out, u.to_string().as_bytes()),
-        Cell::Micros(us) if f.datetime64 => quote(out, fmt_micros(*us).as_bytes()),
+        // Out of chrono's years: the number (such a value is refused
+        // before it reaches a DateTime64 or Date32 column).
+        Cell::Micros(us) if f.datetime64 => match fmt_micros(*us) {
+            Some(t) => quote(out, t.as_bytes()),
+            None => out.extend_from_slice(us.to_string().as_bytes()),
+        },
         Cell::Micros(us) => out.extend_from_slice(us.to_string().as_bytes()),
-        Cell::Days(d) if f.date32 => quote(out, fmt_days(*d).as_bytes()),
+        Cell::Days(d) if f.date32 => match fmt_days(*d) {
+            Some(t) => quote(out, t.as_bytes()),
+            None => out.extend_from_slice(d.to_string().as_bytes()),
+        },
         Cell::Days(d) => out.extend_from_slice(d.to_string().as_bytes()),
         Cell::Array(items) => {
             out.push(b'[');
@@ -414,27 +511,49 @@ fn ch_array(s: &str) -> Result<Vec<Option<String>>, String> {
 
 /// A cell as a JSON value for an Elasticsearch document: timestamps as
 /// RFC 3339 text, dates as `YYYY-MM-DD`, decimals as text (exact), bytes
-/// as hex.
-pub fn to_json(c: &Cell) -> serde_json::Value {
+/// as hex. Refused (the reason; never replaced by `null`): NaN and
+/// ±infinity (JSON has no such number), and dates and times outside
+/// chrono's years (±262,142), which no JSON date format here can write.
+pub fn to_json(c: &Cell) -> Result<serde_json::Value, String> {
     use serde_json::Value;
-    match c {
+    Ok(match c {
         Cell::Null => Value::Null,
         Cell::Bool(b) => Value::Bool(*b),
         Cell::Int(i) => Value::from(*i),
-        Cell::Float(x) => serde_json::Number::from_f64(*x)
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
+        Cell::Float(x) => {
+            Value::Number(serde_json::Number::from_f64(*x).ok_or_else(|| {
+                format!("{x} has no JSON number (NaN and infinities are refused)")
+            })?)
+        }
         Cell::Decimal(d) => Value::String(d.to_string()),
         Cell::Text(s) => Value::String(s.clone()),
         Cell::Bytes(b) => Value::String(hex::encode(b)),
         Cell::Uuid(u) => Value::String(u.to_string()),
         Cell::Micros(us) => Value::String(
             DateTime::<Utc>::from_timestamp_micros(*us)
-                .unwrap_or_default()
+                .ok_or_else(|| format!("{us} µs is outside the years a JSON date here can hold"))?
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         ),
-        Cell::Days(d) => Value::String(fmt_days(*d)),
-        Cell::Array(items) => Value::Array(items.iter().map(to_json).collect()),
+        Cell::Days(d) => {
+            Value::String(fmt_days(*d).ok_or_else(|| {
+                format!("{d} days is outside the years a JSON date here can hold")
+            })?)
+        }
+        Cell::Array(items) => Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
+    })
+}
+
+/// A key cell as text: its JSON string (or number) form, else its
+/// canonical form (a key that JSON cannot hold still has a stable text).
+pub fn key_text(c: &Cell) -> String {
+    match to_json(c) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => {
+            let mut s = String::new();
+            canonical(c, &mut s);
+            s
+        }
     }
 }
 
@@ -561,5 +680,89 @@ mod tests {
                 assert_eq!(back, c, "{}", String::from_utf8_lossy(&out));
             }
         }
+    }
+
+    #[test]
+    fn every_date_postgres_prints_is_read() {
+        use chrono::Datelike;
+        // Against chrono over 6,000 years, leap days included.
+        let mut d = NaiveDate::from_ymd_opt(-2000, 1, 1).unwrap();
+        while d.year() < 4000 {
+            let text = if d.year() <= 0 {
+                format!("{:04}-{} BC", 1 - d.year(), d.format("%m-%d"))
+            } else {
+                format!("{:04}-{}", d.year(), d.format("%m-%d"))
+            };
+            assert_eq!(
+                pg_date(&text),
+                Some((d - EPOCH).num_days() as i32),
+                "{text}"
+            );
+            d += chrono::Duration::days(97);
+        }
+        assert_eq!(pg_date("2000-02-29"), Some(11_016));
+        let y12000 = (NaiveDate::from_ymd_opt(12_000, 1, 1).unwrap() - EPOCH).num_days();
+        assert_eq!(pg_date("12000-01-01"), Some(y12000 as i32));
+        // PostgreSQL's last date and NaiveDate::MAX both fit.
+        assert!(pg_date("5874897-12-31").is_some());
+        assert_eq!(
+            pg_date("262142-12-31"),
+            Some((NaiveDate::MAX - EPOCH).num_days() as i32)
+        );
+        // PostgreSQL's last microsecond is past what i64 µs from 1970 count.
+        assert_eq!(pg_timestamptz("294276-12-31 23:59:59.999999+00"), None);
+        for bad in [
+            "infinity",
+            "-infinity",
+            "2001-02-29",
+            "2001-13-01",
+            "2001-1-1x",
+            "",
+            "-1-01-01",
+        ] {
+            assert_eq!(pg_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_timestamp_postgres_prints_is_read() {
+        let us = |s| pg_timestamptz(s);
+        assert_eq!(us("1970-01-01 00:00:00+00"), Some(0));
+        assert_eq!(us("1970-01-01 05:30:00.25+05:30"), Some(250_000));
+        assert_eq!(us("1969-12-31 21:00:00-03"), Some(0));
+        assert_eq!(us("1970-01-01 00:00:01.000001+00:00:01"), Some(1));
+        let y12000 = (NaiveDate::from_ymd_opt(12_000, 1, 1).unwrap() - EPOCH).num_days();
+        assert_eq!(us("12000-01-01 00:00:00+00"), Some(y12000 * 86_400_000_000));
+        let bc = chrono::NaiveDate::from_ymd_opt(-43, 3, 15).unwrap();
+        assert_eq!(
+            us("0044-03-15 12:00:00+00 BC"),
+            Some(((bc - EPOCH).num_days() * 86_400 + 43_200) * 1_000_000)
+        );
+        for bad in [
+            "infinity",
+            "-infinity",
+            "2024-01-02 03:04:05",
+            "2024-01-02 25:00:00+00x",
+            "2024-01-02 03:04:05.1234567+00",
+        ] {
+            assert_eq!(us(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_refuses_what_it_cannot_hold() {
+        assert!(to_json(&Cell::Float(f64::NAN)).is_err());
+        assert!(to_json(&Cell::Array(vec![Cell::Float(f64::INFINITY)])).is_err());
+        assert!(to_json(&Cell::Days(2_000_000_000)).is_err());
+        assert!(to_json(&Cell::Micros(i64::MAX)).is_err());
+        assert_eq!(
+            to_json(&Cell::Days(-1)).unwrap(),
+            serde_json::json!("1969-12-31")
+        );
+        assert_eq!(key_text(&Cell::Days(2_000_000_000)), {
+            let mut s = String::new();
+            canonical(&Cell::Days(2_000_000_000), &mut s);
+            s
+        });
     }
 }

@@ -106,24 +106,9 @@ impl ClickHouse {
         }
         // Fields the schema gained: add their columns, then recreate the
         // current-rows view (it lists its columns).
-        let listed = self
-            .exec(
-                "SELECT database, table, name FROM system.columns FORMAT TabSeparated",
-                None,
-            )
-            .await?;
-        let listed = String::from_utf8_lossy(&listed).into_owned();
+        let listed = self.listed_columns().await?;
         for t in &self.tables {
-            let have: Vec<&str> = listed
-                .lines()
-                .filter_map(|l| {
-                    let mut it = l.split('\t');
-                    match (it.next(), it.next(), it.next()) {
-                        (Some(d), Some(n), Some(c)) if d == t.database && n == t.name => Some(c),
-                        _ => None,
-                    }
-                })
-                .collect();
+            let have = columns_of(&listed, t);
             let spec = &specs[t.table];
             let mut added = false;
             for (i, col) in spec.columns.iter().enumerate() {
@@ -170,6 +155,34 @@ impl ClickHouse {
         Ok(())
     }
 
+    /// `database \t table \t column` lines of every column of the server.
+    async fn listed_columns(&self) -> Result<String, SyncError> {
+        let listed = self
+            .exec(
+                "SELECT database, table, name FROM system.columns FORMAT TabSeparated",
+                None,
+            )
+            .await?;
+        Ok(String::from_utf8_lossy(&listed).into_owned())
+    }
+
+    /// The pipeline tables whose copy here does not hold every column yet:
+    /// the table is missing (an entity added to the `sync:` rules after
+    /// the first snapshot) or lacks a column (a field added). Their rows
+    /// must be copied again once [`ClickHouse::ensure`] has made them.
+    pub async fn missing_columns(&self, specs: &[TableSpec]) -> Result<Vec<usize>, SyncError> {
+        let listed = self.listed_columns().await?;
+        Ok(self
+            .tables
+            .iter()
+            .filter(|t| {
+                let have = columns_of(&listed, t);
+                (specs[t.table].columns.iter()).any(|c| !have.contains(&c.name.as_str()))
+            })
+            .map(|t| t.table)
+            .collect())
+    }
+
     /// The target table of a pipeline table, if this target has one.
     pub fn table_for(&self, table: usize) -> Option<usize> {
         self.tables.iter().position(|t| t.table == table)
@@ -190,7 +203,8 @@ impl ClickHouse {
     ) -> Result<(), SyncError> {
         let mark = p.body.len();
         for (col, c) in spec.columns.iter().zip(cells) {
-            if let Err(reason) = encode(&mut p.body, col, c) {
+            let written = in_range(self.flags, col, c).and_then(|()| encode(&mut p.body, col, c));
+            if let Err(reason) = written {
                 p.body.truncate(mark);
                 return Err(SyncError::Value {
                     table: spec.source_table.clone(),
@@ -329,6 +343,46 @@ impl ClickHouse {
     }
 }
 
+/// Days since 1970 that `Date32` holds: 1900-01-01 to 2299-12-31.
+const DATE32_DAYS: std::ops::RangeInclusive<i32> = -25_567..=120_529;
+/// Microseconds since 1970 that `DateTime64` holds (same years).
+const DATETIME64_MICROS: std::ops::RangeInclusive<i64> =
+    -25_567 * 86_400_000_000..=120_530 * 86_400_000_000 - 1;
+
+/// Refuses a date or time that a modern server's `Date32`/`DateTime64`
+/// column would clamp without an error (the 18.16 target's `Int32` days
+/// and `Int64` microseconds hold every PostgreSQL value).
+fn in_range(f: ClickHouseFlags, col: &ColumnSpec, c: &Cell) -> Result<(), String> {
+    match (col.ty, c) {
+        (_, Cell::Array(items)) => items.iter().try_for_each(|it| in_range(f, col, it)),
+        (ColumnType::Date, Cell::Days(d)) if f.date32 && !DATE32_DAYS.contains(d) => Err(format!(
+            "{d} days from 1970 is outside what ClickHouse `Date32` holds (1900-01-01 to 2299-12-31)"
+        )),
+        (ColumnType::Timestamptz, Cell::Micros(us))
+            if f.datetime64 && !DATETIME64_MICROS.contains(us) =>
+        {
+            Err(format!(
+                "{us} µs from 1970 is outside what ClickHouse `DateTime64` holds (1900 to 2299)"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The columns `listed` (`database \t table \t column` lines) gives `t`.
+fn columns_of<'a>(listed: &'a str, t: &ClickHouseTable) -> Vec<&'a str> {
+    listed
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split('\t');
+            match (it.next(), it.next(), it.next()) {
+                (Some(d), Some(n), Some(c)) if d == t.database && n == t.name => Some(c),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 fn leb128(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let b = (v & 0x7f) as u8;
@@ -439,5 +493,51 @@ fn key_type(col: &ColumnSpec, f: ClickHouseFlags) -> String {
         ColumnType::Timestamptz => "Int64".into(),
         ColumnType::Date if f.date32 => "Date32".into(),
         ColumnType::Date => "Int32".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modern_date_columns_refuse_what_they_would_clamp() {
+        let col = |ty| ColumnSpec {
+            name: "c".into(),
+            ty,
+            nullable: false,
+            array: false,
+            key: false,
+        };
+        let modern = ClickHouseFlags {
+            datetime64: true,
+            date32: true,
+            bool_type: true,
+            is_deleted: true,
+        };
+        let old = ClickHouseFlags {
+            datetime64: false,
+            date32: false,
+            bool_type: false,
+            is_deleted: false,
+        };
+        let date = col(ColumnType::Date);
+        assert!(in_range(modern, &date, &Cell::Days(-25_567)).is_ok());
+        assert!(in_range(modern, &date, &Cell::Days(-25_568)).is_err());
+        assert!(in_range(modern, &date, &Cell::Days(120_530)).is_err());
+        assert!(in_range(old, &date, &Cell::Days(3_000_000)).is_ok());
+        let ts = col(ColumnType::Timestamptz);
+        assert!(in_range(modern, &ts, &Cell::Micros(120_530 * 86_400_000_000 - 1)).is_ok());
+        assert!(in_range(modern, &ts, &Cell::Micros(120_530 * 86_400_000_000)).is_err());
+        let arr = ColumnSpec {
+            array: true,
+            ..col(ColumnType::Date)
+        };
+        assert!(in_range(
+            modern,
+            &arr,
+            &Cell::Array(vec![Cell::Days(0), Cell::Days(200_000)])
+        )
+        .is_err());
     }
 }

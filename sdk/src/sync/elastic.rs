@@ -110,15 +110,14 @@ impl Elastic {
     pub fn doc_id(spec: &TableSpec, cells: &[Cell]) -> String {
         spec.key_indexes()
             .iter()
-            .map(|&i| match cell::to_json(&cells[i]) {
-                Value::String(s) => s,
-                other => other.to_string(),
-            })
+            .map(|&i| cell::key_text(&cells[i]))
             .collect::<Vec<_>>()
             .join("/")
     }
 
-    /// Appends one action (and its document) to a bulk body.
+    /// Appends one action (and its document) to a bulk body; a value JSON
+    /// cannot hold ([`cell::to_json`]) appends nothing and is
+    /// [`SyncError::Value`] naming the column.
     pub fn push(
         &self,
         body: &mut Vec<u8>,
@@ -127,7 +126,18 @@ impl Elastic {
         cells: &[Cell],
         version: u64,
         deleted: bool,
-    ) {
+    ) -> Result<(), SyncError> {
+        let mut doc = Map::new();
+        if !deleted {
+            for (c, v) in spec.columns.iter().zip(cells) {
+                let value = cell::to_json(v).map_err(|reason| SyncError::Value {
+                    table: spec.source_table.clone(),
+                    column: c.name.clone(),
+                    reason,
+                })?;
+                doc.insert(c.name.clone(), value);
+            }
+        }
         let index = &self.indexes[ix].index;
         let id = Self::doc_id(spec, cells);
         let meta =
@@ -140,13 +150,10 @@ impl Elastic {
         body.extend_from_slice(action.to_string().as_bytes());
         body.push(b'\n');
         if !deleted {
-            let mut doc = Map::new();
-            for (c, v) in spec.columns.iter().zip(cells) {
-                doc.insert(c.name.clone(), cell::to_json(v));
-            }
             body.extend_from_slice(Value::Object(doc).to_string().as_bytes());
             body.push(b'\n');
         }
+        Ok(())
     }
 
     /// Sends a bulk body, retrying while the cluster is down or answers

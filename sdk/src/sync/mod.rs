@@ -30,6 +30,7 @@ pub mod error;
 pub mod lsn;
 pub mod pgoutput;
 pub mod progress;
+mod recopy;
 #[cfg(feature = "cache")]
 pub mod redis;
 mod retry;
@@ -38,6 +39,7 @@ pub mod source;
 pub mod spec;
 pub mod status;
 pub mod stream;
+mod truncate;
 pub mod verify;
 pub mod wire;
 
@@ -54,7 +56,7 @@ pub use spec::{
     RedisEntity, TableSpec, TargetSpec,
 };
 pub use status::{status, Status};
-pub use verify::{verify, VerifyReport};
+pub use verify::{verify, verify_in_buckets, VerifyReport};
 
 use apply::Targets;
 use wire::{ConnInfo, ReplConn};
@@ -201,10 +203,14 @@ async fn run_once(
     source::ensure_meta(&mut ctl).await?;
     source::ensure_publication(&mut ctl, p).await?;
     let targets = Targets::new(p)?;
+    let state = source::state(&mut ctl, p).await?;
+    if state.as_ref().is_some_and(|s| s.snapshot_done) {
+        recopy::plan(&mut ctl, p, &targets, opts).await?;
+    }
     targets.ensure(p).await?;
     let info = ConnInfo::parse(&p.source_url)?;
     let slot = p.slot(&info.database);
-    let state = source::state(&mut ctl, p).await?;
+    let all: Vec<usize> = (0..p.tables.len()).collect();
     let (mut conn, from) = match source::slot_position(&mut ctl, &slot).await? {
         None => {
             let mut conn = ReplConn::connect(&info, "strata-sync").await?;
@@ -226,7 +232,7 @@ async fn run_once(
                 .map_err(|e| SyncError::Decode(format!("{e}")))?;
             let snap = row.get(2).cloned().flatten().unwrap_or_default();
             source::record_new_slot(&mut ctl, p, &slot, cp).await?;
-            snapshot::plan(&mut ctl, p, opts.chunk_rows).await?;
+            snapshot::plan(&mut ctl, p, &all, opts.chunk_rows).await?;
             snapshot::run(
                 p,
                 &targets,
@@ -253,7 +259,7 @@ async fn run_once(
                 }
             };
             if !state.as_ref().is_some_and(|s| s.snapshot_done) {
-                snapshot::plan(&mut ctl, p, opts.chunk_rows).await?;
+                snapshot::plan(&mut ctl, p, &all, opts.chunk_rows).await?;
                 snapshot::run(
                     p,
                     &targets,
@@ -264,6 +270,8 @@ async fn run_once(
                 )
                 .await?;
                 source::mark_snapshot_done(&mut ctl, p).await?;
+            } else {
+                recopy::run(&mut ctl, p, &targets, &info, opts).await?;
             }
             (ReplConn::connect(&info, "strata-sync").await?, confirmed)
         }

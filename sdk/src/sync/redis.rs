@@ -155,8 +155,13 @@ impl Redis {
         ix: usize,
         cells: &[Cell],
         change: Option<(u64, ChangeMeta)>,
-    ) {
+    ) -> Result<(), SyncError> {
         let (e, _) = &self.entities[ix];
+        // The event first: it can refuse a value, and then nothing is kept.
+        let event = match (&e.events, change) {
+            (Some(ev), Some((version, meta))) => Some(event(e, ev, spec, cells, version, meta)?),
+            _ => None,
+        };
         if e.cache {
             let parts: Vec<Option<Vec<u8>>> = e
                 .key_columns
@@ -168,10 +173,10 @@ impl Redis {
                 key_from_parts(&self.prefix, &e.entity, &e.fingerprint, &parts),
             ));
         }
-        if let (Some(ev), Some((version, meta))) = (&e.events, change) {
-            out.events
-                .push((ix, event(e, ev, spec, cells, version, meta)));
+        if let Some(event) = event {
+            out.events.push((ix, event));
         }
+        Ok(())
     }
 
     /// Tombstones every pending key and appends every pending event; an
@@ -221,8 +226,43 @@ impl Redis {
     }
 }
 
+impl Redis {
+    /// Tombstones every cached key of the entities of pipeline tables
+    /// `tables` (a `TRUNCATE`), and once more half a TTL later, in the
+    /// background ([`super::truncate`] says why).
+    pub async fn truncate(&self, tables: &[usize]) -> Result<(), SyncError> {
+        let cache = self.cache().await?.clone();
+        for (e, name) in self
+            .entities
+            .iter()
+            .filter(|(e, _)| tables.contains(&e.table))
+        {
+            let n = cache
+                .tombstone_entity(name, &e.fingerprint, e.ttl_ms)
+                .await
+                .map_err(|err| SyncError::Target {
+                    target: self.store.clone(),
+                    message: err.to_string(),
+                })?;
+            tracing::info!(entity = %e.entity, keys = n, "TRUNCATE: cache entries tombstoned");
+            let (cache, name, fp, ttl) = (cache.clone(), *name, e.fingerprint.clone(), e.ttl_ms);
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(ttl / 2 + 1000)).await;
+                if let Err(err) = cache.tombstone_entity(name, &fp, ttl).await {
+                    tracing::warn!(
+                        entity = name,
+                        "TRUNCATE: second tombstone pass failed: {err}"
+                    );
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The event of one streamed change: key and row as JSON objects under the
-/// entity's field names, the partition from the key.
+/// entity's field names, the partition from the key. A value JSON cannot
+/// hold ([`cell::to_json`]) is [`SyncError::Value`] naming the column.
 fn event(
     e: &RedisEntity,
     ev: &EventsSpec,
@@ -230,52 +270,57 @@ fn event(
     cells: &[Cell],
     version: u64,
     meta: ChangeMeta,
-) -> Event {
-    let object = |cols: &mut dyn Iterator<Item = usize>| {
-        let map: serde_json::Map<String, serde_json::Value> = cols
-            .map(|i| {
-                (
-                    ev.fields[i].clone(),
-                    event_json(&spec.columns[i], &cells[i]),
-                )
-            })
-            .collect();
-        serde_json::Value::Object(map).to_string()
+) -> Result<Event, SyncError> {
+    let object = |cols: &mut dyn Iterator<Item = usize>| -> Result<String, SyncError> {
+        let mut map = serde_json::Map::new();
+        for i in cols {
+            let col = &spec.columns[i];
+            let value = event_json(col, &cells[i]).map_err(|reason| SyncError::Value {
+                table: spec.source_table.clone(),
+                column: col.name.clone(),
+                reason,
+            })?;
+            map.insert(ev.fields[i].clone(), value);
+        }
+        Ok(serde_json::Value::Object(map).to_string())
     };
-    let key = object(&mut e.key_columns.iter().copied());
+    let key = object(&mut e.key_columns.iter().copied())?;
     let op = match meta.op {
         ChangeOp::Insert => Op::Insert,
         ChangeOp::Update => Op::Update,
         ChangeOp::Delete => Op::Delete,
     };
-    let row = (op != Op::Delete).then(|| object(&mut (0..spec.columns.len())));
-    Event {
+    let row = match op {
+        Op::Delete => None,
+        _ => Some(object(&mut (0..spec.columns.len()))?),
+    };
+    Ok(Event {
         partition: partition_of(&key, ev.partitions),
         position: Position::new(version, meta.seq),
         op,
         key,
         row,
         ts_us: meta.ts_us,
-    }
+    })
 }
 
 /// A value as serde reads it into the entity's Rust type: json columns as
 /// JSON (not text), bytes as an array of numbers, the rest as
-/// [`cell::to_json`] (decimals as exact text, timestamps RFC 3339).
-fn event_json(col: &ColumnSpec, c: &Cell) -> serde_json::Value {
-    match (col.ty, c) {
+/// [`cell::to_json`] (decimals as exact text, timestamps RFC 3339; NaN,
+/// infinities and dates JSON cannot write are refused, never `null`).
+fn event_json(col: &ColumnSpec, c: &Cell) -> Result<serde_json::Value, String> {
+    let array = |items: &[Cell]| -> Result<serde_json::Value, String> {
+        let values = items.iter().map(|i| event_json(col, i));
+        Ok(serde_json::Value::Array(values.collect::<Result<_, _>>()?))
+    };
+    Ok(match (col.ty, c) {
         (ColumnType::Json, Cell::Text(t)) => {
             serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.clone()))
         }
-        (ColumnType::Json, Cell::Array(items)) => {
-            serde_json::Value::Array(items.iter().map(|i| event_json(col, i)).collect())
-        }
         (_, Cell::Bytes(b)) => serde_json::Value::from(b.clone()),
-        (_, Cell::Array(items)) => {
-            serde_json::Value::Array(items.iter().map(|i| event_json(col, i)).collect())
-        }
-        _ => cell::to_json(c),
-    }
+        (_, Cell::Array(items)) => array(items)?,
+        _ => cell::to_json(c)?,
+    })
 }
 
 /// A value of each key type, to check the type is supported.

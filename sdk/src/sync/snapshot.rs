@@ -65,10 +65,39 @@ async fn key_types(
     Ok(out)
 }
 
-/// Splits every table without chunks yet into ranges of about
-/// `chunk_rows` rows (boundaries read from the key's order) and records them.
-pub async fn plan(c: &mut PgConnection, p: &Pipeline, chunk_rows: i64) -> Result<(), SyncError> {
+/// Forgets the chunks of pipeline tables `tables` and plans them anew:
+/// their rows are copied again by the next [`run`].
+pub async fn replan(
+    c: &mut PgConnection,
+    p: &Pipeline,
+    tables: &[usize],
+    chunk_rows: i64,
+) -> Result<(), SyncError> {
+    let ids: Vec<i32> = tables.iter().map(|&t| t as i32).collect();
+    sqlx::query(&format!(
+        "DELETE FROM {}.chunks WHERE pipeline = $1 AND tbl = ANY($2)",
+        quote_ident(META_SCHEMA)
+    ))
+    .bind(&p.name)
+    .bind(&ids)
+    .execute(&mut *c)
+    .await?;
+    plan(c, p, tables, chunk_rows).await
+}
+
+/// Splits each of pipeline tables `tables` that has no chunks yet into
+/// ranges of about `chunk_rows` rows (boundaries read from the key's
+/// order) and records them.
+pub async fn plan(
+    c: &mut PgConnection,
+    p: &Pipeline,
+    tables: &[usize],
+    chunk_rows: i64,
+) -> Result<(), SyncError> {
     for (ti, t) in p.tables.iter().enumerate() {
+        if !tables.contains(&ti) {
+            continue;
+        }
         let have: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM {}.chunks WHERE pipeline = $1 AND tbl = $2",
             quote_ident(META_SCHEMA)

@@ -385,11 +385,13 @@ async fn apply_loop(
                                 }
                             }
                             Message::Truncate { rels } => {
-                                if let Some(Some(m)) = rels.iter().find_map(|r| relations.get(r)) {
-                                    return Err(SyncError::SchemaChanged {
-                                        table: p.tables[m.table].source_table.clone(),
-                                        reason: "TRUNCATE is not carried to the copies (it has no per-row tombstones): run `strata sync drop`, empty the targets, and `strata sync run` to copy again".into(),
-                                    });
+                                let tables: Vec<usize> = rels.iter().filter_map(|r| relations.get(r)?.as_ref()).map(|m| m.table).collect();
+                                if !tables.is_empty() {
+                                    let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
+                                    targets.can_truncate(p, &tables)?;
+                                    // The transaction's rows before the TRUNCATE go first.
+                                    flush!();
+                                    targets.truncate(p, &tables, v.0).await?;
                                 }
                             }
                             Message::Other(_) => {}

@@ -1,5 +1,6 @@
 //! `strata sync verify`: compares each target table with its source, by
-//! key and content. Both sides are read in full, every value normalised to
+//! key and content. Both sides are read in buckets of the key's hash (at
+//! most about 100,000 source rows in memory at a time), every value normalised to
 //! a [`Cell`](super::cell::Cell) (so `1.50` and `1.5`, a timestamp and its
 //! microseconds compare equal), each row hashed under its key; then the
 //! keys missing, extra or different are listed. Run it when the sync has
@@ -15,7 +16,7 @@ use super::cell::{self, Cell};
 use super::clickhouse::ClickHouse;
 use super::error::SyncError;
 use super::source::{self, qualified};
-use super::spec::{Pipeline, TableSpec, TargetSpec};
+use super::spec::{ClickHouseTable, Pipeline, TableSpec, TargetSpec};
 use super::wire::quote_ident;
 
 /// What differs for one key.
@@ -91,15 +92,72 @@ fn key_and_hash(t: &TableSpec, cells: &[Cell]) -> (String, u64) {
 fn key_text(t: &TableSpec, cells: &[Cell]) -> String {
     t.key_indexes()
         .iter()
-        .map(|&k| match cell::to_json(&cells[k]) {
-            serde_json::Value::String(s) => s,
-            v => v.to_string(),
-        })
+        .map(|&k| cell::key_text(&cells[k]))
         .collect::<Vec<_>>()
         .join("/")
 }
 
-async fn source_rows(p: &Pipeline, ti: usize) -> Result<HashMap<String, (u64, String)>, SyncError> {
+/// Rows per bucket a comparison aims at: each bucket's source rows are
+/// held in memory (a hash and a key text per row) while its target rows
+/// stream past them.
+const BUCKET_ROWS: u64 = 100_000;
+
+/// One slice of a table, the same on both sides: rows whose key text's
+/// MD5 (first 16 bits) is `index` modulo `of`. `of == 1`: the whole table.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    index: u32,
+    of: u32,
+}
+
+/// Whether both servers render the key as the same text (integers, UUIDs,
+/// text), so a bucket holds the same keys on both sides.
+fn hashable_key(t: &TableSpec) -> bool {
+    use super::spec::ColumnType::*;
+    t.key_indexes()
+        .iter()
+        .all(|&k| !t.columns[k].array && matches!(t.columns[k].ty, I16 | I32 | I64 | Uuid | Text))
+}
+
+/// The bucket predicate for PostgreSQL.
+fn pg_bucket(t: &TableSpec, b: Bucket) -> String {
+    if b.of == 1 {
+        return "true".into();
+    }
+    let keys: Vec<String> = (t.key_indexes().iter())
+        .map(|&k| format!("{}::text", quote_ident(&t.columns[k].name)))
+        .collect();
+    format!(
+        "(('x' || substr(md5(concat_ws(E'\\x01', {})), 1, 4))::bit(16)::int % {}) = {}",
+        keys.join(", "),
+        b.of,
+        b.index
+    )
+}
+
+/// The bucket predicate for ClickHouse (the same keys as [`pg_bucket`]).
+fn ch_bucket(t: &TableSpec, b: Bucket) -> String {
+    if b.of == 1 {
+        return "1".into();
+    }
+    let keys: Vec<String> = (t.key_indexes().iter())
+        .map(|&k| format!("toString({})", super::quote_ch(&t.columns[k].name)))
+        .collect();
+    let text = match keys.as_slice() {
+        [one] => one.clone(),
+        _ => format!("concat({})", keys.join(", '\\x01', ")),
+    };
+    format!(
+        "(reinterpretAsUInt16(reverse(substring(MD5({text}), 1, 2))) % {}) = {}",
+        b.of, b.index
+    )
+}
+
+async fn source_rows(
+    p: &Pipeline,
+    ti: usize,
+    b: Bucket,
+) -> Result<HashMap<String, (u64, String)>, SyncError> {
     let t = &p.tables[ti];
     let mut c = source::connect(&p.source_url).await?;
     let cols: Vec<String> = t
@@ -107,7 +165,12 @@ async fn source_rows(p: &Pipeline, ti: usize) -> Result<HashMap<String, (u64, St
         .iter()
         .map(|c| format!("{}::text", quote_ident(&c.name)))
         .collect();
-    let sql = format!("SELECT {} FROM {}", cols.join(", "), qualified(t));
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {}",
+        cols.join(", "),
+        qualified(t),
+        pg_bucket(t, b)
+    );
     let mut out = HashMap::new();
     let mut rows = sqlx::query(&sql).fetch(&mut c);
     while let Some(r) = rows.try_next().await? {
@@ -129,8 +192,19 @@ async fn source_rows(p: &Pipeline, ti: usize) -> Result<HashMap<String, (u64, St
 }
 
 /// Compares every ClickHouse target of the pipeline (or only `only`) with
-/// the source.
+/// the source, table by table, in buckets of about 100,000 source rows
+/// (by a hash of the key both servers compute alike; one bucket for keys
+/// of other types), so memory stays bounded by a bucket.
 pub async fn verify(p: &Pipeline, only: Option<&str>) -> Result<VerifyReport, SyncError> {
+    verify_in_buckets(p, only, BUCKET_ROWS).await
+}
+
+/// [`verify`] with buckets of about `bucket_rows` source rows.
+pub async fn verify_in_buckets(
+    p: &Pipeline,
+    only: Option<&str>,
+    bucket_rows: u64,
+) -> Result<VerifyReport, SyncError> {
     let mut report = VerifyReport::default();
     for target in &p.targets {
         if only.is_some_and(|o| o != target.store()) {
@@ -151,90 +225,130 @@ pub async fn verify(p: &Pipeline, only: Option<&str>) -> Result<VerifyReport, Sy
         };
         let ch = ClickHouse::new(store, url, *flags, tables.clone())?;
         for tt in tables {
-            let t = &p.tables[tt.table];
-            let mut src = source_rows(p, tt.table).await?;
-            let source_count = src.len() as u64;
-            let cols: Vec<String> = t.columns.iter().map(|c| super::quote_ch(&c.name)).collect();
-            let q = format!(
-                "SELECT {} FROM {}.{} FORMAT TabSeparated",
-                cols.join(", "),
-                super::quote_ch(&tt.database),
-                super::quote_ch(&tt.current_view)
-            );
-            let body = ch.exec(&q, None).await?;
-            let mut target_count = 0u64;
-            let mut seen_twice = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                target_count += 1;
-                let fields = cell::split_tsv(line);
-                if fields.len() != t.columns.len() {
-                    return Err(SyncError::Target {
-                        target: store.clone(),
-                        message: format!(
-                            "{} fields in a row of `{}`, expected {}",
-                            fields.len(),
-                            tt.current_view,
-                            t.columns.len()
-                        ),
-                    });
-                }
-                let mut cells = Vec::with_capacity(fields.len());
-                for (col, f) in t.columns.iter().zip(fields) {
-                    cells.push(cell::parse_ch(col, f, *flags).map_err(|reason| {
-                        SyncError::Value {
-                            table: tt.name.clone(),
-                            column: col.name.clone(),
-                            reason,
-                        }
-                    })?);
-                }
-                let (k, h) = key_and_hash(t, &cells);
-                if !seen.insert(k.clone()) {
-                    seen_twice.push(key_text(t, &cells));
-                    continue;
-                }
-                match src.remove(&k) {
-                    None => report.differences.push(Difference {
-                        target: store.clone(),
-                        table: t.source_table.clone(),
-                        key: key_text(t, &cells),
-                        kind: DiffKind::Extra,
-                    }),
-                    Some((sh, _)) if sh != h => report.differences.push(Difference {
-                        target: store.clone(),
-                        table: t.source_table.clone(),
-                        key: key_text(t, &cells),
-                        kind: DiffKind::Differs,
-                    }),
-                    Some(_) => {}
-                }
-            }
-            for k in seen_twice {
-                report.differences.push(Difference {
-                    target: store.clone(),
-                    table: t.source_table.clone(),
-                    key: k,
-                    kind: DiffKind::Extra,
-                });
-            }
-            let mut missing: Vec<String> = src.into_values().map(|(_, k)| k).collect();
-            missing.sort();
-            for k in missing {
-                report.differences.push(Difference {
-                    target: store.clone(),
-                    table: t.source_table.clone(),
-                    key: k,
-                    kind: DiffKind::Missing,
-                });
-            }
-            report.tables.push(TableCount {
-                target: store.clone(),
-                table: t.source_table.clone(),
-                source_rows: source_count,
-                target_rows: target_count,
-            });
+            verify_table(p, &ch, tt, bucket_rows.max(1), &mut report).await?;
         }
     }
     Ok(report)
+}
+
+/// Compares one target table, bucket by bucket.
+async fn verify_table(
+    p: &Pipeline,
+    ch: &ClickHouse,
+    tt: &ClickHouseTable,
+    bucket_rows: u64,
+    report: &mut VerifyReport,
+) -> Result<(), SyncError> {
+    let t = &p.tables[tt.table];
+    let mut c = source::connect(&p.source_url).await?;
+    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", qualified(t)))
+        .fetch_one(&mut c)
+        .await?;
+    let of = match hashable_key(t) {
+        true => (rows.max(0) as u64 / bucket_rows + 1).min(65_536) as u32,
+        false => 1,
+    };
+    let mut count = TableCount {
+        target: ch.store.clone(),
+        table: t.source_table.clone(),
+        source_rows: 0,
+        target_rows: 0,
+    };
+    for index in 0..of {
+        let b = Bucket { index, of };
+        let src = source_rows(p, tt.table, b).await?;
+        count.source_rows += src.len() as u64;
+        compare_bucket(ch, tt, t, b, src, report, &mut count).await?;
+    }
+    report.tables.push(count);
+    Ok(())
+}
+
+/// Reads one bucket of the target's current view and compares it with
+/// the source rows of the same bucket.
+#[allow(clippy::too_many_arguments)]
+async fn compare_bucket(
+    ch: &ClickHouse,
+    tt: &ClickHouseTable,
+    t: &TableSpec,
+    b: Bucket,
+    mut src: HashMap<String, (u64, String)>,
+    report: &mut VerifyReport,
+    count: &mut TableCount,
+) -> Result<(), SyncError> {
+    let cols: Vec<String> = t.columns.iter().map(|c| super::quote_ch(&c.name)).collect();
+    let q = format!(
+        "SELECT {} FROM {}.{} WHERE {} FORMAT TabSeparated",
+        cols.join(", "),
+        super::quote_ch(&tt.database),
+        super::quote_ch(&tt.current_view),
+        ch_bucket(t, b)
+    );
+    let body = ch.exec(&q, None).await?;
+    let diff = |key: String, kind| Difference {
+        target: ch.store.clone(),
+        table: t.source_table.clone(),
+        key,
+        kind,
+    };
+    let mut seen = std::collections::HashSet::new();
+    for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        count.target_rows += 1;
+        let cells = target_cells(ch, tt, t, line)?;
+        let (k, h) = key_and_hash(t, &cells);
+        if !seen.insert(k.clone()) {
+            // Twice in the current view: a duplicate.
+            report
+                .differences
+                .push(diff(key_text(t, &cells), DiffKind::Extra));
+            continue;
+        }
+        match src.remove(&k) {
+            None => report
+                .differences
+                .push(diff(key_text(t, &cells), DiffKind::Extra)),
+            Some((sh, _)) if sh != h => report
+                .differences
+                .push(diff(key_text(t, &cells), DiffKind::Differs)),
+            Some(_) => {}
+        }
+    }
+    let mut missing: Vec<String> = src.into_values().map(|(_, k)| k).collect();
+    missing.sort();
+    report
+        .differences
+        .extend(missing.into_iter().map(|k| diff(k, DiffKind::Missing)));
+    Ok(())
+}
+
+/// One `TabSeparated` line of the target as cells.
+fn target_cells(
+    ch: &ClickHouse,
+    tt: &ClickHouseTable,
+    t: &TableSpec,
+    line: &[u8],
+) -> Result<Vec<Cell>, SyncError> {
+    let fields = cell::split_tsv(line);
+    if fields.len() != t.columns.len() {
+        return Err(SyncError::Target {
+            target: ch.store.clone(),
+            message: format!(
+                "{} fields in a row of `{}`, expected {}",
+                fields.len(),
+                tt.current_view,
+                t.columns.len()
+            ),
+        });
+    }
+    t.columns
+        .iter()
+        .zip(fields)
+        .map(|(col, f)| {
+            cell::parse_ch(col, f, ch.flags).map_err(|reason| SyncError::Value {
+                table: tt.name.clone(),
+                column: col.name.clone(),
+                reason,
+            })
+        })
+        .collect()
 }

@@ -1,0 +1,115 @@
+//! `TRUNCATE` carried to the copies.
+//!
+//! PostgreSQL logs a `TRUNCATE` as one message naming its tables, not as
+//! per-row deletes, so each target empties its copy as of the truncating
+//! transaction's commit position `v` (the version every row it writes
+//! carries):
+//!
+//! - **ClickHouse**: `ALTER TABLE … DELETE WHERE _version <= v`, then wait
+//!   until the mutation is done (`system.mutations`) before the position is
+//!   acknowledged. A mutation touches only the parts that exist when it is
+//!   made, so rows the same transaction inserts after its `TRUNCATE` (also
+//!   at `v`, written after it) stay, and rows it inserted before it (at `v`,
+//!   flushed first) go. A replay after a crash re-inserts older rows and
+//!   then deletes them again, so the end state is the same.
+//! - **Redis cache**: every cached key of the entity is tombstoned (found by
+//!   `SCAN` on every master), and once more half a TTL later: a reader that
+//!   noted "no entry" before the first pass and read the old row may fill
+//!   up to half a TTL after its note ([`crate::cache`] refuses later fills),
+//!   and the second pass removes such a fill. If the runner stops between
+//!   the passes, such an entry lives at most one TTL.
+//! - **Elasticsearch**: not carried (an external-versioned index keeps
+//!   delete tombstones only for `index.gc_deletes`, so a replayed older
+//!   write could come back): the run stops with
+//!   [`SyncError::SchemaChanged`] and says how to copy again.
+
+use super::apply::{Target, Targets};
+use super::clickhouse::ClickHouse;
+use super::error::SyncError;
+use super::quote_ch;
+use super::retry;
+use super::spec::Pipeline;
+
+impl Targets {
+    /// Refuses a `TRUNCATE` of pipeline tables `tables` that some target
+    /// cannot carry (an Elasticsearch index): [`SyncError::SchemaChanged`].
+    pub fn can_truncate(&self, p: &Pipeline, tables: &[usize]) -> Result<(), SyncError> {
+        for t in &self.list {
+            if let Target::Elastic(e) = t {
+                if let Some(&table) = tables.iter().find(|&&i| e.index_for(i).is_some()) {
+                    return Err(SyncError::SchemaChanged {
+                        table: p.tables[table].source_table.clone(),
+                        reason: format!(
+                            "TRUNCATE is not carried to Elasticsearch (`{}`): run `strata sync drop`, delete the index, and `strata sync run` to copy again",
+                            e.store
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties pipeline tables `tables` at every target as of commit
+    /// position `version` (module docs). Call after every row before the
+    /// `TRUNCATE` is flushed and after [`Targets::can_truncate`]. Retries a
+    /// target that fails, like a flush.
+    pub async fn truncate(
+        &self,
+        p: &Pipeline,
+        tables: &[usize],
+        version: u64,
+    ) -> Result<(), SyncError> {
+        for t in &self.list {
+            let what = format!("carrying a TRUNCATE to `{}`", t.store());
+            retry::forever(&what, || async {
+                match t {
+                    Target::ClickHouse(c) => clickhouse(c, tables, version).await,
+                    Target::Elastic(_) => Ok(()),
+                    #[cfg(feature = "cache")]
+                    Target::Redis(r) => Box::pin(r.truncate(tables)).await,
+                }
+            })
+            .await?;
+        }
+        tracing::info!(pipeline = %p.name, ?tables, version, "TRUNCATE carried to the targets");
+        Ok(())
+    }
+}
+
+/// Deletes every row at or below `version` of the target tables of
+/// `tables`, and waits for the mutations to finish.
+async fn clickhouse(c: &ClickHouse, tables: &[usize], version: u64) -> Result<(), SyncError> {
+    for t in c.tables.iter().filter(|t| tables.contains(&t.table)) {
+        let (db, name) = (quote_ch(&t.database), quote_ch(&t.name));
+        c.exec(
+            &format!("ALTER TABLE {db}.{name} DELETE WHERE _version <= {version}"),
+            None,
+        )
+        .await?;
+        let pending = format!(
+            "SELECT count() FROM system.mutations WHERE database = {} AND table = {} AND is_done = 0 FORMAT TabSeparated",
+            ch_string(&t.database),
+            ch_string(&t.name)
+        );
+        let mut wait = std::time::Duration::from_millis(20);
+        while String::from_utf8_lossy(&c.exec(&pending, None).await?).trim() != "0" {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(std::time::Duration::from_secs(1));
+        }
+    }
+    Ok(())
+}
+
+/// A ClickHouse string literal.
+fn ch_string(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn string_literals_escape_quotes_and_backslashes() {
+        assert_eq!(super::ch_string(r"a'b\c"), r"'a\'b\\c'");
+    }
+}
