@@ -14,9 +14,12 @@
 //! connect any WebSocket client to `/orders`. Each message is one change:
 //! `{"op":"update","key":{"id":"…"},"row":{…},"position":"0/1A2B3C-0",
 //! "committed_at":"…"}` (`row` is `null` for a delete). A client that
+//! connects without `from` gets the changes from now on; one that
 //! reconnects with `/orders?from=<last position it saw>` gets every later
 //! change and nothing before (a change is seen twice only across a
-//! reconnect, recognisable by its position). Settings: `REDIS_URL`
+//! reconnect, recognisable by its position). Each client has a
+//! subscription of its own (one Redis connection): simple, and fine for a
+//! dashboard; thousands of clients would share one subscription instead. Settings: `REDIS_URL`
 //! (default `redis://127.0.0.1:6379`), `LIVE_ORDERS_ADDR` (default
 //! `127.0.0.1:3000`).
 
@@ -32,8 +35,7 @@ use strata_sdk::events::{Client, Events, Position};
 /// The query of `/orders`.
 #[derive(Debug, serde::Deserialize)]
 pub struct Resume {
-    /// The last position the client saw; absent: every change the streams
-    /// still hold.
+    /// The last position the client saw; absent: changes from now on.
     pub from: Option<String>,
 }
 
@@ -51,11 +53,17 @@ async fn orders(
     State(client): State<Client>,
 ) -> Response {
     let from = match q.from.as_deref().map(str::parse::<Position>) {
-        None => Position::START,
         Some(Ok(p)) => p,
         Some(Err(e)) => {
             return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response()
         }
+        // A new client starts now, not with every change the streams hold.
+        None => match client.head(<Order as Events>::EVENTS.entity).await {
+            Ok(p) => p,
+            Err(e) => {
+                return (axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
+            }
+        },
     };
     ws.on_upgrade(move |socket| push(socket, client, from))
 }

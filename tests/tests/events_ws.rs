@@ -207,6 +207,18 @@ async fn browsers_see_every_order_change_in_order_and_resume() {
     let pos = got[4]["position"].as_str().unwrap();
     let mut again = connect(&addr, Some(pos)).await;
     assert_eq!(read(&mut again, total - 5).await, got[5..].to_vec());
+    // A new client without `from` starts now: its first message is the
+    // next change, none of the nine before.
+    let mut late = connect(&addr, None).await;
+    sqlx::query("UPDATE live_order SET notes = 'late' WHERE client_order_id = 'ws-4'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let m = read(&mut late, 1).await;
+    assert_eq!(
+        (m[0]["op"].as_str(), m[0]["row"]["notes"].as_str()),
+        (Some("update"), Some("late"))
+    );
     // A bad position is refused before the upgrade.
     let bad = tokio_tungstenite::connect_async(format!("ws://{addr}/orders?from=nope")).await;
     assert!(bad.is_err());

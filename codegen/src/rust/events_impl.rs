@@ -58,7 +58,7 @@ pub fn emit(p: &Plan) -> TokenStream {
                 from: ::strata_sdk::events::Position,
             ) -> impl ::strata_sdk::events::Stream<
                 Item = ::strata_sdk::Result<::strata_sdk::events::Change<#row>>,
-            > + ::std::marker::Send + 'static {
+            > + ::std::marker::Send + ::std::marker::Unpin + 'static {
                 client.subscribe::<Self>(from)
             }
         }

@@ -108,7 +108,7 @@ pub trait Events {
     fn subscribe(
         client: &Client,
         from: Position,
-    ) -> impl futures_util::Stream<Item = Result<Change<Self::Row>>> + Send + 'static
+    ) -> impl futures_util::Stream<Item = Result<Change<Self::Row>>> + Send + Unpin + 'static
     where
         Self: Sized,
     {

@@ -49,14 +49,16 @@ impl Client {
     }
 
     /// Every change of `T` after `from` (exclusive), in position order
-    /// (so in commit order per key), as long as the stream is polled.
+    /// (so in commit order per key), as long as the stream is kept (a
+    /// reader task fills it ahead, up to 1,024 changes; dropping the
+    /// stream stops the task within 2 s).
     /// Redis errors are retried (waits of 100 ms doubling to 2 s); an
     /// entry that does not decode, or a `from` older than what the
     /// streams still hold, ends the stream with [`Error::Event`].
     pub fn subscribe<T: Events>(
         &self,
         from: Position,
-    ) -> impl Stream<Item = Result<Change<T::Row>>> + Send + 'static {
+    ) -> impl Stream<Item = Result<Change<T::Row>>> + Send + Unpin + 'static {
         let def = T::EVENTS;
         self.subscribe_as::<T::Row>(def.entity, def.partitions, from)
     }
@@ -68,7 +70,7 @@ impl Client {
         entity: &str,
         partitions: u16,
         from: Position,
-    ) -> impl Stream<Item = Result<Change<R>>> + Send + 'static {
+    ) -> impl Stream<Item = Result<Change<R>>> + Send + Unpin + 'static {
         let (tx, rx) = mpsc::channel(1024);
         let reader = Reader {
             client: self.clone(),
@@ -77,9 +79,28 @@ impl Client {
             cursor: from,
         };
         tokio::spawn(reader.run(tx));
-        futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        })
+        let mut rx = rx;
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    }
+
+    /// The position of the newest change written for `entity` (every
+    /// partition holds everything up to it); [`Position::START`] when there
+    /// is none. Subscribing from it yields only changes from now on.
+    pub async fn head(&self, entity: &str) -> Result<Position> {
+        let top: StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(head_key(&self.prefix, entity))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_error)?;
+        Ok(top
+            .ids
+            .first()
+            .and_then(|i| Position::from_stream_id(&i.id))
+            .unwrap_or(Position::START))
     }
 
     /// A consumer-group reader of one partition of `T` (see [`GroupReader`]).

@@ -231,6 +231,17 @@ impl Redis {
     /// `tables` (a `TRUNCATE`), and once more half a TTL later, in the
     /// background ([`super::truncate`] says why).
     pub async fn truncate(&self, tables: &[usize]) -> Result<(), SyncError> {
+        // Not an event (yet): subscribers and `sync consume` copies keep
+        // the rows; say so where the operator looks.
+        for (e, _) in
+            (self.entities.iter()).filter(|(e, _)| e.events.is_some() && tables.contains(&e.table))
+        {
+            tracing::warn!(entity = %e.entity, "TRUNCATE publishes no change event");
+            eprintln!(
+                "strata sync: TRUNCATE of `{}` publishes no change event: its subscribers and `strata sync consume` copies keep the rows (copy again with a new consumer group)",
+                e.entity
+            );
+        }
         let cache = self.cache().await?.clone();
         for (e, name) in self
             .entities
