@@ -176,6 +176,27 @@ async fn writes_behind_the_sdk_invalidate_the_cache_through_change_capture() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(balance(&store, 1).await, Some(20));
 
+    // An update that leaves a large (TOASTed) value alone: the server does
+    // not send it, and the cache's invalidation needs only the key.
+    sqlx::query(
+        "INSERT INTO accounts VALUES (4, 'big', 1, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 600) g), '{}')",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    until(&store, 4, Some(1)).await;
+    sqlx::query("UPDATE accounts SET balance = 2 WHERE id = 4")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    until(&store, 4, Some(2)).await;
+    if run.is_finished() {
+        panic!(
+            "the sync stopped at an unchanged TOASTed value: {:?}",
+            run.await
+        );
+    }
+
     // A TRUNCATE has no per-row changes: every cached key of the entity
     // is tombstoned, and the sync carries on.
     sqlx::query("INSERT INTO accounts VALUES (3, 'q', 7, NULL, '{}')")

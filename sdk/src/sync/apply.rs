@@ -127,6 +127,18 @@ impl Targets {
         Ok(())
     }
 
+    /// Whether some target writes the non-key values of pipeline table
+    /// `table` (a copy, a search document, a change event), not only its
+    /// keys (a cache's invalidation).
+    pub fn need_values(&self, table: usize) -> bool {
+        self.list.iter().any(|t| match t {
+            Target::ClickHouse(c) => c.table_for(table).is_some(),
+            Target::Elastic(e) => e.index_for(table).is_some(),
+            #[cfg(feature = "cache")]
+            Target::Redis(r) => r.publishes_rows(table),
+        })
+    }
+
     /// An empty batch with a buffer per target (and ClickHouse table).
     pub fn batch(&self) -> Batch {
         Batch {

@@ -140,6 +140,12 @@ impl Redis {
         self.cache().await.map(|_| ())
     }
 
+    /// Whether change events carry rows of pipeline table `table` (not
+    /// only its keys, as cache invalidation does).
+    pub fn publishes_rows(&self, table: usize) -> bool {
+        (self.entities.iter()).any(|(e, _)| e.table == table && e.events.is_some())
+    }
+
     /// The entity of pipeline table `table`, if this target caches it.
     pub fn entity_for(&self, table: usize) -> Option<usize> {
         self.entities.iter().position(|(e, _)| e.table == table)

@@ -126,9 +126,10 @@ fn cells_of(
 
 /// Fills the `unknown` columns of an update with the values the first
 /// ClickHouse target holds for the row ("keep values": the row there is
-/// current, every earlier change being written). A pipeline without a
-/// ClickHouse target, or a row the target lacks, is a typed error naming
-/// the column and the way out.
+/// current, every earlier change being written). A pipeline whose targets
+/// take only the keys of this table (a cache's invalidation) needs no
+/// value. Else a pipeline without a ClickHouse target, or a row the target
+/// lacks, is a typed error naming the column and the way out.
 async fn keep_values(
     p: &Pipeline,
     targets: &Targets,
@@ -161,6 +162,10 @@ async fn keep_values(
             }
             return Ok(());
         }
+    }
+    if !targets.need_values(table) {
+        // Only cache keys are taken from this table: the value is not used.
+        return Ok(());
     }
     Err(refuse(
         "the pipeline has no ClickHouse copy to take it from",
