@@ -241,6 +241,19 @@ async fn replays_and_trimming(url: &str) {
         .unwrap()
         .unwrap_err();
     assert!(e.to_string().contains("older than"), "{e}");
+    // A position past the head (Redis lost its data, or a foreign one) is
+    // refused too, not waited on forever.
+    let mut ahead = Box::pin(client.subscribe_as::<serde_json::Value>(
+        "T",
+        2,
+        Position::new(1000 + 5099 + 1, 0),
+    ));
+    let e = tokio::time::timeout(Duration::from_secs(5), ahead.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(e.to_string().contains("ahead of the newest"), "{e}");
     // From the start: what is kept, in order, up to the last entry.
     let mut all = Box::pin(client.subscribe_as::<serde_json::Value>("T", 2, Position::START));
     let got = take(&mut all, len + 30, 10).await;

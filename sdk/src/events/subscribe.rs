@@ -277,14 +277,26 @@ impl Reader {
         Ok(r.ids)
     }
 
-    /// Refuses a start position that trimming may have passed in a
-    /// partition (changes after it may be gone): entries were trimmed
+    /// Refuses a start position past the head (the streams never held it:
+    /// Redis lost its data, or a foreign position), and one that trimming
+    /// may have passed in a partition (changes after it may be gone): entries were trimmed
     /// (`entries-added` above `length`) and the first kept entry is past
     /// the position, or an entry past it was deleted
     /// (`max-deleted-entry-id`). Redis 7's `XINFO STREAM`.
     async fn check_trimmed(&self) -> Result<()> {
         if self.cursor == Position::START {
             return Ok(());
+        }
+        // The head only grows: a start past it is a position these streams
+        // never held (Redis lost its data, or another deployment's).
+        let head = self.client.head(&self.entity).await?;
+        if self.cursor > head {
+            return Err(Error::Event {
+                message: format!(
+                    "`{}`: position {} is ahead of the newest change the streams hold ({head}): Redis lost its data (restarted without persistence?) or the position is not from these streams; read the current rows from PostgreSQL and subscribe from the head",
+                    self.entity, self.cursor,
+                ),
+            });
         }
         for p in 0..self.partitions {
             let key = stream_key(&self.client.prefix, &self.entity, p);
