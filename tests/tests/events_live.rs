@@ -201,6 +201,11 @@ async fn replays_and_trimming(url: &str) {
         prefix: prefix.clone(),
     };
     let p = Publisher::connect(url, &prefix).await.unwrap();
+    // The partition count is recorded once; another count is refused.
+    p.claim_partitions("T", 2).await.unwrap();
+    p.claim_partitions("T", 2).await.unwrap();
+    let e = p.claim_partitions("T", 4).await.unwrap_err();
+    assert!(e.to_string().contains("written to 2 partitions"), "{e}");
     let batch: Vec<Event> = (0..50).map(|i| event(i, (i % 2) as u16)).collect();
     assert_eq!(p.append("T", 1000, false, &batch).await.unwrap(), 50);
     // The same entries again (a replay after a crash): all refused.

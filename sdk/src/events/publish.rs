@@ -99,6 +99,36 @@ impl Publisher {
         })
     }
 
+    /// Records that `entity`'s changes go to `partitions` streams, or
+    /// refuses another count than the one recorded: a subscriber resuming
+    /// across the change would never read the entries of the partitions
+    /// dropped (or of the new ones before its position). Key:
+    /// `<prefix>:events:<entity>:partitions`. Errors: [`Error::Event`] for
+    /// a different count, [`Error::Connection`] for Redis.
+    pub async fn claim_partitions(&self, entity: &str, partitions: u16) -> Result<()> {
+        let key = format!("{}:events:{entity}:partitions", self.prefix);
+        let mut c = self.conn.clone();
+        let was: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(partitions)
+            .arg("NX")
+            .arg("GET")
+            .query_async(&mut c)
+            .await
+            .map_err(|e| Error::Connection {
+                message: format!("redis: {e}"),
+            })?;
+        match was {
+            Some(n) if n != partitions.to_string() => Err(Error::Event {
+                message: format!(
+                    "`{entity}`: its change events were written to {n} partitions and the schema now says {partitions}; a subscriber resuming across the change would miss entries. Keep `partitions: {n}`, or start new streams: stop the sync, delete the keys `{}:events:{entity}:*` (subscribers then start from the head) and run again",
+                    self.prefix
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Appends `events` (in position order) to `entity`'s partitions, each
     /// trimmed to about `max_len`, publishing each added one on the
     /// entity's channel when `pubsub`; then moves the head to the highest

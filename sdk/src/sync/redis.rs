@@ -132,10 +132,17 @@ impl Redis {
             })
     }
 
-    /// Connects (nothing to create at a Redis target).
+    /// Connects, and records each events entity's partition count (a
+    /// changed count is refused: [`crate::events::Publisher::claim_partitions`]).
     pub async fn ensure(&self) -> Result<(), SyncError> {
-        if self.entities.iter().any(|(e, _)| e.events.is_some()) {
-            self.publisher().await?;
+        for (e, _) in self.entities.iter() {
+            let Some(ev) = &e.events else { continue };
+            let publisher = self.publisher().await?;
+            match publisher.claim_partitions(&e.entity, ev.partitions).await {
+                Ok(()) => {}
+                Err(crate::Error::Event { message }) => return Err(SyncError::Config(message)),
+                Err(other) => return Err(self.failed(other)),
+            }
         }
         self.cache().await.map(|_| ())
     }
