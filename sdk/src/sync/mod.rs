@@ -220,7 +220,11 @@ async fn run_once(
     if state.as_ref().is_some_and(|s| s.snapshot_done) {
         recopy::plan(&mut ctl, p, &targets, opts).await?;
     }
-    targets.ensure(p).await?;
+    // A target that refuses for good is retried for hours: a stop ends it.
+    tokio::select! {
+        r = targets.ensure(p) => r?,
+        _ = stop.wait_for(|s| *s) => return Ok(()),
+    }
     let info = ConnInfo::parse(&p.source_url)?;
     let slot = p.slot(&info.database);
     let all: Vec<usize> = (0..p.tables.len()).collect();

@@ -135,7 +135,11 @@ async fn consume_once(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), SyncError> {
     let targets = Targets::new(p)?;
-    targets.ensure(p).await?;
+    // A target that refuses for good is retried for hours: a stop ends it.
+    tokio::select! {
+        r = targets.ensure(p) => r?,
+        _ = stop.wait_for(|s| *s) => return Ok(()),
+    }
     let client = Client::connect(&src.url, &src.key_prefix)
         .await
         .map_err(redis_err)?;
