@@ -231,23 +231,7 @@ async fn run_once(
     let (mut conn, from) = match source::slot_position(&mut ctl, &slot).await? {
         None => {
             let mut conn = ReplConn::connect(&info, "strata-sync").await?;
-            let rows = conn
-                .simple_query(&format!(
-                    "CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')",
-                    wire::quote_ident(&slot)
-                ))
-                .await?;
-            let row = rows.first().ok_or_else(|| {
-                SyncError::Decode("CREATE_REPLICATION_SLOT returned no row".into())
-            })?;
-            let cp: Lsn = row
-                .get(1)
-                .cloned()
-                .flatten()
-                .unwrap_or_default()
-                .parse()
-                .map_err(|e| SyncError::Decode(format!("{e}")))?;
-            let snap = row.get(2).cloned().flatten().unwrap_or_default();
+            let (cp, snap) = conn.create_slot(&slot, false).await?;
             source::record_new_slot(&mut ctl, p, &slot, cp).await?;
             snapshot::plan(&mut ctl, p, &all, opts.chunk_rows).await?;
             snapshot::run(

@@ -22,10 +22,9 @@ use sqlx::PgConnection;
 
 use super::apply::{Target, Targets};
 use super::error::SyncError;
-use super::lsn::Lsn;
 use super::snapshot;
 use super::spec::Pipeline;
-use super::wire::{self, ConnInfo, ReplConn};
+use super::wire::{ConnInfo, ReplConn};
 use super::RunOptions;
 
 /// Plans a new copy of every table whose target copy misses columns
@@ -70,19 +69,7 @@ pub async fn run(
     }
     let mut conn = ReplConn::connect(info, "strata-sync-recopy").await?;
     let slot = format!("strata_recopy_{:016x}", rand::random::<u64>());
-    let rows = conn
-        .simple_query(&format!(
-            "CREATE_REPLICATION_SLOT {} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')",
-            wire::quote_ident(&slot)
-        ))
-        .await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| SyncError::Decode("CREATE_REPLICATION_SLOT returned no row".into()))?;
-    let cp: Lsn = (row.get(1).cloned().flatten().unwrap_or_default())
-        .parse()
-        .map_err(|e| SyncError::Decode(format!("{e}")))?;
-    let snap = row.get(2).cloned().flatten().unwrap_or_default();
+    let (cp, snap) = conn.create_slot(&slot, true).await?;
     snapshot::run(
         p,
         targets,

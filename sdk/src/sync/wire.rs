@@ -370,6 +370,30 @@ impl ReplConn {
 
     /// `START_REPLICATION ... LOGICAL` with pgoutput protocol version 1;
     /// returns when the server has switched to the CopyBoth stream.
+    /// `CREATE_REPLICATION_SLOT <slot> [TEMPORARY] LOGICAL pgoutput
+    /// (SNAPSHOT 'export')`: the slot's consistent point and the exported
+    /// snapshot's name (valid while this connection stays idle).
+    pub async fn create_slot(
+        &mut self,
+        slot: &str,
+        temporary: bool,
+    ) -> Result<(Lsn, String), SyncError> {
+        let temp = if temporary { " TEMPORARY" } else { "" };
+        let rows = self
+            .simple_query(&format!(
+                "CREATE_REPLICATION_SLOT {}{temp} LOGICAL pgoutput (SNAPSHOT 'export')",
+                quote_ident(slot)
+            ))
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| SyncError::Decode("CREATE_REPLICATION_SLOT returned no row".into()))?;
+        let cp: Lsn = (row.get(1).cloned().flatten().unwrap_or_default())
+            .parse()
+            .map_err(|e| SyncError::Decode(format!("{e}")))?;
+        Ok((cp, row.get(2).cloned().flatten().unwrap_or_default()))
+    }
+
     pub async fn start_replication(
         &mut self,
         slot: &str,
