@@ -113,6 +113,22 @@ async fn metrics_and_health_after_a_load() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::BatchIncomplete { .. }), "{e:?}");
+    // Transactions of the caller's own (`Replicated::begin`, a `Tx`): one
+    // commits, one rolls back, one is dropped unfinished (rolled back).
+    let mut tx = r.begin().await.unwrap();
+    Note::insert(&mut tx, &note(300)).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = r.begin().await.unwrap();
+    Note::insert(&mut tx, &note(301)).await.unwrap();
+    tx.rollback().await.unwrap();
+    let mut tx = r.begin().await.unwrap();
+    Note::insert(&mut tx, &note(302)).await.unwrap();
+    drop(tx);
+    assert!(Note::get(r.primary(), &300).await.is_ok());
+    for id in [301, 302] {
+        let e = Note::get(r.primary(), &id).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{id}: {e:?}");
+    }
     // An acquire timeout on a pool of one held connection.
     let tiny = PoolConfig {
         store: "ops".into(),
@@ -202,7 +218,8 @@ async fn metrics_and_health_after_a_load() {
     };
     assert_eq!(
         v("strata_statement_rows_total", &[("operation", "insert")]),
-        20.0
+        23.0,
+        "20 inserts, and one in each of the three transactions"
     );
     assert_eq!(
         v(
@@ -223,7 +240,7 @@ async fn metrics_and_health_after_a_load() {
             "strata_statement_duration_seconds_count",
             &[("operation", "insert")]
         ),
-        21.0
+        24.0
     );
     assert_eq!(
         v("strata_transactions_total", &[("outcome", "committed")]),
@@ -233,6 +250,12 @@ async fn metrics_and_health_after_a_load() {
         v("strata_transactions_total", &[("outcome", "rolled_back")]),
         1.0
     );
+    let own = |outcome: &str| {
+        let labels = [("store", "ops"), ("entity", "*"), ("outcome", outcome)];
+        sample(&text, "strata_transactions_total", &labels)
+    };
+    assert_eq!(own("committed"), Some(1.0), "{text}");
+    assert_eq!(own("rolled_back"), Some(2.0), "{text}");
     let store = [("store", "ops")];
     assert_eq!(
         sample(&text, "strata_pool_acquire_timeouts_total", &store),

@@ -17,6 +17,7 @@ pub mod seam;
 mod sink;
 pub mod sql;
 mod table;
+pub mod tx;
 mod upsert;
 mod values;
 
@@ -34,6 +35,7 @@ pub use table::{
     ArrayValue, CacheDef, Column, QueryDef, Role, Sink, Table, TableDef, Temporal, Value,
     VersionCheck,
 };
+pub use tx::Tx;
 pub use upsert::upsert_staged;
 pub use values::values_chunk;
 

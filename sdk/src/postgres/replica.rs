@@ -323,6 +323,13 @@ impl Replicated {
         }
     }
 
+    /// Begins a transaction on the primary, counted in
+    /// `strata_transactions_total` under this store (see [`super::Tx`]).
+    /// Errors: a connection error when the primary gives no connection.
+    pub async fn begin(&self) -> Result<super::Tx> {
+        super::Tx::begin(&self.inner.store, &self.inner.primary).await
+    }
+
     /// The primary's WAL insert position now: taken after your write has
     /// committed, a token that covers it. (The insert position, not
     /// `pg_current_wal_lsn()`, so that the token covers the commit record

@@ -313,15 +313,21 @@ fn record(call: Call, started: Instant, out: std::result::Result<u64, &crate::Er
 /// Counts a transaction the SDK itself began and ended
 /// (`strata_transactions_total`, `outcome` = `committed` | `rolled_back`).
 pub(crate) fn transaction(call: Call, committed: bool) {
+    count_transaction(call.store, call.entity, committed);
+}
+
+/// Counts one ended transaction of `store` (`entity` = the entity's name,
+/// or `*` for a [`super::Tx`] of your own).
+pub(crate) fn count_transaction(store: &str, entity: &str, committed: bool) {
     let outcome = if committed {
         "committed"
     } else {
         "rolled_back"
     };
     let labels = [
-        ("store", call.store),
-        ("entity", call.entity),
-        ("outcome", outcome),
+        ("store", store.to_string()),
+        ("entity", entity.to_string()),
+        ("outcome", outcome.to_string()),
     ];
     metrics::counter!(crate::metrics::TRANSACTIONS, &labels).increment(1);
 }
