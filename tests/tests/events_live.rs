@@ -127,6 +127,18 @@ async fn scenario(url: &str) {
     };
     assert_eq!(pos(&rest), pos(&got[10..]));
 
+    // A bare LSN (as PostgreSQL prints one) starts with change 0 of a
+    // commit there: never after it.
+    let first = got
+        .iter()
+        .position(|c| c.position.seq == 0 && c.position.lsn > 0);
+    let first = first.expect("a change 0");
+    let lsn = got[first].position.lsn;
+    let bare: Position = format!("{:X}/{:X}", lsn >> 32, lsn as u32).parse().unwrap();
+    let mut from_lsn = Box::pin(Ledger::subscribe(&client, bare));
+    let rest = take(&mut from_lsn, total - first, 20).await;
+    assert_eq!(pos(&rest), pos(&got[first..]));
+
     // Pub/sub carried each change once, with its position.
     let mut messages = Vec::new();
     let mut ps = pubsub.on_message();

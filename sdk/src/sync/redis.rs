@@ -329,9 +329,11 @@ fn event(
 }
 
 /// A value as serde reads it into the entity's Rust type: json columns as
-/// JSON (not text), bytes as an array of numbers, the rest as
-/// [`cell::to_json`] (decimals as exact text, timestamps RFC 3339; NaN,
-/// infinities and dates JSON cannot write are refused, never `null`).
+/// JSON (not text), bytes as an array of numbers, decimals as exact text at
+/// the column's scale (`11.00` in a `decimal(p,2)`, as PostgreSQL and the
+/// SDK's own reads show it), the rest as [`cell::to_json`] (timestamps
+/// RFC 3339; NaN, infinities and dates JSON cannot write are refused,
+/// never `null`).
 fn event_json(col: &ColumnSpec, c: &Cell) -> Result<serde_json::Value, String> {
     let array = |items: &[Cell]| -> Result<serde_json::Value, String> {
         let values = items.iter().map(|i| event_json(col, i));
@@ -342,6 +344,14 @@ fn event_json(col: &ColumnSpec, c: &Cell) -> Result<serde_json::Value, String> {
             serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.clone()))
         }
         (_, Cell::Bytes(b)) => serde_json::Value::from(b.clone()),
+        (ColumnType::Decimal { scale, .. }, Cell::Decimal(d)) => {
+            // The cell is normalised (keys and comparisons want one text
+            // per number); an event shows the column's scale. Rescaling up
+            // to the column's own scale is exact.
+            let mut d = *d;
+            d.rescale(u32::from(scale));
+            serde_json::Value::String(d.to_string())
+        }
         (_, Cell::Array(items)) => array(items)?,
         _ => cell::to_json(c)?,
     })
@@ -401,6 +411,23 @@ mod tests {
             array: false,
             key: true,
         }
+    }
+
+    #[test]
+    fn event_decimals_keep_the_column_scale() {
+        let c = col(ColumnType::Decimal {
+            precision: 20,
+            scale: 2,
+        });
+        let cell = cell::parse_pg(&c, Some("11.00")).unwrap();
+        assert_eq!(event_json(&c, &cell).unwrap(), serde_json::json!("11.00"));
+        let cell = cell::parse_pg(&c, Some("-0.50")).unwrap();
+        assert_eq!(event_json(&c, &cell).unwrap(), serde_json::json!("-0.50"));
+        let arr = Cell::Array(vec![cell::parse_pg(&c, Some("1.10")).unwrap(), Cell::Null]);
+        assert_eq!(
+            event_json(&c, &arr).unwrap(),
+            serde_json::json!(["1.10", null])
+        );
     }
 
     #[test]
