@@ -383,10 +383,7 @@ mod postgres {
 
     const PRIMARY: &str =
         "SELECT pg_is_in_recovery(), (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8, NULL::float8";
-    const REPLICA: &str = "SELECT pg_is_in_recovery(), \
-        (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::int8, \
-        CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8 \
-             ELSE COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 END";
+    const REPLICA: &str = crate::postgres::replica::PROBE;
 
     /// One server: up, its WAL position (primary) or replay position and
     /// lag (replica).

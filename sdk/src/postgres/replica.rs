@@ -194,10 +194,16 @@ impl fmt::Debug for Replicated {
     }
 }
 
-/// Probes a replica: in recovery, replay position, lag.
-const PROBE: &str = "SELECT pg_is_in_recovery(), \
+/// Probes a replica: in recovery, replay position, lag in seconds. The
+/// lag is 0 when the replica has replayed all it received (an idle
+/// primary does not make an idle replica look behind): `<=`, not
+/// equality, because after a standby restarts its receive position
+/// restarts at the start of a WAL segment, below what it already
+/// replayed. Also [`crate::health`]'s replica check.
+pub(crate) const PROBE: &str = "SELECT pg_is_in_recovery(), \
     (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::int8, \
-    CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8 \
+    CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() \
+           OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0::float8 \
          ELSE COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 END";
 
 impl Replicated {
@@ -330,10 +336,9 @@ impl Replicated {
         super::Tx::begin(&self.inner.store, &self.inner.primary).await
     }
 
-    /// The primary's WAL insert position now: taken after your write has
-    /// committed, a token that covers it. (The insert position, not
-    /// `pg_current_wal_lsn()`, so that the token covers the commit record
-    /// even under `synchronous_commit = off`.)
+    /// The smallest WAL position now known to cover every commit that
+    /// has returned: taken after your write has committed, a token that
+    /// covers it. See [`token_on`] for which position that is.
     pub async fn token(&self) -> Result<CausalityToken> {
         token_on(&self.inner.primary).await
     }
@@ -497,9 +502,40 @@ fn label(o: &PgConnectOptions) -> String {
     )
 }
 
-/// The insert position of the server behind `pool` (see
-/// [`Replicated::token`]).
+/// A causality token of the server behind `pool` (see
+/// [`Replicated::token`]): its WAL *flush* position
+/// (`pg_current_wal_flush_lsn()`), which covers every commit that has
+/// returned when commits wait for their flush (`synchronous_commit` on,
+/// `local`, `remote_write`, `remote_apply`: the default); under
+/// `synchronous_commit = off` in the session the token is taken on, the
+/// *insert* position (`pg_current_wal_insert_lsn()`), since such a commit
+/// returns before its record is flushed.
+///
+/// Why not always the insert position: WAL that is inserted but not yet
+/// flushed (an aborted transaction's records, an asynchronous commit of
+/// any session) is flushed only by the WAL writer, up to
+/// `wal_writer_delay` (200 ms) later, and a replica cannot replay past
+/// the primary's flush position; a token at the insert position then
+/// waits that long and usually falls back to the primary. A write of
+/// yours committed with `SET LOCAL synchronous_commit = off` in a session
+/// whose setting is otherwise on is not covered: take its token with
+/// [`insert_token_on`].
 pub async fn token_on(pool: &PgPool) -> Result<CausalityToken> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT (CASE WHEN current_setting('synchronous_commit') = 'off' \
+                 THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END \
+                 - '0/0'::pg_lsn)::int8",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(CausalityToken(Lsn(n as u64)))
+}
+
+/// The primary's WAL insert position as a token: covers every commit
+/// record inserted so far, asynchronous commits included, at the cost
+/// that a replica may reach it only after the WAL writer's next flush
+/// (up to `wal_writer_delay`). See [`token_on`].
+pub async fn insert_token_on(pool: &PgPool) -> Result<CausalityToken> {
     let (n,): (i64,) = sqlx::query_as("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8")
         .fetch_one(pool)
         .await?;
