@@ -265,6 +265,22 @@ async fn metrics_and_health_after_a_load() {
         v("strata_transactions_total", &[("outcome", "rolled_back")]),
         1.0
     );
+    // Errors are counted wherever they arise: a missing row (the two gets
+    // after the rolled-back transactions), a pool timeout.
+    assert_eq!(
+        v(
+            "strata_statement_errors_total",
+            &[("operation", "find"), ("kind", "not_found")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        v(
+            "strata_statement_errors_total",
+            &[("operation", "count"), ("kind", "timeout")]
+        ),
+        1.0
+    );
     let own = |outcome: &str| {
         let labels = [("store", "ops"), ("entity", "*"), ("outcome", outcome)];
         sample(&text, "strata_transactions_total", &labels)

@@ -32,8 +32,13 @@ pub fn find<'a, T: Cacheable, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, Opti
 /// [`find`], or [`Error::NotFound`].
 pub fn get<'a, T: Cacheable, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, T> {
     Box::pin(async move {
-        find::<T, A>(db, key).await?.ok_or(Error::NotFound {
-            entity: T::DEF.entity,
+        find::<T, A>(db, key).await?.ok_or_else(|| {
+            let e = Error::NotFound {
+                entity: T::DEF.entity,
+            };
+            let call = crate::postgres::repo::call::<T>(crate::postgres::seam::Operation::Find);
+            crate::postgres::seam::failed(call, &e);
+            e
         })
     })
 }
