@@ -39,7 +39,7 @@ pub struct Chunk {
     pub est_rows: i64,
 }
 
-async fn key_types(
+pub(super) async fn key_types(
     c: &mut PgConnection,
     p: &Pipeline,
     table: usize,
