@@ -1,6 +1,6 @@
 //! What the cache stores: keys and entries.
 //!
-//! Key: `<key_prefix>:<Entity>:<fingerprint>:{<key>}`, where `<key>` is the
+//! Key: `<key_prefix>:<Entity>:{<key>}`, where `<key>` is the
 //! hex of each key column's PostgreSQL binary encoding (the same bytes a
 //! bound parameter carries, so every key type the repository binds has
 //! one, exact and unambiguous), joined by `.`. The braces are a Cluster
@@ -11,8 +11,14 @@
 //!
 //! | kind | layout |
 //! | --- | --- |
-//! | `1` value, format 1 | token (8) · expiry, Unix ms (u64 LE) · load time, ms (u32 LE) · MessagePack row |
+//! | `2` value, format 2 | token (8) · expiry, Unix ms (u64 LE) · load time, ms (u32 LE) · shape fingerprint (8 ASCII bytes) · MessagePack row |
 //! | `0` tombstone | token (8) |
+//!
+//! The shape's fingerprint is in the entry, not the key: two versions of a
+//! program whose entity shapes differ (a rolling deploy) share each row's
+//! key, so a write by either tombstones the entry both read; an entry of
+//! the other shape reads as a miss (and is replaced by the next fill).
+//! Entries of format 1 (fingerprint in the key) are never read.
 //!
 //! The token is random per fill and per invalidation: a fill is accepted
 //! only while the token the reader saw before reading PostgreSQL is still
@@ -23,17 +29,34 @@ use sqlx::postgres::PgArgumentBuffer;
 use sqlx::Encode;
 
 use crate::error::{Error, Result};
-use crate::postgres::{ArrayValue, CacheDef, Sink, Table, Value};
+use crate::postgres::{ArrayValue, Sink, Table, Value};
 
-/// The kind byte of a value entry in format 1.
-pub(crate) const VALUE_V1: u8 = 1;
-/// The kind byte of a value entry in format 1, for tools reading entries.
-pub const VALUE_V1_BYTE: u8 = VALUE_V1;
-/// Bytes before the row in a value entry of format 1.
-pub const VALUE_V1_HEADER: usize = HEADER;
+/// The kind byte of a value entry in format 2.
+pub(crate) const VALUE: u8 = 2;
+/// The kind byte of a value entry (format 2), for tools reading entries.
+pub const VALUE_BYTE: u8 = VALUE;
+/// Bytes before the row in a value entry (format 2).
+pub const VALUE_HEADER: usize = HEADER;
 /// The kind byte of a tombstone.
 pub(crate) const TOMBSTONE: u8 = 0;
-const HEADER: usize = 1 + 8 + 8 + 4;
+const HEADER: usize = 1 + 8 + 8 + 4 + FP;
+/// Bytes of the shape fingerprint in a value entry.
+const FP: usize = 8;
+
+/// A fingerprint as its 8 entry bytes (the derive writes 8 hex digits;
+/// anything else is cut or padded with zeros).
+fn fp_bytes(fingerprint: &str) -> [u8; FP] {
+    let mut out = [0u8; FP];
+    for (o, b) in out.iter_mut().zip(fingerprint.bytes()) {
+        *o = b;
+    }
+    out
+}
+
+/// The fingerprint of `T`'s cached shape (empty when it is not cached).
+pub(crate) fn fingerprint_of<T: Table>() -> &'static str {
+    T::CACHE.map_or("", |d| d.fingerprint)
+}
 
 /// An entry read back.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,8 +70,15 @@ pub(crate) enum Entry<'b> {
     Other,
 }
 
-pub(crate) fn parse(b: &[u8]) -> Entry<'_> {
-    if b.len() >= HEADER && b[0] == VALUE_V1 {
+/// An entry of `T`'s shape ([`parse`] with its fingerprint).
+pub(crate) fn parse_for<T: Table>(b: &[u8]) -> Entry<'_> {
+    parse(b, fingerprint_of::<T>())
+}
+
+/// A value entry of the shape `fingerprint`; anything else (a tombstone,
+/// another shape, another format) is [`Entry::Other`].
+pub(crate) fn parse<'b>(b: &'b [u8], fingerprint: &str) -> Entry<'b> {
+    if b.len() >= HEADER && b[0] == VALUE && b[21..HEADER] == fp_bytes(fingerprint) {
         let expiry_ms = u64::from_le_bytes(b[9..17].try_into().unwrap_or_default());
         let load_ms = u32::from_le_bytes(b[17..21].try_into().unwrap_or_default());
         return Entry::Value {
@@ -73,12 +103,19 @@ pub(crate) fn seen(entry: Option<&[u8]>) -> Vec<u8> {
     }
 }
 
-pub(crate) fn value(token: u64, expiry_ms: u64, load_ms: u32, row: &[u8]) -> Vec<u8> {
+pub(crate) fn value(
+    token: u64,
+    expiry_ms: u64,
+    load_ms: u32,
+    fingerprint: &str,
+    row: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::with_capacity(HEADER + row.len());
-    v.push(VALUE_V1);
+    v.push(VALUE);
     v.extend_from_slice(&token.to_le_bytes());
     v.extend_from_slice(&expiry_ms.to_le_bytes());
     v.extend_from_slice(&load_ms.to_le_bytes());
+    v.extend_from_slice(&fp_bytes(fingerprint));
     v.extend_from_slice(row);
     v
 }
@@ -90,7 +127,7 @@ pub(crate) fn tombstone(token: u64) -> Vec<u8> {
     v
 }
 
-/// A row as MessagePack (arrays, not maps: the fingerprint in the key
+/// A row as MessagePack (arrays, not maps: the fingerprint in the entry
 /// pins the field order).
 pub(crate) fn encode<T: serde::Serialize>(row: &T) -> Result<Vec<u8>> {
     rmp_serde::to_vec(row).map_err(|e| Error::InvalidValue {
@@ -103,15 +140,15 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Option<T> {
     rmp_serde::from_slice(b).ok()
 }
 
-/// The row of a value entry (the bytes after [`VALUE_V1_HEADER`]), for
+/// The row of a value entry (the bytes after [`VALUE_HEADER`]), for
 /// tools that compare the cache with the database.
 pub fn decode_row<T: serde::de::DeserializeOwned>(row: &[u8]) -> Option<T> {
     decode(row)
 }
 
 /// The Redis key of a row of `T` (see the [module docs](self)).
-pub fn key<T: Table>(prefix: &str, def: &CacheDef, key: &T::Key) -> Result<String> {
-    let mut s = KeyText(format!("{prefix}:{}:{}:{{", T::DEF.entity, def.fingerprint));
+pub fn key<T: Table>(prefix: &str, key: &T::Key) -> Result<String> {
+    let mut s = KeyText(format!("{prefix}:{}:{{", T::DEF.entity));
     let start = s.0.len();
     T::bind_key(key, &mut s)?;
     if s.0.len() == start {

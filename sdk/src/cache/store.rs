@@ -155,7 +155,7 @@ impl Deferred {
         let Some(def) = T::CACHE else { return Ok(()) };
         let rendered = keys
             .iter()
-            .map(|k| entry::key::<T>(prefix, def, k))
+            .map(|k| entry::key::<T>(prefix, k))
             .collect::<Result<Vec<_>>>()?;
         let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
         list.push((T::DEF.entity, def.ttl_ms, rendered));

@@ -181,10 +181,8 @@ impl Redis {
                 .iter()
                 .map(|&k| key_bytes(&spec.columns[k], &cells[k]).flatten())
                 .collect();
-            out.keys.push((
-                ix,
-                key_from_parts(&self.prefix, &e.entity, &e.fingerprint, &parts),
-            ));
+            out.keys
+                .push((ix, key_from_parts(&self.prefix, &e.entity, &parts)));
         }
         if let Some(event) = event {
             out.events.push((ix, event));
@@ -262,17 +260,17 @@ impl Redis {
             .filter(|(e, _)| tables.contains(&e.table))
         {
             let n = cache
-                .tombstone_entity(name, &e.fingerprint, e.ttl_ms)
+                .tombstone_entity(name, e.ttl_ms)
                 .await
                 .map_err(|err| SyncError::Target {
                     target: self.store.clone(),
                     message: err.to_string(),
                 })?;
             tracing::info!(entity = %e.entity, keys = n, "TRUNCATE: cache entries tombstoned");
-            let (cache, name, fp, ttl) = (cache.clone(), *name, e.fingerprint.clone(), e.ttl_ms);
+            let (cache, name, ttl) = (cache.clone(), *name, e.ttl_ms);
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(ttl / 2 + 1000)).await;
-                if let Err(err) = cache.tombstone_entity(name, &fp, ttl).await {
+                if let Err(err) = cache.tombstone_entity(name, ttl).await {
                     tracing::warn!(
                         entity = name,
                         "TRUNCATE: second tombstone pass failed: {err}"
