@@ -230,22 +230,24 @@ mod tests {
 
     #[test]
     fn entries_round_trip_and_tokens_read_as_lua_reads_them() {
-        let v = value(7, 1_000, 12, b"row");
+        let v = value(7, 1_000, 12, "1a2b3c4d", b"row");
         assert_eq!(
-            parse(&v),
+            parse(&v, "1a2b3c4d"),
             Entry::Value {
                 expiry_ms: 1_000,
                 load_ms: 12,
                 row: b"row"
             }
         );
+        // Another shape's entry is a miss.
+        assert_eq!(parse(&v, "99999999"), Entry::Other);
         let t = tombstone(7);
-        assert_eq!(parse(&t), Entry::Other);
+        assert_eq!(parse(&t, "1a2b3c4d"), Entry::Other);
         // Same token, same `seen`, whatever the kind; none is "".
         assert_eq!(seen(Some(&v)), seen(Some(&t)));
         assert_ne!(seen(Some(&tombstone(8))), seen(Some(&t)));
         assert_eq!(seen(None), Vec::<u8>::new());
         assert_eq!(seen(Some(&[9])), vec![b'x']);
-        assert_eq!(parse(&[1, 2, 3]), Entry::Other);
+        assert_eq!(parse(&[1, 2, 3], ""), Entry::Other);
     }
 }
