@@ -70,13 +70,44 @@ impl FromStr for Lsn {
 
 /// Read-your-writes by position: the primary's WAL position after a
 /// commit. A replica that has replayed up to it holds that commit. Cheap
-/// to copy and to send to another process (as text: [`Lsn`]'s `Display`).
+/// to copy and to send to another process: as text (`Display` writes
+/// `0/16B3748`, `FromStr` reads it back) or through serde (the same text,
+/// e.g. in a JSON response or a cookie).
+///
+/// ```
+/// use strata_sdk::postgres::CausalityToken;
+/// let t: CausalityToken = "0/16B3748".parse().unwrap();
+/// assert_eq!(t.to_string(), "0/16B3748");
+/// assert_eq!(serde_json::to_string(&t).unwrap(), "\"0/16B3748\"");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CausalityToken(pub Lsn);
 
 impl fmt::Display for CausalityToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+impl FromStr for CausalityToken {
+    type Err = Error;
+    /// Reads `HI/LO` (hexadecimal halves), as `Display` writes it. Errors:
+    /// [`Error::Config`] naming the text.
+    fn from_str(s: &str) -> Result<CausalityToken> {
+        s.trim().parse().map(CausalityToken)
+    }
+}
+
+impl serde::Serialize for CausalityToken {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CausalityToken {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
