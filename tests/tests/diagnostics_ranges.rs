@@ -35,7 +35,7 @@ fn pool_numbers_and_durations_out_of_range_say_so_with_the_range() {
                 .contains("error[strata::out_of_range]: `max` is out of range"),
         "{p:?}"
     );
-    assert!(p[0].1.contains("from 0 to 4294967295"), "{p:?}");
+    assert!(p[0].1.contains("from 1 to 4294967295"), "{p:?}");
     let p = problems(&store("max: ten"));
     assert!(
         p[0].0
@@ -144,5 +144,37 @@ fn a_secret_is_never_a_key() {
         assert!(line.starts_with(&format!("{at}:")), "{what}: {line}");
         assert!(help.contains("a secret is never a key"), "{help}");
         assert!(!p.iter().any(|(l, _)| l.contains("bad_default")), "{p:?}");
+    }
+}
+
+/// A number too large for any key names the key's own range, not `u32`'s.
+#[test]
+fn numbers_too_large_to_read_name_the_keys_range() {
+    let schema = |events: &str, limit: &str| {
+        format!(
+            "version: 1\nstores:\n  main: {{ kind: postgres }}\n  cache: {{ kind: redis, url: \"redis://h\" }}\nentities:\n  A:\n    store: main\n    events: {{ store: cache, {events} }}\n    fields:\n      id: i64\n      s: string(8)\n    queries:\n      by_s: {{ where: [s], limit: {limit} }}\n"
+        )
+    };
+    for (events, limit, want) in [
+        (
+            "partitions: 99999999999999999999999",
+            "10",
+            "from 1 to 1024",
+        ),
+        (
+            "max_len: 99999999999999999999999",
+            "10",
+            "from 1000 to 4294967295",
+        ),
+        (
+            "partitions: 4",
+            "99999999999999999999",
+            "from 1 to 4294967295",
+        ),
+    ] {
+        let p = problems(&schema(events, limit));
+        assert_eq!(p.len(), 1, "{events} {limit}: {p:?}");
+        assert!(p[0].0.contains("out_of_range"), "{p:?}");
+        assert!(p[0].1.contains(want), "{events} {limit}: {p:?}");
     }
 }

@@ -255,7 +255,8 @@ impl Resolver<'_> {
                         )
                         .label("too large")
                         .help(format!(
-                            "write a whole number from 0 to {} (a pool holds at most as many connections as the server allows: PostgreSQL's `max_connections`, 100 by default)",
+                            "write a whole number from {} to {} (a pool holds at most as many connections as the server allows: PostgreSQL's `max_connections`, 100 by default)",
+                            u32::from(k.as_str() == "max"),
                             u32::MAX
                         )),
                     ),
