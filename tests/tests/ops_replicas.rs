@@ -262,6 +262,42 @@ async fn a_token_is_not_held_back_by_wal_not_yet_flushed() {
     assert_eq!(got.id, 1);
 }
 
+/// A replica URL that names another database of the standby (an easy
+/// typo) serves other data: it is down, with why, in the router and in
+/// `strata health`, and reads go to the primary.
+#[tokio::test]
+async fn a_replica_of_another_database_is_not_used_and_health_says_why() {
+    let db = database().await;
+    let wrong = replica_url("postgres");
+    let r = handle(&db, vec![wrong.clone()], ReplicaPolicy::default()).await;
+    let state = &r.replica_states()[0];
+    assert!(!state.up, "{state:?}");
+    let why = state.problem.as_deref().unwrap_or_default();
+    assert!(why.contains("serves database `postgres`"), "{why}");
+    Note::insert(r.primary(), &note(1)).await.unwrap();
+    assert!(is(r.replica(), r.primary()));
+    assert_eq!(r.read(|p| Note::count(p)).await.unwrap(), 1);
+
+    let config = PoolConfig {
+        replicas: vec![wrong],
+        ..PoolConfig::new(db.url.clone())
+    };
+    let checks = [strata_sdk::health::Check::postgres("ops", &config)];
+    let report = strata_sdk::health::run(&checks, Duration::from_secs(5)).await;
+    let replica = &report.stores[0].servers[1];
+    assert!(!replica.up, "{replica:?}");
+    let error = replica.error.as_deref().unwrap_or_default();
+    assert!(error.contains("serves database `postgres`"), "{error}");
+    // The right database is up in both.
+    let right = PoolConfig {
+        replicas: vec![replica_url(&db.name)],
+        ..PoolConfig::new(db.url.clone())
+    };
+    let checks = [strata_sdk::health::Check::postgres("ops", &right)];
+    let report = strata_sdk::health::run(&checks, Duration::from_secs(5)).await;
+    assert!(report.stores[0].servers[1].up, "{:?}", report.stores[0]);
+}
+
 #[tokio::test]
 async fn the_generated_config_carries_replicas_and_pool_settings() {
     let _serial = REPLICA_LOCK.lock().await;

@@ -207,6 +207,58 @@ struct Inner {
     replicas: Vec<Replica>,
     policy: ReplicaPolicy,
     next: AtomicUsize,
+    /// What a replica must serve: the primary's database and cluster.
+    identity: Option<Identity>,
+}
+
+/// Which data a server holds: its database's name and its cluster's
+/// system identifier (`pg_control_system()`; `None` where the role may
+/// not read it). A streaming replica of the primary has both equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) database: String,
+    pub(crate) system: Option<String>,
+}
+
+pub(crate) const IDENTITY: &str =
+    "SELECT current_database()::text, system_identifier::text FROM pg_control_system()";
+
+/// The identity of the server behind `pool`; `None` if it cannot be read.
+async fn identity(pool: &PgPool) -> Option<Identity> {
+    match sqlx::query_as::<_, (String, String)>(IDENTITY)
+        .fetch_one(pool)
+        .await
+    {
+        Ok((database, system)) => Some(Identity {
+            database,
+            system: Some(system),
+        }),
+        // A role without the right to pg_control_system(): the name only.
+        Err(_) => sqlx::query_scalar::<_, String>("SELECT current_database()::text")
+            .fetch_one(pool)
+            .await
+            .ok()
+            .map(|database| Identity {
+                database,
+                system: None,
+            }),
+    }
+}
+
+/// Why `found` (a replica) does not serve the primary's data, if it does not.
+pub(crate) fn mismatch(want: &Identity, found: &Identity) -> Option<String> {
+    if want.database != found.database {
+        return Some(format!(
+            "serves database `{}`, the primary `{}`",
+            found.database, want.database
+        ));
+    }
+    match (&want.system, &found.system) {
+        (Some(a), Some(b)) if a != b => Some(format!(
+            "a standby of another cluster (system identifier {b}, the primary's {a})"
+        )),
+        _ => None,
+    }
 }
 
 /// One pool per server of a postgres store: the primary and its streaming
@@ -267,14 +319,18 @@ impl Replicated {
 
     /// A handle over pools you built yourself; `replicas` are
     /// `(name, pool)` pairs (the name labels metrics: no credentials).
-    /// Probes every replica once.
+    /// Probes every replica once. A replica is used only while it serves
+    /// the primary's database of the primary's cluster (same
+    /// `current_database()` and, where the role may read it,
+    /// `pg_control_system()`'s system identifier): a URL naming another
+    /// database, or a standby of another cluster, is down with why.
     pub async fn from_pools(
         store: &str,
         primary: PgPool,
         replicas: Vec<(String, PgPool)>,
         policy: ReplicaPolicy,
     ) -> Replicated {
-        let replicas = replicas
+        let replicas: Vec<Replica> = replicas
             .into_iter()
             .map(|(name, pool)| Replica {
                 state: Mutex::new((
@@ -292,6 +348,10 @@ impl Replicated {
                 probing: AtomicBool::new(false),
             })
             .collect();
+        let identity = match replicas.is_empty() {
+            true => None,
+            false => identity(&primary).await,
+        };
         let r = Replicated {
             inner: Arc::new(Inner {
                 store: store.to_string(),
@@ -299,6 +359,7 @@ impl Replicated {
                 replicas,
                 policy,
                 next: AtomicUsize::new(0),
+                identity,
             }),
         };
         r.recheck().await;
@@ -478,7 +539,7 @@ impl Replicated {
     /// timeout) and records what it found.
     pub async fn recheck(&self) {
         let probes = self.inner.replicas.iter().map(|r| async move {
-            probe_into(r, &self.inner.store, self.inner.policy).await;
+            probe_into(r, &self.inner).await;
         });
         futures_util::future::join_all(probes).await;
     }
@@ -515,7 +576,7 @@ impl Replicated {
             rt.spawn(async move {
                 if let Some(inner) = weak.upgrade() {
                     let r = &inner.replicas[i];
-                    probe_into(r, &inner.store, inner.policy).await;
+                    probe_into(r, &inner).await;
                     r.probing.store(false, Ordering::Release);
                 }
             });
@@ -581,11 +642,19 @@ async fn replay_lsn(pool: &PgPool) -> Result<Lsn> {
     Ok(Lsn(n.unwrap_or(0) as u64))
 }
 
-async fn probe_into(r: &Replica, store: &str, policy: ReplicaPolicy) {
+/// Probes a replica: in recovery, the primary's database and cluster
+/// (else down, with why), replay position and lag.
+async fn probe_into(r: &Replica, inner: &Inner) {
+    let (store, policy) = (&inner.store, inner.policy);
     let found = tokio::time::timeout(policy.probe_timeout, async {
-        sqlx::query_as::<_, (bool, Option<i64>, f64)>(PROBE)
+        let probe = sqlx::query_as::<_, (bool, Option<i64>, f64)>(PROBE)
             .fetch_one(&r.pool)
-            .await
+            .await?;
+        let wrong = match &inner.identity {
+            Some(want) => identity(&r.pool).await.and_then(|got| mismatch(want, &got)),
+            None => None,
+        };
+        Ok::<_, sqlx::Error>((probe, wrong))
     })
     .await;
     let mut state = ReplicaState {
@@ -596,12 +665,13 @@ async fn probe_into(r: &Replica, store: &str, policy: ReplicaPolicy) {
         problem: None,
     };
     match found {
-        Ok(Ok((true, replay, lag))) => {
+        Ok(Ok(((true, replay, lag), None))) => {
             state.up = true;
             state.replay = replay.map(|n| Lsn(n as u64));
             state.lag = Some(Duration::from_secs_f64(lag.max(0.0)));
         }
-        Ok(Ok((false, ..))) => state.problem = Some("not in recovery (not a standby)".into()),
+        Ok(Ok(((true, ..), Some(wrong)))) => state.problem = Some(wrong),
+        Ok(Ok(((false, ..), _))) => state.problem = Some("not in recovery (not a standby)".into()),
         Ok(Err(e)) => state.problem = Some(format!("{}: {}", r.name, Error::from(e))),
         Err(_) => state.problem = Some(format!("no answer within {:?}", policy.probe_timeout)),
     }
