@@ -362,3 +362,29 @@ async fn two_shapes_of_an_entity_never_read_each_others_stale_entries() {
     assert_eq!(v2::Account::get(s, &7).await.unwrap().balance, 8);
     assert_eq!(Account::get(s, &7).await.unwrap().balance, 8);
 }
+
+/// `get_many` gives the same rows in the same order through a pool and
+/// through the cache: the order of the keys asked, each row once, missing
+/// keys skipped.
+#[tokio::test]
+async fn get_many_orders_rows_as_the_keys_were_asked_on_both_paths() {
+    let f = fixture().await;
+    for id in [1, 2, 3] {
+        Account::insert(&f.db.pool, &account(id, id * 10))
+            .await
+            .unwrap();
+    }
+    let ids = [3, 1, 3, 99, 2];
+    let ids_of = |rows: Vec<Account>| rows.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids_of(Account::get_many(&f.db.pool, &ids).await.unwrap()),
+        [3, 1, 2]
+    );
+    // Cached: on the misses, then on the hits.
+    for _ in 0..2 {
+        assert_eq!(
+            ids_of(Account::get_many(&f.store, &ids).await.unwrap()),
+            [3, 1, 2]
+        );
+    }
+}

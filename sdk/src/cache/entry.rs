@@ -24,12 +24,10 @@
 //! only while the token the reader saw before reading PostgreSQL is still
 //! there (a lease in the memcache sense; see [`super`]).
 
-use sqlx::encode::IsNull;
-use sqlx::postgres::PgArgumentBuffer;
 use sqlx::Encode;
 
 use crate::error::{Error, Result};
-use crate::postgres::{ArrayValue, Sink, Table, Value};
+use crate::postgres::{KeyText, Table};
 
 /// The kind byte of a value entry in format 2.
 pub(crate) const VALUE: u8 = 2;
@@ -148,14 +146,15 @@ pub fn decode_row<T: serde::de::DeserializeOwned>(row: &[u8]) -> Option<T> {
 
 /// The Redis key of a row of `T` (see the [module docs](self)).
 pub fn key<T: Table>(prefix: &str, key: &T::Key) -> Result<String> {
-    let mut s = KeyText(format!("{prefix}:{}:{{", T::DEF.entity));
-    let start = s.0.len();
+    let mut s = KeyText::after(format!("{prefix}:{}:{{", T::DEF.entity));
     T::bind_key(key, &mut s)?;
-    if s.0.len() == start {
-        s.0.push('-');
+    let empty = s.is_empty();
+    let mut s = s.into_string();
+    if empty {
+        s.push('-');
     }
-    s.0.push('}');
-    Ok(s.0)
+    s.push('}');
+    Ok(s)
 }
 
 /// The lease key of a row key.
@@ -168,7 +167,7 @@ pub struct FinderKey(KeyText);
 
 impl Default for FinderKey {
     fn default() -> Self {
-        FinderKey(KeyText("{".into()))
+        FinderKey(KeyText::after("{".into()))
     }
 }
 
@@ -180,47 +179,14 @@ impl FinderKey {
     }
 
     /// `{…}`, or `{-}` without parameters.
-    pub fn finish(mut self) -> String {
-        if self.0 .0 == "{" {
-            self.0 .0.push('-');
+    pub fn finish(self) -> String {
+        let empty = self.0.is_empty();
+        let mut s = self.0.into_string();
+        if empty {
+            s.push('-');
         }
-        self.0 .0.push('}');
-        self.0 .0
-    }
-}
-
-/// A [`Sink`] that renders key values as hex of their binary encoding.
-struct KeyText(String);
-
-impl KeyText {
-    fn push<V: for<'q> Encode<'q, sqlx::Postgres>>(&mut self, v: &V) -> Result<()> {
-        let mut buf = PgArgumentBuffer::default();
-        let null = v.encode_by_ref(&mut buf).map_err(|e| Error::InvalidValue {
-            code: "cache".into(),
-            message: format!("cannot render a cache key: {e}"),
-        })?;
-        if !self.0.ends_with('{') {
-            self.0.push('.');
-        }
-        match null {
-            IsNull::Yes => self.0.push('~'),
-            IsNull::No => {
-                use std::fmt::Write;
-                for b in buf.iter() {
-                    let _ = write!(self.0, "{b:02x}");
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Sink for KeyText {
-    fn value<V: Value>(&mut self, v: &V) -> Result<()> {
-        self.push(v)
-    }
-    fn array<V: ArrayValue>(&mut self, v: &V) -> Result<()> {
-        self.push(v)
+        s.push('}');
+        s
     }
 }
 

@@ -148,7 +148,9 @@ pub fn get<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, T> {
     })
 }
 
-/// The rows with these keys in one statement (missing keys are skipped).
+/// The rows with these keys in one statement: each row once, in the order
+/// of `keys` (a key asked twice gives its row once, where first asked;
+/// missing keys are skipped), as the cached path returns them.
 pub fn get_many<'a, T: Table, A: Db<'a>>(db: A, keys: &'a [T::Key]) -> Fut<'a, Vec<T>> {
     Box::pin(seam::single(call::<T>(Operation::GetMany), async move {
         let mut cols = super::sink::Columns::with_capacity(keys.len());
@@ -163,8 +165,25 @@ pub fn get_many<'a, T: Table, A: Db<'a>>(db: A, keys: &'a [T::Key]) -> Fut<'a, V
         };
         let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().get_many;
-        seam::statement(call::<T>(Operation::GetMany), &mut conn, sql, a).await
+        let rows = seam::statement(call::<T>(Operation::GetMany), &mut conn, sql, a).await?;
+        in_key_order::<T>(keys, rows)
     }))
+}
+
+/// `rows` in the order of `keys` (first occurrence), matched by the exact
+/// text of their keys ([`super::KeyText`]).
+fn in_key_order<T: Table>(keys: &[T::Key], rows: Vec<T>) -> Result<Vec<T>> {
+    let mut by_key = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        by_key.insert(super::KeyText::of::<T>(&row.key())?, row);
+    }
+    let mut out = Vec::with_capacity(by_key.len());
+    for k in keys {
+        if let Some(row) = by_key.remove(&super::KeyText::of::<T>(k)?) {
+            out.push(row);
+        }
+    }
+    Ok(out)
 }
 
 /// Writes every update column by key; with a version, only if the row
