@@ -314,9 +314,9 @@ impl Reader {
     /// (`entries-added` above `length`) and the first kept entry is past
     /// the position, or an entry past it was deleted
     /// (`max-deleted-entry-id`). Redis 7's `XINFO STREAM`.
-    async fn check_trimmed(&self) -> Result<()> {
+    async fn check_trimmed(&mut self) -> Result<()> {
         if self.cursor == Position::START {
-            return Ok(());
+            return self.start_after_trim().await;
         }
         // The head only grows: a start past it is a position these streams
         // never held (Redis lost its data, or another deployment's).
@@ -349,6 +349,38 @@ impl Reader {
                     ),
                 });
             }
+        }
+        Ok(())
+    }
+}
+
+impl Reader {
+    /// From [`Position::START`] on trimmed streams: start after the last
+    /// transaction whose changes a trim may have cut, so the first change
+    /// yielded begins a whole transaction and every position yielded can be
+    /// resumed from. That is after the commit of the highest first-kept
+    /// entry over the partitions: every partition keeps everything from its
+    /// own first entry on, so a transaction committed later is whole.
+    async fn start_after_trim(&mut self) -> Result<()> {
+        let mut from: Option<Position> = None;
+        for p in 0..self.partitions {
+            let key = stream_key(&self.client.prefix, &self.entity, p);
+            let info: redis::Value = match redis::cmd("XINFO")
+                .arg("STREAM")
+                .arg(&key)
+                .query_async(&mut self.client.conn())
+                .await
+            {
+                Ok(v) => v,
+                Err(e) if e.code() == Some("ERR") => continue, // no such stream yet
+                Err(e) => return Err(redis_error(e)),
+            };
+            if let Some(first) = gap_after(&info, Position::START) {
+                from = from.max(Some(first));
+            }
+        }
+        if let Some(first) = from {
+            self.cursor = Position::new(first.lsn, u64::MAX);
         }
         Ok(())
     }
