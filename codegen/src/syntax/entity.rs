@@ -80,9 +80,12 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
         e.key = names(n, "a key field", probs);
         e.key_span = Some(n.span);
     }
+    // A value that is not a boolean (`yes`) is reported, then read as
+    // `true`, the likely intent: a query ordered by `created_at` must not
+    // add a second, misleading "no field `created_at`".
     e.timestamps = m
         .get("timestamps")
-        .and_then(|n| boolean(n, "`timestamps`", probs));
+        .map(|n| boolean(n, "`timestamps`", probs).unwrap_or(Spanned::new(true, n.span)));
     e.version = m
         .get("version")
         .and_then(|n| boolean(n, "`version`", probs));
