@@ -172,7 +172,7 @@ async fn check(c: &Check, timeout: Duration) -> StoreHealth {
     let servers = match &c.target {
         #[cfg(feature = "postgres")]
         Target::Postgres { url, replicas } => postgres::check(url, replicas, timeout).await,
-        Target::Redis(url) => vec![timed(url, timeout, redis(url)).await],
+        Target::Redis(url) => redis_servers(url, timeout).await,
         Target::ClickHouse(url) => vec![timed(url, timeout, http(url, &["/ping"])).await],
         Target::Elasticsearch(url) => {
             vec![timed(url, timeout, http(url, &["/_cluster/health"])).await]
@@ -253,6 +253,50 @@ fn expand(template: &str) -> Result<String, String> {
 }
 
 /// `PING` over RESP; `AUTH` first when the URL has a password.
+/// Every node of a Redis store's URL, each `PING`ed: one `redis://`
+/// node; a Cluster (`redis+cluster://h:p,h:p`, or comma-separated
+/// `redis://` URLs) node by node; a Sentinel deployment
+/// (`redis+sentinel://h:p,h:p/service`) sentinel by sentinel. The URL's
+/// credentials go to each node, never into a report.
+async fn redis_servers(template: &str, timeout: Duration) -> Vec<Server> {
+    let nodes = match expand(template) {
+        Ok(url) => redis_nodes(&url),
+        Err(_) => vec![template.to_string()],
+    };
+    let checks = nodes.iter().map(|n| timed(n, timeout, redis(n)));
+    futures_util::future::join_all(checks).await
+}
+
+/// The single-node `redis://` URLs behind a Redis store URL (see
+/// [`redis_servers`]).
+fn redis_nodes(url: &str) -> Vec<String> {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("redis", url));
+    match scheme {
+        "redis+cluster" | "redis+sentinel" => {
+            let hosts = rest.split(['/', '?']).next().unwrap_or_default();
+            let (auth, hosts) = match hosts.rsplit_once('@') {
+                // Sentinels do not take the data nodes' password.
+                Some(_) if scheme == "redis+sentinel" => {
+                    ("", hosts.rsplit_once('@').map_or(hosts, |(_, h)| h))
+                }
+                Some((a, h)) => (a, h),
+                None => ("", hosts),
+            };
+            let at = if auth.is_empty() {
+                String::new()
+            } else {
+                format!("{auth}@")
+            };
+            hosts
+                .split(',')
+                .map(|h| format!("redis://{at}{}", h.trim()))
+                .collect()
+        }
+        _ if url.contains(',') => url.split(',').map(|u| u.trim().to_string()).collect(),
+        _ => vec![url.to_string()],
+    }
+}
+
 async fn redis(template: &str) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let url = expand(template)?;
@@ -456,6 +500,23 @@ mod postgres {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn redis_store_urls_name_each_node() {
+        assert_eq!(
+            super::redis_nodes("redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000"),
+            ["redis://:pw@10.0.0.1:7000", "redis://:pw@10.0.0.2:7000"]
+        );
+        assert_eq!(
+            super::redis_nodes("redis://a:7100, redis://b:7101"),
+            ["redis://a:7100", "redis://b:7101"]
+        );
+        assert_eq!(
+            super::redis_nodes("redis+sentinel://:pw@s1:26379,s2:26379/mymaster"),
+            ["redis://s1:26379", "redis://s2:26379"]
+        );
+        assert_eq!(super::redis_nodes("redis://h:1/0"), ["redis://h:1/0"]);
+    }
+
     #[test]
     fn names_a_server_without_its_credentials() {
         assert_eq!(

@@ -287,3 +287,39 @@ async fn the_cache_follows_a_sentinel_failover() {
     Account::get(&s, &1).await.unwrap();
     assert_eq!(s.cache().stats().hits, hits + 1);
 }
+
+/// One large transaction seen by change capture on the Cluster: 100,000
+/// keys to tombstone. They go out in windows, so none waits past its
+/// timeout behind the others (all at once, they timed out on every retry
+/// and stalled the pipeline for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_tombstones_on_the_cluster_succeed() {
+    let prefix = prefix();
+    let cache = CacheConfig::new(cluster_urls(), prefix.clone())
+        .connect()
+        .await
+        .expect("cluster");
+    let keys: Vec<String> = (0..100_000)
+        .map(|i: u64| format!("{prefix}:Account:{{{i:016x}}}"))
+        .collect();
+    cache
+        .tombstone_keys("Account", 1_000, &keys)
+        .await
+        .expect("every tombstone written");
+    assert_eq!(cache.stats().invalidations, 100_000);
+    // Tombstones expire (2 × ttl + 1 s); remove them now anyway.
+    for url in cluster_urls().split(',') {
+        let mut c = raw(url.trim()).await;
+        let found: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        for k in found.chunks(1000) {
+            for key in k {
+                let _: redis::RedisResult<()> =
+                    redis::cmd("DEL").arg(key).query_async(&mut c).await;
+            }
+        }
+    }
+}

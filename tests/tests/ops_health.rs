@@ -175,3 +175,25 @@ async fn concurrent_health_probes_share_one_run_of_the_checks() {
     assert_eq!(accepted.load(Ordering::SeqCst), n);
     server.abort();
 }
+
+/// A Redis Cluster or Sentinel store's URL forms (as the cache takes them)
+/// are checked node by node, not refused as "not a redis:// URL".
+#[tokio::test]
+async fn redis_cluster_urls_are_checked_node_by_node() {
+    use std::time::Duration;
+    let nodes = std::env::var("REDIS_CLUSTER_URLS").unwrap_or_else(|_| {
+        "redis://127.0.0.1:7100,redis://127.0.0.1:7101,redis://127.0.0.1:7102".into()
+    });
+    let plus = format!(
+        "redis+cluster://{}",
+        nodes.replace("redis://", "").replace(' ', "")
+    );
+    for url in [nodes.clone(), plus] {
+        let checks = [strata_sdk::health::Check::redis("cache", &url)];
+        let report = strata_sdk::health::run(&checks, Duration::from_secs(2)).await;
+        let store = &report.stores[0];
+        assert!(report.ok, "{url}: {store:?}");
+        assert_eq!(store.servers.len(), 3, "{url}: {store:?}");
+        assert!(store.servers.iter().all(|s| s.up), "{url}: {store:?}");
+    }
+}

@@ -60,19 +60,27 @@ impl Cache {
         ttl_ms: u64,
         keys: &[String],
     ) -> Result<()> {
-        let sets = keys.iter().map(|k| {
-            let cmd = super::invalidate::set_tombstone(k, ttl_ms);
-            let mut c = self.inner.conn.clone();
-            let timeout = self.inner.cfg.timeout;
-            async move { tokio::time::timeout(timeout, cmd.query_async::<()>(&mut c)).await }
-        });
+        // In windows of TOMBSTONE_WINDOW commands: all of a large
+        // transaction's keys at once queue behind each other past the
+        // timeout (11,000 keys on a Cluster timed out on every retry).
+        let timeout = self.inner.cfg.timeout.max(TOMBSTONE_TIMEOUT);
         let mut done = 0u64;
         let mut first = None;
-        for r in join_all(sets).await {
-            match r {
-                Ok(Ok(())) => done += 1,
-                Ok(Err(e)) => first = first.or(Some(e.to_string())),
-                Err(_) => first = first.or(Some("timed out".to_string())),
+        for window in keys.chunks(TOMBSTONE_WINDOW) {
+            let sets = window.iter().map(|k| {
+                let cmd = super::invalidate::set_tombstone(k, ttl_ms);
+                let mut c = self.inner.conn.clone();
+                async move { tokio::time::timeout(timeout, cmd.query_async::<()>(&mut c)).await }
+            });
+            for r in join_all(sets).await {
+                match r {
+                    Ok(Ok(())) => done += 1,
+                    Ok(Err(e)) => first = first.or(Some(e.to_string())),
+                    Err(_) => first = first.or(Some("timed out".to_string())),
+                }
+            }
+            if first.is_some() {
+                break;
             }
         }
         self.count(super::Event::Invalidation, entity, done);
@@ -104,6 +112,13 @@ impl Cache {
         Ok(keys.len() as u64)
     }
 }
+
+/// How many tombstones [`Cache::tombstone_keys`] has in flight at once.
+const TOMBSTONE_WINDOW: usize = 512;
+/// The least time one tombstone may take there (the cache's read timeout,
+/// 200 ms by default, is for reads that fall back to PostgreSQL; a sync
+/// target retrying a whole batch can afford to wait longer).
+const TOMBSTONE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `s` with Redis glob characters (`* ? [ ] \`) escaped.
 fn glob_escape(s: &str) -> String {

@@ -187,9 +187,19 @@ async fn keep_values(
             for (&i, v) in unknown.iter().zip(values) {
                 cells[i] = v;
             }
+            eprintln!(
+                "strata sync: pipeline `{}`: an update of `{}` left `{column}` (a large value) unchanged and unsent; it was read from the source row as it is now (a later transaction's value, if one changed it since)",
+                p.name, t.source_table
+            );
             Ok(Kept::Filled)
         }
-        None => Ok(Kept::RowGone),
+        None => {
+            eprintln!(
+                "strata sync: pipeline `{}`: an update of `{}` left `{column}` (a large value) unchanged and unsent, and the row is gone from the source since: no event or document for this update, only the cache invalidation (its delete follows)",
+                p.name, t.source_table
+            );
+            Ok(Kept::RowGone)
+        }
     }
 }
 
