@@ -100,7 +100,11 @@ fn pg_timestamptz(s: &str) -> Option<i64> {
     if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let micros: i64 = format!("{frac:0<6}").parse().ok()?;
+    let micros = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(6)
+        .fold(0i64, |acc, b| acc * 10 + i64::from(b - b'0'));
     let sign = if offset.starts_with('-') { -1 } else { 1 };
     let offset = sign * hms_seconds(&offset[1..])?;
     let total = days.checked_mul(86_400)?.checked_add(secs - offset)?;
@@ -168,6 +172,21 @@ fn parse_float(s: &str) -> Option<f64> {
         "NaN" | "nan" | "-nan" => Some(f64::NAN),
         _ => s.parse().ok(),
     }
+}
+
+/// Reads PostgreSQL's text output of a non-NULL value into `slot`,
+/// reusing the text buffer a text cell there already holds (the snapshot
+/// reads millions of rows into the same cells).
+pub fn parse_pg_into(slot: &mut Cell, col: &ColumnSpec, s: &str) -> Result<(), String> {
+    if !col.array && matches!(col.ty, ColumnType::Text | ColumnType::Json) {
+        if let Cell::Text(buf) = slot {
+            buf.clear();
+            buf.push_str(s);
+            return Ok(());
+        }
+    }
+    *slot = parse_pg(col, Some(s))?;
+    Ok(())
 }
 
 /// Reads PostgreSQL's text output of a column's value (`None`: NULL).
@@ -239,16 +258,23 @@ fn pg_array(s: &str) -> Result<Vec<Option<String>>, String> {
     Ok(out)
 }
 
-/// Decodes one field of PostgreSQL's COPY text format in place
+/// Decodes one field of PostgreSQL's COPY text format
 /// (`\N` is NULL; backslash escapes as `COPY` writes them).
 pub fn copy_unescape(field: &[u8]) -> Option<Vec<u8>> {
     if field == b"\\N" {
         return None;
     }
-    if !field.contains(&b'\\') {
-        return Some(field.to_vec());
-    }
     let mut out = Vec::with_capacity(field.len());
+    copy_unescape_into(field, &mut out);
+    Some(out)
+}
+
+/// Appends the decoded bytes of one non-NULL COPY text field to `out`.
+pub fn copy_unescape_into(field: &[u8], out: &mut Vec<u8>) {
+    if !field.contains(&b'\\') {
+        out.extend_from_slice(field);
+        return;
+    }
     let mut i = 0;
     while i < field.len() {
         let c = field[i];
@@ -289,7 +315,6 @@ pub fn copy_unescape(field: &[u8]) -> Option<Vec<u8>> {
             other => out.push(other),
         }
     }
-    Some(out)
 }
 
 fn tsv_escape(out: &mut Vec<u8>, b: &[u8]) {

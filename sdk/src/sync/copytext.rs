@@ -1,0 +1,103 @@
+//! Rows of PostgreSQL's `COPY … TO STDOUT` text format, decoded into
+//! cells without a `String` per value: one row is one line (`\n` inside
+//! a value is escaped), fields are split on tabs, `\N` is NULL, and a
+//! field is unescaped only when it holds a backslash.
+
+use super::cell::{self, Cell};
+use super::error::SyncError;
+use super::spec::TableSpec;
+
+/// Reads the rows of one table's `COPY` text, reusing its cells (and the
+/// text buffers inside them) from row to row.
+pub struct RowReader {
+    cells: Vec<Cell>,
+    /// The start of a row whose end has not arrived yet.
+    partial: Vec<u8>,
+    /// Scratch space for a field that needs unescaping.
+    unescaped: Vec<u8>,
+}
+
+impl RowReader {
+    /// A reader of rows with `t`'s columns, in order.
+    pub fn new(t: &TableSpec) -> RowReader {
+        RowReader {
+            cells: t.columns.iter().map(|_| Cell::Null).collect(),
+            partial: Vec::new(),
+            unescaped: Vec::new(),
+        }
+    }
+
+    /// Decodes every whole row in `data` (a piece of the COPY stream, cut
+    /// anywhere) and hands its cells to `row`; keeps the cut-off end for
+    /// the next piece. Errors: a value its column cannot hold, a row with
+    /// the wrong number of fields, text that is not UTF-8, or `row`'s own.
+    pub fn feed(
+        &mut self,
+        t: &TableSpec,
+        data: &[u8],
+        mut row: impl FnMut(&[Cell]) -> Result<(), SyncError>,
+    ) -> Result<(), SyncError> {
+        let mut rest = data;
+        if !self.partial.is_empty() {
+            let Some(end) = rest.iter().position(|b| *b == b'\n') else {
+                self.partial.extend_from_slice(rest);
+                return Ok(());
+            };
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&rest[..end]);
+            rest = &rest[end + 1..];
+            self.decode(t, &line)?;
+            row(&self.cells)?;
+            line.clear();
+            self.partial = line;
+        }
+        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            self.decode(t, &rest[..end])?;
+            row(&self.cells)?;
+            rest = &rest[end + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// Whether a row was cut off (the stream ended inside it).
+    pub fn has_partial(&self) -> bool {
+        !self.partial.is_empty()
+    }
+
+    fn decode(&mut self, t: &TableSpec, line: &[u8]) -> Result<(), SyncError> {
+        let mut fields = line.split(|b| *b == b'\t');
+        for (i, col) in t.columns.iter().enumerate() {
+            let bad = |reason: String| SyncError::Value {
+                table: t.source_table.clone(),
+                column: col.name.clone(),
+                reason,
+            };
+            let field = fields
+                .next()
+                .ok_or_else(|| bad("the COPY row has fewer fields than columns".into()))?;
+            let slot = &mut self.cells[i];
+            if field == b"\\N" {
+                *slot = Cell::Null;
+                continue;
+            }
+            let raw = if field.contains(&b'\\') {
+                self.unescaped.clear();
+                cell::copy_unescape_into(field, &mut self.unescaped);
+                &self.unescaped[..]
+            } else {
+                field
+            };
+            let text = std::str::from_utf8(raw).map_err(|_| bad("not UTF-8".into()))?;
+            cell::parse_pg_into(slot, col, text).map_err(bad)?;
+        }
+        if fields.next().is_some() {
+            return Err(SyncError::Value {
+                table: t.source_table.clone(),
+                column: String::new(),
+                reason: "the COPY row has more fields than columns".into(),
+            });
+        }
+        Ok(())
+    }
+}
