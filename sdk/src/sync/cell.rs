@@ -55,7 +55,8 @@ fn scalar_pg(ty: ColumnType, s: &str) -> Result<Cell, String> {
         }
         ColumnType::F64 => Cell::Float(parse_float(s).ok_or_else(|| bad("a float"))?),
         ColumnType::Decimal { .. } => Cell::Decimal(
-            s.parse::<Decimal>()
+            without_trailing_zeros(s)
+                .parse::<Decimal>()
                 .map_err(|_| {
                     bad("a decimal the copy can hold (NaN and more than 28 digits are refused)")
                 })?
@@ -70,6 +71,17 @@ fn scalar_pg(ty: ColumnType, s: &str) -> Result<Cell, String> {
             Cell::Days(pg_date(s).ok_or_else(|| bad("a date (infinity is refused)"))?)
         }
     })
+}
+
+/// `s` without the zeros that end its fraction (`1.50000000` → `1.5`,
+/// `2.000` → `2`): the same number, which [`Decimal::normalize`] then
+/// need not divide out one digit at a time (numeric columns print every
+/// decimal place of their scale).
+fn without_trailing_zeros(s: &str) -> &str {
+    if !s.contains('.') || s.contains(['e', 'E']) {
+        return s;
+    }
+    s.trim_end_matches('0').trim_end_matches('.')
 }
 
 /// Days since 1970-01-01 of PostgreSQL's ISO text of a date: any year it

@@ -66,7 +66,21 @@ impl RowReader {
     }
 
     fn decode(&mut self, t: &TableSpec, line: &[u8]) -> Result<(), SyncError> {
-        let mut fields = line.split(|b| *b == b'\t');
+        // One UTF-8 check per row; a tab never splits a character.
+        let Ok(line) = std::str::from_utf8(line) else {
+            let column = line
+                .split(|b| *b == b'\t')
+                .zip(&t.columns)
+                .find(|(f, _)| std::str::from_utf8(f).is_err())
+                .map(|(_, c)| c.name.clone())
+                .unwrap_or_default();
+            return Err(SyncError::Value {
+                table: t.source_table.clone(),
+                column,
+                reason: "not UTF-8".into(),
+            });
+        };
+        let mut fields = line.split('\t');
         for (i, col) in t.columns.iter().enumerate() {
             let bad = |reason: String| SyncError::Value {
                 table: t.source_table.clone(),
@@ -77,18 +91,17 @@ impl RowReader {
                 .next()
                 .ok_or_else(|| bad("the COPY row has fewer fields than columns".into()))?;
             let slot = &mut self.cells[i];
-            if field == b"\\N" {
+            if field == "\\N" {
                 *slot = Cell::Null;
                 continue;
             }
-            let raw = if field.contains(&b'\\') {
+            let text = if field.contains('\\') {
                 self.unescaped.clear();
-                cell::copy_unescape_into(field, &mut self.unescaped);
-                &self.unescaped[..]
+                cell::copy_unescape_into(field.as_bytes(), &mut self.unescaped);
+                std::str::from_utf8(&self.unescaped).map_err(|_| bad("not UTF-8".into()))?
             } else {
                 field
             };
-            let text = std::str::from_utf8(raw).map_err(|_| bad("not UTF-8".into()))?;
             cell::parse_pg_into(slot, col, text).map_err(bad)?;
         }
         if fields.next().is_some() {

@@ -48,7 +48,8 @@ fn copy_sql(p: &Pipeline, ch: &Chunk) -> String {
 
 /// A piece being written, and the chunks whose last rows it holds.
 struct Flight {
-    handle: tokio::task::JoinHandle<Result<(), SyncError>>,
+    /// The piece's buffers come back emptied, for a later piece.
+    handle: tokio::task::JoinHandle<Result<Batch, SyncError>>,
     chunks: Vec<(Chunk, u64)>,
 }
 
@@ -79,6 +80,8 @@ struct State {
     /// Chunks read whose last rows are in `batch`.
     finished: Vec<(Chunk, u64)>,
     in_flight: Option<Flight>,
+    /// Emptied buffers of the last piece written (their pages stay mapped).
+    spare: Option<Batch>,
 }
 
 impl Worker {
@@ -93,6 +96,7 @@ impl Worker {
             counted: 0,
             finished: Vec::new(),
             in_flight: None,
+            spare: None,
         };
         sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .execute(&mut read)
@@ -160,12 +164,13 @@ impl Worker {
     /// starts writing the current one.
     async fn send(&self, st: &mut State) -> Result<(), SyncError> {
         self.land(st).await?;
-        let mut full = std::mem::replace(&mut st.batch, self.targets.batch());
+        let empty = st.spare.take().unwrap_or_else(|| self.targets.batch());
+        let mut full = std::mem::replace(&mut st.batch, empty);
         self.counter
             .fetch_add(std::mem::take(&mut st.counted) as u64, Ordering::Relaxed);
         let (tg, pp) = (self.targets.clone(), self.p.clone());
         st.in_flight = Some(Flight {
-            handle: tokio::spawn(async move { tg.flush(&pp, &mut full).await }),
+            handle: tokio::spawn(async move { tg.flush(&pp, &mut full).await.map(|()| full) }),
             chunks: std::mem::take(&mut st.finished),
         });
         Ok(())
@@ -178,9 +183,11 @@ impl Worker {
         let Some(f) = st.in_flight.take() else {
             return Ok(());
         };
-        f.handle
+        let emptied = f
+            .handle
             .await
             .map_err(|e| SyncError::Source(format!("snapshot write: {e}")))??;
+        st.spare = Some(emptied);
         for (ch, n) in f.chunks.iter().filter(|(ch, _)| ch.again.is_none()) {
             sqlx::query(&format!(
                 "UPDATE {}.chunks SET done = true, copied_rows = $4, snap_xmin = $5 WHERE pipeline = $1 AND tbl = $2 AND chunk = $3",
