@@ -133,13 +133,10 @@ async fn status_reports_the_snapshot_and_the_position_and_drop_removes_the_slot(
     let s = sync::status(&f.pipeline).await.unwrap();
     assert!(s.slot_exists && s.active && s.snapshot_done, "{s}");
     assert_eq!(s.tables.len(), 1);
-    assert_eq!(
-        (
-            s.tables[0].chunks_done,
-            s.tables[0].chunks,
-            s.tables[0].rows_copied
-        ),
-        (6, 6, 500),
+    // Chunks are page ranges of about 100 rows (never less than a page).
+    let t = &s.tables[0];
+    assert!(
+        t.chunks_done == t.chunks && t.chunks >= 2 && t.rows_copied == 500,
         "{s}"
     );
     stop.send(true).unwrap();

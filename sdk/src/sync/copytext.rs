@@ -80,7 +80,15 @@ impl RowReader {
                 reason: "not UTF-8".into(),
             });
         };
-        let mut fields = line.split('\t');
+        // Cut at tab bytes (a tab never splits a character).
+        let mut start = 0;
+        let mut fields = std::iter::from_fn(|| {
+            let rest = line.as_bytes().get(start..)?;
+            let end = start + rest.iter().position(|b| *b == b'\t').unwrap_or(rest.len());
+            let field = &line[start..end];
+            start = end + 1;
+            Some(field)
+        });
         for (i, col) in t.columns.iter().enumerate() {
             let bad = |reason: String| SyncError::Value {
                 table: t.source_table.clone(),

@@ -64,6 +64,8 @@ pub(super) struct Worker {
     pub snapshot: String,
     /// Its `xmin`, recorded with each chunk done.
     pub xmin: i64,
+    /// The tables with work left and the file node they were planned with.
+    pub files: Vec<(usize, i64)>,
     /// The version every copied row carries.
     pub version: Lsn,
     /// A piece is written when it holds this many rows or bytes.
@@ -102,6 +104,7 @@ impl Worker {
             .execute(&mut read)
             .await?;
         super::set_snapshot(&mut read, &self.snapshot).await?;
+        self.lock(&mut read).await?;
         loop {
             let next = self.queue.lock().map(|mut q| q.next()).unwrap_or(None);
             let Some(ch) = next else { break };
@@ -111,6 +114,29 @@ impl Worker {
         self.send(&mut st).await?;
         self.land(&mut st).await?;
         sqlx::query("COMMIT").execute(&mut read).await?;
+        Ok(())
+    }
+
+    /// Takes `ACCESS SHARE` on the tables with work left (a rewrite then
+    /// waits for this transaction) and checks that none was rewritten
+    /// since it was planned: its page ranges would address other rows.
+    async fn lock(&self, read: &mut PgConnection) -> Result<(), SyncError> {
+        for &(ti, planned) in &self.files {
+            let t = &self.p.tables[ti];
+            sqlx::query(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", qualified(t)))
+                .execute(&mut *read)
+                .await?;
+            let now: i64 = sqlx::query_scalar("SELECT pg_relation_filenode($1::regclass)::bigint")
+                .bind(qualified(t))
+                .fetch_one(&mut *read)
+                .await?;
+            if now != planned {
+                return Err(SyncError::Source(format!(
+                    "`{}` was rewritten while its snapshot started; planning it again",
+                    t.source_table
+                )));
+            }
+        }
         Ok(())
     }
 

@@ -14,10 +14,11 @@
 //! that one died with its connection) a fresh one exported by the run. A
 //! row visible in that snapshot sits at exactly one CTID, so it is read
 //! by exactly one chunk. Rewrites (`VACUUM FULL`, `CLUSTER`) move rows to
-//! other CTIDs: the run holds `ACCESS SHARE` on the tables it copies,
-//! which makes a rewrite wait until the run ends, and a table whose file
-//! (`pg_relation_filenode`) changed since its chunks were planned is
-//! planned and copied anew.
+//! other CTIDs: a table whose file (`pg_relation_filenode`) changed since
+//! its chunks were planned is planned and copied anew, and each worker
+//! takes `ACCESS SHARE` on the tables it copies and checks their files
+//! before reading, so a rewrite waits for it (or, committed just before,
+//! ends the run, which the next one plans again).
 //!
 //! **Versions.** Snapshot rows carry version = the slot's consistent
 //! point `cp`; every transaction the stream delivers commits after `cp`,
@@ -222,18 +223,23 @@ pub enum Snapshot {
 }
 
 /// The run's snapshot, held open on its own connection until the run
-/// ends: its name for the workers and its `xmin` (a 64-bit transaction
-/// id, recorded with each chunk done).
+/// ends: its name for the workers, its `xmin` and `xmax` (64-bit
+/// transaction ids), and the file node each table with work left was
+/// planned with.
 struct Held {
     conn: PgConnection,
     name: String,
     xmin: i64,
     xmax: i64,
+    files: Vec<(usize, i64)>,
 }
 
-/// Opens the run's snapshot, takes `ACCESS SHARE` on the tables still to
-/// copy (a rewrite waits until the run ends) and plans again those whose
-/// file changed since their chunks were planned.
+/// Opens the run's snapshot and plans again the tables whose file
+/// changed since their chunks were planned (rewritten, or planned by a
+/// version that chunked by keys). The holding connection takes no table
+/// lock: the workers do, each in its own transaction, so a statement
+/// queued for an exclusive lock (a migration) never waits on a
+/// connection that waits on the workers.
 async fn hold(
     ctl: &mut PgConnection,
     p: &Pipeline,
@@ -254,17 +260,16 @@ async fn hold(
     .bind(&p.name)
     .fetch_all(&mut *ctl)
     .await?;
-    for &ti in &open {
+    let mut files = Vec::new();
+    for ti in open {
         let t = p.tables.get(ti as usize).ok_or_else(|| {
             SyncError::Source(format!(
                 "a planned chunk names table {ti}, not in the pipeline"
             ))
         })?;
-        sqlx::query(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", qualified(t)))
-            .execute(&mut conn)
-            .await?;
-        let same: bool = sqlx::query_scalar(&format!(
-            "SELECT bool_and(filenode IS NOT DISTINCT FROM pg_relation_filenode($3::regclass)::bigint)
+        let (same, now): (Option<bool>, i64) = sqlx::query_as(&format!(
+            "SELECT bool_and(filenode IS NOT DISTINCT FROM pg_relation_filenode($3::regclass)::bigint),
+                    pg_relation_filenode($3::regclass)::bigint
              FROM {}.chunks WHERE pipeline = $1 AND tbl = $2",
             quote_ident(META_SCHEMA)
         ))
@@ -273,13 +278,14 @@ async fn hold(
         .bind(qualified(t))
         .fetch_one(&mut *ctl)
         .await?;
-        if !same {
+        if same != Some(true) {
             eprintln!(
                 "strata sync: pipeline `{}`: `{}` was rewritten (or planned by an older version) since its chunks were planned; copying it again",
                 p.name, t.source_table
             );
             replan(ctl, p, &[ti as usize], chunk_rows).await?;
         }
+        files.push((ti as usize, now));
     }
     let (xmin, xmax): (i64, i64) = sqlx::query_as(
         "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
@@ -299,6 +305,7 @@ async fn hold(
         name,
         xmin,
         xmax,
+        files,
     })
 }
 
@@ -372,8 +379,12 @@ async fn run_workers(
             counter: counter.clone(),
             snapshot: held.name.clone(),
             xmin: held.xmin,
+            files: held.files.clone(),
             version,
-            max_rows: opts.max_batch_rows,
+            // Pieces no larger than a chunk: a crash loses at most about
+            // two chunks of work per connection, as documented for
+            // `with_chunk_rows`.
+            max_rows: opts.max_batch_rows.min(opts.chunk_rows.max(1) as usize),
             max_bytes: opts.max_batch_bytes,
         };
         set.spawn(Box::pin(w.run()));
