@@ -122,3 +122,82 @@ impl RowReader {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::spec::{ColumnSpec, ColumnType};
+
+    fn table() -> TableSpec {
+        let col = |name: &str, ty| ColumnSpec {
+            name: name.into(),
+            ty,
+            nullable: true,
+            array: false,
+            key: false,
+        };
+        TableSpec {
+            entity: "T".into(),
+            source_schema: "public".into(),
+            source_table: "t".into(),
+            columns: vec![
+                col("id", ColumnType::I64),
+                col("note", ColumnType::Text),
+                col("at", ColumnType::Timestamptz),
+            ],
+        }
+    }
+
+    fn read(pieces: &[&[u8]]) -> Result<Vec<Vec<Cell>>, SyncError> {
+        let t = table();
+        let mut r = RowReader::new(&t);
+        let mut rows = Vec::new();
+        for p in pieces {
+            r.feed(&t, p, |cells| {
+                rows.push(cells.to_vec());
+                Ok(())
+            })?;
+        }
+        assert!(!r.has_partial());
+        Ok(rows)
+    }
+
+    #[test]
+    fn rows_cut_anywhere_decode_the_same() {
+        let text: &[u8] =
+            b"1\ta\\tb\\\\c\\nd\t2024-01-02 03:04:05.5+00\n2\t\\N\t\\N\n3\t\t1970-01-01 00:00:00+00\n";
+        let whole = read(&[text]).unwrap();
+        assert_eq!(
+            whole,
+            vec![
+                vec![
+                    Cell::Int(1),
+                    Cell::Text("a\tb\\c\nd".into()),
+                    Cell::Micros(1_704_164_645_500_000)
+                ],
+                vec![Cell::Int(2), Cell::Null, Cell::Null],
+                vec![Cell::Int(3), Cell::Text(String::new()), Cell::Micros(0)],
+            ]
+        );
+        for cut in 1..text.len() {
+            let (a, b) = text.split_at(cut);
+            assert_eq!(read(&[a, b]).unwrap(), whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_row_of_the_wrong_shape_or_bytes_is_refused() {
+        for bad in [
+            &b"1\ta\n"[..],
+            b"1\ta\t\\N\textra\n",
+            b"x\ta\t\\N\n",
+            b"1\t\xff\t\\N\n",
+        ] {
+            assert!(read(&[bad]).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        let Err(SyncError::Value { column, .. }) = read(&[b"1\t\xff\t\\N\n"]) else {
+            panic!("not a value error");
+        };
+        assert_eq!(column, "note");
+    }
+}
