@@ -107,7 +107,9 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
-    /// Rows per snapshot chunk (the unit of resumption).
+    /// Rows per snapshot chunk (the unit of resumption): each table's
+    /// pages are cut into ranges of about `n` rows (at least one page),
+    /// and the snapshot writes pieces of at most `n` rows.
     pub fn with_chunk_rows(mut self, n: i64) -> Self {
         self.chunk_rows = n.max(1);
         self
