@@ -218,7 +218,9 @@ fn dashboard(model: &Model) -> Value {
                     StoreKindTag::InfluxDb => "influxdb",
                     StoreKindTag::Redis | StoreKindTag::Postgres => continue,
                 };
-                let w = format!("writer=\"{writer}\"");
+                // The generated writer configs (and ClickHouse row types)
+                // label their metrics with the store's name.
+                let w = format!("writer=\"{writer}\", store=\"{s}\"");
                 g.row(&format!("{writer} store `{s}` (batch writer)"));
                 g.panel(
                     "Rows and bytes per second",

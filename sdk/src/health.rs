@@ -369,12 +369,19 @@ mod postgres {
     }
 
     pub(super) async fn check(url: &str, replicas: &[String], timeout: Duration) -> Vec<Server> {
-        let (primary, lsn) = server("primary", url, timeout, PRIMARY).await;
+        let (primary, lsn, want) = server("primary", url, timeout, PRIMARY).await;
         let mut out = vec![primary];
         for r in replicas {
-            let (mut s, replay) = server("replica", r, timeout, REPLICA).await;
+            let (mut s, replay, got) = server("replica", r, timeout, REPLICA).await;
             if let (Some(p), Some(r)) = (lsn, replay) {
                 s.replay_lag_bytes = Some(p.saturating_sub(r));
+            }
+            // A replica of another database or cluster is no replica of this.
+            if let (Some(want), Some(got)) = (&want, &got) {
+                if let Some(why) = replica::mismatch(want, got) {
+                    s.up = false;
+                    s.error = Some(why);
+                }
             }
             out.push(s);
         }
@@ -383,19 +390,17 @@ mod postgres {
 
     const PRIMARY: &str =
         "SELECT pg_is_in_recovery(), (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8, NULL::float8";
-    const REPLICA: &str = "SELECT pg_is_in_recovery(), \
-        (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::int8, \
-        CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8 \
-             ELSE COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 END";
+    const REPLICA: &str = crate::postgres::replica::PROBE;
+    use crate::postgres::replica::{self, Identity};
 
     /// One server: up, its WAL position (primary) or replay position and
-    /// lag (replica).
+    /// lag (replica), and which database of which cluster it serves.
     async fn server(
         role: &'static str,
         template: &str,
         timeout: Duration,
         sql: &str,
-    ) -> (Server, Option<u64>) {
+    ) -> (Server, Option<u64>, Option<Identity>) {
         let mut s = Server {
             role,
             name: super::host_of(template),
@@ -405,7 +410,7 @@ mod postgres {
             replay_lag_bytes: None,
             error: None,
         };
-        let mut position = None;
+        let (mut position, mut identity) = (None, None);
         let probe = async {
             let (o, name) = options(template)?;
             s.name = name;
@@ -417,14 +422,23 @@ mod postgres {
                 .fetch_one(&mut c)
                 .await
                 .map_err(|e| crate::Error::from(e).to_string())?;
+            let id = sqlx::query_as::<_, (String, String)>(replica::IDENTITY)
+                .fetch_one(&mut c)
+                .await
+                .ok()
+                .map(|(database, system)| Identity {
+                    database,
+                    system: Some(system),
+                });
             let _ = c.close().await;
-            Ok::<_, String>(row)
+            Ok::<_, String>((row, id))
         };
         let (out, took) = super::within(timeout, probe).await;
         s.latency_ms = took.as_secs_f64() * 1e3;
         match out {
-            Ok((in_recovery, lsn, lag)) => {
+            Ok(((in_recovery, lsn, lag), id)) => {
                 position = lsn.map(|n| n as u64);
+                identity = id;
                 match (role, in_recovery) {
                     ("replica", false) => s.error = Some("not in recovery (not a standby)".into()),
                     ("primary", true) => {
@@ -436,7 +450,7 @@ mod postgres {
             }
             Err(e) => s.error = Some(e),
         }
-        (s, position)
+        (s, position, identity)
     }
 }
 

@@ -8,7 +8,10 @@
 //! - `GET /health`: runs the health [`Check`]s (each bounded by the
 //!   timeout) and answers the [`Report`] as JSON, with the state of the
 //!   [`Pipelines`] given under `pipelines`: `200` when no required store is
-//!   down and no pipeline has failed, `503` otherwise.
+//!   down and no pipeline has failed, `503` otherwise. Concurrent requests
+//!   share one run of the checks, and a report is reused for `max_age`
+//!   (1 s by default, [`Endpoints::with_max_age`]): probes from many load
+//!   balancers cost the stores one check a second, not one per probe.
 //!
 //! ```ignore
 //! let prometheus = strata_sdk::metrics::install_prometheus()?;
@@ -19,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -85,6 +88,9 @@ pub struct Endpoints {
     checks: Arc<Vec<Check>>,
     timeout: Duration,
     pipelines: Pipelines,
+    /// The last report and when its run began; one run at a time.
+    last: Arc<tokio::sync::Mutex<Option<(Instant, Report)>>>,
+    max_age: Duration,
 }
 
 impl Endpoints {
@@ -98,7 +104,15 @@ impl Endpoints {
             checks: Arc::new(Vec::new()),
             timeout: Duration::from_secs(2),
             pipelines: Pipelines::default(),
+            last: Arc::default(),
+            max_age: Duration::from_secs(1),
         }
+    }
+    /// How long a health report is reused (default 1 s; zero runs the
+    /// checks for every request, still one run at a time).
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
     }
     /// Handles whose pool gauges are set before each scrape.
     #[cfg(feature = "postgres")]
@@ -140,12 +154,29 @@ impl Endpoints {
     /// Runs the health checks now and reads the pipelines' states (what
     /// `/health` answers).
     pub async fn health(&self) -> Health {
-        let mut report = crate::health::run(&self.checks, self.timeout).await;
+        let mut report = self.report().await;
         let pipelines = self.pipelines.snapshot();
         report.ok &= !pipelines
             .values()
             .any(|s| matches!(s, PipelineState::Failed { .. }));
         Health { report, pipelines }
+    }
+}
+
+impl Endpoints {
+    /// The stores' report: the last one while younger than `max_age`,
+    /// else a new run (requests arriving meanwhile wait for it).
+    async fn report(&self) -> Report {
+        let mut last = self.last.lock().await;
+        if let Some((at, report)) = last.as_ref() {
+            if at.elapsed() < self.max_age {
+                return report.clone();
+            }
+        }
+        let started = Instant::now();
+        let report = crate::health::run(&self.checks, self.timeout).await;
+        *last = Some((started, report.clone()));
+        report
     }
 }
 

@@ -133,7 +133,7 @@ async fn bench_get() {
     println!(
         "cached entry: {} bytes ({} of them the row)",
         bytes.len(),
-        bytes.len() - strata_sdk::cache::entry::VALUE_V1_HEADER
+        bytes.len() - strata_sdk::cache::entry::VALUE_HEADER
     );
     let (mut cached, mut rawv, mut pg) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..7 {

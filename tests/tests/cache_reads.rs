@@ -32,7 +32,7 @@ async fn a_miss_fills_and_the_next_read_hits() {
 }
 
 #[tokio::test]
-async fn keys_name_prefix_entity_fingerprint_and_values_are_versioned_binary() {
+async fn keys_name_prefix_entity_and_values_carry_format_and_shape() {
     let f = fixture().await;
     let s = &f.store;
     Account::insert(s, &account(7, 5)).await.unwrap();
@@ -41,9 +41,11 @@ async fn keys_name_prefix_entity_fingerprint_and_values_are_versioned_binary() {
     let fp = Account::CACHE.unwrap().fingerprint;
     assert_eq!(fp.len(), 8);
     // 7 as a bigint: 8 bytes, big-endian; braces are the Cluster hash tag.
+    // The shape's fingerprint is in the entry, not the key: every shape of
+    // the entity (a rolling deploy) shares the key.
     assert_eq!(
         key,
-        format!("{}:Account:{fp}:{{0000000000000007}}", f.cleanup.prefix)
+        format!("{}:Account:{{0000000000000007}}", f.cleanup.prefix)
     );
     let mut raw = raw(&redis_url()).await;
     let bytes: Vec<u8> = redis::cmd("GET")
@@ -51,7 +53,9 @@ async fn keys_name_prefix_entity_fingerprint_and_values_are_versioned_binary() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert_eq!(bytes[0], 1, "format version byte");
+    assert_eq!(bytes[0], 2, "format version byte");
+    assert_eq!(&bytes[21..29], fp.as_bytes(), "the shape's fingerprint");
+    assert_eq!(entry::VALUE_HEADER, 29);
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&key)
         .query_async(&mut raw)
@@ -302,4 +306,85 @@ async fn writes_through_the_paired_pool_invalidate_too() {
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(Account::get(s, &1).await.unwrap().balance, 11);
+}
+
+/// The same entity in another shape (a newer program version without
+/// `note`): its fingerprint differs, its keys are the same.
+mod v2 {
+    #[derive(
+        Debug,
+        Clone,
+        PartialEq,
+        serde::Serialize,
+        serde::Deserialize,
+        sqlx::FromRow,
+        strata_derive::Entity,
+    )]
+    #[strata(table = "accounts", key(id), cache(ttl_ms = 30000))]
+    pub struct Account {
+        pub id: i64,
+        pub owner: String,
+        pub balance: i64,
+        pub tags: serde_json::Value,
+    }
+}
+
+/// A rolling deploy: two shapes of `Account` share Redis. Each reads only
+/// entries of its own shape (the other's read as a miss), and a write by
+/// either invalidates what both read.
+#[tokio::test]
+async fn two_shapes_of_an_entity_never_read_each_others_stale_entries() {
+    let f = fixture().await;
+    let s = &f.store;
+    let (fp1, fp2) = (
+        Account::CACHE.unwrap().fingerprint,
+        v2::Account::CACHE.unwrap().fingerprint,
+    );
+    assert_ne!(fp1, fp2, "the shapes differ");
+    assert_eq!(
+        s.cache().key_of::<Account>(&7).unwrap(),
+        s.cache().key_of::<v2::Account>(&7).unwrap()
+    );
+    Account::insert(s, &account(7, 5)).await.unwrap();
+    assert_eq!(Account::get(s, &7).await.unwrap().balance, 5);
+    assert_eq!(v2::Account::get(s, &7).await.unwrap().balance, 5);
+    let p = v2::AccountPatch {
+        balance: Some(6),
+        ..Default::default()
+    };
+    v2::Account::patch(s, &7, &p).await.unwrap();
+    assert_eq!(Account::get(s, &7).await.unwrap().balance, 6);
+    let p = AccountPatch {
+        balance: Some(8),
+        ..Default::default()
+    };
+    Account::patch(s, &7, &p).await.unwrap();
+    assert_eq!(v2::Account::get(s, &7).await.unwrap().balance, 8);
+    assert_eq!(Account::get(s, &7).await.unwrap().balance, 8);
+}
+
+/// `get_many` gives the same rows in the same order through a pool and
+/// through the cache: the order of the keys asked, each row once, missing
+/// keys skipped.
+#[tokio::test]
+async fn get_many_orders_rows_as_the_keys_were_asked_on_both_paths() {
+    let f = fixture().await;
+    for id in [1, 2, 3] {
+        Account::insert(&f.db.pool, &account(id, id * 10))
+            .await
+            .unwrap();
+    }
+    let ids = [3, 1, 3, 99, 2];
+    let ids_of = |rows: Vec<Account>| rows.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids_of(Account::get_many(&f.db.pool, &ids).await.unwrap()),
+        [3, 1, 2]
+    );
+    // Cached: on the misses, then on the hits.
+    for _ in 0..2 {
+        assert_eq!(
+            ids_of(Account::get_many(&f.store, &ids).await.unwrap()),
+            [3, 1, 2]
+        );
+    }
 }

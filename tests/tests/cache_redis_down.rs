@@ -183,7 +183,6 @@ async fn a_key_whose_invalidation_failed_is_never_served_stale() {
         .await
         .unwrap();
     let cached: Account =
-        strata_sdk::cache::entry::decode_row(&b[strata_sdk::cache::entry::VALUE_V1_HEADER..])
-            .unwrap();
+        strata_sdk::cache::entry::decode_row(&b[strata_sdk::cache::entry::VALUE_HEADER..]).unwrap();
     assert_eq!(cached.balance, 2);
 }

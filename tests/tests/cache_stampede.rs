@@ -108,7 +108,7 @@ async fn a_hot_key_is_refreshed_before_it_expires() {
             .await
             .unwrap();
         looks.fetch_add(1, Ordering::Relaxed);
-        if v.is_none_or(|b| b[0] != 1) {
+        if v.is_none_or(|b| b[0] != strata_sdk::cache::entry::VALUE_BYTE) {
             gone.fetch_add(1, Ordering::Relaxed);
         }
         tokio::time::sleep(Duration::from_millis(3)).await;

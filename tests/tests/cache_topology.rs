@@ -61,7 +61,7 @@ async fn the_cache_works_on_a_redis_cluster() {
     let def = <Account as strata_sdk::postgres::Table>::CACHE.unwrap();
     let n = s
         .cache()
-        .tombstone_entity("Account", def.fingerprint, def.ttl_ms)
+        .tombstone_entity("Account", def.ttl_ms)
         .await
         .expect("tombstones on every master");
     assert!(
@@ -96,11 +96,10 @@ async fn cache_equals_database_cluster(s: &Store) -> usize {
             .query_async(&mut c)
             .await
             .unwrap();
-        if let Some(b) = got.filter(|b| b[0] == strata_sdk::cache::entry::VALUE_V1_BYTE) {
-            let cached: Account = strata_sdk::cache::entry::decode_row(
-                &b[strata_sdk::cache::entry::VALUE_V1_HEADER..],
-            )
-            .unwrap();
+        if let Some(b) = got.filter(|b| b[0] == strata_sdk::cache::entry::VALUE_BYTE) {
+            let cached: Account =
+                strata_sdk::cache::entry::decode_row(&b[strata_sdk::cache::entry::VALUE_HEADER..])
+                    .unwrap();
             assert_eq!(cached, Account::get(s.pool(), &id).await.unwrap());
             values += 1;
         }
@@ -278,7 +277,7 @@ async fn the_cache_follows_a_sentinel_failover() {
                 .query_async(&mut c)
                 .await
                 .unwrap_or(None);
-            let filled = stored.is_some_and(|b| b[0] == strata_sdk::cache::entry::VALUE_V1_BYTE);
+            let filled = stored.is_some_and(|b| b[0] == strata_sdk::cache::entry::VALUE_BYTE);
             promoted && filled && s.cache().stats().fills > fills
         }
     })

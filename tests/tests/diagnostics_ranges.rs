@@ -35,7 +35,7 @@ fn pool_numbers_and_durations_out_of_range_say_so_with_the_range() {
                 .contains("error[strata::out_of_range]: `max` is out of range"),
         "{p:?}"
     );
-    assert!(p[0].1.contains("from 0 to 4294967295"), "{p:?}");
+    assert!(p[0].1.contains("from 1 to 4294967295"), "{p:?}");
     let p = problems(&store("max: ten"));
     assert!(
         p[0].0
@@ -55,6 +55,48 @@ fn pool_numbers_and_durations_out_of_range_say_so_with_the_range() {
         let p = problems(&store(&format!("{key}: 5 weeks")));
         assert!(p[0].0.contains("error[strata::expected_duration]"), "{p:?}");
     }
+}
+
+#[test]
+fn pool_values_no_pool_or_server_can_use_are_refused() {
+    for (pool, says) in [
+        ("max: 0", "a pool of 0 connections can never connect"),
+        ("acquire_timeout: 0s", "fails every wait for a connection"),
+        ("idle_timeout: 0ms", "would close every connection"),
+        ("max_lifetime: 0s", "would close every connection"),
+        ("statement_timeout: 100000d", "at most 2147483647 ms"),
+        ("statement_timeout: 25d", "at most 2147483647 ms"),
+    ] {
+        let p = problems(&store(pool));
+        assert_eq!(p.len(), 1, "{pool}: {p:?}");
+        assert!(
+            p[0].0.starts_with("3:")
+                && p[0].0.contains("error[strata::out_of_range]")
+                && p[0].0.contains(says),
+            "{pool}: {p:?}"
+        );
+        assert!(!p[0].1.is_empty(), "{pool}: a hint");
+    }
+    // The edges that work: no statement timeout, PostgreSQL's largest.
+    for pool in [
+        "statement_timeout: 0s",
+        "statement_timeout: 24d",
+        "max: 1, min: 1",
+    ] {
+        strata_codegen::compile_str("s.yaml", &store(pool))
+            .unwrap_or_else(|d| panic!("{pool}: {}", d.render_short()));
+    }
+}
+
+#[test]
+fn a_hand_built_pool_config_with_max_0_is_an_error_not_a_panic() {
+    let config = strata_sdk::postgres::PoolConfig {
+        max: Some(0),
+        ..strata_sdk::postgres::PoolConfig::new("postgres://127.0.0.1:1/x")
+    };
+    let e = config.check().unwrap_err();
+    assert!(matches!(e, strata_sdk::Error::Config(_)), "{e:?}");
+    assert!(e.to_string().contains("`max` is 0"), "{e}");
 }
 
 fn cached(ttl: &str) -> String {
@@ -102,5 +144,37 @@ fn a_secret_is_never_a_key() {
         assert!(line.starts_with(&format!("{at}:")), "{what}: {line}");
         assert!(help.contains("a secret is never a key"), "{help}");
         assert!(!p.iter().any(|(l, _)| l.contains("bad_default")), "{p:?}");
+    }
+}
+
+/// A number too large for any key names the key's own range, not `u32`'s.
+#[test]
+fn numbers_too_large_to_read_name_the_keys_range() {
+    let schema = |events: &str, limit: &str| {
+        format!(
+            "version: 1\nstores:\n  main: {{ kind: postgres }}\n  cache: {{ kind: redis, url: \"redis://h\" }}\nentities:\n  A:\n    store: main\n    events: {{ store: cache, {events} }}\n    fields:\n      id: i64\n      s: string(8)\n    queries:\n      by_s: {{ where: [s], limit: {limit} }}\n"
+        )
+    };
+    for (events, limit, want) in [
+        (
+            "partitions: 99999999999999999999999",
+            "10",
+            "from 1 to 1024",
+        ),
+        (
+            "max_len: 99999999999999999999999",
+            "10",
+            "from 1000 to 4294967295",
+        ),
+        (
+            "partitions: 4",
+            "99999999999999999999",
+            "from 1 to 4294967295",
+        ),
+    ] {
+        let p = problems(&schema(events, limit));
+        assert_eq!(p.len(), 1, "{events} {limit}: {p:?}");
+        assert!(p[0].0.contains("out_of_range"), "{p:?}");
+        assert!(p[0].1.contains(want), "{events} {limit}: {p:?}");
     }
 }

@@ -279,3 +279,118 @@ async fn scenario(redis_url: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A field added while everything runs (the migration, then writes to the
+/// new column, then `sync run` and `sync consume` restarted with the new
+/// schema): the changes written in between were published without the
+/// column, so the consumer group copies the table again at a consistent
+/// point, and ClickHouse ends equal to PostgreSQL, new column included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_added_while_consuming_is_copied_again() {
+    let prefix = prefix();
+    let redis_url = single_url();
+    let _cleanup = Cleanup {
+        url: redis_url.clone(),
+        prefix: prefix.clone(),
+    };
+    let pg = PgDatabase::new().await;
+    let ch = ClickHouseDb::new();
+    let v1 = schema(&prefix, &redis_url, &ch.name);
+    let v2 = v1.replace(
+        "      tags: json\n",
+        "      tags: json\n      extra: text?\n",
+    );
+    let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    sqlx::raw_sql(DDL).execute(&pool).await.unwrap();
+    let (src, ch_name, redis) = (pg.url.clone(), ch.name.clone(), redis_url.clone());
+    let build = move |text: &str| {
+        let model = strata_codegen::compile_str("schema.yaml", text).expect("compiles");
+        let (src, redis) = (src.clone(), redis.clone());
+        let urls = move |s: &str| -> Result<String, String> {
+            Ok(match s {
+                "main" => src.clone(),
+                "cache" => redis.clone(),
+                _ => clickhouse_url(),
+            })
+        };
+        let opts = PipelineOptions::default().with_clickhouse_database(ch_name.clone());
+        let ps = pipelines(&model, &urls, &opts).unwrap();
+        (pipeline(&ps, true), pipeline(&ps, false))
+    };
+    let capture = |p: Pipeline| {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let h = tokio::spawn(async move {
+            sync::run(&p, RunOptions::default().with_progress(false), rx).await
+        });
+        (stop, h)
+    };
+    let dir = TempDir::new("events_consume_added");
+    let log = dir.path().join("consume.log");
+    let write = |name: &str, text: &str| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, text).unwrap();
+        f.to_str().unwrap().to_string()
+    };
+    let (f1, f2) = (write("v1.yaml", &v1), write("v2.yaml", &v2));
+    let equal = |p: Pipeline, log: std::path::PathBuf| async move {
+        let start = Instant::now();
+        loop {
+            // The consumer may not have created the copy yet: not equal.
+            let r = sync::verify(&p, None).await;
+            if let Ok(r) = &r {
+                if r.equal() {
+                    return r.tables[0].source_rows;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "still different after 60 s: {:?}\n{}",
+                r.map(|r| r.differences.into_iter().take(5).collect::<Vec<_>>()),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+
+    let (to_redis1, to_ch1) = build(&v1);
+    let (stop1, run1) = capture(to_redis1);
+    let c = consumer(&f1, &pg, &ch.name, "c1", &log);
+    sqlx::query(
+        "INSERT INTO ledgers SELECT g, 'o', g, NULL, $1, '{}' FROM generate_series(1, 200) g",
+    )
+    .bind(SECRET)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(equal(to_ch1, log.clone()).await, 200);
+    // The migration, and writes to the new column while v1 still runs.
+    sqlx::raw_sql("ALTER TABLE ledgers ADD COLUMN extra text; UPDATE ledgers SET extra = 'x' || id WHERE id <= 50")
+        .execute(&pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(c);
+    stop1.send(true).unwrap();
+    run1.await.unwrap().expect("v1 capture ran cleanly");
+
+    // Everything restarted on v2.
+    let (to_redis2, to_ch2) = build(&v2);
+    let (stop2, run2) = capture(to_redis2.clone());
+    let c = consumer(&f2, &pg, &ch.name, "c1", &log);
+    sqlx::query("UPDATE ledgers SET extra = 'y' WHERE id = 200")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(equal(to_ch2, log.clone()).await, 200);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("gained columns; copying again"), "{text}");
+    drop(c);
+    stop2.send(true).unwrap();
+    run2.await.unwrap().expect("v2 capture ran cleanly");
+    for _ in 0..50 {
+        if sync::drop_pipeline(&to_redis2).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,12 +1,14 @@
 //! Change events against a `redis-server` of the test's own: a dropped
-//! subscription gives its connection back, and a subscription rides out
-//! Redis being killed and restarted (errors retried, nothing yielded
-//! twice, the changes after the restart delivered).
+//! subscription gives its connection back, a subscription rides out
+//! dropped connections (errors retried, nothing yielded twice), and one
+//! across Redis losing its data ends with an error instead of skipping.
 
 mod cache_support;
 mod events_support;
 
 use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use cache_support::PrivateRedis;
 use events_support::{quiet, take};
@@ -39,6 +41,8 @@ fn events(from: u64, n: u64) -> Vec<Event> {
 async fn dropped_subscriptions_close_their_connections() {
     let redis = PrivateRedis::start();
     let client = Client::connect(&redis.url(), "t").await.unwrap();
+    // The client's own shared connection (lazily opened) counts in the base.
+    client.head("E").await.unwrap();
     let base = connected(&redis.url()).await;
     let subs: Vec<_> = (0..10)
         .map(|_| Box::pin(client.subscribe_as::<serde_json::Value>("E", 2, Position::START)))
@@ -65,8 +69,12 @@ async fn dropped_subscriptions_close_their_connections() {
     );
 }
 
+/// Redis restarted without persistence while a subscription runs: the
+/// entries appended before the crash that it had not read are gone for
+/// good (change capture acknowledged them), so it ends with an error
+/// instead of going on past the gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscription_survives_a_redis_restart() {
+async fn a_subscription_across_redis_losing_its_data_ends_with_an_error() {
     let mut redis = PrivateRedis::start();
     let p = Publisher::connect(&redis.url(), "t").await.unwrap();
     let client = Client::connect(&redis.url(), "t").await.unwrap();
@@ -80,8 +88,48 @@ async fn a_subscription_survives_a_redis_restart() {
                      // The writer retries until Redis is back (as change capture does).
     let p = Publisher::connect(&redis.url(), "t").await.unwrap();
     p.append("E", 1000, false, &events(10, 5)).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(20), sub.next())
+        .await
+        .expect("an answer within 20 s")
+        .expect("the stream yields");
+    match got {
+        Err(strata_sdk::Error::Event { message }) => {
+            assert!(
+                message.contains("lost the change streams' data"),
+                "{message}"
+            );
+        }
+        other => panic!("expected Error::Event, got {other:?}"),
+    }
+}
+
+/// Connections dropped (a network blip, a proxy restart) with the data
+/// kept: the subscription retries and goes on, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_rides_out_dropped_connections() {
+    let redis = PrivateRedis::start();
+    let p = Publisher::connect(&redis.url(), "t").await.unwrap();
+    let client = Client::connect(&redis.url(), "t").await.unwrap();
+    let mut sub = Box::pin(client.subscribe_as::<serde_json::Value>("E", 2, Position::START));
+    p.append("E", 1000, false, &events(1, 5)).await.unwrap();
+    let first = take(&mut sub, 5, 10).await;
+    assert_eq!(first.last().unwrap().position, Position::new(5, 0));
+    let mut admin = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query(&mut admin)
+        .unwrap();
+    let p = Publisher::connect(&redis.url(), "t").await.unwrap();
+    p.append("E", 1000, false, &events(6, 5)).await.unwrap();
     let after = take(&mut sub, 5, 20).await;
     let pos: Vec<u64> = after.iter().map(|c| c.position.lsn).collect();
-    assert_eq!(pos, [10, 11, 12, 13, 14]);
+    assert_eq!(pos, [6, 7, 8, 9, 10]);
     quiet(&mut sub, 500).await;
 }

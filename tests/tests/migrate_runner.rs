@@ -201,6 +201,66 @@ async fn an_edited_or_missing_applied_migration_is_refused() {
     }
 }
 
+/// A rolling deploy or rollback: the database has a migration newer than
+/// the program's. Refused by default with a typed error that says what to
+/// do; accepted with `allow_newer` (and `--allow-newer`); a migration
+/// missing from the middle is still refused.
+#[tokio::test]
+async fn a_migration_newer_than_the_program_is_refused_unless_allowed() {
+    let db = TestDb::new().await;
+    let mut conn = db.connect().await;
+    let dir = TempDir::new("newer");
+    let write = |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).unwrap();
+    write("0001_init.sql", "CREATE TABLE t (id int PRIMARY KEY);\n");
+    write("0002_more.sql", "ALTER TABLE t ADD COLUMN note text;\n");
+    let newer = Migrations::from_dir(dir.path()).unwrap();
+    Migrator::new(newer).apply(&mut conn).await.unwrap();
+    // The older program knows only 0001.
+    std::fs::remove_file(dir.path().join("0002_more.sql")).unwrap();
+    let older = || Migrator::new(Migrations::from_dir(dir.path()).unwrap());
+    match older().apply(&mut conn).await {
+        Err(
+            e @ MigrateError::Newer {
+                version: 2,
+                latest: 1,
+                ..
+            },
+        ) => {
+            assert!(e.to_string().contains("allow_newer"), "{e}");
+        }
+        other => panic!("expected Newer for 2, got {other:?}"),
+    }
+    let report = older().allow_newer(true).apply(&mut conn).await.unwrap();
+    assert_eq!((report.applied.len(), report.already_applied), (0, 2));
+    let status = older().status(&mut conn).await.unwrap();
+    assert!(
+        matches!(status[1].state, MigrationState::Newer { .. }),
+        "{status:?}"
+    );
+    let args = [
+        "migrate",
+        "apply",
+        "--dir",
+        dir.str(),
+        "--database-url",
+        &db.url,
+    ];
+    let (code, _, err) = strata(&args);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("newer than this program's latest (1)"),
+        "{err}"
+    );
+    let (code, _, err) = strata(&[&args[..], &["--allow-newer"]].concat());
+    assert_eq!(code, 0, "{err}");
+    // A gap below the program's latest is a missing file, not a newer one.
+    write("0003_after.sql", "SELECT 1;\n");
+    match older().allow_newer(true).apply(&mut conn).await {
+        Err(MigrateError::Missing { version: 2, .. }) => {}
+        other => panic!("expected Missing for 2, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn status_lists_applied_and_pending_and_a_failure_is_typed() {
     let db = TestDb::new().await;

@@ -129,3 +129,49 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// `/health` probed by many clients at once (load balancers, Kubernetes)
+/// runs the checks once for all of them, and reuses the report for
+/// `max_age`: a store that does not answer sees one connection, not one
+/// per probe, and is not flooded.
+#[tokio::test]
+async fn concurrent_health_probes_share_one_run_of_the_checks() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    // A "Redis" that accepts connections and never answers, counting them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(sock);
+        }
+    });
+    let (_recorder, handle) = strata_sdk::metrics::prometheus_recorder();
+    let checks = vec![strata_sdk::health::Check::redis(
+        "cache",
+        &format!("redis://127.0.0.1:{port}"),
+    )];
+    let endpoints = strata_sdk::serve::Endpoints::new(handle)
+        .with_checks(checks)
+        .with_timeout(Duration::from_millis(300))
+        .with_max_age(Duration::from_secs(5));
+    let probes = (0..50).map(|_| {
+        let e = endpoints.clone();
+        tokio::spawn(async move { e.health().await })
+    });
+    for h in futures_util::future::join_all(probes).await {
+        let health = h.unwrap();
+        assert!(!health.report.ok, "the store never answers: down");
+    }
+    let n = accepted.load(Ordering::SeqCst);
+    assert!(n <= 2, "{n} connections for 50 concurrent probes");
+    // Within max_age: no new connection.
+    endpoints.health().await;
+    assert_eq!(accepted.load(Ordering::SeqCst), n);
+    server.abort();
+}

@@ -22,7 +22,7 @@ use strata_sdk::postgres::{PoolConfig, ReplicaPolicy, Replicated};
 use strata_sdk::serve::Endpoints;
 use strata_sdk::Error;
 use strata_tests::fixtures::ops_replicas::entities::{NewNote, Note};
-use strata_tests::support::PgDatabase;
+use strata_tests::support::{model, order_row, ClickHouseDb, PgDatabase};
 
 const DDL: &str = r#"CREATE TABLE "ops_notes" ("id" bigint PRIMARY KEY, "body" text NOT NULL);"#;
 
@@ -113,6 +113,22 @@ async fn metrics_and_health_after_a_load() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::BatchIncomplete { .. }), "{e:?}");
+    // Transactions of the caller's own (`Replicated::begin`, a `Tx`): one
+    // commits, one rolls back, one is dropped unfinished (rolled back).
+    let mut tx = r.begin().await.unwrap();
+    Note::insert(&mut tx, &note(300)).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = r.begin().await.unwrap();
+    Note::insert(&mut tx, &note(301)).await.unwrap();
+    tx.rollback().await.unwrap();
+    let mut tx = r.begin().await.unwrap();
+    Note::insert(&mut tx, &note(302)).await.unwrap();
+    drop(tx);
+    assert!(Note::get(r.primary(), &300).await.is_ok());
+    for id in [301, 302] {
+        let e = Note::get(r.primary(), &id).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{id}: {e:?}");
+    }
     // An acquire timeout on a pool of one held connection.
     let tiny = PoolConfig {
         store: "ops".into(),
@@ -130,11 +146,10 @@ async fn metrics_and_health_after_a_load() {
 
     // Batch writers: points to VictoriaMetrics, and to a server that is down.
     let victoria = std::env::var("VICTORIA_URL").unwrap_or_else(|_| "http://127.0.0.1:8428".into());
-    let mut w = strata_sdk::influx::Writer::new(strata_sdk::influx::WriterConfig::new(
-        victoria,
-        "deepalpha",
-        "ops_metrics",
-    ));
+    let mut w = strata_sdk::influx::Writer::new(
+        strata_sdk::influx::WriterConfig::new(victoria, "deepalpha", "ops_metrics")
+            .with_store("series"),
+    );
     let point = |i: i64| trading::series::PerformanceMetricPoint {
         ts: chrono::Utc::now(),
         strategy: "ops".into(),
@@ -154,6 +169,22 @@ async fn metrics_and_health_after_a_load() {
     down.write(&point(1)).await.unwrap();
     assert!(down.flush().await.is_err());
 
+    // A ClickHouse writer of a generated row type: its store label comes
+    // from the row type (`Table::STORE`), with no `with_store`.
+    let ch = ClickHouseDb::new();
+    ch.create_tables(&model("../schema"), "analytics", |e| {
+        e.name.schema == "Order"
+    })
+    .await;
+    let mut orders =
+        strata_sdk::clickhouse::Writer::<deepalpha_db::clickhouse::analytics::OrderRow>::new(
+            ch.client(),
+            strata_sdk::clickhouse::WriterConfig::default(),
+        );
+    for i in 1..=5u128 {
+        orders.write(&order_row(i, 1, 0)).await.unwrap();
+    }
+    orders.flush().await.unwrap();
     // The endpoints.
     let checks = vec![
         Check::postgres("ops", &config),
@@ -202,7 +233,8 @@ async fn metrics_and_health_after_a_load() {
     };
     assert_eq!(
         v("strata_statement_rows_total", &[("operation", "insert")]),
-        20.0
+        23.0,
+        "20 inserts, and one in each of the three transactions"
     );
     assert_eq!(
         v(
@@ -223,7 +255,7 @@ async fn metrics_and_health_after_a_load() {
             "strata_statement_duration_seconds_count",
             &[("operation", "insert")]
         ),
-        21.0
+        24.0
     );
     assert_eq!(
         v("strata_transactions_total", &[("outcome", "committed")]),
@@ -233,6 +265,28 @@ async fn metrics_and_health_after_a_load() {
         v("strata_transactions_total", &[("outcome", "rolled_back")]),
         1.0
     );
+    // Errors are counted wherever they arise: a missing row (the two gets
+    // after the rolled-back transactions), a pool timeout.
+    assert_eq!(
+        v(
+            "strata_statement_errors_total",
+            &[("operation", "find"), ("kind", "not_found")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        v(
+            "strata_statement_errors_total",
+            &[("operation", "count"), ("kind", "timeout")]
+        ),
+        1.0
+    );
+    let own = |outcome: &str| {
+        let labels = [("store", "ops"), ("entity", "*"), ("outcome", outcome)];
+        sample(&text, "strata_transactions_total", &labels)
+    };
+    assert_eq!(own("committed"), Some(1.0), "{text}");
+    assert_eq!(own("rolled_back"), Some(2.0), "{text}");
     let store = [("store", "ops")];
     assert_eq!(
         sample(&text, "strata_pool_acquire_timeouts_total", &store),
@@ -258,12 +312,27 @@ async fn metrics_and_health_after_a_load() {
     let routed = sample(&text, "strata_read_routes_total", &reached).unwrap_or(0.0)
         + sample(&text, "strata_read_routes_total", &to_primary).unwrap_or(0.0);
     assert_eq!(routed, 20.0, "every token read was routed once");
-    let vm = [("writer", "influxdb"), ("target", "ops_metrics")];
+    let vm = [
+        ("writer", "influxdb"),
+        ("store", "series"),
+        ("target", "ops_metrics"),
+    ];
     assert_eq!(sample(&text, "strata_writer_rows_total", &vm), Some(30.0));
+    let ch_rows = [
+        ("writer", "clickhouse"),
+        ("store", "analytics"),
+        ("target", "live_order"),
+    ];
+    assert_eq!(
+        sample(&text, "strata_writer_rows_total", &ch_rows),
+        Some(5.0)
+    );
     // gzip-compressed (the writer's default): smaller than the lines, not empty.
     assert!(sample(&text, "strata_writer_bytes_total", &vm).unwrap() > 100.0);
+    // No `with_store`: the writer's kind is its store label.
     let dead = [
         ("writer", "influxdb"),
+        ("store", "influxdb"),
         ("target", "down_bucket"),
         ("kind", "unavailable"),
     ];
@@ -283,7 +352,7 @@ async fn metrics_and_health_after_a_load() {
         sample(
             &text,
             "strata_writer_retries_total",
-            &[("writer", "influxdb")]
+            &[("writer", "influxdb"), ("store", "influxdb")]
         )
         .unwrap()
             >= 2.0

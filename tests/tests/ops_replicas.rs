@@ -188,9 +188,13 @@ async fn stopping_a_replica_causes_no_read_error() {
     let mut admin = pair.primary_conn().await;
     sqlx::raw_sql(DDL).execute(&mut admin).await.unwrap();
     wait_for_replica(&pair.replica_url(), "ops_notes").await;
+    // A short max_lag: a restarted replica must not look behind while
+    // the primary is idle (its receive position restarts below its replay
+    // position).
     let policy = ReplicaPolicy::default()
         .with_recheck(Duration::from_millis(100))
-        .with_probe_timeout(Duration::from_millis(500));
+        .with_probe_timeout(Duration::from_millis(500))
+        .with_max_lag(Duration::from_millis(500));
     let config = PoolConfig {
         store: "ops".into(),
         replicas: vec![pair.replica_url()],
@@ -224,6 +228,74 @@ async fn stopping_a_replica_causes_no_read_error() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(r.read(|p| Note::count(p)).await.unwrap(), 50);
+    // Idle since the restart, longer than max_lag: still not behind.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    r.recheck().await;
+    let state = &r.replica_states()[0];
+    assert!(state.up && state.lag == Some(Duration::ZERO), "{state:?}");
+    assert!(on_replica(&r, r.replica()));
+}
+
+#[tokio::test]
+async fn a_token_is_not_held_back_by_wal_not_yet_flushed() {
+    let db = database().await;
+    let r = handle(&db, vec![replica_url(&db.name)], ReplicaPolicy::default()).await;
+    Note::insert(r.primary(), &note(1)).await.unwrap();
+    // An aborted transaction: its WAL is inserted now and flushed only by
+    // the WAL writer, up to wal_writer_delay later. A replica cannot replay
+    // past the primary's flush position, so a token beyond it would wait.
+    let e = Note::insert(r.primary(), &note(1)).await.unwrap_err();
+    assert!(matches!(e, strata_sdk::Error::Conflict { .. }), "{e:?}");
+    let t = r.token().await.unwrap();
+    let (flush,): (i64,) =
+        sqlx::query_as("SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::int8")
+            .fetch_one(r.primary())
+            .await
+            .unwrap();
+    assert!(
+        t.0 .0 <= flush as u64,
+        "token {} beyond flush {flush}",
+        t.0 .0
+    );
+    // It still covers the committed write: the replica serves it.
+    let got = r.read_after(&t, |p| Note::get(p, &1)).await.unwrap();
+    assert_eq!(got.id, 1);
+}
+
+/// A replica URL that names another database of the standby (an easy
+/// typo) serves other data: it is down, with why, in the router and in
+/// `strata health`, and reads go to the primary.
+#[tokio::test]
+async fn a_replica_of_another_database_is_not_used_and_health_says_why() {
+    let db = database().await;
+    let wrong = replica_url("postgres");
+    let r = handle(&db, vec![wrong.clone()], ReplicaPolicy::default()).await;
+    let state = &r.replica_states()[0];
+    assert!(!state.up, "{state:?}");
+    let why = state.problem.as_deref().unwrap_or_default();
+    assert!(why.contains("serves database `postgres`"), "{why}");
+    Note::insert(r.primary(), &note(1)).await.unwrap();
+    assert!(is(r.replica(), r.primary()));
+    assert_eq!(r.read(|p| Note::count(p)).await.unwrap(), 1);
+
+    let config = PoolConfig {
+        replicas: vec![wrong],
+        ..PoolConfig::new(db.url.clone())
+    };
+    let checks = [strata_sdk::health::Check::postgres("ops", &config)];
+    let report = strata_sdk::health::run(&checks, Duration::from_secs(5)).await;
+    let replica = &report.stores[0].servers[1];
+    assert!(!replica.up, "{replica:?}");
+    let error = replica.error.as_deref().unwrap_or_default();
+    assert!(error.contains("serves database `postgres`"), "{error}");
+    // The right database is up in both.
+    let right = PoolConfig {
+        replicas: vec![replica_url(&db.name)],
+        ..PoolConfig::new(db.url.clone())
+    };
+    let checks = [strata_sdk::health::Check::postgres("ops", &right)];
+    let report = strata_sdk::health::run(&checks, Duration::from_secs(5)).await;
+    assert!(report.stores[0].servers[1].up, "{:?}", report.stores[0]);
 }
 
 #[tokio::test]

@@ -101,7 +101,7 @@ async fn writes_behind_the_sdk_invalidate_the_cache_through_change_capture() {
     // And the key text of the WAL path is the typed path's.
     assert_eq!(
         cache.key_of::<Account>(&7).unwrap().unwrap(),
-        key_from_parts(&prefix, "Account", fp, &[Some(7i64.to_be_bytes().to_vec())])
+        key_from_parts(&prefix, "Account", &[Some(7i64.to_be_bytes().to_vec())])
     );
 
     sqlx::query("INSERT INTO accounts VALUES (1, 'o', 10, NULL, '{}'), (2, 'p', 5, NULL, '[]')")

@@ -210,3 +210,44 @@ async fn a_failed_pipeline_is_reported_at_once_and_the_healthy_one_keeps_running
         pg_common::strata(&[&["sync", "drop"][..], &common[..], &["--to", "archive"]].concat());
     assert_eq!(code, 0, "{err}");
 }
+
+/// A ClickHouse server that refuses the generated DDL in a way waiting
+/// cannot cure (18.16 does not know `DateTime64`, the default 24.8 DDL's
+/// type) ends the run at once with the way out, instead of retrying for
+/// 24 hours.
+#[tokio::test]
+async fn a_target_refusing_the_ddl_for_good_ends_the_run_with_a_hint() {
+    let schema = r#"
+version: 1
+stores:
+  main: { kind: postgres, url: "${DATABASE_URL}" }
+  analytics: { kind: clickhouse, url: "${CLICKHOUSE_URL:http://127.0.0.1:8123}", database: sync_test }
+entities:
+  Loan:
+    table: loan
+    store: main
+    key: id
+    fields:
+      id: { type: i64 }
+      due: { type: timestamptz }
+sync:
+  - { from: Loan, to: analytics }
+"#;
+    let f = Fixture::new(schema).await;
+    let (_stop, run) = f.start(strata_sdk::sync::RunOptions::default());
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the run ends instead of retrying")
+        .unwrap();
+    match out {
+        Err(e @ strata_sdk::sync::SyncError::TargetRefused { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("Code: 50") && text.contains("server_version"),
+                "{text}"
+            );
+            assert!(!e.is_transient());
+        }
+        other => panic!("expected TargetRefused, got {other:?}"),
+    }
+}

@@ -181,6 +181,7 @@ pub fn row(model: &crate::model::Model, store: &str, e: &Entity) -> TokenStream 
         }
 
         impl ::strata_sdk::clickhouse::Table for #name {
+            const STORE: &'static str = #store;
             const DATABASE: &'static str = #db;
             const TABLE: &'static str = #table;
             fn encoded_len(&self) -> usize {

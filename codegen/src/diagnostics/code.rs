@@ -42,6 +42,7 @@ codes! {
     NotUtf8 => "strata::not_utf8": "A schema file is not UTF-8 text.",
     Yaml => "strata::yaml": "The text is not valid YAML, or holds more than one document.",
     YamlAlias => "strata::yaml_alias": "YAML anchors and aliases (`&a`, `*a`) are not supported.",
+    YamlTag => "strata::yaml_tag": "YAML tags (`!!binary`, `!custom`) are not supported: a value is read as plain text.",
     YamlDepth => "strata::yaml_depth": "Mappings and lists are nested more than 64 levels deep.",
     YamlKey => "strata::yaml_key": "A mapping key is not a plain name.",
     DuplicateKey => "strata::duplicate_key": "A key appears twice in one mapping.",

@@ -200,7 +200,7 @@ pub fn rust(model: &Model) -> String {
                 > {
                     ::std::result::Result::Ok(::strata_sdk::elasticsearch::WriterConfig::new(
                         ::strata_sdk::elasticsearch::expand(#url)?,
-                    ))
+                    ).with_store(#store))
                 }
                 #(#docs)*
             }

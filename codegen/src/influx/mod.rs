@@ -202,7 +202,8 @@ fn config(model: &Model, store: &str) -> TokenStream {
             ::std::result::Result::Ok(
                 ::strata_sdk::influx::WriterConfig::new(expand(#url)?, expand(#org)?, expand(#bucket)?)
                     .with_token(expand(#token)?)
-                    .with_precision(::strata_sdk::influx::Precision::#p),
+                    .with_precision(::strata_sdk::influx::Precision::#p)
+                    .with_store(#store),
             )
         }
     }

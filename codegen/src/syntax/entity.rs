@@ -80,9 +80,12 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
         e.key = names(n, "a key field", probs);
         e.key_span = Some(n.span);
     }
+    // A value that is not a boolean (`yes`) is reported, then read as
+    // `true`, the likely intent: a query ordered by `created_at` must not
+    // add a second, misleading "no field `created_at`".
     e.timestamps = m
         .get("timestamps")
-        .and_then(|n| boolean(n, "`timestamps`", probs));
+        .map(|n| boolean(n, "`timestamps`", probs).unwrap_or(Spanned::new(true, n.span)));
     e.version = m
         .get("version")
         .and_then(|n| boolean(n, "`version`", probs));
@@ -211,8 +214,10 @@ fn events(n: &Node, probs: &mut Problems) -> Option<EventsDecl> {
     let store = c.get("store").and_then(|s| name(s, "`store`", probs));
     let partitions = c
         .get("partitions")
-        .and_then(|v| number(v, "`partitions`", probs));
-    let max_len = c.get("max_len").and_then(|v| number(v, "`max_len`", probs));
+        .and_then(|v| number(v, "`partitions`", 1..=1024, probs));
+    let max_len = c
+        .get("max_len")
+        .and_then(|v| number(v, "`max_len`", 1000..=u32::MAX, probs));
     let pubsub = c.get("pubsub").and_then(|v| boolean(v, "`pubsub`", probs));
     let Some(store) = store else {
         let help = "add `store: cache` naming a redis store (or write `events: cache`)";
@@ -267,7 +272,9 @@ pub(super) fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDec
             f.default = m
                 .get("default")
                 .and_then(|n| literal(n, "`default`", probs));
-            f.max = m.get("max").and_then(|n| number(n, "`max`", probs));
+            f.max = m
+                .get("max")
+                .and_then(|n| number(n, "`max`", 1..=10_485_760, probs));
             f.unique = m.get("unique").and_then(|n| boolean(n, "`unique`", probs));
             f.references = m
                 .get("references")
@@ -477,7 +484,9 @@ pub(super) fn query(k: &Node, v: &Node, probs: &mut Problems) -> Option<QueryDec
             .map(|n| ordered(n, probs))
             .collect();
     }
-    q.limit = m.get("limit").and_then(|n| number(n, "`limit`", probs));
+    q.limit = m
+        .get("limit")
+        .and_then(|n| number(n, "`limit`", 1..=u32::MAX, probs));
     q.one = m
         .get("one")
         .and_then(|n| boolean(n, "`one`", probs))

@@ -180,7 +180,14 @@ pub(super) fn boolean(node: &Node, what: &str, probs: &mut Problems) -> Option<S
     }
 }
 
-pub(super) fn number(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<u32>> {
+/// A whole number; `range` is what the key accepts (checked in the
+/// resolver), named in the hint when the text does not even fit a `u32`.
+pub(super) fn number(
+    node: &Node,
+    what: &str,
+    range: std::ops::RangeInclusive<u32>,
+    probs: &mut Problems,
+) -> Option<Spanned<u32>> {
     match node.as_str().and_then(|s| s.parse::<u32>().ok()) {
         Some(n) => Some(Spanned::new(n, node.span)),
         None => {
@@ -189,7 +196,11 @@ pub(super) fn number(node: &Node, what: &str, probs: &mut Problems) -> Option<Sp
             let (message, help) = match (digits, text.strip_prefix('-')) {
                 (true, _) => (
                     format!("{what} is out of range"),
-                    format!("write a whole number from 0 to {}", u32::MAX),
+                    format!(
+                        "write a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
                 ),
                 (false, Some(rest))
                     if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) =>

@@ -148,9 +148,13 @@ pub fn load(file: FileId, text: &str, probs: &mut Problems) -> Option<Node> {
                 );
                 return None;
             }
-            Event::Scalar(value, style, anchor, _tag) => {
+            Event::Scalar(value, style, anchor, tag) => {
                 if anchor != 0 {
                     probs.push(anchor_problem(sp));
+                    return None;
+                }
+                if tag.is_some() {
+                    probs.push(tag_problem(sp));
                     return None;
                 }
                 Node {
@@ -158,9 +162,13 @@ pub fn load(file: FileId, text: &str, probs: &mut Problems) -> Option<Node> {
                     span: sp,
                 }
             }
-            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+            Event::SequenceStart(anchor, ref tag) | Event::MappingStart(anchor, ref tag) => {
                 if anchor != 0 {
                     probs.push(anchor_problem(sp));
+                    return None;
+                }
+                if tag.is_some() {
+                    probs.push(tag_problem(sp));
                     return None;
                 }
                 if stack.len() >= MAX_DEPTH {
@@ -400,6 +408,12 @@ fn line_col(text: &str, at: usize) -> (usize, usize) {
         before.matches('\n').count() + 1,
         before[line_start..].chars().count() + 1,
     )
+}
+
+fn tag_problem(sp: Span) -> Problem {
+    Problem::new(Code::YamlTag, sp, "YAML tags are not supported in schemas")
+        .label("tag")
+        .help("remove the tag (such as `!!binary` or `!!str`): every value is read as plain text; quote it if it must stay a string")
 }
 
 fn anchor_problem(sp: Span) -> Problem {

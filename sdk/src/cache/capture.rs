@@ -20,15 +20,11 @@ use crate::error::{Error, Result};
 /// The Redis key of a row from its key columns, each given as its
 /// PostgreSQL binary encoding (`None`: NULL), in the entity's key order —
 /// the same text [`Cache::key_of`] gives for the typed key:
-/// `<prefix>:<entity>:<fingerprint>:{<hex>.<hex>…}`.
-pub fn key_from_parts(
-    prefix: &str,
-    entity: &str,
-    fingerprint: &str,
-    parts: &[Option<Vec<u8>>],
-) -> String {
+/// `<prefix>:<entity>:{<hex>.<hex>…}` (the same for every shape of the
+/// entity: a value entry carries its shape).
+pub fn key_from_parts(prefix: &str, entity: &str, parts: &[Option<Vec<u8>>]) -> String {
     use std::fmt::Write;
-    let mut s = format!("{prefix}:{entity}:{fingerprint}:{{");
+    let mut s = format!("{prefix}:{entity}:{{");
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
             s.push('.');
@@ -88,23 +84,18 @@ impl Cache {
         }
     }
 
-    /// Tombstones every cached entry of `entity` whose shape has
-    /// `fingerprint` (values and tombstones, not stampede leases), found by
+    /// Tombstones every cached row entry of `entity`, of every shape
+    /// (values and tombstones, not stampede leases nor finder pointers,
+    /// which are checked against the row they point to), found by
     /// `SCAN` on every master: what a `TRUNCATE` of its table needs.
     /// Returns how many keys were tombstoned. Errors: the first Redis error
     /// or timeout, as [`Error::Connection`] (the caller retries; a tombstone
     /// written twice is harmless).
-    pub async fn tombstone_entity(
-        &self,
-        entity: &'static str,
-        fingerprint: &str,
-        ttl_ms: u64,
-    ) -> Result<u64> {
+    pub async fn tombstone_entity(&self, entity: &'static str, ttl_ms: u64) -> Result<u64> {
         let pattern = format!(
-            "{}:{}:{}:{{*}}",
+            "{}:{}:{{*}}",
             glob_escape(&self.inner.prefix),
             glob_escape(entity),
-            glob_escape(fingerprint)
         );
         let keys = self.inner.conn.scan_match(&pattern).await?;
         for chunk in keys.chunks(1000) {

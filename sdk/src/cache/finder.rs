@@ -72,7 +72,7 @@ async fn find<T: Cacheable>(
         cache.count(Event::Bypass, entity, 1);
         return pg::query_one::<T, _>(store.pool(), index, Ok(a)).await;
     }
-    if let Some(row) = hit::<T>(store, def, pointer, matches).await {
+    if let Some(row) = hit::<T>(store, pointer, matches).await {
         cache.count(Event::Hit, entity, 1);
         return Ok(Some(row));
     }
@@ -87,7 +87,7 @@ async fn find<T: Cacheable>(
         .await?
         .is_some_and(|r| matches(&r))
     {
-        let rkey = entry::key::<T>(cache.prefix(), def, &key)?;
+        let rkey = entry::key::<T>(cache.prefix(), &key)?;
         let px = super::expiry_ms(def.ttl_ms, cache.inner.cfg.jitter);
         let mut set = redis::cmd("SET");
         set.arg(pointer).arg(rkey).arg("PX").arg(px);
@@ -99,7 +99,6 @@ async fn find<T: Cacheable>(
 /// The row a pointer leads to, if its entry is a value that still matches.
 async fn hit<T: Cacheable>(
     store: &Store,
-    def: &CacheDef,
     pointer: &str,
     matches: &(dyn Fn(&T) -> bool + Send + Sync),
 ) -> Option<T> {
@@ -107,15 +106,15 @@ async fn hit<T: Cacheable>(
     let rkey: String = cache
         .run::<Option<String>>(entity, redis::cmd("GET").arg(pointer))
         .await??;
-    // Only a row key of this entity and shape.
-    let own = format!("{}:{entity}:{}:{{", cache.prefix(), def.fingerprint);
+    // Only a row key of this entity (its shape is checked in the entry).
+    let own = format!("{}:{entity}:{{", cache.prefix());
     if !rkey.starts_with(&own) || !rkey.ends_with('}') {
         return None;
     }
     let got = cache
         .run::<Option<Vec<u8>>>(entity, redis::cmd("GET").arg(&rkey))
         .await??;
-    let entry::Entry::Value { expiry_ms, row, .. } = entry::parse(&got) else {
+    let entry::Entry::Value { expiry_ms, row, .. } = entry::parse_for::<T>(&got) else {
         return None;
     };
     if expiry_ms <= unix_ms() {

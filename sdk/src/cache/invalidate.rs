@@ -23,7 +23,7 @@ impl Cache {
         let Some(def) = T::CACHE else { return Ok(()) };
         let rendered = keys
             .iter()
-            .map(|k| entry::key::<T>(&self.inner.prefix, def, k))
+            .map(|k| entry::key::<T>(&self.inner.prefix, k))
             .collect::<Result<Vec<_>>>()?;
         self.invalidate_keys(T::DEF.entity, def.ttl_ms, rendered)
             .await;

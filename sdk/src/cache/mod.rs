@@ -353,7 +353,7 @@ impl Cache {
     /// The Redis key of a row of `T` with this key.
     pub fn key_of<T: crate::postgres::Table>(&self, key: &T::Key) -> Result<Option<String>> {
         T::CACHE
-            .map(|def| entry::key::<T>(&self.inner.prefix, def, key))
+            .map(|_| entry::key::<T>(&self.inner.prefix, key))
             .transpose()
     }
 

@@ -32,8 +32,13 @@ pub fn find<'a, T: Cacheable, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, Opti
 /// [`find`], or [`Error::NotFound`].
 pub fn get<'a, T: Cacheable, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, T> {
     Box::pin(async move {
-        find::<T, A>(db, key).await?.ok_or(Error::NotFound {
-            entity: T::DEF.entity,
+        find::<T, A>(db, key).await?.ok_or_else(|| {
+            let e = Error::NotFound {
+                entity: T::DEF.entity,
+            };
+            let call = crate::postgres::repo::call::<T>(crate::postgres::seam::Operation::Find);
+            crate::postgres::seam::failed(call, &e);
+            e
         })
     })
 }
@@ -75,7 +80,7 @@ pub(super) async fn find_cached<T: Cacheable>(
         cache.count(Event::Bypass, entity, 1);
         return pg::find::<T, _>(store.pool(), key).await;
     }
-    let rkey = entry::key::<T>(cache.prefix(), def, key)?;
+    let rkey = entry::key::<T>(cache.prefix(), key)?;
     let writes = ent.writes.load(std::sync::atomic::Ordering::Acquire);
     let epoch = cache.epoch();
     let at = Instant::now();
@@ -90,7 +95,7 @@ pub(super) async fn find_cached<T: Cacheable>(
             expiry_ms,
             load_ms,
             row,
-        } = entry::parse(b)
+        } = entry::parse_for::<T>(b)
         {
             if !early_refresh(cache, expiry_ms, load_ms) {
                 if let Some(row) = entry::decode::<T>(row) {
@@ -189,7 +194,7 @@ async fn refill_check<T: Cacheable>(
     if entry::seen(Some(&got)) == seen {
         return None;
     }
-    let entry::Entry::Value { row, .. } = entry::parse(&got) else {
+    let entry::Entry::Value { row, .. } = entry::parse_for::<T>(&got) else {
         return None;
     };
     entry::decode::<T>(row)
@@ -204,7 +209,7 @@ async fn poll<T: Cacheable>(cache: &Cache, entity: &'static str, rkey: &str) -> 
             .run::<Option<Vec<u8>>>(entity, redis::cmd("GET").arg(rkey))
             .await?;
         if let Some(b) = got {
-            if let entry::Entry::Value { row, .. } = entry::parse(&b) {
+            if let entry::Entry::Value { row, .. } = entry::parse_for::<T>(&b) {
                 if let Some(row) = entry::decode::<T>(row) {
                     return Some(row);
                 }
@@ -291,7 +296,13 @@ async fn fill(
         return;
     }
     let px = super::expiry_ms(ttl, cache.inner.cfg.jitter);
-    let value = entry::value(rand::random(), unix_ms().saturating_add(px), load_ms, row);
+    let value = entry::value(
+        rand::random(),
+        unix_ms().saturating_add(px),
+        load_ms,
+        def.fingerprint,
+        row,
+    );
     let mut inv = FILL.prepare_invoke();
     inv.key(rkey)
         .key(entry::lease(rkey))
@@ -335,7 +346,7 @@ async fn get_many_cached<T: Cacheable>(
     }
     let rkeys = keys
         .iter()
-        .map(|k| entry::key::<T>(cache.prefix(), def, k))
+        .map(|k| entry::key::<T>(cache.prefix(), k))
         .collect::<Result<Vec<_>>>()?;
     let epoch = cache.epoch();
     let at = Instant::now();
@@ -357,7 +368,7 @@ async fn get_many_cached<T: Cacheable>(
                 expiry_ms,
                 load_ms,
                 row,
-            } = entry::parse(b)
+            } = entry::parse_for::<T>(b)
             {
                 if !early_refresh(cache, expiry_ms, load_ms) {
                     if let Some(row) = entry::decode::<T>(row) {
@@ -380,7 +391,7 @@ async fn get_many_cached<T: Cacheable>(
         let load_ms = t.elapsed().as_millis().min(u32::MAX as u128) as u32;
         let mut loaded = Vec::new();
         for row in rows {
-            let rkey = entry::key::<T>(cache.prefix(), def, &row.key())?;
+            let rkey = entry::key::<T>(cache.prefix(), &row.key())?;
             let bytes = entry::encode(&row)?;
             loaded.push((rkey, bytes, row));
         }

@@ -12,7 +12,7 @@ use sqlx::{Acquire, PgPool, Postgres, Transaction};
 
 use super::{entry, Cache};
 use crate::error::Result;
-use crate::postgres::{AfterCommit, Db, Table};
+use crate::postgres::{AfterCommit, Db, Table, Tx};
 
 /// A PostgreSQL pool and the cache of its entities: pass `&store` where a
 /// repository call takes a pool. Reads by key of entities with `cache:`
@@ -22,6 +22,9 @@ use crate::postgres::{AfterCommit, Db, Table};
 pub struct Store {
     pub(crate) pool: PgPool,
     pub(crate) cache: Cache,
+    /// The postgres store's name, labelling [`Store::begin`]'s transactions
+    /// in the metrics.
+    name: Arc<str>,
 }
 
 /// Which caches were paired with which pool (by the identity of the
@@ -56,7 +59,17 @@ impl Store {
             list.push((opts, Arc::downgrade(&cache.inner)));
         }
         drop(list);
-        Store { pool, cache }
+        Store {
+            pool,
+            cache,
+            name: Arc::from("default"),
+        }
+    }
+    /// Names the postgres store (the schema's name, e.g. `main`) in the
+    /// metrics of [`Store::begin`]'s transactions; `default` otherwise.
+    pub fn with_store_name(mut self, name: &str) -> Self {
+        self.name = Arc::from(name);
+        self
     }
     /// The pool: calls given it read PostgreSQL; their writes invalidate
     /// the caches paired with it (autocommit and batch writes; not writes
@@ -74,9 +87,11 @@ impl Store {
     /// Begins a transaction whose writes invalidate their keys when
     /// [`StoreTx::commit`] returns, and never if it rolls back. Reads inside
     /// it go to PostgreSQL (they must see the transaction's own writes).
+    /// Counted in `strata_transactions_total` (`entity="*"`), as a
+    /// [`Tx`].
     pub async fn begin(&self) -> Result<StoreTx<'_>> {
         Ok(StoreTx {
-            tx: self.pool.begin().await?,
+            tx: Tx::begin(&self.name, &self.pool).await?,
             store: self,
             deferred: Deferred::default(),
         })
@@ -140,7 +155,7 @@ impl Deferred {
         let Some(def) = T::CACHE else { return Ok(()) };
         let rendered = keys
             .iter()
-            .map(|k| entry::key::<T>(prefix, def, k))
+            .map(|k| entry::key::<T>(prefix, k))
             .collect::<Result<Vec<_>>>()?;
         let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
         list.push((T::DEF.entity, def.ttl_ms, rendered));
@@ -157,7 +172,7 @@ impl Deferred {
 /// sees the older rows). Dropped or rolled back, nothing is invalidated
 /// (nothing changed). Reads inside it go to PostgreSQL.
 pub struct StoreTx<'s> {
-    tx: Transaction<'static, Postgres>,
+    tx: Tx,
     store: &'s Store,
     deferred: Deferred,
 }
@@ -170,9 +185,7 @@ impl StoreTx<'_> {
             store,
             deferred,
         } = self;
-        tx.commit()
-            .await
-            .map_err(|e| crate::Error::from(e).after_send())?;
+        tx.commit().await?;
         for (entity, ttl, keys) in deferred.take() {
             store.cache.invalidate_keys(entity, ttl, keys).await;
         }
@@ -180,12 +193,12 @@ impl StoreTx<'_> {
     }
     /// Rolls back; nothing is invalidated.
     pub async fn rollback(self) -> Result<()> {
-        Ok(self.tx.rollback().await?)
+        self.tx.rollback().await
     }
     /// The connection, for statements of your own inside the transaction
     /// (they invalidate nothing).
     pub fn conn(&mut self) -> &mut PgConnection {
-        &mut self.tx
+        self.tx.conn()
     }
 }
 
@@ -193,10 +206,10 @@ impl<'a, 's: 'a> Acquire<'a> for &'a mut StoreTx<'s> {
     type Database = Postgres;
     type Connection = &'a mut PgConnection;
     fn acquire(self) -> BoxFuture<'a, std::result::Result<Self::Connection, sqlx::Error>> {
-        Box::pin(futures_util::future::ok(&mut *self.tx))
+        Box::pin(futures_util::future::ok(self.tx.conn()))
     }
     fn begin(self) -> BoxFuture<'a, std::result::Result<Transaction<'a, Postgres>, sqlx::Error>> {
-        Transaction::begin(&mut *self.tx, None)
+        Transaction::begin(self.tx.conn(), None)
     }
 }
 

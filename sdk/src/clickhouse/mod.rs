@@ -22,6 +22,9 @@ pub use writer::{Error, Writer, WriterConfig};
 
 /// A generated row type: where it lives and how large it is on the wire.
 pub trait Table {
+    /// The schema's name of the ClickHouse store (the `store` label of the
+    /// writer metrics); empty for a hand-written row.
+    const STORE: &'static str = "";
     /// The database named in the schema (a writer may target another one).
     const DATABASE: &'static str;
     /// The table rows are inserted into.

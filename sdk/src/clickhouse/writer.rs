@@ -34,6 +34,7 @@ impl Default for WriterConfig {
                     Duration::from_millis(102_400),
                 ),
                 timeout: crate::writer::DEFAULT_TIMEOUT,
+                store: None,
             },
         }
     }
@@ -167,6 +168,8 @@ impl<T> Drop for Writer<T> {
 
 impl<T: Table + RowOwned + RowWrite> Writer<T> {
     pub fn new(client: Client, config: WriterConfig) -> Self {
+        let store = config.settings.store().or(Some(T::STORE));
+        let meter = crate::writer::Meter::new("clickhouse", store, T::TABLE);
         Writer {
             sql: insert_sql(T::TABLE, T::COLUMN_NAMES),
             client,
@@ -181,7 +184,7 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
             oldest: None,
             sent: 0,
             table: T::TABLE,
-            meter: crate::writer::Meter::new("clickhouse", T::TABLE),
+            meter,
             _rows: PhantomData,
         }
     }
@@ -327,7 +330,7 @@ impl<T: Table + RowOwned + RowWrite> Writer<T> {
         let mut first = first;
         let (result, attempts) = crate::writer::retry(
             &this.config.settings.retry,
-            "clickhouse",
+            &this.meter,
             || {
                 let done = first.take();
                 async move {

@@ -46,6 +46,7 @@ impl WriterConfig {
                 max_age: Duration::from_secs(1),
                 retry: Retry::new(3, Duration::from_millis(200), Duration::from_secs(30)),
                 timeout: crate::writer::DEFAULT_TIMEOUT,
+                store: None,
             },
         }
     }
@@ -192,6 +193,7 @@ impl Drop for Writer {
 
 impl Writer {
     pub fn new(config: WriterConfig) -> Self {
+        let meter = crate::writer::Meter::new("elasticsearch", config.settings.store(), "_bulk");
         Writer {
             http: crate::writer::http::client(config.settings.timeout),
             config,
@@ -199,7 +201,7 @@ impl Writer {
             docs: 0,
             oldest: None,
             sent: 0,
-            meter: crate::writer::Meter::new("elasticsearch", "_bulk"),
+            meter,
             report: BulkReport::default(),
         }
     }
@@ -284,7 +286,7 @@ impl Writer {
         self.meter.backlog(self.docs);
         let (result, attempts) = crate::writer::retry(
             &self.config.settings.retry,
-            "elasticsearch",
+            &self.meter,
             || self.attempt(body.clone()),
             |f: &Failure| f.retry,
             |f: &Failure| f.retry_after,

@@ -169,6 +169,15 @@ pub fn head_key(prefix: &str, entity: &str) -> String {
     format!("{prefix}:events:{entity}:head")
 }
 
+/// The epoch key: a random value the publisher sets once (`SET NX`)
+/// before appending. Redis losing its data (a restart without
+/// persistence, a failover to an empty replica) loses it too, and the next
+/// append sets another: a running subscription that sees it change knows
+/// entries may be gone.
+pub fn epoch_key(prefix: &str, entity: &str) -> String {
+    format!("{prefix}:events:{entity}:epoch")
+}
+
 /// The pub/sub channel: `<prefix>:events:<entity>`.
 pub fn channel(prefix: &str, entity: &str) -> String {
     format!("{prefix}:events:{entity}")

@@ -36,6 +36,22 @@ impl Position {
         Position { lsn, seq }
     }
 
+    /// Just before the first change of a commit at `lsn` (and after every
+    /// commit before it): a subscription from here yields change 0 of
+    /// that commit first. This is what a bare WAL position means, such as
+    /// `pg_current_wal_lsn()` or a causality token: WAL up to `lsn` is
+    /// seen, a commit whose record starts at `lsn` or later is not.
+    /// Written `<lsn - 1>-18446744073709551615`; [`Position::START`] for 0.
+    pub const fn before_commit(lsn: u64) -> Self {
+        match lsn.checked_sub(1) {
+            Some(prev) => Position {
+                lsn: prev,
+                seq: u64::MAX,
+            },
+            None => Position::START,
+        }
+    }
+
     /// The Redis stream entry ID: `<lsn>-<seq>` in decimal.
     pub fn stream_id(&self) -> String {
         format!("{}-{}", self.lsn, self.seq)
@@ -65,19 +81,23 @@ pub struct BadPosition(pub String);
 impl FromStr for Position {
     type Err = BadPosition;
 
-    /// `0/16B3748-3`; `0/16B3748` alone means index 0.
+    /// `0/16B3748-3`: change 3 of the commit at `0/16B3748`. A bare LSN
+    /// (`0/16B3748`, as PostgreSQL prints one) is
+    /// [`Position::before_commit`]: a subscription from it starts with
+    /// change 0 of a commit at that LSN, never after it.
     fn from_str(s: &str) -> Result<Self, BadPosition> {
         let bad = || BadPosition(s.chars().take(80).collect());
         let (lsn, seq) = match s.trim().split_once('-') {
-            Some((l, q)) => (l, q.parse::<u64>().map_err(|_| bad())?),
-            None => (s.trim(), 0),
+            Some((l, q)) => (l, Some(q.parse::<u64>().map_err(|_| bad())?)),
+            None => (s.trim(), None),
         };
         let (hi, lo) = lsn.split_once('/').ok_or_else(bad)?;
         let hi = u32::from_str_radix(hi, 16).map_err(|_| bad())?;
         let lo = u32::from_str_radix(lo, 16).map_err(|_| bad())?;
-        Ok(Position {
-            lsn: (u64::from(hi) << 32) | u64::from(lo),
-            seq,
+        let lsn = (u64::from(hi) << 32) | u64::from(lo);
+        Ok(match seq {
+            Some(seq) => Position { lsn, seq },
+            None => Position::before_commit(lsn),
         })
     }
 }
@@ -114,7 +134,12 @@ mod tests {
             "1/0-2".parse::<Position>().unwrap(),
             Position::new(1 << 32, 2)
         );
-        assert_eq!("0/10".parse::<Position>().unwrap(), Position::new(16, 0));
+        // A bare LSN: just before change 0 of a commit there.
+        let bare = "0/10".parse::<Position>().unwrap();
+        assert_eq!(bare, Position::new(15, u64::MAX));
+        assert!(bare < Position::new(16, 0) && bare > Position::new(15, 9));
+        assert_eq!(bare.to_string().parse::<Position>().unwrap(), bare);
+        assert_eq!("0/0".parse::<Position>().unwrap(), Position::START);
         assert!(Position::new(1, 9) < Position::new(2, 0));
         for bad in ["", "x/1-1", "1-1", "0/1-x", "0/1/2-0", "100000000/0-0"] {
             assert!(bad.parse::<Position>().is_err(), "{bad}");

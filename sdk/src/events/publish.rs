@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::Script;
 
-use super::{channel, head_key, stream_key, Op, Position, FORMAT};
+use super::{channel, epoch_key, head_key, stream_key, Op, Position, FORMAT};
 use crate::cache::conn::{Conn, Topology};
 use crate::error::{Error, Result};
 
@@ -148,6 +148,14 @@ impl Publisher {
         for e in events {
             parts.entry(e.partition).or_default().push(e);
         }
+        // The streams' epoch, set once (a new one after Redis lost it).
+        redis::cmd("SET")
+            .arg(epoch_key(&self.prefix, entity))
+            .arg(format!("{:016x}", rand::random::<u64>()))
+            .arg("NX")
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
         let chan = if pubsub {
             channel(&self.prefix, entity)
         } else {

@@ -77,6 +77,7 @@ impl Client {
             entity: entity.to_string(),
             partitions,
             cursor: from,
+            epoch: None,
         };
         tokio::spawn(reader.run(tx));
         let mut rx = rx;
@@ -138,6 +139,8 @@ struct Reader {
     entity: String,
     partitions: u16,
     cursor: Position,
+    /// The streams' epoch as first seen ([`super::epoch_key`]).
+    epoch: Option<String>,
 }
 
 type Tx<R> = mpsc::Sender<Result<Change<R>>>;
@@ -156,6 +159,7 @@ impl Reader {
             let round = async {
                 if !checked {
                     self.check_trimmed().await?;
+                    self.check_epoch().await?;
                     checked = true;
                 }
                 if block.is_none() {
@@ -163,7 +167,10 @@ impl Reader {
                 }
                 let conn = block.as_mut().expect("opened above");
                 match self.wait_head(conn).await? {
-                    Some(head) => self.read_to(head, &tx).await,
+                    Some(head) => {
+                        self.check_epoch().await?;
+                        self.read_to(head, &tx).await
+                    }
                     None => Ok(true),
                 }
             };
@@ -185,6 +192,30 @@ impl Reader {
                 }
             }
         }
+    }
+
+    /// Refuses to go on when the streams' epoch changed or vanished since
+    /// first seen: Redis lost its data while this subscription ran, so
+    /// changes after the cursor may be gone ([`Error::Event`]).
+    async fn check_epoch(&mut self) -> Result<()> {
+        let now: Option<String> = redis::cmd("GET")
+            .arg(super::epoch_key(&self.client.prefix, &self.entity))
+            .query_async(&mut self.client.conn())
+            .await
+            .map_err(redis_error)?;
+        match (&self.epoch, now) {
+            (None, now) => self.epoch = now,
+            (Some(was), Some(now)) if *was == now => {}
+            (Some(_), _) => {
+                return Err(Error::Event {
+                    message: format!(
+                        "`{}`: Redis lost the change streams' data while this subscription ran (their epoch changed: restarted without persistence, or failed over to an empty replica); changes after {} may be gone: read the current rows from PostgreSQL and subscribe from the head",
+                        self.entity, self.cursor
+                    ),
+                })
+            }
+        }
+        Ok(())
     }
 
     /// The head once it is past the cursor (`None`: nothing new yet).
@@ -283,9 +314,9 @@ impl Reader {
     /// (`entries-added` above `length`) and the first kept entry is past
     /// the position, or an entry past it was deleted
     /// (`max-deleted-entry-id`). Redis 7's `XINFO STREAM`.
-    async fn check_trimmed(&self) -> Result<()> {
+    async fn check_trimmed(&mut self) -> Result<()> {
         if self.cursor == Position::START {
-            return Ok(());
+            return self.start_after_trim().await;
         }
         // The head only grows: a start past it is a position these streams
         // never held (Redis lost its data, or another deployment's).
@@ -318,6 +349,38 @@ impl Reader {
                     ),
                 });
             }
+        }
+        Ok(())
+    }
+}
+
+impl Reader {
+    /// From [`Position::START`] on trimmed streams: start after the last
+    /// transaction whose changes a trim may have cut, so the first change
+    /// yielded begins a whole transaction and every position yielded can be
+    /// resumed from. That is after the commit of the highest first-kept
+    /// entry over the partitions: every partition keeps everything from its
+    /// own first entry on, so a transaction committed later is whole.
+    async fn start_after_trim(&mut self) -> Result<()> {
+        let mut from: Option<Position> = None;
+        for p in 0..self.partitions {
+            let key = stream_key(&self.client.prefix, &self.entity, p);
+            let info: redis::Value = match redis::cmd("XINFO")
+                .arg("STREAM")
+                .arg(&key)
+                .query_async(&mut self.client.conn())
+                .await
+            {
+                Ok(v) => v,
+                Err(e) if e.code() == Some("ERR") => continue, // no such stream yet
+                Err(e) => return Err(redis_error(e)),
+            };
+            if let Some(first) = gap_after(&info, Position::START) {
+                from = from.max(Some(first));
+            }
+        }
+        if let Some(first) = from {
+            self.cursor = Position::new(first.lsn, u64::MAX);
         }
         Ok(())
     }

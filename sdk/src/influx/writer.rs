@@ -60,6 +60,7 @@ impl WriterConfig {
                 max_age: Duration::from_secs(1),
                 retry: Retry::new(5, Duration::from_millis(200), Duration::from_secs(30)),
                 timeout: crate::writer::DEFAULT_TIMEOUT,
+                store: None,
             },
             buffer_bytes: 8 << 20,
             gzip: true,
@@ -281,6 +282,7 @@ impl Writer {
                 .allow_newlines_in_strings(config.newlines_in_strings),
             meter: crate::writer::Meter::new(
                 "influxdb",
+                config.settings.store(),
                 config
                     .v1_database
                     .clone()
@@ -420,7 +422,7 @@ impl Writer {
         let body = bytes::Bytes::from(self.body(self.enc.lines_bytes(r)));
         let (result, attempts) = crate::writer::retry(
             &self.config.settings.retry,
-            "influxdb",
+            &self.meter,
             || self.attempt(body.clone()),
             |f: &Failure| f.retry,
             |f: &Failure| f.retry_after,

@@ -72,6 +72,14 @@ pub enum MigrateError {
     },
     #[error("migration {version} `{name}` was applied, but its file is missing from the migrations folder")]
     Missing { version: i64, name: String },
+    /// The database has a migration newer than every one of this set: a
+    /// newer program applied it. See `Migrator::allow_newer`.
+    #[error("the database has migration {version} `{name}`, newer than this program's latest ({latest}): a newer version of the program applied it; deploy that version, or, during a rolling deploy or rollback whose newer migrations are compatible with this program, start it with `Migrator::allow_newer(true)` (`strata migrate apply --allow-newer`)")]
+    Newer {
+        version: i64,
+        name: String,
+        latest: i64,
+    },
     /// A statement of the migration failed; the message holds PostgreSQL's
     /// DETAIL and HINT when it sent them.
     #[error("migration {version} `{name}` failed{}: {source}{}", at_line(.at), detail_hint(.source))]

@@ -22,6 +22,9 @@ pub async fn connect(url: &str) -> Result<PgConnection, MigrateError> {
 pub struct Migrator {
     migrations: Migrations,
     record: Record,
+    /// Accept migrations applied by a newer program (see
+    /// [`Migrator::allow_newer`]).
+    allow_newer: bool,
 }
 
 /// What one `apply` did.
@@ -45,6 +48,11 @@ pub enum MigrationState {
     },
     /// Applied, but no file has this version any more.
     Missing {
+        at: DateTime<Utc>,
+    },
+    /// Applied, and newer than every migration of this set: a newer
+    /// program applied it (a rolling deploy, or a rollback).
+    Newer {
         at: DateTime<Utc>,
     },
 }
@@ -71,7 +79,27 @@ impl Migrator {
                 schema: None,
                 table: DEFAULT_TABLE.to_string(),
             },
+            allow_newer: false,
         }
+    }
+
+    /// Whether migrations applied by a *newer* program (versions above
+    /// every migration of this set) are accepted. By default `apply`
+    /// refuses them ([`MigrateError::Newer`]): this program may not work
+    /// with the database they made. During a rolling deploy or a rollback
+    /// whose newer migrations are compatible with this program (additive:
+    /// a new nullable column, a new table or index), allow them: `apply`
+    /// then skips them with a warning. A migration missing from the middle
+    /// of the set is still [`MigrateError::Missing`]. (sqlx calls this
+    /// `ignore_missing`.)
+    pub fn allow_newer(mut self, allow: bool) -> Self {
+        self.allow_newer = allow;
+        self
+    }
+
+    /// Whether [`Migrator::allow_newer`] is set.
+    pub fn allows_newer(&self) -> bool {
+        self.allow_newer
     }
 
     /// Records applied migrations in the PostgreSQL schema `schema` (as
@@ -305,8 +333,24 @@ impl Migrator {
     }
 
     fn verify(&self, applied: &[Applied]) -> Result<(), MigrateError> {
+        let latest = self.migrations.iter().map(|m| m.version).max().unwrap_or(0);
         for a in applied {
             match self.migrations.get(a.version) {
+                None if a.version > latest && self.allow_newer => {
+                    tracing::warn!(
+                        version = a.version,
+                        name = %a.name,
+                        latest,
+                        "the database has a migration newer than this program's; accepted (allow_newer)"
+                    );
+                }
+                None if a.version > latest => {
+                    return Err(MigrateError::Newer {
+                        version: a.version,
+                        name: a.name.clone(),
+                        latest,
+                    })
+                }
                 None => {
                     return Err(MigrateError::Missing {
                         version: a.version,
@@ -351,12 +395,17 @@ impl Migrator {
                 }
             })
             .collect();
+        let latest = self.migrations.iter().map(|m| m.version).max().unwrap_or(0);
         for a in &applied {
             if self.migrations.get(a.version).is_none() {
+                let state = match a.version > latest {
+                    true => MigrationState::Newer { at: a.at },
+                    false => MigrationState::Missing { at: a.at },
+                };
                 out.push(MigrationStatus {
                     version: a.version,
                     name: a.name.clone(),
-                    state: MigrationState::Missing { at: a.at },
+                    state,
                 });
             }
         }

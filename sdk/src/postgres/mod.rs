@@ -9,6 +9,7 @@ mod batch;
 pub mod check;
 mod copy;
 mod decode;
+pub mod key_text;
 pub mod methods;
 mod pool;
 pub mod replica;
@@ -17,6 +18,7 @@ pub mod seam;
 mod sink;
 pub mod sql;
 mod table;
+pub mod tx;
 mod upsert;
 mod values;
 
@@ -25,6 +27,7 @@ pub use crate::error::Result;
 pub use after::AfterCommit;
 pub use batch::{delete_many, insert_many, update_many, upsert_many};
 pub use copy::{abort as abort_copy, insert_rows, CopyWriter, COPY_BLOCK, INSERT_BLOCK};
+pub use key_text::KeyText;
 pub use pool::{expand_env, PoolConfig};
 pub use replica::{CausalityToken, Lsn, ReplicaPolicy, ReplicaState, Replicated};
 pub use repo::{Db, Fut, Rows};
@@ -34,6 +37,7 @@ pub use table::{
     ArrayValue, CacheDef, Column, QueryDef, Role, Sink, Table, TableDef, Temporal, Value,
     VersionCheck,
 };
+pub use tx::Tx;
 pub use upsert::upsert_staged;
 pub use values::values_chunk;
 

@@ -70,6 +70,36 @@ impl PoolConfig {
         }
         o
     }
+    /// Refuses settings no pool can work with ([`Error::Config`]): `max`
+    /// 0 (sqlx would panic), `min` above `max`, an `acquire_timeout` of 0,
+    /// a `statement_timeout` above PostgreSQL's 2,147,483,647 ms. `strata
+    /// check` refuses the same in a schema; this guards a hand-built config.
+    pub fn check(&self) -> Result<()> {
+        let bad = |why: &str| {
+            Err(Error::Config(format!(
+                "pool of store `{}`: {why}",
+                self.store
+            )))
+        };
+        if self.max == Some(0) {
+            return bad("`max` is 0: such a pool can never connect");
+        }
+        if let (Some(min), Some(max)) = (self.min, self.max) {
+            if min > max {
+                return bad("`min` is above `max`");
+            }
+        }
+        if self.acquire_timeout_ms == Some(0) {
+            return bad("`acquire_timeout` is 0: every wait for a connection would fail");
+        }
+        if self
+            .statement_timeout_ms
+            .is_some_and(|ms| ms > i32::MAX as u64)
+        {
+            return bad("`statement_timeout` is above PostgreSQL's 2147483647 ms");
+        }
+        Ok(())
+    }
     /// The connection options of `url` (expanded) with the session
     /// settings of this config (`statement_timeout`, `application_name`).
     pub fn connect_options(&self, url: &str) -> Result<PgConnectOptions> {
@@ -89,6 +119,7 @@ impl PoolConfig {
     /// `Error::Connection` naming the host, port, database and user (never
     /// the password).
     pub async fn connect(&self) -> Result<PgPool> {
+        self.check()?;
         let url = self.resolved_url()?;
         let options = self.connect_options(&url)?;
         let at = server(&options);

@@ -70,13 +70,44 @@ impl FromStr for Lsn {
 
 /// Read-your-writes by position: the primary's WAL position after a
 /// commit. A replica that has replayed up to it holds that commit. Cheap
-/// to copy and to send to another process (as text: [`Lsn`]'s `Display`).
+/// to copy and to send to another process: as text (`Display` writes
+/// `0/16B3748`, `FromStr` reads it back) or through serde (the same text,
+/// e.g. in a JSON response or a cookie).
+///
+/// ```
+/// use strata_sdk::postgres::CausalityToken;
+/// let t: CausalityToken = "0/16B3748".parse().unwrap();
+/// assert_eq!(t.to_string(), "0/16B3748");
+/// assert_eq!(serde_json::to_string(&t).unwrap(), "\"0/16B3748\"");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CausalityToken(pub Lsn);
 
 impl fmt::Display for CausalityToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+impl FromStr for CausalityToken {
+    type Err = Error;
+    /// Reads `HI/LO` (hexadecimal halves), as `Display` writes it. Errors:
+    /// [`Error::Config`] naming the text.
+    fn from_str(s: &str) -> Result<CausalityToken> {
+        s.trim().parse().map(CausalityToken)
+    }
+}
+
+impl serde::Serialize for CausalityToken {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CausalityToken {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -176,6 +207,58 @@ struct Inner {
     replicas: Vec<Replica>,
     policy: ReplicaPolicy,
     next: AtomicUsize,
+    /// What a replica must serve: the primary's database and cluster.
+    identity: Option<Identity>,
+}
+
+/// Which data a server holds: its database's name and its cluster's
+/// system identifier (`pg_control_system()`; `None` where the role may
+/// not read it). A streaming replica of the primary has both equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) database: String,
+    pub(crate) system: Option<String>,
+}
+
+pub(crate) const IDENTITY: &str =
+    "SELECT current_database()::text, system_identifier::text FROM pg_control_system()";
+
+/// The identity of the server behind `pool`; `None` if it cannot be read.
+async fn identity(pool: &PgPool) -> Option<Identity> {
+    match sqlx::query_as::<_, (String, String)>(IDENTITY)
+        .fetch_one(pool)
+        .await
+    {
+        Ok((database, system)) => Some(Identity {
+            database,
+            system: Some(system),
+        }),
+        // A role without the right to pg_control_system(): the name only.
+        Err(_) => sqlx::query_scalar::<_, String>("SELECT current_database()::text")
+            .fetch_one(pool)
+            .await
+            .ok()
+            .map(|database| Identity {
+                database,
+                system: None,
+            }),
+    }
+}
+
+/// Why `found` (a replica) does not serve the primary's data, if it does not.
+pub(crate) fn mismatch(want: &Identity, found: &Identity) -> Option<String> {
+    if want.database != found.database {
+        return Some(format!(
+            "serves database `{}`, the primary `{}`",
+            found.database, want.database
+        ));
+    }
+    match (&want.system, &found.system) {
+        (Some(a), Some(b)) if a != b => Some(format!(
+            "a standby of another cluster (system identifier {b}, the primary's {a})"
+        )),
+        _ => None,
+    }
 }
 
 /// One pool per server of a postgres store: the primary and its streaming
@@ -194,10 +277,16 @@ impl fmt::Debug for Replicated {
     }
 }
 
-/// Probes a replica: in recovery, replay position, lag.
-const PROBE: &str = "SELECT pg_is_in_recovery(), \
+/// Probes a replica: in recovery, replay position, lag in seconds. The
+/// lag is 0 when the replica has replayed all it received (an idle
+/// primary does not make an idle replica look behind): `<=`, not
+/// equality, because after a standby restarts its receive position
+/// restarts at the start of a WAL segment, below what it already
+/// replayed. Also [`crate::health`]'s replica check.
+pub(crate) const PROBE: &str = "SELECT pg_is_in_recovery(), \
     (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::int8, \
-    CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::float8 \
+    CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() \
+           OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0::float8 \
          ELSE COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 END";
 
 impl Replicated {
@@ -230,14 +319,18 @@ impl Replicated {
 
     /// A handle over pools you built yourself; `replicas` are
     /// `(name, pool)` pairs (the name labels metrics: no credentials).
-    /// Probes every replica once.
+    /// Probes every replica once. A replica is used only while it serves
+    /// the primary's database of the primary's cluster (same
+    /// `current_database()` and, where the role may read it,
+    /// `pg_control_system()`'s system identifier): a URL naming another
+    /// database, or a standby of another cluster, is down with why.
     pub async fn from_pools(
         store: &str,
         primary: PgPool,
         replicas: Vec<(String, PgPool)>,
         policy: ReplicaPolicy,
     ) -> Replicated {
-        let replicas = replicas
+        let replicas: Vec<Replica> = replicas
             .into_iter()
             .map(|(name, pool)| Replica {
                 state: Mutex::new((
@@ -255,6 +348,10 @@ impl Replicated {
                 probing: AtomicBool::new(false),
             })
             .collect();
+        let identity = match replicas.is_empty() {
+            true => None,
+            false => identity(&primary).await,
+        };
         let r = Replicated {
             inner: Arc::new(Inner {
                 store: store.to_string(),
@@ -262,6 +359,7 @@ impl Replicated {
                 replicas,
                 policy,
                 next: AtomicUsize::new(0),
+                identity,
             }),
         };
         r.recheck().await;
@@ -323,10 +421,16 @@ impl Replicated {
         }
     }
 
-    /// The primary's WAL insert position now: taken after your write has
-    /// committed, a token that covers it. (The insert position, not
-    /// `pg_current_wal_lsn()`, so that the token covers the commit record
-    /// even under `synchronous_commit = off`.)
+    /// Begins a transaction on the primary, counted in
+    /// `strata_transactions_total` under this store (see [`super::Tx`]).
+    /// Errors: a connection error when the primary gives no connection.
+    pub async fn begin(&self) -> Result<super::Tx> {
+        super::Tx::begin(&self.inner.store, &self.inner.primary).await
+    }
+
+    /// The smallest WAL position now known to cover every commit that
+    /// has returned: taken after your write has committed, a token that
+    /// covers it. See [`token_on`] for which position that is.
     pub async fn token(&self) -> Result<CausalityToken> {
         token_on(&self.inner.primary).await
     }
@@ -435,7 +539,7 @@ impl Replicated {
     /// timeout) and records what it found.
     pub async fn recheck(&self) {
         let probes = self.inner.replicas.iter().map(|r| async move {
-            probe_into(r, &self.inner.store, self.inner.policy).await;
+            probe_into(r, &self.inner).await;
         });
         futures_util::future::join_all(probes).await;
     }
@@ -472,7 +576,7 @@ impl Replicated {
             rt.spawn(async move {
                 if let Some(inner) = weak.upgrade() {
                     let r = &inner.replicas[i];
-                    probe_into(r, &inner.store, inner.policy).await;
+                    probe_into(r, &inner).await;
                     r.probing.store(false, Ordering::Release);
                 }
             });
@@ -490,9 +594,40 @@ fn label(o: &PgConnectOptions) -> String {
     )
 }
 
-/// The insert position of the server behind `pool` (see
-/// [`Replicated::token`]).
+/// A causality token of the server behind `pool` (see
+/// [`Replicated::token`]): its WAL *flush* position
+/// (`pg_current_wal_flush_lsn()`), which covers every commit that has
+/// returned when commits wait for their flush (`synchronous_commit` on,
+/// `local`, `remote_write`, `remote_apply`: the default); under
+/// `synchronous_commit = off` in the session the token is taken on, the
+/// *insert* position (`pg_current_wal_insert_lsn()`), since such a commit
+/// returns before its record is flushed.
+///
+/// Why not always the insert position: WAL that is inserted but not yet
+/// flushed (an aborted transaction's records, an asynchronous commit of
+/// any session) is flushed only by the WAL writer, up to
+/// `wal_writer_delay` (200 ms) later, and a replica cannot replay past
+/// the primary's flush position; a token at the insert position then
+/// waits that long and usually falls back to the primary. A write of
+/// yours committed with `SET LOCAL synchronous_commit = off` in a session
+/// whose setting is otherwise on is not covered: take its token with
+/// [`insert_token_on`].
 pub async fn token_on(pool: &PgPool) -> Result<CausalityToken> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT (CASE WHEN current_setting('synchronous_commit') = 'off' \
+                 THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END \
+                 - '0/0'::pg_lsn)::int8",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(CausalityToken(Lsn(n as u64)))
+}
+
+/// The primary's WAL insert position as a token: covers every commit
+/// record inserted so far, asynchronous commits included, at the cost
+/// that a replica may reach it only after the WAL writer's next flush
+/// (up to `wal_writer_delay`). See [`token_on`].
+pub async fn insert_token_on(pool: &PgPool) -> Result<CausalityToken> {
     let (n,): (i64,) = sqlx::query_as("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8")
         .fetch_one(pool)
         .await?;
@@ -507,11 +642,19 @@ async fn replay_lsn(pool: &PgPool) -> Result<Lsn> {
     Ok(Lsn(n.unwrap_or(0) as u64))
 }
 
-async fn probe_into(r: &Replica, store: &str, policy: ReplicaPolicy) {
+/// Probes a replica: in recovery, the primary's database and cluster
+/// (else down, with why), replay position and lag.
+async fn probe_into(r: &Replica, inner: &Inner) {
+    let (store, policy) = (&inner.store, inner.policy);
     let found = tokio::time::timeout(policy.probe_timeout, async {
-        sqlx::query_as::<_, (bool, Option<i64>, f64)>(PROBE)
+        let probe = sqlx::query_as::<_, (bool, Option<i64>, f64)>(PROBE)
             .fetch_one(&r.pool)
-            .await
+            .await?;
+        let wrong = match &inner.identity {
+            Some(want) => identity(&r.pool).await.and_then(|got| mismatch(want, &got)),
+            None => None,
+        };
+        Ok::<_, sqlx::Error>((probe, wrong))
     })
     .await;
     let mut state = ReplicaState {
@@ -522,12 +665,13 @@ async fn probe_into(r: &Replica, store: &str, policy: ReplicaPolicy) {
         problem: None,
     };
     match found {
-        Ok(Ok((true, replay, lag))) => {
+        Ok(Ok(((true, replay, lag), None))) => {
             state.up = true;
             state.replay = replay.map(|n| Lsn(n as u64));
             state.lag = Some(Duration::from_secs_f64(lag.max(0.0)));
         }
-        Ok(Ok((false, ..))) => state.problem = Some("not in recovery (not a standby)".into()),
+        Ok(Ok(((true, ..), Some(wrong)))) => state.problem = Some(wrong),
+        Ok(Ok(((false, ..), _))) => state.problem = Some("not in recovery (not a standby)".into()),
         Ok(Err(e)) => state.problem = Some(format!("{}: {}", r.name, Error::from(e))),
         Err(_) => state.problem = Some(format!("no answer within {:?}", policy.probe_timeout)),
     }

@@ -101,51 +101,58 @@ async fn one<T: Table>(conn: &mut PgConnection, op: Operation, sql: &str, a: Arg
 
 /// `INSERT … RETURNING`; a taken key or unique value is [`Error::Conflict`].
 pub fn insert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
-    Box::pin(async move {
+    Box::pin(seam::single(call::<T>(Operation::Insert), async move {
         let a = args(row, T::bind_new)?;
         let after = db.after_commit();
         let mut conn = seam::acquire(T::DEF.store, db).await?;
         let row: T = one(&mut conn, Operation::Insert, &T::statements().insert, a).await?;
         after.written::<T>(&[row.key()]).await;
         Ok(row)
-    })
+    }))
 }
 
 /// `INSERT … ON CONFLICT (key) DO UPDATE … RETURNING`.
 pub fn upsert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
-    Box::pin(async move {
+    Box::pin(seam::single(call::<T>(Operation::Upsert), async move {
         let a = args(row, T::bind_new)?;
         let after = db.after_commit();
         let mut conn = seam::acquire(T::DEF.store, db).await?;
         let row: T = one(&mut conn, Operation::Upsert, &T::statements().upsert, a).await?;
         after.written::<T>(&[row.key()]).await;
         Ok(row)
-    })
+    }))
 }
 
 /// The row with this key, if any.
 pub fn find<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, Option<T>> {
-    Box::pin(async move {
+    Box::pin(seam::single(call::<T>(Operation::Find), async move {
         let a = args(key, T::bind_key)?;
         let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().find;
         seam::statement(call::<T>(Operation::Find), &mut conn, sql, a).await
-    })
+    }))
 }
 
 /// The row with this key; [`Error::NotFound`] if there is none.
 pub fn get<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, T> {
     Box::pin(async move {
         let found = find::<T, A>(db, key).await?;
-        found.ok_or(Error::NotFound {
-            entity: T::DEF.entity,
+        found.ok_or_else(|| {
+            let e = Error::NotFound {
+                entity: T::DEF.entity,
+            };
+            // `find` counts its own errors; a missing row is `get`'s.
+            seam::failed(call::<T>(Operation::Find), &e);
+            e
         })
     })
 }
 
-/// The rows with these keys in one statement (missing keys are skipped).
+/// The rows with these keys in one statement: each row once, in the order
+/// of `keys` (a key asked twice gives its row once, where first asked;
+/// missing keys are skipped), as the cached path returns them.
 pub fn get_many<'a, T: Table, A: Db<'a>>(db: A, keys: &'a [T::Key]) -> Fut<'a, Vec<T>> {
-    Box::pin(async move {
+    Box::pin(seam::single(call::<T>(Operation::GetMany), async move {
         let mut cols = super::sink::Columns::with_capacity(keys.len());
         for k in keys {
             T::bind_key(k, &mut cols)?;
@@ -158,14 +165,31 @@ pub fn get_many<'a, T: Table, A: Db<'a>>(db: A, keys: &'a [T::Key]) -> Fut<'a, V
         };
         let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().get_many;
-        seam::statement(call::<T>(Operation::GetMany), &mut conn, sql, a).await
-    })
+        let rows = seam::statement(call::<T>(Operation::GetMany), &mut conn, sql, a).await?;
+        in_key_order::<T>(keys, rows)
+    }))
+}
+
+/// `rows` in the order of `keys` (first occurrence), matched by the exact
+/// text of their keys ([`super::KeyText`]).
+fn in_key_order<T: Table>(keys: &[T::Key], rows: Vec<T>) -> Result<Vec<T>> {
+    let mut by_key = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        by_key.insert(super::KeyText::of::<T>(&row.key())?, row);
+    }
+    let mut out = Vec::with_capacity(by_key.len());
+    for k in keys {
+        if let Some(row) = by_key.remove(&super::KeyText::of::<T>(k)?) {
+            out.push(row);
+        }
+    }
+    Ok(out)
 }
 
 /// Writes every update column by key; with a version, only if the row
 /// still has `row.version` (else [`Error::StaleVersion`]).
 pub fn update<'a, T: Table, A: Db<'a>>(db: A, row: &'a T) -> Fut<'a, T> {
-    Box::pin(async move {
+    Box::pin(seam::single(call::<T>(Operation::Update), async move {
         let a = args(row, T::bind_row)?;
         let after = db.after_commit();
         let mut conn = seam::acquire(T::DEF.store, db).await?;
@@ -176,14 +200,14 @@ pub fn update<'a, T: Table, A: Db<'a>>(db: A, row: &'a T) -> Fut<'a, T> {
         let out = finish_update(&mut conn, Operation::Update, done, &key, row.version()).await?;
         after.written::<T>(&[key]).await;
         Ok(out)
-    })
+    }))
 }
 
 /// Writes only the fields set in the patch, and adds its increments
 /// atomically. On a versioned entity the patch must expect a version or
 /// opt out ([`VersionCheck`]; else [`Error::VersionRequired`]).
 pub fn patch<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key, patch: &'a T::Patch) -> Fut<'a, T> {
-    Box::pin(async move {
+    Box::pin(seam::single(call::<T>(Operation::Patch), async move {
         let mut a = args(patch, T::bind_patch)?;
         T::bind_key(key, &mut a)?;
         let expected = match T::version_check(patch) {
@@ -205,7 +229,7 @@ pub fn patch<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key, patch: &'a T::Patc
         let out = finish_update(&mut conn, Operation::Patch, done, key, expected).await?;
         after.written::<T>(std::slice::from_ref(key)).await;
         Ok(out)
-    })
+    }))
 }
 
 /// The updated row, or why no row matched: a stale version or a missing key.
@@ -239,7 +263,7 @@ async fn finish_update<T: Table>(
 
 /// Deletes the row with this key; `false` if there was none.
 pub fn delete<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> {
-    Box::pin(async move {
+    Box::pin(seam::single(call::<T>(Operation::Delete), async move {
         let a = args(key, T::bind_key)?;
         let after = db.after_commit();
         let mut conn = seam::acquire(T::DEF.store, db).await?;
@@ -250,30 +274,30 @@ pub fn delete<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> 
             after.written::<T>(std::slice::from_ref(key)).await;
         }
         Ok(n > 0)
-    })
+    }))
 }
 
 /// Whether a row has this key.
 pub fn exists<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> {
-    Box::pin(async move {
+    Box::pin(seam::single(call::<T>(Operation::Exists), async move {
         let a = args(key, T::bind_key)?;
         let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().exists;
         let Scalar((yes,)) =
             seam::statement(call::<T>(Operation::Exists), &mut conn, sql, a).await?;
         Ok(yes)
-    })
+    }))
 }
 
 /// How many rows the table holds.
 pub fn count<'a, T: Table, A: Db<'a>>(db: A) -> Fut<'a, i64> {
-    Box::pin(async move {
+    Box::pin(seam::single(call::<T>(Operation::Count), async move {
         let mut conn = seam::acquire(T::DEF.store, db).await?;
         let sql = &T::statements().count;
         let a = Args::default();
         let Scalar((n,)) = seam::statement(call::<T>(Operation::Count), &mut conn, sql, a).await?;
         Ok(n)
-    })
+    }))
 }
 
 /// One page of rows in key order after the request's cursor (keyset
@@ -282,7 +306,7 @@ pub fn list<'a, T: Table, A: Db<'a>>(
     db: A,
     page: &'a PageRequest<T::Key>,
 ) -> Fut<'a, Page<T, T::Key>> {
-    Box::pin(async move {
+    Box::pin(seam::single(call::<T>(Operation::List), async move {
         let mut a = Args::default();
         if let Some(after) = &page.after {
             T::bind_key(after, &mut a)?;
@@ -292,7 +316,7 @@ pub fn list<'a, T: Table, A: Db<'a>>(
             .pick(page.order == Order::Desc, page.after.is_some());
         let rows = fetch_page::<T, A>(db, sql, a, page.limit).await?;
         Ok(Page::new(rows, page.limit, T::key))
-    })
+    }))
 }
 
 /// One page ordered by the `sort`-th sort field of [`super::TableDef::sorts`]
@@ -303,7 +327,7 @@ pub fn list_by<'a, T: Table, A: Db<'a>, V: super::Value>(
     page: &'a PageRequest<(V, T::Key)>,
     field: fn(&T) -> &V,
 ) -> Fut<'a, Page<T, (V, T::Key)>> {
-    Box::pin(async move {
+    Box::pin(seam::single(call::<T>(Operation::List), async move {
         let mut a = Args::default();
         if let Some((value, key)) = &page.after {
             a.value(value)?;
@@ -313,7 +337,7 @@ pub fn list_by<'a, T: Table, A: Db<'a>, V: super::Value>(
         let sql = lists.pick(page.order == Order::Desc, page.after.is_some());
         let rows = fetch_page::<T, A>(db, sql, a, page.limit).await?;
         Ok(Page::new(rows, page.limit, |r| (field(r).clone(), r.key())))
-    })
+    }))
 }
 
 async fn fetch_page<'a, T: Table, A: Db<'a>>(
@@ -330,13 +354,16 @@ async fn fetch_page<'a, T: Table, A: Db<'a>>(
 /// The rows of the `index`-th named query of [`super::TableDef::queries`];
 /// `a` holds its parameters.
 pub fn query<'a, T: Table, A: Db<'a>>(db: A, index: usize, a: Result<Args>) -> Fut<'a, Vec<T>> {
-    Box::pin(async move {
-        let a = a?;
-        let q = &T::DEF.queries[index];
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
-        let sql = &T::statements().queries[index];
-        seam::statement(call::<T>(Operation::Query(q.name)), &mut conn, sql, a).await
-    })
+    Box::pin(seam::single(
+        call::<T>(Operation::Query(T::DEF.queries[index].name)),
+        async move {
+            let a = a?;
+            let q = &T::DEF.queries[index];
+            let mut conn = seam::acquire(T::DEF.store, db).await?;
+            let sql = &T::statements().queries[index];
+            seam::statement(call::<T>(Operation::Query(q.name)), &mut conn, sql, a).await
+        },
+    ))
 }
 
 /// [`query`] for a query declared `one: true`: at most one row.
@@ -345,11 +372,14 @@ pub fn query_one<'a, T: Table, A: Db<'a>>(
     index: usize,
     a: Result<Args>,
 ) -> Fut<'a, Option<T>> {
-    Box::pin(async move {
-        let a = a?;
-        let q = &T::DEF.queries[index];
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
-        let sql = &T::statements().queries[index];
-        seam::statement(call::<T>(Operation::Query(q.name)), &mut conn, sql, a).await
-    })
+    Box::pin(seam::single(
+        call::<T>(Operation::Query(T::DEF.queries[index].name)),
+        async move {
+            let a = a?;
+            let q = &T::DEF.queries[index];
+            let mut conn = seam::acquire(T::DEF.store, db).await?;
+            let sql = &T::statements().queries[index];
+            seam::statement(call::<T>(Operation::Query(q.name)), &mut conn, sql, a).await
+        },
+    ))
 }

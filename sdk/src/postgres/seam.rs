@@ -260,11 +260,49 @@ pub async fn statement<O: Outcome>(
         Err(e) => Err(e),
     };
     // A batch call's statements are measured once, as the whole call, by
-    // `batch`.
+    // `batch`. Errors are counted once per call, by `single` or `batch`.
     if !call.operation.is_batch() {
-        record(call, started, out.as_ref().map(Rows::rows));
+        record_statement(call, started, out.as_ref().ok().map(Rows::rows));
     }
     out
+}
+
+/// Runs one single-row repository call (`insert`, `get`, `patch`, a
+/// finder, …), counting its error once by kind
+/// (`strata_statement_errors_total`), wherever it arose: the statement,
+/// the pool (an acquire timeout), a value refused before sending, or the
+/// outcome (`not_found`, `stale_version`).
+pub async fn single<R>(call: Call, body: impl Future<Output = Result<R>>) -> Result<R> {
+    let out = body.await;
+    if let Err(e) = &out {
+        failed(call, e);
+    }
+    out
+}
+
+/// Counts one failed call of `call` by the error's kind.
+pub(crate) fn failed(call: Call, e: &crate::Error) {
+    let labels = [
+        ("store", call.store),
+        ("entity", call.entity),
+        ("operation", call.operation.name()),
+        ("kind", e.kind()),
+    ];
+    metrics::counter!(crate::metrics::STATEMENT_ERRORS, &labels).increment(1);
+}
+
+/// Records a statement's latency, and its rows when it succeeded.
+fn record_statement(call: Call, started: Instant, rows: Option<u64>) {
+    let labels = [
+        ("store", call.store),
+        ("entity", call.entity),
+        ("operation", call.operation.name()),
+    ];
+    metrics::histogram!(crate::metrics::STATEMENT_DURATION, &labels)
+        .record(started.elapsed().as_secs_f64());
+    if let Some(rows) = rows {
+        metrics::counter!(crate::metrics::STATEMENT_ROWS, &labels).increment(rows);
+    }
 }
 
 /// Takes a connection from `db` for a call on `store`, timing the wait
@@ -291,37 +329,32 @@ where
     }
 }
 
-/// Records a statement's latency, rows, or its error's kind.
+/// Records a whole batch call's latency, rows, or its error's kind.
 fn record(call: Call, started: Instant, out: std::result::Result<u64, &crate::Error>) {
-    let labels = [
-        ("store", call.store),
-        ("entity", call.entity),
-        ("operation", call.operation.name()),
-    ];
-    metrics::histogram!(crate::metrics::STATEMENT_DURATION, &labels)
-        .record(started.elapsed().as_secs_f64());
-    match out {
-        Ok(rows) => metrics::counter!(crate::metrics::STATEMENT_ROWS, &labels).increment(rows),
-        Err(e) => {
-            let [s, en, op] = labels;
-            let labels = [s, en, op, ("kind", e.kind())];
-            metrics::counter!(crate::metrics::STATEMENT_ERRORS, &labels).increment(1);
-        }
+    record_statement(call, started, out.as_ref().ok().copied());
+    if let Err(e) = out {
+        failed(call, e);
     }
 }
 
 /// Counts a transaction the SDK itself began and ended
 /// (`strata_transactions_total`, `outcome` = `committed` | `rolled_back`).
 pub(crate) fn transaction(call: Call, committed: bool) {
+    count_transaction(call.store, call.entity, committed);
+}
+
+/// Counts one ended transaction of `store` (`entity` = the entity's name,
+/// or `*` for a [`super::Tx`] of your own).
+pub(crate) fn count_transaction(store: &str, entity: &str, committed: bool) {
     let outcome = if committed {
         "committed"
     } else {
         "rolled_back"
     };
     let labels = [
-        ("store", call.store),
-        ("entity", call.entity),
-        ("outcome", outcome),
+        ("store", store.to_string()),
+        ("entity", entity.to_string()),
+        ("outcome", outcome.to_string()),
     ];
     metrics::counter!(crate::metrics::TRANSACTIONS, &labels).increment(1);
 }

@@ -222,6 +222,31 @@ impl Targets {
         Ok(())
     }
 
+    /// Adds only the cache invalidation of one changed row (no event, no
+    /// copy): for an update whose unchanged large value can no longer be
+    /// read because the row has since been deleted (its delete follows in
+    /// the stream). `cells` needs only the key.
+    pub fn push_invalidation(
+        &self,
+        p: &Pipeline,
+        b: &mut Batch,
+        table: usize,
+        cells: &[Cell],
+    ) -> Result<(), SyncError> {
+        #[cfg(feature = "cache")]
+        for (i, t) in self.list.iter().enumerate() {
+            if let Target::Redis(r) = t {
+                if let Some(ix) = r.entity_for(table) {
+                    r.push(&mut b.redis[i], &p.tables[table], ix, cells, None)?;
+                }
+            }
+        }
+        #[cfg(not(feature = "cache"))]
+        let _ = (p, table, cells);
+        b.rows += 1;
+        Ok(())
+    }
+
     /// Writes the batch to every target (each retried until it succeeds)
     /// and empties it. Returns only when every target acknowledged.
     pub async fn flush(&self, p: &Pipeline, b: &mut Batch) -> Result<(), SyncError> {

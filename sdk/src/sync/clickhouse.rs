@@ -86,10 +86,18 @@ impl ClickHouse {
         let bytes = resp.bytes().await.map_err(|e| self.err(format!("{e}")))?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes);
-            return Err(self.err(format!(
+            let message = format!(
                 "HTTP {status}: {}",
                 text.trim().chars().take(500).collect::<String>()
-            )));
+            );
+            return Err(match permanent(&text) {
+                Some(hint) => SyncError::TargetRefused {
+                    target: self.store.clone(),
+                    message,
+                    hint,
+                },
+                None => self.err(message),
+            });
         }
         Ok(bytes.to_vec())
     }
@@ -539,5 +547,50 @@ mod tests {
             &Cell::Array(vec![Cell::Days(0), Cell::Days(200_000)])
         )
         .is_err());
+    }
+}
+
+/// Whether a ClickHouse exception (`Code: <n>. DB::Exception: …`) is one
+/// waiting cannot cure, with a hint when one is known: `Some(hint)` for a
+/// permanent refusal, `None` for anything else (network, overload, a
+/// server starting: retried). The codes are ClickHouse's
+/// `src/Common/ErrorCodes.cpp`.
+fn permanent(text: &str) -> Option<Option<String>> {
+    let code: u32 = text
+        .split("Code: ")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    let hint = match code {
+        // UNKNOWN_TYPE: DateTime64, Date32, LowCardinality… on an old server.
+        50 => Some("the server does not know a type of the generated DDL: an old ClickHouse (such as 18.16) needs `server_version: \"18.16\"` on the store in the schema (`strata check` prints which types each store keeps)".to_string()),
+        // SYNTAX_ERROR, UNKNOWN_SETTING, NOT_IMPLEMENTED: an older dialect.
+        62 | 115 | 48 => Some("the server does not accept the generated statement: check the store's `server_version` against the server's `SELECT version()`".to_string()),
+        // NO_SUCH_COLUMN_IN_TABLE, ILLEGAL_COLUMN, UNKNOWN_IDENTIFIER,
+        // BAD_ARGUMENTS, THERE_IS_NO_COLUMN: the table differs from the schema.
+        16 | 44 | 47 | 36 | 8 => Some("the ClickHouse table differs from what the schema generates: compare it with `strata generate` output, or drop it and let the sync create it".to_string()),
+        // AUTHENTICATION_FAILED, ACCESS_DENIED, REQUIRED_PASSWORD.
+        516 | 497 | 194 => Some("check the store's user and password, and its grants".to_string()),
+        _ => return None,
+    };
+    Some(hint)
+}
+
+#[cfg(test)]
+mod permanent_tests {
+    use super::permanent;
+
+    #[test]
+    fn unknown_types_and_syntax_are_permanent_the_rest_is_retried() {
+        let old = "Code: 50, e.displayText() = DB::Exception: Unknown data type family: DateTime64 (version 18.16.1)";
+        assert!(permanent(old).unwrap().unwrap().contains("server_version"));
+        let modern = "Code: 62. DB::Exception: Syntax error: failed at position 1";
+        assert!(permanent(modern).is_some());
+        // TOO_MANY_SIMULTANEOUS_QUERIES, a timeout, no code at all: retried.
+        assert!(permanent("Code: 202. DB::Exception: Too many simultaneous queries").is_none());
+        assert!(permanent("Code: 159. DB::Exception: Timeout exceeded").is_none());
+        assert!(permanent("connection refused").is_none());
     }
 }

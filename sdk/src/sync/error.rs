@@ -35,6 +35,16 @@ pub enum SyncError {
     /// A target refused or could not be reached after the retries.
     #[error("target `{target}`: {message}")]
     Target { target: String, message: String },
+    /// A target refused a statement in a way waiting cannot cure (a
+    /// ClickHouse server that does not know a type, a syntax or setting it
+    /// does not have, a column that does not exist): not retried; `hint`
+    /// says what to change.
+    #[error("target `{target}` refused: {message}{}", hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+    TargetRefused {
+        target: String,
+        message: String,
+        hint: Option<String>,
+    },
     /// A query on the source through sqlx failed.
     #[error("source query: {0}")]
     Sql(#[from] sqlx::Error),

@@ -181,10 +181,8 @@ impl Redis {
                 .iter()
                 .map(|&k| key_bytes(&spec.columns[k], &cells[k]).flatten())
                 .collect();
-            out.keys.push((
-                ix,
-                key_from_parts(&self.prefix, &e.entity, &e.fingerprint, &parts),
-            ));
+            out.keys
+                .push((ix, key_from_parts(&self.prefix, &e.entity, &parts)));
         }
         if let Some(event) = event {
             out.events.push((ix, event));
@@ -262,17 +260,17 @@ impl Redis {
             .filter(|(e, _)| tables.contains(&e.table))
         {
             let n = cache
-                .tombstone_entity(name, &e.fingerprint, e.ttl_ms)
+                .tombstone_entity(name, e.ttl_ms)
                 .await
                 .map_err(|err| SyncError::Target {
                     target: self.store.clone(),
                     message: err.to_string(),
                 })?;
             tracing::info!(entity = %e.entity, keys = n, "TRUNCATE: cache entries tombstoned");
-            let (cache, name, fp, ttl) = (cache.clone(), *name, e.fingerprint.clone(), e.ttl_ms);
+            let (cache, name, ttl) = (cache.clone(), *name, e.ttl_ms);
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_millis(ttl / 2 + 1000)).await;
-                if let Err(err) = cache.tombstone_entity(name, &fp, ttl).await {
+                if let Err(err) = cache.tombstone_entity(name, ttl).await {
                     tracing::warn!(
                         entity = name,
                         "TRUNCATE: second tombstone pass failed: {err}"
@@ -329,9 +327,11 @@ fn event(
 }
 
 /// A value as serde reads it into the entity's Rust type: json columns as
-/// JSON (not text), bytes as an array of numbers, the rest as
-/// [`cell::to_json`] (decimals as exact text, timestamps RFC 3339; NaN,
-/// infinities and dates JSON cannot write are refused, never `null`).
+/// JSON (not text), bytes as an array of numbers, decimals as exact text at
+/// the column's scale (`11.00` in a `decimal(p,2)`, as PostgreSQL and the
+/// SDK's own reads show it), the rest as [`cell::to_json`] (timestamps
+/// RFC 3339; NaN, infinities and dates JSON cannot write are refused,
+/// never `null`).
 fn event_json(col: &ColumnSpec, c: &Cell) -> Result<serde_json::Value, String> {
     let array = |items: &[Cell]| -> Result<serde_json::Value, String> {
         let values = items.iter().map(|i| event_json(col, i));
@@ -342,6 +342,14 @@ fn event_json(col: &ColumnSpec, c: &Cell) -> Result<serde_json::Value, String> {
             serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.clone()))
         }
         (_, Cell::Bytes(b)) => serde_json::Value::from(b.clone()),
+        (ColumnType::Decimal { scale, .. }, Cell::Decimal(d)) => {
+            // The cell is normalised (keys and comparisons want one text
+            // per number); an event shows the column's scale. Rescaling up
+            // to the column's own scale is exact.
+            let mut d = *d;
+            d.rescale(u32::from(scale));
+            serde_json::Value::String(d.to_string())
+        }
         (_, Cell::Array(items)) => array(items)?,
         _ => cell::to_json(c)?,
     })
@@ -404,6 +412,23 @@ mod tests {
     }
 
     #[test]
+    fn event_decimals_keep_the_column_scale() {
+        let c = col(ColumnType::Decimal {
+            precision: 20,
+            scale: 2,
+        });
+        let cell = cell::parse_pg(&c, Some("11.00")).unwrap();
+        assert_eq!(event_json(&c, &cell).unwrap(), serde_json::json!("11.00"));
+        let cell = cell::parse_pg(&c, Some("-0.50")).unwrap();
+        assert_eq!(event_json(&c, &cell).unwrap(), serde_json::json!("-0.50"));
+        let arr = Cell::Array(vec![cell::parse_pg(&c, Some("1.10")).unwrap(), Cell::Null]);
+        assert_eq!(
+            event_json(&c, &arr).unwrap(),
+            serde_json::json!(["1.10", null])
+        );
+    }
+
+    #[test]
     fn keys_are_postgres_binary_encodings() {
         let b = |ty, c| key_bytes(&col(ty), &c).flatten().unwrap();
         assert_eq!(b(ColumnType::I64, Cell::Int(1)), [0, 0, 0, 0, 0, 0, 0, 1]);
@@ -416,7 +441,7 @@ mod tests {
             [0, 0, 0, 0, 0, 0, 0, 1]
         );
         assert!(key_bytes(&col(ColumnType::F64), &Cell::Float(1.0)).is_none());
-        let k = key_from_parts("app", "Order", "ab12cd34", &[Some(vec![0x0a, 0xff]), None]);
-        assert_eq!(k, "app:Order:ab12cd34:{0aff.~}");
+        let k = key_from_parts("app", "Order", &[Some(vec![0x0a, 0xff]), None]);
+        assert_eq!(k, "app:Order:{0aff.~}");
     }
 }

@@ -124,19 +124,34 @@ fn cells_of(
     Ok(out)
 }
 
-/// Fills the `unknown` columns of an update with the values the first
-/// ClickHouse target holds for the row ("keep values": the row there is
-/// current, every earlier change being written). A pipeline whose targets
-/// take only the keys of this table (a cache's invalidation) needs no
-/// value. Else a pipeline without a ClickHouse target, or a row the target
-/// lacks, is a typed error naming the column and the way out.
+/// What [`keep_values`] found for an update's unsent large values.
+#[derive(Debug, PartialEq, Eq)]
+enum Kept {
+    /// Filled (or not needed: the targets take only keys).
+    Filled,
+    /// The row is gone from the source (deleted, or its key changed, in a
+    /// later transaction whose change follows in the stream): write only
+    /// the cache invalidation of this update.
+    RowGone,
+}
+
+/// Fills the `unknown` columns of an update ("keep values"): from the
+/// first ClickHouse target's row (current there, every earlier change
+/// being written); else, for targets that need values (change events,
+/// Elasticsearch documents), from the source row as it is now (read on
+/// `ctl` by key) — the same value unless a later transaction changed it,
+/// whose own change follows in the stream. A pipeline whose targets take
+/// only the keys of this table (a cache's invalidation) needs no value.
+/// Errors: a ClickHouse copy lacking the row names the column and the way
+/// out.
 async fn keep_values(
     p: &Pipeline,
     targets: &Targets,
+    ctl: &mut PgConnection,
     table: usize,
     cells: &mut [Cell],
     unknown: &[usize],
-) -> Result<(), SyncError> {
+) -> Result<Kept, SyncError> {
     let t = &p.tables[table];
     let column = t.columns[unknown[0]].name.clone();
     let refuse = |why: &str| {
@@ -160,16 +175,83 @@ async fn keep_values(
             for &i in unknown {
                 cells[i] = row[i].clone();
             }
-            return Ok(());
+            return Ok(Kept::Filled);
         }
     }
     if !targets.need_values(table) {
         // Only cache keys are taken from this table: the value is not used.
-        return Ok(());
+        return Ok(Kept::Filled);
     }
-    Err(refuse(
-        "the pipeline has no ClickHouse copy to take it from",
-    ))
+    match read_back(ctl, p, table, cells, unknown).await? {
+        Some(values) => {
+            for (&i, v) in unknown.iter().zip(values) {
+                cells[i] = v;
+            }
+            Ok(Kept::Filled)
+        }
+        None => Ok(Kept::RowGone),
+    }
+}
+
+/// The `unknown` columns of the source row with the key in `cells`, as it
+/// is now; `None` when no row has that key any more. The key is bound as
+/// text and cast to its column's type (so the key's index is used).
+async fn read_back(
+    ctl: &mut PgConnection,
+    p: &Pipeline,
+    table: usize,
+    cells: &[Cell],
+    unknown: &[usize],
+) -> Result<Option<Vec<Cell>>, SyncError> {
+    let t = &p.tables[table];
+    let types = super::snapshot::key_types(ctl, p, table).await?;
+    let keys = t.key_indexes();
+    let cond: Vec<String> = (keys.iter().zip(&types).enumerate())
+        .map(|(n, (&k, ty))| {
+            format!(
+                "{} = ${}::{ty}",
+                super::wire::quote_ident(&t.columns[k].name),
+                n + 1
+            )
+        })
+        .collect();
+    let cols: Vec<String> = (unknown.iter())
+        .map(|&i| format!("{}::text", super::wire::quote_ident(&t.columns[i].name)))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {}",
+        cols.join(", "),
+        source::qualified(t),
+        cond.join(" AND ")
+    );
+    let mut q = sqlx::query(&sql);
+    for &k in &keys {
+        q = q.bind(pg_input(&cells[k]));
+    }
+    let Some(row) = q.fetch_optional(&mut *ctl).await? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(unknown.len());
+    for (n, &i) in unknown.iter().enumerate() {
+        let text: Option<&str> = sqlx::Row::try_get(&row, n)?;
+        let col = &t.columns[i];
+        out.push(
+            cell::parse_pg(col, text).map_err(|reason| SyncError::Value {
+                table: t.source_table.clone(),
+                column: col.name.clone(),
+                reason,
+            })?,
+        );
+    }
+    Ok(Some(out))
+}
+
+/// A key cell in PostgreSQL's text input form.
+fn pg_input(c: &Cell) -> String {
+    match c {
+        Cell::Bytes(b) => format!("\\x{}", hex::encode(b)),
+        other => cell::key_text(other),
+    }
 }
 
 /// Why the stream returned.
@@ -367,11 +449,12 @@ async fn apply_loop(
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
                                     let mut unknown = Vec::new();
                                     let mut cells = cells_of(p, m, &new, old.as_deref(), false, &mut unknown)?;
+                                    let mut gone = false;
                                     if !unknown.is_empty() {
                                         // Keep the value the target holds: write what is
                                         // pending first, so the target is current.
                                         flush!();
-                                        keep_values(p, targets, m.table, &mut cells, &unknown).await?;
+                                        gone = keep_values(p, targets, ctl, m.table, &mut cells, &unknown).await? == Kept::RowGone;
                                     }
                                     let mut key_moved = false;
                                     if let Some(old) = &old {
@@ -382,9 +465,15 @@ async fn apply_loop(
                                             targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true, meta!(ChangeOp::Delete))?;
                                         }
                                     }
-                                    // A moved key is a new row under its new key.
-                                    let op = if key_moved { ChangeOp::Insert } else { ChangeOp::Update };
-                                    targets.push(p, &mut batch, m.table, &cells, v.0, false, meta!(op))?;
+                                    if gone {
+                                        // Its value is lost with the row; the row's own
+                                        // delete follows. Only the cache learns of it.
+                                        targets.push_invalidation(p, &mut batch, m.table, &cells)?;
+                                    } else {
+                                        // A moved key is a new row under its new key.
+                                        let op = if key_moved { ChangeOp::Insert } else { ChangeOp::Update };
+                                        targets.push(p, &mut batch, m.table, &cells, v.0, false, meta!(op))?;
+                                    }
                                 }
                             }
                             Message::Delete { rel, old } => {

@@ -93,6 +93,8 @@ pub struct Settings {
     pub(crate) max_age: Duration,
     pub(crate) retry: Retry,
     pub(crate) timeout: Duration,
+    /// The `store` label of the writer's metrics (the schema's store name).
+    pub(crate) store: Option<String>,
 }
 
 /// The request timeout of a writer that sets none.
@@ -114,6 +116,10 @@ impl Settings {
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
+    /// The `store` label of the writer's metrics, when set.
+    pub fn store(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
 }
 
 /// The `with_*` methods of [`Settings`], the same on every store's
@@ -134,6 +140,14 @@ macro_rules! settings_methods {
         /// oldest row is this old.
         pub fn with_max_age(mut self, d: ::std::time::Duration) -> Self {
             self.settings.max_age = d;
+            self
+        }
+        /// The schema's name of the store this writer feeds: the `store`
+        /// label of its metrics (default: the ClickHouse row type's store,
+        /// else the writer's kind, `clickhouse`, `influxdb`,
+        /// `elasticsearch`). A name, never a value: labels must stay few.
+        pub fn with_store(mut self, store: &str) -> Self {
+            self.settings.store = Some(store.to_string());
             self
         }
         /// How failed requests are retried.
@@ -159,20 +173,23 @@ pub(crate) use settings_methods;
 
 /// Rows (points, documents) a writer sent and the server accepted
 /// (counter; labels `writer` = `clickhouse` | `influxdb` | `elasticsearch`,
-/// `target` = the ClickHouse table, the InfluxDB bucket or database, or
-/// `_bulk`).
+/// `store` = the schema's store name (see `with_store`), `target` = the
+/// ClickHouse table, the InfluxDB bucket or database, or `_bulk`).
 pub const ROWS: &str = "strata_writer_rows_total";
-/// Bytes of the requests that carried them (counter; `writer`, `target`).
+/// Bytes of the requests that carried them (counter; `writer`, `store`,
+/// `target`).
 pub const BYTES: &str = "strata_writer_bytes_total";
-/// Requests retried (counter; `writer`).
+/// Requests retried (counter; `writer`, `store`).
 pub const RETRIES: &str = "strata_writer_retries_total";
 /// Batches that failed after their retries, or rows the server refused
-/// (counter; `writer`, `target`, `kind` = `unavailable` | `refused`).
+/// (counter; `writer`, `store`, `target`, `kind` = `unavailable` |
+/// `refused`).
 pub const FAILURES: &str = "strata_writer_failures_total";
 /// Rows buffered and not yet accepted, as of the last flush (gauge;
-/// `writer`, `target`).
+/// `writer`, `store`, `target`).
 pub const BACKLOG: &str = "strata_writer_backlog_rows";
-/// Seconds a flush took, retries included (histogram; `writer`, `target`).
+/// Seconds a flush took, retries included (histogram; `writer`, `store`,
+/// `target`).
 pub const FLUSH_DURATION: &str = "strata_writer_flush_duration_seconds";
 
 /// Every batch writer metric, with its kind.
@@ -216,17 +233,32 @@ pub(crate) fn describe_metrics() {
     );
 }
 
-/// What one writer records (its `writer` and `target` labels).
+/// What one writer records (its `writer`, `store` and `target` labels).
 #[derive(Debug, Clone)]
 pub(crate) struct Meter {
-    labels: [(&'static str, String); 2],
+    labels: [(&'static str, String); 3],
 }
 
 impl Meter {
-    pub(crate) fn new(writer: &'static str, target: impl Into<String>) -> Self {
+    /// `store`: the schema's store name, or `writer` when unknown.
+    pub(crate) fn new(
+        writer: &'static str,
+        store: Option<&str>,
+        target: impl Into<String>,
+    ) -> Self {
+        let store = store.filter(|s| !s.is_empty()).unwrap_or(writer);
         Meter {
-            labels: [("writer", writer.to_string()), ("target", target.into())],
+            labels: [
+                ("writer", writer.to_string()),
+                ("store", store.to_string()),
+                ("target", target.into()),
+            ],
         }
+    }
+    /// A request that is retried.
+    fn retried(&self) {
+        let [w, s, _] = &self.labels;
+        metrics::counter!(RETRIES, &[w.clone(), s.clone()]).increment(1);
     }
     /// A request the server accepted: `rows` of `bytes`.
     pub(crate) fn sent(&self, rows: u64, bytes: u64) {
@@ -235,8 +267,8 @@ impl Meter {
     }
     /// `rows` that failed: `unavailable` (after retries) or `refused`.
     pub(crate) fn failed(&self, kind: &'static str) {
-        let [w, t] = self.labels.clone();
-        let labels = [w, t, ("kind", kind.to_string())];
+        let [w, s, t] = self.labels.clone();
+        let labels = [w, s, t, ("kind", kind.to_string())];
         metrics::counter!(FAILURES, &labels).increment(1);
     }
     /// Rows still buffered.
@@ -255,7 +287,7 @@ impl Meter {
 /// Returns the last result and how many attempts were made.
 pub(crate) async fn retry<T, E, Fut>(
     policy: &Retry,
-    store: &'static str,
+    meter: &Meter,
     mut op: impl FnMut() -> Fut,
     retryable: impl Fn(&E) -> bool,
     hint: impl Fn(&E) -> Option<Duration>,
@@ -274,9 +306,10 @@ where
     .when(|e| retryable(e))
     .adjust(|e, wait| wait.map(|w| hint(e).unwrap_or(w).min(policy.max)))
     .notify(|e, wait| {
-        metrics::counter!(RETRIES, "writer" => store).increment(1);
+        meter.retried();
         tracing::warn!(
-            store,
+            writer = meter.labels[0].1,
+            store = meter.labels[1].1,
             attempt = attempts.load(Ordering::Relaxed),
             ?wait,
             error = %e,
@@ -297,7 +330,7 @@ mod tests {
         let policy = Retry::new(3, Duration::from_millis(1), Duration::from_millis(2));
         let (r, n) = retry(
             &policy,
-            "test",
+            &Meter::new("test", None, "t"),
             || async {
                 calls.fetch_add(1, Ordering::Relaxed);
                 Err::<(), _>("busy")
@@ -309,7 +342,7 @@ mod tests {
         assert_eq!((r, n, calls.load(Ordering::Relaxed)), (Err("busy"), 4, 4));
         let (r, n) = retry(
             &policy,
-            "test",
+            &Meter::new("test", None, "t"),
             || async { Err::<(), _>("bad") },
             |_| false,
             |_| None,
@@ -318,7 +351,7 @@ mod tests {
         assert_eq!((r, n), (Err("bad"), 1));
         let (r, n) = retry(
             &Retry::none(),
-            "test",
+            &Meter::new("test", None, "t"),
             || async { Err::<(), _>("x") },
             |_| true,
             |_| None,
@@ -333,7 +366,7 @@ mod tests {
         let start = std::time::Instant::now();
         let (_, n) = retry(
             &policy,
-            "test",
+            &Meter::new("test", None, "t"),
             || async { Err::<(), _>("busy") },
             |_| true,
             |_| Some(Duration::from_secs(60)),

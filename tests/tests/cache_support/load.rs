@@ -124,8 +124,8 @@ pub async fn cache_equals_database(s: &Store, url: &str) -> usize {
             .unwrap();
         let db = Account::get(s.pool(), &id).await.unwrap();
         if let Some(b) = got {
-            if b[0] == entry::VALUE_V1_BYTE {
-                let cached: Account = rmp_serde_decode(&b[entry::VALUE_V1_HEADER..]);
+            if b[0] == entry::VALUE_BYTE {
+                let cached: Account = rmp_serde_decode(&b[entry::VALUE_HEADER..]);
                 assert_eq!(cached, db, "row {id}: cache differs from the database");
                 values += 1;
             }

@@ -74,6 +74,12 @@ pub struct DbArgs {
     /// The postgres store of the schema, when it has several.
     #[arg(long)]
     pub store: Option<String>,
+    /// Accept migrations the database has that are newer than every file
+    /// of the folder (applied by a newer version, during a rolling deploy
+    /// or rollback): `apply` skips them with a warning instead of
+    /// refusing.
+    #[arg(long)]
+    pub allow_newer: bool,
 }
 
 pub fn run(cmd: MigrateCommand) -> ExitCode {
@@ -188,7 +194,7 @@ fn with_db(args: DbArgs, cmd: Cmd) -> ExitCode {
         Cmd::Status => "migrate status",
     };
     target::say_database(verb, &t.url, &t.from);
-    let mut migrator = Migrator::new(migrations);
+    let mut migrator = Migrator::new(migrations).allow_newer(args.allow_newer);
     if let Some(s) = &t.record_schema {
         migrator = match migrator.with_schema(s) {
             Ok(m) => m,
@@ -308,6 +314,13 @@ async fn status(
             MigrationState::Missing { at } => {
                 bad = true;
                 format!("MISSING file, applied {}", at.to_rfc3339())
+            }
+            MigrationState::Newer { at } => {
+                bad |= !m.allows_newer();
+                format!(
+                    "NEWER than this folder (applied by a newer version), applied {}",
+                    at.to_rfc3339()
+                )
             }
         };
         outln!("{:04}_{}\t{state}", s.version, s.name);

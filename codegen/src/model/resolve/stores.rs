@@ -202,11 +202,49 @@ impl Resolver<'_> {
         })
     }
 
+    /// Whether a pool duration is one the pool and server can use: an
+    /// `acquire_timeout`, `idle_timeout` or `max_lifetime` of 0 makes
+    /// every wait fail or every connection close at once; PostgreSQL takes
+    /// a `statement_timeout` up to 2,147,483,647 ms (0 means none).
+    fn pool_duration_fits(&mut self, k: &ast::Name, v: &Spanned<String>, ms: u64) -> bool {
+        const PG_MAX_MS: u64 = i32::MAX as u64;
+        let (why, help) = match (k.as_str(), ms) {
+            ("acquire_timeout", 0) => (
+                "an `acquire_timeout` of 0 fails every wait for a connection",
+                "write a duration such as `5s`, or remove the key for sqlx's default (30 s)",
+            ),
+            ("idle_timeout" | "max_lifetime", 0) => (
+                "0 would close every connection as soon as it is returned",
+                "write a duration such as `10m`, or remove the key for sqlx's default",
+            ),
+            ("statement_timeout", ms) if ms > PG_MAX_MS => (
+                "PostgreSQL takes a `statement_timeout` of at most 2147483647 ms (about 24.8 days)",
+                "write at most `24d`, or `0s` for no timeout",
+            ),
+            _ => return true,
+        };
+        self.pool_range(k, v, why, help);
+        false
+    }
+
+    fn pool_range(&mut self, k: &ast::Name, v: &Spanned<String>, why: &str, help: &str) {
+        self.err(
+            Problem::new(
+                Code::OutOfRange,
+                v.span,
+                format!("`{}` is out of range: {why}", k.value),
+            )
+            .label(v.value.clone())
+            .help(help.to_string()),
+        );
+    }
+
     /// The keys of `pool: { … }`.
     fn pool(&mut self, entries: &[(ast::Name, Spanned<String>)], pool: &mut PoolSettings) {
         for (k, v) in entries {
             match k.as_str() {
                 "max" | "min" => match v.parse::<u32>() {
+                    Ok(0) if k.as_str() == "max" => self.pool_range(k, v, "a pool of 0 connections can never connect", "write `max: 1` or more"),
                     Ok(n) if k.as_str() == "max" => pool.max = Some(n),
                     Ok(n) => pool.min = Some(n),
                     Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => self.err(
@@ -217,7 +255,8 @@ impl Resolver<'_> {
                         )
                         .label("too large")
                         .help(format!(
-                            "write a whole number from 0 to {} (a pool holds at most as many connections as the server allows: PostgreSQL's `max_connections`, 100 by default)",
+                            "write a whole number from {} to {} (a pool holds at most as many connections as the server allows: PostgreSQL's `max_connections`, 100 by default)",
+                            u32::from(k.as_str() == "max"),
                             u32::MAX
                         )),
                     ),
@@ -233,6 +272,7 @@ impl Resolver<'_> {
                 },
                 "acquire_timeout" | "idle_timeout" | "max_lifetime" | "statement_timeout" => {
                     match crate::syntax::parse_duration(v) {
+                        Some(ms) if !self.pool_duration_fits(k, v, ms) => {}
                         Some(ms) => {
                             let slot = match k.as_str() {
                                 "acquire_timeout" => &mut pool.acquire_timeout,

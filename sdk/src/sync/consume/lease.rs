@@ -145,6 +145,14 @@ impl Leases {
             .await
     }
 
+    /// Deletes `key`.
+    pub async fn del(&self, key: &str) -> R<()> {
+        redis::cmd("DEL")
+            .arg(format!("{}:{key}", self.base()))
+            .query_async(&mut self.conn.clone())
+            .await
+    }
+
     /// Reads `key`.
     pub async fn get(&self, key: &str) -> R<Option<String>> {
         redis::cmd("GET")

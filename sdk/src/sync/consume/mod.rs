@@ -21,6 +21,7 @@
 
 pub mod from_event;
 pub mod lease;
+mod recopy;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -135,11 +136,6 @@ async fn consume_once(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), SyncError> {
     let targets = Targets::new(p)?;
-    // A target that refuses for good is retried for hours: a stop ends it.
-    tokio::select! {
-        r = targets.ensure(p) => r?,
-        _ = stop.wait_for(|s| *s) => return Ok(()),
-    }
     let client = Client::connect(&src.url, &src.key_prefix)
         .await
         .map_err(redis_err)?;
@@ -163,7 +159,15 @@ async fn consume_once(
         units,
         owned: BTreeMap::new(),
     };
+    // Tables whose copy gains columns are noted before they gain them.
+    c.plan_recopy().await?;
+    // A target that refuses for good is retried for hours: a stop ends it.
+    tokio::select! {
+        r = c.targets.ensure(p) => r?,
+        _ = stop.wait_for(|s| *s) => return Ok(()),
+    }
     c.snapshot_once(&mut stop).await?;
+    c.recopy_pending(&mut stop).await?;
     let result = c.run(&mut stop).await;
     c.leave().await;
     result
@@ -306,7 +310,8 @@ impl Consumer<'_> {
                 .await
                 .map_err(redis_err)?
             {
-                self.copy_tables().await?;
+                let all: Vec<usize> = self.src.tables.iter().map(|t| t.table).collect();
+                self.copy_tables(&all, None, 0).await?;
                 return self
                     .leases
                     .set(&done, &self.opts.consumer)
@@ -317,10 +322,30 @@ impl Consumer<'_> {
         }
     }
 
-    async fn copy_tables(&self) -> Result<(), SyncError> {
+    /// Copies pipeline tables `tables` from PostgreSQL at `version`, in
+    /// the exported snapshot `snapshot` when given.
+    async fn copy_tables(
+        &self,
+        tables: &[usize],
+        snapshot: Option<&str>,
+        version: u64,
+    ) -> Result<(), SyncError> {
         let mut pg = super::source::connect(&self.p.source_url).await?;
-        for t in &self.src.tables {
-            let spec = &self.p.tables[t.table];
+        sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut pg)
+            .await?;
+        if let Some(name) = snapshot {
+            if !name.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                return Err(SyncError::Decode(format!(
+                    "unexpected snapshot name `{name}`"
+                )));
+            }
+            sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{name}'"))
+                .execute(&mut pg)
+                .await?;
+        }
+        for &table in tables {
+            let spec = &self.p.tables[table];
             let cols: Vec<String> = (spec.columns.iter())
                 .map(|c| format!("{}::text", super::wire::quote_ident(&c.name)))
                 .collect();
@@ -345,13 +370,14 @@ impl Consumer<'_> {
                     );
                 }
                 self.targets
-                    .push(self.p, &mut batch, t.table, &cells, 0, false, None)?;
+                    .push(self.p, &mut batch, table, &cells, version, false, None)?;
                 if batch.rows >= 20_000 {
                     self.targets.flush(self.p, &mut batch).await?;
                 }
             }
             self.targets.flush(self.p, &mut batch).await?;
         }
+        sqlx::query("COMMIT").execute(&mut pg).await?;
         Ok(())
     }
 }

@@ -76,6 +76,35 @@ pub struct Chunk {
     pub again: Option<Option<i64>>,
 }
 
+/// The SQL types of pipeline table `table`'s key columns at the source
+/// (`format_type`), for casting keys bound as text. Errors: a key column
+/// that no longer exists ([`SyncError::SchemaChanged`]).
+pub(super) async fn key_types(
+    c: &mut PgConnection,
+    p: &Pipeline,
+    table: usize,
+) -> Result<Vec<String>, SyncError> {
+    let t = &p.tables[table];
+    let mut out = Vec::new();
+    for &k in &t.key_indexes() {
+        let ty: Option<String> = sqlx::query_scalar(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped",
+        )
+        .bind(qualified(t))
+        .bind(&t.columns[k].name)
+        .fetch_optional(&mut *c)
+        .await?;
+        out.push(ty.ok_or_else(|| SyncError::SchemaChanged {
+            table: t.source_table.clone(),
+            reason: format!(
+                "key column `{}` does not exist at the source",
+                t.columns[k].name
+            ),
+        })?);
+    }
+    Ok(out)
+}
+
 /// Forgets the chunks of pipeline tables `tables` and plans them anew:
 /// their rows are copied again by the next [`run`].
 pub async fn replan(
