@@ -26,7 +26,8 @@ use strata_sdk::sync::RunOptions;
 use sync_common::{insert_accounts, Fixture, SCHEMA};
 
 /// The run options, with `SYNC_BENCH_DELAY_MS` (longest wait before a
-/// write) and `SYNC_BENCH_WORKERS` (snapshot connections) to compare settings.
+/// write), `SYNC_BENCH_BATCH_ROWS` (rows per write, 32 MiB at most) and
+/// `SYNC_BENCH_WORKERS` (snapshot connections) to compare settings.
 fn options() -> RunOptions {
     let mut o = RunOptions::default();
     if let Some(ms) = std::env::var("SYNC_BENCH_DELAY_MS")
@@ -34,6 +35,12 @@ fn options() -> RunOptions {
         .and_then(|v| v.parse().ok())
     {
         o = o.with_max_delay(Duration::from_millis(ms));
+    }
+    if let Some(rows) = std::env::var("SYNC_BENCH_BATCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        o = o.with_max_batch(rows, 32 << 20);
     }
     if let Some(n) = std::env::var("SYNC_BENCH_WORKERS")
         .ok()
@@ -162,6 +169,21 @@ async fn snapshot(n: i64) {
 
     let t = Instant::now();
     let (stop, run) = f.start(options());
+    // The copy alone: until the snapshot is recorded done (polled every
+    // 10 ms), before the stream takes over and acknowledges.
+    loop {
+        let done: Option<bool> =
+            sqlx::query_scalar("SELECT snapshot_done FROM strata_sync.pipelines WHERE name = $1")
+                .bind(&f.pipeline.name)
+                .fetch_optional(&mut c)
+                .await
+                .unwrap_or(None);
+        if done == Some(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let copied_in = t.elapsed();
     f.caught_up(Duration::from_secs(3600)).await;
     let synced = t.elapsed();
     let copied = f
@@ -175,9 +197,11 @@ async fn snapshot(n: i64) {
     run.await.unwrap().unwrap();
     let ceiling_rate = n as f64 / ceiling.as_secs_f64();
     let sync_rate = n as f64 / synced.as_secs_f64();
+    let copy_rate = n as f64 / copied_in.as_secs_f64();
     println!(
-        "snapshot of {n} Order rows: strata sync {synced:.2?} ({sync_rate:.0} rows/s); COPY | ClickHouse INSERT ceiling {ceiling:.2?} ({ceiling_rate:.0} rows/s); ratio {:.2}",
-        sync_rate / ceiling_rate
+        "snapshot of {n} Order rows: strata sync {synced:.2?} until caught up ({sync_rate:.0} rows/s; copy alone {copied_in:.2?}, {copy_rate:.0} rows/s); COPY | ClickHouse INSERT ceiling {ceiling:.2?} ({ceiling_rate:.0} rows/s); ratio {:.2} (copy alone {:.2})",
+        sync_rate / ceiling_rate,
+        copy_rate / ceiling_rate
     );
 }
 

@@ -64,13 +64,15 @@ async fn snapshot_then_stream_carries_every_committed_change_and_nothing_else() 
         ))
         .await;
     assert_eq!(tomb, "1\t11\n");
-    // Every version of a streamed row is larger than the snapshot's.
+    // A streamed row's version is larger than the snapshot's (row 999 is
+    // never changed after it). Compared across rows: a background merge
+    // may already have collapsed row 1's snapshot version into its newest.
     let versions = f
         .ch_query(&format!(
-            "SELECT uniqExact(_version) > 1, min(_version) FROM `{db}`.account WHERE id = 1 FORMAT TSV"
+            "SELECT (SELECT max(_version) FROM `{db}`.account WHERE id = 1) > (SELECT max(_version) FROM `{db}`.account WHERE id = 999) FORMAT TSV"
         ))
         .await;
-    assert!(versions.starts_with("1\t"), "{versions}");
+    assert_eq!(versions.trim(), "1", "{versions}");
 
     stop.send(true).unwrap();
     run.await.unwrap().expect("the run stops cleanly");
@@ -133,13 +135,10 @@ async fn status_reports_the_snapshot_and_the_position_and_drop_removes_the_slot(
     let s = sync::status(&f.pipeline).await.unwrap();
     assert!(s.slot_exists && s.active && s.snapshot_done, "{s}");
     assert_eq!(s.tables.len(), 1);
-    assert_eq!(
-        (
-            s.tables[0].chunks_done,
-            s.tables[0].chunks,
-            s.tables[0].rows_copied
-        ),
-        (6, 6, 500),
+    // Chunks are page ranges of about 100 rows (never less than a page).
+    let t = &s.tables[0];
+    assert!(
+        t.chunks_done == t.chunks && t.chunks >= 2 && t.rows_copied == 500,
         "{s}"
     );
     stop.send(true).unwrap();

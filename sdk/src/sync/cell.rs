@@ -55,7 +55,8 @@ fn scalar_pg(ty: ColumnType, s: &str) -> Result<Cell, String> {
         }
         ColumnType::F64 => Cell::Float(parse_float(s).ok_or_else(|| bad("a float"))?),
         ColumnType::Decimal { .. } => Cell::Decimal(
-            s.parse::<Decimal>()
+            without_trailing_zeros(s)
+                .parse::<Decimal>()
                 .map_err(|_| {
                     bad("a decimal the copy can hold (NaN and more than 28 digits are refused)")
                 })?
@@ -70,6 +71,17 @@ fn scalar_pg(ty: ColumnType, s: &str) -> Result<Cell, String> {
             Cell::Days(pg_date(s).ok_or_else(|| bad("a date (infinity is refused)"))?)
         }
     })
+}
+
+/// `s` without the zeros that end its fraction (`1.50000000` → `1.5`,
+/// `2.000` → `2`): the same number, which [`Decimal::normalize`] then
+/// need not divide out one digit at a time (numeric columns print every
+/// decimal place of their scale).
+fn without_trailing_zeros(s: &str) -> &str {
+    if !s.contains('.') || s.contains(['e', 'E']) {
+        return s;
+    }
+    s.trim_end_matches('0').trim_end_matches('.')
 }
 
 /// Days since 1970-01-01 of PostgreSQL's ISO text of a date: any year it
@@ -87,6 +99,9 @@ fn pg_date(s: &str) -> Option<i32> {
 /// `timestamptz` (`2024-01-02 03:04:05.123456+00`, any offset and year,
 /// `BC` last), not `infinity`.
 fn pg_timestamptz(s: &str) -> Option<i64> {
+    if let Some(us) = utc_timestamptz(s.as_bytes()) {
+        return Some(us);
+    }
     let (s, bc) = match s.strip_suffix(" BC") {
         Some(rest) => (rest, true),
         None => (s, false),
@@ -100,7 +115,11 @@ fn pg_timestamptz(s: &str) -> Option<i64> {
     if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let micros: i64 = format!("{frac:0<6}").parse().ok()?;
+    let micros = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(6)
+        .fold(0i64, |acc, b| acc * 10 + i64::from(b - b'0'));
     let sign = if offset.starts_with('-') { -1 } else { 1 };
     let offset = sign * hms_seconds(&offset[1..])?;
     let total = days.checked_mul(86_400)?.checked_add(secs - offset)?;
@@ -125,15 +144,24 @@ fn hms_seconds(s: &str) -> Option<i64> {
 /// Days since 1970-01-01 of `Y-MM-DD` (year of any length) in the
 /// proleptic Gregorian calendar; `bc`: the year counts back from 1 BC.
 fn civil_days(s: &str, bc: bool) -> Option<i64> {
-    let (y, md) = s.split_once('-')?;
-    let (m, d) = md.split_once('-')?;
+    // Cut at bytes: `split_once(char)` costs a call per probe, and the
+    // snapshot reads millions of dates.
+    let b = s.as_bytes();
+    let p1 = b.iter().position(|&c| c == b'-')?;
+    let p2 = p1 + 1 + b[p1 + 1..].iter().position(|&c| c == b'-')?;
+    let (y, m, d) = (&s[..p1], &s[p1 + 1..p2], &s[p2 + 1..]);
     let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
     if !(all_digits(y) && all_digits(m) && all_digits(d)) || y.len() > 9 {
         return None;
     }
     let y: i64 = y.parse().ok()?;
     let y = if bc { 1 - y } else { y };
-    let (m, d): (i64, i64) = (m.parse().ok()?, d.parse().ok()?);
+    days_from_civil(y, m.parse().ok()?, d.parse().ok()?)
+}
+
+/// Days since 1970-01-01 of year `y` (1 BC is 0), month `m`, day `d`, or
+/// `None` for a day the month does not have.
+fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
     let leap = y.rem_euclid(4) == 0 && (y.rem_euclid(100) != 0 || y.rem_euclid(400) == 0);
     let month_days = [
         31,
@@ -161,6 +189,42 @@ fn civil_days(s: &str, bc: bool) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
+/// [`pg_timestamptz`] for the shape a UTC session prints for years 1000
+/// to 9999, `YYYY-MM-DD HH:MM:SS[.f…]+00`, read digit by digit; `None`
+/// for any other text (the general reader then decides). Gives what the
+/// general reader gives wherever both read.
+fn utc_timestamptz(s: &[u8]) -> Option<i64> {
+    if s.len() < 22
+        || s[4] != b'-'
+        || s[7] != b'-'
+        || s[10] != b' '
+        || s[13] != b':'
+        || s[16] != b':'
+    {
+        return None;
+    }
+    let num = |from: usize, len: usize| {
+        s[from..from + len].iter().try_fold(0i64, |acc, &b| {
+            b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
+        })
+    };
+    let days = days_from_civil(num(0, 4)?, num(5, 2)?, num(8, 2)?)?;
+    let secs = num(11, 2)? * 3_600 + num(14, 2)? * 60 + num(17, 2)?;
+    let (mut i, mut micros) = (19, 0i64);
+    if s[i] == b'.' {
+        let digits = s[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 6 {
+            return None;
+        }
+        micros = num(i + 1, digits)? * 10i64.pow((6 - digits) as u32);
+        i += 1 + digits;
+    }
+    if &s[i..] != b"+00" {
+        return None;
+    }
+    Some((days * 86_400 + secs) * 1_000_000 + micros)
+}
+
 fn parse_float(s: &str) -> Option<f64> {
     match s {
         "Infinity" | "inf" | "+inf" => Some(f64::INFINITY),
@@ -168,6 +232,21 @@ fn parse_float(s: &str) -> Option<f64> {
         "NaN" | "nan" | "-nan" => Some(f64::NAN),
         _ => s.parse().ok(),
     }
+}
+
+/// Reads PostgreSQL's text output of a non-NULL value into `slot`,
+/// reusing the text buffer a text cell there already holds (the snapshot
+/// reads millions of rows into the same cells).
+pub fn parse_pg_into(slot: &mut Cell, col: &ColumnSpec, s: &str) -> Result<(), String> {
+    if !col.array && matches!(col.ty, ColumnType::Text | ColumnType::Json) {
+        if let Cell::Text(buf) = slot {
+            buf.clear();
+            buf.push_str(s);
+            return Ok(());
+        }
+    }
+    *slot = parse_pg(col, Some(s))?;
+    Ok(())
 }
 
 /// Reads PostgreSQL's text output of a column's value (`None`: NULL).
@@ -239,16 +318,23 @@ fn pg_array(s: &str) -> Result<Vec<Option<String>>, String> {
     Ok(out)
 }
 
-/// Decodes one field of PostgreSQL's COPY text format in place
+/// Decodes one field of PostgreSQL's COPY text format
 /// (`\N` is NULL; backslash escapes as `COPY` writes them).
 pub fn copy_unescape(field: &[u8]) -> Option<Vec<u8>> {
     if field == b"\\N" {
         return None;
     }
-    if !field.contains(&b'\\') {
-        return Some(field.to_vec());
-    }
     let mut out = Vec::with_capacity(field.len());
+    copy_unescape_into(field, &mut out);
+    Some(out)
+}
+
+/// Appends the decoded bytes of one non-NULL COPY text field to `out`.
+pub fn copy_unescape_into(field: &[u8], out: &mut Vec<u8>) {
+    if !field.contains(&b'\\') {
+        out.extend_from_slice(field);
+        return;
+    }
     let mut i = 0;
     while i < field.len() {
         let c = field[i];
@@ -289,7 +375,6 @@ pub fn copy_unescape(field: &[u8]) -> Option<Vec<u8>> {
             other => out.push(other),
         }
     }
-    Some(out)
 }
 
 fn tsv_escape(out: &mut Vec<u8>, b: &[u8]) {
@@ -746,6 +831,50 @@ mod tests {
             "2024-01-02 03:04:05.1234567+00",
         ] {
             assert_eq!(us(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_utc_reader_agrees_with_the_general_one() {
+        let mut seen = 0;
+        let mut us: i64 = -30_610_224_000_000_000; // 1000-01-01
+        while us < 253_402_300_799_000_000 {
+            let t = DateTime::<Utc>::from_timestamp_micros(us).unwrap();
+            for text in [
+                t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string(),
+                t.format("%Y-%m-%d %H:%M:%S%.3f+00").to_string(),
+                t.format("%Y-%m-%d %H:%M:%S+00").to_string(),
+                t.format("%Y-%m-%d %H:%M:%S%.6f+05:30").to_string(),
+            ] {
+                let general = {
+                    let (date, time) = text.split_once(' ').unwrap();
+                    let at = time.rfind(['+', '-']).unwrap();
+                    let (clock, offset) = time.split_at(at);
+                    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+                    let micros: i64 = format!("{frac:0<6}").parse().unwrap();
+                    let sign = if offset.starts_with('-') { -1 } else { 1 };
+                    let off = sign * hms_seconds(&offset[1..]).unwrap();
+                    (civil_days(date, false).unwrap() * 86_400 + hms_seconds(hms).unwrap() - off)
+                        * 1_000_000
+                        + micros
+                };
+                assert_eq!(pg_timestamptz(&text), Some(general), "{text}");
+                if let Some(fast) = utc_timestamptz(text.as_bytes()) {
+                    assert_eq!(fast, general, "{text}");
+                    seen += 1;
+                }
+            }
+            us += 86_399_999_999 * 113 + 123_457;
+        }
+        assert!(seen > 1_000, "{seen}");
+        for bad in [
+            "2024-02-30 00:00:00+00",
+            "2024-01-02 03:04:05.+00",
+            "2024-01-02 03:04:05.1234567+00",
+            "2024-01-02 03:04:05+00 BC",
+            "2024-01-02 03:04:0x+00",
+        ] {
+            assert_eq!(utc_timestamptz(bad.as_bytes()), None, "{bad}");
         }
     }
 

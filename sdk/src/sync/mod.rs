@@ -25,6 +25,7 @@ pub mod cell;
 pub mod clickhouse;
 #[cfg(feature = "cache")]
 pub mod consume;
+mod copytext;
 pub mod elastic;
 pub mod error;
 pub mod lsn;
@@ -106,7 +107,9 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
-    /// Rows per snapshot chunk (the unit of resumption).
+    /// Rows per snapshot chunk (the unit of resumption): each table's
+    /// pages are cut into ranges of about `n` rows (at least one page),
+    /// and the snapshot writes pieces of at most `n` rows.
     pub fn with_chunk_rows(mut self, n: i64) -> Self {
         self.chunk_rows = n.max(1);
         self
@@ -234,15 +237,7 @@ async fn run_once(
             let (cp, snap) = conn.create_slot(&slot, false).await?;
             source::record_new_slot(&mut ctl, p, &slot, cp).await?;
             snapshot::plan(&mut ctl, p, &all, opts.chunk_rows).await?;
-            snapshot::run(
-                p,
-                &targets,
-                snapshot::Snapshot::Exported(snap),
-                cp,
-                opts.snapshot_workers,
-                opts.progress,
-            )
-            .await?;
+            snapshot::run(p, &targets, snapshot::Snapshot::Exported(snap), cp, opts).await?;
             source::mark_snapshot_done(&mut ctl, p).await?;
             (conn, cp)
         }
@@ -261,15 +256,7 @@ async fn run_once(
             };
             if !state.as_ref().is_some_and(|s| s.snapshot_done) {
                 snapshot::plan(&mut ctl, p, &all, opts.chunk_rows).await?;
-                snapshot::run(
-                    p,
-                    &targets,
-                    snapshot::Snapshot::Fresh,
-                    cp,
-                    opts.snapshot_workers,
-                    opts.progress,
-                )
-                .await?;
+                snapshot::run(p, &targets, snapshot::Snapshot::Fresh, cp, opts).await?;
                 source::mark_snapshot_done(&mut ctl, p).await?;
             } else {
                 recopy::run(&mut ctl, p, &targets, &info, opts).await?;

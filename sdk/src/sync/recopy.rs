@@ -70,15 +70,7 @@ pub async fn run(
     let mut conn = ReplConn::connect(info, "strata-sync-recopy").await?;
     let slot = format!("strata_recopy_{:016x}", rand::random::<u64>());
     let (cp, snap) = conn.create_slot(&slot, true).await?;
-    snapshot::run(
-        p,
-        targets,
-        snapshot::Snapshot::Exported(snap),
-        cp,
-        opts.snapshot_workers,
-        opts.progress,
-    )
-    .await?;
+    snapshot::run(p, targets, snapshot::Snapshot::Exported(snap), cp, opts).await?;
     // Closing the exporting connection drops the temporary slot.
     drop(conn);
     Ok(())

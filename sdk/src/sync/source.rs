@@ -115,6 +115,15 @@ pub async fn ensure_meta(c: &mut PgConnection) -> Result<(), SyncError> {
              done boolean NOT NULL DEFAULT false,
              PRIMARY KEY (pipeline, tbl, chunk))"
         ),
+        // Page-range chunks (`lo`/`hi`, key bounds, are no longer
+        // written): the pages, the table's file when planned, and the
+        // `xmin` of the snapshot a done chunk was copied in.
+        format!(
+            "ALTER TABLE {s}.chunks ADD COLUMN IF NOT EXISTS lo_page bigint,
+             ADD COLUMN IF NOT EXISTS hi_page bigint,
+             ADD COLUMN IF NOT EXISTS filenode bigint,
+             ADD COLUMN IF NOT EXISTS snap_xmin bigint"
+        ),
     ];
     // Two pipelines starting at once would race on `IF NOT EXISTS` (both
     // see no table, one fails on pg_type's unique index): one transaction

@@ -301,22 +301,27 @@ pub async fn run(
     let (fb_stop_tx, mut fb_stop) = watch::channel(false);
     let (acked_f, wake_f) = (acked.clone(), wake.clone());
     let mut feedback = super::AbortOnDrop(tokio::spawn(async move {
+        let (mut sent, mut last) = (0u64, Instant::now());
         loop {
-            tokio::select! {
-                _ = wake_f.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            let asked = tokio::select! {
+                _ = wake_f.notified() => true,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => false,
                 _ = fb_stop.changed() => {
                     let _ = writer.send_status(Lsn(acked_f.load(Ordering::SeqCst)), false).await;
                     break;
                 }
+            };
+            // A position that moved is reported within 50 ms (the slot
+            // frees its WAL, `caught up` shows sooner); an unmoved one
+            // every second, or when the server asks.
+            let now = acked_f.load(Ordering::SeqCst);
+            if !asked && now == sent && last.elapsed() < Duration::from_secs(1) {
+                continue;
             }
-            if writer
-                .send_status(Lsn(acked_f.load(Ordering::SeqCst)), false)
-                .await
-                .is_err()
-            {
+            if writer.send_status(Lsn(now), false).await.is_err() {
                 break;
             }
+            (sent, last) = (now, Instant::now());
         }
     }));
 
