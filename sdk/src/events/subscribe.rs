@@ -330,16 +330,8 @@ impl Reader {
             });
         }
         for p in 0..self.partitions {
-            let key = stream_key(&self.client.prefix, &self.entity, p);
-            let info: redis::Value = match redis::cmd("XINFO")
-                .arg("STREAM")
-                .arg(&key)
-                .query_async(&mut self.client.conn())
-                .await
-            {
-                Ok(v) => v,
-                Err(e) if e.code() == Some("ERR") => continue, // no such stream yet
-                Err(e) => return Err(redis_error(e)),
+            let Some(info) = self.stream_info(p).await? else {
+                continue; // no such stream yet
             };
             if let Some(first) = gap_after(&info, self.cursor) {
                 return Err(Error::Event {
@@ -355,6 +347,21 @@ impl Reader {
 }
 
 impl Reader {
+    /// Partition `p`'s `XINFO STREAM` reply; `None` while it does not exist.
+    async fn stream_info(&self, p: u16) -> Result<Option<redis::Value>> {
+        let key = stream_key(&self.client.prefix, &self.entity, p);
+        match redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(&key)
+            .query_async(&mut self.client.conn())
+            .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.code() == Some("ERR") => Ok(None),
+            Err(e) => Err(redis_error(e)),
+        }
+    }
+
     /// From [`Position::START`] on trimmed streams: start after the last
     /// transaction whose changes a trim may have cut, so the first change
     /// yielded begins a whole transaction and every position yielded can be
@@ -364,16 +371,8 @@ impl Reader {
     async fn start_after_trim(&mut self) -> Result<()> {
         let mut from: Option<Position> = None;
         for p in 0..self.partitions {
-            let key = stream_key(&self.client.prefix, &self.entity, p);
-            let info: redis::Value = match redis::cmd("XINFO")
-                .arg("STREAM")
-                .arg(&key)
-                .query_async(&mut self.client.conn())
-                .await
-            {
-                Ok(v) => v,
-                Err(e) if e.code() == Some("ERR") => continue, // no such stream yet
-                Err(e) => return Err(redis_error(e)),
+            let Some(info) = self.stream_info(p).await? else {
+                continue; // no such stream yet
             };
             if let Some(first) = gap_after(&info, Position::START) {
                 from = from.max(Some(first));

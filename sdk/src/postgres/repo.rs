@@ -354,16 +354,7 @@ async fn fetch_page<'a, T: Table, A: Db<'a>>(
 /// The rows of the `index`-th named query of [`super::TableDef::queries`];
 /// `a` holds its parameters.
 pub fn query<'a, T: Table, A: Db<'a>>(db: A, index: usize, a: Result<Args>) -> Fut<'a, Vec<T>> {
-    Box::pin(seam::single(
-        call::<T>(Operation::Query(T::DEF.queries[index].name)),
-        async move {
-            let a = a?;
-            let q = &T::DEF.queries[index];
-            let mut conn = seam::acquire(T::DEF.store, db).await?;
-            let sql = &T::statements().queries[index];
-            seam::statement(call::<T>(Operation::Query(q.name)), &mut conn, sql, a).await
-        },
-    ))
+    run_query::<T, A, Vec<T>>(db, index, a)
 }
 
 /// [`query`] for a query declared `one: true`: at most one row.
@@ -372,14 +363,20 @@ pub fn query_one<'a, T: Table, A: Db<'a>>(
     index: usize,
     a: Result<Args>,
 ) -> Fut<'a, Option<T>> {
-    Box::pin(seam::single(
-        call::<T>(Operation::Query(T::DEF.queries[index].name)),
-        async move {
-            let a = a?;
-            let q = &T::DEF.queries[index];
-            let mut conn = seam::acquire(T::DEF.store, db).await?;
-            let sql = &T::statements().queries[index];
-            seam::statement(call::<T>(Operation::Query(q.name)), &mut conn, sql, a).await
-        },
-    ))
+    run_query::<T, A, Option<T>>(db, index, a)
+}
+
+/// A named query's statement, its rows read as `O`.
+fn run_query<'a, T: Table, A: Db<'a>, O: seam::Outcome + 'a>(
+    db: A,
+    index: usize,
+    a: Result<Args>,
+) -> Fut<'a, O> {
+    let call = call::<T>(Operation::Query(T::DEF.queries[index].name));
+    Box::pin(seam::single(call, async move {
+        let a = a?;
+        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let sql = &T::statements().queries[index];
+        seam::statement(call, &mut conn, sql, a).await
+    }))
 }
