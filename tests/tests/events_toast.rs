@@ -1,9 +1,9 @@
 //! Change events for an update that leaves a large (TOASTed) value
 //! unchanged: PostgreSQL does not send that value, and the table has a
-//! secret, so `REPLICA IDENTITY FULL` is impossible. The pipeline reads the
-//! value back from the source row and publishes the whole row; when the row
-//! is already gone (deleted later in the same transaction), the update
-//! publishes nothing and the delete follows. The pipeline never stops.
+//! secret, so `REPLICA IDENTITY FULL` is impossible. The pipeline takes the
+//! value from the row's previous event (exactly the value the update left
+//! alone), also when a later transaction changed it or deleted the row.
+//! The pipeline never stops.
 
 mod events_support;
 
@@ -45,15 +45,18 @@ async fn an_unchanged_toasted_value_is_read_back_and_the_pipeline_goes_on() {
     );
     // The large value is left alone: the server sends the 'u' marker.
     exec("UPDATE ledgers SET balance = 2 WHERE id = 1".into()).await;
+    // In one transaction: an update that leaves it alone, then one that
+    // changes it. The first must show the value as it was, not the later one.
+    exec("BEGIN; UPDATE ledgers SET balance = 4 WHERE id = 1; UPDATE ledgers SET note = 'NEW' WHERE id = 1; COMMIT".into()).await;
     // Updated then deleted in one transaction: when the pipeline reads
-    // the update, the row is gone.
+    // the update, the source row is gone; the row's previous event has it.
     exec("BEGIN; UPDATE ledgers SET balance = 3 WHERE id = 2; DELETE FROM ledgers WHERE id = 2; COMMIT".into()).await;
     exec(format!(
         "INSERT INTO ledgers VALUES (3, 'o3', 1, 'small', '{SECRET}', '{{}}')"
     ))
     .await;
 
-    let got = take(&mut changes, 5, 30).await;
+    let got = take(&mut changes, 8, 30).await;
     quiet(&mut changes, 500).await;
     let summary: Vec<(Op, i64, Option<i64>)> = got
         .iter()
@@ -71,15 +74,25 @@ async fn an_unchanged_toasted_value_is_read_back_and_the_pipeline_goes_on() {
             (Op::Insert, 1, Some(1)),
             (Op::Insert, 2, Some(1)),
             (Op::Update, 1, Some(2)),
+            (Op::Update, 1, Some(4)),
+            (Op::Update, 1, Some(4)),
+            (Op::Update, 2, Some(3)),
             (Op::Delete, 2, None),
             (Op::Insert, 3, Some(1)),
         ]
     );
-    let update = got[2].row.as_ref().unwrap();
+    let note = |i: usize| got[i].row.as_ref().unwrap().note.clone();
+    assert_eq!(note(2).as_deref(), Some(big.as_str()), "the whole value");
     assert_eq!(
-        update.note.as_deref(),
+        note(3).as_deref(),
         Some(big.as_str()),
-        "the whole value, read back"
+        "as it was, not the later `NEW`"
+    );
+    assert_eq!(note(4).as_deref(), Some("NEW"));
+    assert_eq!(
+        note(5).as_deref(),
+        Some(big.as_str()),
+        "from the previous event: the row is gone"
     );
     assert!(!run.is_finished(), "the pipeline stopped: {:?}", run.await);
     stop.send(true).unwrap();

@@ -129,6 +129,48 @@ impl Publisher {
         }
     }
 
+    /// The row of the newest event kept for the key `key` (its JSON, as
+    /// appended) in partition `partition` of `entity`, looking back at
+    /// most `scan` entries; `None` when none is kept or the newest is a
+    /// delete. Errors: [`Error::Connection`]-kind Redis errors.
+    pub async fn last_row(
+        &self,
+        entity: &str,
+        partition: u16,
+        key: &str,
+        scan: usize,
+    ) -> Result<Option<String>> {
+        let stream = stream_key(&self.prefix, entity, partition);
+        let mut end = "+".to_string();
+        let mut seen = 0usize;
+        while seen < scan {
+            let page: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+                .arg(&stream)
+                .arg(&end)
+                .arg("-")
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            let Some(last) = page.ids.last() else {
+                return Ok(None);
+            };
+            let text = |id: &redis::streams::StreamId, f: &str| id.get::<String>(f);
+            for id in &page.ids {
+                if text(id, "key").as_deref() == Some(key) {
+                    return Ok(match text(id, "op").as_deref() {
+                        Some("delete") => None,
+                        _ => text(id, "row").filter(|r| !r.is_empty()),
+                    });
+                }
+            }
+            seen += page.ids.len();
+            end = format!("({}", last.id);
+        }
+        Ok(None)
+    }
+
     /// Appends `events` (in position order) to `entity`'s partitions, each
     /// trimmed to about `max_len`, publishing each added one on the
     /// entity's channel when `pubsub`; then moves the head to the highest

@@ -37,6 +37,9 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Days from 1970-01-01 to 2000-01-01.
 const PG_EPOCH_DAYS: i32 = 10_957;
 
+/// How many entries of a partition [`Redis::last_values`] looks back.
+pub const LOOK_BACK: usize = 10_000;
+
 /// A connected (on first use) Redis target.
 #[derive(Clone)]
 pub struct Redis {
@@ -145,6 +148,60 @@ impl Redis {
             }
         }
         self.cache().await.map(|_| ())
+    }
+
+    /// The values of columns `unknown` of the row whose key `cells` hold,
+    /// from the newest change event kept for that key: the row after the
+    /// key's previous change, which an update that left those columns
+    /// unchanged still holds (events are exactly once and in order per
+    /// key). `None` when the table has no events here, no event for the
+    /// key is kept within the last [`LOOK_BACK`] entries of its partition
+    /// (rows from the snapshot have none), or the newest is a delete.
+    pub async fn last_values(
+        &self,
+        spec: &TableSpec,
+        table: usize,
+        cells: &[Cell],
+        unknown: &[usize],
+    ) -> Result<Option<Vec<Cell>>, SyncError> {
+        let Some((e, ev)) = (self.entities.iter())
+            .find(|(e, _)| e.table == table)
+            .and_then(|(e, _)| Some((e, e.events.as_ref()?)))
+        else {
+            return Ok(None);
+        };
+        let mut key = serde_json::Map::new();
+        for &i in &e.key_columns {
+            let v = event_json(&spec.columns[i], &cells[i]).map_err(|reason| SyncError::Value {
+                table: spec.source_table.clone(),
+                column: spec.columns[i].name.clone(),
+                reason,
+            })?;
+            key.insert(ev.fields[i].clone(), v);
+        }
+        let key = serde_json::Value::Object(key).to_string();
+        let partition = partition_of(&key, ev.partitions);
+        let publisher = self.publisher().await?;
+        let row = (publisher
+            .last_row(&e.entity, partition, &key, LOOK_BACK)
+            .await)
+            .map_err(|err| self.failed(err))?;
+        let Some(row) = row else { return Ok(None) };
+        let row: serde_json::Value = serde_json::from_str(&row).map_err(|err| {
+            self.failed(crate::Error::Event {
+                message: format!("an event row of `{}` does not parse: {err}", e.entity),
+            })
+        })?;
+        let mut out = Vec::with_capacity(unknown.len());
+        for &i in unknown {
+            let col = &spec.columns[i];
+            let v = row.get(&ev.fields[i]).unwrap_or(&serde_json::Value::Null);
+            let Ok(c) = super::consume::from_event::cell_of(col, v) else {
+                return Ok(None);
+            };
+            out.push(c);
+        }
+        Ok(Some(out))
     }
 
     /// Whether change events carry rows of pipeline table `table` (not

@@ -182,6 +182,19 @@ async fn keep_values(
         // Only cache keys are taken from this table: the value is not used.
         return Ok(Kept::Filled);
     }
+    // The row's newest change event holds the value as it was before this
+    // update, which left it unchanged.
+    #[cfg(feature = "cache")]
+    for target in &targets.list {
+        if let super::apply::Target::Redis(r) = target {
+            if let Some(values) = r.last_values(t, table, cells, unknown).await? {
+                for (&i, v) in unknown.iter().zip(values) {
+                    cells[i] = v;
+                }
+                return Ok(Kept::Filled);
+            }
+        }
+    }
     match read_back(ctl, p, table, cells, unknown).await? {
         Some(values) => {
             for (&i, v) in unknown.iter().zip(values) {
