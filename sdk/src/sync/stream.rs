@@ -477,7 +477,7 @@ async fn apply_loop(
                                         // Keep the value the target holds: write what is
                                         // pending first, so the target is current.
                                         flush!();
-                                        gone = keep_values(p, targets, ctl, m.table, &mut cells, &unknown).await? == Kept::RowGone;
+                                        gone = Box::pin(keep_values(p, targets, ctl, m.table, &mut cells, &unknown)).await? == Kept::RowGone;
                                     }
                                     let mut key_moved = false;
                                     if let Some(old) = &old {
