@@ -139,15 +139,19 @@ async fn scenario(url: &str) {
             ))
         })
         .collect();
-    // Kills land between Redis taking entries and the slot's next status
-    // update (every second), so each restart replays some of them.
+    // Kills land at varied moments; one that lands between Redis taking
+    // entries and the slot's status update (within 50 ms of a flush) makes
+    // the restart replay them. At least 6 kills, and on until 2 of them
+    // did (at most 40).
     let mut replays = 0;
-    for round in 0..6 {
-        tokio::time::sleep(Duration::from_millis(700 + 230 * round)).await;
+    let mut round = 0u64;
+    while round < 6 || (replays < 2 && round < 40) {
+        tokio::time::sleep(Duration::from_millis(400 + 97 * (round % 7))).await;
         child.0.kill().expect("kill -9");
         child.0.wait().unwrap();
         replays += ahead_of_slot(&f).await as usize;
         child = Runner(start(&schema, &f, &log));
+        round += 1;
     }
     stop.store(true, Ordering::Relaxed);
     for w in writers {
