@@ -29,7 +29,7 @@ fn bad_database_urls_are_usage_errors_that_do_not_echo_the_password() {
         for (url, says) in [
             (
                 "mysql://root:hunter2@127.0.0.1/app",
-                "`mysql://` URL: strata migrate works with PostgreSQL only",
+                "`mysql://` URL: strata works with PostgreSQL only",
             ),
             (
                 "postgres://u:hunter2@127.0.0.1:notaport/app",
@@ -230,4 +230,28 @@ async fn a_failed_migration_keeps_postgres_detail_and_hint() {
         err.contains("\nHINT: No function matches the given name and argument types."),
         "{err}"
     );
+}
+
+/// `strata sync` takes the same URLs: a non-PostgreSQL one is a usage error
+/// (exit 2) at once, not retried as a PostgreSQL server forever.
+#[test]
+fn sync_commands_refuse_a_database_url_that_is_not_postgres() {
+    let dir = TempDir::new("cli_sync_urls");
+    let schema = dir.path().join("s.yaml");
+    std::fs::write(
+        &schema,
+        "stores:\n  main: { kind: postgres }\n  ch: { kind: clickhouse }\nentities:\n  A:\n    fields:\n      id: i64\nsync:\n  - { from: A, to: ch }\n",
+    )
+    .unwrap();
+    let schema = schema.to_str().unwrap();
+    for cmd in ["run", "status", "verify"] {
+        let url = "mysql://root:hunter2@127.0.0.1/app";
+        let (code, _, err) = strata(&["sync", cmd, schema, "--database-url", url]);
+        assert_eq!(code, 2, "{cmd}: {err}");
+        assert!(
+            err.contains("strata works with PostgreSQL only"),
+            "{cmd}: {err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
 }

@@ -81,9 +81,9 @@ impl ClickHouse {
         if let Some((u, p)) = &self.user {
             req = req.basic_auth(u, p.as_ref());
         }
-        let resp = req.send().await.map_err(|e| self.err(format!("{e}")))?;
+        let resp = req.send().await.map_err(|e| self.err(with_causes(&e)))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| self.err(format!("{e}")))?;
+        let bytes = resp.bytes().await.map_err(|e| self.err(with_causes(&e)))?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes);
             let message = format!(
@@ -294,9 +294,9 @@ impl ClickHouse {
             if let Some((u, p)) = &self.user {
                 req = req.basic_auth(u, p.as_ref());
             }
-            let resp = req.send().await.map_err(|e| self.err(format!("{e}")))?;
+            let resp = req.send().await.map_err(|e| self.err(with_causes(&e)))?;
             let status = resp.status();
-            let bytes = resp.bytes().await.map_err(|e| self.err(format!("{e}")))?;
+            let bytes = resp.bytes().await.map_err(|e| self.err(with_causes(&e)))?;
             if !status.is_success() {
                 return Err(self.err(format!(
                     "HTTP {status}: {}",
@@ -593,4 +593,20 @@ mod permanent_tests {
         assert!(permanent("Code: 159. DB::Exception: Timeout exceeded").is_none());
         assert!(permanent("connection refused").is_none());
     }
+}
+
+/// An error with its causes (`error sending request …: connection
+/// refused`): reqwest's own text names only the outermost.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
 }

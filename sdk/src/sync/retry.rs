@@ -8,7 +8,8 @@ use backon::{ExponentialBuilder, Retryable};
 
 use super::error::SyncError;
 
-/// Retries `f` with doubling waits from 100 ms up to 10 s while it fails
+/// Retries `f` with doubling waits from 100 ms up to 10 s (each plus up to
+/// as much again of jitter) while it fails
 /// with a target error, logging each failure; for up to 24 hours
 /// (a sync waits for its target rather than skipping data). Other errors
 /// return at once.

@@ -91,13 +91,17 @@ impl std::fmt::Display for Status {
             "  WAL kept for the slot: {} bytes",
             self.wal_kept_bytes.unwrap_or(0)
         )?;
+        // A finished snapshot with chunks left is a copy made again (a
+        // table that gained a column, or is new to the sync rules).
+        let recopy = self.tables.iter().any(|t| t.chunks_done < t.chunks);
         writeln!(
             f,
             "  snapshot: {}",
-            if self.snapshot_done {
-                "done"
-            } else {
-                "in progress"
+            match (self.snapshot_done, recopy) {
+                (true, false) => "done",
+                (true, true) =>
+                    "done; copying tables again (a field added, or an entity new to the sync rules)",
+                (false, _) => "in progress",
             }
         )?;
         for t in &self.tables {

@@ -175,6 +175,9 @@ fn build_with_model(args: &Args) -> Result<(Vec<Pipeline>, strata_codegen::Model
         }
     }
     let over = super::target::override_url(args.database_url.clone());
+    if let Some((u, _)) = &over {
+        super::target::check_url(u).map_err(usage)?;
+    }
     let db_url = over.as_ref().map(|(u, _)| u.clone());
     let m = model.clone();
     let urls = move |store: &str| -> Result<String, String> {

@@ -163,7 +163,7 @@ pub fn check_url(url: &str) -> Result<(), String> {
         Some("postgres" | "postgresql") => {}
         Some(other) => {
             return Err(format!(
-                "the database URL is a `{other}://` URL: strata migrate works with PostgreSQL only (postgres://user@host:port/database)"
+                "the database URL is a `{other}://` URL: strata works with PostgreSQL only (postgres://user@host:port/database)"
             ))
         }
         None => {
