@@ -174,7 +174,14 @@ async fn two_consumers_split_the_partitions_and_survive_a_kill_9_cluster() {
     scenario(&events_support::cluster_url()).await;
 }
 
+/// The tests of this file run one at a time: each runs change capture,
+/// consumer processes and replication slots, and two at once on 2 cores
+/// (their slot creations wait for each other's snapshot transactions)
+/// starved the kill test in full-suite runs.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn scenario(redis_url: &str) {
+    let _serial = SERIAL.lock().await;
     let prefix = prefix();
     let _cleanup = Cleanup {
         url: redis_url.to_string(),
@@ -287,6 +294,7 @@ async fn scenario(redis_url: &str) {
 /// point, and ClickHouse ends equal to PostgreSQL, new column included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_field_added_while_consuming_is_copied_again() {
+    let _serial = SERIAL.lock().await;
     let prefix = prefix();
     let redis_url = single_url();
     let _cleanup = Cleanup {

@@ -59,6 +59,23 @@ async fn an_unchanged_toasted_value_is_kept_not_emptied() {
         lens,
         "1\t12800\t99.00000000\n2\t12800\t99.00000000\n3\t12800\t99.00000000\n4\t9600\t98.00000000\n"
     );
+    // A key change that leaves the large value alone: the copy holds it
+    // under the old key, where it is found (a newcomer's pipeline stopped
+    // here, looking under the new key).
+    sqlx::query("UPDATE account SET id = 1001 WHERE id = 1")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    f.caught_up(Duration::from_secs(60)).await;
+    assert!(!run.is_finished(), "the sync stopped: {:?}", run.await);
+    f.assert_equal().await;
+    let moved = f
+        .ch_query(&format!(
+            "SELECT id, length(note) FROM `{}`.account_current WHERE id IN (1, 1001) ORDER BY id FORMAT TSV",
+            f.ch.name
+        ))
+        .await;
+    assert_eq!(moved, "1001\t12800\n");
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
 }

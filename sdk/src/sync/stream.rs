@@ -150,10 +150,18 @@ async fn keep_values(
     ctl: &mut PgConnection,
     table: usize,
     cells: &mut [Cell],
+    before: Option<&[Cell]>,
     unknown: &[usize],
 ) -> Result<Kept, SyncError> {
     let t = &p.tables[table];
     let column = t.columns[unknown[0]].name.clone();
+    // What the copies hold is under the key before a key change.
+    let mut lookup = cells.to_vec();
+    if let Some(old) = before {
+        for k in t.key_indexes() {
+            lookup[k] = old[k].clone();
+        }
+    }
     let refuse = |why: &str| {
         SyncError::Value {
         table: t.source_table.clone(),
@@ -168,7 +176,7 @@ async fn keep_values(
             let Some(ti) = ch.table_for(table) else {
                 continue;
             };
-            let row = ch.current_row(t, ti, cells).await?;
+            let row = ch.current_row(t, ti, &lookup).await?;
             let Some(row) = row else {
                 return Err(refuse("the ClickHouse copy has no row for its key"));
             };
@@ -187,7 +195,7 @@ async fn keep_values(
     #[cfg(feature = "cache")]
     for target in &targets.list {
         if let super::apply::Target::Redis(r) = target {
-            if let Some(values) = r.last_values(t, table, cells, unknown).await? {
+            if let Some(values) = r.last_values(t, table, &lookup, unknown).await? {
                 for (&i, v) in unknown.iter().zip(values) {
                     cells[i] = v;
                 }
@@ -472,21 +480,22 @@ async fn apply_loop(
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
                                     let mut unknown = Vec::new();
                                     let mut cells = cells_of(p, m, &new, old.as_deref(), false, &mut unknown)?;
+                                    // The key before the update (sent when it changed).
+                                    let old_key = old.as_deref().map(|o| cells_of(p, m, o, None, true, &mut Vec::new())).transpose()?;
+                                    let keys = p.tables[m.table].key_indexes();
+                                    let key_moved = old_key.as_ref().is_some_and(|o| keys.iter().any(|&k| o[k] != cells[k]));
                                     let mut gone = false;
                                     if !unknown.is_empty() {
                                         // Keep the value the target holds: write what is
-                                        // pending first, so the target is current.
+                                        // pending first, so the target is current. The
+                                        // targets hold the row under its key before.
                                         flush!();
-                                        gone = Box::pin(keep_values(p, targets, ctl, m.table, &mut cells, &unknown)).await? == Kept::RowGone;
+                                        let before = old_key.as_deref().filter(|_| key_moved);
+                                        gone = Box::pin(keep_values(p, targets, ctl, m.table, &mut cells, before, &unknown)).await? == Kept::RowGone;
                                     }
-                                    let mut key_moved = false;
-                                    if let Some(old) = &old {
+                                    if let (true, Some(old_key)) = (key_moved, old_key) {
                                         // The key changed: the old key is deleted.
-                                        let old_key = cells_of(p, m, old, None, true, &mut Vec::new())?;
-                                        key_moved = p.tables[m.table].key_indexes().iter().any(|&k| old_key[k] != cells[k]);
-                                        if key_moved {
-                                            targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true, meta!(ChangeOp::Delete))?;
-                                        }
+                                        targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true, meta!(ChangeOp::Delete))?;
                                     }
                                     if gone {
                                         // Its value is lost with the row; the row's own
