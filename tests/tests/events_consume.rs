@@ -152,6 +152,28 @@ async fn writer(pool: sqlx::PgPool, next: Arc<AtomicI64>, stop: Arc<AtomicBool>,
     n
 }
 
+/// Waits (at most 60 s) until pipeline `name`'s snapshot is done.
+async fn capture_snapshot_done(pool: &sqlx::PgPool, name: &str) {
+    let start = Instant::now();
+    loop {
+        let done: Option<bool> =
+            sqlx::query_scalar("SELECT snapshot_done FROM strata_sync.pipelines WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+                .ok()
+                .flatten();
+        if done == Some(true) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "capture's snapshot within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn pipeline(ps: &[Pipeline], redis: bool) -> Pipeline {
     ps.iter()
         .find(|p| {
@@ -211,7 +233,10 @@ async fn scenario(redis_url: &str) {
     let ps = pipelines(&model, &urls, &opts).unwrap();
     let (to_redis, to_ch) = (pipeline(&ps, true), pipeline(&ps, false));
 
-    // Change capture into the streams, in this process.
+    // Change capture into the streams, in this process. Its snapshot is
+    // done before the consumers start: a change committed before the
+    // slot's consistent point is in no event, so a group's first copy must
+    // begin after it (docs/sync.md).
     let (stop_capture, rx) = tokio::sync::watch::channel(false);
     let capture = {
         let p = to_redis.clone();
@@ -219,6 +244,7 @@ async fn scenario(redis_url: &str) {
             async move { sync::run(&p, RunOptions::default().with_progress(false), rx).await },
         )
     };
+    capture_snapshot_done(&pool, &to_redis.name).await;
 
     let dir = TempDir::new("events_consume");
     let file = dir.path().join("schema.yaml");
@@ -361,7 +387,9 @@ async fn a_field_added_while_consuming_is_copied_again() {
     };
 
     let (to_redis1, to_ch1) = build(&v1);
+    let name1 = to_redis1.name.clone();
     let (stop1, run1) = capture(to_redis1);
+    capture_snapshot_done(&pool, &name1).await;
     let c = consumer(&f1, &pg, &ch.name, "c1", &log);
     sqlx::query(
         "INSERT INTO ledgers SELECT g, 'o', g, NULL, $1, '{}' FROM generate_series(1, 200) g",
