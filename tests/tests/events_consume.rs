@@ -174,6 +174,27 @@ async fn capture_snapshot_done(pool: &sqlx::PgPool, name: &str) {
     }
 }
 
+/// The schema's two pipelines against these servers: change capture into
+/// the Redis streams, and the ClickHouse copy the consumers run.
+fn capture_and_copy(
+    model: &strata_codegen::Model,
+    pg_url: &str,
+    redis_url: &str,
+    ch_db: &str,
+) -> (Pipeline, Pipeline) {
+    let (src, redis) = (pg_url.to_string(), redis_url.to_string());
+    let urls = move |s: &str| -> Result<String, String> {
+        Ok(match s {
+            "main" => src.clone(),
+            "cache" => redis.clone(),
+            _ => clickhouse_url(),
+        })
+    };
+    let opts = PipelineOptions::default().with_clickhouse_database(ch_db.to_string());
+    let ps = pipelines(model, &urls, &opts).unwrap();
+    (pipeline(&ps, true), pipeline(&ps, false))
+}
+
 fn pipeline(ps: &[Pipeline], redis: bool) -> Pipeline {
     ps.iter()
         .find(|p| {
@@ -221,17 +242,8 @@ async fn scenario(redis_url: &str) {
         .execute(&pool)
         .await
         .unwrap();
-    let (src, ch_name, redis) = (pg.url.clone(), ch.name.clone(), redis_url.to_string());
-    let urls = move |s: &str| -> Result<String, String> {
-        Ok(match s {
-            "main" => src.clone(),
-            "cache" => redis.clone(),
-            _ => clickhouse_url(),
-        })
-    };
-    let opts = PipelineOptions::default().with_clickhouse_database(ch_name.clone());
-    let ps = pipelines(&model, &urls, &opts).unwrap();
-    let (to_redis, to_ch) = (pipeline(&ps, true), pipeline(&ps, false));
+    let ch_name = ch.name.clone();
+    let (to_redis, to_ch) = capture_and_copy(&model, &pg.url, redis_url, &ch_name);
 
     // Change capture into the streams, in this process. Its snapshot is
     // done before the consumers start: a change committed before the
@@ -336,20 +348,9 @@ async fn a_field_added_while_consuming_is_copied_again() {
     );
     let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
     sqlx::raw_sql(DDL).execute(&pool).await.unwrap();
-    let (src, ch_name, redis) = (pg.url.clone(), ch.name.clone(), redis_url.clone());
-    let build = move |text: &str| {
+    let build = |text: &str| {
         let model = strata_codegen::compile_str("schema.yaml", text).expect("compiles");
-        let (src, redis) = (src.clone(), redis.clone());
-        let urls = move |s: &str| -> Result<String, String> {
-            Ok(match s {
-                "main" => src.clone(),
-                "cache" => redis.clone(),
-                _ => clickhouse_url(),
-            })
-        };
-        let opts = PipelineOptions::default().with_clickhouse_database(ch_name.clone());
-        let ps = pipelines(&model, &urls, &opts).unwrap();
-        (pipeline(&ps, true), pipeline(&ps, false))
+        capture_and_copy(&model, &pg.url, &redis_url, &ch.name)
     };
     let capture = |p: Pipeline| {
         let (stop, rx) = tokio::sync::watch::channel(false);
