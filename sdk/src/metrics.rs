@@ -117,6 +117,9 @@ pub const SYNC_LAG_SECONDS: &str = "strata_sync_lag_seconds";
 /// once it has stopped or failed: the lag gauges keep their last value
 /// then, so alert on this one.
 pub const SYNC_UP: &str = "strata_sync_up";
+/// Changes set aside as dead letters (a value a target cannot hold, with
+/// `--dead-letter`), per pipeline and source table.
+pub const SYNC_DEAD_LETTERS: &str = "strata_sync_dead_letters_total";
 
 /// Change capture's metrics (feature `sync`; labels `pipeline`, `target`).
 #[cfg(feature = "sync")]
@@ -129,6 +132,7 @@ pub const SYNC: &[(&str, Kind)] = &[
     (SYNC_LAG_BYTES, Kind::Gauge),
     (SYNC_LAG_SECONDS, Kind::Gauge),
     (SYNC_UP, Kind::Gauge),
+    (SYNC_DEAD_LETTERS, Kind::Counter),
 ];
 
 /// A metric's kind, as Prometheus shows it.

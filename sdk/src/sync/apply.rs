@@ -163,7 +163,9 @@ impl Targets {
 
     /// Adds one row of pipeline table `table` (all its columns; for a
     /// delete the key and zeros) at `version`; `change` for a streamed
-    /// change (events), `None` for a snapshot row.
+    /// change (events), `None` for a snapshot row. All or nothing: a value
+    /// one target refuses ([`SyncError::Value`]) leaves every target's
+    /// buffer as it was, so the row can be set aside as a dead letter.
     #[allow(clippy::too_many_arguments)]
     pub fn push(
         &self,
@@ -178,9 +180,7 @@ impl Targets {
         let spec = &p.tables[table];
         #[cfg(not(feature = "cache"))]
         let _ = change;
-        // A refused value ends the run before this batch is flushed, so no
-        // target is written any of it; documents are built aside first
-        // anyway, so a refusal there leaves the buffers as they were.
+        // Documents are built aside first: a refusal there touches nothing.
         let mut docs = Vec::new();
         for (i, t) in self.list.iter().enumerate() {
             if let Target::Elastic(e) = t {
@@ -191,28 +191,33 @@ impl Targets {
                 }
             }
         }
+        // Each buffer's own push keeps nothing of a refused row; with more
+        // than one buffer, those written before a refusal are rewound.
+        let mut marks = Marks::new(self.writers_of(table) > 1);
         for (i, t) in self.list.iter().enumerate() {
-            if let Target::ClickHouse(c) = t {
-                if let Some(ti) = c.table_for(table) {
-                    c.push_row(spec, &mut b.ch[i][ti], cells, version, deleted)?;
+            let written = match t {
+                Target::Elastic(_) => continue,
+                Target::ClickHouse(c) => {
+                    let Some(ti) = c.table_for(table) else {
+                        continue;
+                    };
+                    let pending = &mut b.ch[i][ti];
+                    marks.ch(i, ti, pending);
+                    c.push_row(spec, pending, cells, version, deleted)
                 }
-            }
-        }
-        for (i, t) in self.list.iter().enumerate() {
-            match t {
-                Target::ClickHouse(_) | Target::Elastic(_) => {}
                 #[cfg(feature = "cache")]
                 Target::Redis(r) => {
-                    if let Some(ix) = r.entity_for(table) {
-                        r.push(
-                            &mut b.redis[i],
-                            spec,
-                            ix,
-                            cells,
-                            change.map(|c| (version, c)),
-                        )?;
-                    }
+                    let Some(ix) = r.entity_for(table) else {
+                        continue;
+                    };
+                    marks.redis(i, &b.redis[i]);
+                    let change = change.map(|c| (version, c));
+                    r.push(&mut b.redis[i], spec, ix, cells, change)
                 }
+            };
+            if let Err(e) = written {
+                marks.rewind(b);
+                return Err(e);
             }
         }
         for (i, doc) in docs {
@@ -220,6 +225,18 @@ impl Targets {
         }
         b.rows += 1;
         Ok(())
+    }
+
+    /// How many buffers (ClickHouse tables, cache targets) take rows of `table`.
+    fn writers_of(&self, table: usize) -> usize {
+        (self.list.iter())
+            .filter(|t| match t {
+                Target::Elastic(_) => false,
+                Target::ClickHouse(c) => c.table_for(table).is_some(),
+                #[cfg(feature = "cache")]
+                Target::Redis(r) => r.entity_for(table).is_some(),
+            })
+            .count()
     }
 
     /// Adds only the cache invalidation of one changed row (no event, no
@@ -299,6 +316,51 @@ impl Targets {
 }
 
 /// Records one batch written to one target.
+/// Buffer lengths before a row was pushed, to take the row back out of
+/// the buffers that took it when a later one refuses it. Kept only when
+/// the row goes to more than one buffer (no allocation otherwise).
+struct Marks {
+    on: bool,
+    ch: Vec<(usize, usize, usize, usize)>,
+    #[cfg(feature = "cache")]
+    redis: Vec<(usize, (usize, usize))>,
+}
+
+impl Marks {
+    fn new(on: bool) -> Marks {
+        Marks {
+            on,
+            ch: Vec::new(),
+            #[cfg(feature = "cache")]
+            redis: Vec::new(),
+        }
+    }
+
+    fn ch(&mut self, i: usize, ti: usize, p: &Pending) {
+        if self.on {
+            self.ch.push((i, ti, p.body.len(), p.rows));
+        }
+    }
+
+    #[cfg(feature = "cache")]
+    fn redis(&mut self, i: usize, p: &redis::Pending) {
+        if self.on {
+            self.redis.push((i, p.mark()));
+        }
+    }
+
+    fn rewind(self, b: &mut Batch) {
+        for (i, ti, len, rows) in self.ch {
+            b.ch[i][ti].body.truncate(len);
+            b.ch[i][ti].rows = rows;
+        }
+        #[cfg(feature = "cache")]
+        for (i, m) in self.redis {
+            b.redis[i].rewind(m);
+        }
+    }
+}
+
 fn applied(pipeline: &str, target: &str, rows: u64, took: std::time::Duration) {
     use crate::metrics as m;
     let labels = [

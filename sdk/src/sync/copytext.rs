@@ -29,13 +29,17 @@ impl RowReader {
 
     /// Decodes every whole row in `data` (a piece of the COPY stream, cut
     /// anywhere) and hands its cells to `row`; keeps the cut-off end for
-    /// the next piece. Errors: a value its column cannot hold, a row with
-    /// the wrong number of fields, text that is not UTF-8, or `row`'s own.
+    /// the next piece. A row that does not decode (a value its column
+    /// cannot hold, the wrong number of fields, text that is not UTF-8) or
+    /// that `row` refuses goes to `refused` with its key columns' text
+    /// (`None` for NULL); `refused` returns the error to stop on, or `Ok`
+    /// to go on with the next row.
     pub fn feed(
         &mut self,
         t: &TableSpec,
         data: &[u8],
         mut row: impl FnMut(&[Cell]) -> Result<(), SyncError>,
+        mut refused: impl FnMut(SyncError, Vec<Option<String>>) -> Result<(), SyncError>,
     ) -> Result<(), SyncError> {
         let mut rest = data;
         if !self.partial.is_empty() {
@@ -46,18 +50,29 @@ impl RowReader {
             let mut line = std::mem::take(&mut self.partial);
             line.extend_from_slice(&rest[..end]);
             rest = &rest[end + 1..];
-            self.decode(t, &line)?;
-            row(&self.cells)?;
+            self.one(t, &line, &mut row, &mut refused)?;
             line.clear();
             self.partial = line;
         }
         while let Some(end) = rest.iter().position(|b| *b == b'\n') {
-            self.decode(t, &rest[..end])?;
-            row(&self.cells)?;
+            self.one(t, &rest[..end], &mut row, &mut refused)?;
             rest = &rest[end + 1..];
         }
         self.partial.extend_from_slice(rest);
         Ok(())
+    }
+
+    fn one(
+        &mut self,
+        t: &TableSpec,
+        line: &[u8],
+        row: &mut impl FnMut(&[Cell]) -> Result<(), SyncError>,
+        refused: &mut impl FnMut(SyncError, Vec<Option<String>>) -> Result<(), SyncError>,
+    ) -> Result<(), SyncError> {
+        match self.decode(t, line).and_then(|()| row(&self.cells)) {
+            Ok(()) => Ok(()),
+            Err(e) => refused(e, key_of(t, line)),
+        }
     }
 
     /// Whether a row was cut off (the stream ended inside it).
@@ -123,6 +138,22 @@ impl RowReader {
     }
 }
 
+/// The key columns' text of one COPY line, unescaped (`None` for `\\N`).
+fn key_of(t: &TableSpec, line: &[u8]) -> Vec<Option<String>> {
+    (line.split(|b| *b == b'\t'))
+        .zip(&t.columns)
+        .filter(|(_, c)| c.key)
+        .map(|(f, _)| match f {
+            b"\\N" => None,
+            f => {
+                let mut out = Vec::new();
+                cell::copy_unescape_into(f, &mut out);
+                Some(String::from_utf8_lossy(&out).into_owned())
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,10 +184,15 @@ mod tests {
         let mut r = RowReader::new(&t);
         let mut rows = Vec::new();
         for p in pieces {
-            r.feed(&t, p, |cells| {
-                rows.push(cells.to_vec());
-                Ok(())
-            })?;
+            r.feed(
+                &t,
+                p,
+                |cells| {
+                    rows.push(cells.to_vec());
+                    Ok(())
+                },
+                |e, _| Err(e),
+            )?;
         }
         assert!(!r.has_partial());
         Ok(rows)
@@ -199,5 +235,31 @@ mod tests {
             panic!("not a value error");
         };
         assert_eq!(column, "note");
+    }
+
+    #[test]
+    fn a_refused_row_is_handed_over_with_its_key_and_the_next_rows_go_on() {
+        let mut t = table();
+        t.columns[1].key = true;
+        let mut r = RowReader::new(&t);
+        let (mut rows, mut refused) = (Vec::new(), Vec::new());
+        let text: &[u8] = b"1\ta\\tb\tinfinity\n2\tok\t1970-01-01 00:00:00+00\n";
+        r.feed(
+            &t,
+            text,
+            |cells| {
+                rows.push(cells[0].clone());
+                Ok(())
+            },
+            |e, key| {
+                refused.push((e.to_string(), key));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(rows, vec![Cell::Int(2)]);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].1, vec![Some("a\tb".to_string())]);
+        assert!(refused[0].0.contains("`t.at`"), "{}", refused[0].0);
     }
 }

@@ -26,6 +26,7 @@ pub mod clickhouse;
 #[cfg(feature = "cache")]
 pub mod consume;
 mod copytext;
+pub mod dead_letter;
 pub mod elastic;
 pub mod error;
 pub mod lsn;
@@ -90,6 +91,7 @@ pub struct RunOptions {
     pub(crate) max_batch_bytes: usize,
     pub(crate) max_delay: Duration,
     pub(crate) channel_messages: usize,
+    pub(crate) dead_letters: bool,
 }
 
 impl Default for RunOptions {
@@ -102,6 +104,7 @@ impl Default for RunOptions {
             max_batch_bytes: 32 << 20,
             max_delay: Duration::from_millis(100),
             channel_messages: 8_192,
+            dead_letters: false,
         }
     }
 }
@@ -128,6 +131,15 @@ impl RunOptions {
     pub fn with_max_batch(mut self, rows: usize, bytes: usize) -> Self {
         self.max_batch_rows = rows.max(1);
         self.max_batch_bytes = bytes.max(1);
+        self
+    }
+    /// Set aside a change whose value a target cannot hold (NaN in a
+    /// decimal column, an `infinity` timestamp, a date outside the
+    /// target's range) as a dead letter in `strata_sync.dead_letters` and
+    /// go on, instead of stopping the pipeline ([`dead_letter`]). Off by
+    /// default.
+    pub fn with_dead_letters(mut self, on: bool) -> Self {
+        self.dead_letters = on;
         self
     }
     /// Longest time a committed change waits before it is written.
@@ -273,9 +285,9 @@ async fn run_once(
     Ok(())
 }
 
-/// Removes the pipeline's slot and publication and its progress rows
-/// (a forgotten slot keeps WAL on the server). Refuses while a runner is
-/// attached to the slot.
+/// Removes the pipeline's slot and publication, its progress rows and
+/// its dead letters (a forgotten slot keeps WAL on the server). Refuses
+/// while a runner is attached to the slot.
 pub async fn drop_pipeline(p: &Pipeline) -> Result<(), SyncError> {
     let mut c = source::connect(&p.source_url).await?;
     let info = ConnInfo::parse(&p.source_url)?;
@@ -311,6 +323,16 @@ pub async fn drop_pipeline(p: &Pipeline) -> Result<(), SyncError> {
             .execute(&mut c)
             .await?;
         sqlx::query("DELETE FROM strata_sync.pipelines WHERE name = $1")
+            .bind(&p.name)
+            .execute(&mut c)
+            .await?;
+    }
+    let letters: bool =
+        sqlx::query_scalar("SELECT to_regclass('strata_sync.dead_letters') IS NOT NULL")
+            .fetch_one(&mut c)
+            .await?;
+    if letters {
+        sqlx::query("DELETE FROM strata_sync.dead_letters WHERE pipeline = $1")
             .bind(&p.name)
             .execute(&mut c)
             .await?;

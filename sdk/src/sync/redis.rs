@@ -65,6 +65,17 @@ impl Pending {
         self.keys.clear();
         self.events.clear();
     }
+
+    /// The lengths of its lists, for [`Pending::rewind`].
+    pub fn mark(&self) -> (usize, usize) {
+        (self.keys.len(), self.events.len())
+    }
+
+    /// Forgets what was pushed since `mark`.
+    pub fn rewind(&mut self, mark: (usize, usize)) {
+        self.keys.truncate(mark.0);
+        self.events.truncate(mark.1);
+    }
 }
 
 impl Redis {

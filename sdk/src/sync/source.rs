@@ -124,6 +124,7 @@ pub async fn ensure_meta(c: &mut PgConnection) -> Result<(), SyncError> {
              ADD COLUMN IF NOT EXISTS filenode bigint,
              ADD COLUMN IF NOT EXISTS snap_xmin bigint"
         ),
+        super::dead_letter::create_sql(),
     ];
     // Two pipelines starting at once would race on `IF NOT EXISTS` (both
     // see no table, one fails on pg_type's unique index): one transaction

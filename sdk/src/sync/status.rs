@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::dead_letter::{self, DeadLetter};
 use super::error::SyncError;
 use super::source;
 use super::spec::Pipeline;
@@ -46,6 +47,10 @@ pub struct Status {
     pub wal_kept_bytes: Option<i64>,
     pub snapshot_done: bool,
     pub tables: Vec<TableStatus>,
+    /// Changes set aside ([`super::dead_letter`]): how many, and the
+    /// oldest few (at most 10).
+    pub dead_letters: i64,
+    pub oldest_dead_letters: Vec<DeadLetter>,
 }
 
 impl Status {
@@ -111,6 +116,29 @@ impl std::fmt::Display for Status {
                 t.table, t.chunks_done, t.chunks, t.rows_copied
             )?;
         }
+        if self.dead_letters > 0 {
+            writeln!(
+                f,
+                "  dead letters: {} (changes set aside; oldest first, all in strata_sync.dead_letters)",
+                self.dead_letters
+            )?;
+        }
+        for l in &self.oldest_dead_letters {
+            let key: Vec<&str> = l
+                .key
+                .iter()
+                .map(|k| k.as_deref().unwrap_or("NULL"))
+                .collect();
+            writeln!(
+                f,
+                "    {} key ({}) at {}: `{}`: {}",
+                l.table,
+                key.join(", "),
+                l.lsn,
+                l.column,
+                l.reason
+            )?;
+        }
         Ok(())
     }
 }
@@ -140,6 +168,8 @@ pub async fn status(p: &Pipeline) -> Result<Status, SyncError> {
         wal_kept_bytes: None,
         snapshot_done: false,
         tables: Vec::new(),
+        dead_letters: 0,
+        oldest_dead_letters: Vec::new(),
     };
     if let Some(r) = row {
         st.active = r.get(0);
@@ -179,6 +209,7 @@ pub async fn status(p: &Pipeline) -> Result<Status, SyncError> {
             rows_copied: r.get(3),
         });
     }
+    (st.oldest_dead_letters, st.dead_letters) = dead_letter::list(&mut c, &p.name, 10).await?;
     Ok(st)
 }
 

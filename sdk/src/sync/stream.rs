@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::apply::{tombstone, ChangeMeta, ChangeOp, Targets};
 use super::cell::{self, Cell};
+use super::dead_letter::{self, DeadLetter};
 use super::error::SyncError;
 use super::lsn::Lsn;
 use super::pgoutput::{self, Datum, Message, RelColumn};
@@ -122,6 +123,19 @@ fn cells_of(
         );
     }
     Ok(out)
+}
+
+/// The key columns of a tuple as PostgreSQL printed them, in column
+/// order (`None` for a value not sent): a dead letter's key.
+fn raw_key(p: &Pipeline, m: &RelMap, tuple: &[Datum]) -> Vec<Option<String>> {
+    let t = &p.tables[m.table];
+    (t.columns.iter().zip(&m.positions))
+        .filter(|(c, _)| c.key)
+        .map(|(_, &pos)| match tuple.get(pos) {
+            Some(Datum::Text(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What [`keep_values`] found for an update's unsent large values.
@@ -391,6 +405,24 @@ async fn apply_loop(
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
+    // A change a target refused: stop, or (with dead letters) record it
+    // before its position can be acknowledged, tombstone its cache key,
+    // and go on.
+    macro_rules! set_aside {
+        ($r:expr, $m:expr, $tuple:expr, $v:expr) => {
+            if let Err(e) = $r {
+                if !opts.dead_letters {
+                    return Err(e);
+                }
+                let letter = DeadLetter::of(e, raw_key(p, $m, $tuple), $v)?;
+                dead_letter::record(ctl, p, std::slice::from_ref(&letter)).await?;
+                if let Ok(key) = cells_of(p, $m, $tuple, None, true, &mut Vec::new()) {
+                    targets.push_invalidation(p, &mut batch, $m.table, &key)?;
+                }
+            }
+        };
+    }
+
     macro_rules! flush {
         () => {{
             targets.flush(p, &mut batch).await?;
@@ -471,48 +503,58 @@ async fn apply_loop(
                             Message::Insert { rel, new } => {
                                 if let Some(Some(m)) = relations.get(&rel) {
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
-                                    let cells = cells_of(p, m, &new, None, false, &mut Vec::new())?;
-                                    targets.push(p, &mut batch, m.table, &cells, v.0, false, meta!(ChangeOp::Insert))?;
+                                    let r = async {
+                                        let cells = cells_of(p, m, &new, None, false, &mut Vec::new())?;
+                                        targets.push(p, &mut batch, m.table, &cells, v.0, false, meta!(ChangeOp::Insert))
+                                    }.await;
+                                    set_aside!(r, m, &new, v);
                                 }
                             }
                             Message::Update { rel, old, new } => {
                                 if let Some(Some(m)) = relations.get(&rel) {
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
-                                    let mut unknown = Vec::new();
-                                    let mut cells = cells_of(p, m, &new, old.as_deref(), false, &mut unknown)?;
-                                    // The key before the update (sent when it changed).
-                                    let old_key = old.as_deref().map(|o| cells_of(p, m, o, None, true, &mut Vec::new())).transpose()?;
-                                    let keys = p.tables[m.table].key_indexes();
-                                    let key_moved = old_key.as_ref().is_some_and(|o| keys.iter().any(|&k| o[k] != cells[k]));
-                                    let mut gone = false;
-                                    if !unknown.is_empty() {
-                                        // Keep the value the target holds: write what is
-                                        // pending first, so the target is current. The
-                                        // targets hold the row under its key before.
-                                        flush!();
-                                        let before = old_key.as_deref().filter(|_| key_moved);
-                                        gone = Box::pin(keep_values(p, targets, ctl, m.table, &mut cells, before, &unknown)).await? == Kept::RowGone;
-                                    }
-                                    if let (true, Some(old_key)) = (key_moved, old_key) {
-                                        // The key changed: the old key is deleted.
-                                        targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true, meta!(ChangeOp::Delete))?;
-                                    }
-                                    if gone {
-                                        // Its value is lost with the row; the row's own
-                                        // delete follows. Only the cache learns of it.
-                                        targets.push_invalidation(p, &mut batch, m.table, &cells)?;
-                                    } else {
-                                        // A moved key is a new row under its new key.
-                                        let op = if key_moved { ChangeOp::Insert } else { ChangeOp::Update };
-                                        targets.push(p, &mut batch, m.table, &cells, v.0, false, meta!(op))?;
-                                    }
+                                    let r = async {
+                                        let mut unknown = Vec::new();
+                                        let mut cells = cells_of(p, m, &new, old.as_deref(), false, &mut unknown)?;
+                                        // The key before the update (sent when it changed).
+                                        let old_key = old.as_deref().map(|o| cells_of(p, m, o, None, true, &mut Vec::new())).transpose()?;
+                                        let keys = p.tables[m.table].key_indexes();
+                                        let key_moved = old_key.as_ref().is_some_and(|o| keys.iter().any(|&k| o[k] != cells[k]));
+                                        let mut gone = false;
+                                        if !unknown.is_empty() {
+                                            // Keep the value the target holds: write what is
+                                            // pending first, so the target is current. The
+                                            // targets hold the row under its key before.
+                                            flush!();
+                                            let before = old_key.as_deref().filter(|_| key_moved);
+                                            gone = Box::pin(keep_values(p, targets, ctl, m.table, &mut cells, before, &unknown)).await? == Kept::RowGone;
+                                        }
+                                        if let (true, Some(old_key)) = (key_moved, old_key) {
+                                            // The key changed: the old key is deleted.
+                                            targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true, meta!(ChangeOp::Delete))?;
+                                        }
+                                        if gone {
+                                            // Its value is lost with the row; the row's own
+                                            // delete follows. Only the cache learns of it.
+                                            targets.push_invalidation(p, &mut batch, m.table, &cells)?;
+                                        } else {
+                                            // A moved key is a new row under its new key.
+                                            let op = if key_moved { ChangeOp::Insert } else { ChangeOp::Update };
+                                            targets.push(p, &mut batch, m.table, &cells, v.0, false, meta!(op))?;
+                                        }
+                                        Ok::<(), SyncError>(())
+                                    }.await;
+                                    set_aside!(r, m, &new, v);
                                 }
                             }
                             Message::Delete { rel, old } => {
                                 if let Some(Some(m)) = relations.get(&rel) {
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
-                                    let key = cells_of(p, m, &old, None, true, &mut Vec::new())?;
-                                    targets.push(p, &mut batch, m.table, &tombstone(p, m.table, key), v.0, true, meta!(ChangeOp::Delete))?;
+                                    let r = async {
+                                        let key = cells_of(p, m, &old, None, true, &mut Vec::new())?;
+                                        targets.push(p, &mut batch, m.table, &tombstone(p, m.table, key), v.0, true, meta!(ChangeOp::Delete))
+                                    }.await;
+                                    set_aside!(r, m, &old, v);
                                 }
                             }
                             Message::Truncate { rels } => {

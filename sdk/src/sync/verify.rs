@@ -28,6 +28,11 @@ pub enum DiffKind {
     Extra,
     /// At both, with different content.
     Differs,
+    /// The source row holds a value the target cannot hold (a NaN
+    /// decimal, an `infinity` timestamp, …): a dead letter, or the change
+    /// a stopped pipeline failed on. It cannot be equal until the row is
+    /// corrected at the source.
+    Refused,
 }
 
 /// One differing key.
@@ -153,11 +158,13 @@ fn ch_bucket(t: &TableSpec, b: Bucket) -> String {
     )
 }
 
+/// The source rows of one bucket: key → (content hash, key text); the
+/// hash is `None` for a row holding a value the target cannot hold.
 async fn source_rows(
     p: &Pipeline,
     ti: usize,
     b: Bucket,
-) -> Result<HashMap<String, (u64, String)>, SyncError> {
+) -> Result<HashMap<String, (Option<u64>, String)>, SyncError> {
     let t = &p.tables[ti];
     let mut c = source::connect(&p.source_url).await?;
     let cols: Vec<String> = t
@@ -174,19 +181,28 @@ async fn source_rows(
     let mut out = HashMap::new();
     let mut rows = sqlx::query(&sql).fetch(&mut c);
     while let Some(r) = rows.try_next().await? {
-        let mut cells = Vec::with_capacity(t.columns.len());
-        for (i, col) in t.columns.iter().enumerate() {
-            let text: Option<&str> = r.try_get(i)?;
-            cells.push(
-                cell::parse_pg(col, text).map_err(|reason| SyncError::Value {
-                    table: t.source_table.clone(),
-                    column: col.name.clone(),
-                    reason,
-                })?,
-            );
+        let texts: Vec<Option<&str>> = (0..t.columns.len())
+            .map(|i| r.try_get(i))
+            .collect::<Result<_, _>>()?;
+        let parsed: Vec<Result<Cell, String>> = (t.columns.iter().zip(&texts))
+            .map(|(col, text)| cell::parse_pg(col, *text))
+            .collect();
+        let key_refused = (t.columns.iter().zip(&parsed)).any(|(c, v)| c.key && v.is_err());
+        if key_refused {
+            // A key the target cannot hold matches no target key.
+            let raw: Vec<&str> = (t.columns.iter().zip(&texts))
+                .filter(|(c, _)| c.key)
+                .map(|(_, t)| t.unwrap_or("NULL"))
+                .collect();
+            out.insert(format!("\u{0}{}", raw.join("/")), (None, raw.join("/")));
+            continue;
         }
+        let refused = parsed.iter().any(Result::is_err);
+        let cells: Vec<Cell> = (t.columns.iter().zip(parsed))
+            .map(|(col, v)| v.unwrap_or_else(|_| cell::zero(col)))
+            .collect();
         let (k, h) = key_and_hash(t, &cells);
-        out.insert(k, (h, key_text(t, &cells)));
+        out.insert(k, ((!refused).then_some(h), key_text(t, &cells)));
     }
     Ok(out)
 }
@@ -272,7 +288,7 @@ async fn compare_bucket(
     tt: &ClickHouseTable,
     t: &TableSpec,
     b: Bucket,
-    mut src: HashMap<String, (u64, String)>,
+    mut src: HashMap<String, (Option<u64>, String)>,
     report: &mut VerifyReport,
     count: &mut TableCount,
 ) -> Result<(), SyncError> {
@@ -307,17 +323,25 @@ async fn compare_bucket(
             None => report
                 .differences
                 .push(diff(key_text(t, &cells), DiffKind::Extra)),
-            Some((sh, _)) if sh != h => report
+            Some((None, _)) => report
+                .differences
+                .push(diff(key_text(t, &cells), DiffKind::Refused)),
+            Some((Some(sh), _)) if sh != h => report
                 .differences
                 .push(diff(key_text(t, &cells), DiffKind::Differs)),
             Some(_) => {}
         }
     }
-    let mut missing: Vec<String> = src.into_values().map(|(_, k)| k).collect();
-    missing.sort();
+    let mut missing: Vec<(String, DiffKind)> = (src.into_values())
+        .map(|(h, k)| match h {
+            Some(_) => (k, DiffKind::Missing),
+            None => (k, DiffKind::Refused),
+        })
+        .collect();
+    missing.sort_by(|a, b| a.0.cmp(&b.0));
     report
         .differences
-        .extend(missing.into_iter().map(|k| diff(k, DiffKind::Missing)));
+        .extend(missing.into_iter().map(|(k, kind)| diff(k, kind)));
     Ok(())
 }
 

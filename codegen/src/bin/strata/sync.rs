@@ -85,6 +85,13 @@ pub struct RunArgs {
     /// printed on stderr).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
+    /// Set aside a change whose value a target cannot hold (NaN in a
+    /// decimal, an `infinity` timestamp, a date out of the target's range)
+    /// in the table `strata_sync.dead_letters` of the source database and
+    /// go on, instead of stopping the pipeline (see docs/sync.md, "Dead
+    /// letters").
+    #[arg(long)]
+    pub dead_letter: bool,
 }
 
 /// Starts the `/metrics` and `/health` endpoints when asked.
@@ -124,7 +131,8 @@ async fn run_all(ps: &[Pipeline], a: &RunArgs, states: &Pipelines) -> ExitCode {
     use futures_util::StreamExt;
     let opts = RunOptions::default()
         .with_chunk_rows(a.chunk_rows)
-        .with_snapshot_workers(a.snapshot_workers);
+        .with_snapshot_workers(a.snapshot_workers)
+        .with_dead_letters(a.dead_letter);
     let stop = sync::stop_on_signals();
     let mut runs: futures_util::stream::FuturesUnordered<_> = ps
         .iter()

@@ -12,6 +12,7 @@ use sqlx::PgConnection;
 
 use super::super::apply::{Batch, Targets};
 use super::super::copytext::RowReader;
+use super::super::dead_letter::{self, DeadLetter};
 use super::super::error::SyncError;
 use super::super::lsn::Lsn;
 use super::super::source::{self, qualified, META_SCHEMA};
@@ -71,6 +72,8 @@ pub(super) struct Worker {
     /// A piece is written when it holds this many rows or bytes.
     pub max_rows: usize,
     pub max_bytes: usize,
+    /// Set aside rows a target refuses ([`RunOptions::with_dead_letters`](super::super::RunOptions::with_dead_letters)).
+    pub dead_letters: bool,
 }
 
 /// What a worker holds between chunks.
@@ -151,19 +154,22 @@ impl Worker {
         let mut reader = RowReader::new(t);
         let mut n = 0u64;
         let mut rows = read.copy_out_raw(&copy_sql(p, ch)).await?;
+        let mut letters = Vec::new();
         while let Some(data) = rows.try_next().await? {
             let before = st.batch.rows;
-            reader.feed(t, &data, |cells| {
-                self.targets.push(
-                    p,
-                    &mut st.batch,
-                    ch.table,
-                    cells,
-                    self.version.0,
-                    false,
-                    None,
-                )
-            })?;
+            let (targets, batch) = (&self.targets, &mut st.batch);
+            reader.feed(
+                t,
+                &data,
+                |cells| targets.push(p, batch, ch.table, cells, self.version.0, false, None),
+                |e, key| match self.dead_letters {
+                    true => DeadLetter::of(e, key, self.version).map(|l| letters.push(l)),
+                    false => Err(e),
+                },
+            )?;
+            // Recorded before the chunk can be recorded done.
+            dead_letter::record(&mut st.mark, p, &letters).await?;
+            letters.clear();
             let added = st.batch.rows - before;
             n += added as u64;
             // Rows read again on resuming are not in the bar's total.

@@ -415,6 +415,7 @@ async fn run_workers(
             // `with_chunk_rows`.
             max_rows: opts.max_batch_rows.min(opts.chunk_rows.max(1) as usize),
             max_bytes: opts.max_batch_bytes,
+            dead_letters: opts.dead_letters,
         };
         set.spawn(Box::pin(w.run()));
     }
