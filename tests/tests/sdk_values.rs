@@ -208,3 +208,63 @@ async fn the_redaction_marker_is_never_read_back_nor_stored() {
     assert_eq!(stored.hashed_password.expose(), "argon2:xyz");
     assert_eq!(User::count(pool).await.unwrap(), 1);
 }
+
+/// `levels` nested arrays around a number, built without recursion.
+fn nested_json(levels: usize) -> serde_json::Value {
+    let mut v = serde_json::json!(1);
+    for _ in 0..levels {
+        v = serde_json::Value::Array(vec![v]);
+    }
+    v
+}
+
+fn decision(reasoning: serde_json::Value) -> NewDecision {
+    NewDecision {
+        id: None,
+        symbol: "BTCUSDT".into(),
+        timeframe: "1h".into(),
+        decision_type: DecisionType::Buy,
+        status: None,
+        confidence: None,
+        price: None,
+        quantity: None,
+        reasoning: Some(reasoning),
+        summary: None,
+        strategy_id: None,
+        executed_at: None,
+    }
+}
+
+/// A `json` value nested deeper than the SDK's reader goes would be stored
+/// by PostgreSQL and then fail to read back (the newcomer saw `insert`
+/// return an error for a row it had committed): it is refused before
+/// anything is written, on the single and the batch paths; the deepest
+/// value allowed round-trips.
+#[tokio::test]
+async fn json_nested_deeper_than_the_sdk_reads_back_is_refused_before_writing() {
+    use strata_sdk::postgres::check::JSON_MAX_DEPTH;
+    let db = TestDb::trading().await;
+    let pool = &db.pool;
+    let deep = nested_json(JSON_MAX_DEPTH + 1);
+    let e = Decision::insert(pool, &decision(deep.clone()))
+        .await
+        .unwrap_err();
+    assert!(refused(&e, "reasoning"), "{e:?}");
+    assert!(e.to_string().contains("128 levels"), "{e}");
+    for n in [3, 10_001] {
+        let rows: Vec<NewDecision> = (0..n)
+            .map(|i| decision(if i == n - 1 { deep.clone() } else { nested_json(1) }))
+            .collect();
+        let e = Decision::insert_many(pool, rows).await.unwrap_err();
+        assert!(refused(&e, "reasoning"), "{n} rows: {e:?}");
+    }
+    assert_eq!(Decision::count(pool).await.unwrap(), 0, "nothing written");
+
+    let deepest = nested_json(JSON_MAX_DEPTH);
+    let d = Decision::insert(pool, &decision(deepest.clone()))
+        .await
+        .unwrap();
+    assert_eq!(d.reasoning.as_ref(), Some(&deepest));
+    let back = Decision::get(pool, &d.id).await.unwrap();
+    assert_eq!(back.reasoning, Some(deepest));
+}

@@ -123,6 +123,7 @@ fn binds(p: &Plan, fields: &[usize], of: TokenStream, patch: bool) -> TokenStrea
                 quote!(__pg::check::length(Self::DEF, #n, &#of.#f)?)
             }
             ScalarType::Secret => quote!(__pg::check::secret(Self::DEF, #n, &#of.#f)?),
+            ScalarType::Json => quote!(__pg::check::json(Self::DEF, #n, &#of.#f)?),
             ScalarType::Timestamptz => quote!(&__pg::check::micros(&#of.#f)),
             _ => quote!(&#of.#f),
         };

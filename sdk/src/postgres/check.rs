@@ -14,6 +14,10 @@
 //!   would refuse it too, with a `22001` that names neither.
 //! - Timestamps are truncated to the microsecond at or before them
 //!   ([`micros`]), the same rule as every other store's writer.
+//! - A `json` value nested deeper than [`JSON_MAX_DEPTH`] arrays and
+//!   objects is refused ([`json`]): PostgreSQL would store it, but the SDK's
+//!   reader (serde_json) could not read it back, so the write would commit
+//!   and then fail.
 //! - A [`crate::Secret`] holding the redaction marker `[redacted]` (what a
 //!   secret serialises to) is refused: it came back from JSON and would
 //!   overwrite the real value.
@@ -209,9 +213,106 @@ pub fn secret<'v, S: Secrets>(def: &TableDef, column: usize, v: &'v S) -> Result
     }
 }
 
+/// The deepest nesting of arrays and objects a `json` value may have:
+/// serde_json reads no deeper (its recursion limit of 128).
+pub const JSON_MAX_DEPTH: usize = 127;
+
+/// Values holding JSON: a value, or an optional one.
+pub trait Jsons {
+    /// Calls `f` on every JSON value held.
+    fn each_json(
+        &self,
+        f: &mut dyn FnMut(&serde_json::Value) -> Result<(), String>,
+    ) -> Result<(), String>;
+}
+
+impl Jsons for serde_json::Value {
+    fn each_json(
+        &self,
+        f: &mut dyn FnMut(&serde_json::Value) -> Result<(), String>,
+    ) -> Result<(), String> {
+        f(self)
+    }
+}
+
+impl<J: Jsons> Jsons for Option<J> {
+    fn each_json(
+        &self,
+        f: &mut dyn FnMut(&serde_json::Value) -> Result<(), String>,
+    ) -> Result<(), String> {
+        self.as_ref().map_or(Ok(()), |j| j.each_json(f))
+    }
+}
+
+/// How deeply `v` nests arrays and objects (a scalar: 0), walked without
+/// recursion so that any depth is measured.
+pub fn json_depth(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    let mut deepest = 0;
+    let mut todo = vec![(v, 0usize)];
+    while let Some((v, d)) = todo.pop() {
+        let inner: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(a) => Box::new(a.iter()),
+            Value::Object(o) => Box::new(o.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(d + 1);
+        todo.extend(inner.map(|c| (c, d + 1)));
+    }
+    deepest
+}
+
+/// Refuses a `json` value nested deeper than [`JSON_MAX_DEPTH`] (the SDK
+/// could not read it back); returns the value, for the binder to bind.
+pub fn json<'v, J: Jsons>(def: &TableDef, column: usize, v: &'v J) -> Result<&'v J> {
+    v.each_json(&mut |j| match json_depth(j) {
+        d if d > JSON_MAX_DEPTH => Err(format!(
+            "the JSON value nests {d} levels of arrays and objects; at most {JSON_MAX_DEPTH} can be read back"
+        )),
+        _ => Ok(()),
+    })
+    .map_err(|reason| refused(def, column, reason))?;
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nested(depth: usize) -> serde_json::Value {
+        let mut v = serde_json::json!(1);
+        for i in 0..depth {
+            v = match i % 2 {
+                0 => serde_json::Value::Array(vec![v]),
+                _ => serde_json::Value::Object([("k".to_string(), v)].into_iter().collect()),
+            };
+        }
+        v
+    }
+
+    #[test]
+    fn the_json_depth_limit_is_what_serde_json_reads_back() {
+        for depth in [0, 1, 2, 100, JSON_MAX_DEPTH - 1, JSON_MAX_DEPTH, JSON_MAX_DEPTH + 1, 300] {
+            let v = nested(depth);
+            assert_eq!(json_depth(&v), depth);
+            let text = serde_json::to_string(&v).unwrap();
+            let reads = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+            assert_eq!(reads, depth <= JSON_MAX_DEPTH, "depth {depth}");
+        }
+        // Deeper than a recursive walk could go on a small stack.
+        let deep = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(|| {
+                let deep = nested(5000);
+                let d = json_depth(&deep);
+                drop(deep);
+                d
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(deep, 5000);
+    }
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
