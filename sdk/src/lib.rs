@@ -23,6 +23,7 @@ pub mod elasticsearch;
 pub mod error;
 #[cfg(feature = "cache")]
 pub mod events;
+pub mod float;
 pub mod health;
 #[cfg(feature = "influxdb")]
 pub mod influx;

@@ -322,10 +322,12 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
             quote!(#[sqlx(rename = #c)])
         });
         let doc = f.doc.as_deref().map(doc_text).map(|d| quote!(#[doc = #d]));
+        let float = types::float_serde(&f.ty, f.nullable);
         quote! {
             #doc
             #[strata(#(#settings),*)]
             #rename
+            #float
             pub #name: #ty
         }
     });

@@ -27,7 +27,9 @@ pub fn emit(p: &Plan) -> TokenStream {
                 .filter(|&i| !e.fields[i].is_secret())
                 .map(|i| {
                     let (f, t) = (&p.def.idents[i], &p.def.types[i]);
-                    quote!(pub #f: #t)
+                    let optional = super::types::option_inner(t).is_some();
+                    let float = super::types::float_serde(&e.fields[i].ty, optional);
+                    quote!(#float pub #f: #t)
                 });
             let doc = format!("`{ident}` without its secret fields: the row of its change events.");
             (

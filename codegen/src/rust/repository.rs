@@ -52,7 +52,9 @@ fn types(p: &Plan) -> TokenStream {
     let key_ty = p.key_ty();
     let new_fields = p.new.iter().map(|&i| {
         let (f, t) = (p.ident(i), p.new_ty(i));
-        quote!(pub #f: #t)
+        let optional = p.optional_in_new(i) || super::types::option_inner(p.ty(i)).is_some();
+        let float = super::types::float_serde(&p.def.entity.fields[i].ty, optional);
+        quote!(#float pub #f: #t)
     });
     let patch_fields = p.upd.iter().map(|&i| {
         let (f, t) = (p.ident(i), p.ty(i));

@@ -70,6 +70,18 @@ pub fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
     }
 }
 
+/// `#[serde(with = "::strata_sdk::float")]` on an `f64` field (with
+/// `default` when its Rust type is an `Option`, which serde otherwise
+/// defaults by itself), so NaN and ±infinity round-trip through JSON
+/// (change events, an application's own JSON); nothing for other types.
+pub fn float_serde(ty: &Type, optional: bool) -> TokenStream {
+    match (ty.scalar(), optional) {
+        (ScalarType::F64, false) => quote!(#[serde(with = "::strata_sdk::float")]),
+        (ScalarType::F64, true) => quote!(#[serde(default, with = "::strata_sdk::float")]),
+        _ => TokenStream::new(),
+    }
+}
+
 /// `r#type` for a Rust keyword, the plain name otherwise.
 pub fn ident(s: &str) -> syn::Ident {
     let text = crate::names::rust_ident(s);

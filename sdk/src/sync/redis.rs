@@ -397,9 +397,9 @@ fn event(
 /// A value as serde reads it into the entity's Rust type: json columns as
 /// JSON (not text), bytes as an array of numbers, decimals as exact text at
 /// the column's scale (`11.00` in a `decimal(p,2)`, as PostgreSQL and the
-/// SDK's own reads show it), the rest as [`cell::to_json`] (timestamps
-/// RFC 3339; NaN, infinities and dates JSON cannot write are refused,
-/// never `null`).
+/// SDK's own reads show it), NaN and ±infinity as the strings
+/// [`crate::float`] reads, the rest as [`cell::to_json`] (timestamps RFC
+/// 3339; dates JSON cannot write are refused, never `null`).
 fn event_json(col: &ColumnSpec, c: &Cell) -> Result<serde_json::Value, String> {
     let array = |items: &[Cell]| -> Result<serde_json::Value, String> {
         let values = items.iter().map(|i| event_json(col, i));
@@ -419,6 +419,10 @@ fn event_json(col: &ColumnSpec, c: &Cell) -> Result<serde_json::Value, String> {
             serde_json::Value::String(d.to_string())
         }
         (_, Cell::Array(items)) => array(items)?,
+        // What the entity's `f64` fields read (`strata_sdk::float`).
+        (_, Cell::Float(x)) if !x.is_finite() => {
+            serde_json::Value::String(crate::float::json_name(*x).unwrap_or("NaN").into())
+        }
         _ => cell::to_json(c)?,
     })
 }

@@ -34,7 +34,11 @@ pub fn cell_of(col: &ColumnSpec, v: &Value) -> Result<Cell, String> {
         ColumnType::I16 | ColumnType::I32 | ColumnType::I64 => {
             Cell::Int(v.as_i64().ok_or("not an integer")?)
         }
-        ColumnType::F64 => Cell::Float(v.as_f64().ok_or("not a number")?),
+        ColumnType::F64 => Cell::Float(match v {
+            // NaN and ±infinity travel as strings (`strata_sdk::float`).
+            Value::String(s) => crate::float::FloatVisitor::parse(s).ok_or("not a number")?,
+            _ => v.as_f64().ok_or("not a number")?,
+        }),
         ColumnType::Decimal { .. } => {
             let t = match v {
                 Value::String(s) => s.clone(),
