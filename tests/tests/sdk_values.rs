@@ -253,7 +253,13 @@ async fn json_nested_deeper_than_the_sdk_reads_back_is_refused_before_writing() 
     assert!(e.to_string().contains("128 levels"), "{e}");
     for n in [3, 10_001] {
         let rows: Vec<NewDecision> = (0..n)
-            .map(|i| decision(if i == n - 1 { deep.clone() } else { nested_json(1) }))
+            .map(|i| {
+                decision(if i == n - 1 {
+                    deep.clone()
+                } else {
+                    nested_json(1)
+                })
+            })
             .collect();
         let e = Decision::insert_many(pool, rows).await.unwrap_err();
         assert!(refused(&e, "reasoning"), "{n} rows: {e:?}");

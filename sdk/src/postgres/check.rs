@@ -292,7 +292,16 @@ mod tests {
 
     #[test]
     fn the_json_depth_limit_is_what_serde_json_reads_back() {
-        for depth in [0, 1, 2, 100, JSON_MAX_DEPTH - 1, JSON_MAX_DEPTH, JSON_MAX_DEPTH + 1, 300] {
+        for depth in [
+            0,
+            1,
+            2,
+            100,
+            JSON_MAX_DEPTH - 1,
+            JSON_MAX_DEPTH,
+            JSON_MAX_DEPTH + 1,
+            300,
+        ] {
             let v = nested(depth);
             assert_eq!(json_depth(&v), depth);
             let text = serde_json::to_string(&v).unwrap();
