@@ -114,7 +114,13 @@ impl Targets {
     /// Creates what is missing at every target.
     pub async fn ensure(&self, p: &Pipeline) -> Result<(), SyncError> {
         for t in &self.list {
-            super::retry::forever(&format!("creating tables at `{}`", t.store()), || async {
+            let what = match t {
+                Target::ClickHouse(_) => "creating tables",
+                Target::Elastic(_) => "creating indexes",
+                #[cfg(feature = "cache")]
+                Target::Redis(_) => "checking the Redis store",
+            };
+            super::retry::forever(&format!("{what} at `{}`", t.store()), || async {
                 match t {
                     Target::ClickHouse(c) => c.ensure(&p.tables).await,
                     Target::Elastic(e) => e.ensure().await,

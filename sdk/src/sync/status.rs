@@ -63,10 +63,15 @@ impl Status {
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "pipeline {}  slot {}", self.pipeline, self.slot)?;
-        let running = match (self.active, self.locked) {
-            (true, _) => "running (streaming)",
-            (false, true) => "running (not streaming: copying the snapshot or starting)",
-            (false, false) => "not running",
+        let running = match (self.active, self.locked, self.snapshot_done) {
+            (true, _, _) => "running (streaming)",
+            (false, true, false) => "running (not streaming: copying the snapshot or starting)",
+            // Between streams: starting, or a target failed and the run
+            // retries it from the acknowledged position.
+            (false, true, true) => {
+                "running (not streaming: starting, or retrying a target that failed)"
+            }
+            (false, false, _) => "not running",
         };
         if !self.slot_exists {
             let what = if self.locked {
@@ -82,6 +87,12 @@ impl std::fmt::Display for Status {
             self.confirmed.as_deref().unwrap_or("-")
         )?;
         match (self.lag_seconds, self.lag_bytes, &self.behind_unknown) {
+            // The stream starts only once the snapshot is copied: nothing
+            // is caught up before that.
+            (Some(s), Some(b), _) if b == 0 && !self.snapshot_done => writeln!(
+                f,
+                "  behind: {s:.1} s, {b} bytes in the stream (the snapshot is not finished)"
+            )?,
             (Some(s), Some(b), _) if b == 0 => {
                 writeln!(f, "  behind: {s:.1} s, {b} bytes (caught up)")?
             }
@@ -275,4 +286,44 @@ async fn behind(url: &str, slot: &str, publication: &str) -> Result<(f64, i64), 
     };
     let commit = commit_us as f64 / 1e6 + 946_684_800.0;
     Ok(((now - commit).max(0.0), bytes.max(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(active: bool, locked: bool, snapshot_done: bool) -> Status {
+        Status {
+            pipeline: "main_analytics".into(),
+            slot: "strata_x".into(),
+            slot_exists: true,
+            active,
+            locked,
+            confirmed: Some("0/16B3748".into()),
+            lag_bytes: Some(0),
+            lag_seconds: Some(0.0),
+            behind_unknown: None,
+            wal_kept_bytes: Some(0),
+            snapshot_done,
+            tables: Vec::new(),
+            dead_letters: 0,
+            oldest_dead_letters: Vec::new(),
+        }
+    }
+
+    /// A newcomer saw "copying the snapshot" beside "snapshot: done", and
+    /// "caught up" beside "snapshot: in progress".
+    #[test]
+    fn the_state_lines_agree_with_the_snapshot() {
+        let retrying = status(false, true, true).to_string();
+        assert!(retrying.contains("retrying a target"), "{retrying}");
+        assert!(!retrying.contains("copying the snapshot"), "{retrying}");
+        let copying = status(false, true, false).to_string();
+        assert!(copying.contains("copying the snapshot"), "{copying}");
+        let failed = status(false, false, false).to_string();
+        assert!(!failed.contains("caught up"), "{failed}");
+        assert!(failed.contains("the snapshot is not finished"), "{failed}");
+        let streaming = status(true, true, true).to_string();
+        assert!(streaming.contains("(caught up)"), "{streaming}");
+    }
 }

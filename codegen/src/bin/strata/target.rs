@@ -126,8 +126,12 @@ pub fn resolve(
         None => match template {
             Some((store, t)) => (
                 t.expand(|v| std::env::var(v).ok()).map_err(|var| {
+                    let set = match var.as_str() {
+                        "DATABASE_URL" => var.clone(),
+                        _ => format!("{var} (or DATABASE_URL)"),
+                    };
                     usage(format!(
-                        "no database: the url of store `{store}` (`{}`) needs the environment variable {var}; set it, DATABASE_URL, or pass --database-url",
+                        "no database: the url of store `{store}` (`{}`) needs the environment variable {var}: set {set}, or pass --database-url",
                         t.raw
                     ))
                 })?,

@@ -141,6 +141,8 @@ impl Resolver<'_> {
         };
         let hint = if name.len() > MAX_SQL_IDENT {
             format!("names are at most {MAX_SQL_IDENT} bytes")
+        } else if name.value == "_" {
+            format!("`_` alone cannot name a {what}: Rust has no {what} named `_`; add letters, e.g. `_x` or `value`")
         } else if !example.is_empty() && example != name.value {
             format!("{what} names are {style} ASCII; try `{example}`")
         } else {
