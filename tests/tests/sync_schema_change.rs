@@ -140,3 +140,105 @@ async fn an_entity_added_to_the_sync_rules_gets_its_rows_copied() {
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
 }
+
+const LOANS: &str = r#"
+version: 1
+stores:
+  main: { kind: postgres, url: "${DATABASE_URL}" }
+  analytics: { kind: clickhouse, url: "${CLICKHOUSE_URL:http://127.0.0.1:8123}", database: sync_test, server_version: "18.16" }
+entities:
+  Loan:
+    table: loan
+    store: main
+    key: id
+    fields:
+      id: { type: i64 }
+      qty: { type: i32 }
+      note: { type: text, nullable: true }
+sync:
+  - { from: Loan, to: analytics }
+"#;
+
+/// A field whose type changed (`i32` → `i64`). PostgreSQL refuses to
+/// retype a column a publication lists; taken out of it by hand, the column
+/// altered, the run refuses to write RowBinary of the new type into the old
+/// ClickHouse column, naming the column and `strata sync recopy`; the
+/// recopy moves the old table aside (and takes the table out of the
+/// publication again), and the next run creates the new shape and copies
+/// the rows again, equal to the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retyped_field_stops_the_table_until_it_is_copied_again_into_a_new_table() {
+    let mut f = Fixture::new(LOANS).await;
+    let mut c = f.conn().await;
+    sqlx::raw_sql("INSERT INTO loan SELECT g, g, 'n' || g FROM generate_series(1, 50) g")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+
+    let retype = "ALTER TABLE loan ALTER COLUMN qty TYPE bigint";
+    let e = sqlx::query(retype).execute(&mut c).await.unwrap_err();
+    assert!(e.to_string().contains("publication"), "{e}");
+    let publication = f.pipeline.publication();
+    sqlx::raw_sql(&format!(
+        "ALTER PUBLICATION \"{publication}\" DROP TABLE loan; {retype}; UPDATE loan SET qty = 5000000000 + id WHERE id <= 5"
+    ))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let v2 = LOANS.replace("qty: { type: i32 }", "qty: { type: i64 }");
+    let model = strata_codegen::compile_str("schema.yaml", &v2).unwrap();
+    f.pipeline = Fixture::pipeline_of(&model, &f.pg, &f.ch, &[]);
+    let (_stop, run) = f.start(RunOptions::default());
+    let e = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the run stops on the changed shape")
+        .unwrap()
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("`qty`") && text.contains("Int32") && text.contains("strata sync recopy"),
+        "{text}"
+    );
+    let before = f
+        .ch_query(&format!(
+            "SELECT max(qty) FROM `{}`.loan FORMAT TSV",
+            f.ch.name
+        ))
+        .await;
+    assert_eq!(before.trim(), "50", "nothing of the new shape was written");
+
+    let done = strata_sdk::sync::recopy_entities(&f.pipeline, &["Loan".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(
+        done.len(),
+        2,
+        "moved aside, out of the publication: {done:?}"
+    );
+    // Out of the publication, the column can change again.
+    sqlx::query("ALTER TABLE loan ALTER COLUMN note TYPE varchar(100)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    sqlx::query("UPDATE loan SET qty = 7000000000 WHERE id = 50")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    f.caught_up(Duration::from_secs(60)).await;
+    f.assert_equal().await;
+    let tables = f
+        .ch_query(&format!(
+            "SELECT name FROM system.tables WHERE database = '{}' AND name LIKE 'loan\\_\\_replaced\\_%' FORMAT TSV",
+            f.ch.name
+        ))
+        .await;
+    assert_eq!(tables.lines().count(), 1, "the old table is kept: {tables}");
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+}

@@ -118,9 +118,10 @@ impl ClickHouse {
         for t in &self.tables {
             let have = columns_of(&listed, t);
             let spec = &specs[t.table];
+            check_shape(t, spec, &have)?;
             let mut added = false;
             for (i, col) in spec.columns.iter().enumerate() {
-                if have.contains(&col.name.as_str()) {
+                if have.iter().any(|(n, _)| *n == col.name) {
                     continue;
                 }
                 let Some(ty) = t.column_types.get(i) else {
@@ -163,11 +164,11 @@ impl ClickHouse {
         Ok(())
     }
 
-    /// `database \t table \t column` lines of every column of the server.
+    /// `database \t table \t column \t type` lines of every column of the server.
     async fn listed_columns(&self) -> Result<String, SyncError> {
         let listed = self
             .exec(
-                "SELECT database, table, name FROM system.columns FORMAT TabSeparated",
+                "SELECT database, table, name, type FROM system.columns FORMAT TabSeparated",
                 None,
             )
             .await?;
@@ -185,7 +186,7 @@ impl ClickHouse {
             .iter()
             .filter(|t| {
                 let have = columns_of(&listed, t);
-                (specs[t.table].columns.iter()).any(|c| !have.contains(&c.name.as_str()))
+                (specs[t.table].columns.iter()).any(|c| !have.iter().any(|(n, _)| *n == c.name))
             })
             .map(|t| t.table)
             .collect())
@@ -378,17 +379,59 @@ fn in_range(f: ClickHouseFlags, col: &ColumnSpec, c: &Cell) -> Result<(), String
 }
 
 /// The columns `listed` (`database \t table \t column` lines) gives `t`.
-fn columns_of<'a>(listed: &'a str, t: &ClickHouseTable) -> Vec<&'a str> {
+/// The (name, type) of each column of `t` in `listed`.
+fn columns_of<'a>(listed: &'a str, t: &ClickHouseTable) -> Vec<(&'a str, &'a str)> {
     listed
         .lines()
         .filter_map(|l| {
             let mut it = l.split('\t');
-            match (it.next(), it.next(), it.next()) {
-                (Some(d), Some(n), Some(c)) if d == t.database && n == t.name => Some(c),
+            match (it.next(), it.next(), it.next(), it.next()) {
+                (Some(d), Some(n), Some(c), Some(ty)) if d == t.database && n == t.name => {
+                    Some((c, ty))
+                }
                 _ => None,
             }
         })
         .collect()
+}
+
+/// Refuses a copy whose existing columns no longer match the schema: a
+/// column of another type (the field's type changed: RowBinary values of
+/// the new type would be read as the old one, or refused) or a column the
+/// schema no longer has (a field dropped or renamed). The way out is a new
+/// copy of the table ([`super::recopy::replace`], `strata sync recopy`).
+/// Types compare without spaces (`Decimal(18, 2)` is `Decimal(18,2)`); a
+/// pipeline description without column types is not checked.
+fn check_shape(
+    t: &ClickHouseTable,
+    spec: &TableSpec,
+    have: &[(&str, &str)],
+) -> Result<(), SyncError> {
+    if t.column_types.len() != spec.columns.len() {
+        return Ok(());
+    }
+    let bare = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    for &(name, ty) in have {
+        if matches!(name, "_version" | "_deleted") {
+            continue;
+        }
+        let problem = match spec.columns.iter().position(|c| c.name == name) {
+            Some(i) if bare(ty) != bare(&t.column_types[i]) => format!(
+                "column `{name}` is {ty} there, but the schema now makes it {} (the field's type changed)",
+                t.column_types[i]
+            ),
+            Some(_) => continue,
+            None => format!("column `{name}` is no longer in the schema (the field was dropped or renamed)"),
+        };
+        return Err(SyncError::SchemaChanged {
+            table: spec.source_table.clone(),
+            reason: format!(
+                "ClickHouse `{}.{}`: {problem}; nothing more is written to it. Copy the table again into a new version: stop `strata sync run`, run `strata sync recopy <schema> --entity {}` (the old table is kept, renamed), and start the run again",
+                t.database, t.name, spec.entity
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn leb128(out: &mut Vec<u8>, mut v: u64) {

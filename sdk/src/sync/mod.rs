@@ -53,6 +53,7 @@ use tokio::sync::watch;
 pub use consume::{consume, ConsumeOptions, EventTable, StreamSource};
 pub use error::SyncError;
 pub use lsn::Lsn;
+pub use recopy::replace as recopy_entities;
 pub use spec::{
     ClickHouseFlags, ClickHouseTable, ColumnSpec, ColumnType, ElasticIndex, EventsSpec, Pipeline,
     RedisEntity, TableSpec, TargetSpec,

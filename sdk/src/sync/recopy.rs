@@ -21,9 +21,10 @@
 use sqlx::PgConnection;
 
 use super::apply::{Target, Targets};
+use super::clickhouse::ClickHouse;
 use super::error::SyncError;
 use super::snapshot;
-use super::spec::Pipeline;
+use super::spec::{Pipeline, TargetSpec};
 use super::wire::{ConnInfo, ReplConn};
 use super::RunOptions;
 
@@ -74,4 +75,111 @@ pub async fn run(
     // Closing the exporting connection drops the temporary slot.
     drop(conn);
     Ok(())
+}
+
+/// Moves aside the ClickHouse copies of entities `entities` of pipeline
+/// `p` (`RENAME TABLE t TO t__replaced_<unix seconds>`, and drops their
+/// current-rows view), so that the next run creates them from the schema
+/// and copies their rows again while the other tables stream ([`plan`]);
+/// and takes their source tables out of the pipeline's publication
+/// ([`super::source::unpublish`]: PostgreSQL refuses to retype or drop a
+/// column a publication lists), which the next run puts back. The way out
+/// when a field's type changed or a field was dropped or renamed, which
+/// the run refuses to write into (`SyncError::SchemaChanged`). Returns
+/// what was done, one line each.
+///
+/// Errors: [`SyncError::Config`] for an entity the pipeline does not copy,
+/// while a runner holds the pipeline (stop it first), and for a store on a
+/// cluster (`ON CLUSTER`: move its tables yourself); the servers' own.
+/// Elasticsearch targets are not touched: a changed mapping already makes
+/// a new index (see docs/sync.md).
+pub async fn replace(p: &Pipeline, entities: &[String]) -> Result<Vec<String>, SyncError> {
+    for e in entities {
+        if !p.tables.iter().any(|t| &t.entity == e) {
+            let synced: Vec<&str> = p.tables.iter().map(|t| t.entity.as_str()).collect();
+            return Err(SyncError::Config(format!(
+                "pipeline `{}` does not copy entity `{e}` (it copies {})",
+                p.name,
+                synced.join(", ")
+            )));
+        }
+    }
+    let mut c = super::source::connect(&p.source_url).await?;
+    if super::status::locked(&mut c, p).await? {
+        return Err(SyncError::Config(format!(
+            "pipeline `{}` is running: stop `strata sync run` first",
+            p.name
+        )));
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut moved = Vec::new();
+    for target in &p.targets {
+        let TargetSpec::ClickHouse {
+            store,
+            url,
+            flags,
+            tables,
+        } = target
+        else {
+            continue;
+        };
+        let ch = ClickHouse::new(store, url, *flags, tables.clone())?;
+        let existing = String::from_utf8_lossy(
+            &ch.exec(
+                "SELECT database, name FROM system.tables FORMAT TabSeparated",
+                None,
+            )
+            .await?,
+        )
+        .into_owned();
+        for t in tables
+            .iter()
+            .filter(|t| entities.contains(&p.tables[t.table].entity))
+        {
+            if t.create.iter().any(|s| s.contains(" ON CLUSTER ")) {
+                return Err(SyncError::Config(format!(
+                    "store `{store}` is on a cluster: rename or drop `{}.{}` on every node yourself, then start the run again",
+                    t.database, t.name
+                )));
+            }
+            let exists = existing
+                .lines()
+                .any(|l| l.split_once('\t') == Some((&t.database, &t.name)));
+            if !exists {
+                continue;
+            }
+            let aside = format!("{}__replaced_{stamp}", t.name);
+            let q = super::quote_ch;
+            ch.exec(
+                &format!(
+                    "DROP TABLE IF EXISTS {}.{}",
+                    q(&t.database),
+                    q(&t.current_view)
+                ),
+                None,
+            )
+            .await?;
+            ch.exec(
+                &format!(
+                    "RENAME TABLE {}.{} TO {}.{}",
+                    q(&t.database),
+                    q(&t.name),
+                    q(&t.database),
+                    q(&aside)
+                ),
+                None,
+            )
+            .await?;
+            moved.push(format!(
+                "moved ClickHouse {}.{} aside to {aside}",
+                t.database, t.name
+            ));
+        }
+    }
+    for t in super::source::unpublish(&mut c, p, entities).await? {
+        moved.push(format!("took {t} out of publication {}", p.publication()));
+    }
+    Ok(moved)
 }

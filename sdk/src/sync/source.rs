@@ -183,6 +183,42 @@ pub async fn ensure_publication(c: &mut PgConnection, p: &Pipeline) -> Result<()
     Ok(())
 }
 
+/// Removes the source tables of entities `entities` from the pipeline's
+/// publication, when it exists and lists them: PostgreSQL refuses to
+/// change the type of, or drop, a column a publication lists, so a
+/// migration that does needs them out first; the next run's
+/// [`ensure_publication`] adds them back. Returns the tables removed.
+pub async fn unpublish(
+    c: &mut PgConnection,
+    p: &Pipeline,
+    entities: &[String],
+) -> Result<Vec<String>, SyncError> {
+    let listed: Vec<(String, String)> = sqlx::query_as(
+        "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
+    )
+    .bind(p.publication())
+    .fetch_all(&mut *c)
+    .await?;
+    let mut removed = Vec::new();
+    for t in p.tables.iter().filter(|t| entities.contains(&t.entity)) {
+        if !listed
+            .iter()
+            .any(|(s, n)| *s == t.source_schema && *n == t.source_table)
+        {
+            continue;
+        }
+        sqlx::query(&format!(
+            "ALTER PUBLICATION {} DROP TABLE {}",
+            quote_ident(&p.publication()),
+            qualified(t)
+        ))
+        .execute(&mut *c)
+        .await?;
+        removed.push(qualified(t));
+    }
+    Ok(removed)
+}
+
 /// The slot's confirmed position, if the slot exists.
 pub async fn slot_position(c: &mut PgConnection, slot: &str) -> Result<Option<Lsn>, SyncError> {
     let row: Option<Option<String>> = sqlx::query_scalar(

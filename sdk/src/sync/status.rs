@@ -225,7 +225,7 @@ pub async fn status(p: &Pipeline) -> Result<Status, SyncError> {
 }
 
 /// Whether a session holds the pipeline's advisory lock (a runner).
-async fn locked(c: &mut sqlx::PgConnection, p: &Pipeline) -> Result<bool, SyncError> {
+pub(crate) async fn locked(c: &mut sqlx::PgConnection, p: &Pipeline) -> Result<bool, SyncError> {
     // A bigint advisory lock shows in pg_locks as its high and low halves.
     let key = source::lock_key(p) as u64;
     let held: bool = sqlx::query_scalar(

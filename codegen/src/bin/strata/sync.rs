@@ -1,4 +1,4 @@
-//! `strata sync run|status|verify|drop`: thin calls into `strata_sdk::sync`
+//! `strata sync run|status|verify|drop|recopy|consume`: thin calls into `strata_sdk::sync`
 //! over the pipelines `strata_codegen::sync_pipeline` builds from a schema.
 
 use crate::out::{errln, out, outln};
@@ -28,10 +28,27 @@ pub enum SyncCommand {
     Verify(Args),
     /// Remove the pipelines' replication slots and publications.
     Drop(Args),
+    /// Copy entities again into a new table version, after a field's type
+    /// changed or a field was dropped or renamed (the run refuses to write
+    /// into the old shape): moves their ClickHouse tables aside (renamed
+    /// `<table>__replaced_<unix time>`); the next `strata sync run` creates
+    /// them from the schema and copies their rows again while the other
+    /// tables stream. Stop the run first.
+    Recopy(RecopyArgs),
     /// Copy to ClickHouse/Elasticsearch from the entities' change events
     /// (Redis Streams) instead of the replication slot: run one or more of
     /// these processes per group; they split the partitions.
     Consume(ConsumeArgs),
+}
+
+/// Arguments of `strata sync recopy`.
+#[derive(clap::Args)]
+pub struct RecopyArgs {
+    #[command(flatten)]
+    pub common: Args,
+    /// An entity to copy again (repeatable).
+    #[arg(long = "entity", required = true, value_name = "ENTITY")]
+    pub entities: Vec<String>,
 }
 
 /// Arguments of `strata sync consume`.
@@ -358,6 +375,36 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                     outln!("different");
                     ExitCode::from(EXIT_DIFFERENT)
                 }
+            }
+            SyncCommand::Recopy(a) => {
+                let ps = match build(&a.common) {
+                    Ok(p) => p,
+                    Err(c) => return c,
+                };
+                // Every pipeline of the entities: the ClickHouse copies are
+                // moved aside, and every publication lets the tables go.
+                let ps: Vec<&Pipeline> = (ps.iter())
+                    .filter(|p| p.tables.iter().any(|t| a.entities.contains(&t.entity)))
+                    .collect();
+                if ps.is_empty() {
+                    return usage(format!("no pipeline copies {}", a.entities.join(", ")));
+                }
+                for p in ps {
+                    let mine: Vec<String> = (a.entities.iter())
+                        .filter(|e| p.tables.iter().any(|t| &t.entity == *e))
+                        .cloned()
+                        .collect();
+                    match sync::recopy_entities(p, &mine).await {
+                        Ok(done) => {
+                            for m in done {
+                                errln!("pipeline `{}`: {m}", p.name);
+                            }
+                        }
+                        Err(e) => return usage(format!("pipeline `{}`: {e}", p.name)),
+                    }
+                }
+                errln!("now apply the migration that changes the fields, then start `strata sync run` again: it puts the tables back in the publications, creates the ClickHouse tables from the schema and copies their rows while the other tables stream");
+                ExitCode::SUCCESS
             }
             SyncCommand::Drop(a) => {
                 let ps = match build(&a) {
