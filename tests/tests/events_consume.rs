@@ -421,6 +421,28 @@ async fn a_field_added_while_consuming_is_copied_again() {
     assert_eq!(equal(to_ch2, log.clone()).await, 200);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("gained columns; copying again"), "{text}");
+    // A TRUNCATE reaches the group as a `truncate` event, which a copy fed
+    // by partitions cannot carry: the consumer stops and says so, instead
+    // of keeping the rows.
+    let mut c = c;
+    sqlx::query("TRUNCATE ledgers")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = c.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the consumer stops on the TRUNCATE"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success());
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("a TRUNCATE at"), "{text}");
     drop(c);
     stop2.send(true).unwrap();
     run2.await.unwrap().expect("v2 capture ran cleanly");

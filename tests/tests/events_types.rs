@@ -181,6 +181,22 @@ async fn every_type_arrives_as_the_entity_reads_it() {
             }
         }
     }
+
+    // A TRUNCATE is one `truncate` change (in each of the 3 partitions,
+    // yielded once), after every earlier change, before the next.
+    sqlx::raw_sql(
+        "TRUNCATE readings; INSERT INTO readings VALUES ('00000000-0000-0000-0000-000000000009', '2002-02-02', '\\x', 0, 1, 0, true, '{}', NULL, '1', 'after')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let after = take(&mut sub, 2, 20).await;
+    assert_eq!(after[0].op, Op::Truncate, "{:?}", after[0]);
+    assert_eq!(after[0].key, serde_json::json!({}));
+    assert!(after[0].row.is_none());
+    assert!(after[0].position > got.last().unwrap().position);
+    assert_eq!(after[1].op, Op::Insert, "once, not once per partition");
+    events_support::quiet(&mut sub, 500).await;
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
     for _ in 0..50 {

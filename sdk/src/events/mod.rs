@@ -123,15 +123,22 @@ pub enum Op {
     Insert,
     Update,
     Delete,
+    /// Every row of the entity's table went (`TRUNCATE`): `key` is `{}`
+    /// and `row` is `None`. Appended to every partition at one position, so
+    /// it follows every earlier change of every key: a subscription yields
+    /// it once; a consumer group reads it once per partition (each
+    /// partition's consumer forgets the keys of its partition).
+    Truncate,
 }
 
 impl Op {
-    /// `insert`, `update` or `delete`.
+    /// `insert`, `update`, `delete` or `truncate`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Op::Insert => "insert",
             Op::Update => "update",
             Op::Delete => "delete",
+            Op::Truncate => "truncate",
         }
     }
 
@@ -140,6 +147,7 @@ impl Op {
             "insert" => Op::Insert,
             "update" => Op::Update,
             "delete" => Op::Delete,
+            "truncate" => Op::Truncate,
             _ => return None,
         })
     }
@@ -151,7 +159,8 @@ pub struct Change<T> {
     pub op: Op,
     /// The key fields, as a JSON object (`{"id": "…"}`).
     pub key: serde_json::Value,
-    /// The row after the change, without secret fields; `None` for a delete.
+    /// The row after the change, without secret fields; `None` for a
+    /// delete and a truncate.
     pub row: Option<T>,
     /// Where the change sits in commit order (resume from here).
     pub position: Position,
@@ -233,7 +242,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
     let key = serde_json::from_str(&key).map_err(|e| at(&format!("key: {e}")))?;
     let row = match text(map, "row") {
         Some(r) => Some(serde_json::from_str(&r).map_err(|e| at(&format!("row: {e}")))?),
-        None if op == Op::Delete => None,
+        None if matches!(op, Op::Delete | Op::Truncate) => None,
         None => return Err(at("an insert or update without `row`")),
     };
     let ts = text(map, "ts")

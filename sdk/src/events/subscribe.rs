@@ -279,6 +279,10 @@ impl Reader {
                 .unwrap_or(head);
             while let Some(p) = next_partition(&bufs, limit) {
                 let entry = bufs[p].pop_front().expect("non-empty");
+                // A truncate sits in every partition at one position: once.
+                if Position::from_stream_id(&entry.id).is_some_and(|at| at <= self.cursor) {
+                    continue;
+                }
                 let change = decode::<R>(&self.entity, &entry.id, &entry.map);
                 if let Ok(c) = &change {
                     self.cursor = c.position;

@@ -24,6 +24,8 @@ pub enum ChangeOp {
     Insert,
     Update,
     Delete,
+    /// A `TRUNCATE` (change events only: one per partition).
+    Truncate,
 }
 
 /// A connected target.

@@ -307,20 +307,39 @@ impl Redis {
 
 impl Redis {
     /// Tombstones every cached key of the entities of pipeline tables
-    /// `tables` (a `TRUNCATE`), and once more half a TTL later, in the
-    /// background ([`super::truncate`] says why).
-    pub async fn truncate(&self, tables: &[usize]) -> Result<(), SyncError> {
-        // Not an event (yet): subscribers and `sync consume` copies keep
-        // the rows; say so where the operator looks.
-        for (e, _) in
-            (self.entities.iter()).filter(|(e, _)| e.events.is_some() && tables.contains(&e.table))
-        {
-            tracing::warn!(entity = %e.entity, "TRUNCATE publishes no change event");
-            eprintln!(
-                "strata sync: TRUNCATE of `{}` publishes no change event: its subscribers and `strata sync consume` copies keep the rows (copy again with a new consumer group)",
-                e.entity
-            );
+    /// `tables` (a `TRUNCATE` at `version`), and once more half a TTL
+    /// later, in the background ([`super::truncate`] says why); then
+    /// appends a `truncate` change event to every partition of those with
+    /// `events:`, at one position (`version`, `meta.seq`), after every
+    /// earlier change of every key. A replay appends nothing twice.
+    pub async fn truncate(
+        &self,
+        tables: &[usize],
+        version: u64,
+        meta: ChangeMeta,
+    ) -> Result<(), SyncError> {
+        self.tombstone_tables(tables).await?;
+        let mut pending = Pending::default();
+        for (ix, (e, _)) in self.entities.iter().enumerate() {
+            let Some(ev) = e.events.as_ref().filter(|_| tables.contains(&e.table)) else {
+                continue;
+            };
+            pending.events.extend((0..ev.partitions).map(|partition| {
+                let event = Event {
+                    partition,
+                    position: Position::new(version, meta.seq),
+                    op: Op::Truncate,
+                    key: "{}".into(),
+                    row: None,
+                    ts_us: meta.ts_us,
+                };
+                (ix, event)
+            }));
         }
+        self.flush(&pending).await
+    }
+
+    async fn tombstone_tables(&self, tables: &[usize]) -> Result<(), SyncError> {
         let cache = self.cache().await?.clone();
         for (e, name) in self
             .entities
@@ -379,9 +398,10 @@ fn event(
         ChangeOp::Insert => Op::Insert,
         ChangeOp::Update => Op::Update,
         ChangeOp::Delete => Op::Delete,
+        ChangeOp::Truncate => Op::Truncate,
     };
     let row = match op {
-        Op::Delete => None,
+        Op::Delete | Op::Truncate => None,
         _ => Some(object(&mut (0..spec.columns.len()))?),
     };
     Ok(Event {

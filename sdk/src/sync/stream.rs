@@ -564,7 +564,9 @@ async fn apply_loop(
                                     targets.can_truncate(p, &tables)?;
                                     // The transaction's rows before the TRUNCATE go first.
                                     flush!();
-                                    targets.truncate(p, &tables, v.0).await?;
+                                    let meta = ChangeMeta { op: ChangeOp::Truncate, seq, ts_us: open_ts };
+                                    seq += 1;
+                                    targets.truncate(p, &tables, v.0, meta).await?;
                                 }
                             }
                             Message::Other(_) => {}

@@ -18,12 +18,17 @@
 //!   up to half a TTL after its note ([`crate::cache`] refuses later fills),
 //!   and the second pass removes such a fill. If the runner stops between
 //!   the passes, such an entry lives at most one TTL.
+//! - **Change events**: a `truncate` event (`Op::Truncate`, key `{}`, no
+//!   row) in every partition of the entity at one position, after its
+//!   tombstones: a subscription yields it once, after every earlier change.
+//!   `strata sync consume` stops on it (a copy fed by partitions cannot
+//!   delete only its partition's rows in ClickHouse) and says to copy again.
 //! - **Elasticsearch**: not carried (an external-versioned index keeps
 //!   delete tombstones only for `index.gc_deletes`, so a replayed older
 //!   write could come back): the run stops with
 //!   [`SyncError::SchemaChanged`] and says how to copy again.
 
-use super::apply::{Target, Targets};
+use super::apply::{ChangeMeta, Target, Targets};
 use super::clickhouse::ClickHouse;
 use super::error::SyncError;
 use super::quote_ch;
@@ -59,7 +64,10 @@ impl Targets {
         p: &Pipeline,
         tables: &[usize],
         version: u64,
+        meta: ChangeMeta,
     ) -> Result<(), SyncError> {
+        #[cfg(not(feature = "cache"))]
+        let _ = meta;
         for t in &self.list {
             let what = format!("carrying a TRUNCATE to `{}`", t.store());
             retry::forever(&what, || async {
@@ -67,7 +75,7 @@ impl Targets {
                     Target::ClickHouse(c) => clickhouse(c, tables, version).await,
                     Target::Elastic(_) => Ok(()),
                     #[cfg(feature = "cache")]
-                    Target::Redis(r) => Box::pin(r.truncate(tables)).await,
+                    Target::Redis(r) => Box::pin(r.truncate(tables, version, meta)).await,
                 }
             })
             .await?;

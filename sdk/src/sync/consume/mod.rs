@@ -219,6 +219,18 @@ impl Consumer<'_> {
         };
         let mut batch = self.targets.batch();
         for c in &changes {
+            if c.op == Op::Truncate {
+                // Each partition's consumer would have to delete the rows
+                // of its own keys only, at or below the truncate's version,
+                // which ClickHouse cannot select by this partitioning.
+                return Err(SyncError::SchemaChanged {
+                    table: spec.source_table.clone(),
+                    reason: format!(
+                        "a TRUNCATE at {} reached this consumer group: a copy fed from change events cannot carry it; drop the copy and start a new consumer group (or copy from the slot with `strata sync run`)",
+                        c.position
+                    ),
+                });
+            }
             let (cells, deleted) = match (&c.op, &c.row) {
                 (Op::Delete, _) | (_, None) => {
                     let key =
