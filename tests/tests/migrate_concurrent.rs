@@ -2,7 +2,10 @@
 //! fails and leaves an INVALID index. Retried, `IF NOT EXISTS` skipped it
 //! and the migration was recorded with an index PostgreSQL neither uses nor
 //! enforces. Now a retry drops the leftover and rebuilds it: it ends valid,
-//! or the run fails and records nothing.
+//! or the run fails and records nothing. And the failed build's INVALID index
+//! is dropped at once: deleting the migration as the hint allows used to
+//! leave an orphan that nothing reported and that a later plain build of the
+//! same index collided with ("relation already exists").
 
 mod pg_common;
 
@@ -87,10 +90,19 @@ async fn failed_once() -> Run {
         err.contains("DETAIL: Key (code)=(SAVE) is duplicated."),
         "{err}"
     );
+    // The rows, not the SQL, are the cause; the INVALID index is gone.
+    assert!(
+        err.contains("hint: the rows are the likely cause, not the SQL: the table holds duplicates of the unique key (DETAIL names one) (the INVALID index the failed build left has been dropped)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("delete 0002_v2.sql, 0002_v2.catalog.json from"),
+        "{err}"
+    );
     assert_eq!(
         run.index_valid().await,
-        Some(false),
-        "the failed build leaves an INVALID index"
+        None,
+        "the failed build's INVALID index is dropped"
     );
     assert_eq!(run.recorded().await, ["v1"]);
     run
@@ -119,7 +131,7 @@ async fn a_retry_that_fails_again_records_nothing() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("is duplicated"), "{err}");
     assert_eq!(run.recorded().await, ["v1"]);
-    assert_eq!(run.index_valid().await, Some(false));
+    assert_eq!(run.index_valid().await, None);
     let (code, out, _) = strata(&[
         "migrate",
         "status",
@@ -130,4 +142,31 @@ async fn a_retry_that_fails_again_records_nothing() {
     ]);
     assert_eq!(code, 0);
     assert!(out.contains("0002_v2\tpending"), "{out}");
+}
+
+/// The other way out the hint gives: delete the failed migration with its
+/// catalog and diff again (here without `--concurrently`). The plain build
+/// of the same index used to fail on the orphan ("relation
+/// \"coupon_code_uniq\" already exists").
+#[tokio::test]
+async fn deleting_the_failed_migration_leaves_no_orphan_index() {
+    let run = failed_once().await;
+    for file in ["0002_v2.sql", "0002_v2.catalog.json"] {
+        std::fs::remove_file(run.dir.path().join(file)).unwrap();
+    }
+    let mut conn = run.db.connect().await;
+    let invalid: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT i.indisvalid AND n.nspname = 'public'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(invalid, 0, "no INVALID index is left behind");
+    run.sql("DELETE FROM coupon WHERE id = 2").await.unwrap();
+    run.diff("v2", V2, &[]);
+    let (code, err) = run.apply();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(run.index_valid().await, Some(true));
+    assert_eq!(run.recorded().await, ["v1", "v2"]);
 }

@@ -268,3 +268,73 @@ fn the_embedded_migrator_records_in_the_stores_schema() {
     assert!(modules.contains(".with_schema(\"app_a\")"), "{modules}");
     assert_eq!(deepalpha_db::migrator().record_table(), "strata_migrations");
 }
+
+/// `migrate apply <schema> --dir <a's folder> --store b`: the record of `b`
+/// called a's `0001_init` "changed since applied" and told the user to
+/// restore a file nobody had touched. Every command given a store now
+/// checks the folder's latest catalog and names both stores (exit 2).
+#[tokio::test]
+async fn a_folder_of_another_store_is_refused_naming_both() {
+    let db = TestDb::new().await;
+    let two = Two::new();
+    let (code, _, err) = strata(&[
+        "migrate",
+        "apply",
+        &two.path(),
+        "--store",
+        "b",
+        "--dir",
+        two.b.str(),
+        "--database-url",
+        &db.url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let says = [
+        "holds the migrations of store `a` (PostgreSQL schema `app_a`)",
+        "not of store `b` (PostgreSQL schema `app_b`)",
+        "pass the folder of store `b`, or `--store a` for this one",
+    ];
+    let schema = two.path();
+    let wrong = |cmd: &str| {
+        let mut args = vec![
+            "migrate",
+            cmd,
+            &schema,
+            "--store",
+            "b",
+            "--dir",
+            two.a.str(),
+        ];
+        if cmd != "diff" {
+            args.extend(["--database-url", &db.url]);
+        }
+        strata(&args)
+    };
+    for cmd in ["apply", "status", "diff"] {
+        let (code, _, err) = wrong(cmd);
+        assert_eq!(code, 2, "{cmd}: {err}");
+        for s in says {
+            assert!(err.contains(s), "{cmd}: no `{s}` in\n{err}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(two.a.path()).unwrap().count(),
+        2,
+        "diff wrote nothing"
+    );
+    let mut conn = db.connect().await;
+    assert_eq!(rows(&mut conn, "app_b.strata_migrations").await, init());
+    assert_eq!(rows(&mut conn, "app_a.strata_migrations").await, None);
+
+    // A catalog written before catalogs named their store: told by its
+    // PostgreSQL schema.
+    let json = two.a.path().join("0001_init.catalog.json");
+    let mut cat: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(cat["store"], "a");
+    cat.as_object_mut().unwrap().remove("store");
+    std::fs::write(&json, serde_json::to_string_pretty(&cat).unwrap()).unwrap();
+    let (code, _, err) = wrong("apply");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(says[0]) && err.contains(says[1]), "{err}");
+}

@@ -4,6 +4,7 @@
 mod pg_common;
 
 use pg_common::{catalog, live, root, TempDir, TestDb};
+use strata_codegen::postgres::catalog::Catalog;
 use strata_codegen::postgres::diff::{is_widening, DiffOptions};
 use strata_codegen::postgres::migration::{self, MigrationError};
 use strata_sdk::migrate::{Migrations, Migrator};
@@ -61,7 +62,38 @@ async fn concurrently_moves_new_indexes_of_existing_tables_to_a_no_transaction_m
     assert!(files[0].sql.contains(migration::NO_TRANSACTION));
     assert!(!files[1].sql.contains(migration::NO_TRANSACTION));
     assert!(files[2].sql.contains(migration::NO_TRANSACTION));
-    assert!(files[2].catalog.is_some() && files[0].catalog.is_none());
+    // Each file records the catalog after it (before, only the last one
+    // did: deleting a failed main migration left no record of the values
+    // the enum-values file had added).
+    let recorded: Vec<Catalog> = files
+        .iter()
+        .map(|f| serde_json::from_str(f.catalog.as_deref().expect("a catalog per file")).unwrap())
+        .collect();
+    let (v1, v2) = (catalog(&fixture("v1")), catalog(&fixture("v2")));
+    assert_eq!(
+        recorded[0].tables, v1.tables,
+        "the enum values change no table"
+    );
+    assert_eq!(recorded[0].enums.len(), v1.enums.len());
+    for e in &recorded[0].enums {
+        let want = v2.enums.iter().find(|n| n.name == e.name).unwrap();
+        assert_eq!(e.values, want.values, "{}", e.name);
+    }
+    let mut main = v2.clone();
+    for t in &mut main.tables {
+        let later = |name: &str| {
+            files[2]
+                .sql
+                .contains(&format!("CONCURRENTLY IF NOT EXISTS \"{name}\""))
+        };
+        t.indexes.retain(|i| !later(&i.name));
+    }
+    assert_ne!(main, v2);
+    assert_eq!(
+        recorded[1], main,
+        "the main migration builds no concurrent index"
+    );
+    assert_eq!(recorded[2], v2);
     // Existing table: concurrently, later; new table: plain, in the main migration.
     assert!(files[2]
         .sql
@@ -238,4 +270,32 @@ fn a_rename_without_renamed_from_is_a_refused_drop_and_add() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+/// Every file `diff` writes (SQL and catalog, in each of its three kinds)
+/// ends with exactly one newline.
+#[test]
+fn every_written_file_ends_with_one_newline() {
+    let dir = TempDir::new("newline");
+    step(&dir, "v1", &DiffOptions::default(), false);
+    step(
+        &dir,
+        "v2",
+        &DiffOptions::default().with_concurrently(true),
+        false,
+    );
+    step(&dir, "v3", &DiffOptions::default(), true);
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.ends_with('\n') && !text.ends_with("\n\n"),
+            "{}: {:?}",
+            path.display(),
+            &text[text.len().saturating_sub(20)..]
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 10, "5 migrations, each with its catalog");
 }

@@ -16,6 +16,11 @@ pub struct Catalog {
     /// The PostgreSQL schema (namespace) the tables live in; `None` is the search path (public).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
+    /// The schema's postgres store this catalog is of: a migrations folder
+    /// belongs to one store (recorded since catalogs carry it; `None` in
+    /// older ones and in catalogs read from a database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
     pub enums: Vec<PgEnum>,
     pub tables: Vec<Table>,
 }
@@ -128,6 +133,7 @@ pub fn catalog(model: &Model, store: &str) -> Catalog {
         .collect();
     Catalog {
         schema,
+        store: Some(store.to_string()),
         enums,
         tables,
     }

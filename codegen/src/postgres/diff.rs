@@ -9,6 +9,7 @@ use super::catalog::{Catalog, PgEnum};
 use super::ddl::{create_enum, qualified};
 pub use super::diff_column::is_widening;
 use super::diff_table::{self, TablePlan};
+use super::lossy::dollar_quote;
 use crate::names::{quote_ident, quote_literal};
 
 /// One SQL statement of a migration.
@@ -53,6 +54,13 @@ pub struct Plan {
     /// `CREATE INDEX CONCURRENTLY` on tables that already exist, outside a
     /// transaction, after `main` (only with [`DiffOptions::concurrently`]).
     pub concurrent: Vec<Step>,
+    /// The catalog once `enum_values` ran: the old one with the added
+    /// values. Each file records the catalog after it, so deleting a file
+    /// that failed leaves the catalog of what the earlier ones did.
+    pub after_enum_values: Catalog,
+    /// The catalog once `main` ran: the new one without the indexes that
+    /// `concurrent` builds.
+    pub after_main: Catalog,
 }
 
 impl Plan {
@@ -130,6 +138,7 @@ pub fn diff(old: &Catalog, new: &Catalog, opts: &DiffOptions) -> Result<Plan, Di
         rebuild_indexes,
         adds_after,
         concurrent,
+        concurrent_indexes,
         foreign_keys,
     } = diff_table::diff_tables(old, new, opts, &rebuilt_types);
     plan.main.extend(renames);
@@ -150,7 +159,34 @@ pub fn diff(old: &Catalog, new: &Catalog, opts: &DiffOptions) -> Result<Plan, Di
     plan.main.extend(foreign_keys);
     plan.concurrent.extend(concurrent);
     enums_after(old, new, &rebuilt, &mut plan);
+    plan.after_enum_values = with_added_values(old, new);
+    plan.after_main = without_indexes(new, &concurrent_indexes);
     Ok(plan)
+}
+
+/// `old` with the values `new` adds to its enums (the only change the
+/// enum-values file makes), owned by `new`'s store.
+fn with_added_values(old: &Catalog, new: &Catalog) -> Catalog {
+    let mut cat = old.clone();
+    cat.store.clone_from(&new.store);
+    for e in &mut cat.enums {
+        if let Some(n) = new.enums.iter().find(|n| n.name == e.name) {
+            if let EnumChange::Added(_) = enum_change(e, n) {
+                e.values.clone_from(&n.values);
+            }
+        }
+    }
+    cat
+}
+
+/// `cat` without the indexes (table, index) built later.
+fn without_indexes(cat: &Catalog, later: &[(String, String)]) -> Catalog {
+    let mut cat = cat.clone();
+    for t in &mut cat.tables {
+        t.indexes
+            .retain(|i| !later.iter().any(|(tt, ii)| *tt == t.name && *ii == i.name));
+    }
+    cat
 }
 
 /// How an enum's values changed.
@@ -217,6 +253,11 @@ fn enums_before(old: &Catalog, new: &Catalog, plan: &mut Plan) -> Vec<PgEnum> {
                         quote_literal(&v)
                     )));
                 }
+                plan.enum_values.push(
+                    Step::new(enum_order_check(new, e)).with_note(
+                        "fails if the database's values differ from the schema's (a value that already existed keeps its place)",
+                    ),
+                );
             }
             EnumChange::Rebuild => {
                 let removed: Vec<&str> = o
@@ -251,6 +292,28 @@ fn enums_before(old: &Catalog, new: &Catalog, plan: &mut Plan) -> Vec<PgEnum> {
         }
     }
     rebuilt
+}
+
+/// After `ADD VALUE IF NOT EXISTS … AFTER …`: the enum's values, in the
+/// database's order, must be the schema's. A value the database already had
+/// (added by a migration whose file was deleted, or by hand) is skipped
+/// where it is, so the order could differ from the schema's without a word.
+fn enum_order_check(cat: &Catalog, e: &PgEnum) -> String {
+    let ty = qualified(cat, &e.name);
+    let values: Vec<String> = e.values.iter().map(|v| quote_literal(v)).collect();
+    let declared = format!("({})", e.values.join(","));
+    let message_head = quote_literal(&format!("enum {} has the values (", quote_ident(&e.name)));
+    let message_tail = quote_literal(&format!(
+        ") in the database, but the schema declares {declared}: a value the database already had keeps its place (ADD VALUE IF NOT EXISTS does not move it)"
+    ));
+    let hint = quote_literal(
+        "Declare the values in the database's order (delete this migration and the later ones with their .catalog.json, change the schema, diff again); to reorder them, diff the new order in a later migration (the type is rebuilt, --allow-destructive).",
+    );
+    let body = format!(
+        "\nBEGIN\n    IF enum_range(NULL::{ty})::text[] IS DISTINCT FROM ARRAY[{}]::text[] THEN\n        RAISE EXCEPTION USING\n            ERRCODE = 'object_not_in_prerequisite_state',\n            MESSAGE = {message_head} || array_to_string(enum_range(NULL::{ty}), ',') || {message_tail},\n            HINT = {hint};\n    END IF;\nEND\n",
+        values.join(", ")
+    );
+    format!("DO {};", dollar_quote(&body))
 }
 
 fn old_type_name(name: &str) -> String {

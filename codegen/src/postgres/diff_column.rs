@@ -3,6 +3,7 @@
 
 use super::catalog::Column;
 use super::diff::Step;
+use super::lossy;
 use crate::names::{quote_ident, quote_literal};
 
 pub fn alter_column(table: &str, o: &Column, c: &Column) -> Vec<Step> {
@@ -28,10 +29,23 @@ pub fn alter_column(table: &str, o: &Column, c: &Column) -> Vec<Step> {
         steps.push(if is_widening(&o.sql_type, &c.sql_type) {
             Step::new(sql)
         } else {
+            // Where the cast would change values (truncate, round, drop the
+            // time), a guard refuses rows holding such values first.
+            let loss = lossy::loss(&o.sql_type, &c.sql_type, &col);
+            let (sql, why) = match &loss {
+                Some(l) => (
+                    format!(
+                        "{}\n{sql}",
+                        lossy::guard(table, &c.name, &o.sql_type, &c.sql_type, l)
+                    ),
+                    format!("fails, changing nothing, if it holds {}", l.what),
+                ),
+                None => (sql, "fails on values the new type rejects".to_string()),
+            };
             Step::destructive(
                 sql,
                 format!(
-                    "changes column \"{}\" of {table} from {} to {} (may fail or lose data)",
+                    "changes column \"{}\" of {table} from {} to {} ({why})",
                     c.name, o.sql_type, c.sql_type
                 ),
             )

@@ -31,6 +31,8 @@ pub struct TablePlan {
     pub rebuild_indexes: Vec<Step>,
     pub adds_after: Vec<Step>,
     pub concurrent: Vec<Step>,
+    /// (table, index) of each index `concurrent` builds.
+    pub concurrent_indexes: Vec<(String, String)>,
     pub foreign_keys: Vec<Step>,
 }
 
@@ -214,6 +216,7 @@ fn diff_table(
                 1,
             );
             p.concurrent.push(Step::new(sql));
+            p.concurrent_indexes.push((t.name.clone(), i.name.clone()));
         } else {
             p.adds_after
                 .push(Step::new(create_index(cat, &t.name, i, false)));

@@ -1,7 +1,7 @@
 //! Migration files: `NNNN_name.sql` (plain SQL, applied in version order) and,
-//! next to the last file written by each `strata migrate diff`,
-//! `NNNN_name.catalog.json` (the [`Catalog`] the database has once that
-//! migration ran: the base of the next diff). See `docs/migrations.md`.
+//! next to each file `strata migrate diff` writes, `NNNN_name.catalog.json`
+//! (the [`Catalog`] the database has once that migration ran: the base of
+//! the next diff). See `docs/migrations.md`.
 //!
 //! The folder is read with [`strata_migrate_files::read_dir`], the reader the
 //! runner (`strata migrate apply`) and build scripts use: every file the
@@ -59,6 +59,15 @@ pub enum MigrationError {
     Diff(#[from] diff::DiffError),
     #[error("refusing destructive changes (pass --allow-destructive to write them):\n{}", .0.iter().map(|s| format!("  - {s}")).collect::<Vec<_>>().join("\n"))]
     Destructive(Vec<String>),
+    /// The folder's latest catalog is another store's ([`super::owner::check_folder`]).
+    #[error("`{dir}` holds the migrations of {found}, not of {wanted} (see its latest catalog, {file}): {advice}")]
+    OtherStore {
+        dir: String,
+        file: String,
+        found: String,
+        wanted: String,
+        advice: String,
+    },
 }
 
 /// The migrations of a folder, in version order: (version, name, path).
@@ -116,18 +125,22 @@ pub fn latest_catalog(dir: &Path) -> Result<(Catalog, i64), MigrationError> {
     for (_, _, sql) in files.iter().rev() {
         let json = sql.with_extension("catalog.json");
         if json.exists() {
-            let text = std::fs::read_to_string(&json).map_err(|e| MigrationError::Io {
-                path: json.display().to_string(),
-                source: e,
-            })?;
-            let cat = serde_json::from_str(&text).map_err(|e| MigrationError::BadCatalog {
-                path: json.display().to_string(),
-                source: e,
-            })?;
-            return Ok((cat, last));
+            return Ok((read_catalog(&json)?, last));
         }
     }
     Ok((Catalog::default(), last))
+}
+
+/// One `.catalog.json`.
+pub fn read_catalog(json: &Path) -> Result<Catalog, MigrationError> {
+    let text = std::fs::read_to_string(json).map_err(|e| MigrationError::Io {
+        path: json.display().to_string(),
+        source: e,
+    })?;
+    serde_json::from_str(&text).map_err(|e| MigrationError::BadCatalog {
+        path: json.display().to_string(),
+        source: e,
+    })
 }
 
 /// Diffs and refuses destructive steps unless `allow_destructive`.
@@ -149,7 +162,9 @@ pub fn plan(
 
 /// The files of a plan, numbered from `first`: the enum values (no
 /// transaction), the main migration, the concurrent indexes (no transaction).
-/// The last one records `catalog`.
+/// Each records the catalog the database has once it ran (the last one
+/// `catalog`), so that deleting a file that failed, with its catalog, leaves
+/// the catalog of what the files before it did.
 pub fn files(
     plan: &Plan,
     first: i64,
@@ -159,27 +174,30 @@ pub fn files(
     if !valid_name(name) {
         return Err(MigrationError::BadName(name.to_string()));
     }
-    let parts: [(&[Step], bool, &str, &str); 3] = [
+    let parts: [(&[Step], bool, &str, &str, &Catalog); 3] = [
         (
             &plan.enum_values,
             true,
             "_enum_values",
             "-- A value added to an enum cannot be used in the transaction that adds it,\n\
              -- so values are added here, outside one, before the next migration uses them.\n",
+            &plan.after_enum_values,
         ),
-        (&plan.main, false, "", ""),
+        (&plan.main, false, "", "", &plan.after_main),
         (
             &plan.concurrent,
             true,
             "_concurrent_indexes",
             "-- CREATE INDEX CONCURRENTLY cannot run in a transaction; each statement runs on\n\
-             -- its own. If one fails, fix the cause and apply again: `strata migrate apply`\n\
-             -- drops the INVALID index a failed build left and builds it again.\n",
+             -- its own. If one fails, `strata migrate apply` drops the INVALID index the\n\
+             -- failed build left; fix the cause (for a unique index: duplicate rows) and\n\
+             -- apply again.\n",
+            catalog,
         ),
     ];
     let used: Vec<_> = parts.iter().filter(|p| !p.0.is_empty()).collect();
     let mut out = Vec::new();
-    for (k, (steps, no_tx, suffix, why)) in used.iter().enumerate() {
+    for (k, (steps, no_tx, suffix, why, after)) in used.iter().enumerate() {
         let version = first.saturating_add(k as i64);
         let name = if used.len() > 1 && !suffix.is_empty() {
             format!("{name}{suffix}")
@@ -211,7 +229,7 @@ pub fn files(
             version,
             name,
             sql,
-            catalog: last.then(|| catalog_json(catalog)),
+            catalog: Some(catalog_json(if last { catalog } else { after })),
         });
     }
     Ok(out)

@@ -7,7 +7,9 @@ pub mod diff;
 mod diff_column;
 mod diff_rename;
 mod diff_table;
+mod lossy;
 pub mod migration;
+pub mod owner;
 
 pub use catalog::default_expr;
 pub use check::lint;

@@ -1,8 +1,10 @@
 //! A `CREATE INDEX CONCURRENTLY` that fails leaves an INVALID index behind;
 //! retried as `… IF NOT EXISTS`, the statement then skips it and the
 //! migration was recorded with an index PostgreSQL never uses (and, for a
-//! unique index, never enforces). The runner reads each such statement's
-//! index and table, drops an INVALID leftover before running it (with
+//! unique index, never enforces); left alone, it is an orphan that a later
+//! plain `CREATE INDEX` of the same name collides with. The runner reads
+//! each such statement's index and table, drops an INVALID leftover before
+//! running it, drops the INVALID index its own failed build left (both with
 //! `DROP INDEX CONCURRENTLY`), and checks afterwards that the index is
 //! valid, failing loudly when it is not.
 //!
@@ -169,7 +171,6 @@ pub(super) async fn drop_invalid(
         q(&ix.name)
     );
     sqlx::Executor::execute(&mut *conn, drop.as_str()).await?;
-    tracing::warn!(index = %ix.name, table = %ix.table, "dropped an INVALID index left by a failed concurrent build; rebuilding it");
     Ok(true)
 }
 

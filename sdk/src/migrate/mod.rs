@@ -30,7 +30,8 @@
 //! Statements are split as `psql` splits a file ([`split`]), so function
 //! bodies apply; in a no-transaction migration a named `CREATE INDEX
 //! CONCURRENTLY` replaces an INVALID leftover of a failed earlier build and
-//! must end valid ([`MigrateError::InvalidIndex`]). An applied migration whose file changed, or
+//! must end valid ([`MigrateError::InvalidIndex`]); when it fails, the
+//! INVALID index it left is dropped before the error is returned. An applied migration whose file changed, or
 //! whose file is gone, stops the run before anything is applied.
 
 mod concurrent;
@@ -91,8 +92,9 @@ pub enum MigrateError {
         source: sqlx::Error,
     },
     /// A `CREATE INDEX CONCURRENTLY` of a no-transaction migration ran but
-    /// its index is INVALID; the migration is not recorded.
-    #[error("migration {version} `{name}`: index \"{index}\" on {table} is INVALID after CREATE INDEX CONCURRENTLY; the migration is not recorded (apply again: the invalid index is dropped and rebuilt)")]
+    /// its index is INVALID; the index is dropped and the migration is not
+    /// recorded.
+    #[error("migration {version} `{name}`: index \"{index}\" on {table} was INVALID after CREATE INDEX CONCURRENTLY and has been dropped; the migration is not recorded (apply again to build it again)")]
     InvalidIndex {
         version: i64,
         name: String,

@@ -454,7 +454,9 @@ async fn lock(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
 /// Runs one statement of a migration marked `-- strata:no-transaction`. A
 /// named `CREATE INDEX CONCURRENTLY` first drops an INVALID index a failed
 /// earlier run left (`IF NOT EXISTS` would skip it), and must end with a
-/// valid index.
+/// valid index; when it fails, the INVALID index it left is dropped before
+/// the error is reported, so no failure leaves an orphan behind (whatever
+/// the user does next: apply again, or delete the migration).
 async fn run_outside_transaction(
     conn: &mut PgConnection,
     statement: &str,
@@ -463,11 +465,34 @@ async fn run_outside_transaction(
         conn.execute(statement).await?;
         return Ok(());
     };
-    concurrent::drop_invalid(conn, &ix).await?;
-    conn.execute(statement).await?;
+    if concurrent::drop_invalid(conn, &ix).await? {
+        tracing::warn!(index = %ix.name, table = %ix.table, "dropped an INVALID index left by an earlier failed concurrent build; building it again");
+    }
+    if let Err(e) = conn.execute(statement).await {
+        drop_failed_build(conn, &ix).await;
+        return Err(e.into());
+    }
     match concurrent::validity(conn, &ix).await? {
-        Some(false) => Err(StepCause::InvalidIndex(ix)),
+        Some(false) => {
+            drop_failed_build(conn, &ix).await;
+            Err(StepCause::InvalidIndex(ix))
+        }
         _ => Ok(()),
+    }
+}
+
+/// Drops the INVALID index a failed concurrent build of `ix` left. The build's
+/// own error is the one reported; should this drop fail too, the next run
+/// drops the leftover before building it again.
+async fn drop_failed_build(conn: &mut PgConnection, ix: &concurrent::ConcurrentIndex) {
+    match concurrent::drop_invalid(conn, ix).await {
+        Ok(true) => {
+            tracing::warn!(index = %ix.name, table = %ix.table, "dropped the INVALID index the failed concurrent build left")
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(index = %ix.name, table = %ix.table, error = %e, "could not drop the INVALID index the failed concurrent build left; the next apply drops it")
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use strata_codegen::postgres::{catalog, diff::DiffOptions, migration};
+use strata_codegen::postgres::{catalog, diff::DiffOptions, migration, owner};
 use strata_sdk::migrate::{self, MigrationState, Migrations, Migrator};
 
 use super::{load_and_compile, target, EXIT_USAGE};
@@ -109,6 +109,9 @@ fn diff(args: DiffArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Err(e) = owner::check_folder(dir, &model, &store) {
+        return target::usage(e);
+    }
     let cat = catalog::catalog(&model, &store);
     if let Some(url) = database_url {
         target::say_database("migrate diff", &url, &target::UrlSource::Flag);
@@ -221,31 +224,79 @@ fn with_db(args: DbArgs, cmd: Cmd) -> ExitCode {
     });
     result.unwrap_or_else(|e| {
         errln!("error: {e}");
-        if let Some(hint) = catalog_hint(&args.dir, &e) {
+        for hint in failure_hints(&args.dir, migrator.migrations(), &e) {
             errln!("hint: {hint}");
         }
         ExitCode::from(EXIT_REFUSED)
     })
 }
 
-/// After a failed migration: which recorded catalog is now ahead of the
-/// database, and what to do about it.
-fn catalog_hint(dir: &Path, e: &migrate::MigrateError) -> Option<String> {
-    let version = match e {
-        migrate::MigrateError::Failed { version, .. }
-        | migrate::MigrateError::InvalidIndex { version, .. } => *version,
-        _ => return None,
+/// After a failed migration: whether the rows rather than the SQL are the
+/// likely cause, what a no-transaction migration left applied, and which
+/// recorded catalog is now ahead of the database (with the files to delete
+/// to change the schema instead).
+fn failure_hints(dir: &Path, all: &Migrations, e: &migrate::MigrateError) -> Vec<String> {
+    let (version, cause, at) = match e {
+        migrate::MigrateError::Failed {
+            version,
+            source,
+            at,
+            ..
+        } => (*version, Some(source), at.as_deref().unwrap_or_default()),
+        migrate::MigrateError::InvalidIndex { version, .. } => (*version, None, ""),
+        _ => return Vec::new(),
     };
-    let ahead = migration::list(dir)
-        .ok()?
-        .into_iter()
-        .filter(|(v, _, _)| *v >= version)
-        .map(|(_, _, sql)| sql.with_extension("catalog.json"))
-        .rfind(|json| json.exists())?;
-    Some(format!(
-        "{} records the database as if this migration had run, so `strata migrate diff` will not write it again: fix the failing SQL and apply again, or delete the migration(s) from {version:04} on with their .catalog.json and diff again",
-        ahead.file_name()?.to_string_lossy()
-    ))
+    let mut hints = Vec::new();
+    let code = cause
+        .and_then(|c| c.as_database_error())
+        .and_then(|d| d.code())
+        .unwrap_or_default();
+    let dropped = if at.to_ascii_uppercase().contains("INDEX CONCURRENTLY") {
+        " (the INVALID index the failed build left has been dropped)"
+    } else {
+        ""
+    };
+    // Class 23: integrity constraint violations; class 22: data exceptions
+    // (including the guard of a type change that would change values).
+    if code == "23505" {
+        hints.push(format!(
+            "the rows are the likely cause, not the SQL: the table holds duplicates of the unique key (DETAIL names one){dropped}; remove or change the duplicates and apply again"
+        ));
+    } else if code.starts_with("23") || code.starts_with("22") {
+        hints.push(format!(
+            "the rows are the likely cause, not the SQL (see the error and its DETAIL){dropped}: change or delete those rows and apply again"
+        ));
+    }
+    if all.get(version).is_some_and(|m| m.no_transaction) {
+        hints.push(format!(
+            "migration {version} runs outside a transaction: the statements before the failing one stay applied (each is re-runnable); it is recorded once all of it has run"
+        ));
+    }
+    let Ok(files) = migration::list(dir) else {
+        return hints;
+    };
+    let mut delete = Vec::new();
+    let mut ahead = None;
+    for (_, _, sql) in files.iter().filter(|(v, _, _)| *v >= version) {
+        delete.extend(file_name(sql));
+        let json = sql.with_extension("catalog.json");
+        if json.exists() {
+            delete.extend(file_name(&json));
+            ahead = file_name(&json);
+        }
+    }
+    if let Some(ahead) = ahead {
+        hints.push(format!(
+            "{ahead} records the database as if this migration had run, so `strata migrate diff` will not write it again: fix the cause and apply again; or, to change the schema instead, delete {} from {} and diff again",
+            delete.join(", "),
+            dir.display()
+        ));
+    }
+    hints
+}
+
+fn file_name(path: &Path) -> Option<String> {
+    Some(path.file_name()?.to_string_lossy().into_owned())
 }
 
 /// `app_a.strata_migrations`, or the search path's schema before the bare name.

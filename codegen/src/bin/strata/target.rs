@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use strata_codegen::model::StoreKind;
-use strata_codegen::postgres::{catalog, migration};
+use strata_codegen::postgres::{catalog, migration, owner};
 use strata_codegen::Model;
 
 use super::EXIT_USAGE;
@@ -107,6 +107,7 @@ pub fn resolve(
     let (record_schema, template) = match model {
         Some(model) => {
             let store = choose_store(model, store)?;
+            owner::check_folder(dir, model, &store).map_err(usage)?;
             let s = model.store(&store);
             let schema = match s.map(|s| &s.kind) {
                 Some(StoreKind::Postgres { schema, .. }) => schema.clone(),
