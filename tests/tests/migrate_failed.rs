@@ -103,3 +103,63 @@ async fn a_failed_migration_does_not_make_the_next_diff_silent() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("no changes"), "{err}");
 }
+
+/// PostgreSQL refuses to retype a column that a publication (change
+/// capture's) lists; the failure says how to get the table out of it.
+#[tokio::test]
+async fn a_column_change_capture_publishes_gets_the_recopy_hint() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new("published");
+    let schemas = TempDir::new("published_schema");
+    let write = |name: &str, text: &str| {
+        let p = schemas.path().join(format!("{name}.yaml"));
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let v1 = write("v1", &V2.replace("serial: text", "serial: string(40)"));
+    let v2 = write("v2", V2);
+    let apply = || {
+        strata(&[
+            "migrate",
+            "apply",
+            "--dir",
+            dir.str(),
+            "--database-url",
+            &db.url,
+        ])
+    };
+    let diff = |schema: &str, name: &str| {
+        strata(&[
+            "migrate",
+            "diff",
+            schema,
+            "--dir",
+            dir.str(),
+            "--name",
+            name,
+        ])
+    };
+    let (code, _, err) = diff(&v1, "v1");
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = apply();
+    assert_eq!(code, 0, "{err}");
+    let mut conn = db.connect().await;
+    sqlx::raw_sql("CREATE PUBLICATION strata_main_analytics FOR TABLE device (id, serial)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (code, _, err) = diff(&v2, "v2");
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = apply();
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("hint: change capture's publication lists this column"),
+        "{err}"
+    );
+    assert!(err.contains("strata sync recopy"), "{err}");
+    sqlx::raw_sql("DROP PUBLICATION strata_main_analytics")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(apply().0, 0, "applies once the publication lets go");
+}

@@ -267,6 +267,16 @@ fn failure_hints(dir: &Path, all: &Migrations, e: &migrate::MigrateError) -> Vec
             "the rows are the likely cause, not the SQL (see the error and its DETAIL){dropped}: change or delete those rows and apply again"
         ));
     }
+    // 0A000 / 2BP01: PostgreSQL refuses to retype or drop a column that a
+    // publication (change capture's) lists.
+    let publication = cause.and_then(|c| c.as_database_error()).is_some_and(|d| {
+        d.message().contains("publication") || format!("{d:?}").contains("publication")
+    });
+    if publication && (code == "0A000" || code == "2BP01") {
+        hints.push(
+            "change capture's publication lists this column: stop `strata sync run`, run `strata sync recopy <schema> --entity <Entity>` (it takes the table out of the publications and moves its ClickHouse copy aside), apply again, then start the sync again (docs/sync.md, Schema changes)".to_string(),
+        );
+    }
     if all.get(version).is_some_and(|m| m.no_transaction) {
         hints.push(format!(
             "migration {version} runs outside a transaction: the statements before the failing one stay applied (each is re-runnable); it is recorded once all of it has run"
