@@ -261,3 +261,118 @@ fn the_schema_and_the_generated_crate_agree_on_fingerprints() {
         }
     }
 }
+
+/// A cache-only pipeline takes only keys: a value no copy could hold in
+/// another column (a NaN decimal, an `infinity` timestamp, written by
+/// psql) is not decoded, so it cannot stop the invalidations of every
+/// later change (a newcomer's cache served stale rows after one NaN).
+#[tokio::test]
+async fn a_value_no_copy_could_hold_does_not_stop_a_cache_only_pipeline() {
+    let prefix = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = Cleanup {
+        url: redis_url(),
+        prefix: prefix.clone(),
+    };
+    let yaml = format!(
+        r#"
+version: 1
+stores:
+  main: {{ kind: postgres, url: "${{DATABASE_URL}}" }}
+  cache: {{ kind: redis, url: "${{REDIS_URL}}", key_prefix: {prefix} }}
+entities:
+  Fee:
+    table: fees
+    store: main
+    key: id
+    cache: {{ store: cache, ttl: 30s }}
+    fields:
+      id: {{ type: i64 }}
+      amount: decimal(8,2)
+      due: {{ type: timestamptz, nullable: true }}
+"#
+    );
+    let model = strata_codegen::compile_str("schema.yaml", &yaml).expect("compiles");
+    let pg = PgDatabase::new().await;
+    let mut c = pg.connect().await;
+    sqlx::raw_sql(
+        "CREATE TABLE fees (id bigint PRIMARY KEY, amount numeric(8,2) NOT NULL, due timestamptz);
+         INSERT INTO fees VALUES (1, 1, NULL), (2, 2, NULL), (3, 'NaN', 'infinity')",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let p = cache_pipeline(&model, &pg);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let run = {
+        let p = p.clone();
+        tokio::spawn(
+            async move { sync::run(&p, RunOptions::default().with_progress(false), rx).await },
+        )
+    };
+    // Row 3 is read by the snapshot; the updates come through the stream.
+    let start = Instant::now();
+    loop {
+        let done: Option<bool> =
+            sqlx::query_scalar("SELECT snapshot_done FROM strata_sync.pipelines WHERE name = $1")
+                .bind(&p.name)
+                .fetch_optional(&mut c)
+                .await
+                .ok()
+                .flatten();
+        if done == Some(true) {
+            break;
+        }
+        assert!(
+            !run.is_finished(),
+            "the pipeline stopped: {:?}",
+            run.await.unwrap()
+        );
+        assert!(start.elapsed() < Duration::from_secs(30), "no snapshot");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sqlx::raw_sql(
+        "UPDATE fees SET amount = 'NaN' WHERE id = 1; UPDATE fees SET due = 'infinity' WHERE id = 1;
+         UPDATE fees SET amount = 3 WHERE id = 2",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let target: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    let slot = p.slot(&pg.name);
+    let start = Instant::now();
+    loop {
+        assert!(
+            !run.is_finished(),
+            "the pipeline stopped: {:?}",
+            run.await.unwrap()
+        );
+        let done: Option<bool> = sqlx::query_scalar(
+            "SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1",
+        )
+        .bind(&slot)
+        .bind(&target)
+        .fetch_optional(&mut c)
+        .await
+        .unwrap()
+        .flatten();
+        if done == Some(true) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "acknowledged past the NaN within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    run.await.unwrap().expect("the run stopped cleanly");
+    for _ in 0..50 {
+        if sync::drop_pipeline(&p).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

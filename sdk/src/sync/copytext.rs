@@ -11,6 +11,9 @@ use super::spec::TableSpec;
 /// text buffers inside them) from row to row.
 pub struct RowReader {
     cells: Vec<Cell>,
+    /// Decode only the key columns (the others hold zeros): the targets
+    /// take only keys.
+    keys_only: bool,
     /// The start of a row whose end has not arrived yet.
     partial: Vec<u8>,
     /// Scratch space for a field that needs unescaping.
@@ -22,9 +25,18 @@ impl RowReader {
     pub fn new(t: &TableSpec) -> RowReader {
         RowReader {
             cells: t.columns.iter().map(|_| Cell::Null).collect(),
+            keys_only: false,
             partial: Vec::new(),
             unescaped: Vec::new(),
         }
+    }
+
+    /// Decodes only the key columns when `on` (a table whose targets take
+    /// only keys, such as a cache's invalidation): a value no copy could
+    /// hold in another column then refuses nothing.
+    pub fn keys_only(mut self, on: bool) -> RowReader {
+        self.keys_only = on;
+        self
     }
 
     /// Decodes every whole row in `data` (a piece of the COPY stream, cut
@@ -114,6 +126,10 @@ impl RowReader {
                 .next()
                 .ok_or_else(|| bad("the COPY row has fewer fields than columns".into()))?;
             let slot = &mut self.cells[i];
+            if self.keys_only && !col.key {
+                *slot = cell::zero(col);
+                continue;
+            }
             if field == "\\N" {
                 *slot = Cell::Null;
                 continue;

@@ -35,6 +35,10 @@ struct RelMap {
     table: usize,
     /// For each pipeline column, its position in the relation's tuples.
     positions: Vec<usize>,
+    /// The targets take only the keys of this table (a cache's
+    /// invalidation): the other values are not decoded, so one that no
+    /// target could hold (a NaN decimal) cannot stop the invalidations.
+    keys_only: bool,
 }
 
 fn map_relation(
@@ -72,6 +76,7 @@ fn map_relation(
     Ok(Some(RelMap {
         table: ti,
         positions,
+        keys_only: false,
     }))
 }
 
@@ -498,13 +503,17 @@ async fn apply_loop(
                                 }
                             }
                             Message::Relation { id, namespace, name, columns } => {
-                                relations.insert(id, map_relation(p, &namespace, &name, &columns)?);
+                                let mut m = map_relation(p, &namespace, &name, &columns)?;
+                                if let Some(m) = &mut m {
+                                    m.keys_only = !targets.need_values(m.table);
+                                }
+                                relations.insert(id, m);
                             }
                             Message::Insert { rel, new } => {
                                 if let Some(Some(m)) = relations.get(&rel) {
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
                                     let r = async {
-                                        let cells = cells_of(p, m, &new, None, false, &mut Vec::new())?;
+                                        let cells = cells_of(p, m, &new, None, m.keys_only, &mut Vec::new())?;
                                         targets.push(p, &mut batch, m.table, &cells, v.0, false, meta!(ChangeOp::Insert))
                                     }.await;
                                     set_aside!(r, m, &new, v);
@@ -515,7 +524,7 @@ async fn apply_loop(
                                     let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
                                     let r = async {
                                         let mut unknown = Vec::new();
-                                        let mut cells = cells_of(p, m, &new, old.as_deref(), false, &mut unknown)?;
+                                        let mut cells = cells_of(p, m, &new, old.as_deref(), m.keys_only, &mut unknown)?;
                                         // The key before the update (sent when it changed).
                                         let old_key = old.as_deref().map(|o| cells_of(p, m, o, None, true, &mut Vec::new())).transpose()?;
                                         let keys = p.tables[m.table].key_indexes();

@@ -151,7 +151,7 @@ impl Worker {
         ch: &Chunk,
     ) -> Result<u64, SyncError> {
         let (p, t) = (&self.p, &self.p.tables[ch.table]);
-        let mut reader = RowReader::new(t);
+        let mut reader = RowReader::new(t).keys_only(!self.targets.need_values(ch.table));
         let mut n = 0u64;
         let mut rows = read.copy_out_raw(&copy_sql(p, ch)).await?;
         let mut letters = Vec::new();
