@@ -274,3 +274,37 @@ async fn json_nested_deeper_than_the_sdk_reads_back_is_refused_before_writing() 
     let back = Decision::get(pool, &d.id).await.unwrap();
     assert_eq!(back.reasoning, Some(deepest));
 }
+
+/// A jsonb number serde_json cannot hold exactly (written by another
+/// tool) is a typed error on read, not a nearby double that an `update`
+/// would then write back (a newcomer saw 123456789012345678901234567890
+/// come back as 123456789012345680000000000000).
+#[tokio::test]
+async fn json_numbers_the_sdk_would_change_are_refused_on_read() {
+    let db = TestDb::trading().await;
+    let pool = &db.pool;
+    let d = Decision::insert(pool, &decision(serde_json::json!({"n": 0.1, "m": 1e20})))
+        .await
+        .unwrap();
+    assert_eq!(
+        Decision::get(pool, &d.id).await.unwrap().reasoning,
+        Some(serde_json::json!({"n": 0.1, "m": 1e20}))
+    );
+    sqlx::query(
+        "UPDATE live_decision_log SET reasoning = '{\"big\": 123456789012345678901234567890}' WHERE id = $1",
+    )
+    .bind(d.id)
+    .execute(pool)
+    .await
+    .unwrap();
+    let e = Decision::get(pool, &d.id).await.unwrap_err();
+    let Error::InvalidValue { message, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert!(
+        message.contains("reasoning") && message.contains("123456789012345678901234567890"),
+        "{message}"
+    );
+    // The connection pool is still fine.
+    assert_eq!(Decision::count(pool).await.unwrap(), 1);
+}

@@ -17,10 +17,14 @@ use sqlx::{Row, ValueRef};
 use super::table::{Table, Temporal};
 use crate::error::{Error, Result};
 
-/// Decodes one row of `T`, refusing temporal values chrono cannot hold.
+/// Decodes one row of `T`, refusing temporal values chrono cannot hold
+/// and `json` documents serde_json would read as other values.
 pub fn row<T: Table>(row: &PgRow) -> Result<T> {
     for (i, c) in T::DEF.columns.iter().enumerate() {
-        let Some(t) = c.temporal else { continue };
+        let Some(t) = c.temporal else {
+            json_column::<T>(row, i, c.name)?;
+            continue;
+        };
         let Ok(raw) = row.try_get_raw(i) else {
             continue;
         };
@@ -57,6 +61,107 @@ pub fn row<T: Table>(row: &PgRow) -> Result<T> {
         },
         e => e.into(),
     })
+}
+
+/// Refuses the `i`-th column's `json`/`jsonb` document when it holds a
+/// number serde_json would read as another value ([`json_numbers_exact`]).
+fn json_column<T: Table>(row: &PgRow, i: usize, name: &str) -> Result<()> {
+    use sqlx::TypeInfo;
+    let Ok(raw) = row.try_get_raw(i) else {
+        return Ok(());
+    };
+    let jsonb = match raw.type_info().name() {
+        "JSONB" => true,
+        "JSON" => false,
+        _ => return Ok(()),
+    };
+    if raw.is_null() || raw.format() != PgValueFormat::Binary {
+        return Ok(());
+    }
+    let bytes = raw.as_bytes().unwrap_or_default();
+    // jsonb's binary form is a version byte, then the text.
+    let text = if jsonb {
+        bytes.get(1..).unwrap_or_default()
+    } else {
+        bytes
+    };
+    json_numbers_exact(&String::from_utf8_lossy(text)).map_err(|number| Error::InvalidValue {
+        code: crate::error::DECODE.into(),
+        message: format!(
+            "`{}.{name}` holds the JSON number {number}, which the SDK would read as another value (serde_json keeps integers of 64 bits and doubles)",
+            T::DEF.entity
+        ),
+    })
+}
+
+/// Checks that every number of a JSON text reads back as itself: an
+/// integer of 64 bits, or a number whose nearest double prints as the
+/// same decimal value (`0.1`, `1.50`, `1e20` do; `123456789012345678901`
+/// and `1e-400` do not). Returns the first that does not. serde_json
+/// (without `arbitrary_precision`) reads the others as a nearby double and
+/// writes that back: a value changed without an error.
+pub fn json_numbers_exact(text: &str) -> std::result::Result<(), String> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let token = &text[start..i];
+                if !number_exact(token) {
+                    return Err(token.to_string());
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Whether serde_json reads `token` (a JSON number) as the same value.
+fn number_exact(token: &str) -> bool {
+    let integer = !token.contains(['.', 'e', 'E']);
+    if integer && (token.parse::<i64>().is_ok() || token.parse::<u64>().is_ok()) {
+        return true;
+    }
+    match token.parse::<f64>() {
+        Ok(x) if x.is_finite() => decimal_canon(token) == decimal_canon(&format!("{x:e}")),
+        _ => false,
+    }
+}
+
+/// A decimal number's significant digits `d` and exponent `e`, the value
+/// being `0.d × 10^e` without its sign (`"-0.0120e3"` → `("12", 2)`); zero
+/// is `("", 0)`.
+fn decimal_canon(s: &str) -> (String, i64) {
+    let s = s.trim_start_matches(['-', '+']);
+    let (mantissa, exp) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    let lead = digits.len() - digits.trim_start_matches('0').len();
+    let digits = digits
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .to_string();
+    if digits.is_empty() {
+        return (digits, 0);
+    }
+    (digits, int.len() as i64 - lead as i64 + exp)
 }
 
 /// Microseconds (timestamps) and days (dates) since 2000-01-01 that chrono
@@ -117,6 +222,33 @@ fn array_readable(t: Temporal, bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_numbers_that_read_back_as_themselves() {
+        for ok in [
+            r#"{"a": 1, "b": -2, "c": 0.1, "d": 1.50, "e": 1e20, "f": 18446744073709551615}"#,
+            r#"[0, -0, 0.0, 5e-324, 1.7976931348623157e308, 0.30000000000000004, -9223372036854775808]"#,
+            r#"{"s": "123456789012345678901234567890 and 1e-400 in a string \" 1e-400"}"#,
+        ] {
+            assert_eq!(json_numbers_exact(ok), Ok(()), "{ok}");
+        }
+        for (bad, number) in [
+            (
+                r#"{"big": 123456789012345678901234567890}"#,
+                "123456789012345678901234567890",
+            ),
+            (r#"{"tiny": 1e-400}"#, "1e-400"),
+            (
+                r#"[3.141592653589793238462643383279]"#,
+                "3.141592653589793238462643383279",
+            ),
+            (r#"[18446744073709551617]"#, "18446744073709551617"),
+        ] {
+            assert_eq!(json_numbers_exact(bad), Err(number.to_string()), "{bad}");
+        }
+        assert_eq!(decimal_canon("-0.0120e3"), ("12".to_string(), 2));
+        assert_eq!(decimal_canon("1.2e1"), decimal_canon("12"));
+    }
 
     #[test]
     fn infinity_and_far_years_are_unreadable() {

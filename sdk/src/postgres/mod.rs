@@ -8,7 +8,7 @@ mod after;
 mod batch;
 pub mod check;
 mod copy;
-mod decode;
+pub(crate) mod decode;
 pub mod key_text;
 pub mod methods;
 mod pool;

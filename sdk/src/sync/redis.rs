@@ -426,8 +426,15 @@ fn event_json(col: &ColumnSpec, c: &Cell) -> Result<serde_json::Value, String> {
         Ok(serde_json::Value::Array(values.collect::<Result<_, _>>()?))
     };
     Ok(match (col.ty, c) {
+        // What the entity's `serde_json::Value` reads; a document it cannot
+        // read (a number past f64, nesting past serde_json's limit) is
+        // refused, never sent as a string in place of the object.
         (ColumnType::Json, Cell::Text(t)) => {
-            serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.clone()))
+            crate::postgres::decode::json_numbers_exact(t).map_err(|n| {
+                format!("the JSON number {n} would be read into the entity as another value")
+            })?;
+            serde_json::from_str(t)
+                .map_err(|e| format!("the JSON value cannot be read into the entity: {e}"))?
         }
         (_, Cell::Bytes(b)) => serde_json::Value::from(b.clone()),
         (ColumnType::Decimal { scale, .. }, Cell::Decimal(d)) => {
@@ -518,6 +525,22 @@ mod tests {
             event_json(&c, &arr).unwrap(),
             serde_json::json!(["1.10", null])
         );
+    }
+
+    /// A jsonb the entity cannot read (1e400 is past f64) is refused, not
+    /// sent as a JSON string in place of the document (a newcomer's
+    /// subscriber got `"attrs": "{\"huge\": 1000…}"`).
+    #[test]
+    fn event_json_the_entity_cannot_read_is_refused() {
+        let c = col(ColumnType::Json);
+        let ok = Cell::Text(r#"{"n": 1.5, "s": [null]}"#.into());
+        assert_eq!(
+            event_json(&c, &ok).unwrap(),
+            serde_json::json!({"n": 1.5, "s": [null]})
+        );
+        let huge = Cell::Text(r#"{"huge": 1e400}"#.into());
+        let e = event_json(&c, &huge).unwrap_err();
+        assert!(e.contains("cannot be read"), "{e}");
     }
 
     #[test]
