@@ -210,6 +210,16 @@ async fn a_retyped_field_stops_the_table_until_it_is_copied_again_into_a_new_tab
         ))
         .await;
     assert_eq!(before.trim(), "50", "nothing of the new shape was written");
+    let status = strata_sdk::sync::status(&f.pipeline).await.unwrap();
+    let (error, _) = status
+        .last_failure
+        .clone()
+        .expect("the failure is recorded");
+    assert!(error.contains("`qty`"), "{error}");
+    assert!(
+        status.to_string().contains("last run failed at"),
+        "{status}"
+    );
 
     let done = strata_sdk::sync::recopy_entities(&f.pipeline, &["Loan".to_string()])
         .await
@@ -219,6 +229,8 @@ async fn a_retyped_field_stops_the_table_until_it_is_copied_again_into_a_new_tab
         2,
         "moved aside, out of the publication: {done:?}"
     );
+    let status = strata_sdk::sync::status(&f.pipeline).await.unwrap();
+    assert_eq!(status.unpublished, ["loan"], "{status}");
     // Out of the publication, the column can change again.
     sqlx::query("ALTER TABLE loan ALTER COLUMN note TYPE varchar(100)")
         .execute(&mut c)
@@ -232,6 +244,11 @@ async fn a_retyped_field_stops_the_table_until_it_is_copied_again_into_a_new_tab
         .unwrap();
     f.caught_up(Duration::from_secs(60)).await;
     f.assert_equal().await;
+    let status = strata_sdk::sync::status(&f.pipeline).await.unwrap();
+    assert!(
+        status.unpublished.is_empty() && status.last_failure.is_none(),
+        "{status}"
+    );
     let tables = f
         .ch_query(&format!(
             "SELECT name FROM system.tables WHERE database = '{}' AND name LIKE 'loan\\_\\_replaced\\_%' FORMAT TSV",

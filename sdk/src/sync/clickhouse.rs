@@ -613,7 +613,7 @@ fn permanent(text: &str) -> Option<Option<String>> {
         62 | 115 | 48 => Some("the server does not accept the generated statement: check the store's `server_version` against the server's `SELECT version()`".to_string()),
         // NO_SUCH_COLUMN_IN_TABLE, ILLEGAL_COLUMN, UNKNOWN_IDENTIFIER,
         // BAD_ARGUMENTS, THERE_IS_NO_COLUMN: the table differs from the schema.
-        16 | 44 | 47 | 36 | 8 => Some("the ClickHouse table differs from what the schema generates: compare it with `strata generate` output, or drop it and let the sync create it".to_string()),
+        16 | 44 | 47 | 36 | 8 => Some("the ClickHouse table differs from what the schema generates: if the schema gained a field, start `strata sync run` with it (it adds the column and copies the table again); if a field changed type or went away, see `strata sync recopy` (docs/sync.md, Schema changes); otherwise compare the table with `strata generate` output".to_string()),
         // AUTHENTICATION_FAILED, ACCESS_DENIED, REQUIRED_PASSWORD.
         516 | 497 | 194 => Some("check the store's user and password, and its grants".to_string()),
         _ => return None,

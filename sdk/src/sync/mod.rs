@@ -191,6 +191,9 @@ pub async fn run(
     up.set(1.0);
     let r = run_retrying(p, opts, stop).await;
     up.set(0.0);
+    if let Err(e) = &r {
+        source::record_failure(p, e).await;
+    }
     r
 }
 
@@ -230,6 +233,7 @@ async fn run_once(
         _ = stop.wait_for(|s| *s) => return Ok(()),
     }
     source::ensure_meta(&mut ctl).await?;
+    source::clear_failure(&mut ctl, p).await?;
     source::ensure_publication(&mut ctl, p).await?;
     let targets = Targets::new(p)?;
     let state = source::state(&mut ctl, p).await?;
@@ -328,15 +332,19 @@ pub async fn drop_pipeline(p: &Pipeline) -> Result<(), SyncError> {
             .execute(&mut c)
             .await?;
     }
-    let letters: bool =
-        sqlx::query_scalar("SELECT to_regclass('strata_sync.dead_letters') IS NOT NULL")
+    for table in ["dead_letters", "failures"] {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(format!("strata_sync.{table}"))
             .fetch_one(&mut c)
             .await?;
-    if letters {
-        sqlx::query("DELETE FROM strata_sync.dead_letters WHERE pipeline = $1")
+        if exists {
+            sqlx::query(&format!(
+                "DELETE FROM strata_sync.{table} WHERE pipeline = $1"
+            ))
             .bind(&p.name)
             .execute(&mut c)
             .await?;
+        }
     }
     Ok(())
 }

@@ -29,17 +29,34 @@ impl Progress {
                 let bar = indicatif::ProgressBar::new(total);
                 bar.set_style(
                     indicatif::ProgressStyle::with_template(
-                        "{msg} [{bar:40}] {human_pos}/{human_len} rows, {per_sec}, ETA {eta}",
+                        "{msg} [{bar:40}] {human_pos}/{human_len} rows, {rate}, ETA {eta}",
                     )
+                    .map(|st| {
+                        st.with_key(
+                            "rate",
+                            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                                let _ = write!(w, "{:.0} rows/s", s.per_sec());
+                            },
+                        )
+                    })
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                     .progress_chars("=> "),
                 );
                 bar.set_message(what);
+                // The total is an estimate (planner statistics): a copy
+                // that finds more rows grows it rather than overshoot.
+                let show = |bar: &indicatif::ProgressBar| {
+                    let n = counter.load(Ordering::Relaxed);
+                    if n > bar.length().unwrap_or(0) {
+                        bar.set_length(n);
+                    }
+                    bar.set_position(n);
+                };
                 while !s.load(Ordering::Relaxed) {
-                    bar.set_position(counter.load(Ordering::Relaxed));
+                    show(&bar);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                bar.set_position(counter.load(Ordering::Relaxed));
+                show(&bar);
                 bar.finish();
             } else {
                 let mut last = Instant::now();
@@ -55,6 +72,7 @@ impl Progress {
                         } else {
                             0.0
                         };
+                        let total = total.max(n);
                         eprintln!("strata sync: {what}: {n}/{total} rows, {rate:.0} rows/s, ETA {eta:.0}s");
                     }
                     if done {

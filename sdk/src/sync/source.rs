@@ -125,6 +125,14 @@ pub async fn ensure_meta(c: &mut PgConnection) -> Result<(), SyncError> {
              ADD COLUMN IF NOT EXISTS snap_xmin bigint"
         ),
         super::dead_letter::create_sql(),
+        // The last failure of a pipeline's run, for `strata sync status`
+        // (cleared when a run starts).
+        format!(
+            "CREATE TABLE IF NOT EXISTS {s}.failures (
+             pipeline text PRIMARY KEY,
+             error text NOT NULL,
+             failed_at timestamptz NOT NULL DEFAULT now())"
+        ),
     ];
     // Two pipelines starting at once would race on `IF NOT EXISTS` (both
     // see no table, one fails on pg_type's unique index): one transaction
@@ -180,6 +188,35 @@ pub async fn ensure_publication(c: &mut PgConnection, p: &Pipeline) -> Result<()
         )
     };
     sqlx::query(&sql).execute(&mut *c).await?;
+    Ok(())
+}
+
+/// Records why pipeline `p`'s run ended with an error, for `strata sync
+/// status`; best effort (the source may be what failed).
+pub async fn record_failure(p: &Pipeline, e: &SyncError) {
+    let Ok(mut c) = connect(&p.source_url).await else {
+        return;
+    };
+    let _ = sqlx::query(&format!(
+        "INSERT INTO {}.failures (pipeline, error) VALUES ($1, $2)
+         ON CONFLICT (pipeline) DO UPDATE SET error = EXCLUDED.error, failed_at = now()",
+        quote_ident(META_SCHEMA)
+    ))
+    .bind(&p.name)
+    .bind(e.to_string())
+    .execute(&mut c)
+    .await;
+}
+
+/// Forgets pipeline `p`'s last failure (a run started).
+pub async fn clear_failure(c: &mut PgConnection, p: &Pipeline) -> Result<(), SyncError> {
+    sqlx::query(&format!(
+        "DELETE FROM {}.failures WHERE pipeline = $1",
+        quote_ident(META_SCHEMA)
+    ))
+    .bind(&p.name)
+    .execute(&mut *c)
+    .await?;
     Ok(())
 }
 

@@ -51,6 +51,13 @@ pub struct Status {
     /// oldest few (at most 10).
     pub dead_letters: i64,
     pub oldest_dead_letters: Vec<DeadLetter>,
+    /// Why the last run ended with an error, and when (RFC 3339), unless a
+    /// run started since.
+    pub last_failure: Option<(String, String)>,
+    /// Tables of the pipeline its publication does not list (taken out by
+    /// `strata sync recopy`): their changes are not captured until the
+    /// next run puts them back.
+    pub unpublished: Vec<String>,
 }
 
 impl Status {
@@ -63,6 +70,9 @@ impl Status {
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "pipeline {}  slot {}", self.pipeline, self.slot)?;
+        // A finished snapshot with chunks left is a copy made again (a
+        // table that gained a column, or is new to the sync rules).
+        let recopy = self.tables.iter().any(|t| t.chunks_done < t.chunks);
         let running = match (self.active, self.locked, self.snapshot_done) {
             (true, _, _) => "running (streaming)",
             (false, true, false) => "running (not streaming: copying the snapshot or starting)",
@@ -73,6 +83,9 @@ impl std::fmt::Display for Status {
             }
             (false, false, _) => "not running",
         };
+        if let (false, Some((error, at))) = (self.running(), &self.last_failure) {
+            writeln!(f, "  last run failed at {at}: {error}")?;
+        }
         if !self.slot_exists {
             let what = if self.locked {
                 running
@@ -89,9 +102,9 @@ impl std::fmt::Display for Status {
         match (self.lag_seconds, self.lag_bytes, &self.behind_unknown) {
             // The stream starts only once the snapshot is copied: nothing
             // is caught up before that.
-            (Some(s), Some(b), _) if b == 0 && !self.snapshot_done => writeln!(
+            (Some(s), Some(b), _) if b == 0 && (!self.snapshot_done || recopy) => writeln!(
                 f,
-                "  behind: {s:.1} s, {b} bytes in the stream (the snapshot is not finished)"
+                "  behind: {s:.1} s, {b} bytes in the stream (a copy is not finished)"
             )?,
             (Some(s), Some(b), _) if b == 0 => {
                 writeln!(f, "  behind: {s:.1} s, {b} bytes (caught up)")?
@@ -107,9 +120,6 @@ impl std::fmt::Display for Status {
             "  WAL kept for the slot: {} bytes",
             self.wal_kept_bytes.unwrap_or(0)
         )?;
-        // A finished snapshot with chunks left is a copy made again (a
-        // table that gained a column, or is new to the sync rules).
-        let recopy = self.tables.iter().any(|t| t.chunks_done < t.chunks);
         writeln!(
             f,
             "  snapshot: {}",
@@ -125,6 +135,12 @@ impl std::fmt::Display for Status {
                 f,
                 "    {}: {}/{} chunks, {} rows copied",
                 t.table, t.chunks_done, t.chunks, t.rows_copied
+            )?;
+        }
+        for t in &self.unpublished {
+            writeln!(
+                f,
+                "    {t}: not in the publication (after `strata sync recopy`): its changes are not captured until `strata sync run` starts again"
             )?;
         }
         if self.dead_letters > 0 {
@@ -181,6 +197,8 @@ pub async fn status(p: &Pipeline) -> Result<Status, SyncError> {
         tables: Vec::new(),
         dead_letters: 0,
         oldest_dead_letters: Vec::new(),
+        last_failure: None,
+        unpublished: Vec::new(),
     };
     if let Some(r) = row {
         st.active = r.get(0);
@@ -221,7 +239,54 @@ pub async fn status(p: &Pipeline) -> Result<Status, SyncError> {
         });
     }
     (st.oldest_dead_letters, st.dead_letters) = dead_letter::list(&mut c, &p.name, 10).await?;
+    st.last_failure = last_failure(&mut c, p).await?;
+    st.unpublished = unpublished(&mut c, p).await?;
     Ok(st)
+}
+
+async fn last_failure(
+    c: &mut sqlx::PgConnection,
+    p: &Pipeline,
+) -> Result<Option<(String, String)>, SyncError> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('strata_sync.failures') IS NOT NULL")
+        .fetch_one(&mut *c)
+        .await?;
+    if !exists {
+        return Ok(None);
+    }
+    Ok(sqlx::query_as(
+        "SELECT error, to_char(failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+         FROM strata_sync.failures WHERE pipeline = $1",
+    )
+    .bind(&p.name)
+    .fetch_optional(&mut *c)
+    .await?)
+}
+
+/// The pipeline's tables its publication (when it exists) does not list.
+async fn unpublished(c: &mut sqlx::PgConnection, p: &Pipeline) -> Result<Vec<String>, SyncError> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)")
+            .bind(p.publication())
+            .fetch_one(&mut *c)
+            .await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let listed: Vec<(String, String)> = sqlx::query_as(
+        "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
+    )
+    .bind(p.publication())
+    .fetch_all(&mut *c)
+    .await?;
+    Ok((p.tables.iter())
+        .filter(|t| {
+            !listed
+                .iter()
+                .any(|(s, n)| *s == t.source_schema && *n == t.source_table)
+        })
+        .map(|t| t.source_table.clone())
+        .collect())
 }
 
 /// Whether a session holds the pipeline's advisory lock (a runner).
@@ -308,6 +373,8 @@ mod tests {
             tables: Vec::new(),
             dead_letters: 0,
             oldest_dead_letters: Vec::new(),
+            last_failure: None,
+            unpublished: Vec::new(),
         }
     }
 
@@ -322,8 +389,29 @@ mod tests {
         assert!(copying.contains("copying the snapshot"), "{copying}");
         let failed = status(false, false, false).to_string();
         assert!(!failed.contains("caught up"), "{failed}");
-        assert!(failed.contains("the snapshot is not finished"), "{failed}");
+        assert!(failed.contains("a copy is not finished"), "{failed}");
         let streaming = status(true, true, true).to_string();
         assert!(streaming.contains("(caught up)"), "{streaming}");
+        // A second copy (a field added, a recopy) is not caught up either.
+        let mut again = status(false, true, true);
+        again.tables.push(TableStatus {
+            table: "lots".into(),
+            chunks_done: 0,
+            chunks: 1,
+            rows_copied: 0,
+        });
+        let again = again.to_string();
+        assert!(!again.contains("caught up"), "{again}");
+        assert!(again.contains("copying tables again"), "{again}");
+        // A failed run is said while nothing runs; out-of-publication tables too.
+        let mut failed = status(false, false, true);
+        failed.last_failure = Some(("`lots.reserve`: NaN".into(), "2026-12-06T19:00:00Z".into()));
+        failed.unpublished = vec!["lots".into()];
+        let failed = failed.to_string();
+        assert!(
+            failed.contains("last run failed at 2026-12-06T19:00:00Z: `lots.reserve`"),
+            "{failed}"
+        );
+        assert!(failed.contains("lots: not in the publication"), "{failed}");
     }
 }

@@ -383,12 +383,20 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                 };
                 // Every pipeline of the entities: the ClickHouse copies are
                 // moved aside, and every publication lets the tables go.
+                let mut synced: Vec<&str> = (ps.iter())
+                    .flat_map(|p| p.tables.iter().map(|t| t.entity.as_str()))
+                    .collect();
+                synced.sort_unstable();
+                synced.dedup();
+                if let Some(e) = a.entities.iter().find(|e| !synced.contains(&e.as_str())) {
+                    return usage(format!(
+                        "no sync rule copies entity `{e}` (they copy: {})",
+                        synced.join(", ")
+                    ));
+                }
                 let ps: Vec<&Pipeline> = (ps.iter())
                     .filter(|p| p.tables.iter().any(|t| a.entities.contains(&t.entity)))
                     .collect();
-                if ps.is_empty() {
-                    return usage(format!("no pipeline copies {}", a.entities.join(", ")));
-                }
                 for p in ps {
                     let mine: Vec<String> = (a.entities.iter())
                         .filter(|e| p.tables.iter().any(|t| &t.entity == *e))
