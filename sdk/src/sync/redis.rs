@@ -538,9 +538,16 @@ mod tests {
             event_json(&c, &ok).unwrap(),
             serde_json::json!({"n": 1.5, "s": [null]})
         );
-        let huge = Cell::Text(r#"{"huge": 1e400}"#.into());
-        let e = event_json(&c, &huge).unwrap_err();
-        assert!(e.contains("cannot be read"), "{e}");
+        for (text, number) in [
+            (r#"{"huge": 1e400}"#, "1e400"),
+            (
+                r#"{"big": 123456789012345678901234567890}"#,
+                "123456789012345678901234567890",
+            ),
+        ] {
+            let e = event_json(&c, &Cell::Text(text.into())).unwrap_err();
+            assert!(e.contains(number) && e.contains("another value"), "{e}");
+        }
     }
 
     #[test]
