@@ -302,7 +302,10 @@ async fn json_numbers_the_sdk_would_change_are_refused_on_read() {
         panic!("{e:?}")
     };
     assert!(
-        message.contains("reasoning") && message.contains("123456789012345678901234567890"),
+        message.contains("reasoning")
+            && message.contains(
+                "holds a value the SDK cannot read: the JSON number 123456789012345678901234…"
+            ),
         "{message}"
     );
     // The connection pool is still fine.

@@ -85,12 +85,17 @@ fn json_column<T: Table>(row: &PgRow, i: usize, name: &str) -> Result<()> {
     } else {
         bytes
     };
-    json_numbers_exact(&String::from_utf8_lossy(text)).map_err(|number| Error::InvalidValue {
-        code: crate::error::DECODE.into(),
-        message: format!(
-            "`{}.{name}` holds the JSON number {number}, which the SDK would read as another value (serde_json keeps integers of 64 bits and doubles)",
-            T::DEF.entity
-        ),
+    json_numbers_exact(&String::from_utf8_lossy(text)).map_err(|number| {
+        // Name the number, cut short: a stored value, not the caller's.
+        let shown: String = number.chars().take(24).collect();
+        let cut = if shown.len() < number.len() { "…" } else { "" };
+        Error::InvalidValue {
+            code: crate::error::DECODE.into(),
+            message: format!(
+                "`{}.{name}` holds a value the SDK cannot read: the JSON number {shown}{cut} would be read as another value (serde_json keeps integers of 64 bits and doubles)",
+                T::DEF.entity
+            ),
+        }
     })
 }
 
