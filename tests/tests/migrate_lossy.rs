@@ -144,6 +144,14 @@ const CASES: &[Case] = &[
         kept_after: "true",
         says: "values other than 0 and 1",
     },
+    Case {
+        from: "text",
+        to: "json",
+        lossy: "'{\"a\": [{\"k\": 1, \"k\": 2}]}'",
+        kept: "'{\"a\": [{\"k\": 1}], \"b\": {\"k\": 2}}'",
+        kept_after: "{\"a\": [{\"k\": 1}], \"b\": {\"k\": 2}}",
+        says: "values with a JSON object holding a key twice",
+    },
 ];
 
 fn schema(ns: &str, ty: &str) -> String {

@@ -190,6 +190,12 @@ fn element(old: Kind, new: Kind, x: &str) -> Option<(String, String)> {
                 "with more digits than double precision holds (they would be rounded)".to_string(),
             ))
         }
+        // jsonb keeps the last of duplicate keys of an object; json text
+        // may hold them (at any depth).
+        Kind::Jsonb if matches!(old, Kind::Text | Kind::Varchar(_)) => Some((
+            duplicate_keys(x),
+            "with a JSON object holding a key twice (jsonb keeps only the last)".to_string(),
+        )),
         Kind::Bool if old == Kind::Int(4) => Some((
             format!("{x} NOT IN (0, 1)"),
             "other than 0 and 1 (they would all become true)".to_string(),
@@ -206,6 +212,21 @@ fn element(old: Kind, new: Kind, x: &str) -> Option<(String, String)> {
         }
         _ => None,
     }
+}
+
+/// True when the JSON text `x` holds an object with a key twice, at any
+/// depth: a recursive walk over `json` (which keeps duplicates, unlike
+/// `jsonb`), comparing each object's key count with its distinct keys.
+fn duplicate_keys(x: &str) -> String {
+    format!(
+        "EXISTS (WITH RECURSIVE strata_j(v) AS (SELECT {x}::text::json UNION ALL \
+         SELECT strata_c.v FROM strata_j, LATERAL (\
+         SELECT value FROM json_each(CASE WHEN json_typeof(strata_j.v) = 'object' THEN strata_j.v END) UNION ALL \
+         SELECT value FROM json_array_elements(CASE WHEN json_typeof(strata_j.v) = 'array' THEN strata_j.v END)\
+         ) AS strata_c(v)) \
+         SELECT 1 FROM strata_j WHERE json_typeof(v) = 'object' AND \
+         (SELECT count(*) FROM json_object_keys(v)) <> (SELECT count(DISTINCT k) FROM json_object_keys(v) AS k))"
+    )
 }
 
 /// The statement run before the type change of `column` of `table` (quoted,

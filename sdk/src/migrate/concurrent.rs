@@ -157,6 +157,15 @@ pub(super) async fn drop_invalid(
     if validity(conn, ix).await? != Some(false) {
         return Ok(false);
     }
+    drop_index(conn, ix).await?;
+    Ok(true)
+}
+
+/// `DROP INDEX CONCURRENTLY IF EXISTS` of `ix`, in its table's schema.
+pub(super) async fn drop_index(
+    conn: &mut PgConnection,
+    ix: &ConcurrentIndex,
+) -> Result<(), sqlx::Error> {
     let schema: String = sqlx::query_scalar(
         "SELECT n.nspname::text FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace \
          WHERE t.oid = to_regclass($1)",
@@ -171,7 +180,7 @@ pub(super) async fn drop_invalid(
         q(&ix.name)
     );
     sqlx::Executor::execute(&mut *conn, drop.as_str()).await?;
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -224,10 +224,15 @@ impl Migrator {
         }
         let mut from = 0;
         let mut body: Result<(), StepError> = Ok(());
+        // Indexes this run of a no-transaction migration built, dropped
+        // again when a later statement fails.
+        let mut built = Vec::new();
         for statement in split::statements(&m.sql) {
             let at = locate(&m.sql, &mut from, &statement);
             let run = if m.no_transaction {
-                run_outside_transaction(conn, &statement).await
+                run_outside_transaction(conn, &statement)
+                    .await
+                    .map(|new| built.extend(new))
             } else {
                 conn.execute(statement.as_str())
                     .await
@@ -247,6 +252,9 @@ impl Migrator {
                 .map_err(plain);
         }
         if m.no_transaction {
+            if body.is_err() {
+                undo_builds(conn, &built).await;
+            }
             return body;
         }
         match body {
@@ -456,18 +464,20 @@ async fn lock(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
 /// earlier run left (`IF NOT EXISTS` would skip it), and must end with a
 /// valid index; when it fails, the INVALID index it left is dropped before
 /// the error is reported, so no failure leaves an orphan behind (whatever
-/// the user does next: apply again, or delete the migration).
+/// the user does next: apply again, or delete the migration). Returns the
+/// index when this statement built it (it did not exist, valid, before).
 async fn run_outside_transaction(
     conn: &mut PgConnection,
     statement: &str,
-) -> Result<(), StepCause> {
+) -> Result<Option<concurrent::ConcurrentIndex>, StepCause> {
     let Some(ix) = concurrent::concurrent_index(statement) else {
         conn.execute(statement).await?;
-        return Ok(());
+        return Ok(None);
     };
     if concurrent::drop_invalid(conn, &ix).await? {
         tracing::warn!(index = %ix.name, table = %ix.table, "dropped an INVALID index left by an earlier failed concurrent build; building it again");
     }
+    let existed = concurrent::validity(conn, &ix).await?.is_some();
     if let Err(e) = conn.execute(statement).await {
         drop_failed_build(conn, &ix).await;
         return Err(e.into());
@@ -477,7 +487,27 @@ async fn run_outside_transaction(
             drop_failed_build(conn, &ix).await;
             Err(StepCause::InvalidIndex(ix))
         }
-        _ => Ok(()),
+        _ => Ok((!existed).then_some(ix)),
+    }
+}
+
+/// Drops again the indexes a failed no-transaction migration built before
+/// the statement that failed, so that its concurrent index builds fail
+/// whole, as a transactional migration does (the next apply builds them
+/// again). Statements of other kinds (an enum value added) cannot be undone
+/// and stay applied; they are written to be re-runnable. A drop that fails
+/// is logged: the index is valid and the next apply's `IF NOT EXISTS`
+/// keeps it.
+async fn undo_builds(conn: &mut PgConnection, built: &[concurrent::ConcurrentIndex]) {
+    for ix in built.iter().rev() {
+        match concurrent::drop_index(conn, ix).await {
+            Ok(()) => {
+                tracing::warn!(index = %ix.name, table = %ix.table, "dropped the index this failed migration built (it is built again by the next apply)")
+            }
+            Err(e) => {
+                tracing::warn!(index = %ix.name, table = %ix.table, error = %e, "could not drop the index this failed migration built; it is valid and the next apply keeps it")
+            }
+        }
     }
 }
 
