@@ -207,6 +207,7 @@ fn table_def(p: &Plan) -> TokenStream {
         match f.ty.scalar() {
             ScalarType::Timestamptz => c.extend(quote!(.timestamptz())),
             ScalarType::Date => c.extend(quote!(.date())),
+            ScalarType::Json => c.extend(quote!(.json())),
             _ => {}
         }
         if let ScalarType::Decimal { precision, scale } = f.ty.scalar() {

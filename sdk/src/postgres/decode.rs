@@ -21,8 +21,10 @@ use crate::error::{Error, Result};
 /// and `json` documents serde_json would read as other values.
 pub fn row<T: Table>(row: &PgRow) -> Result<T> {
     for (i, c) in T::DEF.columns.iter().enumerate() {
-        let Some(t) = c.temporal else {
+        if c.json {
             json_column::<T>(row, i, c.name)?;
+        }
+        let Some(t) = c.temporal else {
             continue;
         };
         let Ok(raw) = row.try_get_raw(i) else {

@@ -52,6 +52,11 @@ pub struct Column {
     /// refuse values chrono cannot hold (`infinity`, years past ±262,142)
     /// with an error instead of a panic in the decoder.
     pub temporal: Option<Temporal>,
+    /// A `json` column (`jsonb`; of the column or its elements): reads
+    /// refuse a number serde_json would read as another value
+    /// ([`super::decode::json_numbers_exact`]). Only these columns are
+    /// scanned.
+    pub json: bool,
 }
 
 /// A column type whose values may fall outside what chrono can hold.
@@ -75,6 +80,7 @@ impl Column {
             max_chars: None,
             temporal: None,
             numeric: false,
+            json: false,
         }
     }
     /// A number column (a patch may add to it).
@@ -90,6 +96,11 @@ impl Column {
     /// A `date` column (or array of them).
     pub const fn date(mut self) -> Self {
         self.temporal = Some(Temporal::Date);
+        self
+    }
+    /// A `json` column (or array of them).
+    pub const fn json(mut self) -> Self {
+        self.json = true;
         self
     }
     /// A `string(n)` column: at most `n` characters (or array of them).
