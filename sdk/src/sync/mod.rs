@@ -20,6 +20,7 @@
 //! acknowledge), [`clickhouse`] and [`elastic`] (the targets), [`cell`]
 //! (value conversions), [`verify`] (the comparison).
 
+mod applier;
 pub mod apply;
 pub mod cell;
 pub mod clickhouse;

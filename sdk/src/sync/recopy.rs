@@ -21,10 +21,9 @@
 use sqlx::PgConnection;
 
 use super::apply::{Target, Targets};
-use super::clickhouse::ClickHouse;
 use super::error::SyncError;
 use super::snapshot;
-use super::spec::{Pipeline, TargetSpec};
+use super::spec::Pipeline;
 use super::wire::{ConnInfo, ReplConn};
 use super::RunOptions;
 
@@ -116,16 +115,10 @@ pub async fn replace(p: &Pipeline, entities: &[String]) -> Result<Vec<String>, S
         .map_or(0, |d| d.as_secs());
     let mut moved = Vec::new();
     for target in &p.targets {
-        let TargetSpec::ClickHouse {
-            store,
-            url,
-            flags,
-            tables,
-        } = target
-        else {
+        let Some(ch) = target.clickhouse()? else {
             continue;
         };
-        let ch = ClickHouse::new(store, url, *flags, tables.clone())?;
+        let (store, tables) = (&ch.store, &ch.tables);
         let existing = String::from_utf8_lossy(
             &ch.exec(
                 "SELECT database, name FROM system.tables FORMAT TabSeparated",

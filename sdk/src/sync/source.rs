@@ -220,6 +220,20 @@ pub async fn clear_failure(c: &mut PgConnection, p: &Pipeline) -> Result<(), Syn
     Ok(())
 }
 
+/// The `(schema, table)` pairs the pipeline's publication lists
+/// (`pg_publication_tables`); empty when the publication does not exist.
+pub(crate) async fn published_tables(
+    c: &mut PgConnection,
+    p: &Pipeline,
+) -> Result<Vec<(String, String)>, SyncError> {
+    Ok(sqlx::query_as(
+        "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
+    )
+    .bind(p.publication())
+    .fetch_all(&mut *c)
+    .await?)
+}
+
 /// Removes the source tables of entities `entities` from the pipeline's
 /// publication, when it exists and lists them: PostgreSQL refuses to
 /// change the type of, or drop, a column a publication lists, so a
@@ -230,18 +244,10 @@ pub async fn unpublish(
     p: &Pipeline,
     entities: &[String],
 ) -> Result<Vec<String>, SyncError> {
-    let listed: Vec<(String, String)> = sqlx::query_as(
-        "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
-    )
-    .bind(p.publication())
-    .fetch_all(&mut *c)
-    .await?;
+    let listed = published_tables(c, p).await?;
     let mut removed = Vec::new();
     for t in p.tables.iter().filter(|t| entities.contains(&t.entity)) {
-        if !listed
-            .iter()
-            .any(|(s, n)| *s == t.source_schema && *n == t.source_table)
-        {
+        if !listed.contains(&(t.source_schema.clone(), t.source_table.clone())) {
             continue;
         }
         sqlx::query(&format!(

@@ -193,6 +193,21 @@ pub enum TargetSpec {
 }
 
 impl TargetSpec {
+    /// The ClickHouse client of a ClickHouse target (its store, flags and
+    /// tables); `None` for a target of another kind.
+    pub(crate) fn clickhouse(&self) -> Result<Option<super::clickhouse::ClickHouse>, SyncError> {
+        let TargetSpec::ClickHouse {
+            store,
+            url,
+            flags,
+            tables,
+        } = self
+        else {
+            return Ok(None);
+        };
+        super::clickhouse::ClickHouse::new(store, url, *flags, tables.clone()).map(Some)
+    }
+
     /// The store name.
     pub fn store(&self) -> &str {
         match self {

@@ -273,18 +273,9 @@ async fn unpublished(c: &mut sqlx::PgConnection, p: &Pipeline) -> Result<Vec<Str
     if !exists {
         return Ok(Vec::new());
     }
-    let listed: Vec<(String, String)> = sqlx::query_as(
-        "SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1",
-    )
-    .bind(p.publication())
-    .fetch_all(&mut *c)
-    .await?;
+    let listed = super::source::published_tables(c, p).await?;
     Ok((p.tables.iter())
-        .filter(|t| {
-            !listed
-                .iter()
-                .any(|(s, n)| *s == t.source_schema && *n == t.source_table)
-        })
+        .filter(|t| !listed.contains(&(t.source_schema.clone(), t.source_table.clone())))
         .map(|t| t.source_table.clone())
         .collect())
 }

@@ -8,7 +8,6 @@
 //! connection out while a target write is being retried), and the applier
 //! below.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,32 +15,29 @@ use std::time::{Duration, Instant};
 use sqlx::PgConnection;
 use tokio::sync::{mpsc, watch, Notify};
 
-use super::apply::{tombstone, ChangeMeta, ChangeOp, Targets};
+use super::applier::Applier;
+use super::apply::Targets;
 use super::cell::{self, Cell};
-use super::dead_letter::{self, DeadLetter};
 use super::error::SyncError;
 use super::lsn::Lsn;
-use super::pgoutput::{self, Datum, Message, RelColumn};
+use super::pgoutput::{Datum, RelColumn};
 use super::source;
 use super::spec::Pipeline;
 use super::wire::{ReplConn, StreamMessage};
 use super::RunOptions;
 
-/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
 /// How a relation's published columns map onto the pipeline table.
-struct RelMap {
-    table: usize,
+pub(super) struct RelMap {
+    pub table: usize,
     /// For each pipeline column, its position in the relation's tuples.
-    positions: Vec<usize>,
+    pub positions: Vec<usize>,
     /// The targets take only the keys of this table (a cache's
     /// invalidation): the other values are not decoded, so one that no
     /// target could hold (a NaN decimal) cannot stop the invalidations.
-    keys_only: bool,
+    pub keys_only: bool,
 }
 
-fn map_relation(
+pub(super) fn map_relation(
     p: &Pipeline,
     namespace: &str,
     name: &str,
@@ -83,7 +79,7 @@ fn map_relation(
 /// The cells of a tuple; `unknown` receives the columns left unchanged
 /// and unsent (a TOASTed value) that no old row carries, holding a zero
 /// until [`keep_values`] fills them.
-fn cells_of(
+pub(super) fn cells_of(
     p: &Pipeline,
     m: &RelMap,
     new: &[Datum],
@@ -132,7 +128,7 @@ fn cells_of(
 
 /// The key columns of a tuple as PostgreSQL printed them, in column
 /// order (`None` for a value not sent): a dead letter's key.
-fn raw_key(p: &Pipeline, m: &RelMap, tuple: &[Datum]) -> Vec<Option<String>> {
+pub(super) fn raw_key(p: &Pipeline, m: &RelMap, tuple: &[Datum]) -> Vec<Option<String>> {
     let t = &p.tables[m.table];
     (t.columns.iter().zip(&m.positions))
         .filter(|(c, _)| c.key)
@@ -145,7 +141,7 @@ fn raw_key(p: &Pipeline, m: &RelMap, tuple: &[Datum]) -> Vec<Option<String>> {
 
 /// What [`keep_values`] found for an update's unsent large values.
 #[derive(Debug, PartialEq, Eq)]
-enum Kept {
+pub(super) enum Kept {
     /// Filled (or not needed: the targets take only keys).
     Filled,
     /// The row is gone from the source (deleted, or its key changed, in a
@@ -163,7 +159,7 @@ enum Kept {
 /// only the keys of this table (a cache's invalidation) needs no value.
 /// Errors: a ClickHouse copy lacking the row names the column and the way
 /// out.
-async fn keep_values(
+pub(super) async fn keep_values(
     p: &Pipeline,
     targets: &Targets,
     ctl: &mut PgConnection,
@@ -365,7 +361,8 @@ pub async fn run(
         }
     }));
 
-    let result = apply_loop(p, targets, ctl, &mut rx, &acked, &mut stop, opts).await;
+    let applier = Applier::new(p, targets, ctl, &acked, opts);
+    let result = apply_loop(applier, &mut rx, &mut stop).await;
     let _ = fb_stop_tx.send(true);
     let _ = (&mut feedback.0).await;
     let final_lsn = Lsn(acked.load(Ordering::SeqCst));
@@ -373,222 +370,34 @@ pub async fn run(
     result
 }
 
-// `flush!` assigns state that a following `return` leaves unread.
-#[allow(clippy::too_many_arguments, unused_assignments)]
+/// Drives the [`Applier`] with the stream's messages, a 20 ms timer and
+/// the stop signal; what is complete is flushed before returning.
 async fn apply_loop(
-    p: &Pipeline,
-    targets: &Targets,
-    ctl: &mut PgConnection,
+    mut a: Applier<'_>,
     rx: &mut mpsc::Receiver<Result<StreamMessage, SyncError>>,
-    acked: &AtomicU64,
     stop: &mut watch::Receiver<bool>,
-    opts: &RunOptions,
 ) -> Result<Ended, SyncError> {
-    let mut relations: HashMap<u32, Option<RelMap>> = HashMap::new();
-    let mut batch = targets.batch();
-    // The open transaction's version (its commit record's LSN).
-    let mut open: Option<Lsn> = None;
-    // The open transaction's commit time (µs since 1970) and the index of
-    // its next change: an event's position is (version, index).
-    let (mut open_ts, mut seq) = (0i64, 0u64);
-    macro_rules! meta {
-        ($op:expr) => {{
-            let m = ChangeMeta {
-                op: $op,
-                seq,
-                ts_us: open_ts,
-            };
-            seq += 1;
-            Some(m)
-        }};
-    }
-    // The end of the last transaction whose rows are all in `batch` or written.
-    let mut complete: Option<Lsn> = None;
-    let mut last_commit_us: Option<i64> = None;
-    let mut oldest_unflushed: Option<Instant> = None;
-    let mut last_record = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-
-    // A change a target refused: stop, or (with dead letters) record it
-    // before its position can be acknowledged, tombstone its cache key,
-    // and go on.
-    macro_rules! set_aside {
-        ($r:expr, $m:expr, $tuple:expr, $v:expr) => {
-            if let Err(e) = $r {
-                if !opts.dead_letters {
-                    return Err(e);
-                }
-                let letter = DeadLetter::of(e, raw_key(p, $m, $tuple), $v)?;
-                dead_letter::record(ctl, p, std::slice::from_ref(&letter)).await?;
-                if let Ok(key) = cells_of(p, $m, $tuple, None, true, &mut Vec::new()) {
-                    targets.push_invalidation(p, &mut batch, $m.table, &key)?;
-                }
-            }
-        };
-    }
-
-    macro_rules! flush {
-        () => {{
-            targets.flush(p, &mut batch).await?;
-            oldest_unflushed = None;
-            if let Some(c) = complete.take() {
-                acked.fetch_max(c.0, Ordering::SeqCst);
-            }
-            if last_record.elapsed() >= Duration::from_secs(2) {
-                source::record_position(ctl, p, Lsn(acked.load(Ordering::SeqCst)), last_commit_us)
-                    .await?;
-                last_record = Instant::now();
-            }
-        }};
-    }
-
     loop {
         tokio::select! {
             biased;
             _ = stop.changed() => {
                 if *stop.borrow() {
-                    flush!();
+                    a.flush().await?;
                     return Ok(Ended::Stopped);
                 }
             }
-            _ = tick.tick() => {
-                if oldest_unflushed.is_some_and(|t| t.elapsed() >= opts.max_delay) && (complete.is_some() || batch.rows > 0) {
-                    flush!();
-                } else if last_record.elapsed() >= Duration::from_secs(2) {
-                    // Idle: the position (and the lag metrics) still follow
-                    // the acknowledged position every 2 s.
-                    source::record_position(ctl, p, Lsn(acked.load(Ordering::SeqCst)), last_commit_us)
-                        .await?;
-                    last_record = Instant::now();
+            _ = tick.tick() => a.on_tick().await?,
+            m = rx.recv() => match m {
+                Some(Ok(m)) => a.on_message(m).await?,
+                Some(Err(e)) => {
+                    // Keep what is complete before reporting the error.
+                    a.flush().await?;
+                    return Err(e);
                 }
-            }
-            m = rx.recv() => {
-                let Some(m) = m else {
-                    return Err(SyncError::Source("the replication reader stopped".into()));
-                };
-                let m = match m {
-                    Ok(m) => m,
-                    Err(e) => {
-                        // Keep what is complete before reporting the error.
-                        flush!();
-                        return Err(e);
-                    }
-                };
-                match m {
-                    StreamMessage::Keepalive { end, .. } => {
-                        if open.is_none() && batch.rows == 0 && complete.is_none() {
-                            // Idle: nothing of ours before `end` is pending, so the
-                            // slot may move on (PostgreSQL's own apply worker does the same).
-                            acked.fetch_max(end.0, Ordering::SeqCst);
-                        }
-                    }
-                    StreamMessage::XLogData { data, .. } => {
-                        match pgoutput::decode(data)? {
-                            Message::Begin { final_lsn, commit_time_us, .. } => {
-                                open = Some(final_lsn);
-                                open_ts = commit_time_us.saturating_add(PG_EPOCH_MICROS);
-                                seq = 0;
-                            }
-                            Message::Commit { end_lsn, commit_time_us, .. } => {
-                                open = None;
-                                complete = Some(end_lsn);
-                                last_commit_us = Some(commit_time_us);
-                                if batch.rows == 0 {
-                                    // A transaction with nothing of ours (or flushed already).
-                                    acked.fetch_max(end_lsn.0, Ordering::SeqCst);
-                                    complete = None;
-                                } else if oldest_unflushed.is_none() {
-                                    oldest_unflushed = Some(Instant::now());
-                                }
-                            }
-                            Message::Relation { id, namespace, name, columns } => {
-                                let mut m = map_relation(p, &namespace, &name, &columns)?;
-                                if let Some(m) = &mut m {
-                                    m.keys_only = !targets.need_values(m.table);
-                                }
-                                relations.insert(id, m);
-                            }
-                            Message::Insert { rel, new } => {
-                                if let Some(Some(m)) = relations.get(&rel) {
-                                    let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
-                                    let r = async {
-                                        let cells = cells_of(p, m, &new, None, m.keys_only, &mut Vec::new())?;
-                                        targets.push(p, &mut batch, m.table, &cells, v.0, false, meta!(ChangeOp::Insert))
-                                    }.await;
-                                    set_aside!(r, m, &new, v);
-                                }
-                            }
-                            Message::Update { rel, old, new } => {
-                                if let Some(Some(m)) = relations.get(&rel) {
-                                    let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
-                                    let r = async {
-                                        let mut unknown = Vec::new();
-                                        let mut cells = cells_of(p, m, &new, old.as_deref(), m.keys_only, &mut unknown)?;
-                                        // The key before the update (sent when it changed).
-                                        let old_key = old.as_deref().map(|o| cells_of(p, m, o, None, true, &mut Vec::new())).transpose()?;
-                                        let keys = p.tables[m.table].key_indexes();
-                                        let key_moved = old_key.as_ref().is_some_and(|o| keys.iter().any(|&k| o[k] != cells[k]));
-                                        let mut gone = false;
-                                        if !unknown.is_empty() {
-                                            // Keep the value the target holds: write what is
-                                            // pending first, so the target is current. The
-                                            // targets hold the row under its key before.
-                                            flush!();
-                                            let before = old_key.as_deref().filter(|_| key_moved);
-                                            gone = Box::pin(keep_values(p, targets, ctl, m.table, &mut cells, before, &unknown)).await? == Kept::RowGone;
-                                        }
-                                        if let (true, Some(old_key)) = (key_moved, old_key) {
-                                            // The key changed: the old key is deleted.
-                                            targets.push(p, &mut batch, m.table, &tombstone(p, m.table, old_key), v.0, true, meta!(ChangeOp::Delete))?;
-                                        }
-                                        if gone {
-                                            // Its value is lost with the row; the row's own
-                                            // delete follows. Only the cache learns of it.
-                                            targets.push_invalidation(p, &mut batch, m.table, &cells)?;
-                                        } else {
-                                            // A moved key is a new row under its new key.
-                                            let op = if key_moved { ChangeOp::Insert } else { ChangeOp::Update };
-                                            targets.push(p, &mut batch, m.table, &cells, v.0, false, meta!(op))?;
-                                        }
-                                        Ok::<(), SyncError>(())
-                                    }.await;
-                                    set_aside!(r, m, &new, v);
-                                }
-                            }
-                            Message::Delete { rel, old } => {
-                                if let Some(Some(m)) = relations.get(&rel) {
-                                    let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
-                                    let r = async {
-                                        let key = cells_of(p, m, &old, None, true, &mut Vec::new())?;
-                                        targets.push(p, &mut batch, m.table, &tombstone(p, m.table, key), v.0, true, meta!(ChangeOp::Delete))
-                                    }.await;
-                                    set_aside!(r, m, &old, v);
-                                }
-                            }
-                            Message::Truncate { rels } => {
-                                let tables: Vec<usize> = rels.iter().filter_map(|r| relations.get(r)?.as_ref()).map(|m| m.table).collect();
-                                if !tables.is_empty() {
-                                    let v = open.ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))?;
-                                    targets.can_truncate(p, &tables)?;
-                                    // The transaction's rows before the TRUNCATE go first.
-                                    flush!();
-                                    let meta = ChangeMeta { op: ChangeOp::Truncate, seq, ts_us: open_ts };
-                                    seq += 1;
-                                    targets.truncate(p, &tables, v.0, meta).await?;
-                                }
-                            }
-                            Message::Other(_) => {}
-                        }
-                        if batch.rows > 0 && oldest_unflushed.is_none() {
-                            oldest_unflushed = Some(Instant::now());
-                        }
-                        if batch.rows >= opts.max_batch_rows || batch.bytes() >= opts.max_batch_bytes {
-                            flush!();
-                        }
-                    }
-                }
-            }
+                None => return Err(SyncError::Source("the replication reader stopped".into())),
+            },
         }
     }
 }

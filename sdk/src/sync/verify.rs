@@ -16,7 +16,7 @@ use super::cell::{self, Cell};
 use super::clickhouse::ClickHouse;
 use super::error::SyncError;
 use super::source::{self, qualified};
-use super::spec::{ClickHouseTable, Pipeline, TableSpec, TargetSpec};
+use super::spec::{ClickHouseTable, Pipeline, TableSpec};
 use super::wire::quote_ident;
 
 /// What differs for one key.
@@ -226,21 +226,14 @@ pub async fn verify_in_buckets(
         if only.is_some_and(|o| o != target.store()) {
             continue;
         }
-        let TargetSpec::ClickHouse {
-            store,
-            url,
-            flags,
-            tables,
-        } = target
-        else {
+        let Some(ch) = target.clickhouse()? else {
             eprintln!(
                 "strata sync verify: target `{}` is not ClickHouse; its comparison is not implemented yet (skipped)",
                 target.store()
             );
             continue;
         };
-        let ch = ClickHouse::new(store, url, *flags, tables.clone())?;
-        for tt in tables {
+        for tt in &ch.tables {
             verify_table(p, &ch, tt, bucket_rows.max(1), &mut report).await?;
         }
     }

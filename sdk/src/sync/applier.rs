@@ -1,0 +1,358 @@
+//! The applier of the streaming phase: decoded pgoutput messages in, rows
+//! for every target out, in commit order; a position is acknowledged only
+//! once every target holds everything before it.
+//!
+//! [`Applier`] keeps the state between messages (the open transaction, the
+//! batch, what is complete but not yet flushed); each message kind has a
+//! method of its own. [`super::stream::run`] owns the reader and feedback
+//! tasks and drives it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::PgConnection;
+
+use super::apply::{tombstone, Batch, ChangeMeta, ChangeOp, Targets};
+use super::cell::Cell;
+use super::dead_letter::{self, DeadLetter};
+use super::error::SyncError;
+use super::lsn::Lsn;
+use super::pgoutput::{Datum, Message};
+use super::source;
+use super::spec::Pipeline;
+use super::stream::{cells_of, keep_values, map_relation, raw_key, Kept, RelMap};
+use super::wire::StreamMessage;
+use super::RunOptions;
+
+/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// How often the acknowledged position is written to the progress table
+/// (and the lag metrics follow it), also when idle.
+const RECORD_EVERY: Duration = Duration::from_secs(2);
+
+/// The applier's state between messages.
+pub(super) struct Applier<'a> {
+    p: &'a Pipeline,
+    targets: &'a Targets,
+    ctl: &'a mut PgConnection,
+    acked: &'a AtomicU64,
+    opts: &'a RunOptions,
+    /// Relation ids of the stream → their map onto a pipeline table
+    /// (`None`: a table the pipeline does not carry).
+    relations: HashMap<u32, Option<Arc<RelMap>>>,
+    batch: Batch,
+    /// The open transaction's version (its commit record's LSN).
+    open: Option<Lsn>,
+    /// The open transaction's commit time (µs since 1970).
+    open_ts: i64,
+    /// The index of the open transaction's next change: an event's
+    /// position is (version, index).
+    seq: u64,
+    /// The end of the last transaction whose rows are all in `batch` or written.
+    complete: Option<Lsn>,
+    last_commit_us: Option<i64>,
+    oldest_unflushed: Option<Instant>,
+    last_record: Instant,
+}
+
+impl<'a> Applier<'a> {
+    pub(super) fn new(
+        p: &'a Pipeline,
+        targets: &'a Targets,
+        ctl: &'a mut PgConnection,
+        acked: &'a AtomicU64,
+        opts: &'a RunOptions,
+    ) -> Self {
+        Applier {
+            p,
+            targets,
+            ctl,
+            acked,
+            opts,
+            relations: HashMap::new(),
+            batch: targets.batch(),
+            open: None,
+            open_ts: 0,
+            seq: 0,
+            complete: None,
+            last_commit_us: None,
+            oldest_unflushed: None,
+            last_record: Instant::now(),
+        }
+    }
+
+    /// Writes the batch to every target, then acknowledges the last
+    /// complete transaction (and records the position every
+    /// [`RECORD_EVERY`]).
+    pub(super) async fn flush(&mut self) -> Result<(), SyncError> {
+        self.targets.flush(self.p, &mut self.batch).await?;
+        self.oldest_unflushed = None;
+        if let Some(c) = self.complete.take() {
+            self.acked.fetch_max(c.0, Ordering::SeqCst);
+        }
+        self.record_position_when_due().await
+    }
+
+    async fn record_position_when_due(&mut self) -> Result<(), SyncError> {
+        if self.last_record.elapsed() >= RECORD_EVERY {
+            let at = Lsn(self.acked.load(Ordering::SeqCst));
+            source::record_position(self.ctl, self.p, at, self.last_commit_us).await?;
+            self.last_record = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// The timer: flushes a batch older than `max_delay`; when idle, the
+    /// position (and the lag metrics) still follow the acknowledged one.
+    pub(super) async fn on_tick(&mut self) -> Result<(), SyncError> {
+        let due = self
+            .oldest_unflushed
+            .is_some_and(|t| t.elapsed() >= self.opts.max_delay);
+        if due && (self.complete.is_some() || self.batch.rows > 0) {
+            self.flush().await
+        } else {
+            self.record_position_when_due().await
+        }
+    }
+
+    /// One message of the replication stream.
+    pub(super) async fn on_message(&mut self, m: StreamMessage) -> Result<(), SyncError> {
+        match m {
+            StreamMessage::Keepalive { end, .. } => {
+                if self.open.is_none() && self.batch.rows == 0 && self.complete.is_none() {
+                    // Idle: nothing of ours before `end` is pending, so the
+                    // slot may move on (PostgreSQL's own apply worker does the same).
+                    self.acked.fetch_max(end.0, Ordering::SeqCst);
+                }
+                Ok(())
+            }
+            StreamMessage::XLogData { data, .. } => {
+                self.on_change(super::pgoutput::decode(data)?).await?;
+                if self.batch.rows > 0 && self.oldest_unflushed.is_none() {
+                    self.oldest_unflushed = Some(Instant::now());
+                }
+                if self.batch.rows >= self.opts.max_batch_rows
+                    || self.batch.bytes() >= self.opts.max_batch_bytes
+                {
+                    self.flush().await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_change(&mut self, m: Message) -> Result<(), SyncError> {
+        match m {
+            Message::Begin {
+                final_lsn,
+                commit_time_us,
+                ..
+            } => {
+                self.open = Some(final_lsn);
+                self.open_ts = commit_time_us.saturating_add(PG_EPOCH_MICROS);
+                self.seq = 0;
+            }
+            Message::Commit {
+                end_lsn,
+                commit_time_us,
+                ..
+            } => self.commit(end_lsn, commit_time_us),
+            Message::Relation {
+                id,
+                namespace,
+                name,
+                columns,
+            } => {
+                let mut m = map_relation(self.p, &namespace, &name, &columns)?;
+                if let Some(m) = &mut m {
+                    m.keys_only = !self.targets.need_values(m.table);
+                }
+                self.relations.insert(id, m.map(Arc::new));
+            }
+            Message::Insert { rel, new } => {
+                if let Some(m) = self.relation(rel) {
+                    let r = self.insert(&m, &new);
+                    self.set_aside(r, &m, &new).await?;
+                }
+            }
+            Message::Update { rel, old, new } => {
+                if let Some(m) = self.relation(rel) {
+                    let r = self.update(&m, old.as_deref(), &new).await;
+                    self.set_aside(r, &m, &new).await?;
+                }
+            }
+            Message::Delete { rel, old } => {
+                if let Some(m) = self.relation(rel) {
+                    let r = self.delete(&m, &old);
+                    self.set_aside(r, &m, &old).await?;
+                }
+            }
+            Message::Truncate { rels } => self.truncate(&rels).await?,
+            Message::Other(_) => {}
+        }
+        Ok(())
+    }
+
+    fn relation(&self, rel: u32) -> Option<Arc<RelMap>> {
+        self.relations.get(&rel)?.clone()
+    }
+
+    fn commit(&mut self, end_lsn: Lsn, commit_time_us: i64) {
+        self.open = None;
+        self.complete = Some(end_lsn);
+        self.last_commit_us = Some(commit_time_us);
+        if self.batch.rows == 0 {
+            // A transaction with nothing of ours (or flushed already).
+            self.acked.fetch_max(end_lsn.0, Ordering::SeqCst);
+            self.complete = None;
+        } else if self.oldest_unflushed.is_none() {
+            self.oldest_unflushed = Some(Instant::now());
+        }
+    }
+
+    /// The open transaction's version; a change outside one is a decoding fault.
+    fn version(&self) -> Result<u64, SyncError> {
+        (self.open.map(|v| v.0))
+            .ok_or_else(|| SyncError::Decode("a change outside a transaction".into()))
+    }
+
+    /// The position of the open transaction's next change.
+    fn meta(&mut self, op: ChangeOp) -> Option<ChangeMeta> {
+        let m = ChangeMeta {
+            op,
+            seq: self.seq,
+            ts_us: self.open_ts,
+        };
+        self.seq += 1;
+        Some(m)
+    }
+
+    fn push(
+        &mut self,
+        table: usize,
+        cells: &[Cell],
+        deleted: bool,
+        op: ChangeOp,
+    ) -> Result<(), SyncError> {
+        let (v, meta) = (self.version()?, self.meta(op));
+        (self.targets).push(self.p, &mut self.batch, table, cells, v, deleted, meta)
+    }
+
+    fn insert(&mut self, m: &RelMap, new: &[Datum]) -> Result<(), SyncError> {
+        let cells = cells_of(self.p, m, new, None, m.keys_only, &mut Vec::new())?;
+        self.push(m.table, &cells, false, ChangeOp::Insert)
+    }
+
+    fn delete(&mut self, m: &RelMap, old: &[Datum]) -> Result<(), SyncError> {
+        let key = cells_of(self.p, m, old, None, true, &mut Vec::new())?;
+        self.push(
+            m.table,
+            &tombstone(self.p, m.table, key),
+            true,
+            ChangeOp::Delete,
+        )
+    }
+
+    /// An update: its unsent large values filled in (see [`keep_values`]),
+    /// and a moved key written as the old key's delete and the new key's
+    /// insert.
+    async fn update(
+        &mut self,
+        m: &RelMap,
+        old: Option<&[Datum]>,
+        new: &[Datum],
+    ) -> Result<(), SyncError> {
+        self.version()?;
+        let p = self.p;
+        let mut unknown = Vec::new();
+        let mut cells = cells_of(p, m, new, old, m.keys_only, &mut unknown)?;
+        // The key before the update (sent when it changed).
+        let old_key = old
+            .map(|o| cells_of(p, m, o, None, true, &mut Vec::new()))
+            .transpose()?;
+        let keys = p.tables[m.table].key_indexes();
+        let key_moved = (old_key.as_ref()).is_some_and(|o| keys.iter().any(|&k| o[k] != cells[k]));
+        let mut gone = false;
+        if !unknown.is_empty() {
+            // Keep the value the target holds: write what is pending first,
+            // so the target is current. The targets hold the row under its
+            // key before.
+            self.flush().await?;
+            let before = old_key.as_deref().filter(|_| key_moved);
+            let kept = keep_values(
+                p,
+                self.targets,
+                self.ctl,
+                m.table,
+                &mut cells,
+                before,
+                &unknown,
+            );
+            gone = Box::pin(kept).await? == Kept::RowGone;
+        }
+        if let (true, Some(old_key)) = (key_moved, old_key) {
+            // The key changed: the old key is deleted.
+            self.push(
+                m.table,
+                &tombstone(p, m.table, old_key),
+                true,
+                ChangeOp::Delete,
+            )?;
+        }
+        if gone {
+            // Its value is lost with the row; the row's own delete follows.
+            // Only the cache learns of it.
+            return (self.targets).push_invalidation(p, &mut self.batch, m.table, &cells);
+        }
+        // A moved key is a new row under its new key.
+        let op = if key_moved {
+            ChangeOp::Insert
+        } else {
+            ChangeOp::Update
+        };
+        self.push(m.table, &cells, false, op)
+    }
+
+    /// A TRUNCATE of tables the pipeline carries: the transaction's rows
+    /// before it are written first, then every target empties its copies.
+    async fn truncate(&mut self, rels: &[u32]) -> Result<(), SyncError> {
+        let tables: Vec<usize> = (rels.iter())
+            .filter_map(|r| Some(self.relations.get(r)?.as_ref()?.table))
+            .collect();
+        if tables.is_empty() {
+            return Ok(());
+        }
+        let v = self.version()?;
+        self.targets.can_truncate(self.p, &tables)?;
+        self.flush().await?;
+        let meta = self.meta(ChangeOp::Truncate).expect("a position");
+        self.targets.truncate(self.p, &tables, v, meta).await
+    }
+
+    /// A change a target refused (`r` is its error): stop, or (with dead
+    /// letters) record it before its position can be acknowledged,
+    /// tombstone its cache key, and go on.
+    async fn set_aside(
+        &mut self,
+        r: Result<(), SyncError>,
+        m: &RelMap,
+        tuple: &[Datum],
+    ) -> Result<(), SyncError> {
+        let Err(e) = r else {
+            return Ok(());
+        };
+        if !self.opts.dead_letters {
+            return Err(e);
+        }
+        let v = Lsn(self.version()?);
+        let letter = DeadLetter::of(e, raw_key(self.p, m, tuple), v)?;
+        dead_letter::record(self.ctl, self.p, std::slice::from_ref(&letter)).await?;
+        if let Ok(key) = cells_of(self.p, m, tuple, None, true, &mut Vec::new()) {
+            (self.targets).push_invalidation(self.p, &mut self.batch, m.table, &key)?;
+        }
+        Ok(())
+    }
+}
