@@ -7,7 +7,8 @@
 //! A check never fails: a store that does not answer in time, refuses the
 //! connection or answers wrongly is [`Status::Down`] with the reason (which
 //! names the server, never a password). A PostgreSQL store whose primary is
-//! up but one of whose replicas is down or not a standby is
+//! up but one of whose replicas is down, not a standby, or further behind
+//! than the default `max_lag` ([`crate::postgres::ReplicaPolicy`], 5 s) is
 //! [`Status::Degraded`]: reads still work (they fall back to the primary).
 //! [`Report::ok`] is false when a *required* store is down.
 //!
@@ -51,7 +52,8 @@ pub struct Server {
     /// How many bytes of WAL the replica is behind the primary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay_lag_bytes: Option<u64>,
-    /// Why it is down.
+    /// Why it is down; or, for a replica that is up, why `replica()`
+    /// skips it (replaying further behind than the default `max_lag`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -180,7 +182,10 @@ async fn check(c: &Check, timeout: Duration) -> StoreHealth {
         Target::InfluxDb(url) => vec![timed(url, timeout, http(url, &["/ping", "/health"])).await],
     };
     let primary_up = servers.first().is_some_and(|s| s.up);
-    let status = match (primary_up, servers.iter().all(|s| s.up)) {
+    let status = match (
+        primary_up,
+        servers.iter().all(|s| s.up && s.error.is_none()),
+    ) {
         (true, true) => Status::Up,
         (true, false) => Status::Degraded,
         (false, _) => Status::Down,
@@ -297,13 +302,20 @@ fn redis_nodes(url: &str) -> Vec<String> {
     }
 }
 
+/// `AUTH` (when the URL has a password), `SELECT` (when it names a
+/// database) and `PING`, each reply checked in order as the cache's
+/// client would: a refused `AUTH` (a wrong password, or one given to a
+/// server that has none) or `SELECT` is down with the server's words.
 async fn redis(template: &str) -> Result<(), String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let url = expand(template)?;
     let rest = url
         .strip_prefix("redis://")
         .ok_or_else(|| format!("`{}` is not a redis:// URL", host_of(template)))?;
-    let rest = rest.split(['/', '?']).next().unwrap_or_default();
+    let (rest, db) = match rest.split('?').next().unwrap_or_default().split_once('/') {
+        Some((r, db)) => (r, Some(db).filter(|d| !d.is_empty())),
+        None => (rest.split('?').next().unwrap_or_default(), None),
+    };
     let (auth, host) = match rest.rsplit_once('@') {
         Some((a, h)) => (Some(a), h),
         None => (None, rest),
@@ -315,39 +327,53 @@ async fn redis(template: &str) -> Result<(), String> {
     let mut sock = tokio::net::TcpStream::connect(&addr)
         .await
         .map_err(|e| format!("{addr}: {e}"))?;
-    let mut cmd = Vec::new();
-    if let Some(a) = auth {
-        let parts: Vec<&str> = match a.split_once(':') {
-            Some(("", pw)) => vec!["AUTH", pw],
-            Some((user, pw)) => vec!["AUTH", user, pw],
-            None => vec!["AUTH", a],
-        };
-        resp(&mut cmd, &parts);
+    let mut cmds: Vec<Vec<&str>> = Vec::new();
+    match auth.map(|a| a.split_once(':')) {
+        None => {}
+        Some(Some(("", pw))) => cmds.push(vec!["AUTH", pw]),
+        Some(Some((user, pw))) => cmds.push(vec!["AUTH", user, pw]),
+        Some(None) => cmds.push(vec!["AUTH", auth.unwrap_or_default()]),
     }
-    resp(&mut cmd, &["PING"]);
-    sock.write_all(&cmd)
+    if let Some(db) = db {
+        cmds.push(vec!["SELECT", db]);
+    }
+    cmds.push(vec!["PING"]);
+    let mut out = Vec::new();
+    for c in &cmds {
+        resp(&mut out, c);
+    }
+    sock.write_all(&out)
         .await
         .map_err(|e| format!("{addr}: {e}"))?;
+    let replies = read_lines(&mut sock, cmds.len())
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?;
+    for (c, reply) in cmds.iter().zip(&replies) {
+        if let Some(error) = reply.strip_prefix('-') {
+            // The command's name only: AUTH's arguments are secrets.
+            return Err(format!("{addr}: {} refused: {error}", c[0]));
+        }
+    }
+    match replies.last().map(String::as_str) {
+        Some("+PONG") => Ok(()),
+        other => Err(format!("{addr} answered {:?} to PING", other.unwrap_or(""))),
+    }
+}
+
+/// The first `n` reply lines (simple strings and errors, without `\r\n`).
+async fn read_lines(sock: &mut tokio::net::TcpStream, n: usize) -> std::io::Result<Vec<String>> {
+    use tokio::io::AsyncReadExt;
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
-    while !String::from_utf8_lossy(&got).contains("PONG") {
-        let n = sock
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("{addr}: {e}"))?;
-        if n == 0 {
+    while got.windows(2).filter(|w| w == b"\r\n").count() < n {
+        let k = sock.read(&mut buf).await?;
+        if k == 0 {
             break;
         }
-        got.extend_from_slice(&buf[..n]);
-        if got.starts_with(b"-") {
-            break;
-        }
+        got.extend_from_slice(&buf[..k]);
     }
     let text = String::from_utf8_lossy(&got);
-    match text.contains("+PONG") {
-        true => Ok(()),
-        false => Err(format!("{addr} answered {:?}", text.trim())),
-    }
+    Ok(text.split("\r\n").take(n).map(str::to_string).collect())
 }
 
 fn resp(out: &mut Vec<u8>, parts: &[&str]) {
@@ -413,10 +439,10 @@ mod postgres {
     }
 
     pub(super) async fn check(url: &str, replicas: &[String], timeout: Duration) -> Vec<Server> {
-        let (primary, lsn, want) = server("primary", url, timeout, PRIMARY).await;
+        let (primary, lsn, want) = server("primary", url, timeout, None).await;
         let mut out = vec![primary];
         for r in replicas {
-            let (mut s, replay, got) = server("replica", r, timeout, REPLICA).await;
+            let (mut s, replay, got) = server("replica", r, timeout, lsn).await;
             if let (Some(p), Some(r)) = (lsn, replay) {
                 s.replay_lag_bytes = Some(p.saturating_sub(r));
             }
@@ -432,18 +458,21 @@ mod postgres {
         out
     }
 
-    const PRIMARY: &str =
-        "SELECT pg_is_in_recovery(), (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8, NULL::float8";
-    const REPLICA: &str = crate::postgres::replica::PROBE;
-    use crate::postgres::replica::{self, Identity};
+    /// A primary's row as a [`replica::Probe`] reads a replica's: in
+    /// recovery, and its WAL flush position (what a replica can replay).
+    const PRIMARY: &str = "SELECT pg_is_in_recovery(), \
+        (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::int8, true, true, NULL::float8";
+    use crate::postgres::replica::{self, Identity, Probe};
+    use crate::postgres::Lsn;
 
     /// One server: up, its WAL position (primary) or replay position and
-    /// lag (replica), and which database of which cluster it serves.
+    /// lag (replica, behind the primary's position `primary` when known),
+    /// and which database of which cluster it serves.
     async fn server(
         role: &'static str,
         template: &str,
         timeout: Duration,
-        sql: &str,
+        primary: Option<u64>,
     ) -> (Server, Option<u64>, Option<Identity>) {
         let mut s = Server {
             role,
@@ -462,10 +491,11 @@ mod postgres {
                 .connect()
                 .await
                 .map_err(|e| crate::Error::from(e).to_string())?;
-            let row: (bool, Option<i64>, Option<f64>) = sqlx::query_as(sql)
-                .fetch_one(&mut c)
-                .await
-                .map_err(|e| crate::Error::from(e).to_string())?;
+            let row = match role {
+                "primary" => Probe::read_sql(PRIMARY, &mut c).await,
+                _ => Probe::read(&mut c).await,
+            }
+            .map_err(|e| crate::Error::from(e).to_string())?;
             let id = sqlx::query_as::<_, (String, String)>(replica::IDENTITY)
                 .fetch_one(&mut c)
                 .await
@@ -480,17 +510,28 @@ mod postgres {
         let (out, took) = super::within(timeout, probe).await;
         s.latency_ms = took.as_secs_f64() * 1e3;
         match out {
-            Ok(((in_recovery, lsn, lag), id)) => {
-                position = lsn.map(|n| n as u64);
+            Ok((probe, id)) => {
+                position = probe.replay.map(|l| l.0);
                 identity = id;
-                match (role, in_recovery) {
+                match (role, probe.in_recovery) {
                     ("replica", false) => s.error = Some("not in recovery (not a standby)".into()),
                     ("primary", true) => {
                         s.error = Some("in recovery (a standby, not a primary)".into())
                     }
+                    ("replica", true) => {
+                        s.up = true;
+                        let lag = probe.lag(primary.map(Lsn));
+                        s.replay_lag_seconds = Some(lag);
+                        let max = replica::ReplicaPolicy::default().max_lag;
+                        if lag > max.as_secs_f64() {
+                            s.error = Some(format!(
+                                "replays {lag:.1} s behind the primary, past the default max_lag of {} s: replica() skips it",
+                                max.as_secs()
+                            ));
+                        }
+                    }
                     _ => s.up = true,
                 }
-                s.replay_lag_seconds = lag;
             }
             Err(e) => s.error = Some(e),
         }

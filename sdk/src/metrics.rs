@@ -111,7 +111,9 @@ pub const SYNC_SNAPSHOT_ROWS: &str = "strata_sync_snapshot_rows_total";
 pub const SYNC_CONFIRMED: &str = "strata_sync_confirmed_lsn";
 /// WAL the server keeps for the slot: current position − acknowledged.
 pub const SYNC_LAG_BYTES: &str = "strata_sync_lag_bytes";
-/// Seconds since the last applied commit while WAL is unacknowledged.
+/// The age of the oldest commit not yet in every target (a target being
+/// retried); else seconds since the last applied commit while WAL is
+/// unacknowledged.
 pub const SYNC_LAG_SECONDS: &str = "strata_sync_lag_seconds";
 /// 1 while a pipeline runs (retrying a transient failure included), 0
 /// once it has stopped or failed: the lag gauges keep their last value
@@ -234,9 +236,10 @@ pub(crate) fn token_wait(store: &str, outcome: &'static str, waited: std::time::
 pub(crate) fn replica_state(store: &str, s: &crate::postgres::ReplicaState) {
     let labels = [("store", store.to_string()), ("replica", s.name.clone())];
     metrics::gauge!(REPLICA_UP, &labels).set(if s.up { 1.0 } else { 0.0 });
-    if let Some(lag) = s.lag {
-        metrics::gauge!(REPLICA_LAG, &labels).set(lag.as_secs_f64());
-    }
+    // A replica that is down has no lag: NaN (a gap in a graph), not the
+    // last value it had.
+    let lag = s.lag.filter(|_| s.up).map_or(f64::NAN, |l| l.as_secs_f64());
+    metrics::gauge!(REPLICA_LAG, &labels).set(lag);
 }
 
 /// Sets the pool gauges of one server's pool: connections in use, idle,

@@ -3,7 +3,8 @@
 //! services that want the same endpoints.
 //!
 //! - `GET /metrics`: sets the pool gauges of the [`Replicated`] handles
-//!   given, then renders the Prometheus recorder's text (`text/plain;
+//!   given and `strata_health_up` (by the health run `/health` shares),
+//!   then renders the Prometheus recorder's text (`text/plain;
 //!   version=0.0.4`).
 //! - `GET /health`: runs the health [`Check`]s (each bounded by the
 //!   timeout) and answers the [`Report`] as JSON, with the state of the
@@ -181,6 +182,12 @@ impl Endpoints {
 }
 
 async fn metrics(State(e): State<Endpoints>) -> impl IntoResponse {
+    // `strata_health_up` follows the stores at every scrape, not only when
+    // someone asks `/health` (the run is shared with `/health` and reused
+    // for `max_age`, so a scrape costs the stores at most one check run).
+    if !e.checks.is_empty() {
+        e.report().await;
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         e.render(),

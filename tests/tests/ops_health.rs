@@ -197,3 +197,31 @@ async fn redis_cluster_urls_are_checked_node_by_node() {
         assert!(store.servers.iter().all(|s| s.up), "{url}: {store:?}");
     }
 }
+
+/// A Redis URL the cache could not use is down, as the cache's client
+/// finds it: a password given to a server that has none (Redis refuses the
+/// `AUTH`), a database index the server does not have. The check used to
+/// send `AUTH` and `PING` together and take any `+PONG` as up.
+#[tokio::test]
+async fn a_redis_url_the_cache_cannot_use_is_down() {
+    use std::time::Duration;
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let host = url.trim_start_matches("redis://").trim_end_matches('/');
+    let check = |url: String| async move {
+        let checks = [strata_sdk::health::Check::redis("cache", &url)];
+        strata_sdk::health::run(&checks, Duration::from_secs(2)).await
+    };
+    let up = check(format!("redis://{host}/3")).await;
+    assert!(up.ok, "{:?}", up.stores[0]);
+    for (bad, says) in [
+        (format!("redis://:n0t-the-password@{host}"), "AUTH refused"),
+        (format!("redis://{host}/99999"), "SELECT refused"),
+    ] {
+        let report = check(bad.clone()).await;
+        let server = &report.stores[0].servers[0];
+        assert!(!report.ok && !server.up, "{bad}: {server:?}");
+        let error = server.error.as_deref().unwrap_or_default();
+        assert!(error.contains(says), "{bad}: {error}");
+        assert!(!error.contains("n0t-the-password"), "{error}");
+    }
+}

@@ -377,6 +377,25 @@ async fn metrics_and_health_after_a_load() {
     let (addr, server) = strata_sdk::serve::spawn("127.0.0.1:0".parse().unwrap(), endpoints)
         .await
         .unwrap();
+    // A scrape alone sets `strata_health_up` (it used to be set only when
+    // someone asked `/health`).
+    let text = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        sample(
+            &text,
+            "strata_health_up",
+            &[("store", "cache"), ("kind", "redis")]
+        ),
+        Some(0.0),
+        "{text}"
+    );
     let health = http
         .get(format!("http://{addr}/health"))
         .send()

@@ -11,7 +11,7 @@ mod ops_support;
 
 use std::time::{Duration, Instant};
 
-use ops_support::{replica_url, wait_for_replica, PausedReplay, PrivatePair, REPLICA_LOCK};
+use ops_support::{psql, replica_url, wait_for_replica, PausedReplay, PrivatePair, REPLICA_LOCK};
 use strata_sdk::postgres::{CausalityToken, PoolConfig, ReplicaPolicy, Replicated};
 use strata_tests::fixtures::ops_replicas::entities::{NewNote, Note};
 use strata_tests::support::PgDatabase;
@@ -191,6 +191,15 @@ async fn a_replica_nothing_listens_on_is_skipped_and_reads_work() {
             .contains("127.0.0.1:9"),
         "{state:?}"
     );
+    // The connect error itself, not the pool's timeout that hid it.
+    assert!(
+        state
+            .problem
+            .as_deref()
+            .unwrap_or_default()
+            .contains("refused"),
+        "{state:?}"
+    );
     Note::insert(r.primary(), &note(7)).await.unwrap();
     assert!(is(r.replica(), r.primary()));
     let t = r.token().await.unwrap();
@@ -254,6 +263,89 @@ async fn stopping_a_replica_causes_no_read_error() {
     let state = &r.replica_states()[0];
     assert!(state.up && state.lag == Some(Duration::ZERO), "{state:?}");
     assert!(on_replica(&r, r.replica()));
+}
+
+/// Whether the replica on `port` streams from its primary.
+fn streaming(port: u16) -> bool {
+    psql(
+        port,
+        "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+    )
+    .as_deref()
+        == Ok("1")
+}
+
+/// A replica cut off from its primary (its WAL receiver cannot connect)
+/// stays in recovery and answers, with nothing left to replay: it used to
+/// report 0 s of lag for ever, so `replica()` served ever staler reads and
+/// health said it was fine. Now its lag grows with the primary's commits it
+/// lacks (the time since its last replayed commit), it is skipped past
+/// `max_lag`, and health shows the lag; reconnected, it is used again.
+#[tokio::test]
+async fn a_replica_cut_off_from_its_primary_falls_behind_and_is_skipped() {
+    let pair = PrivatePair::start().await;
+    let mut admin = pair.primary_conn().await;
+    sqlx::raw_sql(DDL).execute(&mut admin).await.unwrap();
+    wait_for_replica(&pair.replica_url(), "ops_notes").await;
+    let policy = ReplicaPolicy::default()
+        .with_recheck(Duration::from_millis(100))
+        .with_probe_timeout(Duration::from_millis(500))
+        .with_max_lag(Duration::from_secs(1));
+    let config = PoolConfig {
+        store: "ops".into(),
+        replicas: vec![pair.replica_url()],
+        ..PoolConfig::new(pair.primary_url())
+    };
+    let r = Replicated::connect(&config, policy).await.unwrap();
+    Note::insert(r.primary(), &note(0)).await.unwrap();
+    let t = r.token().await.unwrap();
+    replica_serves(&r, &t).await;
+
+    // Cut off: the receiver points at a port nothing listens on.
+    let port = pair.replica_port;
+    let conninfo = psql(port, "SHOW primary_conninfo").unwrap();
+    psql(
+        port,
+        "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=9 user=postgres'",
+    )
+    .unwrap();
+    psql(port, "SELECT pg_reload_conf()").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while streaming(port) {
+        assert!(Instant::now() < deadline, "the receiver stops streaming");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The primary commits on; the replica cannot know.
+    let mut id = 1;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while on_replica(&r, r.replica()) {
+        assert!(Instant::now() < deadline, "{:?}", r.replica_states());
+        Note::insert(r.primary(), &note(id)).await.unwrap();
+        id += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let state = &r.replica_states()[0];
+    assert!(
+        state.up && state.lag.unwrap() > Duration::from_secs(1),
+        "{state:?}"
+    );
+    assert_eq!(r.read(|p| Note::count(p)).await.unwrap(), id);
+    // Health shows the lag the router saw.
+    let checks = [strata_sdk::health::Check::postgres("ops", &config)];
+    let report = strata_sdk::health::run(&checks, Duration::from_secs(2)).await;
+    let replica = &report.stores[0].servers[1];
+    assert!(replica.replay_lag_seconds.unwrap() > 1.0, "{replica:?}");
+
+    // Reconnected: it catches up and serves reads again.
+    let restore = format!(
+        "ALTER SYSTEM SET primary_conninfo = '{}'",
+        conninfo.replace('\'', "''")
+    );
+    psql(port, &restore).unwrap();
+    psql(port, "SELECT pg_reload_conf()").unwrap();
+    let t = r.token().await.unwrap();
+    replica_serves(&r, &t).await;
+    assert_eq!(r.read(|p| Note::count(p)).await.unwrap(), id);
 }
 
 #[tokio::test]

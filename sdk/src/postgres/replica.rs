@@ -277,17 +277,81 @@ impl fmt::Debug for Replicated {
     }
 }
 
-/// Probes a replica: in recovery, replay position, lag in seconds. The
-/// lag is 0 when the replica has replayed all it received (an idle
-/// primary does not make an idle replica look behind): `<=`, not
-/// equality, because after a standby restarts its receive position
-/// restarts at the start of a WAL segment, below what it already
-/// replayed. Also [`crate::health`]'s replica check.
+/// Probes a replica: in recovery, replay position, whether all it
+/// received is replayed (`<=`, not equality: after a standby restarts its
+/// receive position restarts at the start of a WAL segment, below what it
+/// already replayed), whether its WAL receiver streams from the primary
+/// (a receiver whose status the role may not read counts as streaming),
+/// and seconds since the last replayed commit. Read by [`Probe::lag`];
+/// also [`crate::health`]'s replica check.
 pub(crate) const PROBE: &str = "SELECT pg_is_in_recovery(), \
     (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::int8, \
-    CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() \
-           OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0::float8 \
-         ELSE COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 END";
+    COALESCE(pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn(), true), \
+    EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE COALESCE(status, 'streaming') = 'streaming'), \
+    extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8";
+
+/// One row of [`PROBE`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Probe {
+    pub in_recovery: bool,
+    pub replay: Option<Lsn>,
+    /// Everything received is replayed.
+    pub replayed_received: bool,
+    /// A WAL receiver streams from the primary.
+    pub streaming: bool,
+    /// Seconds since the last replayed commit's commit time.
+    pub since_last_replay: Option<f64>,
+}
+
+impl Probe {
+    /// Runs [`PROBE`] on `c`.
+    pub(crate) async fn read<'c, E: sqlx::PgExecutor<'c>>(c: E) -> sqlx::Result<Probe> {
+        Self::read_sql(PROBE, c).await
+    }
+
+    /// Runs `sql`, a query of [`PROBE`]'s five columns, on `c`.
+    pub(crate) async fn read_sql<'c, E: sqlx::PgExecutor<'c>>(
+        sql: &str,
+        c: E,
+    ) -> sqlx::Result<Probe> {
+        let (in_recovery, replay, replayed_received, streaming, since): (
+            bool,
+            Option<i64>,
+            bool,
+            bool,
+            Option<f64>,
+        ) = sqlx::query_as(sql).fetch_one(c).await?;
+        Ok(Probe {
+            in_recovery,
+            replay: replay.map(|n| Lsn(n as u64)),
+            replayed_received,
+            streaming,
+            since_last_replay: since,
+        })
+    }
+
+    /// The replay lag in seconds, given the primary's WAL flush position
+    /// read just before the probe (`None` when the primary did not
+    /// answer):
+    /// - 0 when the replica has replayed up to that position, or streams
+    ///   and has replayed all it received (an idle primary does not make
+    ///   an idle replica look behind; what is in flight is the network's);
+    /// - else the time since the last replayed commit: a replica whose
+    ///   replay is paused or slow, or one cut off from its primary (its
+    ///   receiver not streaming: the primary moved on and the replica
+    ///   cannot know it), falls behind by the clock, so `max_lag` skips it.
+    ///
+    /// A replica cut off while its receiver still believes it streams
+    /// (a network partition TCP has not noticed) looks caught up until the
+    /// receiver times out (`wal_receiver_timeout`, 60 s by default).
+    pub(crate) fn lag(&self, primary: Option<Lsn>) -> f64 {
+        let reached = primary.zip(self.replay).is_some_and(|(p, r)| r >= p);
+        if reached || (self.streaming && self.replayed_received) {
+            return 0.0;
+        }
+        self.since_last_replay.unwrap_or(0.0).max(0.0)
+    }
+}
 
 impl Replicated {
     /// Connects the primary of `config` (an error if it is unreachable, as
@@ -646,17 +710,21 @@ async fn replay_lsn(pool: &PgPool) -> Result<Lsn> {
 /// (else down, with why), replay position and lag.
 async fn probe_into(r: &Replica, inner: &Inner) {
     let (store, policy) = (&inner.store, inner.policy);
-    let found = tokio::time::timeout(policy.probe_timeout, async {
-        let probe = sqlx::query_as::<_, (bool, Option<i64>, f64)>(PROBE)
-            .fetch_one(&r.pool)
-            .await?;
+    // The primary's position, read alongside: a replay at or past it is
+    // caught up. A primary that does not answer leaves it unknown.
+    let primary = async {
+        let t = tokio::time::timeout(policy.probe_timeout, token_on(&inner.primary));
+        t.await.ok()?.ok().map(|t| t.0)
+    };
+    let replica = tokio::time::timeout(policy.probe_timeout, async {
+        let probe = Probe::read(&r.pool).await?;
         let wrong = match &inner.identity {
             Some(want) => identity(&r.pool).await.and_then(|got| mismatch(want, &got)),
             None => None,
         };
         Ok::<_, sqlx::Error>((probe, wrong))
-    })
-    .await;
+    });
+    let (primary, found) = tokio::join!(primary, replica);
     let mut state = ReplicaState {
         name: r.name.clone(),
         up: false,
@@ -665,18 +733,46 @@ async fn probe_into(r: &Replica, inner: &Inner) {
         problem: None,
     };
     match found {
-        Ok(Ok(((true, replay, lag), None))) => {
-            state.up = true;
-            state.replay = replay.map(|n| Lsn(n as u64));
-            state.lag = Some(Duration::from_secs_f64(lag.max(0.0)));
+        Ok(Ok((probe, _))) if !probe.in_recovery => {
+            state.problem = Some("not in recovery (not a standby)".into())
         }
-        Ok(Ok(((true, ..), Some(wrong)))) => state.problem = Some(wrong),
-        Ok(Ok(((false, ..), _))) => state.problem = Some("not in recovery (not a standby)".into()),
-        Ok(Err(e)) => state.problem = Some(format!("{}: {}", r.name, Error::from(e))),
-        Err(_) => state.problem = Some(format!("no answer within {:?}", policy.probe_timeout)),
+        Ok(Ok((_, Some(wrong)))) => state.problem = Some(wrong),
+        Ok(Ok((probe, None))) => {
+            state.up = true;
+            state.replay = probe.replay;
+            state.lag = Some(Duration::from_secs_f64(probe.lag(primary)));
+        }
+        Ok(Err(e)) => state.problem = Some(why_down(r, Some(e), policy.probe_timeout).await),
+        Err(_) => state.problem = Some(why_down(r, None, policy.probe_timeout).await),
     }
     crate::metrics::replica_state(store, &state);
     r.set(state);
+}
+
+/// Why a probe failed (`e`; `None`: it did not finish in time), as the
+/// server says it: a pool that waits for a connection until it times out
+/// hides the connect error (refused, unknown host, password), so one
+/// direct connection is tried for it.
+async fn why_down(r: &Replica, e: Option<sqlx::Error>, within: Duration) -> String {
+    match e {
+        Some(e) if !matches!(e, sqlx::Error::PoolTimedOut) => {
+            return format!("{}: {}", r.name, Error::from(e));
+        }
+        _ => {}
+    }
+    let options = r.pool.connect_options();
+    let direct = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options);
+    match tokio::time::timeout(within, direct).await {
+        Ok(Err(cause)) => format!("{}: {}", r.name, Error::from(cause)),
+        Ok(Ok(c)) => {
+            let _ = sqlx::Connection::close(c).await;
+            format!(
+                "{}: connects, but did not answer the probe within {within:?}",
+                r.name
+            )
+        }
+        Err(_) => format!("{}: no connection within {within:?}", r.name),
+    }
 }
 
 fn route(store: &str, target: &'static str, reason: &'static str) {

@@ -54,6 +54,9 @@ pub(super) struct Applier<'a> {
     /// The end of the last transaction whose rows are all in `batch` or written.
     complete: Option<Lsn>,
     last_commit_us: Option<i64>,
+    /// The commit time of the oldest transaction in `batch` (not yet in
+    /// every target): the lag in seconds while a target is retried.
+    pending_commit_us: Option<i64>,
     oldest_unflushed: Option<Instant>,
     last_record: Instant,
 }
@@ -79,6 +82,7 @@ impl<'a> Applier<'a> {
             seq: 0,
             complete: None,
             last_commit_us: None,
+            pending_commit_us: None,
             oldest_unflushed: None,
             last_record: Instant::now(),
         }
@@ -88,7 +92,8 @@ impl<'a> Applier<'a> {
     /// complete transaction (and records the position every
     /// [`RECORD_EVERY`]).
     pub(super) async fn flush(&mut self) -> Result<(), SyncError> {
-        self.targets.flush(self.p, &mut self.batch).await?;
+        self.write_batch().await?;
+        self.pending_commit_us = None;
         self.oldest_unflushed = None;
         if let Some(c) = self.complete.take() {
             self.acked.fetch_max(c.0, Ordering::SeqCst);
@@ -96,10 +101,33 @@ impl<'a> Applier<'a> {
         self.record_position_when_due().await
     }
 
+    /// Writes the batch to every target. While a target is down and its
+    /// write retried (for as long as the retry policy allows), the
+    /// position, unchanged, is still recorded every [`RECORD_EVERY`], so
+    /// the lag metrics follow the clock and show the pipeline falling
+    /// behind.
+    async fn write_batch(&mut self) -> Result<(), SyncError> {
+        let flush = self.targets.flush(self.p, &mut self.batch);
+        tokio::pin!(flush);
+        loop {
+            tokio::select! {
+                r = &mut flush => return r,
+                _ = tokio::time::sleep(RECORD_EVERY) => {
+                    let at = Lsn(self.acked.load(Ordering::SeqCst));
+                    let pending = self.pending_commit_us;
+                    if let Err(e) = source::record_position(self.ctl, self.p, at, None, pending).await {
+                        tracing::warn!(pipeline = %self.p.name, error = %e, "could not record the position while a target write is retried");
+                    }
+                }
+            }
+        }
+    }
+
     async fn record_position_when_due(&mut self) -> Result<(), SyncError> {
         if self.last_record.elapsed() >= RECORD_EVERY {
             let at = Lsn(self.acked.load(Ordering::SeqCst));
-            source::record_position(self.ctl, self.p, at, self.last_commit_us).await?;
+            let (last, pending) = (self.last_commit_us, self.pending_commit_us);
+            source::record_position(self.ctl, self.p, at, last, pending).await?;
             self.last_record = Instant::now();
         }
         Ok(())
@@ -208,8 +236,9 @@ impl<'a> Applier<'a> {
             // A transaction with nothing of ours (or flushed already).
             self.acked.fetch_max(end_lsn.0, Ordering::SeqCst);
             self.complete = None;
-        } else if self.oldest_unflushed.is_none() {
-            self.oldest_unflushed = Some(Instant::now());
+        } else {
+            self.pending_commit_us.get_or_insert(commit_time_us);
+            self.oldest_unflushed.get_or_insert_with(Instant::now);
         }
     }
 

@@ -343,24 +343,32 @@ pub async fn mark_snapshot_done(c: &mut PgConnection, p: &Pipeline) -> Result<()
 }
 
 /// Records the acknowledged position and the commit time of the last
-/// applied transaction (for `status`'s lag in seconds).
+/// applied transaction (for `status`'s lag in seconds), and sets the lag
+/// gauges: bytes of WAL the slot keeps past `lsn`, and seconds: the age of
+/// `pending_commit_us`, the oldest commit received and not yet in every
+/// target (a target down and retried), when there is one; else, while the
+/// slot keeps WAL, the time since the last applied commit. Commit times
+/// are µs since PostgreSQL's epoch (2000-01-01), as pgoutput sends them.
 pub async fn record_position(
     c: &mut PgConnection,
     p: &Pipeline,
     lsn: Lsn,
     last_commit_us: Option<i64>,
+    pending_commit_us: Option<i64>,
 ) -> Result<(), SyncError> {
+    const PG_EPOCH: f64 = 946_684_800_000_000.0;
     let lag: Option<(f64, f64)> = sqlx::query_as(&format!(
         "UPDATE {}.pipelines SET confirmed_lsn = $2::text::pg_lsn,
             last_commit_at = COALESCE(to_timestamp($3::float8 / 1e6), last_commit_at), updated_at = now()
          WHERE name = $1
          RETURNING pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_lsn)::float8,
-                   COALESCE(EXTRACT(EPOCH FROM now() - last_commit_at), 0)::float8",
+                   COALESCE(EXTRACT(EPOCH FROM now() - COALESCE(to_timestamp($4::float8 / 1e6), last_commit_at)), 0)::float8",
         quote_ident(META_SCHEMA)
     ))
     .bind(&p.name)
     .bind(lsn.to_string())
-    .bind(last_commit_us.map(|us| us as f64 + 946_684_800_000_000.0))
+    .bind(last_commit_us.map(|us| us as f64 + PG_EPOCH))
+    .bind(pending_commit_us.map(|us| us as f64 + PG_EPOCH))
     .fetch_optional(&mut *c)
     .await?;
     if let Some((bytes, secs)) = lag {
@@ -368,7 +376,8 @@ pub async fn record_position(
         let pipeline = p.name.clone();
         metrics::gauge!(m::SYNC_CONFIRMED, "pipeline" => pipeline.clone()).set(lsn.0 as f64);
         metrics::gauge!(m::SYNC_LAG_BYTES, "pipeline" => pipeline.clone()).set(bytes.max(0.0));
-        let secs = if bytes > 0.0 { secs.max(0.0) } else { 0.0 };
+        let behind = bytes > 0.0 || pending_commit_us.is_some();
+        let secs = if behind { secs.max(0.0) } else { 0.0 };
         metrics::gauge!(m::SYNC_LAG_SECONDS, "pipeline" => pipeline).set(secs);
     }
     Ok(())

@@ -366,7 +366,7 @@ pub async fn run(
     let _ = fb_stop_tx.send(true);
     let _ = (&mut feedback.0).await;
     let final_lsn = Lsn(acked.load(Ordering::SeqCst));
-    let _ = source::record_position(ctl, p, final_lsn, None).await;
+    let _ = source::record_position(ctl, p, final_lsn, None, None).await;
     result
 }
 

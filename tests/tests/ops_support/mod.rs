@@ -37,7 +37,7 @@ pub async fn wait_for_replica(url: &str, table: &str) {
     }
 }
 
-fn psql(port: u16, sql: &str) -> Result<String, String> {
+pub fn psql(port: u16, sql: &str) -> Result<String, String> {
     let out = Command::new("psql")
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
         .args(["-d", "postgres", "-qtAc", sql])
