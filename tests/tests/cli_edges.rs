@@ -223,6 +223,23 @@ fn each_sync_command_lists_only_the_options_it_uses() {
     );
 }
 
+/// `--metrics-addr` takes `host:port` (`tests/tests/sync_metrics.rs` serves
+/// on `localhost:0`); a bad one is a usage error that says what it wants,
+/// before anything connects.
+#[test]
+fn sync_run_says_what_metrics_addr_takes() {
+    let dir = TempDir::new("cli_metrics_addr");
+    let s = schema(&dir, "postgres://127.0.0.1:1/none", "none");
+    for bad in ["localhost", "localhost:notaport", "127.0.0.1"] {
+        let (code, _, err) = strata(&["sync", "run", &s, "--metrics-addr", bad]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(
+            err.contains(&format!("--metrics-addr {bad}: ")) && err.contains("expected host:port"),
+            "{bad}: {err}"
+        );
+    }
+}
+
 /// Runs `strata args` with `DATABASE_URL` set to `env`.
 fn strata_with_env(args: &[&str], env: &str) -> (i32, String, String) {
     let out = std::process::Command::new(strata_bin())
