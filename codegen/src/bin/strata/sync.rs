@@ -231,6 +231,9 @@ fn build_with_model(args: &Args) -> Result<(Vec<Pipeline>, strata_codegen::Model
     if let Some((u, _)) = &over {
         super::target::check_url(u).map_err(usage)?;
     }
+    // The stores' own URLs too: the pipelines' source, and /health's
+    // replicas with --metrics-addr.
+    super::target::check_store_urls(&model, over.is_some()).map_err(usage)?;
     let db_url = over.as_ref().map(|(u, _)| u.clone());
     let m = model.clone();
     let urls = move |store: &str| -> Result<String, String> {
