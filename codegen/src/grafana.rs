@@ -3,13 +3,16 @@
 //! the schema: for a postgres store, request rate, latency percentiles and
 //! errors per entity, pool saturation, connection waits and transactions,
 //! and (with `replicas:`) replica lag and read routing; for a ClickHouse,
-//! Elasticsearch or InfluxDB store, the batch writers' rows, failures and
-//! backlog; for a redis store, the cache hit ratio, loads, refused fills,
+//! Elasticsearch or InfluxDB store the application writes, the batch
+//! writers' rows, bytes, failures, backlog and flush time; for one only
+//! change capture writes, what `strata sync run` applied to it; for a redis
+//! store, the cache hit ratio, loads, fills and refused fills,
 //! invalidations and errors of the entities it caches; when the schema has
-//! `sync:` rules or cached entities, change capture's lag and throughput;
-//! and store health. The metric names are the SDK's (`docs/operations.md`);
-//! `tests/tests/ops_dashboard.rs` checks that every query names one the SDK
-//! emits.
+//! `sync:` rules or cached entities, change capture's lag, throughput and
+//! dead letters; and store health. Each panel shows one quantity in one
+//! unit (seconds, bytes, a rate, a ratio, 0/1). The metric names are the
+//! SDK's (`docs/operations.md`); `tests/tests/ops_dashboard.rs` checks
+//! that every query names one the SDK emits, in a panel of its unit.
 
 use serde_json::{json, Value};
 
@@ -156,18 +159,20 @@ fn dashboard(model: &Model) -> Value {
                     ],
                 );
                 g.panel(
-                    "Connection wait p95, acquire timeouts",
+                    "Connection wait p95",
                     "s",
-                    &[
-                        (
-                            "wait p95",
-                            format!("histogram_quantile(0.95, sum by (le) (rate(strata_pool_acquire_duration_seconds_bucket{{{st}}}[$__rate_interval])))"),
-                        ),
-                        (
-                            "timeouts/s",
-                            format!("sum (rate(strata_pool_acquire_timeouts_total{{{st}}}[$__rate_interval]))"),
-                        ),
-                    ],
+                    &[(
+                        "wait p95",
+                        format!("histogram_quantile(0.95, sum by (le) (rate(strata_pool_acquire_duration_seconds_bucket{{{st}}}[$__rate_interval])))"),
+                    )],
+                );
+                g.panel(
+                    "Acquire timeouts per second",
+                    "reqps",
+                    &[(
+                        "timeouts",
+                        format!("sum (rate(strata_pool_acquire_timeouts_total{{{st}}}[$__rate_interval]))"),
+                    )],
                 );
                 g.panel(
                     "Transactions per second",
@@ -181,16 +186,18 @@ fn dashboard(model: &Model) -> Value {
                     g.panel(
                         "Replica replay lag",
                         "s",
-                        &[
-                            (
-                                "{{replica}}",
-                                format!("max by (replica) (strata_replica_lag_seconds{{{st}}})"),
-                            ),
-                            (
-                                "up {{replica}}",
-                                format!("min by (replica) (strata_replica_up{{{st}}})"),
-                            ),
-                        ],
+                        &[(
+                            "{{replica}}",
+                            format!("max by (replica) (strata_replica_lag_seconds{{{st}}})"),
+                        )],
+                    );
+                    g.panel(
+                        "Replicas up (1 = usable)",
+                        "none",
+                        &[(
+                            "{{replica}}",
+                            format!("min by (replica) (strata_replica_up{{{st}}})"),
+                        )],
                     );
                     g.panel(
                         "Reads routed",
@@ -218,28 +225,11 @@ fn dashboard(model: &Model) -> Value {
                     StoreKindTag::InfluxDb => "influxdb",
                     StoreKindTag::Redis | StoreKindTag::Postgres => continue,
                 };
-                // The generated writer configs (and ClickHouse row types)
-                // label their metrics with the store's name.
-                let w = format!("writer=\"{writer}\", store=\"{s}\"");
-                g.row(&format!("{writer} store `{s}` (batch writer)"));
-                g.panel(
-                    "Rows and bytes per second",
-                    "rowsps",
-                    &[
-                        ("rows {{target}}", format!("sum by (target) (rate(strata_writer_rows_total{{{w}}}[$__rate_interval]))")),
-                        ("bytes {{target}}", format!("sum by (target) (rate(strata_writer_bytes_total{{{w}}}[$__rate_interval]))")),
-                    ],
-                );
-                g.panel(
-                    "Failures, retries, backlog",
-                    "short",
-                    &[
-                        ("failures {{target}} {{kind}}", format!("sum by (target, kind) (rate(strata_writer_failures_total{{{w}}}[$__rate_interval]))")),
-                        ("retries", format!("sum (rate(strata_writer_retries_total{{{w}}}[$__rate_interval]))")),
-                        ("backlog {{target}}", format!("max by (target) (strata_writer_backlog_rows{{{w}}})")),
-                        ("flush p95", format!("histogram_quantile(0.95, sum by (le) (rate(strata_writer_flush_duration_seconds_bucket{{{w}}}[$__rate_interval])))")),
-                    ],
-                );
+                if batch_written(model, s) {
+                    writer_panels(&mut g, writer, s);
+                } else if model.sync.iter().any(|r| &r.to == s) {
+                    sync_target_panels(&mut g, writer, s);
+                }
             }
         }
     }
@@ -263,6 +253,87 @@ fn dashboard(model: &Model) -> Value {
         "annotations": { "list": [] },
         "panels": g.panels,
     })
+}
+
+/// Whether the application writes `store` with a batch writer, the one
+/// source of `strata_writer_*`: it is the home store of an entity (the
+/// generated ClickHouse row types and InfluxDB `config()`), or the search
+/// store of one (`bulk_config()`). A store that is only a sync target is
+/// written by `strata sync run`, which records `strata_sync_*` instead.
+fn batch_written(model: &Model, store: &str) -> bool {
+    (model.entities.iter())
+        .any(|e| e.store == store || e.search.as_ref().is_some_and(|x| x.store == store))
+}
+
+/// The batch writers of one store, labelled with its name by the generated
+/// writer configs (and ClickHouse row types).
+fn writer_panels(g: &mut Grid, writer: &str, store: &str) {
+    let w = format!("writer=\"{writer}\", store=\"{store}\"");
+    let rate = |m: &str, by: &str| format!("sum by ({by}) (rate({m}{{{w}}}[$__rate_interval]))");
+    g.row(&format!("{writer} store `{store}` (batch writer)"));
+    g.panel(
+        "Rows accepted per second",
+        "rowsps",
+        &[("{{target}}", rate("strata_writer_rows_total", "target"))],
+    );
+    g.panel(
+        "Bytes accepted per second",
+        "Bps",
+        &[("{{target}}", rate("strata_writer_bytes_total", "target"))],
+    );
+    g.panel(
+        "Failed batches and retried requests per second",
+        "reqps",
+        &[
+            (
+                "failures {{target}} {{kind}}",
+                rate("strata_writer_failures_total", "target, kind"),
+            ),
+            ("retries", rate("strata_writer_retries_total", "store")),
+        ],
+    );
+    g.panel(
+        "Backlog (rows buffered, not yet accepted)",
+        "short",
+        &[(
+            "{{target}}",
+            format!("max by (target) (strata_writer_backlog_rows{{{w}}})"),
+        )],
+    );
+    g.panel(
+        "Flush time p95 (retries included)",
+        "s",
+        &[(
+            "{{target}}",
+            format!("histogram_quantile(0.95, sum by (le, target) (rate(strata_writer_flush_duration_seconds_bucket{{{w}}}[$__rate_interval])))"),
+        )],
+    );
+}
+
+/// A store only change capture writes: what `strata sync run` applied to it.
+fn sync_target_panels(g: &mut Grid, kind: &str, store: &str) {
+    let t = format!("target=\"{store}\"");
+    g.row(&format!(
+        "{kind} store `{store}` (filled by `strata sync run`)"
+    ));
+    g.panel(
+        "Rows applied per second",
+        "rowsps",
+        &[(
+            "{{pipeline}}",
+            format!(
+                "sum by (pipeline) (rate(strata_sync_rows_applied_total{{{t}}}[$__rate_interval]))"
+            ),
+        )],
+    );
+    g.panel(
+        "Batch write time p95",
+        "s",
+        &[(
+            "{{pipeline}}",
+            format!("histogram_quantile(0.95, sum by (le, pipeline) (rate(strata_sync_batch_duration_seconds_bucket{{{t}}}[$__rate_interval])))"),
+        )],
+    );
 }
 
 /// The cache of the entities a redis store holds.
@@ -291,10 +362,11 @@ fn cache_panels(g: &mut Grid, model: &Model, store: &str) {
         )],
     );
     g.panel(
-        "Loads, refused fills, invalidations, Redis errors",
+        "Loads, fills, refused fills, invalidations, errors, bypasses per second",
         "reqps",
         &[
             ("loads {{entity}}", rate("strata_cache_loads_total")),
+            ("fills {{entity}}", rate("strata_cache_fills_total")),
             (
                 "fills refused {{entity}}",
                 rate("strata_cache_fills_refused_total"),
@@ -314,7 +386,7 @@ fn sync_panels(g: &mut Grid) {
     g.row("Change capture (`strata sync`)");
     g.panel(
         "Pipelines up (1 = running, 0 = stopped or failed)",
-        "short",
+        "none",
         &[("{{pipeline}}", "min by (pipeline) (strata_sync_up)".into())],
     );
     g.panel(
@@ -353,6 +425,23 @@ fn sync_panels(g: &mut Grid) {
         &[(
             "{{target}}",
             "histogram_quantile(0.95, sum by (le, target) (rate(strata_sync_batch_duration_seconds_bucket[$__rate_interval])))".into(),
+        )],
+    );
+    g.panel(
+        "Batches acknowledged per second",
+        "reqps",
+        &[(
+            "{{pipeline}} → {{target}}",
+            "sum by (pipeline, target) (rate(strata_sync_batches_total[$__rate_interval]))".into(),
+        )],
+    );
+    g.panel(
+        "Dead letters set aside (per interval)",
+        "short",
+        &[(
+            "{{pipeline}} {{table}}",
+            "sum by (pipeline, table) (increase(strata_sync_dead_letters_total[$__rate_interval]))"
+                .into(),
         )],
     );
 }

@@ -223,6 +223,23 @@ fn each_sync_command_lists_only_the_options_it_uses() {
     );
 }
 
+/// `--metrics-addr` takes `host:port` (`tests/tests/sync_metrics.rs` serves
+/// on `localhost:0`); a bad one is a usage error that says what it wants,
+/// before anything connects.
+#[test]
+fn sync_run_says_what_metrics_addr_takes() {
+    let dir = TempDir::new("cli_metrics_addr");
+    let s = schema(&dir, "postgres://127.0.0.1:1/none", "none");
+    for bad in ["localhost", "localhost:notaport", "127.0.0.1"] {
+        let (code, _, err) = strata(&["sync", "run", &s, "--metrics-addr", bad]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(
+            err.contains(&format!("--metrics-addr {bad}: ")) && err.contains("expected host:port"),
+            "{bad}: {err}"
+        );
+    }
+}
+
 /// Runs `strata args` with `DATABASE_URL` set to `env`.
 fn strata_with_env(args: &[&str], env: &str) -> (i32, String, String) {
     let out = std::process::Command::new(strata_bin())
@@ -317,4 +334,104 @@ async fn every_command_that_connects_names_its_database_and_where_the_url_came_f
         "{err}"
     );
     assert!(!err.contains(&password), "{err}");
+}
+
+/// Every command that takes a database URL refuses one that is not
+/// PostgreSQL's with the same words and exit 2, before connecting, wherever
+/// the URL comes from: --database-url, DATABASE_URL, a postgres store's
+/// `url:` or one of its `replicas:` (`health` took `mysql://h/db` for a
+/// PostgreSQL server at `h` and reported it up, issue 9).
+#[test]
+fn every_command_refuses_a_database_url_that_is_not_postgres() {
+    let dir = TempDir::new("cli_not_postgres");
+    let good = schema(&dir, "postgres://postgres@127.0.0.1:1/none", "none");
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    let m = migrations.to_str().unwrap();
+    let refused = |args: &[&str], env: Option<&str>, bad: &str| {
+        let (code, _, err) = match env {
+            Some(e) => strata_with_env(args, e),
+            None => strata(args),
+        };
+        let scheme = bad.split_once("://").unwrap().0;
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "the database URL is a `{scheme}://` URL: strata works with PostgreSQL only"
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("secretpw"), "{args:?} echoes the URL: {err}");
+        err
+    };
+    for bad in [
+        "mysql://app:secretpw@127.0.0.1:5432/app",
+        "http://app:secretpw@127.0.0.1:5432/app",
+    ] {
+        // --database-url, on every command that takes it.
+        let commands: [&[&str]; 10] = [
+            &["health", &good],
+            &["migrate", "status", &good, "--dir", m],
+            &["migrate", "apply", &good, "--dir", m],
+            &["migrate", "diff", &good, "--dir", m],
+            &["sync", "run", &good],
+            &["sync", "status", &good],
+            &["sync", "verify", &good],
+            &["sync", "drop", &good],
+            &["sync", "recopy", &good, "--entity", "Book"],
+            &["sync", "consume", &good, "--group", "g"],
+        ];
+        for args in commands {
+            refused(&[args, &["--database-url", bad]].concat(), None, bad);
+        }
+        // DATABASE_URL (`health` reads only the stores' `url:`).
+        refused(&["migrate", "status", &good, "--dir", m], Some(bad), bad);
+        refused(&["sync", "status", &good], Some(bad), bad);
+        // A store's `url:`.
+        let d = TempDir::new("cli_not_postgres_url");
+        let s = schema(&d, bad, "none");
+        for args in [
+            &["health", s.as_str()][..],
+            &["migrate", "status", &s, "--dir", m],
+            &["sync", "status", &s],
+        ] {
+            let err = refused(args, None, bad);
+            assert!(err.contains("store `main`, its `url:`"), "{err}");
+        }
+        // A replica, also under --database-url (it replaces only `url:`).
+        let d = TempDir::new("cli_not_postgres_replica");
+        let s = d.path().join("schema.yaml");
+        std::fs::write(
+            &s,
+            format!(
+                r#"version: 1
+stores:
+  main: {{ kind: postgres, url: "postgres://postgres@127.0.0.1:1/none", replicas: ["{bad}"] }}
+entities:
+  Book:
+    store: main
+    key: id
+    fields:
+      id: {{ type: i64 }}
+"#
+            ),
+        )
+        .unwrap();
+        let s = s.to_str().unwrap();
+        for args in [
+            &["health", s][..],
+            &[
+                "health",
+                s,
+                "--database-url",
+                "postgres://postgres@127.0.0.1:1/x",
+            ],
+        ] {
+            let err = refused(args, None, bad);
+            assert!(
+                err.contains("store `main`, its replica 1 (`replicas:`)"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! The Grafana dashboard `strata generate` writes (`grafana/dashboard.json`):
 //! it loads as JSON, every query names only metrics the SDK really emits
 //! (`strata_sdk::metrics::every_metric`, with Prometheus' `_bucket`,
-//! `_count` and `_sum` series of a histogram), and it has the panels the
-//! schema's stores call for.
+//! `_count` and `_sum` series of a histogram), each panel's unit is the unit
+//! of every query in it, and it has the panels the schema's stores call for.
 
 use std::collections::BTreeSet;
 
@@ -49,6 +49,55 @@ fn metric_names(expr: &str) -> Vec<String> {
     names
 }
 
+/// The trading schema and every valid fixture.
+fn schemas() -> Vec<String> {
+    let mut out = vec!["../schema".to_string()];
+    let mut fixtures: Vec<String> = std::fs::read_dir("fixtures/valid")
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
+    fixtures.sort();
+    out.extend(fixtures);
+    out
+}
+
+/// The Grafana unit of what a query computes, from the metric's name
+/// (Prometheus names carry the unit: `_seconds`, `_bytes`, `_total`) and
+/// the function over it.
+fn unit_of(expr: &str) -> &'static str {
+    let names = metric_names(expr);
+    let n = names[0].as_str();
+    if expr.contains("histogram_quantile(") {
+        assert!(
+            n.ends_with("_seconds_bucket"),
+            "`{expr}`: a quantile of what?"
+        );
+        "s"
+    } else if expr.contains(" / ") {
+        "percentunit"
+    } else if expr.contains("increase(") {
+        "short"
+    } else if expr.contains("rate(") {
+        if n.ends_with("_bytes_total") {
+            "Bps"
+        } else if n.contains("_rows") {
+            "rowsps"
+        } else {
+            // Events: a counter, or the `_count` of a histogram.
+            "reqps"
+        }
+    } else if n.ends_with("_seconds") {
+        "s"
+    } else if n.ends_with("_bytes") {
+        "bytes"
+    } else if n.ends_with("_up") {
+        "none"
+    } else {
+        "short"
+    }
+}
+
 fn exprs(d: &Value) -> Vec<(String, String)> {
     d["panels"]
         .as_array()
@@ -87,6 +136,69 @@ fn every_query_names_a_metric_the_sdk_emits() {
 }
 
 #[test]
+fn every_panel_has_the_unit_of_its_queries() {
+    for schema in schemas() {
+        let d = dashboard(&schema);
+        for p in d["panels"].as_array().unwrap() {
+            if p["type"] == "row" {
+                continue;
+            }
+            let title = &p["title"];
+            let unit = p["fieldConfig"]["defaults"]["unit"].as_str().unwrap();
+            for t in p["targets"].as_array().unwrap() {
+                let expr = t["expr"].as_str().unwrap();
+                assert_eq!(
+                    unit,
+                    unit_of(expr),
+                    "{schema}: panel {title} (unit `{unit}`) shows `{expr}`"
+                );
+            }
+        }
+    }
+}
+
+fn row_titles(d: &Value) -> Vec<String> {
+    (d["panels"].as_array().unwrap().iter())
+        .filter(|p| p["type"] == "row")
+        .map(|p| p["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `strata_writer_*` comes only from the application's batch writers: a
+/// store only `strata sync run` writes gets a row of what sync applied.
+#[test]
+fn writer_rows_only_for_stores_the_application_writes() {
+    let d = dashboard("fixtures/valid/analytics.yaml");
+    let rows = row_titles(&d);
+    let all: String = exprs(&d).into_iter().map(|(_, e)| e).collect();
+    // `lake` is PageView's home store; `legacy` only a sync target.
+    assert!(
+        rows.contains(&"clickhouse store `lake` (batch writer)".into()),
+        "{rows:?}"
+    );
+    assert!(
+        all.contains("writer=\"clickhouse\", store=\"lake\""),
+        "{all}"
+    );
+    assert!(!all.contains("store=\"legacy\""), "{all}");
+    assert!(
+        rows.contains(&"clickhouse store `legacy` (filled by `strata sync run`)".into()),
+        "{rows:?}"
+    );
+    assert!(all.contains("target=\"legacy\""), "{all}");
+    // The trading schema's `analytics` is only a sync target; `search` holds
+    // its entities' `search:` indexes (bulk_config) and `series` is home.
+    let d = dashboard("../schema");
+    let rows = row_titles(&d);
+    assert!(
+        rows.contains(&"clickhouse store `analytics` (filled by `strata sync run`)".into()),
+        "{rows:?}"
+    );
+    let all: String = exprs(&d).into_iter().map(|(_, e)| e).collect();
+    assert!(!all.contains("writer=\"clickhouse\""), "{all}");
+}
+
+#[test]
 fn the_panels_follow_the_schema() {
     let d = dashboard("../schema");
     assert_eq!(d["uid"], "strata-data-layer");
@@ -106,12 +218,21 @@ fn the_panels_follow_the_schema() {
         assert!(titles.iter().any(|x| x == t), "no panel `{t}`: {titles:?}");
     }
     // The trading schema's postgres store filters on its own entities and
-    // has writer rows for its ClickHouse, Elasticsearch and InfluxDB stores.
+    // has writer rows for its Elasticsearch and InfluxDB stores.
     let all: String = exprs(&d).into_iter().map(|(_, e)| e).collect();
     assert!(all.contains("store=\"main\""), "{all}");
     assert!(all.contains("Decision"), "{all}");
-    for w in ["clickhouse", "elasticsearch", "influxdb"] {
+    for w in ["elasticsearch", "influxdb"] {
         assert!(all.contains(&format!("writer=\"{w}\"")), "{w}");
+    }
+    // Dead letters, cache fills (and those refused), sync batches.
+    for m in [
+        "strata_sync_dead_letters_total",
+        "strata_cache_fills_total",
+        "strata_cache_fills_refused_total",
+        "strata_sync_batches_total",
+    ] {
+        assert!(all.contains(m), "no panel shows {m}");
     }
     // No replicas in the trading schema: no replica panels; the fixture with
     // replicas has them.

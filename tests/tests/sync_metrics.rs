@@ -38,8 +38,9 @@ async fn sync_run_serves_metrics_and_health() {
         .args([
             "--clickhouse-database",
             &f.ch.name,
+            // A host name, not only an IP (issue 9).
             "--metrics-addr",
-            "127.0.0.1:0",
+            "localhost:0",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -92,6 +92,17 @@ pub fn run(args: HealthArgs) -> ExitCode {
         }
     };
     let over = (args.database_url.clone()).map(|u| (u, super::target::UrlSource::Flag));
+    // The health check would take `mysql://h/db` for a PostgreSQL server
+    // at `h` (sqlx reads any scheme): refuse it as `migrate` and `sync` do.
+    let urls = match &over {
+        Some((u, _)) => super::target::check_url(u),
+        None => Ok(()),
+    }
+    .and_then(|()| super::target::check_store_urls(&model, over.is_some()));
+    if let Err(e) = urls {
+        errln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     say_sources(&model, over.as_ref());
     let checks = checks(
         &model,

@@ -98,8 +98,8 @@ pub struct RunArgs {
     pub snapshot_workers: usize,
     /// Serve `/metrics` (Prometheus text) and `/health` (the schema's
     /// stores, as `strata health` checks them) over HTTP on this address,
-    /// e.g. `127.0.0.1:9464` (port 0 picks a free one; the address is
-    /// printed on stderr).
+    /// `host:port` or `ip:port`, e.g. `localhost:9464` or `127.0.0.1:9464`
+    /// (port 0 picks a free one; the address is printed on stderr).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
     /// Set aside a change whose value a target cannot hold (NaN in a
@@ -111,6 +111,26 @@ pub struct RunArgs {
     pub dead_letter: bool,
 }
 
+/// The addresses `--metrics-addr` names: `ip:port`, or `host:port`
+/// resolved (`localhost:9464` may be two, `::1` and `127.0.0.1`; the
+/// server binds the first it can).
+async fn listen_addrs(addr: &str) -> Result<Vec<std::net::SocketAddr>, String> {
+    let bad = |e: &dyn std::fmt::Display| {
+        format!(
+            "--metrics-addr {addr}: {e} (expected host:port or ip:port, e.g. \
+             localhost:9464 or 127.0.0.1:9464)"
+        )
+    };
+    let found: Vec<_> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| bad(&e))?
+        .collect();
+    if found.is_empty() {
+        return Err(bad(&"the name has no address"));
+    }
+    Ok(found)
+}
+
 /// Starts the `/metrics` and `/health` endpoints when asked.
 async fn serve(
     a: &RunArgs,
@@ -119,9 +139,7 @@ async fn serve(
     let Some(addr) = &a.metrics_addr else {
         return Ok(None);
     };
-    let at: std::net::SocketAddr = addr
-        .parse()
-        .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
+    let at = listen_addrs(addr).await.map_err(usage)?;
     let model = load_and_compile(&a.common.schema, false)?;
     let prometheus = strata_sdk::metrics::install_prometheus().map_err(|e| usage(e.to_string()))?;
     // The same database the pipelines use: --database-url, then DATABASE_URL.
@@ -133,11 +151,21 @@ async fn serve(
             over.as_ref().map(|(u, _)| u.as_str()),
         ))
         .with_pipelines(states.clone());
-    let (bound, task) = strata_sdk::serve::spawn(at, endpoints)
-        .await
-        .map_err(|e| usage(format!("--metrics-addr {addr}: {e}")))?;
-    errln!("strata sync: serving /metrics and /health on http://{bound}");
-    Ok(Some(task))
+    // The first address that binds, as `TcpListener::bind("host:port")`.
+    let mut failed = Vec::new();
+    for at in at {
+        match strata_sdk::serve::spawn(at, endpoints.clone()).await {
+            Ok((bound, task)) => {
+                errln!("strata sync: serving /metrics and /health on http://{bound}");
+                return Ok(Some(task));
+            }
+            Err(e) => failed.push(format!("{at}: {e}")),
+        }
+    }
+    Err(usage(format!(
+        "--metrics-addr {addr}: {}",
+        failed.join("; ")
+    )))
 }
 
 /// Runs every pipeline until each has stopped or failed. A failure is
@@ -203,6 +231,9 @@ fn build_with_model(args: &Args) -> Result<(Vec<Pipeline>, strata_codegen::Model
     if let Some((u, _)) = &over {
         super::target::check_url(u).map_err(usage)?;
     }
+    // The stores' own URLs too: the pipelines' source, and /health's
+    // replicas with --metrics-addr.
+    super::target::check_store_urls(&model, over.is_some()).map_err(usage)?;
     let db_url = over.as_ref().map(|(u, _)| u.clone());
     let m = model.clone();
     let urls = move |store: &str| -> Result<String, String> {
@@ -429,4 +460,33 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_addrs;
+
+    #[tokio::test]
+    async fn metrics_addr_takes_a_host_name_or_an_ip() {
+        let at = listen_addrs("localhost:9464").await.expect("localhost");
+        assert!(
+            at.iter().all(|a| a.ip().is_loopback() && a.port() == 9464),
+            "{at:?}"
+        );
+        let at = listen_addrs("127.0.0.1:0").await.expect("an ip");
+        assert_eq!(at, ["127.0.0.1:0".parse().unwrap()]);
+        assert!(listen_addrs("[::1]:9464").await.is_ok());
+        for bad in [
+            "localhost",
+            "localhost:notaport",
+            "localhost:99999",
+            ":9464",
+        ] {
+            let e = listen_addrs(bad).await.unwrap_err();
+            assert!(
+                e.starts_with(&format!("--metrics-addr {bad}: ")) && e.contains("host:port"),
+                "{e}"
+            );
+        }
+    }
 }

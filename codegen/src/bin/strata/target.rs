@@ -145,7 +145,12 @@ pub fn resolve(
             }
         },
     };
-    check_url(&url).map_err(usage)?;
+    check_url(&url)
+        .map_err(|e| match &from {
+            UrlSource::Store(s) => format!("store `{s}`, its `url:`: {e}"),
+            _ => e,
+        })
+        .map_err(usage)?;
     Ok(Target {
         url,
         from,
@@ -181,6 +186,30 @@ pub fn check_url(url: &str) -> Result<(), String> {
     sqlx::postgres::PgConnectOptions::from_str(url)
         .map(|_| ())
         .map_err(|e| format!("the database URL is not valid: {e}"))
+}
+
+/// Refuses, as [`check_url`] does, a postgres store whose `url:` (unless
+/// `overridden` by --database-url or DATABASE_URL) or one of whose
+/// `replicas:` expands to a URL that is not PostgreSQL's: sqlx would read
+/// `mysql://h/db` as a PostgreSQL server at `h` and connect to it. A
+/// template whose variable is unset is left to the caller, which says so.
+pub fn check_store_urls(model: &Model, overridden: bool) -> Result<(), String> {
+    for s in model.stores.values() {
+        let StoreKind::Postgres { replicas, .. } = &s.kind else {
+            continue;
+        };
+        let primary = (s.url.iter())
+            .filter(|_| !overridden)
+            .map(|t| ("`url:`".to_string(), t));
+        let replicas = (replicas.iter().enumerate())
+            .map(|(i, t)| (format!("replica {} (`replicas:`)", i + 1), t));
+        for (what, t) in primary.chain(replicas) {
+            if let Ok(url) = t.expand(|v| std::env::var(v).ok()) {
+                check_url(&url).map_err(|e| format!("store `{}`, its {what}: {e}", s.name))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Connects for a run. A failure names the server (host, port, database,
