@@ -4,7 +4,6 @@
 
 mod cache_support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cache_support::load::{cache_equals_database, op, seed, Truth};
@@ -107,27 +106,6 @@ async fn cache_equals_database_cluster(s: &Store) -> usize {
     values
 }
 
-struct Sentinel {
-    child: Child,
-    _dir: std::path::PathBuf,
-}
-
-impl Drop for Sentinel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn the_cache_finds_its_master_through_sentinel() {
     let master = PrivateRedis::start();
@@ -153,19 +131,7 @@ async fn the_cache_finds_its_master_through_sentinel() {
 /// `master_port` as `strata`, and a store whose cache finds its master
 /// through it; the guards keep the sentinel and the database alive.
 async fn sentinel_store(master_port: u16) -> (Store, Sentinel, TestDb) {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("strata-sentinel-{port}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("sentinel.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "port {port}\nbind 127.0.0.1\nsentinel monitor strata 127.0.0.1 {master_port} 1\nsentinel down-after-milliseconds strata 500\nsentinel failover-timeout strata 5000\n"
-        ),
-    )
-    .unwrap();
-    let sentinel = spawn(&[conf.to_str().unwrap(), "--sentinel"], dir);
-    let url = format!("redis+sentinel://127.0.0.1:{port}/strata");
+    let (sentinel, url) = Sentinel::start(master_port);
     let mut cache = None;
     for _ in 0..100 {
         if let Ok(c) = CacheConfig::new(&url, prefix()).connect().await {
@@ -179,70 +145,10 @@ async fn sentinel_store(master_port: u16) -> (Store, Sentinel, TestDb) {
     (s, sentinel, db)
 }
 
-/// Starts a process whose guard kills it.
-fn spawn(args: &[&str], dir: std::path::PathBuf) -> Sentinel {
-    std::fs::create_dir_all(&dir).unwrap();
-    let child = Command::new("redis-server")
-        .args(args)
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    Sentinel { child, _dir: dir }
-}
-
-async fn info(url: &str, section: &str) -> String {
-    match redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-    {
-        Ok(mut c) => redis::cmd("INFO")
-            .arg(section)
-            .query_async(&mut c)
-            .await
-            .unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
-/// Polls `f` every 100 ms for up to `secs` seconds.
-async fn eventually<F, Fut>(secs: u64, what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..secs * 10 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not within {secs} s");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_follows_a_sentinel_failover() {
     let mut master = PrivateRedis::start();
-    let rport = free_port();
-    let _replica = spawn(
-        &[
-            "--port",
-            &rport.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--replicaof",
-            "127.0.0.1",
-            &master.port.to_string(),
-        ],
-        std::env::temp_dir().join(format!("strata-replica-{rport}")),
-    );
-    let replica_url = format!("redis://127.0.0.1:{rport}");
+    let (_replica, replica_url) = replica_of(master.port);
     eventually(20, "the replica connected", || async {
         info(&master.url(), "replication")
             .await

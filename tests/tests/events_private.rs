@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use cache_support::PrivateRedis;
+use cache_support::{eventually, info, raw, replica_of, PrivateRedis, Sentinel};
 use events_support::{quiet, take};
 use strata_sdk::events::{Client, Event, Op, Position, Publisher};
 
@@ -131,5 +131,66 @@ async fn a_subscription_rides_out_dropped_connections() {
     let after = take(&mut sub, 5, 20).await;
     let pos: Vec<u64> = after.iter().map(|c| c.position.lsn).collect();
     assert_eq!(pos, [6, 7, 8, 9, 10]);
+    quiet(&mut sub, 500).await;
+}
+
+/// Change events through Redis Sentinel (`redis+sentinel://…/strata`): the
+/// publisher and a subscription find the master through the sentinel, and
+/// both follow a failover: after the master dies and its replica is
+/// promoted, appends reach the new master and the same subscription goes
+/// on from where it was, nothing skipped or yielded twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_go_through_sentinel_and_follow_a_failover() {
+    let mut master = PrivateRedis::start();
+    let (_replica, replica_url) = replica_of(master.port);
+    eventually(20, "the replica connected", || async {
+        info(&master.url(), "replication")
+            .await
+            .contains("connected_slaves:1")
+    })
+    .await;
+    let (_sentinel, url) = Sentinel::start(master.port);
+    let mut publisher = None;
+    for _ in 0..100 {
+        if let Ok(p) = Publisher::connect(&url, "t").await {
+            publisher = Some(p);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let p = publisher.expect("the sentinel answers");
+    let client = Client::connect(&url, "t").await.unwrap();
+    let mut sub = Box::pin(client.subscribe_as::<serde_json::Value>("E", 2, Position::START));
+    assert_eq!(
+        p.append("E", 1000, false, &events(1, 10)).await.unwrap(),
+        10
+    );
+    let first = take(&mut sub, 10, 10).await;
+    assert_eq!(first.len(), 10);
+    // Replication is asynchronous: everything is on the replica before
+    // the master dies.
+    let m = raw(&master.url()).await;
+    eventually(10, "the replica acknowledged every write", || {
+        let mut m = m.clone();
+        async move {
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(1).arg(200);
+            let n: redis::RedisResult<i64> = wait.query_async(&mut m).await;
+            n.is_ok_and(|n| n == 1)
+        }
+    })
+    .await;
+    master.kill();
+    eventually(30, "an append on the promoted replica", || async {
+        p.append("E", 1000, false, &events(11, 10)).await.is_ok()
+    })
+    .await;
+    assert!(info(&replica_url, "replication")
+        .await
+        .contains("role:master"));
+    let then = take(&mut sub, 10, 30).await;
+    let mut seen: Vec<u64> = first.iter().chain(&then).map(|c| c.position.lsn).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=20).collect::<Vec<u64>>());
     quiet(&mut sub, 500).await;
 }

@@ -191,3 +191,114 @@ impl Drop for PrivateRedis {
         self.kill();
     }
 }
+
+/// A loopback port nothing listens on (at the time of asking).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `redis-server` process of this test's own (a replica, a sentinel),
+/// killed, and its folder removed, when dropped.
+pub struct Sentinel {
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Sentinel {
+    /// A sentinel (quorum 1, a master down after 500 ms, failover within
+    /// 5 s) watching the master on `master_port` as `strata`, and its
+    /// `redis+sentinel://…/strata` URL.
+    pub fn start(master_port: u16) -> (Sentinel, String) {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("strata-sentinel-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\nsentinel monitor strata 127.0.0.1 {master_port} 1\nsentinel down-after-milliseconds strata 500\nsentinel failover-timeout strata 5000\n"
+            ),
+        )
+        .unwrap();
+        let s = spawn(&[conf.to_str().unwrap(), "--sentinel"], dir);
+        (s, format!("redis+sentinel://127.0.0.1:{port}/strata"))
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts `redis-server args…` in `dir`; the guard kills it.
+pub fn spawn(args: &[&str], dir: std::path::PathBuf) -> Sentinel {
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new("redis-server")
+        .args(args)
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    Sentinel { child, dir }
+}
+
+/// A replica of the master on `master_port`, on a free port, and its URL.
+pub fn replica_of(master_port: u16) -> (Sentinel, String) {
+    let port = free_port();
+    let r = spawn(
+        &[
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--replicaof",
+            "127.0.0.1",
+            &master_port.to_string(),
+        ],
+        std::env::temp_dir().join(format!("strata-replica-{port}")),
+    );
+    (r, format!("redis://127.0.0.1:{port}"))
+}
+
+/// `INFO section` of the server at `url` (empty when it does not answer).
+pub async fn info(url: &str, section: &str) -> String {
+    match redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+    {
+        Ok(mut c) => redis::cmd("INFO")
+            .arg(section)
+            .query_async(&mut c)
+            .await
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Polls `f` every 100 ms for up to `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..secs * 10 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within {secs} s");
+}
