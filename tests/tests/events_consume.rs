@@ -453,3 +453,121 @@ async fn a_field_added_while_consuming_is_copied_again() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The ClickHouse copy's live ids (`FINAL`, tombstones left out).
+async fn ch_ids(copy: &Pipeline) -> Vec<i64> {
+    let table = copy
+        .targets
+        .iter()
+        .find_map(|t| match t {
+            TargetSpec::ClickHouse { tables, .. } => tables.first().cloned(),
+            _ => None,
+        })
+        .expect("a ClickHouse table");
+    let sql = format!(
+        "SELECT id FROM `{}`.`{}` FINAL WHERE _deleted = 0 ORDER BY id FORMAT TabSeparated",
+        table.database, table.name
+    );
+    let text = reqwest::Client::new()
+        .post(clickhouse_url())
+        .body(sql)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines().filter_map(|l| l.parse().ok()).collect()
+}
+
+/// A change event the copy cannot read (here a `balance` that is not an
+/// integer, as another publisher might write) stops `sync consume`; with
+/// dead letters it is set aside in `strata_sync.dead_letters` (recorded
+/// before its entry is acknowledged) and the changes around it are copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_sets_a_refused_change_aside_as_a_dead_letter() {
+    use strata_sdk::events::{Event, Op, Position, Publisher};
+    let _serial = SERIAL.lock().await;
+    let redis_url = single_url();
+    let prefix = prefix();
+    let _cleanup = Cleanup {
+        url: redis_url.clone(),
+        prefix: prefix.clone(),
+    };
+    let pg = PgDatabase::new().await;
+    let ch = ClickHouseDb::new();
+    let text = schema(&prefix, &redis_url, &ch.name);
+    let model = strata_codegen::compile_str("schema.yaml", &text).expect("compiles");
+    let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    sqlx::raw_sql(DDL).execute(&pool).await.unwrap();
+    let (_, copy) = capture_and_copy(&model, &pg.url, &redis_url, &ch.name);
+    let (pg_url, r_url) = (pg.url.clone(), redis_url.clone());
+    let urls = move |s: &str| -> Result<String, String> {
+        Ok(match s {
+            "main" => pg_url.clone(),
+            "cache" => r_url.clone(),
+            _ => clickhouse_url(),
+        })
+    };
+    let src = strata_codegen::sync_pipeline::stream_source(&model, &urls, &copy).unwrap();
+    let publisher = Publisher::connect(&redis_url, &prefix).await.unwrap();
+    publisher.claim_partitions("Ledger", 8).await.unwrap();
+    let event = |id: i64, balance: &str| Event {
+        partition: 0,
+        position: Position::new(100 + id as u64, 0),
+        op: Op::Insert,
+        key: format!(r#"{{"id":{id}}}"#),
+        row: Some(format!(
+            r#"{{"id":{id},"owner":"o","balance":{balance},"note":null,"tags":{{}}}}"#
+        )),
+        ts_us: 0,
+    };
+    let events = [event(1, "1"), event(2, r#""lots""#), event(3, "3")];
+    assert_eq!(
+        publisher
+            .append("Ledger", 100_000, false, &events)
+            .await
+            .unwrap(),
+        3
+    );
+
+    // Without dead letters, the consumer stops at the change.
+    let (_keep, rx) = tokio::sync::watch::channel(false);
+    let strict = sync::ConsumeOptions::new("strict", "c1");
+    let e = tokio::time::timeout(
+        Duration::from_secs(60),
+        sync::consume(&copy, &src, strict, rx),
+    )
+    .await
+    .expect("the consumer stops")
+    .unwrap_err();
+    assert!(e.to_string().contains("balance"), "{e}");
+
+    // With them, 1 and 3 are copied and 2 is set aside.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let lenient = sync::ConsumeOptions::new("lenient", "c1").with_dead_letters(true);
+    let (p2, s2) = (copy.clone(), src.clone());
+    let run = tokio::spawn(async move { sync::consume(&p2, &s2, lenient, rx).await });
+    let start = Instant::now();
+    while ch_ids(&copy).await != [1, 3] {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            ch_ids(&copy).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let letters: Vec<(Vec<String>, String)> =
+        sqlx::query_as("SELECT key, reason FROM strata_sync.dead_letters WHERE pipeline = $1")
+            .bind(&copy.name)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].0, ["2"]);
+    assert!(letters[0].1.contains("balance"), "{letters:?}");
+    tx.send(true).unwrap();
+    run.await
+        .unwrap()
+        .expect("the lenient consumer ran cleanly");
+}

@@ -1,6 +1,8 @@
 //! Dead letters: changes whose value a target cannot hold, set aside
 //! instead of stopping the pipeline, when the run asks for it
 //! ([`super::RunOptions::with_dead_letters`], `strata sync run
+//! --dead-letter`; for a consumer group
+//! [`super::ConsumeOptions::with_dead_letters`], `strata sync consume
 //! --dead-letter`). Off by default: a refused value then stops the
 //! pipeline, as before.
 //!

@@ -67,6 +67,11 @@ pub struct ConsumeArgs {
     /// consumer takes them over, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
     pub lease_ms: u64,
+    /// Set aside a change whose value a target cannot hold (or whose event
+    /// the copy cannot read) in the table `strata_sync.dead_letters` of
+    /// the source database and go on, instead of stopping.
+    #[arg(long)]
+    pub dead_letter: bool,
 }
 
 /// Arguments shared by the sync commands.
@@ -306,7 +311,8 @@ async fn consume(a: &ConsumeArgs) -> ExitCode {
             Err(e) => return usage(format!("pipeline `{}`: {e}", p.name)),
         };
         let opts = sync::ConsumeOptions::new(&a.group, &consumer)
-            .with_lease(std::time::Duration::from_millis(a.lease_ms));
+            .with_lease(std::time::Duration::from_millis(a.lease_ms))
+            .with_dead_letters(a.dead_letter);
         let stop = stop.clone();
         runs.push(async move { (p.name.clone(), sync::consume(p, &src, opts, stop).await) });
     }

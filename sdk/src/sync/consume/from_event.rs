@@ -72,6 +72,20 @@ const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     None => unreachable!(),
 };
 
+/// The key columns' values of a key object as text, in key order (a
+/// dead letter's key): strings as they are, other values as JSON, `None`
+/// for a value the key object lacks.
+pub fn key_text(cols: &[ColumnSpec], fields: &[String], key: &Value) -> Vec<Option<String>> {
+    (cols.iter().zip(fields))
+        .filter(|(c, _)| c.key)
+        .map(|(_, f)| match key.get(f) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v) => Some(v.to_string()),
+        })
+        .collect()
+}
+
 /// The cells of a tombstone from a key object: key columns from the JSON,
 /// zeros elsewhere.
 pub fn key_cells(cols: &[ColumnSpec], fields: &[String], key: &Value) -> Result<Vec<Cell>, String> {

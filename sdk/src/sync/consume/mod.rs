@@ -33,7 +33,9 @@ use tokio::sync::watch;
 
 use super::apply::{tombstone, Targets};
 use super::cell;
+use super::dead_letter::{self, DeadLetter};
 use super::error::SyncError;
+use super::lsn::Lsn;
 use super::spec::Pipeline;
 use crate::events::{Change, Client, GroupReader, Op, Position};
 use lease::{fair_share, Leases, Unit};
@@ -65,6 +67,7 @@ pub struct ConsumeOptions {
     consumer: String,
     lease: Duration,
     batch: usize,
+    dead_letters: bool,
 }
 
 impl ConsumeOptions {
@@ -75,6 +78,7 @@ impl ConsumeOptions {
             consumer: consumer.into(),
             lease: Duration::from_secs(5),
             batch: 2_000,
+            dead_letters: false,
         }
     }
     /// How long a lease outlives its holder (default 5 s; renewed every fifth).
@@ -85,6 +89,16 @@ impl ConsumeOptions {
     /// Entries read per partition and round (default 2,000).
     pub fn with_batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
+        self
+    }
+    /// Sets aside a change whose value a target cannot hold (or whose
+    /// event the copy cannot read) as a dead letter in the source
+    /// database's `strata_sync.dead_letters`, recorded before the entry is
+    /// acknowledged, and goes on, instead of stopping (as
+    /// [`super::RunOptions::with_dead_letters`] does for `sync run`; see
+    /// [`super::dead_letter`]). Off by default.
+    pub fn with_dead_letters(mut self, on: bool) -> Self {
+        self.dead_letters = on;
         self
     }
 }
@@ -218,6 +232,7 @@ impl Consumer<'_> {
             reason,
         };
         let mut batch = self.targets.batch();
+        let mut letters = Vec::new();
         for c in &changes {
             if c.op == Op::Truncate {
                 // Each partition's consumer would have to delete the rows
@@ -231,22 +246,34 @@ impl Consumer<'_> {
                     ),
                 });
             }
-            let (cells, deleted) = match (&c.op, &c.row) {
+            let pushed = match (&c.op, &c.row) {
                 (Op::Delete, _) | (_, None) => {
-                    let key =
-                        from_event::key_cells(&spec.columns, &t.fields, &c.key).map_err(bad)?;
-                    (tombstone(self.p, u.table, key), true)
+                    from_event::key_cells(&spec.columns, &t.fields, &c.key)
+                        .map(|key| (tombstone(self.p, u.table, key), true))
                 }
-                (_, Some(row)) => (
-                    from_event::row_cells(&spec.columns, &t.fields, row).map_err(bad)?,
-                    false,
-                ),
-            };
-            let v = c.position.lsn;
-            self.targets
-                .push(self.p, &mut batch, u.table, &cells, v, deleted, None)?;
+                (_, Some(row)) => {
+                    from_event::row_cells(&spec.columns, &t.fields, row).map(|r| (r, false))
+                }
+            }
+            .map_err(bad)
+            .and_then(|(cells, deleted)| {
+                let v = c.position.lsn;
+                (self.targets).push(self.p, &mut batch, u.table, &cells, v, deleted, None)
+            });
+            if let Err(e) = pushed {
+                if !self.opts.dead_letters {
+                    return Err(e);
+                }
+                let key = from_event::key_text(&spec.columns, &t.fields, &c.key);
+                letters.push(DeadLetter::of(e, key, Lsn(c.position.lsn))?);
+            }
         }
         self.targets.flush(self.p, &mut batch).await?;
+        if !letters.is_empty() {
+            let mut pg = super::source::connect(&self.p.source_url).await?;
+            super::source::ensure_meta(&mut pg).await?;
+            dead_letter::record(&mut pg, self.p, &letters).await?;
+        }
         let done: Vec<Position> = changes.iter().map(|c| c.position).collect();
         self.owned[u].ack(&done).await.map_err(redis_err)?;
         Ok(())
