@@ -76,6 +76,18 @@ pub struct Chunk {
     pub again: Option<Option<i64>>,
 }
 
+impl Chunk {
+    /// A done chunk read again whose snapshot is 2^31 or more transactions
+    /// older than `xmax` (the resumed run's snapshot's `xmax`, 64-bit) is
+    /// read again whole: `xmin`, a 32-bit id compared modulo 2^32, no
+    /// longer tells which rows were written since.
+    fn reread_all_past_wraparound(&mut self, xmax: i64) {
+        if matches!(self.again, Some(Some(since)) if xmax - since >= 1 << 31) {
+            self.again = Some(None);
+        }
+    }
+}
+
 /// The SQL types of pipeline table `table`'s key columns at the source
 /// (`format_type`), for casting keys bound as text. Errors: a key column
 /// that no longer exists ([`SyncError::SchemaChanged`]).
@@ -368,10 +380,7 @@ pub async fn run(
     let mut held = hold(&mut ctl, p, &snapshot, opts.chunk_rows).await?;
     let (mut chunks, done, total) = remaining(&mut ctl, p).await?;
     for ch in &mut chunks {
-        // 2^31 transactions since that snapshot: xmin no longer tells.
-        if matches!(ch.again, Some(Some(since)) if held.xmax - since >= 1 << 31) {
-            ch.again = Some(None);
-        }
+        ch.reread_all_past_wraparound(held.xmax);
     }
     let counter = Arc::new(AtomicU64::new(done));
     let shown = super::progress::Progress::start(
@@ -432,5 +441,42 @@ async fn run_workers(
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Chunk;
+
+    fn again(since: Option<i64>) -> Chunk {
+        Chunk {
+            table: 0,
+            chunk: 0,
+            lo_page: 0,
+            hi_page: None,
+            est_rows: 0,
+            again: Some(since),
+        }
+    }
+
+    #[test]
+    fn a_chunk_past_two_to_the_31_transactions_is_read_again_whole() {
+        let since = 5_000_000_000; // a 64-bit xid past one wraparound
+        for (xmax, whole) in [
+            (since, false),
+            (since + (1 << 31) - 1, false),
+            (since + (1 << 31), true),
+            (since + (1 << 33), true),
+        ] {
+            let mut ch = again(Some(since));
+            ch.reread_all_past_wraparound(xmax);
+            let want = if whole { None } else { Some(since) };
+            assert_eq!(ch.again, Some(want), "xmax {xmax}");
+        }
+        // A chunk to copy, or one read whole already, stays as it is.
+        let mut copy = again(None);
+        copy.again = None;
+        copy.reread_all_past_wraparound(i64::MAX);
+        assert_eq!(copy.again, None);
     }
 }
