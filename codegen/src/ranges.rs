@@ -22,7 +22,10 @@ pub fn kept(model: &Model) -> Vec<String> {
                      at most 32,766 bytes with its path"
                     .to_string(),
                 StoreKind::InfluxDb { precision, .. } => format!(
-                    "influxdb: floats must be finite; times 1677-09-21 to 2262-04-11 in whole {}; tag and \
+                    "influxdb: floats must be finite; decimals within their declared places and digits, \
+                     and as fields exact in a float64 (about 15 significant digits; more are refused); \
+                     times 1677-09-21 to 2262-04-11 in whole {} (VictoriaMetrics keeps milliseconds, and \
+                     every value as a float64: integers past 2^53 and -0 change there); tag and \
                      field names and tag values without newlines, tabs, NUL, a trailing backslash or a \
                      backslash before `\\`, `,`, `=` or a space; tag values not empty",
                     match precision {

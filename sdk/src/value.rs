@@ -185,6 +185,52 @@ pub mod rules {
         }
     }
 
+    /// A declared `decimal(P,S)`: at most `S` places (trailing zeros are
+    /// not places) and `P - S` integer digits, as PostgreSQL's column keeps
+    /// (the same rule as the repositories' check before a write).
+    pub fn declared_decimal(
+        precision: u8,
+        scale: u8,
+    ) -> impl Fn(&::rust_decimal::Decimal) -> Result<(), String> {
+        move |d| decimal_fits(d, u32::from(precision), u32::from(scale))
+    }
+
+    /// A float64 store (InfluxDB, VictoriaMetrics): the decimal must read
+    /// back from the nearest float64 as the same number.
+    pub fn float64_exact(d: &::rust_decimal::Decimal) -> Result<(), String> {
+        use ::rust_decimal::prelude::ToPrimitive;
+        // Display gives the shortest text that reads back as the float64:
+        // what InfluxDB returns when asked.
+        let back = (d.to_f64())
+            .and_then(|f| f.to_string().parse::<::rust_decimal::Decimal>().ok())
+            .map(|b| b.normalize());
+        match back.and_then(|b| (b == d.normalize()).then_some(())) {
+            Some(()) => Ok(()),
+            None => Err(format!(
+                "is {d}, which a float64 field cannot hold exactly (about 15 significant digits)"
+            )),
+        }
+    }
+
+    /// `string(n)`: at most `n` characters.
+    pub fn max_chars(n: u32) -> impl Fn(&String) -> Result<(), String> {
+        move |s| match s.len() <= n as usize || s.chars().count() <= n as usize {
+            true => Ok(()),
+            false => Err(format!(
+                "is {} characters long, more than string({n}) holds",
+                s.chars().count()
+            )),
+        }
+    }
+
+    /// An enum stored by name: one of `names`.
+    pub fn one_of(names: &'static [&'static str]) -> impl Fn(&String) -> Result<(), String> {
+        move |s| match names.contains(&s.as_str()) {
+            true => Ok(()),
+            false => Err(format!("is `{s}`, not one of the enum's values {names:?}")),
+        }
+    }
+
     #[cfg(feature = "clickhouse")]
     /// ClickHouse `Decimal(P,S)`: at most `S` places (trailing zeros are
     /// not places) and `P` digits in all.
@@ -226,5 +272,73 @@ pub mod rules {
             .expect("a time")
             .and_utc();
         between(t, lo, hi, "ClickHouse `DateTime64`")
+    }
+}
+
+/// Whether `d` fits `decimal(precision, scale)`: at most `scale` places
+/// (trailing zeros are not places) and `precision - scale` integer digits;
+/// else why not.
+pub fn decimal_fits(d: &::rust_decimal::Decimal, precision: u32, scale: u32) -> Result<(), String> {
+    let n = d.normalize();
+    if n.scale() > scale {
+        return Err(format!(
+            "{d} has {} decimal places; the column keeps {scale} (decimal({precision},{scale})) and would round it",
+            n.scale()
+        ));
+    }
+    let m = n.mantissa().unsigned_abs();
+    let digits = if m == 0 { 0 } else { m.ilog10() + 1 };
+    let integer = digits.saturating_sub(n.scale());
+    if integer > precision - scale {
+        return Err(format!(
+            "{d} has {integer} integer digits; decimal({precision},{scale}) keeps {}",
+            precision - scale
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rules::*;
+    use ::rust_decimal::Decimal;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn float64_exact_takes_what_a_float64_reads_back_as_written() {
+        for ok in ["0.1", "1.23456", "-0.001", "123456789012345", "1e-10", "0"] {
+            let v: Decimal = ok
+                .parse()
+                .or_else(|_| Decimal::from_scientific(ok))
+                .unwrap();
+            assert!(float64_exact(&v).is_ok(), "{ok}");
+        }
+        for bad in [
+            "1234567890123456789.012345678",
+            "9007199254740993",
+            "0.12345678901234567",
+        ] {
+            let e = float64_exact(&d(bad)).unwrap_err();
+            assert!(e.contains("float64"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn declared_decimals_strings_and_enums() {
+        let dec = declared_decimal(6, 3);
+        assert!(dec(&d("123.456")).is_ok() && dec(&d("1.500000")).is_ok());
+        assert!(dec(&d("1.23456")).unwrap_err().contains("5 decimal places"));
+        assert!(dec(&d("1234.5")).unwrap_err().contains("4 integer digits"));
+        let max = max_chars(3);
+        assert!(max(&"żółw".chars().take(3).collect()).is_ok());
+        assert!(max(&"abcd".to_string())
+            .unwrap_err()
+            .contains("4 characters"));
+        let e = one_of(&["BUY", "SELL"]);
+        assert!(e(&"BUY".to_string()).is_ok());
+        assert!(e(&"NOPE".to_string()).unwrap_err().contains("not one of"));
     }
 }

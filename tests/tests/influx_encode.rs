@@ -397,3 +397,76 @@ proptest! {
         prop_assert_eq!(&parsed.fields[1], &("b".to_string(), Val::Bool(v > 0.0)));
     }
 }
+
+/// A point refuses what its fields' declared types do not hold, as the
+/// repositories do before a PostgreSQL write (the series used to take
+/// them): decimal places or digits past `decimal(p,s)`, a `string(n)` too
+/// long, an enum name the enum lacks; and a decimal a float64 field cannot
+/// hold exactly (it was stored rounded). Nothing of the point is taken.
+#[test]
+fn a_point_refuses_values_its_declared_types_do_not_hold() {
+    let ok = || timeseries::metrics::ReadingPoint {
+        at: DateTime::from_timestamp_micros(5).unwrap(),
+        site: "s".into(),
+        sensor: "t".into(),
+        phase: Some("L2".into()),
+        value: 1.0,
+        raw: None,
+        ok: true,
+        note: None,
+        price: Some("12345678.1234".parse().unwrap()),
+        r#type: Some("ten chars!".into()),
+    };
+    let mut enc = LineEncoder::new(Precision::Us);
+    enc.encode(&ok()).expect("values within their types");
+    let before = enc.len();
+    let cases: Vec<(timeseries::metrics::ReadingPoint, &str, &str)> = vec![
+        (
+            timeseries::metrics::ReadingPoint {
+                price: Some("1.23456".parse().unwrap()),
+                ..ok()
+            },
+            "price",
+            "5 decimal places",
+        ),
+        (
+            timeseries::metrics::ReadingPoint {
+                price: Some("123456789.1".parse().unwrap()),
+                ..ok()
+            },
+            "price",
+            "9 integer digits",
+        ),
+        (
+            timeseries::metrics::ReadingPoint {
+                site: "x".repeat(41),
+                ..ok()
+            },
+            "site",
+            "41 characters",
+        ),
+        (
+            timeseries::metrics::ReadingPoint {
+                phase: Some("L4".into()),
+                ..ok()
+            },
+            "phase",
+            "not one of",
+        ),
+    ];
+    for (point, field, says) in cases {
+        match enc.encode(&point) {
+            Err(EncodeError::Value { field: f, reason }) => {
+                assert_eq!(f, field);
+                assert!(reason.contains(says), "{field}: {reason}");
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    assert_eq!(enc.len(), before, "nothing of a refused point is kept");
+    // A decimal field a float64 cannot hold exactly (InfluxDB, VictoriaMetrics).
+    let mut line = Vec::new();
+    let wide: strata_sdk::influx::Decimal = "1234567890123456789.012345678".parse().unwrap();
+    let e = strata_sdk::influx::FieldValue::write_field(&wide, "big", &mut line).unwrap_err();
+    assert!(e.to_string().contains("float64"), "{e}");
+}

@@ -73,6 +73,22 @@ const CASES: &[Case] = &[
         says: "values with more than 2 decimal places",
     },
     Case {
+        from: "f64",
+        to: "\"decimal(12,2)\"",
+        lossy: "'NaN'",
+        kept: "0.5",
+        kept_after: "0.50",
+        says: "or NaN (a decimal field cannot hold it)",
+    },
+    Case {
+        from: "text",
+        to: "\"decimal(12,2)\"",
+        lossy: "'NaN'",
+        kept: "'1.5'",
+        kept_after: "1.50",
+        says: "or NaN (a decimal field cannot hold it)",
+    },
+    Case {
         from: "json",
         to: "\"decimal(5,2)\"",
         lossy: "'1.234'",

@@ -98,7 +98,37 @@ fn rust_type(f: &Field) -> TokenStream {
     }
 }
 
-fn point(e: &Entity) -> TokenStream {
+/// The checks of a point's values against their declared types (the
+/// repositories' rules, so the series refuses what PostgreSQL would):
+/// decimal places and digits, `string(n)` lengths, enum names.
+fn value_checks(model: &Model, e: &Entity) -> Vec<TokenStream> {
+    let rules = quote!(::strata_sdk::influx::rules);
+    let checks = e.copy_fields().filter_map(|(_, f)| {
+        let rule = match f.ty.scalar() {
+            ScalarType::Decimal { precision, scale } => {
+                let p = proc_macro2::Literal::u8_unsuffixed(*precision);
+                let s = proc_macro2::Literal::u8_unsuffixed(*scale);
+                quote!(#rules::declared_decimal(#p, #s))
+            }
+            ScalarType::String { max: Some(n) } => {
+                let n = proc_macro2::Literal::u32_unsuffixed(*n);
+                quote!(#rules::max_chars(#n))
+            }
+            ScalarType::Enum(name) => {
+                let names: Vec<&str> = (model.enum_(name)?.variants.iter())
+                    .map(|v| v.name.sql.as_str())
+                    .collect();
+                quote!(#rules::one_of(&[#(#names),*]))
+            }
+            _ => return None,
+        };
+        let (n, key) = (ident(&f.name.rust), &f.name.schema);
+        Some(quote!(::strata_sdk::influx::check(#key, &self.#n, #rule)?;))
+    });
+    checks.collect()
+}
+
+fn point(model: &Model, e: &Entity) -> TokenStream {
     let EntityKind::Series {
         time,
         tags,
@@ -136,8 +166,10 @@ fn point(e: &Entity) -> TokenStream {
             quote!(line.field(#key, &self.#n)?;)
         });
     let t = ident(&e.fields[*time].name.rust);
+    let checks = value_checks(model, e);
     let doc = format!(
-        " A point of measurement `{measurement}` (entity `{}`). Tags: {}. Enums are their stored names.",
+        " A point of measurement `{measurement}` (entity `{}`). Tags: {}. Enums are their stored names; \
+         `encode` refuses a decimal, string or enum name its field's type does not hold.",
         e.name.schema,
         tag_fields.iter().map(|f| format!("`{}`", f.name.schema)).collect::<Vec<_>>().join(", ")
     );
@@ -154,6 +186,7 @@ fn point(e: &Entity) -> TokenStream {
                 &self,
                 line: &mut ::strata_sdk::influx::Line<'_>,
             ) -> ::std::result::Result<(), ::strata_sdk::influx::EncodeError> {
+                #(#checks)*
                 #(#tag_calls)*
                 #(#field_calls)*
                 line.time(self.#t)
@@ -224,7 +257,7 @@ pub fn rust(model: &Model) -> String {
             .entities
             .iter()
             .filter(|e| e.store == *store && e.is_series())
-            .map(point);
+            .map(|e| point(model, e));
         let doc = format!(" Points of the InfluxDB store `{store}`.");
         quote! {
             #[doc = #doc]

@@ -150,19 +150,32 @@ fn element(old: Kind, new: Kind, x: &str) -> Option<(String, String)> {
         }
         Kind::Numeric { scale: None } => None,
         Kind::Numeric { scale: Some(scale) } => {
-            let what = format!("with more than {scale} decimal places (they would be rounded)");
+            // NaN converts (a double's, or text `'NaN'`) and equals itself
+            // in PostgreSQL, so the rounding test misses it; a decimal
+            // field holding it is a value the SDK cannot read.
+            let what = format!(
+                "with more than {scale} decimal places (they would be rounded), or NaN (a decimal field cannot hold it)"
+            );
             match old {
                 Kind::Int(_) => None,
                 Kind::Numeric { scale: Some(s) } if s <= scale => None,
                 // The cast goes through numeric; read back as a double it
                 // must be the same double.
                 Kind::Double => Some((
-                    format!("{x} <> round({x}::numeric, {scale})::double precision"),
+                    format!(
+                        "({x} <> round({x}::numeric, {scale})::double precision OR {x} = 'NaN'::float8)"
+                    ),
                     what,
                 )),
+                // jsonb holds no NaN.
+                Kind::Jsonb => {
+                    let n = number(old)?;
+                    let what = format!("with more than {scale} decimal places (they would be rounded)");
+                    Some((format!("{n} <> round({n}, {scale})"), what))
+                }
                 k => {
                     let n = number(k)?;
-                    Some((format!("{n} <> round({n}, {scale})"), what))
+                    Some((format!("({n} <> round({n}, {scale}) OR {n} = 'NaN'::numeric)"), what))
                 }
             }
         }

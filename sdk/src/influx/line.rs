@@ -106,6 +106,31 @@ pub enum EncodeError {
         "tag `{0}` is empty: InfluxDB has no empty tag values (use None to leave the tag out)"
     )]
     EmptyTag(String),
+    /// A value the field's declared type, or the store's float64, cannot
+    /// hold exactly (a decimal with more places or digits than declared or
+    /// than a float64 keeps, a string longer than `string(n)`, a name that
+    /// is not one of the enum's): nothing of the point was taken.
+    #[error("field `{field}` {reason}")]
+    Value {
+        /// The tag or field key.
+        field: String,
+        /// What is wrong, with the value.
+        reason: String,
+    },
+}
+
+/// Checks the value (an `Option`'s, if any) of tag or field `field`
+/// against `rule` (one of [`crate::value::rules`]), for a point's
+/// [`Point::encode`].
+pub fn check<V, T: crate::value::Each<V> + ?Sized>(
+    field: &str,
+    value: &T,
+    rule: impl Fn(&V) -> Result<(), String>,
+) -> Result<(), EncodeError> {
+    value.each(rule).map_err(|reason| EncodeError::Value {
+        field: field.to_string(),
+        reason,
+    })
 }
 
 /// A point type: generated structs implement it.
@@ -352,10 +377,13 @@ impl FieldValue for bool {
     }
 }
 
-/// A decimal is written as its exact text (a float field). InfluxDB keeps
-/// float64: exact for values of up to 15 significant digits.
+/// A decimal is written as its exact text (a float field). InfluxDB and
+/// VictoriaMetrics keep float64: a decimal the nearest float64 does not
+/// read back as (more than 15 or so significant digits) is refused
+/// ([`crate::value::rules::float64_exact`]) rather than stored rounded.
 impl FieldValue for Decimal {
-    fn write_field(&self, _: &str, buf: &mut Vec<u8>) -> Result<bool, EncodeError> {
+    fn write_field(&self, key: &str, buf: &mut Vec<u8>) -> Result<bool, EncodeError> {
+        check(key, self, crate::value::rules::float64_exact)?;
         buf.extend_from_slice(self.normalize().to_string().as_bytes());
         Ok(true)
     }

@@ -55,23 +55,7 @@ impl<D: Decimals> Decimals for Vec<D> {
 
 /// Whether `d` fits `decimal(precision, scale)` exactly.
 pub fn fits(d: &Decimal, precision: u32, scale: u32) -> Result<(), String> {
-    let n = d.normalize();
-    if n.scale() > scale {
-        return Err(format!(
-            "{d} has {} decimal places; the column keeps {scale} (decimal({precision},{scale})) and would round it",
-            n.scale()
-        ));
-    }
-    let m = n.mantissa().unsigned_abs();
-    let digits = if m == 0 { 0 } else { m.ilog10() + 1 };
-    let integer = digits.saturating_sub(n.scale());
-    if integer > precision - scale {
-        return Err(format!(
-            "{d} has {integer} integer digits; decimal({precision},{scale}) keeps {}",
-            precision - scale
-        ));
-    }
-    Ok(())
+    crate::value::decimal_fits(d, precision, scale)
 }
 
 fn refused(def: &TableDef, column: usize, reason: String) -> Error {
