@@ -6,7 +6,7 @@
 mod resolve;
 mod types;
 
-pub use resolve::{constraint_name, resolve};
+pub use resolve::{constraint_name, resolve, Resolved};
 pub use types::{parse_type, type_alias, ScalarType, Type, TypeError, BUILTIN_TYPES};
 
 use std::collections::BTreeMap;
@@ -262,6 +262,8 @@ pub struct Entity {
     /// back ends read it through [`Entity::copy_fields`] and never filter
     /// secrets themselves.
     pub copy: Vec<usize>,
+    /// Where the table's name is written (`table:`, else the entity's name).
+    pub table_span: Span,
     pub span: Span,
 }
 

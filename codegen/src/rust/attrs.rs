@@ -505,6 +505,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
         version,
         renamed_from: None,
         copy: Vec::new(),
+        table_span: Default::default(),
         span: Default::default(),
     };
     Ok(EntityDef {

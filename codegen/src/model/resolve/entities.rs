@@ -69,6 +69,7 @@ impl Resolver<'_> {
             version: None,
             renamed_from: None,
             copy: Vec::new(),
+            table_span: d.table.as_ref().map_or(d.name.span, |t| t.span),
             span: d.span,
         };
         if let Some(r) = &d.renamed_from {

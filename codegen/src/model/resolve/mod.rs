@@ -25,12 +25,18 @@ use crate::names::{is_enum_value, is_snake_ident, is_type_ident, MAX_SQL_IDENT};
 use crate::source::{Sources, Spanned};
 use crate::syntax::ast::{self, DefaultLit, Filter};
 
-/// Builds the model from every file's AST. Returns `None` when any problem was found.
-pub fn resolve(
-    sources: &Sources,
-    files: &[ast::SchemaFile],
-    probs: &mut Problems,
-) -> Option<Model> {
+/// What the resolver built: the model, and whether it is whole.
+pub struct Resolved {
+    /// Everything that could be resolved; a refused schema's model lacks
+    /// what its problems are about.
+    pub model: Model,
+    /// No problem was found: the model is checked and back ends may read it.
+    pub complete: bool,
+}
+
+/// Builds the model from every file's AST; `complete` is false when any
+/// problem was found.
+pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problems) -> Resolved {
     let before = probs.list.len();
     let mut r = Resolver {
         sources,
@@ -60,16 +66,19 @@ pub fn resolve(
         .collect();
     r.references(&decls, &mut entities, &stores);
     copy_projection(&mut entities);
-    r.clashes(&decls, &entities, &enums, &stores);
+    r.clashes(&decls, &entities, &enums);
     r.rust_names(files, &decls, &entities, &stores);
     let sync = r.sync(files, &stores, &entities);
     r.limits(&decls, &entities, &sync);
-    (probs_len(r.probs) == before).then_some(Model {
-        stores,
-        enums,
-        entities,
-        sync,
-    })
+    Resolved {
+        complete: probs_len(r.probs) == before,
+        model: Model {
+            stores,
+            enums,
+            entities,
+            sync,
+        },
+    }
 }
 
 fn probs_len(p: &Problems) -> usize {
