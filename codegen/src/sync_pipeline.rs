@@ -13,7 +13,7 @@ use strata_sdk::sync::{
 use crate::clickhouse::ddl::{self, DdlOptions, CURRENT_SUFFIX};
 use crate::clickhouse::types::Target;
 use crate::elasticsearch::mapping;
-use crate::model::{Entity, Model, ScalarType, StoreKind};
+use crate::model::{Entity, Model, ScalarType, StoreKind, StoreKindTag, VersionSource};
 
 /// Where the stores are: a URL for each store (already expanded).
 pub trait Urls {
@@ -71,6 +71,12 @@ fn column_type(s: &ScalarType) -> Option<ColumnType> {
 
 /// The table description of an entity: its copy projection.
 pub fn table_spec(model: &Model, e: &Entity) -> TableSpec {
+    table_spec_of(model, e, &e.copy)
+}
+
+/// The table description of an entity holding the fields `fields` (indexes,
+/// in field order): a sync target's, or the copy projection.
+fn table_spec_of(model: &Model, e: &Entity, fields: &[usize]) -> TableSpec {
     let schema = match model.store(&e.store).map(|s| &s.kind) {
         Some(StoreKind::Postgres {
             schema: Some(s), ..
@@ -81,8 +87,7 @@ pub fn table_spec(model: &Model, e: &Entity) -> TableSpec {
         entity: e.name.schema.clone(),
         source_schema: schema,
         source_table: e.name.sql.clone(),
-        columns: e
-            .copy_fields()
+        columns: (fields.iter().map(|&i| (i, &e.fields[i])))
             .filter_map(|(i, f)| {
                 Some(ColumnSpec {
                     name: f.name.sql.clone(),
@@ -104,45 +109,44 @@ pub fn pipelines(
     opts: &PipelineOptions,
 ) -> Result<Vec<Pipeline>, String> {
     let mut out: Vec<Pipeline> = Vec::new();
-    for rule in &model.sync {
-        if !opts.only.is_empty() && !opts.only.contains(&rule.to) {
+    for t in &model.sync {
+        if !opts.only.is_empty() && !opts.only.contains(&t.store) {
             continue;
         }
-        let e = model
-            .entity(&rule.from)
-            .ok_or_else(|| format!("sync rule names unknown entity `{}`", rule.from))?;
-        let name = format!("{}_{}", e.store, rule.to).to_lowercase();
+        // The engine versions every target by commit position.
+        match t.version {
+            VersionSource::CommitLsn => {}
+        }
+        let e = &model.entities[t.entity];
+        let name = format!("{}_{}", e.store, t.store).to_lowercase();
         let idx = match out.iter().position(|p| p.name == name) {
             Some(i) => i,
             None => {
-                let store = model
-                    .store(&rule.to)
-                    .ok_or_else(|| format!("sync target `{}` is not a store", rule.to))?;
-                let url = urls.url(&rule.to)?;
-                let target = match &store.kind {
-                    StoreKind::ClickHouse { .. } => {
-                        let t = Target::of(model, &rule.to);
+                let url = urls.url(&t.store)?;
+                let target = match t.kind {
+                    StoreKindTag::ClickHouse => {
+                        let v = Target::of(model, &t.store);
                         TargetSpec::ClickHouse {
-                            store: rule.to.clone(),
+                            store: t.store.clone(),
                             url,
                             flags: ClickHouseFlags {
-                                datetime64: t.has_datetime64(),
-                                date32: t.has_date32(),
-                                bool_type: t.has_bool(),
-                                is_deleted: t.has_is_deleted(),
+                                datetime64: v.has_datetime64(),
+                                date32: v.has_date32(),
+                                bool_type: v.has_bool(),
+                                is_deleted: v.has_is_deleted(),
                             },
                             tables: Vec::new(),
                         }
                     }
-                    StoreKind::Elasticsearch { .. } => TargetSpec::Elasticsearch {
-                        store: rule.to.clone(),
+                    StoreKindTag::Elasticsearch => TargetSpec::Elasticsearch {
+                        store: t.store.clone(),
                         url,
                         indexes: Vec::new(),
                     },
                     _ => {
                         return Err(format!(
                             "sync target `{}` is neither ClickHouse nor Elasticsearch",
-                            rule.to
+                            t.store
                         ))
                     }
                 };
@@ -157,7 +161,7 @@ pub fn pipelines(
         };
         let p = &mut out[idx];
         let ti = p.tables.len();
-        p.tables.push(table_spec(model, e));
+        p.tables.push(table_spec_of(model, e, &t.fields));
         match &mut p.targets[0] {
             TargetSpec::ClickHouse { tables, .. } => {
                 let mut o = DdlOptions::default();
@@ -167,27 +171,26 @@ pub fn pipelines(
                 let db = opts
                     .clickhouse_database
                     .clone()
-                    .unwrap_or_else(|| ddl::database_of(model, &rule.to));
+                    .unwrap_or_else(|| ddl::database_of(model, &t.store));
                 tables.push(ClickHouseTable {
                     table: ti,
                     database: db,
                     name: e.name.sql.clone(),
                     current_view: format!("{}{CURRENT_SUFFIX}", e.name.sql),
-                    create: ddl::statements(model, &rule.to, e, &o),
-                    column_types: e
-                        .copy_fields()
-                        .filter(|(_, f)| column_type(f.ty.scalar()).is_some())
-                        .map(|(_, f)| {
-                            crate::clickhouse::types::column_type(f, Target::of(model, &rule.to))
+                    create: ddl::statements(model, &t.store, e, &o),
+                    column_types: (t.fields.iter().map(|&i| &e.fields[i]))
+                        .filter(|f| column_type(f.ty.scalar()).is_some())
+                        .map(|f| {
+                            crate::clickhouse::types::column_type(f, Target::of(model, &t.store))
                         })
                         .collect(),
                 });
             }
             TargetSpec::Elasticsearch { indexes, .. } => indexes.push(ElasticIndex {
                 table: ti,
-                index: mapping::index_name(model, &rule.to, e),
-                create_body: mapping::create_body(model, &rule.to, e),
-                alias: Some(mapping::alias(model, &rule.to, e)),
+                index: mapping::index_name(model, &t.store, e),
+                create_body: mapping::create_body(model, &t.store, e),
+                alias: Some(mapping::alias(model, &t.store, e)),
             }),
             TargetSpec::Redis { .. } => unreachable!("sync rules never target a redis store"),
         }

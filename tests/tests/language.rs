@@ -5,7 +5,7 @@ use std::path::Path;
 
 use strata_codegen::model::{
     Default, EntityKind, IndexMethod, OnDelete, Predicate, ScalarType, StoreKind, TemplatePart,
-    Type,
+    Type, VersionSource,
 };
 use strata_codegen::Model;
 
@@ -165,7 +165,7 @@ fn stores_templates_series_and_sync() {
     let rules: Vec<(&str, &str)> = m
         .sync
         .iter()
-        .map(|r| (r.from.as_str(), r.to.as_str()))
+        .map(|t| (m.entities[t.entity].name.schema.as_str(), t.store.as_str()))
         .collect();
     assert_eq!(
         rules,
@@ -175,6 +175,11 @@ fn stores_templates_series_and_sync() {
             ("Account", "analytics")
         ]
     );
+    // Each target holds its entity's copy projection, versioned by commit position.
+    for t in &m.sync {
+        assert_eq!(t.fields, m.entities[t.entity].copy);
+        assert_eq!(t.version, VersionSource::CommitLsn);
+    }
     let o = m.entity("Order").expect("Order");
     assert_eq!(o.cache.as_ref().and_then(|c| c.ttl_ms), Some(30_000));
     assert!(o.search.is_some() && o.partition_by.is_some());

@@ -23,11 +23,8 @@ pub fn tables(model: &Model) -> Vec<(&str, &Entity)> {
         if store.kind.tag() != StoreKindTag::ClickHouse {
             continue;
         }
-        for e in &model.entities {
-            let synced = model
-                .sync
-                .iter()
-                .any(|r| r.from == e.name.schema && &r.to == name);
+        for (i, e) in model.entities.iter().enumerate() {
+            let synced = (model.synced_to(name)).any(|(t, _)| t.entity == i);
             if (e.store == *name && !e.is_series()) || synced {
                 out.push((name.as_str(), e));
             }

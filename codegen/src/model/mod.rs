@@ -75,8 +75,9 @@ pub struct Model {
     pub enums: Vec<Enum>,
     /// Entities in declaration order (files in name order).
     pub entities: Vec<Entity>,
-    /// Sync rules expanded to one rule per (entity, target store).
-    pub sync: Vec<SyncRule>,
+    /// The `sync:` rules, expanded by the resolver into one resolved target
+    /// per (entity, target store), in rule order.
+    pub sync: Vec<SyncTarget>,
 }
 
 impl Model {
@@ -95,12 +96,14 @@ impl Model {
             .iter()
             .filter(move |e| self.stores.get(&e.store).map(|s| s.kind.tag()) == Some(kind))
     }
-    /// Sync targets of an entity.
-    pub fn sync_targets<'a>(&'a self, entity: &'a str) -> impl Iterator<Item = &'a Store> + 'a {
-        self.sync
-            .iter()
-            .filter(move |r| r.from == entity)
-            .filter_map(|r| self.stores.get(&r.to))
+    /// The sync targets in store `store`, with their entities, in rule order.
+    pub fn synced_to<'a>(
+        &'a self,
+        store: &'a str,
+    ) -> impl Iterator<Item = (&'a SyncTarget, &'a Entity)> + 'a {
+        (self.sync.iter())
+            .filter(move |t| t.store == store)
+            .map(|t| (t, &self.entities[t.entity]))
     }
 }
 
@@ -455,11 +458,32 @@ pub struct Search {
     pub text: Vec<usize>,
 }
 
+/// One `sync:` rule for one target, expanded once by the resolver's `sync`
+/// pass: what change capture copies where, and how the copy orders versions.
+/// Back ends and the sync pipeline read these fields and look nothing up.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SyncRule {
-    /// Schema name of the entity.
-    pub from: String,
-    /// Target store name.
-    pub to: String,
+pub struct SyncTarget {
+    /// The entity copied: its index in [`Model::entities`].
+    pub entity: usize,
+    /// The target store's name (a clickhouse or elasticsearch store).
+    pub store: String,
+    /// The target store's kind.
+    pub kind: StoreKindTag,
+    /// Indexes of the fields the target holds, in field order: the entity's
+    /// copy projection ([`Entity::copy`]). Neither target kind leaves a
+    /// field of it out; a type one cannot hold is refused by its check.
+    pub fields: Vec<usize>,
+    /// What orders the versions of a row in the target.
+    pub version: VersionSource,
+    /// The `sync:` rule.
     pub span: Span,
+}
+
+/// Where a copy's row versions come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionSource {
+    /// The commit position (LSN) of the change in the home store's
+    /// write-ahead log: ClickHouse's `_version`, Elasticsearch's external
+    /// version. Replays and restarts converge, as later commits are larger.
+    CommitLsn,
 }

@@ -338,15 +338,14 @@ impl Resolver<'_> {
         files: &[ast::SchemaFile],
         stores: &BTreeMap<String, Store>,
         entities: &[Entity],
-    ) -> Vec<SyncRule> {
-        let mut out: Vec<SyncRule> = Vec::new();
-        let by_name: HashMap<&str, &Entity> = entities
-            .iter()
-            .map(|e| (e.name.schema.as_str(), e))
+    ) -> Vec<SyncTarget> {
+        let mut out: Vec<SyncTarget> = Vec::new();
+        let by_name: HashMap<&str, usize> = (entities.iter().enumerate())
+            .map(|(i, e)| (e.name.schema.as_str(), i))
             .collect();
         let mut seen: HashSet<(String, String)> = HashSet::new();
         for s in files.iter().flat_map(|f| &f.sync) {
-            let Some(&e) = by_name.get(s.from.as_str()) else {
+            let Some(&ei) = by_name.get(s.from.as_str()) else {
                 if self.quiet(&s.from) {
                     continue;
                 }
@@ -366,6 +365,7 @@ impl Resolver<'_> {
                 );
                 continue;
             };
+            let e = &entities[ei];
             for to in &s.to {
                 let Some(store) = stores.get(&to.value) else {
                     if self.quiet(to) {
@@ -426,9 +426,12 @@ impl Resolver<'_> {
                     );
                     continue;
                 }
-                out.push(SyncRule {
-                    from: e.name.schema.clone(),
-                    to: to.value.clone(),
+                out.push(SyncTarget {
+                    entity: ei,
+                    store: to.value.clone(),
+                    kind: store.kind.tag(),
+                    fields: e.copy.clone(),
+                    version: VersionSource::CommitLsn,
                     span: s.span,
                 });
             }
