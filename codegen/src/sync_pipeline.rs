@@ -117,7 +117,7 @@ pub fn pipelines(
         match t.version {
             VersionSource::CommitLsn => {}
         }
-        let e = &model.entities[t.entity];
+        let e = &model[t.entity];
         let name = format!("{}_{}", e.store, t.store).to_lowercase();
         let idx = match out.iter().position(|p| p.name == name) {
             Some(i) => i,

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use strata_codegen::model::{
-    Default, EntityKind, IndexMethod, OnDelete, Predicate, ScalarType, StoreKind, TemplatePart,
-    Type, VersionSource,
+    Default, EntityKind, IndexMethod, OnDelete, Predicate, Reference, ScalarType, StoreKind,
+    TemplatePart, Type, VersionSource,
 };
 use strata_codegen::Model;
 
@@ -96,18 +96,19 @@ fn keys_constraints_indexes_and_references() {
         .field("account_id")
         .and_then(|f| f.references.clone())
         .expect("reference");
+    let named = |r: &Reference| {
+        let e = &m[r.entity];
+        (e.name.schema.as_str(), e[r.field].name.schema.as_str())
+    };
     assert_eq!(
-        (r.entity.as_str(), r.field.as_str(), r.on_delete),
-        ("Account", "id", OnDelete::Cascade)
+        (named(&r), r.on_delete),
+        (("Account", "id"), OnDelete::Cascade)
     );
     let r = o
         .field("owner")
         .and_then(|f| f.references.clone())
         .expect("reference");
-    assert_eq!(
-        (r.field.as_str(), r.on_delete),
-        ("email", OnDelete::SetNull)
-    );
+    assert_eq!((named(&r).1, r.on_delete), ("email", OnDelete::SetNull));
     let q = o
         .queries
         .iter()
@@ -165,7 +166,7 @@ fn stores_templates_series_and_sync() {
     let rules: Vec<(&str, &str)> = m
         .sync
         .iter()
-        .map(|t| (m.entities[t.entity].name.schema.as_str(), t.store.as_str()))
+        .map(|t| (m[t.entity].name.schema.as_str(), t.store.as_str()))
         .collect();
     assert_eq!(
         rules,
@@ -177,7 +178,7 @@ fn stores_templates_series_and_sync() {
     );
     // Each target holds its entity's copy projection, versioned by commit position.
     for t in &m.sync {
-        assert_eq!(t.fields, m.entities[t.entity].copy);
+        assert_eq!(t.fields, m[t.entity].copy);
         assert_eq!(t.version, VersionSource::CommitLsn);
     }
     let o = m.entity("Order").expect("Order");

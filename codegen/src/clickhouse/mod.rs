@@ -23,8 +23,8 @@ pub fn tables(model: &Model) -> Vec<(&str, &Entity)> {
         if store.kind.tag() != StoreKindTag::ClickHouse {
             continue;
         }
-        for (i, e) in model.entities.iter().enumerate() {
-            let synced = (model.synced_to(name)).any(|(t, _)| t.entity == i);
+        for (id, e) in model.entities_by_id() {
+            let synced = (model.synced_to(name)).any(|(t, _)| t.entity == id);
             if (e.store == *name && !e.is_series()) || synced {
                 out.push((name.as_str(), e));
             }

@@ -67,6 +67,52 @@ impl Template {
     }
 }
 
+/// An entity's place in [`Model::entities`]: how model items (references,
+/// sync targets) name an entity, read with `model[id]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntityId(usize);
+
+impl EntityId {
+    /// The id of the entity at `index` in [`Model::entities`].
+    pub fn new(index: usize) -> Self {
+        EntityId(index)
+    }
+    /// Its index in [`Model::entities`].
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// A field's place in [`Entity::fields`]: how another entity's items name
+/// it, read with `entity[id]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FieldId(usize);
+
+impl FieldId {
+    /// The id of the field at `index` in [`Entity::fields`].
+    pub fn new(index: usize) -> Self {
+        FieldId(index)
+    }
+    /// Its index in [`Entity::fields`].
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl std::ops::Index<EntityId> for Model {
+    type Output = Entity;
+    fn index(&self, id: EntityId) -> &Entity {
+        &self.entities[id.0]
+    }
+}
+
+impl std::ops::Index<FieldId> for Entity {
+    type Output = Field;
+    fn index(&self, id: FieldId) -> &Field {
+        &self.fields[id.0]
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     /// Stores by name.
@@ -81,8 +127,14 @@ pub struct Model {
 }
 
 impl Model {
+    /// The entity named `schema_name`: for names from outside the model (a
+    /// command line, a test). Model items refer to entities by [`EntityId`].
     pub fn entity(&self, schema_name: &str) -> Option<&Entity> {
         self.entities.iter().find(|e| e.name.schema == schema_name)
+    }
+    /// Every entity with its id, in declaration order.
+    pub fn entities_by_id(&self) -> impl Iterator<Item = (EntityId, &Entity)> {
+        (self.entities.iter().enumerate()).map(|(i, e)| (EntityId(i), e))
     }
     pub fn enum_(&self, schema_name: &str) -> Option<&Enum> {
         self.enums.iter().find(|e| e.name.schema == schema_name)
@@ -103,7 +155,7 @@ impl Model {
     ) -> impl Iterator<Item = (&'a SyncTarget, &'a Entity)> + 'a {
         (self.sync.iter())
             .filter(move |t| t.store == store)
-            .map(|t| (t, &self.entities[t.entity]))
+            .map(|t| (t, &self[t.entity]))
     }
 }
 
@@ -357,10 +409,10 @@ pub enum OnDelete {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reference {
-    /// Schema name of the referenced entity.
-    pub entity: String,
-    /// Schema name of the referenced field.
-    pub field: String,
+    /// The referenced entity.
+    pub entity: EntityId,
+    /// The referenced field, in that entity.
+    pub field: FieldId,
     pub on_delete: OnDelete,
 }
 
@@ -463,8 +515,8 @@ pub struct Search {
 /// Back ends and the sync pipeline read these fields and look nothing up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncTarget {
-    /// The entity copied: its index in [`Model::entities`].
-    pub entity: usize,
+    /// The entity copied.
+    pub entity: EntityId,
     /// The target store's name (a clickhouse or elasticsearch store).
     pub store: String,
     /// The target store's kind.

@@ -161,8 +161,8 @@ fn table(model: &Model, e: &Entity, ns: Option<&str>) -> Table {
         .iter()
         .filter_map(|f| {
             let r = f.references.as_ref()?;
-            let target = model.entity(&r.entity)?;
-            let ref_col = target.field(&r.field)?.name.sql.clone();
+            let target = &model[r.entity];
+            let ref_col = target[r.field].name.sql.clone();
             Some(ForeignKey {
                 name: crate::model::constraint_name(&e.name.sql, &[&f.name.sql], "fkey"),
                 columns: vec![f.name.sql.clone()],

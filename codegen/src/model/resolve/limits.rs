@@ -15,7 +15,7 @@ impl Resolver<'_> {
         sync: &[SyncTarget],
     ) {
         let mut total = 0usize;
-        let mut rules_of: HashMap<usize, Vec<&SyncTarget>> = HashMap::new();
+        let mut rules_of: HashMap<EntityId, Vec<&SyncTarget>> = HashMap::new();
         for t in sync {
             rules_of.entry(t.entity).or_default().push(t);
         }
@@ -31,7 +31,7 @@ impl Resolver<'_> {
                     .help("split it into entities that reference one another"),
                 );
             }
-            let rules = rules_of.remove(&i).unwrap_or_default();
+            let rules = rules_of.remove(&EntityId::new(i)).unwrap_or_default();
             if let Some(r) = rules.get(MAX_SYNC_TARGETS) {
                 self.err(
                     Problem::new(

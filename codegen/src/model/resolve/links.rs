@@ -163,7 +163,7 @@ impl Resolver<'_> {
                     Some((a, b)) => (a, Some(b)),
                     None => (target.as_str(), None),
                 };
-                let Some(te) = by_name.get(ent_name).map(|&i| &entities[i]) else {
+                let Some(tei) = by_name.get(ent_name).copied() else {
                     if self.quiet(ent_name) {
                         continue;
                     }
@@ -188,12 +188,13 @@ impl Resolver<'_> {
                     );
                     continue;
                 };
-                let tf = match field_name {
-                    Some(f) => te.field(f),
-                    None if te.key.len() == 1 => Some(&te.fields[te.key[0]]),
+                let te = &entities[tei];
+                let tfi = match field_name {
+                    Some(f) => te.fields.iter().position(|x| x.name.schema == f),
+                    None if te.key.len() == 1 => Some(te.key[0]),
                     None => None,
                 };
-                let Some(tf) = tf else {
+                let Some(tfi) = tfi else {
                     let missing = field_name.unwrap_or_default();
                     let quiet = self
                         .broken_fields
@@ -234,6 +235,7 @@ impl Resolver<'_> {
                     );
                     continue;
                 };
+                let tf = &te.fields[tfi];
                 let src = &entities[di].fields[fi];
                 if let Some(secret) = [src, tf].into_iter().find(|f| f.is_secret()) {
                     let name = secret.name.schema.clone();
@@ -324,8 +326,8 @@ impl Resolver<'_> {
                     }
                 };
                 let reference = Reference {
-                    entity: te.name.schema.clone(),
-                    field: tf.name.schema.clone(),
+                    entity: EntityId::new(tei),
+                    field: FieldId::new(tfi),
                     on_delete,
                 };
                 entities[di].fields[fi].references = Some(reference);
@@ -340,8 +342,8 @@ impl Resolver<'_> {
         entities: &[Entity],
     ) -> Vec<SyncTarget> {
         let mut out: Vec<SyncTarget> = Vec::new();
-        let by_name: HashMap<&str, usize> = (entities.iter().enumerate())
-            .map(|(i, e)| (e.name.schema.as_str(), i))
+        let by_name: HashMap<&str, EntityId> = (entities.iter().enumerate())
+            .map(|(i, e)| (e.name.schema.as_str(), EntityId::new(i)))
             .collect();
         let mut seen: HashSet<(String, String)> = HashSet::new();
         for s in files.iter().flat_map(|f| &f.sync) {
@@ -365,7 +367,7 @@ impl Resolver<'_> {
                 );
                 continue;
             };
-            let e = &entities[ei];
+            let e = &entities[ei.index()];
             for to in &s.to {
                 let Some(store) = stores.get(&to.value) else {
                     if self.quiet(to) {
