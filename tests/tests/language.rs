@@ -133,6 +133,12 @@ fn stores_templates_series_and_sync() {
     assert_eq!(pool.application_name.as_deref(), Some("trading"));
     assert_eq!(replicas.len(), 1);
     assert_eq!(replicas[0].raw, "${REPLICA_URL}");
+    // Enums know the postgres stores that create their types (a series
+    // using `Side` elsewhere does not count), and the schema Rust names.
+    for en in &m.enums {
+        assert_eq!(en.stores, ["main"], "{}", en.name.schema);
+        assert_eq!(en.pg_schema, None, "{}", en.name.schema);
+    }
     let url = m.store("cache").and_then(|s| s.url.clone()).expect("url");
     assert_eq!(
         url.parts,

@@ -263,6 +263,14 @@ pub struct Enum {
     pub name: Ident,
     pub variants: Vec<EnumVariant>,
     pub doc: Option<String>,
+    /// The postgres stores whose record tables use the enum, in store
+    /// order: each store's DDL creates the type in its own PostgreSQL
+    /// schema. Set by the resolver's `enum_homes` pass.
+    pub stores: Vec<String>,
+    /// The PostgreSQL schema of the type the generated Rust enum names:
+    /// that of the first of [`Enum::stores`], where that store has one
+    /// (`None`: the search path). Set by the resolver's `enum_homes` pass.
+    pub pg_schema: Option<String>,
     pub span: Span,
 }
 

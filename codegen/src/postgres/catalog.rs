@@ -111,17 +111,10 @@ pub fn catalog(model: &Model, store: &str) -> Catalog {
         .filter(|e| e.store == store && e.kind == EntityKind::Record)
         .collect();
     // Only the enums these tables use, in declaration order.
-    let used = |name: &str| {
-        entities.iter().any(|e| {
-            e.fields
-                .iter()
-                .any(|f| matches!(f.ty.scalar(), ScalarType::Enum(n) if n == name))
-        })
-    };
     let enums = model
         .enums
         .iter()
-        .filter(|e| used(&e.name.schema))
+        .filter(|e| e.stores.iter().any(|s| s == store))
         .map(|e| PgEnum {
             name: e.name.sql.clone(),
             values: e.variants.iter().map(|v| v.name.sql.clone()).collect(),

@@ -64,6 +64,8 @@ impl Resolver<'_> {
                 },
                 variants,
                 doc: d.doc.clone(),
+                stores: Vec::new(),
+                pg_schema: None,
                 span: d.span,
             });
         }
@@ -261,4 +263,34 @@ const PG_BUILTIN_TYPES: &[&str] = &[
 /// catalog's own row types, such as `pg_class`).
 fn is_pg_builtin_type(sql: &str) -> bool {
     sql.starts_with("pg_") || PG_BUILTIN_TYPES.contains(&sql)
+}
+
+/// The pass that fixes where each enum's PostgreSQL type lives
+/// ([`Enum::stores`], [`Enum::pg_schema`]): the postgres stores whose
+/// record tables use it. The PostgreSQL back end creates the type in each;
+/// the Rust back end names the first one's.
+pub(super) fn enum_homes(
+    enums: &mut [Enum],
+    entities: &[Entity],
+    stores: &BTreeMap<String, Store>,
+) {
+    for en in enums {
+        let uses = |store: &str| {
+            entities.iter().any(|e| {
+                e.store == store
+                    && e.kind == EntityKind::Record
+                    && (e.fields.iter()).any(
+                        |f| matches!(f.ty.scalar(), ScalarType::Enum(n) if *n == en.name.schema),
+                    )
+            })
+        };
+        en.stores = (stores.values())
+            .filter(|s| s.kind.tag() == StoreKindTag::Postgres && uses(&s.name))
+            .map(|s| s.name.clone())
+            .collect();
+        en.pg_schema = (en.stores.first()).and_then(|s| match &stores[s].kind {
+            StoreKind::Postgres { schema, .. } => schema.clone(),
+            _ => None,
+        });
+    }
 }

@@ -1,7 +1,8 @@
 //! Resolution and validation: the schema AST of every file → one checked [`Model`].
 //!
 //! The passes run in order (stores, enums, entity shells, fields, keys and
-//! constraints, queries, sync) and each collects every problem it finds.
+//! constraints, queries, references, copy projections, enum homes, name
+//! clashes, sync targets, limits) and each collects every problem it finds.
 
 mod clashes;
 mod constraints;
@@ -56,7 +57,7 @@ pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problem
             .collect(),
     };
     let stores = r.stores(files);
-    let enums = r.enums(files);
+    let mut enums = r.enums(files);
     let enum_names: HashMap<&str, &Enum> =
         enums.iter().map(|e| (e.name.schema.as_str(), e)).collect();
     let decls = r.unique_entities(files);
@@ -66,6 +67,7 @@ pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problem
         .collect();
     r.references(&decls, &mut entities, &stores);
     copy_projection(&mut entities);
+    enums::enum_homes(&mut enums, &entities, &stores);
     r.clashes(&decls, &entities, &enums);
     r.rust_names(files, &decls, &entities, &stores);
     let sync = r.sync(files, &stores, &entities);
