@@ -92,7 +92,7 @@ fn dashboard(model: &Model) -> Value {
             "min by (store, kind) (strata_health_up)".into(),
         )],
     );
-    for store in model.stores.values() {
+    for store in model.stores.iter() {
         let s = &store.name;
         match &store.kind {
             StoreKind::Postgres { replicas, .. } => {

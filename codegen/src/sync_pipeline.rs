@@ -110,7 +110,8 @@ pub fn pipelines(
 ) -> Result<Vec<Pipeline>, String> {
     let mut out: Vec<Pipeline> = Vec::new();
     for t in &model.sync {
-        if !opts.only.is_empty() && !opts.only.contains(&t.store) {
+        let to = &model[t.store].name;
+        if !opts.only.is_empty() && !opts.only.contains(to) {
             continue;
         }
         // The engine versions every target by commit position.
@@ -118,16 +119,16 @@ pub fn pipelines(
             VersionSource::CommitLsn => {}
         }
         let e = &model[t.entity];
-        let name = format!("{}_{}", e.store, t.store).to_lowercase();
+        let name = format!("{}_{}", e.store, to).to_lowercase();
         let idx = match out.iter().position(|p| p.name == name) {
             Some(i) => i,
             None => {
-                let url = urls.url(&t.store)?;
+                let url = urls.url(to)?;
                 let target = match t.kind {
                     StoreKindTag::ClickHouse => {
-                        let v = Target::of(model, &t.store);
+                        let v = Target::of(model, to);
                         TargetSpec::ClickHouse {
-                            store: t.store.clone(),
+                            store: to.clone(),
                             url,
                             flags: ClickHouseFlags {
                                 datetime64: v.has_datetime64(),
@@ -139,14 +140,14 @@ pub fn pipelines(
                         }
                     }
                     StoreKindTag::Elasticsearch => TargetSpec::Elasticsearch {
-                        store: t.store.clone(),
+                        store: to.clone(),
                         url,
                         indexes: Vec::new(),
                     },
                     _ => {
                         return Err(format!(
                             "sync target `{}` is neither ClickHouse nor Elasticsearch",
-                            t.store
+                            to
                         ))
                     }
                 };
@@ -171,26 +172,24 @@ pub fn pipelines(
                 let db = opts
                     .clickhouse_database
                     .clone()
-                    .unwrap_or_else(|| ddl::database_of(model, &t.store));
+                    .unwrap_or_else(|| ddl::database_of(model, to));
                 tables.push(ClickHouseTable {
                     table: ti,
                     database: db,
                     name: e.name.sql.clone(),
                     current_view: format!("{}{CURRENT_SUFFIX}", e.name.sql),
-                    create: ddl::statements(model, &t.store, e, &o),
+                    create: ddl::statements(model, to, e, &o),
                     column_types: (t.fields.iter().map(|&i| &e.fields[i]))
                         .filter(|f| column_type(f.ty.scalar()).is_some())
-                        .map(|f| {
-                            crate::clickhouse::types::column_type(f, Target::of(model, &t.store))
-                        })
+                        .map(|f| crate::clickhouse::types::column_type(f, Target::of(model, to)))
                         .collect(),
                 });
             }
             TargetSpec::Elasticsearch { indexes, .. } => indexes.push(ElasticIndex {
                 table: ti,
-                index: mapping::index_name(model, &t.store, e),
-                create_body: mapping::create_body(model, &t.store, e),
-                alias: Some(mapping::alias(model, &t.store, e)),
+                index: mapping::index_name(model, to, e),
+                create_body: mapping::create_body(model, to, e),
+                alias: Some(mapping::alias(model, to, e)),
             }),
             TargetSpec::Redis { .. } => unreachable!("sync rules never target a redis store"),
         }

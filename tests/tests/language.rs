@@ -136,7 +136,12 @@ fn stores_templates_series_and_sync() {
     // Enums know the postgres stores that create their types (a series
     // using `Side` elsewhere does not count), and the schema Rust names.
     for en in &m.enums {
-        assert_eq!(en.stores, ["main"], "{}", en.name.schema);
+        assert_eq!(
+            en.stores,
+            [m.store_id("main").unwrap()],
+            "{}",
+            en.name.schema
+        );
         assert_eq!(en.pg_schema, None, "{}", en.name.schema);
     }
     let url = m.store("cache").and_then(|s| s.url.clone()).expect("url");
@@ -172,7 +177,7 @@ fn stores_templates_series_and_sync() {
     let rules: Vec<(&str, &str)> = m
         .sync
         .iter()
-        .map(|t| (m[t.entity].name.schema.as_str(), t.store.as_str()))
+        .map(|t| (m[t.entity].name.schema.as_str(), m[t.store].name.as_str()))
         .collect();
     assert_eq!(
         rules,

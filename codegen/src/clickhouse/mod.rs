@@ -19,12 +19,13 @@ pub use types::{Target, MODERN};
 /// entities, then those synced to it, in declaration order.
 pub fn tables(model: &Model) -> Vec<(&str, &Entity)> {
     let mut out = Vec::new();
-    for (name, store) in &model.stores {
+    for (sid, store) in model.stores_by_id() {
         if store.kind.tag() != StoreKindTag::ClickHouse {
             continue;
         }
+        let name = &store.name;
         for (id, e) in model.entities_by_id() {
-            let synced = (model.synced_to(name)).any(|(t, _)| t.entity == id);
+            let synced = (model.synced_to(sid)).any(|(t, _)| t.entity == id);
             if (e.store == *name && !e.is_series()) || synced {
                 out.push((name.as_str(), e));
             }

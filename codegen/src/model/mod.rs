@@ -9,8 +9,6 @@ mod types;
 pub use resolve::{constraint_name, resolve, Resolved};
 pub use types::{parse_type, type_alias, ScalarType, Type, TypeError, BUILTIN_TYPES};
 
-use std::collections::BTreeMap;
-
 use crate::source::Span;
 
 /// A name in each of its forms.
@@ -99,6 +97,30 @@ impl FieldId {
     }
 }
 
+/// A store's place in [`Model::stores`] (which is in name order): how
+/// model items (sync targets, search sections, enum homes) name a store,
+/// read with `model[id]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StoreId(usize);
+
+impl StoreId {
+    /// The id of the store at `index` in [`Model::stores`].
+    pub fn new(index: usize) -> Self {
+        StoreId(index)
+    }
+    /// Its index in [`Model::stores`].
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl std::ops::Index<StoreId> for Model {
+    type Output = Store;
+    fn index(&self, id: StoreId) -> &Store {
+        &self.stores[id.0]
+    }
+}
+
 impl std::ops::Index<EntityId> for Model {
     type Output = Entity;
     fn index(&self, id: EntityId) -> &Entity {
@@ -115,8 +137,8 @@ impl std::ops::Index<FieldId> for Entity {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    /// Stores by name.
-    pub stores: BTreeMap<String, Store>,
+    /// Stores in name order (so a name is found by binary search).
+    pub stores: Vec<Store>,
     /// Enums in declaration order (files in name order).
     pub enums: Vec<Enum>,
     /// Entities in declaration order (files in name order).
@@ -139,20 +161,29 @@ impl Model {
     pub fn enum_(&self, schema_name: &str) -> Option<&Enum> {
         self.enums.iter().find(|e| e.name.schema == schema_name)
     }
+    /// The store named `name`; model items refer to stores by [`StoreId`]
+    /// where they can (an entity's home, cache and events stores are still
+    /// named: the derive builds entities without a model).
     pub fn store(&self, name: &str) -> Option<&Store> {
-        self.stores.get(name)
+        self.store_id(name).map(|id| &self[id])
+    }
+    pub fn store_id(&self, name: &str) -> Option<StoreId> {
+        (self.stores.binary_search_by(|s| s.name.as_str().cmp(name)))
+            .ok()
+            .map(StoreId)
+    }
+    /// Every store with its id, in name order.
+    pub fn stores_by_id(&self) -> impl Iterator<Item = (StoreId, &Store)> {
+        (self.stores.iter().enumerate()).map(|(i, s)| (StoreId(i), s))
     }
     /// Entities whose home store is of the given kind.
     pub fn entities_in(&self, kind: StoreKindTag) -> impl Iterator<Item = &Entity> {
         self.entities
             .iter()
-            .filter(move |e| self.stores.get(&e.store).map(|s| s.kind.tag()) == Some(kind))
+            .filter(move |e| self.store(&e.store).map(|s| s.kind.tag()) == Some(kind))
     }
     /// The sync targets in store `store`, with their entities, in rule order.
-    pub fn synced_to<'a>(
-        &'a self,
-        store: &'a str,
-    ) -> impl Iterator<Item = (&'a SyncTarget, &'a Entity)> + 'a {
+    pub fn synced_to(&self, store: StoreId) -> impl Iterator<Item = (&SyncTarget, &Entity)> {
         (self.sync.iter())
             .filter(move |t| t.store == store)
             .map(|t| (t, &self[t.entity]))
@@ -266,7 +297,7 @@ pub struct Enum {
     /// The postgres stores whose record tables use the enum, in store
     /// order: each store's DDL creates the type in its own PostgreSQL
     /// schema. Set by the resolver's `enum_homes` pass.
-    pub stores: Vec<String>,
+    pub stores: Vec<StoreId>,
     /// The PostgreSQL schema of the type the generated Rust enum names:
     /// that of the first of [`Enum::stores`], where that store has one
     /// (`None`: the search path). Set by the resolver's `enum_homes` pass.
@@ -513,7 +544,7 @@ impl Events {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Search {
-    pub store: String,
+    pub store: StoreId,
     /// Fields indexed as full text (others as keywords/values). Never a secret.
     pub text: Vec<usize>,
 }
@@ -525,8 +556,8 @@ pub struct Search {
 pub struct SyncTarget {
     /// The entity copied.
     pub entity: EntityId,
-    /// The target store's name (a clickhouse or elasticsearch store).
-    pub store: String,
+    /// The target store (a clickhouse or elasticsearch store).
+    pub store: StoreId,
     /// The target store's kind.
     pub kind: StoreKindTag,
     /// Indexes of the fields the target holds, in field order: the entity's

@@ -93,7 +93,7 @@ pub struct PgIndex {
 pub fn postgres_stores(model: &Model) -> Vec<&str> {
     model
         .stores
-        .values()
+        .iter()
         .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
         .map(|s| s.name.as_str())
         .collect()
@@ -114,7 +114,7 @@ pub fn catalog(model: &Model, store: &str) -> Catalog {
     let enums = model
         .enums
         .iter()
-        .filter(|e| e.stores.iter().any(|s| s == store))
+        .filter(|e| e.stores.iter().any(|&s| model[s].name == store))
         .map(|e| PgEnum {
             name: e.name.sql.clone(),
             values: e.variants.iter().map(|v| v.name.sql.clone()).collect(),

@@ -31,7 +31,7 @@ pub(super) fn clashes(model: &Model) -> Vec<Problem> {
     }
     // Enum types live beside the tables of every postgres store.
     for en in &model.enums {
-        let clash = (model.stores.values())
+        let clash = (model.stores.iter())
             .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
             .find_map(|s| relations.get(&(s.name.as_str(), en.name.sql.as_str())));
         if let Some(&first) = clash {

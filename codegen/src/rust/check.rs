@@ -61,10 +61,10 @@ fn enum_schemas(model: &Model) -> Vec<Problem> {
     let mut out = Vec::new();
     for en in &model.enums {
         // (store, its schema) of each postgres store whose records use the enum.
-        let users: Vec<(&str, Option<&str>)> = (en.stores.iter())
-            .map(|name| match model.store(name).map(|s| &s.kind) {
-                Some(StoreKind::Postgres { schema, .. }) => (name.as_str(), schema.as_deref()),
-                _ => (name.as_str(), None),
+        let users: Vec<(&str, Option<&str>)> = (en.stores.iter().map(|&id| &model[id]))
+            .map(|s| match &s.kind {
+                StoreKind::Postgres { schema, .. } => (s.name.as_str(), schema.as_deref()),
+                _ => (s.name.as_str(), None),
             })
             .collect();
         let Some(&(first, ns)) = users.first() else {

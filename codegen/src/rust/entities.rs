@@ -13,7 +13,7 @@ use crate::model::{
 
 pub fn emit(model: &Model) -> TokenStream {
     let enums = model.enums.iter().map(enum_);
-    let stores = model.stores.values().filter_map(|s| match &s.kind {
+    let stores = model.stores.iter().filter_map(|s| match &s.kind {
         StoreKind::Postgres { pool, replicas, .. } => {
             let config = format_ident!("{}_pool_config", s.name);
             let connect = format_ident!("connect_{}", s.name);

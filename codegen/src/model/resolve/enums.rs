@@ -284,11 +284,12 @@ pub(super) fn enum_homes(
                     )
             })
         };
-        en.stores = (stores.values())
-            .filter(|s| s.kind.tag() == StoreKindTag::Postgres && uses(&s.name))
-            .map(|s| s.name.clone())
+        let homes: Vec<(StoreId, &Store)> = (stores.values().enumerate())
+            .filter(|(_, s)| s.kind.tag() == StoreKindTag::Postgres && uses(&s.name))
+            .map(|(i, s)| (StoreId::new(i), s))
             .collect();
-        en.pg_schema = (en.stores.first()).and_then(|s| match &stores[s].kind {
+        en.stores = homes.iter().map(|(id, _)| *id).collect();
+        en.pg_schema = homes.first().and_then(|(_, s)| match &s.kind {
             StoreKind::Postgres { schema, .. } => schema.clone(),
             _ => None,
         });

@@ -64,11 +64,8 @@ impl Resolver<'_> {
                 }
                 text.push(i);
             }
-            if ok {
-                e.search = Some(Search {
-                    store: s.store.value.clone(),
-                    text,
-                });
+            if let Some(store) = store_id(stores, &s.store).filter(|_| ok) {
+                e.search = Some(Search { store, text });
             }
         }
     }
@@ -369,7 +366,8 @@ impl Resolver<'_> {
             };
             let e = &entities[ei.index()];
             for to in &s.to {
-                let Some(store) = stores.get(&to.value) else {
+                let found = store_id(stores, to).map(|id| (id, &stores[&to.value]));
+                let Some((target, store)) = found else {
                     if self.quiet(to) {
                         continue;
                     }
@@ -397,7 +395,7 @@ impl Resolver<'_> {
                         store.kind.tag().as_str()
                     ))
                 } else if store.kind.tag() == StoreKindTag::Elasticsearch
-                    && e.search.as_ref().map(|x| &x.store) != Some(&to.value)
+                    && e.search.as_ref().map(|x| x.store) != Some(target)
                 {
                     Some(format!(
                         "`{}` has no `search: {{ store: {} }}` section",
@@ -430,7 +428,7 @@ impl Resolver<'_> {
                 }
                 out.push(SyncTarget {
                     entity: ei,
-                    store: to.value.clone(),
+                    store: target,
                     kind: store.kind.tag(),
                     fields: e.copy.clone(),
                     version: VersionSource::CommitLsn,

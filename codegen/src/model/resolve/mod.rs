@@ -75,12 +75,17 @@ pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problem
     Resolved {
         complete: probs_len(r.probs) == before,
         model: Model {
-            stores,
+            stores: stores.into_values().collect(),
             enums,
             entities,
             sync,
         },
     }
+}
+
+/// The id store `name` will have in [`Model::stores`] (name order).
+fn store_id(stores: &BTreeMap<String, Store>, name: &str) -> Option<StoreId> {
+    stores.keys().position(|k| k == name).map(StoreId::new)
 }
 
 fn probs_len(p: &Problems) -> usize {
