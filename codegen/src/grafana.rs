@@ -99,7 +99,7 @@ fn dashboard(model: &Model) -> Value {
                 let entities: Vec<&str> = model
                     .entities
                     .iter()
-                    .filter(|e| &e.store == s)
+                    .filter(|e| model[e.store].name == *s)
                     .map(|e| e.name.schema.as_str())
                     .collect();
                 let sel = format!("store=\"{s}\", entity=~\"{}\"", entities.join("|"));
@@ -268,7 +268,7 @@ fn dashboard(model: &Model) -> Value {
 /// The cache of the entities a redis store holds.
 fn cache_panels(g: &mut Grid, model: &Model, store: &str) {
     let entities: Vec<&str> = (model.entities.iter())
-        .filter(|e| e.cache.as_ref().is_some_and(|c| c.store == store))
+        .filter(|e| (e.cache.as_ref()).is_some_and(|c| model[c.store].name == store))
         .map(|e| e.name.schema.as_str())
         .collect();
     if entities.is_empty() {

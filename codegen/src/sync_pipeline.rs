@@ -77,10 +77,10 @@ pub fn table_spec(model: &Model, e: &Entity) -> TableSpec {
 /// The table description of an entity holding the fields `fields` (indexes,
 /// in field order): a sync target's, or the copy projection.
 fn table_spec_of(model: &Model, e: &Entity, fields: &[usize]) -> TableSpec {
-    let schema = match model.store(&e.store).map(|s| &s.kind) {
-        Some(StoreKind::Postgres {
+    let schema = match &model[e.store].kind {
+        StoreKind::Postgres {
             schema: Some(s), ..
-        }) => s.clone(),
+        } => s.clone(),
         _ => "public".to_string(),
     };
     TableSpec {
@@ -119,7 +119,8 @@ pub fn pipelines(
             VersionSource::CommitLsn => {}
         }
         let e = &model[t.entity];
-        let name = format!("{}_{}", e.store, to).to_lowercase();
+        let source = &model[e.store].name;
+        let name = format!("{source}_{to}").to_lowercase();
         let idx = match out.iter().position(|p| p.name == name) {
             Some(i) => i,
             None => {
@@ -153,7 +154,7 @@ pub fn pipelines(
                 };
                 out.push(Pipeline {
                     name,
-                    source_url: urls.url(&e.store)?,
+                    source_url: urls.url(source)?,
                     tables: Vec::new(),
                     targets: vec![target],
                 });
@@ -199,9 +200,9 @@ pub fn pipelines(
 }
 
 /// The redis stores an entity reaches: its `cache:` and `events:` stores.
-fn redis_stores(e: &Entity) -> Vec<&str> {
-    let mut v: Vec<&str> = (e.cache.iter().map(|c| c.store.as_str()))
-        .chain(e.events.iter().map(|ev| ev.store.as_str()))
+fn redis_stores<'m>(model: &'m Model, e: &Entity) -> Vec<&'m str> {
+    let mut v: Vec<&str> = (e.cache.iter().map(|c| model[c.store].name.as_str()))
+        .chain(e.events.iter().map(|ev| model[ev.store].name.as_str()))
         .collect();
     v.dedup();
     v
@@ -218,7 +219,7 @@ fn cache_pipelines(
 ) -> Result<Vec<Pipeline>, String> {
     let mut out: Vec<Pipeline> = Vec::new();
     for e in &model.entities {
-        for store in redis_stores(e) {
+        for store in redis_stores(model, e) {
             if opts.only.is_empty() || opts.only.iter().any(|o| o == store) {
                 redis_entity(model, urls, e, store, &mut out)?;
             }
@@ -235,7 +236,8 @@ fn redis_entity(
     store: &str,
     out: &mut Vec<Pipeline>,
 ) -> Result<(), String> {
-    let name = format!("{}_{}", e.store, store).to_lowercase();
+    let source = &model[e.store].name;
+    let name = format!("{source}_{store}").to_lowercase();
     let idx = match out.iter().position(|p| p.name == name) {
         Some(i) => i,
         None => {
@@ -247,7 +249,7 @@ fn redis_entity(
             };
             out.push(Pipeline {
                 name,
-                source_url: urls.url(&e.store)?,
+                source_url: urls.url(source)?,
                 tables: Vec::new(),
                 targets: vec![TargetSpec::Redis {
                     store: store.to_string(),
@@ -270,14 +272,14 @@ fn redis_entity(
         .collect::<Option<Vec<usize>>>()
         .ok_or_else(|| format!("entity `{}`: a key field is not copied", e.name.schema))?;
     let events = (e.events.as_ref())
-        .filter(|ev| ev.store == store)
+        .filter(|ev| model[ev.store].name == store)
         .map(|ev| EventsSpec {
             partitions: ev.partitions,
             max_len: ev.max_len,
             pubsub: ev.pubsub,
             fields: event_fields(e, &spec),
         });
-    let cache = e.cache.as_ref().filter(|c| c.store == store);
+    let cache = e.cache.as_ref().filter(|c| model[c.store].name == store);
     let ti = p.tables.len();
     p.tables.push(spec);
     if let TargetSpec::Redis { entities, .. } = &mut p.targets[0] {
@@ -326,15 +328,15 @@ pub fn stream_source(
                 t.entity
             )
         })?;
-        if store.is_some_and(|s| s != ev.store) {
+        let events_store = model[ev.store].name.as_str();
+        if store.is_some_and(|s| s != events_store) {
             return Err(format!(
-                "pipeline `{}` reads events from two redis stores (`{}` and `{}`): consume each separately",
+                "pipeline `{}` reads events from two redis stores (`{}` and `{events_store}`): consume each separately",
                 p.name,
                 store.unwrap_or_default(),
-                ev.store
             ));
         }
-        store = Some(&ev.store);
+        store = Some(events_store);
         tables.push(strata_sdk::sync::EventTable {
             table: ti,
             entity: e.name.schema.clone(),

@@ -26,7 +26,7 @@ pub fn tables(model: &Model) -> Vec<(&str, &Entity)> {
         let name = &store.name;
         for (id, e) in model.entities_by_id() {
             let synced = (model.synced_to(sid)).any(|(t, _)| t.entity == id);
-            if (e.store == *name && !e.is_series()) || synced {
+            if (e.store == sid && !e.is_series()) || synced {
                 out.push((name.as_str(), e));
             }
         }

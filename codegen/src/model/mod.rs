@@ -98,12 +98,18 @@ impl FieldId {
 }
 
 /// A store's place in [`Model::stores`] (which is in name order): how
-/// model items (sync targets, search sections, enum homes) name a store,
-/// read with `model[id]`.
+/// model items (an entity's home, its cache, events and search stores, sync
+/// targets, enum homes) name a store, read with `model[id]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StoreId(usize);
 
 impl StoreId {
+    /// No store. Held by an entity built without a model (the derive, which
+    /// names the store in `EntityDef::store`) and, in a model the resolver
+    /// refused, by an entity whose `store:` is unknown or missing. Never in
+    /// a checked model. `model[StoreId::NONE]` panics; [`Model::store_at`]
+    /// is `None`.
+    pub const NONE: StoreId = StoreId(usize::MAX);
     /// The id of the store at `index` in [`Model::stores`].
     pub fn new(index: usize) -> Self {
         StoreId(index)
@@ -161,9 +167,8 @@ impl Model {
     pub fn enum_(&self, schema_name: &str) -> Option<&Enum> {
         self.enums.iter().find(|e| e.name.schema == schema_name)
     }
-    /// The store named `name`; model items refer to stores by [`StoreId`]
-    /// where they can (an entity's home, cache and events stores are still
-    /// named: the derive builds entities without a model).
+    /// The store named `name`: for names from outside the model (a command
+    /// line, a test). Model items refer to stores by [`StoreId`].
     pub fn store(&self, name: &str) -> Option<&Store> {
         self.store_id(name).map(|id| &self[id])
     }
@@ -171,6 +176,10 @@ impl Model {
         (self.stores.binary_search_by(|s| s.name.as_str().cmp(name)))
             .ok()
             .map(StoreId)
+    }
+    /// The store `id`, if there is one ([`StoreId::NONE`] is not).
+    pub fn store_at(&self, id: StoreId) -> Option<&Store> {
+        self.stores.get(id.0)
     }
     /// Every store with its id, in name order.
     pub fn stores_by_id(&self) -> impl Iterator<Item = (StoreId, &Store)> {
@@ -180,7 +189,7 @@ impl Model {
     pub fn entities_in(&self, kind: StoreKindTag) -> impl Iterator<Item = &Entity> {
         self.entities
             .iter()
-            .filter(move |e| self.store(&e.store).map(|s| s.kind.tag()) == Some(kind))
+            .filter(move |e| self.store_at(e.store).map(|s| s.kind.tag()) == Some(kind))
     }
     /// The sync targets in store `store`, with their entities, in rule order.
     pub fn synced_to(&self, store: StoreId) -> impl Iterator<Item = (&SyncTarget, &Entity)> {
@@ -330,8 +339,8 @@ pub struct Entity {
     /// `schema`: `Decision`; `sql`: the table `live_decision_log`; `rust`: `Decision`.
     pub name: Ident,
     pub doc: Option<String>,
-    /// Name of the home store.
-    pub store: String,
+    /// The home store.
+    pub store: StoreId,
     pub kind: EntityKind,
     pub fields: Vec<Field>,
     /// Indexes into `fields` of the primary key, in key order. Empty for series.
@@ -516,7 +525,8 @@ pub struct Query {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cache {
-    pub store: String,
+    /// The redis store.
+    pub store: StoreId,
     /// Milliseconds.
     pub ttl_ms: Option<u64>,
 }
@@ -526,7 +536,7 @@ pub struct Cache {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Events {
     /// The redis store.
-    pub store: String,
+    pub store: StoreId,
     /// 1 to 1024 (default 8).
     pub partitions: u16,
     /// Approximate length each partition is trimmed to (default 100,000; at least 1,000).

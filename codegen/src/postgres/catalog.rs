@@ -108,7 +108,7 @@ pub fn catalog(model: &Model, store: &str) -> Catalog {
     let entities: Vec<&Entity> = model
         .entities
         .iter()
-        .filter(|e| e.store == store && e.kind == EntityKind::Record)
+        .filter(|e| Some(e.store) == model.store_id(store) && e.kind == EntityKind::Record)
         .collect();
     // Only the enums these tables use, in declaration order.
     let enums = model

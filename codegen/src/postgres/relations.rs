@@ -9,31 +9,29 @@
 use std::collections::HashMap;
 
 use crate::diagnostics::{Code, Problem};
-use crate::model::{Default, Entity, EntityKind, Model, StoreKindTag};
+use crate::model::{Default, Entity, EntityKind, Model, StoreId, StoreKindTag};
 use crate::source::Span;
 
 /// Every name clash in a PostgreSQL store's namespace.
 pub(super) fn clashes(model: &Model) -> Vec<Problem> {
-    let is_pg = |store: &str| {
-        model
-            .store(store)
-            .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
+    let is_pg = |store: StoreId| {
+        (model.store_at(store)).is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
     };
     let mut out = Vec::new();
     // Tables and measurements, per store (the resolver refused duplicates).
-    let mut relations: HashMap<(&str, &str), Span> = HashMap::new();
-    for e in model.entities.iter().filter(|e| is_pg(&e.store)) {
+    let mut relations: HashMap<(StoreId, &str), Span> = HashMap::new();
+    for e in model.entities.iter().filter(|e| is_pg(e.store)) {
         let table = match &e.kind {
             EntityKind::Series { measurement, .. } => measurement.as_str(),
             EntityKind::Record => e.name.sql.as_str(),
         };
-        relations.entry((&e.store, table)).or_insert(e.table_span);
+        relations.entry((e.store, table)).or_insert(e.table_span);
     }
     // Enum types live beside the tables of every postgres store.
     for en in &model.enums {
-        let clash = (model.stores.iter())
-            .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
-            .find_map(|s| relations.get(&(s.name.as_str(), en.name.sql.as_str())));
+        let clash = (model.stores_by_id())
+            .filter(|(_, s)| s.kind.tag() == StoreKindTag::Postgres)
+            .find_map(|(id, _)| relations.get(&(id, en.name.sql.as_str())));
         if let Some(&first) = clash {
             out.push(clash_problem(
                 en.span,
@@ -46,7 +44,7 @@ pub(super) fn clashes(model: &Model) -> Vec<Problem> {
             ));
         }
     }
-    let records = (model.entities.iter()).filter(|e| !e.is_series() && is_pg(&e.store));
+    let records = (model.entities.iter()).filter(|e| !e.is_series() && is_pg(e.store));
     let implicit: Vec<(&Entity, Vec<Named>)> = records.map(|e| (e, implicit_names(e))).collect();
     for (e, implicit) in &implicit {
         let named = (e.indexes.iter().map(|i| (i.name.as_str(), i.span, "index")))
@@ -57,12 +55,12 @@ pub(super) fn clashes(model: &Model) -> Vec<Problem> {
             )
             .chain(implicit.iter().map(|(n, s, w)| (n.as_str(), *s, *w)));
         for (name, span, what) in named {
-            if let Some(&first) = relations.get(&(e.store.as_str(), name)) {
+            if let Some(&first) = relations.get(&(e.store, name)) {
                 out.push(clash_problem(
                     span,
                     format!(
                         "{what} name `{name}` is already used in store `{}`",
-                        e.store
+                        model[e.store].name
                     ),
                     first,
                     match what {
@@ -73,7 +71,7 @@ pub(super) fn clashes(model: &Model) -> Vec<Problem> {
                     },
                 ));
             } else {
-                relations.insert((e.store.as_str(), name), span);
+                relations.insert((e.store, name), span);
             }
         }
     }

@@ -215,11 +215,11 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
     let ident = format_ident!("{}", e.name.rust);
     let table = &e.name.sql;
     let key = e.key_fields().map(|f| types::ident(&f.name.rust));
-    let store = &e.store;
-    let schema = match model.store(&e.store).map(|s| &s.kind) {
-        Some(StoreKind::Postgres {
+    let store = &model[e.store].name;
+    let schema = match &model[e.store].kind {
+        StoreKind::Postgres {
             schema: Some(s), ..
-        }) => quote!(, store = #store, schema = #s),
+        } => quote!(, store = #store, schema = #s),
         _ => quote!(, store = #store),
     };
     let sorts = sort_fields(e);

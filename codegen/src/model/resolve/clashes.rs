@@ -11,7 +11,16 @@ impl Resolver<'_> {
         decls: &[&ast::EntityDecl],
         entities: &[Entity],
         enums: &[Enum],
+        stores: &BTreeMap<String, Store>,
     ) {
+        // An entity's store by name as written: entities on one unknown
+        // store (already reported) still share its namespace.
+        let store_names: Vec<&str> = (decls.iter().zip(entities))
+            .map(|(d, e)| match store_at(stores, e.store) {
+                Some(s) => s.name.as_str(),
+                None => d.store.as_ref().map_or("", |s| s.value.as_str()),
+            })
+            .collect();
         let enum_types: HashMap<&str, Span> = enums
             .iter()
             .map(|e| (e.name.schema.as_str(), e.span))
@@ -28,13 +37,13 @@ impl Resolver<'_> {
         }
         // Tables and measurements, per store.
         let mut relations: HashMap<(&str, &str), Span> = HashMap::new();
-        for e in entities {
+        for (e, &store) in entities.iter().zip(&store_names) {
             let table = match &e.kind {
                 EntityKind::Series { measurement, .. } => measurement.as_str(),
                 EntityKind::Record => e.name.sql.as_str(),
             };
             let at = e.table_span;
-            if let Some(&first) = relations.get(&(e.store.as_str(), table)) {
+            if let Some(&first) = relations.get(&(store, table)) {
                 self.clash(
                     at,
                     format!("table `{table}` is used by two entities"),
@@ -42,14 +51,14 @@ impl Resolver<'_> {
                     "set a different `table:`",
                 );
             } else {
-                relations.insert((e.store.as_str(), table), at);
+                relations.insert((store, table), at);
             }
         }
         // A table's `renamed_from` must name a table that no longer exists, once.
         let mut renamed: HashMap<(&str, &str), &str> = HashMap::new();
-        for (d, e) in decls.iter().zip(entities) {
+        for ((d, e), &store) in decls.iter().zip(entities).zip(&store_names) {
             let Some(r) = &d.renamed_from else { continue };
-            let key = (e.store.as_str(), r.value.as_str());
+            let key = (store, r.value.as_str());
             let problem = if r.value == e.name.sql {
                 Some((
                     format!("table `{}` is renamed from itself", r.value),

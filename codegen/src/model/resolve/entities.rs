@@ -32,7 +32,7 @@ impl Resolver<'_> {
             self.reserved_rust_name("an entity", &d.name);
         }
         let store = self.entity_store(d, stores);
-        let store_kind = stores.get(&store).map(|s| s.kind.tag());
+        let store_kind = store_at(stores, store).map(|s| s.kind.tag());
         let table = match &d.table {
             Some(t) => {
                 if !is_snake_ident(t) {
@@ -239,7 +239,7 @@ impl Resolver<'_> {
         &mut self,
         d: &ast::EntityDecl,
         stores: &BTreeMap<String, Store>,
-    ) -> String {
+    ) -> StoreId {
         match &d.store {
             Some(s) if stores.contains_key(&s.value) => {
                 let kind = stores[&s.value].kind.tag();
@@ -250,9 +250,9 @@ impl Resolver<'_> {
                             .help("an entity's home is a postgres, clickhouse or influxdb store; use `cache:` for redis and `search:` for elasticsearch"),
                     );
                 }
-                s.value.clone()
+                store_id(stores, s).unwrap_or(StoreId::NONE)
             }
-            Some(s) if self.quiet(s) => s.value.clone(),
+            Some(s) if self.quiet(s) => StoreId::NONE,
             Some(s) => {
                 self.err(
                     Problem::new(
@@ -264,16 +264,16 @@ impl Resolver<'_> {
                     .suggest_when(self.probs, s, stores.keys().map(String::as_str))
                     .help_or(format!("declared stores: {}", list(stores.keys()))),
                 );
-                s.value.clone()
+                StoreId::NONE
             }
             None => {
                 let mut pg = stores
                     .values()
                     .filter(|s| s.kind.tag() == StoreKindTag::Postgres);
                 match (pg.next(), pg.next()) {
-                    (Some(only), None) => only.name.clone(),
+                    (Some(only), None) => store_id(stores, &only.name).unwrap_or(StoreId::NONE),
                     _ if self.incomplete || self.stores_broken || self.storeless_reported => {
-                        String::new()
+                        StoreId::NONE
                     }
                     (None, _) => {
                         // Reported once: every other entity without `store:` has the same cause.
@@ -287,7 +287,7 @@ impl Resolver<'_> {
                                 .label("needs `store:`")
                                 .help(help),
                         );
-                        String::new()
+                        StoreId::NONE
                     }
                     (Some(a), Some(b)) => {
                         let names = stores
@@ -299,7 +299,7 @@ impl Resolver<'_> {
                                 .label("needs `store:`")
                                 .help(format!("the schema has several postgres stores ({}): write `store: {}` or `store: {}`", list(names), a.name, b.name)),
                         );
-                        String::new()
+                        StoreId::NONE
                     }
                 }
             }

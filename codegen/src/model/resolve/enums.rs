@@ -275,7 +275,7 @@ pub(super) fn enum_homes(
     stores: &BTreeMap<String, Store>,
 ) {
     for en in enums {
-        let uses = |store: &str| {
+        let uses = |store: StoreId| {
             entities.iter().any(|e| {
                 e.store == store
                     && e.kind == EntityKind::Record
@@ -285,8 +285,8 @@ pub(super) fn enum_homes(
             })
         };
         let homes: Vec<(StoreId, &Store)> = (stores.values().enumerate())
-            .filter(|(_, s)| s.kind.tag() == StoreKindTag::Postgres && uses(&s.name))
             .map(|(i, s)| (StoreId::new(i), s))
+            .filter(|&(id, s)| s.kind.tag() == StoreKindTag::Postgres && uses(id))
             .collect();
         en.stores = homes.iter().map(|(id, _)| *id).collect();
         en.pg_schema = homes.first().and_then(|(_, s)| match &s.kind {

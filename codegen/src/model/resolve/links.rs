@@ -29,7 +29,7 @@ impl Resolver<'_> {
             let ttl_ok = c.ttl.as_ref().is_none_or(|t| self.cache_ttl(t));
             if self.store_of_kind(&c.store, stores, StoreKindTag::Redis, "cache") && ttl_ok {
                 e.cache = Some(Cache {
-                    store: c.store.value.clone(),
+                    store: store_id(stores, &c.store).unwrap_or(StoreId::NONE),
                     ttl_ms: c.ttl.as_ref().map(|t| t.value),
                 });
             }
@@ -258,13 +258,13 @@ impl Resolver<'_> {
                         "`{}.{}` is neither the key nor unique",
                         ent_name, tf.name.schema
                     ))
-                } else if te.store != entities[di].store
-                    && stores.contains_key(&te.store)
-                    && stores.contains_key(&entities[di].store)
-                {
+                } else if let (Some(there), Some(here)) = (
+                    store_at(stores, te.store).filter(|_| te.store != entities[di].store),
+                    store_at(stores, entities[di].store),
+                ) {
                     Some(format!(
                         "`{ent_name}` lives in store `{}`, not `{}`",
-                        te.store, entities[di].store
+                        there.name, here.name
                     ))
                 } else {
                     None
@@ -383,7 +383,7 @@ impl Resolver<'_> {
                     );
                     continue;
                 };
-                let why = if to.value == e.store {
+                let why = if target == e.store {
                     Some("an entity cannot be synced to its own store".to_string())
                 } else if !matches!(
                     store.kind.tag(),

@@ -68,7 +68,7 @@ pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problem
     r.references(&decls, &mut entities, &stores);
     copy_projection(&mut entities);
     enums::enum_homes(&mut enums, &entities, &stores);
-    r.clashes(&decls, &entities, &enums);
+    r.clashes(&decls, &entities, &enums, &stores);
     r.rust_names(files, &decls, &entities, &stores);
     let sync = r.sync(files, &stores, &entities);
     r.limits(&decls, &entities, &sync);
@@ -81,6 +81,11 @@ pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problem
             sync,
         },
     }
+}
+
+/// The store `id` of the name-ordered map that becomes [`Model::stores`].
+fn store_at(stores: &BTreeMap<String, Store>, id: StoreId) -> Option<&Store> {
+    stores.values().nth(id.index())
 }
 
 /// The id store `name` will have in [`Model::stores`] (name order).

@@ -294,9 +294,7 @@ impl Resolver<'_> {
 
 fn is_pg_record(e: &Entity, stores: &BTreeMap<String, Store>) -> bool {
     e.kind == EntityKind::Record
-        && stores
-            .get(&e.store)
-            .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
+        && store_at(stores, e.store).is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
 }
 
 /// Whether `name` is `add_<field>` of a number field of `e` that a patch
