@@ -172,6 +172,7 @@ impl Model {
     pub fn store(&self, name: &str) -> Option<&Store> {
         self.store_id(name).map(|id| &self[id])
     }
+    /// The id of the store named `name` (binary search: stores are in name order).
     pub fn store_id(&self, name: &str) -> Option<StoreId> {
         (self.stores.binary_search_by(|s| s.name.as_str().cmp(name)))
             .ok()

@@ -11,12 +11,12 @@ impl Resolver<'_> {
         decls: &[&ast::EntityDecl],
         entities: &[Entity],
         enums: &[Enum],
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
     ) {
         // An entity's store by name as written: entities on one unknown
         // store (already reported) still share its namespace.
         let store_names: Vec<&str> = (decls.iter().zip(entities))
-            .map(|(d, e)| match store_at(stores, e.store) {
+            .map(|(d, e)| match stores.at(e.store) {
                 Some(s) => s.name.as_str(),
                 None => d.store.as_ref().map_or("", |s| s.value.as_str()),
             })

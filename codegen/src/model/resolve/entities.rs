@@ -23,7 +23,7 @@ impl Resolver<'_> {
     pub(super) fn entity(
         &mut self,
         d: &ast::EntityDecl,
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
         enums: &HashMap<&str, &Enum>,
     ) -> Entity {
         if !is_type_ident(&d.name) {
@@ -32,7 +32,7 @@ impl Resolver<'_> {
             self.reserved_rust_name("an entity", &d.name);
         }
         let store = self.entity_store(d, stores);
-        let store_kind = store_at(stores, store).map(|s| s.kind.tag());
+        let store_kind = stores.at(store).map(|s| s.kind.tag());
         let table = match &d.table {
             Some(t) => {
                 if !is_snake_ident(t) {
@@ -235,11 +235,7 @@ impl Resolver<'_> {
         );
     }
 
-    pub(super) fn entity_store(
-        &mut self,
-        d: &ast::EntityDecl,
-        stores: &BTreeMap<String, Store>,
-    ) -> StoreId {
+    pub(super) fn entity_store(&mut self, d: &ast::EntityDecl, stores: &Stores) -> StoreId {
         match &d.store {
             Some(s) if stores.contains_key(&s.value) => {
                 let kind = stores[&s.value].kind.tag();
@@ -250,7 +246,7 @@ impl Resolver<'_> {
                             .help("an entity's home is a postgres, clickhouse or influxdb store; use `cache:` for redis and `search:` for elasticsearch"),
                     );
                 }
-                store_id(stores, s).unwrap_or(StoreId::NONE)
+                stores.id(s).unwrap_or(StoreId::NONE)
             }
             Some(s) if self.quiet(s) => StoreId::NONE,
             Some(s) => {
@@ -271,7 +267,7 @@ impl Resolver<'_> {
                     .values()
                     .filter(|s| s.kind.tag() == StoreKindTag::Postgres);
                 match (pg.next(), pg.next()) {
-                    (Some(only), None) => store_id(stores, &only.name).unwrap_or(StoreId::NONE),
+                    (Some(only), None) => stores.id(&only.name).unwrap_or(StoreId::NONE),
                     _ if self.incomplete || self.stores_broken || self.storeless_reported => {
                         StoreId::NONE
                     }

@@ -269,29 +269,27 @@ fn is_pg_builtin_type(sql: &str) -> bool {
 /// ([`Enum::stores`], [`Enum::pg_schema`]): the postgres stores whose
 /// record tables use it. The PostgreSQL back end creates the type in each;
 /// the Rust back end names the first one's.
-pub(super) fn enum_homes(
-    enums: &mut [Enum],
-    entities: &[Entity],
-    stores: &BTreeMap<String, Store>,
-) {
+pub(super) fn enum_homes(enums: &mut [Enum], entities: &[Entity], stores: &Stores) {
+    // One walk over the fields: the postgres stores of each enum's users.
+    let mut homes: HashMap<&str, BTreeSet<StoreId>> = HashMap::new();
+    for e in entities.iter().filter(|e| e.kind == EntityKind::Record) {
+        let pg = stores
+            .at(e.store)
+            .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres);
+        for f in e.fields.iter().filter(|_| pg) {
+            if let ScalarType::Enum(n) = f.ty.scalar() {
+                homes.entry(n.as_str()).or_default().insert(e.store);
+            }
+        }
+    }
     for en in enums {
-        let uses = |store: StoreId| {
-            entities.iter().any(|e| {
-                e.store == store
-                    && e.kind == EntityKind::Record
-                    && (e.fields.iter()).any(
-                        |f| matches!(f.ty.scalar(), ScalarType::Enum(n) if *n == en.name.schema),
-                    )
-            })
-        };
-        let homes: Vec<(StoreId, &Store)> = (stores.values().enumerate())
-            .map(|(i, s)| (StoreId::new(i), s))
-            .filter(|&(id, s)| s.kind.tag() == StoreKindTag::Postgres && uses(id))
-            .collect();
-        en.stores = homes.iter().map(|(id, _)| *id).collect();
-        en.pg_schema = homes.first().and_then(|(_, s)| match &s.kind {
-            StoreKind::Postgres { schema, .. } => schema.clone(),
-            _ => None,
-        });
+        en.stores = (homes.get(en.name.schema.as_str()))
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        en.pg_schema =
+            (en.stores.first().and_then(|&id| stores.at(id))).and_then(|s| match &s.kind {
+                StoreKind::Postgres { schema, .. } => schema.clone(),
+                _ => None,
+            });
     }
 }

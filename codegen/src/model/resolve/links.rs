@@ -3,12 +3,7 @@
 use super::*;
 
 impl Resolver<'_> {
-    pub(super) fn cache_search(
-        &mut self,
-        d: &ast::EntityDecl,
-        e: &mut Entity,
-        stores: &BTreeMap<String, Store>,
-    ) {
+    pub(super) fn cache_search(&mut self, d: &ast::EntityDecl, e: &mut Entity, stores: &Stores) {
         if let Some(c) = &d.cache {
             // Refused rather than dropped: a cached copy without the
             // secret would be a second shape of the entity to keep apart
@@ -29,7 +24,7 @@ impl Resolver<'_> {
             let ttl_ok = c.ttl.as_ref().is_none_or(|t| self.cache_ttl(t));
             if self.store_of_kind(&c.store, stores, StoreKindTag::Redis, "cache") && ttl_ok {
                 e.cache = Some(Cache {
-                    store: store_id(stores, &c.store).unwrap_or(StoreId::NONE),
+                    store: stores.id(&c.store).unwrap_or(StoreId::NONE),
                     ttl_ms: c.ttl.as_ref().map(|t| t.value),
                 });
             }
@@ -64,7 +59,7 @@ impl Resolver<'_> {
                 }
                 text.push(i);
             }
-            if let Some(store) = store_id(stores, &s.store).filter(|_| ok) {
+            if let Some(store) = stores.id(&s.store).filter(|_| ok) {
                 e.search = Some(Search { store, text });
             }
         }
@@ -73,7 +68,7 @@ impl Resolver<'_> {
     pub(super) fn store_of_kind(
         &mut self,
         name: &Spanned<String>,
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
         kind: StoreKindTag,
         what: &str,
     ) -> bool {
@@ -139,7 +134,7 @@ impl Resolver<'_> {
         &mut self,
         decls: &[&ast::EntityDecl],
         entities: &mut [Entity],
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
     ) {
         let by_name: HashMap<String, usize> = (entities.iter().enumerate())
             .map(|(i, e)| (e.name.schema.clone(), i))
@@ -259,8 +254,10 @@ impl Resolver<'_> {
                         ent_name, tf.name.schema
                     ))
                 } else if let (Some(there), Some(here)) = (
-                    store_at(stores, te.store).filter(|_| te.store != entities[di].store),
-                    store_at(stores, entities[di].store),
+                    stores
+                        .at(te.store)
+                        .filter(|_| te.store != entities[di].store),
+                    stores.at(entities[di].store),
                 ) {
                     Some(format!(
                         "`{ent_name}` lives in store `{}`, not `{}`",
@@ -335,7 +332,7 @@ impl Resolver<'_> {
     pub(super) fn sync(
         &mut self,
         files: &[ast::SchemaFile],
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
         entities: &[Entity],
     ) -> Vec<SyncTarget> {
         let mut out: Vec<SyncTarget> = Vec::new();
@@ -366,7 +363,7 @@ impl Resolver<'_> {
             };
             let e = &entities[ei.index()];
             for to in &s.to {
-                let found = store_id(stores, to).map(|id| (id, &stores[&to.value]));
+                let found = stores.id(to).map(|id| (id, &stores[&to.value]));
                 let Some((target, store)) = found else {
                     if self.quiet(to) {
                         continue;

@@ -15,7 +15,7 @@ mod links;
 mod rust_names;
 mod stores;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
@@ -56,7 +56,7 @@ pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problem
             .map(|e| e.name.value.clone())
             .collect(),
     };
-    let stores = r.stores(files);
+    let stores = Stores::new(r.stores(files));
     let mut enums = r.enums(files);
     let enum_names: HashMap<&str, &Enum> =
         enums.iter().map(|e| (e.name.schema.as_str(), e)).collect();
@@ -75,7 +75,7 @@ pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problem
     Resolved {
         complete: probs_len(r.probs) == before,
         model: Model {
-            stores: stores.into_values().collect(),
+            stores: stores.into_list(),
             enums,
             entities,
             sync,
@@ -83,14 +83,42 @@ pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problem
     }
 }
 
-/// The store `id` of the name-ordered map that becomes [`Model::stores`].
-fn store_at(stores: &BTreeMap<String, Store>, id: StoreId) -> Option<&Store> {
-    stores.values().nth(id.index())
+/// The declared stores by name (what the passes read, through `Deref`),
+/// with each one's id in [`Model::stores`] (name order) at hand: an id is
+/// found and read in constant time, however many stores there are.
+struct Stores {
+    map: BTreeMap<String, Store>,
+    ids: HashMap<String, StoreId>,
+    names: Vec<String>,
 }
 
-/// The id store `name` will have in [`Model::stores`] (name order).
-fn store_id(stores: &BTreeMap<String, Store>, name: &str) -> Option<StoreId> {
-    stores.keys().position(|k| k == name).map(StoreId::new)
+impl Stores {
+    fn new(map: BTreeMap<String, Store>) -> Self {
+        let names: Vec<String> = map.keys().cloned().collect();
+        let ids = (names.iter().enumerate())
+            .map(|(i, n)| (n.clone(), StoreId::new(i)))
+            .collect();
+        Stores { map, ids, names }
+    }
+    /// The id of store `name`, if it is declared.
+    fn id(&self, name: &str) -> Option<StoreId> {
+        self.ids.get(name).copied()
+    }
+    /// The store `id` ([`StoreId::NONE`] is none).
+    fn at(&self, id: StoreId) -> Option<&Store> {
+        self.names.get(id.index()).and_then(|n| self.map.get(n))
+    }
+    /// [`Model::stores`]: in name order, so each id is its place.
+    fn into_list(self) -> Vec<Store> {
+        self.map.into_values().collect()
+    }
+}
+
+impl std::ops::Deref for Stores {
+    type Target = BTreeMap<String, Store>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
 }
 
 fn probs_len(p: &Problems) -> usize {
