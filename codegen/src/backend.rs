@@ -1,6 +1,6 @@
 //! The back-end seam: each store kind's compiler is one [`Backend`], and
-//! [`crate::BACKENDS`] is the one list the pipeline runs (check after the
-//! resolver, lint for warnings, generate for artifacts). Adding a store kind
+//! [`crate::BACKENDS`] is the one list the pipeline runs (names beside the
+//! resolver, check after it, lint for warnings, generate for artifacts). Adding a store kind
 //! adds one entry there; see `docs/architecture.md` for the other places.
 
 use crate::diagnostics::Problem;
@@ -11,6 +11,13 @@ use crate::model::Model;
 pub trait Backend: Sync {
     /// A short name, for messages and docs (`postgres`, `rust`, …).
     fn name(&self) -> &'static str;
+    /// Errors: names that clash in one of this back end's stores (an index
+    /// named like a table). Runs on whatever the resolver could build, also
+    /// when it refused the schema, so that these are reported beside its
+    /// problems: it must read a partial model.
+    fn names(&self, _model: &Model) -> Vec<Problem> {
+        Vec::new()
+    }
     /// Errors: what the checked model asks that this back end cannot do.
     fn check(&self, _model: &Model) -> Vec<Problem> {
         Vec::new()
@@ -48,6 +55,9 @@ impl Backend for Grafana {
 impl Backend for Postgres {
     fn name(&self) -> &'static str {
         "postgres"
+    }
+    fn names(&self, model: &Model) -> Vec<Problem> {
+        crate::postgres::check::names(model)
     }
     fn check(&self, model: &Model) -> Vec<Problem> {
         crate::postgres::check::check(model)

@@ -43,6 +43,10 @@ pub struct Problem {
     /// [`Problem::span`] are named in the help instead, as miette shows one
     /// file per diagnostic.
     pub also: Vec<(Span, String)>,
+    /// A place the help names by `file:line:col`, written [`Problem::AT`] in
+    /// the help and filled in by [`Diagnostics::new`]: stages without the
+    /// source text (a back end's check) can still say where the other one is.
+    pub help_at: Option<Span>,
 }
 
 impl Problem {
@@ -50,6 +54,7 @@ impl Problem {
         Problem {
             code,
             also: Vec::new(),
+            help_at: None,
             message: message.into(),
             span,
             label: String::new(),
@@ -78,6 +83,14 @@ impl Problem {
         self.help = Some(help.into());
         self
     }
+    /// Sets a help line naming where `place` is: [`Problem::AT`] in `help`
+    /// becomes its `file:line:col` when rendered.
+    pub fn help_at(mut self, place: Span, help: impl Into<String>) -> Self {
+        self.help_at = Some(place);
+        self.help(help)
+    }
+    /// The mark [`Problem::help_at`] replaces with a location.
+    pub const AT: &'static str = "{at}";
     /// Sets the help line unless one (such as a suggestion) is already there.
     pub fn help_or(self, help: impl Into<String>) -> Self {
         if self.help.is_none() {
@@ -261,6 +274,15 @@ impl Diagnostics {
             .into_iter()
             .filter(|p| p.span.file < sources.files.len())
             .map(|mut problem| {
+                if let (Some(place), Some(h)) = (problem.help_at, &mut problem.help) {
+                    if place.file < sources.files.len() {
+                        let f = files[place.file].get_or_insert_with(|| {
+                            let f = sources.get(place.file);
+                            IndexedFile::new(&f.name, &f.text)
+                        });
+                        *h = h.replace(Problem::AT, &f.location(f.clamp(place).0));
+                    }
+                }
                 shorten(&mut problem.message);
                 shorten(&mut problem.label);
                 if let Some(h) = &mut problem.help {
@@ -275,12 +297,7 @@ impl Diagnostics {
                     .filter(|(s, _)| s.file == problem.span.file)
                     .map(|(s, l)| (file.clamp(*s), l.clone()))
                     .collect();
-                let location = format!(
-                    "{}:{}:{}",
-                    file.name,
-                    file.line_of(at.0) + 1,
-                    file.column_of(at.0) + 1
-                );
+                let location = file.location(at.0);
                 SchemaDiagnostic {
                     location,
                     source: file.clone(),

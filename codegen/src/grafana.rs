@@ -95,14 +95,14 @@ fn dashboard(model: &Model) -> Value {
             "min by (store, kind) (strata_health_up)".into(),
         )],
     );
-    for store in model.stores.values() {
+    for store in model.stores.iter() {
         let s = &store.name;
         match &store.kind {
             StoreKind::Postgres { replicas, .. } => {
                 let entities: Vec<&str> = model
                     .entities
                     .iter()
-                    .filter(|e| &e.store == s)
+                    .filter(|e| model[e.store].name == *s)
                     .map(|e| e.name.schema.as_str())
                     .collect();
                 let sel = format!("store=\"{s}\", entity=~\"{}\"", entities.join("|"));
@@ -227,7 +227,7 @@ fn dashboard(model: &Model) -> Value {
                 };
                 if batch_written(model, s) {
                     writer_panels(&mut g, writer, s);
-                } else if model.sync.iter().any(|r| &r.to == s) {
+                } else if model.sync.iter().any(|r| model[r.store].name == *s) {
                     sync_target_panels(&mut g, writer, s);
                 }
             }
@@ -261,8 +261,11 @@ fn dashboard(model: &Model) -> Value {
 /// store of one (`bulk_config()`). A store that is only a sync target is
 /// written by `strata sync run`, which records `strata_sync_*` instead.
 fn batch_written(model: &Model, store: &str) -> bool {
+    let Some(id) = model.store_id(store) else {
+        return false;
+    };
     (model.entities.iter())
-        .any(|e| e.store == store || e.search.as_ref().is_some_and(|x| x.store == store))
+        .any(|e| e.store == id || e.search.as_ref().is_some_and(|x| x.store == id))
 }
 
 /// The batch writers of one store, labelled with its name by the generated
@@ -339,7 +342,7 @@ fn sync_target_panels(g: &mut Grid, kind: &str, store: &str) {
 /// The cache of the entities a redis store holds.
 fn cache_panels(g: &mut Grid, model: &Model, store: &str) {
     let entities: Vec<&str> = (model.entities.iter())
-        .filter(|e| e.cache.as_ref().is_some_and(|c| c.store == store))
+        .filter(|e| (e.cache.as_ref()).is_some_and(|c| model[c.store].name == store))
         .map(|e| e.name.schema.as_str())
         .collect();
     if entities.is_empty() {

@@ -210,7 +210,13 @@ pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
         })
         .collect();
     // Resolve even after shape errors, so one run reports every problem it can.
-    let model = model::resolve(sources, &asts, &mut problems);
+    let resolved = model::resolve(sources, &asts, &mut problems);
+    // Names clashing in a store's namespace are reported beside the
+    // resolver's problems, from whatever it could build.
+    for b in BACKENDS {
+        problems.list.extend(b.names(&resolved.model));
+    }
+    let model = resolved.complete.then_some(resolved.model);
     // Back ends report what their stores cannot carry (lossy types, missing features).
     if let Some(m) = &model {
         for b in BACKENDS {

@@ -9,7 +9,7 @@ use crate::model::{Model, StoreKind};
 /// the ranges its types keep. PostgreSQL and Redis stores keep what the
 /// entities hold and are left out.
 pub fn kept(model: &Model) -> Vec<String> {
-    let mut stores: Vec<_> = model.stores.values().collect();
+    let mut stores: Vec<_> = model.stores.iter().collect();
     stores.sort_by(|a, b| a.name.cmp(&b.name));
     stores
         .into_iter()

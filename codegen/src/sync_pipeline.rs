@@ -13,7 +13,7 @@ use strata_sdk::sync::{
 use crate::clickhouse::ddl::{self, DdlOptions, CURRENT_SUFFIX};
 use crate::clickhouse::types::Target;
 use crate::elasticsearch::mapping;
-use crate::model::{Entity, Model, ScalarType, StoreKind};
+use crate::model::{Entity, Model, ScalarType, StoreKind, StoreKindTag, VersionSource};
 
 /// Where the stores are: a URL for each store (already expanded).
 pub trait Urls {
@@ -71,18 +71,23 @@ fn column_type(s: &ScalarType) -> Option<ColumnType> {
 
 /// The table description of an entity: its copy projection.
 pub fn table_spec(model: &Model, e: &Entity) -> TableSpec {
-    let schema = match model.store(&e.store).map(|s| &s.kind) {
-        Some(StoreKind::Postgres {
+    table_spec_of(model, e, &e.copy)
+}
+
+/// The table description of an entity holding the fields `fields` (indexes,
+/// in field order): a sync target's, or the copy projection.
+fn table_spec_of(model: &Model, e: &Entity, fields: &[usize]) -> TableSpec {
+    let schema = match &model[e.store].kind {
+        StoreKind::Postgres {
             schema: Some(s), ..
-        }) => s.clone(),
+        } => s.clone(),
         _ => "public".to_string(),
     };
     TableSpec {
         entity: e.name.schema.clone(),
         source_schema: schema,
         source_table: e.name.sql.clone(),
-        columns: e
-            .copy_fields()
+        columns: (fields.iter().map(|&i| (i, &e.fields[i])))
             .filter_map(|(i, f)| {
                 Some(ColumnSpec {
                     name: f.name.sql.clone(),
@@ -104,51 +109,52 @@ pub fn pipelines(
     opts: &PipelineOptions,
 ) -> Result<Vec<Pipeline>, String> {
     let mut out: Vec<Pipeline> = Vec::new();
-    for rule in &model.sync {
-        if !opts.only.is_empty() && !opts.only.contains(&rule.to) {
+    for t in &model.sync {
+        let to = &model[t.store].name;
+        if !opts.only.is_empty() && !opts.only.contains(to) {
             continue;
         }
-        let e = model
-            .entity(&rule.from)
-            .ok_or_else(|| format!("sync rule names unknown entity `{}`", rule.from))?;
-        let name = format!("{}_{}", e.store, rule.to).to_lowercase();
+        // The engine versions every target by commit position.
+        match t.version {
+            VersionSource::CommitLsn => {}
+        }
+        let e = &model[t.entity];
+        let source = &model[e.store].name;
+        let name = format!("{source}_{to}").to_lowercase();
         let idx = match out.iter().position(|p| p.name == name) {
             Some(i) => i,
             None => {
-                let store = model
-                    .store(&rule.to)
-                    .ok_or_else(|| format!("sync target `{}` is not a store", rule.to))?;
-                let url = urls.url(&rule.to)?;
-                let target = match &store.kind {
-                    StoreKind::ClickHouse { .. } => {
-                        let t = Target::of(model, &rule.to);
+                let url = urls.url(to)?;
+                let target = match t.kind {
+                    StoreKindTag::ClickHouse => {
+                        let v = Target::of(model, to);
                         TargetSpec::ClickHouse {
-                            store: rule.to.clone(),
+                            store: to.clone(),
                             url,
                             flags: ClickHouseFlags {
-                                datetime64: t.has_datetime64(),
-                                date32: t.has_date32(),
-                                bool_type: t.has_bool(),
-                                is_deleted: t.has_is_deleted(),
+                                datetime64: v.has_datetime64(),
+                                date32: v.has_date32(),
+                                bool_type: v.has_bool(),
+                                is_deleted: v.has_is_deleted(),
                             },
                             tables: Vec::new(),
                         }
                     }
-                    StoreKind::Elasticsearch { .. } => TargetSpec::Elasticsearch {
-                        store: rule.to.clone(),
+                    StoreKindTag::Elasticsearch => TargetSpec::Elasticsearch {
+                        store: to.clone(),
                         url,
                         indexes: Vec::new(),
                     },
                     _ => {
                         return Err(format!(
                             "sync target `{}` is neither ClickHouse nor Elasticsearch",
-                            rule.to
+                            to
                         ))
                     }
                 };
                 out.push(Pipeline {
                     name,
-                    source_url: urls.url(&e.store)?,
+                    source_url: urls.url(source)?,
                     tables: Vec::new(),
                     targets: vec![target],
                 });
@@ -157,7 +163,7 @@ pub fn pipelines(
         };
         let p = &mut out[idx];
         let ti = p.tables.len();
-        p.tables.push(table_spec(model, e));
+        p.tables.push(table_spec_of(model, e, &t.fields));
         match &mut p.targets[0] {
             TargetSpec::ClickHouse { tables, .. } => {
                 let mut o = DdlOptions::default();
@@ -167,27 +173,24 @@ pub fn pipelines(
                 let db = opts
                     .clickhouse_database
                     .clone()
-                    .unwrap_or_else(|| ddl::database_of(model, &rule.to));
+                    .unwrap_or_else(|| ddl::database_of(model, to));
                 tables.push(ClickHouseTable {
                     table: ti,
                     database: db,
                     name: e.name.sql.clone(),
                     current_view: format!("{}{CURRENT_SUFFIX}", e.name.sql),
-                    create: ddl::statements(model, &rule.to, e, &o),
-                    column_types: e
-                        .copy_fields()
-                        .filter(|(_, f)| column_type(f.ty.scalar()).is_some())
-                        .map(|(_, f)| {
-                            crate::clickhouse::types::column_type(f, Target::of(model, &rule.to))
-                        })
+                    create: ddl::statements(model, to, e, &o),
+                    column_types: (t.fields.iter().map(|&i| &e.fields[i]))
+                        .filter(|f| column_type(f.ty.scalar()).is_some())
+                        .map(|f| crate::clickhouse::types::column_type(f, Target::of(model, to)))
                         .collect(),
                 });
             }
             TargetSpec::Elasticsearch { indexes, .. } => indexes.push(ElasticIndex {
                 table: ti,
-                index: mapping::index_name(model, &rule.to, e),
-                create_body: mapping::create_body(model, &rule.to, e),
-                alias: Some(mapping::alias(model, &rule.to, e)),
+                index: mapping::index_name(model, to, e),
+                create_body: mapping::create_body(model, to, e),
+                alias: Some(mapping::alias(model, to, e)),
             }),
             TargetSpec::Redis { .. } => unreachable!("sync rules never target a redis store"),
         }
@@ -197,9 +200,9 @@ pub fn pipelines(
 }
 
 /// The redis stores an entity reaches: its `cache:` and `events:` stores.
-fn redis_stores(e: &Entity) -> Vec<&str> {
-    let mut v: Vec<&str> = (e.cache.iter().map(|c| c.store.as_str()))
-        .chain(e.events.iter().map(|ev| ev.store.as_str()))
+fn redis_stores<'m>(model: &'m Model, e: &Entity) -> Vec<&'m str> {
+    let mut v: Vec<&str> = (e.cache.iter().map(|c| model[c.store].name.as_str()))
+        .chain(e.events.iter().map(|ev| model[ev.store].name.as_str()))
         .collect();
     v.dedup();
     v
@@ -216,7 +219,7 @@ fn cache_pipelines(
 ) -> Result<Vec<Pipeline>, String> {
     let mut out: Vec<Pipeline> = Vec::new();
     for e in &model.entities {
-        for store in redis_stores(e) {
+        for store in redis_stores(model, e) {
             if opts.only.is_empty() || opts.only.iter().any(|o| o == store) {
                 redis_entity(model, urls, e, store, &mut out)?;
             }
@@ -233,7 +236,8 @@ fn redis_entity(
     store: &str,
     out: &mut Vec<Pipeline>,
 ) -> Result<(), String> {
-    let name = format!("{}_{}", e.store, store).to_lowercase();
+    let source = &model[e.store].name;
+    let name = format!("{source}_{store}").to_lowercase();
     let idx = match out.iter().position(|p| p.name == name) {
         Some(i) => i,
         None => {
@@ -245,7 +249,7 @@ fn redis_entity(
             };
             out.push(Pipeline {
                 name,
-                source_url: urls.url(&e.store)?,
+                source_url: urls.url(source)?,
                 tables: Vec::new(),
                 targets: vec![TargetSpec::Redis {
                     store: store.to_string(),
@@ -268,14 +272,14 @@ fn redis_entity(
         .collect::<Option<Vec<usize>>>()
         .ok_or_else(|| format!("entity `{}`: a key field is not copied", e.name.schema))?;
     let events = (e.events.as_ref())
-        .filter(|ev| ev.store == store)
+        .filter(|ev| model[ev.store].name == store)
         .map(|ev| EventsSpec {
             partitions: ev.partitions,
             max_len: ev.max_len,
             pubsub: ev.pubsub,
             fields: event_fields(e, &spec),
         });
-    let cache = e.cache.as_ref().filter(|c| c.store == store);
+    let cache = e.cache.as_ref().filter(|c| model[c.store].name == store);
     let ti = p.tables.len();
     p.tables.push(spec);
     if let TargetSpec::Redis { entities, .. } = &mut p.targets[0] {
@@ -324,15 +328,15 @@ pub fn stream_source(
                 t.entity
             )
         })?;
-        if store.is_some_and(|s| s != ev.store) {
+        let events_store = model[ev.store].name.as_str();
+        if store.is_some_and(|s| s != events_store) {
             return Err(format!(
-                "pipeline `{}` reads events from two redis stores (`{}` and `{}`): consume each separately",
+                "pipeline `{}` reads events from two redis stores (`{}` and `{events_store}`): consume each separately",
                 p.name,
                 store.unwrap_or_default(),
-                ev.store
             ));
         }
-        store = Some(&ev.store);
+        store = Some(events_store);
         tables.push(strata_sdk::sync::EventTable {
             table: ti,
             entity: e.name.schema.clone(),

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use strata_codegen::model::{
-    Default, EntityKind, IndexMethod, OnDelete, Predicate, ScalarType, StoreKind, TemplatePart,
-    Type,
+    Default, EntityKind, IndexMethod, OnDelete, Predicate, Reference, ScalarType, StoreKind,
+    TemplatePart, Type, VersionSource,
 };
 use strata_codegen::Model;
 
@@ -96,18 +96,19 @@ fn keys_constraints_indexes_and_references() {
         .field("account_id")
         .and_then(|f| f.references.clone())
         .expect("reference");
+    let named = |r: &Reference| {
+        let e = &m[r.entity];
+        (e.name.schema.as_str(), e[r.field].name.schema.as_str())
+    };
     assert_eq!(
-        (r.entity.as_str(), r.field.as_str(), r.on_delete),
-        ("Account", "id", OnDelete::Cascade)
+        (named(&r), r.on_delete),
+        (("Account", "id"), OnDelete::Cascade)
     );
     let r = o
         .field("owner")
         .and_then(|f| f.references.clone())
         .expect("reference");
-    assert_eq!(
-        (r.field.as_str(), r.on_delete),
-        ("email", OnDelete::SetNull)
-    );
+    assert_eq!((named(&r).1, r.on_delete), ("email", OnDelete::SetNull));
     let q = o
         .queries
         .iter()
@@ -132,6 +133,17 @@ fn stores_templates_series_and_sync() {
     assert_eq!(pool.application_name.as_deref(), Some("trading"));
     assert_eq!(replicas.len(), 1);
     assert_eq!(replicas[0].raw, "${REPLICA_URL}");
+    // Enums know the postgres stores that create their types (a series
+    // using `Side` elsewhere does not count), and the schema Rust names.
+    for en in &m.enums {
+        assert_eq!(
+            en.stores,
+            [m.store_id("main").unwrap()],
+            "{}",
+            en.name.schema
+        );
+        assert_eq!(en.pg_schema, None, "{}", en.name.schema);
+    }
     let url = m.store("cache").and_then(|s| s.url.clone()).expect("url");
     assert_eq!(
         url.parts,
@@ -165,7 +177,7 @@ fn stores_templates_series_and_sync() {
     let rules: Vec<(&str, &str)> = m
         .sync
         .iter()
-        .map(|r| (r.from.as_str(), r.to.as_str()))
+        .map(|t| (m[t.entity].name.schema.as_str(), m[t.store].name.as_str()))
         .collect();
     assert_eq!(
         rules,
@@ -175,6 +187,11 @@ fn stores_templates_series_and_sync() {
             ("Account", "analytics")
         ]
     );
+    // Each target holds its entity's copy projection, versioned by commit position.
+    for t in &m.sync {
+        assert_eq!(t.fields, m[t.entity].copy);
+        assert_eq!(t.version, VersionSource::CommitLsn);
+    }
     let o = m.entity("Order").expect("Order");
     assert_eq!(o.cache.as_ref().and_then(|c| c.ttl_ms), Some(30_000));
     assert!(o.search.is_some() && o.partition_by.is_some());

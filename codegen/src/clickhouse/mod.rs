@@ -6,34 +6,31 @@ pub mod ddl;
 mod rows;
 pub mod types;
 
+use std::collections::BTreeSet;
+
 use quote::{format_ident, quote};
 
 use crate::diagnostics::{Code, Problem};
 use crate::files::{Artifact, Files};
-use crate::model::{Entity, Model, StoreKindTag};
+use crate::model::{Entity, EntityId, Model, StoreId, StoreKindTag};
 
 pub use ddl::{statements, DdlOptions};
 pub use types::{Target, MODERN};
 
 /// Entities stored in a ClickHouse store, by store name: its own record
-/// entities, then those synced to it, in declaration order.
+/// entities and those synced to it, stores in name order, entities in
+/// declaration order.
 pub fn tables(model: &Model) -> Vec<(&str, &Entity)> {
-    let mut out = Vec::new();
-    for (name, store) in &model.stores {
-        if store.kind.tag() != StoreKindTag::ClickHouse {
-            continue;
-        }
-        for e in &model.entities {
-            let synced = model
-                .sync
-                .iter()
-                .any(|r| r.from == e.name.schema && &r.to == name);
-            if (e.store == *name && !e.is_series()) || synced {
-                out.push((name.as_str(), e));
-            }
-        }
-    }
-    out
+    let is_ch = |s: StoreId| model[s].kind.tag() == StoreKindTag::ClickHouse;
+    let homes = (model.entities_by_id())
+        .filter(|(_, e)| !e.is_series() && model.store_at(e.store).is_some())
+        .map(|(id, e)| (e.store, id));
+    let synced = model.sync.iter().map(|t| (t.store, t.entity));
+    let pairs: BTreeSet<(StoreId, EntityId)> =
+        homes.chain(synced).filter(|&(s, _)| is_ch(s)).collect();
+    (pairs.into_iter())
+        .map(|(s, e)| (model[s].name.as_str(), &model[e]))
+        .collect()
 }
 
 /// Problems a model has for its ClickHouse stores: types that cannot be

@@ -74,6 +74,11 @@ impl IndexedFile {
             .partition_point(|&s| s <= offset)
             .saturating_sub(1)
     }
+    /// `name:line:col` (1-based) of a byte offset on a char boundary.
+    pub(super) fn location(&self, offset: usize) -> String {
+        let (line, col) = (self.line_of(offset), self.column_of(offset));
+        format!("{}:{}:{}", self.name, line + 1, col + 1)
+    }
     /// 0-based column, in characters, of a byte offset on a char boundary.
     pub(super) fn column_of(&self, offset: usize) -> usize {
         let start = self.lines[self.line_of(offset)];

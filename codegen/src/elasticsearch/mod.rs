@@ -14,7 +14,7 @@ pub fn indexes(model: &Model) -> Vec<(&str, &Entity)> {
     model
         .entities
         .iter()
-        .filter_map(|e| e.search.as_ref().map(|s| (s.store.as_str(), e)))
+        .filter_map(|e| e.search.as_ref().map(|s| (model[s.store].name.as_str(), e)))
         .collect()
 }
 

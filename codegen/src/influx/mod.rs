@@ -246,7 +246,7 @@ fn config(model: &Model, store: &str) -> TokenStream {
 pub fn rust(model: &Model) -> String {
     let mut stores: Vec<&str> = model
         .entities_in(StoreKindTag::InfluxDb)
-        .map(|e| e.store.as_str())
+        .map(|e| model[e.store].name.as_str())
         .collect();
     stores.sort();
     stores.dedup();
@@ -256,7 +256,7 @@ pub fn rust(model: &Model) -> String {
         let points = model
             .entities
             .iter()
-            .filter(|e| e.store == *store && e.is_series())
+            .filter(|e| model[e.store].name == *store && e.is_series())
             .map(|e| point(model, e));
         let doc = format!(" Points of the InfluxDB store `{store}`.");
         quote! {

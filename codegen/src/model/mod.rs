@@ -6,10 +6,8 @@
 mod resolve;
 mod types;
 
-pub use resolve::{constraint_name, resolve};
+pub use resolve::{constraint_name, resolve, Resolved};
 pub use types::{parse_type, type_alias, ScalarType, Type, TypeError, BUILTIN_TYPES};
-
-use std::collections::BTreeMap;
 
 use crate::source::Span;
 
@@ -67,40 +65,138 @@ impl Template {
     }
 }
 
+/// An entity's place in [`Model::entities`]: how model items (references,
+/// sync targets) name an entity, read with `model[id]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntityId(usize);
+
+impl EntityId {
+    /// The id of the entity at `index` in [`Model::entities`].
+    pub fn new(index: usize) -> Self {
+        EntityId(index)
+    }
+    /// Its index in [`Model::entities`].
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// A field's place in [`Entity::fields`]: how another entity's items name
+/// it, read with `entity[id]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FieldId(usize);
+
+impl FieldId {
+    /// The id of the field at `index` in [`Entity::fields`].
+    pub fn new(index: usize) -> Self {
+        FieldId(index)
+    }
+    /// Its index in [`Entity::fields`].
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// A store's place in [`Model::stores`] (which is in name order): how
+/// model items (an entity's home, its cache, events and search stores, sync
+/// targets, enum homes) name a store, read with `model[id]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StoreId(usize);
+
+impl StoreId {
+    /// No store. Held by an entity built without a model (the derive, which
+    /// names the store in `EntityDef::store`) and, in a model the resolver
+    /// refused, by an entity whose `store:` is unknown or missing. Never in
+    /// a checked model. `model[StoreId::NONE]` panics; [`Model::store_at`]
+    /// is `None`.
+    pub const NONE: StoreId = StoreId(usize::MAX);
+    /// The id of the store at `index` in [`Model::stores`].
+    pub fn new(index: usize) -> Self {
+        StoreId(index)
+    }
+    /// Its index in [`Model::stores`].
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl std::ops::Index<StoreId> for Model {
+    type Output = Store;
+    fn index(&self, id: StoreId) -> &Store {
+        &self.stores[id.0]
+    }
+}
+
+impl std::ops::Index<EntityId> for Model {
+    type Output = Entity;
+    fn index(&self, id: EntityId) -> &Entity {
+        &self.entities[id.0]
+    }
+}
+
+impl std::ops::Index<FieldId> for Entity {
+    type Output = Field;
+    fn index(&self, id: FieldId) -> &Field {
+        &self.fields[id.0]
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    /// Stores by name.
-    pub stores: BTreeMap<String, Store>,
+    /// Stores in name order (so a name is found by binary search).
+    pub stores: Vec<Store>,
     /// Enums in declaration order (files in name order).
     pub enums: Vec<Enum>,
     /// Entities in declaration order (files in name order).
     pub entities: Vec<Entity>,
-    /// Sync rules expanded to one rule per (entity, target store).
-    pub sync: Vec<SyncRule>,
+    /// The `sync:` rules, expanded by the resolver into one resolved target
+    /// per (entity, target store), in rule order.
+    pub sync: Vec<SyncTarget>,
 }
 
 impl Model {
+    /// The entity named `schema_name`: for names from outside the model (a
+    /// command line, a test). Model items refer to entities by [`EntityId`].
     pub fn entity(&self, schema_name: &str) -> Option<&Entity> {
         self.entities.iter().find(|e| e.name.schema == schema_name)
+    }
+    /// Every entity with its id, in declaration order.
+    pub fn entities_by_id(&self) -> impl Iterator<Item = (EntityId, &Entity)> {
+        (self.entities.iter().enumerate()).map(|(i, e)| (EntityId(i), e))
     }
     pub fn enum_(&self, schema_name: &str) -> Option<&Enum> {
         self.enums.iter().find(|e| e.name.schema == schema_name)
     }
+    /// The store named `name`: for names from outside the model (a command
+    /// line, a test). Model items refer to stores by [`StoreId`].
     pub fn store(&self, name: &str) -> Option<&Store> {
-        self.stores.get(name)
+        self.store_id(name).map(|id| &self[id])
+    }
+    /// The id of the store named `name` (binary search: stores are in name order).
+    pub fn store_id(&self, name: &str) -> Option<StoreId> {
+        (self.stores.binary_search_by(|s| s.name.as_str().cmp(name)))
+            .ok()
+            .map(StoreId)
+    }
+    /// The store `id`, if there is one ([`StoreId::NONE`] is not).
+    pub fn store_at(&self, id: StoreId) -> Option<&Store> {
+        self.stores.get(id.0)
+    }
+    /// Every store with its id, in name order.
+    pub fn stores_by_id(&self) -> impl Iterator<Item = (StoreId, &Store)> {
+        (self.stores.iter().enumerate()).map(|(i, s)| (StoreId(i), s))
     }
     /// Entities whose home store is of the given kind.
     pub fn entities_in(&self, kind: StoreKindTag) -> impl Iterator<Item = &Entity> {
         self.entities
             .iter()
-            .filter(move |e| self.stores.get(&e.store).map(|s| s.kind.tag()) == Some(kind))
+            .filter(move |e| self.store_at(e.store).map(|s| s.kind.tag()) == Some(kind))
     }
-    /// Sync targets of an entity.
-    pub fn sync_targets<'a>(&'a self, entity: &'a str) -> impl Iterator<Item = &'a Store> + 'a {
-        self.sync
-            .iter()
-            .filter(move |r| r.from == entity)
-            .filter_map(|r| self.stores.get(&r.to))
+    /// The sync targets in store `store`, with their entities, in rule order.
+    pub fn synced_to(&self, store: StoreId) -> impl Iterator<Item = (&SyncTarget, &Entity)> {
+        (self.sync.iter())
+            .filter(move |t| t.store == store)
+            .map(|t| (t, &self[t.entity]))
     }
 }
 
@@ -208,6 +304,14 @@ pub struct Enum {
     pub name: Ident,
     pub variants: Vec<EnumVariant>,
     pub doc: Option<String>,
+    /// The postgres stores whose record tables use the enum, in store
+    /// order: each store's DDL creates the type in its own PostgreSQL
+    /// schema. Set by the resolver's `enum_homes` pass.
+    pub stores: Vec<StoreId>,
+    /// The PostgreSQL schema of the type the generated Rust enum names:
+    /// that of the first of [`Enum::stores`], where that store has one
+    /// (`None`: the search path). Set by the resolver's `enum_homes` pass.
+    pub pg_schema: Option<String>,
     pub span: Span,
 }
 
@@ -236,8 +340,8 @@ pub struct Entity {
     /// `schema`: `Decision`; `sql`: the table `live_decision_log`; `rust`: `Decision`.
     pub name: Ident,
     pub doc: Option<String>,
-    /// Name of the home store.
-    pub store: String,
+    /// The home store.
+    pub store: StoreId,
     pub kind: EntityKind,
     pub fields: Vec<Field>,
     /// Indexes into `fields` of the primary key, in key order. Empty for series.
@@ -262,6 +366,8 @@ pub struct Entity {
     /// back ends read it through [`Entity::copy_fields`] and never filter
     /// secrets themselves.
     pub copy: Vec<usize>,
+    /// Where the table's name is written (`table:`, else the entity's name).
+    pub table_span: Span,
     pub span: Span,
 }
 
@@ -352,10 +458,10 @@ pub enum OnDelete {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reference {
-    /// Schema name of the referenced entity.
-    pub entity: String,
-    /// Schema name of the referenced field.
-    pub field: String,
+    /// The referenced entity.
+    pub entity: EntityId,
+    /// The referenced field, in that entity.
+    pub field: FieldId,
     pub on_delete: OnDelete,
 }
 
@@ -420,7 +526,8 @@ pub struct Query {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cache {
-    pub store: String,
+    /// The redis store.
+    pub store: StoreId,
     /// Milliseconds.
     pub ttl_ms: Option<u64>,
 }
@@ -430,7 +537,7 @@ pub struct Cache {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Events {
     /// The redis store.
-    pub store: String,
+    pub store: StoreId,
     /// 1 to 1024 (default 8).
     pub partitions: u16,
     /// Approximate length each partition is trimmed to (default 100,000; at least 1,000).
@@ -448,16 +555,37 @@ impl Events {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Search {
-    pub store: String,
+    pub store: StoreId,
     /// Fields indexed as full text (others as keywords/values). Never a secret.
     pub text: Vec<usize>,
 }
 
+/// One `sync:` rule for one target, expanded once by the resolver's `sync`
+/// pass: what change capture copies where, and how the copy orders versions.
+/// Back ends and the sync pipeline read these fields and look nothing up.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SyncRule {
-    /// Schema name of the entity.
-    pub from: String,
-    /// Target store name.
-    pub to: String,
+pub struct SyncTarget {
+    /// The entity copied.
+    pub entity: EntityId,
+    /// The target store (a clickhouse or elasticsearch store).
+    pub store: StoreId,
+    /// The target store's kind.
+    pub kind: StoreKindTag,
+    /// Indexes of the fields the target holds, in field order: the entity's
+    /// copy projection ([`Entity::copy`]). Neither target kind leaves a
+    /// field of it out; a type one cannot hold is refused by its check.
+    pub fields: Vec<usize>,
+    /// What orders the versions of a row in the target.
+    pub version: VersionSource,
+    /// The `sync:` rule.
     pub span: Span,
+}
+
+/// Where a copy's row versions come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionSource {
+    /// The commit position (LSN) of the change in the home store's
+    /// write-ahead log: ClickHouse's `_version`, Elasticsearch's external
+    /// version. Replays and restarts converge, as later commits are larger.
+    CommitLsn,
 }

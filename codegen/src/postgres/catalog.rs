@@ -93,7 +93,7 @@ pub struct PgIndex {
 pub fn postgres_stores(model: &Model) -> Vec<&str> {
     model
         .stores
-        .values()
+        .iter()
         .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
         .map(|s| s.name.as_str())
         .collect()
@@ -108,20 +108,13 @@ pub fn catalog(model: &Model, store: &str) -> Catalog {
     let entities: Vec<&Entity> = model
         .entities
         .iter()
-        .filter(|e| e.store == store && e.kind == EntityKind::Record)
+        .filter(|e| Some(e.store) == model.store_id(store) && e.kind == EntityKind::Record)
         .collect();
     // Only the enums these tables use, in declaration order.
-    let used = |name: &str| {
-        entities.iter().any(|e| {
-            e.fields
-                .iter()
-                .any(|f| matches!(f.ty.scalar(), ScalarType::Enum(n) if n == name))
-        })
-    };
     let enums = model
         .enums
         .iter()
-        .filter(|e| used(&e.name.schema))
+        .filter(|e| e.stores.iter().any(|&s| model[s].name == store))
         .map(|e| PgEnum {
             name: e.name.sql.clone(),
             values: e.variants.iter().map(|v| v.name.sql.clone()).collect(),
@@ -161,8 +154,8 @@ fn table(model: &Model, e: &Entity, ns: Option<&str>) -> Table {
         .iter()
         .filter_map(|f| {
             let r = f.references.as_ref()?;
-            let target = model.entity(&r.entity)?;
-            let ref_col = target.field(&r.field)?.name.sql.clone();
+            let target = &model[r.entity];
+            let ref_col = target[r.field].name.sql.clone();
             Some(ForeignKey {
                 name: crate::model::constraint_name(&e.name.sql, &[&f.name.sql], "fkey"),
                 columns: vec![f.name.sql.clone()],

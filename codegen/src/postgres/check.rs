@@ -161,10 +161,16 @@ pub fn implicit_name(name1: &str, name2: Option<&str>, label: &str) -> String {
     }
 }
 
-/// Every error of the PostgreSQL back end: what the schema asks that
-/// PostgreSQL cannot build. Today: index methods without an operator class
-/// for the indexed types (the migration would fail with `data type … has no
-/// default operator class for access method …`).
+/// Names that clash in a PostgreSQL schema's one namespace of relations
+/// (`super::relations`); also run on a model the resolver refused.
+pub fn names(model: &Model) -> Vec<Problem> {
+    super::relations::clashes(model)
+}
+
+/// Every error of the PostgreSQL back end on a checked model: what the
+/// schema asks that PostgreSQL cannot build. Today: index methods without an
+/// operator class for the indexed types (the migration would fail with
+/// `data type … has no default operator class for access method …`).
 pub fn check(model: &Model) -> Vec<Problem> {
     let mut out = Vec::new();
     for e in &model.entities {

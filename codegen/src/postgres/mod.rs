@@ -10,6 +10,7 @@ mod diff_table;
 mod lossy;
 pub mod migration;
 pub mod owner;
+mod relations;
 
 pub use catalog::default_expr;
 pub use check::lint;

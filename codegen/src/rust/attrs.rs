@@ -20,7 +20,7 @@ use syn::{Expr, Lit};
 
 use crate::model::{
     parse_type, type_alias, Default as Value, Entity, EntityKind, Field, FieldRole, Ident,
-    IndexColumn, Query, ScalarType, Type, TypeError, BUILTIN_TYPES,
+    IndexColumn, Query, ScalarType, StoreId, Type, TypeError, BUILTIN_TYPES,
 };
 use crate::names::is_snake_ident;
 
@@ -30,6 +30,9 @@ pub struct EntityDef {
     pub vis: syn::Visibility,
     /// The PostgreSQL schema (namespace), if not the search path.
     pub schema: Option<String>,
+    /// The store's name (`store = "…"`; empty when not given). The entity
+    /// stands alone, without a model: its store ids are `StoreId::NONE`.
+    pub store: String,
     pub entity: Entity,
     /// Each field's Rust type as written, in field order.
     pub types: Vec<syn::Type>,
@@ -488,7 +491,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
             rust: name,
         },
         doc: None,
-        store: store.unwrap_or_default(),
+        store: StoreId::NONE,
         kind: EntityKind::Record,
         fields,
         key,
@@ -496,7 +499,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
         indexes: vec![],
         queries,
         cache: cache.map(|(ttl_ms, _)| crate::model::Cache {
-            store: String::new(),
+            store: StoreId::NONE,
             ttl_ms,
         }),
         events,
@@ -505,12 +508,14 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
         version,
         renamed_from: None,
         copy: Vec::new(),
+        table_span: Default::default(),
         span: Default::default(),
     };
     Ok(EntityDef {
         ident: input.ident.clone(),
         vis: input.vis.clone(),
         schema,
+        store: store.unwrap_or_default(),
         entity,
         types,
         idents,
@@ -524,7 +529,7 @@ pub fn parse(input: &syn::DeriveInput) -> syn::Result<EntityDef> {
 fn events_setting(m: &ParseNestedMeta) -> syn::Result<crate::model::Events> {
     use crate::model::Events;
     let mut ev = Events {
-        store: String::new(),
+        store: StoreId::NONE,
         partitions: Events::DEFAULT_PARTITIONS,
         max_len: Events::DEFAULT_MAX_LEN,
         pubsub: true,

@@ -3,7 +3,7 @@
 //! type cannot name.
 
 use crate::diagnostics::{Code, Problem};
-use crate::model::{EntityKind, Model, ScalarType, StoreKind, StoreKindTag};
+use crate::model::{Model, ScalarType, StoreKind, StoreKindTag};
 
 /// Every problem of the Rust back end.
 pub fn check(model: &Model) -> Vec<Problem> {
@@ -61,22 +61,12 @@ fn enum_schemas(model: &Model) -> Vec<Problem> {
     let mut out = Vec::new();
     for en in &model.enums {
         // (store, its schema) of each postgres store whose records use the enum.
-        let mut users: Vec<(&str, Option<&str>)> = Vec::new();
-        for (name, store) in &model.stores {
-            let StoreKind::Postgres { schema, .. } = &store.kind else {
-                continue;
-            };
-            let uses = model.entities.iter().any(|e| {
-                &e.store == name
-                    && e.kind == EntityKind::Record
-                    && e.fields.iter().any(
-                        |f| matches!(f.ty.scalar(), ScalarType::Enum(n) if *n == en.name.schema),
-                    )
-            });
-            if uses {
-                users.push((name, schema.as_deref()));
-            }
-        }
+        let users: Vec<(&str, Option<&str>)> = (en.stores.iter().map(|&id| &model[id]))
+            .map(|s| match &s.kind {
+                StoreKind::Postgres { schema, .. } => (s.name.as_str(), schema.as_deref()),
+                _ => (s.name.as_str(), None),
+            })
+            .collect();
         let Some(&(first, ns)) = users.first() else {
             continue;
         };

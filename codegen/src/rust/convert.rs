@@ -16,7 +16,7 @@ use crate::model::{Entity, EntityKind, Field, FieldRole, Model, ScalarType, Stor
 pub fn has_entity_struct(model: &Model, e: &Entity) -> bool {
     e.kind == EntityKind::Record
         && model
-            .store(&e.store)
+            .store_at(e.store)
             .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
 }
 

@@ -12,8 +12,8 @@ use crate::model::{
 };
 
 pub fn emit(model: &Model) -> TokenStream {
-    let enums = model.enums.iter().map(|e| enum_(model, e));
-    let stores = model.stores.values().filter_map(|s| match &s.kind {
+    let enums = model.enums.iter().map(enum_);
+    let stores = model.stores.iter().filter_map(|s| match &s.kind {
         StoreKind::Postgres { pool, replicas, .. } => {
             let config = format_ident!("{}_pool_config", s.name);
             let connect = format_ident!("connect_{}", s.name);
@@ -116,32 +116,12 @@ pub fn emit(model: &Model) -> TokenStream {
     }
 }
 
-/// The PostgreSQL schema an enum's type lives in: that of the first postgres
-/// store (in declaration order) whose tables use it, where that store has
-/// one. Each store's DDL creates the enums its tables use in its own schema;
-/// one Rust enum names one of them.
-fn enum_schema<'m>(model: &'m Model, e: &crate::model::Enum) -> Option<&'m str> {
-    model.stores.iter().find_map(|(name, s)| {
-        let StoreKind::Postgres { schema, .. } = &s.kind else {
-            return None;
-        };
-        let uses = model.entities.iter().any(|x| {
-            &x.store == name
-                && x.kind == EntityKind::Record
-                && x.fields
-                    .iter()
-                    .any(|f| matches!(f.ty.scalar(), ScalarType::Enum(n) if *n == e.name.schema))
-        });
-        uses.then_some(schema.as_deref()).flatten()
-    })
-}
-
-fn enum_(model: &Model, e: &crate::model::Enum) -> TokenStream {
+fn enum_(e: &crate::model::Enum) -> TokenStream {
     let ident = format_ident!("{}", e.name.rust);
     let type_name = &e.name.sql;
     // What sqlx resolves (`$1::regtype`): schema-qualified and quoted where
     // the store has a schema, so the type is found whatever the search_path.
-    let sqlx_type = match enum_schema(model, e) {
+    let sqlx_type = match &e.pg_schema {
         Some(ns) => format!(
             "{}.{}",
             crate::names::quote_ident(ns),
@@ -235,11 +215,11 @@ fn entity(model: &Model, e: &Entity) -> TokenStream {
     let ident = format_ident!("{}", e.name.rust);
     let table = &e.name.sql;
     let key = e.key_fields().map(|f| types::ident(&f.name.rust));
-    let store = &e.store;
-    let schema = match model.store(&e.store).map(|s| &s.kind) {
-        Some(StoreKind::Postgres {
+    let store = &model[e.store].name;
+    let schema = match &model[e.store].kind {
+        StoreKind::Postgres {
             schema: Some(s), ..
-        }) => quote!(, store = #store, schema = #s),
+        } => quote!(, store = #store, schema = #s),
         _ => quote!(, store = #store),
     };
     let sorts = sort_fields(e);

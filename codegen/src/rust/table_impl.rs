@@ -179,7 +179,7 @@ fn table_def(p: &Plan) -> TokenStream {
         Some(s) => quote!(::std::option::Option::Some(#s)),
         None => quote!(::std::option::Option::None),
     };
-    let store = &e.store;
+    let store = &p.def.store;
     let columns = e.fields.iter().enumerate().map(|(i, f)| {
         let numeric = f.role == FieldRole::Data && p.numeric(i);
         let name = &f.name.sql;

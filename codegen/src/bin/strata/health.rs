@@ -47,7 +47,7 @@ pub(super) fn checks(
 ) -> Vec<Check> {
     model
         .stores
-        .values()
+        .iter()
         .map(|s| {
             let url = s.url.as_ref().map(|u| u.raw.clone()).unwrap_or_default();
             let check = match (&s.kind, s.kind.tag()) {
@@ -76,7 +76,7 @@ pub fn run(args: HealthArgs) -> ExitCode {
         Err(code) => return code,
     };
     for o in &args.optional {
-        if !model.stores.contains_key(o) {
+        if model.store(o).is_none() {
             errln!("error: `--optional {o}`: the schema has no store `{o}`");
             return ExitCode::from(EXIT_USAGE);
         }
@@ -130,7 +130,7 @@ pub(super) fn say_sources(
     over: Option<&(String, super::target::UrlSource)>,
 ) {
     use super::target::{say_database, UrlSource};
-    for s in model.stores.values() {
+    for s in model.stores.iter() {
         if !matches!(s.kind, StoreKind::Postgres { .. }) {
             continue;
         }

@@ -274,7 +274,7 @@ fn build_with_model(args: &Args) -> Result<(Vec<Pipeline>, strata_codegen::Model
         let from = match &over {
             Some((_, from)) => from.clone(),
             None => {
-                let store = model.stores.values().find(|s| {
+                let store = model.stores.iter().find(|s| {
                     matches!(s.kind, StoreKind::Postgres { .. })
                         && urls(&s.name).is_ok_and(|u| u == p.source_url)
                 });

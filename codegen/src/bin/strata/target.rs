@@ -194,7 +194,7 @@ pub fn check_url(url: &str) -> Result<(), String> {
 /// `mysql://h/db` as a PostgreSQL server at `h` and connect to it. A
 /// template whose variable is unset is left to the caller, which says so.
 pub fn check_store_urls(model: &Model, overridden: bool) -> Result<(), String> {
-    for s in model.stores.values() {
+    for s in &model.stores {
         let StoreKind::Postgres { replicas, .. } = &s.kind else {
             continue;
         };

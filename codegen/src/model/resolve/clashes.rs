@@ -1,6 +1,7 @@
-//! Names that must be unique across kinds of items: Rust type names, and SQL
-//! relation names (tables, indexes and unique constraints share one namespace
-//! in a PostgreSQL schema; a table also declares a type of its own name).
+//! Names that must be unique across kinds of items: Rust type names, the
+//! tables of one store, and enums' SQL type names. What else shares a
+//! PostgreSQL schema's namespace (indexes, constraints, the names PostgreSQL
+//! derives) is the PostgreSQL back end's check (`postgres/relations.rs`).
 
 use super::*;
 
@@ -10,8 +11,16 @@ impl Resolver<'_> {
         decls: &[&ast::EntityDecl],
         entities: &[Entity],
         enums: &[Enum],
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
     ) {
+        // An entity's store by name as written: entities on one unknown
+        // store (already reported) still share its namespace.
+        let store_names: Vec<&str> = (decls.iter().zip(entities))
+            .map(|(d, e)| match stores.at(e.store) {
+                Some(s) => s.name.as_str(),
+                None => d.store.as_ref().map_or("", |s| s.value.as_str()),
+            })
+            .collect();
         let enum_types: HashMap<&str, Span> = enums
             .iter()
             .map(|e| (e.name.schema.as_str(), e.span))
@@ -28,13 +37,13 @@ impl Resolver<'_> {
         }
         // Tables and measurements, per store.
         let mut relations: HashMap<(&str, &str), Span> = HashMap::new();
-        for (d, e) in decls.iter().zip(entities) {
+        for (e, &store) in entities.iter().zip(&store_names) {
             let table = match &e.kind {
                 EntityKind::Series { measurement, .. } => measurement.as_str(),
                 EntityKind::Record => e.name.sql.as_str(),
             };
-            let at = d.table.as_ref().map_or(d.name.span, |t| t.span);
-            if let Some(&first) = relations.get(&(e.store.as_str(), table)) {
+            let at = e.table_span;
+            if let Some(&first) = relations.get(&(store, table)) {
                 self.clash(
                     at,
                     format!("table `{table}` is used by two entities"),
@@ -42,14 +51,14 @@ impl Resolver<'_> {
                     "set a different `table:`",
                 );
             } else {
-                relations.insert((e.store.as_str(), table), at);
+                relations.insert((store, table), at);
             }
         }
         // A table's `renamed_from` must name a table that no longer exists, once.
         let mut renamed: HashMap<(&str, &str), &str> = HashMap::new();
-        for (d, e) in decls.iter().zip(entities) {
+        for ((d, e), &store) in decls.iter().zip(entities).zip(&store_names) {
             let Some(r) = &d.renamed_from else { continue };
-            let key = (e.store.as_str(), r.value.as_str());
+            let key = (store, r.value.as_str());
             let problem = if r.value == e.name.sql {
                 Some((
                     format!("table `{}` is renamed from itself", r.value),
@@ -80,14 +89,7 @@ impl Resolver<'_> {
                 );
             }
         }
-        let is_pg = |e: &Entity| {
-            !e.is_series()
-                && stores
-                    .get(&e.store)
-                    .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
-        };
-        // Enum types live beside the tables of every postgres store, and
-        // two enums cannot share a SQL type name.
+        // Enum types, too, are named in one namespace.
         let mut types: HashMap<&str, Span> = HashMap::new();
         for en in enums {
             if let Some(&first) = types.get(en.name.sql.as_str()) {
@@ -103,83 +105,10 @@ impl Resolver<'_> {
             } else {
                 types.insert(&en.name.sql, en.span);
             }
-            let clash = (stores.values())
-                .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
-                .find_map(|s| {
-                    relations
-                        .get(&(s.name.as_str(), en.name.sql.as_str()))
-                        .copied()
-                });
-            if let Some(first) = clash {
-                self.clash(
-                    en.span,
-                    format!(
-                        "the SQL type `{}` of enum `{}` has the name of a table",
-                        en.name.sql, en.name.schema
-                    ),
-                    first,
-                    "set the enum's `sql_name:` or the entity's `table:` to another name",
-                );
-            }
         }
-        // The primary key's index and identity sequences are relations too:
-        // a table named `order_pkey` or `order_id_seq` would not be created.
-        let implicit: Vec<Vec<(String, Span, &str)>> = (entities.iter())
-            .map(|e| {
-                if !is_pg(e) || e.key.is_empty() {
-                    return Vec::new();
-                }
-                let mut v = vec![(
-                    crate::postgres::pkey_name(&e.name.sql),
-                    e.span,
-                    "primary key",
-                )];
-                // Named by PostgreSQL, cut to 63 bytes as PostgreSQL cuts it.
-                for f in &e.fields {
-                    if f.default == Some(Default::Identity) {
-                        let seq = crate::postgres::check::implicit_name(
-                            &e.name.sql,
-                            Some(&f.name.sql),
-                            "seq",
-                        );
-                        v.push((seq, f.span, "identity sequence"));
-                    }
-                }
-                v
-            })
-            .collect();
-        for (e, implicit) in entities.iter().zip(&implicit) {
-            if !is_pg(e) {
-                continue;
-            }
-            let named = (e.indexes.iter().map(|i| (i.name.as_str(), i.span, "index")))
-                .chain(
-                    e.uniques
-                        .iter()
-                        .map(|u| (u.name.as_str(), u.span, "unique constraint")),
-                )
-                .chain(implicit.iter().map(|(n, s, w)| (n.as_str(), *s, *w)));
-            for (name, span, what) in named {
-                if let Some(&first) = relations.get(&(e.store.as_str(), name)) {
-                    self.clash(
-                        span,
-                        format!(
-                            "{what} name `{name}` is already used in store `{}`",
-                            e.store
-                        ),
-                        first,
-                        match what {
-                            "primary key" | "identity sequence" => {
-                                "PostgreSQL derives this name from the table; set another `table:` on one of the two"
-                            }
-                            _ => "give the index another `name:`",
-                        },
-                    );
-                } else {
-                    relations.insert((e.store.as_str(), name), span);
-                }
-            }
-        }
+        // The rest of a PostgreSQL schema's namespace (indexes, constraints,
+        // the names PostgreSQL derives, enum types beside tables) is checked
+        // by the PostgreSQL back end: `postgres::relations`.
     }
 
     fn clash(&mut self, span: Span, message: String, first: Span, help: &str) {

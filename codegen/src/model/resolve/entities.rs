@@ -23,7 +23,7 @@ impl Resolver<'_> {
     pub(super) fn entity(
         &mut self,
         d: &ast::EntityDecl,
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
         enums: &HashMap<&str, &Enum>,
     ) -> Entity {
         if !is_type_ident(&d.name) {
@@ -32,7 +32,7 @@ impl Resolver<'_> {
             self.reserved_rust_name("an entity", &d.name);
         }
         let store = self.entity_store(d, stores);
-        let store_kind = stores.get(&store).map(|s| s.kind.tag());
+        let store_kind = stores.at(store).map(|s| s.kind.tag());
         let table = match &d.table {
             Some(t) => {
                 if !is_snake_ident(t) {
@@ -69,6 +69,7 @@ impl Resolver<'_> {
             version: None,
             renamed_from: None,
             copy: Vec::new(),
+            table_span: d.table.as_ref().map_or(d.name.span, |t| t.span),
             span: d.span,
         };
         if let Some(r) = &d.renamed_from {
@@ -234,11 +235,7 @@ impl Resolver<'_> {
         );
     }
 
-    pub(super) fn entity_store(
-        &mut self,
-        d: &ast::EntityDecl,
-        stores: &BTreeMap<String, Store>,
-    ) -> String {
+    pub(super) fn entity_store(&mut self, d: &ast::EntityDecl, stores: &Stores) -> StoreId {
         match &d.store {
             Some(s) if stores.contains_key(&s.value) => {
                 let kind = stores[&s.value].kind.tag();
@@ -249,9 +246,9 @@ impl Resolver<'_> {
                             .help("an entity's home is a postgres, clickhouse or influxdb store; use `cache:` for redis and `search:` for elasticsearch"),
                     );
                 }
-                s.value.clone()
+                stores.id(s).unwrap_or(StoreId::NONE)
             }
-            Some(s) if self.quiet(s) => s.value.clone(),
+            Some(s) if self.quiet(s) => StoreId::NONE,
             Some(s) => {
                 self.err(
                     Problem::new(
@@ -263,16 +260,16 @@ impl Resolver<'_> {
                     .suggest_when(self.probs, s, stores.keys().map(String::as_str))
                     .help_or(format!("declared stores: {}", list(stores.keys()))),
                 );
-                s.value.clone()
+                StoreId::NONE
             }
             None => {
                 let mut pg = stores
                     .values()
                     .filter(|s| s.kind.tag() == StoreKindTag::Postgres);
                 match (pg.next(), pg.next()) {
-                    (Some(only), None) => only.name.clone(),
+                    (Some(only), None) => stores.id(&only.name).unwrap_or(StoreId::NONE),
                     _ if self.incomplete || self.stores_broken || self.storeless_reported => {
-                        String::new()
+                        StoreId::NONE
                     }
                     (None, _) => {
                         // Reported once: every other entity without `store:` has the same cause.
@@ -286,7 +283,7 @@ impl Resolver<'_> {
                                 .label("needs `store:`")
                                 .help(help),
                         );
-                        String::new()
+                        StoreId::NONE
                     }
                     (Some(a), Some(b)) => {
                         let names = stores
@@ -298,7 +295,7 @@ impl Resolver<'_> {
                                 .label("needs `store:`")
                                 .help(format!("the schema has several postgres stores ({}): write `store: {}` or `store: {}`", list(names), a.name, b.name)),
                         );
-                        String::new()
+                        StoreId::NONE
                     }
                 }
             }

@@ -64,6 +64,8 @@ impl Resolver<'_> {
                 },
                 variants,
                 doc: d.doc.clone(),
+                stores: Vec::new(),
+                pg_schema: None,
                 span: d.span,
             });
         }
@@ -261,4 +263,33 @@ const PG_BUILTIN_TYPES: &[&str] = &[
 /// catalog's own row types, such as `pg_class`).
 fn is_pg_builtin_type(sql: &str) -> bool {
     sql.starts_with("pg_") || PG_BUILTIN_TYPES.contains(&sql)
+}
+
+/// The pass that fixes where each enum's PostgreSQL type lives
+/// ([`Enum::stores`], [`Enum::pg_schema`]): the postgres stores whose
+/// record tables use it. The PostgreSQL back end creates the type in each;
+/// the Rust back end names the first one's.
+pub(super) fn enum_homes(enums: &mut [Enum], entities: &[Entity], stores: &Stores) {
+    // One walk over the fields: the postgres stores of each enum's users.
+    let mut homes: HashMap<&str, BTreeSet<StoreId>> = HashMap::new();
+    for e in entities.iter().filter(|e| e.kind == EntityKind::Record) {
+        let pg = stores
+            .at(e.store)
+            .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres);
+        for f in e.fields.iter().filter(|_| pg) {
+            if let ScalarType::Enum(n) = f.ty.scalar() {
+                homes.entry(n.as_str()).or_default().insert(e.store);
+            }
+        }
+    }
+    for en in enums {
+        en.stores = (homes.get(en.name.schema.as_str()))
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        en.pg_schema =
+            (en.stores.first().and_then(|&id| stores.at(id))).and_then(|s| match &s.kind {
+                StoreKind::Postgres { schema, .. } => schema.clone(),
+                _ => None,
+            });
+    }
 }

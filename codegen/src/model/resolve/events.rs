@@ -6,15 +6,10 @@
 use super::*;
 
 impl Resolver<'_> {
-    pub(super) fn events(
-        &mut self,
-        d: &ast::EntityDecl,
-        e: &mut Entity,
-        stores: &BTreeMap<String, Store>,
-    ) {
+    pub(super) fn events(&mut self, d: &ast::EntityDecl, e: &mut Entity, stores: &Stores) {
         let Some(ev) = &d.events else { return };
         let mut ok = self.store_of_kind(&ev.store, stores, StoreKindTag::Redis, "events");
-        let home = stores.get(&e.store).map(|s| s.kind.tag());
+        let home = stores.at(e.store).map(|s| s.kind.tag());
         if home.is_some_and(|k| k != StoreKindTag::Postgres) || e.kind != EntityKind::Record {
             self.err(
                 Problem::new(
@@ -55,7 +50,7 @@ impl Resolver<'_> {
         };
         if ok {
             e.events = Some(Events {
-                store: ev.store.value.clone(),
+                store: stores.id(&ev.store).unwrap_or(StoreId::NONE),
                 partitions,
                 max_len,
                 pubsub: ev.pubsub.as_ref().is_none_or(|p| p.value),

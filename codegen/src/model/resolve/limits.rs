@@ -12,14 +12,14 @@ impl Resolver<'_> {
         &mut self,
         decls: &[&ast::EntityDecl],
         entities: &[Entity],
-        sync: &[SyncRule],
+        sync: &[SyncTarget],
     ) {
         let mut total = 0usize;
-        let mut rules_of: HashMap<&str, Vec<&SyncRule>> = HashMap::new();
-        for r in sync {
-            rules_of.entry(r.from.as_str()).or_default().push(r);
+        let mut rules_of: HashMap<EntityId, Vec<&SyncTarget>> = HashMap::new();
+        for t in sync {
+            rules_of.entry(t.entity).or_default().push(t);
         }
-        for (d, e) in decls.iter().zip(entities) {
+        for (i, (d, e)) in decls.iter().zip(entities).enumerate() {
             if e.fields.len() > MAX_FIELDS {
                 self.err(
                     Problem::new(
@@ -31,7 +31,7 @@ impl Resolver<'_> {
                     .help("split it into entities that reference one another"),
                 );
             }
-            let rules = rules_of.remove(e.name.schema.as_str()).unwrap_or_default();
+            let rules = rules_of.remove(&EntityId::new(i)).unwrap_or_default();
             if let Some(r) = rules.get(MAX_SYNC_TARGETS) {
                 self.err(
                     Problem::new(

@@ -3,12 +3,7 @@
 use super::*;
 
 impl Resolver<'_> {
-    pub(super) fn cache_search(
-        &mut self,
-        d: &ast::EntityDecl,
-        e: &mut Entity,
-        stores: &BTreeMap<String, Store>,
-    ) {
+    pub(super) fn cache_search(&mut self, d: &ast::EntityDecl, e: &mut Entity, stores: &Stores) {
         if let Some(c) = &d.cache {
             // Refused rather than dropped: a cached copy without the
             // secret would be a second shape of the entity to keep apart
@@ -29,7 +24,7 @@ impl Resolver<'_> {
             let ttl_ok = c.ttl.as_ref().is_none_or(|t| self.cache_ttl(t));
             if self.store_of_kind(&c.store, stores, StoreKindTag::Redis, "cache") && ttl_ok {
                 e.cache = Some(Cache {
-                    store: c.store.value.clone(),
+                    store: stores.id(&c.store).unwrap_or(StoreId::NONE),
                     ttl_ms: c.ttl.as_ref().map(|t| t.value),
                 });
             }
@@ -64,11 +59,8 @@ impl Resolver<'_> {
                 }
                 text.push(i);
             }
-            if ok {
-                e.search = Some(Search {
-                    store: s.store.value.clone(),
-                    text,
-                });
+            if let Some(store) = stores.id(&s.store).filter(|_| ok) {
+                e.search = Some(Search { store, text });
             }
         }
     }
@@ -76,7 +68,7 @@ impl Resolver<'_> {
     pub(super) fn store_of_kind(
         &mut self,
         name: &Spanned<String>,
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
         kind: StoreKindTag,
         what: &str,
     ) -> bool {
@@ -142,7 +134,7 @@ impl Resolver<'_> {
         &mut self,
         decls: &[&ast::EntityDecl],
         entities: &mut [Entity],
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
     ) {
         let by_name: HashMap<String, usize> = (entities.iter().enumerate())
             .map(|(i, e)| (e.name.schema.clone(), i))
@@ -163,7 +155,7 @@ impl Resolver<'_> {
                     Some((a, b)) => (a, Some(b)),
                     None => (target.as_str(), None),
                 };
-                let Some(te) = by_name.get(ent_name).map(|&i| &entities[i]) else {
+                let Some(tei) = by_name.get(ent_name).copied() else {
                     if self.quiet(ent_name) {
                         continue;
                     }
@@ -188,12 +180,13 @@ impl Resolver<'_> {
                     );
                     continue;
                 };
-                let tf = match field_name {
-                    Some(f) => te.field(f),
-                    None if te.key.len() == 1 => Some(&te.fields[te.key[0]]),
+                let te = &entities[tei];
+                let tfi = match field_name {
+                    Some(f) => te.fields.iter().position(|x| x.name.schema == f),
+                    None if te.key.len() == 1 => Some(te.key[0]),
                     None => None,
                 };
-                let Some(tf) = tf else {
+                let Some(tfi) = tfi else {
                     let missing = field_name.unwrap_or_default();
                     let quiet = self
                         .broken_fields
@@ -234,6 +227,7 @@ impl Resolver<'_> {
                     );
                     continue;
                 };
+                let tf = &te.fields[tfi];
                 let src = &entities[di].fields[fi];
                 if let Some(secret) = [src, tf].into_iter().find(|f| f.is_secret()) {
                     let name = secret.name.schema.clone();
@@ -259,13 +253,15 @@ impl Resolver<'_> {
                         "`{}.{}` is neither the key nor unique",
                         ent_name, tf.name.schema
                     ))
-                } else if te.store != entities[di].store
-                    && stores.contains_key(&te.store)
-                    && stores.contains_key(&entities[di].store)
-                {
+                } else if let (Some(there), Some(here)) = (
+                    stores
+                        .at(te.store)
+                        .filter(|_| te.store != entities[di].store),
+                    stores.at(entities[di].store),
+                ) {
                     Some(format!(
                         "`{ent_name}` lives in store `{}`, not `{}`",
-                        te.store, entities[di].store
+                        there.name, here.name
                     ))
                 } else {
                     None
@@ -324,8 +320,8 @@ impl Resolver<'_> {
                     }
                 };
                 let reference = Reference {
-                    entity: te.name.schema.clone(),
-                    field: tf.name.schema.clone(),
+                    entity: EntityId::new(tei),
+                    field: FieldId::new(tfi),
                     on_delete,
                 };
                 entities[di].fields[fi].references = Some(reference);
@@ -336,17 +332,16 @@ impl Resolver<'_> {
     pub(super) fn sync(
         &mut self,
         files: &[ast::SchemaFile],
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
         entities: &[Entity],
-    ) -> Vec<SyncRule> {
-        let mut out: Vec<SyncRule> = Vec::new();
-        let by_name: HashMap<&str, &Entity> = entities
-            .iter()
-            .map(|e| (e.name.schema.as_str(), e))
+    ) -> Vec<SyncTarget> {
+        let mut out: Vec<SyncTarget> = Vec::new();
+        let by_name: HashMap<&str, EntityId> = (entities.iter().enumerate())
+            .map(|(i, e)| (e.name.schema.as_str(), EntityId::new(i)))
             .collect();
         let mut seen: HashSet<(String, String)> = HashSet::new();
         for s in files.iter().flat_map(|f| &f.sync) {
-            let Some(&e) = by_name.get(s.from.as_str()) else {
+            let Some(&ei) = by_name.get(s.from.as_str()) else {
                 if self.quiet(&s.from) {
                     continue;
                 }
@@ -366,8 +361,10 @@ impl Resolver<'_> {
                 );
                 continue;
             };
+            let e = &entities[ei.index()];
             for to in &s.to {
-                let Some(store) = stores.get(&to.value) else {
+                let found = stores.id(to).map(|id| (id, &stores[&to.value]));
+                let Some((target, store)) = found else {
                     if self.quiet(to) {
                         continue;
                     }
@@ -383,7 +380,7 @@ impl Resolver<'_> {
                     );
                     continue;
                 };
-                let why = if to.value == e.store {
+                let why = if target == e.store {
                     Some("an entity cannot be synced to its own store".to_string())
                 } else if !matches!(
                     store.kind.tag(),
@@ -395,7 +392,7 @@ impl Resolver<'_> {
                         store.kind.tag().as_str()
                     ))
                 } else if store.kind.tag() == StoreKindTag::Elasticsearch
-                    && e.search.as_ref().map(|x| &x.store) != Some(&to.value)
+                    && e.search.as_ref().map(|x| x.store) != Some(target)
                 {
                     Some(format!(
                         "`{}` has no `search: {{ store: {} }}` section",
@@ -426,9 +423,12 @@ impl Resolver<'_> {
                     );
                     continue;
                 }
-                out.push(SyncRule {
-                    from: e.name.schema.clone(),
-                    to: to.value.clone(),
+                out.push(SyncTarget {
+                    entity: ei,
+                    store: target,
+                    kind: store.kind.tag(),
+                    fields: e.copy.clone(),
+                    version: VersionSource::CommitLsn,
                     span: s.span,
                 });
             }

@@ -1,7 +1,8 @@
 //! Resolution and validation: the schema AST of every file → one checked [`Model`].
 //!
 //! The passes run in order (stores, enums, entity shells, fields, keys and
-//! constraints, queries, sync) and each collects every problem it finds.
+//! constraints, queries, references, copy projections, enum homes, name
+//! clashes, sync targets, limits) and each collects every problem it finds.
 
 mod clashes;
 mod constraints;
@@ -14,7 +15,7 @@ mod links;
 mod rust_names;
 mod stores;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
@@ -25,12 +26,18 @@ use crate::names::{is_enum_value, is_snake_ident, is_type_ident, MAX_SQL_IDENT};
 use crate::source::{Sources, Spanned};
 use crate::syntax::ast::{self, DefaultLit, Filter};
 
-/// Builds the model from every file's AST. Returns `None` when any problem was found.
-pub fn resolve(
-    sources: &Sources,
-    files: &[ast::SchemaFile],
-    probs: &mut Problems,
-) -> Option<Model> {
+/// What the resolver built: the model, and whether it is whole.
+pub struct Resolved {
+    /// Everything that could be resolved; a refused schema's model lacks
+    /// what its problems are about.
+    pub model: Model,
+    /// No problem was found: the model is checked and back ends may read it.
+    pub complete: bool,
+}
+
+/// Builds the model from every file's AST; `complete` is false when any
+/// problem was found.
+pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problems) -> Resolved {
     let before = probs.list.len();
     let mut r = Resolver {
         sources,
@@ -49,8 +56,8 @@ pub fn resolve(
             .map(|e| e.name.value.clone())
             .collect(),
     };
-    let stores = r.stores(files);
-    let enums = r.enums(files);
+    let stores = Stores::new(r.stores(files));
+    let mut enums = r.enums(files);
     let enum_names: HashMap<&str, &Enum> =
         enums.iter().map(|e| (e.name.schema.as_str(), e)).collect();
     let decls = r.unique_entities(files);
@@ -60,16 +67,58 @@ pub fn resolve(
         .collect();
     r.references(&decls, &mut entities, &stores);
     copy_projection(&mut entities);
+    enums::enum_homes(&mut enums, &entities, &stores);
     r.clashes(&decls, &entities, &enums, &stores);
     r.rust_names(files, &decls, &entities, &stores);
     let sync = r.sync(files, &stores, &entities);
     r.limits(&decls, &entities, &sync);
-    (probs_len(r.probs) == before).then_some(Model {
-        stores,
-        enums,
-        entities,
-        sync,
-    })
+    Resolved {
+        complete: probs_len(r.probs) == before,
+        model: Model {
+            stores: stores.into_list(),
+            enums,
+            entities,
+            sync,
+        },
+    }
+}
+
+/// The declared stores by name (what the passes read, through `Deref`),
+/// with each one's id in [`Model::stores`] (name order) at hand: an id is
+/// found and read in constant time, however many stores there are.
+struct Stores {
+    map: BTreeMap<String, Store>,
+    ids: HashMap<String, StoreId>,
+    names: Vec<String>,
+}
+
+impl Stores {
+    fn new(map: BTreeMap<String, Store>) -> Self {
+        let names: Vec<String> = map.keys().cloned().collect();
+        let ids = (names.iter().enumerate())
+            .map(|(i, n)| (n.clone(), StoreId::new(i)))
+            .collect();
+        Stores { map, ids, names }
+    }
+    /// The id of store `name`, if it is declared.
+    fn id(&self, name: &str) -> Option<StoreId> {
+        self.ids.get(name).copied()
+    }
+    /// The store `id` ([`StoreId::NONE`] is none).
+    fn at(&self, id: StoreId) -> Option<&Store> {
+        self.names.get(id.index()).and_then(|n| self.map.get(n))
+    }
+    /// [`Model::stores`]: in name order, so each id is its place.
+    fn into_list(self) -> Vec<Store> {
+        self.map.into_values().collect()
+    }
+}
+
+impl std::ops::Deref for Stores {
+    type Target = BTreeMap<String, Store>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
 }
 
 fn probs_len(p: &Problems) -> usize {

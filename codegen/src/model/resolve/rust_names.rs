@@ -37,7 +37,7 @@ impl Resolver<'_> {
         files: &[ast::SchemaFile],
         decls: &[&ast::EntityDecl],
         entities: &[Entity],
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
     ) {
         self.store_rust_names(files, stores);
         self.type_rust_names(files, decls, entities, stores);
@@ -53,7 +53,7 @@ impl Resolver<'_> {
     /// modules per kind) and, for a postgres store, the functions
     /// `<store>_pool_config`, `connect_<store>` and `connect_<store>_replicated`
     /// (a redis store: `<store>_cache_config` and `connect_<store>`).
-    fn store_rust_names(&mut self, files: &[ast::SchemaFile], stores: &BTreeMap<String, Store>) {
+    fn store_rust_names(&mut self, files: &[ast::SchemaFile], stores: &Stores) {
         let mut modules: HashMap<StoreKindTag, Namespace> = HashMap::new();
         let mut functions = Namespace::default();
         for d in files.iter().flat_map(|f| &f.stores) {
@@ -96,7 +96,7 @@ impl Resolver<'_> {
         files: &[ast::SchemaFile],
         decls: &[&ast::EntityDecl],
         entities: &[Entity],
-        stores: &BTreeMap<String, Store>,
+        stores: &Stores,
     ) {
         let mut derived: HashMap<String, (String, Span)> = HashMap::new();
         for (d, e) in decls.iter().zip(entities) {
@@ -148,12 +148,7 @@ impl Resolver<'_> {
 
     /// Fields become struct fields (and finder parameters): two fields spelt
     /// alike in Rust, or a field named like a generated member, cannot be.
-    fn field_rust_names(
-        &mut self,
-        d: &ast::EntityDecl,
-        e: &Entity,
-        stores: &BTreeMap<String, Store>,
-    ) {
+    fn field_rust_names(&mut self, d: &ast::EntityDecl, e: &Entity, stores: &Stores) {
         let mut members = Namespace::default();
         let pg = is_pg_record(e, stores);
         let params: HashSet<usize> = e.queries.iter().flat_map(|q| q.params.clone()).collect();
@@ -292,10 +287,10 @@ impl Resolver<'_> {
     }
 }
 
-fn is_pg_record(e: &Entity, stores: &BTreeMap<String, Store>) -> bool {
+fn is_pg_record(e: &Entity, stores: &Stores) -> bool {
     e.kind == EntityKind::Record
         && stores
-            .get(&e.store)
+            .at(e.store)
             .is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
 }
 

@@ -1,0 +1,109 @@
+//! One PostgreSQL schema names its tables, indexes, constraints, sequences
+//! and types in one namespace: an index named like a table, or a table named
+//! `order_pkey` beside `order`, would not be created. The store-neutral
+//! resolver checks tables against tables and enums against enums; this check
+//! adds what only PostgreSQL has: index and unique-constraint names, the
+//! names PostgreSQL derives itself (`_pkey`, identity `_seq`, cut to 63 bytes
+//! its own way), and enum types beside tables.
+
+use std::collections::HashMap;
+
+use crate::diagnostics::{Code, Problem};
+use crate::model::{Default, Entity, EntityKind, Model, StoreId, StoreKindTag};
+use crate::source::Span;
+
+/// Every name clash in a PostgreSQL store's namespace.
+pub(super) fn clashes(model: &Model) -> Vec<Problem> {
+    let is_pg = |store: StoreId| {
+        (model.store_at(store)).is_some_and(|s| s.kind.tag() == StoreKindTag::Postgres)
+    };
+    let mut out = Vec::new();
+    // Tables and measurements, per store (the resolver refused duplicates).
+    let mut relations: HashMap<(StoreId, &str), Span> = HashMap::new();
+    for e in model.entities.iter().filter(|e| is_pg(e.store)) {
+        let table = match &e.kind {
+            EntityKind::Series { measurement, .. } => measurement.as_str(),
+            EntityKind::Record => e.name.sql.as_str(),
+        };
+        relations.entry((e.store, table)).or_insert(e.table_span);
+    }
+    // Enum types live beside the tables of every postgres store.
+    for en in &model.enums {
+        let clash = (model.stores_by_id())
+            .filter(|(_, s)| s.kind.tag() == StoreKindTag::Postgres)
+            .find_map(|(id, _)| relations.get(&(id, en.name.sql.as_str())));
+        if let Some(&first) = clash {
+            out.push(clash_problem(
+                en.span,
+                format!(
+                    "the SQL type `{}` of enum `{}` has the name of a table",
+                    en.name.sql, en.name.schema
+                ),
+                first,
+                "set the enum's `sql_name:` or the entity's `table:` to another name",
+            ));
+        }
+    }
+    let records = (model.entities.iter()).filter(|e| !e.is_series() && is_pg(e.store));
+    let implicit: Vec<(&Entity, Vec<Named>)> = records.map(|e| (e, implicit_names(e))).collect();
+    for (e, implicit) in &implicit {
+        let named = (e.indexes.iter().map(|i| (i.name.as_str(), i.span, "index")))
+            .chain(
+                e.uniques
+                    .iter()
+                    .map(|u| (u.name.as_str(), u.span, "unique constraint")),
+            )
+            .chain(implicit.iter().map(|(n, s, w)| (n.as_str(), *s, *w)));
+        for (name, span, what) in named {
+            if let Some(&first) = relations.get(&(e.store, name)) {
+                out.push(clash_problem(
+                    span,
+                    format!(
+                        "{what} name `{name}` is already used in store `{}`",
+                        model[e.store].name
+                    ),
+                    first,
+                    match what {
+                        "primary key" | "identity sequence" => {
+                            "PostgreSQL derives this name from the table; set another `table:` on one of the two"
+                        }
+                        _ => "give the index another `name:`",
+                    },
+                ));
+            } else {
+                relations.insert((e.store, name), span);
+            }
+        }
+    }
+    out
+}
+
+/// A relation's name, where it is declared, and what it is.
+type Named = (String, Span, &'static str);
+
+/// The relations PostgreSQL names itself for a table: the primary key's
+/// index and each identity column's sequence, cut to 63 bytes as
+/// PostgreSQL cuts them.
+fn implicit_names(e: &Entity) -> Vec<Named> {
+    if e.key.is_empty() {
+        return Vec::new();
+    }
+    let pkey = (super::pkey_name(&e.name.sql), e.span, "primary key");
+    let seqs = (e.fields.iter())
+        .filter(|f| f.default == Some(Default::Identity))
+        .map(|f| {
+            let seq = super::check::implicit_name(&e.name.sql, Some(&f.name.sql), "seq");
+            (seq, f.span, "identity sequence")
+        });
+    std::iter::once(pkey).chain(seqs).collect()
+}
+
+fn clash_problem(span: Span, message: String, first: Span, help: &str) -> Problem {
+    Problem::new(Code::DuplicateName, span, message)
+        .label("name already taken")
+        .also(first, "taken here")
+        .help_at(
+            first,
+            format!("the other one is at {}; {help}", Problem::AT),
+        )
+}
