@@ -208,28 +208,36 @@ async fn a_replica_nothing_listens_on_is_skipped_and_reads_work() {
     assert_eq!(got.id, 7);
 }
 
-/// A private primary and a real streaming replica of it: reads go to the
-/// replica; the replica is stopped (fast shutdown) and no read fails; it is
-/// started again and reads return to it.
-#[tokio::test]
-async fn stopping_a_replica_causes_no_read_error() {
+/// A private primary and a streaming replica of it with the notes table,
+/// and a handle over both probing every 100 ms (500 ms timeout) with
+/// `max_lag`.
+async fn private_pair(max_lag: Duration) -> (PrivatePair, PoolConfig, Replicated) {
     let pair = PrivatePair::start().await;
     let mut admin = pair.primary_conn().await;
     sqlx::raw_sql(DDL).execute(&mut admin).await.unwrap();
     wait_for_replica(&pair.replica_url(), "ops_notes").await;
-    // A short max_lag: a restarted replica must not look behind while
-    // the primary is idle (its receive position restarts below its replay
-    // position).
     let policy = ReplicaPolicy::default()
         .with_recheck(Duration::from_millis(100))
         .with_probe_timeout(Duration::from_millis(500))
-        .with_max_lag(Duration::from_millis(500));
+        .with_max_lag(max_lag);
     let config = PoolConfig {
         store: "ops".into(),
         replicas: vec![pair.replica_url()],
         ..PoolConfig::new(pair.primary_url())
     };
     let r = Replicated::connect(&config, policy).await.unwrap();
+    (pair, config, r)
+}
+
+/// A private primary and a real streaming replica of it: reads go to the
+/// replica; the replica is stopped (fast shutdown) and no read fails; it is
+/// started again and reads return to it.
+#[tokio::test]
+async fn stopping_a_replica_causes_no_read_error() {
+    // A short max_lag: a restarted replica must not look behind while
+    // the primary is idle (its receive position restarts below its replay
+    // position).
+    let (pair, _, r) = private_pair(Duration::from_millis(500)).await;
     for id in 0..50 {
         Note::insert(r.primary(), &note(id)).await.unwrap();
     }
@@ -283,20 +291,7 @@ fn streaming(port: u16) -> bool {
 /// `max_lag`, and health shows the lag; reconnected, it is used again.
 #[tokio::test]
 async fn a_replica_cut_off_from_its_primary_falls_behind_and_is_skipped() {
-    let pair = PrivatePair::start().await;
-    let mut admin = pair.primary_conn().await;
-    sqlx::raw_sql(DDL).execute(&mut admin).await.unwrap();
-    wait_for_replica(&pair.replica_url(), "ops_notes").await;
-    let policy = ReplicaPolicy::default()
-        .with_recheck(Duration::from_millis(100))
-        .with_probe_timeout(Duration::from_millis(500))
-        .with_max_lag(Duration::from_secs(1));
-    let config = PoolConfig {
-        store: "ops".into(),
-        replicas: vec![pair.replica_url()],
-        ..PoolConfig::new(pair.primary_url())
-    };
-    let r = Replicated::connect(&config, policy).await.unwrap();
+    let (pair, config, r) = private_pair(Duration::from_secs(1)).await;
     Note::insert(r.primary(), &note(0)).await.unwrap();
     let t = r.token().await.unwrap();
     replica_serves(&r, &t).await;

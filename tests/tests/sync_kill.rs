@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pg_common::{strata_bin, TempDir};
-use sync_common::{insert_accounts, Fixture, SCHEMA};
+use sync_common::{insert_accounts, mid_snapshot, Fixture, SCHEMA};
 
 /// A small xorshift generator: the test needs spread, not quality.
 struct Rng(u64);
@@ -25,31 +25,6 @@ impl Rng {
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
-    }
-}
-
-/// Waits until the snapshot has copied at least one chunk and not all.
-async fn mid_snapshot(c: &mut sqlx::PgConnection, pipeline: &str) {
-    let started = Instant::now();
-    loop {
-        let counts: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE done), count(*) FROM strata_sync.chunks WHERE pipeline = $1",
-        )
-        .bind(pipeline)
-        .fetch_optional(&mut *c)
-        .await
-        .ok()
-        .flatten();
-        if let Some((done, all)) = counts {
-            if done >= 1 && done < all {
-                return;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no snapshot in progress"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

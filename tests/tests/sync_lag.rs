@@ -8,14 +8,13 @@
 mod pg_common;
 mod sync_common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pg_common::strata_bin;
-use sync_common::{insert_accounts, Fixture, SCHEMA};
+use sync_common::{insert_accounts, metrics_addr, Fixture, SCHEMA};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -115,14 +114,7 @@ async fn lag_metrics_move_while_a_target_is_down() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start strata sync run");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("stderr open").expect("utf-8");
-        if let Some(rest) = line.split("on http://").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let addr = metrics_addr(&mut child);
     f.caught_up(Duration::from_secs(60)).await;
 
     proxy.set_cut(true);

@@ -5,12 +5,11 @@
 mod pg_common;
 mod sync_common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pg_common::strata_bin;
-use sync_common::{insert_accounts, Fixture, SCHEMA};
+use sync_common::{insert_accounts, metrics_addr, Fixture, SCHEMA};
 
 fn value(text: &str, name: &str, label: &str) -> Option<f64> {
     text.lines()
@@ -47,14 +46,7 @@ async fn sync_run_serves_metrics_and_health() {
         .spawn()
         .expect("start strata sync run");
     // The bound address is printed on stderr.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("stderr open").expect("utf-8");
-        if let Some(rest) = line.split("on http://").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let addr = metrics_addr(&mut child);
 
     f.caught_up(Duration::from_secs(60)).await;
     insert_accounts(&mut f.conn().await, 1_000, 200).await;

@@ -13,32 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pg_common::{strata_bin, TempDir};
-use sync_common::{insert_accounts, Fixture, SCHEMA};
-
-/// Waits until the snapshot has copied at least one chunk and not all.
-async fn mid_snapshot(c: &mut sqlx::PgConnection, pipeline: &str) {
-    let started = Instant::now();
-    loop {
-        let counts: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE done), count(*) FROM strata_sync.chunks WHERE pipeline = $1",
-        )
-        .bind(pipeline)
-        .fetch_optional(&mut *c)
-        .await
-        .ok()
-        .flatten();
-        if let Some((done, all)) = counts {
-            if done >= 1 && done < all {
-                return;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no snapshot in progress"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
+use sync_common::{insert_accounts, mid_snapshot, Fixture, SCHEMA};
 
 fn start(schema: &str, f: &Fixture, log: &std::path::Path) -> Child {
     let out = std::fs::OpenOptions::new()

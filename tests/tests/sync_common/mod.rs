@@ -261,3 +261,44 @@ pub async fn admin() -> sqlx::PgConnection {
         .await
         .unwrap()
 }
+
+/// Waits (at most 60 s) until the snapshot of `pipeline` has copied at
+/// least one chunk and not all: a moment to kill the runner in.
+pub async fn mid_snapshot(c: &mut sqlx::PgConnection, pipeline: &str) {
+    let started = Instant::now();
+    loop {
+        let counts: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE done), count(*) FROM strata_sync.chunks WHERE pipeline = $1",
+        )
+        .bind(pipeline)
+        .fetch_optional(&mut *c)
+        .await
+        .ok()
+        .flatten();
+        if let Some((done, all)) = counts {
+            if done >= 1 && done < all {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no snapshot in progress"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The `host:port` a `strata sync run --metrics-addr …` child (stderr
+/// piped) says it serves on; the rest of its stderr is drained by a thread.
+pub fn metrics_addr(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr piped")).lines();
+    let addr = loop {
+        let line = lines.next().expect("stderr open").expect("utf-8");
+        if let Some(rest) = line.split("on http://").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    addr
+}
