@@ -10,7 +10,7 @@ mod pg_common;
 mod sync_common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pg_common::{strata_bin, TempDir};
 use sync_common::{insert_accounts, mid_snapshot, Fixture, SCHEMA};
