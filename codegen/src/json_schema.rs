@@ -184,6 +184,7 @@ fn store() -> Value {
             "bucket": { "$ref": "#/definitions/template", "description": "influxdb: the bucket." },
             "token": { "$ref": "#/definitions/template", "description": "influxdb: the API token; use `${INFLUX_TOKEN}`." },
             "precision": { "enum": PRECISIONS, "description": "influxdb: timestamp precision (default ns)." },
+            "server": { "enum": ["influxdb", "victoriametrics"], "description": "influxdb: the server that reads the line protocol (default influxdb); with victoriametrics, points refuse what it would change: integers past 2^53, -0, times finer than a millisecond, string fields." },
             "key_prefix": { "type": "string", "description": "redis: prefix of every key." },
             "schema": { "$ref": "#/definitions/name", "description": "postgres: the schema (namespace) of the tables." },
         }),

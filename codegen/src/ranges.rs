@@ -21,11 +21,21 @@ pub fn kept(model: &Model) -> Vec<String> {
                      dates years 0000 to 9999; json (flattened) an object, at most 20 deep, each leaf \
                      at most 32,766 bytes with its path"
                     .to_string(),
+                StoreKind::InfluxDb {
+                    victoriametrics: true,
+                    ..
+                } => "influxdb (VictoriaMetrics): values as float64 (integers within ±2^53, no -0, \
+                     decimals within their declared places and digits and exact in a float64), no string \
+                     fields, times in whole milliseconds (finer ones are refused); tag and field names and \
+                     tag values without newlines, tabs, NUL, a trailing backslash or a backslash before \
+                     `\\`, `,`, `=` or a space; tag values not empty"
+                    .to_string(),
                 StoreKind::InfluxDb { precision, .. } => format!(
                     "influxdb: floats must be finite; decimals within their declared places and digits, \
                      and as fields exact in a float64 (about 15 significant digits; more are refused); \
                      times 1677-09-21 to 2262-04-11 in whole {} (VictoriaMetrics keeps milliseconds, and \
-                     every value as a float64: integers past 2^53 and -0 change there); tag and \
+                     every value as a float64: integers past 2^53 and -0 change there; say \
+                     `server: victoriametrics` to have them refused); tag and \
                      field names and tag values without newlines, tabs, NUL, a trailing backslash or a \
                      backslash before `\\`, `,`, `=` or a space; tag values not empty",
                     match precision {

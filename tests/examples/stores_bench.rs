@@ -238,7 +238,7 @@ fn line(n: usize) {
 
 async fn victoria(n: usize) {
     let url = std::env::var("VICTORIA_URL").unwrap_or_else(|_| "http://127.0.0.1:8428".into());
-    let run = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let run = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
     let points: Vec<_> = (0..n as i64).map(|i| point(i, &run)).collect();
     let mut w =
         influx::Writer::new(influx::WriterConfig::new(url, "bench", "bench").with_max_rows(5_000));

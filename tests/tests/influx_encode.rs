@@ -470,3 +470,71 @@ fn a_point_refuses_values_its_declared_types_do_not_hold() {
     let e = strata_sdk::influx::FieldValue::write_field(&wide, "big", &mut line).unwrap_err();
     assert!(e.to_string().contains("float64"), "{e}");
 }
+
+/// An encoder for VictoriaMetrics refuses what the server would change or
+/// drop without an error: integers past 2^53 (kept as float64), `-0`
+/// (kept as 0), string fields (dropped), times finer than a millisecond
+/// (cut); the same point goes to InfluxDB as it is.
+#[test]
+fn an_encoder_for_victoriametrics_refuses_what_it_would_change() {
+    struct P {
+        n: i64,
+        x: f64,
+        s: Option<String>,
+        t: DateTime<Utc>,
+    }
+    impl Point for P {
+        const MEASUREMENT: &'static str = "m";
+        fn encode(&self, line: &mut Line<'_>) -> Result<(), EncodeError> {
+            line.field("n", &self.n)?;
+            line.field("x", &self.x)?;
+            line.field("s", &self.s)?;
+            line.time(self.t)
+        }
+    }
+    let ms = DateTime::from_timestamp_millis(1_767_225_600_123).unwrap();
+    let ok = || P {
+        n: 1 << 53,
+        x: 0.5,
+        s: None,
+        t: ms,
+    };
+    let mut vm = LineEncoder::new(Precision::Ns).for_victoriametrics(true);
+    vm.encode(&ok())
+        .expect("exact in a float64, whole milliseconds");
+    let cases = [
+        (
+            P {
+                n: (1 << 53) + 1,
+                ..ok()
+            },
+            "past the 2^53",
+        ),
+        (
+            P {
+                n: -(1 << 53) - 1,
+                ..ok()
+            },
+            "past the 2^53",
+        ),
+        (P { x: -0.0, ..ok() }, "is -0"),
+        (
+            P {
+                s: Some("text".into()),
+                ..ok()
+            },
+            "string field",
+        ),
+    ];
+    for (p, says) in cases {
+        let e = vm.encode(&p).unwrap_err();
+        assert!(e.to_string().contains(says), "{says}: {e}");
+        let mut influx = LineEncoder::new(Precision::Ns);
+        influx.encode(&p).expect("InfluxDB keeps it as written");
+    }
+    let fine = P {
+        t: ms + chrono::Duration::microseconds(1),
+        ..ok()
+    };
+    assert!(matches!(vm.encode(&fine), Err(EncodeError::Time(..))));
+}

@@ -44,3 +44,42 @@ entities:
     let err = strata_codegen::compile_str("sample.yaml", schema).expect_err("refused");
     insta::assert_snapshot!(err.render_short());
 }
+
+/// `server: victoriametrics`: string fields are refused at `check` (the
+/// server drops them without an error), tags may still be text; an unknown
+/// server is a setting error.
+#[test]
+fn victoriametrics_refuses_string_fields_at_check() {
+    let schema = r#"
+version: 1
+stores:
+  ts: { kind: influxdb, url: "http://x", org: o, bucket: b, server: victoriametrics }
+entities:
+  Sample:
+    store: ts
+    time: at
+    tags: [site]
+    fields:
+      at:    timestamptz
+      site:  string(10)
+      value: f64
+      note:  text?
+"#;
+    let err = strata_codegen::compile_str("sample.yaml", schema).expect_err("refused");
+    let text = err.render_short();
+    assert!(
+        text.contains("`Sample.note` cannot be written as line protocol"),
+        "{text}"
+    );
+    assert!(!text.contains("Sample.site"), "a text tag is fine: {text}");
+    let ok = schema.replace("      note:  text?\n", "");
+    strata_codegen::compile_str("sample.yaml", &ok).expect("no string field");
+    let bad = schema.replace("server: victoriametrics", "server: graphite");
+    let err = strata_codegen::compile_str("sample.yaml", &bad).expect_err("refused");
+    assert!(
+        err.render_short()
+            .contains("`server` must be influxdb or victoriametrics"),
+        "{}",
+        err.render_short()
+    );
+}

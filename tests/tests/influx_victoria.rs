@@ -75,7 +75,8 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[tokio::test]
 async fn candles_round_trip_through_victoria_metrics() {
-    let run = format!("test-{}", uuid::Uuid::new_v4().simple());
+    // Within the declared `string(32)` of `exchange`.
+    let run = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
     // VictoriaMetrics keeps milliseconds: use whole-millisecond times.
     let base = Utc::now().timestamp_millis() - 60_000;
     let config = influx::WriterConfig::new(url(), "deepalpha", "market_data")
@@ -83,7 +84,8 @@ async fn candles_round_trip_through_victoria_metrics() {
         .with_max_rows(7)
         .with_max_age(Duration::from_secs(2));
     let mut w = influx::Writer::new(config);
-    let symbol = "BTC/USDT, \"perp\" = x\\y ü";
+    // Within the declared `string(20)` of `symbol`, with every escape.
+    let symbol = "BTC/USDT,\"p\" = x\\y ü";
     let mut points = Vec::new();
     for i in 0..25i64 {
         let p = trading::series::CandlePoint {
@@ -242,4 +244,43 @@ async fn an_unreachable_server_keeps_points_and_bounds_the_buffer() {
     assert!(w.pending() <= 400 / 30 + 1, "{} pending", w.pending());
     assert_eq!(w.pending(), accepted, "exactly the points taken are held");
     assert_eq!(accepted + refused, 50);
+}
+
+/// A writer told the server is VictoriaMetrics (`server: victoriametrics`
+/// in the schema) refuses a point holding what the server would change
+/// (here an integer past 2^53, which it keeps as a float64) before taking
+/// it, and what it takes reads back exactly.
+#[tokio::test]
+async fn a_victoriametrics_writer_refuses_what_the_server_would_change() {
+    let run = format!("vm-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let at = Utc::now().timestamp_millis() - 60_000;
+    let config = influx::WriterConfig::new(url(), "deepalpha", "market_data")
+        .with_precision(Precision::Ms)
+        .with_victoriametrics(true);
+    let mut w = influx::Writer::new(config);
+    let candle = |i: i64, trades: i64| trading::series::CandlePoint {
+        ts: DateTime::from_timestamp_millis(at + i).unwrap(),
+        symbol: "X".into(),
+        timeframe: "1s".into(),
+        exchange: run.clone(),
+        open: Decimal::new(1, 0),
+        high: Decimal::new(1, 0),
+        low: Decimal::new(1, 0),
+        close: Decimal::new(1, 0),
+        volume: Decimal::new(1, 0),
+        trades: Some(trades),
+    };
+    let e = w.write(&candle(0, (1 << 53) + 1)).await.unwrap_err();
+    assert!(e.to_string().contains("2^53"), "{e}");
+    assert_eq!(w.pending(), 0, "nothing of the refused point is held");
+    w.write(&candle(1, 1 << 53))
+        .await
+        .expect("exact in a float64");
+    w.flush().await.expect("flush");
+    let got = export(&format!(
+        "{{__name__=\"candles_trades\",exchange=\"{run}\"}}"
+    ))
+    .await;
+    let values: Vec<(i64, f64)> = got.into_values().flatten().collect();
+    assert_eq!(values, [(at + 1, 9_007_199_254_740_992.0)]);
 }

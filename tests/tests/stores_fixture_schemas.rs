@@ -283,7 +283,8 @@ async fn fleet_pings_round_trip_through_victoria_metrics() {
     let vurl = std::env::var("VICTORIA_URL").unwrap_or_else(|_| "http://127.0.0.1:8428".into());
     // A backslash before an ordinary character: InfluxDB and VictoriaMetrics
     // both keep it (one ending the text is refused, see influx_encode.rs).
-    let run = format!("P {} ,=\\x", uuid::Uuid::new_v4().simple());
+    // Within `plate`'s declared `string(12)`.
+    let run = format!("P{} ,=\\x", &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let config = fleet_influx::tsdb::config().expect("config");
     assert_eq!(config.precision(), Precision::Ms);
     let mut w = influx::Writer::new(config);

@@ -41,6 +41,15 @@ pub fn check(model: &Model) -> Vec<Problem> {
                     "a tag is an identifying text; floats and json do not make tags",
                     "make it a field, or a tag of type string",
                 ))
+            } else if victoriametrics(model, e)
+                && i != *time
+                && !tags.contains(&i)
+                && string_field(f)
+            {
+                Some((
+                    "VictoriaMetrics stores no string fields (it drops them without an error)",
+                    "make it a tag, or keep the value in another store",
+                ))
             } else {
                 None
             };
@@ -61,6 +70,31 @@ pub fn check(model: &Model) -> Vec<Problem> {
         }
     }
     out
+}
+
+/// Whether `e`'s store is `server: victoriametrics`.
+fn victoriametrics(model: &Model, e: &Entity) -> bool {
+    matches!(
+        model.store_at(e.store).map(|s| &s.kind),
+        Some(StoreKind::InfluxDb {
+            victoriametrics: true,
+            ..
+        })
+    )
+}
+
+/// A field line protocol carries as a string: text, uuid, date, json, enum.
+fn string_field(f: &Field) -> bool {
+    !matches!(
+        f.ty.scalar(),
+        ScalarType::Bool
+            | ScalarType::I16
+            | ScalarType::I32
+            | ScalarType::I64
+            | ScalarType::F64
+            | ScalarType::Decimal { .. }
+            | ScalarType::Timestamptz
+    )
 }
 
 pub fn generate(model: &Model, files: &mut Files) {
@@ -204,6 +238,7 @@ fn config(model: &Model, store: &str) -> TokenStream {
         bucket,
         token,
         precision,
+        victoriametrics,
     } = &s.kind
     else {
         return TokenStream::new();
@@ -224,6 +259,10 @@ fn config(model: &Model, store: &str) -> TokenStream {
             Precision::S => "S",
         }
     );
+    let vm = match victoriametrics {
+        true => quote!(.with_victoriametrics(true)),
+        false => TokenStream::new(),
+    };
     let doc = format!(
         " The writer settings of store `{store}`, with `${{VAR}}` and `${{VAR:default}}` \
          taken from the environment: url `{url}`, org `{org}`, bucket `{bucket}`."
@@ -236,6 +275,7 @@ fn config(model: &Model, store: &str) -> TokenStream {
                 ::strata_sdk::influx::WriterConfig::new(expand(#url)?, expand(#org)?, expand(#bucket)?)
                     .with_token(expand(#token)?)
                     .with_precision(::strata_sdk::influx::Precision::#p)
+                    #vm
                     .with_store(#store),
             )
         }

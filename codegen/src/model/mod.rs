@@ -259,6 +259,10 @@ pub enum StoreKind {
         bucket: Option<Template>,
         token: Option<Template>,
         precision: Precision,
+        /// `server: victoriametrics`: the server keeps float64 values, no
+        /// strings and millisecond times, and points refuse what it would
+        /// change.
+        victoriametrics: bool,
     },
 }
 

@@ -15,6 +15,7 @@ pub(crate) const STORE_KEYS: &[&str] = &[
     "bucket",
     "token",
     "precision",
+    "server",
     "key_prefix",
     "schema",
 ];
@@ -72,7 +73,10 @@ pub const STORE_KIND_SETTINGS: &[(&str, &[&str])] = &[
     ("redis", &["key_prefix"]),
     ("clickhouse", &["database", "cluster", "server_version"]),
     ("elasticsearch", &["index_prefix"]),
-    ("influxdb", &["org", "bucket", "token", "precision"]),
+    (
+        "influxdb",
+        &["org", "bucket", "token", "precision", "server"],
+    ),
 ];
 /// `on_delete` actions of a reference.
 pub const ON_DELETE_ACTIONS: &[&str] = &[

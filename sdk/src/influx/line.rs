@@ -150,6 +150,7 @@ pub struct LineEncoder {
     /// split on line boundaries even when string fields hold newlines.
     ends: Vec<usize>,
     newlines_in_strings: bool,
+    victoriametrics: bool,
 }
 
 impl LineEncoder {
@@ -159,11 +160,22 @@ impl LineEncoder {
             precision,
             ends: Vec::new(),
             newlines_in_strings: false,
+            victoriametrics: false,
         }
     }
     /// Lets string field values hold newlines (InfluxDB accepts them).
     pub fn allow_newlines_in_strings(mut self, on: bool) -> Self {
         self.newlines_in_strings = on;
+        self
+    }
+    /// Encodes for VictoriaMetrics, which keeps every value as a float64,
+    /// no string fields, and times in milliseconds: a value it would not
+    /// read back as written (an integer past 2^53, `-0`, a string, uuid or
+    /// date field) is [`EncodeError::Value`], and a time finer than a
+    /// millisecond is [`EncodeError::Time`], instead of being changed or
+    /// dropped by the server. The schema's `server: victoriametrics`.
+    pub fn for_victoriametrics(mut self, on: bool) -> Self {
+        self.victoriametrics = on;
         self
     }
     /// Appends one point as a line. On error the buffer is left as it was.
@@ -190,6 +202,7 @@ impl LineEncoder {
             fields: 0,
             timed: false,
             newlines_in_strings: self.newlines_in_strings,
+            victoriametrics: self.victoriametrics,
         };
         p.encode(&mut line)?;
         if line.fields == 0 {
@@ -256,6 +269,7 @@ pub struct Line<'a> {
     fields: usize,
     timed: bool,
     newlines_in_strings: bool,
+    victoriametrics: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -343,7 +357,19 @@ impl<T: TagValue> TagValue for Option<T> {
 pub trait FieldValue {
     /// Writes the value; `Ok(false)` when there is none (a null is left out).
     fn write_field(&self, key: &str, buf: &mut Vec<u8>) -> Result<bool, EncodeError>;
+    /// Whether a server that keeps every value as a float64 and no strings
+    /// (VictoriaMetrics, [`LineEncoder::for_victoriametrics`]) reads the
+    /// value back as written; else why not.
+    fn float64_exact(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
+
+/// Integers a float64 holds exactly: |v| ≤ 2^53.
+const FLOAT64_INTEGERS: i64 = 1 << 53;
+
+const NO_STRINGS: &str =
+    "is a string field, which VictoriaMetrics does not store (it drops the field)";
 
 impl FieldValue for f64 {
     fn write_field(&self, key: &str, buf: &mut Vec<u8>) -> Result<bool, EncodeError> {
@@ -355,6 +381,12 @@ impl FieldValue for f64 {
         buf.extend_from_slice(s.as_bytes());
         Ok(true)
     }
+    fn float64_exact(&self) -> Result<(), String> {
+        match *self == 0.0 && self.is_sign_negative() {
+            true => Err("is -0, which VictoriaMetrics stores as 0".into()),
+            false => Ok(()),
+        }
+    }
 }
 
 macro_rules! field_int {
@@ -364,6 +396,12 @@ macro_rules! field_int {
                 buf.extend_from_slice(self.to_string().as_bytes());
                 buf.push(b'i');
                 Ok(true)
+            }
+            fn float64_exact(&self) -> Result<(), String> {
+                match i64::from(*self).unsigned_abs() <= FLOAT64_INTEGERS as u64 {
+                    true => Ok(()),
+                    false => Err(format!("is {self}, past the 2^53 a float64 (VictoriaMetrics) holds exactly")),
+                }
             }
         }
     )*};
@@ -402,11 +440,17 @@ impl FieldValue for str {
         buf.push(b'"');
         Ok(true)
     }
+    fn float64_exact(&self) -> Result<(), String> {
+        Err(NO_STRINGS.into())
+    }
 }
 
 impl FieldValue for String {
     fn write_field(&self, key: &str, buf: &mut Vec<u8>) -> Result<bool, EncodeError> {
         self.as_str().write_field(key, buf)
+    }
+    fn float64_exact(&self) -> Result<(), String> {
+        Err(NO_STRINGS.into())
     }
 }
 
@@ -415,11 +459,17 @@ impl FieldValue for ::uuid::Uuid {
     fn write_field(&self, key: &str, buf: &mut Vec<u8>) -> Result<bool, EncodeError> {
         self.to_string().write_field(key, buf)
     }
+    fn float64_exact(&self) -> Result<(), String> {
+        Err(NO_STRINGS.into())
+    }
 }
 
 impl FieldValue for NaiveDate {
     fn write_field(&self, key: &str, buf: &mut Vec<u8>) -> Result<bool, EncodeError> {
         self.to_string().write_field(key, buf)
+    }
+    fn float64_exact(&self) -> Result<(), String> {
+        Err(NO_STRINGS.into())
     }
 }
 
@@ -427,6 +477,9 @@ impl FieldValue for NaiveDate {
 impl FieldValue for DateTime<Utc> {
     fn write_field(&self, key: &str, buf: &mut Vec<u8>) -> Result<bool, EncodeError> {
         self.timestamp_micros().write_field(key, buf)
+    }
+    fn float64_exact(&self) -> Result<(), String> {
+        self.timestamp_micros().float64_exact()
     }
 }
 
@@ -436,6 +489,9 @@ impl<T: FieldValue> FieldValue for Option<T> {
             Some(v) => v.write_field(key, buf),
             None => Ok(false),
         }
+    }
+    fn float64_exact(&self) -> Result<(), String> {
+        self.as_ref().map_or(Ok(()), T::float64_exact)
     }
 }
 
@@ -461,6 +517,12 @@ impl Line<'_> {
         key: &str,
         value: &V,
     ) -> Result<(), EncodeError> {
+        if self.victoriametrics {
+            value.float64_exact().map_err(|reason| EncodeError::Value {
+                field: key.to_string(),
+                reason,
+            })?;
+        }
         let mark = self.buf.len();
         self.buf.push(if self.fields == 0 { b' ' } else { b',' });
         escape_into(self.buf, key, Kind::Key, key)?;
@@ -490,8 +552,19 @@ impl Line<'_> {
             Precision::Ms => 1_000_000,
             Precision::S => 1_000_000_000,
         };
-        if nanos % div != 0 {
-            return Err(EncodeError::Time(t, self.precision.as_str()));
+        // VictoriaMetrics keeps milliseconds, whatever the precision.
+        let kept = if self.victoriametrics {
+            div.max(1_000_000)
+        } else {
+            div
+        };
+        if nanos % kept != 0 {
+            let what = if kept == div {
+                self.precision.as_str()
+            } else {
+                "ms (VictoriaMetrics)"
+            };
+            return Err(EncodeError::Time(t, what));
         }
         self.buf.push(b' ');
         self.buf

@@ -22,6 +22,7 @@ pub struct WriterConfig {
     buffer_bytes: usize,
     gzip: bool,
     newlines_in_strings: bool,
+    victoriametrics: bool,
     /// `Some(db)`: the InfluxDB 1.x API (`POST /write?db=…`) instead of v2.
     v1_database: Option<String>,
 }
@@ -65,6 +66,7 @@ impl WriterConfig {
             buffer_bytes: 8 << 20,
             gzip: true,
             newlines_in_strings: false,
+            victoriametrics: false,
             v1_database: None,
         }
     }
@@ -86,6 +88,12 @@ impl WriterConfig {
         self
     }
     /// Sent as `Authorization: Token …`; an empty token sends no header.
+    /// The server is VictoriaMetrics: points are encoded so that nothing
+    /// it would change or drop is sent ([`LineEncoder::for_victoriametrics`]).
+    pub fn with_victoriametrics(mut self, on: bool) -> Self {
+        self.victoriametrics = on;
+        self
+    }
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into()).filter(|t| !t.is_empty());
         self
@@ -279,7 +287,8 @@ impl Writer {
         Writer {
             http: crate::writer::http::client(config.settings.timeout),
             enc: LineEncoder::new(config.precision)
-                .allow_newlines_in_strings(config.newlines_in_strings),
+                .allow_newlines_in_strings(config.newlines_in_strings)
+                .for_victoriametrics(config.victoriametrics),
             meter: crate::writer::Meter::new(
                 "influxdb",
                 config.settings.store(),

@@ -186,11 +186,25 @@ impl Resolver<'_> {
                         Precision::Ns
                     }
                 };
+                let victoriametrics = match scalars.get("server").map(|v| v.as_str()) {
+                    None | Some("influxdb") => false,
+                    Some("victoriametrics") => true,
+                    Some(_) => {
+                        let v = scalars["server"];
+                        self.err(
+                            Problem::new(Code::BadSetting, v.span, "`server` must be influxdb or victoriametrics")
+                                .label("unknown server")
+                                .help("the server that reads the line protocol: `influxdb` (1.x or 2.x, the default) or `victoriametrics`"),
+                        );
+                        false
+                    }
+                };
                 StoreKind::InfluxDb {
                     org: t(self, "org"),
                     bucket: t(self, "bucket"),
                     token: t(self, "token"),
                     precision,
+                    victoriametrics,
                 }
             }
         };
