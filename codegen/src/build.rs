@@ -24,7 +24,7 @@
 //! rust_decimal = { version = "1", features = ["serde-with-str"] }
 //!
 //! [build-dependencies]
-//! strata-codegen = { git = "<strata repository>", default-features = false }
+//! strata-codegen = { git = "<strata repository>", default-features = false, features = ["yaml"] }
 //! ```
 //!
 //! (the crates the generated code names; see `docs/sdk.md`).
@@ -164,6 +164,8 @@ impl Build {
         // `…/schema`, not `…/crate/../schema`, in diagnostics.
         let schema = std::fs::canonicalize(&self.schema).unwrap_or_else(|_| self.schema.clone());
         let io = |e: &dyn fmt::Display| BuildError::Io(e.to_string());
+        // The path as given too: a symlink switched to another folder.
+        self.rerun_if_changed(&self.schema);
         self.rerun_if_changed(&schema);
         if schema.is_dir() {
             for f in crate::schema_files(&schema).map_err(|e| io(&e))? {
@@ -172,6 +174,7 @@ impl Build {
         }
         let migrations = match &self.migrations {
             Some(dir) => {
+                self.rerun_if_changed(dir);
                 let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
                 self.rerun_if_changed(&dir);
                 let files = migration_files(&dir)?;

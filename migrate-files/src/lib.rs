@@ -89,7 +89,14 @@ impl MigrationFile {
     /// Checks `file_name` and reads the properties of `sql`.
     pub fn new(file_name: &str, sql: impl Into<String>) -> Result<Self, FilesError> {
         let (version, name) = parse_file_name(file_name)?;
-        let sql = sql.into();
+        let sql: String = sql.into();
+        // A UTF-8 byte-order mark (some Windows editors write one) is not
+        // SQL: PostgreSQL refuses it as a syntax error, so it is dropped
+        // here, for every reader alike (checksum, marker, what is sent).
+        let sql = match sql.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => sql,
+        };
         Ok(MigrationFile {
             version,
             name: name.to_string(),

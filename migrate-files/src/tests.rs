@@ -132,3 +132,22 @@ fn in_memory_files_follow_the_same_rules() {
         Err(FilesError::BadFileName { .. })
     ));
 }
+
+/// A file some Windows editors save with a UTF-8 byte-order mark: the mark
+/// is not sent (PostgreSQL refused it as a syntax error at line 1, after
+/// every reader had accepted the file), and the file is the same migration
+/// as without it: same SQL, checksum and no-transaction marker.
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_migration() {
+    let plain = "-- strata:no-transaction\r\nCREATE INDEX CONCURRENTLY i ON t (a);\r\n";
+    let with_bom = format!("\u{feff}{plain}");
+    let a = MigrationFile::new("0002_x.sql", plain).unwrap();
+    let b = MigrationFile::new("0002_x.sql", with_bom).unwrap();
+    assert_eq!(b.sql, plain);
+    assert_eq!(b.checksum, a.checksum);
+    assert!(b.no_transaction);
+    let dir = temp("bom");
+    std::fs::write(dir.join("0001_init.sql"), "\u{feff}CREATE TABLE t (a int);\n").unwrap();
+    let files = read_dir(&dir).unwrap();
+    assert!(files[0].sql.starts_with("CREATE TABLE"), "{:?}", files[0].sql);
+}

@@ -5,11 +5,12 @@
 //! code only wires these up; the behaviour lives and is tested here.
 //!
 //! One cargo feature per store, so a crate compiles only the clients it
-//! uses: `postgres` (the default: repositories, pools, migrations),
-//! `clickhouse`, `influxdb` and `elasticsearch` (the batching writers; the
-//! last two bring the HTTP client), and `cache` (the Redis read path of
-//! entities with `cache:`, [`cache`]). A PostgreSQL-only crate compiles no HTTP
-//! client. Feature `serve` adds `/metrics` and `/health` over HTTP
+//! uses: `postgres` (repositories, pools, migrations), `clickhouse`,
+//! `influxdb` and `elasticsearch` (the batching writers; the last two bring
+//! the HTTP client), and `cache` (the Redis read path of entities with
+//! `cache:`, [`cache`]). All are on by default, so that a schema with any
+//! store compiles; a PostgreSQL-only crate says `default-features = false,
+//! features = ["postgres"]` and compiles no HTTP client. Feature `serve` adds `/metrics` and `/health` over HTTP
 //! ([`serve`]) and the Prometheus recorder
 //! ([`metrics::install_prometheus`]); without it the SDK still records
 //! every metric through the `metrics` facade, for any recorder.

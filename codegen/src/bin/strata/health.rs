@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use strata_codegen::model::{StoreKind, StoreKindTag};
+use strata_codegen::model::StoreKind;
 use strata_sdk::health::{Check, Report, Status};
 
 use super::{load_and_compile, EXIT_USAGE};
@@ -50,8 +50,9 @@ pub(super) fn checks(
         .iter()
         .map(|s| {
             let url = s.url.as_ref().map(|u| u.raw.clone()).unwrap_or_default();
-            let check = match (&s.kind, s.kind.tag()) {
-                (StoreKind::Postgres { replicas, .. }, _) => {
+            // Exhaustive: a new store kind must say how it is checked.
+            let check = match &s.kind {
+                StoreKind::Postgres { replicas, .. } => {
                     let url = postgres_url.map_or(url, str::to_string);
                     let config = strata_sdk::postgres::PoolConfig {
                         store: s.name.clone(),
@@ -60,10 +61,10 @@ pub(super) fn checks(
                     };
                     Check::postgres(&s.name, &config)
                 }
-                (_, StoreKindTag::Redis) => Check::redis(&s.name, &url),
-                (_, StoreKindTag::ClickHouse) => Check::clickhouse(&s.name, &url),
-                (_, StoreKindTag::Elasticsearch) => Check::elasticsearch(&s.name, &url),
-                _ => Check::influxdb(&s.name, &url),
+                StoreKind::Redis { .. } => Check::redis(&s.name, &url),
+                StoreKind::ClickHouse { .. } => Check::clickhouse(&s.name, &url),
+                StoreKind::Elasticsearch { .. } => Check::elasticsearch(&s.name, &url),
+                StoreKind::InfluxDb { .. } => Check::influxdb(&s.name, &url),
             };
             check.with_required(!optional.contains(&s.name))
         })
