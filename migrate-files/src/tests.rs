@@ -147,7 +147,15 @@ fn a_byte_order_mark_is_not_part_of_the_migration() {
     assert_eq!(b.checksum, a.checksum);
     assert!(b.no_transaction);
     let dir = temp("bom");
-    std::fs::write(dir.join("0001_init.sql"), "\u{feff}CREATE TABLE t (a int);\n").unwrap();
+    std::fs::write(
+        dir.join("0001_init.sql"),
+        "\u{feff}CREATE TABLE t (a int);\n",
+    )
+    .unwrap();
     let files = read_dir(&dir).unwrap();
-    assert!(files[0].sql.starts_with("CREATE TABLE"), "{:?}", files[0].sql);
+    assert!(
+        files[0].sql.starts_with("CREATE TABLE"),
+        "{:?}",
+        files[0].sql
+    );
 }

@@ -579,3 +579,36 @@ async fn consume_sets_a_refused_change_aside_as_a_dead_letter() {
         .unwrap()
         .expect("the lenient consumer ran cleanly");
 }
+
+/// The lock of a group's first copy (and of a recopy) is extended while
+/// the copy runs, by its holder only: a copy longer than the lock's time
+/// used to let another consumer start the same copy.
+#[tokio::test]
+async fn a_copy_lock_is_extended_by_its_holder_only() {
+    use strata_sdk::sync::consume::lease::Leases;
+    let redis_url = single_url();
+    let prefix = prefix();
+    let _cleanup = Cleanup {
+        url: redis_url.clone(),
+        prefix: prefix.clone(),
+    };
+    let client = strata_sdk::events::Client::connect(&redis_url, &prefix)
+        .await
+        .unwrap();
+    let ttl = Duration::from_millis(300);
+    let me = Leases::new(&client, "g", "c1", ttl);
+    let other = Leases::new(&client, "g", "c2", ttl);
+    assert!(me.set_nx("copy:lock", ttl).await.unwrap());
+    assert!(!other.set_nx("copy:lock", ttl).await.unwrap(), "held");
+    assert!(!other
+        .extend("copy:lock", Duration::from_secs(5))
+        .await
+        .unwrap());
+    assert!(me
+        .extend("copy:lock", Duration::from_secs(5))
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(me.get("copy:lock").await.unwrap().as_deref(), Some("c1"));
+    assert!(!other.set_nx("copy:lock", ttl).await.unwrap(), "still held");
+}

@@ -39,11 +39,17 @@ pub struct Unit {
     pub partition: u16,
 }
 
-pub(crate) struct Leases {
+/// A consumer's leases and locks in Redis, under
+/// `<prefix>:consume:<group>:`: partition leases (`SET NX PX`, renewed and
+/// released only by their holder, by a Lua check), the membership
+/// heartbeat, and the group's copy locks.
+pub struct Leases {
     conn: Conn,
     prefix: String,
     group: String,
+    /// This consumer's name (the value its leases hold).
     pub me: String,
+    /// How long a lease outlives its holder.
     pub ttl: Duration,
     heartbeat: Script,
     hold: Script,
@@ -52,6 +58,8 @@ pub(crate) struct Leases {
 type R<T> = Result<T, redis::RedisError>;
 
 impl Leases {
+    /// The leases of consumer `me` of group `group`, on `client`'s Redis
+    /// and key prefix; partition leases last `ttl`.
     pub fn new(client: &Client, group: &str, me: &str, ttl: Duration) -> Leases {
         Leases {
             conn: client.conn(),
@@ -134,6 +142,17 @@ impl Leases {
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(r.is_some())
+    }
+
+    /// Extends `key` (taken with [`Leases::set_nx`]) by `ttl` while this
+    /// consumer holds it; `false` when it was lost (expired, taken).
+    pub async fn extend(&self, key: &str, ttl: Duration) -> R<bool> {
+        let n: i64 = (self.hold.key(format!("{}:{key}", self.base())))
+            .arg(&self.me)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(n == 1)
     }
 
     /// Sets `key` for good.

@@ -350,7 +350,8 @@ impl Consumer<'_> {
                 .map_err(redis_err)?
             {
                 let all: Vec<usize> = self.src.tables.iter().map(|t| t.table).collect();
-                self.copy_tables(&all, None, 0).await?;
+                let copy = self.copy_tables(&all, None, 0);
+                self.holding(&lock, Duration::from_secs(600), copy).await?;
                 return self
                     .leases
                     .set(&done, &self.opts.consumer)
@@ -358,6 +359,31 @@ impl Consumer<'_> {
                     .map_err(redis_err);
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Runs `work` while keeping lock `lock` (taken for `ttl`), extended
+    /// every third of `ttl`: a copy longer than the lock's time is not
+    /// started a second time by another consumer. A lock lost meanwhile
+    /// (Redis lost it) is logged; the copy goes on (it is idempotent).
+    async fn holding<T>(
+        &self,
+        lock: &str,
+        ttl: Duration,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval(ttl / 3);
+        tick.tick().await; // the first tick is now
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = tick.tick() => {
+                    if !self.leases.extend(lock, ttl).await.unwrap_or(false) {
+                        tracing::warn!(pipeline = %self.p.name, lock, "lost the copy's lock; another consumer may copy too (harmless: the copy is idempotent)");
+                    }
+                }
+            }
         }
     }
 

@@ -96,7 +96,8 @@ impl Consumer<'_> {
                     .map(|t| t.table)
                     .filter(|&i| list.split(',').any(|n| n == self.p.tables[i].source_table))
                     .collect();
-                let copied = self.copy_at_consistent_point(&tables).await;
+                let copy = self.copy_at_consistent_point(&tables);
+                let copied = self.holding(&lock, ttl, copy).await;
                 if copied.is_ok() {
                     self.leases
                         .del(&self.recopy_key())
