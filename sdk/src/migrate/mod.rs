@@ -147,55 +147,10 @@ fn at_line(at: &Option<String>) -> String {
     at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
 }
 
-/// One migration file.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Migration {
-    pub version: i64,
-    pub name: String,
-    pub sql: String,
-    /// SHA-256 of the file's text with `\r\n` read as `\n`, lower-case hex
-    /// ([`files::checksum`]).
-    pub checksum: String,
-    pub no_transaction: bool,
-}
-
-impl std::fmt::Debug for Migration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Migration")
-            .field("version", &self.version)
-            .field("name", &self.name)
-            .field("checksum", &self.checksum)
-            .field("no_transaction", &self.no_transaction)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Migration {
-    /// Parses a file name (`0003_add_notes.sql`) and its contents, by the
-    /// rules of [`files`].
-    pub fn new(file_name: &str, sql: impl Into<String>) -> Result<Self, MigrateError> {
-        Ok(files::MigrationFile::new(file_name, sql)?.into())
-    }
-
-    /// Whether `recorded`, the checksum stored when this migration was
-    /// applied, is this file's under any line endings
-    /// ([`files::checksum_matches`]).
-    pub fn matches_checksum(&self, recorded: &str) -> bool {
-        recorded == self.checksum || files::checksum_matches(recorded, &self.sql)
-    }
-}
-
-impl From<files::MigrationFile> for Migration {
-    fn from(f: files::MigrationFile) -> Self {
-        Migration {
-            version: f.version,
-            name: f.name,
-            sql: f.sql,
-            checksum: f.checksum,
-            no_transaction: f.no_transaction,
-        }
-    }
-}
+/// One migration file: the one reader's type ([`files::MigrationFile`]:
+/// version, name, SQL, checksum, no-transaction marker), so the runner,
+/// `build.rs` and `strata migrate diff` read a folder alike.
+pub type Migration = files::MigrationFile;
 
 /// The migrations of a folder (or embedded), in version order.
 #[derive(Debug, Clone, Default)]
@@ -207,9 +162,8 @@ impl Migrations {
     /// Every `*.sql` file of `dir`; other files (such as the `.catalog.json`
     /// that `strata migrate diff` records) are ignored.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, MigrateError> {
-        let list = files::read_dir(dir)?.into_iter().map(Migration::from);
         Ok(Migrations {
-            list: list.collect(),
+            list: files::read_dir(dir)?,
         })
     }
 
@@ -217,9 +171,8 @@ impl Migrations {
     pub fn from_files<N: AsRef<str>, S: Into<String>>(
         files: impl IntoIterator<Item = (N, S)>,
     ) -> Result<Self, MigrateError> {
-        let list = files::from_files(files)?.into_iter().map(Migration::from);
         Ok(Migrations {
-            list: list.collect(),
+            list: files::from_files(files)?,
         })
     }
 
@@ -255,7 +208,7 @@ mod tests {
             (m.version, m.name.as_str(), m.no_transaction),
             (12, "add_notes", true)
         );
-        let err = Migration::new("init.sql", "").unwrap_err();
+        let err = MigrateError::from(Migration::new("init.sql", "").unwrap_err());
         assert!(matches!(err, MigrateError::BadFileName { .. }));
         assert_eq!(
             err.to_string(),
@@ -274,8 +227,8 @@ mod tests {
         let lf = Migration::new("1_a.sql", "SELECT 1;\nSELECT 2;\n").unwrap();
         let crlf = Migration::new("1_a.sql", "SELECT 1;\r\nSELECT 2;\r\n").unwrap();
         assert_eq!(lf.checksum, crlf.checksum);
-        assert!(crlf.matches_checksum(&lf.checksum));
+        assert!(crlf.matches(&lf.checksum));
         let edited = Migration::new("1_a.sql", "SELECT 1;\r\nSELECT 3;\r\n").unwrap();
-        assert!(!edited.matches_checksum(&lf.checksum));
+        assert!(!edited.matches(&lf.checksum));
     }
 }

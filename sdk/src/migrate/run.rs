@@ -295,7 +295,7 @@ impl Migrator {
         let ours = |a: &Applied| {
             self.migrations
                 .get(a.version)
-                .is_some_and(|m| m.matches_checksum(&a.checksum))
+                .is_some_and(|m| m.matches(&a.checksum))
         };
         Ok(if rows.iter().all(ours) {
             rows
@@ -365,7 +365,7 @@ impl Migrator {
                         name: a.name.clone(),
                     })
                 }
-                Some(m) if !m.matches_checksum(&a.checksum) => {
+                Some(m) if !m.matches(&a.checksum) => {
                     return Err(MigrateError::Changed {
                         version: a.version,
                         name: a.name.clone(),
@@ -391,7 +391,7 @@ impl Migrator {
             .map(|m| {
                 let state = match applied.iter().find(|a| a.version == m.version) {
                     None => MigrationState::Pending,
-                    Some(a) if !m.matches_checksum(&a.checksum) => {
+                    Some(a) if !m.matches(&a.checksum) => {
                         MigrationState::Changed { at: a.at }
                     }
                     Some(a) => MigrationState::Applied { at: a.at },
