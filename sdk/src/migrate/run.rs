@@ -391,9 +391,7 @@ impl Migrator {
             .map(|m| {
                 let state = match applied.iter().find(|a| a.version == m.version) {
                     None => MigrationState::Pending,
-                    Some(a) if !m.matches(&a.checksum) => {
-                        MigrationState::Changed { at: a.at }
-                    }
+                    Some(a) if !m.matches(&a.checksum) => MigrationState::Changed { at: a.at },
                     Some(a) => MigrationState::Applied { at: a.at },
                 };
                 MigrationStatus {
