@@ -54,8 +54,10 @@ pub enum FilesError {
     },
 }
 
-/// One migration file, read and checked.
-#[derive(Clone, PartialEq, Eq)]
+/// One migration file, read and checked. Two are equal when they are the
+/// same migration (version, names, SQL, checksum, marker), wherever they
+/// were read from: an embedded file equals the folder's.
+#[derive(Clone)]
 pub struct MigrationFile {
     /// The number before the first `_`.
     pub version: i64,
@@ -72,6 +74,16 @@ pub struct MigrationFile {
     /// Whether its leading comments hold [`NO_TRANSACTION`].
     pub no_transaction: bool,
 }
+
+impl PartialEq for MigrationFile {
+    fn eq(&self, o: &Self) -> bool {
+        (self.version, &self.name, &self.file_name, &self.sql)
+            == (o.version, &o.name, &o.file_name, &o.sql)
+            && (&self.checksum, self.no_transaction) == (&o.checksum, o.no_transaction)
+    }
+}
+
+impl Eq for MigrationFile {}
 
 impl std::fmt::Debug for MigrationFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
