@@ -198,15 +198,22 @@ pub mod rules {
     /// A float64 store (InfluxDB, VictoriaMetrics): the decimal must read
     /// back from the nearest float64 as the same number.
     pub fn float64_exact(d: &::rust_decimal::Decimal) -> Result<(), String> {
-        use ::rust_decimal::prelude::ToPrimitive;
-        // Display gives the shortest text that reads back as the float64:
-        // what InfluxDB returns when asked.
-        let back = (d.to_f64())
+        let n = d.normalize();
+        // Up to 15 significant digits always read back (DBL_DIG): the
+        // common case, decided without formatting on the writer's path.
+        if n.mantissa().unsigned_abs() < 1_000_000_000_000_000 {
+            return Ok(());
+        }
+        // The server parses the decimal text (correctly rounded, as Rust's
+        // `parse::<f64>` does) and gives back the shortest text of that
+        // float64 (`Display`).
+        let text = n.to_string();
+        let back = (text.parse::<f64>().ok())
             .and_then(|f| f.to_string().parse::<::rust_decimal::Decimal>().ok())
             .map(|b| b.normalize());
-        match back.and_then(|b| (b == d.normalize()).then_some(())) {
-            Some(()) => Ok(()),
-            None => Err(format!(
+        match back == Some(n) {
+            true => Ok(()),
+            false => Err(format!(
                 "is {d}, which a float64 field cannot hold exactly (about 15 significant digits)"
             )),
         }
@@ -309,7 +316,16 @@ mod tests {
 
     #[test]
     fn float64_exact_takes_what_a_float64_reads_back_as_written() {
-        for ok in ["0.1", "1.23456", "-0.001", "123456789012345", "1e-10", "0"] {
+        for ok in [
+            "0.1",
+            "1.23456",
+            "-0.001",
+            "123456789012345",
+            "1e-10",
+            "0",
+            "9007199254740992",
+            "0.1000000000000000",
+        ] {
             let v: Decimal = ok
                 .parse()
                 .or_else(|_| Decimal::from_scientific(ok))
