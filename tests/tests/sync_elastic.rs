@@ -4,17 +4,20 @@
 //! the wire format, the versioning and the retry are checked without a
 //! server. With `ELASTIC_URL` set, the same pipeline also runs live.
 
+mod pg_common;
 mod sync_common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use pg_common::{strata_bin, TempDir};
 use serde_json::{json, Value};
-use strata_sdk::sync::{RunOptions, TargetSpec};
+use strata_sdk::sync::{self, verify::DiffKind, RunOptions, TargetSpec};
 use strata_tests::support::read_request;
 use sync_common::{Fixture, SECRET};
 use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::sync::Semaphore;
 
 const SCHEMA: &str = r#"
 version: 1
@@ -47,6 +50,19 @@ struct Cluster {
     conflicts: usize,
     /// An alias that points to an index of an older mapping.
     old_alias: Option<String>,
+    /// Every request: method, path, body.
+    requests: Vec<(String, String, String)>,
+    /// Open points in time: id → the live documents when it was opened
+    /// (id, version, source), in id order.
+    pits: HashMap<String, Vec<(String, u64, Value)>>,
+    /// Documents put in when a point in time is opened (before its view
+    /// is taken): id, version, source.
+    at_pit: Vec<(String, u64, Value)>,
+    /// Hold the answer to a `_bulk` sent after a point in time was opened
+    /// until `release` gets permits.
+    hold_after_pit: bool,
+    /// A `_bulk` is being held.
+    held: bool,
 }
 
 fn respond(status: &str, body: &str) -> String {
@@ -75,6 +91,40 @@ fn handle(c: &mut Cluster, head: &str, body: &[u8]) -> String {
             ),
             _ => respond("404 Not Found", "{}"),
         },
+        "POST" if path.ends_with("/_refresh") => respond("200 OK", r#"{"_shards":{}}"#),
+        "POST" if path.contains("/_pit?") => {
+            for (id, v, doc) in std::mem::take(&mut c.at_pit) {
+                c.docs.insert(id, (v, Some(doc)));
+            }
+            let mut view: Vec<(String, u64, Value)> = (c.docs.iter())
+                .filter_map(|(k, (v, d))| Some((k.clone(), *v, d.clone()?)))
+                .collect();
+            view.sort_by(|a, b| a.0.cmp(&b.0));
+            let id = format!("pit{}", c.pits.len());
+            c.pits.insert(id.clone(), view);
+            respond("200 OK", &json!({ "id": id }).to_string())
+        }
+        "DELETE" if path == "/_pit" => respond("200 OK", r#"{"succeeded":true}"#),
+        "POST" if path == "/_search" => {
+            let q: Value = serde_json::from_slice(body).unwrap();
+            assert_eq!(q["sort"], json!([{"_shard_doc": "asc"}]), "{q}");
+            let view = &c.pits[q["pit"]["id"].as_str().unwrap()];
+            let from = q["search_after"][0].as_u64().unwrap_or(0) as usize;
+            let size = q["size"].as_u64().unwrap() as usize;
+            let hits: Vec<Value> = (view.iter().enumerate().skip(from).take(size))
+                .map(|(i, (id, v, doc))| {
+                    let mut h = json!({"_id": id, "_version": v, "sort": [i + 1]});
+                    if q["_source"] != json!(false) {
+                        h["_source"] = doc.clone();
+                    }
+                    h
+                })
+                .collect();
+            respond(
+                "200 OK",
+                &json!({"pit_id": q["pit"]["id"], "hits": {"hits": hits}}).to_string(),
+            )
+        }
         "PUT" => {
             c.indexes.push(path.trim_start_matches('/').to_string());
             respond("200 OK", r#"{"acknowledged":true}"#)
@@ -118,15 +168,37 @@ fn handle(c: &mut Cluster, head: &str, body: &[u8]) -> String {
 }
 
 async fn fake_cluster(cluster: Arc<Mutex<Cluster>>) -> String {
+    fake_cluster_held(cluster, Arc::new(Semaphore::new(0))).await
+}
+
+/// A fake cluster whose held answers wait for a permit of `release`.
+async fn fake_cluster_held(cluster: Arc<Mutex<Cluster>>, release: Arc<Semaphore>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
             let cluster = cluster.clone();
+            let release = release.clone();
             tokio::spawn(async move {
                 let mut r = BufReader::new(sock);
                 let (head, body) = read_request(&mut r).await;
+                let hold = {
+                    let mut c = cluster.lock().unwrap();
+                    let line = head.lines().next().unwrap_or_default();
+                    let mut parts = line.split_whitespace();
+                    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let hold = c.hold_after_pit && path == "/_bulk" && !c.pits.is_empty();
+                    c.held |= hold;
+                    let text = String::from_utf8_lossy(&body).to_string();
+                    c.requests
+                        .push((method.to_string(), path.to_string(), text));
+                    hold
+                };
                 let answer = handle(&mut cluster.lock().unwrap(), &head, &body);
+                if hold {
+                    // Applied, but not answered yet.
+                    let _ = release.acquire().await.unwrap();
+                }
                 let _ = r.get_mut().write_all(answer.as_bytes()).await;
             });
         }
@@ -275,4 +347,326 @@ async fn a_changed_mapping_stops_the_sync_instead_of_filling_a_new_partial_index
         cluster.lock().unwrap().indexes.is_empty(),
         "no new index was created"
     );
+}
+
+fn point_at(f: &mut Fixture, url: &str) {
+    for t in &mut f.pipeline.targets {
+        if let TargetSpec::Elasticsearch { url: u, .. } = t {
+            *u = url.to_string();
+        }
+    }
+}
+
+/// The slot's acknowledged position, as a number.
+async fn confirmed(f: &Fixture, c: &mut sqlx::PgConnection) -> u64 {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (confirmed_flush_lsn - '0/0'::pg_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1",
+    )
+    .bind(f.pipeline.slot(&f.pg.name))
+    .fetch_one(c)
+    .await
+    .unwrap();
+    n as u64
+}
+
+fn live(cl: &Cluster) -> Vec<String> {
+    let mut ids: Vec<String> = (cl.docs.iter())
+        .filter(|(_, (_, d))| d.is_some())
+        .map(|(k, _)| k.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncate_deletes_each_document_with_a_versioned_delete_before_the_position_is_acknowledged(
+) {
+    let mut f = Fixture::new(SCHEMA).await;
+    let cluster = Arc::new(Mutex::new(Cluster::default()));
+    let release = Arc::new(Semaphore::new(0));
+    let url = fake_cluster_held(cluster.clone(), release.clone()).await;
+    point_at(&mut f, &url);
+    let mut c = f.conn().await;
+    sqlx::query("INSERT INTO note (id, title, amount, token) SELECT g, 'note ' || g, g, $1 FROM generate_series(1, 30) g")
+        .bind(SECRET)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    {
+        let mut cl = cluster.lock().unwrap();
+        cl.hold_after_pit = true;
+        // What a replay after a crash finds: a document of a change after
+        // the TRUNCATE (a version above it), and an older write that came
+        // back once Elasticsearch forgot its tombstone.
+        cl.at_pit = vec![
+            (
+                "9999".into(),
+                u64::MAX / 2,
+                json!({"id": 9999, "title": "later"}),
+            ),
+            ("8888".into(), 1, json!({"id": 8888, "title": "replayed"})),
+        ];
+    }
+    sqlx::raw_sql(
+        "BEGIN;
+         INSERT INTO note (id, title, amount, token) VALUES (1001, 'before', 1, 'x'), (1002, 'before', 1, 'x');
+         TRUNCATE note;
+         INSERT INTO note (id, title, amount, token) VALUES (1001, 'after', 2, 'x'), (2001, 'after', 3, 'x');
+         COMMIT;",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let start = std::time::Instant::now();
+    while !cluster.lock().unwrap().held {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no delete was sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The deletes are applied but not answered: the position must wait.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let acked_while_held = confirmed(&f, &mut c).await;
+    release.add_permits(1 << 20);
+    f.caught_up(Duration::from_secs(60)).await;
+    sqlx::query("INSERT INTO note (id, title, amount, token) VALUES (3001, 'next', 4, 'x')")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    f.caught_up(Duration::from_secs(60)).await;
+    assert!(!run.is_finished(), "the sync stopped at the TRUNCATE");
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+
+    let cl = cluster.lock().unwrap();
+    let v = cl.docs["2001"].0;
+    assert!(
+        acked_while_held < v,
+        "the TRUNCATE's position ({v}) was acknowledged ({acked_while_held}) before its deletes were"
+    );
+    assert_eq!(live(&cl), ["1001", "2001", "3001", "9999"]);
+    assert_eq!(cl.docs["1001"].1.as_ref().unwrap()["title"], "after");
+    assert_eq!(
+        cl.docs["1001"].0, v,
+        "the row written after the TRUNCATE went over its tombstone"
+    );
+    assert!(cl.docs["3001"].0 > v);
+    // The requests: refresh, a point in time on the index, pages sorted by
+    // `_shard_doc` without sources, then versioned deletes of every id.
+    let index = cl.indexes[0].clone();
+    let at = |m: &str, p: &str| {
+        (cl.requests.iter())
+            .position(|(rm, rp, _)| rm == m && rp == p)
+            .unwrap_or_else(|| panic!("no {m} {p}: {:?}", cl.requests))
+    };
+    let pit = at("POST", &format!("/{index}/_pit?keep_alive=5m"));
+    assert!(at("POST", &format!("/{index}/_refresh")) < pit);
+    let search: Value = serde_json::from_str(&cl.requests[at("POST", "/_search")].2).unwrap();
+    assert_eq!(search["_source"], false);
+    let mut deleted: Vec<String> = Vec::new();
+    for (_, _, body) in (cl.requests.iter().skip(pit)).filter(|(_, p, _)| p == "/_bulk") {
+        for line in body.lines() {
+            let a: Value = serde_json::from_str(line).unwrap();
+            let Some(d) = a.get("delete") else { continue };
+            assert_eq!(d["version"], v, "{line}");
+            assert_eq!(d["version_type"], "external_gte", "{line}");
+            assert_eq!(d["_index"], index.as_str(), "{line}");
+            deleted.push(d["_id"].as_str().unwrap().to_string());
+        }
+    }
+    deleted.sort_by_key(|d| d.parse::<u64>().unwrap());
+    let mut want: Vec<String> = (1..=30).map(|i| i.to_string()).collect();
+    want.extend(["1001", "1002", "8888", "9999"].map(String::from));
+    assert_eq!(
+        deleted, want,
+        "one versioned delete per document at the TRUNCATE"
+    );
+    assert!(cl.docs["1002"].1.is_none() && cl.docs["8888"].1.is_none());
+    assert!(
+        cl.requests
+            .iter()
+            .any(|(m, p, _)| m == "DELETE" && p == "/_pit"),
+        "the point in time was closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_compares_every_document_by_id_and_source_through_the_alias() {
+    let mut f = Fixture::new(SCHEMA).await;
+    let cluster = Arc::new(Mutex::new(Cluster::default()));
+    let url = fake_cluster(cluster.clone()).await;
+    point_at(&mut f, &url);
+    let mut c = f.conn().await;
+    sqlx::query("INSERT INTO note (id, title, amount, token, at) SELECT g, 'note ' || g, g * 0.25, $1, now() FROM generate_series(1, 40) g")
+        .bind(SECRET)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    {
+        // Another order of the same fields is the same document.
+        let mut cl = cluster.lock().unwrap();
+        let d = cl.docs.get_mut("8").unwrap().1.as_mut().unwrap();
+        let reversed: serde_json::Map<String, Value> = (d.as_object().unwrap().iter().rev())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        *d = Value::Object(reversed);
+    }
+    for rows in [1_000_000, 7] {
+        let r = sync::verify_in_buckets(&f.pipeline, None, rows)
+            .await
+            .unwrap();
+        assert!(r.equal(), "{rows}: {:?}", r.differences);
+        assert_eq!(
+            (r.tables[0].source_rows, r.tables[0].target_rows),
+            (40, 40),
+            "{rows}"
+        );
+    }
+    {
+        // One missing, one different, one extra.
+        let mut cl = cluster.lock().unwrap();
+        cl.docs.remove("5");
+        cl.docs.get_mut("7").unwrap().1.as_mut().unwrap()["title"] = json!("changed");
+        let mut extra = cl.docs["6"].clone();
+        extra.1.as_mut().unwrap()["id"] = json!(9999);
+        cl.docs.insert("9999".into(), extra);
+    }
+    for rows in [1_000_000, 7] {
+        let r = sync::verify_in_buckets(&f.pipeline, None, rows)
+            .await
+            .unwrap();
+        let mut got: Vec<(String, DiffKind)> = (r.differences.iter())
+            .map(|d| (d.key.clone(), d.kind.clone()))
+            .collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            got,
+            [
+                ("5".to_string(), DiffKind::Missing),
+                ("7".to_string(), DiffKind::Differs),
+                ("9999".to_string(), DiffKind::Extra),
+            ],
+            "buckets of {rows}"
+        );
+        assert_eq!((r.tables[0].source_rows, r.tables[0].target_rows), (40, 40));
+        assert_eq!(r.tables[0].target, "search");
+    }
+    let cl = cluster.lock().unwrap();
+    assert!(
+        (cl.requests.iter()).any(|(m, p, _)| m == "POST" && p == "/t_note/_pit?keep_alive=5m"),
+        "read through the alias: {:?}",
+        cl.requests.iter().map(|r| &r.1).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verify_command_compares_an_elasticsearch_target_and_fails_on_a_difference() {
+    let mut f = Fixture::new(SCHEMA).await;
+    let cluster = Arc::new(Mutex::new(Cluster::default()));
+    let url = fake_cluster(cluster.clone()).await;
+    point_at(&mut f, &url);
+    let mut c = f.conn().await;
+    sqlx::query("INSERT INTO note (id, title, amount, token) SELECT g, 'note ' || g, g, $1 FROM generate_series(1, 10) g")
+        .bind(SECRET)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    let dir = TempDir::new("es_verify");
+    let schema = dir.path().join("schema.yaml");
+    std::fs::write(&schema, SCHEMA).unwrap();
+    let verify = |url: String, db: String, schema: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(strata_bin())
+                .args(["sync", "verify"])
+                .arg(&schema)
+                .args(["--database-url", &db, "--to", "search"])
+                .env("ELASTIC_URL", &url)
+                .env("DATABASE_URL", &db)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = verify(url.clone(), f.pg.url.clone(), schema.clone())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("search: public.note: source 10 rows, target 10 rows")
+            || stdout.contains("search: note: source 10 rows, target 10 rows"),
+        "{stdout}"
+    );
+    cluster.lock().unwrap().docs.remove("3");
+    let out = verify(url, f.pg.url.clone(), schema).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("Missing search.") && stdout.contains("key 3"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("different"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_truncate_and_verify_when_elastic_url_is_set() {
+    let Ok(url) = std::env::var("ELASTIC_URL") else {
+        eprintln!("skipped: ELASTIC_URL is not set (no Elasticsearch server here)");
+        return;
+    };
+    let mut f = Fixture::new(SCHEMA).await;
+    point_at(&mut f, &url);
+    let mut c = f.conn().await;
+    sqlx::query("INSERT INTO note (id, title, amount, token, at) SELECT g, 'note ' || g, g * 0.5, $1, now() FROM generate_series(1, 30) g")
+        .bind(SECRET)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    let r = sync::verify(&f.pipeline, None).await.unwrap();
+    assert!(r.equal(), "{:?}", r.differences);
+    sqlx::raw_sql(
+        "BEGIN;
+         INSERT INTO note (id, title, amount, token) VALUES (1001, 'before', 1, 'x');
+         TRUNCATE note;
+         INSERT INTO note (id, title, amount, token) VALUES (1001, 'after', 2, 'x'), (2001, 'after', 3, 'x');
+         COMMIT;
+         INSERT INTO note (id, title, amount, token) VALUES (3001, 'next', 4, 'x');",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    f.caught_up(Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    let r = sync::verify(&f.pipeline, None).await.unwrap();
+    assert!(r.equal(), "{:?}", r.differences);
+    assert_eq!((r.tables[0].source_rows, r.tables[0].target_rows), (3, 3));
+    let TargetSpec::Elasticsearch { indexes, .. } = &f.pipeline.targets[0] else {
+        unreachable!()
+    };
+    let http = reqwest::Client::new();
+    http.delete(format!("{url}/{}/_doc/2001?refresh=true", indexes[0].index))
+        .send()
+        .await
+        .unwrap();
+    let r = sync::verify(&f.pipeline, None).await.unwrap();
+    assert_eq!(r.differences.len(), 1, "{:?}", r.differences);
+    assert_eq!(r.differences[0].kind, DiffKind::Missing);
+    let _ = http
+        .delete(format!("{url}/{}", indexes[0].index))
+        .send()
+        .await;
 }

@@ -1,6 +1,8 @@
 //! `TRUNCATE` reaches the ClickHouse copy: rows the truncating transaction
 //! wrote before it go with the rest, rows it wrote after it stay, the sync
 //! carries on, and a restart that replays the transaction ends equal too.
+//! Elasticsearch (versioned deletes through a point in time) is tested in
+//! `sync_elastic.rs`, against its scripted listener.
 
 mod sync_common;
 

@@ -355,7 +355,6 @@ impl<'a> Applier<'a> {
             return Ok(());
         }
         let v = self.version()?;
-        self.targets.can_truncate(self.p, &tables)?;
         self.flush().await?;
         let meta = self.meta(ChangeOp::Truncate).expect("a position");
         self.targets.truncate(self.p, &tables, v, meta).await

@@ -115,6 +115,23 @@ impl Elastic {
             .join("/")
     }
 
+    /// The document of a row: every column under its name, as
+    /// [`cell::to_json`] writes it; a value JSON cannot hold is
+    /// [`SyncError::Value`] naming the column. The one encoder of the
+    /// writes and of `verify`.
+    pub fn document(spec: &TableSpec, cells: &[Cell]) -> Result<Map<String, Value>, SyncError> {
+        let mut doc = Map::new();
+        for (c, v) in spec.columns.iter().zip(cells) {
+            let value = cell::to_json(v).map_err(|reason| SyncError::Value {
+                table: spec.source_table.clone(),
+                column: c.name.clone(),
+                reason,
+            })?;
+            doc.insert(c.name.clone(), value);
+        }
+        Ok(doc)
+    }
+
     /// Appends one action (and its document) to a bulk body; a value JSON
     /// cannot hold ([`cell::to_json`]) appends nothing and is
     /// [`SyncError::Value`] naming the column.
@@ -127,17 +144,10 @@ impl Elastic {
         version: u64,
         deleted: bool,
     ) -> Result<(), SyncError> {
-        let mut doc = Map::new();
-        if !deleted {
-            for (c, v) in spec.columns.iter().zip(cells) {
-                let value = cell::to_json(v).map_err(|reason| SyncError::Value {
-                    table: spec.source_table.clone(),
-                    column: c.name.clone(),
-                    reason,
-                })?;
-                doc.insert(c.name.clone(), value);
-            }
-        }
+        let doc = match deleted {
+            true => Map::new(),
+            false => Self::document(spec, cells)?,
+        };
         let index = &self.indexes[ix].index;
         let id = Self::doc_id(spec, cells);
         let meta =
@@ -199,6 +209,154 @@ impl Elastic {
             Ok(())
         })
         .await
+    }
+}
+
+/// Documents per page of a point-in-time read (`TRUNCATE`, `verify`):
+/// one page is held at a time.
+pub const PAGE: usize = 1_000;
+
+impl Elastic {
+    /// One JSON request; an answer other than 2xx is an error.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, SyncError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| self.err(e.to_string()))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| self.err(e.to_string()))?;
+        if !status.is_success() {
+            return Err(self.err(format!(
+                "{path}: HTTP {status}: {}",
+                text.chars().take(300).collect::<String>()
+            )));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Makes every write so far visible to searches of `index` (an index
+    /// or an alias).
+    pub async fn refresh(&self, index: &str) -> Result<(), SyncError> {
+        let path = format!("/{}/_refresh", urlencode(index));
+        self.call(reqwest::Method::POST, &path, None).await?;
+        Ok(())
+    }
+
+    /// Opens a point in time on `index` (an index or an alias) for
+    /// reading it in pages ([`Pit::page`]); Elasticsearch 7.12 or later
+    /// (`_shard_doc`).
+    pub async fn open_pit(&self, index: &str) -> Result<Pit<'_>, SyncError> {
+        let path = format!("/{}/_pit?keep_alive=5m", urlencode(index));
+        let v = self.call(reqwest::Method::POST, &path, None).await?;
+        let id =
+            (v["id"].as_str()).ok_or_else(|| self.err(format!("no point-in-time id in {v}")))?;
+        Ok(Pit {
+            es: self,
+            id: id.to_string(),
+            after: None,
+        })
+    }
+
+    /// Empties the indexes of pipeline tables `tables` as of commit
+    /// position `version` (see [`super::truncate`]): refreshes each index,
+    /// reads its ids through a point in time, page by page, and deletes
+    /// each with `version` = `version`, `version_type=external_gte`. A
+    /// versioned delete is conditional, unlike `_delete_by_query`: a
+    /// document of a later change (a replay after a crash finds it) is
+    /// refused with 409 and stays, and the tombstone carries `version`, so
+    /// a row the same transaction writes after its `TRUNCATE` (also at
+    /// `version`) is written. Returns once every delete was acknowledged.
+    pub async fn truncate(&self, tables: &[usize], version: u64) -> Result<(), SyncError> {
+        for ix in self.indexes.iter().filter(|i| tables.contains(&i.table)) {
+            self.refresh(&ix.index).await?;
+            let mut pit = self.open_pit(&ix.index).await?;
+            let mut listed = 0u64;
+            loop {
+                let hits = pit.page(PAGE, false).await?;
+                if hits.is_empty() {
+                    break;
+                }
+                let mut body = Vec::new();
+                for h in &hits {
+                    let Some(id) = h["_id"].as_str() else {
+                        continue;
+                    };
+                    let action = json!({"delete": {"_index": ix.index, "_id": id, "version": version, "version_type": "external_gte"}});
+                    body.extend_from_slice(action.to_string().as_bytes());
+                    body.push(b'\n');
+                }
+                self.bulk(&body).await?;
+                listed += hits.len() as u64;
+            }
+            pit.close().await;
+            self.refresh(&ix.index).await?;
+            tracing::info!(index = %ix.index, version, listed, "TRUNCATE carried to Elasticsearch");
+        }
+        Ok(())
+    }
+}
+
+/// A point in time of an index, read in pages sorted by `_shard_doc`
+/// with `search_after`: a stable view of every document, whatever is
+/// written meanwhile, and only one page in memory.
+pub struct Pit<'a> {
+    es: &'a Elastic,
+    id: String,
+    after: Option<Value>,
+}
+
+impl Pit<'_> {
+    /// The next `size` hits (`_id`, `_version`, and `_source` when
+    /// `source`); empty at the end.
+    pub async fn page(&mut self, size: usize, source: bool) -> Result<Vec<Value>, SyncError> {
+        let mut body = json!({
+            "size": size,
+            "pit": {"id": self.id, "keep_alive": "5m"},
+            "sort": [{"_shard_doc": "asc"}],
+            "track_total_hits": false,
+            "version": true,
+            "_source": source,
+        });
+        if let Some(a) = &self.after {
+            body["search_after"] = a.clone();
+        }
+        let mut v = self
+            .es
+            .call(reqwest::Method::POST, "/_search", Some(&body))
+            .await?;
+        if let Some(id) = v["pit_id"].as_str() {
+            self.id = id.to_string();
+        }
+        let hits = match v["hits"]["hits"].take() {
+            Value::Array(h) => h,
+            _ => return Err(self.es.err(format!("no hits in a search answer: {v}"))),
+        };
+        if let Some(last) = hits.last() {
+            if !last["sort"].is_array() {
+                return Err(self.es.err("a hit without `sort` values: is the cluster older than Elasticsearch 7.12 (`_shard_doc`)?"));
+            }
+            self.after = Some(last["sort"].clone());
+        }
+        Ok(hits)
+    }
+
+    /// Starts again from the first document (of the same point in time).
+    pub fn rewind(&mut self) {
+        self.after = None;
+    }
+
+    /// Closes the point in time (best effort: it expires by itself).
+    pub async fn close(self) {
+        let body = json!({ "id": self.id });
+        let _ = (self.es)
+            .call(reqwest::Method::DELETE, "/_pit", Some(&body))
+            .await;
     }
 }
 

@@ -208,6 +208,20 @@ impl TargetSpec {
         super::clickhouse::ClickHouse::new(store, url, *flags, tables.clone()).map(Some)
     }
 
+    /// The client of an Elasticsearch target; `None` for a target of
+    /// another kind.
+    pub(crate) fn elastic(&self) -> Result<Option<super::elastic::Elastic>, SyncError> {
+        let TargetSpec::Elasticsearch {
+            store,
+            url,
+            indexes,
+        } = self
+        else {
+            return Ok(None);
+        };
+        super::elastic::Elastic::new(store, url, indexes.clone()).map(Some)
+    }
+
     /// The store name.
     pub fn store(&self) -> &str {
         match self {

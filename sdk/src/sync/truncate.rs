@@ -23,10 +23,35 @@
 //!   tombstones: a subscription yields it once, after every earlier change.
 //!   `strata sync consume` stops on it (a copy fed by partitions cannot
 //!   delete only its partition's rows in ClickHouse) and says to copy again.
-//! - **Elasticsearch**: not carried (an external-versioned index keeps
-//!   delete tombstones only for `index.gc_deletes`, so a replayed older
-//!   write could come back): the run stops with
-//!   [`SyncError::SchemaChanged`] and says how to copy again.
+//! - **Elasticsearch**: every document of the index at or below `v` is
+//!   deleted with a versioned delete at `v` (`version_type=external_gte`):
+//!   the index is refreshed, its ids are read through a point in time in
+//!   pages of 1,000 (`_shard_doc`, `search_after`) and deleted by `_bulk`,
+//!   each page acknowledged before the next; the position is acknowledged
+//!   only after the last. Not `_delete_by_query`: its deletes have no
+//!   version condition and use internal versioning (the tombstone is the
+//!   document's version + 1), so it would delete a document of a later
+//!   change that a replay finds, and a row the same transaction writes
+//!   after its `TRUNCATE` (at `v`) would meet a tombstone above `v` and be
+//!   refused as older. With versioned deletes:
+//!   - rows the transaction wrote before its `TRUNCATE` (at `v`) go
+//!     (`v >= v`), rows it writes after it (at `v`, after the deletes)
+//!     are written over the tombstones at `v`;
+//!   - a replay after a crash (from an acknowledged position below `v`)
+//!     writes the older changes again with their versions: refused while
+//!     a tombstone at `v` or a newer document is there, written once
+//!     Elasticsearch forgot the tombstone (`index.gc_deletes`, 60 s);
+//!     then the `TRUNCATE` comes again and deletes those at `v`; a
+//!     document of a change after the `TRUNCATE` already written before
+//!     the crash (version above `v`) refuses the delete (409) and stays;
+//!     rows of the truncating transaction after its `TRUNCATE` are
+//!     deleted by the replayed `TRUNCATE` and written again right after
+//!     it (the replay holds the whole transaction). The end state is the
+//!     source's.
+//!   - a crash in the middle of the deletes leaves some documents; the
+//!     position is not acknowledged, so the replay deletes them.
+//!
+//!   Needs Elasticsearch 7.12 or later (point in time with `_shard_doc`).
 
 use super::apply::{ChangeMeta, Target, Targets};
 use super::clickhouse::ClickHouse;
@@ -36,29 +61,10 @@ use super::retry;
 use super::spec::Pipeline;
 
 impl Targets {
-    /// Refuses a `TRUNCATE` of pipeline tables `tables` that some target
-    /// cannot carry (an Elasticsearch index): [`SyncError::SchemaChanged`].
-    pub fn can_truncate(&self, p: &Pipeline, tables: &[usize]) -> Result<(), SyncError> {
-        for t in &self.list {
-            if let Target::Elastic(e) = t {
-                if let Some(&table) = tables.iter().find(|&&i| e.index_for(i).is_some()) {
-                    return Err(SyncError::SchemaChanged {
-                        table: p.tables[table].source_table.clone(),
-                        reason: format!(
-                            "TRUNCATE is not carried to Elasticsearch (`{}`): run `strata sync drop`, delete the index, and `strata sync run` to copy again",
-                            e.store
-                        ),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Empties pipeline tables `tables` at every target as of commit
     /// position `version` (module docs). Call after every row before the
-    /// `TRUNCATE` is flushed and after [`Targets::can_truncate`]. Retries a
-    /// target that fails, like a flush.
+    /// `TRUNCATE` is flushed; its position may be acknowledged once this
+    /// returns. Retries a target that fails, like a flush.
     pub async fn truncate(
         &self,
         p: &Pipeline,
@@ -73,7 +79,7 @@ impl Targets {
             retry::forever(&what, || async {
                 match t {
                     Target::ClickHouse(c) => clickhouse(c, tables, version).await,
-                    Target::Elastic(_) => Ok(()),
+                    Target::Elastic(e) => e.truncate(tables, version).await,
                     #[cfg(feature = "cache")]
                     Target::Redis(r) => Box::pin(r.truncate(tables, version, meta)).await,
                 }

@@ -5,6 +5,11 @@
 //! microseconds compare equal), each row hashed under its key; then the
 //! keys missing, extra or different are listed. Run it when the sync has
 //! caught up (writers paused), or a row in flight shows as a difference.
+//! ClickHouse tables and Elasticsearch indexes ([`elastic`]) share the
+//! source reading ([`source_rows`], with the target's own encoder), the
+//! bucketing and the comparison ([`BucketCompare`]).
+
+mod elastic;
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -158,13 +163,26 @@ fn ch_bucket(t: &TableSpec, b: Bucket) -> String {
     )
 }
 
+/// How a target writes a row, for comparing: the row's key as the
+/// target's rows are matched by, and its content hash, `None` when the
+/// target's own encoder refuses the row (an array with a NULL element, a
+/// date out of range, a NaN in a JSON document), as the applier would.
+type Encode<'a> = &'a (dyn Fn(&TableSpec, &[Cell]) -> (String, Option<u64>) + Sync);
+
+/// The ClickHouse encoding of a source row ([`Encode`]).
+fn ch_encode(ch: &ClickHouse, t: &TableSpec, cells: &[Cell]) -> (String, Option<u64>) {
+    let mut scratch = super::clickhouse::Pending::default();
+    let refused = ch.push_row(t, &mut scratch, cells, 0, false).is_err();
+    let (k, h) = key_and_hash(t, cells);
+    (k, (!refused).then_some(h))
+}
+
 /// The source rows of one bucket: key → (content hash, key text); the
 /// hash is `None` for a row holding a value the target cannot hold: one
-/// that does not parse, or that `ch`'s own row encoder refuses (an array
-/// with a NULL element, a date out of range), as the applier would.
+/// that does not parse, or that the target's encoder refuses.
 async fn source_rows(
     p: &Pipeline,
-    ch: &ClickHouse,
+    encode: Encode<'_>,
     ti: usize,
     b: Bucket,
 ) -> Result<HashMap<String, (Option<u64>, String)>, SyncError> {
@@ -204,20 +222,104 @@ async fn source_rows(
         let cells: Vec<Cell> = (t.columns.iter().zip(parsed))
             .map(|(col, v)| v.unwrap_or_else(|_| cell::zero(col)))
             .collect();
-        let refused = refused || {
-            let mut scratch = super::clickhouse::Pending::default();
-            ch.push_row(t, &mut scratch, &cells, 0, false).is_err()
-        };
-        let (k, h) = key_and_hash(t, &cells);
-        out.insert(k, ((!refused).then_some(h), key_text(t, &cells)));
+        let (k, h) = encode(t, &cells);
+        out.insert(k, (h.filter(|_| !refused), key_text(t, &cells)));
     }
     Ok(out)
 }
 
-/// Compares every ClickHouse target of the pipeline (or only `only`) with
-/// the source, table by table, in buckets of about 100,000 source rows
-/// (by a hash of the key both servers compute alike; one bucket for keys
-/// of other types), so memory stays bounded by a bucket.
+/// The comparison of one bucket: the source rows, then each target row
+/// as it streams past them ([`BucketCompare::target_row`]), then what is
+/// left is missing ([`BucketCompare::finish`]). Shared by every target.
+struct BucketCompare<'a> {
+    target: &'a str,
+    table: &'a str,
+    src: HashMap<String, (Option<u64>, String)>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl<'a> BucketCompare<'a> {
+    fn new(target: &'a str, table: &'a str, src: HashMap<String, (Option<u64>, String)>) -> Self {
+        BucketCompare {
+            target,
+            table,
+            src,
+            seen: Default::default(),
+        }
+    }
+
+    fn diff(&self, key: String, kind: DiffKind) -> Difference {
+        Difference {
+            target: self.target.to_string(),
+            table: self.table.to_string(),
+            key,
+            kind,
+        }
+    }
+
+    /// One target row: its match key `k`, the key as printed, its hash.
+    fn target_row(
+        &mut self,
+        report: &mut VerifyReport,
+        count: &mut TableCount,
+        k: String,
+        key_text: String,
+        h: u64,
+    ) {
+        count.target_rows += 1;
+        if !self.seen.insert(k.clone()) {
+            // Twice in the target's current view: a duplicate.
+            report
+                .differences
+                .push(self.diff(key_text, DiffKind::Extra));
+            return;
+        }
+        let kind = match self.src.remove(&k) {
+            None => DiffKind::Extra,
+            Some((None, _)) => DiffKind::Refused,
+            Some((Some(sh), _)) if sh != h => DiffKind::Differs,
+            Some(_) => return,
+        };
+        report.differences.push(self.diff(key_text, kind));
+    }
+
+    /// The source rows no target row matched, sorted by key.
+    fn finish(mut self, report: &mut VerifyReport) {
+        let mut missing: Vec<(String, DiffKind)> = (std::mem::take(&mut self.src).into_values())
+            .map(|(h, k)| match h {
+                Some(_) => (k, DiffKind::Missing),
+                None => (k, DiffKind::Refused),
+            })
+            .collect();
+        missing.sort_by(|a, b| a.0.cmp(&b.0));
+        for (k, kind) in missing {
+            report.differences.push(self.diff(k, kind));
+        }
+    }
+}
+
+/// How many buckets a table of `rows` source rows is read in.
+fn buckets_of(t: &TableSpec, rows: i64, bucket_rows: u64) -> u32 {
+    match hashable_key(t) {
+        true => (rows.max(0) as u64 / bucket_rows + 1).min(65_536) as u32,
+        false => 1,
+    }
+}
+
+/// The source's row count of a table.
+async fn source_count(p: &Pipeline, t: &TableSpec) -> Result<i64, SyncError> {
+    let mut c = source::connect(&p.source_url).await?;
+    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", qualified(t)))
+        .fetch_one(&mut c)
+        .await?;
+    Ok(rows)
+}
+
+/// Compares every ClickHouse and Elasticsearch target of the pipeline
+/// (or only `only`) with the source, table by table, in buckets of about
+/// 100,000 source rows (by a hash of the key both sides compute alike;
+/// one bucket for keys of other types), so memory stays bounded by a
+/// bucket.
 pub async fn verify(p: &Pipeline, only: Option<&str>) -> Result<VerifyReport, SyncError> {
     verify_in_buckets(p, only, BUCKET_ROWS).await
 }
@@ -233,15 +335,19 @@ pub async fn verify_in_buckets(
         if only.is_some_and(|o| o != target.store()) {
             continue;
         }
-        let Some(ch) = target.clickhouse()? else {
+        if let Some(ch) = target.clickhouse()? {
+            for tt in &ch.tables {
+                verify_table(p, &ch, tt, bucket_rows.max(1), &mut report).await?;
+            }
+        } else if let Some(es) = target.elastic()? {
+            for ix in &es.indexes {
+                elastic::verify_index(p, &es, ix, bucket_rows.max(1), &mut report).await?;
+            }
+        } else {
             eprintln!(
-                "strata sync verify: target `{}` is not ClickHouse; its comparison is not implemented yet (skipped)",
+                "strata sync verify: target `{}` is a cache; it holds no copy to compare (skipped)",
                 target.store()
             );
-            continue;
-        };
-        for tt in &ch.tables {
-            verify_table(p, &ch, tt, bucket_rows.max(1), &mut report).await?;
         }
     }
     Ok(report)
@@ -256,23 +362,17 @@ async fn verify_table(
     report: &mut VerifyReport,
 ) -> Result<(), SyncError> {
     let t = &p.tables[tt.table];
-    let mut c = source::connect(&p.source_url).await?;
-    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", qualified(t)))
-        .fetch_one(&mut c)
-        .await?;
-    let of = match hashable_key(t) {
-        true => (rows.max(0) as u64 / bucket_rows + 1).min(65_536) as u32,
-        false => 1,
-    };
+    let of = buckets_of(t, source_count(p, t).await?, bucket_rows);
     let mut count = TableCount {
         target: ch.store.clone(),
         table: t.source_table.clone(),
         source_rows: 0,
         target_rows: 0,
     };
+    let encode = |t: &TableSpec, cells: &[Cell]| ch_encode(ch, t, cells);
     for index in 0..of {
         let b = Bucket { index, of };
-        let src = source_rows(p, ch, tt.table, b).await?;
+        let src = source_rows(p, &encode, tt.table, b).await?;
         count.source_rows += src.len() as u64;
         compare_bucket(ch, tt, t, b, src, report, &mut count).await?;
     }
@@ -288,7 +388,7 @@ async fn compare_bucket(
     tt: &ClickHouseTable,
     t: &TableSpec,
     b: Bucket,
-    mut src: HashMap<String, (Option<u64>, String)>,
+    src: HashMap<String, (Option<u64>, String)>,
     report: &mut VerifyReport,
     count: &mut TableCount,
 ) -> Result<(), SyncError> {
@@ -301,47 +401,13 @@ async fn compare_bucket(
         ch_bucket(t, b)
     );
     let body = ch.exec(&q, None).await?;
-    let diff = |key: String, kind| Difference {
-        target: ch.store.clone(),
-        table: t.source_table.clone(),
-        key,
-        kind,
-    };
-    let mut seen = std::collections::HashSet::new();
+    let mut cmp = BucketCompare::new(&ch.store, &t.source_table, src);
     for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        count.target_rows += 1;
         let cells = target_cells(ch, tt, t, line)?;
         let (k, h) = key_and_hash(t, &cells);
-        if !seen.insert(k.clone()) {
-            // Twice in the current view: a duplicate.
-            report
-                .differences
-                .push(diff(key_text(t, &cells), DiffKind::Extra));
-            continue;
-        }
-        match src.remove(&k) {
-            None => report
-                .differences
-                .push(diff(key_text(t, &cells), DiffKind::Extra)),
-            Some((None, _)) => report
-                .differences
-                .push(diff(key_text(t, &cells), DiffKind::Refused)),
-            Some((Some(sh), _)) if sh != h => report
-                .differences
-                .push(diff(key_text(t, &cells), DiffKind::Differs)),
-            Some(_) => {}
-        }
+        cmp.target_row(report, count, k, key_text(t, &cells), h);
     }
-    let mut missing: Vec<(String, DiffKind)> = (src.into_values())
-        .map(|(h, k)| match h {
-            Some(_) => (k, DiffKind::Missing),
-            None => (k, DiffKind::Refused),
-        })
-        .collect();
-    missing.sort_by(|a, b| a.0.cmp(&b.0));
-    report
-        .differences
-        .extend(missing.into_iter().map(|(k, kind)| diff(k, kind)));
+    cmp.finish(report);
     Ok(())
 }
 

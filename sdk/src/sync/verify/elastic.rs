@@ -1,0 +1,144 @@
+//! `verify` of an Elasticsearch target: each source row is encoded as
+//! the sync writes its document ([`Elastic::document`], `_id` =
+//! [`Elastic::doc_id`]) and compared with the index read through its
+//! alias, by `_id` and `_source` (as JSON values: key order and number
+//! spelling do not matter). The index is read through one point in time,
+//! in pages of [`PAGE`] documents sorted by `_shard_doc` (`search_after`),
+//! once per bucket of the source: a document belongs to the bucket of its
+//! key fields' MD5, computed here as PostgreSQL computes the source's
+//! (`pg_bucket`), so memory holds one bucket of source hashes and one
+//! page of documents, at the cost of one pass over the index per bucket.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use serde_json::Value;
+
+use super::{
+    buckets_of, hashable_key, source_count, source_rows, Bucket, BucketCompare, TableCount,
+    VerifyReport,
+};
+use crate::sync::cell::Cell;
+use crate::sync::elastic::{Elastic, PAGE};
+use crate::sync::error::SyncError;
+use crate::sync::spec::{ColumnType, ElasticIndex, Pipeline, TableSpec};
+
+/// Compares one index with its source table, bucket by bucket.
+pub(super) async fn verify_index(
+    p: &Pipeline,
+    es: &Elastic,
+    ix: &ElasticIndex,
+    bucket_rows: u64,
+    report: &mut VerifyReport,
+) -> Result<(), SyncError> {
+    let t = &p.tables[ix.table];
+    let of = buckets_of(t, source_count(p, t).await?, bucket_rows);
+    let mut count = TableCount {
+        target: es.store.clone(),
+        table: t.source_table.clone(),
+        source_rows: 0,
+        target_rows: 0,
+    };
+    // What readers see: the alias when the index has one.
+    let name = ix.alias.as_deref().unwrap_or(&ix.index);
+    es.refresh(name).await?;
+    let mut pit = es.open_pit(name).await?;
+    let encode = |t: &TableSpec, cells: &[Cell]| {
+        let id = Elastic::doc_id(t, cells);
+        let hash = Elastic::document(t, cells)
+            .ok()
+            .map(|d| doc_hash(t, &Value::Object(d)));
+        (id, hash)
+    };
+    let result = async {
+        for index in 0..of {
+            let b = Bucket { index, of };
+            let src = source_rows(p, &encode, ix.table, b).await?;
+            count.source_rows += src.len() as u64;
+            let mut cmp = BucketCompare::new(&es.store, &t.source_table, src);
+            pit.rewind();
+            loop {
+                let hits = pit.page(PAGE, true).await?;
+                if hits.is_empty() {
+                    break;
+                }
+                for h in &hits {
+                    let id = h["_id"].as_str().unwrap_or_default().to_string();
+                    let source = &h["_source"];
+                    if bucket_of(t, &id, source, of) != index {
+                        continue;
+                    }
+                    let hash = doc_hash(t, source);
+                    cmp.target_row(report, &mut count, id.clone(), id, hash);
+                }
+            }
+            cmp.finish(report);
+        }
+        Ok::<(), SyncError>(())
+    }
+    .await;
+    pit.close().await;
+    result?;
+    report.tables.push(count);
+    Ok(())
+}
+
+/// The bucket of a document: its key fields as PostgreSQL prints them
+/// (the keys [`hashable_key`] buckets are integers, UUIDs and text, which
+/// JSON holds as the same text), joined by `\x01`, MD5, first 16 bits,
+/// modulo `of`. A document without its key fields (not written by the
+/// sync) falls in bucket 0 unless its `_id` is its one key's text.
+fn bucket_of(t: &TableSpec, id: &str, source: &Value, of: u32) -> u32 {
+    use md5::{Digest, Md5};
+    if of == 1 || !hashable_key(t) {
+        return 0;
+    }
+    let keys = t.key_indexes();
+    let parts: Option<Vec<String>> = (keys.iter())
+        .map(|&k| match &source[&t.columns[k].name] {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect();
+    let text = match parts {
+        Some(p) => p.join("\u{1}"),
+        None if keys.len() == 1 => id.to_string(),
+        None => return 0,
+    };
+    let d = Md5::digest(text.as_bytes());
+    u16::from_be_bytes([d[0], d[1]]) as u32 % of
+}
+
+/// The hash of a document's content: its JSON with object keys sorted,
+/// and a `json` column's text read as JSON (a copy fed from change events
+/// holds serde_json's compact text, the source jsonb its own spacing).
+fn doc_hash(t: &TableSpec, doc: &Value) -> u64 {
+    let mut doc = doc.clone();
+    for c in t.columns.iter().filter(|c| c.ty == ColumnType::Json) {
+        if let Some(v) = doc.get_mut(&c.name) {
+            if let Some(parsed) = v.as_str().and_then(|s| serde_json::from_str(s).ok()) {
+                *v = Value::String(sorted(&parsed).to_string());
+            }
+        }
+    }
+    let mut h = DefaultHasher::new();
+    sorted(&doc).to_string().hash(&mut h);
+    h.finish()
+}
+
+/// A JSON value with every object's keys in sorted order.
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
