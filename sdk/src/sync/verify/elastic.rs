@@ -142,3 +142,58 @@ fn sorted(v: &Value) -> Value {
         other => other.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::spec::ColumnSpec;
+    use serde_json::json;
+
+    fn table(key: &[(&str, ColumnType)], rest: &[(&str, ColumnType)]) -> TableSpec {
+        let col = |(name, ty): &(&str, ColumnType), key| ColumnSpec {
+            name: name.to_string(),
+            ty: *ty,
+            nullable: false,
+            array: false,
+            key,
+        };
+        TableSpec {
+            entity: "E".into(),
+            source_schema: "public".into(),
+            source_table: "e".into(),
+            columns: (key.iter().map(|c| col(c, true)))
+                .chain(rest.iter().map(|c| col(c, false)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_documents_bucket_is_the_one_postgresql_computes_for_its_key() {
+        let t = table(&[("id", ColumnType::I64)], &[("doc", ColumnType::Json)]);
+        // md5('5') = e4da3b7f…: ('x' || 'e4da')::bit(16)::int = 58586.
+        assert_eq!(bucket_of(&t, "5", &json!({"id": 5}), 7), 58586 % 7);
+        assert_eq!(bucket_of(&t, "5", &json!({"id": 5}), 1), 0);
+        // Without its key field, by its `_id` (one key).
+        assert_eq!(bucket_of(&t, "5", &json!({}), 7), 58586 % 7);
+        // Two keys: joined by \x01, as `concat_ws(E'\x01', …)`.
+        let two = table(&[("a", ColumnType::Text), ("b", ColumnType::I32)], &[]);
+        let d = <md5::Md5 as md5::Digest>::digest("x\u{1}2".as_bytes());
+        let want = u16::from_be_bytes([d[0], d[1]]) as u32 % 9;
+        assert_eq!(bucket_of(&two, "x/2", &json!({"a": "x", "b": 2}), 9), want);
+        assert_eq!(bucket_of(&two, "x/2", &json!({"a": "x"}), 9), 0);
+    }
+
+    #[test]
+    fn a_documents_hash_ignores_key_order_and_json_spacing_but_not_values() {
+        let t = table(&[("id", ColumnType::I64)], &[("doc", ColumnType::Json)]);
+        let a = doc_hash(&t, &json!({"id": 1, "doc": "{\"b\": 1, \"a\": [1, 2]}"}));
+        let b = doc_hash(&t, &json!({"doc": "{\"a\":[1,2],\"b\":1}", "id": 1}));
+        assert_eq!(a, b);
+        let c = doc_hash(&t, &json!({"id": 1, "doc": "{\"a\":[2,1],\"b\":1}"}));
+        assert_ne!(a, c);
+        assert_ne!(
+            a,
+            doc_hash(&t, &json!({"id": 2, "doc": "{\"a\":[1,2],\"b\":1}"}))
+        );
+    }
+}
