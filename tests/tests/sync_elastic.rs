@@ -625,8 +625,18 @@ async fn live_truncate_and_verify_when_elastic_url_is_set() {
         eprintln!("skipped: ELASTIC_URL is not set (no Elasticsearch server here)");
         return;
     };
-    let mut f = Fixture::new(SCHEMA).await;
+    // An index of its own: the other live test runs alongside.
+    let mut f = Fixture::new(&SCHEMA.replace("index_prefix: t }", "index_prefix: tlive }")).await;
     point_at(&mut f, &url);
+    let TargetSpec::Elasticsearch { indexes, .. } = f.pipeline.targets[0].clone() else {
+        unreachable!()
+    };
+    let http = reqwest::Client::new();
+    // What an earlier failed run left.
+    let _ = http
+        .delete(format!("{url}/{}", indexes[0].index))
+        .send()
+        .await;
     let mut c = f.conn().await;
     sqlx::query("INSERT INTO note (id, title, amount, token, at) SELECT g, 'note ' || g, g * 0.5, $1, now() FROM generate_series(1, 30) g")
         .bind(SECRET)
@@ -654,10 +664,6 @@ async fn live_truncate_and_verify_when_elastic_url_is_set() {
     let r = sync::verify(&f.pipeline, None).await.unwrap();
     assert!(r.equal(), "{:?}", r.differences);
     assert_eq!((r.tables[0].source_rows, r.tables[0].target_rows), (3, 3));
-    let TargetSpec::Elasticsearch { indexes, .. } = &f.pipeline.targets[0] else {
-        unreachable!()
-    };
-    let http = reqwest::Client::new();
     http.delete(format!("{url}/{}/_doc/2001?refresh=true", indexes[0].index))
         .send()
         .await
