@@ -196,10 +196,11 @@ impl ClickHouse {
                     .filter(|c| !have.iter().any(|(n, _)| *n == c.name))
                     .map(|c| c.name.clone())
                     .collect();
-                (!columns.is_empty()).then(|| Missing {
+                let whole_table = have.is_empty();
+                (!columns.is_empty()).then_some(Missing {
                     table: t.table,
                     columns,
-                    whole_table: have.is_empty(),
+                    whole_table,
                 })
             })
             .collect())
