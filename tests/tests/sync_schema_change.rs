@@ -688,3 +688,57 @@ async fn a_field_with_a_default_is_copied_again_even_by_the_generated_migration(
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
 }
+
+/// The generated migration applied while `strata sync run` runs with a
+/// schema file that lacks the field: the process re-reads the file, finds
+/// no such field, and the pipeline stops with an error naming the table
+/// and the column and saying to add the field (exit 1, its only pipeline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strata_sync_run_stops_naming_the_column_when_the_schema_file_lacks_the_field() {
+    let f = Fixture::new(SCHEMA).await;
+    let mut c = f.conn().await;
+    insert_accounts(&mut c, 1, 20).await;
+    let dir = TempDir::new("sync_addcol_stale");
+    let schema = dir.path().join("schema.yaml");
+    std::fs::write(&schema, SCHEMA).unwrap();
+    let mut child = Command::new(strata_bin())
+        .args([
+            "sync",
+            "run",
+            schema.to_str().unwrap(),
+            "--database-url",
+            &f.pg.url,
+            "--clickhouse-database",
+            &f.ch.name,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start strata sync run");
+    f.caught_up(Duration::from_secs(120)).await;
+    apply(&mut c, &generated_migration(SCHEMA, &with_extra(false))).await;
+    sqlx::query("UPDATE account SET extra = 'x' WHERE id = 1")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("re-reading the schema")
+            && err.contains("`account` gained column `extra`")
+            && err.contains("add the field to the schema"),
+        "{err}"
+    );
+}
