@@ -120,7 +120,7 @@ pub fn pipelines(
         }
         let e = &model[t.entity];
         let source = &model[e.store].name;
-        let name = format!("{source}_{to}").to_lowercase();
+        let name = strata_migrate_files::sync_names::pipeline(source, to);
         let idx = match out.iter().position(|p| p.name == name) {
             Some(i) => i,
             None => {
@@ -237,7 +237,7 @@ fn redis_entity(
     out: &mut Vec<Pipeline>,
 ) -> Result<(), String> {
     let source = &model[e.store].name;
-    let name = format!("{source}_{store}").to_lowercase();
+    let name = strata_migrate_files::sync_names::pipeline(source, store);
     let idx = match out.iter().position(|p| p.name == name) {
         Some(i) => i,
         None => {

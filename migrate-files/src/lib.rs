@@ -30,6 +30,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub mod sync_names;
+
 /// The comment line that makes a migration run outside a transaction.
 pub const NO_TRANSACTION: &str = "-- strata:no-transaction";
 

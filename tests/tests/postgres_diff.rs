@@ -299,3 +299,113 @@ fn every_written_file_ends_with_one_newline() {
     }
     assert_eq!(seen, 10, "5 migrations, each with its catalog");
 }
+
+const SYNCED_V1: &str = r#"
+version: 1
+stores:
+  db: { kind: postgres, url: "x" }
+  analytics: { kind: clickhouse, url: "http://127.0.0.1:8123", database: a }
+  cache: { kind: redis, url: "redis://127.0.0.1", key_prefix: t }
+entities:
+  Acct:
+    table: acct
+    store: db
+    key: id
+    events: cache
+    fields:
+      id: { type: i64 }
+      name: { type: text }
+      password: secret
+  Plain:
+    table: plain
+    store: db
+    key: id
+    fields:
+      id: { type: i64 }
+sync:
+  - { from: Acct, to: analytics }
+"#;
+
+/// A column added to a table change capture copies re-lists the table in
+/// each sync publication (the ClickHouse copy's and the events'), in the
+/// migration's transaction, when the publication exists and lists it: its
+/// columns grow by the new one (never a secret), its row filter stays;
+/// without publications, or for a table nothing copies, nothing happens.
+#[tokio::test]
+async fn an_added_column_of_a_synced_table_joins_the_existing_publications() {
+    let v2 = SYNCED_V1
+        .replace(
+            "      password: secret\n",
+            "      password: secret\n      extra: { type: text, nullable: true }\n      pin: { type: secret, nullable: true }\n",
+        )
+        .replace(
+            "      id: { type: i64 }\nsync:",
+            "      id: { type: i64 }\n      extra: { type: text, nullable: true }\nsync:",
+        );
+    let (c1, c2) = (cat_of(SYNCED_V1), cat_of(&v2));
+    let names: Vec<&str> = c2.tables[0]
+        .publications
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["strata_db_analytics", "strata_db_cache"]);
+    assert!(c2.tables[1].publications.is_empty());
+    assert_eq!(
+        c2.tables[0].publications[0].columns,
+        ["id", "name", "extra"]
+    );
+    let plan = migration::plan(&c1, &c2, &DiffOptions::default(), false).unwrap();
+    let files = migration::files(&plan, 2, "v2", &c2).unwrap();
+    insta::assert_snapshot!("synced_add_column", files[0].sql);
+
+    for with_publications in [true, false] {
+        let dir = TempDir::new("synced_add");
+        let db = TestDb::new().await;
+        let first = migration::files(
+            &migration::plan(&Catalog::default(), &c1, &DiffOptions::default(), false).unwrap(),
+            1,
+            "v1",
+            &c1,
+        )
+        .unwrap();
+        migration::write(dir.path(), &first).unwrap();
+        apply(&db, &dir).await;
+        let mut conn = db.connect().await;
+        if with_publications {
+            // As `strata sync run` makes them (the events' with a row
+            // filter, which the re-listing must keep).
+            sqlx::raw_sql(
+                "CREATE PUBLICATION strata_db_analytics FOR TABLE acct (id, name);
+                 CREATE PUBLICATION strata_db_cache FOR TABLE acct (id, name) WHERE (id > 0)",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        migration::write(dir.path(), &files).unwrap();
+        apply(&db, &dir).await;
+        let listed: Vec<(String, String, Vec<String>, Option<String>)> = sqlx::query_as(
+            "SELECT pubname::text, tablename::text, attnames::text[], rowfilter FROM pg_publication_tables ORDER BY pubname",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        if !with_publications {
+            assert!(listed.is_empty(), "{listed:?}");
+            continue;
+        }
+        let cols = || vec!["id".to_string(), "name".to_string(), "extra".to_string()];
+        assert_eq!(
+            listed,
+            [
+                ("strata_db_analytics".into(), "acct".into(), cols(), None),
+                (
+                    "strata_db_cache".into(),
+                    "acct".into(),
+                    cols(),
+                    Some("(id > 0)".to_string())
+                ),
+            ]
+        );
+    }
+}

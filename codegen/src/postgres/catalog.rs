@@ -42,6 +42,25 @@ pub struct Table {
     pub uniques: Vec<UniqueConstraint>,
     pub foreign_keys: Vec<ForeignKey>,
     pub indexes: Vec<PgIndex>,
+    /// The change-capture publications that copy this table (one per
+    /// pipeline of the schema's `sync:` rules, caches and events), with
+    /// the columns each lists. Not created by migrations (`strata sync
+    /// run` creates them): a migration that adds one of these columns
+    /// re-lists the table in the publications that exist, in its own
+    /// transaction (see `diff_table`), so a running sync carries the
+    /// column from that commit on. Empty for a table nothing copies, and
+    /// in catalogs recorded before this field existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publications: Vec<Publication>,
+}
+
+/// A publication that lists a table, and the table's columns it lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    /// `strata_<pipeline>` ([`strata_migrate_files::sync_names`]).
+    pub name: String,
+    /// The copy projection: every column but secrets, in field order.
+    pub columns: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +217,44 @@ fn table(model: &Model, e: &Entity, ns: Option<&str>) -> Table {
             .collect(),
         foreign_keys,
         indexes,
+        publications: publications(model, e),
     }
+}
+
+/// The publications that copy entity `e`, by the runner's naming: one per
+/// target store of its `sync:` rules, and one per Redis store of its
+/// `cache:` and `events:` (see `strata_codegen::sync_pipeline`), each
+/// listing the copy projection (never a secret: PostgreSQL 15 column lists
+/// keep secrets out of the WAL stream the sync reads).
+pub fn publications(model: &Model, e: &Entity) -> Vec<Publication> {
+    let source = &model[e.store].name;
+    let me = model.entities.iter().position(|x| std::ptr::eq(x, e));
+    let mut targets: Vec<(&str, &[usize])> = Vec::new();
+    for rule in &model.sync {
+        if Some(rule.entity.index()) == me {
+            targets.push((model[rule.store].name.as_str(), &rule.fields));
+        }
+    }
+    for store in (e.cache.iter().map(|c| c.store)).chain(e.events.iter().map(|ev| ev.store)) {
+        targets.push((model[store].name.as_str(), &e.copy));
+    }
+    let mut out: Vec<Publication> = Vec::new();
+    for (target, fields) in targets {
+        let name = strata_migrate_files::sync_names::publication(
+            &strata_migrate_files::sync_names::pipeline(source, target),
+        );
+        if out.iter().any(|p| p.name == name) {
+            continue;
+        }
+        out.push(Publication {
+            name,
+            columns: (fields.iter())
+                .filter(|&&i| e.fields[i].ty.scalar() != &ScalarType::Secret)
+                .map(|&i| e.fields[i].name.sql.clone())
+                .collect(),
+        });
+    }
+    out
 }
 
 /// The SQL type of a field type.

@@ -245,6 +245,7 @@ fn diff_table(
     }
 
     // Columns.
+    let mut added: Vec<&str> = Vec::new();
     for c in &t.columns {
         match o.columns.iter().find(|oc| oc.name == c.name) {
             None => {
@@ -253,6 +254,7 @@ fn diff_table(
                     s = s.with_note("NOT NULL without a default: fails if the table has rows");
                 }
                 p.alters.push(s);
+                added.push(&c.name);
             }
             Some(oc) if oc.sql_type == c.sql_type && ctx.is_rebuilt(&c.sql_type) => {
                 p.rebuild.extend(convert_column(&table, oc, c));
@@ -266,6 +268,9 @@ fn diff_table(
             Some(oc) => p.alters.extend(alter_column(&table, oc, c)),
         }
     }
+    // Before any column drop of this table: a published column still
+    // blocks its drop, as without this step.
+    p.alters.extend(republish(cat, t, &added));
     rebuild_dependents(ctx, o, t, p, fk_drops);
     for oc in &o.columns {
         if !t.columns.iter().any(|c| c.name == oc.name) {
@@ -278,6 +283,75 @@ fn diff_table(
             ));
         }
     }
+}
+
+/// For columns `added` to table `t` that a change-capture publication
+/// copies: one statement per publication that, **if the publication exists
+/// and lists the table** (the sync has run), re-lists the table with the
+/// columns it listed plus the added ones, keeping its row filter.
+///
+/// Why here, in the migration's own transaction: a publication with a
+/// column list (PostgreSQL 15; Strata's keep secrets out of the WAL
+/// stream) does not carry a column added to the table until it is listed.
+/// Without this the changes committed between the migration and the
+/// sync's restart with the new schema carry no value for the column, and
+/// the sync must copy the whole table again. Committed together, every
+/// change decoded after the column exists carries it: the running sync
+/// sees a Relation message with the new column, stops before applying it
+/// (`SyncError::SchemaReload`), and `strata sync run` re-reads the schema
+/// and goes on, adding the ClickHouse column in place (docs/sync.md,
+/// "Schema changes").
+///
+/// How: PostgreSQL 15 has no statement for one table's column list
+/// (`ALTER PUBLICATION … SET TABLE` replaces every table), so the table is
+/// dropped from the publication and added back with its list, in this
+/// transaction (no committed state lacks the table). Publications owned
+/// by a role the migration's user is not a member of are left alone with a
+/// warning (the sync copies the table again at its restart, as before);
+/// `FOR ALL TABLES` publications list every column already.
+fn republish(cat: &Catalog, t: &Table, added: &[&str]) -> Vec<Step> {
+    use crate::names::quote_literal;
+    let mut steps = Vec::new();
+    for publication in &t.publications {
+        let cols: Vec<&str> = (added.iter().copied())
+            .filter(|a| publication.columns.iter().any(|c| c == a))
+            .collect();
+        if cols.is_empty() {
+            continue;
+        }
+        let pubname = quote_literal(&publication.name);
+        let rel = quote_literal(&qualified(cat, &t.name));
+        let new_cols = format!(
+            "ARRAY[{}]::name[]",
+            (cols.iter().map(|c| quote_literal(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let body = format!(
+            "\nDECLARE\n    t record;\n    cols text;\nBEGIN\n    \
+             SELECT pt.attnames, pt.rowfilter, pg_has_role(p.pubowner, 'USAGE') AS owner INTO t\n    \
+             FROM pg_publication_tables pt JOIN pg_publication p ON p.pubname = pt.pubname\n    \
+             WHERE pt.pubname = {pubname} AND NOT p.puballtables\n      \
+             AND format('%I.%I', pt.schemaname, pt.tablename)::regclass = {rel}::regclass;\n    \
+             IF NOT FOUND THEN\n        RETURN;\n    END IF;\n    \
+             IF {new_cols} <@ t.attnames THEN\n        RETURN;\n    END IF;\n    \
+             IF NOT t.owner THEN\n        \
+             RAISE WARNING 'publication % is not owned by this role: not adding % to it (the sync copies the table again when it restarts)', {pubname}, {new_cols};\n        \
+             RETURN;\n    END IF;\n    \
+             SELECT string_agg(format('%I', c), ', ' ORDER BY n) INTO cols\n    \
+             FROM (SELECT c, min(n) AS n FROM unnest(t.attnames || {new_cols}) WITH ORDINALITY AS u(c, n) GROUP BY c) s;\n    \
+             EXECUTE format('ALTER PUBLICATION %I DROP TABLE %s', {pubname}, {rel}::regclass);\n    \
+             EXECUTE format('ALTER PUBLICATION %I ADD TABLE %s (%s)', {pubname}, {rel}::regclass, cols)\n        \
+             || coalesce(' WHERE (' || t.rowfilter || ')', '');\nEND\n"
+        );
+        steps.push(
+            Step::new(format!("DO {};", super::lossy::dollar_quote(&body))).with_note(format!(
+                "the sync's publication {} carries the new column(s) from this commit on (if it exists and lists the table)",
+                publication.name
+            )),
+        );
+    }
+    steps
 }
 
 /// Every (table, column) whose SQL type changes, or whose enum type is

@@ -197,6 +197,9 @@ impl<'a> Applier<'a> {
                 let mut m = map_relation(self.p, &namespace, &name, &columns)?;
                 if let Some(m) = &mut m {
                     m.keys_only = !self.targets.need_values(m.table);
+                    if !m.keys_only {
+                        self.unknown_column(m, &columns).await?;
+                    }
                 }
                 self.relations.insert(id, m.map(Arc::new));
             }
@@ -222,6 +225,36 @@ impl<'a> Applier<'a> {
             Message::Other(_) => {}
         }
         Ok(())
+    }
+
+    /// A relation that publishes a column the pipeline does not copy: a
+    /// migration added a field and listed it in the publication in its
+    /// own transaction. Its changes would reach the targets without the
+    /// value, and the next run with the new schema would not know they
+    /// lacked it. So stop here, before any change of this relation is
+    /// applied (the Relation message precedes them): what is complete is
+    /// written and acknowledged, nothing after it, and
+    /// [`SyncError::SchemaReload`] tells the caller to run again with the
+    /// schema that has the field. A table whose targets take only its
+    /// keys (a cache's invalidation) does not need the value and goes on.
+    async fn unknown_column(
+        &mut self,
+        m: &RelMap,
+        columns: &[super::pgoutput::RelColumn],
+    ) -> Result<(), SyncError> {
+        let t = &self.p.tables[m.table];
+        let Some(extra) = (columns.iter()).find(|rc| !t.columns.iter().any(|c| c.name == rc.name))
+        else {
+            return Ok(());
+        };
+        // The open transaction's rows are written too (as a large
+        // transaction's are): idempotent, and replayed from the acknowledged
+        // position, which stays at the last complete transaction.
+        self.flush().await?;
+        Err(SyncError::SchemaReload {
+            table: t.source_table.clone(),
+            column: extra.name.clone(),
+        })
     }
 
     fn relation(&self, rel: u32) -> Option<Arc<RelMap>> {

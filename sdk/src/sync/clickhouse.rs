@@ -180,15 +180,50 @@ impl ClickHouse {
     /// the first snapshot) or lacks a column (a field added). Their rows
     /// must be copied again once [`ClickHouse::ensure`] has made them.
     pub async fn missing_columns(&self, specs: &[TableSpec]) -> Result<Vec<usize>, SyncError> {
+        Ok((self.missing(specs).await?.into_iter())
+            .map(|m| m.table)
+            .collect())
+    }
+
+    /// What [`ClickHouse::missing_columns`] finds, per table: the columns
+    /// the copy lacks, or that the whole table is missing.
+    pub async fn missing(&self, specs: &[TableSpec]) -> Result<Vec<Missing>, SyncError> {
         let listed = self.listed_columns().await?;
-        Ok(self
-            .tables
-            .iter()
-            .filter(|t| {
+        Ok((self.tables.iter())
+            .filter_map(|t| {
                 let have = columns_of(&listed, t);
-                (specs[t.table].columns.iter()).any(|c| !have.iter().any(|(n, _)| *n == c.name))
+                let columns: Vec<String> = (specs[t.table].columns.iter())
+                    .filter(|c| !have.iter().any(|(n, _)| *n == c.name))
+                    .map(|c| c.name.clone())
+                    .collect();
+                let whole_table = have.is_empty();
+                (!columns.is_empty()).then_some(Missing {
+                    table: t.table,
+                    columns,
+                    whole_table,
+                })
             })
-            .map(|t| t.table)
+            .collect())
+    }
+
+    /// Of `columns`, those the copy of pipeline table `table` lacks; empty
+    /// when this target has no copy of it or the copy does not exist yet.
+    pub async fn lacking(
+        &self,
+        table: usize,
+        columns: &[String],
+    ) -> Result<Vec<String>, SyncError> {
+        let Some(t) = self.tables.iter().find(|t| t.table == table) else {
+            return Ok(Vec::new());
+        };
+        let listed = self.listed_columns().await?;
+        let have = columns_of(&listed, t);
+        if have.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok((columns.iter())
+            .filter(|c| !have.iter().any(|(n, _)| *n == c.as_str()))
+            .cloned()
             .collect())
     }
 
@@ -380,6 +415,18 @@ fn in_range(f: ClickHouseFlags, col: &ColumnSpec, c: &Cell) -> Result<(), String
 
 /// The columns `listed` (`database \t table \t column` lines) gives `t`.
 /// The (name, type) of each column of `t` in `listed`.
+/// A pipeline table whose ClickHouse copy lacks columns
+/// ([`ClickHouse::missing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// Index into the pipeline's tables.
+    pub table: usize,
+    /// The columns the copy lacks (every column when the table is missing).
+    pub columns: Vec<String>,
+    /// The copy does not exist at all.
+    pub whole_table: bool,
+}
+
 fn columns_of<'a>(listed: &'a str, t: &ClickHouseTable) -> Vec<(&'a str, &'a str)> {
     listed
         .lines()

@@ -32,6 +32,19 @@ pub enum SyncError {
     /// column dropped, renamed or retyped): the table's sync stops.
     #[error("table `{table}`: {reason}")]
     SchemaChanged { table: String, reason: String },
+    /// The source publishes a column of `table` that the pipeline does not
+    /// copy: a migration added a field and listed it in the publication in
+    /// the same transaction (what `strata migrate diff` generates for a
+    /// synced entity). The stream stopped **before** applying any change
+    /// that carries it, so nothing of it is lost and nothing past it is
+    /// acknowledged. Run again with a pipeline built from the schema that
+    /// has the field: the run adds the target column in place (no second
+    /// copy) and resumes from the acknowledged position. `strata sync run`
+    /// does so itself, re-reading the schema files; a library caller of
+    /// [`super::run`] rebuilds its [`super::Pipeline`] and calls it again
+    /// (calling it with the same pipeline stops here again).
+    #[error("table `{table}`: the source publishes column `{column}`, which this pipeline does not copy (a field added by a migration); run again with the schema that has the field")]
+    SchemaReload { table: String, column: String },
     /// A target refused or could not be reached after the retries.
     #[error("target `{target}`: {message}")]
     Target { target: String, message: String },

@@ -183,6 +183,13 @@ pub fn stop_on_signals() -> watch::Receiver<bool> {
 /// failures (a connection lost, the slot still held by a dying runner)
 /// restart from the acknowledged position after a second; others return.
 /// The gauge `strata_sync_up{pipeline}` is 1 while this runs, 0 after.
+///
+/// A field added by a migration that also listed it in the publication
+/// (what `strata migrate diff` generates) stops the run with
+/// [`SyncError::SchemaReload`] before any change carrying it is applied:
+/// build the pipeline again from the schema that has the field and call
+/// `run` again; it adds the target column in place and resumes from the
+/// acknowledged position (`strata sync run` does this itself).
 pub async fn run(
     p: &Pipeline,
     opts: RunOptions,
@@ -192,8 +199,11 @@ pub async fn run(
     up.set(1.0);
     let r = run_retrying(p, opts, stop).await;
     up.set(0.0);
-    if let Err(e) = &r {
-        source::record_failure(p, e).await;
+    match &r {
+        // Not a failure: the caller runs again with the new schema at once.
+        Err(SyncError::SchemaReload { .. }) => {}
+        Err(e) => source::record_failure(p, e).await,
+        Ok(()) => {}
     }
     r
 }
@@ -235,12 +245,17 @@ async fn run_once(
     }
     source::ensure_meta(&mut ctl).await?;
     source::clear_failure(&mut ctl, p).await?;
-    source::ensure_publication(&mut ctl, p).await?;
     let targets = Targets::new(p)?;
     let state = source::state(&mut ctl, p).await?;
+    // What the publication listed before this run touches it decides
+    // whether the schema is behind the source and which copies to take
+    // again (see `recopy::check_not_behind` and `recopy::plan`).
+    let listed = source::published_columns(&mut ctl, p).await?;
+    recopy::check_not_behind(p, &targets, &listed).await?;
     if state.as_ref().is_some_and(|s| s.snapshot_done) {
-        recopy::plan(&mut ctl, p, &targets, opts).await?;
+        recopy::plan(&mut ctl, p, &targets, opts, &listed).await?;
     }
+    source::ensure_publication(&mut ctl, p).await?;
     // A target that refuses for good is retried for hours: a stop ends it.
     tokio::select! {
         r = targets.ensure(p) => r?,

@@ -3,10 +3,13 @@
 //! were never copied), or a copy that gained columns (a field added: the
 //! rows written before the publication listed it carry no value for it).
 //!
-//! Which tables: those whose ClickHouse copy is missing or lacks a column
-//! when a run starts, found *before* the copy is created or altered and
-//! recorded as planned chunks, so a crash anywhere after resumes the copy
-//! (unfinished chunks of a finished snapshot are this copy's).
+//! Which tables: those whose ClickHouse copy is missing, or lacks a column
+//! the stream did not carry from the moment it existed ([`plan`]: a column
+//! a generated migration listed in the publication is added in place
+//! instead), found *before* the copy is created or altered and before the
+//! publication is changed, and recorded as planned chunks, so a crash
+//! anywhere after resumes the copy (unfinished chunks of a finished
+//! snapshot are this copy's).
 //!
 //! How it stays consistent with the stream: the chunks are read in a
 //! snapshot exported by a **temporary** replication slot, whose consistent
@@ -18,6 +21,8 @@
 //! This is the consistent-point argument of the first snapshot
 //! ([`super::snapshot`]), applied to a second slot.
 
+use std::collections::HashMap;
+
 use sqlx::PgConnection;
 
 use super::apply::{Target, Targets};
@@ -27,18 +32,80 @@ use super::spec::Pipeline;
 use super::wire::{ConnInfo, ReplConn};
 use super::RunOptions;
 
-/// Plans a new copy of every table whose target copy misses columns
-/// (call before the targets are created or altered).
+/// Plans a new copy of every table whose ClickHouse copy is missing, or
+/// lacks columns that the stream may not have carried every value of
+/// (call before the targets are created or altered, and before
+/// [`super::source::ensure_publication`] changes the publication).
+///
+/// A copy that only lacks columns is **altered in place, not copied
+/// again** ([`super::clickhouse::ClickHouse::ensure`] adds them) when
+/// every lacking column was already listed in the publication before this
+/// run (`listed`, read before the publication is touched) and got no
+/// value in existing rows when it was added (no default: see
+/// [`super::source::filled_columns`]). Such a column was listed by the
+/// migration that added it, in the same transaction (`strata migrate
+/// diff` generates that for a synced entity): every change decoded after
+/// the column existed carries it, and a stream stopped at the first of
+/// them ([`SyncError::SchemaReload`]) resumes from the acknowledged
+/// position, before them; rows no change touched since hold NULL at the
+/// source as at the copy. Otherwise (a hand-written migration: the
+/// column joins the publication only now, so the changes in between lack
+/// it; or a default that filled existing rows without a change), the
+/// table is copied again as before.
 pub async fn plan(
     ctl: &mut PgConnection,
     p: &Pipeline,
     targets: &Targets,
     opts: &RunOptions,
+    listed: &HashMap<(String, String), Vec<String>>,
 ) -> Result<(), SyncError> {
     let mut need: Vec<usize> = Vec::new();
     for t in &targets.list {
-        if let Target::ClickHouse(c) = t {
-            need.extend(c.missing_columns(&p.tables).await?);
+        let Target::ClickHouse(c) = t else {
+            continue;
+        };
+        for m in c.missing(&p.tables).await? {
+            let spec = &p.tables[m.table];
+            if m.whole_table {
+                eprintln!(
+                    "strata sync: pipeline `{}`: `{}` is new to the copy; copying it",
+                    p.name, spec.source_table
+                );
+                need.push(m.table);
+                continue;
+            }
+            let published = listed
+                .get(&(spec.source_schema.clone(), spec.source_table.clone()))
+                .map_or(&[][..], Vec::as_slice);
+            let unlisted: Vec<&str> = (m.columns.iter())
+                .filter(|c| !published.contains(*c))
+                .map(String::as_str)
+                .collect();
+            let filled = super::source::filled_columns(ctl, spec, &m.columns).await?;
+            let cols = m.columns.join("`, `");
+            if unlisted.is_empty() && filled.is_empty() {
+                eprintln!(
+                    "strata sync: pipeline `{}`: `{}` gained `{cols}`, which the publication already carried since the migration that added it: adding the column(s) in place, without copying the table again",
+                    p.name, spec.source_table
+                );
+                continue;
+            }
+            let why = if unlisted.is_empty() {
+                format!(
+                    "`{}` filled existing rows with a default, which no change carries",
+                    filled.join("`, `")
+                )
+            } else {
+                format!(
+                    "the publication did not list `{}` until now (the migration did not), so changes since it ran lack the value",
+                    unlisted.join("`, `")
+                )
+            };
+            eprintln!(
+                "strata sync: pipeline `{}`: `{}` gained `{cols}`; copying it again: {why}",
+                p.name, spec.source_table
+            );
+            need.push(m.table);
         }
     }
     need.sort_unstable();
@@ -46,13 +113,47 @@ pub async fn plan(
     if need.is_empty() {
         return Ok(());
     }
-    for &t in &need {
-        eprintln!(
-            "strata sync: pipeline `{}`: `{}` is new to the copy or gained columns; copying it again",
-            p.name, p.tables[t].source_table
-        );
-    }
     snapshot::replan(ctl, p, &need, opts.chunk_rows).await
+}
+
+/// Refuses to start a pipeline built from a schema older than the
+/// source: the publication lists a column of one of its tables that the
+/// pipeline does not copy and that its ClickHouse copy lacks, i.e. a
+/// migration added the field and listed it ([`SyncError::SchemaReload`],
+/// as the stream would at its first change). Checked before
+/// [`super::source::ensure_publication`], which would take the column out
+/// of the publication again: a later run with the new schema would then
+/// have to copy the table again instead of adding the column in place.
+/// A column the copy has (a field dropped from the copy, or made secret)
+/// is left to the shape check, which refuses it with the way out.
+pub async fn check_not_behind(
+    p: &Pipeline,
+    targets: &Targets,
+    listed: &HashMap<(String, String), Vec<String>>,
+) -> Result<(), SyncError> {
+    for (ti, t) in p.tables.iter().enumerate() {
+        let Some(published) = listed.get(&(t.source_schema.clone(), t.source_table.clone())) else {
+            continue;
+        };
+        let unknown: Vec<String> = (published.iter())
+            .filter(|c| !t.columns.iter().any(|k| &k.name == *c))
+            .cloned()
+            .collect();
+        if unknown.is_empty() {
+            continue;
+        }
+        for target in &targets.list {
+            if let Target::ClickHouse(c) = target {
+                if let Some(column) = c.lacking(ti, &unknown).await?.into_iter().next() {
+                    return Err(SyncError::SchemaReload {
+                        table: t.source_table.clone(),
+                        column,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Copies the planned chunks left after a finished snapshot, in a snapshot

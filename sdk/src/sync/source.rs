@@ -234,6 +234,50 @@ pub(crate) async fn published_tables(
     .await?)
 }
 
+/// The columns the pipeline's publication lists, per `(schema, table)`
+/// (`pg_publication_tables.attnames`); empty when it does not exist. Read
+/// at the start of a run, before [`ensure_publication`] changes them: a
+/// column listed then was listed by a migration in the transaction that
+/// added it, so the stream carries its every value (docs/sync.md,
+/// "Schema changes").
+pub(crate) async fn published_columns(
+    c: &mut PgConnection,
+    p: &Pipeline,
+) -> Result<std::collections::HashMap<(String, String), Vec<String>>, SyncError> {
+    let rows: Vec<(String, String, Vec<String>)> = sqlx::query_as(
+        "SELECT schemaname::text, tablename::text, attnames::text[] FROM pg_publication_tables WHERE pubname = $1",
+    )
+    .bind(p.publication())
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, t, cols)| ((s, t), cols))
+        .collect())
+}
+
+/// The columns of `t` among `columns` whose existing rows got a value when
+/// the column was added without any change in the WAL: a default (a
+/// constant one is stored as the "missing" value, a volatile one rewrote
+/// the table; neither is decoded), an identity, a generated column. A copy
+/// lacking such a column must be copied again; a plain nullable column
+/// was NULL in every row until a change, which the stream carries.
+pub(crate) async fn filled_columns(
+    c: &mut PgConnection,
+    t: &TableSpec,
+    columns: &[String],
+) -> Result<Vec<String>, SyncError> {
+    Ok(sqlx::query_scalar(
+        "SELECT a.attname::text FROM pg_attribute a
+         WHERE a.attrelid = $1::text::regclass AND a.attname::text = ANY($2) AND NOT a.attisdropped
+           AND (a.atthasdef OR a.atthasmissing OR a.attidentity <> '' OR a.attgenerated <> '')",
+    )
+    .bind(qualified(t))
+    .bind(columns)
+    .fetch_all(&mut *c)
+    .await?)
+}
+
 /// Removes the source tables of entities `entities` from the pipeline's
 /// publication, when it exists and lists them: PostgreSQL refuses to
 /// change the type of, or drop, a column a publication lists, so a

@@ -262,9 +262,12 @@ pub fn check_name(what: &str, s: &str, max: usize) -> Result<(), SyncError> {
 }
 
 impl Pipeline {
-    /// The publication: `strata_<name>`.
+    /// The publication: `strata_<name>`. The one rule
+    /// ([`strata_migrate_files::sync_names::publication`]) that generated
+    /// migrations use too, when they re-list a table whose copied columns
+    /// grew.
     pub fn publication(&self) -> String {
-        format!("strata_{}", self.name)
+        strata_migrate_files::sync_names::publication(&self.name)
     }
     /// The replication slot: `strata_<name>_<database>` (slots are
     /// cluster-wide, publications per database), cut to 63 bytes with a

@@ -182,6 +182,8 @@ async fn read_table(conn: &mut PgConnection, rel: &str, name: String) -> Table {
                 predicate,
             })
             .collect(),
+        // Publications are the sync's, not the schema's DDL.
+        publications: Vec::new(),
     }
 }
 
@@ -195,6 +197,8 @@ pub async fn expected(conn: &mut PgConnection, cat: &Catalog) -> Catalog {
     out.enums.sort_by(|a, b| a.name.cmp(&b.name));
     for t in &mut out.tables {
         t.renamed_from = None;
+        // The sync creates its publications, not the DDL or migrations.
+        t.publications.clear();
         let rel = match &cat.schema {
             Some(s) => format!("\"{s}\".\"{}\"", t.name),
             None => format!("\"{}\"", t.name),

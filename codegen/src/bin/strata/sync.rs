@@ -188,7 +188,12 @@ async fn run_all(ps: &[Pipeline], a: &RunArgs, states: &Pipelines) -> ExitCode {
         .iter()
         .map(|p| {
             let (opts, stop) = (opts.clone(), stop.clone());
-            async move { (p.name.as_str(), sync::run(p, opts, stop).await) }
+            async move {
+                (
+                    p.name.as_str(),
+                    run_reloading(p, &a.common, opts, stop).await,
+                )
+            }
         })
         .collect();
     let mut code = ExitCode::SUCCESS;
@@ -217,6 +222,62 @@ async fn run_all(ps: &[Pipeline], a: &RunArgs, states: &Pipelines) -> ExitCode {
         }
     }
     code
+}
+
+/// Runs pipeline `p`; when a migration added a field to a table it copies
+/// and listed it in the publication ([`sync::SyncError::SchemaReload`]:
+/// the stream stopped before the first change carrying it), re-reads the
+/// schema files, rebuilds the pipeline and goes on in this process, from
+/// the acknowledged position (the run adds the target column in place).
+/// A schema that still lacks the field stops the pipeline with an error
+/// naming the table and the column.
+async fn run_reloading(
+    p: &Pipeline,
+    args: &Args,
+    opts: RunOptions,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), sync::SyncError> {
+    let mut p = p.clone();
+    loop {
+        let (table, column) = match sync::run(&p, opts.clone(), stop.clone()).await {
+            Err(sync::SyncError::SchemaReload { table, column }) => (table, column),
+            r => return r,
+        };
+        errln!(
+            "strata sync: pipeline `{}`: `{table}` gained column `{column}` at the source; re-reading the schema from {}",
+            p.name,
+            args.schema.display()
+        );
+        let reloaded = build_quiet(args).map_err(|why| {
+            sync::SyncError::Config(format!(
+                "`{table}` gained column `{column}` at the source, and the schema could not be read again: {why}"
+            ))
+        })?;
+        let Some(next) = reloaded.into_iter().find(|n| n.name == p.name) else {
+            return Err(sync::SyncError::Config(format!(
+                "`{table}` gained column `{column}` at the source, and the schema read again has no pipeline `{}` any more; restart `strata sync run`",
+                p.name
+            )));
+        };
+        let knows = (next.tables.iter())
+            .filter(|t| t.source_table == table)
+            .any(|t| t.columns.iter().any(|c| c.name == column));
+        if !knows {
+            return Err(sync::SyncError::Config(format!(
+                "`{table}` gained column `{column}` at the source (a migration added it to the sync's publication), but the schema in {} has no such field of the entity: add the field to the schema (or deploy the schema the migration came from); the sync stopped before the first change carrying it and resumes there when restarted",
+                args.schema.display()
+            )));
+        }
+        p = next;
+    }
+}
+
+/// The pipelines of a schema read again while running: what [`build`]
+/// does, the reasons as text (diagnostics are printed on stderr).
+fn build_quiet(args: &Args) -> Result<Vec<Pipeline>, String> {
+    build_with_model(args)
+        .map(|(ps, _, _)| ps)
+        .map_err(|_| "the schema did not compile (see above)".to_string())
 }
 
 fn build(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
