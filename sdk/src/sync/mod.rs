@@ -27,6 +27,7 @@ pub mod clickhouse;
 #[cfg(feature = "cache")]
 pub mod consume;
 mod copytext;
+mod kept;
 pub mod dead_letter;
 pub mod elastic;
 pub mod error;
