@@ -16,7 +16,8 @@
 //!   `SYNC_BENCH_TOAST_RATE` a second in all, 500) for SECONDS: every update
 //!   leaves the large value unchanged and unsent. Rows/s applied until
 //!   caught up, first with `STRATA_SYNC_TOAST_PER_ROW=1` (one write and one
-//!   ClickHouse read per update, as before) then per batch.
+//!   ClickHouse read per update, as before; `SYNC_BENCH_TOAST_BEFORE=0`
+//!   skips it) then per batch.
 //!
 //! `cargo run --release -p strata-tests --example sync_bench -- snapshot 1000000`
 
@@ -72,9 +73,15 @@ async fn main() {
         "latency" => latency(n as u64).await,
         "toast" => {
             let n = n as u64;
-            std::env::set_var("STRATA_SYNC_TOAST_PER_ROW", "1");
-            let before = toast(n).await;
-            std::env::remove_var("STRATA_SYNC_TOAST_PER_ROW");
+            // `SYNC_BENCH_TOAST_BEFORE=0`: the per-batch path only.
+            let before = if std::env::var("SYNC_BENCH_TOAST_BEFORE").is_ok_and(|v| v == "0") {
+                "skipped".to_string()
+            } else {
+                std::env::set_var("STRATA_SYNC_TOAST_PER_ROW", "1");
+                let r = toast(n).await;
+                std::env::remove_var("STRATA_SYNC_TOAST_PER_ROW");
+                r
+            };
             let after = toast(n).await;
             println!("unchanged TOASTed values, per row (before): {before}");
             println!("unchanged TOASTed values, per batch (after): {after}");

@@ -237,7 +237,11 @@ impl ClickHouse {
         t: usize,
         cells: &[Cell],
     ) -> Result<Option<Vec<Cell>>, SyncError> {
-        Ok(self.current_rows(spec, t, &[cells]).await?.into_iter().next())
+        Ok(self
+            .current_rows(spec, t, &[cells])
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// The current rows (highest version, not deleted) of the keys in

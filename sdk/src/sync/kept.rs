@@ -15,7 +15,7 @@
 //! `STRATA_SYNC_TOAST_PER_ROW=1` turns this off (one write and one read per
 //! such update, as before): a switch for comparisons.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::apply::{ChangeMeta, Targets};
 use super::cell::{self, Cell};
@@ -229,14 +229,14 @@ impl KeptValues {
             return Ok(missing);
         }
         // Per table: the distinct lookup keys, in first-seen order.
-        let mut wanted: HashMap<usize, (Vec<usize>, HashMap<String, ()>)> = HashMap::new();
+        let mut wanted: HashMap<usize, (Vec<usize>, HashSet<String>)> = HashMap::new();
         for (n, h) in self.held.iter().enumerate() {
             if h.unknown.is_empty() {
                 continue;
             }
             let t = &p.tables[h.table];
             let (list, seen) = wanted.entry(h.table).or_default();
-            if seen.insert(key_text(t, &h.lookup), ()).is_none() {
+            if seen.insert(key_text(t, &h.lookup)) {
                 list.push(n);
             }
         }

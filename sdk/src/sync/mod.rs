@@ -27,10 +27,10 @@ pub mod clickhouse;
 #[cfg(feature = "cache")]
 pub mod consume;
 mod copytext;
-mod kept;
 pub mod dead_letter;
 pub mod elastic;
 pub mod error;
+mod kept;
 pub mod lsn;
 pub mod pgoutput;
 pub mod progress;
