@@ -9,7 +9,15 @@
 //!   they can for SECONDS; rows/s from the first commit until the copy has
 //!   caught up;
 //! - `latency SECONDS`: one writer committing 1,000 one-row transactions a
-//!   second; commit → visible in ClickHouse, p50 and p99.
+//!   second; commit → visible in ClickHouse, p50 and p99;
+//! - `toast SECONDS`: `SYNC_BENCH_TOAST_ROWS` accounts (10,000) each with a
+//!   9,600-character note (stored out of line), snapshotted; then 4 writers
+//!   update only the balance of random rows (one-row transactions, at most
+//!   `SYNC_BENCH_TOAST_RATE` a second in all, 500) for SECONDS: every update
+//!   leaves the large value unchanged and unsent. Rows/s applied until
+//!   caught up, first with `STRATA_SYNC_TOAST_PER_ROW=1` (one write and one
+//!   ClickHouse read per update, as before; `SYNC_BENCH_TOAST_BEFORE=0`
+//!   skips it) then per batch.
 //!
 //! `cargo run --release -p strata-tests --example sync_bench -- snapshot 1000000`
 
@@ -63,7 +71,24 @@ async fn main() {
         "snapshot" => snapshot(n).await,
         "stream" => stream(n as u64).await,
         "latency" => latency(n as u64).await,
-        other => eprintln!("unknown mode {other}: snapshot N | stream SECONDS | latency SECONDS"),
+        "toast" => {
+            let n = n as u64;
+            // `SYNC_BENCH_TOAST_BEFORE=0`: the per-batch path only.
+            let before = if std::env::var("SYNC_BENCH_TOAST_BEFORE").is_ok_and(|v| v == "0") {
+                "skipped".to_string()
+            } else {
+                std::env::set_var("STRATA_SYNC_TOAST_PER_ROW", "1");
+                let r = toast(n).await;
+                std::env::remove_var("STRATA_SYNC_TOAST_PER_ROW");
+                r
+            };
+            let after = toast(n).await;
+            println!("unchanged TOASTed values, per row (before): {before}");
+            println!("unchanged TOASTed values, per batch (after): {after}");
+        }
+        other => eprintln!(
+            "unknown mode {other}: snapshot N | stream SECONDS | latency SECONDS | toast SECONDS"
+        ),
     }
 }
 
@@ -243,6 +268,72 @@ async fn stream(seconds: u64) {
         rows as f64 / written.as_secs_f64(),
         rows as f64 / applied.as_secs_f64()
     );
+}
+
+/// Updates of a small column of rows with a large value (see the top).
+async fn toast(seconds: u64) -> String {
+    let env = |k: &str, d: i64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (n, rate) = (
+        env("SYNC_BENCH_TOAST_ROWS", 10_000),
+        env("SYNC_BENCH_TOAST_RATE", 500),
+    );
+    let f = Fixture::new(SCHEMA).await;
+    let mut c = f.conn().await;
+    insert_accounts(&mut c, 1, n).await;
+    sqlx::query("UPDATE account SET note = (SELECT string_agg(md5(id::text || '-' || g), '') FROM generate_series(1, 300) g)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(options());
+    f.caught_up(Duration::from_secs(600)).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let t = Instant::now();
+    let mut writers = Vec::new();
+    for w in 0..4u64 {
+        let (done, url) = (done.clone(), f.pg.url.clone());
+        writers.push(tokio::spawn(async move {
+            use rand::{Rng, SeedableRng};
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            let mut rng = rand::rngs::StdRng::seed_from_u64(w);
+            let mut tick =
+                tokio::time::interval(Duration::from_micros(4_000_000 / rate.max(1) as u64));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut rows = 0i64;
+            while !done.load(Ordering::Relaxed) {
+                tick.tick().await;
+                sqlx::query("UPDATE account SET balance = balance + 1 WHERE id = $1")
+                    .bind(rng.random_range(1..=n))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                rows += 1;
+            }
+            rows
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    done.store(true, Ordering::Relaxed);
+    let mut rows = 0;
+    for w in writers {
+        rows += w.await.unwrap();
+    }
+    let written = t.elapsed();
+    f.caught_up(Duration::from_secs(1_800)).await;
+    let applied = t.elapsed();
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    f.assert_equal().await;
+    format!(
+        "{n} rows of 9,600-character notes, 4 writers: {rows} one-row updates committed in {written:.2?} ({:.0}/s written); copy caught up after {applied:.2?}: {:.0} rows/s applied",
+        rows as f64 / written.as_secs_f64(),
+        rows as f64 / applied.as_secs_f64()
+    )
 }
 
 async fn latency(seconds: u64) {

@@ -18,6 +18,7 @@ use super::apply::{tombstone, Batch, ChangeMeta, ChangeOp, Targets};
 use super::cell::Cell;
 use super::dead_letter::{self, DeadLetter};
 use super::error::SyncError;
+use super::kept::{self, Held, KeptValues};
 use super::lsn::Lsn;
 use super::pgoutput::{Datum, Message};
 use super::source;
@@ -59,6 +60,8 @@ pub(super) struct Applier<'a> {
     pending_commit_us: Option<i64>,
     oldest_unflushed: Option<Instant>,
     last_record: Instant,
+    /// Unchanged large values: rows of the batch by key, updates held.
+    kept: KeptValues,
 }
 
 impl<'a> Applier<'a> {
@@ -85,6 +88,7 @@ impl<'a> Applier<'a> {
             pending_commit_us: None,
             oldest_unflushed: None,
             last_record: Instant::now(),
+            kept: KeptValues::new(p),
         }
     }
 
@@ -92,7 +96,9 @@ impl<'a> Applier<'a> {
     /// complete transaction (and records the position every
     /// [`RECORD_EVERY`]).
     pub(super) async fn flush(&mut self) -> Result<(), SyncError> {
+        self.push_held().await?;
         self.write_batch().await?;
+        self.kept.written();
         self.pending_commit_us = None;
         self.oldest_unflushed = None;
         if let Some(c) = self.complete.take() {
@@ -139,7 +145,7 @@ impl<'a> Applier<'a> {
         let due = self
             .oldest_unflushed
             .is_some_and(|t| t.elapsed() >= self.opts.max_delay);
-        if due && (self.complete.is_some() || self.batch.rows > 0) {
+        if due && (self.complete.is_some() || self.rows() > 0) {
             self.flush().await
         } else {
             self.record_position_when_due().await
@@ -150,7 +156,7 @@ impl<'a> Applier<'a> {
     pub(super) async fn on_message(&mut self, m: StreamMessage) -> Result<(), SyncError> {
         match m {
             StreamMessage::Keepalive { end, .. } => {
-                if self.open.is_none() && self.batch.rows == 0 && self.complete.is_none() {
+                if self.open.is_none() && self.rows() == 0 && self.complete.is_none() {
                     // Idle: nothing of ours before `end` is pending, so the
                     // slot may move on (PostgreSQL's own apply worker does the same).
                     self.acked.fetch_max(end.0, Ordering::SeqCst);
@@ -159,11 +165,12 @@ impl<'a> Applier<'a> {
             }
             StreamMessage::XLogData { data, .. } => {
                 self.on_change(super::pgoutput::decode(data)?).await?;
-                if self.batch.rows > 0 && self.oldest_unflushed.is_none() {
+                if self.rows() > 0 && self.oldest_unflushed.is_none() {
                     self.oldest_unflushed = Some(Instant::now());
                 }
-                if self.batch.rows >= self.opts.max_batch_rows
-                    || self.batch.bytes() >= self.opts.max_batch_bytes
+                if self.rows() >= self.opts.max_batch_rows
+                    || self.batch.bytes() + self.kept.bytes() >= self.opts.max_batch_bytes
+                    || self.kept.full()
                 {
                     self.flush().await?;
                 }
@@ -265,7 +272,7 @@ impl<'a> Applier<'a> {
         self.open = None;
         self.complete = Some(end_lsn);
         self.last_commit_us = Some(commit_time_us);
-        if self.batch.rows == 0 {
+        if self.rows() == 0 {
             // A transaction with nothing of ours (or flushed already).
             self.acked.fetch_max(end_lsn.0, Ordering::SeqCst);
             self.complete = None;
@@ -300,7 +307,92 @@ impl<'a> Applier<'a> {
         op: ChangeOp,
     ) -> Result<(), SyncError> {
         let (v, meta) = (self.version()?, self.meta(op));
-        (self.targets).push(self.p, &mut self.batch, table, cells, v, deleted, meta)
+        if self.kept.rows() > 0 {
+            // After a held update, every change is held (the targets take
+            // them in stream order), checked now so that a refused one is
+            // set aside now.
+            let mut check = self.targets.batch();
+            (self.targets).push(self.p, &mut check, table, cells, v, deleted, meta)?;
+            self.kept.hold(Held {
+                table,
+                cells: cells.to_vec(),
+                version: v,
+                deleted,
+                meta,
+                invalidation: false,
+                unknown: Vec::new(),
+                lookup: Vec::new(),
+                raw_key: Vec::new(),
+            });
+        } else {
+            (self.targets).push(self.p, &mut self.batch, table, cells, v, deleted, meta)?;
+        }
+        (self.kept).pushed(&self.p.tables[table], table, cells, deleted, &[], None);
+        Ok(())
+    }
+
+    /// Only the cache invalidation of a row (held after a held update).
+    fn invalidate(&mut self, table: usize, cells: &[Cell]) -> Result<(), SyncError> {
+        if self.kept.rows() > 0 {
+            self.kept.hold(Held {
+                table,
+                cells: cells.to_vec(),
+                version: self.version()?,
+                deleted: false,
+                meta: None,
+                invalidation: true,
+                unknown: Vec::new(),
+                lookup: Vec::new(),
+                raw_key: Vec::new(),
+            });
+            return Ok(());
+        }
+        (self.targets).push_invalidation(self.p, &mut self.batch, table, cells)
+    }
+
+    /// Rows pending: in the batch, and held.
+    fn rows(&self) -> usize {
+        self.batch.rows + self.kept.rows()
+    }
+
+    /// Fills the held updates (one ClickHouse read per table, before the
+    /// batch is written) and pushes every held change, in order. An update
+    /// whose row the copy lacks, or a value a target refuses, stops the
+    /// pipeline or (with dead letters) is set aside.
+    async fn push_held(&mut self) -> Result<(), SyncError> {
+        if self.kept.rows() == 0 {
+            return Ok(());
+        }
+        let missing = self.kept.resolve(self.p, self.targets).await?;
+        let held = std::mem::take(&mut self.kept.held);
+        let (p, targets) = (self.p, self.targets);
+        for (h, miss) in held.into_iter().zip(missing) {
+            let r = match miss {
+                Some(e) => Err(e),
+                None if h.invalidation => {
+                    targets.push_invalidation(p, &mut self.batch, h.table, &h.cells)
+                }
+                None => targets.push(
+                    p,
+                    &mut self.batch,
+                    h.table,
+                    &h.cells,
+                    h.version,
+                    h.deleted,
+                    h.meta,
+                ),
+            };
+            let Err(e) = r else {
+                continue;
+            };
+            if !self.opts.dead_letters {
+                return Err(e);
+            }
+            let letter = DeadLetter::of(e, h.raw_key, Lsn(h.version))?;
+            dead_letter::record(self.ctl, p, std::slice::from_ref(&letter)).await?;
+            targets.push_invalidation(p, &mut self.batch, h.table, &h.cells)?;
+        }
+        Ok(())
     }
 
     fn insert(&mut self, m: &RelMap, new: &[Datum]) -> Result<(), SyncError> {
@@ -338,22 +430,53 @@ impl<'a> Applier<'a> {
         let keys = p.tables[m.table].key_indexes();
         let key_moved = (old_key.as_ref()).is_some_and(|o| keys.iter().any(|&k| o[k] != cells[k]));
         let mut gone = false;
+        // Columns left to read from the copy when the batch is written,
+        // and the key the copy holds the row under (see `kept`).
+        let mut held: Option<(Vec<usize>, Vec<Cell>)> = None;
         if !unknown.is_empty() {
-            // Keep the value the target holds: write what is pending first,
-            // so the target is current. The targets hold the row under its
-            // key before.
-            self.flush().await?;
+            let t = &p.tables[m.table];
             let before = old_key.as_deref().filter(|_| key_moved);
-            let kept = keep_values(
-                p,
-                self.targets,
-                self.ctl,
-                m.table,
-                &mut cells,
-                before,
-                &unknown,
-            );
-            gone = Box::pin(kept).await? == Kept::RowGone;
+            // The targets hold the row under its key before.
+            let lookup: Vec<Cell> = (t.columns.iter().enumerate())
+                .map(|(i, c)| match (c.key, before) {
+                    (false, _) => Cell::Null,
+                    (true, Some(b)) => b[i].clone(),
+                    (true, None) => cells[i].clone(),
+                })
+                .collect();
+            let mut left = Some((unknown.clone(), lookup));
+            if !self.kept.per_row {
+                if !self.kept.followed(m.table) {
+                    // From now on the batch's rows of this table are
+                    // followed; what is pending before is written first.
+                    self.flush().await?;
+                    self.kept.follow(m.table);
+                }
+                left = (self.kept).fill(t, m.table, &mut cells, &left.unwrap().1, &unknown);
+            }
+            match left {
+                // Filled from the batch's newer row of the key.
+                Some((l, _)) if l.is_empty() => {}
+                Some(l) if !self.kept.per_row && kept::copied(self.targets, m.table) => {
+                    held = Some(l);
+                }
+                left => {
+                    // Keep the value the target holds: write what is
+                    // pending first, so the target is current.
+                    self.flush().await?;
+                    let unknown = left.map_or(unknown, |(l, _)| l);
+                    let kept = keep_values(
+                        p,
+                        self.targets,
+                        self.ctl,
+                        m.table,
+                        &mut cells,
+                        before,
+                        &unknown,
+                    );
+                    gone = Box::pin(kept).await? == Kept::RowGone;
+                }
+            }
         }
         if let (true, Some(old_key)) = (key_moved, old_key) {
             // The key changed: the old key is deleted.
@@ -367,7 +490,7 @@ impl<'a> Applier<'a> {
         if gone {
             // Its value is lost with the row; the row's own delete follows.
             // Only the cache learns of it.
-            return (self.targets).push_invalidation(p, &mut self.batch, m.table, &cells);
+            return self.invalidate(m.table, &cells);
         }
         // A moved key is a new row under its new key.
         let op = if key_moved {
@@ -375,7 +498,28 @@ impl<'a> Applier<'a> {
         } else {
             ChangeOp::Update
         };
-        self.push(m.table, &cells, false, op)
+        let Some((unknown, lookup)) = held else {
+            return self.push(m.table, &cells, false, op);
+        };
+        // Held until the batch is written, checked now (the columns to
+        // read hold zeros).
+        let (v, meta) = (self.version()?, self.meta(op));
+        let mut check = self.targets.batch();
+        (self.targets).push(p, &mut check, m.table, &cells, v, false, meta)?;
+        let t = &p.tables[m.table];
+        (self.kept).pushed(t, m.table, &cells, false, &unknown, Some(&lookup));
+        self.kept.hold(Held {
+            table: m.table,
+            cells,
+            version: v,
+            deleted: false,
+            meta,
+            invalidation: false,
+            unknown,
+            lookup,
+            raw_key: raw_key(p, m, new),
+        });
+        Ok(())
     }
 
     /// A TRUNCATE of tables the pipeline carries: the transaction's rows
@@ -412,7 +556,7 @@ impl<'a> Applier<'a> {
         let letter = DeadLetter::of(e, raw_key(self.p, m, tuple), v)?;
         dead_letter::record(self.ctl, self.p, std::slice::from_ref(&letter)).await?;
         if let Ok(key) = cells_of(self.p, m, tuple, None, true, &mut Vec::new()) {
-            (self.targets).push_invalidation(self.p, &mut self.batch, m.table, &key)?;
+            self.invalidate(m.table, &key)?;
         }
         Ok(())
     }

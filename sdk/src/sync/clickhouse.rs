@@ -272,18 +272,43 @@ impl ClickHouse {
         t: usize,
         cells: &[Cell],
     ) -> Result<Option<Vec<Cell>>, SyncError> {
+        Ok(self
+            .current_rows(spec, t, &[cells])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// The current rows (highest version, not deleted) of the keys in
+    /// `keys` (each a row's cells, only its key columns read), in one
+    /// `SELECT … FINAL`: the keys travel as external data (a temporary
+    /// table in the request, never text in the query). Rows come in no
+    /// particular order; a key without a current row has none.
+    pub async fn current_rows(
+        &self,
+        spec: &TableSpec,
+        t: usize,
+        keys_of: &[&[Cell]],
+    ) -> Result<Vec<Vec<Cell>>, SyncError> {
+        if keys_of.is_empty() {
+            return Ok(Vec::new());
+        }
         let tt = &self.tables[t];
         let keys = spec.key_indexes();
         let mut data = Vec::new();
         let mut structure = Vec::new();
         for (n, &k) in keys.iter().enumerate() {
-            if n > 0 {
-                data.push(b'\t');
-            }
-            super::cell::write_tsv(&mut data, &cells[k], self.flags);
             structure.push(format!("k{n} {}", key_type(&spec.columns[k], self.flags)));
         }
-        data.push(b'\n');
+        for cells in keys_of {
+            for (n, &k) in keys.iter().enumerate() {
+                if n > 0 {
+                    data.push(b'\t');
+                }
+                super::cell::write_tsv(&mut data, &cells[k], self.flags);
+            }
+            data.push(b'\n');
+        }
         let key_list: Vec<String> = keys
             .iter()
             .map(|&k| crate::sync::quote_ch(&spec.columns[k].name))
@@ -342,21 +367,22 @@ impl ClickHouse {
             Ok(bytes)
         })
         .await?;
-        let Some(line) = out.split(|b| *b == b'\n').find(|l| !l.is_empty()) else {
-            return Ok(None);
-        };
-        let fields = super::cell::split_tsv(line);
-        let mut row = Vec::with_capacity(spec.columns.len());
-        for (col, f) in spec.columns.iter().zip(fields) {
-            row.push(super::cell::parse_ch(col, f, self.flags).map_err(|reason| {
-                SyncError::Value {
-                    table: spec.source_table.clone(),
-                    column: col.name.clone(),
-                    reason,
-                }
-            })?);
+        let mut rows = Vec::new();
+        for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let fields = super::cell::split_tsv(line);
+            let mut row = Vec::with_capacity(spec.columns.len());
+            for (col, f) in spec.columns.iter().zip(fields) {
+                row.push(super::cell::parse_ch(col, f, self.flags).map_err(|reason| {
+                    SyncError::Value {
+                        table: spec.source_table.clone(),
+                        column: col.name.clone(),
+                        reason,
+                    }
+                })?);
+            }
+            rows.push(row);
         }
-        Ok(Some(row))
+        Ok(rows)
     }
 
     /// Inserts the pending rows of one table, retrying with back-off while

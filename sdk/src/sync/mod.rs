@@ -30,6 +30,7 @@ mod copytext;
 pub mod dead_letter;
 pub mod elastic;
 pub mod error;
+mod kept;
 pub mod lsn;
 pub mod pgoutput;
 pub mod progress;
