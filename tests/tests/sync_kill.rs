@@ -1,7 +1,8 @@
 //! `kill -9` at random points, 20 times, during the snapshot and during
 //! streaming, with concurrent writers: after the last restart the copy
 //! equals the source, by `strata sync verify` and by an independent
-//! comparison of counts and sums.
+//! comparison of counts and sums. Some rows hold large (TOASTed) notes
+//! that the writers' updates leave unchanged.
 
 mod pg_common;
 mod sync_common;
@@ -59,7 +60,7 @@ async fn writer(url: String, next_id: Arc<AtomicI64>, stop: Arc<AtomicBool>, see
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
         let hi = next_id.load(Ordering::Relaxed);
-        let r = match rng.below(5) {
+        let r = match rng.below(6) {
             0 => {
                 let id = next_id.fetch_add(3, Ordering::Relaxed);
                 sqlx::query(
@@ -82,6 +83,30 @@ async fn writer(url: String, next_id: Arc<AtomicI64>, stop: Arc<AtomicBool>, see
                 .execute(&mut c)
                 .await
                 .map(|_| ()),
+            5 => {
+                // A row of a large note (every 50th): updated (the note
+                // unchanged and unsent), its key moved, then deleted, in
+                // three transactions.
+                let id = ((rng.below(hi as u64 / 50) + 1) * 50) as i64;
+                let moved = next_id.fetch_add(1, Ordering::Relaxed);
+                async {
+                    sqlx::query("UPDATE account SET balance = balance + 1 WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut c)
+                        .await?;
+                    sqlx::query("UPDATE account SET id = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(moved)
+                        .execute(&mut c)
+                        .await?;
+                    sqlx::query("DELETE FROM account WHERE id = $1")
+                        .bind(moved)
+                        .execute(&mut c)
+                        .await
+                        .map(|_| ())
+                }
+                .await
+            }
             _ => {
                 // A multi-statement transaction touching one key twice.
                 let id = (rng.below(hi as u64) + 1) as i64;
@@ -119,6 +144,14 @@ async fn twenty_kill_9_during_snapshot_and_stream_then_verify_equal() {
     let log = dir.path().join("sync.log");
     let mut c = f.conn().await;
     insert_accounts(&mut c, 1, 40_000).await;
+    // Large notes (9,600 characters, stored out of line): the writers'
+    // updates leave them unchanged and unsent, so a replay after a kill
+    // meets keys the copy already deleted (the newcomer's fault: such a
+    // run failed on every restart).
+    sqlx::query("UPDATE account SET note = (SELECT string_agg(md5(id::text || '-' || g), '') FROM generate_series(1, 300) g) WHERE id % 50 = 0")
+        .execute(&mut c)
+        .await
+        .unwrap();
 
     let next_id = Arc::new(AtomicI64::new(40_001));
     let stop = Arc::new(AtomicBool::new(false));

@@ -23,7 +23,7 @@ use super::lsn::Lsn;
 use super::pgoutput::{Datum, Message};
 use super::source;
 use super::spec::Pipeline;
-use super::stream::{cells_of, keep_values, map_relation, raw_key, Kept, RelMap};
+use super::stream::{cells_of, from_source, keep_values, map_relation, raw_key, Kept, RelMap};
 use super::wire::StreamMessage;
 use super::RunOptions;
 
@@ -357,7 +357,9 @@ impl<'a> Applier<'a> {
 
     /// Fills the held updates (one ClickHouse read per table, before the
     /// batch is written) and pushes every held change, in order. An update
-    /// whose row the copy lacks, or a value a target refuses, stops the
+    /// whose row the copy lacks is filled from the source row as it is now,
+    /// or becomes only a cache invalidation when the row is gone from the
+    /// source (see [`keep_values`]); a value a target refuses stops the
     /// pipeline or (with dead letters) is set aside.
     async fn push_held(&mut self) -> Result<(), SyncError> {
         if self.kept.rows() == 0 {
@@ -366,13 +368,20 @@ impl<'a> Applier<'a> {
         let missing = self.kept.resolve(self.p, self.targets).await?;
         let held = std::mem::take(&mut self.kept.held);
         let (p, targets) = (self.p, self.targets);
-        for (h, miss) in held.into_iter().zip(missing) {
-            let r = match miss {
-                Some(e) => Err(e),
-                None if h.invalidation => {
+        for (mut h, miss) in held.into_iter().zip(missing) {
+            let filled = match miss {
+                true => from_source(self.ctl, p, h.table, &mut h.cells, &h.unknown).await,
+                false => Ok(Kept::Filled),
+            };
+            let r = match filled {
+                Err(e) => Err(e),
+                Ok(Kept::RowGone) => {
                     targets.push_invalidation(p, &mut self.batch, h.table, &h.cells)
                 }
-                None => targets.push(
+                Ok(Kept::Filled) if h.invalidation => {
+                    targets.push_invalidation(p, &mut self.batch, h.table, &h.cells)
+                }
+                Ok(Kept::Filled) => targets.push(
                     p,
                     &mut self.batch,
                     h.table,

@@ -217,14 +217,15 @@ impl KeptValues {
     /// Reads the rows the held updates left unchanged: per table, one
     /// `SELECT … FINAL` per [`READ_KEYS`] distinct keys from the first
     /// ClickHouse target that copies it, before anything of the batch is
-    /// written. Fills what is found; returns, per held change, `None` or
-    /// the error of a key the copy has no row for.
+    /// written. Fills what is found; returns, per held change, whether the
+    /// copy had no live row for its key (the caller reads the source row
+    /// instead: see [`super::stream::keep_values`] on why that converges).
     pub async fn resolve(
         &mut self,
         p: &Pipeline,
         targets: &Targets,
-    ) -> Result<Vec<Option<SyncError>>, SyncError> {
-        let mut missing: Vec<Option<SyncError>> = self.held.iter().map(|_| None).collect();
+    ) -> Result<Vec<bool>, SyncError> {
+        let mut missing: Vec<bool> = vec![false; self.held.len()];
         if self.held_updates == 0 {
             return Ok(missing);
         }
@@ -275,13 +276,7 @@ impl KeptValues {
                         }
                         h.unknown.clear();
                     }
-                    None => {
-                        missing[n] = Some(SyncError::Value {
-                            table: t.source_table.clone(),
-                            column: t.columns[h.unknown[0]].name.clone(),
-                            reason: "an update left this large (TOASTed) value unchanged and the server did not send it, and the ClickHouse copy has no row for its key; set `REPLICA IDENTITY FULL` on the table (possible when it has no secret field) so that the old row carries it".into(),
-                        });
-                    }
+                    None => missing[n] = true,
                 }
             }
         }

@@ -157,8 +157,16 @@ pub(super) enum Kept {
 /// `ctl` by key) — the same value unless a later transaction changed it,
 /// whose own change follows in the stream. A pipeline whose targets take
 /// only the keys of this table (a cache's invalidation) needs no value.
-/// Errors: a ClickHouse copy lacking the row names the column and the way
-/// out.
+///
+/// A ClickHouse copy without a live row for the key also falls back to
+/// the source row. That happens on a replay after a crash (the copy already
+/// holds this transaction's or a later one's delete of the key) and after a
+/// snapshot resumed in a fresh snapshot (the copy holds the row under its
+/// newer key, or not at all): in both, the changes after this one follow
+/// in the stream, so the source row as it is now converges to the same
+/// end, and a row gone from the source gives [`Kept::RowGone`] (its delete
+/// follows). Stopping there instead left the pipeline failed on every
+/// restart.
 pub(super) async fn keep_values(
     p: &Pipeline,
     targets: &Targets,
@@ -169,7 +177,6 @@ pub(super) async fn keep_values(
     unknown: &[usize],
 ) -> Result<Kept, SyncError> {
     let t = &p.tables[table];
-    let column = t.columns[unknown[0]].name.clone();
     // What the copies hold is under the key before a key change.
     let mut lookup = cells.to_vec();
     if let Some(old) = before {
@@ -177,28 +184,19 @@ pub(super) async fn keep_values(
             lookup[k] = old[k].clone();
         }
     }
-    let refuse = |why: &str| {
-        SyncError::Value {
-        table: t.source_table.clone(),
-        column: column.clone(),
-        reason: format!(
-            "an update left this large (TOASTed) value unchanged and the server did not send it, and {why}; set `REPLICA IDENTITY FULL` on the table (possible when it has no secret field) so that the old row carries it"
-        ),
-    }
-    };
     for target in &targets.list {
         if let super::apply::Target::ClickHouse(ch) = target {
             let Some(ti) = ch.table_for(table) else {
                 continue;
             };
-            let row = ch.current_row(t, ti, &lookup).await?;
-            let Some(row) = row else {
-                return Err(refuse("the ClickHouse copy has no row for its key"));
-            };
-            for &i in unknown {
-                cells[i] = row[i].clone();
+            if let Some(row) = ch.current_row(t, ti, &lookup).await? {
+                for &i in unknown {
+                    cells[i] = row[i].clone();
+                }
+                return Ok(Kept::Filled);
             }
-            return Ok(Kept::Filled);
+            // No live row at the copy: the source row (see above).
+            return from_source(ctl, p, table, cells, unknown).await;
         }
     }
     if !targets.need_values(table) {
@@ -218,6 +216,21 @@ pub(super) async fn keep_values(
             }
         }
     }
+    from_source(ctl, p, table, cells, unknown).await
+}
+
+/// Fills the `unknown` columns of an update from the source row as it is
+/// now ([`keep_values`]), saying so on stderr; [`Kept::RowGone`] when no
+/// row has the update's key any more.
+pub(super) async fn from_source(
+    ctl: &mut PgConnection,
+    p: &Pipeline,
+    table: usize,
+    cells: &mut [Cell],
+    unknown: &[usize],
+) -> Result<Kept, SyncError> {
+    let t = &p.tables[table];
+    let column = &t.columns[unknown[0]].name;
     match read_back(ctl, p, table, cells, unknown).await? {
         Some(values) => {
             for (&i, v) in unknown.iter().zip(values) {
