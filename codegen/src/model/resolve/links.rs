@@ -329,6 +329,23 @@ impl Resolver<'_> {
         }
     }
 
+    /// Reports `to`, a sync rule's target that names no store.
+    fn unknown_sync_store(&mut self, to: &ast::Name, stores: &Stores) {
+        if self.quiet(to) {
+            return;
+        }
+        self.err(
+            Problem::new(
+                Code::UnknownStore,
+                to.span,
+                format!("no store named `{}`", to.value),
+            )
+            .label("unknown store")
+            .suggest_when(self.probs, to, stores.keys().map(String::as_str))
+            .help_or(format!("declared stores: {}", list(stores.keys()))),
+        );
+    }
+
     pub(super) fn sync(
         &mut self,
         files: &[ast::SchemaFile],
@@ -359,25 +376,17 @@ impl Resolver<'_> {
                     )
                     .help_or("`from` names an entity declared under `entities:`"),
                 );
+                // The stores are still checked: every problem of a run.
+                for to in s.to.iter().filter(|to| stores.id(to).is_none()) {
+                    self.unknown_sync_store(to, stores);
+                }
                 continue;
             };
             let e = &entities[ei.index()];
             for to in &s.to {
                 let found = stores.id(to).map(|id| (id, &stores[&to.value]));
                 let Some((target, store)) = found else {
-                    if self.quiet(to) {
-                        continue;
-                    }
-                    self.err(
-                        Problem::new(
-                            Code::UnknownStore,
-                            to.span,
-                            format!("no store named `{}`", to.value),
-                        )
-                        .label("unknown store")
-                        .suggest_when(self.probs, to, stores.keys().map(String::as_str))
-                        .help_or(format!("declared stores: {}", list(stores.keys()))),
-                    );
+                    self.unknown_sync_store(to, stores);
                     continue;
                 };
                 let why = if target == e.store {
