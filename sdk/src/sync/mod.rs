@@ -271,8 +271,12 @@ async fn run_once(
             let (cp, snap) = conn.create_slot(&slot, false).await?;
             source::record_new_slot(&mut ctl, p, &slot, cp).await?;
             snapshot::plan(&mut ctl, p, &all, opts.chunk_rows).await?;
-            snapshot::run(p, &targets, snapshot::Snapshot::Exported(snap), cp, opts).await?;
-            source::mark_snapshot_done(&mut ctl, p).await?;
+            let snap = snapshot::Snapshot::Exported(snap);
+            match snapshot::run(p, &targets, snap, cp, opts, stop.clone()).await? {
+                snapshot::Copied::All => source::mark_snapshot_done(&mut ctl, p).await?,
+                // The next run resumes at the first chunk not done.
+                snapshot::Copied::Stopped => return Ok(()),
+            }
             (conn, cp)
         }
         Some(confirmed) => {
@@ -288,12 +292,19 @@ async fn run_once(
                     confirmed
                 }
             };
-            if !state.as_ref().is_some_and(|s| s.snapshot_done) {
+            let copied = if !state.as_ref().is_some_and(|s| s.snapshot_done) {
                 snapshot::plan(&mut ctl, p, &all, opts.chunk_rows).await?;
-                snapshot::run(p, &targets, snapshot::Snapshot::Fresh, cp, opts).await?;
-                source::mark_snapshot_done(&mut ctl, p).await?;
+                let snap = snapshot::Snapshot::Fresh;
+                let copied = snapshot::run(p, &targets, snap, cp, opts, stop.clone()).await?;
+                if copied == snapshot::Copied::All {
+                    source::mark_snapshot_done(&mut ctl, p).await?;
+                }
+                copied
             } else {
-                recopy::run(&mut ctl, p, &targets, &info, opts).await?;
+                recopy::run(&mut ctl, p, &targets, &info, opts, stop.clone()).await?
+            };
+            if copied == snapshot::Copied::Stopped {
+                return Ok(());
             }
             (ReplConn::connect(&info, "strata-sync").await?, confirmed)
         }
