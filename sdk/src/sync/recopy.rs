@@ -67,9 +67,11 @@ pub async fn plan(
         for m in c.missing(&p.tables).await? {
             let spec = &p.tables[m.table];
             if m.whole_table {
+                // What the run found, not why: the entity may be new to
+                // the rules, or its copy was moved aside by `recopy`.
                 eprintln!(
-                    "strata sync: pipeline `{}`: `{}` is new to the copy; copying it",
-                    p.name, spec.source_table
+                    "strata sync: pipeline `{}`: `{}` has no copy at the target `{}` (new to the sync rules, or moved aside by `strata sync recopy`); copying it",
+                    p.name, spec.source_table, c.store
                 );
                 need.push(m.table);
                 continue;

@@ -206,7 +206,8 @@ pub async fn plan(
 
 /// The work left: chunks not yet copied, done chunks of unfinished
 /// tables to read again (see the module docs), and (rows done, rows
-/// estimated in all).
+/// estimated in all) of the unfinished tables only: a copy made again of
+/// one table does not count the rows of the tables copied before.
 pub async fn remaining(
     c: &mut PgConnection,
     p: &Pipeline,
@@ -234,17 +235,18 @@ pub async fn remaining(
             est_rows: est,
             again: None,
         };
+        if done && table_done {
+            continue;
+        }
         if done {
             let copied: Option<i64> = r.get(6);
             done_rows += copied.unwrap_or(est) as u64;
             total += copied.unwrap_or(est) as u64;
-            if !table_done {
-                let since: Option<i64> = r.get(7);
-                again.push(Chunk {
-                    again: Some(since),
-                    ..ch
-                });
-            }
+            let since: Option<i64> = r.get(7);
+            again.push(Chunk {
+                again: Some(since),
+                ..ch
+            });
             continue;
         }
         total += est as u64;
