@@ -248,7 +248,7 @@ async fn run_retrying(
         let mut ready = false;
         let r = attempt(p, &opts, stop.clone(), &mut lock, &mut ready).await;
         match r {
-            Ok(()) => return Ok(()),
+            Ok(()) => break,
             Err(e) if e.is_transient() && !*stop.borrow() => {
                 if ready {
                     waits = start_backoff();
@@ -271,9 +271,14 @@ async fn run_retrying(
             Err(e) => return Err(e),
         }
         if *stop.borrow() {
-            return Ok(());
+            break;
         }
     }
+    // Stopped: an error a retry recorded is not the run's failure.
+    if let Some(c) = lock.as_mut() {
+        let _ = source::clear_failure(c, p).await;
+    }
+    Ok(())
 }
 
 /// One attempt: takes the pipeline's lock unless `lock` still holds it
