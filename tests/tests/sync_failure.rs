@@ -251,3 +251,35 @@ sync:
         other => panic!("expected TargetRefused, got {other:?}"),
     }
 }
+
+/// A ClickHouse URL that does not parse is refused naming where it came
+/// from (the store's `url:` template and its variable), not only
+/// "relative URL without a base".
+#[test]
+fn a_target_url_that_does_not_parse_names_its_template_and_variable() {
+    let dir = pg_common::TempDir::new("sync_bad_url");
+    let schema = dir.path().join("schema.yaml");
+    std::fs::write(&schema, SCHEMA).unwrap();
+    let out = Command::new(strata_bin())
+        .args([
+            "sync",
+            "verify",
+            schema.to_str().unwrap(),
+            "--to",
+            "analytics",
+        ])
+        .env("CLICKHOUSE_URL", "not-a-url")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .expect("run strata sync verify");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for said in [
+        "store `analytics`",
+        "${CLICKHOUSE_URL:http://127.0.0.1:8123}",
+        "CLICKHOUSE_URL from the environment",
+        "relative URL without a base",
+    ] {
+        assert!(err.contains(said), "{said} not in: {err}");
+    }
+}

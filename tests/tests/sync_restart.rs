@@ -320,3 +320,36 @@ async fn a_row_moved_into_a_done_chunk_after_a_crash_is_copied_again() {
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
 }
+
+/// The progress of a copy made again (a recopy, an entity new to the
+/// rules) counts only the tables being copied: a newcomer's bar read
+/// 261284/261284 for a 211,284-row table, the other table's done rows
+/// included. Here table 0 is done and table 1 (planned by hand) has one
+/// chunk done (10 rows) and one to copy (about 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_progress_of_a_copy_made_again_counts_only_its_tables() {
+    let f = Fixture::new(SCHEMA).await;
+    let mut c = f.conn().await;
+    insert_accounts(&mut c, 1, 500).await;
+    let (stop, run) = f.start(RunOptions::default().with_chunk_rows(100));
+    f.caught_up(Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    sqlx::query(
+        "INSERT INTO strata_sync.chunks (pipeline, tbl, chunk, lo_page, hi_page, est_rows, copied_rows, done, snap_xmin)
+         VALUES ($1, 1, 0, 0, 1, 12, 10, true, 1), ($1, 1, 1, 1, NULL, 20, NULL, false, NULL)",
+    )
+    .bind(&f.pipeline.name)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let (todo, done, total) = strata_sdk::sync::snapshot::remaining(&mut c, &f.pipeline)
+        .await
+        .unwrap();
+    assert_eq!((done, total), (10, 30));
+    let chunks: Vec<(usize, i32, bool)> = (todo.iter())
+        .map(|ch| (ch.table, ch.chunk, ch.again.is_some()))
+        .collect();
+    // The chunk to copy first, then the done one read again (resuming).
+    assert_eq!(chunks, [(1, 1, false), (1, 0, true)]);
+}

@@ -71,3 +71,54 @@ async fn status_tells_running_by_the_runner_and_caught_up_reads_zero() {
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
 }
+
+/// A runner retrying its start because its target is down (a newcomer's
+/// status said "not running" meanwhile: each attempt dropped the lock)
+/// holds the pipeline across the retries, and status says what it
+/// retries after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_tells_a_runner_retrying_its_start_and_why() {
+    let mut f = Fixture::new(SCHEMA).await;
+    let mut c = f.conn().await;
+    insert_accounts(&mut c, 1, 20).await;
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    for t in &mut f.pipeline.targets {
+        if let sync::TargetSpec::ClickHouse { url, .. } = t {
+            *url = "http://127.0.0.1:1".into();
+        }
+    }
+    let (stop, run) = f.start(RunOptions::default());
+    let s = status_until(&f, "the retried error seen", |s| {
+        s.last_failure.is_some() && s.locked
+    })
+    .await;
+    // Several reads over the next seconds: the lock is held throughout.
+    for _ in 0..3 {
+        let s = sync::status(&f.pipeline).await.expect("status");
+        assert!(s.running() && !s.active, "{s}");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let text = s.to_string();
+    assert!(
+        text.contains("running (not streaming: starting, retrying after an error at"),
+        "{text}"
+    );
+    assert!(text.contains("127.0.0.1:1"), "{text}");
+    assert!(!text.contains("INSERT"), "{text}");
+    let asked = Instant::now();
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("a stop ends the wait between attempts")
+        .unwrap()
+        .unwrap();
+    assert!(asked.elapsed() < Duration::from_secs(10));
+    // Stopped cleanly: the retried error is not reported as a failed run.
+    let s = sync::status(&f.pipeline).await.expect("status");
+    assert!(!s.running(), "{s}");
+    assert!(s.last_failure.is_none(), "{s}");
+    assert!(!s.to_string().contains("last run failed"), "{s}");
+}

@@ -181,8 +181,13 @@ pub fn stop_on_signals() -> watch::Receiver<bool> {
 /// (waiting while another runner holds it), creates the publication, the
 /// slot and the targets' tables when missing, copies the initial snapshot
 /// (resuming at the first chunk not done), then streams. Transient
-/// failures (a connection lost, the slot still held by a dying runner)
-/// restart from the acknowledged position after a second; others return.
+/// failures (a connection lost, a target down, the slot still held by a
+/// dying runner) restart from the acknowledged position after a wait that
+/// doubles from 1 s to 30 s (plus jitter), the lock held meanwhile (so
+/// `strata sync status` says the pipeline runs, and the error it retries);
+/// others return. A stop set during the snapshot (or a copy made again)
+/// ends the run after the chunks in flight are written; the next run
+/// resumes at the first chunk not done.
 /// The gauge `strata_sync_up{pipeline}` is 1 while this runs, 0 after.
 ///
 /// A field added by a migration that also listed it in the publication
@@ -209,26 +214,126 @@ pub async fn run(
     r
 }
 
+/// Waits between attempts to start (or restart) a pipeline: doubling from
+/// 1 s up to 30 s, each plus up to as much again of random jitter, as
+/// target writes back off ([`retry::forever`]); started again from 1 s
+/// once an attempt got its targets ready.
+fn start_backoff() -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(30))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// How often the connection holding the pipeline's lock is checked
+/// while an attempt runs.
+const LOCK_CHECK: Duration = Duration::from_secs(5);
+
 async fn run_retrying(
     p: &Pipeline,
     opts: RunOptions,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<(), SyncError> {
     p.validate()?;
+    let mut waits = start_backoff();
+    // The pipeline's advisory lock, held across the attempts on a
+    // connection of its own: `strata sync status` tells the runner by it,
+    // also while a target is down at the start and the run retries.
+    let mut lock: Option<sqlx::PgConnection> = None;
     loop {
-        match run_once(p, &opts, stop.clone()).await {
-            Ok(()) => return Ok(()),
+        let mut ready = false;
+        let r = attempt(p, &opts, stop.clone(), &mut lock, &mut ready).await;
+        match r {
+            Ok(()) => break,
             Err(e) if e.is_transient() && !*stop.borrow() => {
+                if ready {
+                    waits = start_backoff();
+                }
+                let wait = waits.next().unwrap_or(Duration::from_secs(30));
                 eprintln!(
-                    "strata sync: pipeline `{}`: {e}; restarting from the acknowledged position",
-                    p.name
+                    "strata sync: pipeline `{}`: {e}; restarting from the acknowledged position in {:.1}s",
+                    p.name,
+                    wait.as_secs_f64()
                 );
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // For `strata sync status` ("retrying …"); best effort.
+                if let Some(c) = lock.as_mut() {
+                    source::record_retry(c, p, &e).await;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
             }
             Err(e) => return Err(e),
         }
         if *stop.borrow() {
-            return Ok(());
+            break;
+        }
+    }
+    // Stopped: an error a retry recorded is not the run's failure.
+    if let Some(c) = lock.as_mut() {
+        let _ = source::clear_failure(c, p).await;
+    }
+    Ok(())
+}
+
+/// One attempt: takes the pipeline's lock unless `lock` still holds it
+/// (waiting while another runner holds it), then runs until the stop,
+/// an error, or the lock's connection is lost (a transient error: the
+/// lock may be free, so the attempt ends and the next takes it again).
+/// `ready` turns true once the targets are ready.
+async fn attempt(
+    p: &Pipeline,
+    opts: &RunOptions,
+    mut stop: watch::Receiver<bool>,
+    lock: &mut Option<sqlx::PgConnection>,
+    ready: &mut bool,
+) -> Result<(), SyncError> {
+    if let Some(c) = lock.as_mut() {
+        if sqlx::query("SELECT 1").execute(&mut *c).await.is_err() {
+            *lock = None;
+        }
+    }
+    if lock.is_none() {
+        let mut c = source::connect(&p.source_url).await?;
+        source::check_server(&mut c).await?;
+        tokio::select! {
+            r = source::lock(&mut c, p) => r?,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        source::ensure_meta(&mut c).await?;
+        source::clear_failure(&mut c, p).await?;
+        *lock = Some(c);
+    }
+    let Some(held) = lock.as_mut() else {
+        return Err(SyncError::Source(
+            "the pipeline's lock was not taken".into(),
+        ));
+    };
+    // Boxed as a `dyn` future: the whole run's future type is deep enough
+    // to overflow the trait solver of a caller that spawns it.
+    let once: std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), SyncError>> + Send + '_>,
+    > = Box::pin(run_once(p, opts, stop, ready));
+    tokio::select! {
+        r = once => r,
+        e = watch_lock(held) => Err(e),
+    }
+}
+
+/// Returns once the connection holding the lock fails (checked every
+/// [`LOCK_CHECK`]).
+async fn watch_lock(c: &mut sqlx::PgConnection) -> SyncError {
+    loop {
+        tokio::time::sleep(LOCK_CHECK).await;
+        if let Err(e) = sqlx::query("SELECT 1").execute(&mut *c).await {
+            return SyncError::Source(format!(
+                "the connection holding the pipeline's lock failed: {e}"
+            ));
         }
     }
 }
@@ -237,15 +342,10 @@ async fn run_once(
     p: &Pipeline,
     opts: &RunOptions,
     mut stop: watch::Receiver<bool>,
+    ready: &mut bool,
 ) -> Result<(), SyncError> {
     let mut ctl = source::connect(&p.source_url).await?;
-    source::check_server(&mut ctl).await?;
-    tokio::select! {
-        r = source::lock(&mut ctl, p) => r?,
-        _ = stop.wait_for(|s| *s) => return Ok(()),
-    }
     source::ensure_meta(&mut ctl).await?;
-    source::clear_failure(&mut ctl, p).await?;
     let targets = Targets::new(p)?;
     let state = source::state(&mut ctl, p).await?;
     // What the publication listed before this run touches it decides
@@ -262,6 +362,7 @@ async fn run_once(
         r = targets.ensure(p) => r?,
         _ = stop.wait_for(|s| *s) => return Ok(()),
     }
+    *ready = true;
     let info = ConnInfo::parse(&p.source_url)?;
     let slot = p.slot(&info.database);
     let all: Vec<usize> = (0..p.tables.len()).collect();
@@ -271,8 +372,12 @@ async fn run_once(
             let (cp, snap) = conn.create_slot(&slot, false).await?;
             source::record_new_slot(&mut ctl, p, &slot, cp).await?;
             snapshot::plan(&mut ctl, p, &all, opts.chunk_rows).await?;
-            snapshot::run(p, &targets, snapshot::Snapshot::Exported(snap), cp, opts).await?;
-            source::mark_snapshot_done(&mut ctl, p).await?;
+            let snap = snapshot::Snapshot::Exported(snap);
+            match snapshot::run(p, &targets, snap, cp, opts, stop.clone()).await? {
+                snapshot::Copied::All => source::mark_snapshot_done(&mut ctl, p).await?,
+                // The next run resumes at the first chunk not done.
+                snapshot::Copied::Stopped => return Ok(()),
+            }
             (conn, cp)
         }
         Some(confirmed) => {
@@ -288,12 +393,19 @@ async fn run_once(
                     confirmed
                 }
             };
-            if !state.as_ref().is_some_and(|s| s.snapshot_done) {
+            let copied = if !state.as_ref().is_some_and(|s| s.snapshot_done) {
                 snapshot::plan(&mut ctl, p, &all, opts.chunk_rows).await?;
-                snapshot::run(p, &targets, snapshot::Snapshot::Fresh, cp, opts).await?;
-                source::mark_snapshot_done(&mut ctl, p).await?;
+                let snap = snapshot::Snapshot::Fresh;
+                let copied = snapshot::run(p, &targets, snap, cp, opts, stop.clone()).await?;
+                if copied == snapshot::Copied::All {
+                    source::mark_snapshot_done(&mut ctl, p).await?;
+                }
+                copied
             } else {
-                recopy::run(&mut ctl, p, &targets, &info, opts).await?;
+                recopy::run(&mut ctl, p, &targets, &info, opts, stop.clone()).await?
+            };
+            if copied == snapshot::Copied::Stopped {
+                return Ok(());
             }
             (ReplConn::connect(&info, "strata-sync").await?, confirmed)
         }
@@ -303,6 +415,8 @@ async fn run_once(
     }
     conn.start_replication(&slot, from, &p.publication())
         .await?;
+    // Started: an error recorded by a retry is no longer the news.
+    source::clear_failure(&mut ctl, p).await?;
     stream::run(p, &targets, conn, &mut ctl, from, stop, opts).await?;
     Ok(())
 }

@@ -67,9 +67,11 @@ pub async fn plan(
         for m in c.missing(&p.tables).await? {
             let spec = &p.tables[m.table];
             if m.whole_table {
+                // What the run found, not why: the entity may be new to
+                // the rules, or its copy was moved aside by `recopy`.
                 eprintln!(
-                    "strata sync: pipeline `{}`: `{}` is new to the copy; copying it",
-                    p.name, spec.source_table
+                    "strata sync: pipeline `{}`: `{}` has no copy at the target `{}` (new to the sync rules, or moved aside by `strata sync recopy`); copying it",
+                    p.name, spec.source_table, c.store
                 );
                 need.push(m.table);
                 continue;
@@ -157,24 +159,39 @@ pub async fn check_not_behind(
 }
 
 /// Copies the planned chunks left after a finished snapshot, in a snapshot
-/// exported by a temporary slot (module docs). Nothing to do: no slot.
+/// exported by a temporary slot (module docs). Nothing to do: no slot. A
+/// stop leaves the chunks not yet taken to the next run
+/// ([`snapshot::Copied::Stopped`]), which copies them in a snapshot of
+/// its own, as after a crash.
 pub async fn run(
     ctl: &mut PgConnection,
     p: &Pipeline,
     targets: &Targets,
     info: &ConnInfo,
     opts: &RunOptions,
-) -> Result<(), SyncError> {
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<snapshot::Copied, SyncError> {
     if snapshot::remaining(ctl, p).await?.0.is_empty() {
-        return Ok(());
+        return Ok(snapshot::Copied::All);
+    }
+    if *stop.borrow() {
+        return Ok(snapshot::Copied::Stopped);
     }
     let mut conn = ReplConn::connect(info, "strata-sync-recopy").await?;
     let slot = format!("strata_recopy_{:016x}", rand::random::<u64>());
     let (cp, snap) = conn.create_slot(&slot, true).await?;
-    snapshot::run(p, targets, snapshot::Snapshot::Exported(snap), cp, opts).await?;
+    let copied = snapshot::run(
+        p,
+        targets,
+        snapshot::Snapshot::Exported(snap),
+        cp,
+        opts,
+        stop,
+    )
+    .await?;
     // Closing the exporting connection drops the temporary slot.
     drop(conn);
-    Ok(())
+    Ok(copied)
 }
 
 /// Moves aside the ClickHouse copies of entities `entities` of pipeline

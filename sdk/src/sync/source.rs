@@ -208,6 +208,23 @@ pub async fn record_failure(p: &Pipeline, e: &SyncError) {
     .await;
 }
 
+/// Records the error a running pipeline retries its start (or restart)
+/// after, on the connection holding its lock: `strata sync status` shows
+/// it while the runner holds the lock and does not stream. Best effort;
+/// cleared when the stream starts, replaced by the run's own error if it
+/// fails for good.
+pub async fn record_retry(c: &mut PgConnection, p: &Pipeline, e: &SyncError) {
+    let _ = sqlx::query(&format!(
+        "INSERT INTO {}.failures (pipeline, error) VALUES ($1, $2)
+         ON CONFLICT (pipeline) DO UPDATE SET error = EXCLUDED.error, failed_at = now()",
+        quote_ident(META_SCHEMA)
+    ))
+    .bind(&p.name)
+    .bind(e.to_string())
+    .execute(&mut *c)
+    .await;
+}
+
 /// Forgets pipeline `p`'s last failure (a run started).
 pub async fn clear_failure(c: &mut PgConnection, p: &Pipeline) -> Result<(), SyncError> {
     sqlx::query(&format!(

@@ -222,6 +222,21 @@ impl TargetSpec {
         super::elastic::Elastic::new(store, url, indexes.clone()).map(Some)
     }
 
+    /// Why the target's URL is not one its client can use (a ClickHouse or
+    /// Elasticsearch URL that does not parse, e.g. "relative URL without a
+    /// base"), so a caller can say where the URL came from; `Ok` for a
+    /// Redis target (its client checks its own).
+    pub fn check_url(&self) -> Result<(), String> {
+        match self {
+            TargetSpec::ClickHouse { url, .. } | TargetSpec::Elasticsearch { url, .. } => {
+                reqwest::Url::parse(url)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            TargetSpec::Redis { .. } => Ok(()),
+        }
+    }
+
     /// The store name.
     pub fn store(&self) -> &str {
         match self {

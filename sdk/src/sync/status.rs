@@ -52,7 +52,8 @@ pub struct Status {
     pub dead_letters: i64,
     pub oldest_dead_letters: Vec<DeadLetter>,
     /// Why the last run ended with an error, and when (RFC 3339), unless a
-    /// run started since.
+    /// run started streaming since; while a runner holds the lock without
+    /// streaming, the error it is retrying after.
     pub last_failure: Option<(String, String)>,
     /// Tables of the pipeline its publication does not list (taken out by
     /// `strata sync recopy`): their changes are not captured until the
@@ -74,21 +75,31 @@ impl std::fmt::Display for Status {
         // table that gained a column, or is new to the sync rules).
         let recopy = self.tables.iter().any(|t| t.chunks_done < t.chunks);
         let running = match (self.active, self.locked, self.snapshot_done) {
-            (true, _, _) => "running (streaming)",
-            (false, true, false) => "running (not streaming: copying the snapshot or starting)",
+            (true, _, _) => "running (streaming)".to_string(),
+            // The runner holds the lock across its retries and records
+            // the error each one follows (cleared once it streams).
+            (false, true, _) if self.last_failure.is_some() => {
+                let (error, at) = self.last_failure.clone().unwrap_or_default();
+                format!(
+                    "running (not streaming: starting, retrying after an error at {at}: {error})"
+                )
+            }
+            (false, true, false) => {
+                "running (not streaming: copying the snapshot or starting)".to_string()
+            }
             // Between streams: starting, or a target failed and the run
             // retries it from the acknowledged position.
             (false, true, true) => {
-                "running (not streaming: starting, or retrying a target that failed)"
+                "running (not streaming: starting, or retrying a target that failed)".to_string()
             }
-            (false, false, _) => "not running",
+            (false, false, _) => "not running".to_string(),
         };
         if let (false, Some((error, at))) = (self.running(), &self.last_failure) {
             writeln!(f, "  last run failed at {at}: {error}")?;
         }
         if !self.slot_exists {
             let what = if self.locked {
-                running
+                running.as_str()
             } else {
                 "not started (or dropped)"
             };
@@ -395,6 +406,18 @@ mod tests {
         assert!(!again.contains("caught up"), "{again}");
         assert!(again.contains("copying tables again"), "{again}");
         // A failed run is said while nothing runs; out-of-publication tables too.
+        // A runner retrying its start says so, with the error it retries.
+        let mut starting = status(false, true, true);
+        starting.last_failure = Some((
+            "target `analytics`: 127.0.0.1:1: error sending request".into(),
+            "2026-12-06T19:00:00Z".into(),
+        ));
+        let starting = starting.to_string();
+        assert!(
+            starting.contains("running (not streaming: starting, retrying after an error at 2026-12-06T19:00:00Z: target `analytics`"),
+            "{starting}"
+        );
+        assert!(!starting.contains("last run failed"), "{starting}");
         let mut failed = status(false, false, true);
         failed.last_failure = Some(("`lots.reserve`: NaN".into(), "2026-12-06T19:00:00Z".into()));
         failed.unpublished = vec!["lots".into()];

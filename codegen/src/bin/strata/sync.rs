@@ -284,9 +284,24 @@ fn build(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
     build_with_model(args).map(|(ps, _, _)| ps)
 }
 
+/// [`build`] for the commands that reach only the source (`status`,
+/// `drop`): a target URL that does not parse is not theirs to refuse.
+fn build_source_only(args: &Args) -> Result<Vec<Pipeline>, ExitCode> {
+    build_checked(args, false).map(|(ps, _, _)| ps)
+}
+
 type Urls = Box<dyn Fn(&str) -> Result<String, String>>;
 
 fn build_with_model(args: &Args) -> Result<(Vec<Pipeline>, strata_codegen::Model, Urls), ExitCode> {
+    build_checked(args, true)
+}
+
+/// The pipelines, the model and the store URLs; with `check_targets`, a
+/// target URL that does not parse is refused naming its `url:` template.
+fn build_checked(
+    args: &Args,
+    check_targets: bool,
+) -> Result<(Vec<Pipeline>, strata_codegen::Model, Urls), ExitCode> {
     let model = load_and_compile(&args.schema, false)?;
     for t in &args.to {
         if model.store(t).is_none() {
@@ -331,6 +346,11 @@ fn build_with_model(args: &Args) -> Result<(Vec<Pipeline>, strata_codegen::Model
     if ps.is_empty() {
         return Err(usage("the schema has no sync rule (to the chosen targets)"));
     }
+    for t in ps.iter().flat_map(|p| &p.targets).filter(|_| check_targets) {
+        if let Err(why) = t.check_url() {
+            return Err(usage(bad_target_url(&model, t.store(), &why)));
+        }
+    }
     for p in &ps {
         let from = match &over {
             Some((_, from)) => from.clone(),
@@ -346,6 +366,37 @@ fn build_with_model(args: &Args) -> Result<(Vec<Pipeline>, strata_codegen::Model
         super::target::say_database(&what, &p.source_url, &from);
     }
     Ok((ps, model, Box::new(urls)))
+}
+
+/// A target store's URL that does not parse, said with where it came from:
+/// the store's `url:` template and, for each variable in it, whether the
+/// environment set it or its default was used (the value itself is not
+/// repeated: it may hold a password).
+fn bad_target_url(model: &strata_codegen::Model, store: &str, why: &str) -> String {
+    use strata_codegen::model::TemplatePart;
+    let Some(t) = model.store(store).and_then(|s| s.url.as_ref()) else {
+        return format!("the url of store `{store}` is not a valid URL: {why}");
+    };
+    let from: Vec<String> = (t.parts.iter())
+        .filter_map(|p| match p {
+            TemplatePart::Var { name, default } => Some(
+                match (std::env::var_os(name).is_some(), default.is_some()) {
+                    (true, _) => format!("{name} from the environment"),
+                    (false, true) => format!("{name} unset: its default"),
+                    (false, false) => format!("{name} unset"),
+                },
+            ),
+            TemplatePart::Text(_) => None,
+        })
+        .collect();
+    let from = match from.is_empty() {
+        true => String::new(),
+        false => format!(", with {}", from.join(", ")),
+    };
+    format!(
+        "the url of store `{store}` (`url: {}` in the schema{from}) is not a valid URL: {why}",
+        t.raw
+    )
 }
 
 /// `strata sync consume`: every ClickHouse/Elasticsearch pipeline of the
@@ -425,7 +476,7 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
             }
             SyncCommand::Consume(a) => consume(&a).await,
             SyncCommand::Status(a) => {
-                let ps = match build(&a) {
+                let ps = match build_source_only(&a) {
                     Ok(p) => p,
                     Err(c) => return c,
                 };
@@ -513,7 +564,7 @@ pub fn run(cmd: SyncCommand) -> ExitCode {
                 ExitCode::SUCCESS
             }
             SyncCommand::Drop(a) => {
-                let ps = match build(&a) {
+                let ps = match build_source_only(&a) {
                     Ok(p) => p,
                     Err(c) => return c,
                 };

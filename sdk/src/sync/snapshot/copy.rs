@@ -74,6 +74,9 @@ pub(super) struct Worker {
     pub max_bytes: usize,
     /// Set aside rows a target refuses ([`RunOptions::with_dead_letters`](super::super::RunOptions::with_dead_letters)).
     pub dead_letters: bool,
+    /// The run's stop signal: once true, no further chunk is taken; the
+    /// chunks read so far are written and recorded done.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// What a worker holds between chunks.
@@ -90,8 +93,9 @@ struct State {
 }
 
 impl Worker {
-    /// Copies chunks until the queue is empty; every chunk it took is
-    /// written and recorded done when this returns `Ok`.
+    /// Copies chunks until the queue is empty or the stop signal is set;
+    /// every chunk it took is written and recorded done when this returns
+    /// `Ok` (a stop leaves the chunks not taken to the next run).
     pub async fn run(self) -> Result<(), SyncError> {
         let p = &self.p;
         let mut read = source::connect(&p.source_url).await?;
@@ -109,6 +113,9 @@ impl Worker {
         super::set_snapshot(&mut read, &self.snapshot).await?;
         self.lock(&mut read).await?;
         loop {
+            if *self.stop.borrow() {
+                break;
+            }
             let next = self.queue.lock().map(|mut q| q.next()).unwrap_or(None);
             let Some(ch) = next else { break };
             let n = self.copy_chunk(&mut read, &mut st, &ch).await?;

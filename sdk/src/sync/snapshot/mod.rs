@@ -206,7 +206,8 @@ pub async fn plan(
 
 /// The work left: chunks not yet copied, done chunks of unfinished
 /// tables to read again (see the module docs), and (rows done, rows
-/// estimated in all).
+/// estimated in all) of the unfinished tables only: a copy made again of
+/// one table does not count the rows of the tables copied before.
 pub async fn remaining(
     c: &mut PgConnection,
     p: &Pipeline,
@@ -234,17 +235,18 @@ pub async fn remaining(
             est_rows: est,
             again: None,
         };
+        if done && table_done {
+            continue;
+        }
         if done {
             let copied: Option<i64> = r.get(6);
             done_rows += copied.unwrap_or(est) as u64;
             total += copied.unwrap_or(est) as u64;
-            if !table_done {
-                let since: Option<i64> = r.get(7);
-                again.push(Chunk {
-                    again: Some(since),
-                    ..ch
-                });
-            }
+            let since: Option<i64> = r.get(7);
+            again.push(Chunk {
+                again: Some(since),
+                ..ch
+            });
             continue;
         }
         total += est as u64;
@@ -364,18 +366,35 @@ async fn set_snapshot(c: &mut PgConnection, name: &str) -> Result<(), SyncError>
     Ok(())
 }
 
+/// Whether [`run`] copied every chunk, or stopped with chunks left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copied {
+    /// Every chunk is copied and recorded done.
+    All,
+    /// The stop signal was set: the chunks in flight were written and
+    /// recorded done, the others are left to the next run (which resumes
+    /// at chunk granularity, as after a crash).
+    Stopped,
+}
+
 /// Copies every remaining chunk on `opts`' snapshot connections, all in
-/// one snapshot, showing progress.
+/// one snapshot, showing progress. Once `stop` is true the workers take
+/// no further chunk: the run returns [`Copied::Stopped`] after the
+/// chunks in flight are written and recorded done.
 pub async fn run(
     p: &Pipeline,
     targets: &Targets,
     snapshot: Snapshot,
     version: Lsn,
     opts: &super::RunOptions,
-) -> Result<(), SyncError> {
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Copied, SyncError> {
     let mut ctl = source::connect(&p.source_url).await?;
     if remaining(&mut ctl, p).await?.0.is_empty() {
-        return Ok(());
+        return Ok(Copied::All);
+    }
+    if *stop.borrow() {
+        return Ok(Copied::Stopped);
     }
     let mut held = hold(&mut ctl, p, &snapshot, opts.chunk_rows).await?;
     let (mut chunks, done, total) = remaining(&mut ctl, p).await?;
@@ -389,13 +408,20 @@ pub async fn run(
         counter.clone(),
         opts.progress,
     );
-    let r = run_workers(p, targets, chunks, &counter, &held, version, opts).await;
+    let r = run_workers(p, targets, chunks, &counter, &held, version, opts, stop).await;
     shown.finish();
-    r?;
+    let left = r?;
     sqlx::query("COMMIT").execute(&mut held.conn).await?;
-    Ok(())
+    Ok(if left == 0 {
+        Copied::All
+    } else {
+        Copied::Stopped
+    })
 }
 
+/// Runs the workers until the queue is empty or `stop` is set; returns
+/// how many chunks no worker took.
+#[allow(clippy::too_many_arguments)]
 async fn run_workers(
     p: &Pipeline,
     targets: &Targets,
@@ -404,7 +430,8 @@ async fn run_workers(
     held: &Held,
     version: Lsn,
     opts: &super::RunOptions,
-) -> Result<(), SyncError> {
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<usize, SyncError> {
     let queue = Arc::new(std::sync::Mutex::new(chunks.into_iter()));
     // A JoinSet aborts the workers when the run is dropped (its caller
     // stopped or crashed), so no copy outlives the run.
@@ -425,6 +452,7 @@ async fn run_workers(
             max_rows: opts.max_batch_rows.min(opts.chunk_rows.max(1) as usize),
             max_bytes: opts.max_batch_bytes,
             dead_letters: opts.dead_letters,
+            stop: stop.clone(),
         };
         set.spawn(Box::pin(w.run()));
     }
@@ -440,7 +468,7 @@ async fn run_workers(
     }
     match first_err {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => Ok(queue.lock().unwrap_or_else(|e| e.into_inner()).len()),
     }
 }
 
