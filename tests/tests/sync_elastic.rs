@@ -835,3 +835,111 @@ async fn live_truncate_and_verify_when_elastic_url_is_set() {
         .send()
         .await;
 }
+
+/// The migration `strata migrate diff` writes from schema `v1` to `v2`.
+fn generated_migration(v1: &str, v2: &str) -> String {
+    use strata_codegen::postgres::{catalog::catalog, diff::DiffOptions, migration};
+    let m1 = strata_codegen::compile_str("schema.yaml", v1).unwrap();
+    let m2 = strata_codegen::compile_str("schema.yaml", v2).unwrap();
+    let (old, new) = (catalog(&m1, "main"), catalog(&m2, "main"));
+    let plan = migration::plan(&old, &new, &DiffOptions::default(), false).unwrap();
+    let files = migration::files(&plan, 2, "add_extra", &new).unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].sql.clone()
+}
+
+/// The whole path: the generated migration adds a nullable field while
+/// the sync streams, the library run stops for a reload, and the run with
+/// the new schema puts the field into the index the alias points to and
+/// carries on without copying the table again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_migration_adding_a_field_carries_on_into_the_same_index() {
+    let mut f = Fixture::new(SCHEMA).await;
+    let cluster = Arc::new(Mutex::new(Cluster::default()));
+    let url = fake_cluster(cluster.clone()).await;
+    point_at(&mut f, &url);
+    let mut c = f.conn().await;
+    sqlx::query("INSERT INTO note (id, title, amount, token) SELECT g, 'note ' || g, g, $1 FROM generate_series(1, 20) g")
+        .bind(SECRET)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    {
+        // The alias now points to the index just made (under the fake's
+        // name for it), with the mapping of the schema before the field.
+        let mut cl = cluster.lock().unwrap();
+        cl.old_alias = Some("t_note".into());
+        cl.old_mappings = Some(generated_mappings(&f));
+    }
+    let v2 = SCHEMA.replace(
+        "      at: { type: timestamptz, nullable: true }\n",
+        "      at: { type: timestamptz, nullable: true }\n      extra: { type: text, nullable: true }\n",
+    );
+    assert_ne!(v2, SCHEMA);
+    let sql = generated_migration(SCHEMA, &v2);
+    sqlx::raw_sql(&format!("BEGIN;\n{sql}\nCOMMIT;"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE note SET extra = 'after ' || id WHERE id <= 3")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the run stops at the first change carrying the column")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&e, sync::SyncError::SchemaReload { column, .. } if column == "extra"),
+        "{e}"
+    );
+    drop(stop);
+    let untouched = cluster.lock().unwrap().docs["10"].0;
+
+    let model = strata_codegen::compile_str("schema.yaml", &v2).unwrap();
+    f.pipeline = Fixture::pipeline_of(&model, &f.pg, &f.ch, &[]);
+    point_at(&mut f, &url);
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    sqlx::query("UPDATE note SET extra = 'later' WHERE id = 4")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    f.caught_up(Duration::from_secs(60)).await;
+    assert!(!run.is_finished(), "the sync stopped");
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    {
+        let cl = cluster.lock().unwrap();
+        assert_eq!(
+            cl.indexes.len(),
+            1,
+            "a new index was created: {:?}",
+            cl.indexes
+        );
+        let put = (cl.requests.iter())
+            .find(|(m, p, _)| m == "PUT" && p == "/t_note_v00000000/_mapping")
+            .expect("the field was put into the old index's mapping");
+        let body: Value = serde_json::from_str(&put.2).unwrap();
+        assert_eq!(
+            body,
+            json!({"properties": {"extra": {"type": "keyword", "ignore_above": 1024}}})
+        );
+        let extra = |id: &str| cl.docs[id].1.as_ref().unwrap()["extra"].clone();
+        assert_eq!(
+            [extra("1"), extra("3"), extra("4"), extra("5")],
+            [
+                json!("after 1"),
+                json!("after 3"),
+                json!("later"),
+                Value::Null
+            ]
+        );
+        assert_eq!(cl.docs["10"].0, untouched, "the table was copied again");
+    }
+    let r = sync::verify(&f.pipeline, None).await.unwrap();
+    assert!(r.equal(), "{:?}", r.differences);
+}
