@@ -943,3 +943,70 @@ async fn a_generated_migration_adding_a_field_carries_on_into_the_same_index() {
     let r = sync::verify(&f.pipeline, None).await.unwrap();
     assert!(r.equal(), "{:?}", r.differences);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_added_field_goes_into_the_aliased_index_when_elastic_url_is_set() {
+    let Ok(url) = std::env::var("ELASTIC_URL") else {
+        eprintln!("skipped: ELASTIC_URL is not set (no Elasticsearch server here)");
+        return;
+    };
+    // An index of its own: the other live tests run alongside.
+    let mut f = Fixture::new(&SCHEMA.replace("index_prefix: t }", "index_prefix: tadd }")).await;
+    point_at(&mut f, &url);
+    let TargetSpec::Elasticsearch { indexes, .. } = f.pipeline.targets[0].clone() else {
+        unreachable!()
+    };
+    let (new, alias) = (indexes[0].index.clone(), indexes[0].alias.clone().unwrap());
+    let old = format!("{alias}_v00000000");
+    let http = reqwest::Client::new();
+    for i in [&new, &old] {
+        let _ = http.delete(format!("{url}/{i}")).send().await;
+    }
+    // The index of the schema before the nullable `at`, under the alias.
+    let mut body = indexes[0].create_body.clone();
+    body["mappings"]["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("at");
+    let r = http
+        .put(format!("{url}/{old}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let mut c = f.conn().await;
+    sqlx::query("INSERT INTO note (id, title, amount, token) SELECT g, 'note ' || g, g, $1 FROM generate_series(1, 10) g")
+        .bind(SECRET)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    sqlx::query("UPDATE note SET at = now() WHERE id = 2")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    f.caught_up(Duration::from_secs(60)).await;
+    assert!(!run.is_finished(), "the sync stopped");
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    let head = http.head(format!("{url}/{new}")).send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 404, "a new index was created");
+    let m: Value = (http
+        .get(format!("{url}/{old}/_mapping"))
+        .send()
+        .await
+        .unwrap())
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        m[&old]["mappings"]["properties"]["at"]["type"], "date_nanos",
+        "{m}"
+    );
+    let r = sync::verify(&f.pipeline, None).await.unwrap();
+    assert!(r.equal(), "{:?}", r.differences);
+    assert_eq!((r.tables[0].source_rows, r.tables[0].target_rows), (10, 10));
+    let _ = http.delete(format!("{url}/{old}")).send().await;
+}
