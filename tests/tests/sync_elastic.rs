@@ -48,8 +48,12 @@ struct Cluster {
     bodies: Vec<String>,
     refused_first: bool,
     conflicts: usize,
-    /// An alias that points to an index of an older mapping.
+    /// An alias that points to an index of an older mapping
+    /// (`<alias>_v00000000`).
     old_alias: Option<String>,
+    /// The mappings of that older index (`GET /<index>`); `PUT
+    /// /<index>/_mapping` adds properties to them.
+    old_mappings: Option<Value>,
     /// Every request: method, path, body.
     requests: Vec<(String, String, String)>,
     /// Open points in time: id → the live documents when it was opened
@@ -91,6 +95,32 @@ fn handle(c: &mut Cluster, head: &str, body: &[u8]) -> String {
             ),
             _ => respond("404 Not Found", "{}"),
         },
+        "GET"
+            if c.old_alias
+                .as_ref()
+                .is_some_and(|a| path == format!("/{a}_v00000000")) =>
+        {
+            let name = path.trim_start_matches('/');
+            let a = c.old_alias.clone().unwrap();
+            // As Elasticsearch answers: settings as strings, and more of them.
+            let settings = json!({"index": {"number_of_shards": "1", "number_of_replicas": "1",
+                "uuid": "Xq3", "provided_name": name, "creation_date": "1700000000000",
+                "version": {"created": "8500003"}}});
+            let body = json!({ name: {
+                "aliases": { a: { "is_write_index": true } },
+                "mappings": c.old_mappings.clone().unwrap_or(json!({})),
+                "settings": settings,
+            }});
+            respond("200 OK", &body.to_string())
+        }
+        "PUT" if path.ends_with("/_mapping") => {
+            let add: Value = serde_json::from_slice(body).unwrap();
+            let m = c.old_mappings.as_mut().expect("a mapping to put into");
+            for (k, v) in add["properties"].as_object().unwrap() {
+                m["properties"][k] = v.clone();
+            }
+            respond("200 OK", r#"{"acknowledged":true}"#)
+        }
         "POST" if path.ends_with("/_refresh") => respond("200 OK", r#"{"_shards":{}}"#),
         "POST" if path.contains("/_pit?") => {
             for (id, v, doc) in std::mem::take(&mut c.at_pit) {
@@ -317,11 +347,23 @@ async fn live_elasticsearch_when_elastic_url_is_set() {
         .await;
 }
 
+/// The generated mappings of the pipeline's one index.
+fn generated_mappings(f: &Fixture) -> Value {
+    let TargetSpec::Elasticsearch { indexes, .. } = &f.pipeline.targets[0] else {
+        unreachable!()
+    };
+    indexes[0].create_body["mappings"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_mapping_stops_the_sync_instead_of_filling_a_new_partial_index() {
     let mut f = Fixture::new(SCHEMA).await;
+    // The older index had `title` as a keyword: a changed property.
+    let mut old = generated_mappings(&f);
+    old["properties"]["title"] = json!({"type": "keyword"});
     let cluster = Arc::new(Mutex::new(Cluster {
         old_alias: Some("t_note".into()),
+        old_mappings: Some(old),
         ..Cluster::default()
     }));
     let url = fake_cluster(cluster.clone()).await;
@@ -340,13 +382,130 @@ async fn a_changed_mapping_stops_the_sync_instead_of_filling_a_new_partial_index
     assert!(
         msg.contains("the mapping changed")
             && msg.contains("t_note_v00000000")
+            && msg.contains("property `title` changed")
             && msg.contains("strata sync drop"),
         "{msg}"
     );
+    let cl = cluster.lock().unwrap();
+    assert!(cl.indexes.is_empty(), "no new index was created");
     assert!(
-        cluster.lock().unwrap().indexes.is_empty(),
-        "no new index was created"
+        !(cl.requests.iter()).any(|(m, p, _)| m == "PUT" || p == "/_bulk"),
+        "nothing was changed or written: {:?}",
+        cl.requests
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_added_field_goes_into_the_old_indexs_mapping_and_the_sync_carries_on() {
+    let mut f = Fixture::new(SCHEMA).await;
+    // The index the alias points to was made before the nullable `at` was
+    // added to the entity; its numbers spelt as Elasticsearch answers.
+    let want = generated_mappings(&f);
+    let mut old = want.clone();
+    old["properties"].as_object_mut().unwrap().remove("at");
+    old["properties"]["amount"]["scaling_factor"] = json!(100);
+    let cluster = Arc::new(Mutex::new(Cluster {
+        old_alias: Some("t_note".into()),
+        old_mappings: Some(old),
+        ..Cluster::default()
+    }));
+    let url = fake_cluster(cluster.clone()).await;
+    point_at(&mut f, &url);
+    let mut c = f.conn().await;
+    sqlx::query("INSERT INTO note (id, title, amount, token) SELECT g, 'note ' || g, g, $1 FROM generate_series(1, 20) g")
+        .bind(SECRET)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    sqlx::query("UPDATE note SET title = 'changed', at = now() WHERE id = 2")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    f.caught_up(Duration::from_secs(60)).await;
+    assert!(!run.is_finished(), "the sync stopped");
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    {
+        let cl = cluster.lock().unwrap();
+        assert!(
+            cl.indexes.is_empty(),
+            "a new index was created: {:?}",
+            cl.indexes
+        );
+        let at = |m: &str, p: &str| (cl.requests.iter()).position(|(rm, rp, _)| rm == m && rp == p);
+        let get = at("GET", "/t_note_v00000000").expect("the old index was read");
+        let put = at("PUT", "/t_note_v00000000/_mapping").expect("its mapping was extended");
+        assert!(get < put);
+        let body: Value = serde_json::from_str(&cl.requests[put].2).unwrap();
+        assert_eq!(
+            body,
+            json!({"properties": {"at": want["properties"]["at"].clone()}}),
+            "exactly the new property"
+        );
+        let bulks: Vec<usize> = (cl.requests.iter().enumerate())
+            .filter(|(_, (m, p, _))| m == "POST" && p == "/_bulk")
+            .map(|(i, _)| i)
+            .collect();
+        assert!(bulks.len() >= 3 && bulks[0] > put, "{:?}", cl.requests);
+        for i in bulks {
+            for line in cl.requests[i].2.lines() {
+                let a: Value = serde_json::from_str(line).unwrap();
+                if let Some(meta) = a.get("index").or(a.get("delete")) {
+                    assert_eq!(meta["_index"], "t_note_v00000000", "{line}");
+                }
+            }
+        }
+        assert_eq!(cl.docs["2"].1.as_ref().unwrap()["title"], "changed");
+        assert!(cl.docs["2"].1.as_ref().unwrap()["at"].is_string());
+    }
+
+    // Documents written before the field existed lack it: equal to NULL.
+    {
+        let mut cl = cluster.lock().unwrap();
+        for id in ["1", "3"] {
+            let d = cl.docs.get_mut(id).unwrap().1.as_mut().unwrap();
+            d.as_object_mut()
+                .unwrap()
+                .remove("at")
+                .expect("written with `at`");
+        }
+    }
+    let r = sync::verify(&f.pipeline, None).await.unwrap();
+    assert!(r.equal(), "{:?}", r.differences);
+    assert_eq!((r.tables[0].source_rows, r.tables[0].target_rows), (20, 20));
+    // But not to a value.
+    {
+        let mut cl = cluster.lock().unwrap();
+        let d = cl.docs.get_mut("2").unwrap().1.as_mut().unwrap();
+        d.as_object_mut().unwrap().remove("at");
+    }
+    let r = sync::verify(&f.pipeline, None).await.unwrap();
+    let got: Vec<(String, DiffKind)> = (r.differences.iter())
+        .map(|d| (d.key.clone(), d.kind.clone()))
+        .collect();
+    assert_eq!(got, [("2".to_string(), DiffKind::Differs)]);
+
+    // A restart finds the old index's mapping complete: nothing to put.
+    let puts = |cl: &Cluster| (cl.requests.iter()).filter(|(m, _, _)| m == "PUT").count();
+    let before = puts(&cluster.lock().unwrap());
+    let (stop, run) = f.start(RunOptions::default());
+    sqlx::query("INSERT INTO note (id, title, amount, token) VALUES (21, 'after', 1, 'x')")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    f.caught_up(Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    let cl = cluster.lock().unwrap();
+    assert!(cl.docs["21"].1.is_some());
+    let gets = (cl.requests.iter())
+        .filter(|(m, p, _)| m == "GET" && p == "/t_note_v00000000")
+        .count();
+    assert_eq!(gets, 2, "read again at the restart");
+    assert_eq!(puts(&cl), before, "{:?}", cl.requests);
+    assert!(cl.indexes.is_empty());
 }
 
 fn point_at(f: &mut Fixture, url: &str) {
@@ -675,4 +834,179 @@ async fn live_truncate_and_verify_when_elastic_url_is_set() {
         .delete(format!("{url}/{}", indexes[0].index))
         .send()
         .await;
+}
+
+/// The migration `strata migrate diff` writes from schema `v1` to `v2`.
+fn generated_migration(v1: &str, v2: &str) -> String {
+    use strata_codegen::postgres::{catalog::catalog, diff::DiffOptions, migration};
+    let m1 = strata_codegen::compile_str("schema.yaml", v1).unwrap();
+    let m2 = strata_codegen::compile_str("schema.yaml", v2).unwrap();
+    let (old, new) = (catalog(&m1, "main"), catalog(&m2, "main"));
+    let plan = migration::plan(&old, &new, &DiffOptions::default(), false).unwrap();
+    let files = migration::files(&plan, 2, "add_extra", &new).unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].sql.clone()
+}
+
+/// The whole path: the generated migration adds a nullable field while
+/// the sync streams, the library run stops for a reload, and the run with
+/// the new schema puts the field into the index the alias points to and
+/// carries on without copying the table again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_migration_adding_a_field_carries_on_into_the_same_index() {
+    let mut f = Fixture::new(SCHEMA).await;
+    let cluster = Arc::new(Mutex::new(Cluster::default()));
+    let url = fake_cluster(cluster.clone()).await;
+    point_at(&mut f, &url);
+    let mut c = f.conn().await;
+    sqlx::query("INSERT INTO note (id, title, amount, token) SELECT g, 'note ' || g, g, $1 FROM generate_series(1, 20) g")
+        .bind(SECRET)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    {
+        // The alias now points to the index just made (under the fake's
+        // name for it), with the mapping of the schema before the field.
+        let mut cl = cluster.lock().unwrap();
+        cl.old_alias = Some("t_note".into());
+        cl.old_mappings = Some(generated_mappings(&f));
+    }
+    let v2 = SCHEMA.replace(
+        "      at: { type: timestamptz, nullable: true }\n",
+        "      at: { type: timestamptz, nullable: true }\n      extra: { type: text, nullable: true }\n",
+    );
+    assert_ne!(v2, SCHEMA);
+    let sql = generated_migration(SCHEMA, &v2);
+    sqlx::raw_sql(&format!("BEGIN;\n{sql}\nCOMMIT;"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE note SET extra = 'after ' || id WHERE id <= 3")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the run stops at the first change carrying the column")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&e, sync::SyncError::SchemaReload { column, .. } if column == "extra"),
+        "{e}"
+    );
+    drop(stop);
+    let untouched = cluster.lock().unwrap().docs["10"].0;
+
+    let model = strata_codegen::compile_str("schema.yaml", &v2).unwrap();
+    f.pipeline = Fixture::pipeline_of(&model, &f.pg, &f.ch, &[]);
+    point_at(&mut f, &url);
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    sqlx::query("UPDATE note SET extra = 'later' WHERE id = 4")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    f.caught_up(Duration::from_secs(60)).await;
+    assert!(!run.is_finished(), "the sync stopped");
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    {
+        let cl = cluster.lock().unwrap();
+        assert_eq!(
+            cl.indexes.len(),
+            1,
+            "a new index was created: {:?}",
+            cl.indexes
+        );
+        let put = (cl.requests.iter())
+            .find(|(m, p, _)| m == "PUT" && p == "/t_note_v00000000/_mapping")
+            .expect("the field was put into the old index's mapping");
+        let body: Value = serde_json::from_str(&put.2).unwrap();
+        assert_eq!(
+            body,
+            json!({"properties": {"extra": {"type": "keyword", "ignore_above": 1024}}})
+        );
+        let extra = |id: &str| cl.docs[id].1.as_ref().unwrap()["extra"].clone();
+        assert_eq!(
+            [extra("1"), extra("3"), extra("4"), extra("5")],
+            [
+                json!("after 1"),
+                json!("after 3"),
+                json!("later"),
+                Value::Null
+            ]
+        );
+        assert_eq!(cl.docs["10"].0, untouched, "the table was copied again");
+    }
+    let r = sync::verify(&f.pipeline, None).await.unwrap();
+    assert!(r.equal(), "{:?}", r.differences);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_added_field_goes_into_the_aliased_index_when_elastic_url_is_set() {
+    let Ok(url) = std::env::var("ELASTIC_URL") else {
+        eprintln!("skipped: ELASTIC_URL is not set (no Elasticsearch server here)");
+        return;
+    };
+    // An index of its own: the other live tests run alongside.
+    let mut f = Fixture::new(&SCHEMA.replace("index_prefix: t }", "index_prefix: tadd }")).await;
+    point_at(&mut f, &url);
+    let TargetSpec::Elasticsearch { indexes, .. } = f.pipeline.targets[0].clone() else {
+        unreachable!()
+    };
+    let (new, alias) = (indexes[0].index.clone(), indexes[0].alias.clone().unwrap());
+    let old = format!("{alias}_v00000000");
+    let http = reqwest::Client::new();
+    for i in [&new, &old] {
+        let _ = http.delete(format!("{url}/{i}")).send().await;
+    }
+    // The index of the schema before the nullable `at`, under the alias.
+    let mut body = indexes[0].create_body.clone();
+    body["mappings"]["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("at");
+    let r = http
+        .put(format!("{url}/{old}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let mut c = f.conn().await;
+    sqlx::query("INSERT INTO note (id, title, amount, token) SELECT g, 'note ' || g, g, $1 FROM generate_series(1, 10) g")
+        .bind(SECRET)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (stop, run) = f.start(RunOptions::default());
+    f.caught_up(Duration::from_secs(60)).await;
+    sqlx::query("UPDATE note SET at = now() WHERE id = 2")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    f.caught_up(Duration::from_secs(60)).await;
+    assert!(!run.is_finished(), "the sync stopped");
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    let head = http.head(format!("{url}/{new}")).send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 404, "a new index was created");
+    let m: Value = (http
+        .get(format!("{url}/{old}/_mapping"))
+        .send()
+        .await
+        .unwrap())
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        m[&old]["mappings"]["properties"]["at"]["type"], "date_nanos",
+        "{m}"
+    );
+    let r = sync::verify(&f.pipeline, None).await.unwrap();
+    assert!(r.equal(), "{:?}", r.differences);
+    assert_eq!((r.tables[0].source_rows, r.tables[0].target_rows), (10, 10));
+    let _ = http.delete(format!("{url}/{old}")).send().await;
 }

@@ -6,6 +6,7 @@
 //! changes of one key in one transaction (the same version) end as the
 //! last one.
 
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -21,6 +22,10 @@ pub struct Elastic {
     base: String,
     http: reqwest::Client,
     pub indexes: Vec<ElasticIndex>,
+    /// The index each of `indexes` is written to: its own, or the older
+    /// index its alias points to when [`Elastic::ensure`] added the new
+    /// fields to that index's mapping in place. Shared by the clones.
+    write: Arc<RwLock<Vec<String>>>,
 }
 
 impl Elastic {
@@ -30,11 +35,13 @@ impl Elastic {
             .timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| SyncError::Config(format!("HTTP client: {e}")))?;
+        let write = indexes.iter().map(|i| i.index.clone()).collect();
         Ok(Elastic {
             store: store.to_string(),
             base: url.trim_end_matches('/').to_string(),
             http,
             indexes,
+            write: Arc::new(RwLock::new(write)),
         })
     }
 
@@ -50,10 +57,22 @@ impl Elastic {
         self.indexes.iter().position(|t| t.table == table)
     }
 
+    /// The index the documents of `indexes[ix]` are written to (see
+    /// [`Elastic::ensure`]).
+    pub fn write_index(&self, ix: usize) -> String {
+        self.write.read().unwrap_or_else(|e| e.into_inner())[ix].clone()
+    }
+
     /// Creates the indexes that do not exist yet (`PUT /<index>` with the
-    /// generated mappings; "already exists" is success).
+    /// generated mappings; "already exists" is success). When the index
+    /// does not exist but its alias points to one older index whose
+    /// mapping differs from the generated one only by added properties
+    /// (fields added to the entity), the added properties are put into
+    /// that index's mapping and its documents are written there from then
+    /// on ([`Elastic::write_index`]); any other difference is
+    /// [`SyncError::SchemaChanged`].
     pub async fn ensure(&self) -> Result<(), SyncError> {
-        for ix in &self.indexes {
+        for (n, ix) in self.indexes.iter().enumerate() {
             let url = format!("{}/{}", self.base, urlencode(&ix.index));
             let head = self
                 .http
@@ -78,10 +97,21 @@ impl Elastic {
                         .as_object()
                         .map(|o| o.keys().cloned().collect())
                         .unwrap_or_default();
+                    let why = match old.as_slice() {
+                        [o] => match self.extend_in_place(ix, o).await? {
+                            Ok(()) => {
+                                self.write.write().unwrap_or_else(|e| e.into_inner())[n] =
+                                    o.clone();
+                                continue;
+                            }
+                            Err(why) => why,
+                        },
+                        _ => "it does not point to exactly one index".to_string(),
+                    };
                     return Err(SyncError::SchemaChanged {
                         table: ix.index.clone(),
                         reason: format!(
-                            "the mapping changed: alias `{alias}` points to {old:?}, the schema now needs index `{}`; copy into the new index with `strata sync drop` then `strata sync run` (then move the alias)",
+                            "the mapping changed: alias `{alias}` points to {old:?}, the schema now needs index `{}` ({why}); copy into the new index with `strata sync drop` then `strata sync run` (then move the alias)",
                             ix.index
                         ),
                     });
@@ -104,6 +134,46 @@ impl Elastic {
             }
         }
         Ok(())
+    }
+
+    /// Whether index `old` (which `ix`'s alias points to) can take `ix`'s
+    /// documents: its settings are the generated ones and its mapping is
+    /// the generated one less some properties. Then the missing
+    /// properties are put into its mapping (`PUT /<old>/_mapping`) and
+    /// `Ok(Ok(()))`; otherwise `Ok(Err(why))`, with nothing changed.
+    async fn extend_in_place(
+        &self,
+        ix: &ElasticIndex,
+        old: &str,
+    ) -> Result<Result<(), String>, SyncError> {
+        let path = format!("/{}", urlencode(old));
+        let held = self.call(reqwest::Method::GET, &path, None).await?;
+        let held = &held[old];
+        let want = &ix.create_body;
+        if let Some(why) = settings_differ(&want["settings"], &held["settings"], "settings") {
+            return Ok(Err(why));
+        }
+        let added = match added_properties(&want["mappings"], &held["mappings"]) {
+            Ok(a) => a,
+            Err(why) => return Ok(Err(why)),
+        };
+        let names: Vec<&String> = added.keys().collect();
+        if !added.is_empty() {
+            let body = json!({ "properties": added });
+            let path = format!("/{}/_mapping", urlencode(old));
+            self.call(reqwest::Method::PUT, &path, Some(&body)).await?;
+        }
+        let done = match names.is_empty() {
+            true => "its mapping already has the added field(s)".to_string(),
+            false => format!("field(s) {names:?} added to its mapping in place"),
+        };
+        eprintln!(
+            "strata sync: `{}`: index `{}` is not there; alias `{}` points to `{old}`: {done}, its documents are written there, without copying the table again",
+            self.store,
+            ix.index,
+            ix.alias.as_deref().unwrap_or_default()
+        );
+        Ok(Ok(()))
     }
 
     /// The document id of a row: the key's text (parts joined by `/`).
@@ -148,7 +218,7 @@ impl Elastic {
             true => Map::new(),
             false => Self::document(spec, cells)?,
         };
-        let index = &self.indexes[ix].index;
+        let index = self.write_index(ix);
         let id = Self::doc_id(spec, cells);
         let meta =
             json!({"_index": index, "_id": id, "version": version, "version_type": "external_gte"});
@@ -273,9 +343,13 @@ impl Elastic {
     /// a row the same transaction writes after its `TRUNCATE` (also at
     /// `version`) is written. Returns once every delete was acknowledged.
     pub async fn truncate(&self, tables: &[usize], version: u64) -> Result<(), SyncError> {
-        for ix in self.indexes.iter().filter(|i| tables.contains(&i.table)) {
-            self.refresh(&ix.index).await?;
-            let mut pit = self.open_pit(&ix.index).await?;
+        for (n, ix) in self.indexes.iter().enumerate() {
+            if !tables.contains(&ix.table) {
+                continue;
+            }
+            let index = self.write_index(n);
+            self.refresh(&index).await?;
+            let mut pit = self.open_pit(&index).await?;
             let mut listed = 0u64;
             loop {
                 let hits = pit.page(PAGE, false).await?;
@@ -287,7 +361,7 @@ impl Elastic {
                     let Some(id) = h["_id"].as_str() else {
                         continue;
                     };
-                    let action = json!({"delete": {"_index": ix.index, "_id": id, "version": version, "version_type": "external_gte"}});
+                    let action = json!({"delete": {"_index": index, "_id": id, "version": version, "version_type": "external_gte"}});
                     body.extend_from_slice(action.to_string().as_bytes());
                     body.push(b'\n');
                 }
@@ -295,8 +369,8 @@ impl Elastic {
                 listed += hits.len() as u64;
             }
             pit.close().await;
-            self.refresh(&ix.index).await?;
-            tracing::info!(index = %ix.index, version, listed, "TRUNCATE carried to Elasticsearch");
+            self.refresh(&index).await?;
+            tracing::info!(%index, version, listed, "TRUNCATE carried to Elasticsearch");
         }
         Ok(())
     }
@@ -360,6 +434,70 @@ impl Pit<'_> {
     }
 }
 
+/// The properties of generated mappings `want` that mappings `held` (an
+/// index's, as `GET /<index>` answers) lack, when everything else is the
+/// same (`dynamic`, `_meta`, each held property's definition); otherwise
+/// what differs.
+fn added_properties(want: &Value, held: &Value) -> Result<Map<String, Value>, String> {
+    let (Some(want), Some(held)) = (want.as_object(), held.as_object()) else {
+        return Err("no mappings to compare".into());
+    };
+    for (k, v) in want.iter().filter(|(k, _)| *k != "properties") {
+        if !same(v, held.get(k).unwrap_or(&Value::Null)) {
+            return Err(format!("mapping `{k}` differs"));
+        }
+    }
+    if let Some(k) = held
+        .keys()
+        .find(|k| *k != "properties" && !want.contains_key(*k))
+    {
+        return Err(format!("mapping `{k}` differs"));
+    }
+    let empty = Map::new();
+    let wp = want["properties"].as_object().unwrap_or(&empty);
+    let hp = held.get("properties").and_then(Value::as_object);
+    let hp = hp.unwrap_or(&empty);
+    for (k, v) in hp {
+        match wp.get(k) {
+            None => return Err(format!("property `{k}` was removed")),
+            Some(w) if !same(w, v) => return Err(format!("property `{k}` changed: {v} -> {w}")),
+            Some(_) => {}
+        }
+    }
+    Ok((wp.iter())
+        .filter(|(k, _)| !hp.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect())
+}
+
+/// Where generated settings `want` differ from an index's `held` ones (as
+/// `GET /<index>` answers: every value a string, and more keys, such as
+/// its uuid, that are not compared).
+fn settings_differ(want: &Value, held: &Value, at: &str) -> Option<String> {
+    match want {
+        Value::Object(m) => m
+            .iter()
+            .find_map(|(k, v)| settings_differ(v, &held[k], &format!("{at}.{k}"))),
+        _ if same(want, held) => None,
+        _ if want.as_str().is_none() && held.as_str() == Some(&want.to_string()) => None,
+        _ => Some(format!("`{at}` is {held}, the schema needs {want}")),
+    }
+}
+
+/// JSON equality, numbers by value (`100` and `100.0` are the same).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w))
+        }
+        _ => a == b,
+    }
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -367,4 +505,54 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mappings(props: Value) -> Value {
+        json!({"_meta": {"entity": "note"}, "dynamic": "strict", "properties": props})
+    }
+
+    #[test]
+    fn only_added_properties_extend_an_index_in_place() {
+        let want = mappings(json!({
+            "id": {"type": "long"},
+            "amount": {"type": "scaled_float", "scaling_factor": 100.0},
+            "at": {"type": "date_nanos"},
+        }));
+        let held = mappings(json!({
+            "amount": {"type": "scaled_float", "scaling_factor": 100},
+            "id": {"type": "long"},
+        }));
+        let added = added_properties(&want, &held).unwrap();
+        assert_eq!(Value::Object(added), json!({"at": {"type": "date_nanos"}}));
+        assert!(added_properties(&want, &want).unwrap().is_empty());
+        // A changed or removed property, other mapping parameters.
+        let changed = mappings(json!({"id": {"type": "keyword"}}));
+        let e = added_properties(&want, &changed).unwrap_err();
+        assert!(e.contains("property `id` changed"), "{e}");
+        let removed = mappings(json!({"id": {"type": "long"}, "gone": {"type": "long"}}));
+        let e = added_properties(&want, &removed).unwrap_err();
+        assert!(e.contains("property `gone` was removed"), "{e}");
+        let mut dynamic = held.clone();
+        dynamic["dynamic"] = json!("true");
+        assert!(added_properties(&want, &dynamic).is_err());
+        let mut more = held.clone();
+        more["_source"] = json!({"enabled": false});
+        assert!(added_properties(&want, &more).is_err());
+    }
+
+    #[test]
+    fn settings_are_compared_by_the_generated_values_only() {
+        let want = json!({"index": {"number_of_shards": 1, "number_of_replicas": 1}});
+        let held = json!({"index": {"number_of_shards": "1", "number_of_replicas": "1",
+            "uuid": "x", "creation_date": "1"}});
+        assert_eq!(settings_differ(&want, &held, "settings"), None);
+        let two = json!({"index": {"number_of_shards": "2", "number_of_replicas": "1"}});
+        let why = settings_differ(&want, &two, "settings").unwrap();
+        assert!(why.contains("settings.index.number_of_shards"), "{why}");
+        assert!(settings_differ(&want, &json!({}), "settings").is_some());
+    }
 }

@@ -111,9 +111,20 @@ fn bucket_of(t: &TableSpec, id: &str, source: &Value, of: u32) -> u32 {
 
 /// The hash of a document's content: its JSON with object keys sorted,
 /// and a `json` column's text read as JSON (a copy fed from change events
-/// holds serde_json's compact text, the source jsonb its own spacing).
+/// holds serde_json's compact text, the source jsonb its own spacing). A
+/// column's field that is null hashes as an absent one: a document
+/// written before its field was added to the index in place
+/// ([`Elastic::ensure`]) lacks it, and equals a row whose value is NULL
+/// (only NULL: any other value differs from an absent field).
 fn doc_hash(t: &TableSpec, doc: &Value) -> u64 {
     let mut doc = doc.clone();
+    if let Some(m) = doc.as_object_mut() {
+        for c in &t.columns {
+            if m.get(&c.name).is_some_and(Value::is_null) {
+                m.remove(&c.name);
+            }
+        }
+    }
     for c in t.columns.iter().filter(|c| c.ty == ColumnType::Json) {
         if let Some(v) = doc.get_mut(&c.name) {
             if let Some(parsed) = v.as_str().and_then(|s| serde_json::from_str(s).ok()) {
@@ -195,5 +206,17 @@ mod tests {
             a,
             doc_hash(&t, &json!({"id": 2, "doc": "{\"a\":[1,2],\"b\":1}"}))
         );
+    }
+
+    #[test]
+    fn a_missing_field_equals_a_null_column_and_nothing_else() {
+        let t = table(&[("id", ColumnType::I64)], &[("at", ColumnType::Text)]);
+        let old = doc_hash(&t, &json!({"id": 1}));
+        assert_eq!(old, doc_hash(&t, &json!({"id": 1, "at": null})));
+        assert_ne!(old, doc_hash(&t, &json!({"id": 1, "at": "x"})));
+        assert_ne!(old, doc_hash(&t, &json!({"id": 1, "at": ""})));
+        assert_ne!(old, doc_hash(&t, &json!({"id": 1, "at": 0})));
+        // A field that is no column is compared as it is.
+        assert_ne!(old, doc_hash(&t, &json!({"id": 1, "other": null})));
     }
 }
