@@ -470,13 +470,22 @@ fn added_properties(want: &Value, held: &Value) -> Result<Map<String, Value>, St
         .collect())
 }
 
+/// Dynamic index settings an operator may tune on a live index (a single
+/// node's `number_of_replicas: 0`, a bulk load's `refresh_interval`):
+/// not compared, so such a change does not stop an in-place extension.
+const OPERATOR_SETTINGS: &[&str] = &[
+    "number_of_replicas",
+    "auto_expand_replicas",
+    "refresh_interval",
+];
+
 /// Where generated settings `want` differ from an index's `held` ones (as
 /// `GET /<index>` answers: every value a string, and more keys, such as
-/// its uuid, that are not compared).
+/// its uuid, that are not compared; nor are [`OPERATOR_SETTINGS`]).
 fn settings_differ(want: &Value, held: &Value, at: &str) -> Option<String> {
     match want {
-        Value::Object(m) => m
-            .iter()
+        Value::Object(m) => (m.iter())
+            .filter(|(k, _)| !OPERATOR_SETTINGS.contains(&k.as_str()))
             .find_map(|(k, v)| settings_differ(v, &held[k], &format!("{at}.{k}"))),
         _ if same(want, held) => None,
         _ if want.as_str().is_none() && held.as_str() == Some(&want.to_string()) => None,
@@ -553,6 +562,9 @@ mod tests {
         let two = json!({"index": {"number_of_shards": "2", "number_of_replicas": "1"}});
         let why = settings_differ(&want, &two, "settings").unwrap();
         assert!(why.contains("settings.index.number_of_shards"), "{why}");
+        // An operator's replica count is not the schema's business.
+        let replicas = json!({"index": {"number_of_shards": "1", "number_of_replicas": "0"}});
+        assert_eq!(settings_differ(&want, &replicas, "settings"), None);
         assert!(settings_differ(&want, &json!({}), "settings").is_some());
     }
 }
