@@ -194,18 +194,9 @@ pub async fn ensure_publication(c: &mut PgConnection, p: &Pipeline) -> Result<()
 /// Records why pipeline `p`'s run ended with an error, for `strata sync
 /// status`; best effort (the source may be what failed).
 pub async fn record_failure(p: &Pipeline, e: &SyncError) {
-    let Ok(mut c) = connect(&p.source_url).await else {
-        return;
-    };
-    let _ = sqlx::query(&format!(
-        "INSERT INTO {}.failures (pipeline, error) VALUES ($1, $2)
-         ON CONFLICT (pipeline) DO UPDATE SET error = EXCLUDED.error, failed_at = now()",
-        quote_ident(META_SCHEMA)
-    ))
-    .bind(&p.name)
-    .bind(e.to_string())
-    .execute(&mut c)
-    .await;
+    if let Ok(mut c) = connect(&p.source_url).await {
+        record_retry(&mut c, p, e).await;
+    }
 }
 
 /// Records the error a running pipeline retries its start (or restart)
