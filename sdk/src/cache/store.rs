@@ -111,6 +111,7 @@ impl<'a, 's: 'a> Acquire<'a> for &'s Store {
 }
 
 impl<'a, 's: 'a> Db<'a> for &'s Store {
+    const POOLED: bool = true;
     fn store(&self) -> Option<&'a Store> {
         Some(*self)
     }
@@ -137,6 +138,7 @@ impl<'a, 's: 'a> Acquire<'a> for Bypass<'s> {
 }
 
 impl<'a, 's: 'a> Db<'a> for Bypass<'s> {
+    const POOLED: bool = true;
     fn after_commit(&self) -> AfterCommit {
         AfterCommit::now(self.0.cache.clone())
     }

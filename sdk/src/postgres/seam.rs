@@ -305,14 +305,15 @@ fn record_statement(call: Call, started: Instant, rows: Option<u64>) {
     }
 }
 
-/// Takes a connection from `db` for a call on `store`, timing the wait
+/// Takes a connection from `db` for a call on `store`. From a pool
+/// ([`super::Db::POOLED`]) the wait is timed
 /// (`strata_pool_acquire_duration_seconds`; sqlx does not expose it) and
-/// counting `acquire_timeout`s. On a connection or transaction the wait is
-/// a reborrow, near zero.
-pub async fn acquire<'a, A>(store: &'static str, db: A) -> Result<A::Connection>
-where
-    A: sqlx::Acquire<'a, Database = sqlx::Postgres>,
-{
+/// `acquire_timeout`s are counted; on a connection or transaction it is a
+/// reborrow, and nothing is recorded.
+pub async fn acquire<'a, A: super::Db<'a>>(store: &'static str, db: A) -> Result<A::Connection> {
+    if !A::POOLED {
+        return Ok(db.acquire().await?);
+    }
     let started = Instant::now();
     let out = db.acquire().await;
     let labels = [("store", store)];
