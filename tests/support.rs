@@ -288,11 +288,12 @@ impl ClickHouseDb {
             })
             .with_database(&self.name)
             .single_node();
+        let store = model.store_id(store).expect("a store of the model");
         for (s, e) in clickhouse::tables(model) {
             if s != store || !keep(e) {
                 continue;
             }
-            for st in clickhouse::statements(model, s, e, &opts) {
+            for st in clickhouse::statements(&model[s], e, &opts) {
                 self.admin
                     .query(&st)
                     .execute()

@@ -286,19 +286,14 @@ impl Build {
 /// database does not have, and the error would come at run time.
 fn unmigrated(model: &crate::Model, dir: &Path, recorded: Option<&str>) -> Option<String> {
     let stores = crate::postgres::catalog::postgres_stores(model);
-    let store = match stores.as_slice() {
-        [one] => one.to_string(),
-        several => several
+    let id = match stores.as_slice() {
+        [one] => *one,
+        several => *several
             .iter()
-            .find(|s| {
-                crate::postgres::catalog::catalog(model, s)
-                    .schema
-                    .as_deref()
-                    == recorded
-            })?
-            .to_string(),
+            .find(|&&s| model[s].pg_schema() == recorded)?,
     };
-    let cat = crate::postgres::catalog::catalog(model, &store);
+    let store = &model[id].name;
+    let cat = crate::postgres::catalog::catalog(model, id);
     let opts = crate::postgres::diff::DiffOptions::default();
     let next = crate::postgres::migration::next(&cat, dir, None, &opts, true).ok()?;
     let first = next.first()?;
@@ -452,7 +447,8 @@ mod tests {
             warn.contains("0001_init") && warn.contains("migrate diff"),
             "{warn}"
         );
-        let cat = crate::postgres::catalog::catalog(&model(v1), "main");
+        let m = model(v1);
+        let cat = crate::postgres::catalog::catalog(&m, m.store_id("main").unwrap());
         let opts = crate::postgres::diff::DiffOptions::default();
         let files = crate::postgres::migration::next(&cat, &dir, None, &opts, false).unwrap();
         crate::postgres::migration::write(&dir, &files).unwrap();

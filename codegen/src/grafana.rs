@@ -17,7 +17,7 @@
 use serde_json::{json, Value};
 
 use crate::files::{Artifact, Files};
-use crate::model::{Model, StoreKind, StoreKindTag};
+use crate::model::{Model, Store, StoreId, StoreKind, StoreKindTag};
 
 /// Adds `grafana/dashboard.json`.
 pub fn generate(model: &Model, files: &mut Files) {
@@ -95,14 +95,14 @@ fn dashboard(model: &Model) -> Value {
             "min by (store, kind) (strata_health_up)".into(),
         )],
     );
-    for store in model.stores.iter() {
+    for (id, store) in model.stores_by_id() {
         let s = &store.name;
         match &store.kind {
             StoreKind::Postgres { replicas, .. } => {
                 let entities: Vec<&str> = model
                     .entities
                     .iter()
-                    .filter(|e| model[e.store].name == *s)
+                    .filter(|e| e.store == id)
                     .map(|e| e.name.schema.as_str())
                     .collect();
                 let sel = format!("store=\"{s}\", entity=~\"{}\"", entities.join("|"));
@@ -217,7 +217,7 @@ fn dashboard(model: &Model) -> Value {
                     );
                 }
             }
-            StoreKind::Redis { .. } => cache_panels(&mut g, model, s),
+            StoreKind::Redis { .. } => cache_panels(&mut g, model, id),
             other => {
                 let writer = match other.tag() {
                     StoreKindTag::ClickHouse => "clickhouse",
@@ -225,10 +225,10 @@ fn dashboard(model: &Model) -> Value {
                     StoreKindTag::InfluxDb => "influxdb",
                     StoreKindTag::Redis | StoreKindTag::Postgres => continue,
                 };
-                if batch_written(model, s) {
-                    writer_panels(&mut g, writer, s);
-                } else if model.sync.iter().any(|r| model[r.store].name == *s) {
-                    sync_target_panels(&mut g, writer, s);
+                if batch_written(model, id) {
+                    writer_panels(&mut g, writer, store);
+                } else if model.sync.iter().any(|r| r.store == id) {
+                    sync_target_panels(&mut g, writer, store);
                 }
             }
         }
@@ -255,22 +255,20 @@ fn dashboard(model: &Model) -> Value {
     })
 }
 
-/// Whether the application writes `store` with a batch writer, the one
+/// Whether the application writes the store `id` with a batch writer, the one
 /// source of `strata_writer_*`: it is the home store of an entity (the
 /// generated ClickHouse row types and InfluxDB `config()`), or the search
 /// store of one (`bulk_config()`). A store that is only a sync target is
 /// written by `strata sync run`, which records `strata_sync_*` instead.
-fn batch_written(model: &Model, store: &str) -> bool {
-    let Some(id) = model.store_id(store) else {
-        return false;
-    };
+fn batch_written(model: &Model, id: StoreId) -> bool {
     (model.entities.iter())
         .any(|e| e.store == id || e.search.as_ref().is_some_and(|x| x.store == id))
 }
 
 /// The batch writers of one store, labelled with its name by the generated
 /// writer configs (and ClickHouse row types).
-fn writer_panels(g: &mut Grid, writer: &str, store: &str) {
+fn writer_panels(g: &mut Grid, writer: &str, store: &Store) {
+    let store = &store.name;
     let w = format!("writer=\"{writer}\", store=\"{store}\"");
     let rate = |m: &str, by: &str| format!("sum by ({by}) (rate({m}{{{w}}}[$__rate_interval]))");
     g.row(&format!("{writer} store `{store}` (batch writer)"));
@@ -314,7 +312,8 @@ fn writer_panels(g: &mut Grid, writer: &str, store: &str) {
 }
 
 /// A store only change capture writes: what `strata sync run` applied to it.
-fn sync_target_panels(g: &mut Grid, kind: &str, store: &str) {
+fn sync_target_panels(g: &mut Grid, kind: &str, store: &Store) {
+    let store = &store.name;
     let t = format!("target=\"{store}\"");
     g.row(&format!(
         "{kind} store `{store}` (filled by `strata sync run`)"
@@ -339,10 +338,11 @@ fn sync_target_panels(g: &mut Grid, kind: &str, store: &str) {
     );
 }
 
-/// The cache of the entities a redis store holds.
-fn cache_panels(g: &mut Grid, model: &Model, store: &str) {
+/// The cache of the entities the redis store `id` holds.
+fn cache_panels(g: &mut Grid, model: &Model, id: StoreId) {
+    let store = &model[id].name;
     let entities: Vec<&str> = (model.entities.iter())
-        .filter(|e| (e.cache.as_ref()).is_some_and(|c| model[c.store].name == store))
+        .filter(|e| (e.cache.as_ref()).is_some_and(|c| c.store == id))
         .map(|e| e.name.schema.as_str())
         .collect();
     if entities.is_empty() {

@@ -15,7 +15,7 @@ pub fn kept(model: &Model) -> Vec<String> {
         .into_iter()
         .filter_map(|s| {
             let what = match &s.kind {
-                StoreKind::ClickHouse { .. } => clickhouse(Target::of(model, &s.name)),
+                StoreKind::ClickHouse { .. } => clickhouse(Target::of(s)),
                 StoreKind::Elasticsearch { .. } => "elasticsearch: numbers must be finite (no NaN \
                      or infinity); timestamps (date_nanos) 1970-01-01 to 2262-04-11T23:47:16.854775807Z; \
                      dates years 0000 to 9999; json (flattened) an object, at most 20 deep, each leaf \

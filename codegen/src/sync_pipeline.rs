@@ -13,7 +13,9 @@ use strata_sdk::sync::{
 use crate::clickhouse::ddl::{self, DdlOptions, CURRENT_SUFFIX};
 use crate::clickhouse::types::Target;
 use crate::elasticsearch::mapping;
-use crate::model::{Entity, Model, ScalarType, StoreKind, StoreKindTag, VersionSource};
+use crate::model::{
+    Entity, Model, ScalarType, Store, StoreId, StoreKind, StoreKindTag, VersionSource,
+};
 
 /// Where the stores are: a URL for each store (already expanded).
 pub trait Urls {
@@ -77,12 +79,7 @@ pub fn table_spec(model: &Model, e: &Entity) -> TableSpec {
 /// The table description of an entity holding the fields `fields` (indexes,
 /// in field order): a sync target's, or the copy projection.
 fn table_spec_of(model: &Model, e: &Entity, fields: &[usize]) -> TableSpec {
-    let schema = match &model[e.store].kind {
-        StoreKind::Postgres {
-            schema: Some(s), ..
-        } => s.clone(),
-        _ => "public".to_string(),
-    };
+    let schema = model[e.store].pg_schema().unwrap_or("public").to_string();
     TableSpec {
         entity: e.name.schema.clone(),
         source_schema: schema,
@@ -110,7 +107,8 @@ pub fn pipelines(
 ) -> Result<Vec<Pipeline>, String> {
     let mut out: Vec<Pipeline> = Vec::new();
     for t in &model.sync {
-        let to = &model[t.store].name;
+        let target_store = &model[t.store];
+        let to = &target_store.name;
         if !opts.only.is_empty() && !opts.only.contains(to) {
             continue;
         }
@@ -127,7 +125,7 @@ pub fn pipelines(
                 let url = urls.url(to)?;
                 let target = match t.kind {
                     StoreKindTag::ClickHouse => {
-                        let v = Target::of(model, to);
+                        let v = Target::of(target_store);
                         TargetSpec::ClickHouse {
                             store: to.clone(),
                             url,
@@ -173,24 +171,24 @@ pub fn pipelines(
                 let db = opts
                     .clickhouse_database
                     .clone()
-                    .unwrap_or_else(|| ddl::database_of(model, to));
+                    .unwrap_or_else(|| ddl::database_of(target_store));
                 tables.push(ClickHouseTable {
                     table: ti,
                     database: db,
                     name: e.name.sql.clone(),
                     current_view: format!("{}{CURRENT_SUFFIX}", e.name.sql),
-                    create: ddl::statements(model, to, e, &o),
+                    create: ddl::statements(target_store, e, &o),
                     column_types: (t.fields.iter().map(|&i| &e.fields[i]))
                         .filter(|f| column_type(f.ty.scalar()).is_some())
-                        .map(|f| crate::clickhouse::types::column_type(f, Target::of(model, to)))
+                        .map(|f| crate::clickhouse::types::column_type(f, Target::of(target_store)))
                         .collect(),
                 });
             }
             TargetSpec::Elasticsearch { indexes, .. } => indexes.push(ElasticIndex {
                 table: ti,
-                index: mapping::index_name(model, to, e),
-                create_body: mapping::create_body(model, to, e),
-                alias: Some(mapping::alias(model, to, e)),
+                index: mapping::index_name(target_store, e),
+                create_body: mapping::create_body(target_store, e),
+                alias: Some(mapping::alias(target_store, e)),
             }),
             TargetSpec::Redis { .. } => unreachable!("sync rules never target a redis store"),
         }
@@ -200,9 +198,9 @@ pub fn pipelines(
 }
 
 /// The redis stores an entity reaches: its `cache:` and `events:` stores.
-fn redis_stores<'m>(model: &'m Model, e: &Entity) -> Vec<&'m str> {
-    let mut v: Vec<&str> = (e.cache.iter().map(|c| model[c.store].name.as_str()))
-        .chain(e.events.iter().map(|ev| model[ev.store].name.as_str()))
+fn redis_stores(e: &Entity) -> Vec<StoreId> {
+    let mut v: Vec<StoreId> = (e.cache.iter().map(|c| c.store))
+        .chain(e.events.iter().map(|ev| ev.store))
         .collect();
     v.dedup();
     v
@@ -219,8 +217,8 @@ fn cache_pipelines(
 ) -> Result<Vec<Pipeline>, String> {
     let mut out: Vec<Pipeline> = Vec::new();
     for e in &model.entities {
-        for store in redis_stores(model, e) {
-            if opts.only.is_empty() || opts.only.iter().any(|o| o == store) {
+        for store in redis_stores(e) {
+            if opts.only.is_empty() || opts.only.contains(&model[store].name) {
                 redis_entity(model, urls, e, store, &mut out)?;
             }
         }
@@ -228,25 +226,21 @@ fn cache_pipelines(
     Ok(out)
 }
 
-/// Adds entity `e` to the pipeline of its source and redis store `store`.
+/// Adds entity `e` to the pipeline of its source and redis store `id`.
 fn redis_entity(
     model: &Model,
     urls: &dyn Urls,
     e: &Entity,
-    store: &str,
+    id: StoreId,
     out: &mut Vec<Pipeline>,
 ) -> Result<(), String> {
+    let store = model[id].name.as_str();
     let source = &model[e.store].name;
     let name = strata_migrate_files::sync_names::pipeline(source, store);
     let idx = match out.iter().position(|p| p.name == name) {
         Some(i) => i,
         None => {
-            let prefix = match model.store(store).map(|s| &s.kind) {
-                Some(StoreKind::Redis { key_prefix }) => {
-                    key_prefix.clone().unwrap_or_else(|| store.to_string())
-                }
-                _ => return Err(format!("store `{store}` is not a redis store")),
-            };
+            let prefix = redis_prefix(&model[id])?;
             out.push(Pipeline {
                 name,
                 source_url: urls.url(source)?,
@@ -272,14 +266,14 @@ fn redis_entity(
         .collect::<Option<Vec<usize>>>()
         .ok_or_else(|| format!("entity `{}`: a key field is not copied", e.name.schema))?;
     let events = (e.events.as_ref())
-        .filter(|ev| model[ev.store].name == store)
+        .filter(|ev| ev.store == id)
         .map(|ev| EventsSpec {
             partitions: ev.partitions,
             max_len: ev.max_len,
             pubsub: ev.pubsub,
             fields: event_fields(e, &spec),
         });
-    let cache = e.cache.as_ref().filter(|c| model[c.store].name == store);
+    let cache = e.cache.as_ref().filter(|c| c.store == id);
     let ti = p.tables.len();
     p.tables.push(spec);
     if let TargetSpec::Redis { entities, .. } = &mut p.targets[0] {
@@ -316,7 +310,7 @@ pub fn stream_source(
     urls: &dyn Urls,
     p: &Pipeline,
 ) -> Result<strata_sdk::sync::StreamSource, String> {
-    let mut store: Option<&str> = None;
+    let mut store: Option<StoreId> = None;
     let mut tables = Vec::new();
     for (ti, t) in p.tables.iter().enumerate() {
         let e = model
@@ -328,15 +322,13 @@ pub fn stream_source(
                 t.entity
             )
         })?;
-        let events_store = model[ev.store].name.as_str();
-        if store.is_some_and(|s| s != events_store) {
+        if let Some(first) = store.filter(|&s| s != ev.store) {
             return Err(format!(
-                "pipeline `{}` reads events from two redis stores (`{}` and `{events_store}`): consume each separately",
-                p.name,
-                store.unwrap_or_default(),
+                "pipeline `{}` reads events from two redis stores (`{}` and `{}`): consume each separately",
+                p.name, model[first].name, model[ev.store].name,
             ));
         }
-        store = Some(events_store);
+        store = Some(ev.store);
         tables.push(strata_sdk::sync::EventTable {
             table: ti,
             entity: e.name.schema.clone(),
@@ -344,16 +336,22 @@ pub fn stream_source(
             fields: event_fields(e, t),
         });
     }
-    let store = store.ok_or_else(|| format!("pipeline `{}` has no tables", p.name))?;
-    let key_prefix = match model.store(store).map(|s| &s.kind) {
-        Some(StoreKind::Redis { key_prefix }) => {
-            key_prefix.clone().unwrap_or_else(|| store.to_string())
-        }
-        _ => return Err(format!("store `{store}` is not a redis store")),
-    };
+    let store = &model[store.ok_or_else(|| format!("pipeline `{}` has no tables", p.name))?];
+    let key_prefix = redis_prefix(store)?;
     Ok(strata_sdk::sync::StreamSource {
-        url: urls.url(store)?,
+        url: urls.url(&store.name)?,
         key_prefix,
         tables,
     })
+}
+
+/// The key prefix of a redis store's entries and streams: its
+/// `key_prefix:`, else its name.
+fn redis_prefix(store: &Store) -> Result<String, String> {
+    match &store.kind {
+        StoreKind::Redis { key_prefix } => {
+            Ok(key_prefix.clone().unwrap_or_else(|| store.name.clone()))
+        }
+        _ => Err(format!("store `{}` is not a redis store", store.name)),
+    }
 }

@@ -10,12 +10,13 @@ use strata_tests::support::{chdb, model};
 /// for a single node here (their cluster DDL is pinned by the snapshots).
 fn modern_ddl(m: &strata_codegen::Model) -> Vec<String> {
     let mut out = Vec::new();
-    for (store, e) in clickhouse::tables(m) {
+    for (id, e) in clickhouse::tables(m) {
+        let store = &m[id];
         let opts = DdlOptions::default()
             .with_target(MODERN)
-            .with_database(format!("t_{store}"))
+            .with_database(format!("t_{}", store.name))
             .single_node();
-        out.extend(clickhouse::statements(m, store, e, &opts));
+        out.extend(clickhouse::statements(store, e, &opts));
     }
     out
 }
@@ -48,7 +49,7 @@ fn current_view_returns_latest_version_and_hides_deleted() {
     let opts = DdlOptions::default()
         .with_target(MODERN)
         .with_database("t_view");
-    let mut st = clickhouse::statements(&m, "analytics", order, &opts);
+    let mut st = clickhouse::statements(m.store("analytics").unwrap(), order, &opts);
     let insert = |id: &str, coid: &str, ver: u64, del: u8| {
         format!(
             "INSERT INTO `t_view`.`live_order` (`id`, `client_order_id`, `symbol`, `quantity`, `created_at`, `_version`, `_deleted`) \
@@ -110,20 +111,21 @@ fn cluster_ddl_parses_on_a_modern_engine() {
         "fixtures/valid/library_multi_store.yaml",
     ] {
         let m = model(fixture);
-        for (store, e) in clickhouse::tables(&m) {
+        for (id, e) in clickhouse::tables(&m) {
+            let store = &m[id];
             let clustered = matches!(
-                m.store(store).map(|s| &s.kind),
-                Some(strata_codegen::model::StoreKind::ClickHouse {
+                &store.kind,
+                strata_codegen::model::StoreKind::ClickHouse {
                     cluster: Some(_),
                     ..
-                })
+                }
             );
             if !clustered {
                 continue;
             }
             for target in [MODERN, old] {
                 let opts = DdlOptions::default().with_target(target);
-                statements.extend(clickhouse::statements(&m, store, e, &opts));
+                statements.extend(clickhouse::statements(store, e, &opts));
             }
         }
     }

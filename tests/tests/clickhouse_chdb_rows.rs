@@ -68,7 +68,7 @@ async fn rows_from_the_writer_load_into_the_modern_table() {
         .with_target(MODERN)
         .with_database("t")
         .single_node();
-    let mut statements = clickhouse::statements(&m, "lake", e, &opts);
+    let mut statements = clickhouse::statements(m.store("lake").unwrap(), e, &opts);
     // The file's structure is the table's own columns, in order.
     let file = RowsFile::new(&statements[1], "t.page_view", &body);
     statements.push(file.insert.clone());

@@ -421,10 +421,11 @@ async fn cluster_ddl_for_18_16_parses_on_the_18_16_server() {
         major: 18,
         minor: 16,
     });
+    let lake = m.store_id("lake").unwrap();
     let statements: Vec<String> = ch::tables(&m)
         .into_iter()
-        .filter(|(store, _)| *store == "lake")
-        .flat_map(|(store, e)| ch::statements(&m, store, e, &opts))
+        .filter(|&(store, _)| store == lake)
+        .flat_map(|(store, e)| ch::statements(&m[store], e, &opts))
         .collect();
     assert!(statements.len() >= 3, "{statements:#?}");
     let http = reqwest::Client::new();

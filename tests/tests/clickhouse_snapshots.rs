@@ -22,9 +22,9 @@ fn snapshot_ddl(name: &str, path: &str) {
     let tables = clickhouse::tables(&m);
     assert!(!tables.is_empty(), "{name} has ClickHouse tables");
     for (target, label) in [(MODERN, "modern"), (OLD, "18_16")] {
-        for (store, e) in &tables {
-            let text =
-                clickhouse::ddl::file(&m, store, e, &DdlOptions::default().with_target(target));
+        for &(id, e) in &tables {
+            let store = &m[id].name;
+            let text = clickhouse::ddl::file(&m[id], e, &DdlOptions::default().with_target(target));
             insta::with_settings!({ input_file => path, snapshot_suffix => label }, {
                 insta::assert_snapshot!(format!("{name}__{store}__{}", e.name.sql), text);
             });

@@ -183,7 +183,7 @@ fn widening_and_narrowing() {
 fn cat_of(yaml: &str) -> strata_codegen::postgres::catalog::Catalog {
     let m = strata_codegen::compile_str("inline.yaml", yaml)
         .unwrap_or_else(|d| panic!("{}", d.render_plain()));
-    strata_codegen::postgres::catalog::catalog(&m, "db")
+    strata_codegen::postgres::catalog::catalog(&m, m.store_id("db").unwrap())
 }
 
 const RENAME_V1: &str = r#"

@@ -175,7 +175,8 @@ async fn random_schema_changes_migrate_to_exactly_the_schema() {
         }
         let model = strata_codegen::compile_str("random.yaml", &yaml)
             .unwrap_or_else(|d| panic!("step {step}:\n{yaml}\n{}", d.render_plain()));
-        let cat = strata_codegen::postgres::catalog::catalog(&model, "db");
+        let db = model.store_id("db").unwrap();
+        let cat = strata_codegen::postgres::catalog::catalog(&model, db);
         let files = migration::next(&cat, tmp.path(), None, &DiffOptions::default(), true)
             .unwrap_or_else(|e| panic!("step {step}: {e}\n{yaml}"));
         migration::write(tmp.path(), &files).unwrap();

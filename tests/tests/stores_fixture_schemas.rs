@@ -24,15 +24,16 @@ fn model(fixture: &str) -> strata_codegen::Model {
 
 fn modern_ddl(m: &strata_codegen::Model, prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for (store, e) in clickhouse::tables(m) {
-        if clickhouse::Target::of(m, store) != MODERN {
+    for (id, e) in clickhouse::tables(m) {
+        let store = &m[id];
+        if clickhouse::Target::of(store) != MODERN {
             continue;
         }
         let opts = DdlOptions::default()
             .with_target(MODERN)
-            .with_database(format!("{prefix}_{store}"))
+            .with_database(format!("{prefix}_{}", store.name))
             .single_node();
-        out.extend(clickhouse::statements(m, store, e, &opts));
+        out.extend(clickhouse::statements(store, e, &opts));
     }
     out
 }
@@ -393,7 +394,7 @@ async fn market_user_rows_load_into_the_modern_table_on_chdb() {
         .with_target(MODERN)
         .with_database("t")
         .single_node();
-    let mut st = clickhouse::statements(&m, "olap", e, &opts);
+    let mut st = clickhouse::statements(m.store("olap").unwrap(), e, &opts);
     let file = RowsFile::new(&st[1], "t.user", &body);
     st.push(file.insert.clone());
     let r = chdb(

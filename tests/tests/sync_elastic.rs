@@ -841,7 +841,8 @@ fn generated_migration(v1: &str, v2: &str) -> String {
     use strata_codegen::postgres::{catalog::catalog, diff::DiffOptions, migration};
     let m1 = strata_codegen::compile_str("schema.yaml", v1).unwrap();
     let m2 = strata_codegen::compile_str("schema.yaml", v2).unwrap();
-    let (old, new) = (catalog(&m1, "main"), catalog(&m2, "main"));
+    let main = |m: &strata_codegen::Model| m.store_id("main").unwrap();
+    let (old, new) = (catalog(&m1, main(&m1)), catalog(&m2, main(&m2)));
     let plan = migration::plan(&old, &new, &DiffOptions::default(), false).unwrap();
     let files = migration::files(&plan, 2, "add_extra", &new).unwrap();
     assert_eq!(files.len(), 1, "{files:?}");

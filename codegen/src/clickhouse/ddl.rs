@@ -1,6 +1,6 @@
 //! `CREATE` statements of the ClickHouse tables and their current-rows views.
 
-use crate::model::{Entity, Model, ScalarType, StoreKind};
+use crate::model::{Entity, ScalarType, Store, StoreKind};
 
 use super::types::{column_type, columns, Target};
 
@@ -51,31 +51,30 @@ fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// The database an entity's table lives in, for a store.
-pub fn database_of(model: &Model, store: &str) -> String {
-    match model.store(store).map(|s| &s.kind) {
-        Some(StoreKind::ClickHouse {
+/// The database of a ClickHouse store's tables: its `database:`, else the
+/// store's name.
+pub fn database_of(store: &Store) -> String {
+    match &store.kind {
+        StoreKind::ClickHouse {
             database: Some(d), ..
-        }) => d.clone(),
-        _ => store.to_string(),
+        } => d.clone(),
+        _ => store.name.clone(),
     }
 }
 
-fn cluster_of(model: &Model, store: &str) -> Option<String> {
-    match model.store(store).map(|s| &s.kind) {
-        Some(StoreKind::ClickHouse { cluster, .. }) => cluster.clone(),
+fn cluster_of(store: &Store) -> Option<String> {
+    match &store.kind {
+        StoreKind::ClickHouse { cluster, .. } => cluster.clone(),
         _ => None,
     }
 }
 
-/// The statements that create one entity's table and view, in order.
-pub fn statements(model: &Model, store: &str, e: &Entity, opts: &DdlOptions) -> Vec<String> {
-    let t = opts.target.unwrap_or_else(|| Target::of(model, store));
-    let db = opts
-        .database
-        .clone()
-        .unwrap_or_else(|| database_of(model, store));
-    let cluster = cluster_of(model, store).filter(|_| !opts.single_node);
+/// The statements that create one entity's table and view in the
+/// ClickHouse store `store` (`model[id]`, or `clickhouse::tables`), in order.
+pub fn statements(store: &Store, e: &Entity, opts: &DdlOptions) -> Vec<String> {
+    let t = opts.target.unwrap_or_else(|| Target::of(store));
+    let db = opts.database.clone().unwrap_or_else(|| database_of(store));
+    let cluster = cluster_of(store).filter(|_| !opts.single_node);
     let on = cluster
         .as_ref()
         .map(|c| format!(" ON CLUSTER {}", q(c)))
@@ -160,13 +159,15 @@ fn partition(f: &crate::model::Field, t: Target) -> String {
     }
 }
 
-/// One `.sql` file: the header, the target and what it lacks, the statements.
-pub fn file(model: &Model, store: &str, e: &Entity, opts: &DdlOptions) -> String {
-    let t = opts.target.unwrap_or_else(|| Target::of(model, store));
+/// One `.sql` file of the ClickHouse store `store`: the header, the target
+/// and what it lacks, the statements.
+pub fn file(store: &Store, e: &Entity, opts: &DdlOptions) -> String {
+    let t = opts.target.unwrap_or_else(|| Target::of(store));
     let mut s = crate::files::header("--");
     s.push_str(&format!(
-        "-- Entity `{}` in ClickHouse store `{store}`, for ClickHouse {t}{}.\n",
+        "-- Entity `{}` in ClickHouse store `{}`, for ClickHouse {t}{}.\n",
         e.name.schema,
+        store.name,
         if t == super::types::MODERN {
             " and later"
         } else {
@@ -176,7 +177,7 @@ pub fn file(model: &Model, store: &str, e: &Entity, opts: &DdlOptions) -> String
     for l in t.lacks() {
         s.push_str(&format!("-- ClickHouse {t}: {l}.\n"));
     }
-    for st in statements(model, store, e, opts) {
+    for st in statements(store, e, opts) {
         s.push('\n');
         s.push_str(&st);
         s.push_str(";\n");

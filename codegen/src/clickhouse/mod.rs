@@ -17,10 +17,10 @@ use crate::model::{Entity, EntityId, Model, StoreId, StoreKindTag};
 pub use ddl::{statements, DdlOptions};
 pub use types::{Target, MODERN};
 
-/// Entities stored in a ClickHouse store, by store name: its own record
+/// Entities stored in a ClickHouse store, with the store: its own record
 /// entities and those synced to it, stores in name order, entities in
 /// declaration order.
-pub fn tables(model: &Model) -> Vec<(&str, &Entity)> {
+pub fn tables(model: &Model) -> Vec<(StoreId, &Entity)> {
     let is_ch = |s: StoreId| model[s].kind.tag() == StoreKindTag::ClickHouse;
     let homes = (model.entities_by_id())
         .filter(|(_, e)| !e.is_series() && model.store_at(e.store).is_some())
@@ -28,17 +28,16 @@ pub fn tables(model: &Model) -> Vec<(&str, &Entity)> {
     let synced = model.sync.iter().map(|t| (t.store, t.entity));
     let pairs: BTreeSet<(StoreId, EntityId)> =
         homes.chain(synced).filter(|&(s, _)| is_ch(s)).collect();
-    (pairs.into_iter())
-        .map(|(s, e)| (model[s].name.as_str(), &model[e]))
-        .collect()
+    (pairs.into_iter()).map(|(s, e)| (s, &model[e])).collect()
 }
 
 /// Problems a model has for its ClickHouse stores: types that cannot be
 /// carried without loss on the targeted release.
 pub fn check(model: &Model) -> Vec<Problem> {
     let mut out = Vec::new();
-    for (store, e) in tables(model) {
-        let t = Target::of(model, store);
+    for (id, e) in tables(model) {
+        let store = &model[id].name;
+        let t = Target::of(&model[id]);
         for f in types::columns(e) {
             if let Some((label, help)) = types::unsupported(f, t) {
                 out.push(
@@ -82,12 +81,13 @@ pub fn generate(model: &Model, files: &mut Files) {
         return;
     }
     let opts = DdlOptions::default();
-    for (store, e) in &tables {
+    for &(store, e) in &tables {
+        let store = &model[store];
         let table = Artifact::ClickHouseDdl {
-            store: store.to_string(),
+            store: store.name.clone(),
             table: e.name.sql.clone(),
         };
-        files.add(table, ddl::file(model, store, e, &opts));
+        files.add(table, ddl::file(store, e, &opts));
     }
     files.add(Artifact::RustModule("clickhouse".into()), rust(model));
 }
@@ -95,20 +95,19 @@ pub fn generate(model: &Model, files: &mut Files) {
 /// The generated Rust: `pub mod <store> { <Entity>Row ... }`.
 pub fn rust(model: &Model) -> String {
     let tables = tables(model);
-    let mut stores: Vec<&str> = tables.iter().map(|(s, _)| *s).collect();
+    let mut stores: Vec<StoreId> = tables.iter().map(|&(s, _)| s).collect();
     stores.dedup();
-    let mods = stores.iter().map(|store| {
+    let mods = stores.iter().map(|&id| {
+        let s = &model[id];
+        let store = &s.name;
         let m = format_ident!("{}", crate::names::rust_ident(store));
-        let rows = tables
-            .iter()
-            .filter(|(s, _)| s == store)
-            .map(|(s, e)| rows::row(model, s, e));
+        let rows = (tables.iter())
+            .filter(|&&(t, _)| t == id)
+            .map(|(_, e)| rows::row(model, s, e));
         let doc = format!(" Rows of the ClickHouse store `{store}`.");
-        let url = model
-            .store(store)
-            .and_then(|s| s.url.as_ref())
+        let url = (s.url.as_ref())
             .map_or_else(|| "http://127.0.0.1:8123".to_string(), |t| t.raw.clone());
-        let db = ddl::database_of(model, store);
+        let db = ddl::database_of(s);
         let client_doc = format!(
             " A client for store `{store}` (database `{db}`), its url `{url}` expanded from the environment."
         );

@@ -3,7 +3,7 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::model::{Entity, Field, ScalarType, Type};
+use crate::model::{Entity, Field, ScalarType, Store, Type};
 
 use super::ddl::{database_of, DELETED_COLUMN, VERSION_COLUMN};
 use super::types::{columns, Target};
@@ -141,10 +141,12 @@ fn field(f: &Field) -> (TokenStream, (usize, Option<TokenStream>)) {
     (decl, len)
 }
 
-/// The row struct and its `Table` impl for one entity in one store.
-pub fn row(model: &crate::model::Model, store: &str, e: &Entity) -> TokenStream {
+/// The row struct and its `Table` impl for one entity in the ClickHouse
+/// store `s`.
+pub fn row(model: &crate::model::Model, s: &Store, e: &Entity) -> TokenStream {
+    let store = s.name.as_str();
     let name = format_ident!("{}Row", e.name.rust);
-    let db = database_of(model, store);
+    let db = database_of(s);
     let table = &e.name.sql;
     let (decls, lens): (Vec<_>, Vec<_>) = columns(e).map(field).unzip();
     // `_version` and `_deleted` add 9 bytes.
@@ -153,7 +155,7 @@ pub fn row(model: &crate::model::Model, store: &str, e: &Entity) -> TokenStream 
     let version = format_ident!("{}", VERSION_COLUMN);
     let deleted = format_ident!("{}", DELETED_COLUMN);
     let from = from_entity(model, e, &name);
-    let checks = checks(e, Target::of(model, store), &format!("{db}.{table}"));
+    let checks = checks(e, Target::of(s), &format!("{db}.{table}"));
     let doc = format!(
         " A row of `{db}.{table}`: entity `{}` as stored in ClickHouse store `{store}`. \
          Enums are their stored names, `json` is its JSON text, secrets are left out.",

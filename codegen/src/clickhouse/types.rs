@@ -1,7 +1,7 @@
 //! Which ClickHouse release the DDL targets, what it lacks, and how each
 //! schema type maps onto it without loss.
 
-use crate::model::{Entity, Field, Model, ScalarType, StoreKind, Type};
+use crate::model::{Entity, Field, ScalarType, Store, StoreKind, Type};
 
 /// A ClickHouse release the DDL must run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -17,12 +17,14 @@ pub const MODERN: Target = Target {
 };
 
 impl Target {
-    pub fn of(model: &Model, store: &str) -> Target {
-        match model.store(store).map(|s| &s.kind) {
-            Some(StoreKind::ClickHouse {
+    /// The release a ClickHouse store's DDL targets: its `server_version`,
+    /// else [`MODERN`].
+    pub fn of(store: &Store) -> Target {
+        match &store.kind {
+            StoreKind::ClickHouse {
                 server_version: Some((major, minor)),
                 ..
-            }) => Target {
+            } => Target {
                 major: *major,
                 minor: *minor,
             },

@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::model::{Entity, Field, FieldRole, Model, ScalarType, Type};
+use crate::model::{Entity, Field, FieldRole, Model, ScalarType, Store, StoreId, Type};
 
 use super::mapping::{alias, fields, index_name, is_text};
 
@@ -37,7 +37,7 @@ fn rust_type(e: &Entity, i: usize, f: &Field) -> TokenStream {
     }
 }
 
-fn document(model: &Model, store: &str, e: &Entity) -> TokenStream {
+fn document(model: &Model, store: &Store, e: &Entity) -> TokenStream {
     let name = format_ident!("{}Doc", e.name.rust);
     let decls = fields(e).map(|(i, f)| {
         let n = ident(&f.name.rust);
@@ -68,8 +68,8 @@ fn document(model: &Model, store: &str, e: &Entity) -> TokenStream {
     } else {
         quote!(::std::option::Option::None)
     };
-    let alias = alias(model, store, e);
-    let index = index_name(model, store, e);
+    let alias = alias(store, e);
+    let index = index_name(store, e);
     let checks = fields(e).filter_map(|(i, f)| {
         let rule = match f.ty.scalar() {
             ScalarType::F64 => quote!(finite),
@@ -173,20 +173,20 @@ fn from_entity(model: &Model, e: &Entity, name: &proc_macro2::Ident) -> TokenStr
 /// The generated Rust: `pub mod <store> { <Entity>Doc ... }`.
 pub fn rust(model: &Model) -> String {
     let idx = super::indexes(model);
-    let mut stores: Vec<&str> = idx.iter().map(|(s, _)| *s).collect();
+    // Ids are in name order, as the modules are.
+    let mut stores: Vec<StoreId> = idx.iter().map(|&(s, _)| s).collect();
     stores.sort();
     stores.dedup();
-    let mods = stores.iter().map(|store| {
+    let mods = stores.iter().map(|&id| {
+        let s = &model[id];
+        let store = s.name.as_str();
         let m = ident(store);
-        let docs = idx
-            .iter()
-            .filter(|(s, _)| s == store)
-            .map(|(s, e)| document(model, s, e));
+        let docs = (idx.iter())
+            .filter(|&&(t, _)| t == id)
+            .map(|(_, e)| document(model, s, e));
         let doc = format!(" Documents of the Elasticsearch store `{store}`.");
-        let url = model
-            .store(store)
-            .and_then(|s| s.url.as_ref())
-            .map_or_else(|| "http://127.0.0.1:9200".to_string(), |t| t.raw.clone());
+        let url =
+            (s.url.as_ref()).map_or_else(|| "http://127.0.0.1:9200".to_string(), |t| t.raw.clone());
         let cfg_doc = format!(
             " Bulk settings for store `{store}`, its url `{url}` expanded from the environment."
         );

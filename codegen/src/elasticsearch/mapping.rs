@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::model::{Entity, Field, Model, ScalarType, StoreKind};
+use crate::model::{Entity, Field, ScalarType, Store, StoreKind};
 
 /// Strings up to this many characters are `keyword`s; longer values that are
 /// not declared as text are `keyword`s too, but only indexed up to this
@@ -74,32 +74,33 @@ pub fn settings() -> Value {
     json!({ "index": { "number_of_shards": 1, "number_of_replicas": 1 } })
 }
 
-fn prefix(model: &Model, store: &str) -> String {
-    match model.store(store).map(|s| &s.kind) {
-        Some(StoreKind::Elasticsearch {
+fn prefix(store: &Store) -> String {
+    match &store.kind {
+        StoreKind::Elasticsearch {
             index_prefix: Some(p),
-        }) => format!("{p}_"),
+        } => format!("{p}_"),
         _ => String::new(),
     }
 }
 
-/// The alias applications read and write through: `<prefix>_<table>`.
-pub fn alias(model: &Model, store: &str, e: &Entity) -> String {
-    format!("{}{}", prefix(model, store), e.name.sql)
+/// The alias applications read and write through, in the Elasticsearch
+/// store `store`: `<prefix>_<table>`.
+pub fn alias(store: &Store, e: &Entity) -> String {
+    format!("{}{}", prefix(store), e.name.sql)
 }
 
-/// The concrete index: the alias plus `_v<hash of settings and mappings>`,
-/// so any mapping change names a new index to reindex into.
-pub fn index_name(model: &Model, store: &str, e: &Entity) -> String {
+/// The concrete index in `store`: the alias plus `_v<hash of settings and
+/// mappings>`, so any mapping change names a new index to reindex into.
+pub fn index_name(store: &Store, e: &Entity) -> String {
     let body = json!({ "settings": settings(), "mappings": mappings(e) });
     let hash = Sha256::digest(body.to_string().as_bytes());
-    format!("{}_v{}", alias(model, store, e), &hex::encode(hash)[..8])
+    format!("{}_v{}", alias(store, e), &hex::encode(hash)[..8])
 }
 
-/// The body of `PUT /<index>`: the alias, settings and mappings.
-pub fn create_body(model: &Model, store: &str, e: &Entity) -> Value {
+/// The body of `PUT /<index>` in `store`: the alias, settings and mappings.
+pub fn create_body(store: &Store, e: &Entity) -> Value {
     json!({
-        "aliases": { alias(model, store, e): { "is_write_index": true } },
+        "aliases": { alias(store, e): { "is_write_index": true } },
         "settings": settings(),
         "mappings": mappings(e),
     })

@@ -7,21 +7,22 @@ pub mod mapping;
 
 use crate::diagnostics::{Code, Problem};
 use crate::files::{Artifact, Files};
-use crate::model::{Entity, Model, ScalarType};
+use crate::model::{Entity, Model, ScalarType, StoreId};
 
 /// Searchable entities with their search store, in declaration order.
-pub fn indexes(model: &Model) -> Vec<(&str, &Entity)> {
+pub fn indexes(model: &Model) -> Vec<(StoreId, &Entity)> {
     model
         .entities
         .iter()
-        .filter_map(|e| e.search.as_ref().map(|s| (model[s.store].name.as_str(), e)))
+        .filter_map(|e| e.search.as_ref().map(|s| (s.store, e)))
         .collect()
 }
 
 /// Problems a model has for its Elasticsearch stores.
 pub fn check(model: &Model) -> Vec<Problem> {
     let mut out = Vec::new();
-    for (store, e) in indexes(model) {
+    for (id, e) in indexes(model) {
+        let store = &model[id].name;
         for (_, f) in mapping::fields(e) {
             if matches!(f.ty.scalar(), ScalarType::Bytes) {
                 out.push(
@@ -44,9 +45,9 @@ pub fn generate(model: &Model, files: &mut Files) {
     if idx.is_empty() {
         return;
     }
-    for (store, e) in &idx {
-        let name = mapping::index_name(model, store, e);
-        let body = mapping::create_body(model, store, e);
+    for &(store, e) in &idx {
+        let name = mapping::index_name(&model[store], e);
+        let body = mapping::create_body(&model[store], e);
         let text = serde_json::to_string_pretty(&body).unwrap_or_default();
         files.add(
             Artifact::ElasticsearchIndex {

@@ -8,7 +8,8 @@ use quote::{format_ident, quote};
 use crate::diagnostics::{Code, Problem};
 use crate::files::{Artifact, Files};
 use crate::model::{
-    Entity, EntityKind, Field, Model, Precision, ScalarType, StoreKind, StoreKindTag,
+    Entity, EntityKind, Field, Model, Precision, ScalarType, Store, StoreId, StoreKind,
+    StoreKindTag,
 };
 
 /// Problems of time-series entities: values line protocol cannot carry.
@@ -149,7 +150,7 @@ fn value_checks(model: &Model, e: &Entity) -> Vec<TokenStream> {
                 quote!(#rules::max_chars(#n))
             }
             ScalarType::Enum(name) => {
-                let names: Vec<&str> = (model.enum_(name)?.variants.iter())
+                let names: Vec<&str> = (model.enum_named(name)?.variants.iter())
                     .map(|v| v.name.sql.as_str())
                     .collect();
                 quote!(#rules::one_of(&[#(#names),*]))
@@ -229,10 +230,9 @@ fn point(model: &Model, e: &Entity) -> TokenStream {
     }
 }
 
-fn config(model: &Model, store: &str) -> TokenStream {
-    let Some(s) = model.store(store) else {
-        return TokenStream::new();
-    };
+/// `config()` of the InfluxDB store `s`: its writer settings.
+fn config(s: &Store) -> TokenStream {
+    let store = s.name.as_str();
     let StoreKind::InfluxDb {
         org,
         bucket,
@@ -284,19 +284,21 @@ fn config(model: &Model, store: &str) -> TokenStream {
 
 /// The generated Rust: `pub mod <store> { config(), <Entity>Point ... }`.
 pub fn rust(model: &Model) -> String {
-    let mut stores: Vec<&str> = model
+    // Ids are in name order, as the modules are.
+    let mut stores: Vec<StoreId> = model
         .entities_in(StoreKindTag::InfluxDb)
-        .map(|e| model[e.store].name.as_str())
+        .map(|e| e.store)
         .collect();
     stores.sort();
     stores.dedup();
-    let mods = stores.iter().map(|store| {
+    let mods = stores.iter().map(|&id| {
+        let store = &model[id].name;
         let m = ident(store);
-        let cfg = config(model, store);
+        let cfg = config(&model[id]);
         let points = model
             .entities
             .iter()
-            .filter(|e| model[e.store].name == *store && e.is_series())
+            .filter(|e| e.store == id && e.is_series())
             .map(|e| point(model, e));
         let doc = format!(" Points of the InfluxDB store `{store}`.");
         quote! {

@@ -164,7 +164,13 @@ impl Model {
     pub fn entities_by_id(&self) -> impl Iterator<Item = (EntityId, &Entity)> {
         (self.entities.iter().enumerate()).map(|(i, e)| (EntityId(i), e))
     }
-    pub fn enum_(&self, schema_name: &str) -> Option<&Enum> {
+    /// The enum named `schema_name`, as [`ScalarType::Enum`] names it.
+    ///
+    /// Enums are the one model item still named, not numbered: the derive
+    /// builds fields without a model and names an enum by its Rust type,
+    /// so [`ScalarType`] (shared by both paths) carries the name. Back ends
+    /// resolve that name here, in one place, never by a search of their own.
+    pub fn enum_named(&self, schema_name: &str) -> Option<&Enum> {
         self.enums.iter().find(|e| e.name.schema == schema_name)
     }
     /// The store named `name`: for names from outside the model (a command
@@ -206,6 +212,17 @@ pub struct Store {
     pub kind: StoreKind,
     pub url: Option<Template>,
     pub span: Span,
+}
+
+impl Store {
+    /// The PostgreSQL schema of a postgres store's tables (`schema:`);
+    /// `None` for the search path, and for a store of another kind.
+    pub fn pg_schema(&self) -> Option<&str> {
+        match &self.kind {
+            StoreKind::Postgres { schema, .. } => schema.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

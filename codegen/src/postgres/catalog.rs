@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Default, Entity, EntityKind, IndexMethod, Model, OnDelete, Predicate, ScalarType, StoreKindTag,
-    Type,
+    Default, Entity, EntityId, EntityKind, IndexMethod, Model, OnDelete, Predicate, ScalarType,
+    StoreId, StoreKindTag, Type,
 };
 use crate::names::{quote_ident, quote_literal};
 
@@ -108,50 +108,54 @@ pub struct PgIndex {
     pub predicate: Option<String>,
 }
 
-/// Names of the postgres stores of a model, in name order.
-pub fn postgres_stores(model: &Model) -> Vec<&str> {
-    model
-        .stores
-        .iter()
-        .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
-        .map(|s| s.name.as_str())
+/// The postgres stores of a model, in name order.
+pub fn postgres_stores(model: &Model) -> Vec<StoreId> {
+    (model.stores_by_id())
+        .filter(|(_, s)| s.kind.tag() == StoreKindTag::Postgres)
+        .map(|(id, _)| id)
         .collect()
 }
 
-/// The catalog of one postgres store.
-pub fn catalog(model: &Model, store: &str) -> Catalog {
-    let schema = match model.store(store).map(|s| &s.kind) {
-        Some(crate::model::StoreKind::Postgres { schema, .. }) => schema.clone(),
-        _ => None,
-    };
-    let entities: Vec<&Entity> = model
-        .entities
-        .iter()
-        .filter(|e| Some(e.store) == model.store_id(store) && e.kind == EntityKind::Record)
-        .collect();
+/// The catalog of the postgres store `store`: its record tables and the
+/// enums they use. A caller holding a store's name (a command line, a
+/// test) resolves it once with [`Model::store_id`].
+///
+/// ```
+/// let model = strata_codegen::compile_str(
+///     "schema.yaml",
+///     "version: 1\nstores:\n  main: { kind: postgres }\nentities:\n  Book:\n    store: main\n    key: id\n    fields:\n      id: i64\n",
+/// )
+/// .unwrap();
+/// let main = model.store_id("main").unwrap();
+/// let cat = strata_codegen::postgres::catalog::catalog(&model, main);
+/// assert_eq!(cat.store.as_deref(), Some("main"));
+/// assert_eq!(cat.tables[0].name, "book");
+/// ```
+pub fn catalog(model: &Model, store: StoreId) -> Catalog {
+    let schema = model[store].pg_schema().map(str::to_string);
     // Only the enums these tables use, in declaration order.
     let enums = model
         .enums
         .iter()
-        .filter(|e| e.stores.iter().any(|&s| model[s].name == store))
+        .filter(|e| e.stores.contains(&store))
         .map(|e| PgEnum {
             name: e.name.sql.clone(),
             values: e.variants.iter().map(|v| v.name.sql.clone()).collect(),
         })
         .collect();
-    let tables = entities
-        .iter()
-        .map(|e| table(model, e, schema.as_deref()))
+    let tables = (model.entities_by_id())
+        .filter(|(_, e)| e.store == store && e.kind == EntityKind::Record)
+        .map(|(id, e)| table(model, id, e, schema.as_deref()))
         .collect();
     Catalog {
         schema,
-        store: Some(store.to_string()),
+        store: Some(model[store].name.clone()),
         enums,
         tables,
     }
 }
 
-fn table(model: &Model, e: &Entity, ns: Option<&str>) -> Table {
+fn table(model: &Model, id: EntityId, e: &Entity, ns: Option<&str>) -> Table {
     let col = |i: usize| e.fields[i].name.sql.clone();
     let columns = e
         .fields
@@ -217,23 +221,21 @@ fn table(model: &Model, e: &Entity, ns: Option<&str>) -> Table {
             .collect(),
         foreign_keys,
         indexes,
-        publications: publications(model, e),
+        publications: publications(model, id),
     }
 }
 
-/// The publications that copy entity `e`, by the runner's naming: one per
+/// The publications that copy entity `id`, by the runner's naming: one per
 /// target store of its `sync:` rules, and one per Redis store of its
 /// `cache:` and `events:` (see `strata_codegen::sync_pipeline`), each
 /// listing the copy projection (never a secret: PostgreSQL 15 column lists
 /// keep secrets out of the WAL stream the sync reads).
-pub fn publications(model: &Model, e: &Entity) -> Vec<Publication> {
+pub fn publications(model: &Model, id: EntityId) -> Vec<Publication> {
+    let e = &model[id];
     let source = &model[e.store].name;
-    let me = model.entities.iter().position(|x| std::ptr::eq(x, e));
     let mut targets: Vec<(&str, &[usize])> = Vec::new();
-    for rule in &model.sync {
-        if Some(rule.entity.index()) == me {
-            targets.push((model[rule.store].name.as_str(), &rule.fields));
-        }
+    for rule in model.sync.iter().filter(|rule| rule.entity == id) {
+        targets.push((model[rule.store].name.as_str(), &rule.fields));
     }
     for store in (e.cache.iter().map(|c| c.store)).chain(e.events.iter().map(|ev| ev.store)) {
         targets.push((model[store].name.as_str(), &e.copy));
@@ -282,7 +284,7 @@ pub fn sql_type_in(model: &Model, ty: &Type, ns: Option<&str>) -> String {
         ScalarType::Bytes => "bytea".to_string(),
         ScalarType::Enum(name) => {
             let sql = model
-                .enum_(name)
+                .enum_named(name)
                 .map(|e| e.name.sql.clone())
                 .unwrap_or_default();
             match ns {

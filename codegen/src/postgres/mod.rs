@@ -25,7 +25,7 @@ pub fn generate(model: &Model, files: &mut Files) {
         let cat = catalog::catalog(model, store);
         files.add(
             Artifact::PostgresDdl {
-                store: store.to_string(),
+                store: model[store].name.clone(),
             },
             format!("{}\n{}", header("--"), ddl::create_all(&cat)),
         );

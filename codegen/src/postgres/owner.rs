@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::catalog::{postgres_stores, Catalog};
 use super::migration::{latest_catalog_path, read_catalog, MigrationError};
-use crate::model::{Model, StoreKind};
+use crate::model::{Model, Store, StoreId, StoreKindTag};
 
 /// One postgres store: its name and PostgreSQL schema (`None`: the search path).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,28 +30,28 @@ impl std::fmt::Display for Owner {
     }
 }
 
-/// Refuses `dir` when its latest catalog belongs to another store than
-/// `store` of `model`: another store's name, or another PostgreSQL schema
-/// (catalogs written before they carried the store name record only that).
-pub fn check_folder(dir: &Path, model: &Model, store: &str) -> Result<(), MigrationError> {
-    let owners: Vec<Owner> = postgres_stores(model)
-        .into_iter()
-        .map(|s| Owner {
-            store: Some(s.to_string()),
-            schema: match model.store(s).map(|s| &s.kind) {
-                Some(StoreKind::Postgres { schema, .. }) => schema.clone(),
-                _ => None,
-            },
-        })
-        .collect();
-    let Some(wanted) = owners.iter().find(|o| o.store.as_deref() == Some(store)) else {
+/// Refuses `dir` when its latest catalog belongs to another store than the
+/// postgres store `store` of `model`: another store's name, or another
+/// PostgreSQL schema (catalogs written before they carried the store name
+/// record only that).
+pub fn check_folder(dir: &Path, model: &Model, store: StoreId) -> Result<(), MigrationError> {
+    if model[store].kind.tag() != StoreKindTag::Postgres {
         return Ok(());
+    }
+    let owner = |s: &Store| Owner {
+        store: Some(s.name.clone()),
+        schema: s.pg_schema().map(str::to_string),
     };
+    let owners: Vec<Owner> = (postgres_stores(model).into_iter())
+        .map(|id| owner(&model[id]))
+        .collect();
+    let wanted = owner(&model[store]);
+    let store = &model[store].name;
     let Some(path) = latest_catalog_path(dir)? else {
         return Ok(());
     };
     let cat = read_catalog(&path)?;
-    let Some(found) = foreign(&cat, wanted, &owners) else {
+    let Some(found) = foreign(&cat, &wanted, &owners) else {
         return Ok(());
     };
     let advice = match &found.store {

@@ -215,7 +215,8 @@ pub mod names {
 
     /// The functions generated for a postgres store (pools, with and
     /// without replicas) or a redis store (a cache).
-    pub fn store_functions(store: &str, kind: crate::model::StoreKindTag) -> Vec<String> {
+    pub fn store_functions(store: &crate::model::Store) -> Vec<String> {
+        let (kind, store) = (store.kind.tag(), &store.name);
         match kind {
             crate::model::StoreKindTag::Redis => {
                 vec![

@@ -23,7 +23,7 @@ pub fn scalar(model: &Model, s: &ScalarType) -> TokenStream {
         ScalarType::Secret => quote!(::strata_sdk::Secret),
         ScalarType::Enum(name) => {
             let rust = model
-                .enum_(name)
+                .enum_named(name)
                 .map(|e| e.name.rust.clone())
                 .unwrap_or_else(|| name.clone());
             let id = format_ident!("{}", rust);

@@ -35,6 +35,7 @@ impl TestDb {
 
     pub async fn for_model(model: &strata_codegen::Model, store: &str) -> TestDb {
         use strata_codegen::postgres::{catalog::catalog, ddl::create_all};
+        let store = model.store_id(store).expect("a store of the model");
         Self::with_ddl(&create_all(&catalog(model, store))).await
     }
 }

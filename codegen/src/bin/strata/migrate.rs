@@ -109,10 +109,10 @@ fn diff(args: DiffArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Err(e) = owner::check_folder(dir, &model, &store) {
+    if let Err(e) = owner::check_folder(dir, &model, store) {
         return target::usage(e);
     }
-    let cat = catalog::catalog(&model, &store);
+    let cat = catalog::catalog(&model, store);
     if let Some(url) = database_url {
         target::say_database("migrate diff", &url, &target::UrlSource::Flag);
         if let Err(code) = all_applied(dir, &url, cat.schema.as_deref()) {

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
 
-use strata_codegen::model::StoreKind;
+use strata_codegen::model::{StoreId, StoreKind};
 use strata_codegen::postgres::{catalog, migration, owner};
 use strata_codegen::Model;
 
@@ -76,20 +76,24 @@ pub fn usage(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-/// The postgres store to work on: `store` if given, else the only one.
-pub fn choose_store(model: &Model, store: Option<String>) -> Result<String, ExitCode> {
+/// The postgres store to work on: `store` (`--store`) if given, else the
+/// only one. The command line names a store; from here on it is an id.
+pub fn choose_store(model: &Model, store: Option<String>) -> Result<StoreId, ExitCode> {
     let stores = catalog::postgres_stores(model);
+    let names: Vec<&str> = stores.iter().map(|&id| model[id].name.as_str()).collect();
     match (store, stores.as_slice()) {
-        (Some(s), _) if stores.contains(&s.as_str()) => Ok(s),
-        (Some(s), _) => Err(usage(format!(
-            "`{s}` is not a postgres store of the schema (postgres stores: {})",
-            stores.join(", ")
-        ))),
-        (None, [one]) => Ok(one.to_string()),
+        (Some(s), _) => match model.store_id(&s).filter(|id| stores.contains(id)) {
+            Some(id) => Ok(id),
+            None => Err(usage(format!(
+                "`{s}` is not a postgres store of the schema (postgres stores: {})",
+                names.join(", ")
+            ))),
+        },
+        (None, [one]) => Ok(*one),
         (None, []) => Err(usage("the schema has no postgres store")),
         (None, _) => Err(usage(format!(
             "the schema has several postgres stores ({}); choose one with --store",
-            stores.join(", ")
+            names.join(", ")
         ))),
     }
 }
@@ -106,14 +110,11 @@ pub fn resolve(
 ) -> Result<Target, ExitCode> {
     let (record_schema, template) = match model {
         Some(model) => {
-            let store = choose_store(model, store)?;
-            owner::check_folder(dir, model, &store).map_err(usage)?;
-            let s = model.store(&store);
-            let schema = match s.map(|s| &s.kind) {
-                Some(StoreKind::Postgres { schema, .. }) => schema.clone(),
-                _ => None,
-            };
-            (schema, s.and_then(|s| s.url.clone()).map(|t| (store, t)))
+            let id = choose_store(model, store)?;
+            owner::check_folder(dir, model, id).map_err(usage)?;
+            let s = &model[id];
+            let schema = s.pg_schema().map(str::to_string);
+            (schema, s.url.clone().map(|t| (s.name.clone(), t)))
         }
         None if store.is_some() => {
             return Err(usage(

@@ -77,7 +77,7 @@ impl Resolver<'_> {
                     self.rust_clash_with("store", &d.name, &module, "module", first);
                 }
             } else if matches!(kind, StoreKindTag::Postgres | StoreKindTag::Redis) {
-                for f in generated::store_functions(&d.name.value, kind) {
+                for f in generated::store_functions(store) {
                     if let Some(first) = functions.take(f.clone(), who.clone(), d.name.span) {
                         self.rust_clash_with("store", &d.name, &f, "function", first);
                         break;
