@@ -1,6 +1,13 @@
 //! Diagnostics shared by every stage: a problem has a code, a message, a
 //! labelled span in a schema file and, wherever we can give one, a help line.
 //!
+//! Each stage reports typed errors, one enum in its own `error` module
+//! ([`crate::syntax::error::SyntaxError`],
+//! [`crate::model::resolve::error::ResolveError`], and one per back end);
+//! each enum's `From<…> for Problem` is the one place its messages are
+//! written, and its `code()` gives a problem's [`Code`] without rendering.
+//! A [`Problem`] is the rendered, store-neutral record.
+//!
 //! Every stage collects problems instead of stopping at the first one; the
 //! pipeline reports them all at once as a [`Diagnostics`] error, which renders
 //! through miette (`file:line:col`, the source line and an underline).
@@ -50,6 +57,8 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A rendered problem; stages build typed errors, and their
+    /// `From<…> for Problem` calls this.
     pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
         Problem {
             code,
@@ -159,8 +168,10 @@ pub struct Problems {
 }
 
 impl Problems {
-    pub fn push(&mut self, p: Problem) {
-        self.list.push(p);
+    /// Collects a problem: a stage's typed error, rendered by its
+    /// `From<…> for Problem`, or a [`Problem`] already rendered.
+    pub fn push(&mut self, p: impl Into<Problem>) {
+        self.list.push(p.into());
     }
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
@@ -170,6 +181,53 @@ impl Problems {
         self.list.len() < SUGGESTION_BUDGET && self.spent.get() < SUGGESTION_WORK
     }
 }
+
+impl Problems {
+    /// The "did you mean" candidate for `got`, while there is suggestion
+    /// budget left ([`Problems::wants_suggestions`]), charging it for the
+    /// comparisons. A typed error carries the answer as its `suggestion`.
+    pub fn suggestion<'a>(
+        &self,
+        got: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Option<String> {
+        if !self.wants_suggestions() {
+            return None;
+        }
+        let mut compared = 0;
+        let counted = candidates.into_iter().inspect(|_| compared += 1);
+        let found = did_you_mean(got, counted).map(str::to_string);
+        self.spent.set(self.spent.get() + compared);
+        found
+    }
+}
+
+/// The help line of a did-you-mean suggestion.
+pub(crate) fn did_you_mean_help(suggestion: &str) -> String {
+    format!("did you mean `{suggestion}`?")
+}
+
+/// Gives a stage's error enum `code()` and `CODES` from one table of
+/// `Variant => Code`: the `match` is exhaustive, so every variant has its
+/// code, and `CODES` lists exactly the codes the variants can have (the
+/// registry test checks that every [`Code`] is some variant's).
+macro_rules! stage_codes {
+    ($ty:ident { $($variant:ident => $code:ident,)* }) => {
+        impl $ty {
+            /// Every code a variant of this enum can have.
+            pub const CODES: &'static [$crate::diagnostics::Code] =
+                &[$($crate::diagnostics::Code::$code),*];
+
+            /// The code of this problem, without rendering it.
+            pub fn code(&self) -> $crate::diagnostics::Code {
+                match self {
+                    $(Self::$variant { .. } => $crate::diagnostics::Code::$code,)*
+                }
+            }
+        }
+    };
+}
+pub(crate) use stage_codes;
 
 impl Problem {
     /// [`Problem::suggest`] while `probs` has suggestion budget left
