@@ -100,21 +100,6 @@ impl Problem {
     }
     /// The mark [`Problem::help_at`] replaces with a location.
     pub const AT: &'static str = "{at}";
-    /// Sets the help line unless one (such as a suggestion) is already there.
-    pub fn help_or(self, help: impl Into<String>) -> Self {
-        if self.help.is_none() {
-            self.help(help)
-        } else {
-            self
-        }
-    }
-    /// Adds a "did you mean" help when one of `candidates` is close to `got`.
-    pub fn suggest<'a>(self, got: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
-        match did_you_mean(got, candidates) {
-            Some(s) => self.help(format!("did you mean `{s}`?")),
-            None => self,
-        }
-    }
 }
 
 /// The closest candidate, if it is close enough: within a few edits
@@ -228,26 +213,6 @@ macro_rules! stage_codes {
     };
 }
 pub(crate) use stage_codes;
-
-impl Problem {
-    /// [`Problem::suggest`] while `probs` has suggestion budget left
-    /// ([`Problems::wants_suggestions`]), charging it for the comparisons.
-    pub fn suggest_when<'a>(
-        self,
-        probs: &Problems,
-        got: &str,
-        candidates: impl IntoIterator<Item = &'a str>,
-    ) -> Self {
-        if !probs.wants_suggestions() {
-            return self;
-        }
-        let mut compared = 0;
-        let counted = candidates.into_iter().inspect(|_| compared += 1);
-        let p = self.suggest(got, counted);
-        probs.spent.set(probs.spent.get() + compared);
-        p
-    }
-}
 
 /// A single problem bound to its source file, renderable by miette.
 #[derive(Debug)]
