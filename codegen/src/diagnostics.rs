@@ -404,3 +404,51 @@ impl Diagnostic for Diagnostics {
         Some(Box::new(self.items.iter().map(|d| d as &dyn Diagnostic)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    /// Every code some stage can produce, by the stages' own tables.
+    fn produced() -> std::collections::BTreeSet<Code> {
+        [
+            crate::LoadError::CODES,
+            crate::syntax::error::SyntaxError::CODES,
+            crate::model::resolve::error::ResolveError::CODES,
+            crate::postgres::error::PostgresError::CODES,
+            crate::clickhouse::error::ClickhouseError::CODES,
+            crate::elasticsearch::error::ElasticsearchError::CODES,
+            crate::influx::error::InfluxError::CODES,
+            crate::rust::error::RustError::CODES,
+        ]
+        .concat()
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn every_code_is_produced_by_some_stage() {
+        let produced = produced();
+        let dead: Vec<&str> = (Code::ALL.iter())
+            .filter(|c| !produced.contains(c))
+            .map(|c| c.as_str())
+            .collect();
+        assert!(dead.is_empty(), "codes no stage produces: {dead:?}");
+        assert_eq!(produced.len(), Code::ALL.len());
+    }
+
+    #[test]
+    fn a_typed_error_knows_its_code_without_rendering() {
+        use crate::model::resolve::error::ResolveError;
+        use crate::source::Span;
+        let e = ResolveError::UnknownStoreKind {
+            at: Span::new(0, 0, 4),
+            got: "postgress".into(),
+            suggestion: Some("postgres".into()),
+        };
+        assert_eq!(e.code(), Code::UnknownStoreKind);
+        let p = super::Problem::from(e);
+        assert_eq!(p.code, Code::UnknownStoreKind);
+        assert_eq!(p.help.as_deref(), Some("did you mean `postgres`?"));
+    }
+}
