@@ -1,6 +1,13 @@
 //! Diagnostics shared by every stage: a problem has a code, a message, a
 //! labelled span in a schema file and, wherever we can give one, a help line.
 //!
+//! Each stage reports typed errors, one enum in its own `error` module
+//! ([`crate::syntax::error::SyntaxError`],
+//! [`crate::model::resolve::error::ResolveError`], and one per back end);
+//! each enum's `From<…> for Problem` is the one place its messages are
+//! written, and its `code()` gives a problem's [`Code`] without rendering.
+//! A [`Problem`] is the rendered, store-neutral record.
+//!
 //! Every stage collects problems instead of stopping at the first one; the
 //! pipeline reports them all at once as a [`Diagnostics`] error, which renders
 //! through miette (`file:line:col`, the source line and an underline).
@@ -50,6 +57,8 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A rendered problem; stages build typed errors, and their
+    /// `From<…> for Problem` calls this.
     pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
         Problem {
             code,
@@ -91,21 +100,6 @@ impl Problem {
     }
     /// The mark [`Problem::help_at`] replaces with a location.
     pub const AT: &'static str = "{at}";
-    /// Sets the help line unless one (such as a suggestion) is already there.
-    pub fn help_or(self, help: impl Into<String>) -> Self {
-        if self.help.is_none() {
-            self.help(help)
-        } else {
-            self
-        }
-    }
-    /// Adds a "did you mean" help when one of `candidates` is close to `got`.
-    pub fn suggest<'a>(self, got: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
-        match did_you_mean(got, candidates) {
-            Some(s) => self.help(format!("did you mean `{s}`?")),
-            None => self,
-        }
-    }
 }
 
 /// The closest candidate, if it is close enough: within a few edits
@@ -159,8 +153,10 @@ pub struct Problems {
 }
 
 impl Problems {
-    pub fn push(&mut self, p: Problem) {
-        self.list.push(p);
+    /// Collects a problem: a stage's typed error, rendered by its
+    /// `From<…> for Problem`, or a [`Problem`] already rendered.
+    pub fn push(&mut self, p: impl Into<Problem>) {
+        self.list.push(p.into());
     }
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
@@ -171,25 +167,52 @@ impl Problems {
     }
 }
 
-impl Problem {
-    /// [`Problem::suggest`] while `probs` has suggestion budget left
-    /// ([`Problems::wants_suggestions`]), charging it for the comparisons.
-    pub fn suggest_when<'a>(
-        self,
-        probs: &Problems,
+impl Problems {
+    /// The "did you mean" candidate for `got`, while there is suggestion
+    /// budget left ([`Problems::wants_suggestions`]), charging it for the
+    /// comparisons. A typed error carries the answer as its `suggestion`.
+    pub fn suggestion<'a>(
+        &self,
         got: &str,
         candidates: impl IntoIterator<Item = &'a str>,
-    ) -> Self {
-        if !probs.wants_suggestions() {
-            return self;
+    ) -> Option<String> {
+        if !self.wants_suggestions() {
+            return None;
         }
         let mut compared = 0;
         let counted = candidates.into_iter().inspect(|_| compared += 1);
-        let p = self.suggest(got, counted);
-        probs.spent.set(probs.spent.get() + compared);
-        p
+        let found = did_you_mean(got, counted).map(str::to_string);
+        self.spent.set(self.spent.get() + compared);
+        found
     }
 }
+
+/// The help line of a did-you-mean suggestion.
+pub(crate) fn did_you_mean_help(suggestion: &str) -> String {
+    format!("did you mean `{suggestion}`?")
+}
+
+/// Gives a stage's error enum `code()` and `CODES` from one table of
+/// `Variant => Code`: the `match` is exhaustive, so every variant has its
+/// code, and `CODES` lists exactly the codes the variants can have (the
+/// registry test checks that every [`Code`] is some variant's).
+macro_rules! stage_codes {
+    ($ty:ident { $($variant:ident => $code:ident,)* }) => {
+        impl $ty {
+            /// Every code a variant of this enum can have.
+            pub const CODES: &'static [$crate::diagnostics::Code] =
+                &[$($crate::diagnostics::Code::$code),*];
+
+            /// The code of this problem, without rendering it.
+            pub fn code(&self) -> $crate::diagnostics::Code {
+                match self {
+                    $(Self::$variant { .. } => $crate::diagnostics::Code::$code,)*
+                }
+            }
+        }
+    };
+}
+pub(crate) use stage_codes;
 
 /// A single problem bound to its source file, renderable by miette.
 #[derive(Debug)]
@@ -379,5 +402,53 @@ impl std::error::Error for Diagnostics {}
 impl Diagnostic for Diagnostics {
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
         Some(Box::new(self.items.iter().map(|d| d as &dyn Diagnostic)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    /// Every code some stage can produce, by the stages' own tables.
+    fn produced() -> std::collections::BTreeSet<Code> {
+        [
+            crate::LoadError::CODES,
+            crate::syntax::error::SyntaxError::CODES,
+            crate::model::resolve::error::ResolveError::CODES,
+            crate::postgres::error::PostgresError::CODES,
+            crate::clickhouse::error::ClickhouseError::CODES,
+            crate::elasticsearch::error::ElasticsearchError::CODES,
+            crate::influx::error::InfluxError::CODES,
+            crate::rust::error::RustError::CODES,
+        ]
+        .concat()
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn every_code_is_produced_by_some_stage() {
+        let produced = produced();
+        let dead: Vec<&str> = (Code::ALL.iter())
+            .filter(|c| !produced.contains(c))
+            .map(|c| c.as_str())
+            .collect();
+        assert!(dead.is_empty(), "codes no stage produces: {dead:?}");
+        assert_eq!(produced.len(), Code::ALL.len());
+    }
+
+    #[test]
+    fn a_typed_error_knows_its_code_without_rendering() {
+        use crate::model::resolve::error::ResolveError;
+        use crate::source::Span;
+        let e = ResolveError::UnknownStoreKind {
+            at: Span::new(0, 0, 4),
+            got: "postgress".into(),
+            suggestion: Some("postgres".into()),
+        };
+        assert_eq!(e.code(), Code::UnknownStoreKind);
+        let p = super::Problem::from(e);
+        assert_eq!(p.code, Code::UnknownStoreKind);
+        assert_eq!(p.help.as_deref(), Some("did you mean `postgres`?"));
     }
 }

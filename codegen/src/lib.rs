@@ -40,6 +40,7 @@ pub use diagnostics::{Code, Diagnostics, Problem};
 pub use files::{persist, persist_owned, Artifact, Files};
 pub use model::Model;
 pub use source::Sources;
+use syntax::error::SyntaxError;
 
 /// Hard limit on one schema file, so that no input can make the compiler
 /// spend unbounded time or memory.
@@ -82,6 +83,13 @@ pub enum LoadError {
     NotUtf8 { path: String },
 }
 
+diagnostics::stage_codes!(LoadError {
+    Io => Io,
+    Empty => NoSchema,
+    TooLarge => TooLarge,
+    NotUtf8 => NotUtf8,
+});
+
 /// Stage 1: reads a schema file, or every `*.yaml`/`*.yml` file of a folder
 /// (recursively, in path order, so output is deterministic).
 pub fn load(path: impl AsRef<Path>) -> Result<Sources, LoadError> {
@@ -113,15 +121,10 @@ pub fn load(path: impl AsRef<Path>) -> Result<Sources, LoadError> {
         // as a located diagnostic (exit 1) like any other mistake.
         if bytes.len() > MAX_FILE_BYTES {
             let id = sources.add(name, "");
-            sources.problems.push(
-                Problem::new(
-                    Code::TooLarge,
-                    source::Span::new(id, 0, 0),
-                    format!("this file is larger than {MAX_FILE_BYTES} bytes"),
-                )
-                .label("not read")
-                .help("split the schema into several files in one folder"),
-            );
+            sources.problems.push(Problem::from(SyntaxError::TooLarge {
+                at: source::Span::new(id, 0, 0),
+                max: MAX_FILE_BYTES,
+            }));
             continue;
         }
         match String::from_utf8(bytes) {
@@ -132,15 +135,9 @@ pub fn load(path: impl AsRef<Path>) -> Result<Sources, LoadError> {
                 let at = e.utf8_error().valid_up_to();
                 let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
                 let id = sources.add(name, text);
-                sources.problems.push(
-                    Problem::new(
-                        Code::NotUtf8,
-                        source::Span::new(id, at, at + '\u{FFFD}'.len_utf8()),
-                        "this file is not UTF-8 text",
-                    )
-                    .label("invalid byte")
-                    .help("save the schema as UTF-8 (it may be Latin-1 or UTF-16)"),
-                );
+                sources.problems.push(Problem::from(SyntaxError::NotUtf8 {
+                    at: source::Span::new(id, at, at + '\u{FFFD}'.len_utf8()),
+                }));
             }
         }
     }
@@ -255,13 +252,9 @@ pub fn lint(sources: &Sources, model: &Model) -> Diagnostics {
 fn nothing_declared(sources: &Sources, m: &Model) -> Option<Problem> {
     let empty = m.stores.is_empty() && m.enums.is_empty() && m.entities.is_empty();
     (empty && !sources.files.is_empty()).then(|| {
-        Problem::new(
-            Code::EmptySchema,
-            source::Span::new(0, 0, 0),
-            "the schema declares nothing",
-        )
-        .label("no stores, enums or entities")
-        .help("declare at least a store and an entity, as in `stores: { main: { kind: postgres, url: \"${DATABASE_URL}\" } }`")
+        Problem::from(SyntaxError::EmptySchema {
+            at: source::Span::new(0, 0, 0),
+        })
     })
 }
 

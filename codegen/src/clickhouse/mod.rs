@@ -3,6 +3,7 @@
 //! typed row struct (`rust/clickhouse.rs`, one module per store).
 
 pub mod ddl;
+pub mod error;
 mod rows;
 pub mod types;
 
@@ -10,9 +11,10 @@ use std::collections::BTreeSet;
 
 use quote::{format_ident, quote};
 
-use crate::diagnostics::{Code, Problem};
+use crate::diagnostics::Problem;
 use crate::files::{Artifact, Files};
 use crate::model::{Entity, EntityId, Model, StoreId, StoreKindTag};
+use error::ClickhouseError;
 
 pub use ddl::{statements, DdlOptions};
 pub use types::{Target, MODERN};
@@ -39,35 +41,22 @@ pub fn check(model: &Model) -> Vec<Problem> {
         let store = &model[id].name;
         let t = Target::of(&model[id]);
         for f in types::columns(e) {
-            if let Some((label, help)) = types::unsupported(f, t) {
-                out.push(
-                    Problem::new(
-                        Code::ClickhouseType,
-                        f.span,
-                        format!(
-                            "`{}.{}` cannot be stored in ClickHouse store `{store}` without loss",
-                            e.name.schema, f.name.schema
-                        ),
-                    )
-                    .label(label)
-                    .help(help),
-                );
+            if let Some(loss) = types::unsupported(f, t) {
+                out.push(Problem::from(ClickhouseError::Lossy {
+                    at: f.span,
+                    entity: e.name.schema.clone(),
+                    field: f.name.schema.clone(),
+                    store: store.to_string(),
+                    loss,
+                }));
             }
         }
         if let Some(p) = e.partition_by.map(|i| &e.fields[i]) {
             if p.nullable {
-                out.push(
-                    Problem::new(
-                        Code::ClickhousePartition,
-                        p.span,
-                        format!(
-                            "`{}` partitions a ClickHouse table but is nullable",
-                            p.name.schema
-                        ),
-                    )
-                    .label("nullable")
-                    .help("partition by a non-nullable time field such as `created_at`"),
-                );
+                out.push(Problem::from(ClickhouseError::NullablePartition {
+                    at: p.span,
+                    field: p.name.schema.clone(),
+                }));
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Which ClickHouse release the DDL targets, what it lacks, and how each
 //! schema type maps onto it without loss.
 
+use super::error::Loss;
 use crate::model::{Entity, Field, ScalarType, Store, StoreKind, Type};
 
 /// A ClickHouse release the DDL must run on.
@@ -105,35 +106,26 @@ pub fn columns(e: &Entity) -> impl Iterator<Item = &Field> {
     e.copy_fields().map(|(_, f)| f)
 }
 
-/// Why a field cannot be carried to this target without loss: (label, help).
-pub fn unsupported(f: &Field, t: Target) -> Option<(String, String)> {
+/// Why a field cannot be carried to this target without loss.
+pub fn unsupported(f: &Field, t: Target) -> Option<Loss> {
     let s = f.ty.scalar();
     if f.ty.is_array() {
         if f.nullable {
-            return Some((
-                "ClickHouse has no Nullable(Array)".into(),
-                "make the array non-nullable (`default: empty`): an empty array and NULL would otherwise be one value".into(),
-            ));
+            return Some(Loss::NullableArray);
         }
         if matches!(s, ScalarType::Bytes) {
-            return Some((
-                format!("arrays of `{s}` are not carried to ClickHouse rows"),
-                "use `json` for this list, or a separate entity".into(),
-            ));
+            return Some(Loss::ArrayOf { scalar: s.clone() });
         }
     }
     if let ScalarType::Decimal { precision, .. } = *s {
         if u32::from(precision) > 38 && !t.has_decimal256() {
-            return Some((
-                format!("ClickHouse {t} has no Decimal256 (precision {precision} > 38)"),
-                "lower the precision to 38 or target `server_version: \"20.8\"` or later".into(),
-            ));
+            return Some(Loss::NoDecimal256 {
+                target: t,
+                precision,
+            });
         }
         if precision > MAX_ROW_PRECISION {
-            return Some((
-                format!("decimal precision {precision} exceeds the {MAX_ROW_PRECISION} digits the Rust rows carry"),
-                format!("use `decimal(p,s)` with p at most {MAX_ROW_PRECISION}"),
-            ));
+            return Some(Loss::RowPrecision { precision });
         }
     }
     None

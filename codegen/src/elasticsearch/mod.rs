@@ -3,11 +3,13 @@
 //! a typed document struct (`rust/elasticsearch.rs`, one module per store).
 
 mod docs;
+pub mod error;
 pub mod mapping;
 
-use crate::diagnostics::{Code, Problem};
+use crate::diagnostics::Problem;
 use crate::files::{Artifact, Files};
 use crate::model::{Entity, Model, ScalarType, StoreId};
+use error::ElasticsearchError;
 
 /// Searchable entities with their search store, in declaration order.
 pub fn indexes(model: &Model) -> Vec<(StoreId, &Entity)> {
@@ -25,15 +27,12 @@ pub fn check(model: &Model) -> Vec<Problem> {
         let store = &model[id].name;
         for (_, f) in mapping::fields(e) {
             if matches!(f.ty.scalar(), ScalarType::Bytes) {
-                out.push(
-                    Problem::new(
-                        Code::SearchType,
-                        f.span,
-                        format!("`{}.{}` cannot be indexed in search store `{store}`", e.name.schema, f.name.schema),
-                    )
-                    .label("bytes are not searchable")
-                    .help("keep binary data out of searchable entities, or store a reference (a string) instead"),
-                );
+                out.push(Problem::from(ElasticsearchError::BytesNotSearchable {
+                    at: f.span,
+                    entity: e.name.schema.clone(),
+                    field: f.name.schema.clone(),
+                    store: store.to_string(),
+                }));
             }
         }
     }

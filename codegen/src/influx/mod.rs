@@ -2,15 +2,18 @@
 //! that encodes itself as line protocol (`rust/influx.rs`, one module per
 //! store, with a `config()` built from the store's settings).
 
+pub mod error;
+
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::diagnostics::{Code, Problem};
+use crate::diagnostics::Problem;
 use crate::files::{Artifact, Files};
 use crate::model::{
     Entity, EntityKind, Field, Model, Precision, ScalarType, Store, StoreId, StoreKind,
     StoreKindTag,
 };
+use error::{InfluxError, Loss};
 
 /// Problems of time-series entities: values line protocol cannot carry.
 pub fn check(model: &Model) -> Vec<Problem> {
@@ -21,52 +24,31 @@ pub fn check(model: &Model) -> Vec<Problem> {
         };
         for (i, f) in e.fields.iter().enumerate() {
             let bad = if i == *time {
-                (f.nullable || f.ty.is_array()).then_some((
-                    "the time of a point cannot be null",
-                    "make the time field a non-nullable `timestamptz`",
-                ))
+                (f.nullable || f.ty.is_array()).then_some(Loss::NullTime)
             } else if f.ty.is_array() {
-                Some((
-                    "line protocol has no arrays",
-                    "use one field per value, or a `json` field (a string)",
-                ))
+                Some(Loss::Array)
             } else if matches!(f.ty.scalar(), ScalarType::Bytes) {
-                Some((
-                    "line protocol has no binary values",
-                    "store the bytes elsewhere and reference them",
-                ))
+                Some(Loss::Bytes)
             } else if tags.contains(&i)
                 && matches!(f.ty.scalar(), ScalarType::F64 | ScalarType::Json)
             {
-                Some((
-                    "a tag is an identifying text; floats and json do not make tags",
-                    "make it a field, or a tag of type string",
-                ))
+                Some(Loss::TagType)
             } else if victoriametrics(model, e)
                 && i != *time
                 && !tags.contains(&i)
                 && string_field(f)
             {
-                Some((
-                    "VictoriaMetrics stores no string fields (it drops them without an error)",
-                    "make it a tag, or keep the value in another store",
-                ))
+                Some(Loss::VictoriaMetricsString)
             } else {
                 None
             };
-            if let Some((label, help)) = bad {
-                out.push(
-                    Problem::new(
-                        Code::InfluxType,
-                        f.span,
-                        format!(
-                            "`{}.{}` cannot be written as line protocol",
-                            e.name.schema, f.name.schema
-                        ),
-                    )
-                    .label(label)
-                    .help(help),
-                );
+            if let Some(loss) = bad {
+                out.push(Problem::from(InfluxError::Lossy {
+                    at: f.span,
+                    entity: e.name.schema.clone(),
+                    field: f.name.schema.clone(),
+                    loss,
+                }));
             }
         }
     }

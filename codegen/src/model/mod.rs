@@ -3,7 +3,7 @@
 //! Every name is carried in all its forms ([`Ident`]) and every item keeps its
 //! [`Span`] so later stages can still report problems at the YAML.
 
-mod resolve;
+pub mod resolve;
 mod types;
 
 pub use resolve::{constraint_name, resolve, Resolved};

@@ -6,7 +6,8 @@
 //! over unbounded text accepts the schema, then refuses the first row whose
 //! value is longer (`index row size … exceeds btree version 4 maximum 2704`).
 
-use crate::diagnostics::{Code, Problem};
+use super::error::{EntryBound, PostgresError};
+use crate::diagnostics::Problem;
 use crate::model::{Entity, EntityKind, Field, IndexMethod, Model, ScalarType, StoreKindTag};
 use crate::source::Span;
 
@@ -30,11 +31,12 @@ pub fn lint(model: &Model) -> Vec<Problem> {
             continue;
         }
         let key_span = e.key.first().map_or(e.span, |&i| e.fields[i].span);
-        let mut lookups: Vec<(&[usize], Span, &str)> = vec![(&e.key, key_span, "primary key")];
+        let mut lookups: Vec<(&[usize], Span, &'static str)> =
+            vec![(&e.key, key_span, "primary key")];
         for u in &e.uniques {
             lookups.push((&u.fields, u.span, "unique constraint"));
         }
-        let index_fields: Vec<(Vec<usize>, Span, &str)> = (e.indexes.iter())
+        let index_fields: Vec<(Vec<usize>, Span, &'static str)> = (e.indexes.iter())
             .filter(|i| i.method == IndexMethod::BTree)
             .map(|i| {
                 let what = if i.unique {
@@ -58,7 +60,7 @@ pub fn lint(model: &Model) -> Vec<Problem> {
 }
 
 /// A warning when the entries of a B-tree over `fields` can outgrow a page.
-fn oversized(e: &Entity, fields: &[usize], span: Span, what: &str) -> Option<Problem> {
+fn oversized(e: &Entity, fields: &[usize], at: Span, what: &'static str) -> Option<Problem> {
     let sizes: Vec<(&Field, Option<usize>)> = fields
         .iter()
         .map(|&i| (&e.fields[i], max_bytes(&e.fields[i])))
@@ -70,44 +72,23 @@ fn oversized(e: &Entity, fields: &[usize], span: Span, what: &str) -> Option<Pro
     if unbounded.is_none() && total <= BTREE_MAX_ENTRY {
         return None;
     }
-    let (field, label) = match unbounded {
-        Some(f) => (
-            f,
-            format!(
-                "`{}` is `{}`: its values have no bound",
-                f.name.schema, f.ty
-            ),
-        ),
+    let (field, bound) = match unbounded {
+        Some(f) => (f, EntryBound::Unbounded { ty: f.ty.clone() }),
         None => {
             let f = sizes
                 .iter()
                 .max_by_key(|(_, b)| b.unwrap_or(0))
                 .map(|(f, _)| *f)?;
-            (f, format!("entries can take {total} bytes"))
+            (f, EntryBound::Total { bytes: total })
         }
     };
-    let name = &field.name.schema;
-    let help = match what {
-        "B-tree index" => format!(
-            "bound the field with `string(N)` (N ≤ {MAX_INDEXED_CHARS} always fits), use `method: hash` for equality lookups, or index an expression such as `md5({name})` in a hand-written migration"
-        ),
-        _ => format!(
-            "bound the field with `string(N)` (N ≤ {MAX_INDEXED_CHARS} always fits), or key on a hash of it (`md5({name})`, in a hand-written migration)"
-        ),
-    };
-    Some(
-        Problem::new(
-            Code::UnboundedIndex,
-            span,
-            format!(
-                "the {what} on `{}.{name}` refuses rows whose entry exceeds {BTREE_MAX_ENTRY} bytes",
-                e.name.schema
-            ),
-        )
-        .label(label)
-        .help(help)
-        .warning(),
-    )
+    Some(Problem::from(PostgresError::OversizedEntry {
+        at,
+        what,
+        table: e.name.schema.clone(),
+        field: field.name.schema.clone(),
+        bound,
+    }))
 }
 
 /// Most bytes a value of the field takes in an index entry; `None` when unbounded.
@@ -190,26 +171,28 @@ fn operator_class(e: &Entity, i: &crate::model::Index) -> Option<Problem> {
     match i.method {
         IndexMethod::Gin => {
             let ok = fields().all(|f| f.ty.is_array() || f.ty.scalar() == &ScalarType::Json);
-            (!ok).then(|| {
-                Problem::new(Code::BadIndex, at, "a gin index needs array or json fields")
-                    .label("gin index")
-                    .help("index scalar fields with btree (the default)")
-            })
+            (!ok).then(|| Problem::from(PostgresError::GinNeedsArrays { at }))
         }
         IndexMethod::Gist => fields().next().map(|f| {
-            Problem::new(Code::BadIndex, at, format!("PostgreSQL has no gist operator class for `{}`", f.ty))
-                .label("gist index")
-                .help("gist needs the btree_gist extension for these types: use btree (the default), brin for large append-only tables, or gin for arrays and json")
+            Problem::from(PostgresError::NoGistClass {
+                at,
+                ty: f.ty.clone(),
+            })
         }),
         IndexMethod::Brin => {
             let no_class = |f: &&Field| {
                 f.ty.is_array()
-                    || matches!(f.ty.scalar(), ScalarType::Bool | ScalarType::Json | ScalarType::Enum(_))
+                    || matches!(
+                        f.ty.scalar(),
+                        ScalarType::Bool | ScalarType::Json | ScalarType::Enum(_)
+                    )
             };
             fields().find(no_class).map(|f| {
-                Problem::new(Code::BadIndex, at, format!("PostgreSQL has no brin operator class for `{}` ({})", f.name.schema, f.ty))
-                    .label("brin index")
-                    .help("brin suits numbers, text, uuids and times; index booleans and enums with btree, arrays and json with gin")
+                Problem::from(PostgresError::NoBrinClass {
+                    at,
+                    field: f.name.schema.clone(),
+                    ty: f.ty.clone(),
+                })
             })
         }
         IndexMethod::BTree | IndexMethod::Hash => None,

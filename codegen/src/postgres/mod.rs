@@ -7,6 +7,7 @@ pub mod diff;
 mod diff_column;
 mod diff_rename;
 mod diff_table;
+pub mod error;
 mod lossy;
 pub mod migration;
 pub mod owner;

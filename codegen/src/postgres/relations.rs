@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use crate::diagnostics::{Code, Problem};
+use super::error::{PostgresError, TakenName};
+use crate::diagnostics::Problem;
 use crate::model::{Default, Entity, EntityKind, Model, StoreId, StoreKindTag};
 use crate::source::Span;
 
@@ -33,15 +34,11 @@ pub(super) fn clashes(model: &Model) -> Vec<Problem> {
             .filter(|(_, s)| s.kind.tag() == StoreKindTag::Postgres)
             .find_map(|(id, _)| relations.get(&(id, en.name.sql.as_str())));
         if let Some(&first) = clash {
-            out.push(clash_problem(
-                en.span,
-                format!(
-                    "the SQL type `{}` of enum `{}` has the name of a table",
-                    en.name.sql, en.name.schema
-                ),
-                first,
-                "set the enum's `sql_name:` or the entity's `table:` to another name",
-            ));
+            let name = TakenName::EnumType {
+                sql: en.name.sql.clone(),
+                enum_name: en.name.schema.clone(),
+            };
+            out.push(clash_problem(en.span, name, first));
         }
     }
     let records = (model.entities.iter()).filter(|e| !e.is_series() && is_pg(e.store));
@@ -56,20 +53,12 @@ pub(super) fn clashes(model: &Model) -> Vec<Problem> {
             .chain(implicit.iter().map(|(n, s, w)| (n.as_str(), *s, *w)));
         for (name, span, what) in named {
             if let Some(&first) = relations.get(&(e.store, name)) {
-                out.push(clash_problem(
-                    span,
-                    format!(
-                        "{what} name `{name}` is already used in store `{}`",
-                        model[e.store].name
-                    ),
-                    first,
-                    match what {
-                        "primary key" | "identity sequence" => {
-                            "PostgreSQL derives this name from the table; set another `table:` on one of the two"
-                        }
-                        _ => "give the index another `name:`",
-                    },
-                ));
+                let name = TakenName::Relation {
+                    what,
+                    name: name.to_string(),
+                    store: model[e.store].name.clone(),
+                };
+                out.push(clash_problem(span, name, first));
             } else {
                 relations.insert((e.store, name), span);
             }
@@ -98,12 +87,6 @@ fn implicit_names(e: &Entity) -> Vec<Named> {
     std::iter::once(pkey).chain(seqs).collect()
 }
 
-fn clash_problem(span: Span, message: String, first: Span, help: &str) -> Problem {
-    Problem::new(Code::DuplicateName, span, message)
-        .label("name already taken")
-        .also(first, "taken here")
-        .help_at(
-            first,
-            format!("the other one is at {}; {help}", Problem::AT),
-        )
+fn clash_problem(at: Span, name: TakenName, first: Span) -> Problem {
+    Problem::from(PostgresError::NameTaken { at, name, first })
 }

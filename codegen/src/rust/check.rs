@@ -2,7 +2,8 @@
 //! values its types cannot hold without loss, and PostgreSQL types one Rust
 //! type cannot name.
 
-use crate::diagnostics::{Code, Problem};
+use super::error::RustError;
+use crate::diagnostics::Problem;
 use crate::model::{Model, ScalarType, StoreKind, StoreKindTag};
 
 /// Every problem of the Rust back end.
@@ -31,22 +32,12 @@ fn decimal_precision(model: &Model) -> Vec<Problem> {
                 if precision <= MAX_DECIMAL_PRECISION {
                     continue;
                 }
-                out.push(
-                    Problem::new(
-                        Code::DecimalPrecision,
-                        f.span,
-                        format!(
-                            "`{}.{}` cannot be carried by the Rust SDK without loss",
-                            e.name.schema, f.name.schema
-                        ),
-                    )
-                    .label(format!(
-                        "decimal precision {precision} exceeds the {MAX_DECIMAL_PRECISION} digits of the SDK's `Decimal`"
-                    ))
-                    .help(format!(
-                        "use `decimal(p,s)` with p at most {MAX_DECIMAL_PRECISION}: wider values would be rounded when read"
-                    )),
-                );
+                out.push(Problem::from(RustError::DecimalPrecision {
+                    at: f.span,
+                    entity: e.name.schema.clone(),
+                    field: f.name.schema.clone(),
+                    precision,
+                }));
             }
         }
     }
@@ -71,25 +62,14 @@ fn enum_schemas(model: &Model) -> Vec<Problem> {
             continue;
         };
         if let Some(&(other, other_ns)) = users.iter().find(|(_, s)| *s != ns) {
-            let show = |s: Option<&str>| {
-                s.map_or("no schema, so `public`".to_string(), |s| {
-                    format!("schema `{s}`")
-                })
-            };
-            out.push(
-                Problem::new(
-                    Code::EnumSchemas,
-                    en.span,
-                    format!(
-                        "enum `{}` is used by store `{first}` ({}) and store `{other}` ({})",
-                        en.name.schema,
-                        show(ns),
-                        show(other_ns)
-                    ),
-                )
-                .label("one Rust type cannot name both PostgreSQL types")
-                .help("give the stores the same `schema:`, or declare one enum per store"),
-            );
+            out.push(Problem::from(RustError::EnumSchemas {
+                at: en.span,
+                enum_name: en.name.schema.clone(),
+                first: first.to_string(),
+                first_schema: ns.map(str::to_string),
+                other: other.to_string(),
+                other_schema: other_ns.map(str::to_string),
+            }));
         }
     }
     out

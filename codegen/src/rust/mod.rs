@@ -5,6 +5,7 @@ pub mod attrs;
 pub mod check;
 pub mod convert;
 mod entities;
+pub mod error;
 mod events_impl;
 mod finders;
 mod format;

@@ -5,10 +5,11 @@
 
 use super::ast::*;
 use super::entity::entity;
+use super::error::{Missing, SyntaxError};
 use super::keys::*;
 use super::reader::*;
 use super::yaml::{Node, NodeKind};
-use crate::diagnostics::{Code, Problem, Problems};
+use crate::diagnostics::Problems;
 
 /// Decodes one file's tree. `None` (an empty file) gives an empty schema.
 pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
@@ -23,11 +24,7 @@ pub fn decode(root: Option<&Node>, probs: &mut Problems) -> SchemaFile {
     };
     if let Some(v) = top.get("version") {
         if v.as_str() != Some("1") {
-            probs.push(
-                Problem::new(Code::Version, v.span, "unsupported schema language version")
-                    .label("expected 1")
-                    .help("this compiler reads version 1 of the schema language"),
-            );
+            probs.push(SyntaxError::Version { at: v.span });
         }
     }
     if let Some(n) = top.get("stores") {
@@ -88,13 +85,7 @@ fn store(k: &Node, v: &Node, probs: &mut Problems) -> Option<StoreDecl> {
     let kind = match m.get("kind") {
         Some(n) => name(n, "`kind`", probs)?,
         None => {
-            m.report_missing(
-                "kind",
-                Problem::new(Code::MissingKey, k.span, format!("{what} has no `kind`"))
-                    .label("needs `kind:`")
-                    .help("add `kind: postgres` (or redis, clickhouse, elasticsearch, influxdb)"),
-                probs,
-            );
+            m.report_missing("kind", missing(k.span, &what, Missing::StoreKind), probs);
             return None;
         }
     };
@@ -138,22 +129,16 @@ fn misplaced(k: &Node, what: &str, own_keys: &[&str], probs: &mut Problems) -> b
     let Some(name) = k.as_str() else {
         return false;
     };
-    let help = if TOP_KEYS.contains(&name) {
-        format!("`{name}:` is a top-level section: start it at the beginning of the line")
-    } else if own_keys.contains(&name) {
-        format!("`{name}:` belongs inside {what}: indent it under the one it belongs to")
-    } else {
+    let top_level = TOP_KEYS.contains(&name);
+    if !top_level && !own_keys.contains(&name) {
         return false;
-    };
-    probs.push(
-        Problem::new(
-            Code::MisplacedKey,
-            k.span,
-            format!("`{name}` is not the name of {what}"),
-        )
-        .label("wrong indentation?")
-        .help(help),
-    );
+    }
+    probs.push(SyntaxError::MisplacedKey {
+        at: k.span,
+        name: name.to_string(),
+        what: what.to_string(),
+        top_level,
+    });
     true
 }
 
@@ -189,7 +174,7 @@ fn sync(node: &Node, probs: &mut Problems) -> Option<SyncDecl> {
         None => {
             m.report_missing(
                 "from",
-                missing(node.span, "a sync rule", "from", "add `from: Entity`"),
+                missing(node.span, "a sync rule", Missing::SyncFrom),
                 probs,
             );
             return None;
@@ -197,27 +182,14 @@ fn sync(node: &Node, probs: &mut Problems) -> Option<SyncDecl> {
     };
     let to = match m.get("to") {
         Some(n) if matches!(&n.kind, NodeKind::Seq(items) if items.is_empty()) => {
-            probs.push(
-                Problem::new(
-                    Code::MissingKey,
-                    n.span,
-                    "this sync rule copies to no store",
-                )
-                .label("empty list")
-                .help("name the stores to copy to: `to: analytics` or `to: [analytics, search]`"),
-            );
+            probs.push(SyntaxError::SyncToNothing { at: n.span });
             return None;
         }
         Some(n) => names(n, "a store", probs),
         None => {
             m.report_missing(
                 "to",
-                missing(
-                    node.span,
-                    "a sync rule",
-                    "to",
-                    "add `to: store` or `to: [store, store]`",
-                ),
+                missing(node.span, "a sync rule", Missing::SyncTo),
                 probs,
             );
             return None;

@@ -1,10 +1,11 @@
 //! Reads entities: fields, keys, constraints, indexes, queries, cache and search.
 
 use super::ast::*;
+use super::error::{Missing, SyntaxError};
 use super::keys::*;
 use super::reader::*;
 use super::yaml::{Node, NodeKind};
-use crate::diagnostics::{Code, Problem, Problems};
+use crate::diagnostics::Problems;
 use crate::source::{Span, Spanned};
 
 pub(super) fn entity(k: &Node, v: &Node, probs: &mut Problems) -> Option<EntityDecl> {
@@ -43,25 +44,25 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
     let mut m = if stray.is_empty() {
         MapReader::new(v, &what, ENTITY_KEYS, probs)?
     } else {
-        let mut scratch = Problems::default();
-        let m = MapReader::new(v, &what, ENTITY_KEYS, &mut scratch);
-        for mut p in scratch.list {
-            let field_like = p.code == Code::UnknownKey && stray.contains(&p.span);
-            if field_like && has_fields {
-                // Some fields sit one level too far left.
-                p.help = Some("this looks like a field: indent it under `fields:`".into());
-                probs.push(p);
-            } else if !field_like {
-                probs.push(p);
+        let mut errors = Vec::new();
+        let m = MapReader::collect(v, &what, ENTITY_KEYS, &mut errors);
+        for e in errors {
+            match e {
+                SyntaxError::UnknownKey { at, key, what, .. } if stray.contains(&at) => {
+                    if has_fields {
+                        // Some fields sit one level too far left.
+                        probs.push(SyntaxError::FieldOutsideFields { at, key, what });
+                    }
+                }
+                e => probs.push(e),
             }
         }
         if !has_fields {
             // One problem for the missing `fields:`, not an unknown key per field.
-            probs.push(
-                Problem::new(Code::ExpectedMapping, stray[0], format!("the fields of {what} are not under `fields:`"))
-                    .label("a field, outside `fields:`")
-                    .help("write `fields:` under the entity and indent its fields below it, as in `fields: { id: uuid, name: text }`"),
-            );
+            probs.push(SyntaxError::FieldsNotUnderFields {
+                at: stray[0],
+                what: what.clone(),
+            });
         }
         m?
     };
@@ -111,11 +112,7 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
         for item in seq(n, "`unique`", probs) {
             if let NodeKind::Map(_) = item.kind {
                 // `{ fields: [a, b] }` is the shape of an index, not of a unique item.
-                probs.push(
-                    Problem::new(Code::ExpectedList, item.span, "a unique constraint is a field or a list of fields")
-                        .label("found a mapping")
-                        .help("write `- [a, b]` for a composite constraint; for options (`where`, `name`) declare a unique index under `indexes:`"),
-                );
+                probs.push(SyntaxError::UniqueIsMapping { at: item.span });
                 continue;
             }
             let before = probs.list.len();
@@ -154,12 +151,7 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
                 }
                 None => c.report_missing(
                     "store",
-                    missing(
-                        n.span,
-                        "`cache`",
-                        "store",
-                        "add `store: cache` naming a redis store",
-                    ),
+                    missing(n.span, "`cache`", Missing::CacheStore),
                     probs,
                 ),
             }
@@ -185,12 +177,7 @@ pub(super) fn entity_parts(k: &Node, v: &Node, probs: &mut Problems) -> Option<E
                 }
                 None => c.report_missing(
                     "store",
-                    missing(
-                        n.span,
-                        "`search`",
-                        "store",
-                        "add `store: search` naming an elasticsearch store",
-                    ),
+                    missing(n.span, "`search`", Missing::SearchStore),
                     probs,
                 ),
             }
@@ -220,8 +207,8 @@ fn events(n: &Node, probs: &mut Problems) -> Option<EventsDecl> {
         .and_then(|v| number(v, "`max_len`", 1000..=u32::MAX, probs));
     let pubsub = c.get("pubsub").and_then(|v| boolean(v, "`pubsub`", probs));
     let Some(store) = store else {
-        let help = "add `store: cache` naming a redis store (or write `events: cache`)";
-        c.report_missing("store", missing(n.span, "`events`", "store", help), probs);
+        let p = missing(n.span, "`events`", Missing::EventsStore);
+        c.report_missing("store", p, probs);
         return None;
     };
     Some(EventsDecl {
@@ -241,12 +228,8 @@ pub(super) fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDec
     };
     match &v.kind {
         _ if v.is_null() => {
-            probs.push(missing(
-                k.span,
-                &format!("field `{}`", f.name.value),
-                "type",
-                "write its type after the colon, as in `symbol: string(20)`",
-            ));
+            let what = format!("field `{}`", f.name.value);
+            probs.push(missing(k.span, &what, Missing::FieldType));
             return None;
         }
         NodeKind::Scalar(..) => f.ty = name(v, "a field type", probs)?,
@@ -256,12 +239,7 @@ pub(super) fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDec
             match m.get("type") {
                 Some(t) => f.ty = name(t, "`type`", probs)?,
                 None => {
-                    let p = missing(
-                        k.span,
-                        &what,
-                        "type",
-                        "add `type: string` (or another type)",
-                    );
+                    let p = missing(k.span, &what, Missing::FieldTypeKey);
                     m.report_missing("type", p, probs);
                     return None;
                 }
@@ -293,15 +271,7 @@ pub(super) fn field(k: &Node, v: &Node, probs: &mut Problems) -> Option<FieldDec
         let s = f.ty.span;
         f.ty = Spanned::new(stripped.trim_end().to_string(), s);
         if let Some(n) = f.nullable.as_ref().filter(|n| !n.value) {
-            probs.push(
-                Problem::new(
-                    Code::Conflict,
-                    n.span,
-                    "`nullable: false` contradicts the `?` of the type",
-                )
-                .label("not nullable")
-                .help("drop the `?` or the `nullable: false`"),
-            );
+            probs.push(SyntaxError::NullableConflict { at: n.span });
         }
         f.nullable = Some(Spanned::new(true, s));
     }
@@ -334,30 +304,22 @@ pub(super) fn ordered(n: Name, probs: &mut Problems) -> (Name, bool) {
                 }
                 _ => n.span,
             };
-            probs.push(
-                Problem::new(Code::BadOrder, span, format!("`{word}` is not an order"))
-                    .label("expected `desc` or `asc`")
-                    .help(format!(
-                        "write `{field} desc` (or `{field} asc`, the default)"
-                    )),
-            );
+            probs.push(SyntaxError::BadOrder {
+                at: span,
+                word: word.to_string(),
+                field: field.clone(),
+            });
             false
         }
     };
     if let Some(extra) = parts.next().filter(|_| {
         suffix.is_some_and(|s| s.eq_ignore_ascii_case("desc") || s.eq_ignore_ascii_case("asc"))
     }) {
-        probs.push(
-            Problem::new(
-                Code::BadOrder,
-                n.span,
-                format!("unexpected `{extra}` after the order"),
-            )
-            .label("one field and its order")
-            .help(format!(
-                "write `{field} desc`; list several fields as separate items"
-            )),
-        );
+        probs.push(SyntaxError::ExtraAfterOrder {
+            at: n.span,
+            extra: extra.to_string(),
+            field: field.clone(),
+        });
     }
     let span = match lead {
         Some(l) => {
@@ -395,7 +357,7 @@ pub(super) fn index(node: &Node, probs: &mut Problems) -> Option<IndexDecl> {
                         .collect()
                 }
                 None => {
-                    let p = missing(node.span, "an index", "fields", "add `fields: [a, b]`");
+                    let p = missing(node.span, "an index", Missing::IndexFields);
                     m.report_missing("fields", p, probs);
                     return None;
                 }
@@ -422,11 +384,7 @@ pub(super) fn filter(node: &Node, probs: &mut Problems) -> Option<Filter> {
                         // `{ deleted_at: ~ }`: in a query `~` is a parameter, so
                         // here it is not read as IS NULL; say how to write that.
                         let field = key_name(k).value;
-                        probs.push(
-                            Problem::new(Code::ExpectedLiteral, v.span, "an index's `where` compares with values, not null")
-                                .label("null")
-                                .help(format!("for rows where `{field}` is null write the predicate as SQL: `where: \"{field} IS NULL\"`")),
-                        );
+                        probs.push(SyntaxError::NullInFilter { at: v.span, field });
                         return None;
                     }
                     Some((key_name(k), literal(v, "a filter value", probs)?))
@@ -435,15 +393,10 @@ pub(super) fn filter(node: &Node, probs: &mut Problems) -> Option<Filter> {
         )),
         NodeKind::Scalar(..) if !node.is_null() => name(node, "`where`", probs).map(Filter::Sql),
         _ => {
-            probs.push(
-                Problem::new(
-                    Code::ExpectedName,
-                    node.span,
-                    "an index's `where` is a mapping of equalities or a SQL predicate",
-                )
-                .label(format!("found {}", node.describe()))
-                .help("write `where: { status: OPEN }` or `where: \"price > 0\"`"),
-            );
+            probs.push(SyntaxError::BadFilter {
+                at: node.span,
+                found: node.describe(),
+            });
             None
         }
     }

@@ -10,6 +10,7 @@ pub mod ast;
 mod decode;
 #[cfg(feature = "yaml")]
 mod entity;
+pub mod error;
 mod keys;
 #[cfg(feature = "yaml")]
 mod reader;

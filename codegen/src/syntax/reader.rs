@@ -2,8 +2,9 @@
 //! and of mappings with a known set of keys. Each reports what it expected.
 
 use super::ast::*;
+use super::error::{Missing, MovedKey, SyntaxError};
 use super::yaml::{Node, NodeKind};
-use crate::diagnostics::{did_you_mean, Code, Problem, Problems};
+use crate::diagnostics::{did_you_mean, Problems};
 use crate::source::{Span, Spanned};
 
 /// A mapping whose keys are checked against a known list.
@@ -21,51 +22,53 @@ impl<'a> MapReader<'a> {
         known: &[&'static str],
         probs: &mut Problems,
     ) -> Option<Self> {
+        let mut errors = Vec::new();
+        let m = Self::collect(node, what, known, &mut errors);
+        for e in errors {
+            probs.push(e);
+        }
+        m
+    }
+    /// [`MapReader::new`], keeping the problems typed for the caller to sift.
+    pub(super) fn collect(
+        node: &'a Node,
+        what: &str,
+        known: &[&'static str],
+        errors: &mut Vec<SyntaxError>,
+    ) -> Option<Self> {
         let mut misspelt = Vec::new();
         let NodeKind::Map(entries) = &node.kind else {
-            probs.push(
-                Problem::new(
-                    Code::ExpectedMapping,
-                    node.span,
-                    format!("{what} must be a mapping"),
-                )
-                .label(format!("found {}", node.describe()))
-                .help(format!(
-                    "write `key: value` pairs; known keys: {}",
-                    known.join(", ")
-                )),
-            );
+            errors.push(SyntaxError::ExpectedMapping {
+                at: node.span,
+                what: what.to_string(),
+                found: node.describe(),
+                known: known.to_vec(),
+            });
             return None;
         };
         for (k, _) in entries {
             let key = k.as_str().unwrap_or_default();
             if !known.contains(&key) {
-                let mut p = Problem::new(
-                    Code::UnknownKey,
-                    k.span,
-                    format!("unknown key `{key}` in {what}"),
-                )
-                .label("unknown key");
-                if key.ends_with(')')
-                    && key
-                        .trim_end_matches(')')
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || c == ' ')
-                {
-                    // `{ type: decimal(20,8) }`: the comma ended the flow entry.
-                    p = p.help("inside `{ }` a comma separates entries: quote the type, as in `type: \"decimal(20,8)\"`");
-                }
+                // `{ type: decimal(20,8) }`: the comma ended the flow entry.
+                let args = key.trim_end_matches(')');
+                let flow_comma =
+                    key.ends_with(')') && args.chars().all(|c| c.is_ascii_digit() || c == ' ');
                 // The known lists are short: no need to budget this suggestion.
                 let instead = key_alias(key)
                     .filter(|k| known.contains(k))
                     .or_else(|| did_you_mean(key, known.iter().copied()));
-                if let Some(hint) = field_hint(known, key) {
-                    p = p.help(hint);
-                } else if let Some(instead) = instead {
-                    p = p.help(format!("did you mean `{instead}`?"));
-                    misspelt.push(instead);
-                }
-                probs.push(p.help_or(format!("known keys: {}", known.join(", "))));
+                let moved = field_hint(known, key);
+                let suggestion = instead.filter(|_| moved.is_none());
+                misspelt.extend(suggestion);
+                errors.push(SyntaxError::UnknownKey {
+                    at: k.span,
+                    key: key.to_string(),
+                    what: what.to_string(),
+                    known: known.to_vec(),
+                    moved,
+                    suggestion: suggestion.map(str::to_string),
+                    flow_comma,
+                });
             }
         }
         Some(MapReader {
@@ -76,7 +79,7 @@ impl<'a> MapReader<'a> {
     }
     /// Reports a missing required key, unless a misspelling of it was
     /// reported already (`feilds:` is not also "no `fields`").
-    pub(super) fn report_missing(&self, key: &str, p: Problem, probs: &mut Problems) {
+    pub(super) fn report_missing(&self, key: &str, p: SyntaxError, probs: &mut Problems) {
         if !self.misspelt.contains(&key) {
             probs.push(p);
         }
@@ -102,15 +105,11 @@ pub(super) fn entries<'a>(
         NodeKind::Map(e) => e.iter().map(|(k, v)| (k, v)).collect(),
         _ if node.is_null() => Vec::new(),
         _ => {
-            probs.push(
-                Problem::new(
-                    Code::ExpectedMapping,
-                    node.span,
-                    format!("{what} must be a mapping of names"),
-                )
-                .label(format!("found {}", node.describe()))
-                .help("write one `Name: ...` entry per line"),
-            );
+            probs.push(SyntaxError::ExpectedNamedMapping {
+                at: node.span,
+                what: what.to_string(),
+                found: node.describe(),
+            });
             Vec::new()
         }
     }
@@ -121,15 +120,11 @@ pub(super) fn seq<'a>(node: &'a Node, what: &str, probs: &mut Problems) -> Vec<&
         NodeKind::Seq(items) => items.iter().collect(),
         _ if node.is_null() => Vec::new(),
         _ => {
-            probs.push(
-                Problem::new(
-                    Code::ExpectedList,
-                    node.span,
-                    format!("{what} must be a list"),
-                )
-                .label(format!("found {}", node.describe()))
-                .help("write `[a, b]` or one `- item` per line"),
-            );
+            probs.push(SyntaxError::ExpectedList {
+                at: node.span,
+                what: what.to_string(),
+                found: node.describe(),
+            });
             Vec::new()
         }
     }
@@ -147,15 +142,11 @@ pub(super) fn name(node: &Node, what: &str, probs: &mut Problems) -> Option<Name
     match &node.kind {
         NodeKind::Scalar(s, _) if !node.is_null() => Some(Spanned::new(s.clone(), node.span)),
         _ => {
-            probs.push(
-                Problem::new(
-                    Code::ExpectedName,
-                    node.span,
-                    format!("{what} must be a name"),
-                )
-                .label(format!("found {}", node.describe()))
-                .help("write a plain name such as `symbol`"),
-            );
+            probs.push(SyntaxError::ExpectedName {
+                at: node.span,
+                what: what.to_string(),
+                found: node.describe(),
+            });
             None
         }
     }
@@ -166,15 +157,11 @@ pub(super) fn boolean(node: &Node, what: &str, probs: &mut Problems) -> Option<S
         NodeKind::Scalar(ref s, false) if s == "true" => Some(Spanned::new(true, node.span)),
         NodeKind::Scalar(ref s, false) if s == "false" => Some(Spanned::new(false, node.span)),
         _ => {
-            probs.push(
-                Problem::new(
-                    Code::ExpectedBool,
-                    node.span,
-                    format!("{what} must be true or false"),
-                )
-                .label(format!("found {}", node.describe_value()))
-                .help("write `true` or `false` without quotes"),
-            );
+            probs.push(SyntaxError::ExpectedBool {
+                at: node.span,
+                what: what.to_string(),
+                found: node.describe_value(),
+            });
             None
         }
     }
@@ -192,71 +179,43 @@ pub(super) fn number(
         Some(n) => Some(Spanned::new(n, node.span)),
         None => {
             let text = node.as_str().unwrap_or_default();
-            let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-            let (message, help) = match (digits, text.strip_prefix('-')) {
-                (true, _) => (
-                    format!("{what} is out of range"),
-                    format!(
-                        "write a whole number from {} to {}",
-                        range.start(),
-                        range.end()
-                    ),
-                ),
-                (false, Some(rest))
-                    if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) =>
-                {
-                    (
-                        format!("{what} cannot be negative"),
-                        "write a positive whole number such as `100`".to_string(),
-                    )
-                }
-                _ => (
-                    format!("{what} must be a whole number"),
-                    "write a number such as `100`".to_string(),
-                ),
-            };
-            let code = match digits {
-                true => Code::OutOfRange,
-                false => Code::ExpectedNumber,
-            };
-            probs.push(
-                Problem::new(code, node.span, message)
-                    .label(format!("found {}", node.describe_value()))
-                    .help(help),
-            );
+            let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+            let (at, what, found) = (node.span, what.to_string(), node.describe_value());
+            probs.push(match text.strip_prefix('-') {
+                _ if digits(text) => SyntaxError::NumberOutOfRange {
+                    at,
+                    what,
+                    found,
+                    min: *range.start(),
+                    max: *range.end(),
+                },
+                Some(rest) if digits(rest) => SyntaxError::NegativeNumber { at, what, found },
+                _ => SyntaxError::ExpectedNumber { at, what, found },
+            });
             None
         }
     }
 }
 
 pub(super) use super::keys::parse_duration;
-use super::keys::DURATION_RANGE;
 
 pub(super) fn duration(node: &Node, what: &str, probs: &mut Problems) -> Option<Spanned<u64>> {
     match node.as_str().and_then(parse_duration) {
         Some(ms) => Some(Spanned::new(ms, node.span)),
         None if node.as_str().is_some_and(super::keys::duration_overflows) => {
-            probs.push(
-                Problem::new(
-                    Code::OutOfRange,
-                    node.span,
-                    format!("{what} is out of range"),
-                )
-                .label(format!("found {}", node.describe_value()))
-                .help(DURATION_RANGE),
-            );
+            probs.push(SyntaxError::DurationOutOfRange {
+                at: node.span,
+                what: what.to_string(),
+                found: node.describe_value(),
+            });
             None
         }
         None => {
-            probs.push(
-                Problem::new(
-                    Code::ExpectedDuration,
-                    node.span,
-                    format!("{what} must be a duration"),
-                )
-                .label(format!("found {}", node.describe_value()))
-                .help("write a number and a unit: `500ms`, `30s`, `5m`, `1h` or `1d`"),
-            );
+            probs.push(SyntaxError::ExpectedDuration {
+                at: node.span,
+                what: what.to_string(),
+                found: node.describe_value(),
+            });
             None
         }
     }
@@ -273,11 +232,11 @@ pub(super) fn literal(
             Some(Spanned::new(DefaultLit::Plain(s.clone()), node.span))
         }
         _ => {
-            probs.push(
-                Problem::new(Code::ExpectedLiteral, node.span, format!("{what} must be a single value"))
-                    .label(format!("found {}", node.describe()))
-                    .help("write a literal such as `0`, `true`, `'text'`, an enum member, `now` or `generated`"),
-            );
+            probs.push(SyntaxError::ExpectedLiteral {
+                at: node.span,
+                what: what.to_string(),
+                found: node.describe(),
+            });
             None
         }
     }
@@ -320,25 +279,22 @@ pub(super) fn doc(node: Option<&Node>, probs: &mut Problems) -> Option<String> {
     });
     match bad {
         Some(c) => {
-            probs.push(
-                Problem::new(
-                    Code::BadDoc,
-                    text.span,
-                    format!("this `doc` holds the character {}", c.escape_unicode()),
-                )
-                .label("cannot stand in a Rust doc comment")
-                .help("a doc is text: letters, punctuation, spaces, tabs and line breaks; remove control and text-direction characters"),
-            );
+            probs.push(SyntaxError::BadDoc {
+                at: text.span,
+                char: c,
+            });
             None
         }
         None => Some(doc),
     }
 }
 
-pub(super) fn missing(span: Span, what: &str, key: &str, help: &str) -> Problem {
-    Problem::new(Code::MissingKey, span, format!("{what} has no `{key}`"))
-        .label(format!("needs `{key}:`"))
-        .help(help)
+pub(super) fn missing(at: Span, what: &str, missing: Missing) -> SyntaxError {
+    SyntaxError::MissingKey {
+        at,
+        what: what.to_string(),
+        missing,
+    }
 }
 
 /// Keys other tools spell differently, and the key this language uses.
@@ -374,18 +330,14 @@ const KEY_ALIASES: &[(&str, &str)] = &[
 
 /// Field settings other tools put on the field that this language puts on
 /// the entity (or in `enums:`), with where they go.
-fn field_hint(known: &[&str], key: &str) -> Option<&'static str> {
+fn field_hint(known: &[&str], key: &str) -> Option<MovedKey> {
     if !known.contains(&"references") {
         return None; // not a field's keys
     }
     Some(match key.to_ascii_lowercase().as_str() {
-        "primary_key" | "primary" | "pk" | "is_primary" => {
-            "the primary key is declared on the entity: `key: <field>` (a field named `id` is the key by default)"
-        }
-        "index" | "indexed" => "indexes are declared on the entity: `indexes: [[<field>]]`",
-        "values" | "enum" | "options" | "choices" => {
-            "declare an enum under `enums:` (e.g. `Status: [ACTIVE, CLOSED]`) and use its name as the type"
-        }
+        "primary_key" | "primary" | "pk" | "is_primary" => MovedKey::PrimaryKey,
+        "index" | "indexed" => MovedKey::Index,
+        "values" | "enum" | "options" | "choices" => MovedKey::EnumValues,
         _ => return None,
     })
 }

@@ -10,7 +10,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YSpan};
 
 use std::collections::HashMap;
 
-use crate::diagnostics::{Code, Problem, Problems};
+use super::error::{SyntaxError, YamlHint};
+use crate::diagnostics::Problems;
 use crate::source::{FileId, Span};
 
 /// Deepest nesting a schema file may have. Real schemas use about six.
@@ -129,23 +130,13 @@ pub fn load(file: FileId, text: &str, probs: &mut Problems) -> Option<Node> {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    probs.push(
-                        Problem::new(Code::Yaml, sp, "a schema file holds one YAML document")
-                            .label("second document starts here")
-                            .help(
-                                "split the documents into separate files in the schema directory",
-                            ),
-                    );
+                    probs.push(SyntaxError::SecondDocument { at: sp });
                     return None;
                 }
                 continue;
             }
             Event::Alias(_) => {
-                probs.push(
-                    Problem::new(Code::YamlAlias, sp, "YAML aliases are not supported in schemas")
-                        .label("alias")
-                        .help("write the value out; anchors and aliases are refused to keep schemas explicit"),
-                );
+                probs.push(SyntaxError::Alias { at: sp });
                 return None;
             }
             Event::Scalar(value, style, anchor, tag) => {
@@ -172,17 +163,10 @@ pub fn load(file: FileId, text: &str, probs: &mut Problems) -> Option<Node> {
                     return None;
                 }
                 if stack.len() >= MAX_DEPTH {
-                    probs.push(
-                        Problem::new(
-                            Code::YamlDepth,
-                            sp,
-                            format!("nesting deeper than {MAX_DEPTH} levels"),
-                        )
-                        .label("too deep")
-                        .help(
-                            "a schema never needs this much nesting; check for a runaway structure",
-                        ),
-                    );
+                    probs.push(SyntaxError::TooDeep {
+                        at: sp,
+                        max: MAX_DEPTH,
+                    });
                     return None;
                 }
                 stack.push(if matches!(ev, Event::SequenceStart(..)) {
@@ -202,11 +186,7 @@ pub fn load(file: FileId, text: &str, probs: &mut Problems) -> Option<Node> {
                     Some(Frame::Seq(items, start)) => (NodeKind::Seq(items), start),
                     Some(Frame::Map(m)) => (NodeKind::Map(m.entries), m.start),
                     None => {
-                        probs.push(
-                            Problem::new(Code::Yaml, sp, "invalid YAML: unbalanced collection")
-                                .label("here")
-                                .help("check the brackets and indentation around this point"),
-                        );
+                        probs.push(SyntaxError::Unbalanced { at: sp });
                         return None;
                     }
                 };
@@ -250,11 +230,7 @@ fn attach(m: &mut MapFrame, node: Node, probs: &mut Problems) {
 /// Checks a key; a refused key's value is dropped.
 fn key(m: &mut MapFrame, node: Node, glue: bool, probs: &mut Problems) -> Pending {
     let NodeKind::Scalar(text, quoted) = &node.kind else {
-        probs.push(
-            Problem::new(Code::YamlKey, node.span, "mapping keys must be plain names")
-                .label("complex key")
-                .help("use a plain scalar such as `name:` as the key"),
-        );
+        probs.push(SyntaxError::ComplexKey { at: node.span });
         return Pending::Key(None);
     };
     if glue
@@ -266,28 +242,15 @@ fn key(m: &mut MapFrame, node: Node, glue: bool, probs: &mut Problems) -> Pendin
     }
     if text == "<<" && !quoted {
         // YAML 1.1 merge keys: this parser would read `<<` as a name.
-        probs.push(
-            Problem::new(
-                Code::YamlKey,
-                node.span,
-                "YAML merge keys (`<<`) are not supported in schemas",
-            )
-            .label("merge key")
-            .help("write the keys out in full; merges, anchors and aliases are refused to keep schemas explicit"),
-        );
+        probs.push(SyntaxError::MergeKey { at: node.span });
         return Pending::Key(None);
     }
     if let Some(&first) = m.keys.get(text.as_str()) {
-        probs.push(
-            Problem::new(
-                Code::DuplicateKey,
-                node.span,
-                format!("duplicate key `{text}`"),
-            )
-            .label("written again here")
-            .also(first, "first written here")
-            .help("each key may appear once in a mapping; merge the two entries"),
-        );
+        probs.push(SyntaxError::DuplicateKey {
+            at: node.span,
+            key: text.clone(),
+            first,
+        });
         return Pending::Key(None);
     }
     m.keys.insert(text.clone(), node.span);
@@ -314,7 +277,7 @@ fn is_continuation(k: &str) -> bool {
 
 /// A YAML syntax error, pointed at the most useful place: an unclosed `{` or
 /// `[` rather than the end of the file, with a help line for the usual causes.
-fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]) -> Problem {
+fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]) -> SyntaxError {
     let opener = stack.iter().rev().find_map(|f| {
         let start = match f {
             Frame::Seq(_, s) => *s,
@@ -325,24 +288,23 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
     });
     let end = text.trim_end().len();
     let at_end = at >= end;
-    let help = if info.contains("tab") {
-        "indent with spaces: YAML does not allow tabs in indentation".to_string()
-    } else if let Some((start, c)) = opener {
+    let hint = if info.contains("tab") {
+        YamlHint::Tabs
+    } else if let Some((start, open)) = opener {
         let (line, col) = line_col(text, start);
-        let close = if c == '{' { '}' } else { ']' };
-        format!("the `{c}` at line {line}, column {col} is not closed: add `{close}`, or separate its entries with `,`")
+        YamlHint::Unclosed { open, line, col }
     } else if info.contains("mapping values are not allowed") {
-        "a value holding `: ` must be quoted, and a key starts its own line".to_string()
+        YamlHint::ValueWithColon
     } else if info.contains("indentation") || info.contains("did not find expected key") {
-        "keys of one mapping start in the same column; check the indentation".to_string()
+        YamlHint::Indentation
     } else if info.contains("cannot start any token") {
-        "quote the value: `@`, `%` and backticks cannot start a plain YAML value".to_string()
+        YamlHint::BadStart
     } else if info.contains("quoted scalar") {
-        "close the quote on the same value".to_string()
+        YamlHint::Quote
     } else if info.contains("recursion limit") {
-        "nesting is limited to 64 levels: flatten this value".to_string()
+        YamlHint::TooDeep
     } else {
-        "check indentation and quoting around this point".to_string()
+        YamlHint::Other
     };
     let error_line = line_col(text, at.min(end)).0;
     if info.contains("mapping values are not allowed") && opener.is_none() {
@@ -355,11 +317,13 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
     match opener {
         // The collection opened on an earlier line and YAML gave up later: the
         // opening bracket is where the fix goes.
-        Some((start, c)) if at_end || line_col(text, start).0 < error_line => {
-            let close = if c == '{' { '}' } else { ']' };
-            Problem::new(Code::Yaml, Span::new(file, start, start + 1), format!("invalid YAML: this `{c}` is never closed"))
-                .label(format!("needs a matching `{close}`"))
-                .help(format!("add `{close}` at the end of the entries (YAML stopped at line {error_line}: {info})"))
+        Some((start, open)) if at_end || line_col(text, start).0 < error_line => {
+            SyntaxError::UnclosedBracket {
+                at: Span::new(file, start, start + 1),
+                open,
+                stopped_line: error_line,
+                info: info.to_string(),
+            }
         }
         _ => {
             let mut at = at.min(end.saturating_sub(1));
@@ -367,19 +331,17 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
                 at -= 1;
             }
             let next = text[at..].chars().next().map_or(0, char::len_utf8);
-            Problem::new(
-                Code::Yaml,
-                Span::new(file, at, at + next),
-                format!("invalid YAML: {info}"),
-            )
-            .label("here")
-            .help(help)
+            SyntaxError::InvalidYaml {
+                at: Span::new(file, at, at + next),
+                info: info.to_string(),
+                hint,
+            }
         }
     }
 }
 
 /// The line above `at`, when it is a plain `word word` line without a colon.
-fn missing_colon(file: FileId, text: &str, at: usize) -> Option<Problem> {
+fn missing_colon(file: FileId, text: &str, at: usize) -> Option<SyntaxError> {
     let line_start = text.get(..at)?.rfind('\n')?;
     let above = text[..line_start]
         .rsplit('\n')
@@ -390,15 +352,9 @@ fn missing_colon(file: FileId, text: &str, at: usize) -> Option<Problem> {
     }
     let offset =
         above.as_ptr() as usize - text.as_ptr() as usize + (above.len() - above.trim_start().len());
-    Some(
-        Problem::new(
-            Code::Yaml,
-            Span::new(file, offset, offset + trimmed.len()),
-            "invalid YAML: this line has no `:`",
-        )
-        .label("expected `key: value`")
-        .help("write a colon and a space after the key, as in `id: uuid`"),
-    )
+    Some(SyntaxError::MissingColon {
+        at: Span::new(file, offset, offset + trimmed.len()),
+    })
 }
 
 fn line_col(text: &str, at: usize) -> (usize, usize) {
@@ -410,18 +366,10 @@ fn line_col(text: &str, at: usize) -> (usize, usize) {
     )
 }
 
-fn tag_problem(sp: Span) -> Problem {
-    Problem::new(Code::YamlTag, sp, "YAML tags are not supported in schemas")
-        .label("tag")
-        .help("remove the tag (such as `!!binary` or `!!str`): every value is read as plain text; quote it if it must stay a string")
+fn tag_problem(at: Span) -> SyntaxError {
+    SyntaxError::Tag { at }
 }
 
-fn anchor_problem(sp: Span) -> Problem {
-    Problem::new(
-        Code::YamlAlias,
-        sp,
-        "YAML anchors are not supported in schemas",
-    )
-    .label("anchor")
-    .help("write the value out; anchors and aliases are refused to keep schemas explicit")
+fn anchor_problem(at: Span) -> SyntaxError {
+    SyntaxError::Anchor { at }
 }

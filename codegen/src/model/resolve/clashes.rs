@@ -27,12 +27,8 @@ impl Resolver<'_> {
             .collect();
         for d in decls {
             if let Some(&first) = enum_types.get(d.name.as_str()) {
-                self.clash(
-                    d.name.span,
-                    format!("entity `{}` has the name of an enum", d.name.value),
-                    first,
-                    "rename the entity or the enum: both become Rust types of one module",
-                );
+                let entity = d.name.value.clone();
+                self.clash(d.name.span, TakenName::EntityIsEnum { entity }, first);
             }
         }
         // Tables and measurements, per store.
@@ -44,12 +40,8 @@ impl Resolver<'_> {
             };
             let at = e.table_span;
             if let Some(&first) = relations.get(&(store, table)) {
-                self.clash(
-                    at,
-                    format!("table `{table}` is used by two entities"),
-                    first,
-                    "set a different `table:`",
-                );
+                let table = table.to_string();
+                self.clash(at, TakenName::Table { table }, first);
             } else {
                 relations.insert((store, table), at);
             }
@@ -59,49 +51,36 @@ impl Resolver<'_> {
         for ((d, e), &store) in decls.iter().zip(entities).zip(&store_names) {
             let Some(r) = &d.renamed_from else { continue };
             let key = (store, r.value.as_str());
-            let problem = if r.value == e.name.sql {
-                Some((
-                    format!("table `{}` is renamed from itself", r.value),
-                    "write the table's previous name, or remove `renamed_from`".to_string(),
-                ))
+            let rename = if r.value == e.name.sql {
+                Some(BadRename::Itself {
+                    name: r.value.clone(),
+                })
             } else if relations.contains_key(&key) {
-                Some((
-                    format!("`{}` is still the table of an entity", r.value),
-                    "the old name of a renamed table must be free; if this rename was applied already, remove `renamed_from`".to_string(),
-                ))
+                Some(BadRename::StillUsed {
+                    old: r.value.clone(),
+                    owner: d.name.value.clone(),
+                })
             } else {
-                renamed.get(&key).map(|other| {
-                    (
-                        format!(
-                            "entities `{other}` and `{}` are both renamed from `{}`",
-                            d.name.value, r.value
-                        ),
-                        "a table can be renamed to one new name only".to_string(),
-                    )
+                renamed.get(&key).map(|other| BadRename::Twice {
+                    other: other.to_string(),
+                    name: d.name.value.clone(),
+                    old: r.value.clone(),
                 })
             };
             renamed.insert(key, &d.name.value);
-            if let Some((message, help)) = problem {
-                self.err(
-                    Problem::new(Code::BadRename, r.span, message)
-                        .label("renamed_from")
-                        .help(help),
-                );
+            if let Some(rename) = rename {
+                self.err(ResolveError::BadTableRename { at: r.span, rename });
             }
         }
         // Enum types, too, are named in one namespace.
         let mut types: HashMap<&str, Span> = HashMap::new();
         for en in enums {
             if let Some(&first) = types.get(en.name.sql.as_str()) {
-                self.clash(
-                    en.span,
-                    format!(
-                        "enum `{}` has the SQL type name `{}` of another enum",
-                        en.name.schema, en.name.sql
-                    ),
-                    first,
-                    "give one of them another `sql_name:`",
-                );
+                let name = TakenName::EnumSqlType {
+                    enum_name: en.name.schema.clone(),
+                    sql: en.name.sql.clone(),
+                };
+                self.clash(en.span, name, first);
             } else {
                 types.insert(&en.name.sql, en.span);
             }
@@ -111,17 +90,13 @@ impl Resolver<'_> {
         // by the PostgreSQL back end: `postgres::relations`.
     }
 
-    fn clash(&mut self, span: Span, message: String, first: Span, help: &str) {
-        let at = if self.probs.wants_suggestions() {
-            self.sources.location(first)
-        } else {
-            "another place".to_string()
-        };
-        self.err(
-            Problem::new(Code::DuplicateName, span, message)
-                .label("name already taken")
-                .also(first, "taken here")
-                .help(format!("the other one is at {at}; {help}")),
-        );
+    fn clash(&mut self, at: Span, name: TakenName, first: Span) {
+        let first_at = self.locate(first);
+        self.err(ResolveError::NameTaken {
+            at,
+            name,
+            first,
+            first_at,
+        });
     }
 }

@@ -15,11 +15,10 @@ impl Resolver<'_> {
             {
                 return;
             } else {
-                self.err(
-                    Problem::new(Code::MissingKey, d.name.span, format!("entity `{}` has no primary key", d.name.value))
-                        .label("needs `key:`")
-                        .help("add `key: id` (or `key: [a, b]` for a composite key); an `id` field is the key by default"),
-                );
+                self.err(ResolveError::NoPrimaryKey {
+                    at: d.name.span,
+                    entity: d.name.value.clone(),
+                });
                 return;
             }
         } else {
@@ -30,35 +29,23 @@ impl Resolver<'_> {
                 continue;
             };
             if e.key.contains(&i) {
-                self.err(
-                    Problem::new(
-                        Code::DuplicateName,
-                        n.span,
-                        format!("`{}` is in the key twice", n.value),
-                    )
-                    .label("repeated")
-                    .help("name each key field once"),
-                );
+                self.err(ResolveError::KeyFieldTwice {
+                    at: n.span,
+                    field: n.value.clone(),
+                });
                 continue;
             }
             let f = &e.fields[i];
-            let bad = if f.nullable {
-                Some("a key field cannot be nullable")
-            } else if matches!(
+            let bad_type = matches!(
                 f.ty.scalar(),
                 ScalarType::Json | ScalarType::Secret | ScalarType::F64
-            ) || f.ty.is_array()
-            {
-                Some("a key field cannot be json, secret, f64 or an array")
-            } else {
-                None
-            };
-            if let Some(why) = bad {
-                self.err(
-                    Problem::new(Code::BadKey, n.span, format!("`{}` cannot be part of the primary key", n.value))
-                        .label(why)
-                        .help("key on uuid, string, integer, decimal, enum or time fields that are not nullable"),
-                );
+            ) || f.ty.is_array();
+            if f.nullable || bad_type {
+                self.err(ResolveError::BadKeyField {
+                    at: n.span,
+                    field: n.value.clone(),
+                    nullable: f.nullable,
+                });
             }
             e.key.push(i);
         }
@@ -67,12 +54,12 @@ impl Resolver<'_> {
     /// Refuses the secret `field` used as a key by `what` (an index, a
     /// unique constraint, a reference): its values would sit in the index,
     /// the constraint's error messages and the referencing rows.
-    pub(super) fn secret_key(&mut self, at: Span, field: &str, what: &str) {
-        self.err(
-            Problem::new(Code::SecretKey, at, format!("the secret `{field}` cannot be used in {what}"))
-                .label("secret field")
-                .help("a secret is never a key (an index, a unique constraint or a reference would keep and show its values): key on another field, or store a hash of the secret in a field of its own and index that"),
-        );
+    pub(super) fn secret_key(&mut self, at: Span, field: &str, used_in: &'static str) {
+        self.err(ResolveError::SecretKey {
+            at,
+            field: field.to_string(),
+            used_in,
+        });
     }
 
     pub(super) fn uniques(&mut self, d: &ast::EntityDecl, e: &mut Entity) {
@@ -86,15 +73,7 @@ impl Resolver<'_> {
         }
         for u in &d.unique {
             if u.value.is_empty() {
-                self.err(
-                    Problem::new(
-                        Code::BadUnique,
-                        u.span,
-                        "this unique constraint lists no fields",
-                    )
-                    .label("empty")
-                    .help("list its fields, as in `[account_id, symbol]`, or remove the item"),
-                );
+                self.err(ResolveError::EmptyUnique { at: u.span });
                 continue;
             }
             let idx: Vec<usize> = u
@@ -159,15 +138,7 @@ impl Resolver<'_> {
                 continue;
             }
             if columns.is_empty() {
-                self.err(
-                    Problem::new(
-                        Code::EmptyIndex,
-                        i.span,
-                        "an index needs at least one field",
-                    )
-                    .label("empty")
-                    .help("list the fields to index: `[symbol, created_at desc]`"),
-                );
+                self.err(ResolveError::EmptyIndex { at: i.span });
                 continue;
             }
             let method = match i.method.as_ref().map(|m| m.as_str()) {
@@ -178,30 +149,19 @@ impl Resolver<'_> {
                 Some("brin") => IndexMethod::Brin,
                 Some(other) => {
                     let m = i.method.as_ref().map(|m| m.span).unwrap_or(i.span);
-                    self.err(
-                        Problem::new(Code::BadIndex, m, format!("unknown index method `{other}`"))
-                            .label("not a method")
-                            .suggest_when(
-                                self.probs,
-                                other,
-                                crate::syntax::INDEX_METHODS.iter().copied(),
-                            )
-                            .help_or("methods are btree, hash, gin, gist and brin"),
-                    );
+                    let methods = crate::syntax::INDEX_METHODS.iter().copied();
+                    let suggestion = self.suggest(other, methods);
+                    self.err(ResolveError::UnknownIndexMethod {
+                        at: m,
+                        method: other.to_string(),
+                        suggestion,
+                    });
                     IndexMethod::BTree
                 }
             };
             let method_span = i.method.as_ref().map_or(i.span, |m| m.span);
             if method == IndexMethod::Hash && (columns.len() > 1 || i.unique) {
-                self.err(
-                    Problem::new(
-                        Code::BadIndex,
-                        method_span,
-                        "a hash index covers one field and cannot be unique",
-                    )
-                    .label("hash index")
-                    .help("use the default btree method for composite or unique indexes"),
-                );
+                self.err(ResolveError::HashIndexShape { at: method_span });
             }
             // Only btree indexes are unique or ordered; hash has its own message above.
             if matches!(
@@ -214,20 +174,15 @@ impl Resolver<'_> {
                     _ => "gist",
                 };
                 if i.unique {
-                    self.err(
-                        Problem::new(Code::BadIndex, method_span, format!("a {m} index cannot be unique"))
-                            .label(format!("{m} index"))
-                            .help("only btree (the default) indexes are unique: drop `unique` or the `method`"),
-                    );
+                    self.err(ResolveError::UniqueNonBtree {
+                        at: method_span,
+                        method: m,
+                    });
                 }
             }
             if method != IndexMethod::BTree {
                 if let Some((n, _)) = i.columns.iter().find(|(_, desc)| *desc) {
-                    self.err(
-                        Problem::new(Code::BadIndex, n.span, "only a btree index can be ordered")
-                            .label("`desc` on a non-btree index")
-                            .help("drop `desc`, or drop the `method` to use btree"),
-                    );
+                    self.err(ResolveError::OrderedNonBtree { at: n.span });
                 }
             }
             let predicate = match &i.filter {
@@ -251,17 +206,9 @@ impl Resolver<'_> {
                 }
                 Some(Filter::Sql(sql)) => {
                     if sql.contains(';') || sql.contains("--") || sql.contains("/*") {
-                        self.err(
-                            Problem::new(Code::BadPredicate, sql.span, "an index predicate may not contain `;` or comments")
-                                .label("unsafe SQL")
-                                .help("write a single boolean expression, or use `where: { field: value }`"),
-                        );
+                        self.err(ResolveError::UnsafePredicate { at: sql.span });
                     } else if !balanced(sql) {
-                        self.err(
-                            Problem::new(Code::BadPredicate, sql.span, "unbalanced quotes or parentheses in an index predicate")
-                                .label("does not close")
-                                .help("close every `(` and `'`, and write identifiers without `\"` or `$`"),
-                        );
+                        self.err(ResolveError::UnbalancedPredicate { at: sql.span });
                     }
                     Some(Predicate::Sql(sql.value.clone()))
                 }
@@ -273,7 +220,7 @@ impl Resolver<'_> {
             let name = match &i.name {
                 Some(n) => {
                     if !is_snake_ident(n) {
-                        self.bad_name("index", n, "snake_case");
+                        self.bad_name("index", n, NameStyle::SnakeCase);
                     }
                     n.value.clone()
                 }
@@ -284,16 +231,11 @@ impl Resolver<'_> {
                     self.duplicate("index", &Spanned::new(name.clone(), i.span), first);
                 } else {
                     // Nobody wrote this name: say where it comes from.
-                    let at = if self.probs.wants_suggestions() {
-                        self.sources.location(first)
-                    } else {
-                        "another place".to_string()
-                    };
-                    self.err(
-                        Problem::new(Code::DuplicateName, i.span, format!("two indexes on the same fields get the derived name `{name}`"))
-                            .label("second index on these fields")
-                            .help(format!("the first is at {at}; give one of them a `name:`, or remove this one if it is the same index")),
-                    );
+                    self.err(ResolveError::DerivedIndexNameTwice {
+                        at: i.span,
+                        name: name.clone(),
+                        first_at: self.locate(first),
+                    });
                 }
                 continue;
             }
@@ -319,7 +261,7 @@ impl Resolver<'_> {
         let mut query_names: HashMap<&str, Span> = HashMap::new();
         for q in &d.queries {
             if !is_snake_ident(&q.name) {
-                self.bad_name("query", &q.name, "snake_case");
+                self.bad_name("query", &q.name, NameStyle::SnakeCase);
             }
             if let Some(&first) = query_names.get(q.name.as_str()) {
                 self.duplicate("query", &q.name, first);
@@ -333,11 +275,7 @@ impl Resolver<'_> {
                 .collect();
             for (n, &i) in q.params.iter().zip(&params) {
                 if e.fields[i].is_secret() {
-                    self.err(
-                        Problem::new(Code::SecretQuery, n.span, "a finder cannot look up by a secret")
-                            .label("secret field")
-                            .help("fetch the row by another field and compare the secret in constant time"),
-                    );
+                    self.err(ResolveError::SecretQuery { at: n.span });
                 }
             }
             let mut fixed = Vec::new();
@@ -361,18 +299,13 @@ impl Resolver<'_> {
                 })
                 .collect();
             if let Some(l) = q.limit.as_ref().filter(|l| l.value == 0) {
-                self.err(
-                    Problem::new(Code::BadQuery, l.span, "`limit: 0` returns nothing")
-                        .label("zero")
-                        .help("give a limit of at least 1, or leave `limit` out"),
-                );
+                self.err(ResolveError::ZeroLimit { at: l.span });
             }
             if q.params.is_empty() && q.fixed.is_empty() && q.limit.is_none() && !q.incomplete {
-                self.err(
-                    Problem::new(Code::UnboundedQuery, q.name.span, format!("query `{}` has no `where` and no `limit`", q.name.value))
-                        .label("reads the whole table")
-                        .help("add `where:` or `limit:`; use the repository's paginated `list` to read everything"),
-                );
+                self.err(ResolveError::UnboundedQuery {
+                    at: q.name.span,
+                    query: q.name.value.clone(),
+                });
             }
             e.queries.push(Query {
                 name: Ident {
@@ -395,15 +328,10 @@ impl Resolver<'_> {
         let mut seen = HashSet::new();
         for (f, n) in fields.iter().zip(names) {
             if !seen.insert(*f) {
-                self.err(
-                    Problem::new(
-                        Code::DuplicateName,
-                        n.span,
-                        format!("`{}` is listed twice", n.value),
-                    )
-                    .label("repeated")
-                    .help("name each field once"),
-                );
+                self.err(ResolveError::FieldListedTwice {
+                    at: n.span,
+                    field: n.value.clone(),
+                });
                 return true;
             }
         }

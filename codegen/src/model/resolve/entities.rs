@@ -27,7 +27,7 @@ impl Resolver<'_> {
         enums: &HashMap<&str, &Enum>,
     ) -> Entity {
         if !is_type_ident(&d.name) {
-            self.bad_name("entity", &d.name, "UpperCamelCase");
+            self.bad_name("entity", &d.name, NameStyle::UpperCamelCase);
         } else if d.name.value == "Self" {
             self.reserved_rust_name("an entity", &d.name);
         }
@@ -36,7 +36,7 @@ impl Resolver<'_> {
         let table = match &d.table {
             Some(t) => {
                 if !is_snake_ident(t) {
-                    self.bad_name("table", t, "snake_case");
+                    self.bad_name("table", t, NameStyle::SnakeCase);
                 }
                 t.value.clone()
             }
@@ -74,7 +74,7 @@ impl Resolver<'_> {
         };
         if let Some(r) = &d.renamed_from {
             if !is_snake_ident(r) {
-                self.bad_name("table", r, "snake_case");
+                self.bad_name("table", r, NameStyle::SnakeCase);
             }
             e.renamed_from = Some(r.value.clone());
         }
@@ -106,11 +106,7 @@ impl Resolver<'_> {
         if series {
             for flag in [&d.timestamps, &d.version].into_iter().flatten() {
                 if flag.value {
-                    self.err(
-                        Problem::new(Code::SeriesOnly, flag.span, "a time-series entity has no maintained columns")
-                            .label("not for series")
-                            .help("a point is written once and never updated: remove `timestamps` and `version`"),
-                    );
+                    self.err(ResolveError::SeriesMaintained { at: flag.span });
                 }
             }
         }
@@ -172,15 +168,11 @@ impl Resolver<'_> {
                     e.fields[i].ty,
                     Type::Scalar(ScalarType::Timestamptz | ScalarType::Date)
                 ) {
-                    self.err(
-                        Problem::new(
-                            Code::BadPartition,
-                            p.span,
-                            format!("`{}` is not a time field", p.value),
-                        )
-                        .label(format!("is {}", e.fields[i].ty))
-                        .help("partition by a `timestamptz` or `date` field, such as `created_at`"),
-                    );
+                    self.err(ResolveError::NotTimePartition {
+                        at: p.span,
+                        field: p.value.clone(),
+                        ty: e.fields[i].ty.clone(),
+                    });
                 }
                 e.partition_by = Some(i);
             }
@@ -195,44 +187,31 @@ impl Resolver<'_> {
         let mut seen: HashMap<&str, &str> = HashMap::new();
         for f in &d.fields {
             let Some(r) = &f.renamed_from else { continue };
-            let problem = if r.value == f.name.value {
-                Some((
-                    format!("field `{}` is renamed from itself", f.name.value),
-                    "write the column's previous name, or remove `renamed_from`".to_string(),
-                ))
+            let rename = if r.value == f.name.value {
+                Some(BadRename::Itself {
+                    name: f.name.value.clone(),
+                })
             } else if d.fields.iter().any(|g| g.name.value == r.value) {
-                Some((
-                    format!("`{}` is still a field of `{}`", r.value, d.name.value),
-                    "the old name of a renamed field must be free; if this rename was applied already, remove `renamed_from`; to swap two columns, rename through a third name in two migrations".to_string(),
-                ))
+                Some(BadRename::StillUsed {
+                    old: r.value.clone(),
+                    owner: d.name.value.clone(),
+                })
             } else {
-                seen.get(r.value.as_str()).map(|other| {
-                    (
-                        format!(
-                            "fields `{other}` and `{}` are both renamed from `{}`",
-                            f.name.value, r.value
-                        ),
-                        "a column can be renamed to one new name only".to_string(),
-                    )
+                seen.get(r.value.as_str()).map(|other| BadRename::Twice {
+                    other: other.to_string(),
+                    name: f.name.value.clone(),
+                    old: r.value.clone(),
                 })
             };
             seen.insert(&r.value, &f.name.value);
-            if let Some((message, help)) = problem {
-                self.err(
-                    Problem::new(Code::BadRename, r.span, message)
-                        .label("renamed_from")
-                        .help(help),
-                );
+            if let Some(rename) = rename {
+                self.err(ResolveError::BadFieldRename { at: r.span, rename });
             }
         }
     }
 
-    pub(super) fn not_series(&mut self, what: &str, span: Span) {
-        self.err(
-            Problem::new(Code::SeriesOnly, span, format!("`{what}` is only for time-series entities"))
-                .label("not a series entity")
-                .help("`time`, `tags` and `measurement` apply to entities whose store is an influxdb store"),
-        );
+    pub(super) fn not_series(&mut self, key: &'static str, at: Span) {
+        self.err(ResolveError::OnlyForSeries { at, key });
     }
 
     pub(super) fn entity_store(&mut self, d: &ast::EntityDecl, stores: &Stores) -> StoreId {
@@ -240,26 +219,17 @@ impl Resolver<'_> {
             Some(s) if stores.contains_key(&s.value) => {
                 let kind = stores[&s.value].kind.tag();
                 if matches!(kind, StoreKindTag::Redis | StoreKindTag::Elasticsearch) {
-                    self.err(
-                        Problem::new(Code::WrongStoreKind, s.span, format!("an entity cannot live in a {} store", kind.as_str()))
-                            .label(format!("`{}` is a {} store", s.value, kind.as_str()))
-                            .help("an entity's home is a postgres, clickhouse or influxdb store; use `cache:` for redis and `search:` for elasticsearch"),
-                    );
+                    self.err(ResolveError::EntityInWrongStore {
+                        at: s.span,
+                        store: s.value.clone(),
+                        kind,
+                    });
                 }
                 stores.id(s).unwrap_or(StoreId::NONE)
             }
             Some(s) if self.quiet(s) => StoreId::NONE,
             Some(s) => {
-                self.err(
-                    Problem::new(
-                        Code::UnknownStore,
-                        s.span,
-                        format!("no store named `{}`", s.value),
-                    )
-                    .label("unknown store")
-                    .suggest_when(self.probs, s, stores.keys().map(String::as_str))
-                    .help_or(format!("declared stores: {}", list(stores.keys()))),
-                );
+                self.unknown_store(s, stores);
                 StoreId::NONE
             }
             None => {
@@ -274,27 +244,23 @@ impl Resolver<'_> {
                     (None, _) => {
                         // Reported once: every other entity without `store:` has the same cause.
                         self.storeless_reported = true;
-                        let help = match stores.is_empty() {
-                            true => "declare the store, e.g. `stores: { main: { kind: postgres, url: \"${DATABASE_URL}\" } }`; an entity may leave out `store:` when there is exactly one postgres store".to_string(),
-                            false => format!("write `store: <name>` (declared: {}), or declare a postgres store: with exactly one, `store:` may be left out", list(stores.keys())),
-                        };
-                        self.err(
-                            Problem::new(Code::MissingKey, d.name.span, format!("entity `{}` has no `store` and the schema has no postgres store", d.name.value))
-                                .label("needs `store:`")
-                                .help(help),
-                        );
+                        self.err(ResolveError::NoPostgresStore {
+                            at: d.name.span,
+                            entity: d.name.value.clone(),
+                            declared: stores.keys().cloned().collect(),
+                        });
                         StoreId::NONE
                     }
-                    (Some(a), Some(b)) => {
-                        let names = stores
-                            .values()
+                    (Some(_), Some(_)) => {
+                        let postgres = (stores.values())
                             .filter(|s| s.kind.tag() == StoreKindTag::Postgres)
-                            .map(|s| &s.name);
-                        self.err(
-                            Problem::new(Code::MissingKey, d.name.span, format!("entity `{}` has no `store`", d.name.value))
-                                .label("needs `store:`")
-                                .help(format!("the schema has several postgres stores ({}): write `store: {}` or `store: {}`", list(names), a.name, b.name)),
-                        );
+                            .map(|s| s.name.clone())
+                            .collect();
+                        self.err(ResolveError::SeveralPostgresStores {
+                            at: d.name.span,
+                            entity: d.name.value.clone(),
+                            postgres,
+                        });
                         StoreId::NONE
                     }
                 }
@@ -313,14 +279,11 @@ impl Resolver<'_> {
         span: Span,
     ) -> bool {
         if let Some(f) = e.fields.iter().find(|f| f.name.schema == name) {
-            self.err(
-                Problem::new(Code::ReservedField, f.span, format!("field `{name}` clashes with a maintained column"))
-                    .label("declared by hand")
-                    .help(match role {
-                        FieldRole::Version => "`version: true` adds this column; remove the field or the setting",
-                        _ => "`timestamps: true` adds created_at and updated_at; remove the field or the setting",
-                    }),
-            );
+            self.err(ResolveError::ReservedField {
+                at: f.span,
+                name: name.to_string(),
+                version: role == FieldRole::Version,
+            });
             return false;
         }
         e.fields.push(Field {
@@ -343,40 +306,26 @@ impl Resolver<'_> {
 
     pub(super) fn series(&mut self, d: &ast::EntityDecl, e: &mut Entity) {
         if let Some(k) = d.key.first() {
-            self.err(
-                Problem::new(Code::SeriesKey, k.span, "a time-series entity has no `key`")
-                    .label("not used")
-                    .help("a point is identified by its `time` and `tags`; remove `key`"),
-            );
+            self.err(ResolveError::SeriesKey { at: k.span });
         }
         let Some(time_name) = &d.time else {
             if d.incomplete {
                 return;
             }
-            self.err(
-                Problem::new(
-                    Code::MissingKey,
-                    d.name.span,
-                    format!("time-series entity `{}` has no `time`", d.name.value),
-                )
-                .label("needs `time:`")
-                .help("name its timestamptz field: `time: ts`"),
-            );
+            self.err(ResolveError::SeriesWithoutTime {
+                at: d.name.span,
+                entity: d.name.value.clone(),
+            });
             return;
         };
         let Some(time) = self.field_ref(e, time_name) else {
             return;
         };
         if e.fields[time].ty != Type::Scalar(ScalarType::Timestamptz) || e.fields[time].nullable {
-            self.err(
-                Problem::new(
-                    Code::BadSeries,
-                    time_name.span,
-                    "the time field must be a non-null `timestamptz`",
-                )
-                .label(format!("is {}", e.fields[time].ty))
-                .help("declare it as `ts: timestamptz`"),
-            );
+            self.err(ResolveError::BadTimeField {
+                at: time_name.span,
+                ty: e.fields[time].ty.clone(),
+            });
         }
         let mut tags = Vec::new();
         for t in &d.tags {
@@ -389,35 +338,22 @@ impl Resolver<'_> {
                 Type::Scalar(ScalarType::String { .. } | ScalarType::Text | ScalarType::Enum(_))
             );
             if !ok || i == time {
-                self.err(
-                    Problem::new(
-                        Code::BadSeries,
-                        t.span,
-                        format!("tag `{}` must be a string or enum field", t.value),
-                    )
-                    .label(format!("is {}", f.ty))
-                    .help("tags are indexed text; numbers belong in fields"),
-                );
+                let ty = f.ty.clone();
+                self.err(ResolveError::BadTag {
+                    at: t.span,
+                    tag: t.value.clone(),
+                    ty,
+                });
             }
             tags.push(i);
         }
-        for f in &e.fields {
-            if f.is_secret() {
-                self.err(
-                    Problem::new(
-                        Code::SecretInSeries,
-                        f.span,
-                        "a time-series entity cannot hold a secret",
-                    )
-                    .label("secret field")
-                    .help("secrets live in PostgreSQL only"),
-                );
-            }
+        for f in e.fields.iter().filter(|f| f.is_secret()) {
+            self.err(ResolveError::SecretInSeries { at: f.span });
         }
         let measurement = match &d.measurement {
             Some(m) => {
                 if !is_snake_ident(m) {
-                    self.bad_name("measurement", m, "snake_case");
+                    self.bad_name("measurement", m, NameStyle::SnakeCase);
                 }
                 m.value.clone()
             }

@@ -13,14 +13,14 @@ impl Resolver<'_> {
             }
             seen.insert(&d.name.value, d.name.span);
             if BUILTIN_TYPES.contains(&d.name.as_str()) || !is_type_ident(&d.name) {
-                self.bad_name("enum", &d.name, "UpperCamelCase");
+                self.bad_name("enum", &d.name, NameStyle::UpperCamelCase);
             } else if d.name.value == "Self" {
                 self.reserved_rust_name("enum", &d.name);
             }
             let sql = match &d.sql_name {
                 Some(n) => {
                     if !is_snake_ident(n) {
-                        self.bad_name("SQL type", n, "snake_case");
+                        self.bad_name("SQL type", n, NameStyle::SnakeCase);
                     }
                     n.value.clone()
                 }
@@ -34,26 +34,17 @@ impl Resolver<'_> {
             };
             if is_pg_builtin_type(&sql) {
                 let at = d.sql_name.as_ref().map_or(d.name.span, |n| n.span);
-                self.err(
-                    Problem::new(
-                        Code::BadIdentifier,
-                        at,
-                        format!("the SQL type name `{sql}` of enum `{}` is a PostgreSQL built-in type", d.name.value),
-                    )
-                    .label("built-in type")
-                    .help(format!("PostgreSQL would resolve `{sql}` to its own type, not the enum: set `sql_name:` to another name, e.g. `{sql}_kind`")),
-                );
+                self.err(ResolveError::BuiltinSqlType {
+                    at,
+                    sql: sql.clone(),
+                    enum_name: d.name.value.clone(),
+                });
             }
             if d.values.is_empty() {
-                self.err(
-                    Problem::new(
-                        Code::EmptyEnum,
-                        d.name.span,
-                        format!("enum `{}` has no values", d.name.value),
-                    )
-                    .label("no values")
-                    .help("list its values: `Side: [BUY, SELL]`"),
-                );
+                self.err(ResolveError::EmptyEnum {
+                    at: d.name.span,
+                    name: d.name.value.clone(),
+                });
             }
             let variants = self.variants(d);
             out.push(Enum {
@@ -80,7 +71,7 @@ impl Resolver<'_> {
         let mut by_variant: HashMap<String, String> = HashMap::new();
         for v in &d.values {
             if !is_enum_value(v) {
-                self.bad_name("enum value", v, "letter-first");
+                self.bad_name("enum value", v, NameStyle::LetterFirst);
                 continue;
             }
             let rust = v.value.to_lowercase().to_upper_camel_case();
@@ -90,20 +81,12 @@ impl Resolver<'_> {
                 continue;
             }
             if let Some(other) = by_variant.get(&rust) {
-                self.err(
-                    Problem::new(
-                        Code::DuplicateName,
-                        v.span,
-                        format!(
-                            "enum values `{other}` and `{}` differ only in case",
-                            v.value
-                        ),
-                    )
-                    .label("same Rust variant")
-                    .help(format!(
-                        "both become the Rust variant `{rust}`; keep one spelling"
-                    )),
-                );
+                self.err(ResolveError::CaseOnlyDifference {
+                    at: v.span,
+                    other: other.clone(),
+                    value: v.value.clone(),
+                    rust,
+                });
                 continue;
             }
             seen.insert(v.value.clone(), v.span);
@@ -121,38 +104,29 @@ impl Resolver<'_> {
     }
 
     /// `Self` passes every identifier rule but cannot name a Rust type or variant.
-    pub(super) fn reserved_rust_name(&mut self, what: &str, name: &Spanned<String>) {
-        self.err(
-            Problem::new(
-                Code::BadIdentifier,
-                name.span,
-                format!("`{}` cannot be used as {what} name", name.value),
-            )
-            .label("reserved in Rust")
-            .help("`Self` is a Rust keyword; pick another name"),
-        );
+    pub(super) fn reserved_rust_name(&mut self, what: &'static str, name: &Spanned<String>) {
+        self.err(ResolveError::SelfName {
+            at: name.span,
+            what,
+            name: name.value.clone(),
+        });
     }
 
     /// A name that is valid as written but whose derived SQL name is too long.
     pub(super) fn derived_too_long(
         &mut self,
-        what: &str,
+        what: &'static str,
         name: &Spanned<String>,
         sql: &str,
-        key: &str,
+        key: &'static str,
     ) {
-        self.err(
-            Problem::new(
-                Code::BadIdentifier,
-                name.span,
-                format!(
-                    "the SQL name `{sql}` of {what} `{}` is longer than {MAX_SQL_IDENT} bytes",
-                    name.value
-                ),
-            )
-            .label("name too long in SQL")
-            .help(format!("set a shorter `{key}:`")),
-        );
+        self.err(ResolveError::DerivedNameTooLong {
+            at: name.span,
+            what,
+            name: name.value.clone(),
+            sql: sql.to_string(),
+            key,
+        });
     }
 }
 

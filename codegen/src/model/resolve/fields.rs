@@ -9,21 +9,13 @@ impl Resolver<'_> {
         enums: &HashMap<&str, &Enum>,
     ) -> Option<Field> {
         if !is_snake_ident(&f.name) || f.name.value == "_" {
-            self.bad_name("field", &f.name, "snake_case");
+            self.bad_name("field", &f.name, NameStyle::SnakeCase);
         } else if PG_SYSTEM_COLUMNS.contains(&f.name.as_str()) {
-            self.err(
-                Problem::new(
-                    Code::BadIdentifier,
-                    f.name.span,
-                    format!("`{}` is the name of a PostgreSQL system column", f.name.value),
-                )
-                .label("reserved by PostgreSQL")
-                .help(format!(
-                    "every PostgreSQL table has the hidden columns {}: name the field otherwise, e.g. `{}_value`",
-                    PG_SYSTEM_COLUMNS.join(", "),
-                    f.name.value
-                )),
-            );
+            self.err(ResolveError::SystemColumn {
+                at: f.name.span,
+                name: f.name.value.clone(),
+                columns: PG_SYSTEM_COLUMNS,
+            });
         }
         let mut ty = match parse_type(&f.ty, |n| enums.contains_key(n)) {
             Ok(t) => t,
@@ -34,15 +26,11 @@ impl Resolver<'_> {
                 return None;
             }
             Err(TypeError::Malformed(why)) => {
-                self.err(
-                    Problem::new(
-                        Code::BadType,
-                        f.ty.span,
-                        format!("invalid type `{}`", f.ty.value),
-                    )
-                    .label("malformed type")
-                    .help(why),
-                );
+                self.err(ResolveError::BadType {
+                    at: f.ty.span,
+                    written: f.ty.value.clone(),
+                    why,
+                });
                 return None;
             }
         };
@@ -51,27 +39,19 @@ impl Resolver<'_> {
             .as_ref()
             .filter(|m| m.value == 0 || m.value > 10_485_760)
         {
-            self.err(
-                Problem::new(
-                    Code::BadMax,
-                    max.span,
-                    format!("`max: {}` is not a string length", max.value),
-                )
-                .label("out of range")
-                .help("a string length is between 1 and 10485760; use `text` for unbounded text"),
-            );
+            self.err(ResolveError::MaxOutOfRange {
+                at: max.span,
+                max: max.value,
+            });
         } else if let Some(max) = &f.max {
             match &mut ty {
-                Type::Scalar(ScalarType::String { max: m @ None }) | Type::Array(ScalarType::String { max: m @ None })
+                Type::Scalar(ScalarType::String { max: m @ None })
+                | Type::Array(ScalarType::String { max: m @ None })
                     if max.value >= 1 =>
                 {
                     *m = Some(max.value)
                 }
-                _ => self.err(
-                    Problem::new(Code::BadMax, max.span, "`max` applies to a `string` field without a length")
-                        .label("not applicable")
-                        .help("write `type: string, max: 20` or `string(20)`, not both; other types take no `max`"),
-                ),
+                _ => self.err(ResolveError::MaxNotApplicable { at: max.span }),
             }
         }
         let nullable = f.nullable.as_ref().is_some_and(|n| n.value);
@@ -79,30 +59,18 @@ impl Resolver<'_> {
         if nullable && default == Some(Default::Identity) {
             // PostgreSQL makes an identity column NOT NULL whatever the schema says.
             let at = f.default.as_ref().map_or(f.span, |d| d.span);
-            self.err(
-                Problem::new(Code::BadDefault, at, "an identity column cannot be nullable")
-                    .label("identity")
-                    .help("PostgreSQL keeps identity columns NOT NULL: drop the `?` (or `nullable: true`), or the `default: generated`"),
-            );
+            self.err(ResolveError::NullableIdentity { at });
         }
         let mut renamed_from = None;
         if let Some(r) = &f.renamed_from {
             if !is_snake_ident(r) {
-                self.bad_name("field", r, "snake_case");
+                self.bad_name("field", r, NameStyle::SnakeCase);
             }
             renamed_from = Some(r.value.clone());
         }
         if f.on_delete.is_some() && f.references.is_none() {
             let s = f.on_delete.as_ref().map(|o| o.span).unwrap_or(f.span);
-            self.err(
-                Problem::new(
-                    Code::OnDeleteWithoutReference,
-                    s,
-                    "`on_delete` needs `references`",
-                )
-                .label("no reference")
-                .help("add `references: Entity` to this field, or remove `on_delete`"),
-            );
+            self.err(ResolveError::OnDeleteWithoutReference { at: s });
         }
         Some(Field {
             name: Ident {
@@ -132,41 +100,33 @@ impl Resolver<'_> {
             DefaultLit::Plain(s) => (s.as_str(), false),
             DefaultLit::Quoted(s) => (s.as_str(), true),
         };
-        let bad = |r: &mut Self, help: String| {
-            r.err(
-                Problem::new(
-                    Code::BadDefault,
-                    d.span,
-                    format!("`{text}` is not a valid value for a field of type `{ty}`"),
-                )
-                .label("wrong value")
-                .help(help),
-            );
+        let bad = |r: &mut Self, takes: DefaultRule| {
+            r.err(ResolveError::BadDefault {
+                at: d.span,
+                text: text.to_string(),
+                ty: ty.clone(),
+                takes,
+            });
             None
         };
         if ty.is_array() {
             return if text == "empty" && !quoted {
                 Some(Default::EmptyArray)
             } else {
-                bad(self, "an array field's only default is `empty`".into())
+                bad(self, DefaultRule::EmptyArray)
             };
         }
         match ty.scalar() {
             ScalarType::Timestamptz | ScalarType::Date if text == "now" && !quoted => {
                 Some(Default::Now)
             }
-            ScalarType::Timestamptz | ScalarType::Date => {
-                bad(self, "time fields take `now` as a default".into())
-            }
+            ScalarType::Timestamptz | ScalarType::Date => bad(self, DefaultRule::Now),
             ScalarType::Uuid if text == "generated" && !quoted => Some(Default::GeneratedUuid),
-            ScalarType::Uuid => bad(
-                self,
-                "uuid fields take `generated` (a random v4 UUID) as a default".into(),
-            ),
+            ScalarType::Uuid => bad(self, DefaultRule::GeneratedUuid),
             ScalarType::Bool => match (text, quoted) {
                 ("true", false) => Some(Default::Bool(true)),
                 ("false", false) => Some(Default::Bool(false)),
-                _ => bad(self, "write `true` or `false` without quotes".into()),
+                _ => bad(self, DefaultRule::Bool),
             },
             ScalarType::I32 | ScalarType::I64 if text == "generated" && !quoted => {
                 Some(Default::Identity)
@@ -179,33 +139,25 @@ impl Resolver<'_> {
                 };
                 match text.parse::<i64>() {
                     Ok(n) if !quoted && n >= lo && n <= hi => Some(Default::Int(n.to_string())),
-                    _ => bad(self, format!("write a whole number from {lo} to {hi}, or `generated` for an identity column")),
+                    _ => bad(self, DefaultRule::Integer { lo, hi }),
                 }
             }
             ScalarType::F64 => match text.parse::<f64>() {
                 Ok(v) if !quoted && v.is_finite() => Some(Default::Number(text.to_string())),
-                _ => bad(self, "write a finite number such as `0.5`".into()),
+                _ => bad(self, DefaultRule::FiniteNumber),
             },
             ScalarType::Decimal { precision, scale } => {
                 let (p, s) = (*precision as usize, *scale as usize);
                 if quoted || !is_decimal_literal(text, p, s) {
-                    return bad(
-                        self,
-                        format!(
-                            "write a number with at most {} digits before and {s} after the point",
-                            p - s
-                        ),
-                    );
+                    let (before, after) = (p - s, s);
+                    return bad(self, DefaultRule::Decimal { before, after });
                 }
                 Some(Default::Number(text.to_string()))
             }
             ScalarType::String { max } => {
                 if let Some(m) = max {
                     if text.chars().count() > *m as usize {
-                        return bad(
-                            self,
-                            format!("the default is longer than the field's {m} characters"),
-                        );
+                        return bad(self, DefaultRule::MaxChars { max: *m });
                     }
                 }
                 Some(Default::String(text.to_string()))
@@ -213,39 +165,26 @@ impl Resolver<'_> {
             ScalarType::Text => Some(Default::String(text.to_string())),
             ScalarType::Json => match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(_) => Some(Default::String(text.to_string())),
-                Err(_) => bad(
-                    self,
-                    "write the JSON as a quoted string, e.g. `default: '{}'`".into(),
-                ),
+                Err(_) => bad(self, DefaultRule::Json),
             },
             ScalarType::Enum(name) => {
                 let e = enums.get(name.as_str())?;
                 if e.variants.iter().any(|v| v.name.schema == text) {
                     Some(Default::EnumMember(text.to_string()))
                 } else {
-                    self.err(
-                        Problem::new(
-                            Code::UnknownEnumValue,
-                            d.span,
-                            format!("`{text}` is not a value of enum `{name}`"),
-                        )
-                        .label("not a member")
-                        .suggest_when(
-                            self.probs,
-                            text,
-                            e.variants.iter().map(|v| v.name.schema.as_str()),
-                        )
-                        .help_or(format!(
-                            "values: {}",
-                            list(e.variants.iter().map(|v| &v.name.schema))
-                        )),
-                    );
+                    let values = e.variants.iter().map(|v| v.name.schema.as_str());
+                    let suggestion = self.suggest(text, values);
+                    self.err(ResolveError::UnknownEnumValue {
+                        at: d.span,
+                        value: text.to_string(),
+                        enum_name: name.clone(),
+                        suggestion,
+                        values: e.variants.iter().map(|v| v.name.schema.clone()).collect(),
+                    });
                     None
                 }
             }
-            ScalarType::Bytes | ScalarType::Secret => {
-                bad(self, format!("`{ty}` fields take no default"))
-            }
+            ScalarType::Bytes | ScalarType::Secret => bad(self, DefaultRule::None),
         }
     }
 
@@ -262,47 +201,33 @@ impl Resolver<'_> {
         {
             return None;
         }
-        let help = if e.fields.is_empty() {
-            format!("`{}` declares no fields yet", e.name.schema)
-        } else {
-            format!("fields: {}", list(e.fields.iter().map(|f| &f.name.schema)))
-        };
-        self.err(
-            Problem::new(
-                Code::UnknownField,
-                name.span,
-                format!("entity `{}` has no field `{}`", e.name.schema, name.value),
-            )
-            .label("unknown field")
-            .suggest_when(
-                self.probs,
-                name,
-                e.fields.iter().map(|f| f.name.schema.as_str()),
-            )
-            .help_or(help),
-        );
+        let suggestion = self.suggest(name, e.fields.iter().map(|f| f.name.schema.as_str()));
+        self.err(ResolveError::UnknownField {
+            at: name.span,
+            entity: e.name.schema.clone(),
+            field: name.value.clone(),
+            suggestion,
+            fields: e.fields.iter().map(|f| f.name.schema.clone()).collect(),
+        });
         None
     }
 
     fn unknown_type(&mut self, at: &Spanned<String>, name: &str, enums: &HashMap<&str, &Enum>) {
-        let mut p = Problem::new(Code::UnknownType, at.span, format!("unknown type `{name}`"))
-            .label("not a type");
-        if self.entity_names.contains(name) {
-            p = p.help(format!(
-                "`{name}` is an entity; a field that points at it is written `{{ type: uuid, references: {name} }}` (the type of its key)"
-            ));
-        } else if name.eq_ignore_ascii_case("enum") {
-            p = p.help("declare the enum under `enums:` (e.g. `Status: [ACTIVE, CLOSED]`) and write its name as the type: `type: Status`");
+        let is_entity = self.entity_names.contains(name);
+        let suggestion = if is_entity || name.eq_ignore_ascii_case("enum") {
+            None // the help says what to write instead
         } else if let Some(instead) = type_alias(name) {
-            p = p.help(format!("did you mean `{instead}`?"));
+            Some(instead.to_string())
         } else {
             let candidates = BUILTIN_TYPES.iter().copied().chain(enums.keys().copied());
-            p = p.suggest_when(self.probs, name, candidates);
-        }
-        self.err(p.help_or(format!(
-            "types are {}, decimal(p,s), string(n), `T[]` arrays and enum names",
-            BUILTIN_TYPES.join(", ")
-        )));
+            self.suggest(name, candidates)
+        };
+        self.err(ResolveError::UnknownType {
+            at: at.span,
+            name: name.to_string(),
+            is_entity,
+            suggestion,
+        });
     }
 }
 

@@ -21,47 +21,34 @@ impl Resolver<'_> {
         }
         for (i, (d, e)) in decls.iter().zip(entities).enumerate() {
             if e.fields.len() > MAX_FIELDS {
-                self.err(
-                    Problem::new(
-                        Code::TooManyFields,
-                        d.name.span,
-                        format!("entity `{}` has {} fields", d.name.value, e.fields.len()),
-                    )
-                    .label(format!("more than {MAX_FIELDS}"))
-                    .help("split it into entities that reference one another"),
-                );
+                self.err(ResolveError::TooManyFields {
+                    at: d.name.span,
+                    entity: d.name.value.clone(),
+                    fields: e.fields.len(),
+                    max: MAX_FIELDS,
+                });
             }
             let rules = rules_of.remove(&EntityId::new(i)).unwrap_or_default();
             if let Some(r) = rules.get(MAX_SYNC_TARGETS) {
-                self.err(
-                    Problem::new(
-                        Code::TooManyTargets,
-                        r.span,
-                        format!(
-                            "entity `{}` is synced to {} stores",
-                            d.name.value,
-                            rules.len()
-                        ),
-                    )
-                    .label(format!("more than {MAX_SYNC_TARGETS}"))
-                    .help(format!(
-                        "sync each entity to at most {MAX_SYNC_TARGETS} stores"
-                    )),
-                );
+                self.err(ResolveError::TooManyTargets {
+                    at: r.span,
+                    entity: d.name.value.clone(),
+                    targets: rules.len(),
+                    max: MAX_SYNC_TARGETS,
+                });
             }
             let columns = e.fields.len().saturating_mul(1 + rules.len());
             let before = total;
             total = total.saturating_add(columns);
             if before <= MAX_GENERATED_COLUMNS && total > MAX_GENERATED_COLUMNS {
-                self.err(
-                    Problem::new(
-                        Code::TooLargeOutput,
-                        d.name.span,
-                        format!("the schema's artifacts would hold more than {MAX_GENERATED_COLUMNS} columns"),
-                    )
-                    .label(format!("{columns} columns here ({} fields × {} copies), {total} so far", e.fields.len(), 1 + rules.len()))
-                    .help("each field is generated once for its home and once per sync target; sync fewer fields or stores, or split the schema into several crates"),
-                );
+                self.err(ResolveError::TooLargeOutput {
+                    at: d.name.span,
+                    max: MAX_GENERATED_COLUMNS,
+                    columns,
+                    fields: e.fields.len(),
+                    copies: 1 + rules.len(),
+                    total,
+                });
             }
         }
     }

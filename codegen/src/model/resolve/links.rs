@@ -10,16 +10,12 @@ impl Resolver<'_> {
             // from the real one, and one write of it back would blank the
             // secret.
             if let Some(f) = e.fields.iter().find(|f| f.is_secret()) {
-                self.err(
-                    Problem::new(
-                        Code::SecretInCache,
-                        c.span,
-                        format!("`{}` has a secret field and cannot be cached", e.name.schema),
-                    )
-                    .label("cache declared here")
-                    .also(f.span, format!("`{}` is a secret", f.name.schema))
-                    .help("secrets are never copied to a cache: move the secret to an entity of its own (keyed like this one) without `cache:`, or remove `cache:`"),
-                );
+                self.err(ResolveError::SecretInCache {
+                    at: c.span,
+                    entity: e.name.schema.clone(),
+                    secret: f.name.schema.clone(),
+                    secret_at: f.span,
+                });
             }
             let ttl_ok = c.ttl.as_ref().is_none_or(|t| self.cache_ttl(t));
             if self.store_of_kind(&c.store, stores, StoreKindTag::Redis, "cache") && ttl_ok {
@@ -38,24 +34,17 @@ impl Resolver<'_> {
                 };
                 let f = &e.fields[i];
                 if f.is_secret() {
-                    self.err(
-                        Problem::new(
-                            Code::SecretInSearch,
-                            n.span,
-                            "a secret field cannot be searchable",
-                        )
-                        .label("secret field")
-                        .help("secrets are never copied to caches, search or analytics"),
-                    );
+                    self.err(ResolveError::SecretInSearch { at: n.span });
                 } else if !matches!(
                     f.ty.scalar(),
                     ScalarType::String { .. } | ScalarType::Text | ScalarType::Json
                 ) {
-                    self.err(
-                        Problem::new(Code::BadSearchField, n.span, format!("`{}` is not text", n.value))
-                            .label(format!("is {}", f.ty))
-                            .help("full-text fields are string, text or json; other fields are indexed by value anyway"),
-                    );
+                    let ty = f.ty.clone();
+                    self.err(ResolveError::NotText {
+                        at: n.span,
+                        field: n.value.clone(),
+                        ty,
+                    });
                 }
                 text.push(i);
             }
@@ -70,44 +59,37 @@ impl Resolver<'_> {
         name: &Spanned<String>,
         stores: &Stores,
         kind: StoreKindTag,
-        what: &str,
+        what: &'static str,
     ) -> bool {
         match stores.get(&name.value) {
             Some(s) if s.kind.tag() == kind => true,
             Some(s) => {
-                self.err(
-                    Problem::new(
-                        Code::WrongStoreKind,
-                        name.span,
-                        format!("`{what}` needs a {} store", kind.as_str()),
-                    )
-                    .label(format!(
-                        "`{}` is a {} store",
-                        name.value,
-                        s.kind.tag().as_str()
-                    ))
-                    .help(format!(
-                        "declare a store with `kind: {}` and name it here",
-                        kind.as_str()
-                    )),
-                );
+                self.err(ResolveError::WrongStoreKind {
+                    at: name.span,
+                    what,
+                    needs: kind,
+                    store: name.value.clone(),
+                    is: s.kind.tag(),
+                });
                 false
             }
             None if self.quiet(name) => false,
             None => {
-                self.err(
-                    Problem::new(
-                        Code::UnknownStore,
-                        name.span,
-                        format!("no store named `{}`", name.value),
-                    )
-                    .label("unknown store")
-                    .suggest_when(self.probs, name, stores.keys().map(String::as_str))
-                    .help_or(format!("declared stores: {}", list(stores.keys()))),
-                );
+                self.unknown_store(name, stores);
                 false
             }
         }
+    }
+
+    /// Reports `name`, which names no declared store.
+    pub(super) fn unknown_store(&mut self, name: &Spanned<String>, stores: &Stores) {
+        let suggestion = self.suggest(name, stores.keys().map(String::as_str));
+        self.err(ResolveError::UnknownStore {
+            at: name.span,
+            name: name.value.clone(),
+            suggestion,
+            declared: stores.keys().cloned().collect(),
+        });
     }
 
     /// A cache `ttl` within 1 ms ..= 365 days: 0 would refuse every fill
@@ -116,16 +98,13 @@ impl Resolver<'_> {
     /// would overflow). Redis itself takes up to ~292 million years.
     fn cache_ttl(&mut self, t: &Spanned<u64>) -> bool {
         const MAX_MS: u64 = 365 * 86_400_000;
-        let why = match t.value {
-            0 => "a `ttl` of 0 would keep nothing: every fill is refused and the cache is off",
-            v if v > MAX_MS => "a `ttl` longer than 365 days",
-            _ => return true,
-        };
-        self.err(
-            Problem::new(Code::OutOfRange, t.span, format!("`ttl` is out of range: {why}"))
-                .label(format!("{} ms", t.value))
-                .help("write a ttl from `1ms` to `365d`; to cache without expiry choose a long ttl such as `30d`, to turn caching off remove `cache:`"),
-        );
+        if (1..=MAX_MS).contains(&t.value) {
+            return true;
+        }
+        self.err(ResolveError::CacheTtlOutOfRange {
+            at: t.span,
+            ttl_ms: t.value,
+        });
         false
     }
 
@@ -161,23 +140,21 @@ impl Resolver<'_> {
                     }
                     if let ScalarType::Enum(en) = entities[di].fields[fi].ty.scalar() {
                         if en == ent_name {
-                            self.err(
-                                Problem::new(Code::UnknownEntity, target.span, format!("`{ent_name}` is an enum, not an entity"))
-                                    .label("not an entity")
-                                    .help(format!("the type `{ent_name}` already limits the field to the enum's values: remove `references`")),
-                            );
+                            self.err(ResolveError::EnumNotEntity {
+                                at: target.span,
+                                name: ent_name.to_string(),
+                            });
                             continue;
                         }
                     }
-                    self.err(
-                        Problem::new(Code::UnknownEntity, target.span, format!("no entity named `{ent_name}`"))
-                            .label("unknown entity")
-                            .suggest_when(self.probs, ent_name, entities.iter().map(|e| e.name.schema.as_str()))
-                            .help_or(format!(
-                                "`references` names an entity (`Entity` or `Entity.field`); entities: {}",
-                                list(entities.iter().map(|e| &e.name.schema))
-                            )),
-                    );
+                    let names = entities.iter().map(|e| e.name.schema.as_str());
+                    let suggestion = self.suggest(ent_name, names);
+                    self.err(ResolveError::UnknownReferencedEntity {
+                        at: target.span,
+                        name: ent_name.to_string(),
+                        suggestion,
+                        entities: entities.iter().map(|e| e.name.schema.clone()).collect(),
+                    });
                     continue;
                 };
                 let te = &entities[tei];
@@ -197,34 +174,22 @@ impl Resolver<'_> {
                         continue;
                     }
                     if te.is_series() {
-                        self.err(
-                            Problem::new(
-                                Code::BadReference,
-                                target.span,
-                                format!("`{ent_name}` is a time-series entity"),
-                            )
-                            .label("cannot reference this")
-                            .help("a reference points at a record entity's key or unique field"),
-                        );
+                        self.err(ResolveError::ReferenceToSeries {
+                            at: target.span,
+                            entity: ent_name.to_string(),
+                        });
                         continue;
                     }
-                    let help = match field_name {
-                        Some(_) => {
-                            format!("fields: {}", list(te.fields.iter().map(|f| &f.name.schema)))
-                        }
-                        None => format!(
-                            "`{ent_name}` has no single-field key; write `{ent_name}.field`"
-                        ),
-                    };
-                    let msg = match field_name {
-                        Some(f) => format!("entity `{ent_name}` has no field `{f}`"),
-                        None => format!("cannot tell which field of `{ent_name}` is referenced"),
-                    };
-                    self.err(
-                        Problem::new(Code::UnknownField, target.span, msg)
-                            .label("bad reference")
-                            .help(help),
-                    );
+                    let (at, entity) = (target.span, ent_name.to_string());
+                    self.err(match field_name {
+                        Some(f) => ResolveError::UnknownReferencedField {
+                            at,
+                            entity,
+                            field: f.to_string(),
+                            fields: te.fields.iter().map(|f| f.name.schema.clone()).collect(),
+                        },
+                        None => ResolveError::AmbiguousReference { at, entity },
+                    });
                     continue;
                 };
                 let tf = &te.fields[tfi];
@@ -240,38 +205,41 @@ impl Resolver<'_> {
                         .iter()
                         .any(|u| u.fields.len() == 1 && te.fields[u.fields[0]].name == tf.name);
                 let problem = if src.ty.is_array() || tf.ty.is_array() {
-                    Some("an array field cannot be a reference".to_string())
+                    Some(ReferenceProblem::Array)
                 } else if src.ty.scalar() != tf.ty.scalar()
                     && !same_family(src.ty.scalar(), tf.ty.scalar())
                 {
-                    Some(format!(
-                        "`{}` is {} but `{}.{}` is {}",
-                        src.name.schema, src.ty, ent_name, tf.name.schema, tf.ty
-                    ))
+                    Some(ReferenceProblem::TypeMismatch {
+                        field: src.name.schema.clone(),
+                        ty: src.ty.clone(),
+                        entity: ent_name.to_string(),
+                        target: tf.name.schema.clone(),
+                        target_ty: tf.ty.clone(),
+                    })
                 } else if !unique_target {
-                    Some(format!(
-                        "`{}.{}` is neither the key nor unique",
-                        ent_name, tf.name.schema
-                    ))
+                    Some(ReferenceProblem::NotUnique {
+                        entity: ent_name.to_string(),
+                        target: tf.name.schema.clone(),
+                    })
                 } else if let (Some(there), Some(here)) = (
                     stores
                         .at(te.store)
                         .filter(|_| te.store != entities[di].store),
                     stores.at(entities[di].store),
                 ) {
-                    Some(format!(
-                        "`{ent_name}` lives in store `{}`, not `{}`",
-                        there.name, here.name
-                    ))
+                    Some(ReferenceProblem::OtherStore {
+                        entity: ent_name.to_string(),
+                        there: there.name.clone(),
+                        here: here.name.clone(),
+                    })
                 } else {
                     None
                 };
-                if let Some(msg) = problem {
-                    self.err(
-                        Problem::new(Code::BadReference, target.span, msg)
-                            .label("cannot reference this")
-                            .help("a reference points at a key or unique field of the same type in the same store"),
-                    );
+                if let Some(why) = problem {
+                    self.err(ResolveError::BadReference {
+                        at: target.span,
+                        why,
+                    });
                     continue;
                 }
                 let on_delete = match fd.on_delete.as_ref().map(|o| (o.as_str(), o.span)) {
@@ -280,15 +248,7 @@ impl Resolver<'_> {
                     Some(("cascade", _)) => OnDelete::Cascade,
                     Some(("set_null", s)) => {
                         if !src.nullable {
-                            self.err(
-                                Problem::new(
-                                    Code::BadReference,
-                                    s,
-                                    "`on_delete: set_null` needs a nullable field",
-                                )
-                                .label("field is not nullable")
-                                .help("add `nullable: true` or pick `cascade` / `restrict`"),
-                            );
+                            self.err(ResolveError::SetNullNotNullable { at: s });
                         }
                         OnDelete::SetNull
                     }
@@ -296,26 +256,18 @@ impl Resolver<'_> {
                         // Without a default PostgreSQL sets NULL: a NOT NULL
                         // column makes every delete of a referenced row fail.
                         if fd.default.is_none() {
-                            self.err(
-                                Problem::new(
-                                    Code::BadReference,
-                                    s,
-                                    "`on_delete: set_default` needs a `default` on the field",
-                                )
-                                .label("field has no default")
-                                .help("give the field a `default:` (a key of the referenced entity), or pick `set_null`, `cascade` or `restrict`"),
-                            );
+                            self.err(ResolveError::SetDefaultWithoutDefault { at: s });
                         }
                         OnDelete::SetDefault
                     }
                     Some((other, s)) => {
                         let opts = crate::syntax::ON_DELETE_ACTIONS.iter().copied();
-                        self.err(
-                            Problem::new(Code::BadReference, s, format!("unknown `on_delete` action `{other}`"))
-                                .label("not an action")
-                                .suggest_when(self.probs, other, opts)
-                                .help_or("actions are no_action, restrict, cascade, set_null and set_default"),
-                        );
+                        let suggestion = self.suggest(other, opts);
+                        self.err(ResolveError::UnknownOnDelete {
+                            at: s,
+                            action: other.to_string(),
+                            suggestion,
+                        });
                         OnDelete::NoAction
                     }
                 };
@@ -334,16 +286,7 @@ impl Resolver<'_> {
         if self.quiet(to) {
             return;
         }
-        self.err(
-            Problem::new(
-                Code::UnknownStore,
-                to.span,
-                format!("no store named `{}`", to.value),
-            )
-            .label("unknown store")
-            .suggest_when(self.probs, to, stores.keys().map(String::as_str))
-            .help_or(format!("declared stores: {}", list(stores.keys()))),
-        );
+        self.unknown_store(to, stores);
     }
 
     pub(super) fn sync(
@@ -362,20 +305,13 @@ impl Resolver<'_> {
                 if self.quiet(&s.from) {
                     continue;
                 }
-                self.err(
-                    Problem::new(
-                        Code::UnknownEntity,
-                        s.from.span,
-                        format!("no entity named `{}`", s.from.value),
-                    )
-                    .label("unknown entity")
-                    .suggest_when(
-                        self.probs,
-                        &s.from,
-                        entities.iter().map(|e| e.name.schema.as_str()),
-                    )
-                    .help_or("`from` names an entity declared under `entities:`"),
-                );
+                let names = entities.iter().map(|e| e.name.schema.as_str());
+                let suggestion = self.suggest(&s.from, names);
+                self.err(ResolveError::UnknownSyncSource {
+                    at: s.from.span,
+                    name: s.from.value.clone(),
+                    suggestion,
+                });
                 // The stores are still checked: every problem of a run.
                 for to in s.to.iter().filter(|to| stores.id(to).is_none()) {
                     self.unknown_sync_store(to, stores);
@@ -390,46 +326,33 @@ impl Resolver<'_> {
                     continue;
                 };
                 let why = if target == e.store {
-                    Some("an entity cannot be synced to its own store".to_string())
+                    Some(SyncProblem::OwnStore)
                 } else if !matches!(
                     store.kind.tag(),
                     StoreKindTag::ClickHouse | StoreKindTag::Elasticsearch
                 ) {
-                    Some(format!(
-                        "sync targets are clickhouse or elasticsearch stores; `{}` is {}",
-                        to.value,
-                        store.kind.tag().as_str()
-                    ))
+                    Some(SyncProblem::NotACopyStore {
+                        store: to.value.clone(),
+                        kind: store.kind.tag(),
+                    })
                 } else if store.kind.tag() == StoreKindTag::Elasticsearch
                     && e.search.as_ref().map(|x| x.store) != Some(target)
                 {
-                    Some(format!(
-                        "`{}` has no `search: {{ store: {} }}` section",
-                        e.name.schema, to.value
-                    ))
+                    Some(SyncProblem::NoSearchSection {
+                        entity: e.name.schema.clone(),
+                        store: to.value.clone(),
+                    })
                 } else if e.is_series() {
-                    Some("time-series entities are not synced".to_string())
+                    Some(SyncProblem::Series)
                 } else {
                     None
                 };
-                if let Some(msg) = why {
-                    self.err(
-                        Problem::new(Code::BadSync, to.span, msg)
-                            .label("cannot sync here")
-                            .help("sync copies a record entity from its home store to an analytics (clickhouse) or search (elasticsearch) store"),
-                    );
+                if let Some(why) = why {
+                    self.err(ResolveError::BadSync { at: to.span, why });
                     continue;
                 }
                 if !seen.insert((e.name.schema.clone(), to.value.clone())) {
-                    self.err(
-                        Problem::new(
-                            Code::DuplicateName,
-                            to.span,
-                            "this sync rule is given twice",
-                        )
-                        .label("repeated")
-                        .help("remove one of the two rules"),
-                    );
+                    self.err(ResolveError::SyncTwice { at: to.span });
                     continue;
                 }
                 out.push(SyncTarget {

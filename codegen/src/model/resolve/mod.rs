@@ -8,6 +8,7 @@ mod clashes;
 mod constraints;
 mod entities;
 mod enums;
+pub mod error;
 mod events;
 mod fields;
 mod limits;
@@ -17,14 +18,18 @@ mod stores;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
+use heck::{ToSnakeCase, ToUpperCamelCase};
 
 use super::types::{parse_type, type_alias, TypeError, BUILTIN_TYPES};
 use super::*;
-use crate::diagnostics::{Code, Problem, Problems};
+use crate::diagnostics::Problems;
 use crate::names::{is_enum_value, is_snake_ident, is_type_ident, MAX_SQL_IDENT};
 use crate::source::{Sources, Spanned};
 use crate::syntax::ast::{self, DefaultLit, Filter};
+use error::{
+    BadRename, DefaultRule, Member, NameStyle, PoolLimit, ReferenceProblem, ResolveError,
+    SyncProblem, TakenName,
+};
 
 /// What the resolver built: the model, and whether it is whole.
 pub struct Resolved {
@@ -152,8 +157,8 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    fn err(&mut self, p: Problem) {
-        self.probs.push(p);
+    fn err(&mut self, e: ResolveError) {
+        self.probs.push(e);
     }
 
     /// Whether a failed lookup of `name` is a consequence of an earlier problem.
@@ -161,51 +166,43 @@ impl Resolver<'_> {
         self.incomplete || self.broken.contains(name)
     }
 
-    fn duplicate(&mut self, what: &str, name: &Spanned<String>, first: Span) {
-        // Locating the first declaration scans its file: skip it in a flood of errors.
-        let at = if self.probs.wants_suggestions() {
-            self.sources.location(first)
+    /// Where `span` is, as `file:line:col`. Locating scans the file: in a
+    /// flood of errors (no suggestion budget left) it is skipped.
+    fn locate(&self, span: Span) -> String {
+        if self.probs.wants_suggestions() {
+            self.sources.location(span)
         } else {
             "another place".to_string()
-        };
-        self.err(
-            Problem::new(
-                Code::DuplicateName,
-                name.span,
-                format!("{what} `{}` is declared twice", name.value),
-            )
-            .label("declared again here")
-            .also(first, "first declared here")
-            .help(format!(
-                "the first declaration is at {at}; rename or remove one of them"
-            )),
-        );
+        }
     }
 
-    fn bad_name(&mut self, what: &str, name: &Spanned<String>, style: &str) {
-        let example = match style {
-            "UpperCamelCase" => name.value.to_upper_camel_case(),
-            "letter-first" => name.value.to_shouty_snake_case(),
-            _ => name.value.to_snake_case(),
-        };
-        let hint = if name.len() > MAX_SQL_IDENT {
-            format!("names are at most {MAX_SQL_IDENT} bytes")
-        } else if name.value == "_" {
-            format!("`_` alone cannot name a {what}: Rust has no {what} named `_`; add letters, e.g. `_x` or `value`")
-        } else if !example.is_empty() && example != name.value {
-            format!("{what} names are {style} ASCII; try `{example}`")
-        } else {
-            format!("{what} names are {style} ASCII letters, digits and `_`")
-        };
-        self.err(
-            Problem::new(
-                Code::BadIdentifier,
-                name.span,
-                format!("`{}` is not a valid {what} name", name.value),
-            )
-            .label("not a safe identifier")
-            .help(hint),
-        );
+    /// A did-you-mean candidate for `got`, within the run's suggestion budget.
+    fn suggest<'c>(
+        &self,
+        got: &str,
+        candidates: impl IntoIterator<Item = &'c str>,
+    ) -> Option<String> {
+        self.probs.suggestion(got, candidates)
+    }
+
+    fn duplicate(&mut self, what: &'static str, name: &Spanned<String>, first: Span) {
+        let first_at = self.locate(first);
+        self.err(ResolveError::DeclaredTwice {
+            at: name.span,
+            what,
+            name: name.value.clone(),
+            first,
+            first_at,
+        });
+    }
+
+    fn bad_name(&mut self, what: &'static str, name: &Spanned<String>, style: NameStyle) {
+        self.err(ResolveError::BadName {
+            at: name.span,
+            what,
+            name: name.value.clone(),
+            style,
+        });
     }
 }
 

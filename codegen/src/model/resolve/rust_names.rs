@@ -119,25 +119,19 @@ impl Resolver<'_> {
         .chain(decls.iter().map(|d| ("entity", &d.name)));
         for (what, name) in names {
             let hidden = if generated::PRELUDE.contains(&name.as_str()) {
-                Some(("a name of the Rust prelude", "the prelude's"))
+                Some(false)
             } else if what == "enum" && generated::GENERIC_PARAMS.contains(&name.as_str()) {
-                Some((
-                    "a type parameter of the generated methods",
-                    "the type parameter",
-                ))
+                Some(true)
             } else {
                 None
             };
-            if let Some((label, whose)) = hidden {
-                self.err(
-                    Problem::new(
-                        Code::BadIdentifier,
-                        name.span,
-                        format!("`{}` cannot be used as an {what} name", name.value),
-                    )
-                    .label(label)
-                    .help(format!("the generated code uses {whose} `{}`, which a type of this name would hide or be hidden by; pick another name", name.value)),
-                );
+            if let Some(type_param) = hidden {
+                self.err(ResolveError::HiddenRustName {
+                    at: name.span,
+                    what,
+                    name: name.value.clone(),
+                    type_param,
+                });
                 continue;
             }
             if let Some(first) = derived.get(&name.value).cloned() {
@@ -166,25 +160,16 @@ impl Resolver<'_> {
                 continue;
             }
             if pg && e.version.is_some() && f.name.rust == generated::EXPECTED_VERSION {
-                self.reserved_member(
-                    &fd.name,
-                    "the patch type of a versioned entity has a member `expected_version`",
-                );
+                self.reserved_member(&fd.name, Member::ExpectedVersion);
             } else if pg && e.version.is_some() && f.name.rust == generated::ANY_VERSION {
-                self.reserved_member(
-                    &fd.name,
-                    "the patch type of a versioned entity has a member `any_version`",
-                );
+                self.reserved_member(&fd.name, Member::AnyVersion);
             } else if pg && is_increment_of_a_number_field(e, &f.name.rust) {
-                self.reserved_member(
-                    &fd.name,
-                    "the patch type has a member `add_<field>` for each number field (an atomic increment)",
-                );
+                self.reserved_member(&fd.name, Member::Increment);
             } else if pg
                 && params.contains(&i)
                 && f.name.rust.starts_with(generated::RESERVED_PREFIX)
             {
-                self.reserved_member(&fd.name, "a finder's parameters are named after its fields, and the generated code names its own variables `strata_…`");
+                self.reserved_member(&fd.name, Member::FinderParameter);
             }
         }
     }
@@ -218,10 +203,7 @@ impl Resolver<'_> {
                 continue;
             }
             if q.name.rust.starts_with(generated::RESERVED_PREFIX) {
-                self.reserved_member(
-                    &qd.name,
-                    "the generated repository names its own helper methods `strata_…`",
-                );
+                self.reserved_member(&qd.name, Member::HelperMethod);
                 continue;
             }
             let rust = generated::finder_method(&q.name.rust);
@@ -232,58 +214,47 @@ impl Resolver<'_> {
         }
     }
 
-    fn unusable_rust_name(&mut self, what: &str, name: &Spanned<String>, item: &str) {
-        self.err(
-            Problem::new(
-                Code::BadIdentifier,
-                name.span,
-                format!("`{}` cannot be used as a {what} name", name.value),
-            )
-            .label(format!("cannot name {item}"))
-            .help(format!(
-                "`_` is not a Rust identifier; give the {what} a name with a letter in it"
-            )),
-        );
+    fn unusable_rust_name(
+        &mut self,
+        what: &'static str,
+        name: &Spanned<String>,
+        item: &'static str,
+    ) {
+        self.err(ResolveError::UnusableRustName {
+            at: name.span,
+            what,
+            name: name.value.clone(),
+            item,
+        });
     }
 
-    fn reserved_member(&mut self, name: &Spanned<String>, why: &str) {
-        self.err(
-            Problem::new(
-                Code::BadIdentifier,
-                name.span,
-                format!("`{}` is a name the generated Rust uses itself", name.value),
-            )
-            .label("reserved in the generated code")
-            .help(format!("{why}; pick another name")),
-        );
+    fn reserved_member(&mut self, name: &Spanned<String>, member: Member) {
+        self.err(ResolveError::ReservedMember {
+            at: name.span,
+            name: name.value.clone(),
+            member,
+        });
     }
 
     fn rust_clash_with(
         &mut self,
-        what: &str,
+        what: &'static str,
         name: &Spanned<String>,
         rust: &str,
-        item: &str,
-        (other, at_span): (String, Span),
+        item: &'static str,
+        (other, other_span): (String, Span),
     ) {
-        let at = if self.probs.wants_suggestions() {
-            self.sources.location(at_span)
-        } else {
-            "another place".to_string()
-        };
-        self.err(
-            Problem::new(
-                Code::RustNameClash,
-                name.span,
-                format!(
-                    "{what} `{}` becomes the Rust {item} `{rust}`, which {other} already is",
-                    name.value
-                ),
-            )
-            .label("same name in the generated Rust")
-            .also(at_span, "the other one")
-            .help(format!("{other} is at {at}; rename one of them")),
-        );
+        let other_at = self.locate(other_span);
+        self.err(ResolveError::RustNameClash {
+            at: name.span,
+            what,
+            name: name.value.clone(),
+            rust: rust.to_string(),
+            item,
+            other,
+            other_span,
+            other_at,
+        });
     }
 }
 

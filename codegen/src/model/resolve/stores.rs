@@ -15,7 +15,7 @@ impl Resolver<'_> {
             }
             seen.insert(&decl.name.value, decl.name.span);
             if !is_snake_ident(&decl.name) {
-                self.bad_name("store", &decl.name, "snake_case");
+                self.bad_name("store", &decl.name, NameStyle::SnakeCase);
             }
             match self.store(decl) {
                 Some(s) => {
@@ -35,27 +35,18 @@ impl Resolver<'_> {
         let tag = match StoreKindTag::ALL.iter().find(|(n, _)| *n == d.kind.value) {
             Some((_, t)) => *t,
             None => {
-                self.err(
-                    Problem::new(
-                        Code::UnknownStoreKind,
-                        d.kind.span,
-                        format!("unknown store kind `{}`", d.kind.value),
-                    )
-                    .label("not a store kind")
-                    .suggest_when(
-                        self.probs,
-                        &d.kind,
-                        StoreKindTag::ALL.iter().map(|(n, _)| *n),
-                    )
-                    .help_or(
-                        "store kinds are postgres, redis, clickhouse, elasticsearch and influxdb",
-                    ),
-                );
+                let kinds = StoreKindTag::ALL.iter().map(|(n, _)| *n);
+                let suggestion = self.suggest(&d.kind, kinds);
+                self.err(ResolveError::UnknownStoreKind {
+                    at: d.kind.span,
+                    got: d.kind.value.clone(),
+                    suggestion,
+                });
                 return None;
             }
         };
         let url = d.url.as_ref().and_then(|u| self.template(u));
-        let allowed: &[&str] = (crate::syntax::STORE_KIND_SETTINGS.iter())
+        let allowed: &'static [&'static str] = (crate::syntax::STORE_KIND_SETTINGS.iter())
             .find(|(kind, _)| *kind == tag.as_str())
             .map_or(&[], |(_, keys)| keys);
         let mut scalars: HashMap<&str, &Spanned<String>> = HashMap::new();
@@ -63,23 +54,12 @@ impl Resolver<'_> {
         let mut replicas = Vec::new();
         for (key, setting) in &d.settings {
             if !allowed.contains(&key.as_str()) {
-                self.err(
-                    Problem::new(
-                        Code::SettingNotForKind,
-                        key.span,
-                        format!(
-                            "`{}` is not a setting of a {} store",
-                            key.value,
-                            tag.as_str()
-                        ),
-                    )
-                    .label("not for this kind")
-                    .help(format!(
-                        "a {} store takes: url, {}",
-                        tag.as_str(),
-                        allowed.join(", ")
-                    )),
-                );
+                self.err(ResolveError::SettingNotForKind {
+                    at: key.span,
+                    key: key.value.clone(),
+                    kind: tag,
+                    allowed,
+                });
                 continue;
             }
             match (key.as_str(), setting) {
@@ -105,21 +85,13 @@ impl Resolver<'_> {
                     .iter()
                     .find(|(k, _)| k.as_str() == "pool")
                     .map_or(d.span, |(k, _)| k.span);
-                self.err(
-                    Problem::new(
-                        Code::BadSetting,
-                        at,
-                        format!("the pool's `min` ({min}) is above its `max` ({max})"),
-                    )
-                    .label("min > max")
-                    .help("keep `min` at or below `max`"),
-                );
+                self.err(ResolveError::PoolMinAboveMax { at, min, max });
             }
         }
-        let ident = |r: &mut Self, key: &str| -> Option<String> {
+        let ident = |r: &mut Self, key: &'static str| -> Option<String> {
             let v = scalars.get(key)?;
             if !is_snake_ident(v) {
-                r.bad_name(key, v, "snake_case");
+                r.bad_name(key, v, NameStyle::SnakeCase);
             }
             Some(v.value.clone())
         };
@@ -128,11 +100,10 @@ impl Resolver<'_> {
                 if let Some(v) = scalars.get("schema") {
                     // PostgreSQL refuses `pg_*` schema names and owns these.
                     if v.starts_with("pg_") || v.value == "information_schema" {
-                        self.err(
-                            Problem::new(Code::BadSetting, v.span, format!("the schema name `{}` is reserved by PostgreSQL", v.value))
-                                .label("reserved by PostgreSQL")
-                                .help("pick a schema name of your own (not `pg_*` or `information_schema`), or leave `schema` out for `public`"),
-                        );
+                        self.err(ResolveError::ReservedSchema {
+                            at: v.span,
+                            name: v.value.clone(),
+                        });
                     }
                 }
                 StoreKind::Postgres {
@@ -146,13 +117,11 @@ impl Resolver<'_> {
             },
             StoreKindTag::ClickHouse => {
                 let server_version = scalars.get("server_version").and_then(|v| {
-                    let parsed = v.split_once('.').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+                    let parsed = v
+                        .split_once('.')
+                        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
                     if parsed.is_none() {
-                        self.err(
-                            Problem::new(Code::BadSetting, v.span, "`server_version` must be MAJOR.MINOR")
-                                .label("not a version")
-                                .help("write the ClickHouse release the DDL must run on, e.g. `\"18.16\"` or `\"24.8\"`"),
-                        );
+                        self.err(ResolveError::BadServerVersion { at: v.span });
                     }
                     parsed
                 });
@@ -174,15 +143,7 @@ impl Resolver<'_> {
                     Some("s") => Precision::S,
                     Some(_) => {
                         let v = scalars["precision"];
-                        self.err(
-                            Problem::new(
-                                Code::BadSetting,
-                                v.span,
-                                "`precision` must be ns, us, ms or s",
-                            )
-                            .label("unknown precision")
-                            .help("the InfluxDB write API accepts ns, us, ms and s"),
-                        );
+                        self.err(ResolveError::BadPrecision { at: v.span });
                         Precision::Ns
                     }
                 };
@@ -191,11 +152,7 @@ impl Resolver<'_> {
                     Some("victoriametrics") => true,
                     Some(_) => {
                         let v = scalars["server"];
-                        self.err(
-                            Problem::new(Code::BadSetting, v.span, "`server` must be influxdb or victoriametrics")
-                                .label("unknown server")
-                                .help("the server that reads the line protocol: `influxdb` (1.x or 2.x, the default) or `victoriametrics`"),
-                        );
+                        self.err(ResolveError::BadServer { at: v.span });
                         false
                     }
                 };
@@ -222,35 +179,23 @@ impl Resolver<'_> {
     /// a `statement_timeout` up to 2,147,483,647 ms (0 means none).
     fn pool_duration_fits(&mut self, k: &ast::Name, v: &Spanned<String>, ms: u64) -> bool {
         const PG_MAX_MS: u64 = i32::MAX as u64;
-        let (why, help) = match (k.as_str(), ms) {
-            ("acquire_timeout", 0) => (
-                "an `acquire_timeout` of 0 fails every wait for a connection",
-                "write a duration such as `5s`, or remove the key for sqlx's default (30 s)",
-            ),
-            ("idle_timeout" | "max_lifetime", 0) => (
-                "0 would close every connection as soon as it is returned",
-                "write a duration such as `10m`, or remove the key for sqlx's default",
-            ),
-            ("statement_timeout", ms) if ms > PG_MAX_MS => (
-                "PostgreSQL takes a `statement_timeout` of at most 2147483647 ms (about 24.8 days)",
-                "write at most `24d`, or `0s` for no timeout",
-            ),
+        let limit = match (k.as_str(), ms) {
+            ("acquire_timeout", 0) => PoolLimit::ZeroAcquireTimeout,
+            ("idle_timeout" | "max_lifetime", 0) => PoolLimit::ZeroLifetime,
+            ("statement_timeout", ms) if ms > PG_MAX_MS => PoolLimit::StatementTimeoutTooLong,
             _ => return true,
         };
-        self.pool_range(k, v, why, help);
+        self.pool_range(k, v, limit);
         false
     }
 
-    fn pool_range(&mut self, k: &ast::Name, v: &Spanned<String>, why: &str, help: &str) {
-        self.err(
-            Problem::new(
-                Code::OutOfRange,
-                v.span,
-                format!("`{}` is out of range: {why}", k.value),
-            )
-            .label(v.value.clone())
-            .help(help.to_string()),
-        );
+    fn pool_range(&mut self, k: &ast::Name, v: &Spanned<String>, limit: PoolLimit) {
+        self.err(ResolveError::PoolOutOfRange {
+            at: v.span,
+            key: k.value.clone(),
+            found: v.value.clone(),
+            limit,
+        });
     }
 
     /// The keys of `pool: { … }`.
@@ -258,31 +203,22 @@ impl Resolver<'_> {
         for (k, v) in entries {
             match k.as_str() {
                 "max" | "min" => match v.parse::<u32>() {
-                    Ok(0) if k.as_str() == "max" => self.pool_range(k, v, "a pool of 0 connections can never connect", "write `max: 1` or more"),
+                    Ok(0) if k.as_str() == "max" => {
+                        self.pool_range(k, v, PoolLimit::ZeroConnections)
+                    }
                     Ok(n) if k.as_str() == "max" => pool.max = Some(n),
                     Ok(n) => pool.min = Some(n),
-                    Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => self.err(
-                        Problem::new(
-                            Code::OutOfRange,
-                            v.span,
-                            format!("`{}` is out of range", k.value),
-                        )
-                        .label("too large")
-                        .help(format!(
-                            "write a whole number from {} to {} (a pool holds at most as many connections as the server allows: PostgreSQL's `max_connections`, 100 by default)",
-                            u32::from(k.as_str() == "max"),
-                            u32::MAX
-                        )),
-                    ),
-                    Err(_) => self.err(
-                        Problem::new(
-                            Code::ExpectedNumber,
-                            v.span,
-                            format!("`{}` must be a whole number", k.value),
-                        )
-                        .label("not a number")
-                        .help("write a number such as `10`"),
-                    ),
+                    Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                        self.err(ResolveError::PoolNumberTooLarge {
+                            at: v.span,
+                            key: k.value.clone(),
+                            min: u32::from(k.as_str() == "max"),
+                        })
+                    }
+                    Err(_) => self.err(ResolveError::PoolExpectedNumber {
+                        at: v.span,
+                        key: k.value.clone(),
+                    }),
                 },
                 "acquire_timeout" | "idle_timeout" | "max_lifetime" | "statement_timeout" => {
                     match crate::syntax::parse_duration(v) {
@@ -296,24 +232,16 @@ impl Resolver<'_> {
                             };
                             *slot = Some(ms);
                         }
-                        None if crate::syntax::duration_overflows(v) => self.err(
-                            Problem::new(
-                                Code::OutOfRange,
-                                v.span,
-                                format!("`{}` is out of range", k.value),
-                            )
-                            .label("too large")
-                            .help(crate::syntax::DURATION_RANGE),
-                        ),
-                        None => self.err(
-                            Problem::new(
-                                Code::ExpectedDuration,
-                                v.span,
-                                format!("`{}` must be a duration", k.value),
-                            )
-                            .label("not a duration")
-                            .help("write a number and a unit: `500ms`, `30s`, `5m`, `1h` or `1d`"),
-                        ),
+                        None if crate::syntax::duration_overflows(v) => {
+                            self.err(ResolveError::PoolDurationTooLarge {
+                                at: v.span,
+                                key: k.value.clone(),
+                            })
+                        }
+                        None => self.err(ResolveError::PoolExpectedDuration {
+                            at: v.span,
+                            key: k.value.clone(),
+                        }),
                     }
                 }
                 "application_name" => {
@@ -323,30 +251,19 @@ impl Resolver<'_> {
                     if ok {
                         pool.application_name = Some(v.value.clone());
                     } else {
-                        self.err(
-                            Problem::new(
-                                Code::BadSetting,
-                                v.span,
-                                "`application_name` must be at most 63 printable ASCII characters",
-                            )
-                            .label("PostgreSQL would change this name")
-                            .help("write a short name such as `trading-api`"),
-                        );
+                        self.err(ResolveError::BadApplicationName { at: v.span });
                     }
                 }
-                other => self.err(
-                    Problem::new(
-                        Code::UnknownKey,
-                        k.span,
-                        format!("unknown key `{other}` in `pool`"),
-                    )
-                    .label("unknown key")
-                    .suggest_when(self.probs, other, crate::syntax::POOL_KEYS.iter().copied())
-                    .help_or(format!(
-                        "known keys: {}",
-                        crate::syntax::POOL_KEYS.join(", ")
-                    )),
-                ),
+                other => {
+                    let known = crate::syntax::POOL_KEYS;
+                    let suggestion = self.suggest(other, known.iter().copied());
+                    self.err(ResolveError::UnknownPoolKey {
+                        at: k.span,
+                        key: other.to_string(),
+                        suggestion,
+                        known,
+                    })
+                }
             }
         }
     }
@@ -354,20 +271,10 @@ impl Resolver<'_> {
     /// A store setting whose value has the wrong shape (`pool: 10`,
     /// `replicas: "${URL}"`, `schema: [a]`).
     fn bad_shape(&mut self, key: &ast::Name) {
-        let help = match key.as_str() {
-            "pool" => "write `pool: { max: 10, acquire_timeout: 30s }`",
-            "replicas" => "write a list of URL templates: `replicas: [\"${REPLICA_URL}\"]`",
-            _ => "write a single value",
-        };
-        self.err(
-            Problem::new(
-                Code::BadSetting,
-                key.span,
-                format!("`{}` has the wrong shape", key.value),
-            )
-            .label("unexpected value")
-            .help(help),
-        );
+        self.err(ResolveError::BadSettingShape {
+            at: key.span,
+            key: key.value.clone(),
+        });
     }
 
     /// Parses `${VAR}` and `${VAR:default}` references.
@@ -380,22 +287,12 @@ impl Resolver<'_> {
             }
             let after = &rest[i + 2..];
             let Some(close) = after.find('}') else {
-                self.err(
-                    Problem::new(Code::BadTemplate, s.span, "unclosed `${` in a setting")
-                        .label("no closing `}`")
-                        .help("write `${VAR}` or `${VAR:default}`"),
-                );
+                self.err(ResolveError::UnclosedTemplate { at: s.span });
                 return None;
             };
             let inner = &after[..close];
             if inner.contains("${") {
-                self.err(
-                    Problem::new(Code::BadTemplate, s.span, "a `${` inside `${...}`")
-                        .label("nested or unclosed variable")
-                        .help(
-                            "close each variable with `}`; a default cannot hold another variable",
-                        ),
-                );
+                self.err(ResolveError::NestedTemplate { at: s.span });
                 return None;
             }
             let (name, default) = match inner.split_once(':') {
@@ -406,15 +303,10 @@ impl Resolver<'_> {
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !name.starts_with(|c: char| c.is_ascii_digit());
             if !valid {
-                self.err(
-                    Problem::new(
-                        Code::BadTemplate,
-                        s.span,
-                        format!("`{name}` is not an environment variable name"),
-                    )
-                    .label("bad variable")
-                    .help("variable names are letters, digits and `_`, as in `${DATABASE_URL}`"),
-                );
+                self.err(ResolveError::BadTemplateVar {
+                    at: s.span,
+                    name: name.to_string(),
+                });
                 return None;
             }
             parts.push(TemplatePart::Var {
