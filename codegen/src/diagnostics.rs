@@ -54,13 +54,76 @@ pub struct Problem {
     /// the help and filled in by [`Diagnostics::new`]: stages without the
     /// source text (a back end's check) can still say where the other one is.
     pub help_at: Option<Span>,
+    /// The stage's typed error this problem was rendered from: what a tool
+    /// or test matches on instead of the message text. `None` only for a
+    /// problem built with [`Problem::new`] outside a stage.
+    pub error: Option<Box<StageError>>,
+}
+
+/// A problem as its stage typed it, one variant per stage (clorinde's
+/// `validation.rs` `mod error` is the model): the enum of each stage's
+/// `error.rs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StageError {
+    /// Files, YAML and shapes (`syntax/error.rs`).
+    Syntax(crate::syntax::error::SyntaxError),
+    /// The resolver (`model/resolve/error.rs`).
+    Resolve(crate::model::resolve::error::ResolveError),
+    /// The PostgreSQL back end (`postgres/error.rs`).
+    Postgres(crate::postgres::error::PostgresError),
+    /// The ClickHouse back end (`clickhouse/error.rs`).
+    ClickHouse(crate::clickhouse::error::ClickhouseError),
+    /// The Elasticsearch back end (`elasticsearch/error.rs`).
+    Elasticsearch(crate::elasticsearch::error::ElasticsearchError),
+    /// The InfluxDB back end (`influx/error.rs`).
+    Influx(crate::influx::error::InfluxError),
+    /// The Rust back end (`rust/error.rs`).
+    Rust(crate::rust::error::RustError),
+}
+
+macro_rules! stage_errors {
+    ($($variant:ident($ty:path),)*) => {
+        impl StageError {
+            /// The code of the typed error.
+            pub fn code(&self) -> Code {
+                match self {
+                    $(StageError::$variant(e) => e.code(),)*
+                }
+            }
+        }
+        $(impl From<$ty> for StageError {
+            fn from(e: $ty) -> Self {
+                StageError::$variant(e)
+            }
+        })*
+    };
+}
+
+stage_errors! {
+    Syntax(crate::syntax::error::SyntaxError),
+    Resolve(crate::model::resolve::error::ResolveError),
+    Postgres(crate::postgres::error::PostgresError),
+    ClickHouse(crate::clickhouse::error::ClickhouseError),
+    Elasticsearch(crate::elasticsearch::error::ElasticsearchError),
+    Influx(crate::influx::error::InfluxError),
+    Rust(crate::rust::error::RustError),
 }
 
 impl Problem {
-    /// A rendered problem; stages build typed errors, and their
-    /// `From<…> for Problem` calls this.
+    /// The rendered form of a stage's typed error, keeping it in
+    /// [`Problem::error`]; each stage's `From<…> for Problem` calls this.
+    pub fn typed(error: impl Into<StageError>, span: Span, message: impl Into<String>) -> Self {
+        let error = error.into();
+        let mut p = Problem::new(error.code(), span, message);
+        p.error = Some(Box::new(error));
+        p
+    }
+
+    /// A rendered problem without a typed error (see [`Problem::typed`]).
     pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
         Problem {
+            error: None,
             code,
             also: Vec::new(),
             help_at: None,

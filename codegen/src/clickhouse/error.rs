@@ -67,7 +67,7 @@ impl Loss {
 
 impl From<ClickhouseError> for Problem {
     fn from(e: ClickhouseError) -> Problem {
-        let code = e.code();
+        let typed = e.clone();
         match e {
             ClickhouseError::Lossy {
                 at,
@@ -77,12 +77,12 @@ impl From<ClickhouseError> for Problem {
                 loss,
             } => {
                 let (label, help) = loss.label_and_help();
-                Problem::new(code, at, format!("`{entity}.{field}` cannot be stored in ClickHouse store `{store}` without loss"))
+                Problem::typed(typed, at, format!("`{entity}.{field}` cannot be stored in ClickHouse store `{store}` without loss"))
                     .label(label)
                     .help(help)
             }
-            ClickhouseError::NullablePartition { at, field } => Problem::new(
-                code,
+            ClickhouseError::NullablePartition { at, field } => Problem::typed(
+                typed,
                 at,
                 format!("`{field}` partitions a ClickHouse table but is nullable"),
             )

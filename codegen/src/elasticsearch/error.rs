@@ -25,10 +25,10 @@ stage_codes!(ElasticsearchError {
 
 impl From<ElasticsearchError> for Problem {
     fn from(e: ElasticsearchError) -> Problem {
-        let code = e.code();
+        let typed = e.clone();
         match e {
             ElasticsearchError::BytesNotSearchable { at, entity, field, store } => {
-                Problem::new(code, at, format!("`{entity}.{field}` cannot be indexed in search store `{store}`"))
+                Problem::typed(typed, at, format!("`{entity}.{field}` cannot be indexed in search store `{store}`"))
                     .label("bytes are not searchable")
                     .help("keep binary data out of searchable entities, or store a reference (a string) instead")
             }

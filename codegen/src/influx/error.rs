@@ -65,7 +65,7 @@ impl Loss {
 
 impl From<InfluxError> for Problem {
     fn from(e: InfluxError) -> Problem {
-        let code = e.code();
+        let typed = e.clone();
         match e {
             InfluxError::Lossy {
                 at,
@@ -74,8 +74,8 @@ impl From<InfluxError> for Problem {
                 loss,
             } => {
                 let (label, help) = loss.label_and_help();
-                Problem::new(
-                    code,
+                Problem::typed(
+                    typed,
                     at,
                     format!("`{entity}.{field}` cannot be written as line protocol"),
                 )

@@ -69,8 +69,8 @@ pub enum EntryBound {
 
 impl From<PostgresError> for Problem {
     fn from(e: PostgresError) -> Problem {
-        let code = e.code();
-        let p = |at: Span, message: String| Problem::new(code, at, message);
+        let typed = e.clone();
+        let p = |at: Span, message: String| Problem::typed(typed, at, message);
         use PostgresError as E;
         match e {
             E::GinNeedsArrays { at } => p(at, "a gin index needs array or json fields".into())

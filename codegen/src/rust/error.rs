@@ -45,15 +45,14 @@ fn show(schema: Option<String>) -> String {
 
 impl From<RustError> for Problem {
     fn from(e: RustError) -> Problem {
-        let code = e.code();
+        let typed = e.clone();
         match e {
             RustError::DecimalPrecision { at, entity, field, precision } => {
-                Problem::new(code, at, format!("`{entity}.{field}` cannot be carried by the Rust SDK without loss"))
+                Problem::typed(typed, at, format!("`{entity}.{field}` cannot be carried by the Rust SDK without loss"))
                     .label(format!("decimal precision {precision} exceeds the {MAX_DECIMAL_PRECISION} digits of the SDK's `Decimal`"))
                     .help(format!("use `decimal(p,s)` with p at most {MAX_DECIMAL_PRECISION}: wider values would be rounded when read"))
             }
-            RustError::EnumSchemas { at, enum_name, first, first_schema, other, other_schema } => Problem::new(
-                code,
+            RustError::EnumSchemas { at, enum_name, first, first_schema, other, other_schema } => Problem::typed(typed,
                 at,
                 format!(
                     "enum `{enum_name}` is used by store `{first}` ({}) and store `{other}` ({})",

@@ -361,8 +361,8 @@ const ANCHORS_REFUSED: &str =
 
 impl From<SyntaxError> for Problem {
     fn from(e: SyntaxError) -> Problem {
-        let code = e.code();
-        let p = |at: Span, message: String| Problem::new(code, at, message);
+        let typed = e.clone();
+        let p = |at: Span, message: String| Problem::typed(typed, at, message);
         use SyntaxError as E;
         match e {
             E::TooLarge { at, max } => p(at, format!("this file is larger than {max} bytes"))

@@ -45,8 +45,8 @@ fn suggested(suggestion: Option<String>, otherwise: impl FnOnce() -> String) -> 
 
 impl From<ResolveError> for Problem {
     fn from(e: ResolveError) -> Problem {
-        let code = e.code();
-        let p = |at: Span, message: String| Problem::new(code, at, message);
+        let typed = e.clone();
+        let p = |at: Span, message: String| Problem::typed(typed, at, message);
         use ResolveError as E;
         match e {
             // ---- names ----
