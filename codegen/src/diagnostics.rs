@@ -60,12 +60,35 @@ pub struct Problem {
     pub error: Option<Box<StageError>>,
 }
 
-/// A problem as its stage typed it, one variant per stage (clorinde's
-/// `validation.rs` `mod error` is the model): the enum of each stage's
-/// `error.rs`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StageError {
+macro_rules! stage_errors {
+    ($($(#[doc = $doc:literal])* $variant:ident($ty:path),)*) => {
+        /// A problem as its stage typed it, one variant per stage (clorinde's
+        /// `validation.rs` `mod error` is the model): the enum of each stage's
+        /// `error.rs`.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum StageError {
+            $($(#[doc = $doc])* $variant($ty),)*
+        }
+
+        impl StageError {
+            /// The code of the typed error.
+            pub fn code(&self) -> Code {
+                match self {
+                    $(StageError::$variant(e) => e.code(),)*
+                }
+            }
+        }
+
+        $(impl From<$ty> for StageError {
+            fn from(e: $ty) -> Self {
+                StageError::$variant(e)
+            }
+        })*
+    };
+}
+
+stage_errors! {
     /// Files, YAML and shapes (`syntax/error.rs`).
     Syntax(crate::syntax::error::SyntaxError),
     /// The resolver (`model/resolve/error.rs`).
@@ -79,34 +102,6 @@ pub enum StageError {
     /// The InfluxDB back end (`influx/error.rs`).
     Influx(crate::influx::error::InfluxError),
     /// The Rust back end (`rust/error.rs`).
-    Rust(crate::rust::error::RustError),
-}
-
-macro_rules! stage_errors {
-    ($($variant:ident($ty:path),)*) => {
-        impl StageError {
-            /// The code of the typed error.
-            pub fn code(&self) -> Code {
-                match self {
-                    $(StageError::$variant(e) => e.code(),)*
-                }
-            }
-        }
-        $(impl From<$ty> for StageError {
-            fn from(e: $ty) -> Self {
-                StageError::$variant(e)
-            }
-        })*
-    };
-}
-
-stage_errors! {
-    Syntax(crate::syntax::error::SyntaxError),
-    Resolve(crate::model::resolve::error::ResolveError),
-    Postgres(crate::postgres::error::PostgresError),
-    ClickHouse(crate::clickhouse::error::ClickhouseError),
-    Elasticsearch(crate::elasticsearch::error::ElasticsearchError),
-    Influx(crate::influx::error::InfluxError),
     Rust(crate::rust::error::RustError),
 }
 

@@ -72,22 +72,11 @@ pub enum LoadError {
         help("a schema folder holds `*.yaml` or `*.yml` files")
     )]
     Empty { path: String },
-    #[error("`{path}` is larger than {MAX_FILE_BYTES} bytes")]
-    #[diagnostic(
-        code(strata::too_large),
-        help("split the schema into several files in one folder")
-    )]
-    TooLarge { path: String },
-    #[error("`{path}` is not UTF-8 text")]
-    #[diagnostic(code(strata::not_utf8), help("save the schema as UTF-8"))]
-    NotUtf8 { path: String },
 }
 
 diagnostics::stage_codes!(LoadError {
     Io => Io,
     Empty => NoSchema,
-    TooLarge => TooLarge,
-    NotUtf8 => NotUtf8,
 });
 
 /// Stage 1: reads a schema file, or every `*.yaml`/`*.yml` file of a folder
