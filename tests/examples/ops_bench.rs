@@ -163,12 +163,35 @@ async fn seam(calls: usize) {
             metrics::counter!(strata_sdk::metrics::STATEMENT_ROWS, &labels).increment(1);
         }
         let ns = s.elapsed().as_nanos() as f64 / n as f64;
+        // The seam's way: `const` keys (hashed at compile time), handed to
+        // the current recorder per statement.
+        let s = Instant::now();
+        for i in 0..n {
+            metrics::with_recorder(|r| {
+                r.register_histogram(&CONST_DURATION, &CONST_META)
+                    .record(i as f64 * 1e-9);
+                r.register_counter(&CONST_ROWS, &CONST_META).increment(1);
+            });
+        }
+        let const_ns = s.elapsed().as_nanos() as f64 / n as f64;
         println!(
-            "recording one statement's metrics, recorder {}: {ns:.0} ns",
+            "recording one statement's metrics, recorder {}: keys built per call {ns:.0} ns, const keys {const_ns:.0} ns",
             if on { "on" } else { "off" }
         );
     }
 }
+
+static CONST_LABELS: [metrics::Label; 3] = [
+    metrics::Label::from_static_parts("store", "ops"),
+    metrics::Label::from_static_parts("entity", "Note"),
+    metrics::Label::from_static_parts("operation", "find"),
+];
+static CONST_DURATION: metrics::Key =
+    metrics::Key::from_static_parts(strata_sdk::metrics::STATEMENT_DURATION, &CONST_LABELS);
+static CONST_ROWS: metrics::Key =
+    metrics::Key::from_static_parts(strata_sdk::metrics::STATEMENT_ROWS, &CONST_LABELS);
+static CONST_META: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
 async fn replica(pairs: usize) {
     let db = database().await;

@@ -124,7 +124,7 @@ where
     let rows = rows.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
         let after = db.after_commit();
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let mut w = Written::<T>::new(&conn, after);
         let mut tx = Connection::begin(&mut *conn).await?;
         w.began(op);
@@ -306,7 +306,7 @@ where
     let rows = rows.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
         let after = db.after_commit();
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let mut w = Written::<T>::new(&conn, after);
         let mut tx = Connection::begin(&mut *conn).await?;
         w.began(op);
@@ -392,7 +392,7 @@ where
     let keys = keys.into_iter();
     Box::pin(seam::batch(call::<T>(op), async move {
         let after = db.after_commit();
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let mut w = Written::<T>::new(&conn, after);
         let mut tx = Connection::begin(&mut *conn).await?;
         w.began(op);

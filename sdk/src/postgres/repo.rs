@@ -79,6 +79,7 @@ pub(crate) fn call<T: Table>(operation: Operation) -> Call {
         store: T::DEF.store,
         entity: T::DEF.entity,
         operation,
+        keys: seam::keys::of::<T>(operation),
     }
 }
 
@@ -111,7 +112,7 @@ pub fn insert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
     Box::pin(seam::single(call::<T>(Operation::Insert), async move {
         let a = args(row, T::bind_new)?;
         let after = db.after_commit();
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let row: T = one(&mut conn, Operation::Insert, &T::statements().insert, a).await?;
         after.written::<T>(&[row.key()]).await;
         Ok(row)
@@ -123,7 +124,7 @@ pub fn upsert<'a, T: Table, A: Db<'a>>(db: A, row: &'a T::New) -> Fut<'a, T> {
     Box::pin(seam::single(call::<T>(Operation::Upsert), async move {
         let a = args(row, T::bind_new)?;
         let after = db.after_commit();
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let row: T = one(&mut conn, Operation::Upsert, &T::statements().upsert, a).await?;
         after.written::<T>(&[row.key()]).await;
         Ok(row)
@@ -149,7 +150,7 @@ pub fn get<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, T> {
 
 async fn find_row<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Result<Option<T>> {
     let a = args(key, T::bind_key)?;
-    let mut conn = seam::acquire(T::DEF.store, db).await?;
+    let mut conn = seam::acquire::<T, _>(db).await?;
     let sql = &T::statements().find;
     seam::statement(call::<T>(Operation::Find), &mut conn, sql, a).await
 }
@@ -169,7 +170,7 @@ pub fn get_many<'a, T: Table, A: Db<'a>>(db: A, keys: &'a [T::Key]) -> Fut<'a, V
             true => return Ok(Vec::new()),
             false => cols.into_args()?,
         };
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let sql = &T::statements().get_many;
         let rows = seam::statement(call::<T>(Operation::GetMany), &mut conn, sql, a).await?;
         in_key_order::<T>(keys, rows)
@@ -198,7 +199,7 @@ pub fn update<'a, T: Table, A: Db<'a>>(db: A, row: &'a T) -> Fut<'a, T> {
     Box::pin(seam::single(call::<T>(Operation::Update), async move {
         let a = args(row, T::bind_row)?;
         let after = db.after_commit();
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let sql = &T::statements().update;
         let done: Option<T> =
             seam::statement(call::<T>(Operation::Update), &mut conn, sql, a).await?;
@@ -228,7 +229,7 @@ pub fn patch<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key, patch: &'a T::Patc
             a.add(expected)?;
         }
         let after = db.after_commit();
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let sql = &T::statements().patch;
         let done: Option<T> =
             seam::statement(call::<T>(Operation::Patch), &mut conn, sql, a).await?;
@@ -272,7 +273,7 @@ pub fn delete<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> 
     Box::pin(seam::single(call::<T>(Operation::Delete), async move {
         let a = args(key, T::bind_key)?;
         let after = db.after_commit();
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let sql = &T::statements().delete;
         let Affected(n) = seam::statement(call::<T>(Operation::Delete), &mut conn, sql, a).await?;
         if n > 0 {
@@ -287,7 +288,7 @@ pub fn delete<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> 
 pub fn exists<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> {
     Box::pin(seam::single(call::<T>(Operation::Exists), async move {
         let a = args(key, T::bind_key)?;
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let sql = &T::statements().exists;
         let Scalar((yes,)) =
             seam::statement(call::<T>(Operation::Exists), &mut conn, sql, a).await?;
@@ -298,7 +299,7 @@ pub fn exists<'a, T: Table, A: Db<'a>>(db: A, key: &'a T::Key) -> Fut<'a, bool> 
 /// How many rows the table holds.
 pub fn count<'a, T: Table, A: Db<'a>>(db: A) -> Fut<'a, i64> {
     Box::pin(seam::single(call::<T>(Operation::Count), async move {
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let sql = &T::statements().count;
         let a = Args::default();
         let Scalar((n,)) = seam::statement(call::<T>(Operation::Count), &mut conn, sql, a).await?;
@@ -353,7 +354,7 @@ async fn fetch_page<'a, T: Table, A: Db<'a>>(
     limit: u32,
 ) -> Result<Vec<T>> {
     a.add(super::limit(limit))?;
-    let mut conn = seam::acquire(T::DEF.store, db).await?;
+    let mut conn = seam::acquire::<T, _>(db).await?;
     seam::statement(call::<T>(Operation::List), &mut conn, sql, a).await
 }
 
@@ -381,7 +382,7 @@ fn run_query<'a, T: Table, A: Db<'a>, O: seam::Outcome + 'a>(
     let call = call::<T>(Operation::Query(T::DEF.queries[index].name));
     Box::pin(seam::single(call, async move {
         let a = a?;
-        let mut conn = seam::acquire(T::DEF.store, db).await?;
+        let mut conn = seam::acquire::<T, _>(db).await?;
         let sql = &T::statements().queries[index];
         seam::statement(call, &mut conn, sql, a).await
     }))

@@ -30,12 +30,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgArguments, PgConnection};
 use tracing::Instrument;
 
 use super::sink::Args;
 use crate::error::Result;
+
+pub(crate) mod keys;
 
 /// What a repository call does, for spans, metrics and routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub enum Operation {
 
 impl Operation {
     /// The operation's name: `insert`, `get_many`, a finder's name, …
-    pub fn name(&self) -> &'static str {
+    pub const fn name(&self) -> &'static str {
         match self {
             Operation::Insert => "insert",
             Operation::Upsert => "upsert",
@@ -107,13 +108,17 @@ impl Operation {
     }
 }
 
-/// One call through the seam: which store, entity and operation.
+/// One call through the seam: which store, entity and operation. Built
+/// by the SDK for a [`super::Table`] (`repo::call`), with its metric keys.
 #[derive(Debug, Clone, Copy)]
 pub struct Call {
     /// The store's name in the schema (`TableDef::store`; may be empty).
     pub store: &'static str,
     pub entity: &'static str,
     pub operation: Operation,
+    /// The call's `metrics` keys, built at compile time; `None` for a
+    /// finder ([`Operation::Query`]), whose keys are built per call.
+    pub(crate) keys: Option<&'static keys::CallKeys>,
 }
 
 /// How many rows a statement's result holds, for the span.
@@ -157,32 +162,20 @@ pub trait Outcome: Rows + Sized + Send {
         conn: &'c mut PgConnection,
         sql: &'c str,
         args: PgArguments,
-    ) -> BoxFuture<'c, Result<Self>>;
+    ) -> impl Future<Output = Result<Self>> + Send + 'c;
 }
 
 impl<T: super::Table> Outcome for Option<T> {
-    fn fetch<'c>(
-        c: &'c mut PgConnection,
-        sql: &'c str,
-        a: PgArguments,
-    ) -> BoxFuture<'c, Result<Self>> {
-        Box::pin(async move {
-            let row = sqlx::query_with(sql, a).fetch_optional(c).await?;
-            row.as_ref().map(super::decode::row::<T>).transpose()
-        })
+    async fn fetch<'c>(c: &'c mut PgConnection, sql: &'c str, a: PgArguments) -> Result<Self> {
+        let row = sqlx::query_with(sql, a).fetch_optional(c).await?;
+        row.as_ref().map(super::decode::row::<T>).transpose()
     }
 }
 
 impl<T: super::Table> Outcome for Vec<T> {
-    fn fetch<'c>(
-        c: &'c mut PgConnection,
-        sql: &'c str,
-        a: PgArguments,
-    ) -> BoxFuture<'c, Result<Self>> {
-        Box::pin(async move {
-            let rows = sqlx::query_with(sql, a).fetch_all(c).await?;
-            rows.iter().map(super::decode::row::<T>).collect()
-        })
+    async fn fetch<'c>(c: &'c mut PgConnection, sql: &'c str, a: PgArguments) -> Result<Self> {
+        let rows = sqlx::query_with(sql, a).fetch_all(c).await?;
+        rows.iter().map(super::decode::row::<T>).collect()
     }
 }
 
@@ -197,16 +190,10 @@ impl Rows for Affected {
 }
 
 impl Outcome for Affected {
-    fn fetch<'c>(
-        c: &'c mut PgConnection,
-        sql: &'c str,
-        a: PgArguments,
-    ) -> BoxFuture<'c, Result<Self>> {
-        Box::pin(async move {
-            Ok(Affected(
-                sqlx::query_with(sql, a).execute(c).await?.rows_affected(),
-            ))
-        })
+    async fn fetch<'c>(c: &'c mut PgConnection, sql: &'c str, a: PgArguments) -> Result<Self> {
+        Ok(Affected(
+            sqlx::query_with(sql, a).execute(c).await?.rows_affected(),
+        ))
     }
 }
 
@@ -222,18 +209,12 @@ impl<T> Rows for Scalar<T> {
 
 impl<T> Outcome for Scalar<T>
 where
-    T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    T: Send + Unpin + 'static + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
 {
-    fn fetch<'c>(
-        c: &'c mut PgConnection,
-        sql: &'c str,
-        a: PgArguments,
-    ) -> BoxFuture<'c, Result<Self>> {
-        Box::pin(async move {
-            Ok(Scalar(
-                sqlx::query_as_with::<_, T, _>(sql, a).fetch_one(c).await?,
-            ))
-        })
+    async fn fetch<'c>(c: &'c mut PgConnection, sql: &'c str, a: PgArguments) -> Result<Self> {
+        Ok(Scalar(
+            sqlx::query_as_with::<_, T, _>(sql, a).fetch_one(c).await?,
+        ))
     }
 }
 
@@ -293,36 +274,39 @@ pub(crate) fn failed(call: Call, e: &crate::Error) {
 
 /// Records a statement's latency, and its rows when it succeeded.
 fn record_statement(call: Call, started: Instant, rows: Option<u64>) {
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(k) = call.keys {
+        return k.record(seconds, rows);
+    }
     let labels = [
         ("store", call.store),
         ("entity", call.entity),
         ("operation", call.operation.name()),
     ];
-    metrics::histogram!(crate::metrics::STATEMENT_DURATION, &labels)
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!(crate::metrics::STATEMENT_DURATION, &labels).record(seconds);
     if let Some(rows) = rows {
         metrics::counter!(crate::metrics::STATEMENT_ROWS, &labels).increment(rows);
     }
 }
 
-/// Takes a connection from `db` for a call on `store`. From a pool
+/// Takes a connection from `db` for a call on the table `T`. From a pool
 /// ([`super::Db::POOLED`]) the wait is timed
-/// (`strata_pool_acquire_duration_seconds`; sqlx does not expose it) and
-/// `acquire_timeout`s are counted; on a connection or transaction it is a
-/// reborrow, and nothing is recorded.
-pub async fn acquire<'a, A: super::Db<'a>>(store: &'static str, db: A) -> Result<A::Connection> {
+/// (`strata_pool_acquire_duration_seconds`, label `store`; sqlx does not
+/// expose it) and `acquire_timeout`s are counted; on a connection or
+/// transaction it is a reborrow, and nothing is recorded.
+pub async fn acquire<'a, T: super::Table, A: super::Db<'a>>(db: A) -> Result<A::Connection> {
     if !A::POOLED {
         return Ok(db.acquire().await?);
     }
     let started = Instant::now();
     let out = db.acquire().await;
-    let labels = [("store", store)];
-    metrics::histogram!(crate::metrics::ACQUIRE_DURATION, &labels)
-        .record(started.elapsed().as_secs_f64());
+    let seconds = started.elapsed().as_secs_f64();
+    keys::record_acquire::<T>(seconds);
     match out {
         Ok(c) => Ok(c),
         Err(e) => {
             if matches!(e, sqlx::Error::PoolTimedOut) {
+                let labels = [("store", T::DEF.store)];
                 metrics::counter!(crate::metrics::ACQUIRE_TIMEOUTS, &labels).increment(1);
             }
             Err(e.into())
