@@ -41,26 +41,35 @@ pub(super) fn clashes(model: &Model) -> Vec<Problem> {
             out.push(clash_problem(en.span, name, first));
         }
     }
-    let records = (model.entities.iter()).filter(|e| !e.is_series() && is_pg(e.store));
-    let implicit: Vec<(&Entity, Vec<Named>)> = records.map(|e| (e, implicit_names(e))).collect();
-    for (e, implicit) in &implicit {
-        let named = (e.indexes.iter().map(|i| (i.name.as_str(), i.span, "index")))
-            .chain(
-                e.uniques
-                    .iter()
-                    .map(|u| (u.name.as_str(), u.span, "unique constraint")),
-            )
-            .chain(implicit.iter().map(|(n, s, w)| (n.as_str(), *s, *w)));
-        for (name, span, what) in named {
-            if let Some(&first) = relations.get(&(e.store, name)) {
+    // The names PostgreSQL derives first: when a name given in the schema
+    // takes one, the given name is the one to change, and is reported.
+    let records: Vec<&Entity> = (model.entities.iter())
+        .filter(|e| !e.is_series() && is_pg(e.store))
+        .collect();
+    let implicit = records.iter().flat_map(|e| {
+        implicit_names(e)
+            .into_iter()
+            .map(move |(n, s, w)| (*e, n, s, w))
+    });
+    let given = records.iter().flat_map(|e| {
+        let indexes = e.indexes.iter().map(|i| (i.name.clone(), i.span, "index"));
+        let uniques = (e.uniques.iter()).map(|u| (u.name.clone(), u.span, "unique constraint"));
+        indexes.chain(uniques).map(move |(n, s, w)| (*e, n, s, w))
+    });
+    let named: Vec<(&Entity, String, Span, &str)> = implicit.chain(given).collect();
+    for (e, name, span, what) in &named {
+        match relations.get(&(e.store, name.as_str())) {
+            Some(&first) => {
+                let store = model[e.store].name.clone();
                 let name = TakenName::Relation {
                     what,
-                    name: name.to_string(),
-                    store: model[e.store].name.clone(),
+                    name: name.clone(),
+                    store,
                 };
-                out.push(clash_problem(span, name, first));
-            } else {
-                relations.insert((e.store, name), span);
+                out.push(clash_problem(*span, name, first));
+            }
+            None => {
+                relations.insert((e.store, name.as_str()), *span);
             }
         }
     }
@@ -77,7 +86,7 @@ fn implicit_names(e: &Entity) -> Vec<Named> {
     if e.key.is_empty() {
         return Vec::new();
     }
-    let pkey = (super::pkey_name(&e.name.sql), e.span, "primary key");
+    let pkey = (super::pkey_name(&e.name.sql), e.table_span, "primary key");
     let seqs = (e.fields.iter())
         .filter(|f| f.default == Some(Default::Identity))
         .map(|f| {

@@ -198,7 +198,7 @@ impl Resolver<'_> {
                             continue;
                         }
                         let ty = e.fields[f].ty.clone();
-                        if let Some(v) = self.default(lit, &ty, enums) {
+                        if let Some(v) = self.default(lit, &ty, enums, ValueUse::IndexWhere) {
                             out.push((f, v));
                         }
                     }
@@ -283,8 +283,12 @@ impl Resolver<'_> {
                 let Some(f) = self.field_ref(e, n) else {
                     continue;
                 };
+                if e.fields[f].is_secret() {
+                    self.err(ResolveError::SecretQuery { at: n.span });
+                    continue;
+                }
                 let ty = e.fields[f].ty.clone();
-                if let Some(v) = self.default(lit, &ty, enums) {
+                if let Some(v) = self.default(lit, &ty, enums, ValueUse::FinderWhere) {
                     fixed.push((f, v));
                 }
             }

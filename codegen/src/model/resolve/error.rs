@@ -13,6 +13,7 @@ mod render;
 
 pub use reasons::{
     BadRename, DefaultRule, Member, NameStyle, PoolLimit, ReferenceProblem, SyncProblem, TakenName,
+    ValueUse,
 };
 
 use crate::diagnostics::stage_codes;
@@ -218,12 +219,14 @@ pub enum ResolveError {
     OnDeleteWithoutReference {
         at: Span,
     },
-    /// A default the field's type cannot hold; `takes` is what it can.
+    /// A default (or a `where:` value, per `used`) the field's type cannot
+    /// hold; `takes` is what it can.
     BadDefault {
         at: Span,
         text: String,
         ty: Type,
         takes: DefaultRule,
+        used: ValueUse,
     },
     UnknownEnumValue {
         at: Span,

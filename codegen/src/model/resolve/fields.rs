@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The literals a `default:` reads as generated values, when unquoted.
+const KEYWORDS: [&str; 3] = ["now", "generated", "empty"];
+
 impl Resolver<'_> {
     pub(super) fn field(
         &mut self,
@@ -55,7 +58,10 @@ impl Resolver<'_> {
             }
         }
         let nullable = f.nullable.as_ref().is_some_and(|n| n.value);
-        let default = f.default.as_ref().and_then(|d| self.default(d, &ty, enums));
+        let default = f
+            .default
+            .as_ref()
+            .and_then(|d| self.default(d, &ty, enums, ValueUse::Default));
         if nullable && default == Some(Default::Identity) {
             // PostgreSQL makes an identity column NOT NULL whatever the schema says.
             let at = f.default.as_ref().map_or(f.span, |d| d.span);
@@ -89,48 +95,52 @@ impl Resolver<'_> {
         })
     }
 
-    /// Checks a literal against a type.
+    /// Checks a literal against a type, as used in `used`: the keywords
+    /// `now`, `generated` and `empty` are read as such only unquoted and in
+    /// a `default:`; unquoted on a text field they are refused, as a likely
+    /// mistake, whatever the use (quoted, they are the text).
     pub(super) fn default(
         &mut self,
         d: &Spanned<DefaultLit>,
         ty: &Type,
         enums: &HashMap<&str, &Enum>,
+        used: ValueUse,
     ) -> Option<Default> {
         let (text, quoted) = match &d.value {
             DefaultLit::Plain(s) => (s.as_str(), false),
             DefaultLit::Quoted(s) => (s.as_str(), true),
         };
+        let keyword = KEYWORDS.iter().copied().find(|k| *k == text && !quoted);
+        // A keyword read as a generated value: a `default:` only.
+        let is = |k: &str| keyword == Some(k) && used.takes_keywords();
         let bad = |r: &mut Self, takes: DefaultRule| {
             r.err(ResolveError::BadDefault {
                 at: d.span,
                 text: text.to_string(),
                 ty: ty.clone(),
                 takes,
+                used,
             });
             None
         };
         if ty.is_array() {
-            return if text == "empty" && !quoted {
+            return if is("empty") {
                 Some(Default::EmptyArray)
             } else {
                 bad(self, DefaultRule::EmptyArray)
             };
         }
         match ty.scalar() {
-            ScalarType::Timestamptz | ScalarType::Date if text == "now" && !quoted => {
-                Some(Default::Now)
-            }
+            ScalarType::Timestamptz | ScalarType::Date if is("now") => Some(Default::Now),
             ScalarType::Timestamptz | ScalarType::Date => bad(self, DefaultRule::Now),
-            ScalarType::Uuid if text == "generated" && !quoted => Some(Default::GeneratedUuid),
+            ScalarType::Uuid if is("generated") => Some(Default::GeneratedUuid),
             ScalarType::Uuid => bad(self, DefaultRule::GeneratedUuid),
             ScalarType::Bool => match (text, quoted) {
                 ("true", false) => Some(Default::Bool(true)),
                 ("false", false) => Some(Default::Bool(false)),
                 _ => bad(self, DefaultRule::Bool),
             },
-            ScalarType::I32 | ScalarType::I64 if text == "generated" && !quoted => {
-                Some(Default::Identity)
-            }
+            ScalarType::I32 | ScalarType::I64 if is("generated") => Some(Default::Identity),
             ScalarType::I16 | ScalarType::I32 | ScalarType::I64 => {
                 let (lo, hi) = match ty.scalar() {
                     ScalarType::I16 => (i16::MIN as i64, i16::MAX as i64),
@@ -153,6 +163,10 @@ impl Resolver<'_> {
                     return bad(self, DefaultRule::Decimal { before, after });
                 }
                 Some(Default::Number(text.to_string()))
+            }
+            ScalarType::String { .. } | ScalarType::Text if keyword.is_some() => {
+                let word = keyword.unwrap_or_default();
+                bad(self, DefaultRule::Keyword { word })
             }
             ScalarType::String { max } => {
                 if let Some(m) = max {

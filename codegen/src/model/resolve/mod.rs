@@ -28,7 +28,7 @@ use crate::source::{Sources, Spanned};
 use crate::syntax::ast::{self, DefaultLit, Filter};
 use error::{
     BadRename, DefaultRule, Member, NameStyle, PoolLimit, ReferenceProblem, ResolveError,
-    SyncProblem, TakenName,
+    SyncProblem, TakenName, ValueUse,
 };
 
 /// What the resolver built: the model, and whether it is whole.

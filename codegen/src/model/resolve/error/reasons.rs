@@ -78,12 +78,42 @@ pub enum DefaultRule {
     Now,
     GeneratedUuid,
     Bool,
-    Integer { lo: i64, hi: i64 },
+    Integer {
+        lo: i64,
+        hi: i64,
+    },
     FiniteNumber,
-    Decimal { before: usize, after: usize },
-    MaxChars { max: u32 },
+    Decimal {
+        before: usize,
+        after: usize,
+    },
+    MaxChars {
+        max: u32,
+    },
     Json,
     None,
+    /// An unquoted keyword (`now`, `generated`, `empty`) where the field
+    /// takes text: quoting it is how to mean the text.
+    Keyword {
+        word: &'static str,
+    },
+}
+
+/// Where a literal of the schema is used: as a field's `default:`, or as a
+/// fixed value an index's or a finder's `where:` compares with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueUse {
+    Default,
+    IndexWhere,
+    FinderWhere,
+}
+
+impl ValueUse {
+    /// Whether `now`, `generated` and `empty` mean a generated value here
+    /// (only in a `default:`; a `where:` compares with fixed values).
+    pub(crate) fn takes_keywords(self) -> bool {
+        self == ValueUse::Default
+    }
 }
 
 /// Why a reference cannot point where it does.
@@ -196,6 +226,30 @@ impl DefaultRule {
             }
             DefaultRule::Json => "write the JSON as a quoted string, e.g. `default: '{}'`".into(),
             DefaultRule::None => format!("`{ty}` fields take no default"),
+            DefaultRule::Keyword { word } => format!(
+                "`now`, `generated` and `empty` are keywords, not text; for the text itself write `'{word}'` in quotes"
+            ),
+        }
+    }
+
+    /// The help for a value refused in `used`: a `where:` has no keywords.
+    pub(super) fn help_in(self, used: ValueUse, ty: &Type) -> String {
+        if used.takes_keywords() {
+            return self.help(ty);
+        }
+        match self {
+            DefaultRule::Integer { lo, hi } => format!("write a whole number from {lo} to {hi}"),
+            DefaultRule::Now
+            | DefaultRule::GeneratedUuid
+            | DefaultRule::EmptyArray
+            | DefaultRule::None => {
+                let instead = match used {
+                    ValueUse::IndexWhere => "write the condition as SQL text (`where: \"…\"`)",
+                    _ => "make it a finder parameter (`params:`)",
+                };
+                format!("a `where:` compares with a fixed value, and a `{ty}` field has none: {instead}")
+            }
+            other => other.help(ty),
         }
     }
 }

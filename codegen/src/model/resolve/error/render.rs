@@ -206,9 +206,9 @@ impl From<ResolveError> for Problem {
             E::OnDeleteWithoutReference { at } => p(at, "`on_delete` needs `references`".into())
                 .label("no reference")
                 .help("add `references: Entity` to this field, or remove `on_delete`"),
-            E::BadDefault { at, text, ty, takes } => p(at, format!("`{text}` is not a valid value for a field of type `{ty}`"))
+            E::BadDefault { at, text, ty, takes, used } => p(at, format!("`{text}` is not a valid value for a field of type `{ty}`"))
                 .label("wrong value")
-                .help(takes.help(&ty)),
+                .help(takes.help_in(used, &ty)),
             E::UnknownEnumValue { at, value, enum_name, suggestion, values } => p(at, format!("`{value}` is not a value of enum `{enum_name}`"))
                 .label("not a member")
                 .help(suggested(suggestion, || format!("values: {}", list(&values)))),
