@@ -14,7 +14,8 @@
 //!   ignored;
 //! - its name is `<version>_<name>.sql`: `<version>` is ASCII digits (leading
 //!   zeros allowed, at most `i64::MAX`), `<name>` is not empty. Any other
-//!   `.sql` name is an error ([`FilesError::BadFileName`]), never skipped;
+//!   name ending in `.sql`, in any case (`0005_a.SQL`), is an error
+//!   ([`FilesError::BadFileName`], with the reason), never skipped;
 //! - two files may not have one version ([`FilesError::DuplicateVersion`]);
 //! - `-- strata:no-transaction` among the leading comment lines makes the
 //!   file run outside a transaction (whatever the line endings);
@@ -44,9 +45,9 @@ pub enum FilesError {
         path: String,
         source: std::io::Error,
     },
-    /// A `.sql` file whose name is not `<version>_<name>.sql`.
-    #[error("`{file}` is not a migration file name: expected `<version>_<name>.sql`, e.g. `0003_add_notes.sql`")]
-    BadFileName { file: String },
+    /// A `.sql` file (any case) whose name is not `<version>_<name>.sql`.
+    #[error("`{file}` is not a migration file name: {why}")]
+    BadFileName { file: String, why: BadName },
     /// Two files with one version (`1_a.sql` and `0001_b.sql`).
     #[error("two migrations have version {version}: `{first}` and `{second}`")]
     DuplicateVersion {
@@ -54,6 +55,20 @@ pub enum FilesError {
         first: String,
         second: String,
     },
+}
+
+/// What is wrong with a migration file's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadName {
+    /// Not `<version>_<name>.sql`.
+    #[error("expected `<version>_<name>.sql`, e.g. `0003_add_notes.sql`")]
+    Shape,
+    /// `.SQL`, `.Sql`, …: a migration by its look, but the rule is `.sql`.
+    #[error("it ends in another case of `.sql`; rename it to end in lowercase `.sql`")]
+    ExtensionCase,
+    /// The version is more than `i64::MAX`.
+    #[error("its version is above 9223372036854775807, the largest a migration can have")]
+    VersionTooLarge,
 }
 
 /// One migration file, read and checked. Two are equal when they are the
@@ -132,22 +147,32 @@ impl MigrationFile {
 /// `0003_add_notes.sql` → `(3, "add_notes")`; any other name of a `.sql`
 /// file is [`FilesError::BadFileName`].
 pub fn parse_file_name(file_name: &str) -> Result<(i64, &str), FilesError> {
-    let bad = || FilesError::BadFileName {
+    let bad = |why| FilesError::BadFileName {
         file: file_name.to_string(),
+        why,
     };
-    let stem = file_name.strip_suffix(".sql").ok_or_else(bad)?;
-    let (v, name) = stem.split_once('_').ok_or_else(bad)?;
+    let Some(stem) = file_name.strip_suffix(".sql") else {
+        return Err(bad(match is_candidate(file_name) {
+            true => BadName::ExtensionCase,
+            false => BadName::Shape,
+        }));
+    };
+    let (v, name) = stem.split_once('_').ok_or(bad(BadName::Shape))?;
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || name.is_empty() {
-        return Err(bad());
+        return Err(bad(BadName::Shape));
     }
-    let version = v.parse::<i64>().map_err(|_| bad())?;
+    let version = v
+        .parse::<i64>()
+        .map_err(|_| bad(BadName::VersionTooLarge))?;
     Ok((version, name))
 }
 
 /// Whether a directory entry named `file_name` is a migration candidate
-/// (ends in `.sql`); the others are not migrations and are ignored.
+/// (ends in `.sql`, in any case: `0005_a.SQL` is refused by name, not
+/// skipped); the others are not migrations and are ignored.
 pub fn is_candidate(file_name: &str) -> bool {
-    file_name.ends_with(".sql")
+    let n = file_name.len();
+    n >= 4 && file_name.is_char_boundary(n - 4) && file_name[n - 4..].eq_ignore_ascii_case(".sql")
 }
 
 /// Every migration of `dir`, in version order. A `.sql` entry whose name is
@@ -171,6 +196,7 @@ pub fn read_dir(dir: impl AsRef<Path>) -> Result<Vec<MigrationFile>, FilesError>
         let Some(file_name) = os_name.to_str() else {
             return Err(FilesError::BadFileName {
                 file: lossy.into_owned(),
+                why: BadName::Shape,
             });
         };
         // Check the name before reading, so a bad name is the error even

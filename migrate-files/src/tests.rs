@@ -28,15 +28,58 @@ fn names_and_versions() {
         "x1_a.sql",
         "-1_a.sql",
         "0001_a.txt",
-        "99999999999999999999_a.sql",
     ] {
         let err = parse_file_name(bad).unwrap_err();
-        assert!(matches!(err, FilesError::BadFileName { .. }), "{bad}");
+        assert!(
+            matches!(
+                err,
+                FilesError::BadFileName {
+                    why: BadName::Shape,
+                    ..
+                }
+            ),
+            "{bad}"
+        );
         assert_eq!(
             err.to_string(),
             format!("`{bad}` is not a migration file name: expected `<version>_<name>.sql`, e.g. `0003_add_notes.sql`")
         );
     }
+    // A version above i64::MAX, and `.sql` in another case, say so.
+    for (bad, why, says) in [
+        (
+            "99999999999999999999_a.sql",
+            BadName::VersionTooLarge,
+            "above 9223372036854775807",
+        ),
+        ("0005_a.SQL", BadName::ExtensionCase, "lowercase `.sql`"),
+        ("0005_a.Sql", BadName::ExtensionCase, "lowercase `.sql`"),
+    ] {
+        let err = parse_file_name(bad).unwrap_err();
+        assert!(
+            matches!(err, FilesError::BadFileName { why: w, .. } if w == why),
+            "{bad}"
+        );
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    assert!(parse_file_name("9223372036854775807_max.sql").is_ok());
+}
+
+#[test]
+fn a_sql_file_in_another_case_is_refused_not_skipped() {
+    let dir = temp("case");
+    std::fs::write(dir.join("0001_a.sql"), "SELECT 1;").unwrap();
+    std::fs::write(dir.join("0002_b.SQL"), "SELECT 2;").unwrap();
+    std::fs::write(dir.join("0003_c.sql.bak"), "SELECT 3;").unwrap();
+    let err = read_dir(&dir).unwrap_err();
+    assert!(
+        matches!(&err, FilesError::BadFileName { file, why: BadName::ExtensionCase } if file == "0002_b.SQL"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.join("0002_b.SQL")).unwrap();
+    let files = read_dir(&dir).unwrap();
+    assert_eq!(files.len(), 1, "`.sql.bak` is not a migration");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -104,7 +147,7 @@ fn folders_are_read_in_version_order_and_checked() {
     std::fs::write(dir.join("init.sql"), "").unwrap();
     let err = read_dir(&dir).unwrap_err();
     assert!(
-        matches!(&err, FilesError::BadFileName { file } if file == "init.sql"),
+        matches!(&err, FilesError::BadFileName { file, .. } if file == "init.sql"),
         "{err}"
     );
     std::fs::remove_file(dir.join("init.sql")).unwrap();

@@ -100,6 +100,10 @@ async fn a_refused_name_is_refused_everywhere_with_one_message() {
             "01_again.sql",
             "two migrations have version 1: `0001_init.sql` and `01_again.sql`",
         ),
+        (
+            "0002_next.SQL",
+            "`0002_next.SQL` is not a migration file name: it ends in another case of `.sql`; rename it to end in lowercase `.sql`",
+        ),
     ] {
         let dir = TempDir::new("files_bad");
         assert_eq!(diff(&s1, &dir, "init").0, 0);

@@ -56,8 +56,8 @@ pub enum MigrateError {
         path: String,
         source: std::io::Error,
     },
-    #[error("`{file}` is not a migration file name: expected `<version>_<name>.sql`, e.g. `0003_add_notes.sql`")]
-    BadFileName { file: String },
+    #[error("`{file}` is not a migration file name: {why}")]
+    BadFileName { file: String, why: files::BadName },
     #[error("two migrations have version {version}: `{first}` and `{second}`")]
     DuplicateVersion {
         version: i64,
@@ -111,7 +111,7 @@ impl From<files::FilesError> for MigrateError {
     fn from(e: files::FilesError) -> Self {
         match e {
             files::FilesError::Io { path, source } => MigrateError::Io { path, source },
-            files::FilesError::BadFileName { file } => MigrateError::BadFileName { file },
+            files::FilesError::BadFileName { file, why } => MigrateError::BadFileName { file, why },
             files::FilesError::DuplicateVersion {
                 version,
                 first,
