@@ -253,16 +253,13 @@ async fn documents_carry_the_key_and_commit_versions_and_deletes_are_versioned()
         .await
         .unwrap();
     let (stop, run) = f.start(RunOptions::default());
-    f.caught_up(Duration::from_secs(60)).await;
-    sqlx::raw_sql(
+    f.carry(
+        &mut c,
         "UPDATE note SET title = 'changed' WHERE id <= 5;
          DELETE FROM note WHERE id BETWEEN 6 AND 10;
          BEGIN; UPDATE note SET title = 'first' WHERE id = 11; UPDATE note SET title = 'last' WHERE id = 11; COMMIT;",
     )
-    .execute(&mut c)
-    .await
-    .unwrap();
-    f.caught_up(Duration::from_secs(60)).await;
+    .await;
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
 
@@ -316,12 +313,7 @@ async fn live_elasticsearch_when_elastic_url_is_set() {
         .await
         .unwrap();
     let (stop, run) = f.start(RunOptions::default());
-    f.caught_up(Duration::from_secs(60)).await;
-    sqlx::query("DELETE FROM note WHERE id <= 5")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    f.caught_up(Duration::from_secs(60)).await;
+    f.carry(&mut c, "DELETE FROM note WHERE id <= 5").await;
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
     let TargetSpec::Elasticsearch { indexes, .. } = &f.pipeline.targets[0] else {
@@ -418,12 +410,11 @@ async fn an_added_field_goes_into_the_old_indexs_mapping_and_the_sync_carries_on
         .await
         .unwrap();
     let (stop, run) = f.start(RunOptions::default());
-    f.caught_up(Duration::from_secs(60)).await;
-    sqlx::query("UPDATE note SET title = 'changed', at = now() WHERE id = 2")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    f.caught_up(Duration::from_secs(60)).await;
+    f.carry(
+        &mut c,
+        "UPDATE note SET title = 'changed', at = now() WHERE id = 2",
+    )
+    .await;
     assert!(!run.is_finished(), "the sync stopped");
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
@@ -590,12 +581,11 @@ async fn truncate_deletes_each_document_with_a_versioned_delete_before_the_posit
     tokio::time::sleep(Duration::from_secs(2)).await;
     let acked_while_held = confirmed(&f, &mut c).await;
     release.add_permits(1 << 20);
-    f.caught_up(Duration::from_secs(60)).await;
-    sqlx::query("INSERT INTO note (id, title, amount, token) VALUES (3001, 'next', 4, 'x')")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    f.caught_up(Duration::from_secs(60)).await;
+    f.carry(
+        &mut c,
+        "INSERT INTO note (id, title, amount, token) VALUES (3001, 'next', 4, 'x')",
+    )
+    .await;
     assert!(!run.is_finished(), "the sync stopped at the TRUNCATE");
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
@@ -904,12 +894,8 @@ async fn a_generated_migration_adding_a_field_carries_on_into_the_same_index() {
     f.pipeline = Fixture::pipeline_of(&model, &f.pg, &f.ch, &[]);
     point_at(&mut f, &url);
     let (stop, run) = f.start(RunOptions::default());
-    f.caught_up(Duration::from_secs(60)).await;
-    sqlx::query("UPDATE note SET extra = 'later' WHERE id = 4")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    f.caught_up(Duration::from_secs(60)).await;
+    f.carry(&mut c, "UPDATE note SET extra = 'later' WHERE id = 4")
+        .await;
     assert!(!run.is_finished(), "the sync stopped");
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
@@ -983,12 +969,8 @@ async fn live_added_field_goes_into_the_aliased_index_when_elastic_url_is_set() 
         .await
         .unwrap();
     let (stop, run) = f.start(RunOptions::default());
-    f.caught_up(Duration::from_secs(60)).await;
-    sqlx::query("UPDATE note SET at = now() WHERE id = 2")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    f.caught_up(Duration::from_secs(60)).await;
+    f.carry(&mut c, "UPDATE note SET at = now() WHERE id = 2")
+        .await;
     assert!(!run.is_finished(), "the sync stopped");
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();

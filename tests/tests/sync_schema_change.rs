@@ -242,12 +242,8 @@ async fn a_generated_migration_keeps_the_publication_in_step_and_the_library_run
     let model = strata_codegen::compile_str("schema.yaml", &v2).unwrap();
     f.pipeline = Fixture::pipeline_of(&model, &f.pg, &f.ch, &[]);
     let (stop, run) = f.start(RunOptions::default());
-    f.caught_up(Duration::from_secs(60)).await;
-    sqlx::query("UPDATE account SET extra = 'later' WHERE id = 11")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    f.caught_up(Duration::from_secs(60)).await;
+    f.carry(&mut c, "UPDATE account SET extra = 'later' WHERE id = 11")
+        .await;
     f.assert_equal().await;
     let rows = f
         .ch_query(&format!(
@@ -507,12 +503,7 @@ async fn an_entity_added_to_the_sync_rules_gets_its_rows_copied() {
     let model = strata_codegen::compile_str("schema.yaml", &v2).unwrap();
     f.pipeline = Fixture::pipeline_of(&model, &f.pg, &f.ch, &[]);
     let (stop, run) = f.start(RunOptions::default().with_chunk_rows(64));
-    f.caught_up(Duration::from_secs(60)).await;
-    sqlx::query("DELETE FROM ledger WHERE id = 2")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    f.caught_up(Duration::from_secs(60)).await;
+    f.carry(&mut c, "DELETE FROM ledger WHERE id = 2").await;
     f.assert_equal().await;
     let n = f
         .ch_query(&format!(
@@ -622,12 +613,8 @@ async fn a_retyped_field_stops_the_table_until_it_is_copied_again_into_a_new_tab
         .await
         .unwrap();
     let (stop, run) = f.start(RunOptions::default());
-    f.caught_up(Duration::from_secs(60)).await;
-    sqlx::query("UPDATE loan SET qty = 7000000000 WHERE id = 50")
-        .execute(&mut c)
-        .await
-        .unwrap();
-    f.caught_up(Duration::from_secs(60)).await;
+    f.carry(&mut c, "UPDATE loan SET qty = 7000000000 WHERE id = 50")
+        .await;
     f.assert_equal().await;
     let status = strata_sdk::sync::status(&f.pipeline).await.unwrap();
     assert!(

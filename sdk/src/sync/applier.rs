@@ -23,7 +23,9 @@ use super::lsn::Lsn;
 use super::pgoutput::{Datum, Message};
 use super::source;
 use super::spec::Pipeline;
-use super::stream::{cells_of, from_source, keep_values, map_relation, raw_key, Kept, RelMap};
+use super::stream::{
+    cells_of, from_source, keep_values, map_relation, raw_key, Kept, KeyTypes, ReadBack, RelMap,
+};
 use super::wire::StreamMessage;
 use super::RunOptions;
 
@@ -44,6 +46,9 @@ pub(super) struct Applier<'a> {
     /// Relation ids of the stream → their map onto a pipeline table
     /// (`None`: a table the pipeline does not carry).
     relations: HashMap<u32, Option<Arc<RelMap>>>,
+    /// The source's key types of the tables whose rows were read back
+    /// (see [`KeyTypes`]: a table's Relation message forgets them).
+    key_types: KeyTypes,
     batch: Batch,
     /// The open transaction's version (its commit record's LSN).
     open: Option<Lsn>,
@@ -79,6 +84,7 @@ impl<'a> Applier<'a> {
             acked,
             opts,
             relations: HashMap::new(),
+            key_types: KeyTypes::default(),
             batch: targets.batch(),
             open: None,
             open_ts: 0,
@@ -203,6 +209,7 @@ impl<'a> Applier<'a> {
             } => {
                 let mut m = map_relation(self.p, &namespace, &name, &columns)?;
                 if let Some(m) = &mut m {
+                    self.key_types.forget(m.table);
                     m.keys_only = !self.targets.need_values(m.table);
                     if !m.keys_only {
                         self.unknown_column(m, &columns).await?;
@@ -262,6 +269,14 @@ impl<'a> Applier<'a> {
             table: t.source_table.clone(),
             column: extra.name.clone(),
         })
+    }
+
+    /// The source as [`from_source`] reads rows back from it.
+    fn read_back(&mut self) -> ReadBack<'_> {
+        ReadBack {
+            ctl: &mut *self.ctl,
+            key_types: &mut self.key_types,
+        }
     }
 
     fn relation(&self, rel: u32) -> Option<Arc<RelMap>> {
@@ -370,7 +385,10 @@ impl<'a> Applier<'a> {
         let (p, targets) = (self.p, self.targets);
         for (mut h, miss) in held.into_iter().zip(missing) {
             let filled = match miss {
-                true => from_source(self.ctl, p, h.table, &mut h.cells, &h.unknown).await,
+                true => {
+                    let src = &mut self.read_back();
+                    from_source(src, p, h.table, &mut h.cells, &h.unknown).await
+                }
                 false => Ok(Kept::Filled),
             };
             let r = match filled {
@@ -474,15 +492,9 @@ impl<'a> Applier<'a> {
                     // pending first, so the target is current.
                     self.flush().await?;
                     let unknown = left.map_or(unknown, |(l, _)| l);
-                    let kept = keep_values(
-                        p,
-                        self.targets,
-                        self.ctl,
-                        m.table,
-                        &mut cells,
-                        before,
-                        &unknown,
-                    );
+                    let targets = self.targets;
+                    let src = &mut self.read_back();
+                    let kept = keep_values(p, targets, src, m.table, &mut cells, before, &unknown);
                     gone = Box::pin(kept).await? == Kept::RowGone;
                 }
             }

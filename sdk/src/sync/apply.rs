@@ -6,7 +6,7 @@ use super::elastic::Elastic;
 use super::error::SyncError;
 #[cfg(feature = "cache")]
 use super::redis::{self, Redis};
-use super::spec::{Pipeline, TargetSpec};
+use super::spec::{Pipeline, TableSpec, TargetSpec};
 
 /// What a streamed change adds to a row: the event's operation, its index
 /// within the transaction, and the commit time (microseconds since 1970).
@@ -58,7 +58,7 @@ pub struct Targets {
 /// Rows waiting to be written, per target (and per table for ClickHouse).
 pub struct Batch {
     ch: Vec<Vec<Pending>>,
-    es: Vec<Vec<u8>>,
+    es: Vec<Docs>,
     /// Cache keys to tombstone, per target.
     #[cfg(feature = "cache")]
     redis: Vec<redis::Pending>,
@@ -74,7 +74,30 @@ impl Batch {
             .flatten()
             .map(|p| p.body.len())
             .sum::<usize>()
-            + self.es.iter().map(Vec::len).sum::<usize>()
+            + self.es.iter().map(|d| d.body.len()).sum::<usize>()
+    }
+}
+
+/// The bulk body waiting for one Elasticsearch target.
+#[derive(Default)]
+struct Docs {
+    body: Vec<u8>,
+    /// Where each of the target's indexes is written
+    /// ([`Elastic::write_indexes`]): read at the batch's first document
+    /// and kept until the batch is written, not read (a lock and a copy)
+    /// for every document.
+    write_to: Option<Vec<String>>,
+}
+
+impl Docs {
+    /// The index this batch writes documents of `indexes[ix]` to.
+    fn index(&mut self, e: &Elastic, ix: usize) -> &str {
+        &self.write_to.get_or_insert_with(|| e.write_indexes())[ix]
+    }
+
+    fn clear(&mut self) {
+        self.body.clear();
+        self.write_to = None;
     }
 }
 
@@ -158,7 +181,7 @@ impl Targets {
                     _ => Vec::new(),
                 })
                 .collect(),
-            es: self.list.iter().map(|_| Vec::new()).collect(),
+            es: self.list.iter().map(|_| Docs::default()).collect(),
             #[cfg(feature = "cache")]
             redis: self
                 .list
@@ -188,17 +211,7 @@ impl Targets {
         let spec = &p.tables[table];
         #[cfg(not(feature = "cache"))]
         let _ = change;
-        // Documents are built aside first: a refusal there touches nothing.
-        let mut docs = Vec::new();
-        for (i, t) in self.list.iter().enumerate() {
-            if let Target::Elastic(e) = t {
-                if let Some(ix) = e.index_for(table) {
-                    let mut doc = Vec::new();
-                    e.push(&mut doc, spec, ix, cells, version, deleted)?;
-                    docs.push((i, doc));
-                }
-            }
-        }
+        let docs = self.documents(b, spec, table, cells, version, deleted)?;
         // Each buffer's own push keeps nothing of a refused row; with more
         // than one buffer, those written before a refusal are rewound.
         let mut marks = Marks::new(self.writers_of(table) > 1);
@@ -229,10 +242,36 @@ impl Targets {
             }
         }
         for (i, doc) in docs {
-            b.es[i].extend_from_slice(&doc);
+            b.es[i].body.extend_from_slice(&doc);
         }
         b.rows += 1;
         Ok(())
+    }
+
+    /// The bulk lines of one row for each Elasticsearch target that takes
+    /// `table`, by target, built aside: a value one refuses leaves every
+    /// bulk body as it was.
+    fn documents(
+        &self,
+        b: &mut Batch,
+        spec: &TableSpec,
+        table: usize,
+        cells: &[Cell],
+        version: u64,
+        deleted: bool,
+    ) -> Result<Vec<(usize, Vec<u8>)>, SyncError> {
+        let mut docs = Vec::new();
+        for (i, t) in self.list.iter().enumerate() {
+            let Target::Elastic(e) = t else { continue };
+            let Some(ix) = e.index_for(table) else {
+                continue;
+            };
+            let mut doc = Vec::new();
+            let index = b.es[i].index(e, ix);
+            Elastic::push(&mut doc, spec, index, cells, version, deleted)?;
+            docs.push((i, doc));
+        }
+        Ok(docs)
     }
 
     /// How many buffers (ClickHouse tables, cache targets) take rows of `table`.
@@ -293,7 +332,7 @@ impl Targets {
                         }
                         Ok::<(), SyncError>(())
                     }
-                    Target::Elastic(e) => e.bulk(es).await,
+                    Target::Elastic(e) => e.bulk(&es.body).await,
                     #[cfg(feature = "cache")]
                     // Boxed: the cache's futures are deep, and inlined here
                     // they push `sync::run`'s future past rustc's layout
@@ -311,8 +350,8 @@ impl Targets {
             v.body.clear();
             v.rows = 0;
         }
-        for v in &mut b.es {
-            v.clear();
+        for d in &mut b.es {
+            d.clear();
         }
         #[cfg(feature = "cache")]
         for v in &mut b.redis {
@@ -388,4 +427,77 @@ pub fn tombstone(p: &Pipeline, table: usize, cells: Vec<Cell>) -> Vec<Cell> {
         .zip(cells)
         .map(|(col, c)| if col.key { c } else { cell::zero(col) })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::spec::{ColumnSpec, ColumnType, ElasticIndex};
+
+    fn table(name: &str) -> TableSpec {
+        let column = |name: &str, ty, key| ColumnSpec {
+            name: name.into(),
+            ty,
+            nullable: false,
+            array: false,
+            key,
+        };
+        TableSpec {
+            entity: name.into(),
+            source_schema: "public".into(),
+            source_table: name.into(),
+            columns: vec![
+                column("id", ColumnType::I64, true),
+                column("title", ColumnType::Text, false),
+            ],
+        }
+    }
+
+    /// The bytes of a bulk body: per row, the action on the row's table's
+    /// index (`_id` the key, the commit position as an `external_gte`
+    /// version), then the document unless the row is a delete.
+    #[test]
+    fn a_batch_holds_each_rows_bulk_lines_on_its_tables_index() {
+        let index = |table, name: &str| ElasticIndex {
+            table,
+            index: name.into(),
+            create_body: serde_json::Value::Null,
+            alias: None,
+        };
+        let p = Pipeline {
+            name: "p".into(),
+            source_url: "postgres://127.0.0.1/db".into(),
+            tables: vec![table("note"), table("tag")],
+            targets: vec![TargetSpec::Elasticsearch {
+                store: "search".into(),
+                url: "http://127.0.0.1:9".into(),
+                indexes: vec![index(1, "t_tag_v1"), index(0, "t_note_v1")],
+            }],
+        };
+        let targets = Targets::new(&p).unwrap();
+        let mut b = targets.batch();
+        let row = |id, title: &str| [Cell::Int(id), Cell::Text(title.into())];
+        let note = row(1, "a \"quoted\"\ttitle");
+        targets.push(&p, &mut b, 0, &note, 7, false, None).unwrap();
+        targets
+            .push(&p, &mut b, 1, &row(2, ""), 8, true, None)
+            .unwrap();
+        targets
+            .push(&p, &mut b, 0, &row(3, "é"), 8, false, None)
+            .unwrap();
+        let want = concat!(
+            r#"{"index":{"_index":"t_note_v1","_id":"1","version":7,"version_type":"external_gte"}}"#,
+            "\n",
+            r#"{"id":1,"title":"a \"quoted\"\ttitle"}"#,
+            "\n",
+            r#"{"delete":{"_index":"t_tag_v1","_id":"2","version":8,"version_type":"external_gte"}}"#,
+            "\n",
+            r#"{"index":{"_index":"t_note_v1","_id":"3","version":8,"version_type":"external_gte"}}"#,
+            "\n",
+            r#"{"id":3,"title":"é"}"#,
+            "\n",
+        );
+        assert_eq!(std::str::from_utf8(&b.es[0].body).unwrap(), want);
+        assert_eq!((b.rows, b.bytes()), (3, want.len()));
+    }
 }

@@ -63,6 +63,12 @@ impl Elastic {
         self.write.read().unwrap_or_else(|e| e.into_inner())[ix].clone()
     }
 
+    /// [`Elastic::write_index`] of every one of `indexes`, in their order:
+    /// read once by a batch (`apply::Batch`) for all its documents.
+    pub fn write_indexes(&self) -> Vec<String> {
+        self.write.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Creates the indexes that do not exist yet (`PUT /<index>` with the
     /// generated mappings; "already exists" is success). When the index
     /// does not exist but its alias points to one older index whose
@@ -202,14 +208,15 @@ impl Elastic {
         Ok(doc)
     }
 
-    /// Appends one action (and its document) to a bulk body; a value JSON
-    /// cannot hold ([`cell::to_json`]) appends nothing and is
-    /// [`SyncError::Value`] naming the column.
+    /// Appends one action (and its document) on index `index` (the
+    /// table's [`Elastic::write_index`], which the caller resolves once
+    /// per batch) to a bulk body; a value JSON cannot hold
+    /// ([`cell::to_json`]) appends nothing and is [`SyncError::Value`]
+    /// naming the column.
     pub fn push(
-        &self,
         body: &mut Vec<u8>,
         spec: &TableSpec,
-        ix: usize,
+        index: &str,
         cells: &[Cell],
         version: u64,
         deleted: bool,
@@ -218,7 +225,6 @@ impl Elastic {
             true => Map::new(),
             false => Self::document(spec, cells)?,
         };
-        let index = self.write_index(ix);
         let id = Self::doc_id(spec, cells);
         let meta =
             json!({"_index": index, "_id": id, "version": version, "version_type": "external_gte"});

@@ -8,6 +8,7 @@
 //! connection out while a target write is being retried), and the applier
 //! below.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -170,7 +171,7 @@ pub(super) enum Kept {
 pub(super) async fn keep_values(
     p: &Pipeline,
     targets: &Targets,
-    ctl: &mut PgConnection,
+    src: &mut ReadBack<'_>,
     table: usize,
     cells: &mut [Cell],
     before: Option<&[Cell]>,
@@ -196,7 +197,7 @@ pub(super) async fn keep_values(
                 return Ok(Kept::Filled);
             }
             // No live row at the copy: the source row (see above).
-            return from_source(ctl, p, table, cells, unknown).await;
+            return from_source(src, p, table, cells, unknown).await;
         }
     }
     if !targets.need_values(table) {
@@ -216,14 +217,14 @@ pub(super) async fn keep_values(
             }
         }
     }
-    from_source(ctl, p, table, cells, unknown).await
+    from_source(src, p, table, cells, unknown).await
 }
 
 /// Fills the `unknown` columns of an update from the source row as it is
 /// now ([`keep_values`]), saying so on stderr; [`Kept::RowGone`] when no
 /// row has the update's key any more.
 pub(super) async fn from_source(
-    ctl: &mut PgConnection,
+    src: &mut ReadBack<'_>,
     p: &Pipeline,
     table: usize,
     cells: &mut [Cell],
@@ -231,7 +232,7 @@ pub(super) async fn from_source(
 ) -> Result<Kept, SyncError> {
     let t = &p.tables[table];
     let column = &t.columns[unknown[0]].name;
-    match read_back(ctl, p, table, cells, unknown).await? {
+    match read_back(src, p, table, cells, unknown).await? {
         Some(values) => {
             for (&i, v) in unknown.iter().zip(values) {
                 cells[i] = v;
@@ -252,20 +253,105 @@ pub(super) async fn from_source(
     }
 }
 
+/// Where [`from_source`] reads rows back: the control connection, and
+/// the key types already asked of its catalog.
+pub(super) struct ReadBack<'a> {
+    pub ctl: &'a mut PgConnection,
+    pub key_types: &'a mut KeyTypes,
+}
+
+/// The SQL types of each pipeline table's key columns at the source
+/// ([`super::snapshot::key_types`], a catalog query), asked the first time
+/// a row of the table is read back, not every time.
+///
+/// What invalidates an entry: a Relation message of its table (the
+/// applier calls [`KeyTypes::forget`]). pgoutput sends one before the
+/// first change of a table in a stream, and again before the first change
+/// decoded after any change of the table's definition (`ALTER TABLE`), so
+/// the types are asked again after every schema change the stream
+/// carries. The cache lives as long as the stream's applier: the run that
+/// follows a [`SyncError::SchemaReload`] (re-planned with the new schema)
+/// or an error starts with an empty one. A read-back of a change decoded
+/// before a schema change may run after it, with the types from before:
+/// a query the server refuses with cached types forgets them and is tried
+/// once more ([`read_back`]).
+#[derive(Default)]
+pub(super) struct KeyTypes(HashMap<usize, Vec<String>>);
+
+impl KeyTypes {
+    /// The key types of pipeline table `table`, asked on `ctl` unless
+    /// known.
+    async fn of(
+        &mut self,
+        ctl: &mut PgConnection,
+        p: &Pipeline,
+        table: usize,
+    ) -> Result<&[String], SyncError> {
+        Ok(match self.0.entry(table) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(super::snapshot::key_types(ctl, p, table).await?),
+        })
+    }
+
+    /// Forgets the key types of pipeline table `table` (its definition
+    /// may have changed).
+    pub(super) fn forget(&mut self, table: usize) {
+        self.0.remove(&table);
+    }
+}
+
 /// The `unknown` columns of the source row with the key in `cells`, as it
-/// is now; `None` when no row has that key any more. The key is bound as
-/// text and cast to its column's type (so the key's index is used).
+/// is now; `None` when no row has that key any more. A query that the
+/// server refuses with key types from the cache is tried again with types
+/// asked anew (see [`KeyTypes`]).
 async fn read_back(
-    ctl: &mut PgConnection,
+    src: &mut ReadBack<'_>,
     p: &Pipeline,
     table: usize,
     cells: &[Cell],
     unknown: &[usize],
 ) -> Result<Option<Vec<Cell>>, SyncError> {
+    let cached = src.key_types.0.contains_key(&table);
+    let row = match select_by_key(src, p, table, cells, unknown).await {
+        Err(SyncError::Sql(sqlx::Error::Database(_))) if cached => {
+            src.key_types.forget(table);
+            select_by_key(src, p, table, cells, unknown).await
+        }
+        r => r,
+    };
+    let Some(row) = row? else {
+        return Ok(None);
+    };
     let t = &p.tables[table];
-    let types = super::snapshot::key_types(ctl, p, table).await?;
+    let mut out = Vec::with_capacity(unknown.len());
+    for (n, &i) in unknown.iter().enumerate() {
+        let text: Option<&str> = sqlx::Row::try_get(&row, n)?;
+        let col = &t.columns[i];
+        out.push(
+            cell::parse_pg(col, text).map_err(|reason| SyncError::Value {
+                table: t.source_table.clone(),
+                column: col.name.clone(),
+                reason,
+            })?,
+        );
+    }
+    Ok(Some(out))
+}
+
+/// The `unknown` columns (as text) of the source row with the key in
+/// `cells`. The key is bound as text and cast to its column's type (so
+/// the key's index is used).
+async fn select_by_key(
+    src: &mut ReadBack<'_>,
+    p: &Pipeline,
+    table: usize,
+    cells: &[Cell],
+    unknown: &[usize],
+) -> Result<Option<sqlx::postgres::PgRow>, SyncError> {
+    let t = &p.tables[table];
+    let types = src.key_types.of(src.ctl, p, table).await?;
     let keys = t.key_indexes();
-    let cond: Vec<String> = (keys.iter().zip(&types).enumerate())
+    let cond: Vec<String> = (keys.iter().zip(types).enumerate())
         .map(|(n, (&k, ty))| {
             format!(
                 "{} = ${}::{ty}",
@@ -287,22 +373,7 @@ async fn read_back(
     for &k in &keys {
         q = q.bind(pg_input(&cells[k]));
     }
-    let Some(row) = q.fetch_optional(&mut *ctl).await? else {
-        return Ok(None);
-    };
-    let mut out = Vec::with_capacity(unknown.len());
-    for (n, &i) in unknown.iter().enumerate() {
-        let text: Option<&str> = sqlx::Row::try_get(&row, n)?;
-        let col = &t.columns[i];
-        out.push(
-            cell::parse_pg(col, text).map_err(|reason| SyncError::Value {
-                table: t.source_table.clone(),
-                column: col.name.clone(),
-                reason,
-            })?,
-        );
-    }
-    Ok(Some(out))
+    Ok(q.fetch_optional(&mut *src.ctl).await?)
 }
 
 /// A key cell in PostgreSQL's text input form.

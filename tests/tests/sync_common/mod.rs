@@ -192,6 +192,16 @@ impl Fixture {
         }
     }
 
+    /// Waits until the sync has caught up ([`Fixture::caught_up`], 60 s),
+    /// runs `sql` on `c`, and waits until the slot has acknowledged that
+    /// too: the sync has carried `sql` to the targets. `sql` goes as one
+    /// simple query, so it may be a script (`BEGIN; …; COMMIT;`).
+    pub async fn carry(&self, c: &mut sqlx::PgConnection, sql: &str) {
+        self.caught_up(Duration::from_secs(60)).await;
+        sqlx::raw_sql(sql).execute(&mut *c).await.unwrap();
+        self.caught_up(Duration::from_secs(60)).await;
+    }
+
     /// Compares the copy with the source and panics with the differences.
     pub async fn assert_equal(&self) {
         let r = sync::verify(&self.pipeline, None)
