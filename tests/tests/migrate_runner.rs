@@ -347,3 +347,68 @@ async fn status_lists_applied_and_pending_and_a_failure_is_typed() {
         "{err}"
     );
 }
+
+/// A file added below the latest applied version (a merged branch) is
+/// applied, and reported as out of order, by the SDK and the CLI; `status`
+/// says so before. While another session holds the migrations' lock, the
+/// CLI names that session's process before it waits.
+#[tokio::test]
+async fn a_late_lower_migration_is_applied_and_reported_out_of_order() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new("runner_late");
+    let write = |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).unwrap();
+    write("0001_a.sql", "CREATE TABLE late_a (n int);\n");
+    write("0003_c.sql", "CREATE TABLE late_c (n int);\n");
+    let m = || Migrator::new(Migrations::from_dir(dir.path()).unwrap());
+    let mut conn = strata_sdk::migrate::connect(&db.url).await.unwrap();
+    let first = m().apply(&mut conn).await.unwrap();
+    assert!(first.out_of_order.is_empty(), "{first:?}");
+
+    write("0002_b.sql", "CREATE TABLE late_b (n int);\n");
+    let cli = |cmd: &str| {
+        let dir = dir.path().to_str().unwrap();
+        strata(&["migrate", cmd, "--dir", dir, "--database-url", &db.url])
+    };
+    let (code, out, _) = cli("status");
+    assert_eq!(code, 0);
+    assert!(out.contains("0002_b\tpending, below applied 0003"), "{out}");
+
+    // The lock held by another session: the CLI says who holds it, waits,
+    // and applies once it is released.
+    let mut holder = strata_sdk::migrate::connect(&db.url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(strata_sdk::migrate::LOCK_KEY)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    assert_eq!(
+        strata_sdk::migrate::lock_holder(&mut conn).await.unwrap(),
+        Some(pid)
+    );
+    let (d, url) = (dir.path().to_str().unwrap().to_string(), db.url.clone());
+    let apply = tokio::task::spawn_blocking(move || {
+        strata(&["migrate", "apply", "--dir", &d, "--database-url", &url])
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(!apply.is_finished(), "apply must wait for the lock");
+    drop(holder);
+    let (code, _, err) = apply.await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("held by server process {pid}")),
+        "{err}"
+    );
+    assert!(err.contains("applied 0002_b"), "{err}");
+    assert!(
+        err.contains("note: 0002_b was applied out of order"),
+        "{err}"
+    );
+    assert_eq!(
+        strata_sdk::migrate::lock_holder(&mut conn).await.unwrap(),
+        None
+    );
+}

@@ -44,7 +44,9 @@ use std::path::Path;
 /// The folder reader shared with `strata migrate diff` and build scripts.
 pub use strata_migrate_files as files;
 
-pub use run::{connect, ApplyReport, MigrationState, MigrationStatus, Migrator};
+pub use run::{
+    connect, lock_holder, ApplyReport, MigrationState, MigrationStatus, Migrator, LOCK_KEY,
+};
 
 /// The comment line that makes a migration run outside a transaction.
 pub const NO_TRANSACTION: &str = files::NO_TRANSACTION;

@@ -34,6 +34,11 @@ pub struct ApplyReport {
     pub applied: Vec<(i64, String)>,
     /// How many were already applied.
     pub already_applied: usize,
+    /// The migrations of `applied` whose version is below one applied
+    /// before this run (a file added below the latest, as after merging two
+    /// branches): applied, in version order, but after a later one, so a
+    /// reader should check it does not depend on what came after.
+    pub out_of_order: Vec<(i64, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +188,7 @@ impl Migrator {
             already_applied: applied.len(),
             ..ApplyReport::default()
         };
+        let latest_applied = applied.iter().map(|a| a.version).max();
         for m in self.migrations.iter() {
             if applied.iter().any(|a| a.version == m.version) {
                 continue;
@@ -205,6 +211,10 @@ impl Migrator {
                 })?;
             tracing::info!(version = m.version, name = %m.name, "applied migration");
             report.applied.push((m.version, m.name.clone()));
+            if latest_applied.is_some_and(|v| m.version < v) {
+                tracing::warn!(version = m.version, name = %m.name, "applied migration out of order");
+                report.out_of_order.push((m.version, m.name.clone()));
+            }
         }
         Ok(report)
     }
@@ -436,6 +446,24 @@ async fn read_rows(conn: &mut PgConnection, record: &Record) -> Result<Vec<Appli
             at,
         })
         .collect())
+}
+
+/// The server process id of the session holding the migrations' advisory
+/// lock ([`LOCK_KEY`]), if any: another run, or one killed whose session
+/// the server has not ended yet (`pg_terminate_backend(pid)` ends it). A
+/// 64-bit advisory key shows in `pg_locks` as `classid` (high 32 bits) and
+/// `objid` (low 32 bits) with `objsubid = 1`.
+pub async fn lock_holder(conn: &mut PgConnection) -> Result<Option<i32>, MigrateError> {
+    let pid = sqlx::query_scalar(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND classid = ($1 >> 32)::oid AND objid = ($1 & 4294967295)::oid AND objsubid = 1 \
+         AND pid <> pg_backend_pid() LIMIT 1",
+    )
+    .bind(LOCK_KEY)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(pid)
 }
 
 /// Takes the advisory lock by polling `pg_try_advisory_lock`. A session

@@ -333,9 +333,15 @@ async fn apply(
     dir: &Path,
     table: &str,
 ) -> Result<ExitCode, migrate::MigrateError> {
+    if let Some(pid) = migrate::lock_holder(conn).await? {
+        errln!("waiting for the migrations lock, held by server process {pid}: another `strata migrate apply`, or a killed one whose session has not ended (`SELECT pg_terminate_backend({pid})` ends it)");
+    }
     let report = m.apply(conn).await?;
     for (v, name) in &report.applied {
         errln!("applied {v:04}_{name}");
+    }
+    for (v, name) in &report.out_of_order {
+        errln!("note: {v:04}_{name} was applied out of order: a later version was applied before it (a merged branch?); check that it does not depend on a later migration");
     }
     if m.migrations().is_empty() && report.already_applied == 0 {
         errln!("no migrations in {}: nothing to apply", dir.display());
@@ -363,11 +369,20 @@ async fn status(
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let latest_applied = (list.iter())
+        .filter(|s| s.state != MigrationState::Pending)
+        .map(|s| s.version)
+        .max();
     let mut bad = false;
     for s in list {
         let state = match s.state {
             MigrationState::Applied { at } => format!("applied {}", at.to_rfc3339()),
-            MigrationState::Pending => "pending".to_string(),
+            MigrationState::Pending => match latest_applied {
+                Some(v) if v > s.version => {
+                    format!("pending, below applied {v:04}: it will apply out of order")
+                }
+                _ => "pending".to_string(),
+            },
             MigrationState::Changed { at } => {
                 bad = true;
                 format!("CHANGED since applied {}", at.to_rfc3339())
@@ -387,6 +402,12 @@ async fn status(
         outln!("{:04}_{}\t{state}", s.version, s.name);
     }
     errln!("recorded in {table}");
+    if m.migrations().is_empty() {
+        errln!(
+            "hint: {} holds no migrations: is it the right `--dir`?",
+            dir.display()
+        );
+    }
     Ok(if bad {
         ExitCode::from(EXIT_REFUSED)
     } else {
