@@ -326,6 +326,10 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
             }
         }
         _ => {
+            // The scanner may report where a scalar began; the tab itself
+            // (`\tpin: secret`, the next line's indentation) is the fix.
+            let tab = (hint == YamlHint::Tabs).then(|| indent_tab(text, at));
+            let at = tab.flatten().unwrap_or(at);
             let mut at = at.min(end.saturating_sub(1));
             while at > 0 && !text.is_char_boundary(at) {
                 at -= 1;
@@ -338,6 +342,20 @@ fn syntax_error(file: FileId, text: &str, at: usize, info: &str, stack: &[Frame]
             }
         }
     }
+}
+
+/// The first tab in the indentation of `at`'s line or the line after it.
+fn indent_tab(text: &str, at: usize) -> Option<usize> {
+    let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let mut pos = start;
+    for line in text[start..].split_inclusive('\n').take(2) {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        if let Some(i) = line[..indent].find('\t') {
+            return Some(pos + i);
+        }
+        pos += line.len();
+    }
+    None
 }
 
 /// The line above `at`, when it is a plain `word word` line without a colon.

@@ -279,7 +279,7 @@ fn failure_hints(dir: &Path, all: &Migrations, e: &migrate::MigrateError) -> Vec
     }
     if all.get(version).is_some_and(|m| m.no_transaction) {
         hints.push(format!(
-            "migration {version} runs outside a transaction: the indexes it built before the failing statement were dropped again, other statements before it (an enum value added) stay applied and are re-runnable; it is recorded once all of it has run"
+            "migration {version} runs outside a transaction: the indexes it built before the failing statement were dropped again, other statements before it (an enum value added) stay applied and are re-runnable; it is recorded once all of it has run. An object that \"already exists\" may be left by an earlier run of it that was interrupted (killed, or its connection lost): write its statements to be re-runnable (`IF NOT EXISTS`)"
         ));
     }
     let Ok(files) = migration::list(dir) else {
