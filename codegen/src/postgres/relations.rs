@@ -46,7 +46,13 @@ pub(super) fn clashes(model: &Model) -> Vec<Problem> {
     let records: Vec<&Entity> = (model.entities.iter())
         .filter(|e| !e.is_series() && is_pg(e.store))
         .collect();
-    let implicit = records.iter().flat_map(|e| {
+    // A second entity on one table (the resolver refused it) would clash
+    // with the first's derived names too: one mistake, one problem.
+    let mut tables = std::collections::HashSet::new();
+    let firsts: Vec<&Entity> = (records.iter().copied())
+        .filter(|e| tables.insert((e.store, e.name.sql.as_str())))
+        .collect();
+    let implicit = firsts.iter().flat_map(|e| {
         implicit_names(e)
             .into_iter()
             .map(move |(n, s, w)| (*e, n, s, w))

@@ -97,11 +97,13 @@ pub enum SyntaxError {
         what: String,
         found: &'static str,
     },
-    /// `found` is the value as written (quoted) or its shape.
+    /// `found` is the value as written (quoted) or its shape; `quoted`:
+    /// it was a quoted string (`"true"`).
     ExpectedBool {
         at: Span,
         what: String,
         found: String,
+        quoted: bool,
     },
     ExpectedNumber {
         at: Span,
@@ -430,9 +432,12 @@ impl From<SyntaxError> for Problem {
         E::ExpectedName { at, what, found } => p(at, format!("{what} must be a name"))
             .label(format!("found {found}"))
             .help("write a plain name such as `symbol`"),
-        E::ExpectedBool { at, what, found } => p(at, format!("{what} must be true or false"))
+        E::ExpectedBool { at, what, found, quoted } => p(at, format!("{what} must be true or false"))
             .label(format!("found {found}"))
-            .help("write `true` or `false` without quotes"),
+            .help(match quoted {
+                true => "write `true` or `false` without quotes",
+                false => "write `true` or `false` (`yes`, `on` and `1` are not booleans in the schema)",
+            }),
         E::ExpectedNumber { at, what, found } => p(at, format!("{what} must be a whole number"))
             .label(format!("found {found}"))
             .help("write a number such as `100`"),

@@ -161,6 +161,7 @@ pub(super) fn boolean(node: &Node, what: &str, probs: &mut Problems) -> Option<S
                 at: node.span,
                 what: what.to_string(),
                 found: node.describe_value(),
+                quoted: matches!(node.kind, NodeKind::Scalar(_, true)),
             });
             None
         }
