@@ -77,7 +77,7 @@ codes! {
     UnknownType => "strata::unknown_type": "A type that is neither built in nor a declared enum.",
     BadType => "strata::bad_type": "A malformed type, such as `decimal(2,5)`.",
     BadMax => "strata::bad_max": "`max:` is out of range or applies to a type without a length.",
-    BadDefault => "strata::bad_default": "A default that the field's type cannot hold.",
+    BadDefault => "strata::bad_default": "A default, or a fixed value of a `where:`, that the field's type cannot hold; an unquoted keyword (`now`, `generated`, `empty`) on a text field.",
     UnknownEnumValue => "strata::unknown_enum_value": "A value that is not a member of the enum.",
     EmptyEnum => "strata::empty_enum": "An enum without values.",
     ReservedField => "strata::reserved_field": "A field clashes with a maintained column (`created_at`, `updated_at`, `version`).",
@@ -99,7 +99,7 @@ codes! {
     BadOrder => "strata::bad_order": "An order that is not a field optionally followed by `asc` or `desc`.",
     BadQuery => "strata::bad_query": "A finder query that cannot run as written (`limit: 0`).",
     UnboundedQuery => "strata::unbounded_query": "A finder without `where` and without `limit` would read the whole table.",
-    SecretQuery => "strata::secret_query": "A finder that looks rows up by a secret.",
+    SecretQuery => "strata::secret_query": "A finder that looks rows up by a secret (a parameter or a fixed value).",
     SecretKey => "strata::secret_key": "A secret field used as a key: in an index or its `where:`, a unique constraint or a reference.",
     UnboundedIndex => "strata::unbounded_index": "Warning: a B-tree index, unique constraint or key whose entries can exceed PostgreSQL's 2704 bytes.",
     // Time series.
