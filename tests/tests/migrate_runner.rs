@@ -412,3 +412,53 @@ async fn a_late_lower_migration_is_applied_and_reported_out_of_order() {
         None
     );
 }
+
+/// Migrations applied for a store with `schema:` are recorded in that
+/// schema; a migrator recording on the search path (`Migrator::new`, where
+/// the generated `migrator()` was meant) refuses to apply them a second
+/// time, says where they are recorded, and creates nothing.
+#[tokio::test]
+async fn a_record_in_the_stores_schema_is_not_applied_again_from_the_search_path() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new("runner_elsewhere");
+    let sql = "CREATE TYPE lib_x.genre AS ENUM ('a');\n";
+    std::fs::write(dir.path().join("0001_init.sql"), sql).unwrap();
+    let set = || Migrations::from_dir(dir.path()).unwrap();
+    let mut conn = strata_sdk::migrate::connect(&db.url).await.unwrap();
+    sqlx::query("CREATE SCHEMA lib_x")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let store = Migrator::new(set()).with_schema("lib_x").unwrap();
+    assert_eq!(store.apply(&mut conn).await.unwrap().applied.len(), 1);
+
+    let err = Migrator::new(set()).apply(&mut conn).await.unwrap_err();
+    match &err {
+        MigrateError::RecordedElsewhere { here, there } => {
+            assert_eq!(
+                (here.as_str(), there.as_str()),
+                ("strata_migrations", "lib_x.strata_migrations")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("generated `migrator()`"), "{err}");
+    let created: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('public.strata_migrations')::text")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(created, None, "nothing created on the search path");
+    // Another folder's migrations are not this one's: they apply.
+    let other =
+        Migrations::from_files([("0001_other.sql", "CREATE TABLE other_t (n int);")]).unwrap();
+    assert_eq!(
+        Migrator::new(other)
+            .apply(&mut conn)
+            .await
+            .unwrap()
+            .applied
+            .len(),
+        1
+    );
+}

@@ -103,6 +103,11 @@ pub enum MigrateError {
         index: String,
         table: String,
     },
+    /// This migrator records on the search path, where nothing is
+    /// recorded yet, but another schema's record holds these migrations:
+    /// they were applied for a store with `schema:`. Nothing was applied.
+    #[error("no migration is recorded in `{here}` (the search path), but `{there}` records these migrations: they were applied for a store with `schema:`; apply with the generated `migrator()` or `Migrator::with_schema(..)` to record there (nothing was applied)")]
+    RecordedElsewhere { here: String, there: String },
     #[error("`{0}` is not a valid name for the migrations record (table or schema)")]
     BadTable(String),
     #[error("database error: {0}")]

@@ -176,6 +176,10 @@ impl Migrator {
                 // Nothing to apply and nothing recorded: leave the database as is.
                 return Ok(ApplyReport::default());
             }
+            if let Some(there) = self.recorded_elsewhere(conn).await? {
+                let here = self.record.display();
+                return Err(MigrateError::RecordedElsewhere { here, there });
+            }
             let legacy = self.adoptable(conn).await?;
             self.record.create(conn).await?;
             if !legacy.is_empty() {
@@ -312,6 +316,43 @@ impl Migrator {
         } else {
             Vec::new()
         })
+    }
+
+    /// For a record on the search path that does not exist yet: another
+    /// schema's record table (one this role may read) holding one of this
+    /// set's migrations, as `strata migrate apply` writes for a store with
+    /// `schema:`. Applying here would run them a second time.
+    async fn recorded_elsewhere(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<Option<String>, MigrateError> {
+        if self.record.schema.is_some() {
+            return Ok(None);
+        }
+        let schemas: Vec<String> = sqlx::query_scalar(
+            "SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relname = $1 AND c.relkind IN ('r', 'p') \
+             AND has_table_privilege(c.oid, 'SELECT') ORDER BY 1",
+        )
+        .bind(&self.record.table)
+        .fetch_all(&mut *conn)
+        .await?;
+        for schema in schemas {
+            let other = Record {
+                schema: Some(schema),
+                table: self.record.table.clone(),
+            };
+            let rows = read_rows(conn, &other).await?;
+            let ours = |a: &Applied| {
+                self.migrations
+                    .get(a.version)
+                    .is_some_and(|m| m.matches(&a.checksum))
+            };
+            if rows.iter().any(ours) {
+                return Ok(Some(other.display()));
+            }
+        }
+        Ok(None)
     }
 
     /// Moves `rows` from the search-path record into this one, in one transaction.
