@@ -18,6 +18,7 @@ impl Resolver<'_> {
                 self.err(ResolveError::NoPrimaryKey {
                     at: d.name.span,
                     entity: d.name.value.clone(),
+                    no_fields: e.fields.is_empty(),
                 });
                 return;
             }

@@ -256,6 +256,8 @@ pub enum ResolveError {
     NoPrimaryKey {
         at: Span,
         entity: String,
+        /// The entity declares no field at all.
+        no_fields: bool,
     },
     KeyFieldTwice {
         at: Span,

@@ -83,12 +83,15 @@ impl Resolver<'_> {
 
     /// Reports `name`, which names no declared store.
     pub(super) fn unknown_store(&mut self, name: &Spanned<String>, stores: &Stores) {
-        let suggestion = self.suggest(name, stores.keys().map(String::as_str));
+        // A store refused for its name (`my-cache`) is neither suggested
+        // nor listed: its own error says what to call it.
+        let valid: Vec<&String> = stores.keys().filter(|k| is_snake_ident(k)).collect();
+        let suggestion = self.suggest(name, valid.iter().map(|k| k.as_str()));
         self.err(ResolveError::UnknownStore {
             at: name.span,
             name: name.value.clone(),
             suggestion,
-            declared: stores.keys().cloned().collect(),
+            declared: valid.into_iter().cloned().collect(),
         });
     }
 

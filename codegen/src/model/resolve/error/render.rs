@@ -228,7 +228,10 @@ impl From<ResolveError> for Problem {
                     true => format!("`{entity}` declares no fields yet"),
                     false => format!("fields: {}", list(&fields)),
                 })),
-            E::NoPrimaryKey { at, entity } => p(at, format!("entity `{entity}` has no primary key"))
+            E::NoPrimaryKey { at, entity, no_fields: true } => p(at, format!("entity `{entity}` has no fields"))
+                .label("no fields")
+                .help("declare its fields, e.g. `fields: { id: i64, name: string(100) }`; an `id` field is the key by default"),
+            E::NoPrimaryKey { at, entity, no_fields: false } => p(at, format!("entity `{entity}` has no primary key"))
                 .label("needs `key:`")
                 .help("add `key: id` (or `key: [a, b]` for a composite key); an `id` field is the key by default"),
             E::KeyFieldTwice { at, field } => p(at, format!("`{field}` is in the key twice"))
