@@ -196,7 +196,7 @@ pub fn compile(sources: &Sources) -> Result<Model, Diagnostics> {
         })
         .collect();
     // Resolve even after shape errors, so one run reports every problem it can.
-    let resolved = model::resolve(sources, &asts, &mut problems);
+    let resolved = model::resolve(&asts, &mut problems);
     // Names clashing in a store's namespace are reported beside the
     // resolver's problems, from whatever it could build.
     for b in BACKENDS {

@@ -105,10 +105,4 @@ impl Sources {
     pub fn get(&self, id: FileId) -> &SourceFile {
         &self.files[id]
     }
-    /// `file:line:col` of a span's start.
-    pub fn location(&self, span: Span) -> String {
-        let f = self.get(span.file);
-        let (l, c) = f.line_col(span.start);
-        format!("{}:{}:{}", f.name, l, c)
-    }
 }

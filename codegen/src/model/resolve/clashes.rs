@@ -91,12 +91,6 @@ impl Resolver<'_> {
     }
 
     fn clash(&mut self, at: Span, name: TakenName, first: Span) {
-        let first_at = self.locate(first);
-        self.err(ResolveError::NameTaken {
-            at,
-            name,
-            first,
-            first_at,
-        });
+        self.err(ResolveError::NameTaken { at, name, first });
     }
 }

@@ -235,7 +235,7 @@ impl Resolver<'_> {
                     self.err(ResolveError::DerivedIndexNameTwice {
                         at: i.span,
                         name: name.clone(),
-                        first_at: self.locate(first),
+                        first,
                     });
                 }
                 continue;

@@ -20,9 +20,9 @@ use crate::diagnostics::stage_codes;
 use crate::model::{StoreKindTag, Type};
 use crate::source::Span;
 
-/// One problem found while resolving the schema into a model. `first_at` is
-/// where an earlier declaration is, as `file:line:col` (`another place`
-/// once the run has too many problems to locate each).
+/// One problem found while resolving the schema into a model. `first` is
+/// where an earlier declaration is; its `file:line:col` is written into the
+/// help when the problems are rendered ([`crate::diagnostics::Problem::help_at`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResolveError {
     // ---- names ----
@@ -32,7 +32,6 @@ pub enum ResolveError {
         what: &'static str,
         name: String,
         first: Span,
-        first_at: String,
     },
     /// A name that is not a safe identifier in `style`.
     BadName {
@@ -77,7 +76,6 @@ pub enum ResolveError {
         at: Span,
         name: TakenName,
         first: Span,
-        first_at: String,
     },
     BadTableRename {
         at: Span,
@@ -314,7 +312,7 @@ pub enum ResolveError {
     DerivedIndexNameTwice {
         at: Span,
         name: String,
-        first_at: String,
+        first: Span,
     },
     SecretQuery {
         at: Span,
@@ -463,7 +461,6 @@ pub enum ResolveError {
         item: &'static str,
         other: String,
         other_span: Span,
-        other_at: String,
     },
     // ---- limits ----
     TooManyFields {

@@ -24,7 +24,7 @@ use super::types::{parse_type, type_alias, TypeError, BUILTIN_TYPES};
 use super::*;
 use crate::diagnostics::Problems;
 use crate::names::{is_enum_value, is_snake_ident, is_type_ident, MAX_SQL_IDENT};
-use crate::source::{Sources, Spanned};
+use crate::source::Spanned;
 use crate::syntax::ast::{self, DefaultLit, Filter};
 use error::{
     BadRename, DefaultRule, Member, NameStyle, PoolLimit, ReferenceProblem, ResolveError,
@@ -42,10 +42,9 @@ pub struct Resolved {
 
 /// Builds the model from every file's AST; `complete` is false when any
 /// problem was found.
-pub fn resolve(sources: &Sources, files: &[ast::SchemaFile], probs: &mut Problems) -> Resolved {
+pub fn resolve(files: &[ast::SchemaFile], probs: &mut Problems) -> Resolved {
     let before = probs.list.len();
     let mut r = Resolver {
-        sources,
         probs,
         incomplete: files.iter().any(|f| f.incomplete),
         broken: files
@@ -131,7 +130,6 @@ fn probs_len(p: &Problems) -> usize {
 }
 
 struct Resolver<'a> {
-    sources: &'a Sources,
     probs: &'a mut Problems,
     /// Some file did not parse: a name that is not found may be declared there,
     /// so failed lookups of entities, stores and types are not reported.
@@ -166,16 +164,6 @@ impl Resolver<'_> {
         self.incomplete || self.broken.contains(name)
     }
 
-    /// Where `span` is, as `file:line:col`. Locating scans the file: in a
-    /// flood of errors (no suggestion budget left) it is skipped.
-    fn locate(&self, span: Span) -> String {
-        if self.probs.wants_suggestions() {
-            self.sources.location(span)
-        } else {
-            "another place".to_string()
-        }
-    }
-
     /// A did-you-mean candidate for `got`, within the run's suggestion budget.
     fn suggest<'c>(
         &self,
@@ -186,13 +174,11 @@ impl Resolver<'_> {
     }
 
     fn duplicate(&mut self, what: &'static str, name: &Spanned<String>, first: Span) {
-        let first_at = self.locate(first);
         self.err(ResolveError::DeclaredTwice {
             at: name.span,
             what,
             name: name.value.clone(),
             first,
-            first_at,
         });
     }
 

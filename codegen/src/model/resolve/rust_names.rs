@@ -244,7 +244,6 @@ impl Resolver<'_> {
         item: &'static str,
         (other, other_span): (String, Span),
     ) {
-        let other_at = self.locate(other_span);
         self.err(ResolveError::RustNameClash {
             at: name.span,
             what,
@@ -253,7 +252,6 @@ impl Resolver<'_> {
             item,
             other,
             other_span,
-            other_at,
         });
     }
 }

@@ -50,10 +50,10 @@ impl From<ResolveError> for Problem {
         use ResolveError as E;
         match e {
             // ---- names ----
-            E::DeclaredTwice { at, what, name, first, first_at } => p(at, format!("{what} `{name}` is declared twice"))
+            E::DeclaredTwice { at, what, name, first } => p(at, format!("{what} `{name}` is declared twice"))
                 .label("declared again here")
                 .also(first, "first declared here")
-                .help(format!("the first declaration is at {first_at}; rename or remove one of them")),
+                .help_at(first, format!("the first declaration is at {}; rename or remove one of them", Problem::AT)),
             E::BadName { at, what, name, style } => p(at, format!("`{name}` is not a valid {what} name"))
                 .label("not a safe identifier")
                 .help(bad_name_help(what, &name, style)),
@@ -72,7 +72,7 @@ impl From<ResolveError> for Problem {
             E::CaseOnlyDifference { at, other, value, rust } => p(at, format!("enum values `{other}` and `{value}` differ only in case"))
                 .label("same Rust variant")
                 .help(format!("both become the Rust variant `{rust}`; keep one spelling")),
-            E::NameTaken { at, name, first, first_at } => {
+            E::NameTaken { at, name, first } => {
                 let (message, help) = match name {
                     TakenName::EntityIsEnum { entity } => (
                         format!("entity `{entity}` has the name of an enum"),
@@ -87,7 +87,7 @@ impl From<ResolveError> for Problem {
                 p(at, message)
                     .label("name already taken")
                     .also(first, "taken here")
-                    .help(format!("the other one is at {first_at}; {help}"))
+                    .help_at(first, format!("the other one is at {}; {help}", Problem::AT))
             }
             E::BadTableRename { at, rename } => {
                 let help = match rename {
@@ -277,9 +277,9 @@ impl From<ResolveError> for Problem {
             E::UnbalancedPredicate { at } => p(at, "unbalanced quotes or parentheses in an index predicate".into())
                 .label("does not close")
                 .help("close every `(` and `'`, and write identifiers without `\"` or `$`"),
-            E::DerivedIndexNameTwice { at, name, first_at } => p(at, format!("two indexes on the same fields get the derived name `{name}`"))
+            E::DerivedIndexNameTwice { at, name, first } => p(at, format!("two indexes on the same fields get the derived name `{name}`"))
                 .label("second index on these fields")
-                .help(format!("the first is at {first_at}; give one of them a `name:`, or remove this one if it is the same index")),
+                .help_at(first, format!("the first is at {}; give one of them a `name:`, or remove this one if it is the same index", Problem::AT)),
             E::SecretQuery { at } => p(at, "a finder cannot look up by a secret".into())
                 .label("secret field")
                 .help("fetch the row by another field and compare the secret in constant time"),
@@ -393,10 +393,10 @@ impl From<ResolveError> for Problem {
             E::ReservedMember { at, name, member } => p(at, format!("`{name}` is a name the generated Rust uses itself"))
                 .label("reserved in the generated code")
                 .help(format!("{}; pick another name", member.why())),
-            E::RustNameClash { at, what, name, rust, item, other, other_span, other_at } => p(at, format!("{what} `{name}` becomes the Rust {item} `{rust}`, which {other} already is"))
+            E::RustNameClash { at, what, name, rust, item, other, other_span } => p(at, format!("{what} `{name}` becomes the Rust {item} `{rust}`, which {other} already is"))
                 .label("same name in the generated Rust")
                 .also(other_span, "the other one")
-                .help(format!("{other} is at {other_at}; rename one of them")),
+                .help_at(other_span, format!("{other} is at {}; rename one of them", Problem::AT)),
             // ---- limits ----
             E::TooManyFields { at, entity, fields, max } => p(at, format!("entity `{entity}` has {fields} fields"))
                 .label(format!("more than {max}"))
