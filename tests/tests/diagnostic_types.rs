@@ -72,3 +72,32 @@ fn a_back_end_problem_is_its_back_ends_variant() {
     );
     assert_eq!(errors[1].code(), Code::ClickhouseType);
 }
+
+/// A malformed type is typed down to its reason, and a duplicate keeps the
+/// first declaration as a span (located only when rendered).
+#[test]
+fn a_malformed_type_and_a_duplicate_are_typed_to_their_reason_and_place() {
+    use strata_codegen::model::TypeProblem;
+    let text = "version: 1\nstores:\n  main: { kind: postgres, url: \"postgres://x\" }\n\
+        enums:\n  Side: [BUY, SELL, BUY]\n\
+        entities:\n  A:\n    fields:\n      id: i64\n      price: decimal(2,5)\n      \
+        size: string(20\n";
+    let errors = errors("a.yaml", text);
+    let why = |p: TypeProblem| {
+        errors.iter().any(
+            |e| matches!(e, StageError::Resolve(ResolveError::BadType { why, .. }) if *why == p),
+        )
+    };
+    assert!(why(TypeProblem::DecimalRange), "{errors:#?}");
+    assert!(why(TypeProblem::UnclosedParen), "{errors:#?}");
+    let twice = errors.iter().find_map(|e| match e {
+        StageError::Resolve(ResolveError::DeclaredTwice {
+            name, first, at, ..
+        }) => Some((name.clone(), *first, *at)),
+        _ => None,
+    });
+    let (name, first, at) = twice.expect("declared twice");
+    assert_eq!(name, "BUY");
+    assert!(first.start < at.start, "first is the earlier place");
+    assert_eq!(&text[first.start..first.end], "BUY");
+}

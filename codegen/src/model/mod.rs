@@ -7,7 +7,7 @@ pub mod resolve;
 mod types;
 
 pub use resolve::{constraint_name, resolve, Resolved};
-pub use types::{parse_type, type_alias, ScalarType, Type, TypeError, BUILTIN_TYPES};
+pub use types::{parse_type, type_alias, ScalarType, Type, TypeError, TypeProblem, BUILTIN_TYPES};
 
 use crate::source::Span;
 

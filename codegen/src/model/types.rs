@@ -124,7 +124,54 @@ pub const MAX_DECIMAL_PRECISION: u32 = 76;
 pub enum TypeError {
     /// Not a built-in type; may be an enum name the resolver knows.
     Unknown(String),
-    Malformed(&'static str),
+    Malformed(TypeProblem),
+}
+
+/// Why a type's text is malformed; [`TypeProblem::reason`] is the sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeProblem {
+    /// `i64[][]`.
+    NestedArray,
+    /// `string(20`.
+    UnclosedParen,
+    /// `string(x)`.
+    NonNumericArgument,
+    /// `string(0)`, `string(10485761)`.
+    StringLength,
+    /// `string(1,2)`.
+    StringArity,
+    /// `decimal(0,0)`, `decimal(77,2)`, `decimal(2,5)`.
+    DecimalRange,
+    /// `decimal(20)`.
+    DecimalArity,
+    /// `decimal`.
+    DecimalBare,
+    /// `i64(3)`.
+    TakesNoArguments,
+    /// `secret[]`, `json[]`.
+    ArrayOfSecretOrJson,
+}
+
+impl TypeProblem {
+    /// The reason, as the diagnostic's help gives it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            TypeProblem::NestedArray => {
+                "arrays of arrays are not supported; use `json` for nested data"
+            }
+            TypeProblem::UnclosedParen => "unclosed `(` in the type",
+            TypeProblem::NonNumericArgument => "type arguments must be whole numbers",
+            TypeProblem::StringLength => "a string length must be between 1 and 10485760",
+            TypeProblem::StringArity => "`string` takes one length: `string(20)`",
+            TypeProblem::DecimalRange => {
+                "decimal precision must be 1 to 76 and the scale at most the precision"
+            }
+            TypeProblem::DecimalArity => "`decimal` takes a precision and a scale: `decimal(20,8)`",
+            TypeProblem::DecimalBare => "`decimal` needs a precision and a scale: `decimal(20,8)`",
+            TypeProblem::TakesNoArguments => "this type takes no arguments",
+            TypeProblem::ArrayOfSecretOrJson => "arrays of `secret` or `json` are not supported",
+        }
+    }
 }
 
 /// Parses `decimal(20,8)`, `string(20)`, `i64[]`, `DecisionType`, ... An
@@ -136,14 +183,12 @@ pub fn parse_type(text: &str, is_enum: impl Fn(&str) -> bool) -> Result<Type, Ty
         None => (t, false),
     };
     if inner.ends_with("[]") {
-        return Err(TypeError::Malformed(
-            "arrays of arrays are not supported; use `json` for nested data",
-        ));
+        return Err(TypeError::Malformed(TypeProblem::NestedArray));
     }
     let (base, args) = match inner.find('(') {
         Some(open) => {
             let Some(args) = inner[open + 1..].strip_suffix(')') else {
-                return Err(TypeError::Malformed("unclosed `(` in the type"));
+                return Err(TypeError::Malformed(TypeProblem::UnclosedParen));
             };
             (inner[..open].trim(), Some(args))
         }
@@ -154,7 +199,7 @@ pub fn parse_type(text: &str, is_enum: impl Fn(&str) -> bool) -> Result<Type, Ty
             .map(|a| {
                 a.trim()
                     .parse::<u32>()
-                    .map_err(|_| TypeError::Malformed("type arguments must be whole numbers"))
+                    .map_err(|_| TypeError::Malformed(TypeProblem::NonNumericArgument))
             })
             .collect()
     };
@@ -163,16 +208,8 @@ pub fn parse_type(text: &str, is_enum: impl Fn(&str) -> bool) -> Result<Type, Ty
         ("string", None) => ScalarType::String { max: None },
         ("string", Some(a)) => match nums(a)?.as_slice() {
             [n] if *n >= 1 && *n <= 10_485_760 => ScalarType::String { max: Some(*n) },
-            [_] => {
-                return Err(TypeError::Malformed(
-                    "a string length must be between 1 and 10485760",
-                ))
-            }
-            _ => {
-                return Err(TypeError::Malformed(
-                    "`string` takes one length: `string(20)`",
-                ))
-            }
+            [_] => return Err(TypeError::Malformed(TypeProblem::StringLength)),
+            _ => return Err(TypeError::Malformed(TypeProblem::StringArity)),
         },
         ("text", None) => ScalarType::Text,
         ("bool", None) => ScalarType::Bool,
@@ -185,37 +222,23 @@ pub fn parse_type(text: &str, is_enum: impl Fn(&str) -> bool) -> Result<Type, Ty
                 precision: *p as u8,
                 scale: *s as u8,
             },
-            [_, _] => {
-                return Err(TypeError::Malformed(
-                    "decimal precision must be 1 to 76 and the scale at most the precision",
-                ))
-            }
-            _ => {
-                return Err(TypeError::Malformed(
-                    "`decimal` takes a precision and a scale: `decimal(20,8)`",
-                ))
-            }
+            [_, _] => return Err(TypeError::Malformed(TypeProblem::DecimalRange)),
+            _ => return Err(TypeError::Malformed(TypeProblem::DecimalArity)),
         },
-        ("decimal", None) => {
-            return Err(TypeError::Malformed(
-                "`decimal` needs a precision and a scale: `decimal(20,8)`",
-            ))
-        }
+        ("decimal", None) => return Err(TypeError::Malformed(TypeProblem::DecimalBare)),
         ("timestamptz", None) => ScalarType::Timestamptz,
         ("date", None) => ScalarType::Date,
         ("json", None) => ScalarType::Json,
         ("bytes", None) => ScalarType::Bytes,
         ("secret", None) => ScalarType::Secret,
         (b, Some(_)) if BUILTIN_TYPES.contains(&b) => {
-            return Err(TypeError::Malformed("this type takes no arguments"))
+            return Err(TypeError::Malformed(TypeProblem::TakesNoArguments))
         }
         (b, None) if is_enum(b) => ScalarType::Enum(b.to_string()),
         (b, _) => return Err(TypeError::Unknown(b.to_string())),
     };
     if array && matches!(scalar, ScalarType::Secret | ScalarType::Json) {
-        return Err(TypeError::Malformed(
-            "arrays of `secret` or `json` are not supported",
-        ));
+        return Err(TypeError::Malformed(TypeProblem::ArrayOfSecretOrJson));
     }
     Ok(if array {
         Type::Array(scalar)

@@ -206,7 +206,7 @@ fn field_type(s: &syn::LitStr, enum_type: bool) -> syn::Result<Type> {
         |n: &str| crate::names::is_type_ident(n) && (enum_type || type_alias(n).is_none());
     parse_type(&s.value(), is_enum).map_err(|e| {
         let msg = match e {
-            TypeError::Malformed(why) => format!("invalid type `{}`: {why}", s.value()),
+            TypeError::Malformed(why) => format!("invalid type `{}`: {}", s.value(), why.reason()),
             TypeError::Unknown(name) => {
                 let hint = type_alias(&name)
                     .map(str::to_string)

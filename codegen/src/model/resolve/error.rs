@@ -202,7 +202,7 @@ pub enum ResolveError {
     BadType {
         at: Span,
         written: String,
-        why: &'static str,
+        why: crate::model::TypeProblem,
     },
     MaxOutOfRange {
         at: Span,

@@ -193,7 +193,7 @@ impl From<ResolveError> for Problem {
                 .help(unknown_type_help(&name, is_entity, suggestion)),
             E::BadType { at, written, why } => p(at, format!("invalid type `{written}`"))
                 .label("malformed type")
-                .help(why),
+                .help(why.reason()),
             E::MaxOutOfRange { at, max } => p(at, format!("`max: {max}` is not a string length"))
                 .label("out of range")
                 .help("a string length is between 1 and 10485760; use `text` for unbounded text"),
