@@ -2,21 +2,9 @@
 //! `ttl` of 0 or above 365 days is refused; a secret used as a key (index,
 //! its `where:`, unique, reference) has a code of its own.
 
-use miette::Diagnostic;
+mod diag_support;
 
-/// `(line:col code message, help)` of every problem of `schema`.
-fn problems(schema: &str) -> Vec<(String, String)> {
-    let d = strata_codegen::compile_str("s.yaml", schema).expect_err("the schema has errors");
-    let short = d.render_short();
-    short
-        .lines()
-        .zip(&d.items)
-        .map(|(l, item)| {
-            let l = l.strip_prefix("s.yaml:").unwrap_or(l).to_string();
-            (l, item.help().map(|h| h.to_string()).unwrap_or_default())
-        })
-        .collect()
-}
+use diag_support::problems;
 
 fn store(pool: &str) -> String {
     format!(

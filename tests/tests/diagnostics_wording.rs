@@ -3,21 +3,9 @@
 //! an entity without fields says so; a boolean written `yes` is not told
 //! to drop quotes it lacks; one table used twice is one problem.
 
-use miette::Diagnostic;
+mod diag_support;
 
-/// `(line:col code message, help)` of every problem of `schema`.
-fn problems(schema: &str) -> Vec<(String, String)> {
-    let d = strata_codegen::compile_str("s.yaml", schema).expect_err("the schema has errors");
-    let short = d.render_short();
-    short
-        .lines()
-        .zip(&d.items)
-        .map(|(l, item)| {
-            let l = l.strip_prefix("s.yaml:").unwrap_or(l).to_string();
-            (l, item.help().map(|h| h.to_string()).unwrap_or_default())
-        })
-        .collect()
-}
+use diag_support::problems;
 
 const STORES: &str = "version: 1\nstores:\n  main: { kind: postgres, url: \"postgres://h/db\" }\n";
 

@@ -23,7 +23,7 @@ use super::error::SyncError;
 use super::lsn::Lsn;
 use super::pgoutput::{Datum, RelColumn};
 use super::source;
-use super::spec::Pipeline;
+use super::spec::{ColumnSpec, Pipeline, TableSpec};
 use super::wire::{ReplConn, StreamMessage};
 use super::RunOptions;
 
@@ -116,13 +116,7 @@ pub(super) fn cells_of(
                 continue;
             }
         };
-        out.push(
-            cell::parse_pg(col, text).map_err(|reason| SyncError::Value {
-                table: t.source_table.clone(),
-                column: col.name.clone(),
-                reason,
-            })?,
-        );
+        out.push(parse_cell(t, col, text)?);
     }
     Ok(out)
 }
@@ -327,13 +321,7 @@ async fn read_back(
     for (n, &i) in unknown.iter().enumerate() {
         let text: Option<&str> = sqlx::Row::try_get(&row, n)?;
         let col = &t.columns[i];
-        out.push(
-            cell::parse_pg(col, text).map_err(|reason| SyncError::Value {
-                table: t.source_table.clone(),
-                column: col.name.clone(),
-                reason,
-            })?,
-        );
+        out.push(parse_cell(t, col, text)?);
     }
     Ok(Some(out))
 }
@@ -377,6 +365,16 @@ async fn select_by_key(
 }
 
 /// A key cell in PostgreSQL's text input form.
+/// A source column's text (`None`: SQL NULL) as a cell of its copy;
+/// [`SyncError::Value`] names the table and column when it cannot be one.
+fn parse_cell(t: &TableSpec, col: &ColumnSpec, text: Option<&str>) -> Result<Cell, SyncError> {
+    cell::parse_pg(col, text).map_err(|reason| SyncError::Value {
+        table: t.source_table.clone(),
+        column: col.name.clone(),
+        reason,
+    })
+}
+
 fn pg_input(c: &Cell) -> String {
     match c {
         Cell::Bytes(b) => format!("\\x{}", hex::encode(b)),
