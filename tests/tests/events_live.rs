@@ -307,6 +307,93 @@ async fn replays_are_refused_and_streams_trimmed_cluster() {
     replays_and_trimming(&cluster_url()).await;
 }
 
+/// Deletes every key of `prefix` (what Redis restarting without
+/// persistence does to the streams, their head and epoch).
+async fn lose_data(url: &str, prefix: &str) {
+    drop(Cleanup {
+        url: url.to_string(),
+        prefix: prefix.to_string(),
+    });
+    assert!(keys(url, prefix).await.is_empty(), "every key gone");
+}
+
+/// The first change a subscription from `from` yields, or its error.
+async fn first(client: &strata_sdk::events::Client, from: Position) -> Result<Position, String> {
+    let mut s = Box::pin(client.subscribe_as::<serde_json::Value>("T", 2, from));
+    match tokio::time::timeout(Duration::from_secs(5), s.next()).await {
+        Ok(Some(Ok(c))) => Ok(c.position),
+        Ok(Some(Err(e))) => Err(e.to_string()),
+        other => panic!("{:?}", other.map(|o| o.map(|r| r.map(|c| c.position)))),
+    }
+}
+
+/// Redis loses the streams (a restart without persistence) after a
+/// subscriber saved its position; the publisher appends newer changes. A
+/// subscription resuming from the saved position is refused, not left to
+/// skip the lost changes silently; one from the floor, or from the start,
+/// reads what the new streams hold. The floor comes from this publisher's
+/// own appends, or from an earlier run's (`written_before`, as change
+/// capture resuming its slot says).
+async fn loss_floor(url: &str) {
+    let prefix = prefix();
+    let _cleanup = Cleanup {
+        url: url.to_string(),
+        prefix: prefix.clone(),
+    };
+    let client = strata_sdk::events::Client::connect(url, &prefix)
+        .await
+        .unwrap();
+    let p = Publisher::connect(url, &prefix).await.unwrap();
+    let batch: Vec<Event> = (0..50).map(|i| event(i, (i % 2) as u16)).collect();
+    assert_eq!(p.append("T", 1000, false, &batch).await.unwrap(), 50);
+    let saved = Position::new(1010, 10 % 3);
+    assert_eq!(first(&client, saved).await, Ok(Position::new(1011, 11 % 3)));
+
+    lose_data(url, &prefix).await;
+    let newer: Vec<Event> = (100..110).map(|i| event(i, (i % 2) as u16)).collect();
+    assert_eq!(p.append("T", 1000, false, &newer).await.unwrap(), 10);
+    let e = first(&client, saved).await.unwrap_err();
+    assert!(e.contains("Redis lost the change streams' data"), "{e}");
+    assert!(
+        e.contains(&Position::new(1049, 49 % 3).to_string()),
+        "the floor: {e}"
+    );
+    let last_lost = Position::new(1049, 49 % 3);
+    assert_eq!(
+        first(&client, last_lost).await,
+        Ok(Position::new(1100, 100 % 3))
+    );
+    assert_eq!(
+        first(&client, Position::START).await,
+        Ok(Position::new(1100, 100 % 3))
+    );
+
+    // A new run (a new publisher) that resumed after position 1200.
+    lose_data(url, &prefix).await;
+    let next_run = Publisher::connect(url, &prefix).await.unwrap();
+    next_run.written_before(Position::before_commit(1200));
+    let later: Vec<Event> = (300..305).map(|i| event(i, (i % 2) as u16)).collect();
+    assert_eq!(next_run.append("T", 1000, false, &later).await.unwrap(), 5);
+    let e = first(&client, Position::new(1109, 109 % 3))
+        .await
+        .unwrap_err();
+    assert!(e.contains("Redis lost"), "{e}");
+    assert_eq!(
+        first(&client, Position::before_commit(1200)).await,
+        Ok(Position::new(1300, 300 % 3))
+    );
+}
+
+#[tokio::test]
+async fn a_position_from_before_redis_lost_the_streams_is_refused_single_node() {
+    loss_floor(&single_url()).await;
+}
+
+#[tokio::test]
+async fn a_position_from_before_redis_lost_the_streams_is_refused_cluster() {
+    loss_floor(&cluster_url()).await;
+}
+
 #[test]
 fn the_derive_declares_the_events_of_an_entity_with_a_secret() {
     let d = <Ledger as Events>::EVENTS;

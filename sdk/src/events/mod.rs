@@ -182,9 +182,26 @@ pub fn head_key(prefix: &str, entity: &str) -> String {
 /// before appending. Redis losing its data (a restart without
 /// persistence, a failover to an empty replica) loses it too, and the next
 /// append sets another: a running subscription that sees it change knows
-/// entries may be gone.
+/// entries may be gone. When the publisher knows changes were appended
+/// before (its own appends, or an earlier run's: [`Publisher::written_before`]),
+/// the value carries that position as the streams' *loss floor*
+/// (`<random>@<stream id>`, [`epoch_value`]): a subscription starting below
+/// it is refused ([`crate::Error::Event`]), since what lay between is gone.
 pub fn epoch_key(prefix: &str, entity: &str) -> String {
     format!("{prefix}:events:{entity}:epoch")
+}
+
+/// An epoch key's value: 16 hex digits, then `@<floor>` when there is one.
+pub fn epoch_value(random: u64, floor: Option<Position>) -> String {
+    match floor {
+        Some(f) => format!("{random:016x}@{}", f.stream_id()),
+        None => format!("{random:016x}"),
+    }
+}
+
+/// The loss floor an epoch value carries, if any ([`epoch_key`]).
+pub fn epoch_floor(value: &str) -> Option<Position> {
+    Position::from_stream_id(value.split_once('@')?.1)
 }
 
 /// The pub/sub channel: `<prefix>:events:<entity>`.

@@ -1,7 +1,8 @@
 //! The writer side, used by change capture's Redis target: each partition's
 //! entries in one Lua script (atomic, one round trip), then the head.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::Script;
@@ -74,6 +75,17 @@ pub struct Publisher {
     prefix: String,
     script: Script,
     head: Script,
+    /// The highest position known to have been appended before, per
+    /// entity (this publisher's appends), and for every entity (an earlier
+    /// run's, [`Publisher::written_before`]): a new epoch records it as the
+    /// streams' loss floor ([`super::epoch_key`]).
+    written: Arc<Mutex<Written>>,
+}
+
+#[derive(Default)]
+struct Written {
+    all: Option<Position>,
+    per_entity: HashMap<String, Position>,
 }
 
 /// Appends the head unless it is not above the top; ARGV: id.
@@ -96,7 +108,30 @@ impl Publisher {
             prefix: key_prefix.to_string(),
             script: Script::new(APPEND),
             head: Script::new(HEAD),
+            written: Arc::default(),
         })
+    }
+
+    /// Records that every change up to `p` was appended before, by an
+    /// earlier run (change capture resuming its slot): if Redis has lost
+    /// the streams since, the next append's new epoch says so, and a
+    /// subscriber resuming below `p` is refused instead of skipping the
+    /// lost changes.
+    pub fn written_before(&self, p: Position) {
+        let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        w.all = w.all.max(Some(p));
+    }
+
+    /// The highest position known to have been appended for `entity`.
+    fn floor(&self, entity: &str) -> Option<Position> {
+        let w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        w.all.max(w.per_entity.get(entity).copied())
+    }
+
+    fn appended(&self, entity: &str, top: Position) {
+        let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let e = w.per_entity.entry(entity.to_string()).or_insert(top);
+        *e = (*e).max(top);
     }
 
     /// Records that `entity`'s changes go to `partitions` streams, or
@@ -190,10 +225,11 @@ impl Publisher {
         for e in events {
             parts.entry(e.partition).or_default().push(e);
         }
-        // The streams' epoch, set once (a new one after Redis lost it).
+        // The streams' epoch, set once (a new one after Redis lost it),
+        // with the loss floor when changes were appended before.
         redis::cmd("SET")
             .arg(epoch_key(&self.prefix, entity))
-            .arg(format!("{:016x}", rand::random::<u64>()))
+            .arg(super::epoch_value(rand::random(), self.floor(entity)))
             .arg("NX")
             .query_async::<()>(&mut self.conn.clone())
             .await
@@ -228,6 +264,7 @@ impl Publisher {
             .invoke_async::<i64>(&mut conn)
             .await
             .map_err(redis_error)?;
+        self.appended(entity, top);
         Ok(added)
     }
 }

@@ -158,6 +158,19 @@ impl Targets {
         Ok(())
     }
 
+    /// Tells the targets that this run resumed the slot at `lsn` (the
+    /// change events' loss floor: [`crate::events::epoch_key`]).
+    pub fn resumed_at(&self, lsn: u64) {
+        #[cfg(feature = "cache")]
+        for t in &self.list {
+            if let Target::Redis(r) = t {
+                r.resumed_at(lsn);
+            }
+        }
+        #[cfg(not(feature = "cache"))]
+        let _ = lsn;
+    }
+
     /// Whether some target writes the non-key values of pipeline table
     /// `table` (a copy, a search document, a change event), not only its
     /// keys (a cache's invalidation).

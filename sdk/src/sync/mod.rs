@@ -381,6 +381,7 @@ async fn run_once(
             (conn, cp)
         }
         Some(confirmed) => {
+            targets.resumed_at(confirmed.0);
             let cp = match &state {
                 Some(source::State {
                     consistent_point: Some(cp),

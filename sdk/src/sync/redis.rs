@@ -49,6 +49,9 @@ pub struct Redis {
     entities: Arc<Vec<(RedisEntity, &'static str)>>,
     cache: Arc<OnceCell<Cache>>,
     publisher: Arc<OnceCell<Publisher>>,
+    /// Where this run resumed its slot: every change before it was
+    /// appended by an earlier run ([`Publisher::written_before`]).
+    resumed: Arc<std::sync::OnceLock<Position>>,
 }
 
 /// What waits for one flush: cache keys to tombstone and events to
@@ -119,7 +122,15 @@ impl Redis {
             entities: Arc::new(entities),
             cache: Arc::new(OnceCell::new()),
             publisher: Arc::new(OnceCell::new()),
+            resumed: Arc::default(),
         })
+    }
+
+    /// Records that this run resumed its slot at `lsn`: if Redis lost the
+    /// change streams, their new epoch refuses subscribers resuming below
+    /// it (see [`crate::events::epoch_key`]).
+    pub fn resumed_at(&self, lsn: u64) {
+        let _ = self.resumed.set(Position::before_commit(lsn));
     }
 
     async fn publisher(&self) -> Result<&Publisher, SyncError> {
@@ -272,7 +283,11 @@ impl Redis {
             if list.is_empty() {
                 continue;
             }
-            (self.publisher().await?)
+            let publisher = self.publisher().await?;
+            if let Some(&p) = self.resumed.get() {
+                publisher.written_before(p);
+            }
+            publisher
                 .append(&e.entity, ev.max_len, ev.pubsub, &list)
                 .await
                 .map_err(|err| self.failed(err))?;
