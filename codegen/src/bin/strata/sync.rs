@@ -207,15 +207,17 @@ async fn run_all(ps: &[Pipeline], a: &RunArgs, states: &Pipelines) -> ExitCode {
                     .filter(|s| **s == PipelineState::Running)
                     .count()
                     .saturating_sub(1);
-                errln!(
-                    "error: pipeline `{name}` failed: {e}; it stays stopped until restarted \
-                     ({left} other pipeline(s) still running)"
-                );
+                // The state first: whoever reads the line and then asks
+                // `/health` sees the failure (a test did, and raced).
                 states.set(
                     name,
                     PipelineState::Failed {
                         error: e.to_string(),
                     },
+                );
+                errln!(
+                    "error: pipeline `{name}` failed: {e}; it stays stopped until restarted \
+                     ({left} other pipeline(s) still running)"
                 );
                 code = ExitCode::from(EXIT_DIFFERENT);
             }
