@@ -158,8 +158,10 @@ impl Reader {
             }
             let round = async {
                 if !checked {
-                    self.check_trimmed().await?;
+                    // The epoch first: it holds the loss floor the start is
+                    // checked against.
                     self.check_epoch().await?;
+                    self.check_trimmed().await?;
                     checked = true;
                 }
                 if block.is_none() {
@@ -194,16 +196,12 @@ impl Reader {
         }
     }
 
-    /// Refuses a start below the streams' loss floor ([`super::epoch_key`]):
-    /// Redis lost the streams after changes up to the floor were appended,
-    /// so the changes between the cursor and the floor are gone.
-    async fn check_floor(&mut self) -> Result<()> {
-        let epoch: Option<String> = redis::cmd("GET")
-            .arg(super::epoch_key(&self.client.prefix, &self.entity))
-            .query_async(&mut self.client.conn())
-            .await
-            .map_err(redis_error)?;
-        match epoch.as_deref().and_then(super::epoch_floor) {
+    /// Refuses a start below the streams' loss floor ([`super::epoch_key`],
+    /// in the epoch [`Reader::check_epoch`] read first): Redis lost the
+    /// streams after changes up to the floor were appended, so the changes
+    /// between the cursor and the floor are gone.
+    fn check_floor(&self) -> Result<()> {
+        match self.epoch.as_deref().and_then(super::epoch_floor) {
             Some(floor) if self.cursor < floor => Err(Error::Event {
                 message: format!(
                     "`{}`: Redis lost the change streams' data (restarted without persistence, or failed over to an empty replica) after changes up to {floor} were appended; the changes after position {} up to there are gone: read the current rows from PostgreSQL and subscribe from the head",
@@ -345,7 +343,7 @@ impl Reader {
         // The head only grows: a start past it is a position these streams
         // never held (Redis lost its data, or another deployment's).
         let head = self.client.head(&self.entity).await?;
-        self.check_floor().await?;
+        self.check_floor()?;
         if self.cursor > head {
             return Err(Error::Event {
                 message: format!(
